@@ -1,0 +1,40 @@
+"""Model registry: build the network a configuration's ``model.type`` names.
+
+Every model maps ``[B, C, T, F]`` mix magnitudes to ``[B, N, C, T, F]`` instrument magnitude
+estimates, N = ``len(instrument_list)`` in list order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from paddle import nn
+
+from .blstm import SpleeterBLSTM
+from .unet import SpleeterUNet
+
+
+def build_model(params: Dict[str, Any], batch_statistics: bool = False, dropout: bool = False) -> nn.Layer:
+    """The ``paddle.nn.Layer`` for a validated configuration (see ``configuration.py``).
+
+    ``batch_statistics`` / ``dropout`` switch BN to batch statistics and enable dropout in
+    training; both are off by default, which is how Spleeter trained.
+    """
+    model_type = params["model"]["type"]
+    model_params = params["model"].get("params", {})
+    instruments = params["instrument_list"]
+    if model_type in ("unet.unet", "unet.softmax_unet"):
+        return SpleeterUNet(
+            instruments,
+            params["n_channels"],
+            model_params,
+            softmax=model_type == "unet.softmax_unet",
+            batch_statistics=batch_statistics,
+            dropout=dropout,
+        )
+    if model_type == "blstm.blstm":
+        return SpleeterBLSTM(instruments, params["n_channels"], params["F"], model_params)
+    raise ValueError(f"unknown model type {model_type!r}")
+
+
+__all__ = ["build_model", "SpleeterUNet", "SpleeterBLSTM"]

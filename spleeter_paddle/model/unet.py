@@ -1,0 +1,176 @@
+"""Spleeter's U-Net (``unet.unet``) and its 5-stem softmax variant (``unet.softmax_unet``), NCHW.
+
+One U-Net per instrument. Input ``[B, C, T, F]`` mix magnitudes (C = stereo channel, T time
+frames, F frequency bins); padding reproduces TF ``same`` exactly (1 before / 2 after for the
+stride-2 layers, 3 on every side for the dilated head); BatchNorm epsilon 1e-3.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import paddle
+from paddle import nn
+
+ENCODER_FILTERS = (16, 32, 64, 128, 256, 512)
+KERNEL_SIZE = 5
+# TF 'same' for a stride-2 5x5 conv on an even input: pad 1 before and 2 after, on T and F.
+STRIDED_PADDING = [1, 2, 1, 2]
+HEAD_KERNEL, HEAD_DILATION, HEAD_PADDING = 4, 2, 3
+BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99
+N_DROPOUT_STEPS = 3
+
+
+def conv_activation(name: Any) -> nn.Layer:
+    """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
+    if name == "ReLU":
+        return nn.ReLU()
+    if name == "ELU":
+        return nn.ELU()
+    return nn.LeakyReLU(0.2)
+
+
+def deconv_activation(name: Any) -> nn.Layer:
+    """Decoder activation from ``model.params.deconv_activation`` (Spleeter: default ReLU)."""
+    if name == "LeakyReLU":
+        return nn.LeakyReLU(0.2)
+    if name == "ELU":
+        return nn.ELU()
+    return nn.ReLU()
+
+
+def batch_norm(n_channels: int, batch_statistics: bool) -> nn.BatchNorm2D:
+    """Keras-default BN (momentum 0.99, eps 1e-3); stored statistics unless ``batch_statistics``."""
+    return nn.BatchNorm2D(
+        n_channels,
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        use_global_stats=None if batch_statistics else True,
+    )
+
+
+class EncoderBlock(nn.Layer):
+    """Conv 5x5 stride 2 -> (BN -> activation); returns both the raw conv and the activated output."""
+
+    def __init__(self, in_channels: int, out_channels: int, activation: Any, batch_statistics: bool):
+        super().__init__()
+        self.conv = nn.Conv2D(
+            in_channels, out_channels, KERNEL_SIZE, stride=2, padding=STRIDED_PADDING
+        )
+        self.bn = batch_norm(out_channels, batch_statistics)
+        self.activation = conv_activation(activation)
+
+    def forward(self, inputs: paddle.Tensor):
+        raw = self.conv(inputs)
+        return raw, self.activation(self.bn(raw))
+
+
+class DecoderBlock(nn.Layer):
+    """Transposed conv 5x5 stride 2 -> activation -> BN (-> dropout when enabled)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        activation: Any,
+        batch_statistics: bool,
+        dropout: bool,
+    ):
+        super().__init__()
+        self.deconv = nn.Conv2DTranspose(
+            in_channels, out_channels, KERNEL_SIZE, stride=2, padding=STRIDED_PADDING
+        )
+        self.activation = deconv_activation(activation)
+        self.bn = batch_norm(out_channels, batch_statistics)
+        self.dropout = nn.Dropout(0.5) if dropout else None
+
+    def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
+        outputs = self.bn(self.activation(self.deconv(inputs)))
+        return self.dropout(outputs) if self.dropout is not None else outputs
+
+
+class UNet(nn.Layer):
+    """One instrument's U-Net: ``[B, C, T, F]`` magnitudes -> ``[B, C, T, F]`` mask logits."""
+
+    def __init__(
+        self,
+        n_channels: int = 2,
+        params: Dict[str, Any] | None = None,
+        batch_statistics: bool = False,
+        dropout: bool = False,
+    ):
+        super().__init__()
+        params = params or {}
+        filters: Sequence[int] = params.get("conv_n_filters", ENCODER_FILTERS)
+        conv_act = params.get("conv_activation")
+        deconv_act = params.get("deconv_activation")
+        in_channels = [n_channels, *filters[:-1]]
+        self.encoder = nn.LayerList(
+            [
+                EncoderBlock(c_in, c_out, conv_act, batch_statistics)
+                for c_in, c_out in zip(in_channels, filters)
+            ]
+        )
+        decoder_out = [*reversed(filters[:-1]), 1]
+        decoder_in = [filters[-1]] + [2 * c for c in decoder_out[:-1]]
+        self.decoder = nn.LayerList(
+            [
+                DecoderBlock(c_in, c_out, deconv_act, batch_statistics, dropout and i < N_DROPOUT_STEPS)
+                for i, (c_in, c_out) in enumerate(zip(decoder_in, decoder_out))
+            ]
+        )
+        self.head = nn.Conv2D(
+            1, n_channels, HEAD_KERNEL, dilation=HEAD_DILATION, padding=HEAD_PADDING
+        )
+
+    def forward(self, magnitude: paddle.Tensor) -> paddle.Tensor:
+        skips: List[paddle.Tensor] = []
+        hidden = magnitude
+        for block in self.encoder:
+            raw, hidden = block(hidden)
+            skips.append(raw)
+        # The first deconv reads the raw last conv; its BN + activation branch is dead in Spleeter.
+        hidden = skips.pop()
+        for index, block in enumerate(self.decoder):
+            hidden = block(hidden)
+            if index < len(skips):
+                hidden = paddle.concat([skips[-1 - index], hidden], axis=1)
+        return self.head(hidden)
+
+
+class SpleeterUNet(nn.Layer):
+    """All instruments' U-Nets: ``[B, C, T, F]`` mix magnitude -> ``[B, N, C, T, F]`` estimates.
+
+    ``unet.unet``: each estimate is ``sigmoid(logits_i) * mix``. ``unet.softmax_unet`` (5stems):
+    ``softmax over instruments(logits) * mix``.
+    """
+
+    def __init__(
+        self,
+        instrument_list: Sequence[str],
+        n_channels: int = 2,
+        params: Dict[str, Any] | None = None,
+        softmax: bool = False,
+        batch_statistics: bool = False,
+        dropout: bool = False,
+    ):
+        super().__init__()
+        self.instrument_list = list(instrument_list)
+        self.softmax = softmax
+        self.unets = nn.LayerDict(
+            {
+                name: UNet(n_channels, params, batch_statistics, dropout)
+                for name in self.instrument_list
+            }
+        )
+        # Spleeter's he_uniform(seed=50) gives every U-Net the same initial weights.
+        first = self.unets[self.instrument_list[0]].state_dict()
+        for name in self.instrument_list[1:]:
+            self.unets[name].set_state_dict(first)
+
+    def forward(self, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
+        logits = paddle.stack(
+            [self.unets[name](mix_magnitude) for name in self.instrument_list], axis=1
+        )
+        masks = nn.functional.softmax(logits, axis=1) if self.softmax else nn.functional.sigmoid(logits)
+        return masks * mix_magnitude.unsqueeze(1)
