@@ -1,0 +1,31 @@
+"""spleeter-paddle: Deezer's Spleeter music source separation on PaddlePaddle.
+
+>>> from spleeter_paddle import Separator
+>>> stems = Separator("spleeter:2stems").separate(waveform)   # {"vocals": (n, 2), ...}
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+# Paddle pins OMP_NUM_THREADS=1 at import when unset, and logs glog lines: decide before it loads.
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+os.environ.setdefault("GLOG_minloglevel", "2")
+warnings.filterwarnings("ignore", message=".*ccache.*")
+
+__version__ = "0.1.0"
+
+from .configuration import load_configuration  # noqa: E402
+
+
+def __getattr__(name: str):
+    # Importing Separator pulls in paddle: do it only when asked for.
+    if name == "Separator":
+        from .separation.separator import Separator
+
+        return Separator
+    raise AttributeError(name)
+
+
+__all__ = ["Separator", "load_configuration", "__version__"]

@@ -1,0 +1,259 @@
+"""Segment-by-segment separation with bounded memory, numerically equal to Spleeter's whole graph.
+
+Spleeter prepends ``frame_length`` zeros, takes an STFT with end padding, cuts it into
+independent T-frame segments, and overlap-adds the masked iSTFT. Segment ``k`` needs padded
+samples ``[k*T*hop, k*T*hop + T*hop + frame_length - hop)``, and its overlap-add finishes padded
+samples ``[k*T*hop, (k+1)*T*hop)``; so a song streams through in segments with a
+``frame_length - hop`` sample tail carried over, and memory depends on the batch, not the song.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from ..audio.spectrogram import n_frames_padded, overlap_add_frames, stft_frames
+from .masks import WienerFilter, extend_masks, ratio_masks
+
+# magnitude [B, C, T, F] float32 -> estimates [B, N, C, T, F] float32
+ModelFunction = Callable[[np.ndarray], np.ndarray]
+# receives consecutive output blocks {instrument: (m, C) float32}
+Sink = Callable[[Dict[str, np.ndarray]], None]
+
+
+@dataclass(frozen=True)
+class SignalChain:
+    """The numbers of Spleeter's predict path, from a configuration."""
+
+    instruments: Sequence[str]
+    frame_length: int = 4096
+    frame_step: int = 1024
+    T: int = 512
+    F: int = 1024
+    separation_exponent: float = 2.0
+    mask_extension: str = "zeros"
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SignalChain":
+        return cls(
+            instruments=tuple(params["instrument_list"]),
+            frame_length=params["frame_length"],
+            frame_step=params["frame_step"],
+            T=params["T"],
+            F=params["F"],
+            separation_exponent=params["separation_exponent"],
+            mask_extension=params["mask_extension"],
+        )
+
+    @property
+    def n_bins(self) -> int:
+        return self.frame_length // 2 + 1
+
+    @property
+    def segment_samples(self) -> int:
+        """Padded samples a segment finishes: ``T * frame_step``."""
+        return self.T * self.frame_step
+
+    @property
+    def window_samples(self) -> int:
+        """Padded samples a segment's STFT reads."""
+        return self.segment_samples + self.frame_length - self.frame_step
+
+
+class PaddedSignal:
+    """Windows of ``frame_length`` zeros + the waveform + zeros, read forward from blocks.
+
+    ``blocks`` yields ``(m, C)`` float32 arrays; the total length is known once they run out.
+    """
+
+    def __init__(self, blocks: Iterable[np.ndarray], n_channels: int, lead_samples: int):
+        self._blocks = iter(blocks)
+        self._buffer = np.zeros((n_channels, lead_samples), dtype=np.float32)
+        self._buffer_start = 0  # padded index of _buffer[:, 0]
+        self._lead = lead_samples
+        self._received = 0
+        self.exhausted = False
+
+    @property
+    def n_samples(self) -> Optional[int]:
+        """Waveform length once the blocks are exhausted, else None."""
+        return self._received if self.exhausted else None
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Padded samples ``[start, start + length)`` as ``(C, length)``; earlier ones are dropped."""
+        end = start + length
+        pieces: List[np.ndarray] = [self._buffer]
+        buffered_end = self._buffer_start + self._buffer.shape[1]
+        while buffered_end < end and not self.exhausted:
+            try:
+                block = next(self._blocks)
+            except StopIteration:
+                self.exhausted = True
+                break
+            block = np.asarray(block, dtype=np.float32).T
+            pieces.append(block)
+            buffered_end += block.shape[1]
+            self._received += block.shape[1]
+        buffer = np.concatenate(pieces, axis=1) if len(pieces) > 1 else self._buffer
+        offset = start - self._buffer_start
+        self._buffer = buffer[:, offset:]
+        self._buffer_start = start
+        out = self._buffer[:, :length]
+        if out.shape[1] < length:
+            out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
+        return out
+
+
+def _stft_segments(chain: SignalChain, signal: PaddedSignal) -> Iterator[np.ndarray]:
+    """Yields each segment's STFT ``(T, n_bins, C)`` complex64 until the song's frames are covered."""
+    index = 0
+    while True:
+        start = index * chain.segment_samples
+        window = signal.window(start, chain.window_samples)
+        n_samples = signal.n_samples
+        if n_samples is not None:
+            n_frames = n_frames_padded(n_samples, chain.frame_length, chain.frame_step)
+            if index * chain.T >= n_frames:
+                return
+        yield stft_frames(window, chain.T, chain.frame_length, chain.frame_step)
+        index += 1
+
+
+def _batches(segments: Iterator[np.ndarray], batch_size: int) -> Iterator[List[np.ndarray]]:
+    batch: List[np.ndarray] = []
+    for segment in segments:
+        batch.append(segment)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _model_estimates(chain: SignalChain, model: ModelFunction, batch: List[np.ndarray]) -> np.ndarray:
+    """``[B, N, C, T, F]`` estimates for a batch of segment STFTs."""
+    magnitude = np.abs(np.stack(batch)[:, :, : chain.F, :]).transpose(0, 3, 1, 2)
+    return np.asarray(model(np.ascontiguousarray(magnitude, dtype=np.float32)), dtype=np.float32)
+
+
+class _OverlapAdd:
+    """Per-instrument overlap-add that emits finished samples, cropped to the waveform."""
+
+    def __init__(self, chain: SignalChain, signal: PaddedSignal, sink: Sink):
+        self.chain, self.signal, self.sink = chain, signal, sink
+        self.tails: Dict[str, np.ndarray] = {}
+        self.emitted = 0  # waveform samples already given to the sink
+
+    def add(self, index: int, spectra: Dict[str, np.ndarray]) -> None:
+        """``spectra``: instrument -> ``(T, n_bins, C)`` complex64 for segment ``index``."""
+        chain = self.chain
+        overlap = chain.frame_length - chain.frame_step
+        finished: Dict[str, np.ndarray] = {}
+        for name, spectrum in spectra.items():
+            samples = overlap_add_frames(spectrum, chain.frame_length, chain.frame_step)
+            if name in self.tails:
+                samples[:overlap] += self.tails[name]
+            self.tails[name] = samples[chain.segment_samples :].copy()
+            finished[name] = samples[: chain.segment_samples]
+        # Padded index p is waveform sample p - frame_length.
+        start = index * chain.segment_samples - chain.frame_length
+        self._emit(start, finished)
+
+    def _emit(self, start: int, finished: Dict[str, np.ndarray]) -> None:
+        length = next(iter(finished.values())).shape[0]
+        n_samples = self.signal.n_samples
+        end = start + length if n_samples is None else min(start + length, n_samples)
+        begin = max(start, self.emitted)
+        if end <= begin:
+            return
+        self.sink({name: samples[begin - start : end - start] for name, samples in finished.items()})
+        self.emitted = end
+
+
+def _masked_spectra(chain: SignalChain, estimates: np.ndarray, stft: np.ndarray) -> Dict[str, np.ndarray]:
+    """Ratio-masked STFTs of one segment: estimates ``[N, C, T, F]``, stft ``(T, bins, C)``."""
+    masks = ratio_masks(estimates, chain.separation_exponent, axis=0).transpose(0, 2, 3, 1)
+    masks = extend_masks(masks, chain.n_bins, chain.mask_extension, axis=2)
+    return {name: masks[i] * stft for i, name in enumerate(chain.instruments)}
+
+
+def _wiener_inputs(chain: SignalChain, estimates: np.ndarray) -> np.ndarray:
+    """Estimates ``[N, C, T, F]`` -> norbert's ``v``: ``(T, bins, C, N)``, zero above F."""
+    v = np.zeros((chain.T, chain.n_bins, estimates.shape[1], estimates.shape[0]), dtype=np.float32)
+    v[:, : chain.F] = estimates.transpose(2, 3, 1, 0)
+    return v
+
+
+def separate_blocks(
+    chain: SignalChain,
+    model: ModelFunction,
+    blocks: Callable[[], Iterable[np.ndarray]],
+    sink: Sink,
+    n_channels: int = 2,
+    batch_size: int = 1,
+    mwf: bool = False,
+    progress: Optional[Callable[[int], None]] = None,
+) -> int:
+    """Separate a waveform given as blocks; returns its length in samples.
+
+    Args:
+        blocks: returns a fresh iterable of ``(m, C)`` float32 blocks (called twice for ``mwf``:
+            the Wiener filter needs song-wide statistics before it can filter any segment).
+        sink: receives consecutive ``{instrument: (m, C) float32}`` output blocks.
+        progress: called with the number of padded samples each segment finished.
+    """
+    if mwf:
+        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, progress)
+    signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
+    overlap_add = _OverlapAdd(chain, signal, sink)
+    index = 0
+    for batch in _batches(_stft_segments(chain, signal), batch_size):
+        estimates = _model_estimates(chain, model, batch)
+        for stft, segment_estimates in zip(batch, estimates):
+            overlap_add.add(index, _masked_spectra(chain, segment_estimates, stft))
+            index += 1
+            if progress is not None:
+                progress(chain.segment_samples)
+    return signal.n_samples or 0
+
+
+def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, progress) -> int:
+    wiener = WienerFilter()
+    # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
+    with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
+        signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
+        n_segments = 0
+        for batch in _batches(_stft_segments(chain, signal), batch_size):
+            estimates = _model_estimates(chain, model, batch)
+            for stft, segment_estimates in zip(batch, estimates):
+                wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft)
+                store.write(np.ascontiguousarray(segment_estimates).tobytes())
+                n_segments += 1
+        shape = (len(chain.instruments), n_channels, chain.T, chain.F)
+        store.seek(0)
+        # Pass 2: filter each segment with the song-wide statistics.
+        signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
+        overlap_add = _OverlapAdd(chain, signal, sink)
+        for index, stft in enumerate(_stft_segments(chain, signal)):
+            if index >= n_segments:
+                break
+            raw = store.read(int(np.prod(shape)) * 4)
+            estimates = np.frombuffer(raw, dtype=np.float32).reshape(shape)
+            filtered = wiener.apply(_wiener_inputs(chain, estimates), stft)
+            overlap_add.add(index, {name: filtered[..., i] for i, name in enumerate(chain.instruments)})
+            if progress is not None:
+                progress(chain.segment_samples)
+        return signal.n_samples or 0
+
+
+def array_blocks(waveform: np.ndarray, block_samples: int = 1 << 18) -> Callable[[], Iterator[np.ndarray]]:
+    """A re-iterable block source over an in-memory ``(n, C)`` waveform."""
+
+    def blocks() -> Iterator[np.ndarray]:
+        for start in range(0, waveform.shape[0], block_samples):
+            yield waveform[start : start + block_samples]
+
+    return blocks
