@@ -21,6 +21,16 @@ BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99
 N_DROPOUT_STEPS = 3
 
 
+def he_uniform() -> paddle.ParamAttr:
+    """Keras ``he_uniform``: U(+-sqrt(6 / fan_in)); Paddle's fan_in of a transposed kernel
+    ``[in, out, kh, kw]`` is ``out*kh*kw``, the same as Keras'."""
+    return paddle.ParamAttr(initializer=nn.initializer.KaimingUniform())
+
+
+def zeros() -> paddle.ParamAttr:
+    return paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
+
+
 def conv_activation(name: Any) -> nn.Layer:
     """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
     if name == "ReLU":
@@ -55,7 +65,13 @@ class EncoderBlock(nn.Layer):
     def __init__(self, in_channels: int, out_channels: int, activation: Any, batch_statistics: bool):
         super().__init__()
         self.conv = nn.Conv2D(
-            in_channels, out_channels, KERNEL_SIZE, stride=2, padding=STRIDED_PADDING
+            in_channels,
+            out_channels,
+            KERNEL_SIZE,
+            stride=2,
+            padding=STRIDED_PADDING,
+            weight_attr=he_uniform(),
+            bias_attr=zeros(),
         )
         self.bn = batch_norm(out_channels, batch_statistics)
         self.activation = conv_activation(activation)
@@ -78,7 +94,13 @@ class DecoderBlock(nn.Layer):
     ):
         super().__init__()
         self.deconv = nn.Conv2DTranspose(
-            in_channels, out_channels, KERNEL_SIZE, stride=2, padding=STRIDED_PADDING
+            in_channels,
+            out_channels,
+            KERNEL_SIZE,
+            stride=2,
+            padding=STRIDED_PADDING,
+            weight_attr=he_uniform(),
+            bias_attr=zeros(),
         )
         self.activation = deconv_activation(activation)
         self.bn = batch_norm(out_channels, batch_statistics)
@@ -120,7 +142,13 @@ class UNet(nn.Layer):
             ]
         )
         self.head = nn.Conv2D(
-            1, n_channels, HEAD_KERNEL, dilation=HEAD_DILATION, padding=HEAD_PADDING
+            1,
+            n_channels,
+            HEAD_KERNEL,
+            dilation=HEAD_DILATION,
+            padding=HEAD_PADDING,
+            weight_attr=he_uniform(),
+            bias_attr=zeros(),
         )
 
     def forward(self, magnitude: paddle.Tensor) -> paddle.Tensor:

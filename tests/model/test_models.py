@@ -1,0 +1,91 @@
+"""Model structure: Spleeter's parameter counts, activations, init, softmax head, BLSTM shapes."""
+
+import numpy as np
+import paddle
+import pytest
+from paddle import nn
+
+from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.model import build_model
+
+SMALL = {"T": 64, "F": 128}
+
+
+def _params(name, **overrides):
+    return load_configuration({**load_configuration(f"spleeter:{name}"), **overrides})
+
+
+def test_unet_parameter_counts_match_the_checkpoint():
+    model = build_model(_params("2stems"))
+    trainable = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
+    stored = sum(int(np.prod(t.shape)) for t in model.state_dict().values())
+    # spleeter-reference §2.2: 9,823,749 trainable and 9,826,759 stored floats per U-Net.
+    assert trainable == 2 * 9_823_749
+    assert stored == 2 * 9_826_759
+
+
+def test_activations_follow_model_params():
+    two = build_model(_params("2stems", **SMALL)).unets["vocals"]
+    assert isinstance(two.encoder[0].activation, nn.LeakyReLU)
+    assert isinstance(two.decoder[0].activation, nn.ReLU)
+    four = build_model(_params("4stems", **SMALL)).unets["drums"]
+    assert isinstance(four.encoder[0].activation, nn.ELU)
+    assert isinstance(four.decoder[0].activation, nn.ELU)
+
+
+def test_batch_norm_is_keras_default_and_uses_stored_statistics():
+    unet = build_model(_params("2stems", **SMALL)).unets["vocals"]
+    bn = unet.encoder[0].bn
+    assert bn._epsilon == pytest.approx(1e-3) and bn._momentum == pytest.approx(0.99)
+    unet.train()
+    # Stored statistics (mean 0, var 1): BN is gamma * x / sqrt(1.001) + beta, even in training.
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 16, 4, 4)).astype(np.float32) * 5 + 3)
+    np.testing.assert_allclose(bn(x).numpy(), x.numpy() / np.sqrt(1.001), rtol=1e-5, atol=1e-5)
+
+
+def test_all_unets_start_identical_like_spleeter():
+    model = build_model(_params("4stems", **SMALL))
+    first = model.unets["vocals"].state_dict()
+    for name in ("drums", "bass", "other"):
+        for key, value in model.unets[name].state_dict().items():
+            np.testing.assert_array_equal(value.numpy(), first[key].numpy())
+
+
+def test_he_uniform_bound_for_deconv_uses_output_fan():
+    unet = build_model(_params("2stems")).unets["vocals"]
+    weight = unet.decoder[0].deconv.weight.numpy()  # [in=512, out=256, 5, 5]
+    bound = np.sqrt(6 / (25 * 256))  # Keras fan_in of a transposed kernel is kh*kw*out
+    assert np.abs(weight).max() <= bound
+    assert np.abs(weight).max() > 0.95 * bound
+
+
+def test_unet_output_shape_and_masking():
+    model = build_model(_params("2stems", **SMALL))
+    model.eval()
+    magnitude = paddle.rand([2, 2, 64, 128])
+    estimates = model(magnitude).numpy()
+    assert estimates.shape == (2, 2, 2, 64, 128)
+    assert np.all(estimates >= 0) and np.all(estimates <= magnitude.numpy()[:, None] + 1e-6)
+
+
+def test_softmax_unet_estimates_sum_to_the_mix():
+    model = build_model(_params("5stems", **SMALL))
+    model.eval()
+    magnitude = paddle.rand([1, 2, 64, 128]) * 10
+    estimates = model(magnitude).numpy()
+    assert estimates.shape == (1, 5, 2, 64, 128)
+    np.testing.assert_allclose(estimates.sum(axis=1), magnitude.numpy(), rtol=1e-5)
+
+
+def test_dilated_head_is_padded_explicitly():
+    head = build_model(_params("2stems", **SMALL)).unets["vocals"].head
+    assert head._dilation == [2, 2] and head._updated_padding == [3, 3]
+
+
+def test_blstm_model_shapes():
+    params = _params("2stems", **SMALL)
+    params["model"] = {"type": "blstm.blstm", "params": {"lstm_units": 16}}
+    model = build_model(params)
+    estimates = model(paddle.rand([2, 2, 10, 128]))
+    assert estimates.shape == [2, 2, 2, 10, 128]
+    assert float(estimates.min()) >= 0
