@@ -6,13 +6,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 import warnings
 
 # Paddle pins OMP_NUM_THREADS=1 at import when unset, and logs glog lines: decide before it loads.
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message=".*ccache.*")
+
+
+def _import_paddle_quietly() -> None:
+    """Import paddle now, dropping its OMP_NUM_THREADS lecture (we set the threads on purpose)."""
+    if "paddle" in sys.modules:
+        return
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        import paddle  # noqa: F401
+    for line in captured.getvalue().splitlines():
+        if "OMP_NUM_THREADS" not in line:
+            print(line, file=sys.stderr)
+
+
+_import_paddle_quietly()
 
 __version__ = "0.1.0"
 

@@ -86,7 +86,9 @@ def _read_descriptor(descriptor: str) -> Params:
     try:
         params = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigurationError(f"{descriptor}: not a readable JSON configuration ({error})") from None
+        raise ConfigurationError(
+            f"{descriptor}: not a readable JSON configuration ({error})"
+        ) from None
     if not isinstance(params, dict):
         raise ConfigurationError(f"{descriptor}: a configuration must be a JSON object")
     return params
@@ -102,7 +104,9 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
             raise ConfigurationError(f"{source}: key '{key}' has invalid value {value!r}")
     instruments = params["instrument_list"]
     if not instruments or not all(isinstance(name, str) and name for name in instruments):
-        raise ConfigurationError(f"{source}: key 'instrument_list' must be a non-empty list of names")
+        raise ConfigurationError(
+            f"{source}: key 'instrument_list' must be a non-empty list of names"
+        )
     if len(set(instruments)) != len(instruments):
         raise ConfigurationError(f"{source}: key 'instrument_list' has duplicate names")
     for key in ("sample_rate", "frame_length", "frame_step", "T", "F", "n_channels"):

@@ -23,10 +23,15 @@ def sdaa_plugin_installed() -> bool:
     """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
     from importlib import util
 
-    return util.find_spec("paddle_custom_device") is not None or util.find_spec("paddle_sdaa") is not None
+    return (
+        util.find_spec("paddle_custom_device") is not None
+        or util.find_spec("paddle_sdaa") is not None
+    )
 
 
-def prepare_sdaa_environment(environ: Optional[MutableMapping[str, str]] = None) -> MutableMapping[str, str]:
+def prepare_sdaa_environment(
+    environ: Optional[MutableMapping[str, str]] = None,
+) -> MutableMapping[str, str]:
     """Set the SDAA variables the user has not set (call before importing paddle); returns environ."""
     environ = os.environ if environ is None else environ
     for key, value in SDAA_DEFAULTS.items():

@@ -36,7 +36,9 @@ def _voice(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         weight = np.exp(-(((frequency - formant) / 500.0) ** 2)) + 0.3 / harmonic
         voice += weight * np.sin(harmonic * phase) * (frequency < sr / 2)
     # Phrases: the singer breathes (silence) now and then.
-    phrase = (np.sin(2 * np.pi * t / rng.uniform(2.5, 4.0) + rng.uniform(0, 6)) > -0.6).astype(float)
+    phrase = (np.sin(2 * np.pi * t / rng.uniform(2.5, 4.0) + rng.uniform(0, 6)) > -0.6).astype(
+        float
+    )
     envelope = np.convolve(phrase, np.hanning(2048) / np.hanning(2048).sum(), mode="same")
     return _pan(voice * envelope, rng.uniform(-0.2, 0.2))
 
@@ -73,7 +75,7 @@ def _drums(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     index = (t / beat_s).astype(int)
     since = t - index * beat_s
     kick = np.sin(2 * np.pi * (50 + 100 * np.exp(-30 * since)) * since) * np.exp(-12 * since)
-    kick *= (index % 4 == 0)
+    kick *= index % 4 == 0
     noise = rng.standard_normal((n, 2))
     snare = noise * np.exp(-25 * since)[:, None] * (index % 4 == 2)[:, None]
     hats = np.diff(noise, axis=0, prepend=0.0) * np.exp(-60 * since)[:, None] * 0.3
@@ -83,7 +85,9 @@ def _drums(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 _GENERATORS = {"vocals": _voice, "drums": _drums, "bass": _bass, "other": _pad}
 
 
-def generate_song(duration_s: float, seed: int, sample_rate: int = SAMPLE_RATE) -> Dict[str, np.ndarray]:
+def generate_song(
+    duration_s: float, seed: int, sample_rate: int = SAMPLE_RATE
+) -> Dict[str, np.ndarray]:
     """One song: ``{"mixture", "vocals", "drums", "bass", "other"}`` -> ``(n, 2)`` float32.
 
     Stems are on the 16-bit grid and the mixture is their exact sum, peaking below 0.9.
@@ -119,7 +123,9 @@ def generate_musdb_tree(
         for index in range(n_songs):
             song_seed = seed * 100_003 + split_index * 1_009 + index
             song = generate_song(duration_s, song_seed, sample_rate)
-            directory = root / split / f"Synthetic Artist {index:02d} - {split.title()} Song {index:02d}"
+            directory = (
+                root / split / f"Synthetic Artist {index:02d} - {split.title()} Song {index:02d}"
+            )
             directory.mkdir(parents=True, exist_ok=True)
             for name, waveform in song.items():
                 sf.write(directory / f"{name}.wav", waveform, sample_rate, subtype="PCM_16")

@@ -14,7 +14,9 @@ from .blstm import SpleeterBLSTM
 from .unet import SpleeterUNet
 
 
-def build_model(params: Dict[str, Any], batch_statistics: bool = False, dropout: bool = False) -> nn.Layer:
+def build_model(
+    params: Dict[str, Any], batch_statistics: bool = False, dropout: bool = False
+) -> nn.Layer:
     """The ``paddle.nn.Layer`` for a validated configuration (see ``configuration.py``).
 
     ``batch_statistics`` / ``dropout`` switch BN to batch statistics and enable dropout in

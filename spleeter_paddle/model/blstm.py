@@ -52,4 +52,6 @@ class SpleeterBLSTM(nn.Layer):
         )
 
     def forward(self, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
-        return paddle.stack([self.blstms[name](mix_magnitude) for name in self.instrument_list], axis=1)
+        return paddle.stack(
+            [self.blstms[name](mix_magnitude) for name in self.instrument_list], axis=1
+        )

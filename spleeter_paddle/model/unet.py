@@ -62,7 +62,9 @@ def batch_norm(n_channels: int, batch_statistics: bool) -> nn.BatchNorm2D:
 class EncoderBlock(nn.Layer):
     """Conv 5x5 stride 2 -> (BN -> activation); returns both the raw conv and the activated output."""
 
-    def __init__(self, in_channels: int, out_channels: int, activation: Any, batch_statistics: bool):
+    def __init__(
+        self, in_channels: int, out_channels: int, activation: Any, batch_statistics: bool
+    ):
         super().__init__()
         self.conv = nn.Conv2D(
             in_channels,
@@ -137,7 +139,9 @@ class UNet(nn.Layer):
         decoder_in = [filters[-1]] + [2 * c for c in decoder_out[:-1]]
         self.decoder = nn.LayerList(
             [
-                DecoderBlock(c_in, c_out, deconv_act, batch_statistics, dropout and i < N_DROPOUT_STEPS)
+                DecoderBlock(
+                    c_in, c_out, deconv_act, batch_statistics, dropout and i < N_DROPOUT_STEPS
+                )
                 for i, (c_in, c_out) in enumerate(zip(decoder_in, decoder_out))
             ]
         )
@@ -200,5 +204,7 @@ class SpleeterUNet(nn.Layer):
         logits = paddle.stack(
             [self.unets[name](mix_magnitude) for name in self.instrument_list], axis=1
         )
-        masks = nn.functional.softmax(logits, axis=1) if self.softmax else nn.functional.sigmoid(logits)
+        masks = (
+            nn.functional.softmax(logits, axis=1) if self.softmax else nn.functional.sigmoid(logits)
+        )
         return masks * mix_magnitude.unsqueeze(1)

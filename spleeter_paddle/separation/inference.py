@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -41,7 +42,9 @@ class PredictorRunner:
 
     name = "predictor"
 
-    def __init__(self, model: paddle.nn.Layer, n_channels: int, n_bins: int, device: str, cache_dir: Path):
+    def __init__(
+        self, model: paddle.nn.Layer, n_channels: int, n_bins: int, device: str, cache_dir: Path
+    ):
         model.eval()
         prefix = _export(model, n_channels, n_bins, cache_dir)
         config = paddle.inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
@@ -72,17 +75,21 @@ def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Pat
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.numpy().tobytes())
-    directory = cache_dir / f"{type(model).__name__}-{digest.hexdigest()[:16]}-{n_channels}x{n_bins}"
+    directory = (
+        cache_dir / f"{type(model).__name__}-{digest.hexdigest()[:16]}-{n_channels}x{n_bins}"
+    )
     prefix = directory / "inference"
     if (directory / "inference.pdiparams").is_file():
         return prefix
     spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(staging / "inference"))
+    paddle.jit.save(
+        paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(staging / "inference")
+    )
     try:
         staging.rename(directory)
     except OSError:  # another process exported the same model first
-        pass
+        shutil.rmtree(staging, ignore_errors=True)
     return prefix
 
 
@@ -106,7 +113,9 @@ def make_runner(
     """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "eager" or (backend == "auto" and not (device == "cpu" or device.startswith("gpu"))):
+    if backend == "eager" or (
+        backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
+    ):
         return EagerRunner(model)
     try:
         return PredictorRunner(model, n_channels, n_bins, device, cache_dir or default_cache_dir())

@@ -37,7 +37,7 @@ class SignalChain:
     mask_extension: str = "zeros"
 
     @classmethod
-    def from_params(cls, params: dict) -> "SignalChain":
+    def from_params(cls, params: dict) -> SignalChain:
         return cls(
             instruments=tuple(params["instrument_list"]),
             frame_length=params["frame_length"],
@@ -133,7 +133,9 @@ def _batches(segments: Iterator[np.ndarray], batch_size: int) -> Iterator[List[n
         yield batch
 
 
-def _model_estimates(chain: SignalChain, model: ModelFunction, batch: List[np.ndarray]) -> np.ndarray:
+def _model_estimates(
+    chain: SignalChain, model: ModelFunction, batch: List[np.ndarray]
+) -> np.ndarray:
     """``[B, N, C, T, F]`` estimates for a batch of segment STFTs."""
     magnitude = np.abs(np.stack(batch)[:, :, : chain.F, :]).transpose(0, 3, 1, 2)
     return np.asarray(model(np.ascontiguousarray(magnitude, dtype=np.float32)), dtype=np.float32)
@@ -169,11 +171,15 @@ class _OverlapAdd:
         begin = max(start, self.emitted)
         if end <= begin:
             return
-        self.sink({name: samples[begin - start : end - start] for name, samples in finished.items()})
+        self.sink(
+            {name: samples[begin - start : end - start] for name, samples in finished.items()}
+        )
         self.emitted = end
 
 
-def _masked_spectra(chain: SignalChain, estimates: np.ndarray, stft: np.ndarray) -> Dict[str, np.ndarray]:
+def _masked_spectra(
+    chain: SignalChain, estimates: np.ndarray, stft: np.ndarray
+) -> Dict[str, np.ndarray]:
     """Ratio-masked STFTs of one segment: estimates ``[N, C, T, F]``, stft ``(T, bins, C)``."""
     masks = ratio_masks(estimates, chain.separation_exponent, axis=0).transpose(0, 2, 3, 1)
     masks = extend_masks(masks, chain.n_bins, chain.mask_extension, axis=2)
@@ -195,7 +201,6 @@ def separate_blocks(
     n_channels: int = 2,
     batch_size: int = 1,
     mwf: bool = False,
-    progress: Optional[Callable[[int], None]] = None,
 ) -> int:
     """Separate a waveform given as blocks; returns its length in samples.
 
@@ -203,10 +208,9 @@ def separate_blocks(
         blocks: returns a fresh iterable of ``(m, C)`` float32 blocks (called twice for ``mwf``:
             the Wiener filter needs song-wide statistics before it can filter any segment).
         sink: receives consecutive ``{instrument: (m, C) float32}`` output blocks.
-        progress: called with the number of padded samples each segment finished.
     """
     if mwf:
-        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, progress)
+        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size)
     signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
     overlap_add = _OverlapAdd(chain, signal, sink)
     index = 0
@@ -215,12 +219,10 @@ def separate_blocks(
         for stft, segment_estimates in zip(batch, estimates):
             overlap_add.add(index, _masked_spectra(chain, segment_estimates, stft))
             index += 1
-            if progress is not None:
-                progress(chain.segment_samples)
     return signal.n_samples or 0
 
 
-def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, progress) -> int:
+def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size) -> int:
     wiener = WienerFilter()
     # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
     with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
@@ -243,13 +245,15 @@ def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, progres
             raw = store.read(int(np.prod(shape)) * 4)
             estimates = np.frombuffer(raw, dtype=np.float32).reshape(shape)
             filtered = wiener.apply(_wiener_inputs(chain, estimates), stft)
-            overlap_add.add(index, {name: filtered[..., i] for i, name in enumerate(chain.instruments)})
-            if progress is not None:
-                progress(chain.segment_samples)
+            overlap_add.add(
+                index, {name: filtered[..., i] for i, name in enumerate(chain.instruments)}
+            )
         return signal.n_samples or 0
 
 
-def array_blocks(waveform: np.ndarray, block_samples: int = 1 << 18) -> Callable[[], Iterator[np.ndarray]]:
+def array_blocks(
+    waveform: np.ndarray, block_samples: int = 1 << 18
+) -> Callable[[], Iterator[np.ndarray]]:
     """A re-iterable block source over an in-memory ``(n, C)`` waveform."""
 
     def blocks() -> Iterator[np.ndarray]:

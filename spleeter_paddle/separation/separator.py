@@ -13,8 +13,10 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
+from ..audio import io as audio_io
 from ..configuration import Params, load_configuration
 from ..devices import select_device
+from ..errors import AudioError
 from ..model import build_model
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks
@@ -22,16 +24,8 @@ from .pipeline import SignalChain, array_blocks, separate_blocks
 logger = logging.getLogger(__name__)
 
 
-def to_stereo(waveform: np.ndarray) -> np.ndarray:
-    """``(n,)`` or ``(n, C)`` -> ``(n, 2)`` float32: mono duplicated, beyond 2 channels dropped."""
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim == 1:
-        waveform = waveform[:, None]
-    if waveform.ndim != 2 or waveform.shape[1] == 0:
-        raise ValueError(f"waveform must be (n_samples, n_channels), got shape {waveform.shape}")
-    if waveform.shape[1] == 1:
-        return np.repeat(waveform, 2, axis=1)
-    return np.ascontiguousarray(waveform[:, :2])
+DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
+READ_BLOCK_SAMPLES = 1 << 18
 
 
 class Separator:
@@ -93,7 +87,12 @@ class Separator:
 
         Returns ``{instrument: (n_samples, 2) float32}``.
         """
-        stereo = to_stereo(waveform)
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
+            raise ValueError(
+                f"waveform must be (n_samples, n_channels), got shape {waveform.shape}"
+            )
+        stereo = np.ascontiguousarray(audio_io.to_stereo(waveform))
         outputs = {name: np.empty_like(stereo) for name in self.instruments}
         position = [0]
 
@@ -114,8 +113,16 @@ class Separator:
     ) -> int:
         """Streaming form of :meth:`separate` (bounded memory); see ``pipeline.separate_blocks``.
 
-        ``blocks()`` must yield stereo ``(m, 2)`` float32 blocks at :attr:`sample_rate`.
+        ``blocks()`` must yield stereo ``(m, 2)`` float32 blocks at :attr:`sample_rate`;
+        ``progress`` is called with the number of output samples of each block written.
         """
+        if progress is not None:
+            inner_sink = sink
+
+            def sink(outputs: Dict[str, np.ndarray]) -> None:
+                inner_sink(outputs)
+                progress(next(iter(outputs.values())).shape[0])
+
         return separate_blocks(
             self.chain,
             self.run_model,
@@ -124,8 +131,81 @@ class Separator:
             n_channels=self.params["n_channels"],
             batch_size=self.batch_size,
             mwf=self.mwf,
-            progress=progress,
         )
+
+    def output_paths(
+        self,
+        audio_path: Union[str, Path],
+        destination: Union[str, Path],
+        codec: str = "wav",
+        filename_format: str = DEFAULT_FILENAME_FORMAT,
+    ) -> Dict[str, Path]:
+        """Where each instrument of ``audio_path`` goes (``{filename}``, ``{foldername}``,
+        ``{instrument}``, ``{codec}`` in ``filename_format``); two stems on one path is an error."""
+        audio_path = Path(audio_path)
+        fields = {"filename": audio_path.stem, "foldername": audio_path.parent.name, "codec": codec}
+        try:
+            paths = {
+                name: Path(destination) / filename_format.format(instrument=name, **fields)
+                for name in self.instruments
+            }
+        except (KeyError, IndexError, ValueError) as error:
+            raise AudioError(f"filename format {filename_format!r} is invalid ({error})") from None
+        if len(set(paths.values())) < len(paths):
+            raise AudioError(
+                f"{audio_path}: filename format {filename_format!r} writes several instruments "
+                "to one file; include {instrument}"
+            )
+        return paths
+
+    def separate_to_file(
+        self,
+        audio_path: Union[str, Path],
+        destination: Union[str, Path],
+        codec: str = "wav",
+        bitrate: str = "128k",
+        offset_s: float = 0.0,
+        duration_s: Optional[float] = None,
+        filename_format: str = DEFAULT_FILENAME_FORMAT,
+        subtype: str = "PCM_16",
+        progress: Optional[Callable[[int], None]] = None,
+    ) -> Dict[str, Path]:
+        """Separate a file into one file per instrument, streaming (memory does not grow with
+        length). Outputs are written to temporary names and renamed only when all succeeded.
+
+        Returns ``{instrument: output path}``. Raises :class:`AudioError` naming the file.
+        """
+        paths = self.output_paths(audio_path, destination, codec, filename_format)
+        audio_io.audio_info(audio_path)  # fail early, before any output exists
+
+        def blocks():
+            source = audio_io.stream(
+                audio_path, READ_BLOCK_SAMPLES, self.sample_rate, offset_s, duration_s
+            )
+            for block in source:
+                yield audio_io.to_stereo(block)
+
+        writers = {}
+        try:
+            for name, path in paths.items():
+                writers[name] = audio_io.StreamWriter(
+                    path, self.sample_rate, 2, codec, bitrate, subtype
+                )
+
+            def sink(outputs: Dict[str, np.ndarray]) -> None:
+                for name, block in outputs.items():
+                    writers[name].write(block)
+
+            n_samples = self.separate_blocks(blocks, sink, progress)
+            if n_samples == 0:
+                raise AudioError(f"{audio_path}: no audio samples to separate")
+            for writer in writers.values():
+                writer.close()
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        return paths
 
 
 def load_model(params: Params, model_dir: Union[str, Path, None] = None):

@@ -18,7 +18,9 @@ def _reference_stft(waveform, frame_length, frame_step, n_frames):
 
 def test_periodic_hann():
     window = hann_window(8)
-    np.testing.assert_allclose(window, [0, 0.1464466, 0.5, 0.8535534, 1, 0.8535534, 0.5, 0.1464466], atol=1e-6)
+    np.testing.assert_allclose(
+        window, [0, 0.1464466, 0.5, 0.8535534, 1, 0.8535534, 0.5, 0.1464466], atol=1e-6
+    )
 
 
 def test_frame_count_matches_spleeter_worked_example():

@@ -39,7 +39,9 @@ def test_batch_norm_is_keras_default_and_uses_stored_statistics():
     assert bn._epsilon == pytest.approx(1e-3) and bn._momentum == pytest.approx(0.99)
     unet.train()
     # Stored statistics (mean 0, var 1): BN is gamma * x / sqrt(1.001) + beta, even in training.
-    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 16, 4, 4)).astype(np.float32) * 5 + 3)
+    x = paddle.to_tensor(
+        np.random.default_rng(0).standard_normal((2, 16, 4, 4)).astype(np.float32) * 5 + 3
+    )
     np.testing.assert_allclose(bn(x).numpy(), x.numpy() / np.sqrt(1.001), rtol=1e-5, atol=1e-5)
 
 

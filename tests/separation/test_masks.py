@@ -36,7 +36,9 @@ def test_mask_extension_modes():
 def test_segmented_wiener_equals_norbert(segment_frames):
     rng = np.random.default_rng(segment_frames)
     n_frames, n_bins = 300, 129
-    mix = (rng.standard_normal((n_frames, n_bins, 2)) + 1j * rng.standard_normal((n_frames, n_bins, 2)))
+    mix = rng.standard_normal((n_frames, n_bins, 2)) + 1j * rng.standard_normal(
+        (n_frames, n_bins, 2)
+    )
     mix = (mix * 40).astype(np.complex64)  # max |x| > 10: exercises norbert's rescaling
     magnitudes = np.abs(rng.standard_normal((n_frames, n_bins, 2, 3))).astype(np.float32) * 20
     magnitudes[:, 100:] = 0  # zero above F, like Spleeter's v
@@ -44,9 +46,14 @@ def test_segmented_wiener_equals_norbert(segment_frames):
     wiener = WienerFilter()
     starts = range(0, n_frames, segment_frames)
     for start in starts:
-        wiener.accumulate(magnitudes[start : start + segment_frames], mix[start : start + segment_frames])
+        wiener.accumulate(
+            magnitudes[start : start + segment_frames], mix[start : start + segment_frames]
+        )
     filtered = np.concatenate(
-        [wiener.apply(magnitudes[s : s + segment_frames], mix[s : s + segment_frames]) for s in starts]
+        [
+            wiener.apply(magnitudes[s : s + segment_frames], mix[s : s + segment_frames])
+            for s in starts
+        ]
     )
     assert filtered.shape == expected.shape
     np.testing.assert_allclose(filtered, expected, atol=2e-4 * np.abs(expected).max() / 100)

@@ -33,7 +33,9 @@ def _whole_file(params, runner, waveform, mwf):
     spectrum = stft(waveform)
     n_frames = spectrum.shape[0]
     n_segments = -(-n_frames // T)
-    padded = np.concatenate([spectrum, np.zeros((n_segments * T - n_frames, 2049, 2), np.complex64)])
+    padded = np.concatenate(
+        [spectrum, np.zeros((n_segments * T - n_frames, 2049, 2), np.complex64)]
+    )
     magnitude = np.abs(padded.reshape(n_segments, T, 2049, 2)[:, :, :F]).transpose(0, 3, 1, 2)
     estimates = runner(magnitude)  # [B, N, C, T, F]
     n = len(chain.instruments)
@@ -65,7 +67,10 @@ def _streamed(params, runner, waveform, mwf, block_samples, batch_size):
 
 
 @pytest.mark.parametrize("mwf", [False, True])
-@pytest.mark.parametrize("n_samples, block_samples, batch_size", [(150_000, 999, 1), (150_000, 1 << 18, 3), (3000, 512, 2)])
+@pytest.mark.parametrize(
+    "n_samples, block_samples, batch_size",
+    [(150_000, 999, 1), (150_000, 1 << 18, 3), (3000, 512, 2)],
+)
 def test_streaming_equals_whole_file(small_model, mwf, n_samples, block_samples, batch_size):
     params, runner = small_model
     rng = np.random.default_rng(n_samples)
