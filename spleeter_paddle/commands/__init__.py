@@ -1,0 +1,1 @@
+"""Command implementations behind the CLI and the seed-compatible scripts."""

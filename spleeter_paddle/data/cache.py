@@ -1,0 +1,324 @@
+"""``process_data``: manifest songs -> chunked magnitude spectrograms in memory-mappable files.
+
+Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins) and
+training STFT (no padding, first F bins), stored per song as raw ``uint8`` dB (Spleeter's
+100 dB quantisation, min/max per chunk and instrument) or ``float16``. Layout::
+
+    <cache>/index.json          settings + every song's chunks (written last, atomically)
+    <cache>/songs/<id>.bin      chunk blocks, each (I, C, n_frames, F), I = mix + instruments
+    <cache>/songs/<id>.json     the song's entry; its presence marks the song done (resume)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ..audio.spectrogram import stft
+from ..errors import AudioError, DataError
+from .manifest import read_manifest
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+CACHE_DTYPES = ("uint8", "float16")
+CHUNK_MARGIN_S = 0.5
+VALIDATION_CHUNK_DURATION_S = 12.0  # Spleeter's validation set: the central 12 s of each song
+DB_RANGE = 100.0
+UINT8_SCALE = 255.9999
+MAGNITUDE_FLOOR = 1e-9
+PathLike = Union[str, Path]
+
+
+def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:
+    """Spleeter's chunk starts (seconds): evenly spaced with 0.5 s margins, or the central chunk.
+
+    Duplicates (songs shorter than a chunk) are removed.
+    """
+    if n_chunks == 1:
+        starts = [max(duration_s / 2 - chunk_duration_s / 2, 0.0)]
+    else:
+        span = duration_s - chunk_duration_s - 2 * CHUNK_MARGIN_S
+        starts = [max(k * span / (n_chunks - 1) + CHUNK_MARGIN_S, 0.0) for k in range(n_chunks)]
+    return sorted(set(round(start, 6) for start in starts))
+
+
+def quantise(magnitude: np.ndarray) -> Tuple[np.ndarray, float, float]:
+    """Magnitude -> (uint8 dB, min_dB, max_dB), Spleeter's ``spectrogram_to_db_uint``.
+
+    dB = 20 log10(max(S, 1e-9)) clipped 100 dB below its max, mapped to 0..255 (truncation).
+    """
+    db = 20.0 * np.log10(np.maximum(magnitude, MAGNITUDE_FLOOR))
+    db_max = float(db.max())
+    db = np.maximum(db, db_max - DB_RANGE)
+    db_min = float(db.min())
+    scaled = (db - db_min) / (db_max - db_min + 1e-16) * UINT8_SCALE
+    return scaled.astype(np.uint8), db_min, db_max
+
+
+def dequantise_table(db_min: float, db_max: float) -> np.ndarray:
+    """``(256,)`` float32 magnitudes of the 256 uint8 codes: ``10 ** ((q (max-min)/255.9999 + min)/20)``."""
+    codes = np.arange(256, dtype=np.float64)
+    return (10.0 ** ((codes * (db_max - db_min) / UINT8_SCALE + db_min) / 20.0)).astype(np.float32)
+
+
+def cache_settings(params: Dict[str, Any], dtype: str, validation: bool) -> Dict[str, Any]:
+    """Everything the stored numbers depend on (a different value means rebuilding)."""
+    if dtype not in CACHE_DTYPES:
+        raise DataError(f"cache dtype must be one of {', '.join(CACHE_DTYPES)}, got {dtype!r}")
+    chunk = VALIDATION_CHUNK_DURATION_S if validation else float(params["chunk_duration"])
+    return {
+        "format": CACHE_FORMAT,
+        "instruments": [params["mix_name"], *params["instrument_list"]],
+        "sample_rate": params["sample_rate"],
+        "frame_length": params["frame_length"],
+        "frame_step": params["frame_step"],
+        "F": params["F"],
+        "n_channels": params["n_channels"],
+        "chunk_duration": chunk,
+        "n_chunks_per_song": 1 if validation else int(params["n_chunks_per_song"]),
+        "dtype": dtype,
+    }
+
+
+def _song_id(name: str, mix_path: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")[:40] or "song"
+    return f"{slug}-{hashlib.sha1(mix_path.encode()).hexdigest()[:8]}"
+
+
+def _to_channels(waveform: np.ndarray, n_channels: int) -> np.ndarray:
+    """``(n, ch)`` -> ``(n, n_channels)``: mono duplicated, extra channels dropped."""
+    if waveform.shape[1] == n_channels:
+        return waveform
+    if waveform.shape[1] == 1:
+        return np.repeat(waveform, n_channels, axis=1)
+    if waveform.shape[1] > n_channels:
+        return waveform[:, :n_channels]
+    return np.resize(waveform.T, (n_channels, waveform.shape[0])).T
+
+
+def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]) -> np.ndarray:
+    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first)."""
+    from ..audio.io import load
+
+    magnitudes = []
+    for path in paths:
+        waveform, _ = load(
+            path,
+            offset_s=start_s,
+            duration_s=settings["chunk_duration"],
+            sample_rate=settings["sample_rate"],
+        )
+        waveform = _to_channels(np.asarray(waveform, dtype=np.float32), settings["n_channels"])
+        spectrum = stft(waveform, settings["frame_length"], settings["frame_step"], pad=False)
+        magnitudes.append(np.abs(spectrum[:, : settings["F"], :]).transpose(2, 0, 1))
+    n_frames = min(m.shape[1] for m in magnitudes)  # harmonise: crop to the shortest stem
+    return np.stack([m[:, :n_frames] for m in magnitudes])
+
+
+def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Worker: compute and write one song; returns its entry or ``{"error": reason}``."""
+    settings, directory = job["settings"], Path(job["directory"])
+    chunks, min_frames = [], job["min_frames"]
+    data_path = directory / f"{job['id']}.bin"
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{job['id']}.", suffix=".bin", dir=directory)
+    offset = 0
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            for start_s in chunk_starts(
+                job["duration"], settings["chunk_duration"], settings["n_chunks_per_song"]
+            ):
+                magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
+                n_frames = magnitudes.shape[2]
+                if n_frames == 0:
+                    continue
+                chunk = {"start_s": start_s, "offset": offset, "n_frames": n_frames}
+                if settings["dtype"] == "uint8":
+                    coded = [quantise(m) for m in magnitudes]
+                    block = np.stack([c[0] for c in coded])
+                    chunk["db_min"] = [c[1] for c in coded]
+                    chunk["db_max"] = [c[2] for c in coded]
+                else:
+                    block = magnitudes.astype(np.float16)
+                stream.write(np.ascontiguousarray(block).tobytes())
+                offset += block.size
+                chunks.append(chunk)
+        longest = max((c["n_frames"] for c in chunks), default=0)
+        if longest < min_frames:
+            raise DataError(
+                f"too short: its longest chunk has {longest} frames, fewer than T = {min_frames}"
+            )
+        os.replace(temporary, data_path)
+    except (AudioError, DataError, ValueError, OSError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        return {"song": job["song"], "error": str(error)}
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
+    entry["chunks"] = chunks
+    _write_json(directory / f"{job['id']}.json", entry)
+    return entry
+
+
+def _write_json(path: Path, document: Any) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump(document, stream)
+    os.replace(temporary, path)
+
+
+def _read_entry(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class CacheReport:
+    """Songs computed now, songs reused from a previous run, songs skipped with a reason."""
+
+    directory: Path
+    computed: List[str] = field(default_factory=list)
+    reused: List[str] = field(default_factory=list)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+    n_chunks: int = 0
+
+    def summary_line(self) -> str:
+        return (
+            f"{self.directory}: {len(self.computed) + len(self.reused)} songs, {self.n_chunks} "
+            f"chunks ({len(self.computed)} computed, {len(self.reused)} reused, "
+            f"{len(self.skipped)} skipped)"
+        )
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    # fork is fast, but not after paddle (threads) is loaded in this process.
+    method = "spawn" if "paddle" in sys.modules else "fork"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
+
+
+def build_cache(
+    params: Dict[str, Any],
+    manifest_csv: PathLike,
+    cache_dir: PathLike,
+    data_dir: PathLike = "dataset",
+    validation: bool = False,
+    dtype: str = "uint8",
+    workers: Optional[int] = None,
+    show_progress: bool = True,
+) -> CacheReport:
+    """Cache every song of ``manifest_csv`` (paths relative to ``data_dir``) into ``cache_dir``.
+
+    Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
+    12 s. Songs already cached with the same settings are reused; unreadable songs and songs
+    with fewer than T frames are logged and skipped. Returns a :class:`CacheReport`.
+    """
+    from tqdm import tqdm
+
+    settings = cache_settings(params, dtype, validation)
+    chunk_samples = settings["chunk_duration"] * params["sample_rate"]
+    if (chunk_samples - params["frame_length"]) / params["frame_step"] < params["T"]:
+        raise DataError(
+            f"chunk_duration {settings['chunk_duration']} s gives fewer than T = {params['T']} "
+            "frames; raise chunk_duration (-cd) or lower T (-T)"
+        )
+    frame = read_manifest(manifest_csv, params)
+    cache_dir, data_dir = Path(cache_dir), Path(data_dir)
+    songs_dir = cache_dir / "songs"
+    songs_dir.mkdir(parents=True, exist_ok=True)
+    report = CacheReport(cache_dir)
+    jobs, entries, order = [], {}, []
+    columns = [f"{name}_path" for name in settings["instruments"]]
+    for _, row in frame.iterrows():
+        mix_path = str(row[columns[0]])
+        name = Path(mix_path).parent.name or mix_path
+        job = {
+            "song": name,
+            "id": _song_id(name, mix_path),
+            "paths": [str(data_dir / str(row[column])) for column in columns],
+            "duration": float(row["duration"]),
+            "settings": settings,
+            "directory": str(songs_dir),
+            "min_frames": params["T"],
+        }
+        job["key"] = hashlib.sha1(
+            json.dumps([settings, job["paths"], job["duration"]], sort_keys=True).encode()
+        ).hexdigest()
+        order.append(job["id"])
+        previous = _read_entry(songs_dir / f"{job['id']}.json")
+        if (
+            previous
+            and previous.get("key") == job["key"]
+            and (songs_dir / previous["file"]).is_file()
+        ):
+            entries[job["id"]] = previous
+            report.reused.append(name)
+        else:
+            jobs.append(job)
+    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
+    progress = tqdm(
+        total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
+    )
+    results: List[Dict[str, Any]] = []
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_cache_song(job))
+            progress.update()
+    else:
+        with _executor(workers) as pool:
+            for future in as_completed([pool.submit(_cache_song, job) for job in jobs]):
+                results.append(future.result())
+                progress.update()
+    progress.close()
+    for result in results:
+        if "error" in result:
+            logger.warning("skipping song '%s': %s", result["song"], result["error"])
+            report.skipped.append((result["song"], result["error"]))
+        else:
+            entries[result["id"]] = result
+            report.computed.append(result["song"])
+    ordered = [entries[song_id] for song_id in dict.fromkeys(order) if song_id in entries]
+    if not ordered:
+        raise DataError(f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)")
+    report.n_chunks = sum(len(entry["chunks"]) for entry in ordered)
+    index = {"settings": settings, "songs": ordered, "skipped": report.skipped}
+    _write_json(cache_dir / "index.json", index)
+    logger.debug(report.summary_line())
+    return report
+
+
+def process_data(
+    params: Dict[str, Any],
+    data_dir: PathLike = "dataset",
+    dtype: str = "uint8",
+    workers: Optional[int] = None,
+    show_progress: bool = True,
+) -> Dict[str, CacheReport]:
+    """Build the training and validation caches the configuration names (``training_cache``,
+    ``validation_cache``) from its manifests (``train_csv``, ``validation_csv``)."""
+    options = dict(data_dir=data_dir, dtype=dtype, workers=workers, show_progress=show_progress)
+    reports = {
+        "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
+    }
+    validation_csv = Path(params["validation_csv"])
+    if validation_csv.is_file() and len(read_manifest(validation_csv, params)):
+        reports["validation"] = build_cache(
+            params, validation_csv, params["validation_cache"], validation=True, **options
+        )
+    else:
+        logger.warning("%s is missing or empty: no validation cache", validation_csv)
+    return reports

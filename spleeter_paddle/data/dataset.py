@@ -1,0 +1,251 @@
+"""``paddle.io`` datasets over a ``process_data`` cache: synchronised random T-frame crops.
+
+Every item is ``(mix [C, T, F], targets [N, C, T, F])`` float32 magnitudes, N instruments in
+``instrument_list`` order. Crops are drawn from ``(seed, epoch, index)``, so they do not depend
+on the worker that loads them. Augmentation is off by default, as in Spleeter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from paddle.io import Dataset, DistributedBatchSampler
+
+from ..errors import DataError
+from .cache import CACHE_FORMAT, dequantise_table
+
+AUGMENTATIONS = ("gain", "swap", "remix")
+GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
+
+
+@dataclass
+class Chunk:
+    """One cached chunk: its song, element offset in the song file, frame count, uint8 tables."""
+
+    song: int
+    offset: int
+    n_frames: int
+    tables: Optional[np.ndarray]  # (I, 256) float32 magnitudes per code, uint8 caches only
+
+
+class SpectrogramCache:
+    """Read side of a cache directory written by :func:`spleeter_paddle.data.cache.build_cache`."""
+
+    def __init__(self, directory: Union[str, Path]):
+        self.directory = Path(directory)
+        index_path = self.directory / "index.json"
+        if not index_path.is_file():
+            raise DataError(f"{self.directory}: no spectrogram cache (run `-m process_data` first)")
+        index = json.loads(index_path.read_text())
+        self.settings: Dict[str, Any] = index["settings"]
+        if self.settings.get("format") != CACHE_FORMAT:
+            raise DataError(f"{index_path}: unknown cache format; run `-m process_data` again")
+        self.songs: List[Dict[str, Any]] = index["songs"]
+        self.instruments: List[str] = list(self.settings["instruments"])
+        self.dtype = np.dtype(self.settings["dtype"])
+        self.chunks: List[Chunk] = []
+        for song_index, song in enumerate(self.songs):
+            for chunk in song["chunks"]:
+                tables = None
+                if self.dtype == np.uint8:
+                    tables = np.stack(
+                        [
+                            dequantise_table(lo, hi)
+                            for lo, hi in zip(chunk["db_min"], chunk["db_max"])
+                        ]
+                    )
+                self.chunks.append(Chunk(song_index, chunk["offset"], chunk["n_frames"], tables))
+        self._arrays: Dict[int, np.memmap] = {}
+
+    def __getstate__(self):  # memmaps are reopened lazily in each DataLoader worker
+        state = self.__dict__.copy()
+        state["_arrays"] = {}
+        return state
+
+    def check(self, params: Dict[str, Any]) -> None:
+        """Raise :class:`DataError` if the cache cannot serve ``params`` (names the key)."""
+        for key in ("sample_rate", "frame_length", "frame_step", "n_channels"):
+            if self.settings[key] != params[key]:
+                raise DataError(
+                    f"{self.directory}: cache built with {key} = {self.settings[key]}, the "
+                    f"configuration has {params[key]}; run `-m process_data` again"
+                )
+        if self.settings["F"] < params["F"]:
+            raise DataError(
+                f"{self.directory}: cache holds F = {self.settings['F']} bins, training needs "
+                f"F = {params['F']}; run `-m process_data` with -F {params['F']}"
+            )
+        needed = [params["mix_name"], *params["instrument_list"]]
+        missing = [name for name in needed if name not in self.instruments]
+        if missing:
+            raise DataError(f"{self.directory}: cache has no {', '.join(missing)} spectrograms")
+
+    def _song_array(self, song: int) -> np.memmap:
+        array = self._arrays.get(song)
+        if array is None:
+            path = self.directory / "songs" / self.songs[song]["file"]
+            array = np.memmap(path, dtype=self.dtype, mode="r")
+            self._arrays[song] = array
+        return array
+
+    def read(
+        self,
+        chunk_index: int,
+        start_frame: int,
+        n_frames: int,
+        n_bins: int,
+        instruments: Optional[Sequence[int]] = None,
+    ) -> np.ndarray:
+        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``.
+
+        Returns ``(len(instruments), C, n_frames, n_bins)`` float32 (all instruments by default,
+        mix first).
+        """
+        chunk = self.chunks[chunk_index]
+        shape = (
+            len(self.instruments),
+            self.settings["n_channels"],
+            chunk.n_frames,
+            self.settings["F"],
+        )
+        size = int(np.prod(shape))
+        block = self._song_array(chunk.song)[chunk.offset : chunk.offset + size].reshape(shape)
+        selected = range(len(self.instruments)) if instruments is None else instruments
+        stop = start_frame + n_frames
+        out = np.empty((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
+        for position, instrument in enumerate(selected):
+            coded = block[instrument, :, start_frame:stop, :n_bins]
+            if chunk.tables is None:
+                out[position] = coded
+            else:
+                np.take(chunk.tables[instrument], coded, out=out[position])
+        return out
+
+
+def _check_augmentation(augmentation: Sequence[str]) -> Tuple[str, ...]:
+    unknown = [name for name in augmentation if name not in AUGMENTATIONS]
+    if unknown:
+        raise DataError(
+            f"unknown augmentation {', '.join(unknown)}; use {', '.join(AUGMENTATIONS)}"
+        )
+    return tuple(augmentation)
+
+
+class TrainingDataset(Dataset):
+    """Random synchronised T-frame crops of every cached chunk with at least T frames.
+
+    ``augmentation`` (any of ``gain``, ``swap``, ``remix``): random gain in [0.25, 1.25]; swap
+    stereo channels with probability 1/2; ``remix`` draws each target from a random chunk of
+    any song and rebuilds the mix as ``sqrt(sum |target|^2)`` (the expected magnitude of a sum
+    with independent phases, since only magnitudes are cached).
+    """
+
+    def __init__(
+        self,
+        cache: SpectrogramCache,
+        params: Dict[str, Any],
+        seed: int = 0,
+        augmentation: Sequence[str] = (),
+    ):
+        super().__init__()
+        cache.check(params)
+        self.cache, self.seed, self.epoch = cache, seed, 0
+        self.T, self.F = params["T"], params["F"]
+        self.augmentation = _check_augmentation(augmentation)
+        self.columns = [cache.instruments.index(params["mix_name"])] + [
+            cache.instruments.index(name) for name in params["instrument_list"]
+        ]
+        self.items = [i for i, chunk in enumerate(cache.chunks) if chunk.n_frames >= self.T]
+        if not self.items:
+            raise DataError(f"{cache.directory}: no cached chunk has T = {self.T} frames")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Crops depend on the epoch: call before iterating a new epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _crop(self, rng: np.random.Generator, item: int, columns: Sequence[int]) -> np.ndarray:
+        chunk = self.items[item]
+        start = int(rng.integers(0, self.cache.chunks[chunk].n_frames - self.T + 1))
+        return self.cache.read(chunk, start, self.T, self.F, columns)
+
+    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if "remix" in self.augmentation:
+            sources = [self._crop(rng, index, self.columns[1:2])[0]]
+            for column in self.columns[2:]:
+                other = int(rng.integers(0, len(self.items)))
+                sources.append(self._crop(rng, other, [column])[0])
+            targets = np.stack(sources)
+            if "gain" in self.augmentation:
+                targets *= rng.uniform(*GAIN_RANGE, size=(len(targets), 1, 1, 1)).astype(np.float32)
+            mix = np.sqrt(np.sum(np.square(targets), axis=0))
+        else:
+            spectra = self._crop(rng, index, self.columns)
+            if "gain" in self.augmentation:
+                spectra *= np.float32(rng.uniform(*GAIN_RANGE))
+            mix, targets = spectra[0], spectra[1:]
+        if "swap" in self.augmentation and rng.random() < 0.5:
+            mix, targets = mix[::-1], targets[:, ::-1]
+        return np.ascontiguousarray(mix), np.ascontiguousarray(targets)
+
+
+class ValidationDataset(Dataset):
+    """The central T frames of each cached validation chunk (Spleeter's validation set)."""
+
+    def __init__(self, cache: SpectrogramCache, params: Dict[str, Any]):
+        super().__init__()
+        cache.check(params)
+        self.cache, self.T, self.F = cache, params["T"], params["F"]
+        self.columns = [cache.instruments.index(params["mix_name"])] + [
+            cache.instruments.index(name) for name in params["instrument_list"]
+        ]
+        self.items = [i for i, chunk in enumerate(cache.chunks) if chunk.n_frames >= self.T]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        chunk = self.items[index]
+        start = int(max(self.cache.chunks[chunk].n_frames / 2 - self.T / 2, 0))
+        spectra = self.cache.read(chunk, start, self.T, self.F, self.columns)
+        return spectra[0], spectra[1:]
+
+
+class ResumableBatchSampler(DistributedBatchSampler):
+    """``DistributedBatchSampler`` seeded by ``(seed, epoch)`` that can start mid-epoch.
+
+    With one process it is a seeded shuffling batch sampler; with N it gives each rank its
+    share. ``skip_batches`` (set before iterating) drops that many batches once, for resume.
+    """
+
+    def __init__(
+        self, dataset: Dataset, batch_size: int, seed: int = 0, drop_last: bool = True, **kwargs
+    ):
+        super().__init__(dataset, batch_size, shuffle=True, drop_last=drop_last, **kwargs)
+        self.seed, self.skip_batches, self.current_epoch = seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.current_epoch = epoch
+        # The parent shuffles with RandomState(self.epoch): fold the seed in.
+        super().set_epoch(self.seed * 1_000_003 + epoch)
+
+    def __iter__(self) -> Iterator[List[int]]:
+        skip, self.skip_batches = self.skip_batches, 0
+        return itertools.islice(super().__iter__(), skip, None)
+
+
+def batches_per_epoch(
+    n_items: int, batch_size: int, world_size: int = 1, drop_last: bool = True
+) -> int:
+    """Batches one rank sees per epoch with :class:`ResumableBatchSampler`."""
+    per_rank = math.ceil(n_items / world_size)
+    return per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)

@@ -1,0 +1,321 @@
+"""Dataset folders -> Spleeter manifest CSVs (``mix_path``, ``<instrument>_path``, ``duration``).
+
+Scans ``dataset/<split>/<song>/`` (or the seed's flat ``dataset/<song>/``), checks every song
+(stems present and readable, same sample rate, same length, long enough for T frames), skips
+bad ones with a reason, splits train/validation and writes the CSVs the configuration names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AudioError, DataError
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
+# File names accepted for each stem; the first is the canonical one (written by downloadMusdb).
+STEM_ALIASES: Dict[str, Tuple[str, ...]] = {
+    "mixture": ("mixture", "mix"),
+    "vocals": ("vocals", "vocal"),
+    "accompaniment": ("accompaniment", "instrumental", "instrumentals"),
+}
+SPLIT_NAMES = {"train": "train", "test": "test", "valid": "validation", "validation": "validation"}
+# The 14 standard MUSDB18 validation tracks (musdb's mus.yaml, Spleeter's musdb_validation.csv).
+MUSDB_VALIDATION_TRACKS = frozenset(
+    [
+        "Actions - One Minute Smile",
+        "Clara Berry And Wooldog - Waltz For My Victims",
+        "Johnny Lokke - Promises & Lies",
+        "Patrick Talbot - A Reason To Leave",
+        "Triviul - Angelsaint",
+        "Alexander Ross - Goodbye Bolero",
+        "Fergessen - Nos Palpitants",
+        "Leaf - Summerghost",
+        "Skelpolu - Human Mistakes",
+        "Young Griffo - Pennies",
+        "ANiMAL - Rockshow",
+        "James May - On The Line",
+        "Meaxic - Take A Step",
+        "Traffic Experiment - Sirens",
+    ]
+)
+# Stems may differ by a few samples after decoding; more than this is a mismatch.
+LENGTH_TOLERANCE_S = 0.01
+
+
+@dataclass
+class Song:
+    """One song folder: ``name``, ``split`` (train/validation/test) and its directory."""
+
+    name: str
+    split: str
+    directory: Path
+
+
+@dataclass
+class SongInfo:
+    """A checked song: stem paths relative to the dataset root, common length and rate."""
+
+    name: str
+    split: str
+    paths: Dict[str, str]
+    n_samples: int
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sample_rate
+
+
+@dataclass
+class ManifestReport:
+    """What :func:`build_manifests` wrote: rows per manifest, skipped songs with reasons."""
+
+    manifests: Dict[str, List[SongInfo]] = field(default_factory=dict)
+    paths: Dict[str, Path] = field(default_factory=dict)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+    def summary_lines(self) -> List[str]:
+        """Human-readable statistics like the seed README (count, min/max/mean length)."""
+        lines = []
+        for name, songs in self.manifests.items():
+            where = f" -> {self.paths[name]}" if name in self.paths else ""
+            if not songs:
+                lines.append(f"{name}: 0 songs{where}")
+                continue
+            samples = np.array([song.n_samples for song in songs], dtype=np.float64)
+            seconds = np.array([song.duration_s for song in songs])
+            lines.append(
+                f"{name}: {len(songs)} songs{where}; length in samples min {int(samples.min())}, "
+                f"max {int(samples.max())}, mean {samples.mean():.3f}; in seconds min "
+                f"{seconds.min():.2f}, max {seconds.max():.2f}, mean {seconds.mean():.2f}, "
+                f"total {seconds.sum() / 60:.1f} min"
+            )
+        lines.append(f"skipped: {len(self.skipped)} songs")
+        lines.extend(f"  skipped {song}: {reason}" for song, reason in self.skipped)
+        return lines
+
+
+def _has_audio(directory: Path) -> bool:
+    return any(p.suffix.lower() in AUDIO_EXTENSIONS for p in directory.iterdir() if p.is_file())
+
+
+def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:
+    """Song folders of ``dataset/<split>/<song>/`` or, without split folders, ``dataset/<song>/``."""
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found (run downloadMusdb.py first)")
+    songs: List[Song] = []
+    split_layout = False
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = SPLIT_NAMES.get(split_dir.name.lower())
+        if split is None or _has_audio(split_dir):
+            continue
+        song_dirs = [p for p in sorted(split_dir.iterdir()) if p.is_dir() and _has_audio(p)]
+        if song_dirs:
+            split_layout = True
+            songs.extend(Song(p.name, split, p) for p in song_dirs)
+    if not split_layout:
+        songs = [
+            Song(p.name, "train", p) for p in sorted(root.iterdir()) if p.is_dir() and _has_audio(p)
+        ]
+    if not songs:
+        raise DataError(f"{root}: no song folders with audio files found")
+    return songs
+
+
+def find_stem_file(directory: Path, stem: str) -> Optional[Path]:
+    """The file holding ``stem`` in a song folder (aliases and extensions accepted), or None."""
+    files = {p.name.lower(): p for p in directory.iterdir() if p.is_file()}
+    for alias in STEM_ALIASES.get(stem, (stem,)):
+        for extension in AUDIO_EXTENSIONS:
+            found = files.get(alias + extension)
+            if found is not None:
+                return found
+    return None
+
+
+def probe_audio(path: Path) -> Tuple[int, int]:
+    """``(n_samples, sample_rate)`` of an audio file; raises :class:`AudioError` naming it."""
+    from ..audio.io import audio_info, load
+
+    info = audio_info(path)
+    if info.n_samples is None:  # ffmpeg-only formats: only decoding tells the exact length
+        waveform, _ = load(path)
+        return int(waveform.shape[0]), int(info.sample_rate)
+    if info.n_samples == 0:
+        raise AudioError(f"{path}: contains no audio samples")
+    return int(info.n_samples), int(info.sample_rate)
+
+
+def check_song(
+    song: Song, dataset_dir: Path, stems: Sequence[str], params: Dict
+) -> Tuple[Optional[SongInfo], Optional[str]]:
+    """Check one song against the configuration; returns ``(info, None)`` or ``(None, reason)``."""
+    paths: Dict[str, Path] = {}
+    for stem in ["mixture", *stems]:
+        path = find_stem_file(song.directory, stem)
+        if path is None:
+            names = "/".join(alias + ".wav" for alias in STEM_ALIASES.get(stem, (stem,)))
+            return None, f"missing stem '{stem}' (no {names} in {song.directory})"
+        paths[stem] = path
+    probes = {}
+    for stem, path in paths.items():
+        try:
+            probes[stem] = probe_audio(path)
+        except AudioError as error:
+            return None, str(error)
+    rates = {stem: rate for stem, (_, rate) in probes.items()}
+    if len(set(rates.values())) > 1:
+        listing = ", ".join(f"{stem} {rate} Hz" for stem, rate in rates.items())
+        return None, f"mismatched sample rates ({listing})"
+    sample_rate = rates["mixture"]
+    lengths = {stem: n for stem, (n, _) in probes.items()}
+    if max(lengths.values()) - min(lengths.values()) > LENGTH_TOLERANCE_S * sample_rate:
+        listing = ", ".join(f"{stem} {n}" for stem, n in lengths.items())
+        return None, f"mismatched lengths in samples ({listing})"
+    n_samples = min(lengths.values())
+    n_resampled = n_samples * params["sample_rate"] / sample_rate
+    n_frames = 1 + int((n_resampled - params["frame_length"]) // params["frame_step"])
+    if n_frames < params["T"]:
+        return None, (
+            f"too short: {n_samples / sample_rate:.2f} s gives {max(n_frames, 0)} frames, "
+            f"fewer than T = {params['T']}"
+        )
+    relative = {stem: os.path.relpath(path, dataset_dir) for stem, path in paths.items()}
+    return SongInfo(song.name, song.split, relative, n_samples, sample_rate), None
+
+
+def split_validation(
+    songs: List[SongInfo], validation_fraction: float, seed: int
+) -> Tuple[List[SongInfo], List[SongInfo]]:
+    """Train songs -> (train, validation): MUSDB's 14 validation tracks if any name matches,
+    else a seeded random ``validation_fraction`` (at least one song when there are two or more)."""
+    by_name = [song for song in songs if song.name in MUSDB_VALIDATION_TRACKS]
+    if by_name:
+        chosen = {song.name for song in by_name}
+    else:
+        count = int(round(validation_fraction * len(songs)))
+        count = max(count, 1 if len(songs) >= 2 and validation_fraction > 0 else 0)
+        order = np.random.default_rng(seed).permutation(len(songs))
+        chosen = {songs[i].name for i in order[:count]}
+    return (
+        [song for song in songs if song.name not in chosen],
+        [song for song in songs if song.name in chosen],
+    )
+
+
+def write_manifest(
+    songs: Sequence[SongInfo],
+    path: Union[str, Path],
+    instruments: Sequence[str],
+    mix_name: str = "mix",
+) -> Path:
+    """Write a Spleeter CSV atomically: ``<mix_name>_path``, ``<instrument>_path``..., ``duration``
+    (seconds, 6 decimals), plus ``sample_rate`` and ``n_samples`` (ignored by Spleeter)."""
+    rows = []
+    for song in songs:
+        row = {f"{mix_name}_path": song.paths["mixture"]}
+        row.update({f"{name}_path": song.paths[name] for name in instruments})
+        row.update(
+            duration=round(song.duration_s, 6),
+            sample_rate=song.sample_rate,
+            n_samples=song.n_samples,
+        )
+        rows.append(row)
+    columns = [
+        f"{mix_name}_path",
+        *(f"{n}_path" for n in instruments),
+        "duration",
+        "sample_rate",
+        "n_samples",
+    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(descriptor, "w", newline="") as handle:
+        pd.DataFrame(rows, columns=columns).to_csv(handle, index=False, float_format="%.6f")
+    os.replace(temporary, path)
+    return path
+
+
+def split_manifest_path(train_csv: Union[str, Path], split: str = "test") -> Path:
+    """Where another split's manifest goes: ``train`` in the CSV name replaced by ``split``."""
+    path = Path(train_csv)
+    if "train" in path.name:
+        return path.with_name(path.name.replace("train", split))
+    return path.with_name(f"{path.stem}_{split}.csv")
+
+
+def build_manifests(
+    params: Dict,
+    dataset_dir: Union[str, Path] = "dataset",
+    validation_fraction: float = 0.14,
+    seed: Optional[int] = None,
+    show_progress: bool = True,
+) -> ManifestReport:
+    """Scan ``dataset_dir`` and write ``params['train_csv']`` / ``params['validation_csv']``
+    (and a test CSV next to them when a ``test`` split exists). Bad songs are logged and skipped.
+    """
+    from tqdm import tqdm
+
+    dataset_dir = Path(dataset_dir)
+    instruments = list(params["instrument_list"])
+    seed = params.get("random_seed", 0) if seed is None else seed
+    report = ManifestReport()
+    checked: Dict[str, List[SongInfo]] = {"train": [], "validation": [], "test": []}
+    songs = discover_songs(dataset_dir)
+    for song in tqdm(songs, desc="checking songs", unit="song", disable=not show_progress):
+        info, reason = check_song(song, dataset_dir, instruments, params)
+        if info is None:
+            label = f"{song.split}/{song.name}"
+            logger.warning("skipping song '%s': %s", label, reason)
+            report.skipped.append((label, reason))
+        else:
+            checked[song.split].append(info)
+    if not checked["validation"]:
+        checked["train"], checked["validation"] = split_validation(
+            checked["train"], validation_fraction, seed
+        )
+    if not checked["train"]:
+        raise DataError(f"{dataset_dir}: no usable training songs ({len(report.skipped)} skipped)")
+    targets = {"train": params["train_csv"], "validation": params["validation_csv"]}
+    if checked["test"]:
+        targets["test"] = split_manifest_path(params["train_csv"], "test")
+    for name, csv_path in targets.items():
+        report.manifests[name] = checked[name]
+        report.paths[name] = write_manifest(
+            checked[name], csv_path, instruments, params["mix_name"]
+        )
+    for line in report.summary_lines():
+        logger.debug(line)
+    return report
+
+
+def read_manifest(path: Union[str, Path], params: Dict) -> pd.DataFrame:
+    """Read a manifest CSV and check it has the columns ``params`` needs (names the missing one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found (run preprocess.py first)")
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable manifest ({error})") from None
+    needed = [
+        f"{params['mix_name']}_path",
+        *(f"{n}_path" for n in params["instrument_list"]),
+        "duration",
+    ]
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    return frame

@@ -1,0 +1,224 @@
+"""museval BSSEval v4 for one song, and the worker pool that runs it beside separation.
+
+``score_track`` is what a worker runs: it reads the song's references itself, calls
+``museval.evaluate`` with museval's own grouping of targets (as ``museval.eval_mus_track``) and
+returns the per-song JSON text in museval's format. ``MetricsPool`` runs it in ``n_workers``
+spawned processes with a bounded queue, so separation of the next songs overlaps the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .tracks import Track, target_sort_key
+
+METRICS = ("SDR", "SIR", "SAR", "ISR")
+# The key under which we add our own fields to museval's per-song JSON (its schema allows it;
+# museval's readers only look at "targets").
+EXTRA_KEY = "spleeter_paddle"
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def target_groups(targets: Sequence[str]) -> List[List[str]]:
+    """How museval scores targets jointly (``museval.eval_mus_track``'s rule).
+
+    All targets but accompaniment are one group; when vocals and accompaniment are both there,
+    they are a second, separate group, and vocals' scores come from that one. A 2-stem model
+    thus gives exactly ``[["vocals", "accompaniment"]]``.
+    """
+    targets = sorted(targets, key=target_sort_key)
+    has_pair = "vocals" in targets and "accompaniment" in targets
+    others = [t for t in targets if t != "accompaniment"] if has_pair else targets
+    groups = [others] if len(others) >= 2 else []
+    if has_pair:
+        groups.append(["vocals", "accompaniment"])
+    if not groups:
+        raise DataError(
+            f"targets {', '.join(targets) or 'none'}: museval needs at least two estimated"
+            " sources with references"
+        )
+    return groups
+
+
+@dataclass
+class TrackResult:
+    """What a worker returns for one song: museval's JSON text and our timings (seconds)."""
+
+    key: str
+    json_text: str
+    separation_s: float
+    metrics_s: float
+
+
+def score_track(
+    track: Track,
+    estimates: Mapping[str, np.ndarray],
+    win_s: float = 1.0,
+    hop_s: float = 1.0,
+    separation_s: float = 0.0,
+    extra: Optional[Dict[str, Any]] = None,
+) -> TrackResult:
+    """BSSEval v4 of ``estimates`` (``{target: (n_samples, 2)}`` at ``track.rate``).
+
+    Frame values are stored as museval does (5 decimals; an infinite value, i.e. an estimate
+    equal to its reference, becomes NaN), and the count of infinite frames per target and
+    metric is kept under ``EXTRA_KEY`` so that reports can say so.
+    """
+    import museval
+
+    start = time.perf_counter()
+    groups = target_groups(list(estimates))
+    references = track.load_references(sorted(estimates, key=target_sort_key))
+    store = museval.TrackStore(track_name=track.name, win=win_s, hop=hop_s)
+    infinite: Dict[str, Dict[str, int]] = {}
+    for index, group in enumerate(groups):
+        # In museval's rule, vocals of the first group are superseded by the vocals/acc pair.
+        skip = "vocals" if index == 0 and len(groups) == 2 else None
+        sdr, isr, sir, sar = museval.evaluate(
+            [references[t] for t in group],
+            [np.asarray(estimates[t], dtype=np.float64) for t in group],
+            win=int(round(win_s * track.rate)),
+            hop=int(round(hop_s * track.rate)),
+            mode="v4",
+        )
+        values = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
+        for position, target in enumerate(group):
+            if target == skip:
+                continue
+            rows = {metric: values[metric][position] for metric in METRICS}
+            store.add_target(target_name=target, values={m: r.tolist() for m, r in rows.items()})
+            infinite[target] = {m: int(np.isinf(r).sum()) for m, r in rows.items()}
+    store.validate()
+    metrics_s = time.perf_counter() - start
+    store.scores[EXTRA_KEY] = {
+        "separation_s": round(separation_s, 3),
+        "metrics_s": round(metrics_s, 3),
+        "infinite_frames": infinite,
+        **(extra or {}),
+    }
+    return TrackResult(track.key, store.json, separation_s, metrics_s)
+
+
+def read_extra(scores: Mapping[str, Any]) -> Dict[str, Any]:
+    """Our fields of a per-song JSON (empty for JSON written by museval itself)."""
+    return dict(scores.get(EXTRA_KEY) or {})
+
+
+def parse_scores(text: str, source: str) -> Dict[str, Any]:
+    """Parse per-song JSON (museval writes NaN literals, which ``json`` accepts)."""
+    try:
+        scores = json.loads(text)
+    except ValueError as error:
+        raise DataError(f"{source}: not a museval JSON file ({error})") from error
+    if not isinstance(scores, dict) or not isinstance(scores.get("targets"), list):
+        raise DataError(f"{source}: not a museval JSON file (no 'targets' list)")
+    return scores
+
+
+@contextlib.contextmanager
+def _thread_limit(n_threads: int) -> Iterator[None]:
+    """BLAS/OpenMP threads for processes started inside the block (read at their start-up)."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update({name: str(n_threads) for name in _THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class MetricsPool:
+    """``score_track`` in ``n_workers`` processes, at most ``max_pending`` songs queued or running.
+
+    ``n_workers == 0`` scores in the calling process (no pipelining; for debugging). Workers
+    are spawned, never forked (the parent may hold a Paddle runtime), and share the machine's
+    cores: each gets ``cpu_count // n_workers`` BLAS threads.
+    """
+
+    def __init__(self, n_workers: int, max_pending: Optional[int] = None):
+        if n_workers < 0:
+            raise DataError(f"workers {n_workers}: must be >= 0")
+        self.n_workers = n_workers
+        self.max_pending = max_pending or n_workers + 1
+        self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
+        self._executor: Optional[ProcessPoolExecutor] = None
+        self._pending: Dict[Future, Track] = {}
+        self._done: List[TrackResult] = []
+        if n_workers > 0:
+            self._executor = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
+            # Start the workers now (they start on submit), so that their imports overlap the
+            # first separation; the thread limit is read at their start-up.
+            with _thread_limit(self._threads):
+                for _ in range(n_workers):
+                    self._executor.submit(_warm_up)
+
+    def __enter__(self) -> "MetricsPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close(cancel=exc_info[0] is not None)
+
+    def close(self, cancel: bool = False) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=cancel)
+            self._executor = None
+
+    def submit(self, track: Track, estimates: Mapping[str, np.ndarray], **kwargs) -> List[TrackResult]:
+        """Queue one song; returns the songs finished meanwhile (blocks while the queue is full)."""
+        if self._executor is None:
+            self._done.append(_result(track, lambda: score_track(track, estimates, **kwargs)))
+        else:
+            with _thread_limit(self._threads):  # in case a worker has to be replaced
+                future = self._executor.submit(score_track, track, dict(estimates), **kwargs)
+            self._pending[future] = track
+            while len(self._pending) >= self.max_pending:
+                self._collect()
+        finished, self._done = self._done, []
+        return finished
+
+    def drain(self) -> Iterator[TrackResult]:
+        """Yield the remaining results as they finish."""
+        yield from self._done
+        self._done = []
+        while self._pending:
+            self._collect()
+            yield from self._done
+            self._done = []
+
+    def _collect(self) -> None:
+        finished, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
+        for future in finished:
+            track = self._pending.pop(future)
+            self._done.append(_result(track, future.result))
+
+
+def _warm_up() -> None:
+    import museval  # noqa: F401
+
+
+def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
+    """``get()``, with failures turned into one line naming the song."""
+    try:
+        return get()
+    except BrokenProcessPool as error:
+        raise DataError(
+            f"{track.location}: a metrics worker died (out of memory? try fewer workers)"
+        ) from error
+    except DataError:
+        raise
+    except Exception as error:
+        raise DataError(f"{track.location}: museval failed ({type(error).__name__}: {error})") from error

@@ -1,0 +1,77 @@
+"""Which model to evaluate: ``latest`` trained model, a model directory, a preset or a config.
+
+Trained models are directories ``<model home>/<run>/`` with ``model.safetensors`` and a
+``model.json`` whose ``source`` is ``training`` and whose ``config`` is the training params.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+from ..errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+LATEST = "latest"
+
+
+def find_latest_model(home: Union[str, Path, None] = None) -> Path:
+    """The most recently written trained model directory under ``home`` (default: model home)."""
+    from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata
+    from ..pretrained.provider import resolve_model_home
+
+    home = resolve_model_home(home)
+    candidates = []
+    for metadata_path in home.glob(f"*/{METADATA_FILE}") if home.is_dir() else []:
+        directory = metadata_path.parent
+        if not (directory / WEIGHTS_FILE).is_file():
+            continue
+        try:
+            document = read_metadata(directory)
+        except ModelError as error:
+            logger.warning("skipping %s", error)
+            continue
+        if document.get("source") == "training" and isinstance(document.get("config"), dict):
+            candidates.append(((directory / WEIGHTS_FILE).stat().st_mtime, str(directory)))
+    if not candidates:
+        raise ModelError(
+            f"{home}/: no trained model (a <run>/ directory with model.safetensors and a"
+            " model.json from training); train one, or pass --model spleeter:2stems"
+        )
+    return Path(max(candidates)[1])
+
+
+def resolve_model(descriptor: str, home: Union[str, Path, None] = None) -> Tuple[Any, Optional[Path], str]:
+    """``(params, model_dir, label)`` for ``latest``, a model directory, a preset or a JSON path."""
+    from ..pretrained.convert import WEIGHTS_FILE, read_metadata
+
+    if descriptor == LATEST:
+        directory: Optional[Path] = find_latest_model(home)
+    elif Path(descriptor).is_dir():
+        directory = Path(descriptor)
+        if not (directory / WEIGHTS_FILE).is_file():
+            raise ModelError(f"{directory}: not a model directory (no {WEIGHTS_FILE})")
+    else:
+        return descriptor, None, descriptor
+    config = read_metadata(directory).get("config")
+    if isinstance(config, str):  # pretrained: the preset name
+        return config, directory, str(directory)
+    if not isinstance(config, dict):
+        raise ModelError(f"{directory}/model.json: no 'config' (the params the model was trained with)")
+    return config, directory, str(directory)
+
+
+def load_separator(
+    descriptor: str = LATEST,
+    mwf: bool = False,
+    device: str = "auto",
+    home: Union[str, Path, None] = None,
+):
+    """A ``Separator`` for ``descriptor`` and a label for reports (loads Paddle)."""
+    from ..separation.separator import Separator
+
+    params, directory, label = resolve_model(descriptor, home)
+    logger.info("model: %s%s", label, " (MWF)" if mwf else "")
+    return Separator(params, mwf=mwf, device=device, model_dir=directory), label

@@ -1,0 +1,138 @@
+"""Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
+
+Every file is written under a temporary name in its directory and renamed into place, so an
+interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Union
+
+import pandas as pd
+
+from ..errors import DataError
+from .metrics import METRICS
+
+
+def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)`` next to ``path``, then rename it to ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(handle)
+    except OSError as error:
+        raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise
+    return path
+
+
+def write_text(path: Union[str, Path], text: str) -> Path:
+    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def _finite_or_none(value: Any) -> Any:
+    """Strict JSON: NaN and infinity become null (``infinite_frames`` tells them apart)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
+    return write_text(path, json.dumps(_finite_or_none(summary), indent=2) + "\n")
+
+
+def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
+    return write_atomic(path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f"))
+
+
+def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Path:
+    """Box plot of the songs' SDR (median over frames) per target, as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sdr = songs[songs["metric"] == "SDR"]
+    targets = list(dict.fromkeys(sdr["target"]))
+    values = [sdr[sdr["target"] == t]["score"].dropna().to_numpy() for t in targets]
+    figure = Figure(figsize=(1.6 * max(2, len(targets)) + 1.5, 4.0))
+    FigureCanvasAgg(figure)  # the Agg backend, without touching pyplot's global state
+    axes = figure.add_subplot()
+    if targets:
+        axes.boxplot(values, showmeans=True)
+        axes.set_xticks(range(1, len(targets) + 1), targets)
+    axes.set_ylabel("SDR (dB), median over frames")
+    axes.set_title(title or "SDR per song")
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+
+
+def _cell(entry: Dict[str, Any], statistic: str) -> str:
+    value = entry[statistic]
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.3f}"
+
+
+def format_table(summary: Dict[str, Any]) -> str:
+    """The console table: per target SDR/SIR/SAR/ISR, median and mean over songs, seconds."""
+    targets = summary["targets"]
+    n_songs = len(summary["songs"])
+    width = max([len("target")] + [len(t) for t in targets]) + 2
+    header = "target".ljust(width) + "".join(m.rjust(9) for m in METRICS)
+    lines = [
+        f"museval BSSEval v4, 1 s windows: median over frames, then over {n_songs} song"
+        + ("s" if n_songs != 1 else "")
+    ]
+    for statistic, label in (("median", "median over songs"), ("mean", "mean over songs")):
+        lines += ["", label, header]
+        for target, metrics in targets.items():
+            lines.append(target.ljust(width) + "".join(_cell(metrics[m], statistic).rjust(9) for m in METRICS))
+    notes = []
+    for target, metrics in targets.items():
+        for metric in METRICS:
+            entry = metrics[metric]
+            if entry["infinite_frames"]:
+                notes.append(
+                    f"{target} {metric}: {entry['infinite_frames']} frame(s) infinite (estimate"
+                    " equals reference); museval stores them as NaN and leaves them out"
+                )
+    for name, reason in summary.get("unscored", {}).items():
+        notes.append(f"{name}: not scored ({reason})")
+    seconds = summary.get("seconds_per_song", {})
+    if "total" in seconds:
+        total = seconds["total"]
+        line = (
+            f"seconds per song: min {total['min']:.3f}  mean {total['mean']:.3f}"
+            f"  max {total['max']:.3f}  (separation {seconds['separation']['mean']:.3f}"
+            f" + metrics {seconds['metrics']['mean']:.3f} on average)"
+        )
+        lines += ["", line]
+    run = summary.get("run", {})
+    if run.get("wall_s") is not None and run.get("evaluated"):
+        lines.append(
+            f"this run: {run['evaluated']} song(s) in {run['wall_s']:.1f} s wall with"
+            f" {run['workers']} metrics worker(s) ({run['wall_s'] / run['evaluated']:.3f} s per"
+            f" song); {run.get('resumed', 0)} resumed from earlier runs"
+        )
+    if notes:
+        lines += [""] + [f"note: {note}" for note in notes]
+    return "\n".join(lines)

@@ -1,0 +1,285 @@
+"""Songs to evaluate: discovery in MUSDB18 (stems or wav) and folder layouts, reference loading.
+
+A track knows where its mixture and references are and reads them on demand, so it is cheap to
+send to a metrics worker process, which reads the references itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..errors import DataError
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aif", ".aiff")
+MIXTURE_NAME = "mixture"
+# File stem -> target name. The seed layout names its stems vocal / instrumental.
+TARGET_ALIASES = {
+    "vocals": "vocals",
+    "vocal": "vocals",
+    "accompaniment": "accompaniment",
+    "instrumental": "accompaniment",
+    "drums": "drums",
+    "bass": "bass",
+    "other": "other",
+    "piano": "piano",
+}
+# MUSDB18's accompaniment (and musdb's ``accompaniment`` target): the sum of these sources.
+ACCOMPANIMENT_SOURCES = ("drums", "bass", "other")
+# Order of targets in reports: MUSDB's, then anything else alphabetically.
+TARGET_ORDER = ("vocals", "drums", "bass", "other", "piano", "accompaniment")
+# Folder layouts without a split are written under this subset: museval's EvalStore.add_eval_dir
+# reads ``<dir>/test/**/*.json``.
+DEFAULT_SUBSET = "test"
+
+
+def target_sort_key(name: str) -> Tuple[int, str]:
+    return (TARGET_ORDER.index(name) if name in TARGET_ORDER else len(TARGET_ORDER), name)
+
+
+def _stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
+    """``(n,)`` or ``(n, C)`` -> ``(n, 2)`` float64 (mono duplicated)."""
+    waveform = np.asarray(waveform, dtype=np.float64)
+    if waveform.ndim == 1:
+        waveform = waveform[:, None]
+    if waveform.ndim != 2 or waveform.shape[1] == 0 or waveform.shape[0] == 0:
+        raise DataError(f"{source}: empty or malformed audio (shape {waveform.shape})")
+    if waveform.shape[1] == 1:
+        waveform = np.repeat(waveform, 2, axis=1)
+    return np.ascontiguousarray(waveform[:, :2])
+
+
+class Track:
+    """A song with a mixture and references for some targets.
+
+    Attributes:
+        name: song name (the JSON file stem).
+        subset: ``train``/``test``/... (the JSON sub-directory).
+        targets: target names that have a reference, in report order.
+        rate: sample rate of the references in Hz.
+    """
+
+    name: str
+    subset: str
+    targets: Tuple[str, ...]
+    rate: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.name}"
+
+    @property
+    def location(self) -> str:
+        """Where the song is on disk, for messages."""
+        raise NotImplementedError
+
+    def load_mixture(self) -> np.ndarray:
+        """The mixture at :attr:`rate`, ``(n_samples, 2)`` float32."""
+        raise NotImplementedError
+
+    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
+        """``{target: (n_samples, 2) float64}`` at :attr:`rate`, all of one length."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
+
+class FolderTrack(Track):
+    """A folder ``<song>/mixture.wav`` with one file per reference (any codec ``audio.io`` reads).
+
+    ``reference_files`` maps a target to the files summed into its reference (MUSDB's
+    accompaniment is drums + bass + other when there is no accompaniment file).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        subset: str,
+        mixture_file: Path,
+        reference_files: Mapping[str, Sequence[Path]],
+    ):
+        self.name = name
+        self.subset = subset
+        self.mixture_file = Path(mixture_file)
+        self.reference_files = {t: tuple(map(Path, f)) for t, f in reference_files.items()}
+        self.targets = tuple(sorted(self.reference_files, key=target_sort_key))
+        self.rate = _file_rate(next(iter(self.reference_files.values()))[0])
+
+    @property
+    def location(self) -> str:
+        return str(self.mixture_file.parent)
+
+    def load_mixture(self) -> np.ndarray:
+        from ..audio.io import load
+
+        waveform, rate = load(str(self.mixture_file))
+        if rate != self.rate:
+            raise DataError(f"{self.mixture_file}: {rate} Hz, but the references are {self.rate} Hz")
+        return _stereo64(waveform, str(self.mixture_file)).astype(np.float32)
+
+    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
+        from ..audio.io import load
+
+        references: Dict[str, np.ndarray] = {}
+        first: Optional[Tuple[Path, int]] = None
+        for target in targets:
+            total = None
+            for path in self.reference_files[target]:
+                waveform, rate = load(str(path))
+                if rate != self.rate:
+                    raise DataError(f"{path}: {rate} Hz, but the other references are {self.rate} Hz")
+                waveform = _stereo64(waveform, str(path))
+                if first is None:
+                    first = (path, waveform.shape[0])
+                elif waveform.shape[0] != first[1]:
+                    raise DataError(
+                        f"{path}: {waveform.shape[0]} samples, but {first[0].name} has {first[1]};"
+                        " references must have equal lengths"
+                    )
+                total = waveform if total is None else total + waveform
+            references[target] = total
+        return references
+
+
+class MusdbTrack(Track):
+    """A MUSDB18 track read through ``musdb`` (stems via ffmpeg, or MUSDB18-HQ wav folders)."""
+
+    def __init__(self, musdb_track):
+        self._track = musdb_track
+        self.name = musdb_track.name
+        self.subset = musdb_track.subset
+        self.targets = tuple(
+            sorted((t for t in musdb_track.targets if t != "linear_mixture"), key=target_sort_key)
+        )
+        self.rate = int(musdb_track.rate)
+
+    @property
+    def location(self) -> str:
+        return str(self._track.path)
+
+    def load_mixture(self) -> np.ndarray:
+        return _stereo64(self._track.audio, self.location).astype(np.float32)
+
+    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
+        return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
+
+
+def _file_rate(path: Path) -> int:
+    import soundfile
+
+    try:
+        return int(soundfile.info(str(path)).samplerate)
+    except Exception:  # compressed formats soundfile cannot parse: ask the decoder
+        from ..audio.io import load
+
+        try:
+            return int(load(str(path), duration_s=0.1)[1])
+        except Exception as error:
+            raise DataError(f"{path}: cannot read audio ({error})") from error
+
+
+def _audio_files(directory: Path) -> Dict[str, Path]:
+    """``{file stem (lower case): path}`` of the audio files in ``directory``."""
+    files = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+            files.setdefault(path.stem.lower(), path)
+    return files
+
+
+def folder_track(directory: Path, subset: str) -> Optional[FolderTrack]:
+    """The song in ``directory`` (``mixture.*`` plus reference files), or None if no mixture."""
+    files = _audio_files(directory)
+    if MIXTURE_NAME not in files:
+        return None
+    references: Dict[str, Tuple[Path, ...]] = {}
+    for stem, path in files.items():
+        target = TARGET_ALIASES.get(stem)
+        if target is not None and target not in references:
+            references[target] = (path,)
+    if "accompaniment" not in references and all(s in references for s in ACCOMPANIMENT_SOURCES):
+        references["accompaniment"] = tuple(references[s][0] for s in ACCOMPANIMENT_SOURCES)
+    if not references:
+        raise DataError(
+            f"{directory}: mixture without references (expected e.g. vocals.wav + accompaniment.wav,"
+            " vocal.wav + instrumental.wav, or vocals/drums/bass/other.wav)"
+        )
+    return FolderTrack(directory.name, subset, files[MIXTURE_NAME], references)
+
+
+def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
+    """Songs under ``root`` in any folder layout, sorted by (subset, name).
+
+    Layouts: ``root/<song>/mixture.wav`` (the seed's, subset ``test``),
+    ``root/<split>/<song>/mixture.wav`` (MUSDB18-HQ, training data tools; subset = split), or
+    ``root/mixture.wav`` (one song). Falls back to MUSDB18 stems (``root/<split>/*.stem.mp4``).
+    ``subsets`` keeps only those splits.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found")
+    tracks: List[Track] = []
+    single = folder_track(root, DEFAULT_SUBSET)
+    if single is not None:
+        tracks.append(single)
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        track = folder_track(child, DEFAULT_SUBSET)
+        if track is not None:
+            tracks.append(track)
+            continue
+        for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
+            track = folder_track(grandchild, child.name)
+            if track is not None:
+                tracks.append(track)
+    if not tracks and any(root.glob("*/*.stem.mp4")):
+        return musdb_tracks(root, subsets or _stem_subsets(root), is_wav=False)
+    if subsets:
+        tracks = [t for t in tracks if t.subset in subsets]
+    if not tracks:
+        raise DataError(
+            f"{root}: no songs found (expected <song>/mixture.wav with vocal(s)/instrumental or"
+            " MUSDB stems, <split>/<song>/mixture.wav, or <split>/*.stem.mp4)"
+            + (f" in subsets {', '.join(subsets)}" if subsets else "")
+        )
+    return sorted(tracks, key=lambda t: (t.subset, t.name))
+
+
+def _stem_subsets(root: Path) -> List[str]:
+    return sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
+
+
+def musdb_tracks(
+    root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
+) -> List[Track]:
+    """MUSDB18 tracks through ``musdb.DB``: ``root/<subset>/*.stem.mp4`` (needs ffmpeg) or, with
+    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav``.
+
+    ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
+    """
+    import musdb
+
+    root = Path(root)
+    subsets = list(subsets)
+    missing = [s for s in subsets if not (root / s).is_dir()]
+    if not root.is_dir() or missing:
+        where = root if not root.is_dir() else root / missing[0]
+        raise DataError(f"{where}: MUSDB18 directory not found (expected <mus_dir>/<subset>/...)")
+    if is_wav is None:
+        has_stems = any(any((root / s).glob("*.stem.mp4")) for s in subsets)
+        is_wav = not has_stems
+        logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
+    try:
+        database = musdb.DB(root=str(root), subsets=subsets, is_wav=is_wav)
+    except Exception as error:
+        raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
+    tracks = [MusdbTrack(track) for track in database.tracks if track.targets]
+    if not tracks:
+        kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
+        raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
+    return sorted(tracks, key=lambda t: (t.subset, t.name))

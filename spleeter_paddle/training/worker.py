@@ -1,0 +1,49 @@
+"""Entry point of each process started by ``paddle.distributed.launch`` (see ``distributed.py``).
+
+Run as a script: ``worker.py --job <file>``; the job file holds the resolved configuration and
+the :class:`~spleeter_paddle.training.trainer.TrainingOptions`. SDAA variables are set before
+Paddle is imported.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+# Running this file as a script puts its folder first on sys.path: drop it so that module names
+# like ``checkpoint`` or ``distributed`` cannot shadow other packages.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--job", required=True, help="JSON file with 'params' and 'options'")
+    args = parser.parse_args(argv)
+    with open(args.job) as stream:
+        job = json.load(stream)
+
+    from spleeter_paddle.devices import prepare_sdaa_environment, sdaa_plugin_installed
+
+    if job["options"].get("device", "auto") in ("auto", "sdaa") and sdaa_plugin_installed():
+        prepare_sdaa_environment()
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format="[%(asctime)s] [%(levelname)8s] - %(message)s",
+    )
+    from spleeter_paddle.errors import SpleeterError
+    from spleeter_paddle.training.trainer import TrainingOptions, train
+
+    try:
+        train(job["params"], TrainingOptions(**job["options"]))
+    except SpleeterError as error:
+        logging.getLogger("spleeter_paddle").error("%s", error)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

