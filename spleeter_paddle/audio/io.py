@@ -109,6 +109,8 @@ def _probe(path: PathLike, stream_index: int = 0) -> _Source:
         raise AudioError(f"{name}: is a directory, not an audio file")
     if os.path.getsize(name) == 0:
         raise AudioError(f"{name}: file is empty (0 bytes)")
+    if not os.access(name, os.R_OK):
+        raise AudioError(f"{name}: permission denied")
     try:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
@@ -124,7 +126,9 @@ def _probe(path: PathLike, stream_index: int = 0) -> _Source:
         return _Source(name, audio, "soundfile", 0)
     extension = os.path.splitext(name)[1].lower()
     if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        if extension in _NATIVE_EXTENSIONS:
+        if extension in _NATIVE_EXTENSIONS and (
+            extension != ".mp3" or "MP3" in sf.available_formats()
+        ):
             raise AudioError(
                 f"{name}: cannot decode, the file is corrupt, truncated or not audio ({problem})"
             )
@@ -430,7 +434,7 @@ def _bitrate_kbps(bitrate: Union[str, int]) -> float:
 
 def _compression_level(codec: str, kbps: float, sample_rate: int) -> float:
     """libsndfile's 0..1 compression level giving about ``kbps`` (exact for CBR MP3)."""
-    if codec == "mp3":  # libsndfile: CBR bitrate = max - level * (max - min) for the MPEG version
+    if codec == "mp3":  # libsndfile 1.2 (measured): CBR kbps = high - level * (high - low)
         high, low = (
             (320, 32) if sample_rate >= 32000 else (160, 8) if sample_rate >= 16000 else (64, 8)
         )
