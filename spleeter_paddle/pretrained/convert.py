@@ -74,12 +74,16 @@ def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool
     return mapping
 
 
-def _expected_state(params: Mapping[str, Any], model: Any) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def _expected_state(
+    params: Mapping[str, Any], model: Any
+) -> Dict[str, Tuple[Tuple[int, ...], str]]:
     if model is None:
         from ..model import build_model
 
         model = build_model(dict(params))
-    return {key: (tuple(value.shape), _dtype_name(value)) for key, value in model.state_dict().items()}
+    return {
+        key: (tuple(value.shape), _dtype_name(value)) for key, value in model.state_dict().items()
+    }
 
 
 def _dtype_name(tensor: Any) -> str:
@@ -180,7 +184,9 @@ def _file_mode() -> int:
 
 
 def _atomic_write(target: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
     os.close(handle)
     try:
         write(temporary)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -71,7 +72,9 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
 def is_complete(directory: PathLike) -> bool:
     """True when ``directory`` holds installed weights: marker, weights and metadata."""
     directory = Path(directory)
-    return all((directory / name).is_file() for name in (COMPLETION_MARKER, WEIGHTS_FILE, METADATA_FILE))
+    return all(
+        (directory / name).is_file() for name in (COMPLETION_MARKER, WEIGHTS_FILE, METADATA_FILE)
+    )
 
 
 def _config_label(params: Params, name: str) -> Any:
@@ -133,26 +136,44 @@ def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> 
 
 
 def _install_checkpoint(
-    prefix: Path, params: Params, target: Path, work: Path, source: str
+    prefix: Path, params: Params, target: Path, work: Path, source: str, replace: bool = False
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and move the weights into ``target`` atomically."""
+    """Convert the TF bundle at ``prefix`` and move the weights into ``target`` atomically.
+
+    A missing ``target`` is created by one rename; a complete one is swapped out only when
+    ``replace``; any other (TF files placed by hand) keeps its files and gains ours, marker last.
+    """
     staged = _stage(prefix, params, target.name, work, source)
+    if replace and is_complete(target):
+        os.rename(target, work / "previous")  # deleted with the work directory
     if not target.exists():
         try:
             os.rename(staged, target)
         except OSError:
             if not is_complete(target):  # another process may have won the race
                 raise
-    else:  # e.g. TF files placed by hand: add our files, the marker last
+    else:
         for file_name in (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER):
             os.replace(staged / file_name, target / file_name)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
     return target
 
 
+def _remove_stale_work(parent: Path, name: str, max_age_s: float = 86_400.0) -> None:
+    """Scratch directories of killed runs (never mistaken for installs) are removed after a day."""
+    for stale in parent.glob(f".{name}.*.partial"):
+        try:
+            if time.time() - stale.stat().st_mtime > max_age_s:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _provision(params: Params, target: Path) -> None:
     name = target.name
     attempts: List[str] = []
+    if target.parent.is_dir():
+        _remove_stale_work(target.parent, name)
     local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
     if local_prefix is not None:
         try:
@@ -209,7 +230,8 @@ def import_model(
 
     ``name`` (default: ``params["model_dir"]``, else the archive name without extension) picks the
     directory under the model home; ``params`` defaults to the ``spleeter:<name>`` preset.
-    Replaces an existing installation only after the new one is complete.
+    Replaces an existing installation only after the new one is complete; other files already in
+    that directory (e.g. the TF checkpoint being imported) are kept.
     """
     from ..configuration import PRESETS, load_configuration
 
@@ -233,12 +255,9 @@ def import_model(
             prefix = _checkpoint_in_zip(source, work / "extracted")
         else:
             prefix = _checkpoint_in_archive(source, work / "extracted")
-        staged = _stage(prefix, params, target.name, work, f"import:{source.resolve()}")
-        if target.exists():  # swap: the old installation goes away with the work directory
-            os.rename(target, work / "previous")
-        os.rename(staged, target)
-    logger.info("imported %s into %s", source, target)
-    return target
+        inside = source.resolve().is_relative_to(target.resolve())  # never delete the source
+        source_label = f"import:{source.resolve()}"
+        return _install_checkpoint(prefix, params, target, work, source_label, replace=not inside)
 
 
 def _archive_stem(path: Path) -> str:
@@ -275,7 +294,9 @@ def _github_settings() -> Dict[str, str]:
 def release_url(file_name: str) -> str:
     """``{GITHUB_HOST}/{GITHUB_REPOSITORY}/releases/download/{GITHUB_RELEASE}/<file_name>``."""
     github = _github_settings()
-    return f"{github['host']}/{github['repository']}/releases/download/{github['release']}/{file_name}"
+    return (
+        f"{github['host']}/{github['repository']}/releases/download/{github['release']}/{file_name}"
+    )
 
 
 def release_archive_url(name: str) -> str:

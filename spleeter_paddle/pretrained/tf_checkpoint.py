@@ -50,7 +50,8 @@ _BYTE_TABLE = [int(value) for value in _BYTE_TABLES[0]]
 # 16-bit tables for 8-byte steps: entry v = b0 | b1 << 8 combines two byte tables.
 _PAIR_INDEX = np.arange(1 << 16, dtype=np.uint32)
 _PAIR_TABLES = [
-    _BYTE_TABLES[k + 1][_PAIR_INDEX & 0xFF] ^ _BYTE_TABLES[k][_PAIR_INDEX >> 8] for k in (6, 4, 2, 0)
+    _BYTE_TABLES[k + 1][_PAIR_INDEX & 0xFF] ^ _BYTE_TABLES[k][_PAIR_INDEX >> 8]
+    for k in (6, 4, 2, 0)
 ]
 _ROW_BYTES = 1024  # bytes per independently processed row (a multiple of 8)
 _ROWS_PER_PASS = 4096  # rows transposed at a time: keeps the working set in cache
@@ -364,7 +365,7 @@ def shard_path(prefix: Path, shard_id: int, n_shards: int) -> Path:
 
 
 class TFCheckpoint:
-    """A TF2/TF1 checkpoint bundle opened by prefix, e.g. ``TFCheckpoint("model/2stems/model")``.
+    """A TF checkpoint bundle opened by prefix (``TFCheckpoint("tf/2stems/model")``) or folder.
 
     ``names()`` lists tensors in index (sorted) order; ``read(name)`` returns a numpy array of the
     stored dtype and shape after checking its masked CRC32C.
@@ -372,6 +373,8 @@ class TFCheckpoint:
 
     def __init__(self, prefix: Union[str, Path]):
         self.prefix = Path(prefix)
+        if self.prefix.is_dir():  # a checkpoint directory: follow its state file
+            self.prefix = find_checkpoint_prefix(self.prefix) or self.prefix / "model"
         self.index_path = self.prefix.parent / f"{self.prefix.name}.index"
         if not self.index_path.is_file():
             raise CheckpointError(f"{self.index_path}: checkpoint index not found")
@@ -387,7 +390,9 @@ class TFCheckpoint:
                 elif not key.startswith(b"\0"):  # "\0"-prefixed keys describe variable slices
                     self._entries[key.decode("utf-8")] = parse_bundle_entry(value)
         except (ValueError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"{self.index_path}: corrupted checkpoint index ({error})") from None
+            raise CheckpointError(
+                f"{self.index_path}: corrupted checkpoint index ({error})"
+            ) from None
         self.byte_order = ">" if big_endian else "<"
         for name, entry in self._entries.items():
             if entry.shard_id >= self.n_shards:

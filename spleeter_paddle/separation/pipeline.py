@@ -10,8 +10,9 @@ samples ``[k*T*hop, (k+1)*T*hop)``; so a song streams through in segments with a
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -141,6 +142,30 @@ def _model_estimates(
     return np.asarray(model(np.ascontiguousarray(magnitude, dtype=np.float32)), dtype=np.float32)
 
 
+def _estimated_batches(
+    chain: SignalChain, model: ModelFunction, signal: PaddedSignal, batch_size: int, overlap: bool
+) -> Iterator[Tuple[List[np.ndarray], np.ndarray]]:
+    """Yields ``(segment STFTs, estimates [B, N, C, T, F])`` per batch, in order.
+
+    With ``overlap`` the model of batch k+1 runs on a worker thread while the caller consumes
+    batch k (Paddle, FFTs and large numpy operations release the GIL).
+    """
+    batches = _batches(_stft_segments(chain, signal), batch_size)
+    if not overlap:
+        for batch in batches:
+            yield batch, _model_estimates(chain, model, batch)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spleeter-model") as pool:
+        pending: Optional[Tuple[List[np.ndarray], Future]] = None
+        for batch in batches:
+            future = pool.submit(_model_estimates, chain, model, batch)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (batch, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
 class _OverlapAdd:
     """Per-instrument overlap-add that emits finished samples, cropped to the waveform."""
 
@@ -201,6 +226,7 @@ def separate_blocks(
     n_channels: int = 2,
     batch_size: int = 1,
     mwf: bool = False,
+    overlap: bool = True,
 ) -> int:
     """Separate a waveform given as blocks; returns its length in samples.
 
@@ -208,28 +234,28 @@ def separate_blocks(
         blocks: returns a fresh iterable of ``(m, C)`` float32 blocks (called twice for ``mwf``:
             the Wiener filter needs song-wide statistics before it can filter any segment).
         sink: receives consecutive ``{instrument: (m, C) float32}`` output blocks.
+        overlap: run the model on a worker thread, one batch ahead of the STFT/mask/iSTFT work
+            of the main thread (same numbers; the model must accept calls from another thread).
     """
     if mwf:
-        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size)
+        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap)
     signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
     overlap_add = _OverlapAdd(chain, signal, sink)
     index = 0
-    for batch in _batches(_stft_segments(chain, signal), batch_size):
-        estimates = _model_estimates(chain, model, batch)
+    for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
         for stft, segment_estimates in zip(batch, estimates):
             overlap_add.add(index, _masked_spectra(chain, segment_estimates, stft))
             index += 1
     return signal.n_samples or 0
 
 
-def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size) -> int:
+def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap) -> int:
     wiener = WienerFilter()
     # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
     with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
         signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
         n_segments = 0
-        for batch in _batches(_stft_segments(chain, signal), batch_size):
-            estimates = _model_estimates(chain, model, batch)
+        for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
             for stft, segment_estimates in zip(batch, estimates):
                 wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft)
                 store.write(np.ascontiguousarray(segment_estimates).tobytes())

@@ -59,6 +59,9 @@ class Separator:
         self._runner = make_runner(
             self.model, self.params["n_channels"], self.params["F"], self.device, backend
         )
+        # On CPU the model runs on a worker thread, overlapped with the FFT work; accelerators
+        # keep the calling thread (device contexts are per thread there).
+        self.overlap = self.device == "cpu"
         logger.info(
             "separator ready: %s on %s (%s)",
             ", ".join(self.instruments),
@@ -131,6 +134,7 @@ class Separator:
             n_channels=self.params["n_channels"],
             batch_size=self.batch_size,
             mwf=self.mwf,
+            overlap=self.overlap,
         )
 
     def output_paths(

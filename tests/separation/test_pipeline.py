@@ -50,7 +50,7 @@ def _whole_file(params, runner, waveform, mwf):
     return [istft(masks[i] * spectrum, len(waveform)) for i in range(n)]
 
 
-def _streamed(params, runner, waveform, mwf, block_samples, batch_size):
+def _streamed(params, runner, waveform, mwf, block_samples, batch_size, overlap=True):
     chain = SignalChain.from_params(params)
     pieces = {name: [] for name in chain.instruments}
 
@@ -59,7 +59,13 @@ def _streamed(params, runner, waveform, mwf, block_samples, batch_size):
             pieces[name].append(block)
 
     length = separate_blocks(
-        chain, runner, array_blocks(waveform, block_samples), sink, batch_size=batch_size, mwf=mwf
+        chain,
+        runner,
+        array_blocks(waveform, block_samples),
+        sink,
+        batch_size=batch_size,
+        mwf=mwf,
+        overlap=overlap,
     )
     assert length == len(waveform)
     empty = np.zeros((0, 2), np.float32)
@@ -80,6 +86,16 @@ def test_streaming_equals_whole_file(small_model, mwf, n_samples, block_samples,
     for ours, reference in zip(streamed, expected):
         assert ours.shape == (n_samples, 2)
         np.testing.assert_allclose(ours, reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("mwf", [False, True])
+def test_overlapped_model_thread_gives_identical_output(small_model, mwf):
+    params, runner = small_model
+    waveform = (np.random.default_rng(5).standard_normal((120_000, 2)) * 0.1).astype(np.float32)
+    threaded = _streamed(params, runner, waveform, mwf, 1 << 15, 1, overlap=True)
+    serial = _streamed(params, runner, waveform, mwf, 1 << 15, 1, overlap=False)
+    for ours, reference in zip(threaded, serial):
+        np.testing.assert_array_equal(ours, reference)
 
 
 def test_average_extension_keeps_the_mix(small_model):
