@@ -19,8 +19,11 @@ warnings.filterwarnings("ignore", message=".*ccache.*")
 
 
 def _import_paddle_quietly() -> None:
-    """Import paddle now, dropping its OMP_NUM_THREADS lecture (we set the threads on purpose)."""
-    if "paddle" in sys.modules:
+    """Import paddle now, dropping its OMP_NUM_THREADS lecture (we set the threads on purpose).
+
+    Processes that never touch Paddle (museval workers) set SPLEETER_PADDLE_NO_PADDLE_IMPORT=1.
+    """
+    if "paddle" in sys.modules or os.environ.get("SPLEETER_PADDLE_NO_PADDLE_IMPORT") == "1":
         return
     captured = io.StringIO()
     with contextlib.redirect_stderr(captured):

@@ -21,62 +21,113 @@ DEFAULT_SEED_DATA = "dataset"
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--is-wav", "--is_wav", dest="is_wav", action="store_true", default=None,
-                        help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)")  # fmt: skip
-    parser.add_argument("--subset", dest="subsets", nargs="+", metavar="NAME",
-                        help="splits to evaluate (default: test for --mus_dir, all for --data)")  # fmt: skip
+    parser.add_argument(
+        "-npn",
+        "--workers",
+        dest="workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="metrics worker processes (default: all cores)",
+    )
+    parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
+    parser.add_argument(
+        "--is-wav",
+        "--is_wav",
+        dest="is_wav",
+        action="store_true",
+        default=None,
+        help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)",
+    )
+    parser.add_argument(
+        "--subset",
+        dest="subsets",
+        nargs="+",
+        metavar="NAME",
+        help="splits to evaluate (default: test for --mus_dir, all for --data)",
+    )
     parser.add_argument("--mwf", action="store_true", help="multichannel Wiener filtering")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="score songs again even if their JSON exists (default: resume)")  # fmt: skip
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="score songs again even if their JSON exists (default: resume)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, gpu or sdaa (separation)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bar")  # fmt: skip
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``spleeter-paddle evaluate`` (Spleeter's, plus workers, sampling, resume)."""
-    parser.add_argument("-p", "--params_filename", "--model", dest="model", default="spleeter:2stems",
-                        help="spleeter:<preset>, a config JSON, a model directory, or 'latest'")  # fmt: skip
-    parser.add_argument("-o", "--output_path", dest="output", default=DEFAULT_OUTPUT,
-                        help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})")  # fmt: skip
+    parser.add_argument(
+        "-p",
+        "--params_filename",
+        "--model",
+        dest="model",
+        default="spleeter:2stems",
+        help="spleeter:<preset>, a config JSON, a model directory, or 'latest'",
+    )
+    parser.add_argument(
+        "-o",
+        "--output_path",
+        dest="output",
+        default=DEFAULT_OUTPUT,
+        help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (musdb.DB)")
     source.add_argument("--data", help="folder of songs: <song>/mixture.wav + stems (seed layout)")
-    parser.add_argument("-npn", "--workers", dest="workers", type=int, default=os.cpu_count() or 1,
-                        help="metrics worker processes (default: all cores)")  # fmt: skip
     parser.add_argument("--fraction", type=float, default=1.0, help="share of songs to evaluate")
-    parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
     _common_arguments(parser)
 
 
 def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the seed's ``eval.py`` (same names; defaults: a tenth of ``dataset/``, latest model)."""
-    parser.add_argument("-npn", "--workers", dest="workers", type=int, default=os.cpu_count() or 1,
-                        help="metrics worker processes (default: all cores)")  # fmt: skip
-    parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--fraction", type=float, default=0.1, help="share of songs (default 0.1)")
-    parser.add_argument("--model", "-p", dest="model", default="latest",
-                        help="latest (newest trained model under model/), a model directory,"
-                        " spleeter:<preset> or a config JSON")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        "-p",
+        dest="model",
+        default="latest",
+        help="latest (newest trained model under model/), a model directory,"
+        " spleeter:<preset> or a config JSON",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", help=f"folder of songs (default {DEFAULT_SEED_DATA}/)")
     source.add_argument("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (musdb.DB)")
-    parser.add_argument("-o", "--output", dest="output", default=DEFAULT_OUTPUT,
-                        help=f"output directory (default {DEFAULT_OUTPUT})")  # fmt: skip
+    parser.add_argument(
+        "-o",
+        "--output",
+        dest="output",
+        default=DEFAULT_OUTPUT,
+        help=f"output directory (default {DEFAULT_OUTPUT})",
+    )
     _common_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate as ``args`` say and print the table; SpleeterError on bad input."""
-    from ..evaluation import evaluate, folder_tracks, format_table, load_separator, musdb_tracks
-    from ..evaluation import sample_tracks
+    from ..evaluation import (
+        evaluate,
+        folder_tracks,
+        format_table,
+        load_separator,
+        musdb_tracks,
+        sample_tracks,
+    )
 
     if args.mus_dir:
         tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)
     else:
         tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
     selected = sample_tracks(tracks, args.fraction, args.seed)
-    logger.info("evaluating %d of %d songs (fraction %g, seed %d)", len(selected), len(tracks), args.fraction, args.seed)  # fmt: skip
+    logger.info(
+        "evaluating %d of %d songs (fraction %g, seed %d)",
+        len(selected),
+        len(tracks),
+        args.fraction,
+        args.seed,
+    )
     separator, label = load_separator(args.model, mwf=args.mwf, device=args.device)
     if args.mwf:
         label += " (MWF)"

@@ -49,7 +49,9 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     infinite = []
     for row in table.itertuples(index=False):
         extra = read_extra(scores[f"{row.subset}/{row.track}"])
-        infinite.append(int(extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0)))
+        infinite.append(
+            int(extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0))
+        )
     table["infinite_frames"] = infinite
     return _sorted(table)[SONG_COLUMNS]
 
@@ -118,11 +120,7 @@ def summarize(
     """The content of ``summary.json`` for ``{"subset/name": museval JSON dict}``."""
     songs = song_scores(scores)
     targets = target_summary(songs) if not songs.empty else {}
-    unscored = {
-        name: "no reference in the dataset"
-        for name in instruments
-        if name not in targets
-    }
+    unscored = {name: "no reference in the dataset" for name in instruments if name not in targets}
     return {
         "museval": {"mode": "v4", "frames": "median", "songs": "median and mean"},
         "songs": list(scores),

@@ -36,6 +36,7 @@ class Evaluation:
     summary: Dict[str, Any]
     evaluated: List[str]
     resumed: List[str]
+    skipped: Dict[str, str]
 
 
 def json_path(output_dir: Union[str, Path], track: Track) -> Path:
@@ -74,7 +75,9 @@ def _is_finished(path: Path, targets: Sequence[str], model: str) -> bool:
         return False
     written_by = read_extra(scores).get("model")
     if model and written_by and written_by != model:
-        logger.warning("%s was written for model %s (pass --overwrite to redo it)", path, written_by)
+        logger.warning(
+            "%s was written for model %s (pass --overwrite to redo it)", path, written_by
+        )
     return True
 
 
@@ -86,8 +89,65 @@ def _separate(separator, track: Track) -> Dict[str, np.ndarray]:
     rate = int(getattr(separator, "sample_rate", track.rate))
     estimates = separator.separate(resample(mixture, track.rate, rate))
     if rate != track.rate:
-        estimates = {name: resample(np.asarray(e), rate, track.rate) for name, e in estimates.items()}
+        estimates = {
+            name: resample(np.asarray(e), rate, track.rate) for name, e in estimates.items()
+        }
     return estimates
+
+
+def _score_songs(
+    separator,
+    todo: Sequence[Track],
+    plan: Dict[str, List[str]],
+    output_dir: Path,
+    n_workers: int,
+    n_songs: int,
+    progress: bool,
+    model: str,
+    windows: Dict[str, float],
+) -> Dict[str, str]:
+    """Separate ``todo`` one by one here while workers score them; write each song's JSON.
+
+    Returns ``{song key: reason}`` for the songs museval could not score.
+    """
+    by_key = {track.key: track for track in todo}
+    skipped: Dict[str, str] = {}
+    bar = tqdm(
+        total=n_songs,
+        initial=n_songs - len(todo),
+        unit="song",
+        desc="evaluate",
+        disable=not progress,
+    )
+
+    def save(result: TrackResult) -> None:
+        bar.update()
+        if result.json_text is None:
+            logger.warning("%s: not scored: %s", by_key[result.key].location, result.skipped)
+            skipped[result.key] = result.skipped
+            return
+        write_text(json_path(output_dir, by_key[result.key]), result.json_text)
+        logger.debug(
+            "%s: separation %.2f s, metrics %.2f s",
+            result.key,
+            result.separation_s,
+            result.metrics_s,
+        )
+
+    # No more workers than songs: on a resumed run with nothing left, none are started.
+    with bar, MetricsPool(min(n_workers, len(todo))) as pool:
+        for track in todo:
+            began, started_at = time.perf_counter(), time.time()
+            estimates = _separate(separator, track)
+            separation_s = time.perf_counter() - began
+            scored = {name: estimates[name] for name in plan[track.key]}
+            extra = {"model": model, "separation_started_at": round(started_at, 3)}
+            finished = pool.submit(track, scored, separation_s=separation_s, extra=extra, **windows)
+            for result in finished:
+                save(result)
+        for result in pool.drain():
+            save(result)
+    return skipped
 
 
 def evaluate(
@@ -109,42 +169,41 @@ def evaluate(
         n_workers: metrics processes (0: score in this process, for debugging).
         overwrite: score songs again even when their JSON exists.
         model: label stored in the JSON and summary.
+
+    With ``n_workers > 0`` the workers are spawned processes: call this from a script under
+    ``if __name__ == "__main__":``.
     """
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
     output_dir = Path(output_dir)
     instruments = list(separator.instruments)
     plan = {track.key: scored_targets(instruments, track) for track in tracks}
-    todo = [t for t in tracks if overwrite or not _is_finished(json_path(output_dir, t), plan[t.key], model)]
+    todo = [
+        t
+        for t in tracks
+        if overwrite or not _is_finished(json_path(output_dir, t), plan[t.key], model)
+    ]
     resumed = [t.key for t in tracks if t not in todo]
     if resumed:
-        logger.info("%d of %d songs already scored in %s (resuming)", len(resumed), len(tracks), output_dir)
-    by_key = {track.key: track for track in tracks}
-    settings = {"win_s": win_s, "hop_s": hop_s, "extra": {"model": model}}
+        logger.info(
+            "%d of %d songs already scored in %s (resuming)", len(resumed), len(tracks), output_dir
+        )
     start = time.perf_counter()
-
-    def save(result: TrackResult, bar: tqdm) -> None:
-        write_text(json_path(output_dir, by_key[result.key]), result.json_text)
-        bar.update()
-        logger.debug("%s: separation %.2f s, metrics %.2f s", result.key, result.separation_s, result.metrics_s)
-
-    with tqdm(total=len(tracks), initial=len(resumed), unit="song", desc="evaluate", disable=not progress) as bar, MetricsPool(n_workers) as pool:  # fmt: skip
-        for track in todo:
-            began = time.perf_counter()
-            estimates = _separate(separator, track)
-            separation_s = time.perf_counter() - began
-            scored = {name: estimates[name] for name in plan[track.key]}
-            for result in pool.submit(track, scored, separation_s=separation_s, **settings):
-                save(result, bar)
-        for result in pool.drain():
-            save(result, bar)
+    windows = {"win_s": win_s, "hop_s": hop_s}
+    skipped = _score_songs(
+        separator, todo, plan, output_dir, n_workers, len(tracks), progress, model, windows
+    )
     wall_s = time.perf_counter() - start
 
-    scores = {track.key: _read_json(json_path(output_dir, track)) for track in tracks}
+    scored = [track for track in tracks if track.key not in skipped]
+    if not scored:
+        raise DataError(f"{output_dir}: no song could be scored ({next(iter(skipped.values()))})")
+    scores = {track.key: _read_json(json_path(output_dir, track)) for track in scored}
     run = {
         "model": model,
         "workers": n_workers,
-        "evaluated": len(todo),
+        "evaluated": len(todo) - len(skipped),
+        "skipped": skipped,
         "resumed": len(resumed),
         "wall_s": round(wall_s, 3),
         "win_s": win_s,
@@ -155,4 +214,5 @@ def evaluate(
     write_results_csv(output_dir / RESULTS_CSV, songs)
     write_summary_json(output_dir / SUMMARY_JSON, summary)
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
-    return Evaluation(output_dir, songs, summary, [t.key for t in todo], resumed)
+    evaluated = [t.key for t in todo if t.key not in skipped]
+    return Evaluation(output_dir, songs, summary, evaluated, resumed, skipped)

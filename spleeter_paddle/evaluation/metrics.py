@@ -28,6 +28,8 @@ METRICS = ("SDR", "SIR", "SAR", "ISR")
 # museval's readers only look at "targets").
 EXTRA_KEY = "spleeter_paddle"
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Tells ``spleeter_paddle/__init__`` that this process needs no Paddle (metrics workers).
+NO_PADDLE_VARIABLE = "SPLEETER_PADDLE_NO_PADDLE_IMPORT"
 
 
 def target_groups(targets: Sequence[str]) -> List[List[str]]:
@@ -53,12 +55,14 @@ def target_groups(targets: Sequence[str]) -> List[List[str]]:
 
 @dataclass
 class TrackResult:
-    """What a worker returns for one song: museval's JSON text and our timings (seconds)."""
+    """What a worker returns for one song: museval's JSON text and our timings (seconds), or
+    why museval cannot score it (``json_text`` is None then)."""
 
     key: str
-    json_text: str
+    json_text: Optional[str]
     separation_s: float
     metrics_s: float
+    skipped: str = ""
 
 
 def score_track(
@@ -73,13 +77,18 @@ def score_track(
 
     Frame values are stored as museval does (5 decimals; an infinite value, i.e. an estimate
     equal to its reference, becomes NaN), and the count of infinite frames per target and
-    metric is kept under ``EXTRA_KEY`` so that reports can say so.
+    metric is kept under ``EXTRA_KEY`` so that reports can say so. museval refuses an all-zero
+    reference: such a song is returned as skipped, with the reason.
     """
     import museval
 
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     groups = target_groups(list(estimates))
     references = track.load_references(sorted(estimates, key=target_sort_key))
+    silent = [target for target, reference in references.items() if not np.any(reference)]
+    if silent:
+        reason = f"silent {', '.join(silent)} reference (museval needs non-silent references)"
+        return TrackResult(track.key, None, separation_s, time.perf_counter() - start, reason)
     store = museval.TrackStore(track_name=track.name, win=win_s, hop=hop_s)
     infinite: Dict[str, Dict[str, int]] = {}
     for index, group in enumerate(groups):
@@ -105,6 +114,8 @@ def score_track(
         "separation_s": round(separation_s, 3),
         "metrics_s": round(metrics_s, 3),
         "infinite_frames": infinite,
+        "metrics_started_at": round(started_at, 3),
+        "metrics_finished_at": round(time.time(), 3),
         **(extra or {}),
     }
     return TrackResult(track.key, store.json, separation_s, metrics_s)
@@ -127,10 +138,13 @@ def parse_scores(text: str, source: str) -> Dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _thread_limit(n_threads: int) -> Iterator[None]:
-    """BLAS/OpenMP threads for processes started inside the block (read at their start-up)."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    os.environ.update({name: str(n_threads) for name in _THREAD_VARIABLES})
+def _worker_environment(n_threads: int) -> Iterator[None]:
+    """Environment of processes started inside the block (read at their start-up): BLAS/OpenMP
+    threads, and no Paddle import."""
+    settings = {name: str(n_threads) for name in _THREAD_VARIABLES}
+    settings[NO_PADDLE_VARIABLE] = "1"
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
@@ -160,13 +174,13 @@ class MetricsPool:
         self._done: List[TrackResult] = []
         if n_workers > 0:
             self._executor = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
-            # Start the workers now (they start on submit), so that their imports overlap the
-            # first separation; the thread limit is read at their start-up.
-            with _thread_limit(self._threads):
+            # Start all workers now (each submit to a busy pool starts one), so that their
+            # imports overlap the first separation; their environment is read at start-up.
+            with _worker_environment(self._threads):
                 for _ in range(n_workers):
                     self._executor.submit(_warm_up)
 
-    def __enter__(self) -> "MetricsPool":
+    def __enter__(self) -> MetricsPool:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -177,13 +191,14 @@ class MetricsPool:
             self._executor.shutdown(wait=True, cancel_futures=cancel)
             self._executor = None
 
-    def submit(self, track: Track, estimates: Mapping[str, np.ndarray], **kwargs) -> List[TrackResult]:
+    def submit(
+        self, track: Track, estimates: Mapping[str, np.ndarray], **kwargs
+    ) -> List[TrackResult]:
         """Queue one song; returns the songs finished meanwhile (blocks while the queue is full)."""
         if self._executor is None:
             self._done.append(_result(track, lambda: score_track(track, estimates, **kwargs)))
         else:
-            with _thread_limit(self._threads):  # in case a worker has to be replaced
-                future = self._executor.submit(score_track, track, dict(estimates), **kwargs)
+            future = self._executor.submit(score_track, track, dict(estimates), **kwargs)
             self._pending[future] = track
             while len(self._pending) >= self.max_pending:
                 self._collect()
@@ -216,9 +231,12 @@ def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
         return get()
     except BrokenProcessPool as error:
         raise DataError(
-            f"{track.location}: a metrics worker died (out of memory? try fewer workers)"
+            f"{track.location}: a metrics worker process died (out of memory? try fewer workers;"
+            " from a script, call evaluate() under if __name__ == '__main__')"
         ) from error
     except DataError:
         raise
     except Exception as error:
-        raise DataError(f"{track.location}: museval failed ({type(error).__name__}: {error})") from error
+        raise DataError(
+            f"{track.location}: museval failed ({type(error).__name__}: {error})"
+        ) from error

@@ -43,7 +43,9 @@ def find_latest_model(home: Union[str, Path, None] = None) -> Path:
     return Path(max(candidates)[1])
 
 
-def resolve_model(descriptor: str, home: Union[str, Path, None] = None) -> Tuple[Any, Optional[Path], str]:
+def resolve_model(
+    descriptor: str, home: Union[str, Path, None] = None
+) -> Tuple[Any, Optional[Path], str]:
     """``(params, model_dir, label)`` for ``latest``, a model directory, a preset or a JSON path."""
     from ..pretrained.convert import WEIGHTS_FILE, read_metadata
 
@@ -59,7 +61,9 @@ def resolve_model(descriptor: str, home: Union[str, Path, None] = None) -> Tuple
     if isinstance(config, str):  # pretrained: the preset name
         return config, directory, str(directory)
     if not isinstance(config, dict):
-        raise ModelError(f"{directory}/model.json: no 'config' (the params the model was trained with)")
+        raise ModelError(
+            f"{directory}/model.json: no 'config' (the params the model was trained with)"
+        )
     return config, directory, str(directory)
 
 

@@ -57,7 +57,9 @@ class OracleSeparator:
             track = self._unseen.pop(0)
             self._by_fingerprint[_fingerprint(track.load_mixture())] = track
         if fingerprint not in self._by_fingerprint:
-            raise DataError(f"oracle separator: a mixture of {len(waveform)} samples is none of its songs")
+            raise DataError(
+                f"oracle separator: a mixture of {len(waveform)} samples is none of its songs"
+            )
         return self._by_fingerprint[fingerprint]
 
     def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
@@ -81,6 +83,4 @@ class OracleSeparator:
         magnitudes = np.stack([np.abs(stft(stem)) for stem in stems.values()])
         masks = ratio_masks(magnitudes, exponent=2.0, axis=0)
         mix_stft = stft(mixture)
-        return {
-            name: istft(mask * mix_stft, len(mixture)) for name, mask in zip(stems, masks)
-        }
+        return {name: istft(mask * mix_stft, len(mixture)) for name, mask in zip(stems, masks)}

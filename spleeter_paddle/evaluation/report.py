@@ -24,7 +24,9 @@ def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
+        )
         os.close(handle)
     except OSError as error:
         raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
@@ -59,7 +61,9 @@ def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
 
 
 def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
-    return write_atomic(path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f"))
+    return write_atomic(
+        path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f")
+    )
 
 
 def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Path:
@@ -75,7 +79,8 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     axes = figure.add_subplot()
     if targets:
         axes.boxplot(values, showmeans=True)
-        axes.set_xticks(range(1, len(targets) + 1), targets)
+        labels = [f"{t}\n({len(v)} songs)" for t, v in zip(targets, values)]
+        axes.set_xticks(range(1, len(targets) + 1), labels)
     axes.set_ylabel("SDR (dB), median over frames")
     axes.set_title(title or "SDR per song")
     axes.grid(axis="y", alpha=0.3)
@@ -98,14 +103,18 @@ def format_table(summary: Dict[str, Any]) -> str:
     n_songs = len(summary["songs"])
     width = max([len("target")] + [len(t) for t in targets]) + 2
     header = "target".ljust(width) + "".join(m.rjust(9) for m in METRICS)
+    run = summary.get("run", {})
     lines = [
-        f"museval BSSEval v4, 1 s windows: median over frames, then over {n_songs} song"
-        + ("s" if n_songs != 1 else "")
+        f"museval BSSEval v4, {run.get('win_s', 1.0):g} s windows, {run.get('hop_s', 1.0):g} s hop:"
+        f" median over frames, then over {n_songs} song" + ("s" if n_songs != 1 else "")
     ]
     for statistic, label in (("median", "median over songs"), ("mean", "mean over songs")):
         lines += ["", label, header]
         for target, metrics in targets.items():
-            lines.append(target.ljust(width) + "".join(_cell(metrics[m], statistic).rjust(9) for m in METRICS))
+            lines.append(
+                target.ljust(width)
+                + "".join(_cell(metrics[m], statistic).rjust(9) for m in METRICS)
+            )
     notes = []
     for target, metrics in targets.items():
         for metric in METRICS:
@@ -117,6 +126,8 @@ def format_table(summary: Dict[str, Any]) -> str:
                 )
     for name, reason in summary.get("unscored", {}).items():
         notes.append(f"{name}: not scored ({reason})")
+    for song, reason in summary.get("run", {}).get("skipped", {}).items():
+        notes.append(f"song {song}: not scored ({reason})")
     seconds = summary.get("seconds_per_song", {})
     if "total" in seconds:
         total = seconds["total"]
@@ -126,7 +137,6 @@ def format_table(summary: Dict[str, Any]) -> str:
             f" + metrics {seconds['metrics']['mean']:.3f} on average)"
         )
         lines += ["", line]
-    run = summary.get("run", {})
     if run.get("wall_s") is not None and run.get("evaluated"):
         lines.append(
             f"this run: {run['evaluated']} song(s) in {run['wall_s']:.1f} s wall with"

@@ -120,7 +120,9 @@ class FolderTrack(Track):
 
         waveform, rate = load(str(self.mixture_file))
         if rate != self.rate:
-            raise DataError(f"{self.mixture_file}: {rate} Hz, but the references are {self.rate} Hz")
+            raise DataError(
+                f"{self.mixture_file}: {rate} Hz, but the references are {self.rate} Hz"
+            )
         return _stereo64(waveform, str(self.mixture_file)).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
@@ -131,9 +133,11 @@ class FolderTrack(Track):
         for target in targets:
             total = None
             for path in self.reference_files[target]:
-                waveform, rate = load(str(path))
+                waveform, rate = load(str(path), dtype=np.float64)
                 if rate != self.rate:
-                    raise DataError(f"{path}: {rate} Hz, but the other references are {self.rate} Hz")
+                    raise DataError(
+                        f"{path}: {rate} Hz, but the other references are {self.rate} Hz"
+                    )
                 waveform = _stereo64(waveform, str(path))
                 if first is None:
                     first = (path, waveform.shape[0])
@@ -171,17 +175,9 @@ class MusdbTrack(Track):
 
 
 def _file_rate(path: Path) -> int:
-    import soundfile
+    from ..audio.io import audio_info
 
-    try:
-        return int(soundfile.info(str(path)).samplerate)
-    except Exception:  # compressed formats soundfile cannot parse: ask the decoder
-        from ..audio.io import load
-
-        try:
-            return int(load(str(path), duration_s=0.1)[1])
-        except Exception as error:
-            raise DataError(f"{path}: cannot read audio ({error})") from error
+    return int(audio_info(str(path)).sample_rate)
 
 
 def _audio_files(directory: Path) -> Dict[str, Path]:

@@ -26,8 +26,12 @@ def write_seed_layout(musdb_root: Path, target: Path, subset: str = "test") -> P
     for song in sorted((musdb_root / subset).iterdir()):
         directory = target / song.name
         directory.mkdir(parents=True)
-        stems = {name: sf.read(song / f"{name}.wav")[0] for name in ("vocals", "drums", "bass", "other")}
-        sf.write(directory / "mixture.wav", sf.read(song / "mixture.wav")[0], 44100, subtype="PCM_16")
+        stems = {
+            name: sf.read(song / f"{name}.wav")[0] for name in ("vocals", "drums", "bass", "other")
+        }
+        sf.write(
+            directory / "mixture.wav", sf.read(song / "mixture.wav")[0], 44100, subtype="PCM_16"
+        )
         sf.write(directory / "vocal.wav", stems["vocals"], 44100, subtype="PCM_16")
         instrumental = np.sum([stems[n] for n in ("drums", "bass", "other")], axis=0)
         sf.write(directory / "instrumental.wav", instrumental, 44100, subtype="PCM_16")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_paddle.errors import DataError
+from spleeter_paddle.errors import DataError, SpleeterError
 from spleeter_paddle.evaluation import folder_tracks, musdb_tracks
 from spleeter_paddle.evaluation.tracks import FolderTrack, MusdbTrack
 
@@ -63,7 +63,11 @@ def test_training_tools_layout_with_split_folders(musdb_hq, tmp_path):
     accompaniment = sum(sf.read(song / f"{n}.wav")[0] for n in ("drums", "bass", "other"))
     sf.write(directory / "accompaniment.wav", accompaniment, 44100, subtype="PCM_16")
     (track,) = folder_tracks(tmp_path / "dataset")
-    assert (track.subset, track.name, track.targets) == ("train", song.name, ("vocals", "accompaniment"))
+    assert (track.subset, track.name, track.targets) == (
+        "train",
+        song.name,
+        ("vocals", "accompaniment"),
+    )
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="MUSDB18 stems need ffmpeg")
@@ -71,10 +75,17 @@ def test_musdb_stems_are_found_and_decoded(musdb_hq, tmp_path):
     import stempeg
 
     song = sorted((musdb_hq / "test").iterdir())[0]
-    stems = np.stack([sf.read(song / f"{n}.wav")[0] for n in ("mixture", "drums", "bass", "other", "vocals")])
+    stems = np.stack(
+        [sf.read(song / f"{n}.wav")[0] for n in ("mixture", "drums", "bass", "other", "vocals")]
+    )
     (tmp_path / "test").mkdir()
     path = tmp_path / "test" / f"{song.name}.stem.mp4"
-    stempeg.write_stems(str(path), stems, sample_rate=44100, writer=stempeg.StreamsWriter(codec="aac", bitrate=256000))  # fmt: skip
+    stempeg.write_stems(
+        str(path),
+        stems,
+        sample_rate=44100,
+        writer=stempeg.StreamsWriter(codec="aac", bitrate=256000),
+    )
     for tracks in (musdb_tracks(tmp_path, ["test"]), folder_tracks(tmp_path)):
         (track,) = tracks
         assert isinstance(track, MusdbTrack) and track.name == song.name
@@ -114,5 +125,24 @@ def test_references_of_different_lengths_are_an_error(tmp_path, musdb_hq):
         shutil.copy(song / f"{name}.wav", directory / f"{name}.wav")
     sf.write(directory / "accompaniment.wav", np.zeros((1000, 2)), 44100)
     (track,) = folder_tracks(tmp_path)
-    with pytest.raises(DataError, match=r"accompaniment.wav: 1000 samples, but vocals.wav has 88200"):
+    with pytest.raises(
+        DataError, match=r"accompaniment.wav: 1000 samples, but vocals.wav has 88200"
+    ):
         track.load_references(["vocals", "accompaniment"])
+
+
+def test_unreadable_reference_is_one_line_naming_the_file(tmp_path, musdb_hq):
+    song = sorted((musdb_hq / "test").iterdir())[0]
+    directory = tmp_path / "song"
+    directory.mkdir()
+    for name in ("mixture", "accompaniment"):
+        shutil.copy(
+            song / ("other.wav" if name == "accompaniment" else "mixture.wav"),
+            directory / f"{name}.wav",
+        )
+    (directory / "vocals.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+    (track,) = folder_tracks(tmp_path)
+    with pytest.raises(SpleeterError) as raised:
+        track.load_references(["vocals", "accompaniment"])
+    message = str(raised.value)
+    assert "vocals.wav" in message and "\n" not in message

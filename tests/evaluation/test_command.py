@@ -1,0 +1,126 @@
+"""``eval.py`` / ``spleeter-paddle evaluate``: flags, model choice, errors, and a real 2stems run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spleeter_paddle.commands.evaluate import add_arguments, main, run
+from spleeter_paddle.errors import ModelError
+from spleeter_paddle.evaluation import find_latest_model, resolve_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _save_model(directory: Path, source: str, config) -> None:
+    from spleeter_paddle.pretrained.convert import save_weights
+
+    save_weights(
+        {"weight": np.zeros(3, np.float32)}, directory, {"config": config, "source": source}
+    )
+
+
+def test_latest_is_the_newest_trained_model_not_a_pretrained_one(tmp_path):
+    config = {"instrument_list": ["vocals", "accompaniment"]}
+    _save_model(tmp_path / "old_run", "training", config)
+    _save_model(tmp_path / "new_run", "training", dict(config, note="new"))
+    _save_model(tmp_path / "2stems", "https://github.com/deezer/spleeter/...", "spleeter:2stems")
+    for age, name in ((300, "old_run"), (200, "new_run"), (0, "2stems")):
+        stamp = 1_700_000_000 - age
+        os.utime(tmp_path / name / "model.safetensors", (stamp, stamp))
+    assert find_latest_model(tmp_path) == tmp_path / "new_run"
+    params, directory, label = resolve_model("latest", tmp_path)
+    assert params["note"] == "new" and directory == tmp_path / "new_run" and label == str(directory)
+    assert resolve_model(str(tmp_path / "2stems"))[0] == "spleeter:2stems"
+    assert resolve_model("spleeter:4stems") == ("spleeter:4stems", None, "spleeter:4stems")
+
+
+def test_no_trained_model_says_so_and_suggests_the_pretrained_one(
+    seed_layout, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model"))
+    with pytest.raises(ModelError, match="no trained model"):
+        find_latest_model()
+    status = main(["--data", str(seed_layout), "-o", str(tmp_path / "out"), "-npn", "1"])
+    error = capsys.readouterr().err.strip()
+    assert status == ModelError.exit_code and len(error.splitlines()) == 1
+    assert "model/: no trained model" in error and "--model spleeter:2stems" in error
+
+
+def test_missing_data_is_one_line_and_exit_code(tmp_path, capsys):
+    status = main(["--data", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")])
+    error = capsys.readouterr().err.strip()
+    assert status == 5 and error == f"error: {tmp_path / 'nowhere'}: dataset directory not found"
+
+
+def test_spleeter_flags_parse_like_spleeter_evaluate():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--mus_dir", "MUSDB", "-p", "spleeter:4stems", "--mwf", "-o", "out"])
+    assert (args.mus_dir, args.model, args.mwf, args.output) == (
+        "MUSDB",
+        "spleeter:4stems",
+        True,
+        "out",
+    )
+    assert (args.fraction, args.is_wav, args.overwrite, args.data) == (1.0, None, False, None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-p", "spleeter:4stems"])  # --mus_dir or --data is required
+
+
+def test_eval_py_shim_prints_help():
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "eval.py"), "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert completed.returncode == 0
+    for flag in ("-npn", "-seed", "--fraction", "--model", "--data", "--mus_dir", "--is-wav"):
+        assert flag in completed.stdout
+
+
+@pytest.fixture
+def model_path(pretrained_model_home, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(pretrained_model_home))
+    return pretrained_model_home
+
+
+def test_official_2stems_on_musdb_wav_end_to_end(model_path, musdb_hq, tmp_path, capsys):
+    """``spleeter-paddle evaluate --mus_dir ROOT --is-wav -p spleeter:2stems`` on one 2 s song."""
+    mus_dir = tmp_path / "musdb"
+    song = sorted((musdb_hq / "test").iterdir())[0]
+    shutil.copytree(song, mus_dir / "test" / song.name)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = tmp_path / "out"
+    args = parser.parse_args(
+        [
+            "--mus_dir",
+            str(mus_dir),
+            "--is-wav",
+            "-p",
+            "spleeter:2stems",
+            "-o",
+            str(out),
+            "-npn",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert run(args) == 0
+    printed = capsys.readouterr().out
+    assert "vocals" in printed and "accompaniment" in printed and "seconds per song" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["targets"]) == {"vocals", "accompaniment"}
+    for target in ("vocals", "accompaniment"):
+        sdr = summary["targets"][target]["SDR"]["median"]
+        assert sdr is not None and math.isfinite(sdr), (target, sdr)
+    document = json.loads((out / "test" / f"{song.name}.json").read_text())
+    assert [t["name"] for t in document["targets"]] == ["vocals", "accompaniment"]
