@@ -13,6 +13,8 @@ import sys
 import warnings
 
 # Paddle pins OMP_NUM_THREADS=1 at import when unset, and logs glog lines: decide before it loads.
+# The user's own setting (if any) is kept, and remembered for the multi-process launcher.
+USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message=".*ccache.*")
@@ -33,6 +35,15 @@ def _import_paddle_quietly() -> None:
             print(line, file=sys.stderr)
 
 
+def _prepare_custom_devices() -> None:
+    """SDAA reads its collective backend and op black list once, when Paddle loads."""
+    from .devices import prepare_sdaa_environment, sdaa_plugin_installed
+
+    if sdaa_plugin_installed():
+        prepare_sdaa_environment()
+
+
+_prepare_custom_devices()
 _import_paddle_quietly()
 
 __version__ = "0.1.0"

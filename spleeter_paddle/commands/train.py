@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -44,23 +43,25 @@ def load_model_choice(text: str) -> Union[bool, str]:
     return "latest" if lowered == "latest" else text
 
 
-def _configure_logging(verbose: bool = False) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.DEBUG if verbose else logging.INFO,
-            format="[%(asctime)s] [%(levelname)8s] - %(message)s",
-        )
+LOG_FORMAT = "[%(asctime)s] [%(levelname)8s] - %(message)s"
 
 
-def _prepare_paddle_environment(n_procs: int = 1) -> None:
-    """Before Paddle is imported: SDAA variables (plugin installed), quiet glog, CPU threads
-    (Paddle forces OMP_NUM_THREADS=1 when it is unset)."""
+def configure_logging(level: int = logging.INFO) -> None:
+    """Paddle-style log lines of the ``spleeter_paddle`` loggers on stderr (once)."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.propagate = False  # paddle installs its own root handler
+    logger.setLevel(level)
+
+
+def _prepare_sdaa_environment() -> None:
+    """SDAA variables for this process and the workers it launches (plugin installed only)."""
     from spleeter_paddle.devices import prepare_sdaa_environment, sdaa_plugin_installed
 
     if sdaa_plugin_installed():
         prepare_sdaa_environment()
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_procs)))
 
 
 # --- shared arguments -------------------------------------------------------------------------
@@ -308,17 +309,20 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     caches must exist. ``-npn N`` > 1 (or ``--nnodes``) launches N processes per node."""
     n_procs = max(1, args.nproc_per_node)
     distributed = n_procs > 1 or bool(args.nnodes)
-    _prepare_paddle_environment(n_procs)
+    _prepare_sdaa_environment()
     params = _params(args)
     if build_cache:
         run_process_data(args)
-    options = _training_options(args, params)
+    from spleeter_paddle.data.dataset import SpectrogramCache
     from spleeter_paddle.training.checkpoint import CheckpointManager
+
+    SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
+    options = _training_options(args, params)
 
     resuming = args.resume and CheckpointManager(Path(options["run_dir"]) / "checkpoints").latest()
     if not resuming and options["load_model"]:
         # Provision pretrained weights once, here, not concurrently in every worker.
-        from spleeter_paddle.training.trainer import resolve_initial_weights
+        from spleeter_paddle.training.checkpoint import resolve_initial_weights
 
         initial = resolve_initial_weights(params, options["load_model"], Path(options["run_dir"]))
         options["load_model"] = str(initial) if initial else False
@@ -359,7 +363,7 @@ def _main(add: Callable, run: Callable, description: str, argv: Optional[Sequenc
     parser = argparse.ArgumentParser(description=description)
     add(parser)
     args = parser.parse_args(argv)
-    _configure_logging()
+    configure_logging()
     try:
         return run(args)
     except SpleeterError as error:

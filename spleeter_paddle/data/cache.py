@@ -16,11 +16,10 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -93,9 +92,9 @@ def cache_settings(params: Dict[str, Any], dtype: str, validation: bool) -> Dict
     }
 
 
-def _song_id(name: str, mix_path: str) -> str:
+def _song_id(name: str, paths: List[str]) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")[:40] or "song"
-    return f"{slug}-{hashlib.sha1(mix_path.encode()).hexdigest()[:8]}"
+    return f"{slug}-{hashlib.sha1(repr(paths).encode()).hexdigest()[:10]}"
 
 
 def _to_channels(waveform: np.ndarray, n_channels: int) -> np.ndarray:
@@ -160,7 +159,7 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
             raise DataError(
                 f"too short: its longest chunk has {longest} frames, fewer than T = {min_frames}"
             )
-        os.replace(temporary, data_path)
+        publish(temporary, data_path)
     except (AudioError, DataError, ValueError, OSError) as error:
         Path(temporary).unlink(missing_ok=True)
         return {"song": job["song"], "error": str(error)}
@@ -173,11 +172,20 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     return entry
 
 
+def publish(temporary: Union[str, Path], target: Union[str, Path]) -> None:
+    """Rename a finished temporary file onto ``target`` with the usual permissions (mkstemp's
+    are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, target)
+
+
 def _write_json(path: Path, document: Any) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(descriptor, "w") as stream:
         json.dump(document, stream)
-    os.replace(temporary, path)
+    publish(temporary, path)
 
 
 def _read_entry(path: Path) -> Optional[Dict[str, Any]]:
@@ -206,8 +214,8 @@ class CacheReport:
 
 
 def _executor(workers: int) -> ProcessPoolExecutor:
-    # fork is fast, but not after paddle (threads) is loaded in this process.
-    method = "spawn" if "paddle" in sys.modules else "fork"
+    # fork (as paddle.io.DataLoader does) avoids re-importing everything in each worker.
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
 
 
@@ -246,10 +254,11 @@ def build_cache(
     for _, row in frame.iterrows():
         mix_path = str(row[columns[0]])
         name = Path(mix_path).parent.name or mix_path
+        paths = [str(row[column]) for column in columns]
         job = {
             "song": name,
-            "id": _song_id(name, mix_path),
-            "paths": [str(data_dir / str(row[column])) for column in columns],
+            "id": _song_id(name, paths),
+            "paths": [str(data_dir / path) for path in paths],
             "duration": float(row["duration"]),
             "settings": settings,
             "directory": str(songs_dir),

@@ -244,6 +244,9 @@ def write_manifest(
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(descriptor, "w", newline="") as handle:
         pd.DataFrame(rows, columns=columns).to_csv(handle, index=False, float_format="%.6f")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
     return path
 

@@ -9,7 +9,7 @@ from importlib import import_module
 _EXPORTS = {
     "TrainingOptions": "trainer",
     "TrainingResult": "trainer",
-    "resolve_initial_weights": "trainer",
+    "resolve_initial_weights": "checkpoint",
     "train": "trainer",
     "launch_training": "distributed",
     "training_configuration": "config",

@@ -20,10 +20,12 @@ import paddle
 
 from ..errors import ModelError
 from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata, save_weights
-from ..pretrained.provider import resolve_model_home
+from ..pretrained.provider import COMPLETION_MARKER, resolve_model_home
 
 logger = logging.getLogger(__name__)
 
+PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")
+LoadModel = Union[bool, str, None]
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
 MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = "model.pdparams", "model.pdopt", "state.json"
 PathLike = Union[str, Path]
@@ -68,7 +70,9 @@ class CheckpointManager:
         temporary = Path(tempfile.mkdtemp(prefix=f".step_{step:08d}.", dir=self.directory))
         try:
             paddle.save(model.state_dict(), str(temporary / MODEL_STATE))
-            paddle.save(optimizer.state_dict(), str(temporary / OPTIMIZER_STATE))
+            paddle.save(
+                portable_optimizer_state(model, optimizer), str(temporary / OPTIMIZER_STATE)
+            )
             (temporary / TRAINER_STATE).write_text(json.dumps({**state, "step": step}, indent=2))
             if target.exists():
                 shutil.rmtree(target)
@@ -87,7 +91,8 @@ class CheckpointManager:
         try:
             state = json.loads((path / TRAINER_STATE).read_text())
             model.set_state_dict(paddle.load(str(path / MODEL_STATE)))
-            optimizer.set_state_dict(paddle.load(str(path / OPTIMIZER_STATE)))
+            saved = paddle.load(str(path / OPTIMIZER_STATE))
+            optimizer.set_state_dict(restore_optimizer_state(model, saved))
         except (OSError, ValueError, RuntimeError) as error:
             raise ModelError(
                 f"{path}: unreadable checkpoint ({error}); delete it to start over"
@@ -95,12 +100,46 @@ class CheckpointManager:
         return state
 
 
+def _rename(key: str, renames: Dict[str, str]) -> str:
+    for old, new in renames.items():
+        if key.startswith(old + "_"):
+            return new + key[len(old) :]
+    return key
+
+
+def portable_optimizer_state(model: paddle.nn.Layer, optimizer: Any) -> Dict[str, Any]:
+    """The optimizer's state keyed by structured parameter names (``@unets.vocals...``) instead
+    of Paddle's process-global ones (``conv2d_28.w_0``), so that any process can load it."""
+    renames = {p.name: "@" + key for key, p in model.named_parameters()}
+    state = {}
+    for key, value in optimizer.state_dict().items():
+        if key == "master_weights":
+            value = {renames.get(name, name): weight for name, weight in value.items()}
+        state[_rename(key, renames)] = value
+    return state
+
+
+def restore_optimizer_state(model: paddle.nn.Layer, state: Dict[str, Any]) -> Dict[str, Any]:
+    """Inverse of :func:`portable_optimizer_state` for this process's parameter names."""
+    renames = {"@" + key: p.name for key, p in model.named_parameters()}
+    restored = {}
+    for key, value in state.items():
+        if key == "master_weights":
+            value = {renames.get(name, name): weight for name, weight in value.items()}
+        restored[_rename(key, renames)] = value
+    return restored
+
+
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write the weights + config the separator loads (``model.safetensors`` + ``model.json``)."""
+    """Write the weights + config the separator loads (``model.safetensors`` + ``model.json``)
+    and the provider's completion marker, so that the run directory is an installed model."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
-    return save_weights(state, directory, {"config": params, "source": "training", **metadata})
+    path = save_weights(state, directory, {"config": params, "source": "training", **metadata})
+    marker = json.dumps({"complete": True, "source": "training"}) + "\n"
+    (Path(directory) / COMPLETION_MARKER).write_text(marker, encoding="utf-8")
+    return path
 
 
 def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
@@ -132,3 +171,49 @@ def newest_trained_model(
         if is_compatible(document.get("config"), params):
             candidates.append((metadata_path.stat().st_mtime, directory))
     return max(candidates)[1] if candidates else None
+
+
+def pretrained_directory(params: Dict[str, Any]) -> Path:
+    """Official weights whose instruments match ``params`` (provisioned by the model provider)."""
+    from ..configuration import load_configuration
+    from ..pretrained.provider import get_model_directory
+
+    for name in PRETRAINED_PRESETS:
+        preset = load_configuration(f"spleeter:{name}")
+        if preset["instrument_list"] == params["instrument_list"]:
+            return Path(get_model_directory(preset))
+    raise ModelError(
+        f"no official pretrained model has the instruments {params['instrument_list']}"
+    )
+
+
+def resolve_initial_weights(
+    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
+) -> Optional[Path]:
+    """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
+    (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
+    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
+        return None
+    choice = str(load_model).lower()
+    if choice == "latest":
+        newest = newest_trained_model(params, exclude=run_dir)
+        if newest is None:
+            raise ModelError(
+                "-lm latest: no trained model under the model home fits this configuration"
+            )
+        return newest
+    if choice in ("true", "1", "yes", "pretrained"):
+        try:
+            return pretrained_directory(params)
+        except ModelError as error:
+            newest = newest_trained_model(params, exclude=run_dir)
+            if newest is None:
+                raise ModelError(
+                    f"-lm: {error}; and no own trained model fits (use -lm False)"
+                ) from None
+            logger.warning("-lm: %s; using the newest own model %s", error, newest)
+            return newest
+    directory = Path(str(load_model))
+    if not (directory / METADATA_FILE).is_file():
+        raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
+    return directory

@@ -47,7 +47,10 @@ def local_device_id() -> int:
     if world_info()[1] > 1:
         from paddle.distributed import ParallelEnv
 
-        return int(ParallelEnv().device_id)
+        try:
+            return int(ParallelEnv().device_id)
+        except AttributeError:  # CPU processes have no card
+            return 0
     return 0
 
 
@@ -93,16 +96,19 @@ def launch_command(
 
 
 def launch_environment(
-    device: str = "auto", base: Optional[Dict[str, str]] = None
+    device: str = "auto", base: Optional[Dict[str, str]] = None, n_procs: int = 1
 ) -> Dict[str, str]:
     """Environment for the launched workers: SDAA variables when the plugin is installed (unless
-    the user set them), CPU forced by hiding GPUs, quiet glog."""
+    the user set them), quiet glog, and the CPU cores shared between the ``n_procs`` workers
+    (unless the user set OMP_NUM_THREADS)."""
+    from .. import USER_OMP_NUM_THREADS
+
     environ = dict(os.environ if base is None else base)
     environ.setdefault("GLOG_minloglevel", "2")
+    if base is None and USER_OMP_NUM_THREADS is None:
+        environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
     if device in ("auto", "sdaa") and sdaa_plugin_installed():
         prepare_sdaa_environment(environ)
-    if device == "cpu":
-        environ["CUDA_VISIBLE_DEVICES"] = ""
     return environ
 
 
@@ -127,7 +133,7 @@ def launch_training(
     descriptor, job_path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=run_dir)
     with os.fdopen(descriptor, "w") as stream:
         json.dump({"params": params, "options": options}, stream)
-    environ = launch_environment(options.get("device", "auto"))
+    environ = launch_environment(options.get("device", "auto"), n_procs=n_procs)
     environ.update(extra_env or {})
     command = launch_command(n_procs, Path(job_path), master, nnodes, ips, devices, log_dir)
     logger.info("launching: %s", " ".join(command))

@@ -11,9 +11,10 @@ import dataclasses
 import logging
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -27,24 +28,20 @@ from ..data.dataset import (
 from ..devices import select_device
 from ..errors import ModelError
 from ..model import build_model
-from ..pretrained.convert import METADATA_FILE, load_weights
-from .checkpoint import CheckpointManager, export_model, newest_trained_model, run_directory
+from ..pretrained.convert import load_weights
+from .checkpoint import (
+    CheckpointManager,
+    LoadModel,
+    export_model,
+    resolve_initial_weights,
+    run_directory,
+)
 from .distributed import gather_digests, init_distributed, local_device_id
 
 logger = logging.getLogger(__name__)
 
 # Ops kept in float32 under AMP: the masks (sigmoid / softmax) and their product with the mix.
-AMP_FLOAT32_OPS = {
-    "sigmoid",
-    "softmax",
-    "elementwise_mul",
-    "multiply",
-    "abs",
-    "reduce_mean",
-    "mean",
-}
-PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")
-LoadModel = Union[bool, str, None]
+AMP_FLOAT32_OPS = {"sigmoid", "softmax", "elementwise_mul", "multiply", "abs", "mean"}
 
 
 @dataclass
@@ -83,52 +80,6 @@ class TrainingResult:
     losses: List[float] = field(default_factory=list)  # one per step run now
     validation: Dict[int, float] = field(default_factory=dict)
     initial_weights: Optional[Path] = None
-
-
-def pretrained_directory(params: Dict[str, Any]) -> Path:
-    """Official weights whose instruments match ``params`` (provisioned by the model provider)."""
-    from ..configuration import load_configuration
-    from ..pretrained.provider import get_model_directory
-
-    for name in PRETRAINED_PRESETS:
-        preset = load_configuration(f"spleeter:{name}")
-        if preset["instrument_list"] == params["instrument_list"]:
-            return Path(get_model_directory(preset))
-    raise ModelError(
-        f"no official pretrained model has the instruments {params['instrument_list']}"
-    )
-
-
-def resolve_initial_weights(
-    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
-) -> Optional[Path]:
-    """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
-    (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
-    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
-        return None
-    choice = str(load_model).lower()
-    if choice == "latest":
-        newest = newest_trained_model(params, exclude=run_dir)
-        if newest is None:
-            raise ModelError(
-                "-lm latest: no trained model under the model home fits this configuration"
-            )
-        return newest
-    if choice in ("true", "1", "yes", "pretrained"):
-        try:
-            return pretrained_directory(params)
-        except ModelError as error:
-            newest = newest_trained_model(params, exclude=run_dir)
-            if newest is None:
-                raise ModelError(
-                    f"-lm: {error}; and no own trained model fits (use -lm False)"
-                ) from None
-            logger.warning("-lm: %s; using the newest own model %s", error, newest)
-            return newest
-    directory = Path(str(load_model))
-    if not (directory / METADATA_FILE).is_file():
-        raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
-    return directory
 
 
 def l1_losses(estimates: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
@@ -185,181 +136,239 @@ def _format_eta(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+class _Interval:
+    """Loss and timing sums between two log lines."""
+
+    def __init__(self, n_instruments: int):
+        self.losses: List[float] = []
+        self.parts = np.zeros(n_instruments)
+        self.reader_s = self.batch_s = 0.0
+
+    def add(self, loss: float, parts: np.ndarray, reader_s: float, batch_s: float) -> None:
+        self.losses.append(loss)
+        self.parts += parts
+        self.reader_s += reader_s
+        self.batch_s += batch_s
+
+
+class Trainer:
+    """One process's share of a training run (see :func:`train`)."""
+
+    def __init__(self, params: Dict[str, Any], options: TrainingOptions):
+        self.params, self.options = params, options
+        self.rank, self.world_size = init_distributed()
+        self.is_main = self.rank == 0
+        self.device = select_device(options.device, rank=local_device_id())
+        self.seed = params.get("random_seed", 0) if options.seed is None else options.seed
+        self.batch_size = options.batch_size or params["batch_size"]
+        self.learning_rate = options.learning_rate or params["learning_rate"]
+        self.save_every = options.save_every or params["save_checkpoints_steps"]
+        validate_every = options.validate_every
+        self.validate_every = self.save_every if validate_every is None else validate_every
+        self.run_dir = run_directory(params, options.run_dir)
+        self.instruments = list(params["instrument_list"])
+        _seed_everything(self.seed)
+        self._build_data()
+        self.model = build_model(
+            params, batch_statistics=options.batch_statistics, dropout=options.dropout
+        )
+        self.optimizer = paddle.optimizer.Adam(
+            self.learning_rate, 0.9, 0.999, 1e-8, parameters=self.model.parameters()
+        )
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", options.keep_checkpoints)
+        self.initial_weights: Optional[Path] = None
+        self.step = self._restore()
+        self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
+        self.model.train()
+        self.use_amp = options.amp and self.device != "cpu"
+        if options.amp and not self.use_amp:
+            logger.warning(
+                "AMP needs a GPU or custom device (Paddle ignores it on CPU): using float32"
+            )
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if self.use_amp else None
+        self.visualdl = _VisualDL(options.visualdl_dir if self.is_main else None)
+
+    def _build_data(self) -> None:
+        params, options = self.params, self.options
+        cache = SpectrogramCache(params["training_cache"])
+        self.dataset = TrainingDataset(cache, params, self.seed, options.augmentation)
+        drop_last = len(self.dataset) >= self.batch_size * self.world_size
+        self.sampler = ResumableBatchSampler(
+            self.dataset,
+            self.batch_size,
+            self.seed,
+            drop_last,
+            num_replicas=self.world_size,
+            rank=self.rank,
+        )
+        self.loader = paddle.io.DataLoader(
+            self.dataset, batch_sampler=self.sampler, num_workers=options.num_workers
+        )
+        self.steps_per_epoch = max(len(self.sampler), 1)
+        if options.max_steps is not None:
+            self.max_steps = options.max_steps
+        elif options.epochs:
+            self.max_steps = options.epochs * self.steps_per_epoch
+        else:
+            self.max_steps = params["train_max_steps"]
+        self.validation_loader = None
+        index = Path(params["validation_cache"], "index.json")
+        if self.is_main and self.validate_every and index.is_file():
+            validation = ValidationDataset(SpectrogramCache(index.parent), params)
+            if len(validation):
+                self.validation_loader = paddle.io.DataLoader(
+                    validation, batch_size=self.batch_size
+                )
+
+    def _restore(self) -> int:
+        """Resume from the newest checkpoint, else initialise as ``-lm`` says; the start step."""
+        latest = self.checkpoints.latest() if self.options.resume else None
+        if latest is not None:
+            step = int(CheckpointManager.load(latest, self.model, self.optimizer)["step"])
+            logger.info("resumed from %s at step %d", latest, step)
+            return step
+        initial = resolve_initial_weights(self.params, self.options.load_model, self.run_dir)
+        if initial is not None:
+            load_weights(self.model, initial)
+            logger.info("initialised from %s", initial)
+        self.initial_weights = initial
+        return 0
+
+    def _train_step(self, mix: paddle.Tensor, targets: paddle.Tensor) -> np.ndarray:
+        """One optimiser step on ``[B, C, T, F]`` / ``[B, N, C, T, F]``; per-instrument losses."""
+        with paddle.amp.auto_cast(
+            enable=self.use_amp, level="O1", dtype="float16", custom_black_list=AMP_FLOAT32_OPS
+        ):
+            estimates = self.network(mix)
+        parts = l1_losses(estimates, targets)
+        loss = parts.sum()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        return parts.numpy()
+
+    def _log(self, epoch: int, interval: _Interval) -> None:
+        n = len(interval.losses)
+        batch_cost, loss = interval.batch_s / n, float(np.mean(interval.losses))
+        parts = ", ".join(
+            f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, interval.parts)
+        )
+        logger.info(
+            "[Train] epoch: %d, step: %d/%d, loss: %.6f, %s, lr: %.6g, reader_cost: %.5f s, "
+            "batch_cost: %.5f s, ips: %.3f samples/s, eta: %s",
+            epoch,
+            self.step,
+            self.max_steps,
+            loss,
+            parts,
+            self.learning_rate,
+            interval.reader_s / n,
+            batch_cost,
+            self.batch_size * self.world_size / batch_cost,
+            _format_eta((self.max_steps - self.step) * batch_cost),
+        )
+        self.visualdl.add("train/loss", loss, self.step)
+
+    def _validate(self, result: TrainingResult) -> None:
+        scores = evaluate(self.model, self.validation_loader, self.instruments)
+        result.validation[self.step] = scores["loss"]
+        listing = ", ".join(f"{key}: {value:.6f}" for key, value in scores.items())
+        logger.info("[Eval] step: %d, %s", self.step, listing)
+        self.visualdl.add("validation/loss", scores["loss"], self.step)
+
+    def _save(self, epoch: int) -> None:
+        if not self.is_main:
+            return
+        state = {"epoch": epoch, "seed": self.seed, "batch_size": self.batch_size}
+        state["world_size"] = self.world_size
+        path = self.checkpoints.save(self.step, self.model, self.optimizer, state)
+        export_model(self.model, self.params, self.run_dir, step=self.step, checkpoint=path.name)
+        logger.info("saved checkpoint %s and exported weights to %s", path, self.run_dir)
+
+    def run(self) -> TrainingResult:
+        result = TrainingResult(
+            self.run_dir, self.step, self.step, initial_weights=self.initial_weights
+        )
+        logger.info(
+            "training %s on %s x%d: %d chunks, batch %d, %d steps/epoch, steps %d -> %d, lr %g",
+            "+".join(self.instruments),
+            self.device,
+            self.world_size,
+            len(self.dataset),
+            self.batch_size,
+            self.steps_per_epoch,
+            self.step,
+            self.max_steps,
+            self.learning_rate,
+        )
+        epoch, last_saved = self.step // self.steps_per_epoch, self.step
+        self.sampler.skip_batches = self.step % self.steps_per_epoch
+        interval, started = _Interval(len(self.instruments)), time.perf_counter()
+        while self.step < self.max_steps:
+            self.dataset.set_epoch(epoch)
+            self.sampler.set_epoch(epoch)
+            tick = time.perf_counter()
+            for mix, targets in self.loader:
+                loaded = time.perf_counter()
+                parts = self._train_step(mix, targets)
+                self.step += 1
+                result.losses.append(float(parts.sum()))
+                done = time.perf_counter()
+                interval.add(result.losses[-1], parts, loaded - tick, done - tick)
+                if self.is_main and (
+                    self.step % self.options.log_every == 0 or self.step == self.max_steps
+                ):
+                    self._log(epoch, interval)
+                    interval = _Interval(len(self.instruments))
+                if self.validation_loader is not None and self.step % self.validate_every == 0:
+                    self._validate(result)
+                if self.step % self.save_every == 0:
+                    self._save(epoch)
+                    last_saved = self.step
+                if self.step >= self.max_steps:
+                    break
+                tick = time.perf_counter()  # validation and saving are not reader cost
+            else:
+                epoch += 1
+        if self.step != last_saved or self.checkpoints.latest() is None:
+            self._save(epoch)
+        self.visualdl.close()
+        result.step = self.step
+        elapsed = time.perf_counter() - started
+        logger.info(
+            "finished at step %d (%d steps in %.1f s)",
+            self.step,
+            self.step - result.start_step,
+            elapsed,
+        )
+        if self.world_size > 1:
+            self._check_replicas()
+        return result
+
+    def _check_replicas(self) -> None:
+        digests = gather_digests(self.model)
+        if len(set(digests)) != 1:
+            raise ModelError(f"ranks ended with different parameters: {digests}")
+        logger.info(
+            "parameters identical on all %d ranks (sha256 per rank: %s)",
+            self.world_size,
+            ", ".join(digest[:16] for digest in digests),
+        )
+
+
 def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> TrainingResult:
     """Train ``build_model(params)`` on ``params['training_cache']``; resume if a checkpoint exists.
 
-    Call inside ``paddle.distributed.launch`` for data parallelism (see ``distributed.py``).
-    Returns the final step, per-step losses of this run and validation losses.
+    Run inside ``paddle.distributed.launch`` for data parallelism (see ``distributed.py``); only
+    rank 0 logs and saves. Returns the final step, this run's per-step losses and the
+    validation losses. The run directory receives ``model.safetensors`` + ``model.json`` and
+    ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
     """
-    options = options or TrainingOptions()
-    rank, world_size = init_distributed()
-    is_main = rank == 0
-    device = select_device(options.device, rank=local_device_id())
-    seed = params.get("random_seed", 0) if options.seed is None else options.seed
-    batch_size = options.batch_size or params["batch_size"]
-    learning_rate = options.learning_rate or params["learning_rate"]
-    save_every = options.save_every or params["save_checkpoints_steps"]
-    validate_every = save_every if options.validate_every is None else options.validate_every
-    run_dir = run_directory(params, options.run_dir)
-    _seed_everything(seed)
-
-    dataset = TrainingDataset(
-        SpectrogramCache(params["training_cache"]), params, seed, options.augmentation
-    )
-    drop_last = len(dataset) >= batch_size * world_size
-    sampler = ResumableBatchSampler(
-        dataset, batch_size, seed, drop_last, num_replicas=world_size, rank=rank
-    )
-    steps_per_epoch = len(sampler)
-    max_steps = options.max_steps or (
-        options.epochs * steps_per_epoch if options.epochs else params["train_max_steps"]
-    )
-    validation_loader = None
-    if is_main and validate_every and Path(params["validation_cache"], "index.json").is_file():
-        validation = ValidationDataset(SpectrogramCache(params["validation_cache"]), params)
-        if len(validation):
-            validation_loader = paddle.io.DataLoader(
-                validation, batch_size=batch_size, num_workers=0
-            )
-
-    model = build_model(params, batch_statistics=options.batch_statistics, dropout=options.dropout)
-    optimizer = paddle.optimizer.Adam(
-        learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, parameters=model.parameters()
-    )
-    checkpoints = CheckpointManager(run_dir / "checkpoints", options.keep_checkpoints)
-    step, initial = 0, None
-    latest = checkpoints.latest() if options.resume else None
-    if latest is not None:
-        step = int(CheckpointManager.load(latest, model, optimizer)["step"])
-        logger.info("resumed from %s at step %d", latest, step)
-    else:
-        initial = resolve_initial_weights(params, options.load_model, run_dir)
-        if initial is not None:
-            load_weights(model, initial)
-            logger.info("initialised from %s", initial)
-    network = paddle.DataParallel(model) if world_size > 1 else model
-    model.train()
-
-    amp_dtype = "bfloat16" if device == "cpu" else "float16"
-    scaler = (
-        paddle.amp.GradScaler(init_loss_scaling=2.0**15)
-        if options.amp and amp_dtype == "float16"
-        else None
-    )
-    loader = paddle.io.DataLoader(
-        dataset, batch_sampler=sampler, num_workers=options.num_workers, use_shared_memory=True
-    )
-    instruments = params["instrument_list"]
-    visualdl = _VisualDL(options.visualdl_dir if is_main else None)
-    result = TrainingResult(run_dir, step, step, initial_weights=initial)
-    logger.info(
-        "training %s on %s x%d: %d chunks, batch %d, %d steps/epoch, steps %d -> %d, lr %g",
-        "+".join(instruments),
-        device,
-        world_size,
-        len(dataset),
-        batch_size,
-        steps_per_epoch,
-        step,
-        max_steps,
-        learning_rate,
-    )
-
-    def save(step: int) -> None:
-        if not is_main:
-            return
-        state = {"epoch": epoch, "seed": seed, "batch_size": batch_size, "world_size": world_size}
-        path = checkpoints.save(step, model, optimizer, state)
-        export_model(model, params, run_dir, step=step, checkpoint=path.name)
-        logger.info("saved checkpoint %s and exported weights to %s", path, run_dir)
-
-    epoch, last_saved = step // max(steps_per_epoch, 1), step
-    sampler.skip_batches = step % max(steps_per_epoch, 1)
-    interval = {"loss": [], "reader": 0.0, "batch": 0.0, "parts": np.zeros(len(instruments))}
-    started = time.perf_counter()
-    while step < max_steps:
-        dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch)
-        tick = time.perf_counter()
-        for mix, targets in loader:
-            loaded = time.perf_counter()
-            with paddle.amp.auto_cast(
-                enable=options.amp, level="O1", dtype=amp_dtype, custom_black_list=AMP_FLOAT32_OPS
-            ):
-                estimates = network(mix)
-            parts = l1_losses(estimates, targets)
-            loss = parts.sum()
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            optimizer.clear_grad()
-            step += 1
-            loss_value = float(loss)
-            result.losses.append(loss_value)
-            done = time.perf_counter()
-            interval["loss"].append(loss_value)
-            interval["parts"] += parts.numpy()
-            interval["reader"] += loaded - tick
-            interval["batch"] += done - tick
-            tick = done
-            if is_main and (step % options.log_every == 0 or step == max_steps):
-                n = len(interval["loss"])
-                batch_cost = interval["batch"] / n
-                per_instrument = ", ".join(
-                    f"{name}: {v / n:.6f}" for name, v in zip(instruments, interval["parts"])
-                )
-                logger.info(
-                    "[Train] epoch: %d, step: %d/%d, loss: %.6f, %s, lr: %.6g, reader_cost: %.5f s, "
-                    "batch_cost: %.5f s, ips: %.3f samples/s, eta: %s",
-                    epoch,
-                    step,
-                    max_steps,
-                    np.mean(interval["loss"]),
-                    per_instrument,
-                    learning_rate,
-                    interval["reader"] / n,
-                    batch_cost,
-                    batch_size * world_size / batch_cost,
-                    _format_eta((max_steps - step) * batch_cost),
-                )
-                visualdl.add("train/loss", float(np.mean(interval["loss"])), step)
-                interval = {
-                    "loss": [],
-                    "reader": 0.0,
-                    "batch": 0.0,
-                    "parts": np.zeros(len(instruments)),
-                }
-            if validation_loader is not None and step % validate_every == 0:
-                scores = evaluate(model, validation_loader, instruments)
-                result.validation[step] = scores["loss"]
-                logger.info(
-                    "[Eval] step: %d, %s",
-                    step,
-                    ", ".join(f"{k}: {v:.6f}" for k, v in scores.items()),
-                )
-                visualdl.add("validation/loss", scores["loss"], step)
-            if step % save_every == 0:
-                save(step)
-                last_saved = step
-            if step >= max_steps:
-                break
-        else:
-            epoch += 1
-            continue
-        break
-    if step != last_saved or checkpoints.latest() is None:
-        save(step)
-    result.step = step
-    visualdl.close()
-    elapsed = time.perf_counter() - started
-    logger.info("finished at step %d (%d steps in %.1f s)", step, step - result.start_step, elapsed)
-    if world_size > 1:
-        digests = gather_digests(model)
-        if len(set(digests)) != 1:
-            raise ModelError(f"ranks ended with different parameters: {digests}")
-        logger.info("parameters identical on all %d ranks (sha256 %s)", world_size, digests[0][:16])
-    return result
+    # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+    return Trainer(params, options or TrainingOptions()).run()

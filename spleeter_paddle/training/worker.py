@@ -30,10 +30,12 @@ def main(argv=None) -> int:
         prepare_sdaa_environment()
     os.environ.setdefault("GLOG_minloglevel", "2")
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format="[%(asctime)s] [%(levelname)8s] - %(message)s",
-    )
+    package_logger = logging.getLogger("spleeter_paddle")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)8s] - %(message)s"))
+    package_logger.addHandler(handler)
+    package_logger.propagate = False  # paddle installs its own root handler
+    package_logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     from spleeter_paddle.errors import SpleeterError
     from spleeter_paddle.training.trainer import TrainingOptions, train
 

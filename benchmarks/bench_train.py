@@ -1,0 +1,150 @@
+"""Training speed: step time of the 2-stem U-Net and throughput of the cache DataLoader.
+
+Builds a small cache of generated songs (or uses ``--cache``), then measures at Spleeter's
+shapes (T = 512, F = 1024, batch 4 by default):
+  * loader throughput: batches/s of ``paddle.io.DataLoader`` over the cache (random crops,
+    uint8 dB decoding) with N workers, no model;
+  * step time: forward + L1 + backward + Adam on the current device.
+The loader must deliver at least 5x the step rate so that it never limits training.
+
+    python benchmarks/bench_train.py [--batch-size 4] [--steps 3] [--workers 2] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+def build_cache(root: Path, n_songs: int, duration_s: float, params: dict) -> None:
+    from spleeter_paddle.audio.io import save
+    from spleeter_paddle.data.cache import process_data
+    from spleeter_paddle.data.manifest import build_manifests
+    from spleeter_paddle.data.synthetic import generate_song
+
+    for index in range(n_songs):
+        song = generate_song(duration_s, seed=index)
+        folder = root / "dataset" / "train" / f"Song {index:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        save(folder / "mixture.wav", song["mixture"], 44100)
+        save(folder / "vocals.wav", song["vocals"], 44100)
+        save(folder / "accompaniment.wav", song["drums"] + song["bass"] + song["other"], 44100)
+    build_manifests(params, root / "dataset", validation_fraction=0.0, show_progress=False)
+    process_data(params, root / "dataset", show_progress=False)
+
+
+def loader_throughput(params: dict, batch_size: int, workers: int, n_batches: int) -> float:
+    """Batches per second delivered by the training DataLoader (after one warm-up batch)."""
+    import paddle
+
+    from spleeter_paddle.data.dataset import (
+        ResumableBatchSampler,
+        SpectrogramCache,
+        TrainingDataset,
+    )
+
+    dataset = TrainingDataset(SpectrogramCache(params["training_cache"]), params, seed=0)
+    sampler = ResumableBatchSampler(dataset, batch_size, seed=0, drop_last=False)
+    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
+    delivered, start, epoch = 0, None, 0
+    while delivered < n_batches + 1:
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        for _mix, targets in loader:
+            assert tuple(targets.shape[2:]) == (2, params["T"], params["F"])
+            delivered += 1
+            if delivered == 1:
+                start = time.perf_counter()
+            if delivered == n_batches + 1:
+                break
+        epoch += 1
+    return n_batches / (time.perf_counter() - start)
+
+
+def step_time(params: dict, batch_size: int, n_steps: int, device: str) -> float:
+    """Seconds per training step (forward, loss, backward, Adam) after one warm-up step."""
+    import numpy as np
+    import paddle
+
+    from spleeter_paddle.devices import select_device
+    from spleeter_paddle.model import build_model
+    from spleeter_paddle.training.trainer import l1_losses
+
+    select_device(device)
+    model = build_model(params)
+    model.train()
+    optimizer = paddle.optimizer.Adam(params["learning_rate"], parameters=model.parameters())
+    rng = np.random.default_rng(0)
+    shape = (batch_size, 2, params["T"], params["F"])
+    mix = paddle.to_tensor(rng.uniform(0, 10, shape).astype(np.float32))
+    targets = paddle.to_tensor(rng.uniform(0, 5, (batch_size, 2, *shape[1:])).astype(np.float32))
+    times = []
+    for _ in range(n_steps + 1):
+        start = time.perf_counter()
+        loss = l1_losses(model(mix), targets).sum()
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        float(loss)  # synchronise with the device
+        times.append(time.perf_counter() - start)
+    return float(np.mean(times[1:]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("-T", type=int, default=512)
+    parser.add_argument("-F", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps")
+    parser.add_argument("--batches", type=int, default=40, help="timed loader batches")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--songs", type=int, default=4, help="generated songs (25 s each)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "sdaa"))
+    parser.add_argument("--cache", default=None, help="existing work dir with a cache (reused)")
+    args = parser.parse_args()
+
+    from spleeter_paddle.training.config import default_training_params
+
+    work = Path(args.cache or tempfile.mkdtemp(prefix="bench_train_"))
+    params = default_training_params()
+    params.update(
+        T=args.T,
+        F=args.F,
+        n_chunks_per_song=2,
+        train_csv=str(work / "train.csv"),
+        validation_csv=str(work / "validation.csv"),
+        training_cache=str(work / "cache" / "training"),
+        validation_cache=str(work / "cache" / "validation"),
+    )
+    if not (Path(params["training_cache"]) / "index.json").is_file():
+        started = time.perf_counter()
+        build_cache(work, args.songs, 25.0, params)
+        print(
+            f"cache: {args.songs} songs x 2 chunks of 20 s built in {time.perf_counter() - started:.1f} s ({work})"
+        )
+
+    print(f"shapes: T={args.T}, F={args.F}, batch {args.batch_size}; cpu cores {os.cpu_count()}")
+    rates = {}
+    for workers in sorted({0, args.workers}):
+        rates[workers] = loader_throughput(params, args.batch_size, workers, args.batches)
+        print(f"loader ({workers} workers): {rates[workers]:.2f} batches/s")
+    seconds = step_time(params, args.batch_size, args.steps, args.device)
+    print(
+        f"training step: {seconds:.3f} s/step ({1 / seconds:.3f} steps/s, {args.batch_size / seconds:.2f} samples/s)"
+    )
+    ratio = rates[args.workers] * seconds
+    verdict = "OK" if ratio >= 5 else "LOADER TOO SLOW"
+    print(f"loader / step rate: {ratio:.1f}x ({verdict}: needs >= 5x)")
+    return 0 if ratio >= 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

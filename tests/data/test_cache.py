@@ -1,0 +1,144 @@
+"""process_data: Spleeter chunking, uint8 dB / float16 storage, resume, bad songs, parallel."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from data_helpers import small_params
+
+from spleeter_paddle.audio.spectrogram import stft
+from spleeter_paddle.data.cache import (
+    build_cache,
+    chunk_starts,
+    dequantise_table,
+    process_data,
+    quantise,
+)
+from spleeter_paddle.data.dataset import SpectrogramCache
+from spleeter_paddle.data.manifest import build_manifests
+from spleeter_paddle.errors import DataError
+
+# One uint8 step is 100 dB / 256 = 0.39 dB: a magnitude ratio of 10^(0.39/20) = 1.046.
+UINT8_RATIO = 10 ** (100 / 256 / 20)
+
+
+def test_chunk_starts_follow_spleeter():
+    # K > 1: evenly spaced, first at 0.5 s, last ending 0.5 s before the end.
+    assert chunk_starts(100.0, 20.0, 3) == [0.5, 40.0, 79.5]
+    # K = 1: the central chunk; songs shorter than a chunk start at 0 (duplicates removed).
+    assert chunk_starts(30.0, 12.0, 1) == [9.0]
+    assert chunk_starts(10.0, 20.0, 4) == [0.0, 0.5]
+
+
+def test_uint8_round_trip_within_one_step():
+    rng = np.random.default_rng(0)
+    magnitude = rng.uniform(0, 1, (2, 50, 64)).astype(np.float32) ** 4 * 300
+    codes, db_min, db_max = quantise(magnitude)
+    assert codes.dtype == np.uint8 and db_max - db_min <= 100 + 1e-3
+    decoded = dequantise_table(db_min, db_max)[codes]
+    above_floor = magnitude > 10 ** (db_min / 20) * UINT8_RATIO
+    ratio = magnitude[above_floor] / decoded[above_floor]
+    assert ratio.min() >= 1 - 1e-5 and ratio.max() <= UINT8_RATIO * (1 + 1e-5)
+
+
+@pytest.fixture
+def dataset_with_manifest(tmp_path: Path, song_writer):
+    for index in range(3):
+        song_writer("train", f"Song {index}", 6.0, index)
+    params = small_params(tmp_path)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.34, show_progress=False)
+    return params, tmp_path
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float16"])
+def test_cached_magnitudes_equal_the_training_stft(dataset_with_manifest, dtype):
+    params, root = dataset_with_manifest
+    report = build_cache(
+        params,
+        params["train_csv"],
+        params["training_cache"],
+        root / "dataset",
+        dtype=dtype,
+        workers=1,
+        show_progress=False,
+    )
+    assert len(report.computed) == 2 and report.n_chunks == 4
+    cache = SpectrogramCache(params["training_cache"])
+    assert cache.instruments == ["mix", "vocals", "accompaniment"]
+    mix_path = root / "dataset" / pd.read_csv(params["train_csv"])["mix_path"][0]
+    waveform, rate = sf.read(mix_path, dtype="float32")
+    start = int(
+        round(chunk_starts(6.0, 4.0, 2)[1] * rate)
+    )  # the second chunk: 0.5 s before the end
+    segment = waveform[start : start + 4 * rate]
+    expected = np.abs(stft(segment, 4096, 1024, pad=False))[:, :128].transpose(2, 0, 1)
+    chunk = cache.chunks[1]
+    assert chunk.n_frames == expected.shape[1] == 169
+    stored = cache.read(1, 0, chunk.n_frames, 128)[0]
+    if dtype == "float16":
+        np.testing.assert_allclose(stored, expected, rtol=1e-3, atol=1e-4)
+    else:
+        loud = expected > expected.max() * 1e-4
+        ratio = expected[loud] / stored[loud]
+        assert ratio.min() > 1 - 1e-4 and ratio.max() < UINT8_RATIO * (1 + 1e-4)
+
+
+def test_resume_reuses_finished_songs(dataset_with_manifest):
+    params, root = dataset_with_manifest
+    first = process_data(params, root / "dataset", workers=2, show_progress=False)
+    assert set(first) == {"training", "validation"}
+    songs = Path(params["training_cache"]) / "songs"
+    stamps = {p.name: p.stat().st_mtime_ns for p in songs.glob("*.bin")}
+    second = process_data(params, root / "dataset", workers=2, show_progress=False)
+    assert len(second["training"].reused) == 2 and not second["training"].computed
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in songs.glob("*.bin")}
+    validation = json.loads((Path(params["validation_cache"]) / "index.json").read_text())
+    assert validation["settings"]["chunk_duration"] == 12.0 and len(validation["songs"]) == 1
+    # A changed setting recomputes.
+    third = process_data({**params, "F": 64}, root / "dataset", workers=1, show_progress=False)
+    assert len(third["training"].computed) == 2
+
+
+def test_bad_songs_in_a_manifest_are_skipped(dataset_with_manifest, caplog):
+    params, root = dataset_with_manifest
+    frame = pd.read_csv(params["train_csv"])
+    good = frame.iloc[0]
+    corrupt = good.copy()
+    corrupt["mix_path"] = "train/Corrupt/mixture.wav"
+    missing = good.replace(regex=r"^train/[^/]+/", value="train/Missing/")
+    shutil.copytree(
+        root / "dataset" / Path(good["mix_path"]).parent, root / "dataset/train/Missing"
+    )
+    (root / "dataset/train/Missing/vocals.wav").unlink()
+    (root / "dataset/train/Corrupt").mkdir()
+    (root / "dataset/train/Corrupt/mixture.wav").write_bytes(b"not a wav file at all" * 50)
+    pd.DataFrame([good, corrupt, missing]).to_csv(params["train_csv"], index=False)
+    with caplog.at_level(logging.WARNING, logger="spleeter_paddle"):
+        report = build_cache(
+            params,
+            params["train_csv"],
+            params["training_cache"],
+            root / "dataset",
+            workers=2,
+            show_progress=False,
+        )
+    skipped = dict(report.skipped)
+    assert set(skipped) == {"Corrupt", "Missing"}
+    assert "mixture.wav" in skipped["Corrupt"] and "no such file" in skipped["Missing"]
+    assert len(report.computed) == 1
+    assert any("'Corrupt'" in r.getMessage() for r in caplog.records)
+
+
+def test_chunk_too_short_for_t(dataset_with_manifest):
+    params, root = dataset_with_manifest
+    with pytest.raises(DataError, match="raise chunk_duration"):
+        build_cache(
+            {**params, "chunk_duration": 1.0}, params["train_csv"], root / "c", root / "dataset"
+        )

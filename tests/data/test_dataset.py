@@ -1,0 +1,150 @@
+"""Datasets over the cache: synchronised crops, determinism, augmentation, samplers, loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+from data_helpers import small_params, two_stem_song, write_song
+
+from spleeter_paddle.data.cache import process_data
+from spleeter_paddle.data.dataset import (
+    ResumableBatchSampler,
+    SpectrogramCache,
+    TrainingDataset,
+    ValidationDataset,
+    batches_per_epoch,
+)
+from spleeter_paddle.data.manifest import build_manifests
+from spleeter_paddle.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cached")
+    for index in range(3):
+        write_song(root / "dataset" / "train" / f"Song {index}", two_stem_song(6.0, index))
+    params = small_params(root)
+    build_manifests(params, root / "dataset", validation_fraction=0.34, show_progress=False)
+    process_data(params, root / "dataset", workers=1, show_progress=False)
+    return params
+
+
+def _locate(crop: np.ndarray, full: np.ndarray) -> int:
+    """The frame offset at which ``crop`` [C, T, F] sits inside ``full`` [C, n, F]."""
+    T = crop.shape[1]
+    matches = [t for t in range(full.shape[1] - T + 1) if np.array_equal(full[:, t : t + T], crop)]
+    assert len(matches) == 1
+    return matches[0]
+
+
+def test_crops_are_synchronised_across_instruments(cached):
+    dataset = TrainingDataset(SpectrogramCache(cached["training_cache"]), cached, seed=1)
+    assert len(dataset) == 4  # 2 songs x 2 chunks
+    offsets = set()
+    for index in range(len(dataset)):
+        mix, targets = dataset[index]
+        assert mix.shape == (2, 64, 128) and targets.shape == (2, 2, 64, 128)
+        assert mix.dtype == targets.dtype == np.float32
+        chunk = dataset.items[index]
+        full = dataset.cache.read(chunk, 0, dataset.cache.chunks[chunk].n_frames, 128)
+        offset = _locate(mix, full[0])
+        offsets.add(offset)
+        for instrument in range(2):
+            np.testing.assert_array_equal(
+                targets[instrument], full[1 + instrument, :, offset : offset + 64]
+            )
+    assert len(offsets) > 1
+
+
+def test_crops_depend_on_seed_epoch_and_index_only(cached):
+    cache = SpectrogramCache(cached["training_cache"])
+    first, second = TrainingDataset(cache, cached, seed=1), TrainingDataset(cache, cached, seed=1)
+    np.testing.assert_array_equal(first[2][0], second[2][0])
+    second.set_epoch(1)
+    assert not np.array_equal(first[2][0], second[2][0])
+
+
+def test_augmentations(cached):
+    cache = SpectrogramCache(cached["training_cache"])
+    plain = TrainingDataset(cache, cached, seed=3)
+    mix, targets = plain[0]
+    gained_mix, gained_targets = TrainingDataset(cache, cached, 3, ["gain"])[0]
+    gain = gained_mix.max() / mix.max()
+    assert 0.25 <= gain <= 1.25
+    np.testing.assert_allclose(gained_targets, targets * gain, rtol=1e-5)
+    swapping = TrainingDataset(cache, cached, 3, ["swap"])
+    flips = []
+    for epoch in range(4):
+        plain.set_epoch(epoch)
+        swapping.set_epoch(epoch)
+        for index in range(len(plain)):
+            (o_mix, o_targets), (s_mix, s_targets) = plain[index], swapping[index]
+            flip = not np.array_equal(s_mix, o_mix)
+            np.testing.assert_array_equal(s_mix, o_mix[::-1] if flip else o_mix)
+            np.testing.assert_array_equal(s_targets, o_targets[:, ::-1] if flip else o_targets)
+            flips.append(flip)
+    assert any(flips) and not all(flips)
+    remix_mix, remix_targets = TrainingDataset(cache, cached, 3, ["remix", "gain"])[1]
+    np.testing.assert_allclose(remix_mix, np.sqrt((remix_targets**2).sum(axis=0)), rtol=1e-5)
+    with pytest.raises(DataError, match="unknown augmentation pitch"):
+        TrainingDataset(cache, cached, 3, ["pitch"])
+
+
+def test_validation_takes_the_central_frames(cached):
+    cache = SpectrogramCache(cached["validation_cache"])
+    dataset = ValidationDataset(cache, cached)
+    assert len(dataset) == 1
+    n_frames = cache.chunks[0].n_frames  # a 6 s song: 255 frames in the 12 s window
+    start = int(max(n_frames / 2 - 32, 0))
+    mix, targets = dataset[0]
+    np.testing.assert_array_equal(mix, cache.read(0, start, 64, 128)[0])
+
+
+def test_cache_mismatch_is_reported(cached):
+    cache = SpectrogramCache(cached["training_cache"])
+    with pytest.raises(DataError, match="F = 256"):
+        TrainingDataset(cache, {**cached, "F": 256})
+    with pytest.raises(DataError, match="no cached chunk has T = 256"):
+        TrainingDataset(cache, {**cached, "T": 256})
+    with pytest.raises(DataError, match="process_data"):
+        SpectrogramCache(Path(cached["training_cache"]) / "nothing")
+
+
+def test_sampler_seed_resume_and_ranks():
+    data = list(range(10))
+    sampler = ResumableBatchSampler(data, 2, seed=7, num_replicas=1, rank=0)
+    sampler.set_epoch(0)
+    epoch0 = list(sampler)
+    assert sorted(sum(epoch0, [])) == data and len(epoch0) == batches_per_epoch(10, 2)
+    sampler.set_epoch(0)
+    sampler.skip_batches = 3
+    assert list(sampler) == epoch0[3:]
+    sampler.set_epoch(0)
+    assert list(sampler) == epoch0  # the skip applies once
+    other_seed = ResumableBatchSampler(data, 2, seed=8, num_replicas=1, rank=0)
+    other_seed.set_epoch(0)
+    assert list(other_seed) != epoch0
+    shards = []
+    for rank in range(2):
+        ranked = ResumableBatchSampler(data, 2, 7, False, num_replicas=2, rank=rank)
+        ranked.set_epoch(0)
+        shards.append(sum(list(ranked), []))
+    assert sorted(shards[0] + shards[1]) == data and not set(shards[0]) & set(shards[1])
+
+
+def test_loader_workers_give_the_same_batches(cached):
+    dataset = TrainingDataset(SpectrogramCache(cached["training_cache"]), cached, seed=2)
+    batches = {}
+    for workers in (0, 2):
+        sampler = ResumableBatchSampler(dataset, 2, seed=2, num_replicas=1, rank=0)
+        sampler.set_epoch(1)
+        dataset.set_epoch(1)
+        loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
+        batches[workers] = [(mix.numpy(), targets.numpy()) for mix, targets in loader]
+    assert len(batches[0]) == 2 and batches[0][0][1].shape == (2, 2, 2, 64, 128)
+    for (mix_a, targets_a), (mix_b, targets_b) in zip(batches[0], batches[2]):
+        np.testing.assert_array_equal(mix_a, mix_b)
+        np.testing.assert_array_equal(targets_a, targets_b)

@@ -1,0 +1,92 @@
+"""downloadMusdb conversion: MUSDB18-HQ folders and MUSDB18 .stem.mp4 -> dataset layout."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spleeter_paddle.data.musdb import STEM_IDS, convert_musdb, detect_is_wav
+from spleeter_paddle.data.synthetic import generate_musdb_tree, generate_song
+from spleeter_paddle.errors import DataError
+
+PCM16_STEP = 1.0 / 32768
+
+
+@pytest.fixture(scope="module")
+def musdb_hq(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("musdb_hq")
+    generate_musdb_tree(root, n_songs=2, duration_s=1.5, seed=4)
+    return root
+
+
+def test_hq_to_two_stems_and_resume(musdb_hq: Path, tmp_path: Path):
+    report = convert_musdb(musdb_hq, tmp_path / "dataset", stems="2", show_progress=False)
+    assert len(report.written) == 4 and not report.failed
+    song = next((tmp_path / "dataset" / "train").iterdir())
+    assert sorted(p.name for p in song.iterdir()) == [
+        "accompaniment.wav",
+        "mixture.wav",
+        "vocals.wav",
+    ]
+    source = musdb_hq / "train" / song.name
+    drums, bass, other = (
+        sf.read(source / f"{n}.wav", dtype="float32")[0] for n in ("drums", "bass", "other")
+    )
+    accompaniment, rate = sf.read(song / "accompaniment.wav", dtype="float32")
+    assert rate == 44100
+    np.testing.assert_allclose(accompaniment, drums + bass + other, atol=PCM16_STEP)
+    again = convert_musdb(musdb_hq, tmp_path / "dataset", stems="2", show_progress=False)
+    assert len(again.existing) == 4 and not again.written
+
+
+def test_hq_four_stems_and_bad_song(musdb_hq: Path, tmp_path: Path):
+    broken = tmp_path / "musdb"
+    shutil.copytree(musdb_hq, broken)
+    victim = sorted((broken / "test").iterdir())[0]
+    (victim / "bass.wav").unlink()
+    report = convert_musdb(broken, tmp_path / "dataset", stems="4", show_progress=False)
+    assert len(report.written) == 3
+    assert report.failed == [(f"test/{victim.name}", report.failed[0][1])]
+    assert "missing stem 'bass'" in report.failed[0][1]
+    song = tmp_path / "dataset" / "train" / sorted(p.name for p in (broken / "train").iterdir())[0]
+    assert sorted(p.stem for p in song.iterdir()) == ["bass", "drums", "mixture", "other", "vocals"]
+
+
+def test_not_a_musdb_root(tmp_path: Path):
+    with pytest.raises(DataError, match="not a MUSDB18 root"):
+        convert_musdb(tmp_path, tmp_path / "dataset", show_progress=False)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="MUSDB18 stems need ffmpeg")
+def test_stem_mp4_to_all_stems(tmp_path: Path):
+    """A 5-stream AAC .stem.mp4 (MUSDB18's format) is decoded through musdb/stempeg."""
+    song = generate_song(1.5, seed=3)
+    (tmp_path / "musdb" / "train").mkdir(parents=True)
+    command = ["ffmpeg", "-v", "error", "-y"]
+    for name in sorted(STEM_IDS, key=STEM_IDS.get):
+        sf.write(tmp_path / f"{name}.wav", song[name], 44100)
+        command += ["-i", str(tmp_path / f"{name}.wav")]
+    for index in range(len(STEM_IDS)):
+        command += ["-map", str(index)]
+    command += ["-c:a", "aac", "-b:a", "256k", str(tmp_path / "musdb/train/A - B.stem.mp4")]
+    subprocess.run(command, check=True)
+    assert not detect_is_wav(tmp_path / "musdb")
+    report = convert_musdb(
+        tmp_path / "musdb", tmp_path / "dataset", stems="all", show_progress=False
+    )
+    assert report.written == ["train/A - B"]
+    out = tmp_path / "dataset" / "train" / "A - B"
+    stems = {p.stem: sf.read(p, dtype="float32")[0] for p in out.iterdir()}
+    assert set(stems) == {"mixture", "vocals", "accompaniment", "drums", "bass", "other"}
+    np.testing.assert_allclose(
+        stems["accompaniment"], stems["drums"] + stems["bass"] + stems["other"], atol=2 * PCM16_STEP
+    )
+    # AAC is lossy and delayed: compare energies, not samples.
+    for name in ("vocals", "drums"):
+        ratio = np.sum(stems[name] ** 2) / np.sum(song[name] ** 2)
+        assert 0.8 < ratio < 1.25, (name, ratio)
