@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 RATE = 44100
@@ -74,7 +73,9 @@ def whole_process(song: Path, params: str, backend: str) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--durations", type=float, nargs="+", default=[30, 180, 600])
     parser.add_argument("--backends", nargs="+", default=["predictor", "eager"])
     parser.add_argument("-p", "--params", default="spleeter:2stems")
@@ -82,17 +83,28 @@ def main() -> None:
     parser.add_argument("--cli-only", action="store_true", help="skip the in-process timing")
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}  config: {args.params}  mwf: {args.mwf}")
-    print(f"{'duration':>9} {'backend':>10} {'s/audio s':>10} {'CLI wall s':>11} {'peak RSS MB':>12}")
+    print(
+        f"{'duration':>9} {'backend':>10} {'s/audio s':>10} {'CLI wall s':>11} {'peak RSS MB':>12}"
+    )
     with tempfile.TemporaryDirectory() as work:
         for duration in args.durations:
             song = Path(work) / f"song-{int(duration)}s.wav"
             write_song(song, duration)
             for backend in args.backends:
-                per_second = float("nan") if args.cli_only else in_process(song, args.params, backend, args.mwf)
+                per_second = (
+                    float("nan")
+                    if args.cli_only
+                    else in_process(song, args.params, backend, args.mwf)
+                )
                 wall_s, rss_mb = whole_process(song, args.params, backend)
-                print(f"{duration:>8.0f}s {backend:>10} {per_second:>10.4f} {wall_s:>11.2f} {rss_mb:>12.0f}", flush=True)
+                print(
+                    f"{duration:>8.0f}s {backend:>10} {per_second:>10.4f} {wall_s:>11.2f} {rss_mb:>12.0f}",
+                    flush=True,
+                )
             song.unlink()
-    print(f"self peak RSS (in-process runs): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"self peak RSS (in-process runs): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def test_silence_and_tiny_inputs_give_finite_output(tmp_path, separator):
     sf.write(tmp_path / "silence.wav", np.zeros((RATE, 2), np.float32), RATE)
     sf.write(tmp_path / "tiny.wav", _song(100), RATE)  # shorter than one STFT frame
     for name in ("silence", "tiny"):
-        paths = separator.separate_to_file(tmp_path / f"{name}.wav", tmp_path / "o", subtype="FLOAT")
+        paths = separator.separate_to_file(
+            tmp_path / f"{name}.wav", tmp_path / "o", subtype="FLOAT"
+        )
         data, _ = sf.read(paths["vocals"])
         assert np.all(np.isfinite(data))
     assert sf.info(str(tmp_path / "o" / "tiny" / "vocals.wav")).frames == 100
@@ -145,7 +147,9 @@ def test_offset_beyond_end(tmp_path, separator):
 def test_colliding_filename_format_is_refused_before_work(tmp_path, separator):
     sf.write(tmp_path / "s.wav", _song(RATE), RATE)
     with pytest.raises(AudioError, match="instrument"):
-        separator.separate_to_file(tmp_path / "s.wav", tmp_path / "o", filename_format="{filename}.{codec}")
+        separator.separate_to_file(
+            tmp_path / "s.wav", tmp_path / "o", filename_format="{filename}.{codec}"
+        )
     assert not (tmp_path / "o").exists()
 
 
