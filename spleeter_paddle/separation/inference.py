@@ -8,6 +8,7 @@ than eager mode and gives the same numbers to float noise; eager is the fallback
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -70,8 +71,9 @@ class PredictorRunner:
 
 
 def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
-    """``paddle.jit.save`` the model once per distinct weights; returns the path prefix."""
-    digest = hashlib.sha256()
+    """``paddle.jit.save`` the model once per distinct weights and code; returns the path prefix."""
+    digest = hashlib.sha256(Path(inspect.getfile(type(model))).read_bytes())
+    digest.update(paddle.__version__.encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.numpy().tobytes())

@@ -59,9 +59,9 @@ class Separator:
         self._runner = make_runner(
             self.model, self.params["n_channels"], self.params["F"], self.device, backend
         )
-        # On CPU the model runs on a worker thread, overlapped with the FFT work; accelerators
-        # keep the calling thread (device contexts are per thread there).
-        self.overlap = self.device == "cpu"
+        # The model runs on a worker thread, overlapped with the FFT work, where that is safe:
+        # a predictor, or eager mode on CPU (eager accelerator contexts belong to one thread).
+        self.overlap = self._runner.name == "predictor" or self.device == "cpu"
         logger.info(
             "separator ready: %s on %s (%s)",
             ", ".join(self.instruments),
