@@ -55,7 +55,8 @@ def stft(
     else:
         n_frames = max(0, 1 + (n_samples - frame_length) // frame_step)
         signal = np.ascontiguousarray(waveform.T)
-    return stft_frames(signal, n_frames, frame_length, frame_step)
+    spectrum = stft_frames(signal, n_frames, frame_length, frame_step)
+    return np.ascontiguousarray(spectrum.transpose(1, 2, 0))
 
 
 def stft_frames(
@@ -63,35 +64,38 @@ def stft_frames(
 ) -> np.ndarray:
     """STFT of the first ``n_frames`` frames of an already padded ``(n_channels, n_samples)`` signal.
 
-    Returns ``(n_frames, frame_length // 2 + 1, n_channels)`` complex64. Frame ``k`` starts at
-    sample ``k * frame_step``; the building block of both the whole-file and streaming paths.
+    Returns channel-first ``(n_channels, n_frames, frame_length // 2 + 1)`` complex64 (the
+    model's layout). Frame ``k`` starts at sample ``k * frame_step``; the building block of both
+    the whole-file and streaming paths.
     """
     n_channels = signal.shape[0]
     n_bins = frame_length // 2 + 1
     if n_frames <= 0:
-        return np.zeros((0, n_bins, n_channels), dtype=np.complex64)
+        return np.zeros((n_channels, 0, n_bins), dtype=np.complex64)
     frames = np.lib.stride_tricks.sliding_window_view(signal, frame_length, axis=-1)
     frames = frames[:, : (n_frames - 1) * frame_step + 1 : frame_step]
     windowed = frames * hann_window(frame_length)
-    spectrum = scipy.fft.rfft(windowed, n=frame_length, axis=-1, workers=-1)
-    return np.ascontiguousarray(spectrum.transpose(1, 2, 0), dtype=np.complex64)
+    return scipy.fft.rfft(windowed, n=frame_length, axis=-1, workers=-1).astype(
+        np.complex64, copy=False
+    )
 
 
 def overlap_add_frames(spectrum: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray:
     """Windowed inverse FFT of each frame, overlap-added and scaled by 2/3.
 
     Args:
-        spectrum: ``(n_frames, frame_length // 2 + 1, n_channels)`` complex64.
+        spectrum: channel-first ``(n_channels, n_frames, frame_length // 2 + 1)`` complex64.
 
     Returns:
-        ``((n_frames - 1) * frame_step + frame_length, n_channels)`` float32; sample 0 is the
+        ``(n_channels, (n_frames - 1) * frame_step + frame_length)`` float32; sample 0 is the
         start of frame 0.
     """
-    n_frames, _, n_channels = spectrum.shape
+    n_channels, n_frames, _ = spectrum.shape
     if n_frames == 0:
-        return np.zeros((0, n_channels), dtype=np.float32)
-    frames = scipy.fft.irfft(spectrum.transpose(2, 0, 1), n=frame_length, axis=-1, workers=-1)
-    frames = frames.astype(np.float32, copy=False) * hann_window(frame_length)
+        return np.zeros((n_channels, 0), dtype=np.float32)
+    frames = scipy.fft.irfft(spectrum, n=frame_length, axis=-1, workers=-1)
+    frames = frames.astype(np.float32, copy=False)
+    frames *= hann_window(frame_length)
     output = np.zeros((n_channels, (n_frames - 1) * frame_step + frame_length), dtype=np.float32)
     # Each frame covers frame_length / frame_step hops: add hop-sized blocks per offset in one go.
     hops_per_frame = frame_length // frame_step
@@ -105,7 +109,7 @@ def overlap_add_frames(spectrum: np.ndarray, frame_length: int, frame_step: int)
             start = index * frame_step
             output[:, start : start + frame_length] += frames[:, index]
     output *= WINDOW_COMPENSATION_FACTOR
-    return np.ascontiguousarray(output.T)
+    return output
 
 
 def istft(
@@ -120,7 +124,7 @@ def istft(
     Returns:
         ``(n_samples, n_channels)`` float32.
     """
-    signal = overlap_add_frames(spectrum, frame_length, frame_step)
+    signal = overlap_add_frames(spectrum.transpose(2, 0, 1), frame_length, frame_step).T
     cropped = signal[frame_length : frame_length + n_samples]
     if cropped.shape[0] < n_samples:
         cropped = np.pad(cropped, ((0, n_samples - cropped.shape[0]), (0, 0)))

@@ -109,7 +109,7 @@ class PaddedSignal:
 
 
 def _stft_segments(chain: SignalChain, signal: PaddedSignal) -> Iterator[np.ndarray]:
-    """Yields each segment's STFT ``(T, n_bins, C)`` complex64 until the song's frames are covered."""
+    """Yields each segment's STFT ``(C, T, n_bins)`` complex64 until the song's frames are covered."""
     index = 0
     while True:
         start = index * chain.segment_samples
@@ -138,8 +138,8 @@ def _model_estimates(
     chain: SignalChain, model: ModelFunction, batch: List[np.ndarray]
 ) -> np.ndarray:
     """``[B, N, C, T, F]`` estimates for a batch of segment STFTs."""
-    magnitude = np.abs(np.stack(batch)[:, :, : chain.F, :]).transpose(0, 3, 1, 2)
-    return np.asarray(model(np.ascontiguousarray(magnitude, dtype=np.float32)), dtype=np.float32)
+    magnitude = np.abs(np.stack([segment[:, :, : chain.F] for segment in batch]))
+    return np.asarray(model(magnitude), dtype=np.float32)
 
 
 def _estimated_batches(
@@ -175,16 +175,16 @@ class _OverlapAdd:
         self.emitted = 0  # waveform samples already given to the sink
 
     def add(self, index: int, spectra: Dict[str, np.ndarray]) -> None:
-        """``spectra``: instrument -> ``(T, n_bins, C)`` complex64 for segment ``index``."""
+        """``spectra``: instrument -> ``(C, T, n_bins)`` complex64 for segment ``index``."""
         chain = self.chain
         overlap = chain.frame_length - chain.frame_step
         finished: Dict[str, np.ndarray] = {}
         for name, spectrum in spectra.items():
             samples = overlap_add_frames(spectrum, chain.frame_length, chain.frame_step)
             if name in self.tails:
-                samples[:overlap] += self.tails[name]
-            self.tails[name] = samples[chain.segment_samples :].copy()
-            finished[name] = samples[: chain.segment_samples]
+                samples[:, :overlap] += self.tails[name]
+            self.tails[name] = samples[:, chain.segment_samples :].copy()
+            finished[name] = samples[:, : chain.segment_samples].T
         # Padded index p is waveform sample p - frame_length.
         start = index * chain.segment_samples - chain.frame_length
         self._emit(start, finished)
@@ -205,10 +205,17 @@ class _OverlapAdd:
 def _masked_spectra(
     chain: SignalChain, estimates: np.ndarray, stft: np.ndarray
 ) -> Dict[str, np.ndarray]:
-    """Ratio-masked STFTs of one segment: estimates ``[N, C, T, F]``, stft ``(T, bins, C)``."""
-    masks = ratio_masks(estimates, chain.separation_exponent, axis=0).transpose(0, 2, 3, 1)
-    masks = extend_masks(masks, chain.n_bins, chain.mask_extension, axis=2)
-    return {name: masks[i] * stft for i, name in enumerate(chain.instruments)}
+    """Ratio-masked STFTs of one segment: estimates ``[N, C, T, F]``, stft ``(C, T, bins)``."""
+    masks = ratio_masks(estimates, chain.separation_exponent, axis=0)
+    spectra = {}
+    for mask, name in zip(masks, chain.instruments):
+        if chain.mask_extension == "zeros":  # only the F modelled bins are non-zero
+            spectrum = np.zeros(stft.shape, dtype=np.complex64)
+            np.multiply(mask, stft[..., : chain.F], out=spectrum[..., : chain.F])
+        else:
+            spectrum = extend_masks(mask, chain.n_bins, chain.mask_extension, axis=-1) * stft
+        spectra[name] = spectrum
+    return spectra
 
 
 def _wiener_inputs(chain: SignalChain, estimates: np.ndarray) -> np.ndarray:
@@ -257,7 +264,7 @@ def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap
         n_segments = 0
         for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
             for stft, segment_estimates in zip(batch, estimates):
-                wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft)
+                wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft.transpose(1, 2, 0))
                 store.write(np.ascontiguousarray(segment_estimates).tobytes())
                 n_segments += 1
         shape = (len(chain.instruments), n_channels, chain.T, chain.F)
@@ -270,9 +277,13 @@ def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap
                 break
             raw = store.read(int(np.prod(shape)) * 4)
             estimates = np.frombuffer(raw, dtype=np.float32).reshape(shape)
-            filtered = wiener.apply(_wiener_inputs(chain, estimates), stft)
+            filtered = wiener.apply(_wiener_inputs(chain, estimates), stft.transpose(1, 2, 0))
             overlap_add.add(
-                index, {name: filtered[..., i] for i, name in enumerate(chain.instruments)}
+                index,
+                {
+                    name: filtered[..., i].transpose(2, 0, 1)
+                    for i, name in enumerate(chain.instruments)
+                },
             )
         return signal.n_samples or 0
 
