@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .errors import SpleeterError
+from .commands import configure_logging, run_guarded
 
 logger = logging.getLogger("spleeter_paddle")
 
@@ -69,19 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(message)s",
-        force=True,
-    )
-    try:
-        return int(args.run(args) or 0)
-    except SpleeterError as error:
-        print(f"spleeter-paddle: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("spleeter-paddle: interrupted", file=sys.stderr)
-        return 130
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    return run_guarded(args.run, args, parser.prog)
 
 
 if __name__ == "__main__":

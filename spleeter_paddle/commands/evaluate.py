@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from typing import List, Optional
 
-from ..errors import SpleeterError
+from . import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -147,18 +146,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python eval.py ...``: returns the exit status (errors: one line on stderr)."""
-    parser = argparse.ArgumentParser(
+    return run_script(
+        add_seed_arguments,
+        run,
+        argv,
         prog="eval.py",
         description="Score a model with museval (BSSEval v4) on a random share of the songs.",
+        interrupted="interrupted (finished songs are saved; run again to resume)",
     )
-    add_seed_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except SpleeterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted (finished songs are saved; run again to resume)", file=sys.stderr)
-        return 130

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from spleeter_paddle.errors import SpleeterError
+from spleeter_paddle.commands import run_script
 
 logger = logging.getLogger("spleeter_paddle")
 
@@ -41,27 +40,6 @@ def load_model_choice(text: str) -> Union[bool, str]:
     if lowered in FALSE_WORDS:
         return False
     return "latest" if lowered == "latest" else text
-
-
-LOG_FORMAT = "[%(asctime)s] [%(levelname)8s] - %(message)s"
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Paddle-style log lines of the ``spleeter_paddle`` loggers on stderr (once)."""
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
-        logger.propagate = False  # paddle installs its own root handler
-    logger.setLevel(level)
-
-
-def _prepare_sdaa_environment() -> None:
-    """SDAA variables for this process and the workers it launches (plugin installed only)."""
-    from spleeter_paddle.devices import prepare_sdaa_environment, sdaa_plugin_installed
-
-    if sdaa_plugin_installed():
-        prepare_sdaa_environment()
 
 
 # --- shared arguments -------------------------------------------------------------------------
@@ -309,7 +287,6 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     caches must exist. ``-npn N`` > 1 (or ``--nnodes``) launches N processes per node."""
     n_procs = max(1, args.nproc_per_node)
     distributed = n_procs > 1 or bool(args.nnodes)
-    _prepare_sdaa_environment()
     params = _params(args)
     if build_cache:
         run_process_data(args)
@@ -360,18 +337,7 @@ def run_spleeter(args: argparse.Namespace) -> int:
 
 
 def _main(add: Callable, run: Callable, description: str, argv: Optional[Sequence[str]]) -> int:
-    parser = argparse.ArgumentParser(description=description)
-    add(parser)
-    args = parser.parse_args(argv)
-    configure_logging()
-    try:
-        return run(args)
-    except SpleeterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_script(add, run, argv, description=description)
 
 
 def main_download(argv: Optional[List[str]] = None) -> int:

@@ -24,18 +24,12 @@ def main(argv=None) -> int:
     with open(args.job) as stream:
         job = json.load(stream)
 
-    from spleeter_paddle.devices import prepare_sdaa_environment, sdaa_plugin_installed
+    # Importing the package prepares the SDAA variables before Paddle loads (the launcher has
+    # also put them in this process's environment).
+    from spleeter_paddle.commands import configure_logging
 
-    if job["options"].get("device", "auto") in ("auto", "sdaa") and sdaa_plugin_installed():
-        prepare_sdaa_environment()
-    os.environ.setdefault("GLOG_minloglevel", "2")
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
-    package_logger = logging.getLogger("spleeter_paddle")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)8s] - %(message)s"))
-    package_logger.addHandler(handler)
-    package_logger.propagate = False  # paddle installs its own root handler
-    package_logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    configure_logging(logging.INFO if rank == 0 else logging.WARNING)
     from spleeter_paddle.errors import SpleeterError
     from spleeter_paddle.training.trainer import TrainingOptions, train
 

@@ -131,7 +131,7 @@ def test_cli_exit_code_and_one_line_errors(tmp_path, model_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode != 0
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    error_lines = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert len(error_lines) == 1 and "bad.wav" in error_lines[0]
     assert (tmp_path / "out" / "good" / "vocals.wav").is_file()
     assert not (tmp_path / "out" / "bad").exists()
