@@ -59,8 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "museval BSSEval v4 scores", evaluate.add_arguments, evaluate.run),
         ("models", "install pretrained weights", _add_models_arguments, _run_models),
     ]  # fmt: skip
+    # Spleeter takes --verbose after the command too.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
     for name, help_text, add_arguments, run in table:
-        command = commands.add_parser(name, help=help_text, description=help_text)
+        command = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
         add_arguments(command)
         command.set_defaults(run=run)
     return parser

@@ -79,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="directory of trained weights (default: the config's model_dir)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="T-frame segments per model call (default: 1)",
+    )
 
 
 def separate_files(
@@ -95,6 +101,7 @@ def separate_files(
     device: str = "auto",
     backend: str = "auto",
     model_dir: Optional[str] = None,
+    batch_size: int = 1,
 ) -> int:
     """Separate ``files`` with one model; returns the number of files that failed.
 
@@ -105,7 +112,12 @@ def separate_files(
     from ..separation.separator import Separator
 
     separator = Separator(
-        params_filename, mwf=mwf, device=device, model_dir=model_dir, backend=backend
+        params_filename,
+        mwf=mwf,
+        device=device,
+        model_dir=model_dir,
+        backend=backend,
+        batch_size=batch_size,
     )
     failures: List[str] = []
     started = time.perf_counter()
@@ -167,5 +179,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         backend=args.backend,
         model_dir=args.model_dir,
+        batch_size=args.batch_size,
     )
     return 1 if failed else 0

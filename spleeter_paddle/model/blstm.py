@@ -11,6 +11,8 @@ from typing import Any, Dict, Sequence
 import paddle
 from paddle import nn
 
+from .unet import he_uniform, zeros
+
 DEFAULT_LSTM_UNITS = 250
 N_LSTM_LAYERS = 3
 
@@ -20,10 +22,18 @@ class BLSTM(nn.Layer):
 
     def __init__(self, n_channels: int, n_bins: int, units: int):
         super().__init__()
+        # Keras defaults of Spleeter's layers: he_uniform kernels, orthogonal recurrent kernels.
         self.lstm = nn.LSTM(
-            n_bins * n_channels, units, num_layers=N_LSTM_LAYERS, direction="bidirect"
+            n_bins * n_channels,
+            units,
+            num_layers=N_LSTM_LAYERS,
+            direction="bidirect",
+            weight_ih_attr=he_uniform(),
+            weight_hh_attr=paddle.ParamAttr(initializer=nn.initializer.Orthogonal()),
         )
-        self.dense = nn.Linear(2 * units, n_bins * n_channels)
+        self.dense = nn.Linear(
+            2 * units, n_bins * n_channels, weight_attr=he_uniform(), bias_attr=zeros()
+        )
 
     def forward(self, magnitude: paddle.Tensor) -> paddle.Tensor:
         batch, channels, frames, bins = magnitude.shape

@@ -106,7 +106,11 @@ def _bad_inputs(root):
     sf.write(root / "good.wav", _song(RATE), RATE)
     data = (root / "good.wav").read_bytes()
     (root / "truncated.wav").write_bytes(data[: len(data) // 3])
-    return ["missing.wav", "empty.wav", "noise.mp3", "adir", "zero.wav", "good.wav"]
+    sf.write(root / "full.mp3", _song(3 * RATE), RATE, format="MP3")
+    mp3 = (root / "full.mp3").read_bytes()
+    (root / "truncated.mp3").write_bytes(mp3[: len(mp3) // 2])
+    names = ["missing.wav", "empty.wav", "noise.mp3", "adir", "zero.wav", "truncated.wav"]
+    return names + ["truncated.mp3", "good.wav"]
 
 
 def test_bad_inputs_each_fail_alone(tmp_path, model_path, caplog):
