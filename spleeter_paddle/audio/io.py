@@ -1,20 +1,16 @@
 """The project's audio I/O: probe, load, stream, save and stream-write files, resampling with soxr.
 
 wav/flac/ogg/mp3 go through libsndfile (``soundfile``); m4a/wma/mp4 stems and anything libsndfile
-cannot read go through an ``ffmpeg`` subprocess. Waveforms are ``(n_samples, n_channels)`` float.
+cannot read use ffmpeg (``audio/ffmpeg.py``). Waveforms are ``(n_samples, n_channels)`` float.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
 import secrets
-import shutil
-import subprocess
-import tempfile
 from typing import Iterable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
@@ -22,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import AudioError
+from . import ffmpeg
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +34,9 @@ _SOUNDFILE_FORMATS = {
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
-_FFMPEG_CODECS = {  # codec -> (ffmpeg encoder, muxer); mp3/ogg only when libsndfile lacks them
-    "m4a": ("aac", "ipod"),
-    "wma": ("wmav2", "asf"),
-    "mp3": ("libmp3lame", "mp3"),
-    "ogg": ("libvorbis", "ogg"),
-}
 # libsndfile reads these natively: failing there means a bad file, not a missing ffmpeg.
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
 _MP3_FRAME = 1152  # a missing tail shorter than two MP3 frames is the decoder's length estimate
-_READ_BLOCK = 1 << 18
 _RESAMPLE_QUALITY = "HQ"  # = librosa's res_type='soxr_hq'
 # Vorbis nominal bitrates (44.1 kHz stereo) per quality step, for the bitrate -> quality mapping.
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
@@ -79,11 +69,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return _one_line(lines[-1]) if lines else ""
-
-
 def _libsndfile_problem(error: Exception) -> str:
     return _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
 
@@ -92,10 +77,6 @@ def _unwritable(name: str, error: OSError) -> AudioError:
     if isinstance(error, (FileExistsError, NotADirectoryError)):
         return AudioError(f"{name}: cannot write here, a parent path is not a directory")
     return AudioError(f"{name}: cannot write here ({error.strerror or error})")
-
-
-def _ffmpeg_missing(name: str, what: str) -> AudioError:
-    return AudioError(f"{name}: {what} needs ffmpeg, which is not installed (apt install ffmpeg)")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -125,15 +106,24 @@ def _probe(path: PathLike, stream_index: int = 0) -> _Source:
         )
         return _Source(name, audio, "soundfile", 0)
     extension = os.path.splitext(name)[1].lower()
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+    if not ffmpeg.can_decode():
         if extension in _NATIVE_EXTENSIONS and (
             extension != ".mp3" or "MP3" in sf.available_formats()
         ):
             raise AudioError(
                 f"{name}: cannot decode, the file is corrupt, truncated or not audio ({problem})"
             )
-        raise _ffmpeg_missing(name, f"reading '{extension or name}' files")
-    return _ffprobe(name, stream_index, problem)
+        raise ffmpeg.missing_error(name, f"reading '{extension or name}' files")
+    stream = ffmpeg.probe(name, stream_index, problem)
+    audio = AudioInfo(
+        stream.sample_rate,
+        stream.n_channels,
+        None,
+        stream.duration_s,
+        stream.codec,
+        stream.n_streams,
+    )
+    return _Source(name, audio, "ffmpeg", stream_index)
 
 
 def _check_wav_length(name: str, info) -> None:
@@ -146,44 +136,6 @@ def _check_wav_length(name: str, info) -> None:
         raise AudioError(
             f"{name}: file is truncated (header declares {declared} data bytes, file holds {present})"
         )
-
-
-def _ffprobe(name: str, stream_index: int, libsndfile_problem: str) -> _Source:
-    command = ["ffprobe", "-v", "error", "-select_streams", "a", "-of", "json", "-show_entries"]
-    command += ["stream=codec_name,sample_rate,channels,duration:format=duration", "file:" + name]
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0:
-        problem = _last_line(result.stderr).replace(f"file:{name}: ", "")
-        problem = problem or f"exit status {result.returncode}"
-        raise AudioError(
-            f"{name}: cannot decode, the file is corrupt, truncated or not audio "
-            f"(ffprobe: {problem}; libsndfile: {libsndfile_problem})"
-        )
-    probe = json.loads(result.stdout.decode(errors="replace") or "{}")
-    streams = probe.get("streams", [])
-    if not streams:
-        raise AudioError(f"{name}: contains no audio stream")
-    if not 0 <= stream_index < len(streams):
-        raise AudioError(
-            f"{name}: has {len(streams)} audio streams, there is no stream {stream_index}"
-        )
-    stream = streams[stream_index]
-    duration = stream.get("duration") or probe.get("format", {}).get("duration")
-    try:
-        duration_s = float(duration) if duration is not None else None
-        audio = AudioInfo(
-            int(stream["sample_rate"]),
-            int(stream["channels"]),
-            None,
-            duration_s,
-            str(stream.get("codec_name", "unknown")),
-            len(streams),
-        )
-    except (KeyError, ValueError) as error:
-        raise AudioError(
-            f"{name}: ffprobe reports no usable sample rate or channel count"
-        ) from error
-    return _Source(name, audio, "ffmpeg", stream_index)
 
 
 def _frame_range(source: _Source, offset_s: float, duration_s: Optional[float]):
@@ -239,46 +191,14 @@ def _soundfile_frames(
 def _ffmpeg_frames(
     source: _Source, start: int, n_frames: Optional[int], block_frames: int
 ) -> Iterator[np.ndarray]:
-    """Decode from the start and drop ``start`` frames: sample-exact even where ffmpeg's seek is not."""
-    n_channels, rate = source.info.n_channels, source.info.sample_rate
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", "file:" + source.path]
-    command += ["-map", f"0:a:{source.stream_index}", "-vn", "-sn", "-dn", "-f", "f32le"]
-    command += ["-acodec", "pcm_f32le", "-ac", str(n_channels), "-ar", str(rate), "pipe:1"]
-    frame_bytes = 4 * n_channels
-    with tempfile.TemporaryFile() as stderr_file:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
-        try:
-            n_decoded = 0
-            while n_decoded < start:
-                skipped = process.stdout.read(min(start - n_decoded, _READ_BLOCK) * frame_bytes)
-                if not skipped:
-                    break
-                n_decoded += len(skipped) // frame_bytes
-            remaining = n_frames
-            at_end = n_decoded < start
-            while not at_end and (remaining is None or remaining > 0):
-                wanted = block_frames if remaining is None else min(block_frames, remaining)
-                data = process.stdout.read(wanted * frame_bytes)
-                n_read = len(data) // frame_bytes
-                at_end = n_read < wanted
-                if n_read:
-                    n_decoded += n_read
-                    remaining = None if remaining is None else remaining - n_read
-                    block = np.frombuffer(data, "<f4", n_read * n_channels)
-                    yield block.reshape(n_read, n_channels).astype(np.float32)
-            if at_end:
-                process.stdout.close()
-                if process.wait() != 0:
-                    stderr_file.seek(0)
-                    problem = _last_line(stderr_file.read()) or f"exit status {process.returncode}"
-                    raise AudioError(f"{source.path}: cannot decode with ffmpeg ({problem})")
-                if n_decoded <= start:
-                    raise _past_end(source, start, n_decoded)
-        finally:
-            if process.poll() is None:  # we stopped early (duration reached, or the caller did)
-                process.kill()
-                process.wait()
-            process.stdout.close()
+    """ffmpeg's blocks; a file that ends before ``start`` is reported like in ``_frame_range``."""
+    info = source.info
+    n_decoded = yield from ffmpeg.decode(
+        source.path, source.stream_index, info.n_channels, info.sample_rate,
+        start, n_frames, block_frames,
+    )  # fmt: skip
+    if n_decoded <= start:
+        raise _past_end(source, start, n_decoded)
 
 
 def _native_frames(
@@ -330,7 +250,7 @@ def load(
     rate = source.info.sample_rate
     start, n_frames = _frame_range(source, offset_s, duration_s)
     block_frames = (
-        max(1, source.info.n_samples or 0) if source.backend == "soundfile" else _READ_BLOCK
+        max(1, source.info.n_samples or 0) if source.backend == "soundfile" else ffmpeg.READ_BLOCK
     )
     blocks = list(_native_frames(source, start, n_frames, block_frames, dtype))
     waveform = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
@@ -492,8 +412,7 @@ class StreamWriter:
         self.subtype = subtype if self.codec in ("wav", "flac") else None
         self.n_written = self.n_clipped = 0
         self._sound_file: Optional[sf.SoundFile] = None
-        self._process: Optional[subprocess.Popen] = None
-        self._stderr = None
+        self._encoder: Optional[ffmpeg.Encoder] = None
         self._done = False
         directory, base = os.path.split(os.path.abspath(self.path))
         self._temp_path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.part")
@@ -528,32 +447,9 @@ class StreamWriter:
                     f"{self.sample_rate} Hz ({_libsndfile_problem(error)})"
                 ) from error
             return
-        if shutil.which("ffmpeg") is None:
-            raise _ffmpeg_missing(self.path, f"writing {self.codec}")
-        encoder, muxer = _FFMPEG_CODECS[self.codec]
-        command = [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "f32le",
-            "-ar",
-            str(self.sample_rate),
-        ]
-        command += ["-ac", str(self.n_channels), "-i", "pipe:0", "-c:a", encoder, "-strict", "-2"]
-        command += ["-b:a", f"{int(round(kbps))}k", "-f", muxer, "file:" + self._temp_path]
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the writer)
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
+        self._encoder = ffmpeg.Encoder(
+            self.path, self._temp_path, self.codec, self.sample_rate, self.n_channels, kbps
         )
-
-    def _ffmpeg_error(self) -> AudioError:
-        self._process.wait()
-        self._stderr.seek(0)
-        problem = _last_line(self._stderr.read()) or f"exit status {self._process.returncode}"
-        return AudioError(f"{self.path}: ffmpeg cannot write {self.codec} ({problem})")
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block``: ``(n, n_channels)`` float (or ``(n,)`` when mono)."""
@@ -571,14 +467,12 @@ class StreamWriter:
             self.n_clipped += n_clipped
             block = np.clip(block, -1.0, 1.0)
         try:
-            if self._process is not None:
-                self._process.stdin.write(block.astype("<f4", copy=False).tobytes())
+            if self._encoder is not None:
+                self._encoder.write(block)
             elif self.subtype in ("PCM_16", "PCM_24"):
                 self._sound_file.write(_to_pcm(block, self.subtype))
             else:
                 self._sound_file.write(block)
-        except BrokenPipeError:
-            raise self._ffmpeg_error() from None
         except (RuntimeError, OSError) as error:
             raise AudioError(f"{self.path}: cannot write ({_libsndfile_problem(error)})") from error
         self.n_written += len(block)
@@ -588,11 +482,8 @@ class StreamWriter:
         if self._done:
             return
         try:
-            if self._process is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    self._process.stdin.close()
-                if self._process.wait() != 0:
-                    raise self._ffmpeg_error()
+            if self._encoder is not None:
+                self._encoder.finish()
             else:
                 try:
                     self._sound_file.close()
@@ -619,13 +510,8 @@ class StreamWriter:
         if self._sound_file is not None:
             with contextlib.suppress(RuntimeError):
                 self._sound_file.close()
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._process.stdin.close()
-        if self._stderr is not None:
-            self._stderr.close()
+        if self._encoder is not None:
+            self._encoder.close()
 
     def abort(self) -> None:
         """Stop writing and remove the temporary file; ``path`` is left untouched."""

@@ -14,6 +14,7 @@ from .convert import (
     save_weights,
     tf_variable_map,
 )
+from .crc32c import crc32c, masked_crc32c
 from .provider import (
     get_model_directory,
     import_model,
@@ -21,7 +22,7 @@ from .provider import (
     load_pretrained_model,
     resolve_model_home,
 )
-from .tf_checkpoint import TFCheckpoint, crc32c, find_checkpoint_prefix, masked_crc32c
+from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 __all__ = [
     "METADATA_FILE",

