@@ -4,6 +4,7 @@
 weights are fetched and converted on first use into ``$MODEL_PATH/2stems`` (default ``model/``).
 """
 
+from .checksums import crc32c, masked_crc32c
 from .convert import (
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -14,7 +15,6 @@ from .convert import (
     save_weights,
     tf_variable_map,
 )
-from .crc32c import crc32c, masked_crc32c
 from .provider import (
     get_model_directory,
     import_model,

@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .crc32c import (  # noqa: F401 (re-exported: these lived here before crc32c.py)
+from .checksums import (  # noqa: F401 (re-exported: these lived here before checksums.py)
     CRC32C_BACKEND,
     CRC_MASK_DELTA,
     _crc32c_loop,
