@@ -53,7 +53,7 @@ def in_process(song: Path, params: str, backend: str, mwf: bool) -> float:
     return elapsed / sf.info(str(song)).duration
 
 
-def whole_process(song: Path, params: str, backend: str) -> tuple:
+def whole_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
     """Wall time and peak RSS (MB) of ``spleeter-paddle separate`` as its own process."""
     probe = (
         "import resource, subprocess, sys, time;"
@@ -64,7 +64,7 @@ def whole_process(song: Path, params: str, backend: str) -> tuple:
         command = [
             sys.executable, "-c", probe, sys.executable, "-m", "spleeter_paddle", "separate",
             "-p", params, "--backend", backend, "-o", out, str(song),
-        ]  # fmt: skip
+        ] + (["--mwf"] if mwf else [])  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=True)
     wall_s, rss_kb, code = result.stdout.split()
     if code != "0":
@@ -96,7 +96,7 @@ def main() -> None:
                     if args.cli_only
                     else in_process(song, args.params, backend, args.mwf)
                 )
-                wall_s, rss_mb = whole_process(song, args.params, backend)
+                wall_s, rss_mb = whole_process(song, args.params, backend, args.mwf)
                 print(
                     f"{duration:>8.0f}s {backend:>10} {per_second:>10.4f} {wall_s:>11.2f} {rss_mb:>12.0f}",
                     flush=True,

@@ -78,14 +78,15 @@ class WienerFilter:
     def accumulate(self, magnitudes: np.ndarray, mix_stft: np.ndarray) -> None:
         if mix_stft.size:
             self.max_abs_mix = max(self.max_abs_mix, float(np.abs(mix_stft).max()))
-        estimates = _soft_estimates(magnitudes, mix_stft, self.eps)
-        covariance = np.einsum("tfcn,tfdn->fcdn", estimates, estimates.conj())
-        power = np.mean(np.abs(estimates) ** 2, axis=2).sum(axis=0)
-        if self._covariance_sum is None:
-            self._covariance_sum, self._power_sum = covariance, power
-        else:
-            self._covariance_sum += covariance
-            self._power_sum += power
+        for frames in _frame_chunks(mix_stft.shape[0]):
+            estimates = _soft_estimates(magnitudes[frames], mix_stft[frames], self.eps)
+            covariance = np.einsum("tfcn,tfdn->fcdn", estimates, estimates.conj())
+            power = np.mean(np.abs(estimates) ** 2, axis=2).sum(axis=0)
+            if self._covariance_sum is None:
+                self._covariance_sum, self._power_sum = covariance, power
+            else:
+                self._covariance_sum += covariance
+                self._power_sum += power
         self._covariances = None
 
     @property
@@ -105,6 +106,12 @@ class WienerFilter:
 
     def apply(self, magnitudes: np.ndarray, mix_stft: np.ndarray) -> np.ndarray:
         """Filtered source STFTs ``(frames, bins, C, N)`` complex64 for one segment."""
+        filtered = np.empty(magnitudes.shape, dtype=np.complex64)
+        for frames in _frame_chunks(mix_stft.shape[0]):
+            filtered[frames] = self._apply(magnitudes[frames], mix_stft[frames])
+        return filtered
+
+    def _apply(self, magnitudes: np.ndarray, mix_stft: np.ndarray) -> np.ndarray:
         covariances = self.spatial_covariances()
         scale = self.scale
         estimates = _soft_estimates(magnitudes, mix_stft, self.eps) / scale
@@ -118,6 +125,11 @@ class WienerFilter:
         gains = np.einsum("fcdn,tfde->tfcen", covariances, inverse) * power[:, :, None, None, :]
         filtered = np.einsum("tfcen,tfe->tfcn", gains, mix)
         return (filtered * scale).astype(np.complex64)
+
+
+def _frame_chunks(n_frames: int, chunk_frames: int = 64):
+    """Slices of at most ``chunk_frames`` frames: bounds the float64 intermediates' memory."""
+    return [slice(start, start + chunk_frames) for start in range(0, n_frames, chunk_frames)]
 
 
 def _invert(matrices: np.ndarray) -> np.ndarray:
