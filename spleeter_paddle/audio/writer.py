@@ -1,0 +1,263 @@
+"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``); ``io``
+re-exports both. wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+from typing import Optional, Union
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import AudioError
+from . import ffmpeg
+
+# The clipping warning keeps the logger name it had in io.py, so existing log settings still apply.
+logger = logging.getLogger(f"{__package__}.io")
+
+PathLike = Union[str, "os.PathLike[str]"]
+CODECS = ("wav", "mp3", "ogg", "m4a", "wma", "flac")  # Spleeter's Codec enum
+SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+
+# codec -> (libsndfile format, subtype of the lossy ones; wav/flac take the caller's subtype)
+_SOUNDFILE_FORMATS = {
+    "wav": ("WAV", None),
+    "flac": ("FLAC", None),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+# Vorbis nominal bitrates (44.1 kHz stereo) per quality step, for the bitrate -> quality mapping.
+_VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _libsndfile_problem(error: Exception) -> str:
+    return _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
+
+
+def _unwritable(name: str, error: OSError) -> AudioError:
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return AudioError(f"{name}: cannot write here, a parent path is not a directory")
+    return AudioError(f"{name}: cannot write here ({error.strerror or error})")
+
+
+def _bitrate_kbps(bitrate: Union[str, int]) -> float:
+    """'128k' / '1.5M' / 128000 (bits per second, like ffmpeg) -> kilobits per second."""
+    text = str(bitrate).strip().lower()
+    scale = {"k": 1e3, "m": 1e6}.get(text[-1:], 1.0)
+    try:
+        return float(text.rstrip("km")) * scale / 1e3
+    except ValueError:
+        raise ValueError(f"bitrate must look like '128k', got {bitrate!r}") from None
+
+
+def _compression_level(codec: str, kbps: float, sample_rate: int) -> float:
+    """libsndfile's 0..1 compression level giving about ``kbps`` (exact for CBR MP3)."""
+    if codec == "mp3":  # libsndfile 1.2 (measured): CBR kbps = high - level * (high - low)
+        high, low = (
+            (320, 32) if sample_rate >= 32000 else (160, 8) if sample_rate >= 16000 else (64, 8)
+        )
+        return float(np.clip((high - kbps) / (high - low), 0.0, 0.99))
+    quality = np.interp(kbps, _VORBIS_KBPS, np.linspace(0.0, 1.0, len(_VORBIS_KBPS)))
+    return float(1.0 - quality)  # vorbis: level = 1 - quality
+
+
+def _codec_for(name: str, codec: Optional[str]) -> str:
+    if codec is None:
+        codec = os.path.splitext(name)[1].lower().lstrip(".")
+        if codec not in CODECS:
+            raise AudioError(
+                f"{name}: cannot tell the codec from the extension, use one of {', '.join(CODECS)}"
+            )
+    elif codec not in CODECS:
+        raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
+    return codec
+
+
+def _to_pcm(block: np.ndarray, subtype: str) -> np.ndarray:
+    """Float in [-1, 1] -> integers as ffmpeg (and so Spleeter) does: clip(round(x * 2^(bits-1)))."""
+    if subtype == "PCM_16":
+        return np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16)
+    # libsndfile writes the top 24 bits of an int32 to a 24-bit file
+    return np.clip(np.round(block * 8388608.0), -8388608, 8388607).astype(np.int32) << 8
+
+
+class StreamWriter:
+    """Write a waveform to ``path`` block by block, atomically.
+
+    Blocks go to a hidden temporary file next to ``path``, renamed to ``path`` by ``close()``;
+    ``abort()`` (or an exception inside ``with``) removes it, so ``path`` never holds half a file.
+    wav/flac (PCM_16, PCM_24; wav also FLOAT), ogg (vorbis) and mp3 are written by libsndfile,
+    m4a (aac) and wma (wmav2) by an ffmpeg pipe. Outside FLOAT, samples beyond [-1, 1] are
+    clipped, counted in ``n_clipped`` and reported by one warning at close.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        sample_rate: int,
+        n_channels: int,
+        codec: Optional[str] = None,
+        bitrate: Union[str, int] = "128k",
+        subtype: str = "PCM_16",
+    ):
+        self.path = os.fspath(path)
+        self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
+        self.codec = _codec_for(self.path, codec)
+        if subtype not in SUBTYPES:
+            raise ValueError(f"subtype must be one of {', '.join(SUBTYPES)}, got {subtype!r}")
+        if self.codec == "flac" and subtype == "FLOAT":
+            raise AudioError(f"{self.path}: flac cannot store FLOAT samples, use PCM_16 or PCM_24")
+        self.subtype = subtype if self.codec in ("wav", "flac") else None
+        self.n_written = self.n_clipped = 0
+        self._sound_file: Optional[sf.SoundFile] = None
+        self._encoder: Optional[ffmpeg.Encoder] = None
+        self._done = False
+        directory, base = os.path.split(os.path.abspath(self.path))
+        self._temp_path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.part")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            os.close(os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as error:
+            raise _unwritable(self.path, error) from error
+        try:
+            self._open(_bitrate_kbps(bitrate))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open(self, kbps: float) -> None:
+        file_format, lossy_subtype = _SOUNDFILE_FORMATS.get(self.codec, (None, None))
+        if file_format in sf.available_formats():
+            options = {}
+            if lossy_subtype is not None:
+                options["compression_level"] = _compression_level(
+                    self.codec, kbps, self.sample_rate
+                )
+                options["bitrate_mode"] = "CONSTANT" if self.codec == "mp3" else None
+            try:
+                self._sound_file = sf.SoundFile(
+                    self._temp_path, "w", self.sample_rate, self.n_channels,
+                    lossy_subtype or self.subtype, format=file_format, **options,
+                )  # fmt: skip
+            except (RuntimeError, ValueError) as error:
+                raise AudioError(
+                    f"{self.path}: cannot write {self.codec} with {self.n_channels} channels at "
+                    f"{self.sample_rate} Hz ({_libsndfile_problem(error)})"
+                ) from error
+            return
+        self._encoder = ffmpeg.Encoder(
+            self.path, self._temp_path, self.codec, self.sample_rate, self.n_channels, kbps
+        )
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``block``: ``(n, n_channels)`` float (or ``(n,)`` when mono)."""
+        if self._done:
+            raise AudioError(f"{self.path}: writer is already closed")
+        block = np.asarray(block)
+        block = block[:, None] if block.ndim == 1 and self.n_channels == 1 else block
+        if block.ndim != 2 or block.shape[1] != self.n_channels:
+            raise ValueError(f"expected a (n, {self.n_channels}) block, got shape {block.shape}")
+        if not np.all(np.isfinite(block)):
+            raise AudioError(f"{self.path}: waveform to write contains NaN or infinite values")
+        block = block.astype(np.float32, copy=False)
+        n_clipped = 0 if self.subtype == "FLOAT" else int(np.count_nonzero(np.abs(block) > 1.0))
+        if n_clipped:
+            self.n_clipped += n_clipped
+            block = np.clip(block, -1.0, 1.0)
+        try:
+            if self._encoder is not None:
+                self._encoder.write(block)
+            elif self.subtype in ("PCM_16", "PCM_24"):
+                self._sound_file.write(_to_pcm(block, self.subtype))
+            else:
+                self._sound_file.write(block)
+        except (RuntimeError, OSError) as error:
+            raise AudioError(f"{self.path}: cannot write ({_libsndfile_problem(error)})") from error
+        self.n_written += len(block)
+
+    def close(self) -> None:
+        """Finish the file and rename it to ``path`` (removing the temporary file on failure)."""
+        if self._done:
+            return
+        try:
+            if self._encoder is not None:
+                self._encoder.finish()
+            else:
+                try:
+                    self._sound_file.close()
+                except RuntimeError as error:
+                    problem = _libsndfile_problem(error)
+                    raise AudioError(f"{self.path}: cannot write ({problem})") from error
+            try:
+                os.replace(self._temp_path, self.path)
+            except OSError as error:
+                raise _unwritable(self.path, error) from error
+        except BaseException:
+            self.abort()
+            raise
+        self._release()
+        if self.n_clipped:
+            logger.warning(
+                "%s: clipped %d of %d sample values outside [-1, 1] (%s output)",
+                self.path, self.n_clipped, self.n_written * self.n_channels,
+                " ".join(filter(None, (self.codec, self.subtype))),
+            )  # fmt: skip
+
+    def _release(self) -> None:
+        self._done = True
+        if self._sound_file is not None:
+            with contextlib.suppress(RuntimeError):
+                self._sound_file.close()
+        if self._encoder is not None:
+            self._encoder.close()
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary file; ``path`` is left untouched."""
+        if not self._done:
+            self._release()
+            with contextlib.suppress(OSError):
+                os.remove(self._temp_path)
+
+    def __enter__(self) -> StreamWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_temp_path"):
+            self.abort()
+
+
+def save(
+    path: PathLike,
+    waveform: np.ndarray,
+    sample_rate: int,
+    codec: Optional[str] = None,
+    bitrate: Union[str, int] = "128k",
+    subtype: str = "PCM_16",
+) -> None:
+    """Write ``waveform`` ``(n_samples, n_channels)`` float to ``path`` atomically.
+
+    ``codec`` (one of ``CODECS``) defaults to the extension. wav/flac use ``subtype`` (PCM_16
+    default as Spleeter, PCM_24, FLOAT for wav); float -> PCM is ``clip(round(x * 2^15))`` like
+    ffmpeg. ``bitrate`` sets mp3 (CBR), ogg (approximate VBR quality), m4a and wma.
+    Values outside [-1, 1] are clipped except in FLOAT wav, with a logged count.
+    """
+    waveform = np.asarray(waveform)
+    if waveform.ndim == 1:
+        waveform = waveform[:, None]
+    with StreamWriter(path, sample_rate, waveform.shape[1], codec, bitrate, subtype) as writer:
+        writer.write(waveform)
