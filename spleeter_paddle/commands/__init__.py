@@ -18,12 +18,11 @@ logger = logging.getLogger("spleeter_paddle")
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Paddle-style log lines of the ``spleeter_paddle`` loggers on stderr (once)."""
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
-        logger.propagate = False  # paddle installs its own root handler
+    """Paddle-style log lines on stderr: ours at ``level``, other libraries' warnings only.
+
+    Replaces the root handler Paddle installs at import (which would print every line twice).
+    """
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, force=True)
     logger.setLevel(level)
 
 
