@@ -16,6 +16,7 @@ import numpy as np
 
 from ..audio.io import load, save
 from ..errors import AudioError, DataError
+from ..sigsep import import_musdb
 from .manifest import find_stem_file
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class ConversionReport:
 
 def download_previews(root: Union[str, Path, None] = None) -> Path:
     """Download musdb's 7-second MUSDB18 previews (``musdb.DB(download=True)``); returns the root."""
-    import musdb
+    musdb = import_musdb()
 
     root = Path(root).expanduser() if root else PREVIEW_ROOT
     try:
@@ -99,7 +100,7 @@ def _read_wav_song(directory: Path, needed: Sequence[str]) -> Tuple[Dict[str, np
 
 def _stem_song_reader(musdb_root: Path, subset: str):
     """``(name, read)`` pairs for ``.stem.mp4`` files; ``read()`` decodes all sources with ffmpeg."""
-    import musdb
+    musdb = import_musdb()
 
     database = musdb.DB(root=str(musdb_root), is_wav=False, subsets=[subset])
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from ..errors import DataError
+from ..sigsep import import_museval
 from .tracks import Track, target_sort_key
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -80,7 +81,7 @@ def score_track(
     metric is kept under ``EXTRA_KEY`` so that reports can say so. museval refuses an all-zero
     reference: such a song is returned as skipped, with the reason.
     """
-    import museval
+    museval = import_museval()
 
     start, started_at = time.perf_counter(), time.time()
     groups = target_groups(list(estimates))
@@ -222,7 +223,7 @@ class MetricsPool:
 
 
 def _warm_up() -> None:
-    import museval  # noqa: F401
+    import_museval()
 
 
 def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:

@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
+from ..sigsep import import_musdb
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def musdb_tracks(
 
     ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
     """
-    import musdb
+    musdb = import_musdb()
 
     root = Path(root)
     subsets = list(subsets)

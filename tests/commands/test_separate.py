@@ -174,3 +174,19 @@ def test_failure_mid_write_leaves_no_partial_file(tmp_path, separator):
         separator.separate_to_file(tmp_path / "s.wav", out)
     leftovers = [p.name for p in (out / "s").iterdir()]
     assert all(not name.endswith(".part") for name in leftovers)
+
+
+@pytest.mark.slow
+def test_longer_than_600_s_is_not_cut(tmp_path, model_path):
+    """Official Spleeter silently stops at 600 s; we separate the whole file."""
+    n_samples = 610 * RATE
+    with sf.SoundFile(tmp_path / "long.wav", "w", RATE, 2, subtype="PCM_16") as out:
+        for start in range(0, n_samples, 30 * RATE):
+            out.write(_song(min(30 * RATE, n_samples - start), seed=start))
+    failed = separate_files([str(tmp_path / "long.wav")], output_path=str(tmp_path / "out"))
+    assert failed == 0
+    vocals, _ = sf.read(
+        tmp_path / "out" / "long" / "vocals.wav", frames=RATE, start=n_samples - RATE
+    )
+    assert sf.info(str(tmp_path / "out" / "long" / "vocals.wav")).frames == n_samples
+    assert np.abs(vocals).max() > 0  # the last second was separated, not padded
