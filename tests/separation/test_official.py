@@ -87,3 +87,18 @@ def test_mono_and_multichannel_inputs(separator):
     six = separator.separate(np.concatenate([mix, mix, mix], axis=1))
     stereo = separator.separate(mix)
     np.testing.assert_array_equal(six["vocals"], stereo["vocals"])
+
+
+def test_predictor_and_eager_give_the_same_numbers(model_path, separator):
+    mix = _fixture("2stems")["mix"]
+    magnitude = np.abs(stft(mix)[:512, :1024]).transpose(2, 0, 1)[None]
+    predictor = Separator("spleeter:2stems", backend="predictor")
+    assert predictor.backend == "predictor"
+    eager_estimates = separator.run_model(np.ascontiguousarray(magnitude))
+    predictor_estimates = predictor.run_model(np.ascontiguousarray(magnitude))
+    # oneDNN and eager kernels sum in different orders: float32 noise (measured 2.3e-5 relative).
+    np.testing.assert_allclose(predictor_estimates, eager_estimates, atol=1e-3, rtol=1e-4)
+    waveform = mix[: 5 * 44100]
+    eager_stems, predictor_stems = separator.separate(waveform), predictor.separate(waveform)
+    for name in INSTRUMENTS:
+        np.testing.assert_allclose(predictor_stems[name], eager_stems[name], atol=2e-5)
