@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
 
 from ..audio import io as audio_io
-from ..errors import SpleeterError
+from ..errors import AudioError, SpleeterError
 
 logger = logging.getLogger(__name__)
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
@@ -130,9 +131,17 @@ def separate_files(
     with tqdm(
         total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
     ) as seconds_bar:
+        written: Dict[Path, str] = {}  # output path -> the input it came from, in this run
         for index, name in enumerate(files, 1):
             seconds_bar.set_description(f"file {index}/{len(files)}")
             try:
+                planned = separator.output_paths(name, output_path, codec, filename_format)
+                clash = next((path for path in planned.values() if path in written), None)
+                if clash is not None:
+                    raise AudioError(
+                        f"{name}: output {clash} was already written for {written[clash]} in this "
+                        "run; use a -f/--filename_format with {foldername} to keep both"
+                    )
                 info = audio_io.audio_info(name)
                 if info.duration_s is not None:
                     length_s = max(0.0, info.duration_s - offset)
@@ -148,6 +157,7 @@ def separate_files(
                 failures.append(name)
                 logger.error("%s", error)
             else:
+                written.update({path: name for path in paths.values()})
                 logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
     elapsed = time.perf_counter() - started
     logger.info(

@@ -188,3 +188,23 @@ def test_longer_than_600_s_is_not_cut(tmp_path, model_path):
     )
     assert sf.info(str(tmp_path / "out" / "long" / "vocals.wav")).frames == n_samples
     assert np.abs(vocals).max() > 0  # the last second was separated, not padded
+
+
+def test_two_inputs_on_one_output_path_keep_the_first(tmp_path, model_path, caplog):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "mixture.wav", _song(RATE, seed=len(folder)), RATE)
+    files = [str(tmp_path / "a" / "mixture.wav"), str(tmp_path / "b" / "mixture.wav")]
+    failed = separate_files(files, output_path=str(tmp_path / "out"), backend="eager")
+    assert failed == 1
+    assert any(
+        "{foldername}" in r.getMessage() and "b/mixture.wav" in r.getMessage()
+        for r in caplog.records
+    )
+    failed = separate_files(
+        files, output_path=str(tmp_path / "out2"), backend="eager",
+        filename_format="{foldername}/{instrument}.{codec}",
+    )  # fmt: skip
+    assert failed == 0 and _files(tmp_path / "out2") == [
+        "a/accompaniment.wav", "a/vocals.wav", "b/accompaniment.wav", "b/vocals.wav",
+    ]  # fmt: skip
