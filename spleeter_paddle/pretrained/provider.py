@@ -96,12 +96,19 @@ def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -
     return target
 
 
-def load_pretrained_model(params: Params, model_home: Optional[PathLike] = None):
-    """``build_model(params)`` with its pretrained weights loaded, in eval mode."""
+def load_pretrained_model(
+    params: Params,
+    model_home: Optional[PathLike] = None,
+    model_dir: Optional[PathLike] = None,
+):
+    """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
+    trained model) when given, else the config's provisioned pretrained weights."""
     from ..model import build_model
     from .convert import load_weights
 
-    directory = get_model_directory(params, model_home)
+    directory = (
+        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
+    )
     model = build_model(dict(params))
     load_weights(model, directory)
     model.eval()

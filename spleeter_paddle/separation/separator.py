@@ -17,7 +17,7 @@ from ..audio import io as audio_io
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError
-from ..model import build_model
+from ..pretrained.provider import load_pretrained_model
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks
 
@@ -55,7 +55,7 @@ class Separator:
         self.chain = SignalChain.from_params(self.params)
         self.batch_size = max(1, int(batch_size))
         self.device = select_device(device)
-        self.model = load_model(self.params, model_dir)
+        self.model = load_pretrained_model(self.params, model_dir=model_dir)
         self._runner = make_runner(
             self.model, self.params["n_channels"], self.params["F"], self.device, backend
         )
@@ -211,15 +211,3 @@ class Separator:
                 writer.abort()
             raise
         return paths
-
-
-def load_model(params: Params, model_dir: Union[str, Path, None] = None):
-    """The configured network with its weights (``model_dir``, or the provisioned pretrained)."""
-    from ..pretrained.convert import load_weights
-    from ..pretrained.provider import get_model_directory
-
-    model = build_model(params)
-    directory = Path(model_dir) if model_dir is not None else get_model_directory(params)
-    load_weights(model, directory)
-    model.eval()
-    return model
