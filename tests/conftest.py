@@ -78,3 +78,11 @@ def official_model_path(pretrained_model_home: Path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_PATH", str(pretrained_model_home))
         yield pretrained_model_home
+
+
+@pytest.fixture(scope="module")
+def official_separator(official_model_path: Path):
+    """An eager ``Separator("spleeter:2stems")`` on the official weights, one per test module."""
+    from spleeter_paddle.separation.separator import Separator
+
+    return Separator("spleeter:2stems", backend="eager")

@@ -11,20 +11,9 @@ import soundfile as sf
 
 from spleeter_paddle.commands.separate import separate_files
 from spleeter_paddle.errors import AudioError
-from spleeter_paddle.separation.separator import Separator
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 44100
-
-
-@pytest.fixture(scope="module")
-def model_path(official_model_path):
-    return official_model_path
-
-
-@pytest.fixture(scope="module")
-def separator(model_path):
-    return Separator("spleeter:2stems", backend="eager")
 
 
 def _song(n_samples, rate=RATE, channels=2, seed=0):
@@ -38,9 +27,9 @@ def _files(root):
     return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if p.is_file())
 
 
-def test_seed_script_writes_vocals_and_accompaniment(tmp_path, model_path):
+def test_seed_script_writes_vocals_and_accompaniment(tmp_path, official_model_path):
     sf.write(tmp_path / "song.wav", _song(3 * RATE), RATE, subtype="PCM_16")
-    env = {**os.environ, "MODEL_PATH": str(model_path)}
+    env = {**os.environ, "MODEL_PATH": str(official_model_path)}
     result = subprocess.run(
         [sys.executable, str(REPO / "separator.py"), "-i", "song.wav", "-o", "out/"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
@@ -52,20 +41,22 @@ def test_seed_script_writes_vocals_and_accompaniment(tmp_path, model_path):
     assert _files(tmp_path / "out") == ["song/accompaniment.wav", "song/vocals.wav"]
 
 
-def test_file_output_equals_in_memory_separation(tmp_path, separator):
+def test_file_output_equals_in_memory_separation(tmp_path, official_separator):
     waveform = _song(5 * RATE, seed=1)
     sf.write(tmp_path / "a.wav", waveform, RATE, subtype="FLOAT")
-    paths = separator.separate_to_file(tmp_path / "a.wav", tmp_path / "out", subtype="FLOAT")
-    expected = separator.separate(waveform)
+    paths = official_separator.separate_to_file(
+        tmp_path / "a.wav", tmp_path / "out", subtype="FLOAT"
+    )
+    expected = official_separator.separate(waveform)
     for name, path in paths.items():
         written, _ = sf.read(path, dtype="float32")
         np.testing.assert_array_equal(written, expected[name])
 
 
-def test_offset_duration_and_formats(tmp_path, separator):
+def test_offset_duration_and_formats(tmp_path, official_separator):
     waveform = _song(4 * RATE, seed=2)
     sf.write(tmp_path / "b.flac", waveform, RATE)
-    paths = separator.separate_to_file(
+    paths = official_separator.separate_to_file(
         tmp_path / "b.flac", tmp_path / "o", codec="flac", offset_s=1.0, duration_s=2.0,
         filename_format="{foldername}-{filename}_{instrument}.{codec}",
     )  # fmt: skip
@@ -75,18 +66,18 @@ def test_offset_duration_and_formats(tmp_path, separator):
 
 
 @pytest.mark.parametrize("rate, channels", [(8000, 1), (96000, 2), (RATE, 6)])
-def test_other_rates_and_channel_counts(tmp_path, separator, rate, channels):
+def test_other_rates_and_channel_counts(tmp_path, official_separator, rate, channels):
     sf.write(tmp_path / "x.wav", _song(rate, rate, channels), rate, subtype="PCM_16")
-    paths = separator.separate_to_file(tmp_path / "x.wav", tmp_path / "o")
+    paths = official_separator.separate_to_file(tmp_path / "x.wav", tmp_path / "o")
     data, out_rate = sf.read(paths["vocals"])
     assert out_rate == RATE and data.shape == (RATE, 2)
 
 
-def test_silence_and_tiny_inputs_give_finite_output(tmp_path, separator):
+def test_silence_and_tiny_inputs_give_finite_output(tmp_path, official_separator):
     sf.write(tmp_path / "silence.wav", np.zeros((RATE, 2), np.float32), RATE)
     sf.write(tmp_path / "tiny.wav", _song(100), RATE)  # shorter than one STFT frame
     for name in ("silence", "tiny"):
-        paths = separator.separate_to_file(
+        paths = official_separator.separate_to_file(
             tmp_path / f"{name}.wav", tmp_path / "o", subtype="FLOAT"
         )
         data, _ = sf.read(paths["vocals"])
@@ -111,7 +102,7 @@ def _bad_inputs(root):
     return names + ["truncated.mp3", "good.wav"]
 
 
-def test_bad_inputs_each_fail_alone(tmp_path, model_path, caplog):
+def test_bad_inputs_each_fail_alone(tmp_path, official_model_path, caplog):
     names = _bad_inputs(tmp_path)
     files = [str(tmp_path / name) for name in names]
     failed = separate_files(files, output_path=str(tmp_path / "out"), backend="eager")
@@ -123,10 +114,10 @@ def test_bad_inputs_each_fail_alone(tmp_path, model_path, caplog):
         assert name in message and "\n" not in message
 
 
-def test_cli_exit_code_and_one_line_errors(tmp_path, model_path):
+def test_cli_exit_code_and_one_line_errors(tmp_path, official_model_path):
     sf.write(tmp_path / "good.wav", _song(RATE), RATE)
     (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEfmt garbage")
-    env = {**os.environ, "MODEL_PATH": str(model_path)}
+    env = {**os.environ, "MODEL_PATH": str(official_model_path)}
     result = subprocess.run(
         [sys.executable, "-m", "spleeter_paddle", "separate", "-o", "out", "--backend", "eager",
          "bad.wav", "good.wav", "-s", "0"],
@@ -139,43 +130,43 @@ def test_cli_exit_code_and_one_line_errors(tmp_path, model_path):
     assert not (tmp_path / "out" / "bad").exists()
 
 
-def test_offset_beyond_end(tmp_path, separator):
+def test_offset_beyond_end(tmp_path, official_separator):
     sf.write(tmp_path / "short.wav", _song(RATE), RATE)
     with pytest.raises(AudioError, match="short.wav"):
-        separator.separate_to_file(tmp_path / "short.wav", tmp_path / "o", offset_s=30.0)
+        official_separator.separate_to_file(tmp_path / "short.wav", tmp_path / "o", offset_s=30.0)
     assert not (tmp_path / "o").exists() or _files(tmp_path / "o") == []
 
 
-def test_colliding_filename_format_is_refused_before_work(tmp_path, separator):
+def test_colliding_filename_format_is_refused_before_work(tmp_path, official_separator):
     sf.write(tmp_path / "s.wav", _song(RATE), RATE)
     with pytest.raises(AudioError, match="instrument"):
-        separator.separate_to_file(
+        official_separator.separate_to_file(
             tmp_path / "s.wav", tmp_path / "o", filename_format="{filename}.{codec}"
         )
     assert not (tmp_path / "o").exists()
 
 
-def test_unwritable_output_directory(tmp_path, separator):
+def test_unwritable_output_directory(tmp_path, official_separator):
     sf.write(tmp_path / "s.wav", _song(RATE), RATE)
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
     with pytest.raises(AudioError, match="file-not-dir"):
-        separator.separate_to_file(tmp_path / "s.wav", blocker / "out")
+        official_separator.separate_to_file(tmp_path / "s.wav", blocker / "out")
 
 
-def test_failure_mid_write_leaves_no_partial_file(tmp_path, separator):
+def test_failure_mid_write_leaves_no_partial_file(tmp_path, official_separator):
     sf.write(tmp_path / "s.wav", _song(2 * RATE), RATE)
     out = tmp_path / "o"
     (out / "s").mkdir(parents=True)
     (out / "s" / "accompaniment.wav").mkdir()  # the rename of this stem must fail
     with pytest.raises(AudioError):
-        separator.separate_to_file(tmp_path / "s.wav", out)
+        official_separator.separate_to_file(tmp_path / "s.wav", out)
     leftovers = [p.name for p in (out / "s").iterdir()]
     assert all(not name.endswith(".part") for name in leftovers)
 
 
 @pytest.mark.slow
-def test_longer_than_600_s_is_not_cut(tmp_path, model_path):
+def test_longer_than_600_s_is_not_cut(tmp_path, official_model_path):
     """Official Spleeter silently stops at 600 s; we separate the whole file."""
     n_samples = 610 * RATE
     with sf.SoundFile(tmp_path / "long.wav", "w", RATE, 2, subtype="PCM_16") as out:
@@ -190,7 +181,7 @@ def test_longer_than_600_s_is_not_cut(tmp_path, model_path):
     assert np.abs(vocals).max() > 0  # the last second was separated, not padded
 
 
-def test_two_inputs_on_one_output_path_keep_the_first(tmp_path, model_path, caplog):
+def test_two_inputs_on_one_output_path_keep_the_first(tmp_path, official_model_path, caplog):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         sf.write(tmp_path / folder / "mixture.wav", _song(RATE, seed=len(folder)), RATE)

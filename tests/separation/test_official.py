@@ -26,21 +26,13 @@ def _fixture(name):
     return np.load(path)
 
 
-@pytest.fixture(scope="module")
-def model_path(official_model_path):
-    return official_model_path
-
-
-@pytest.fixture(scope="module")
-def separator(model_path):
-    return Separator("spleeter:2stems", backend="eager")
-
-
-def test_unet_outputs_on_first_frames(separator):
+def test_unet_outputs_on_first_frames(official_separator):
     reference = _fixture("2stems")
     magnitude = np.abs(stft(reference["mix"])[:512, :1024])  # segment 0: (512, 1024, 2)
     np.testing.assert_allclose(magnitude[:64], reference["input_magnitude_seg0_f64"], atol=3e-3)
-    estimates = separator.run_model(np.ascontiguousarray(magnitude.transpose(2, 0, 1)[None]))
+    estimates = official_separator.run_model(
+        np.ascontiguousarray(magnitude.transpose(2, 0, 1)[None])
+    )
     for index, name in enumerate(INSTRUMENTS):
         ours = estimates[0, index].transpose(1, 2, 0)[:64]
         expected = reference[f"{name}_magnitude_seg0_f64"]
@@ -50,7 +42,7 @@ def test_unet_outputs_on_first_frames(separator):
 
 
 @pytest.mark.parametrize("backend", ["eager", "predictor"])
-def test_2stems_waveforms_match_official(model_path, backend):
+def test_2stems_waveforms_match_official(official_model_path, backend):
     reference = _fixture("2stems")
     stems = Separator("spleeter:2stems", backend=backend).separate(reference["mix"])
     for name in INSTRUMENTS:
@@ -58,14 +50,14 @@ def test_2stems_waveforms_match_official(model_path, backend):
         assert np.abs(stems[name] - reference[name]).max() <= 1e-4, name
 
 
-def test_2stems_16khz_matches_official(model_path):
+def test_2stems_16khz_matches_official(official_model_path):
     reference = _fixture("2stems-16kHz")
     stems = Separator("spleeter:2stems-16kHz", backend="eager").separate(reference["mix"])
     for name in INSTRUMENTS:
         assert np.abs(stems[name] - reference[name]).max() <= 1e-4, name
 
 
-def test_2stems_mwf_matches_official(model_path):
+def test_2stems_mwf_matches_official(official_model_path):
     """Vocals within 1e-4. Accompaniment: our filter equals norbert run in float64 (1.2e-7);
     norbert's float32 run, which produced the fixture, itself drifts 6.8e-4 from that on the
     near-rank-1 bass bins, so the bound there is that float32 noise (measured 9.0e-4)."""
@@ -78,27 +70,30 @@ def test_2stems_mwf_matches_official(model_path):
     assert np.median(diff) <= 2e-5
 
 
-def test_mono_and_multichannel_inputs(separator):
+def test_mono_and_multichannel_inputs(official_separator):
     mix = _fixture("2stems")["mix"][:44100]
-    mono = separator.separate(mix[:, 0])
-    duplicated = separator.separate(np.stack([mix[:, 0], mix[:, 0]], axis=1))
+    mono = official_separator.separate(mix[:, 0])
+    duplicated = official_separator.separate(np.stack([mix[:, 0], mix[:, 0]], axis=1))
     assert mono["vocals"].shape == (44100, 2)
     np.testing.assert_array_equal(mono["vocals"], duplicated["vocals"])
-    six = separator.separate(np.concatenate([mix, mix, mix], axis=1))
-    stereo = separator.separate(mix)
+    six = official_separator.separate(np.concatenate([mix, mix, mix], axis=1))
+    stereo = official_separator.separate(mix)
     np.testing.assert_array_equal(six["vocals"], stereo["vocals"])
 
 
-def test_predictor_and_eager_give_the_same_numbers(model_path, separator):
+def test_predictor_and_eager_give_the_same_numbers(official_model_path, official_separator):
     mix = _fixture("2stems")["mix"]
     magnitude = np.abs(stft(mix)[:512, :1024]).transpose(2, 0, 1)[None]
     predictor = Separator("spleeter:2stems", backend="predictor")
     assert predictor.backend == "predictor"
-    eager_estimates = separator.run_model(np.ascontiguousarray(magnitude))
+    eager_estimates = official_separator.run_model(np.ascontiguousarray(magnitude))
     predictor_estimates = predictor.run_model(np.ascontiguousarray(magnitude))
     # oneDNN and eager kernels sum in different orders: float32 noise (measured 2.3e-5 relative).
     np.testing.assert_allclose(predictor_estimates, eager_estimates, atol=1e-3, rtol=1e-4)
     waveform = mix[: 5 * 44100]
-    eager_stems, predictor_stems = separator.separate(waveform), predictor.separate(waveform)
+    eager_stems, predictor_stems = (
+        official_separator.separate(waveform),
+        predictor.separate(waveform),
+    )
     for name in INSTRUMENTS:
         np.testing.assert_allclose(predictor_stems[name], eager_stems[name], atol=2e-5)
