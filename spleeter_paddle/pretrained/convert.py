@@ -91,6 +91,28 @@ def _dtype_name(tensor: Any) -> str:
     return str(tensor.dtype).replace("paddle.", "")
 
 
+def non_finite_problem(value: np.ndarray) -> Optional[str]:
+    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``.
+
+    A NaN or infinite weight makes every output it reaches NaN or wrong without any error, so
+    weights are refused at load instead (the caller names the tensor and the file).
+    """
+    if not (
+        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
+    ):
+        return None
+    finite = np.isfinite(value)
+    if finite.all():
+        return None
+    bad = ~finite
+    n_nan = int(np.isnan(value).sum())
+    kinds = [f"{n_nan} NaN"] if n_nan else []
+    if int(bad.sum()) > n_nan:
+        kinds.append(f"{int(bad.sum()) - n_nan} infinite")
+    first = [int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)]
+    return f"{' and '.join(kinds)} value(s) (first at {first})"
+
+
 def _listing(names: Sequence[str], limit: int = 4) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -144,6 +166,12 @@ def convert_checkpoint(
                     f"{source}: '{tf_name}' has shape {list(value.shape)}, expected a 4-D kernel"
                 )
             value = value.transpose(KERNEL_PERMUTATION)
+        problem = non_finite_problem(value)
+        if problem:
+            raise CheckpointError(
+                f"{source}: tensor '{tf_name}' holds {problem}; the checkpoint is corrupt or "
+                "comes from a diverged training, refusing to convert it"
+            )
         shape, dtype = expected.get(paddle_key, (None, ""))
         if shape is None:
             raise CheckpointError(f"{source}: '{tf_name}' maps to unknown Paddle key {paddle_key}")
@@ -241,7 +269,10 @@ def read_metadata(directory: PathLike, basename: str = "model") -> Dict[str, Any
 
 
 def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
-    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON."""
+    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
+
+    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
+    """
     from safetensors.numpy import load_file
 
     directory = Path(directory)
@@ -256,9 +287,17 @@ def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.n
             f"{directory / (basename + '.json')}); delete the directory to fetch it again"
         )
     try:
-        return load_file(str(weights_path))
+        arrays = load_file(str(weights_path))
     except Exception as error:  # safetensors raises its own error types
         raise ModelError(f"{weights_path}: unreadable weights file ({error})") from None
+    for key, value in arrays.items():
+        problem = non_finite_problem(value)
+        if problem:
+            raise ModelError(
+                f"{weights_path}: tensor '{key}' holds {problem}; these weights would give "
+                "wrong stems (a diverged training or a damaged file), refusing to load them"
+            )
+    return arrays
 
 
 def load_weights(model: Any, directory: PathLike, basename: str = "model") -> Any:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
+import soundfile as sf
 from tf_bundle_writer import (
     TINY_FILTERS,
     expected_paddle_state,
@@ -27,6 +31,8 @@ from spleeter_paddle.pretrained import (
     save_weights,
     tf_variable_map,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _assert_model_holds(model, expected: dict) -> None:
@@ -197,3 +203,63 @@ def test_saving_replaces_files_atomically(tiny_weights):
     assert json.loads((directory / "model.json").read_text())["format"] == 1
     mode = (directory / "model.safetensors").stat().st_mode & 0o777
     assert mode & 0o044 or mode == 0o600  # readable by others unless the umask forbids it
+
+
+# --- non-finite weights ---------------------------------------------------------------------------
+
+POISONED_KEY = "unets.vocals.decoder.2.bn._variance"
+
+
+def _poisoned_weights(params, directory: Path, value: float) -> Path:
+    """A consistent weights directory (sha256 matches) whose ``POISONED_KEY`` holds one ``value``."""
+    state = {k: v.numpy().copy() for k, v in build_model(params).state_dict().items()}
+    state[POISONED_KEY].reshape(-1)[1] = value
+    save_weights(state, directory, {"config": params, "source": "test"})
+    return directory / "model.safetensors"
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_tensor_and_file(tmp_path: Path, value):
+    params = tiny_params()
+    weights = _poisoned_weights(params, tmp_path / "weights", value)
+    kind = "NaN" if np.isnan(value) else "infinite"
+    model = build_model(params)
+    with pytest.raises(ModelError) as caught:
+        load_weights(model, weights.parent)
+    message = str(caught.value)
+    assert message.startswith(f"{weights}: tensor '{POISONED_KEY}' holds 1 {kind} value")
+    assert "first at [1]" in message and "\n" not in message
+
+
+def test_non_finite_tf_variable_is_refused_at_conversion(tmp_path: Path):
+    params = tiny_params()
+    variables = unet_tf_variables(2, np.random.default_rng(3), filters=TINY_FILTERS)
+    variables["conv2d_transpose_8/kernel"][0, 1, 0, 0] = np.nan
+    prefix = write_bundle(tmp_path / "tf" / "model", variables)
+    with pytest.raises(CheckpointError) as caught:
+        convert_checkpoint(prefix, params)
+    message = str(caught.value)
+    assert "'conv2d_transpose_8/kernel' holds 1 NaN value" in message
+    assert message.startswith(str(prefix.parent / "model.index"))
+
+
+def test_separating_with_nan_weights_fails_with_one_line(tmp_path: Path):
+    params = tiny_params()
+    weights = _poisoned_weights(params, tmp_path / "weights", np.nan)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(params))
+    rate = 44100
+    song = 0.1 * np.sin(np.arange(rate) * 2 * np.pi * 440 / rate)
+    sf.write(tmp_path / "song.wav", np.stack([song, song], axis=1), rate)
+    result = subprocess.run(
+        [sys.executable, "-m", "spleeter_paddle", "separate", "-p", str(config),
+         "--model-dir", str(weights.parent), "--backend", "eager", "-o", "out", "song.wav"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == ModelError.exit_code
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(weights) in lines[0] and f"'{POISONED_KEY}' holds 1 NaN" in lines[0]
+    assert lines[0].startswith("spleeter-paddle: error: ")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.wav"))
