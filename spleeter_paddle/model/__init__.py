@@ -22,6 +22,21 @@ def build_model(
     ``batch_statistics`` / ``dropout`` switch BN to batch statistics and enable dropout in
     training; both are off by default, which is how Spleeter trained.
     """
+    model = _build(params, batch_statistics, dropout)
+    # Everything besides weights and code that shapes the network: exported graphs are keyed on it.
+    model.graph_config = {
+        "type": params["model"]["type"],
+        "params": params["model"].get("params", {}),
+        "instrument_list": list(params["instrument_list"]),
+        "n_channels": params["n_channels"],
+        "F": params["F"],
+        "batch_statistics": batch_statistics,
+        "dropout": dropout,
+    }
+    return model
+
+
+def _build(params: Dict[str, Any], batch_statistics: bool, dropout: bool) -> nn.Layer:
     model_type = params["model"]["type"]
     model_params = params["model"].get("params", {})
     instruments = params["instrument_list"]

@@ -7,17 +7,21 @@ than eager mode and gives the same numbers to float noise; eager is the fallback
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import inspect
+import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import paddle
+
+from ..model import build_model
 
 logger = logging.getLogger(__name__)
 
@@ -70,29 +74,96 @@ class PredictorRunner:
         return self.output.copy_to_cpu()
 
 
-def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
-    """``paddle.jit.save`` the model once per distinct weights and code; returns the path prefix."""
-    digest = hashlib.sha256(Path(inspect.getfile(type(model))).read_bytes())
-    digest.update(paddle.__version__.encode())
+EXPORT_FORMAT = 2  # bump when the export procedure itself changes
+_KEY_FILE = "graph-key.json"
+
+
+def _code_digest() -> str:
+    """sha256 of the code that defines an exported graph: the model package and this module."""
+    digest = hashlib.sha256()
+    sources = sorted(Path(inspect.getfile(build_model)).parent.glob("*.py")) + [Path(__file__)]
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def graph_key(model: paddle.nn.Layer, n_channels: int, n_bins: int) -> Optional[Dict[str, Any]]:
+    """Everything that defines ``model``'s exported graph, or None when it cannot be told.
+
+    The configuration the model was built from (type, params, instrument order, channels, F),
+    the input shape, the weights (names, shapes, dtypes, values), the model code and Paddle.
+    """
+    config = getattr(model, "graph_config", None)
+    if config is None:
+        return None
+    weights = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.numpy().tobytes())
-    directory = (
-        cache_dir / f"{type(model).__name__}-{digest.hexdigest()[:16]}-{n_channels}x{n_bins}"
-    )
-    prefix = directory / "inference"
-    if (directory / "inference.pdiparams").is_file():
-        return prefix
-    spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
-    paddle.jit.save(
-        paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(staging / "inference")
-    )
+        array = np.ascontiguousarray(tensor.numpy())
+        weights.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        weights.update(array.tobytes())
+    return {
+        "format": EXPORT_FORMAT,
+        "paddle": paddle.__version__,
+        "paddle_commit": getattr(paddle.version, "commit", ""),
+        "code": _code_digest(),
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "config": json.loads(json.dumps(config, sort_keys=True)),
+        "input": [None, int(n_channels), None, int(n_bins)],
+        "weights": weights.hexdigest(),
+    }
+
+
+def _stored_key(directory: Path) -> Optional[Dict[str, Any]]:
     try:
-        staging.rename(directory)
-    except OSError:  # another process exported the same model first
+        return json.loads((directory / _KEY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
+    """``paddle.jit.save`` the model once per distinct graph; returns the path prefix.
+
+    The cache entry is named by a digest of :func:`graph_key` and holds the key itself, which is
+    compared in full before reuse: a graph exported for other settings is never run. A model
+    whose key cannot be told is exported to a fresh directory each time.
+    """
+    key = graph_key(model, n_channels, n_bins)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if key is None:
+        staging = Path(tempfile.mkdtemp(prefix=".export-uncached-", dir=cache_dir))
+        atexit.register(shutil.rmtree, staging, True)
+        _save_graph(model, n_channels, n_bins, staging)
+        return staging / "inference"
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    directory = cache_dir / f"{type(model).__name__}-{digest[:32]}"
+    if _stored_key(directory) == key and _complete(directory):
+        return directory / "inference"
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
+    try:
+        _save_graph(model, n_channels, n_bins, staging)
+        (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
+        if directory.exists():  # incomplete or foreign: set it aside, then replace it
+            stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
+            os.replace(directory, stale / "entry")
+            shutil.rmtree(stale, ignore_errors=True)
+        os.replace(staging, directory)
+    except OSError:  # another process installed the same graph first
+        if not (_stored_key(directory) == key and _complete(directory)):
+            raise
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return prefix
+    return directory / "inference"
+
+
+def _complete(directory: Path) -> bool:
+    return all((directory / f"inference{suffix}").is_file() for suffix in (".json", ".pdiparams"))
+
+
+def _save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, directory: Path) -> None:
+    spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
+    paddle.jit.save(
+        paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(directory / "inference")
+    )
 
 
 def default_cache_dir() -> Path:

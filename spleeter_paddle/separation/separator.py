@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..audio import io as audio_io
 from ..configuration import Params, load_configuration
 from ..devices import select_device
-from ..errors import AudioError
+from ..errors import AudioError, ConfigurationError
 from ..pretrained.provider import load_pretrained_model
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks
@@ -26,6 +27,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 READ_BLOCK_SAMPLES = 1 << 18
+# Frames per model call when separating: Spleeter's predictor uses the presets' T = 512 whatever
+# crop a model was trained with, and the segment length alone changes the output.
+SEPARATION_FRAMES = 512
+
+
+def check_segment_frames(params: Params, segment_frames: int) -> int:
+    """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
+    if isinstance(segment_frames, bool) or int(segment_frames) != segment_frames:
+        raise ConfigurationError(f"segment_frames must be an integer, got {segment_frames!r}")
+    segment_frames = int(segment_frames)
+    if segment_frames <= 0:
+        raise ConfigurationError(f"segment_frames must be positive, got {segment_frames}")
+    if params["model"]["type"].startswith("unet.") and segment_frames % 64:
+        raise ConfigurationError(
+            f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
+        )
+    return segment_frames
 
 
 class Separator:
@@ -38,7 +56,9 @@ class Separator:
         model_dir: directory with ``model.safetensors`` (e.g. a trained model); default: the
             config's ``model_dir``, provisioned with the official weights when it is a preset.
         backend: ``auto`` (fastest: ``paddle.inference`` predictor), ``predictor`` or ``eager``.
-        batch_size: T-frame segments per model call.
+        batch_size: segments per model call.
+        segment_frames: STFT frames per segment (default 512, as Spleeter's predictor; a
+            multiple of 64 for U-Nets). A separation setting: never the model's training crop.
     """
 
     def __init__(
@@ -49,10 +69,14 @@ class Separator:
         model_dir: Union[str, Path, None] = None,
         backend: str = "auto",
         batch_size: int = 1,
+        segment_frames: Optional[int] = None,
     ):
         self.params = load_configuration(params)
         self.mwf = mwf
-        self.chain = SignalChain.from_params(self.params)
+        self.segment_frames = check_segment_frames(
+            self.params, SEPARATION_FRAMES if segment_frames is None else segment_frames
+        )
+        self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
         self.batch_size = max(1, int(batch_size))
         self.device = select_device(device)
         self.model = load_pretrained_model(self.params, model_dir=model_dir)

@@ -1,0 +1,94 @@
+"""The exported-graph cache: a graph made for other settings is never reused (predictor == eager)."""
+
+import copy
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.model import build_model
+from spleeter_paddle.separation.inference import EagerRunner, PredictorRunner, graph_key
+
+F = 64
+
+
+def _params(**changes):
+    params = copy.deepcopy(dict(load_configuration("spleeter:2stems")))
+    params.update(F=F, T=64)
+    model = params["model"] = copy.deepcopy(params["model"])
+    model.setdefault("params", {})
+    for key, value in changes.items():
+        if key in ("type",):
+            model["type"] = value
+        elif key in ("instrument_list", "n_channels"):
+            params[key] = value
+        else:
+            model["params"][key] = value
+    return params
+
+
+def _model(params, seed=0):
+    """A model with distinct random weights per instrument (Spleeter's initial U-Nets are equal)."""
+    paddle.seed(seed)
+    model = build_model(params)
+    rng = np.random.default_rng(seed)
+    for parameter in model.parameters():
+        noise = rng.normal(0.0, 0.05, parameter.shape).astype(np.float32)
+        parameter.set_value(parameter.numpy() + noise)
+    model.eval()
+    return model
+
+
+def _shared_weights(reference, params):
+    """A model for ``params`` holding exactly ``reference``'s weights (same names and shapes)."""
+    model = _model(params, seed=1)
+    model.set_state_dict(reference.state_dict())
+    return model
+
+
+VARIANTS = {
+    "instrument order": {"instrument_list": ["accompaniment", "vocals"]},
+    "model type": {"type": "unet.softmax_unet"},
+    "conv activation": {"conv_activation": "ELU"},
+    "deconv activation": {"deconv_activation": "LeakyReLU"},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_cached_graph_is_never_reused_for_another_config(tmp_path, variant):
+    base = _model(_params())
+    magnitude = np.random.default_rng(0).random((1, 2, 64, F)).astype(np.float32)
+    first = PredictorRunner(base, 2, F, "cpu", tmp_path)(magnitude)
+    np.testing.assert_allclose(first, EagerRunner(base)(magnitude), rtol=1e-4, atol=1e-4)
+
+    other = _shared_weights(base, _params(**VARIANTS[variant]))
+    eager = EagerRunner(other)(magnitude)
+    assert np.abs(eager - first).max() > 1e-3, "the variant must change the output"
+    predicted = PredictorRunner(other, 2, F, "cpu", tmp_path)(magnitude)
+    np.testing.assert_allclose(predicted, eager, rtol=1e-4, atol=1e-4)
+    assert len([entry for entry in tmp_path.iterdir() if not entry.name.startswith(".")]) == 2
+
+
+def test_weights_channels_and_bins_change_the_key():
+    params = _params()
+    key = graph_key(_model(params), 2, F)
+    assert key == graph_key(_model(params), 2, F)  # same seed, same weights
+    assert key != graph_key(_model(params, seed=3), 2, F)
+    assert key != graph_key(_model(params), 2, 2 * F)
+    assert key["paddle"] == paddle.__version__ and len(key["code"]) == 64
+
+
+def test_tampered_cache_entry_is_replaced(tmp_path):
+    model = _model(_params())
+    magnitude = np.random.default_rng(1).random((1, 2, 64, F)).astype(np.float32)
+    PredictorRunner(model, 2, F, "cpu", tmp_path)
+    (entry,) = [path for path in tmp_path.iterdir() if not path.name.startswith(".")]
+    key_file = entry / "graph-key.json"
+    stored = json.loads(key_file.read_text())
+    key_file.write_text(json.dumps({**stored, "weights": "0" * 64}))
+    predicted = PredictorRunner(model, 2, F, "cpu", tmp_path)(magnitude)
+    np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
+    assert json.loads(key_file.read_text()) == stored
+    assert sorted(path.name for path in tmp_path.iterdir()) == [entry.name]
