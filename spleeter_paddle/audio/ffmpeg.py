@@ -93,6 +93,17 @@ def probe(name: str, stream_index: int, libsndfile_problem: str) -> StreamInfo:
         ) from error
 
 
+def read_comment(name: str) -> Optional[str]:
+    """The container's ``comment`` tag as ffprobe reads it, or None."""
+    command = ["ffprobe", "-v", "error", "-of", "json", "-show_entries", "format_tags=comment"]
+    try:
+        result = subprocess.run(command + ["file:" + name], capture_output=True, check=False)
+        tags = json.loads(result.stdout or b"{}").get("format", {}).get("tags", {})
+    except (OSError, ValueError):
+        return None
+    return next((value for key, value in tags.items() if key.lower() == "comment"), None)
+
+
 def decode(
     name: str,
     stream_index: int,
@@ -164,6 +175,7 @@ class Encoder:
         sample_rate: int,
         n_channels: int,
         kbps: float,
+        comment: Optional[str] = None,
     ):
         if not can_encode():
             raise missing_error(name, f"writing {codec}")
@@ -172,6 +184,8 @@ class Encoder:
         command = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "f32le"]
         command += ["-ar", str(sample_rate), "-ac", str(n_channels), "-i", "pipe:0"]
         command += ["-c:a", encoder, "-strict", "-2", "-b:a", f"{int(round(kbps))}k"]
+        if comment is not None:
+            command += ["-metadata", f"comment={comment}"]
         command += ["-f", muxer, "file:" + output_path]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the encoder)
         try:

@@ -7,8 +7,10 @@ Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) lives in ``audio/
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from typing import Iterable, Iterator, NamedTuple, Optional
 
 import numpy as np
@@ -66,16 +68,42 @@ def _seconds(value: float) -> str:
 # ----------------------------------------------------------------------------- reading
 
 
-def _probe(path: PathLike, stream_index: int = 0) -> _Source:
-    name = os.fspath(path)
-    if not os.path.exists(name):
-        raise AudioError(f"{name}: no such file")
-    if os.path.isdir(name):
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_readable_file(name: str) -> None:
+    """A regular, readable, non-empty file, or an AudioError saying what ``name`` really is."""
+    try:
+        status = os.stat(name)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise AudioError(f"{name}: symbolic link loop") from None
+        if os.path.islink(name):
+            raise AudioError(f"{name}: broken symbolic link (to {os.readlink(name)})") from None
+        if error.errno == errno.ENOENT:
+            raise AudioError(f"{name}: no such file") from None
+        if error.errno == errno.EACCES:
+            raise AudioError(f"{name}: permission denied") from None
+        raise AudioError(f"{name}: cannot open ({error.strerror or error})") from None
+    if stat.S_ISDIR(status.st_mode):
         raise AudioError(f"{name}: is a directory, not an audio file")
-    if os.path.getsize(name) == 0:
-        raise AudioError(f"{name}: file is empty (0 bytes)")
+    for is_kind, kind in _NOT_REGULAR:
+        if is_kind(status.st_mode):
+            raise AudioError(f"{name}: is {kind}, not a regular audio file")
     if not os.access(name, os.R_OK):
         raise AudioError(f"{name}: permission denied")
+    if status.st_size == 0:
+        raise AudioError(f"{name}: file is empty (0 bytes)")
+
+
+def _probe(path: PathLike, stream_index: int = 0) -> _Source:
+    name = os.fspath(path)
+    _check_readable_file(name)
     try:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
@@ -190,8 +218,34 @@ def _native_frames(
 ) -> Iterator[np.ndarray]:
     """Consecutive ``(n, n_channels)`` blocks at the file's rate, ``block_frames`` each but the last."""
     if source.backend == "soundfile":
-        return _soundfile_frames(source, start, n_frames, block_frames, dtype)
-    return _ffmpeg_frames(source, start, n_frames, block_frames)
+        blocks = _soundfile_frames(source, start, n_frames, block_frames, dtype)
+    else:
+        blocks = _ffmpeg_frames(source, start, n_frames, block_frames)
+    return _finite(blocks, source, start)
+
+
+def _finite(blocks: Iterable[np.ndarray], source: _Source, start: int) -> Iterator[np.ndarray]:
+    """``blocks`` unchanged; a NaN or infinite sample (float files) is an error naming the input."""
+    position = start
+    for block in blocks:
+        if not np.isfinite(block).all():
+            first = position + int(np.argwhere(~np.isfinite(block))[0][0])
+            raise AudioError(
+                f"{source.path}: contains NaN or infinite samples "
+                f"(first at {_seconds(first / source.info.sample_rate)} s)"
+            )
+        position += len(block)
+        yield block
+
+
+def read_comment(path: PathLike) -> Optional[str]:
+    """The ``comment`` tag of an audio file (libsndfile, else ffprobe), or None."""
+    name = os.fspath(path)
+    try:
+        with sf.SoundFile(name) as audio_file:
+            return audio_file.comment or None
+    except (RuntimeError, OSError):
+        return ffmpeg.read_comment(name) if ffmpeg.can_decode() else None
 
 
 def audio_info(path: PathLike) -> AudioInfo:

@@ -5,6 +5,7 @@ re-exports both. wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmp
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -33,6 +34,8 @@ _SOUNDFILE_FORMATS = {
 }
 # Vorbis nominal bitrates (44.1 kHz stereo) per quality step, for the bitrate -> quality mapping.
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
+# A write that fails with less than this free on the device failed for lack of space.
+_FULL_DISK_BYTES = 1 << 20
 
 
 def _one_line(text: str) -> str:
@@ -46,7 +49,26 @@ def _libsndfile_problem(error: Exception) -> str:
 def _unwritable(name: str, error: OSError) -> AudioError:
     if isinstance(error, (FileExistsError, NotADirectoryError)):
         return AudioError(f"{name}: cannot write here, a parent path is not a directory")
+    if error.errno == errno.ENOSPC:
+        return _disk_full(name)
     return AudioError(f"{name}: cannot write here ({error.strerror or error})")
+
+
+def _disk_full(name: str) -> AudioError:
+    return AudioError(f"{name}: cannot write, no space left on the device")
+
+
+def _write_failed(name: str, error: Exception) -> AudioError:
+    """The error of a failed write: libsndfile says only 'System error', so look at the disk."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return _unwritable(name, error)
+    try:
+        usage = os.statvfs(os.path.dirname(os.path.abspath(name)))
+        if usage.f_bavail * usage.f_frsize < _FULL_DISK_BYTES:
+            return _disk_full(name)
+    except OSError:
+        pass
+    return AudioError(f"{name}: cannot write ({_libsndfile_problem(error) or 'write failed'})")
 
 
 def _bitrate_kbps(bitrate: Union[str, int]) -> float:
@@ -108,8 +130,10 @@ class StreamWriter:
         codec: Optional[str] = None,
         bitrate: Union[str, int] = "128k",
         subtype: str = "PCM_16",
+        comment: Optional[str] = None,
     ):
         self.path = os.fspath(path)
+        self.comment = comment
         self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
         self.codec = _codec_for(self.path, codec)
         if subtype not in SUBTYPES:
@@ -153,10 +177,13 @@ class StreamWriter:
                     f"{self.path}: cannot write {self.codec} with {self.n_channels} channels at "
                     f"{self.sample_rate} Hz ({_libsndfile_problem(error)})"
                 ) from error
+            if self.comment is not None:
+                self._sound_file.comment = self.comment
             return
         self._encoder = ffmpeg.Encoder(
-            self.path, self._temp_path, self.codec, self.sample_rate, self.n_channels, kbps
-        )
+            self.path, self._temp_path, self.codec, self.sample_rate, self.n_channels, kbps,
+            self.comment,
+        )  # fmt: skip
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block``: ``(n, n_channels)`` float (or ``(n,)`` when mono)."""
@@ -181,7 +208,7 @@ class StreamWriter:
             else:
                 self._sound_file.write(block)
         except (RuntimeError, OSError) as error:
-            raise AudioError(f"{self.path}: cannot write ({_libsndfile_problem(error)})") from error
+            raise _write_failed(self.path, error) from error
         self.n_written += len(block)
 
     def close(self) -> None:
@@ -195,8 +222,7 @@ class StreamWriter:
                 try:
                     self._sound_file.close()
                 except RuntimeError as error:
-                    problem = _libsndfile_problem(error)
-                    raise AudioError(f"{self.path}: cannot write ({problem})") from error
+                    raise _write_failed(self.path, error) from error
             try:
                 os.replace(self._temp_path, self.path)
             except OSError as error:

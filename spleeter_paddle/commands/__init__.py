@@ -7,9 +7,12 @@ one place that parses, sets up logging and turns a :class:`SpleeterError` into o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from typing import Callable, Optional, Sequence
+import threading
+from typing import Callable, Iterator, Optional, Sequence
 
 from ..errors import SpleeterError
 
@@ -26,21 +29,63 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.setLevel(level)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every cleanup path runs."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _terminate(signal_number: int, frame) -> None:
+    # A second signal while cleaning up falls back to the default action (stop at once).
+    for number in _CLEAN_EXIT_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
+    raise Terminated(signal_number)
+
+
+_CLEAN_EXIT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise :class:`Terminated` in the main thread while the command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _terminate) for number in _CLEAN_EXIT_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run_guarded(
     run: Callable[[argparse.Namespace], int],
     args: argparse.Namespace,
     prog: str,
     interrupted: str = "interrupted",
 ) -> int:
-    """``run(args)``; a SpleeterError becomes ``prog: error: <one line>`` and its exit code."""
+    """``run(args)``; a SpleeterError becomes ``prog: error: <one line>`` and its exit code.
+
+    Ctrl-C, SIGTERM and SIGHUP unwind the command (temporary files are removed on the way) and
+    exit with 128 + the signal number.
+    """
     try:
-        return int(run(args) or 0)
+        with _signals_unwind():
+            return int(run(args) or 0)
     except SpleeterError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        print(f"{prog}: {interrupted} ({signal.Signals(stop.signal_number).name})", file=sys.stderr)
+        return 128 + stop.signal_number
 
 
 def run_script(

@@ -7,15 +7,66 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import re
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
+import soundfile as sf
+
+from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..errors import AudioError, SpleeterError
+from ..configuration import load_configuration
+from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..separation import outputs
 
 logger = logging.getLogger(__name__)
+_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
+
+
+def _number(text: str, minimum: float, strict: bool, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{what} must be a number of seconds, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise argparse.ArgumentTypeError(f"{what} must be finite and {bound}, got {text!r}")
+    return value
+
+
+def offset_seconds(text: str) -> float:
+    """argparse type of ``-s``: finite seconds >= 0."""
+    return _number(text, 0.0, False, "offset")
+
+
+def duration_seconds(text: str) -> float:
+    """argparse type of ``-d``: finite seconds > 0."""
+    return _number(text, 0.0, True, "duration")
+
+
+def bitrate(text: str) -> str:
+    """argparse type of ``-b``: ``128k``, ``1.5M`` or bits per second, 8 kbit/s to 2 Mbit/s."""
+    match = _BITRATE.match(text.strip())
+    scale = {"": 1e-3, "k": 1.0, "m": 1e3}[(match.group(2) if match else "").lower()]
+    if match is None or not 8 <= float(match.group(1)) * scale <= 2000:
+        raise argparse.ArgumentTypeError(f"bitrate must look like 128k (8k to 2000k), got {text!r}")
+    return text.strip()
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts (``--batch-size``, ``--segment-frames``): an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-c", "--codec", default="wav", choices=audio_io.CODECS, help="output codec (default: wav)"
     )
     parser.add_argument(
-        "-b", "--bitrate", default="128k", help="bitrate of lossy codecs (default: 128k)"
+        "-b",
+        "--bitrate",
+        type=bitrate,
+        default="128k",
+        help="bitrate of lossy codecs (default: 128k)",
     )
     parser.add_argument(
         "--bit-depth",
@@ -54,11 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("PCM_16", "PCM_24", "FLOAT"),
         help="wav/flac sample format (default: PCM_16, like Spleeter; FLOAT never clips)",
     )
-    parser.add_argument("-s", "--offset", type=float, default=0.0, help="start offset in seconds")
+    parser.add_argument(
+        "-s", "--offset", type=offset_seconds, default=0.0, help="start offset in seconds"
+    )
     parser.add_argument(
         "-d",
         "--duration",
-        type=float,
+        type=duration_seconds,
         default=None,
         help="maximum seconds to process (default: whole file)",
     )
@@ -82,10 +139,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=1,
-        help="T-frame segments per model call (default: 1)",
+        help="segments per model call (default: 1)",
     )
+    parser.add_argument(
+        "--segment-frames",
+        type=positive_int,
+        default=None,
+        help="STFT frames per segment (default: 512, as Spleeter; a multiple of 64 for U-Nets)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing files at output paths even when this tool did not write them",
+    )
+
+
+def _check_options(
+    offset: float, duration: Optional[float], bitrate_text: str, codec: str, batch_size: int
+) -> None:
+    """The Python API's version of the CLI's argparse checks (ConfigurationError, exit 2)."""
+    try:
+        offset_seconds(str(offset))
+        if duration is not None:
+            duration_seconds(str(duration))
+        bitrate(str(bitrate_text))
+        positive_int(str(batch_size))
+    except argparse.ArgumentTypeError as error:
+        raise ConfigurationError(str(error)) from None
+    if codec not in audio_io.CODECS:
+        raise ConfigurationError(
+            f"codec must be one of {', '.join(audio_io.CODECS)}, got {codec!r}"
+        )
+    if codec in ffmpeg.ENCODERS and not _native_codec(codec) and not ffmpeg.can_encode():
+        raise ffmpeg.missing_error(codec, f"writing {codec}")
+
+
+def _native_codec(codec: str) -> bool:
+    file_format = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}.get(codec)
+    return file_format is not None and file_format in sf.available_formats()
+
+
+class PlannedFile(NamedTuple):
+    """One input of a run: its stem paths, or the problem that keeps it from running."""
+
+    name: str
+    paths: Optional[Dict[str, Path]]
+    problem: Optional[str] = None
+
+
+def plan_outputs(
+    files: Sequence[str],
+    instruments: Sequence[str],
+    output_path: str,
+    codec: str,
+    filename_format: str,
+    overwrite: bool,
+) -> List[PlannedFile]:
+    """Where every file's stems go, checked before any work, in input order.
+
+    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
+    whose stems would land on an earlier file's stems, or on files that may not be replaced,
+    gets a ``problem`` and is skipped.
+    """
+    plan: List[PlannedFile] = []
+    owners: Dict[Path, str] = {}
+    for name in files:
+        try:
+            paths = outputs.output_paths(instruments, name, output_path, codec, filename_format)
+            clash = next((path for path in paths.values() if path in owners), None)
+            if clash is not None:
+                raise AudioError(
+                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
+                    "use a -f/--filename_format with {foldername} to keep both"
+                )
+            for instrument, path in paths.items():
+                outputs.check_replaceable(path, instrument, name, overwrite)
+        except AudioError as error:
+            plan.append(PlannedFile(name, None, str(error)))
+            continue
+        plan.append(PlannedFile(name, paths))
+        owners.update({path: name for path in paths.values()})
+    outputs.check_not_inputs({item.name: item.paths for item in plan if item.paths}, files)
+    return plan
 
 
 def separate_files(
@@ -103,26 +240,35 @@ def separate_files(
     backend: str = "auto",
     model_dir: Optional[str] = None,
     batch_size: int = 1,
+    segment_frames: Optional[int] = None,
+    overwrite: bool = False,
 ) -> int:
     """Separate ``files`` with one model; returns the number of files that failed.
 
-    A bad file is reported on one line (file + problem) and skipped; the others still run.
+    Options and output paths are checked before the model loads; a bad file is reported on one
+    line (file + problem) and skipped; the others still run.
     """
     from tqdm import tqdm
 
-    from ..separation.separator import Separator
+    from ..separation.separator import Separator, check_segment_frames
 
-    separator = Separator(
-        params_filename,
-        mwf=mwf,
-        device=device,
-        model_dir=model_dir,
-        backend=backend,
-        batch_size=batch_size,
+    _check_options(offset, duration, bitrate, codec, batch_size)
+    params = load_configuration(params_filename)
+    if segment_frames is not None:
+        check_segment_frames(params, segment_frames)
+    plan = plan_outputs(
+        files, params["instrument_list"], output_path, codec, filename_format, overwrite
     )
     failures: List[str] = []
     started = time.perf_counter()
     audio_seconds = [0.0]
+    if any(item.paths for item in plan):
+        separator = Separator(
+            params, mwf=mwf, device=device, model_dir=model_dir, backend=backend,
+            batch_size=batch_size, segment_frames=segment_frames,
+        )  # fmt: skip
+    else:
+        separator = None
 
     def progress(n_samples: int) -> None:
         audio_seconds[0] += n_samples / separator.sample_rate
@@ -131,17 +277,13 @@ def separate_files(
     with tqdm(
         total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
     ) as seconds_bar:
-        written: Dict[Path, str] = {}  # output path -> the input it came from, in this run
-        for index, name in enumerate(files, 1):
-            seconds_bar.set_description(f"file {index}/{len(files)}")
+        for index, (name, _, problem) in enumerate(plan, 1):
+            seconds_bar.set_description(f"file {index}/{len(plan)}")
+            if problem is not None:  # reported in input order, like every other failure
+                failures.append(name)
+                logger.error("%s", problem)
+                continue
             try:
-                planned = separator.output_paths(name, output_path, codec, filename_format)
-                clash = next((path for path in planned.values() if path in written), None)
-                if clash is not None:
-                    raise AudioError(
-                        f"{name}: output {clash} was already written for {written[clash]} in this "
-                        "run; use a -f/--filename_format with {foldername} to keep both"
-                    )
                 info = audio_io.audio_info(name)
                 if info.duration_s is not None:
                     length_s = max(0.0, info.duration_s - offset)
@@ -151,13 +293,12 @@ def separate_files(
                     seconds_bar.refresh()
                 paths = separator.separate_to_file(
                     name, output_path, codec, bitrate, offset, duration, filename_format, subtype,
-                    progress=progress,
+                    progress=progress, overwrite=overwrite,
                 )  # fmt: skip
             except SpleeterError as error:
                 failures.append(name)
                 logger.error("%s", error)
             else:
-                written.update({path: name for path in paths.values()})
                 logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
     elapsed = time.perf_counter() - started
     logger.info(
@@ -190,5 +331,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         model_dir=args.model_dir,
         batch_size=args.batch_size,
+        segment_frames=args.segment_frames,
+        overwrite=args.overwrite,
     )
     return 1 if failed else 0

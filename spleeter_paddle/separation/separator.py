@@ -19,6 +19,7 @@ from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
 from ..pretrained.provider import load_pretrained_model
+from . import outputs
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks
 
@@ -169,23 +170,10 @@ class Separator:
         codec: str = "wav",
         filename_format: str = DEFAULT_FILENAME_FORMAT,
     ) -> Dict[str, Path]:
-        """Where each instrument of ``audio_path`` goes (``{filename}``, ``{foldername}``,
-        ``{instrument}``, ``{codec}`` in ``filename_format``); two stems on one path is an error."""
-        audio_path = Path(audio_path)
-        fields = {"filename": audio_path.stem, "foldername": audio_path.parent.name, "codec": codec}
-        try:
-            paths = {
-                name: Path(destination) / filename_format.format(instrument=name, **fields)
-                for name in self.instruments
-            }
-        except (KeyError, IndexError, ValueError) as error:
-            raise AudioError(f"filename format {filename_format!r} is invalid ({error})") from None
-        if len(set(paths.values())) < len(paths):
-            raise AudioError(
-                f"{audio_path}: filename format {filename_format!r} writes several instruments "
-                "to one file; include {instrument}"
-            )
-        return paths
+        """Where each instrument of ``audio_path`` goes (see ``outputs.output_paths``)."""
+        return outputs.output_paths(
+            self.instruments, audio_path, destination, codec, filename_format
+        )
 
     def separate_to_file(
         self,
@@ -198,14 +186,38 @@ class Separator:
         filename_format: str = DEFAULT_FILENAME_FORMAT,
         subtype: str = "PCM_16",
         progress: Optional[Callable[[int], None]] = None,
+        overwrite: bool = False,
     ) -> Dict[str, Path]:
         """Separate a file into one file per instrument, streaming (memory does not grow with
         length). Outputs are written to temporary names and renamed only when all succeeded.
 
-        Returns ``{instrument: output path}``. Raises :class:`AudioError` naming the file.
+        An existing file at an output path is replaced only when it is an earlier stem of this
+        instrument and input written by this tool (its tag), or with ``overwrite``; the input
+        itself never is. Returns ``{instrument: output path}``. Raises :class:`AudioError`.
         """
         paths = self.output_paths(audio_path, destination, codec, filename_format)
+        outputs.check_not_inputs({str(audio_path): paths}, [audio_path])
         audio_io.audio_info(audio_path)  # fail early, before any output exists
+        with outputs.output_lock(paths.values()):
+            for name, path in paths.items():
+                outputs.check_replaceable(path, name, audio_path, overwrite)
+            self._write_stems(
+                audio_path, paths, codec, bitrate, offset_s, duration_s, subtype, progress
+            )
+        return paths
+
+    def _write_stems(
+        self,
+        audio_path: Union[str, Path],
+        paths: Dict[str, Path],
+        codec: str,
+        bitrate: str,
+        offset_s: float,
+        duration_s: Optional[float],
+        subtype: str,
+        progress: Optional[Callable[[int], None]],
+    ) -> None:
+        """Stream ``audio_path`` through the model into temporary files renamed to ``paths``."""
 
         def blocks():
             source = audio_io.stream(
@@ -218,11 +230,12 @@ class Separator:
         try:
             for name, path in paths.items():
                 writers[name] = audio_io.StreamWriter(
-                    path, self.sample_rate, 2, codec, bitrate, subtype
-                )
+                    path, self.sample_rate, 2, codec, bitrate, subtype,
+                    comment=outputs.stem_tag(name, audio_path),
+                )  # fmt: skip
 
-            def sink(outputs: Dict[str, np.ndarray]) -> None:
-                for name, block in outputs.items():
+            def sink(stems: Dict[str, np.ndarray]) -> None:
+                for name, block in stems.items():
                     writers[name].write(block)
 
             n_samples = self.separate_blocks(blocks, sink, progress)
@@ -234,4 +247,3 @@ class Separator:
             for writer in writers.values():
                 writer.abort()
             raise
-        return paths
