@@ -52,6 +52,14 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, gpu or sdaa (separation)")
     parser.add_argument(
+        "--segment-frames",
+        dest="segment_frames",
+        type=int,
+        default=None,
+        help="STFT frames per separation segment (default 512, as Spleeter; a multiple of 64;"
+        " never the model's training crop T)",
+    )
+    parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
 
@@ -104,8 +112,43 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     _common_arguments(parser)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Validate the numeric options before reading anything (ConfigurationError, exit 2)."""
+    from ..errors import ConfigurationError
+
+    if not 0.0 < args.fraction <= 1.0:
+        raise ConfigurationError(f"--fraction {args.fraction}: must be in (0, 1]")
+    if args.workers < 0:
+        raise ConfigurationError(f"-npn/--workers {args.workers}: must be >= 0")
+    if args.segment_frames is not None and args.segment_frames <= 0:
+        raise ConfigurationError(f"--segment-frames {args.segment_frames}: must be positive")
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    """The model's config exists and can separate with ``--segment-frames`` (before loading)."""
+    from ..configuration import load_configuration
+    from ..evaluation import resolve_model
+    from ..separation.separator import SEPARATION_FRAMES, check_segment_frames
+
+    params = load_configuration(resolve_model(args.model)[0])
+    frames = SEPARATION_FRAMES if args.segment_frames is None else args.segment_frames
+    check_segment_frames(params, frames)
+
+
+def _sample(tracks, selected, fraction: float, seed: int) -> dict:
+    """How the songs were drawn, for the summary."""
+    return {
+        "fraction": fraction,
+        "seed": seed,
+        "of": len(tracks),
+        "selected": len(selected),
+        "songs": [track.key for track in selected],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
-    """Evaluate as ``args`` say and print the table; SpleeterError on bad input."""
+    """Evaluate as ``args`` say and print the table; SpleeterError on bad input. Exit status 1
+    when some songs failed (each named on an ``ERROR <song>: <problem>`` line)."""
     from ..evaluation import (
         evaluate,
         folder_tracks,
@@ -115,11 +158,13 @@ def run(args: argparse.Namespace) -> int:
         sample_tracks,
     )
 
+    _check_options(args)
     if args.mus_dir:
         tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)
     else:
         tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
     selected = sample_tracks(tracks, args.fraction, args.seed)
+    _check_model(args)
     logger.info(
         "evaluating %d of %d songs (fraction %g, seed %d)",
         len(selected),
@@ -127,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    separator, label = load_separator(args.model, mwf=args.mwf, device=args.device)
+    separator, label = load_separator(
+        args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
+    )
     if args.mwf:
         label += " (MWF)"
     result = evaluate(
@@ -138,9 +185,21 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         model=label,
         progress=args.progress,
+        sample=_sample(tracks, selected, args.fraction, args.seed),
     )
     print(format_table(result.summary))
-    print(f"outputs: {result.output_dir}/ (per-song JSON, results.csv, summary.json, sdr.png)")
+    print(
+        f"outputs: {result.output_dir}/ (per-song JSON, results.csv with per-song values,"
+        " summary.json, sdr.png)"
+    )
+    if result.failed:
+        logger.error(
+            "%d of %d songs failed and were not scored: %s",
+            len(result.failed),
+            len(selected),
+            ", ".join(result.failed),
+        )
+        return 1
     return 0
 
 

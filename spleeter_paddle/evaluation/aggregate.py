@@ -12,10 +12,20 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from . import stability
 from .metrics import METRICS, read_extra
 from .tracks import target_sort_key
 
-SONG_COLUMNS = ["subset", "track", "target", "metric", "score", "frames", "infinite_frames"]
+SONG_COLUMNS = [
+    "subset",
+    "track",
+    "target",
+    "metric",
+    "score",
+    "frames",
+    "infinite_frames",
+    "unstable",
+]
 
 
 def frame_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -39,20 +49,24 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per song, target and metric: the median over frames (``results.csv``).
 
     ``frames`` counts the frames with a value; ``infinite_frames`` those whose value was
-    infinite (estimate equal to reference), which museval stores as NaN.
+    infinite (estimate equal to reference), which museval stores as NaN; ``unstable`` is the
+    stability check's flag (see ``stability``).
     """
     frames = frame_scores(scores)
     if frames.empty:
         return pd.DataFrame(columns=SONG_COLUMNS)
     grouped = frames.groupby(["subset", "track", "target", "metric"], sort=False)["score"]
     table = grouped.agg(score="median", frames="count").reset_index()
-    infinite = []
+    infinite, unstable = [], []
     for row in table.itertuples(index=False):
         extra = read_extra(scores[f"{row.subset}/{row.track}"])
         infinite.append(
             int(extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0))
         )
+        check = extra.get("stability", {}).get(row.target, {}).get(row.metric, {})
+        unstable.append(bool(check.get("unstable", False)))
     table["infinite_frames"] = infinite
+    table["unstable"] = unstable
     return _sorted(table)[SONG_COLUMNS]
 
 
@@ -66,7 +80,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_summary(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """``{target: {metric: {median, mean, songs, frames, infinite_frames}}}`` over songs.
+    """``{target: {metric: {median, mean, songs, frames, infinite_frames, unstable_songs}}}``.
 
     ``median``/``mean`` are over the songs' frame medians, NaN songs left out (None if no song
     has a value). When every frame was infinite, ``median``/``mean`` are ``inf``.
@@ -91,6 +105,7 @@ def target_summary(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Any]]]:
                 "songs": int(values.notna().sum()),
                 "frames": frames,
                 "infinite_frames": infinite,
+                "unstable_songs": int(rows["unstable"].sum()),
             }
     return summary
 
@@ -117,15 +132,35 @@ def summarize(
     instruments: Sequence[str] = (),
     run: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """The content of ``summary.json`` for ``{"subset/name": museval JSON dict}``."""
+    """The content of ``summary.json`` for ``{"subset/name": museval JSON dict}``.
+
+    ``per_song`` holds each song's median over frames and its stability flag; ``failed`` the
+    songs that could not be read (never scored); ``sample`` how the songs were drawn.
+    """
     songs = song_scores(scores)
     targets = target_summary(songs) if not songs.empty else {}
     unscored = {name: "no reference in the dataset" for name in instruments if name not in targets}
+    run = dict(run or {})
     return {
         "museval": {"mode": "v4", "frames": "median", "songs": "median and mean"},
         "songs": list(scores),
         "targets": targets,
+        "per_song": per_song(songs),
         "unscored": unscored,
+        "failed": dict(run.get("failed", {})),
+        "sample": dict(run.get("sample", {})),
+        "stability": stability.settings(),
         "seconds_per_song": seconds_per_song(scores.values()),
-        "run": dict(run or {}),
+        "run": run,
     }
+
+
+def per_song(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]:
+    """``{"subset/song": {target: {metric: {score, unstable}}}}`` from :func:`song_scores`."""
+    table: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]] = {}
+    for row in songs.itertuples(index=False):
+        entry = {"score": float(row.score), "unstable": bool(row.unstable)}
+        table.setdefault(f"{row.subset}/{row.track}", {}).setdefault(row.target, {})[row.metric] = (
+            entry
+        )
+    return table

@@ -1,7 +1,9 @@
 """Evaluate a separator on songs: separate in this process, score in workers, write the reports.
 
 The separator is anything with ``instruments``, ``sample_rate`` and ``separate(waveform)``
-(``Separator``, ``OracleSeparator``). Songs whose JSON already exists are skipped (resume).
+(``Separator``, ``OracleSeparator``). A song whose JSON exists is resumed only when it was made
+with the same setting (weights, config, options, metrics, data files); otherwise the run is
+refused before separating anything. A broken song is reported as failed; the others run.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..errors import DataError
+from ..errors import DataError, SpleeterError
 from .aggregate import song_scores, summarize
 from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
 from .report import plot_sdr, write_results_csv, write_summary_json, write_text
+from .setting import differences, metric_setting, separator_setting, track_source
 from .tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Evaluation:
     evaluated: List[str]
     resumed: List[str]
     skipped: Dict[str, str]
+    failed: Dict[str, str]
 
 
 def json_path(output_dir: Union[str, Path], track: Track) -> Path:
@@ -66,19 +70,75 @@ def _read_json(path: Path) -> Dict[str, Any]:
     return parse_scores(text, str(path))
 
 
-def _is_finished(path: Path, targets: Sequence[str], model: str) -> bool:
-    if not path.is_file():
-        return False
-    scores = _read_json(path)
-    if not set(targets) <= {target.get("name") for target in scores["targets"]}:
-        logger.info("%s: lacks some of %s, evaluating again", path, ", ".join(targets))
-        return False
-    written_by = read_extra(scores).get("model")
-    if model and written_by and written_by != model:
-        logger.warning(
-            "%s was written for model %s (pass --overwrite to redo it)", path, written_by
+def _fail(failed: Dict[str, str], track: Track, problem: str) -> None:
+    logger.error("ERROR %s: %s", track.key, problem)
+    failed[track.key] = problem
+
+
+def _plan(
+    instruments: Sequence[str], tracks: Sequence[Track], failed: Dict[str, str]
+) -> Dict[str, List[str]]:
+    """``{song key: targets to score}`` for the songs that can be scored; the others go to
+    ``failed``. DataError when no song has references for the model's instruments."""
+    plan: Dict[str, List[str]] = {}
+    mismatch: Optional[DataError] = None
+    for track in tracks:
+        try:
+            track.check()
+        except SpleeterError as error:
+            _fail(failed, track, str(error))
+            continue
+        try:
+            plan[track.key] = scored_targets(instruments, track)
+        except DataError as error:
+            mismatch = mismatch or error
+            _fail(failed, track, str(error))
+    if not plan and mismatch is not None:
+        raise mismatch
+    return plan
+
+
+def _stored_conflict(
+    path: Path, scores: Dict[str, Any], setting: Dict[str, Any], source: Dict[str, Any]
+) -> Optional[str]:
+    """Why the stored scores at ``path`` are not this run's (None if they are)."""
+    extra = read_extra(scores)
+    if "setting" not in extra:
+        return f"{path}: no record of the model and options that made these scores (older run)"
+    changed = differences(extra["setting"], setting)
+    changed += [f"data {name}" for name in differences(extra.get("source") or {}, source)]
+    if changed:
+        return f"{path}: made with another setting ({', '.join(changed[:4])} differ)"
+    return None
+
+
+def _resume(
+    tracks: Sequence[Track], plan: Dict[str, List[str]], output_dir: Path, setting: Dict
+) -> Tuple[List[Track], List[str]]:
+    """``(songs to score, keys of songs resumed)``; DataError if any stored song was made with
+    another setting (never relabelled)."""
+    todo, resumed, conflicts = [], [], []
+    for track in tracks:
+        path = json_path(output_dir, track)
+        if not path.is_file():
+            todo.append(track)
+            continue
+        scores = _read_json(path)
+        conflict = _stored_conflict(path, scores, setting, track_source(track))
+        if conflict:
+            conflicts.append(conflict)
+        elif not set(plan[track.key]) <= {t.get("name") for t in scores["targets"]}:
+            logger.info("%s: lacks some of %s, evaluating again", path, ", ".join(plan[track.key]))
+            todo.append(track)
+        else:
+            resumed.append(track.key)
+    if conflicts:
+        more = f" (and {len(conflicts) - 1} more songs)" if len(conflicts) > 1 else ""
+        raise DataError(
+            f"{conflicts[0]}{more}; refusing to mix scores: pass --overwrite to score again"
+            " here, or -o a new folder"
         )
-    return True
+    return todo, resumed
 
 
 def _separate(separator, track: Track) -> Dict[str, np.ndarray]:
@@ -101,53 +161,52 @@ def _score_songs(
     plan: Dict[str, List[str]],
     output_dir: Path,
     n_workers: int,
-    n_songs: int,
-    progress: bool,
-    model: str,
+    progress: Dict[str, Any],
+    extra: Dict[str, Any],
     windows: Dict[str, float],
-) -> Dict[str, str]:
+) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Separate ``todo`` one by one here while workers score them; write each song's JSON.
 
-    Returns ``{song key: reason}`` for the songs museval could not score.
+    Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
     by_key = {track.key: track for track in todo}
     skipped: Dict[str, str] = {}
-    bar = tqdm(
-        total=n_songs,
-        initial=n_songs - len(todo),
-        unit="song",
-        desc="evaluate",
-        disable=not progress,
-    )
+    failed: Dict[str, str] = {}
+    bar = tqdm(unit="song", desc="evaluate", **progress)
 
     def save(result: TrackResult) -> None:
         bar.update()
-        if result.json_text is None:
-            logger.warning("%s: not scored: %s", by_key[result.key].location, result.skipped)
+        track = by_key[result.key]
+        if result.failed:
+            _fail(failed, track, result.failed)
+        elif result.json_text is None:
+            logger.warning("%s: not scored: %s", track.location, result.skipped)
             skipped[result.key] = result.skipped
-            return
-        write_text(json_path(output_dir, by_key[result.key]), result.json_text)
-        logger.debug(
-            "%s: separation %.2f s, metrics %.2f s",
-            result.key,
-            result.separation_s,
-            result.metrics_s,
-        )
+        else:
+            write_text(json_path(output_dir, track), result.json_text)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
     with bar, MetricsPool(min(n_workers, len(todo))) as pool:
         for track in todo:
             began, started_at = time.perf_counter(), time.time()
-            estimates = _separate(separator, track)
+            try:
+                estimates = _separate(separator, track)
+            except (SpleeterError, OSError, ValueError) as error:
+                bar.update()
+                _fail(failed, track, str(error))
+                continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in plan[track.key]}
-            extra = {"model": model, "separation_started_at": round(started_at, 3)}
-            finished = pool.submit(track, scored, separation_s=separation_s, extra=extra, **windows)
+            song_extra = dict(extra, source=track_source(track))
+            song_extra["separation_started_at"] = round(started_at, 3)
+            finished = pool.submit(
+                track, scored, separation_s=separation_s, extra=song_extra, **windows
+            )
             for result in finished:
                 save(result)
         for result in pool.drain():
             save(result)
-    return skipped
+    return skipped, failed
 
 
 def evaluate(
@@ -160,6 +219,8 @@ def evaluate(
     win_s: float = 1.0,
     hop_s: float = 1.0,
     progress: bool = True,
+    setting: Optional[Dict[str, Any]] = None,
+    sample: Optional[Dict[str, Any]] = None,
 ) -> Evaluation:
     """Separate and score ``tracks``; write per-song JSON, results.csv, summary.json, sdr.png.
 
@@ -167,52 +228,69 @@ def evaluate(
         separator: ``instruments``, ``sample_rate`` and ``separate((n, 2) float32) ->
             {instrument: (n, 2)}``; called once per song, in this process.
         n_workers: metrics processes (0: score in this process, for debugging).
-        overwrite: score songs again even when their JSON exists.
+        overwrite: score songs again even when their JSON exists (whatever made it).
         model: label stored in the JSON and summary.
+        setting: what defines the separator's output (default: ``separator_setting``).
+        sample: how ``tracks`` were drawn (fraction, seed, ...), stated in the summary.
 
-    With ``n_workers > 0`` the workers are spawned processes: call this from a script under
-    ``if __name__ == "__main__":``.
+    Raises DataError before separating anything when stored scores in ``output_dir`` were made
+    with another setting. With ``n_workers > 0`` the workers are spawned processes: call this
+    from a script under ``if __name__ == "__main__":``.
     """
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
     output_dir = Path(output_dir)
     instruments = list(separator.instruments)
-    plan = {track.key: scored_targets(instruments, track) for track in tracks}
-    todo = [
-        t
-        for t in tracks
-        if overwrite or not _is_finished(json_path(output_dir, t), plan[t.key], model)
-    ]
-    resumed = [t.key for t in tracks if t not in todo]
+    key = {
+        "separator": setting if setting is not None else separator_setting(separator),
+        "metrics": metric_setting(win_s, hop_s),
+    }
+    failed: Dict[str, str] = {}
+    plan = _plan(instruments, tracks, failed)
+    usable = [t for t in tracks if t.key in plan]
+    todo, resumed = (usable, []) if overwrite else _resume(usable, plan, output_dir, key)
     if resumed:
         logger.info(
-            "%d of %d songs already scored in %s (resuming)", len(resumed), len(tracks), output_dir
+            "%d of %d songs already scored in %s with this setting (resuming)",
+            len(resumed),
+            len(tracks),
+            output_dir,
         )
     start = time.perf_counter()
-    windows = {"win_s": win_s, "hop_s": hop_s}
-    skipped = _score_songs(
-        separator, todo, plan, output_dir, n_workers, len(tracks), progress, model, windows
+    bar = {"total": len(usable), "initial": len(resumed), "disable": not progress}
+    skipped, broken = _score_songs(
+        separator,
+        todo,
+        plan,
+        output_dir,
+        n_workers,
+        bar,
+        {"model": model, "setting": key},
+        {"win_s": win_s, "hop_s": hop_s},
     )
+    failed.update(broken)
     wall_s = time.perf_counter() - start
-
-    scored = [track for track in tracks if track.key not in skipped]
-    if not scored:
+    scored = [t for t in usable if t.key not in skipped and t.key not in failed]
+    if not scored and not failed:
         raise DataError(f"{output_dir}: no song could be scored ({next(iter(skipped.values()))})")
     scores = {track.key: _read_json(json_path(output_dir, track)) for track in scored}
     run = {
         "model": model,
         "workers": n_workers,
-        "evaluated": len(todo) - len(skipped),
+        "evaluated": len(todo) - len(skipped) - len(broken),
         "skipped": skipped,
+        "failed": {t.key: failed[t.key] for t in tracks if t.key in failed},
         "resumed": len(resumed),
         "wall_s": round(wall_s, 3),
         "win_s": win_s,
         "hop_s": hop_s,
+        "sample": dict(sample or {}),
+        "setting": key,
     }
     summary = summarize(scores, instruments, run)
     songs = song_scores(scores)
     write_results_csv(output_dir / RESULTS_CSV, songs)
     write_summary_json(output_dir / SUMMARY_JSON, summary)
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
-    evaluated = [t.key for t in todo if t.key not in skipped]
-    return Evaluation(output_dir, songs, summary, evaluated, resumed, skipped)
+    evaluated = [t.key for t in todo if t.key in scores]
+    return Evaluation(output_dir, songs, summary, evaluated, resumed, skipped, run["failed"])

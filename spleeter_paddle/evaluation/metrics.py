@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SpleeterError
 from ..sigsep import import_museval
+from .stability import stability
 from .tracks import Track, target_sort_key
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -57,13 +58,15 @@ def target_groups(targets: Sequence[str]) -> List[List[str]]:
 @dataclass
 class TrackResult:
     """What a worker returns for one song: museval's JSON text and our timings (seconds), or
-    why museval cannot score it (``json_text`` is None then)."""
+    why museval cannot score it (``skipped``) or why the song is broken (``failed``; then
+    ``json_text`` is None)."""
 
     key: str
     json_text: Optional[str]
     separation_s: float
     metrics_s: float
     skipped: str = ""
+    failed: str = ""
 
 
 def score_track(
@@ -86,40 +89,61 @@ def score_track(
     start, started_at = time.perf_counter(), time.time()
     groups = target_groups(list(estimates))
     references = track.load_references(sorted(estimates, key=target_sort_key))
+    check_lengths(track, references, estimates)
     silent = [target for target, reference in references.items() if not np.any(reference)]
     if silent:
         reason = f"silent {', '.join(silent)} reference (museval needs non-silent references)"
         return TrackResult(track.key, None, separation_s, time.perf_counter() - start, reason)
     store = museval.TrackStore(track_name=track.name, win=win_s, hop=hop_s)
     infinite: Dict[str, Dict[str, int]] = {}
+    stable: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    win, hop = int(round(win_s * track.rate)), int(round(hop_s * track.rate))
     for index, group in enumerate(groups):
         # In museval's rule, vocals of the first group are superseded by the vocals/acc pair.
         skip = "vocals" if index == 0 and len(groups) == 2 else None
+        group_references = np.stack([references[t] for t in group])
+        group_estimates = np.stack([np.asarray(estimates[t], dtype=np.float64) for t in group])
         sdr, isr, sir, sar = museval.evaluate(
-            [references[t] for t in group],
-            [np.asarray(estimates[t], dtype=np.float64) for t in group],
-            win=int(round(win_s * track.rate)),
-            hop=int(round(hop_s * track.rate)),
-            mode="v4",
+            group_references, group_estimates, win=win, hop=hop, mode="v4"
         )
         values = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
+        checked = stability(
+            group_references, group_estimates, np.stack([sdr, isr, sir, sar]), win, hop
+        )
         for position, target in enumerate(group):
             if target == skip:
                 continue
             rows = {metric: values[metric][position] for metric in METRICS}
             store.add_target(target_name=target, values={m: r.tolist() for m, r in rows.items()})
             infinite[target] = {m: int(np.isinf(r).sum()) for m, r in rows.items()}
+            stable[target] = checked[position]
     store.validate()
     metrics_s = time.perf_counter() - start
     store.scores[EXTRA_KEY] = {
         "separation_s": round(separation_s, 3),
         "metrics_s": round(metrics_s, 3),
         "infinite_frames": infinite,
+        "stability": stable,
         "metrics_started_at": round(started_at, 3),
         "metrics_finished_at": round(time.time(), 3),
         **(extra or {}),
     }
     return TrackResult(track.key, store.json, separation_s, metrics_s)
+
+
+def check_lengths(
+    track: Track, references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray]
+) -> None:
+    """DataError unless every reference has the estimates' (i.e. the mixture's) length: museval
+    would pad or cut silently."""
+    expected = len(next(iter(estimates.values())))
+    wrong = {t: len(r) for t, r in references.items() if len(r) != expected}
+    if wrong:
+        described = ", ".join(f"{t} {n}" for t, n in wrong.items())
+        raise DataError(
+            f"{track.location}: mixture has {expected} samples but {described};"
+            " stems must have the mixture's length"
+        )
 
 
 def read_extra(scores: Mapping[str, Any]) -> Dict[str, Any]:
@@ -227,7 +251,8 @@ def _warm_up() -> None:
 
 
 def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
-    """``get()``, with failures turned into one line naming the song."""
+    """``get()``; a song's own failure becomes a failed result naming it (the run goes on), a
+    dead worker process ends the run with one line."""
     try:
         return get()
     except BrokenProcessPool as error:
@@ -235,9 +260,8 @@ def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
             f"{track.location}: a metrics worker process died (out of memory? try fewer workers;"
             " from a script, call evaluate() under if __name__ == '__main__')"
         ) from error
-    except DataError:
-        raise
+    except SpleeterError as error:
+        return TrackResult(track.key, None, 0.0, 0.0, failed=str(error))
     except Exception as error:
-        raise DataError(
-            f"{track.location}: museval failed ({type(error).__name__}: {error})"
-        ) from error
+        problem = f"{track.location}: museval failed ({type(error).__name__}: {error})"
+        return TrackResult(track.key, None, 0.0, 0.0, failed=problem)

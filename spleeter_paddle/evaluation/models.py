@@ -72,10 +72,18 @@ def load_separator(
     mwf: bool = False,
     device: str = "auto",
     home: Union[str, Path, None] = None,
+    segment_frames: Optional[int] = None,
 ):
-    """A ``Separator`` for ``descriptor`` and a label for reports (loads Paddle)."""
+    """A ``Separator`` for ``descriptor`` and a label for reports (loads Paddle).
+
+    ``segment_frames``: separation segment length (default 512 as Spleeter's, never the
+    training crop ``T`` of the model's config).
+    """
     from ..separation.separator import Separator
 
     params, directory, label = resolve_model(descriptor, home)
     logger.info("model: %s%s", label, " (MWF)" if mwf else "")
-    return Separator(params, mwf=mwf, device=device, model_dir=directory), label
+    separator = Separator(
+        params, mwf=mwf, device=device, model_dir=directory, segment_frames=segment_frames
+    )
+    return separator, label

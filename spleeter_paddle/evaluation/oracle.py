@@ -51,6 +51,15 @@ class OracleSeparator:
         self._by_fingerprint: Dict[str, Track] = {}
         self._unseen = list(self.tracks)
 
+    def evaluation_setting(self) -> Dict[str, object]:
+        """What defines its estimates (the key of stored scores)."""
+        return {
+            "kind": "oracle",
+            "instruments": self.instruments,
+            "sources": self.sources,
+            "ratio_mask": self.ratio_mask,
+        }
+
     def _find(self, waveform: np.ndarray) -> Track:
         fingerprint = _fingerprint(waveform)
         while fingerprint not in self._by_fingerprint and self._unseen:

@@ -11,7 +11,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, List, Union
 
 import pandas as pd
 
@@ -88,35 +88,57 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     return write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
 
 
-def _cell(entry: Dict[str, Any], statistic: str) -> str:
+def _cell(entry: Dict[str, Any], statistic: str, unstable: bool = False) -> str:
     value = entry[statistic]
+    mark = "*" if unstable else " "
     if isinstance(value, float) and math.isinf(value):
-        return "inf"
+        return "inf" + mark
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.3f}"
+        return "n/a" + mark
+    return f"{value:.3f}" + mark
 
 
-def format_table(summary: Dict[str, Any]) -> str:
-    """The console table: per target SDR/SIR/SAR/ISR, median and mean over songs, seconds."""
-    targets = summary["targets"]
-    n_songs = len(summary["songs"])
-    width = max([len("target")] + [len(t) for t in targets]) + 2
-    header = "target".ljust(width) + "".join(m.rjust(9) for m in METRICS)
-    run = summary.get("run", {})
-    lines = [
-        f"museval BSSEval v4, {run.get('win_s', 1.0):g} s windows, {run.get('hop_s', 1.0):g} s hop:"
-        f" median over frames, then over {n_songs} song" + ("s" if n_songs != 1 else "")
-    ]
+def _row(label: str, width: int, cells: List[str]) -> str:
+    return label.ljust(width) + "".join(cell.rjust(10) for cell in cells)
+
+
+def _target_rows(targets: Dict[str, Any], width: int) -> List[str]:
+    lines = []
     for statistic, label in (("median", "median over songs"), ("mean", "mean over songs")):
-        lines += ["", label, header]
+        lines += ["", label, _row("target", width, [f"{m} " for m in METRICS])]
         for target, metrics in targets.items():
-            lines.append(
-                target.ljust(width)
-                + "".join(_cell(metrics[m], statistic).rjust(9) for m in METRICS)
-            )
+            cells = [
+                _cell(metrics[m], statistic, metrics[m].get("unstable_songs", 0) > 0)
+                for m in METRICS
+            ]
+            lines.append(_row(target, width, cells))
+    return lines
+
+
+def _song_rows(per_song: Dict[str, Any]) -> List[str]:
+    """Per song and target: the median over frames of each metric."""
+    if not per_song:
+        return []
+    labels = {(song, target) for song, targets in per_song.items() for target in targets}
+    width = max(len(f"{song}  {target}") for song, target in labels) + 2
+    lines = [
+        "",
+        "per song (median over frames)",
+        _row("song  target", width, [f"{m} " for m in METRICS]),
+    ]
+    for song, targets in per_song.items():
+        for target, metrics in targets.items():
+            cells = [
+                _cell(metrics[m], "score", metrics[m]["unstable"]) if m in metrics else "n/a "
+                for m in METRICS
+            ]
+            lines.append(_row(f"{song}  {target}", width, cells))
+    return lines
+
+
+def _notes(summary: Dict[str, Any]) -> List[str]:
     notes = []
-    for target, metrics in targets.items():
+    for target, metrics in summary["targets"].items():
         for metric in METRICS:
             entry = metrics[metric]
             if entry["infinite_frames"]:
@@ -124,25 +146,69 @@ def format_table(summary: Dict[str, Any]) -> str:
                     f"{target} {metric}: {entry['infinite_frames']} frame(s) infinite (estimate"
                     " equals reference); museval stores them as NaN and leaves them out"
                 )
+    if any(m.get("unstable_songs") for t in summary["targets"].values() for m in t.values()):
+        check = summary.get("stability", {})
+        notes.append(
+            "* numerically unstable: moves by more than"
+            f" {check.get('threshold_db', 0.1):g} dB (median over up to"
+            f" {check.get('max_windows', 8)} windows) when noise of"
+            f" {check.get('noise_relative', 1e-6):g} x RMS is added to the references; do not"
+            " trust it"
+        )
     for name, reason in summary.get("unscored", {}).items():
         notes.append(f"{name}: not scored ({reason})")
     for song, reason in summary.get("run", {}).get("skipped", {}).items():
         notes.append(f"song {song}: not scored ({reason})")
+    for song, problem in summary.get("failed", {}).items():
+        notes.append(f"song {song}: FAILED, not scored ({problem})")
+    return notes
+
+
+def _sample_line(sample: Dict[str, Any]) -> List[str]:
+    if not sample or sample.get("selected") == sample.get("of"):
+        return []
+    return [
+        f"sample: {sample['selected']} of {sample['of']} songs drawn at random (fraction"
+        f" {sample['fraction']:g}, seed {sample['seed']}): {', '.join(sample['songs'])}"
+    ]
+
+
+def _timing_lines(summary: Dict[str, Any]) -> List[str]:
+    lines = []
     seconds = summary.get("seconds_per_song", {})
+    run = summary.get("run", {})
     if "total" in seconds:
         total = seconds["total"]
-        line = (
+        lines.append(
             f"seconds per song: min {total['min']:.3f}  mean {total['mean']:.3f}"
             f"  max {total['max']:.3f}  (separation {seconds['separation']['mean']:.3f}"
             f" + metrics {seconds['metrics']['mean']:.3f} on average)"
         )
-        lines += ["", line]
     if run.get("wall_s") is not None and run.get("evaluated"):
         lines.append(
             f"this run: {run['evaluated']} song(s) in {run['wall_s']:.1f} s wall with"
             f" {run['workers']} metrics worker(s) ({run['wall_s'] / run['evaluated']:.3f} s per"
             f" song); {run.get('resumed', 0)} resumed from earlier runs"
         )
-    if notes:
-        lines += [""] + [f"note: {note}" for note in notes]
+    return lines
+
+
+def format_table(summary: Dict[str, Any]) -> str:
+    """The console table: per target SDR/SIR/SAR/ISR (median and mean over songs), per song,
+    the sample drawn, failed songs, unstable metrics (``*``) and seconds."""
+    targets = summary["targets"]
+    n_songs = len(summary["songs"])
+    width = max([len("target")] + [len(t) for t in targets]) + 2
+    run = summary.get("run", {})
+    lines = [
+        f"museval BSSEval v4, {run.get('win_s', 1.0):g} s windows, {run.get('hop_s', 1.0):g} s hop:"
+        f" median over frames, then over {n_songs} song" + ("s" if n_songs != 1 else "")
+    ]
+    lines += _sample_line(summary.get("sample", {}))
+    lines += _target_rows(targets, width)
+    lines += _song_rows(summary.get("per_song", {}))
+    timing = _timing_lines(summary)
+    lines += [""] + timing if timing else []
+    notes = _notes(summary)
+    lines += [""] + [f"note: {note}" for note in notes] if notes else []
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ class Track:
     subset: str
     targets: Tuple[str, ...]
     rate: int
+    # Why the song cannot be scored, found at discovery (missing stem, unreadable file).
+    problem: Optional[str] = None
 
     @property
     def key(self) -> str:
@@ -82,6 +84,17 @@ class Track:
     def load_mixture(self) -> np.ndarray:
         """The mixture at :attr:`rate`, ``(n_samples, 2)`` float32."""
         raise NotImplementedError
+
+    def files(self) -> Dict[str, Path]:
+        """``{role: path}`` of the files the song is read from (for the result key)."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise DataError naming the problem if the song cannot be scored as it is on disk
+        (a missing, unreadable or length-mismatched stem); reads file headers only."""
+        if self.problem:
+            raise DataError(self.problem)
+        check_files(self.files(), self.rate)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
         """``{target: (n_samples, 2) float64}`` at :attr:`rate`, all of one length."""
@@ -110,7 +123,17 @@ class FolderTrack(Track):
         self.mixture_file = Path(mixture_file)
         self.reference_files = {t: tuple(map(Path, f)) for t, f in reference_files.items()}
         self.targets = tuple(sorted(self.reference_files, key=target_sort_key))
-        self.rate = _file_rate(next(iter(self.reference_files.values()))[0])
+        self.rate = 0
+        try:
+            self.rate = _file_rate(self.mixture_file)
+        except SpleeterError as error:
+            self.problem = str(error)
+
+    def files(self) -> Dict[str, Path]:
+        found = {MIXTURE_NAME: self.mixture_file}
+        for paths in self.reference_files.values():
+            found.update({path.stem.lower(): path for path in paths})
+        return found
 
     @property
     def location(self) -> str:
@@ -121,9 +144,7 @@ class FolderTrack(Track):
 
         waveform, rate = load(str(self.mixture_file))
         if rate != self.rate:
-            raise DataError(
-                f"{self.mixture_file}: {rate} Hz, but the references are {self.rate} Hz"
-            )
+            raise DataError(f"{self.mixture_file}: {rate} Hz, expected {self.rate} Hz")
         return _stereo64(waveform, str(self.mixture_file)).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
@@ -136,9 +157,7 @@ class FolderTrack(Track):
             for path in self.reference_files[target]:
                 waveform, rate = load(str(path), dtype=np.float64)
                 if rate != self.rate:
-                    raise DataError(
-                        f"{path}: {rate} Hz, but the other references are {self.rate} Hz"
-                    )
+                    raise DataError(f"{path}: {rate} Hz, but the mixture is {self.rate} Hz")
                 waveform = _stereo64(waveform, str(path))
                 if first is None:
                     first = (path, waveform.shape[0])
@@ -155,7 +174,7 @@ class FolderTrack(Track):
 class MusdbTrack(Track):
     """A MUSDB18 track read through ``musdb`` (stems via ffmpeg, or MUSDB18-HQ wav folders)."""
 
-    def __init__(self, musdb_track):
+    def __init__(self, musdb_track, expected_sources: Mapping[str, str] = {}):
         self._track = musdb_track
         self.name = musdb_track.name
         self.subset = musdb_track.subset
@@ -163,6 +182,19 @@ class MusdbTrack(Track):
             sorted((t for t in musdb_track.targets if t != "linear_mixture"), key=target_sort_key)
         )
         self.rate = int(musdb_track.rate)
+        # musdb leaves a missing wav source out of its targets without a word (accompaniment
+        # would become drums + other): a song must have every source of musdb's setup.
+        missing = [f for s, f in expected_sources.items() if s not in musdb_track.sources]
+        if missing:
+            folder = Path(self._track.path).parent
+            self.problem = f"{folder}: missing {', '.join(missing)}"
+
+    def files(self) -> Dict[str, Path]:
+        if not self._track.is_wav:
+            return {MIXTURE_NAME: Path(self._track.path)}
+        found = {MIXTURE_NAME: Path(self._track.path)}
+        found.update({name: Path(s.path) for name, s in self._track.sources.items()})
+        return found
 
     @property
     def location(self) -> str:
@@ -181,6 +213,31 @@ def _file_rate(path: Path) -> int:
     return int(audio_info(str(path)).sample_rate)
 
 
+def check_files(files: Mapping[str, Path], rate: int) -> None:
+    """DataError unless every file exists, is readable audio at ``rate`` Hz, and all have the
+    same number of samples (when the header tells; decoders check the rest at load)."""
+    from ..audio.io import audio_info
+
+    lengths: Dict[str, int] = {}
+    for path in files.values():
+        if not path.is_file():
+            raise DataError(f"{path}: missing")
+        try:
+            info = audio_info(str(path))
+        except SpleeterError as error:
+            raise DataError(f"{path}: unreadable ({error})") from None
+        if info.sample_rate != rate:
+            raise DataError(f"{path}: {info.sample_rate} Hz, but the mixture is {rate} Hz")
+        if info.n_samples is not None:
+            lengths[path.name] = info.n_samples
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} {n}" for name, n in lengths.items())
+        raise DataError(
+            f"{Path(next(iter(files.values()))).parent}: stems of unequal lengths"
+            f" ({described} samples)"
+        )
+
+
 def _audio_files(directory: Path) -> Dict[str, Path]:
     """``{file stem (lower case): path}`` of the audio files in ``directory``."""
     files = {}
@@ -190,24 +247,38 @@ def _audio_files(directory: Path) -> Dict[str, Path]:
     return files
 
 
+def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:
+    """What a song folder lacks: vocals, and an accompaniment or all of drums/bass/other."""
+    missing = [] if "vocals" in references else ["vocals (vocals.wav or vocal.wav)"]
+    sources = [s for s in ACCOMPANIMENT_SOURCES if s in references]
+    if sources and len(sources) < len(ACCOMPANIMENT_SOURCES):
+        missing += [f"{s}.wav" for s in ACCOMPANIMENT_SOURCES if s not in references]
+    elif not sources and "accompaniment" not in references:
+        missing.append("accompaniment (accompaniment.wav or instrumental.wav)")
+    return missing
+
+
 def folder_track(directory: Path, subset: str) -> Optional[FolderTrack]:
-    """The song in ``directory`` (``mixture.*`` plus reference files), or None if no mixture."""
+    """The song in ``directory`` (``mixture.*`` plus reference files), or None if it holds no
+    song files. A song lacking a file is returned with its :attr:`~Track.problem` set."""
     files = _audio_files(directory)
-    if MIXTURE_NAME not in files:
-        return None
     references: Dict[str, Tuple[Path, ...]] = {}
     for stem, path in files.items():
         target = TARGET_ALIASES.get(stem)
         if target is not None and target not in references:
             references[target] = (path,)
+    if MIXTURE_NAME not in files and not references:
+        return None
+    missing = _missing_references(references)
     if "accompaniment" not in references and all(s in references for s in ACCOMPANIMENT_SOURCES):
         references["accompaniment"] = tuple(references[s][0] for s in ACCOMPANIMENT_SOURCES)
-    if not references:
-        raise DataError(
-            f"{directory}: mixture without references (expected e.g. vocals.wav + accompaniment.wav,"
-            " vocal.wav + instrumental.wav, or vocals/drums/bass/other.wav)"
-        )
-    return FolderTrack(directory.name, subset, files[MIXTURE_NAME], references)
+    if MIXTURE_NAME not in files:
+        missing.insert(0, "mixture.wav")
+    mixture = files.get(MIXTURE_NAME, directory / f"{MIXTURE_NAME}.wav")
+    track = FolderTrack(directory.name, subset, mixture, references)
+    if missing:
+        track.problem = f"{directory}: missing {', '.join(missing)}"
+    return track
 
 
 def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
@@ -275,7 +346,8 @@ def musdb_tracks(
         database = musdb.DB(root=str(root), subsets=subsets, is_wav=is_wav)
     except Exception as error:
         raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
-    tracks = [MusdbTrack(track) for track in database.tracks if track.targets]
+    expected = database.setup["sources"] if is_wav else {}
+    tracks = [MusdbTrack(track, expected) for track in database.tracks]
     if not tracks:
         kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
         raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")

@@ -126,6 +126,7 @@ def test_outputs_are_written_completely(masked_one_worker, tracks):
         "score",
         "frames",
         "infinite_frames",
+        "unstable",
     ]
     assert len(csv) == 16 and set(csv["target"]) == {"vocals", "accompaniment"}
     summary = json.loads(

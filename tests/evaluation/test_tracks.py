@@ -109,12 +109,13 @@ def test_missing_dataset_directory_is_one_line_naming_it(tmp_path):
         folder_tracks(tmp_path / "empty")
 
 
-def test_mixture_without_references_is_an_error(tmp_path, musdb_hq):
+def test_mixture_without_references_is_a_song_that_fails_its_check(tmp_path, musdb_hq):
     song = sorted((musdb_hq / "test").iterdir())[0]
     (tmp_path / "lonely").mkdir()
     shutil.copy(song / "mixture.wav", tmp_path / "lonely" / "mixture.wav")
-    with pytest.raises(DataError, match=r"lonely: mixture without references"):
-        folder_tracks(tmp_path)
+    (track,) = folder_tracks(tmp_path)
+    with pytest.raises(DataError, match=r"lonely: missing vocals .*, accompaniment"):
+        track.check()
 
 
 def test_references_of_different_lengths_are_an_error(tmp_path, musdb_hq):

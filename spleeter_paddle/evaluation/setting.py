@@ -1,0 +1,112 @@
+"""The key of stored scores: what made them (weights, config, options, metric, data files).
+
+Each per-song JSON stores the run's ``setting`` and the song's ``source``; a later run resumes a
+song only when both are equal to its own, so scores are never relabelled under another model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+
+from ..errors import DataError
+from . import stability
+from .tracks import Track
+
+# Config fields that change a Separator's output (training-only fields do not).
+OUTPUT_FIELDS = (
+    "instrument_list",
+    "mix_name",
+    "sample_rate",
+    "frame_length",
+    "frame_step",
+    "F",
+    "n_channels",
+    "separation_exponent",
+    "mask_extension",
+    "model",
+)
+# Which references museval is given, for both routes (folder layouts and musdb.DB).
+REFERENCE_CONVENTION = (
+    "museval.eval_mus_track: float64 stereo references at the file's rate; accompaniment ="
+    " its own file, else drums + bass + other; vocals/accompaniment scored as their own pair"
+)
+
+
+def state_digest(model: Any) -> str:
+    """sha256 over the loaded state (names, dtypes, shapes, bytes in key order)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        array = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
+        digest.update(f"{name}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def separator_setting(separator: Any) -> Dict[str, Any]:
+    """What defines ``separator``'s estimates: its own ``evaluation_setting()`` if it has one,
+    else for a ``Separator``: weights digest, output config fields, MWF and segment length.
+
+    Device, backend and batch size are left out: they give the same numbers.
+    """
+    if hasattr(separator, "evaluation_setting"):
+        return dict(separator.evaluation_setting())
+    if not (hasattr(separator, "params") and hasattr(separator, "model")):
+        raise DataError(
+            f"{type(separator).__name__}: cannot tell what defines its output; give it an"
+            " evaluation_setting() method or pass setting= to evaluate()"
+        )
+    params = separator.params
+    return {
+        "kind": "spleeter",
+        "weights_sha256": state_digest(separator.model),
+        "config": {name: params[name] for name in OUTPUT_FIELDS if name in params},
+        "mwf": bool(getattr(separator, "mwf", False)),
+        "segment_frames": int(separator.chain.T),
+    }
+
+
+def metric_setting(win_s: float, hop_s: float) -> Dict[str, Any]:
+    try:
+        version = metadata.version("museval")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "museval": version,
+        "mode": "v4",
+        "win_s": win_s,
+        "hop_s": hop_s,
+        "references": REFERENCE_CONVENTION,
+        "stability": stability.settings(),
+    }
+
+
+def track_source(track: Track) -> Dict[str, Any]:
+    """The song's files (absolute paths and sizes) and how they are read."""
+    files = {}
+    for role, path in sorted(track.files().items()):
+        files[role] = [str(path.resolve()), path.stat().st_size if path.is_file() else None]
+    return {"reader": type(track).__name__, "files": files}
+
+
+def normalized(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, ...)."""
+    return json.loads(json.dumps(value))
+
+
+def differences(
+    stored: Mapping[str, Any], current: Mapping[str, Any], prefix: str = ""
+) -> List[str]:
+    """Dotted names of the fields that differ (``stored`` as read from JSON)."""
+    names = []
+    for key in sorted(set(stored) | set(current)):
+        old, new = stored.get(key), normalized(current.get(key))
+        if isinstance(old, dict) and isinstance(new, dict):
+            names += differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            names.append(f"{prefix}{key}")
+    return names
