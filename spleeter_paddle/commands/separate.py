@@ -203,11 +203,20 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
-    plan: List[PlannedFile] = []
-    owners: Dict[Path, str] = {}
-    for name in files:
+    named: Dict[int, Dict[str, Path]] = {}
+    problems: Dict[int, str] = {}
+    for index, name in enumerate(files):
         try:
-            paths = outputs.output_paths(instruments, name, output_path, codec, filename_format)
+            named[index] = outputs.output_paths(
+                instruments, name, output_path, codec, filename_format
+            )
+        except AudioError as error:
+            problems[index] = str(error)
+    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
+    owners: Dict[Path, str] = {}
+    for index, paths in named.items():
+        name = files[index]
+        try:
             clash = next((path for path in paths.values() if path in owners), None)
             if clash is not None:
                 raise AudioError(
@@ -217,12 +226,15 @@ def plan_outputs(
             for instrument, path in paths.items():
                 outputs.check_replaceable(path, instrument, name, overwrite)
         except AudioError as error:
-            plan.append(PlannedFile(name, None, str(error)))
+            problems[index] = str(error)
             continue
-        plan.append(PlannedFile(name, paths))
         owners.update({path: name for path in paths.values()})
-    outputs.check_not_inputs({item.name: item.paths for item in plan if item.paths}, files)
-    return plan
+    return [
+        PlannedFile(name, None, problems[index])
+        if index in problems
+        else PlannedFile(name, named[index])
+        for index, name in enumerate(files)
+    ]
 
 
 def separate_files(

@@ -1,0 +1,264 @@
+"""``separate`` never destroys data nor lies: inputs and foreign files are kept, signals leave no
+temporaries, bad options fail before loading anything, problems are named as they are."""
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spleeter_paddle.commands.separate import separate_files
+from spleeter_paddle.errors import AudioError, ConfigurationError
+
+RATE = 44100
+
+
+def _song(seconds, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)
+    return np.stack([tone, 0.8 * tone], axis=1).astype(np.float32)
+
+
+def _cli(args, cwd, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "spleeter_paddle", "separate", *args],
+        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _all_files(root):
+    return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if p.is_file())
+
+
+def _musdb_song(root, name="song"):
+    """A MUSDB-style song folder: mixture + reference stems (not written by us)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    sf.write(folder / "mixture.wav", _song(2), RATE)
+    for stem in ("vocals", "accompaniment"):
+        sf.write(folder / f"{stem}.wav", _song(2, seed=len(stem)), RATE)
+    return folder
+
+
+# --- never write over an input, never outside the output folder -------------------------------
+
+
+def test_output_that_is_the_input_refuses_the_run_before_loading(tmp_path):
+    folder = _musdb_song(tmp_path / "d")
+    before = (folder / "vocals.wav").read_bytes()
+    result = _cli(
+        ["-o", "d", "-f", "{foldername}/{instrument}.{codec}", "d/song/vocals.wav",
+         "--model-dir", "no-such-model"],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "is the input" in result.stderr and "d/song/vocals.wav" in result.stderr
+    assert "no-such-model" not in result.stderr  # refused before the model was looked at
+    assert (folder / "vocals.wav").read_bytes() == before
+
+
+def test_hard_link_to_an_input_is_an_input(tmp_path):
+    folder = _musdb_song(tmp_path)
+    os.link(folder / "mixture.wav", tmp_path / "linked.wav")
+    (tmp_path / "out" / "linked").mkdir(parents=True)
+    os.link(folder / "mixture.wav", tmp_path / "out" / "linked" / "vocals.wav")
+    with pytest.raises(ConfigurationError, match="is the input"):
+        separate_files(
+            [str(folder / "mixture.wav"), str(tmp_path / "linked.wav")],
+            output_path=str(tmp_path / "out"), model_dir="no-such-model",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "filename_format, source",
+    [("../{filename}/{instrument}.{codec}", "a/s.wav"), ("/tmp/{instrument}.{codec}", "a/s.wav"),
+     ("{foldername}/{instrument}.{codec}", "../s.wav")],
+)  # fmt: skip
+def test_outputs_never_leave_the_output_folder(tmp_path, filename_format, source):
+    work = tmp_path / "work"
+    (work / "a").mkdir(parents=True)
+    sf.write(work / "a" / "s.wav", _song(1), RATE)
+    sf.write(tmp_path / "s.wav", _song(1), RATE)
+    failed = separate_files(
+        [str(work / source)], output_path=str(work / "out"), filename_format=filename_format,
+        model_dir="no-such-model",
+    )  # fmt: skip
+    assert failed == 1
+    assert _all_files(tmp_path) == ["s.wav", "work/a/s.wav"]
+
+
+def test_reference_stems_are_kept_unless_overwrite(tmp_path, official_model_path, caplog):
+    root = tmp_path / "musdb"
+    folder = _musdb_song(root)
+    references = {
+        stem: (folder / f"{stem}.wav").read_bytes() for stem in ("vocals", "accompaniment")
+    }
+    args = dict(output_path=str(root), filename_format="{foldername}/{instrument}.{codec}")
+    assert separate_files([str(folder / "mixture.wav")], backend="eager", **args) == 1
+    assert "not written by spleeter-paddle" in caplog.text and "--overwrite" in caplog.text
+    for stem, data in references.items():
+        assert (folder / f"{stem}.wav").read_bytes() == data
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "accompaniment.wav",
+        "mixture.wav",
+        "vocals.wav",
+    ]
+    separate_files([str(folder / "mixture.wav")], backend="eager", overwrite=True, **args)
+    assert (folder / "vocals.wav").read_bytes() != references["vocals"]
+
+
+def test_rerunning_the_same_command_replaces_its_own_stems(tmp_path, official_model_path):
+    sf.write(tmp_path / "song.wav", _song(2), RATE)
+    out = tmp_path / "out"
+    assert separate_files([str(tmp_path / "song.wav")], output_path=str(out), backend="eager") == 0
+    first = (out / "song" / "vocals.wav").stat().st_mtime_ns
+    time.sleep(0.01)
+    sf.write(tmp_path / "song.wav", _song(2, seed=5), RATE)
+    assert separate_files([str(tmp_path / "song.wav")], output_path=str(out), backend="eager") == 0
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns != first
+    # a stem of another input at the same path is not ours to replace
+    (tmp_path / "other").mkdir()
+    sf.write(tmp_path / "other" / "song.wav", _song(2), RATE)
+    assert separate_files([str(tmp_path / "other" / "song.wav")], output_path=str(out)) == 1
+    assert _all_files(out) == ["song/accompaniment.wav", "song/vocals.wav"]
+
+
+# --- every exit path removes temporaries --------------------------------------------------------
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, signal_number):
+    sf.write(tmp_path / "long.wav", _song(90), RATE, subtype="PCM_16")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spleeter_paddle", "separate", "-o", "out", "--backend", "eager",
+         "long.wav"],
+        cwd=tmp_path, env={**os.environ, "MODEL_PATH": str(official_model_path)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "out").rglob("*.part")) and process.poll() is None:
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal_number or (
+        signal_number == signal.SIGINT and process.returncode == 130
+    ), stderr
+    assert "Traceback" not in stderr
+    assert _all_files(tmp_path) == ["long.wav"]
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_model_path):
+    sf.write(tmp_path / "s.wav", _song(1), RATE)
+    (tmp_path / "out" / "s").mkdir(parents=True)
+    stale = tmp_path / "out" / "s" / ".vocals.wav.0badc0de.part"
+    stale.write_bytes(b"\0" * 1000)
+    assert separate_files([str(tmp_path / "s.wav")], output_path=str(tmp_path / "out")) == 0
+    assert _all_files(tmp_path / "out") == ["s/accompaniment.wav", "s/vocals.wav"]
+
+
+# --- two runs, one folder -------------------------------------------------------------------
+
+
+def test_a_folder_another_run_writes_into_is_refused(tmp_path, official_separator):
+    sf.write(tmp_path / "s.wav", _song(1), RATE)
+    folder = tmp_path / "out" / "s"
+    folder.mkdir(parents=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running separate holds
+        with pytest.raises(AudioError, match="another spleeter-paddle run"):
+            official_separator.separate_to_file(tmp_path / "s.wav", tmp_path / "out")
+    finally:
+        os.close(descriptor)
+    assert _all_files(tmp_path / "out") == []
+    official_separator.separate_to_file(tmp_path / "s.wav", tmp_path / "out")
+    assert _all_files(tmp_path / "out") == ["s/accompaniment.wav", "s/vocals.wav"]
+
+
+# --- bad options: usage error before anything loads --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["-d", "0"], ["-d", "-2"], ["-d", "inf"], ["-s", "-1"], ["-s", "nan"], ["-b", "garbage"],
+     ["-b", "0k"], ["--batch-size", "0"], ["--segment-frames", "-64"]],
+)  # fmt: skip
+def test_bad_option_values_are_usage_errors(tmp_path, option):
+    sf.write(tmp_path / "s.wav", _song(0.5), RATE)
+    result = _cli(["-o", "out", "s.wav", *option], tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr
+    assert option[0] in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_segment_frames_not_a_multiple_of_64_is_refused_before_loading(tmp_path):
+    sf.write(tmp_path / "s.wav", _song(0.5), RATE)
+    result = _cli(
+        ["-o", "out", "s.wav", "--segment-frames", "100", "--model-dir", "none"], tmp_path
+    )
+    assert result.returncode == 2 and "multiple of 64" in result.stderr
+
+
+# --- messages say what is really wrong ----------------------------------------------------------
+
+
+def test_inputs_that_are_not_regular_files_are_named_as_such(tmp_path):
+    os.mkfifo(tmp_path / "pipe.wav")
+    os.symlink("loop-b.wav", tmp_path / "loop-a.wav")
+    os.symlink("loop-a.wav", tmp_path / "loop-b.wav")
+    os.symlink("gone.wav", tmp_path / "dangling.wav")
+    expected = {
+        str(tmp_path / "pipe.wav"): "named pipe",
+        "/dev/zero": "character device",
+        str(tmp_path / "loop-a.wav"): "symbolic link loop",
+        str(tmp_path / "dangling.wav"): "broken symbolic link",
+    }
+    from spleeter_paddle.audio.io import audio_info
+
+    for name, problem in expected.items():
+        with pytest.raises(AudioError) as error:
+            audio_info(name)
+        assert str(error.value).startswith(f"{name}: ") and problem in str(error.value)
+
+
+def test_nan_in_the_input_is_reported_against_the_input(tmp_path, official_separator):
+    waveform = _song(2)
+    waveform[RATE, 0] = np.nan
+    sf.write(tmp_path / "nan.wav", waveform, RATE, subtype="FLOAT")
+    with pytest.raises(AudioError) as error:
+        official_separator.separate_to_file(tmp_path / "nan.wav", tmp_path / "out")
+    message = str(error.value)
+    assert message.startswith(str(tmp_path / "nan.wav")) and "NaN" in message and "1.0 s" in message
+    assert _all_files(tmp_path / "out") == [] if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_full_disk_is_reported_as_such(tmp_path, official_model_path):
+    sf.write(tmp_path / "s.wav", _song(20), RATE)
+    (tmp_path / "small").mkdir()
+    script = (
+        "mount -t tmpfs -o size=256k tmpfs small && "
+        f"{sys.executable} -m spleeter_paddle separate --backend eager -o small s.wav"
+    )
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "MODEL_PATH": str(official_model_path)}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "no space left on the device" in result.stderr and "small/s/" in result.stderr
+    assert "Traceback" not in result.stderr
