@@ -202,10 +202,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "-o",
+        "--run-dir",
         "--model-dir",
         dest="run_dir",
         default=None,
-        help="run directory (default model/<config model_dir>)",
+        help="run directory (default model/<config model_dir>); a new run goes to a new one",
     )
     group.add_argument(
         "-amp",
@@ -237,8 +238,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--augment", default="", help="comma list of gain,swap,remix (default none)")
     group.add_argument("--visualdl", default=None, help="VisualDL log directory")
-    group.add_argument(
-        "--no-resume", dest="resume", action="store_false", help="ignore checkpoints"
+    resume = group.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume",
+        dest="resume",
+        action="store_true",
+        default=None,
+        help="continue the run in the run directory (its -lm choice is kept); without "
+        "--resume/--new-run a run continues only when its recorded settings match the flags",
+    )
+    resume.add_argument(
+        "--new-run",
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="start a new run; the run directory (-o) must not hold one",
     )
     group.add_argument(
         "--device",
@@ -258,7 +272,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _training_options(args: argparse.Namespace, params: Dict[str, Any]) -> Dict[str, Any]:
-    from spleeter_paddle.training.checkpoint import run_directory
+    from spleeter_paddle.training.initial import run_directory
 
     augmentation = [name.strip() for name in args.augment.split(",") if name.strip()]
     return {
@@ -284,26 +298,42 @@ def _training_options(args: argparse.Namespace, params: Dict[str, Any]) -> Dict[
 
 def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     """``train``: build or update the caches (resumable), then train; ``fast_train``: the
-    caches must exist. ``-npn N`` > 1 (or ``--nnodes``) launches N processes per node."""
+    caches must exist. ``-npn N`` > 1 (or ``--nnodes``) launches N processes per node.
+
+    The run directory is decided first (resume or new run, see ``training/run.py``) and locked
+    for the whole command."""
+    from spleeter_paddle.training.run import plan_run, run_lock
+
     n_procs = max(1, args.nproc_per_node)
-    distributed = n_procs > 1 or bool(args.nnodes)
     params = _params(args)
+    options = _training_options(args, params)
+    run_dir = Path(options["run_dir"])
+    plan_arguments = (params, options["load_model"], options["resume"])
+    plan_arguments += (options["batch_statistics"], options["dropout"])
+    plan_run(run_dir, *plan_arguments)  # refuse a conflict before any work
     if build_cache:
         run_process_data(args)
     from spleeter_paddle.data.dataset import SpectrogramCache
-    from spleeter_paddle.training.checkpoint import CheckpointManager
 
     SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
-    options = _training_options(args, params)
+    with run_lock(run_dir):
+        return _train_locked(args, params, options, plan_run(run_dir, *plan_arguments), n_procs)
 
-    resuming = args.resume and CheckpointManager(Path(options["run_dir"]) / "checkpoints").latest()
-    if not resuming and options["load_model"]:
+
+def _train_locked(
+    args: argparse.Namespace, params: Dict[str, Any], options: Dict[str, Any], plan, n_procs: int
+) -> int:
+    from spleeter_paddle.training.run import open_run
+
+    open_run(plan, params)
+    options["resume"] = plan.resume
+    if not plan.resume and options["load_model"]:
         # Provision pretrained weights once, here, not concurrently in every worker.
-        from spleeter_paddle.training.checkpoint import resolve_initial_weights
+        from spleeter_paddle.training.initial import resolve_initial_weights
 
-        initial = resolve_initial_weights(params, options["load_model"], Path(options["run_dir"]))
-        options["load_model"] = str(initial) if initial else False
-    if distributed:
+        initial = resolve_initial_weights(params, options["load_model"], plan.run_dir)
+        options["initial_weights"] = str(initial) if initial else None
+    if n_procs > 1 or bool(args.nnodes):
         from spleeter_paddle.training.distributed import launch_training
 
         return launch_training(

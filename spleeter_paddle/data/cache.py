@@ -1,12 +1,13 @@
 """``process_data``: manifest songs -> chunked magnitude spectrograms in memory-mappable files.
 
-Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins) and
-training STFT (no padding, first F bins), stored per song as raw ``uint8`` dB (Spleeter's
-100 dB quantisation, min/max per chunk and instrument) or ``float16``. Layout::
+Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins; chunks
+that start at the same second are stored once) and training STFT (no padding, first F bins),
+stored per song as raw ``uint8`` dB (Spleeter's 100 dB quantisation, min/max per chunk and
+instrument) or ``float16``. Layout::
 
-    <cache>/index.json          settings + every song's chunks (written last, atomically)
+    <cache>/index.json          settings + every song's chunks, file size and sha256 (written last)
     <cache>/songs/<id>.bin      chunk blocks, each (I, C, n_frames, F), I = mix + instruments
-    <cache>/songs/<id>.json     the song's entry; its presence marks the song done (resume)
+    <cache>/songs/<id>.json     the song's entry; with a matching size and sha256 it is reused
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: K chunk entries per song, file size + sha256
 CACHE_DTYPES = ("uint8", "float16")
 CHUNK_MARGIN_S = 0.5
 VALIDATION_CHUNK_DURATION_S = 12.0  # Spleeter's validation set: the central 12 s of each song
@@ -42,16 +43,15 @@ PathLike = Union[str, Path]
 
 
 def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:
-    """Spleeter's chunk starts (seconds): evenly spaced with 0.5 s margins, or the central chunk.
-
-    Duplicates (songs shorter than a chunk) are removed.
-    """
+    """Spleeter's ``n_chunks`` chunk starts (seconds), in order: evenly spaced with 0.5 s
+    margins, or the central chunk. A song shorter than a chunk repeats start 0 (as Spleeter does,
+    so that every song weighs ``n_chunks`` samples per epoch)."""
     if n_chunks == 1:
         starts = [max(duration_s / 2 - chunk_duration_s / 2, 0.0)]
     else:
         span = duration_s - chunk_duration_s - 2 * CHUNK_MARGIN_S
         starts = [max(k * span / (n_chunks - 1) + CHUNK_MARGIN_S, 0.0) for k in range(n_chunks)]
-    return sorted(set(round(start, 6) for start in starts))
+    return [round(start, 6) for start in starts]
 
 
 def quantise(magnitude: np.ndarray) -> Tuple[np.ndarray, float, float]:
@@ -109,7 +109,10 @@ def _to_channels(waveform: np.ndarray, n_channels: int) -> np.ndarray:
 
 
 def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]) -> np.ndarray:
-    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first)."""
+    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first).
+
+    A stem shorter than one STFT frame (but not empty) is zero-padded to one frame.
+    """
     from ..audio.io import load
 
     magnitudes = []
@@ -121,44 +124,60 @@ def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]
             sample_rate=settings["sample_rate"],
         )
         waveform = _to_channels(np.asarray(waveform, dtype=np.float32), settings["n_channels"])
+        if 0 < len(waveform) < settings["frame_length"]:
+            waveform = np.pad(waveform, ((0, settings["frame_length"] - len(waveform)), (0, 0)))
+        if len(waveform) == 0:
+            return np.zeros((len(paths), settings["n_channels"], 0, settings["F"]), np.float32)
         spectrum = stft(waveform, settings["frame_length"], settings["frame_step"], pad=False)
         magnitudes.append(np.abs(spectrum[:, : settings["F"], :]).transpose(2, 0, 1))
     n_frames = min(m.shape[1] for m in magnitudes)  # harmonise: crop to the shortest stem
     return np.stack([m[:, :n_frames] for m in magnitudes])
 
 
+def _encode(magnitudes: np.ndarray, dtype: str) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """A chunk's stored block and its decoding fields (uint8: per-instrument dB min/max)."""
+    if dtype != "uint8":
+        return magnitudes.astype(np.float16), {}
+    coded = [quantise(m) for m in magnitudes]
+    fields = {"db_min": [c[1] for c in coded], "db_max": [c[2] for c in coded]}
+    return np.stack([c[0] for c in coded]), fields
+
+
+def _write_chunks(job: Dict[str, Any], stream: Any) -> Tuple[List[Dict], List[Dict]]:
+    """Write each distinct chunk start once; one entry per configured chunk (Spleeter's K)."""
+    settings = job["settings"]
+    starts = chunk_starts(
+        job["duration"], settings["chunk_duration"], settings["n_chunks_per_song"]
+    )
+    stored: Dict[float, Optional[Dict[str, Any]]] = {}
+    chunks, skipped, offset = [], [], 0
+    for start_s in starts:
+        if start_s not in stored:
+            magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
+            stored[start_s] = None
+            if magnitudes.shape[2]:
+                block, fields = _encode(magnitudes, settings["dtype"])
+                stream.write(np.ascontiguousarray(block).tobytes())
+                stored[start_s] = {"start_s": start_s, "offset": offset, **fields}
+                stored[start_s]["n_frames"] = int(magnitudes.shape[2])
+                offset += block.size
+        if stored[start_s] is None:
+            skipped.append({"start_s": start_s, "reason": "no audio at this offset"})
+        else:
+            chunks.append(dict(stored[start_s]))
+    return chunks, skipped
+
+
 def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     """Worker: compute and write one song; returns its entry or ``{"error": reason}``."""
-    settings, directory = job["settings"], Path(job["directory"])
-    chunks, min_frames = [], job["min_frames"]
+    directory = Path(job["directory"])
     data_path = directory / f"{job['id']}.bin"
     descriptor, temporary = tempfile.mkstemp(prefix=f".{job['id']}.", suffix=".bin", dir=directory)
-    offset = 0
     try:
         with os.fdopen(descriptor, "wb") as stream:
-            for start_s in chunk_starts(
-                job["duration"], settings["chunk_duration"], settings["n_chunks_per_song"]
-            ):
-                magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
-                n_frames = magnitudes.shape[2]
-                if n_frames == 0:
-                    continue
-                chunk = {"start_s": start_s, "offset": offset, "n_frames": n_frames}
-                if settings["dtype"] == "uint8":
-                    coded = [quantise(m) for m in magnitudes]
-                    block = np.stack([c[0] for c in coded])
-                    chunk["db_min"] = [c[1] for c in coded]
-                    chunk["db_max"] = [c[2] for c in coded]
-                else:
-                    block = magnitudes.astype(np.float16)
-                stream.write(np.ascontiguousarray(block).tobytes())
-                offset += block.size
-                chunks.append(chunk)
-        longest = max((c["n_frames"] for c in chunks), default=0)
-        if longest < min_frames:
-            raise DataError(
-                f"too short: its longest chunk has {longest} frames, fewer than T = {min_frames}"
-            )
+            chunks, skipped = _write_chunks(job, stream)
+        if not chunks:
+            raise DataError("no audio in any chunk")
         publish(temporary, data_path)
     except (AudioError, DataError, ValueError, OSError) as error:
         Path(temporary).unlink(missing_ok=True)
@@ -167,9 +186,30 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
         Path(temporary).unlink(missing_ok=True)
         raise
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
-    entry["chunks"] = chunks
+    entry.update(chunks=chunks, skipped_chunks=skipped, **file_fingerprint(data_path))
     _write_json(directory / f"{job['id']}.json", entry)
     return entry
+
+
+def file_fingerprint(path: Path) -> Dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a cache file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True) -> Optional[str]:
+    """Why a song's cache file cannot be trusted (missing, wrong size or sha256), else None."""
+    path = songs_dir / str(entry.get("file"))
+    if not path.is_file():
+        return f"{path.name} is missing"
+    if path.stat().st_size != entry.get("size"):
+        return f"{path.name} has {path.stat().st_size} bytes, the index says {entry.get('size')}"
+    if checksum and file_fingerprint(path)["sha256"] != entry.get("sha256"):
+        return f"{path.name} does not match its sha256"
+    return None
 
 
 def publish(temporary: Union[str, Path], target: Union[str, Path]) -> None:
@@ -197,18 +237,20 @@ def _read_entry(path: Path) -> Optional[Dict[str, Any]]:
 
 @dataclass
 class CacheReport:
-    """Songs computed now, songs reused from a previous run, songs skipped with a reason."""
+    """Songs computed now, reused from a previous run, rebuilt (bad file), skipped with a reason."""
 
     directory: Path
     computed: List[str] = field(default_factory=list)
     reused: List[str] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
+    rebuilt: List[Tuple[str, str]] = field(default_factory=list)
     n_chunks: int = 0
 
     def summary_line(self) -> str:
+        rebuilt = f", {len(self.rebuilt)} rebuilt" if self.rebuilt else ""
         return (
             f"{self.directory}: {len(self.computed) + len(self.reused)} songs, {self.n_chunks} "
-            f"chunks ({len(self.computed)} computed, {len(self.reused)} reused, "
+            f"chunks ({len(self.computed)} computed{rebuilt}, {len(self.reused)} reused, "
             f"{len(self.skipped)} skipped)"
         )
 
@@ -232,8 +274,9 @@ def build_cache(
     """Cache every song of ``manifest_csv`` (paths relative to ``data_dir``) into ``cache_dir``.
 
     Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
-    12 s. Songs already cached with the same settings are reused; unreadable songs and songs
-    with fewer than T frames are logged and skipped. Returns a :class:`CacheReport`.
+    12 s. Songs already cached with the same settings and an intact file (size and sha256) are
+    reused, damaged ones rebuilt; unreadable songs are logged and skipped; short chunks are kept
+    (the datasets zero-pad them to T). Returns a :class:`CacheReport`.
     """
     from tqdm import tqdm
 
@@ -262,22 +305,21 @@ def build_cache(
             "duration": float(row["duration"]),
             "settings": settings,
             "directory": str(songs_dir),
-            "min_frames": params["T"],
         }
         job["key"] = hashlib.sha1(
             json.dumps([settings, job["paths"], job["duration"]], sort_keys=True).encode()
         ).hexdigest()
         order.append(job["id"])
         previous = _read_entry(songs_dir / f"{job['id']}.json")
-        if (
-            previous
-            and previous.get("key") == job["key"]
-            and (songs_dir / previous["file"]).is_file()
-        ):
-            entries[job["id"]] = previous
-            report.reused.append(name)
-        else:
-            jobs.append(job)
+        if previous and previous.get("key") == job["key"]:
+            problem = entry_problem(previous, songs_dir)
+            if problem is None:
+                entries[job["id"]] = previous
+                report.reused.append(name)
+                continue
+            logger.warning("cache of song '%s' is damaged (%s): rebuilding it", name, problem)
+            report.rebuilt.append((name, problem))
+        jobs.append(job)
     workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
     progress = tqdm(
         total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
@@ -300,6 +342,13 @@ def build_cache(
         else:
             entries[result["id"]] = result
             report.computed.append(result["song"])
+            for chunk in result["skipped_chunks"]:
+                logger.warning(
+                    "song '%s': chunk at %.2f s skipped (%s)",
+                    result["song"],
+                    chunk["start_s"],
+                    chunk["reason"],
+                )
     ordered = [entries[song_id] for song_id in dict.fromkeys(order) if song_id in entries]
     if not ordered:
         raise DataError(f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)")

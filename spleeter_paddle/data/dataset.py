@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,12 @@ import numpy as np
 from paddle.io import Dataset, DistributedBatchSampler
 
 from ..errors import DataError
-from .cache import CACHE_FORMAT, dequantise_table
+from .cache import CACHE_FORMAT, dequantise_table, entry_problem
 
 AUGMENTATIONS = ("gain", "swap", "remix")
 GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,29 +42,65 @@ class SpectrogramCache:
 
     def __init__(self, directory: Union[str, Path]):
         self.directory = Path(directory)
-        index_path = self.directory / "index.json"
-        if not index_path.is_file():
-            raise DataError(f"{self.directory}: no spectrogram cache (run `-m process_data` first)")
-        index = json.loads(index_path.read_text())
+        index = self._read_index(self.directory / "index.json")
         self.settings: Dict[str, Any] = index["settings"]
-        if self.settings.get("format") != CACHE_FORMAT:
-            raise DataError(f"{index_path}: unknown cache format; run `-m process_data` again")
         self.songs: List[Dict[str, Any]] = index["songs"]
         self.instruments: List[str] = list(self.settings["instruments"])
         self.dtype = np.dtype(self.settings["dtype"])
         self.chunks: List[Chunk] = []
         for song_index, song in enumerate(self.songs):
-            for chunk in song["chunks"]:
-                tables = None
-                if self.dtype == np.uint8:
-                    tables = np.stack(
-                        [
-                            dequantise_table(lo, hi)
-                            for lo, hi in zip(chunk["db_min"], chunk["db_max"])
-                        ]
-                    )
-                self.chunks.append(Chunk(song_index, chunk["offset"], chunk["n_frames"], tables))
+            self._check_file(song)
+            try:
+                self.chunks += [self._chunk(song_index, chunk) for chunk in song["chunks"]]
+            except (KeyError, TypeError, ValueError) as error:
+                raise DataError(
+                    f"{self.directory}: unreadable index entry of song {song_index} ({error}); "
+                    "rebuild it with `-m process_data`"
+                ) from None
         self._arrays: Dict[int, np.memmap] = {}
+
+    def _chunk(self, song_index: int, chunk: Dict[str, Any]) -> Chunk:
+        tables = None
+        if self.dtype == np.uint8:
+            pairs = zip(chunk["db_min"], chunk["db_max"])
+            tables = np.stack([dequantise_table(lo, hi) for lo, hi in pairs])
+        return Chunk(song_index, int(chunk["offset"]), int(chunk["n_frames"]), tables)
+
+    @staticmethod
+    def _read_index(path: Path) -> Dict[str, Any]:
+        """``index.json``, checked: missing, unreadable or of another format -> DataError."""
+        rebuild = "rebuild it with `-m process_data`"
+        if not path.is_file():
+            raise DataError(f"{path.parent}: no spectrogram cache (run `-m process_data` first)")
+        try:
+            index = json.loads(path.read_text())
+            settings, songs = index["settings"], index["songs"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DataError(f"{path}: unreadable cache index ({error}); {rebuild}") from None
+        if not isinstance(settings, dict) or settings.get("format") != CACHE_FORMAT:
+            raise DataError(f"{path}: cache of an older format; {rebuild}")
+        if not isinstance(songs, list) or not all(isinstance(song, dict) for song in songs):
+            raise DataError(f"{path}: unreadable cache index (no song list); {rebuild}")
+        return index
+
+    def _check_file(self, song: Dict[str, Any]) -> None:
+        """The song's file exists with its recorded size (sha256: :meth:`verify`)."""
+        problem = entry_problem(song, self.directory / "songs", checksum=False)
+        if problem is not None:
+            raise DataError(
+                f"{self.directory}: cache of song '{song['song']}' is damaged ({problem}); "
+                "run `-m process_data` to rebuild it"
+            )
+
+    def verify(self) -> None:
+        """Check every song file against its recorded sha256 (reads the whole cache)."""
+        for song in self.songs:
+            problem = entry_problem(song, self.directory / "songs", checksum=True)
+            if problem is not None:
+                raise DataError(
+                    f"{self.directory}: cache of song '{song['song']}' is damaged ({problem}); "
+                    "run `-m process_data` to rebuild it"
+                )
 
     def __getstate__(self):  # memmaps are reopened lazily in each DataLoader worker
         state = self.__dict__.copy()
@@ -90,7 +129,12 @@ class SpectrogramCache:
         array = self._arrays.get(song)
         if array is None:
             path = self.directory / "songs" / self.songs[song]["file"]
-            array = np.memmap(path, dtype=self.dtype, mode="r")
+            try:
+                array = np.memmap(path, dtype=self.dtype, mode="r")
+            except (OSError, ValueError) as error:
+                raise DataError(
+                    f"{path}: unreadable cache file ({error}); run `-m process_data` to rebuild it"
+                ) from None
             self._arrays[song] = array
         return array
 
@@ -102,7 +146,8 @@ class SpectrogramCache:
         n_bins: int,
         instruments: Optional[Sequence[int]] = None,
     ) -> np.ndarray:
-        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``.
+        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames past
+        the chunk's end are zeros (short chunks are padded, not dropped).
 
         Returns ``(len(instruments), C, n_frames, n_bins)`` float32 (all instruments by default,
         mix first).
@@ -115,16 +160,23 @@ class SpectrogramCache:
             self.settings["F"],
         )
         size = int(np.prod(shape))
-        block = self._song_array(chunk.song)[chunk.offset : chunk.offset + size].reshape(shape)
+        data = self._song_array(chunk.song)[chunk.offset : chunk.offset + size]
+        if data.size != size:
+            raise DataError(
+                f"{self.directory}: cache of song '{self.songs[chunk.song]['song']}' is "
+                "truncated; run `-m process_data` to rebuild it"
+            )
+        block = data.reshape(shape)
         selected = range(len(self.instruments)) if instruments is None else instruments
-        stop = start_frame + n_frames
-        out = np.empty((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
+        stop = min(start_frame + n_frames, chunk.n_frames)
+        available = max(stop - start_frame, 0)
+        out = np.zeros((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
         for position, instrument in enumerate(selected):
             coded = block[instrument, :, start_frame:stop, :n_bins]
             if chunk.tables is None:
-                out[position] = coded
+                out[position, :, :available] = coded
             else:
-                np.take(chunk.tables[instrument], coded, out=out[position])
+                out[position, :, :available] = chunk.tables[instrument][coded]
         return out
 
 
@@ -137,8 +189,21 @@ def _check_augmentation(augmentation: Sequence[str]) -> Tuple[str, ...]:
     return tuple(augmentation)
 
 
+def _log_padding(cache: SpectrogramCache, T: int) -> None:
+    short = sum(chunk.n_frames < T for chunk in cache.chunks)
+    if short:
+        logger.info(
+            "%s: %d of %d chunks are shorter than T = %d frames: zero-padded",
+            cache.directory,
+            short,
+            len(cache.chunks),
+            T,
+        )
+
+
 class TrainingDataset(Dataset):
-    """Random synchronised T-frame crops of every cached chunk with at least T frames.
+    """Random synchronised T-frame crops of every cached chunk (a chunk shorter than T is
+    zero-padded at its end, where Spleeter drops it).
 
     ``augmentation`` (any of ``gain``, ``swap``, ``remix``): random gain in [0.25, 1.25]; swap
     stereo channels with probability 1/2; ``remix`` draws each target from a random chunk of
@@ -161,9 +226,10 @@ class TrainingDataset(Dataset):
         self.columns = [cache.instruments.index(params["mix_name"])] + [
             cache.instruments.index(name) for name in params["instrument_list"]
         ]
-        self.items = [i for i, chunk in enumerate(cache.chunks) if chunk.n_frames >= self.T]
+        self.items = list(range(len(cache.chunks)))
         if not self.items:
-            raise DataError(f"{cache.directory}: no cached chunk has T = {self.T} frames")
+            raise DataError(f"{cache.directory}: the cache holds no chunk")
+        _log_padding(cache, self.T)
 
     def set_epoch(self, epoch: int) -> None:
         """Crops depend on the epoch: call before iterating a new epoch."""
@@ -174,7 +240,7 @@ class TrainingDataset(Dataset):
 
     def _crop(self, rng: np.random.Generator, item: int, columns: Sequence[int]) -> np.ndarray:
         chunk = self.items[item]
-        start = int(rng.integers(0, self.cache.chunks[chunk].n_frames - self.T + 1))
+        start = int(rng.integers(0, max(self.cache.chunks[chunk].n_frames - self.T, 0) + 1))
         return self.cache.read(chunk, start, self.T, self.F, columns)
 
     def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -199,7 +265,8 @@ class TrainingDataset(Dataset):
 
 
 class ValidationDataset(Dataset):
-    """The central T frames of each cached validation chunk (Spleeter's validation set)."""
+    """The central T frames of each cached validation chunk (Spleeter's validation set; shorter
+    chunks are zero-padded)."""
 
     def __init__(self, cache: SpectrogramCache, params: Dict[str, Any]):
         super().__init__()
@@ -208,7 +275,8 @@ class ValidationDataset(Dataset):
         self.columns = [cache.instruments.index(params["mix_name"])] + [
             cache.instruments.index(name) for name in params["instrument_list"]
         ]
-        self.items = [i for i, chunk in enumerate(cache.chunks) if chunk.n_frames >= self.T]
+        self.items = list(range(len(cache.chunks)))
+        _log_padding(cache, self.T)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -1,4 +1,5 @@
-"""Training: the loop (``trainer``), checkpoints and export (``checkpoint``), multi-card launch
+"""Training: the loop (``trainer``), checkpoints and export (``checkpoint``), run
+(``run``), initial weights (``initial``), multi-card launch
 (``distributed``), training configurations (``config``).
 
 Attributes load lazily so that ``training.config`` does not import Paddle.
@@ -9,7 +10,7 @@ from importlib import import_module
 _EXPORTS = {
     "TrainingOptions": "trainer",
     "TrainingResult": "trainer",
-    "resolve_initial_weights": "checkpoint",
+    "resolve_initial_weights": "initial",
     "train": "trainer",
     "launch_training": "distributed",
     "training_configuration": "config",

@@ -1,8 +1,10 @@
-"""Training checkpoints (model + optimizer + step, last K kept, atomic) and model export.
+"""Training checkpoints as safetensors + JSON (never pickle), last K kept, and the model export.
 
-A run directory ``model/<run>/`` is "a model": ``model.safetensors`` + ``model.json`` (the
-config) exported at every checkpoint, loadable by the separator and the evaluator, and
-``checkpoints/step_<N>/`` with the full training state for resuming.
+``checkpoints/step_<N>/`` holds ``model.safetensors`` (every state-dict tensor),
+``optimizer.safetensors`` (Adam moments and beta powers keyed by structured parameter names) and
+``state.json`` (step, epoch, seed, RNG seed, scaler, and the sha256 of both files), written in a
+temporary directory renamed into place. The run directory itself is "a model":
+``model.safetensors`` + ``model.json`` + ``.complete``, re-exported at every checkpoint.
 """
 
 from __future__ import annotations
@@ -16,38 +18,142 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import paddle
 
 from ..errors import ModelError
-from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata, save_weights
-from ..pretrained.provider import COMPLETION_MARKER, resolve_model_home
+from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, file_sha256, save_weights
+from ..pretrained.provider import COMPLETION_MARKER
+from .initial import (  # noqa: F401  (re-exported: the historical home of these names)
+    LoadModel,
+    newest_trained_model,
+    resolve_initial_weights,
+    run_directory,
+)
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")
-LoadModel = Union[bool, str, None]
+CHECKPOINT_FORMAT = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
-MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = "model.pdparams", "model.pdopt", "state.json"
+MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = (
+    "model.safetensors",
+    "optimizer.safetensors",
+    "state.json",
+)
+PICKLE_FILES = ("model.pdparams", "model.pdopt")
+ADAM_ACCUMULATORS = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
+TEMPORARY_PREFIX = ".step_"
 PathLike = Union[str, Path]
 
 
-def run_directory(params: Dict[str, Any], override: Optional[PathLike] = None) -> Path:
-    """``override``, else ``params['model_dir']`` (absolute, or relative to the model home)."""
-    if override is not None:
-        return Path(override)
-    path = Path(params["model_dir"])
-    return path if path.is_absolute() else resolve_model_home() / path
+def rng_seed(seed: int, step: int) -> int:
+    """The Paddle seed in force from ``step`` on (reset at every checkpoint, so that a resumed
+    run draws the same dropout masks as a straight one)."""
+    return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
+
+
+def _listing(names: List[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def check_layout(
+    path: Path, arrays: Dict[str, np.ndarray], expected: Dict[str, Tuple[Tuple[int, ...], str]]
+) -> None:
+    """Refuse ``arrays`` unless names, count, shapes and dtypes equal ``expected`` exactly."""
+    missing = [key for key in expected if key not in arrays]
+    extra = [key for key in arrays if key not in expected]
+    wrong = [
+        f"'{key}' is {arrays[key].dtype}{list(arrays[key].shape)}, the model needs "
+        f"{dtype}{list(shape)}"
+        for key, (shape, dtype) in expected.items()
+        if key in arrays and (arrays[key].shape != shape or str(arrays[key].dtype) != dtype)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {len(expected)} tensors missing ({_listing(missing)})")
+    if extra:
+        problems.append(f"{len(extra)} unexpected ({_listing(extra)})")
+    problems += wrong[:4]
+    if problems:
+        raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
+
+
+def _dtype(tensor: paddle.Tensor) -> str:
+    return str(tensor.dtype).replace("paddle.", "")
+
+
+def model_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+    return {key: (tuple(v.shape), _dtype(v)) for key, v in model.state_dict().items()}
+
+
+def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+    """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
+    layout = {}
+    for key, parameter in model.named_parameters():
+        if parameter.stop_gradient:
+            continue
+        for name in ADAM_ACCUMULATORS:
+            shape = tuple(parameter.shape) if name.startswith("moment") else (1,)
+            layout[f"{key}.{name}"] = (shape, _dtype(parameter))
+    return layout
+
+
+def portable_optimizer_state(model: paddle.nn.Layer, optimizer: Any) -> Dict[str, np.ndarray]:
+    """Adam's accumulators keyed by structured names (``unets.vocals....moment1``) instead of
+    Paddle's process-global ones (``conv2d_28.w_0_moment1_0``), so that any process can load them."""
+    state = optimizer.state_dict()
+    arrays = {}
+    for key, parameter in model.named_parameters():
+        for name in ADAM_ACCUMULATORS:
+            value = state.get(f"{parameter.name}_{name}_0")
+            if value is not None:
+                arrays[f"{key}.{name}"] = np.ascontiguousarray(value.numpy())
+    return arrays
+
+
+def _paddle_optimizer_state(
+    model: paddle.nn.Layer, arrays: Dict[str, np.ndarray]
+) -> Dict[str, Any]:
+    names = {key: parameter.name for key, parameter in model.named_parameters()}
+    state = {}
+    for portable, value in arrays.items():
+        key, name = portable.rsplit(".", 1)
+        state[f"{names[key]}_{name}_0"] = paddle.to_tensor(value)
+    return state
+
+
+def _json_scalars(state: Dict[str, Any]) -> Dict[str, Any]:
+    """A GradScaler state (numbers and one-element tensors) as plain JSON numbers."""
+    plain = {}
+    for key, value in state.items():
+        value = value.numpy() if hasattr(value, "numpy") else value
+        plain[key] = np.asarray(value).item() if np.asarray(value).size == 1 else value
+    return plain
+
+
+def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint file missing")
+    if expected_sha256 != file_sha256(path):
+        raise ModelError(f"{path}: checkpoint file corrupted (sha256 differs from state.json)")
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise ModelError(f"{path}: unreadable checkpoint file ({error})") from None
 
 
 class CheckpointManager:
-    """``<directory>/step_<N>/{model.pdparams, model.pdopt, state.json}``; keeps the last ``keep``."""
+    """``<directory>/step_<N>/{model,optimizer}.safetensors + state.json``; keeps the last ``keep``."""
 
     def __init__(self, directory: PathLike, keep: int = 2):
         self.directory = Path(directory)
         self.keep = max(1, keep)
 
     def list(self) -> List[Tuple[int, Path]]:
-        """Complete checkpoints (those with ``state.json``), oldest first."""
+        """Complete checkpoints (those with ``state.json``, written last), oldest first."""
         if not self.directory.is_dir():
             return []
         found = []
@@ -61,19 +167,40 @@ class CheckpointManager:
         found = self.list()
         return found[-1][1] if found else None
 
+    def pickled(self) -> List[Path]:
+        """Checkpoints of older versions (pickle files), which are never loaded."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("step_*/*") if p.name in PICKLE_FILES)
+
     def save(
-        self, step: int, model: paddle.nn.Layer, optimizer: Any, state: Dict[str, Any]
+        self,
+        step: int,
+        model: paddle.nn.Layer,
+        optimizer: Any,
+        state: Dict[str, Any],
+        scaler: Any = None,
     ) -> Path:
-        """Write to a temporary directory, rename it to ``step_<N>``, prune old checkpoints."""
+        """Write to a temporary directory (state.json last), rename it to ``step_<N>``, prune."""
+        from safetensors.numpy import save_file
+
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"step_{step:08d}"
-        temporary = Path(tempfile.mkdtemp(prefix=f".step_{step:08d}.", dir=self.directory))
+        prefix = f"{TEMPORARY_PREFIX}{step:08d}."
+        temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=self.directory))
         try:
-            paddle.save(model.state_dict(), str(temporary / MODEL_STATE))
-            paddle.save(
-                portable_optimizer_state(model, optimizer), str(temporary / OPTIMIZER_STATE)
-            )
-            (temporary / TRAINER_STATE).write_text(json.dumps({**state, "step": step}, indent=2))
+            weights = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
+            save_file(weights, str(temporary / MODEL_STATE))
+            moments = portable_optimizer_state(model, optimizer)
+            save_file(moments, str(temporary / OPTIMIZER_STATE))
+            document = {"format": CHECKPOINT_FORMAT, **state, "step": step}
+            document["optimizer_tensors"] = len(moments)
+            document["scaler"] = _json_scalars(scaler.state_dict()) if scaler else None
+            document["sha256"] = {
+                name: file_sha256(temporary / name) for name in (MODEL_STATE, OPTIMIZER_STATE)
+            }
+            (temporary / TRAINER_STATE).write_text(json.dumps(document, indent=2))
+            os.chmod(temporary, 0o755)  # mkdtemp's directories are 0700
             if target.exists():
                 shutil.rmtree(target)
             os.replace(temporary, target)
@@ -85,135 +212,103 @@ class CheckpointManager:
         return target
 
     @staticmethod
-    def load(path: PathLike, model: paddle.nn.Layer, optimizer: Any) -> Dict[str, Any]:
-        """Restore model and optimizer state from ``path``; returns its ``state.json``."""
+    def load(
+        path: PathLike, model: paddle.nn.Layer, optimizer: Any, scaler: Any = None
+    ) -> Dict[str, Any]:
+        """Restore model and optimizer state from ``path`` exactly; returns its ``state.json``.
+
+        Every tensor must match the model (names, count, shapes, dtypes); nothing is loaded
+        otherwise.
+        """
         path = Path(path)
         try:
             state = json.loads((path / TRAINER_STATE).read_text())
-            model.set_state_dict(paddle.load(str(path / MODEL_STATE)))
-            saved = paddle.load(str(path / OPTIMIZER_STATE))
-            optimizer.set_state_dict(restore_optimizer_state(model, saved))
-        except (OSError, ValueError, RuntimeError) as error:
+        except (OSError, ValueError) as error:
+            raise ModelError(f"{path / TRAINER_STATE}: unreadable ({error})") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ModelError(f"{path}: not a checkpoint of this version (format 2 expected)")
+        digests = state.get("sha256") or {}
+        weights = _read_tensors(path / MODEL_STATE, digests.get(MODEL_STATE))
+        moments = _read_tensors(path / OPTIMIZER_STATE, digests.get(OPTIMIZER_STATE))
+        check_layout(path / MODEL_STATE, weights, model_layout(model))
+        # Adam has state only for parameters that received a gradient: all four accumulators
+        # of each, as many tensors as state.json recorded.
+        stepped = {name.rsplit(".", 1)[0] for name in moments}
+        layout = optimizer_layout(model)
+        expected = {
+            name: spec for name, spec in layout.items() if name.rsplit(".", 1)[0] in stepped
+        }
+        check_layout(path / OPTIMIZER_STATE, moments, expected)
+        if len(moments) != state.get("optimizer_tensors"):
             raise ModelError(
-                f"{path}: unreadable checkpoint ({error}); delete it to start over"
-            ) from None
+                f"{path / OPTIMIZER_STATE}: holds {len(moments)} tensors, state.json recorded "
+                f"{state.get('optimizer_tensors')}"
+            )
+        for key, parameter in model.state_dict().items():
+            parameter.set_value(weights[key])
+        if moments:
+            optimizer.set_state_dict(_paddle_optimizer_state(model, moments))
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         return state
 
 
-def _rename(key: str, renames: Dict[str, str]) -> str:
-    for old, new in renames.items():
-        if key.startswith(old + "_"):
-            return new + key[len(old) :]
-    return key
-
-
-def portable_optimizer_state(model: paddle.nn.Layer, optimizer: Any) -> Dict[str, Any]:
-    """The optimizer's state keyed by structured parameter names (``@unets.vocals...``) instead
-    of Paddle's process-global ones (``conv2d_28.w_0``), so that any process can load it."""
-    renames = {p.name: "@" + key for key, p in model.named_parameters()}
-    state = {}
-    for key, value in optimizer.state_dict().items():
-        if key == "master_weights":
-            value = {renames.get(name, name): weight for name, weight in value.items()}
-        state[_rename(key, renames)] = value
-    return state
-
-
-def restore_optimizer_state(model: paddle.nn.Layer, state: Dict[str, Any]) -> Dict[str, Any]:
-    """Inverse of :func:`portable_optimizer_state` for this process's parameter names."""
-    renames = {"@" + key: p.name for key, p in model.named_parameters()}
-    restored = {}
-    for key, value in state.items():
-        if key == "master_weights":
-            value = {renames.get(name, name): weight for name, weight in value.items()}
-        restored[_rename(key, renames)] = value
-    return restored
+# --- the exported model -------------------------------------------------------------------------
 
 
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write the weights + config the separator loads (``model.safetensors`` + ``model.json``)
-    and the provider's completion marker, so that the run directory is an installed model."""
+    """Write what the separator loads (``model.safetensors`` + ``model.json``) and the completion
+    marker as a unit: the marker goes first and comes back last, and ``model.json`` records the
+    weights' sha256, so an interrupted export is never taken for a complete one (the next
+    training start re-exports it from the newest checkpoint)."""
+    directory = Path(directory)
+    (directory / COMPLETION_MARKER).unlink(missing_ok=True)
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     path = save_weights(state, directory, {"config": params, "source": "training", **metadata})
     marker = json.dumps({"complete": True, "source": "training"}) + "\n"
-    (Path(directory) / COMPLETION_MARKER).write_text(marker, encoding="utf-8")
+    handle, temporary = tempfile.mkstemp(
+        prefix=f"{COMPLETION_MARKER}.", suffix=".tmp", dir=directory
+    )
+    with os.fdopen(handle, "w") as stream:
+        stream.write(marker)
+    os.replace(temporary, directory / COMPLETION_MARKER)
     return path
 
 
-def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
-    """Same weight layout: model type, instruments (names and order) and channel count."""
-    if not isinstance(config, dict):
+def export_is_current(directory: PathLike, step: int) -> bool:
+    """True when the run's export is complete, consistent (sha256) and of checkpoint ``step``."""
+    directory = Path(directory)
+    weights, metadata = directory / WEIGHTS_FILE, directory / METADATA_FILE
+    if not ((directory / COMPLETION_MARKER).is_file() and weights.is_file()):
         return False
-    return (
-        all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
-        and config.get("model", {}).get("type") == params["model"]["type"]
-    )
+    try:
+        document = json.loads(metadata.read_text())
+        return document.get("step") == step and document.get("sha256", {}).get(
+            WEIGHTS_FILE
+        ) == file_sha256(weights)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
-def newest_trained_model(
-    params: Dict[str, Any], exclude: Optional[Path] = None, home: Optional[Path] = None
-) -> Optional[Path]:
-    """The most recently exported model under the model home whose weights fit ``params``."""
-    home = resolve_model_home() if home is None else home
-    candidates = []
-    for metadata_path in home.glob(f"*/{METADATA_FILE}"):
-        directory = metadata_path.parent
-        if exclude is not None and directory.resolve() == exclude.resolve():
-            continue
-        if not (directory / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            document = read_metadata(directory)
-        except ModelError:
-            continue
-        if is_compatible(document.get("config"), params):
-            candidates.append((metadata_path.stat().st_mtime, directory))
-    return max(candidates)[1] if candidates else None
-
-
-def pretrained_directory(params: Dict[str, Any]) -> Path:
-    """Official weights whose instruments match ``params`` (provisioned by the model provider)."""
-    from ..configuration import load_configuration
-    from ..pretrained.provider import get_model_directory
-
-    for name in PRETRAINED_PRESETS:
-        preset = load_configuration(f"spleeter:{name}")
-        if preset["instrument_list"] == params["instrument_list"]:
-            return Path(get_model_directory(preset))
-    raise ModelError(
-        f"no official pretrained model has the instruments {params['instrument_list']}"
-    )
-
-
-def resolve_initial_weights(
-    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
-) -> Optional[Path]:
-    """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
-    (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
-    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
-        return None
-    choice = str(load_model).lower()
-    if choice == "latest":
-        newest = newest_trained_model(params, exclude=run_dir)
-        if newest is None:
-            raise ModelError(
-                "-lm latest: no trained model under the model home fits this configuration"
-            )
-        return newest
-    if choice in ("true", "1", "yes", "pretrained"):
-        try:
-            return pretrained_directory(params)
-        except ModelError as error:
-            newest = newest_trained_model(params, exclude=run_dir)
-            if newest is None:
-                raise ModelError(
-                    f"-lm: {error}; and no own trained model fits (use -lm False)"
-                ) from None
-            logger.warning("-lm: %s; using the newest own model %s", error, newest)
-            return newest
-    directory = Path(str(load_model))
-    if not (directory / METADATA_FILE).is_file():
-        raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
-    return directory
+def remove_stale_temporaries(run_dir: PathLike) -> List[Path]:
+    """Remove what a killed save left behind (``checkpoints/.step_*``, ``.*.tmp``, launch job
+    files); only call while holding the run's lock. Returns what was removed."""
+    run_dir = Path(run_dir)
+    patterns = [
+        f"checkpoints/{TEMPORARY_PREFIX}*",
+        ".model.safetensors.*.tmp",
+        ".model.json.*.tmp",
+        f"{COMPLETION_MARKER}.*.tmp",
+        ".launch-*.json",
+    ]
+    removed = []
+    for pattern in patterns:
+        for path in run_dir.glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -1,8 +1,9 @@
 """The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam.
 
 Spleeter's recipe by default (BN on stored statistics, no dropout, Adam lr from the config,
-random T-frame crops); checkpoints every N steps with automatic resume; validation loss every
-M steps; Paddle-style log lines; one process or one of N ``DataParallel`` ranks.
+random T-frame crops); checkpoints every N steps, resume under the run rules of ``run.py``;
+validation loss at step 0 and every M steps; Paddle-style log lines; one process or one of N
+``DataParallel`` ranks.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from ..data.dataset import (
     TrainingDataset,
     ValidationDataset,
 )
+from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
 from ..model import build_model
 from ..pretrained.convert import load_weights
 from .checkpoint import (
     CheckpointManager,
-    LoadModel,
+    export_is_current,
     export_model,
-    resolve_initial_weights,
-    run_directory,
+    rng_seed,
 )
-from .distributed import gather_digests, init_distributed, local_device_id
+from .distributed import gather_digests, init_distributed, local_device_id, world_info
+from .initial import LoadModel, resolve_initial_weights, run_directory
+from .reporting import Interval, VisualDL, format_eta, l1_losses, validation_loss
+from .run import open_run, plan_run, run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,8 @@ class TrainingOptions:
     log_every: int = 10
     num_workers: int = 2
     load_model: LoadModel = False  # True/"pretrained": official weights; "latest"; a directory
-    resume: bool = True
+    initial_weights: Optional[str] = None  # ``load_model`` already resolved to a directory
+    resume: Optional[bool] = None  # True: continue the run; False: new run; None: if it matches
     batch_statistics: bool = False
     dropout: bool = False
     amp: bool = False
@@ -82,73 +87,10 @@ class TrainingResult:
     initial_weights: Optional[Path] = None
 
 
-def l1_losses(estimates: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
-    """Per-instrument mean |estimate - target|: ``[B, N, C, T, F]`` x2 -> ``[N]`` float32."""
-    difference = estimates.astype("float32") - targets.astype("float32")
-    return paddle.abs(difference).mean(axis=[0, 2, 3, 4])
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     paddle.seed(seed)
-
-
-class _VisualDL:
-    """Optional VisualDL scalars (rank 0); a no-op when not asked for or not installed."""
-
-    def __init__(self, directory: Optional[str]):
-        self.writer = None
-        if directory:
-            try:
-                from visualdl import LogWriter
-            except ImportError:
-                logger.warning(
-                    "VisualDL is not installed (pip install visualdl): no scalars written"
-                )
-                return
-            self.writer = LogWriter(logdir=directory)
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        if self.writer is not None:
-            self.writer.add_scalar(tag=tag, value=value, step=step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def evaluate(model: paddle.nn.Layer, loader: Any, instruments: Sequence[str]) -> Dict[str, float]:
-    """Mean L1 per instrument and their sum (``loss``) over a validation loader."""
-    model.eval()
-    totals, count = np.zeros(len(instruments)), 0
-    with paddle.no_grad():
-        for mix, targets in loader:
-            totals += l1_losses(model(mix), targets).numpy() * mix.shape[0]
-            count += mix.shape[0]
-    model.train()
-    means = totals / max(count, 1)
-    return {"loss": float(means.sum()), **{name: float(v) for name, v in zip(instruments, means)}}
-
-
-def _format_eta(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-class _Interval:
-    """Loss and timing sums between two log lines."""
-
-    def __init__(self, n_instruments: int):
-        self.losses: List[float] = []
-        self.parts = np.zeros(n_instruments)
-        self.reader_s = self.batch_s = 0.0
-
-    def add(self, loss: float, parts: np.ndarray, reader_s: float, batch_s: float) -> None:
-        self.losses.append(loss)
-        self.parts += parts
-        self.reader_s += reader_s
-        self.batch_s += batch_s
 
 
 class Trainer:
@@ -167,6 +109,16 @@ class Trainer:
         self.validate_every = self.save_every if validate_every is None else validate_every
         self.run_dir = run_directory(params, options.run_dir)
         self.instruments = list(params["instrument_list"])
+        self.plan = plan_run(
+            self.run_dir,
+            params,
+            options.load_model,
+            options.resume,
+            options.batch_statistics,
+            options.dropout,
+        )
+        if self.is_main:  # a launched worker leaves cleaning to its parent, which owns the lock
+            open_run(self.plan, params, clean=self.world_size == 1)
         _seed_everything(self.seed)
         self._build_data()
         self.model = build_model(
@@ -175,22 +127,28 @@ class Trainer:
         self.optimizer = paddle.optimizer.Adam(
             self.learning_rate, 0.9, 0.999, 1e-8, parameters=self.model.parameters()
         )
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", options.keep_checkpoints)
-        self.initial_weights: Optional[Path] = None
-        self.step = self._restore()
-        self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
-        self.model.train()
         self.use_amp = options.amp and self.device != "cpu"
         if options.amp and not self.use_amp:
             logger.warning(
                 "AMP needs a GPU or custom device (Paddle ignores it on CPU): using float32"
             )
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if self.use_amp else None
-        self.visualdl = _VisualDL(options.visualdl_dir if self.is_main else None)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", options.keep_checkpoints)
+        self.initial_weights: Optional[Path] = None
+        self.step = self._restore()
+        self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
+        self.model.train()
+        self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
 
     def _build_data(self) -> None:
         params, options = self.params, self.options
         cache = SpectrogramCache(params["training_cache"])
+        if self.is_main:
+            started = time.perf_counter()
+            cache.verify()
+            logger.info(
+                "cache %s verified in %.1f s", cache.directory, time.perf_counter() - started
+            )
         self.dataset = TrainingDataset(cache, params, self.seed, options.augmentation)
         drop_last = len(self.dataset) >= self.batch_size * self.world_size
         self.sampler = ResumableBatchSampler(
@@ -201,9 +159,7 @@ class Trainer:
             num_replicas=self.world_size,
             rank=self.rank,
         )
-        self.loader = paddle.io.DataLoader(
-            self.dataset, batch_sampler=self.sampler, num_workers=options.num_workers
-        )
+        self.loader = BatchLoader(self.dataset, self.sampler, options.num_workers)
         self.steps_per_epoch = max(len(self.sampler), 1)
         if options.max_steps is not None:
             self.max_steps = options.max_steps
@@ -216,18 +172,31 @@ class Trainer:
         if self.is_main and self.validate_every and index.is_file():
             validation = ValidationDataset(SpectrogramCache(index.parent), params)
             if len(validation):
-                self.validation_loader = paddle.io.DataLoader(
-                    validation, batch_size=self.batch_size
-                )
+                batches = paddle.io.BatchSampler(validation, batch_size=self.batch_size)
+                self.validation_loader = BatchLoader(validation, batches)
 
     def _restore(self) -> int:
-        """Resume from the newest checkpoint, else initialise as ``-lm`` says; the start step."""
-        latest = self.checkpoints.latest() if self.options.resume else None
+        """Resume the run's newest checkpoint, else initialise as ``-lm`` says; the start step."""
+        latest = self.plan.checkpoint if self.plan.resume else None
         if latest is not None:
-            step = int(CheckpointManager.load(latest, self.model, self.optimizer)["step"])
+            state = CheckpointManager.load(latest, self.model, self.optimizer, self.scaler)
+            step = int(state["step"])
+            paddle.seed(rng_seed(self.seed, step))
             logger.info("resumed from %s at step %d", latest, step)
+            if self.is_main and not export_is_current(self.run_dir, step):
+                export_model(
+                    self.model, self.params, self.run_dir, step=step, checkpoint=latest.name
+                )
+                logger.warning(
+                    "re-exported %s from %s (the last export was interrupted)",
+                    self.run_dir,
+                    latest.name,
+                )
             return step
-        initial = resolve_initial_weights(self.params, self.options.load_model, self.run_dir)
+        initial = self.options.initial_weights or resolve_initial_weights(
+            self.params, self.options.load_model, self.run_dir
+        )
+        initial = Path(initial) if initial else None
         if initial is not None:
             load_weights(self.model, initial)
             logger.info("initialised from %s", initial)
@@ -252,7 +221,7 @@ class Trainer:
         self.optimizer.clear_grad()
         return parts.numpy()
 
-    def _log(self, epoch: int, interval: _Interval) -> None:
+    def _log(self, epoch: int, interval: Interval) -> None:
         n = len(interval.losses)
         batch_cost, loss = interval.batch_s / n, float(np.mean(interval.losses))
         parts = ", ".join(
@@ -270,12 +239,12 @@ class Trainer:
             interval.reader_s / n,
             batch_cost,
             self.batch_size * self.world_size / batch_cost,
-            _format_eta((self.max_steps - self.step) * batch_cost),
+            format_eta((self.max_steps - self.step) * batch_cost),
         )
         self.visualdl.add("train/loss", loss, self.step)
 
     def _validate(self, result: TrainingResult) -> None:
-        scores = evaluate(self.model, self.validation_loader, self.instruments)
+        scores = validation_loss(self.model, self.validation_loader, self.instruments)
         result.validation[self.step] = scores["loss"]
         listing = ", ".join(f"{key}: {value:.6f}" for key, value in scores.items())
         logger.info("[Eval] step: %d, %s", self.step, listing)
@@ -286,7 +255,7 @@ class Trainer:
             return
         state = {"epoch": epoch, "seed": self.seed, "batch_size": self.batch_size}
         state["world_size"] = self.world_size
-        path = self.checkpoints.save(self.step, self.model, self.optimizer, state)
+        path = self.checkpoints.save(self.step, self.model, self.optimizer, state, self.scaler)
         export_model(self.model, self.params, self.run_dir, step=self.step, checkpoint=path.name)
         logger.info("saved checkpoint %s and exported weights to %s", path, self.run_dir)
 
@@ -307,8 +276,10 @@ class Trainer:
             self.learning_rate,
         )
         epoch, last_saved = self.step // self.steps_per_epoch, self.step
+        if self.validation_loader is not None and self.step == 0:
+            self._validate(result)  # the starting point, before any update
         self.sampler.skip_batches = self.step % self.steps_per_epoch
-        interval, started = _Interval(len(self.instruments)), time.perf_counter()
+        interval, started = Interval(len(self.instruments)), time.perf_counter()
         while self.step < self.max_steps:
             self.dataset.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
@@ -324,11 +295,12 @@ class Trainer:
                     self.step % self.options.log_every == 0 or self.step == self.max_steps
                 ):
                     self._log(epoch, interval)
-                    interval = _Interval(len(self.instruments))
+                    interval = Interval(len(self.instruments))
                 if self.validation_loader is not None and self.step % self.validate_every == 0:
                     self._validate(result)
                 if self.step % self.save_every == 0:
                     self._save(epoch)
+                    paddle.seed(rng_seed(self.seed, self.step))  # as a resume from here would
                     last_saved = self.step
                 if self.step >= self.max_steps:
                     break
@@ -371,4 +343,8 @@ def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> 
     """
     # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
     warnings.filterwarnings("ignore", message="When training, we now always track global mean")
-    return Trainer(params, options or TrainingOptions()).run()
+    options = options or TrainingOptions()
+    if world_info()[1] > 1:  # launched: the parent process holds the run's lock
+        return Trainer(params, options).run()
+    with run_lock(run_directory(params, options.run_dir)):
+        return Trainer(params, options).run()

@@ -32,9 +32,10 @@ UINT8_RATIO = 10 ** (100 / 256 / 20)
 def test_chunk_starts_follow_spleeter():
     # K > 1: evenly spaced, first at 0.5 s, last ending 0.5 s before the end.
     assert chunk_starts(100.0, 20.0, 3) == [0.5, 40.0, 79.5]
-    # K = 1: the central chunk; songs shorter than a chunk start at 0 (duplicates removed).
+    # K = 1: the central chunk; songs shorter than a chunk repeat start 0, as Spleeter does:
+    # every song gives K samples per epoch (the old code kept 2 distinct starts).
     assert chunk_starts(30.0, 12.0, 1) == [9.0]
-    assert chunk_starts(10.0, 20.0, 4) == [0.0, 0.5]
+    assert chunk_starts(10.0, 20.0, 4) == [0.5, 0.0, 0.0, 0.0]
 
 
 def test_uint8_round_trip_within_one_step():

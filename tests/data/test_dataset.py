@@ -107,10 +107,27 @@ def test_cache_mismatch_is_reported(cached):
     cache = SpectrogramCache(cached["training_cache"])
     with pytest.raises(DataError, match="F = 256"):
         TrainingDataset(cache, {**cached, "F": 256})
-    with pytest.raises(DataError, match="no cached chunk has T = 256"):
-        TrainingDataset(cache, {**cached, "T": 256})
     with pytest.raises(DataError, match="process_data"):
         SpectrogramCache(Path(cached["training_cache"]) / "nothing")
+
+
+def test_chunks_shorter_than_t_are_zero_padded_not_dropped(cached, caplog):
+    """Spleeter (and the old code) dropped chunks shorter than T; they are padded now."""
+    cache = SpectrogramCache(cached["training_cache"])
+    n_frames = cache.chunks[0].n_frames  # 4 s chunks: 169 frames
+    with caplog.at_level("INFO", logger="spleeter_paddle"):
+        dataset = TrainingDataset(cache, {**cached, "T": 256}, seed=0)
+    assert len(dataset) == len(cache.chunks) == 4
+    assert "4 of 4 chunks are shorter than T = 256 frames: zero-padded" in caplog.text
+    mix, targets = dataset[0]
+    assert mix.shape == (2, 256, 128) and targets.shape == (2, 2, 256, 128)
+    np.testing.assert_array_equal(mix[:, :n_frames], cache.read(0, 0, n_frames, 128)[0])
+    assert not mix[:, n_frames:].any() and not targets[:, :, n_frames:].any()
+    assert mix[:, :n_frames].any()
+    validation = ValidationDataset(
+        SpectrogramCache(cached["validation_cache"]), {**cached, "T": 512}
+    )
+    assert len(validation) == 1 and validation[0][0].shape == (2, 512, 128)
 
 
 def test_sampler_seed_resume_and_ranks():

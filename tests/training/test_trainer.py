@@ -6,17 +6,17 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import paddle
 import pytest
 import soundfile as sf
 from data_helpers import small_params, two_stem_song, write_song
+from safetensors.numpy import load_file
 
 from spleeter_paddle.data.cache import process_data
 from spleeter_paddle.data.manifest import build_manifests
 from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.convert import load_weights, read_metadata, read_weights
-from spleeter_paddle.training.checkpoint import resolve_initial_weights
+from spleeter_paddle.training.initial import resolve_initial_weights
 from spleeter_paddle.training.trainer import TrainingOptions, train
 
 
@@ -31,7 +31,8 @@ def test_checkpoints_keep_the_last_and_export(workspace, tmp_path: Path):
     result = train(
         params, _options(run, max_steps=3, save_every=1, keep_checkpoints=2, validate_every=2)
     )
-    assert result.step == 3 and len(result.losses) == 3 and set(result.validation) == {2}
+    # Validation at step 0 (before any update: a fine-tune's starting point) and every 2 steps.
+    assert result.step == 3 and len(result.losses) == 3 and set(result.validation) == {0, 2}
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "step_00000002",
         "step_00000003",
@@ -43,9 +44,9 @@ def test_checkpoints_keep_the_last_and_export(workspace, tmp_path: Path):
         "accompaniment",
     ]
     exported = load_weights(build_model(params), run)
-    saved = paddle.load(str(run / "checkpoints" / "step_00000003" / "model.pdparams"))
+    saved = load_file(str(run / "checkpoints" / "step_00000003" / "model.safetensors"))
     for key, value in exported.state_dict().items():
-        np.testing.assert_array_equal(value.numpy(), saved[key].numpy())
+        np.testing.assert_array_equal(value.numpy(), saved[key])
 
 
 def test_resume_mid_epoch_continues_exactly(workspace, tmp_path: Path):

@@ -1,0 +1,116 @@
+"""Which weights a new training run starts from (``-lm``): none, the official pretrained model,
+the newest own trained model, or a given model directory; and where a run lives.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from ..errors import ModelError
+from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata
+from ..pretrained.provider import resolve_model_home
+
+logger = logging.getLogger(__name__)
+
+PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")
+LoadModel = Union[bool, str, None]
+PathLike = Union[str, Path]
+
+
+def run_directory(params: Dict[str, Any], override: Optional[PathLike] = None) -> Path:
+    """``override``, else ``params['model_dir']`` (absolute, or relative to the model home)."""
+    if override is not None:
+        return Path(override)
+    path = Path(params["model_dir"])
+    return path if path.is_absolute() else resolve_model_home() / path
+
+
+def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
+    """Same weight layout: model type, instruments (names and order) and channel count."""
+    if not isinstance(config, dict):
+        return False
+    return (
+        all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
+        and config.get("model", {}).get("type") == params["model"]["type"]
+    )
+
+
+def newest_trained_model(
+    params: Dict[str, Any], exclude: Optional[Path] = None, home: Optional[Path] = None
+) -> Optional[Path]:
+    """The most recently exported model under the model home whose weights fit ``params``."""
+    home = resolve_model_home() if home is None else home
+    candidates = []
+    for metadata_path in home.glob(f"*/{METADATA_FILE}"):
+        directory = metadata_path.parent
+        if exclude is not None and directory.resolve() == exclude.resolve():
+            continue
+        if not (directory / WEIGHTS_FILE).is_file():
+            continue
+        try:
+            document = read_metadata(directory)
+        except ModelError:
+            continue
+        if is_compatible(document.get("config"), params):
+            candidates.append((metadata_path.stat().st_mtime, directory))
+    return max(candidates)[1] if candidates else None
+
+
+def pretrained_directory(params: Dict[str, Any]) -> Path:
+    """Official weights whose instruments match ``params`` (provisioned by the model provider)."""
+    from ..configuration import load_configuration
+    from ..pretrained.provider import get_model_directory
+
+    for name in PRETRAINED_PRESETS:
+        preset = load_configuration(f"spleeter:{name}")
+        if preset["instrument_list"] == params["instrument_list"]:
+            return Path(get_model_directory(preset))
+    raise ModelError(
+        f"no official pretrained model has the instruments {params['instrument_list']}"
+    )
+
+
+def resolve_initial_weights(
+    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
+) -> Optional[Path]:
+    """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
+    (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
+    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
+        return None
+    choice = str(load_model).lower()
+    if choice == "latest":
+        newest = newest_trained_model(params, exclude=run_dir)
+        if newest is None:
+            raise ModelError(
+                "-lm latest: no trained model under the model home fits this configuration"
+            )
+        return newest
+    if choice in ("true", "1", "yes", "pretrained"):
+        try:
+            return pretrained_directory(params)
+        except ModelError as error:
+            newest = newest_trained_model(params, exclude=run_dir)
+            if newest is None:
+                raise ModelError(
+                    f"-lm: {error}; and no own trained model fits (use -lm False)"
+                ) from None
+            logger.warning("-lm: %s; using the newest own model %s", error, newest)
+            return newest
+    directory = Path(str(load_model))
+    if not (directory / METADATA_FILE).is_file():
+        raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
+    return directory
+
+
+def initial_weights_label(load_model: LoadModel) -> str:
+    """``-lm`` as a run records it: ``scratch``, ``pretrained``, ``latest`` or an absolute path."""
+    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
+        return "scratch"
+    choice = str(load_model).lower()
+    if choice in ("true", "1", "yes", "pretrained"):
+        return "pretrained"
+    if choice == "latest":
+        return "latest"
+    return str(Path(str(load_model)).expanduser().resolve())

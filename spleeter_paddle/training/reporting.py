@@ -1,0 +1,76 @@
+"""What training reports: validation loss, per-interval sums for the log line, VisualDL scalars."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import paddle
+
+logger = logging.getLogger(__name__)
+
+
+def l1_losses(estimates: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
+    """Per-instrument mean |estimate - target|: ``[B, N, C, T, F]`` x2 -> ``[N]`` float32."""
+    difference = estimates.astype("float32") - targets.astype("float32")
+    return paddle.abs(difference).mean(axis=[0, 2, 3, 4])
+
+
+class VisualDL:
+    """Optional VisualDL scalars (rank 0); a no-op when not asked for or not installed."""
+
+    def __init__(self, directory: Optional[str]):
+        self.writer = None
+        if directory:
+            try:
+                from visualdl import LogWriter
+            except ImportError:
+                logger.warning(
+                    "VisualDL is not installed (pip install visualdl): no scalars written"
+                )
+                return
+            self.writer = LogWriter(logdir=directory)
+
+    def add(self, tag: str, value: float, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar(tag=tag, value=value, step=step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def validation_loss(
+    model: paddle.nn.Layer, loader: Any, instruments: Sequence[str]
+) -> Dict[str, float]:
+    """Mean L1 per instrument and their sum (``loss``) over a validation loader."""
+    model.eval()
+    totals, count = np.zeros(len(instruments)), 0
+    with paddle.no_grad():
+        for mix, targets in loader:
+            totals += l1_losses(model(mix), targets).numpy() * mix.shape[0]
+            count += mix.shape[0]
+    model.train()
+    means = totals / max(count, 1)
+    return {"loss": float(means.sum()), **{name: float(v) for name, v in zip(instruments, means)}}
+
+
+def format_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Interval:
+    """Loss and timing sums between two log lines."""
+
+    def __init__(self, n_instruments: int):
+        self.losses: List[float] = []
+        self.parts = np.zeros(n_instruments)
+        self.reader_s = self.batch_s = 0.0
+
+    def add(self, loss: float, parts: np.ndarray, reader_s: float, batch_s: float) -> None:
+        self.losses.append(loss)
+        self.parts += parts
+        self.reader_s += reader_s
+        self.batch_s += batch_s

@@ -1,0 +1,234 @@
+"""A training run is explicit: its folder records the settings it was started with (``run.json``)
+and a later command resumes it only when asked (``--resume``) or when its flags match.
+
+Settings that define the run (model, instruments, shapes, T, F, initial weights, BN/dropout)
+must match to resume; recorded ones (batch size, learning rate, seed, chunking) only warn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+from ..errors import ConfigurationError
+from .checkpoint import CheckpointManager, remove_stale_temporaries
+from .initial import LoadModel, initial_weights_label
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+RUN_FORMAT = 1
+LOCK_FILE = ".lock"
+IDENTITY_KEYS = ("model", "instrument_list", "mix_name", "n_channels", "sample_rate")
+IDENTITY_KEYS += ("frame_length", "frame_step", "T", "F")
+RECORDED_KEYS = ("batch_size", "learning_rate", "random_seed", "chunk_duration")
+RECORDED_KEYS += ("n_chunks_per_song", "training_cache")
+FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--batch-statistics"}
+FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
+
+_locks: Dict[str, List[Any]] = {}
+
+
+@dataclass
+class RunPlan:
+    """What a training command does with its run folder."""
+
+    run_dir: Path
+    resume: bool
+    checkpoint: Optional[Path]
+    settings: Dict[str, Any]
+
+
+def run_settings(
+    params: Dict[str, Any],
+    load_model: LoadModel,
+    batch_statistics: bool = False,
+    dropout: bool = False,
+) -> Dict[str, Any]:
+    """``{"identity": ..., "recorded": ...}``: what defines the run and what is only noted."""
+    identity = {key: params.get(key) for key in IDENTITY_KEYS}
+    identity.update(
+        initial_weights=initial_weights_label(load_model),
+        batch_statistics=bool(batch_statistics),
+        dropout=bool(dropout),
+    )
+    return {"identity": identity, "recorded": {key: params.get(key) for key in RECORDED_KEYS}}
+
+
+def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """The settings a run folder records; None when it has none; unreadable ones are an error."""
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+        return {"identity": document["identity"], "recorded": document["recorded"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(
+            f"{path}: unreadable run settings ({error}); pass --resume to continue the run "
+            "with the current flags (they are recorded again)"
+        ) from None
+
+
+def write_run_settings(run_dir: Path, settings: Dict[str, Any], params: Dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    document = {"format": RUN_FORMAT, **settings, "config": params}
+    handle, temporary = tempfile.mkstemp(prefix=f".{RUN_FILE}.", suffix=".tmp", dir=run_dir)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(document, stream, indent=2)
+    os.replace(temporary, run_dir / RUN_FILE)
+
+
+def free_run_directory(run_dir: Path) -> Path:
+    """``<run_dir>-2``, ``-3``, ...: the first that does not exist (a suggestion, not created)."""
+    index = 2
+    while Path(f"{run_dir}-{index}").exists():
+        index += 1
+    return Path(f"{run_dir}-{index}")
+
+
+def _describe(values: Dict[str, Any], keys: List[str]) -> str:
+    return ", ".join(f"{FLAGS.get(key, key)} {json.dumps(values.get(key))}" for key in keys)
+
+
+def _refuse_conflict(run_dir: Path, stored: Dict[str, Any], current: Dict[str, Any]) -> None:
+    keys = [key for key in current if stored.get(key) != current[key]]
+    if not keys:
+        return
+    hint = "pass --resume to continue it (its initial weights are already in it), or"
+    if keys != ["initial_weights"]:
+        hint = "pass its settings to continue it, or"
+    raise ConfigurationError(
+        f"{run_dir} holds a run started with {_describe(stored, keys)}; this command asks "
+        f"{_describe(current, keys)}: {hint} -o {free_run_directory(run_dir)} for a new run"
+    )
+
+
+def _warn_recorded(stored: Dict[str, Any], current: Dict[str, Any]) -> None:
+    for key, value in current.items():
+        if key in stored and stored[key] != value:
+            logger.warning(
+                "resuming with %s = %s (the run started with %s)", key, value, stored[key]
+            )
+
+
+def plan_run(
+    run_dir: Path,
+    params: Dict[str, Any],
+    load_model: LoadModel,
+    resume: Optional[bool] = None,
+    batch_statistics: bool = False,
+    dropout: bool = False,
+) -> RunPlan:
+    """Decide whether this command resumes ``run_dir`` or starts a new run there.
+
+    ``resume``: True (``--resume``: continue, ignoring ``-lm``), False (``--new-run``: the
+    folder must hold no run), None (continue when the settings match, start when empty).
+    Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict.
+    """
+    checkpoints = CheckpointManager(run_dir / "checkpoints")
+    pickled = checkpoints.pickled()
+    if pickled:
+        raise ConfigurationError(
+            f"{run_dir} holds checkpoints of an older version ({pickled[0].name}: a pickle, "
+            "never loaded since it can run code); start a new run from its exported weights "
+            f"with -lm {run_dir} -o {free_run_directory(run_dir)}"
+        )
+    settings = run_settings(params, load_model, batch_statistics, dropout)
+    latest = checkpoints.latest()
+    if latest is None:
+        if resume:
+            raise ConfigurationError(
+                f"--resume: {run_dir} holds no checkpoint; leave out --resume to start a run there"
+            )
+        return RunPlan(run_dir, False, None, settings)
+    if resume is False:
+        raise ConfigurationError(
+            f"--new-run: {run_dir} already holds a run ({latest.name}); use --resume to continue "
+            f"it, or -o {free_run_directory(run_dir)} for a new run"
+        )
+    stored = read_run_settings(run_dir) if not resume else _read_quietly(run_dir)
+    if stored is None and not resume:
+        raise ConfigurationError(
+            f"{run_dir} holds checkpoints but no {RUN_FILE}; pass --resume to continue it with "
+            f"these flags, or -o {free_run_directory(run_dir)} for a new run"
+        )
+    if stored is not None:
+        identity = dict(settings["identity"])
+        if resume:
+            identity["initial_weights"] = stored["identity"].get("initial_weights")
+            settings["identity"] = identity
+        _refuse_conflict(run_dir, stored["identity"], identity)
+        _warn_recorded(stored["recorded"], settings["recorded"])
+    return RunPlan(run_dir, True, latest, settings)
+
+
+def _read_quietly(run_dir: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return read_run_settings(run_dir)
+    except ConfigurationError as error:
+        logger.warning("%s", error)
+        return None
+
+
+def open_run(plan: RunPlan, params: Dict[str, Any], clean: bool = True) -> None:
+    """Clean what a killed process left (``clean``: only the holder of :func:`run_lock`) and
+    record the settings of a new run."""
+    removed = remove_stale_temporaries(plan.run_dir) if clean else []
+    if removed:
+        logger.warning(
+            "removed %d temporaries of an interrupted save in %s (%s)",
+            len(removed),
+            plan.run_dir,
+            ", ".join(path.name for path in removed[:3]),
+        )
+    if not plan.resume or read_run_settings_or_none(plan.run_dir) is None:
+        write_run_settings(plan.run_dir, plan.settings, params)
+
+
+def read_run_settings_or_none(run_dir: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return read_run_settings(run_dir)
+    except ConfigurationError:
+        return None
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run_dir>/.lock`` (re-entrant in one process): one training per run folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = str(run_dir.resolve())
+    held = _locks.get(key)
+    if held is None:
+        held = _locks[key] = [_acquire(run_dir / LOCK_FILE), 0]
+    held[1] += 1
+    try:
+        yield
+    finally:
+        held[1] -= 1
+        if held[1] == 0:
+            _locks.pop(key)
+            if held[0] is not None:
+                os.close(held[0])
+
+
+def _acquire(path: Path) -> Optional[int]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock
+        return None
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        raise ConfigurationError(
+            f"{path.parent}: another training process is using this run folder"
+        ) from None
+    return handle
