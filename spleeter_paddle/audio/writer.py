@@ -43,7 +43,11 @@ def _one_line(text: str) -> str:
 
 
 def _libsndfile_problem(error: Exception) -> str:
-    return _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
+    problem = _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
+    # libsndfile's words for "no format I know" (the file was checked to be a regular one)
+    if problem.startswith("File does not exist or is not a regular file"):
+        return "format not recognised"
+    return problem
 
 
 def _unwritable(name: str, error: OSError) -> AudioError:

@@ -314,11 +314,11 @@ def separate_files(
                 logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
     elapsed = time.perf_counter() - started
     logger.info(
-        "separated %d of %d files in %.1f s (%.3f s per second of audio)%s",
+        "separated %d of %d files in %.1f s%s%s",
         len(files) - len(failures),
         len(files),
         elapsed,
-        elapsed / audio_seconds[0] if audio_seconds[0] else float("nan"),
+        f" ({elapsed / audio_seconds[0]:.3f} s per second of audio)" if audio_seconds[0] else "",
         f"; failed: {', '.join(failures)}" if failures else "",
     )
     return len(failures)

@@ -97,9 +97,9 @@ def _bad_inputs(root):
     (root / "truncated.wav").write_bytes(data[: len(data) // 3])
     sf.write(root / "full.mp3", _song(3 * RATE), RATE, format="MP3")
     mp3 = (root / "full.mp3").read_bytes()
-    (root / "truncated.mp3").write_bytes(mp3[: len(mp3) // 2])
+    (root / "cut.mp3").write_bytes(mp3[: len(mp3) // 2])  # own name: no output clash
     names = ["missing.wav", "empty.wav", "noise.mp3", "adir", "zero.wav", "truncated.wav"]
-    return names + ["truncated.mp3", "good.wav"]
+    return names + ["cut.mp3", "good.wav"]
 
 
 def test_bad_inputs_each_fail_alone(tmp_path, official_model_path, caplog):
