@@ -121,6 +121,8 @@ class Separator:
             raise ValueError(
                 f"waveform must be (n_samples, n_channels), got shape {waveform.shape}"
             )
+        if not np.isfinite(waveform).all():
+            raise ValueError("waveform contains NaN or infinite samples")
         stereo = np.ascontiguousarray(audio_io.to_stereo(waveform))
         outputs = {name: np.empty_like(stereo) for name in self.instruments}
         position = [0]

@@ -262,3 +262,10 @@ def test_full_disk_is_reported_as_such(tmp_path, official_model_path):
     assert result.returncode == 1, result.stderr
     assert "no space left on the device" in result.stderr and "small/s/" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_nan_in_an_in_memory_waveform_is_refused(official_separator):
+    waveform = _song(1)
+    waveform[100, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        official_separator.separate(waveform)
