@@ -390,3 +390,35 @@ def test_errors_inside_an_archive_name_the_archive(tiny_checkpoint, tmp_path, mo
     with pytest.raises(ModelError, match=rf"^{empty}: no TF checkpoints found"):
         import_model(empty, model_home=home, params=params)
     assert _files_under(home) == []
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        (tarfile.CHRTYPE, "refusing special archive member 'model.meta'"),
+        (tarfile.FIFOTYPE, "refusing special archive member 'model.meta'"),
+        ("absolute", "refusing unsafe archive member '/tmp/model.meta'"),
+    ],
+)
+def test_devices_fifos_and_absolute_members_are_refused(
+    tiny_checkpoint, tmp_path, monkeypatch, kind, expected
+):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+
+    def add_member(tar):
+        if kind == "absolute":
+            info = tarfile.TarInfo("/tmp/model.meta")
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"meta"))
+        else:
+            info = tarfile.TarInfo("model.meta")
+            info.type, info.devmajor, info.devminor = kind, 1, 5  # /dev/zero's numbers
+            tar.addfile(info)
+
+    archive = tmp_path / "odd.tar.gz"
+    archive.write_bytes(_tar_gz(_checkpoint_members(prefix), add_member))
+    home = tmp_path / "home"
+    with pytest.raises(ModelError, match=rf"^{archive}: {expected}"):
+        import_model(archive, model_home=home, params=params)
+    assert _files_under(home) == []
