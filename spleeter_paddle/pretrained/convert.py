@@ -168,18 +168,18 @@ def convert_checkpoint(
     state: Dict[str, np.ndarray] = {}
     for paddle_key, tf_name, is_kernel in mapping:
         value = checkpoint.read(tf_name, verify=verify)
+        problem = non_finite_problem(value)  # index in the TF layout, like the name
+        if problem:
+            raise CheckpointError(
+                f"{source}: tensor '{tf_name}' holds {problem}; the checkpoint is corrupt or "
+                "comes from a diverged training, refusing to convert it"
+            )
         if is_kernel:
             if value.ndim != 4:
                 raise CheckpointError(
                     f"{source}: '{tf_name}' has shape {list(value.shape)}, expected a 4-D kernel"
                 )
             value = value.transpose(KERNEL_PERMUTATION)
-        problem = non_finite_problem(value)
-        if problem:
-            raise CheckpointError(
-                f"{source}: tensor '{tf_name}' holds {problem}; the checkpoint is corrupt or "
-                "comes from a diverged training, refusing to convert it"
-            )
         shape, dtype = expected.get(paddle_key, (None, ""))
         if shape is None:
             raise CheckpointError(f"{source}: '{tf_name}' maps to unknown Paddle key {paddle_key}")

@@ -239,7 +239,7 @@ def test_non_finite_tf_variable_is_refused_at_conversion(tmp_path: Path):
     with pytest.raises(CheckpointError) as caught:
         convert_checkpoint(prefix, params)
     message = str(caught.value)
-    assert "'conv2d_transpose_8/kernel' holds 1 NaN value" in message
+    assert "'conv2d_transpose_8/kernel' holds 1 NaN value(s) (first at [0, 1, 0, 0])" in message
     assert message.startswith(str(prefix.parent / "model.index"))
 
 
