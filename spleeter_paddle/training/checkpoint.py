@@ -202,14 +202,20 @@ class CheckpointManager:
             (temporary / TRAINER_STATE).write_text(json.dumps(document, indent=2))
             os.chmod(temporary, 0o755)  # mkdtemp's directories are 0700
             if target.exists():
-                shutil.rmtree(target)
+                self._remove(target)
             os.replace(temporary, target)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
         for _, old in self.list()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            self._remove(old)
         return target
+
+    def _remove(self, checkpoint: Path) -> None:
+        """Rename out of the listing first, so that a kill never leaves half a checkpoint."""
+        doomed = self.directory / f"{TEMPORARY_PREFIX}{checkpoint.name}.removing"
+        os.replace(checkpoint, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     @staticmethod
     def load(

@@ -143,3 +143,69 @@ def test_chunk_too_short_for_t(dataset_with_manifest):
         build_cache(
             {**params, "chunk_duration": 1.0}, params["train_csv"], root / "c", root / "dataset"
         )
+
+
+def _song_files(params) -> list:
+    return sorted((Path(params["training_cache"]) / "songs").glob("*.bin"))
+
+
+def test_a_truncated_cache_file_is_refused_then_rebuilt(dataset_with_manifest, caplog):
+    params, root = dataset_with_manifest
+    process_data(params, root / "dataset", workers=1, show_progress=False)
+    damaged = _song_files(params)[0]
+    intact = damaged.read_bytes()
+    damaged.write_bytes(intact[: len(intact) // 3])
+    with pytest.raises(DataError, match=r"is damaged \(.*bytes.*\); run `-m process_data`"):
+        SpectrogramCache(params["training_cache"])
+    with caplog.at_level(logging.WARNING, logger="spleeter_paddle"):
+        report = process_data(params, root / "dataset", workers=1, show_progress=False)
+    training = report["training"]
+    assert len(training.rebuilt) == 1 and len(training.reused) == 1  # it used to say 2 reused
+    assert "1 rebuilt" in training.summary_line() and "rebuilding it" in caplog.text
+    assert damaged.read_bytes() == intact
+    SpectrogramCache(params["training_cache"]).verify()
+    # Same size, other bytes: the sha256 catches it (process_data, and verify before training).
+    damaged.write_bytes(bytes(len(intact)))
+    with pytest.raises(DataError, match="does not match its sha256"):
+        SpectrogramCache(params["training_cache"]).verify()
+    report = process_data(params, root / "dataset", workers=1, show_progress=False)
+    assert len(report["training"].rebuilt) == 1 and damaged.read_bytes() == intact
+
+
+def test_a_corrupt_or_old_index_gives_a_clear_message_and_is_rebuilt(dataset_with_manifest):
+    params, root = dataset_with_manifest
+    process_data(params, root / "dataset", workers=1, show_progress=False)
+    index = Path(params["training_cache"]) / "index.json"
+    good = json.loads(index.read_text())
+    index.write_text(index.read_text()[:100])
+    with pytest.raises(
+        DataError, match="unreadable cache index .*rebuild it with `-m process_data`"
+    ):
+        SpectrogramCache(params["training_cache"])
+    process_data(params, root / "dataset", workers=1, show_progress=False)
+    assert json.loads(index.read_text()) == good
+    old = {**good, "settings": {**good["settings"], "format": 1}}
+    index.write_text(json.dumps(old))
+    with pytest.raises(DataError, match="older format; rebuild it with `-m process_data`"):
+        SpectrogramCache(params["training_cache"])
+
+
+def test_every_song_gives_n_chunks_per_song_samples(tmp_path: Path, song_writer, caplog):
+    """A 3 s song with 4 s chunks: Spleeter's 4 samples (starts 0.5, 0, 0, 0), two blocks stored,
+    every chunk shorter than the chunk length kept (the old code made 2 and dropped songs)."""
+    song_writer("train", "Short", 3.0, 1)
+    song_writer("train", "Long", 9.0, 2)
+    params = small_params(tmp_path, n_chunks_per_song=4)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    report = build_cache(
+        params, params["train_csv"], params["training_cache"], tmp_path / "dataset", workers=1
+    )
+    assert report.n_chunks == 8
+    cache = SpectrogramCache(params["training_cache"])
+    short = next(song for song in cache.songs if song["song"] == "Short")
+    assert [chunk["start_s"] for chunk in short["chunks"]] == [0.5, 0.0, 0.0, 0.0]
+    assert len({chunk["offset"] for chunk in short["chunks"]}) == 2
+    frames = {chunk["start_s"]: chunk["n_frames"] for chunk in short["chunks"]}
+    assert frames == {0.5: 1 + (int(2.5 * 44100) - 4096) // 1024, 0.0: 126}
+    block = 3 * 2 * 128  # instruments x channels x bins, uint8
+    assert (cache.directory / "songs" / short["file"]).stat().st_size == block * (frames[0.5] + 126)

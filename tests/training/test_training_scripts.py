@@ -108,3 +108,44 @@ def test_two_processes_end_identical(prepared: Path):
     assert "[Train]" not in rank1  # only rank 0 logs
     assert (prepared / "model/ddp/checkpoints/step_00000003").is_dir()
     assert (prepared / "model/ddp/model.safetensors").is_file()
+
+
+def test_a_damaged_cache_stops_training_with_one_line_then_process_data_repairs_it(
+    prepared: Path,
+):
+    """It used to hang with --num-workers 0 (and print three tracebacks with workers), and
+    process_data then reused the damaged file."""
+    songs = sorted((prepared / "cache/2stems/training/songs").glob("*.bin"))
+    intact = songs[0].read_bytes()
+    songs[0].write_bytes(intact[: len(intact) // 2])
+    args = ["-m", "fast_train", *SMALL, "-bs", "2", "-lm", "False", "--device", "cpu"]
+    args += ["--steps", "1", "-o", "model/damaged", "--validate-every", "0"]
+    for workers in ("0", "2"):
+        failed = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "run_scripts/run_spleeter.py"),
+                *args,
+                "--num-workers",
+                workers,
+            ],
+            cwd=prepared,
+            env={
+                **os.environ,
+                "GLOG_minloglevel": "2",
+                "OMP_NUM_THREADS": "1",
+                "MODEL_PATH": "model",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert failed.returncode == 5, failed.stderr[-2000:]
+        assert "Traceback" not in failed.stderr
+        errors = [line for line in failed.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "run `-m process_data` to rebuild it" in errors[0]
+    repaired = _run(
+        prepared, "run_scripts/run_spleeter.py", "-m", "process_data", *SMALL, "--quiet"
+    )
+    assert "1 rebuilt" in repaired.stdout and songs[0].read_bytes() == intact
+    _run(prepared, "run_scripts/run_spleeter.py", *args, "--num-workers", "0")

@@ -1,0 +1,168 @@
+"""Checkpoints: never unpickled, refused unless every tensor fits the model, saved atomically with
+the export, and what a killed save leaves is cleaned on the next start."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from spleeter_paddle.errors import ConfigurationError, ModelError
+from spleeter_paddle.pretrained.convert import file_sha256, read_weights
+from spleeter_paddle.pretrained.provider import is_complete
+from spleeter_paddle.training.checkpoint import export_is_current
+from spleeter_paddle.training.trainer import TrainingOptions, train
+
+
+def _options(run_dir: Path, **changes) -> TrainingOptions:
+    defaults = dict(run_dir=str(run_dir), num_workers=0, device="cpu", validate_every=0)
+    return TrainingOptions(**{**defaults, **changes})
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted checkpoint could do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickled_checkpoint_is_never_loaded(workspace, tmp_path: Path):
+    params, _ = workspace
+    marker = tmp_path / "code-ran"
+    step = tmp_path / "run" / "checkpoints" / "step_00000006"
+    step.mkdir(parents=True)
+    for name in ("model.pdparams", "model.pdopt"):
+        (step / name).write_bytes(pickle.dumps({"weights": _Payload(marker)}))
+    (step / "state.json").write_text(json.dumps({"step": 6, "epoch": 0}))
+    assert not marker.exists()
+    for resume in (None, True):
+        with pytest.raises(ConfigurationError, match="pickle, never loaded") as error:
+            train(params, _options(tmp_path / "run", max_steps=7, resume=resume))
+        assert f"-lm {tmp_path / 'run'}" in str(error.value)
+        assert "delete" not in str(error.value)
+    assert not marker.exists()
+    assert (step / "model.pdparams").is_file()  # nothing of the run is removed
+
+
+def _replace_tensors(checkpoint: Path, name: str, tensors: dict) -> None:
+    """Rewrite ``name`` with ``tensors`` and a consistent sha256 in state.json."""
+    save_file(tensors, str(checkpoint / name))
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["sha256"][name] = file_sha256(checkpoint / name)
+    (checkpoint / "state.json").write_text(json.dumps(state))
+
+
+@pytest.fixture
+def trained(workspace, tmp_path: Path):
+    params, _ = workspace
+    run = tmp_path / "run"
+    train(params, _options(run, max_steps=1))
+    return params, run, run / "checkpoints" / "step_00000001"
+
+
+def test_an_empty_checkpoint_is_refused(trained):
+    params, run, checkpoint = trained
+    _replace_tensors(checkpoint, "model.safetensors", {})
+    with pytest.raises(ModelError, match=r"(\d+) of \1 tensors missing \(unets\.vocals"):
+        train(params, _options(run, max_steps=2, resume=True))
+
+
+def test_a_wrong_shape_or_extra_tensor_is_refused(trained):
+    params, run, checkpoint = trained
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    key = "unets.vocals.encoder.0.conv.weight"
+    original = weights[key]
+    weights[key] = np.zeros((1, *original.shape[1:]), original.dtype)
+    _replace_tensors(checkpoint, "model.safetensors", weights)
+    with pytest.raises(ModelError, match=rf"'{key}' is float32\[1, "):
+        train(params, _options(run, max_steps=2, resume=True))
+    weights[key] = original
+    weights["unets.piano.extra"] = original
+    _replace_tensors(checkpoint, "model.safetensors", weights)
+    with pytest.raises(ModelError, match=r"1 unexpected \(unets\.piano\.extra\)"):
+        train(params, _options(run, max_steps=2, resume=True))
+    moments = load_file(str(checkpoint / "optimizer.safetensors"))
+    moments.pop(next(iter(moments)))
+    _replace_tensors(checkpoint, "optimizer.safetensors", moments)
+    weights.pop("unets.piano.extra")
+    _replace_tensors(checkpoint, "model.safetensors", weights)
+    with pytest.raises(ModelError, match="optimizer.safetensors: checkpoint does not fit"):
+        train(params, _options(run, max_steps=2, resume=True))
+
+
+def test_leftovers_of_a_killed_save_are_cleaned_and_the_export_repaired(trained, caplog):
+    params, run, checkpoint = trained
+    stale = [
+        run / "checkpoints" / ".step_00000002.abc123",
+        run / ".model.safetensors.x1y2.tmp",
+        run / ".model.json.x1y2.tmp",
+    ]
+    stale[0].mkdir()
+    (stale[0] / "model.safetensors").write_bytes(b"\0" * 1000)
+    for path in stale[1:]:
+        path.write_bytes(b"partial")
+    # Killed between writing the weights and model.json: the pair is out of sync.
+    (run / ".complete").unlink()
+    (run / "model.safetensors").write_bytes(b"not the weights of model.json")
+    assert not export_is_current(run, 1) and not is_complete(run)
+    with caplog.at_level("WARNING", logger="spleeter_paddle"):
+        result = train(params, _options(run, max_steps=1))  # nothing to train: repairs only
+    assert result.step == 1
+    assert not any(path.exists() for path in stale)
+    assert "removed 3 temporaries" in caplog.text and "re-exported" in caplog.text
+    assert "delete" not in caplog.text.lower()
+    assert export_is_current(run, 1) and is_complete(run)
+    exported = read_weights(run)
+    for key, value in load_file(str(checkpoint / "model.safetensors")).items():
+        np.testing.assert_array_equal(exported[key], value)
+
+
+KILL_SCRIPT = """
+import json, sys
+from spleeter_paddle.training.trainer import TrainingOptions, train
+params = json.loads(open(sys.argv[1]).read())
+train(params, TrainingOptions(run_dir=sys.argv[2], num_workers=0, device="cpu",
+      validate_every=0, save_every=1, max_steps=1000, keep_checkpoints=1))
+"""
+
+
+def test_kill_9_during_training_then_start_again(workspace, tmp_path: Path):
+    """A real SIGKILL while checkpoints are written every step; the next start resumes from a
+    complete checkpoint, with no temporaries left and a consistent export."""
+    params, _ = workspace
+    run = tmp_path / "run"
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "GLOG_minloglevel": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "params.json"), str(run)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((run / "checkpoints").glob("step_*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the next steps and saves
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    steps = sorted((run / "checkpoints").glob("step_*"))
+    assert steps, "no checkpoint was written before the kill"
+    last = int(steps[-1].name.split("_")[1])
+    result = train(params, _options(run, max_steps=last + 1))
+    assert (result.start_step, result.step) == (last, last + 1)
+    assert not list(run.glob("checkpoints/.step_*")) and not list(run.glob(".*.tmp"))
+    assert export_is_current(run, last + 1) and is_complete(run)
