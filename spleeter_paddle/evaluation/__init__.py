@@ -10,14 +10,16 @@ from .aggregate import song_scores, summarize, target_summary
 from .evaluator import Evaluation, evaluate, json_path
 from .metrics import METRICS, MetricsPool, score_track, target_groups
 from .models import find_latest_model, load_separator, resolve_model
+from .musdb_source import BrokenTrack, MusdbTrack, musdb_tracks
 from .oracle import OracleSeparator
 from .report import format_table
 from .sampling import sample_tracks
-from .tracks import FolderTrack, MusdbTrack, Track, folder_tracks, musdb_tracks
+from .tracks import FolderTrack, Track, folder_tracks
 
 __all__ = [
     "METRICS",
     "Evaluation",
+    "BrokenTrack",
     "FolderTrack",
     "MetricsPool",
     "MusdbTrack",

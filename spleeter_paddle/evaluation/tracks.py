@@ -13,7 +13,6 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..sigsep import import_musdb
 
 logger = logging.getLogger(__name__)
 
@@ -171,42 +170,6 @@ class FolderTrack(Track):
         return references
 
 
-class MusdbTrack(Track):
-    """A MUSDB18 track read through ``musdb`` (stems via ffmpeg, or MUSDB18-HQ wav folders)."""
-
-    def __init__(self, musdb_track, expected_sources: Mapping[str, str] = {}):
-        self._track = musdb_track
-        self.name = musdb_track.name
-        self.subset = musdb_track.subset
-        self.targets = tuple(
-            sorted((t for t in musdb_track.targets if t != "linear_mixture"), key=target_sort_key)
-        )
-        self.rate = int(musdb_track.rate)
-        # musdb leaves a missing wav source out of its targets without a word (accompaniment
-        # would become drums + other): a song must have every source of musdb's setup.
-        missing = [f for s, f in expected_sources.items() if s not in musdb_track.sources]
-        if missing:
-            folder = Path(self._track.path).parent
-            self.problem = f"{folder}: missing {', '.join(missing)}"
-
-    def files(self) -> Dict[str, Path]:
-        if not self._track.is_wav:
-            return {MIXTURE_NAME: Path(self._track.path)}
-        found = {MIXTURE_NAME: Path(self._track.path)}
-        found.update({name: Path(s.path) for name, s in self._track.sources.items()})
-        return found
-
-    @property
-    def location(self) -> str:
-        return str(self._track.path)
-
-    def load_mixture(self) -> np.ndarray:
-        return _stereo64(self._track.audio, self.location).astype(np.float32)
-
-    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
-        return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
-
-
 def _file_rate(path: Path) -> int:
     from ..audio.io import audio_info
 
@@ -225,7 +188,7 @@ def check_files(files: Mapping[str, Path], rate: int) -> None:
         try:
             info = audio_info(str(path))
         except SpleeterError as error:
-            raise DataError(f"{path}: unreadable ({error})") from None
+            raise DataError(str(error)) from None  # names the file
         if info.sample_rate != rate:
             raise DataError(f"{path}: {info.sample_rate} Hz, but the mixture is {rate} Hz")
         if info.n_samples is not None:
@@ -306,7 +269,10 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
             if track is not None:
                 tracks.append(track)
     if not tracks and any(root.glob("*/*.stem.mp4")):
-        return musdb_tracks(root, subsets or _stem_subsets(root), is_wav=False)
+        from .musdb_source import musdb_tracks
+
+        stem_subsets = sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
+        return musdb_tracks(root, subsets or stem_subsets, is_wav=False)
     if subsets:
         tracks = [t for t in tracks if t.subset in subsets]
     if not tracks:
@@ -315,40 +281,4 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
             " MUSDB stems, <split>/<song>/mixture.wav, or <split>/*.stem.mp4)"
             + (f" in subsets {', '.join(subsets)}" if subsets else "")
         )
-    return sorted(tracks, key=lambda t: (t.subset, t.name))
-
-
-def _stem_subsets(root: Path) -> List[str]:
-    return sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
-
-
-def musdb_tracks(
-    root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
-) -> List[Track]:
-    """MUSDB18 tracks through ``musdb.DB``: ``root/<subset>/*.stem.mp4`` (needs ffmpeg) or, with
-    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav``.
-
-    ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
-    """
-    musdb = import_musdb()
-
-    root = Path(root)
-    subsets = list(subsets)
-    missing = [s for s in subsets if not (root / s).is_dir()]
-    if not root.is_dir() or missing:
-        where = root if not root.is_dir() else root / missing[0]
-        raise DataError(f"{where}: MUSDB18 directory not found (expected <mus_dir>/<subset>/...)")
-    if is_wav is None:
-        has_stems = any(any((root / s).glob("*.stem.mp4")) for s in subsets)
-        is_wav = not has_stems
-        logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
-    try:
-        database = musdb.DB(root=str(root), subsets=subsets, is_wav=is_wav)
-    except Exception as error:
-        raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
-    expected = database.setup["sources"] if is_wav else {}
-    tracks = [MusdbTrack(track, expected) for track in database.tracks]
-    if not tracks:
-        kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
-        raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
     return sorted(tracks, key=lambda t: (t.subset, t.name))

@@ -10,7 +10,8 @@ import soundfile as sf
 
 from spleeter_paddle.errors import DataError, SpleeterError
 from spleeter_paddle.evaluation import folder_tracks, musdb_tracks
-from spleeter_paddle.evaluation.tracks import FolderTrack, MusdbTrack
+from spleeter_paddle.evaluation.musdb_source import MusdbTrack
+from spleeter_paddle.evaluation.tracks import FolderTrack
 
 SOURCES = ("vocals", "drums", "bass", "other")
 

@@ -1,0 +1,138 @@
+"""MUSDB18 songs through ``musdb``: ``.stem.mp4`` files (each opened on its own, so a broken one
+fails alone) or MUSDB18-HQ wav folders (every source of musdb's setup required).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import DataError
+from ..sigsep import import_musdb
+from .tracks import MIXTURE_NAME, Track, _stereo64, target_sort_key
+
+logger = logging.getLogger(__name__)
+
+
+class MusdbTrack(Track):
+    """A MUSDB18 track read through ``musdb`` (stems via ffmpeg, or MUSDB18-HQ wav folders)."""
+
+    def __init__(self, musdb_track, expected_sources: Mapping[str, str] = {}, n_streams: int = 0):
+        self._track = musdb_track
+        self.n_streams = n_streams
+        self.name = musdb_track.name
+        self.subset = musdb_track.subset
+        self.targets = tuple(
+            sorted((t for t in musdb_track.targets if t != "linear_mixture"), key=target_sort_key)
+        )
+        self.rate = int(musdb_track.rate)
+        # musdb leaves a missing wav source out of its targets without a word (accompaniment
+        # would become drums + other): a song must have every source of musdb's setup.
+        missing = [f for s, f in expected_sources.items() if s not in musdb_track.sources]
+        if missing:
+            folder = Path(self._track.path).parent
+            self.problem = f"{folder}: missing {', '.join(missing)}"
+
+    def check(self) -> None:
+        super().check()
+        if self.n_streams:
+            from ..audio.io import audio_info
+
+            found = audio_info(self.location).n_streams
+            if found != self.n_streams:
+                raise DataError(
+                    f"{self.location}: {found} audio streams, expected {self.n_streams}"
+                )
+
+    def files(self) -> Dict[str, Path]:
+        if not self._track.is_wav:
+            return {MIXTURE_NAME: Path(self._track.path)}
+        found = {MIXTURE_NAME: Path(self._track.path)}
+        found.update({name: Path(s.path) for name, s in self._track.sources.items()})
+        return found
+
+    @property
+    def location(self) -> str:
+        return str(self._track.path)
+
+    def load_mixture(self) -> np.ndarray:
+        return _stereo64(self._track.audio, self.location).astype(np.float32)
+
+    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
+        return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
+
+
+class BrokenTrack(Track):
+    """A song that cannot even be opened: listed, so that it is reported as failed."""
+
+    def __init__(self, name: str, subset: str, location: str, problem: str):
+        self.name, self.subset, self._location = name, subset, location
+        self.targets, self.rate, self.problem = (), 0, problem
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    def files(self) -> Dict[str, Path]:
+        return {MIXTURE_NAME: Path(self._location)}
+
+
+def musdb_tracks(
+    root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
+) -> List[Track]:
+    """MUSDB18 tracks through ``musdb.DB``: ``root/<subset>/*.stem.mp4`` (needs ffmpeg) or, with
+    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav``.
+
+    ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
+    """
+    musdb = import_musdb()
+
+    root = Path(root)
+    subsets = list(subsets)
+    missing = [s for s in subsets if not (root / s).is_dir()]
+    if not root.is_dir() or missing:
+        where = root if not root.is_dir() else root / missing[0]
+        raise DataError(f"{where}: MUSDB18 directory not found (expected <mus_dir>/<subset>/...)")
+    if is_wav is None:
+        has_stems = any(any((root / s).glob("*.stem.mp4")) for s in subsets)
+        is_wav = not has_stems
+        logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
+    try:
+        # Stem files are opened one by one below, so that a broken one fails alone.
+        database = musdb.DB(root=str(root), subsets=subsets if is_wav else [], is_wav=is_wav)
+    except Exception as error:
+        raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
+    if is_wav:
+        expected = database.setup["sources"]
+        tracks = [MusdbTrack(track, expected) for track in database.tracks]
+    else:
+        tracks = [
+            _stem_track(musdb, database, path, subset)
+            for subset in subsets
+            for path in sorted((root / subset).glob("*.stem.mp4"))
+        ]
+    if not tracks:
+        kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
+        raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
+    return sorted(tracks, key=lambda t: (t.subset, t.name))
+
+
+def _stem_track(musdb, database, path: Path, subset: str) -> Track:
+    """One ``.stem.mp4`` as ``musdb.DB`` builds it, or a BrokenTrack saying why it cannot be."""
+    name = path.name[: -len(".stem.mp4")]
+    stem_ids = database.setup["stem_ids"]
+    try:
+        track = musdb.MultiTrack(
+            name=name, path=str(path), subset=subset, stem_id=stem_ids["mixture"], is_wav=False
+        )
+        track.sources = {
+            source: musdb.Source(track, name=source, path=str(path), stem_id=stem_ids[source])
+            for source in database.setup["sources"]
+        }
+        track.targets = database.create_targets(track)
+        return MusdbTrack(track, n_streams=len(stem_ids))
+    except Exception as error:
+        return BrokenTrack(name, subset, str(path), f"{path}: unreadable stem file ({error})")
