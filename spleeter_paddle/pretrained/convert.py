@@ -292,7 +292,9 @@ def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.n
     if expected != actual:
         raise ModelError(
             f"{weights_path}: weights file is corrupted (sha256 {actual} does not match "
-            f"{directory / (basename + '.json')}); delete the directory to fetch it again"
+            f"{directory / (basename + '.json')}): it changed after it was written; nothing was "
+            "loaded (for an official model, move the directory aside and run `spleeter-paddle models "
+            "download`)"
         )
     try:
         arrays = load_file(str(weights_path))

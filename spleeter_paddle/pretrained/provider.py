@@ -117,10 +117,65 @@ def load_pretrained_model(
     directory = (
         Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
     )
+    check_made_for(params, directory)
     model = build_model(dict(params))
     load_weights(model, directory)
     model.eval()
     return model
+
+
+def _model_identity(params: Params) -> Dict[str, Any]:
+    """What must agree between the configuration weights were made with and the one running
+    them: same names and shapes are not enough (activations, spectrogram, channels differ
+    silently). ``F`` may differ: the U-Net is convolutional (the 16 kHz presets use that)."""
+    from ..model.unet import conv_activation, deconv_activation
+
+    model = params.get("model") or {}
+    model_params = dict(model.get("params") or {})
+    if str(model.get("type", "")).startswith("unet."):
+        model_params = {
+            "conv_activation": type(conv_activation(model_params.get("conv_activation"))).__name__,
+            "deconv_activation": type(
+                deconv_activation(model_params.get("deconv_activation"))
+            ).__name__,
+        }
+    identity = {key: params.get(key) for key in _SHARED_KEYS}
+    identity.update(
+        {
+            "model.type": model.get("type"),
+            "model.params": model_params,
+            "instrument_list": sorted(params.get("instrument_list") or []),
+        }
+    )
+    return identity
+
+
+_SHARED_KEYS = ("n_channels", "sample_rate", "frame_length", "frame_step")
+
+
+def check_made_for(params: Params, directory: PathLike) -> None:
+    """A ModelError when ``directory``'s weights were made for a configuration that differs
+    from ``params`` in what shapes the network's meaning (see ``_model_identity``)."""
+    from ..configuration import load_configuration
+    from .convert import read_metadata
+
+    made_with = read_metadata(directory).get("config")
+    if isinstance(made_with, str) and made_with.startswith("spleeter:"):
+        made_with = load_configuration(made_with)
+    if not isinstance(made_with, Mapping):
+        return  # weights from before configurations were recorded: nothing to compare
+    expected, running = _model_identity(made_with), _model_identity(params)
+    differences = [
+        f"{key} {expected[key]!r} (running {running[key]!r})"
+        for key in expected
+        if expected[key] is not None and expected[key] != running[key]
+    ]
+    if differences:
+        raise ModelError(
+            f"{directory}: these weights were made with {'; '.join(differences)}; they would "
+            "give wrong stems with this configuration: use the configuration they were made "
+            f"with (its 'config' in {Path(directory) / METADATA_FILE})"
+        )
 
 
 # --- installing -----------------------------------------------------------------------------------
