@@ -2,7 +2,7 @@
 
 wav/flac/ogg/mp3 go through libsndfile (``soundfile``); m4a/wma/mp4 stems and anything libsndfile
 cannot read use ffmpeg (``audio/ffmpeg.py``). Waveforms are ``(n_samples, n_channels)`` float.
-Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) lives in ``audio/writer.py``.
+Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) is ``audio/writer.py``.
 """
 
 from __future__ import annotations
@@ -19,22 +19,7 @@ import soxr
 
 from ..errors import AudioError
 from . import ffmpeg
-from .writer import (  # noqa: F401 (re-exported: the writing names lived here before writer.py)
-    _SOUNDFILE_FORMATS,
-    _VORBIS_KBPS,
-    CODECS,
-    SUBTYPES,
-    PathLike,
-    StreamWriter,
-    _bitrate_kbps,
-    _codec_for,
-    _compression_level,
-    _libsndfile_problem,
-    _one_line,
-    _to_pcm,
-    _unwritable,
-    save,
-)
+from .writer import PathLike, _libsndfile_problem
 
 # libsndfile reads these natively: failing there means a bad file, not a missing ffmpeg.
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}

@@ -17,6 +17,7 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
+from ..audio.writer import CODECS, SUBTYPES
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..separation import outputs
@@ -93,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output names; fields {filename} {foldername} {instrument} {codec}",
     )
     parser.add_argument(
-        "-c", "--codec", default="wav", choices=audio_io.CODECS, help="output codec (default: wav)"
+        "-c", "--codec", default="wav", choices=CODECS, help="output codec (default: wav)"
     )
     parser.add_argument(
         "-b",
@@ -106,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bit-depth",
         dest="subtype",
         default="PCM_16",
-        choices=("PCM_16", "PCM_24", "FLOAT"),
+        choices=SUBTYPES,
         help="wav/flac sample format (default: PCM_16, like Spleeter; FLOAT never clips)",
     )
     parser.add_argument(
@@ -168,10 +169,8 @@ def _check_options(
         positive_int(str(batch_size))
     except argparse.ArgumentTypeError as error:
         raise ConfigurationError(str(error)) from None
-    if codec not in audio_io.CODECS:
-        raise ConfigurationError(
-            f"codec must be one of {', '.join(audio_io.CODECS)}, got {codec!r}"
-        )
+    if codec not in CODECS:
+        raise ConfigurationError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
     if codec in ffmpeg.ENCODERS and not _native_codec(codec) and not ffmpeg.can_encode():
         raise ffmpeg.missing_error(codec, f"writing {codec}")
 

@@ -14,7 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..audio.io import load, save
+from ..audio.io import load
+from ..audio.writer import save
 from ..errors import AudioError, DataError
 from ..sigsep import import_musdb
 from .manifest import find_stem_file
@@ -118,7 +119,7 @@ def _stem_song_reader(musdb_root: Path, subset: str):
 
 
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM WAV (float WAV if it would clip), written atomically by ``audio.io.save``."""
+    """16-bit PCM WAV (float WAV if it would clip), written atomically by ``audio.writer.save``."""
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
     save(path, waveform, sample_rate, subtype="PCM_16" if peak <= 1.0 else "FLOAT")
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Optional, Union
 import numpy as np
 
 from ..audio import io as audio_io
+from ..audio.writer import StreamWriter
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
@@ -231,7 +232,7 @@ class Separator:
         writers = {}
         try:
             for name, path in paths.items():
-                writers[name] = audio_io.StreamWriter(
+                writers[name] = StreamWriter(
                     path, self.sample_rate, 2, codec, bitrate, subtype,
                     comment=outputs.stem_tag(name, audio_path),
                 )  # fmt: skip

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from spleeter_paddle.audio import io
+from spleeter_paddle.audio import writer as audio_writer
 from spleeter_paddle.errors import AudioError
 
 SR = 44100
@@ -74,7 +75,7 @@ def assert_audio_error(call, path, *fragments):
 
 
 def test_codecs_match_spleeter():
-    assert io.CODECS == ("wav", "mp3", "ogg", "m4a", "wma", "flac")
+    assert audio_writer.CODECS == ("wav", "mp3", "ogg", "m4a", "wma", "flac")
 
 
 @pytest.mark.parametrize("codec", ["wav", "flac"])
@@ -82,7 +83,7 @@ def test_pcm16_round_trip_is_ffmpeg_rounding(tmp_path, codec):
     waveform = noise(5000, seed=1)
     waveform[:4] = [[1.0, -1.0], [0.5, -0.5], [PCM16_STEP / 2, -PCM16_STEP / 2], [0.0, 0.0]]
     path = tmp_path / f"out.{codec}"
-    io.save(path, waveform, SR)
+    audio_writer.save(path, waveform, SR)
     expected = np.clip(np.round(waveform * 32768.0), -32768, 32767)
     np.testing.assert_array_equal(sf.read(str(path), dtype="int16")[0], expected)
     loaded, rate = io.load(path)
@@ -97,7 +98,7 @@ def test_pcm16_round_trip_is_ffmpeg_rounding(tmp_path, codec):
 def test_pcm24_round_trip(tmp_path, codec):
     waveform = noise(5000, seed=2)
     path = tmp_path / f"out.{codec}"
-    io.save(path, waveform, SR, subtype="PCM_24")
+    audio_writer.save(path, waveform, SR, subtype="PCM_24")
     assert sf.info(str(path)).subtype == "PCM_24"
     loaded, _ = io.load(path)
     np.testing.assert_array_equal(loaded, np.round(waveform * 2.0**23) / 2.0**23)
@@ -108,7 +109,7 @@ def test_float_wav_is_exact_and_keeps_values_beyond_one(tmp_path, caplog):
     waveform = noise(3000, seed=3)
     waveform[10] = [1.5, -2.0]
     with caplog.at_level(logging.WARNING):
-        io.save(tmp_path / "out.wav", waveform, SR, subtype="FLOAT")
+        audio_writer.save(tmp_path / "out.wav", waveform, SR, subtype="FLOAT")
     assert "clipped" not in caplog.text
     loaded, _ = io.load(tmp_path / "out.wav")
     np.testing.assert_array_equal(loaded, waveform)
@@ -116,7 +117,9 @@ def test_float_wav_is_exact_and_keeps_values_beyond_one(tmp_path, caplog):
 
 def test_flac_cannot_store_float(tmp_path):
     assert_audio_error(
-        lambda: io.save(tmp_path / "out.flac", noise(100), SR, subtype="FLOAT"), "out.flac", "FLOAT"
+        lambda: audio_writer.save(tmp_path / "out.flac", noise(100), SR, subtype="FLOAT"),
+        "out.flac",
+        "FLOAT",
     )
     assert os.listdir(tmp_path) == []
 
@@ -130,7 +133,7 @@ def test_flac_cannot_store_float(tmp_path):
 )
 def test_lossy_round_trip_keeps_length_and_alignment(tmp_path, codec, min_snr_db):
     waveform = sines(SR + 321)
-    io.save(tmp_path / f"out.{codec}", waveform, SR)
+    audio_writer.save(tmp_path / f"out.{codec}", waveform, SR)
     loaded, rate = io.load(tmp_path / f"out.{codec}")
     assert rate == SR and loaded.shape == waveform.shape  # gapless: no encoder delay left
     assert snr_db(waveform[2048:-2048], loaded[2048:-2048]) > min_snr_db
@@ -139,7 +142,7 @@ def test_lossy_round_trip_keeps_length_and_alignment(tmp_path, codec, min_snr_db
 @pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3")
 @pytest.mark.parametrize("bitrate, kbps", [("64k", 64), ("192k", 192), (128000, 128)])
 def test_mp3_bitrate(tmp_path, bitrate, kbps):
-    io.save(tmp_path / "out.mp3", noise(2 * SR, seed=4), SR, bitrate=bitrate)
+    audio_writer.save(tmp_path / "out.mp3", noise(2 * SR, seed=4), SR, bitrate=bitrate)
     measured_kbps = os.path.getsize(tmp_path / "out.mp3") * 8 / 2.0 / 1000
     assert abs(measured_kbps - kbps) / kbps < 0.1
 
@@ -147,14 +150,14 @@ def test_mp3_bitrate(tmp_path, bitrate, kbps):
 @ffmpeg_only
 def test_m4a_and_wma_round_trip(tmp_path):
     waveform = sines(SR)
-    io.save(tmp_path / "out.m4a", waveform, SR)
+    audio_writer.save(tmp_path / "out.m4a", waveform, SR)
     loaded, rate = io.load(tmp_path / "out.m4a")
     assert rate == SR and loaded.shape[1] == 2
     assert 0 <= len(loaded) - len(waveform) < 1024  # priming removed, the last frame is padded
     assert snr_db(waveform[2048:-2048], loaded[2048 : len(waveform) - 2048]) > 20.0
     info = io.audio_info(tmp_path / "out.m4a")
     assert (info.sample_rate, info.n_channels, info.n_samples, info.format) == (SR, 2, None, "aac")
-    io.save(tmp_path / "out.wma", waveform, SR, bitrate="192k")
+    audio_writer.save(tmp_path / "out.wma", waveform, SR, bitrate="192k")
     loaded, rate = io.load(tmp_path / "out.wma")
     # ffmpeg's wmav2 round trip drops about 2048 leading samples: only rate and length checked
     assert rate == SR and loaded.shape[1] == 2 and abs(len(loaded) - len(waveform)) < 4096
@@ -179,7 +182,7 @@ def inputs(tmp_path_factory):
     paths = {"wav": write_float_wav(directory / "in.wav", INPUT)}
     for codec in ("flac", "ogg") + (("mp3",) if HAS_MP3 else ()):
         paths[codec] = str(directory / f"in.{codec}")
-        io.save(paths[codec], INPUT, SR)
+        audio_writer.save(paths[codec], INPUT, SR)
     if HAS_FFMPEG:
         paths["alac"] = str(directory / "in.m4a")
         command = ["ffmpeg", "-v", "error", "-i", paths["wav"], "-c:a", "alac", paths["alac"]]
@@ -304,8 +307,8 @@ def test_stem_file_streams(tmp_path):
 )
 def test_stream_writer_equals_save(tmp_path, name, subtype):
     waveform = noise(SR + 5, seed=13)
-    io.save(tmp_path / f"saved_{name}", waveform, SR, subtype=subtype)
-    with io.StreamWriter(tmp_path / f"streamed_{name}", SR, 2, subtype=subtype) as writer:
+    audio_writer.save(tmp_path / f"saved_{name}", waveform, SR, subtype=subtype)
+    with audio_writer.StreamWriter(tmp_path / f"streamed_{name}", SR, 2, subtype=subtype) as writer:
         for begin in range(0, len(waveform), 4096):
             writer.write(waveform[begin : begin + 4096])
     saved, _ = io.load(tmp_path / f"saved_{name}")
@@ -314,7 +317,10 @@ def test_stream_writer_equals_save(tmp_path, name, subtype):
 
 
 def test_stream_writer_removes_its_file_on_error(tmp_path):
-    with pytest.raises(RuntimeError), io.StreamWriter(tmp_path / "out.wav", SR, 2) as writer:
+    with (
+        pytest.raises(RuntimeError),
+        audio_writer.StreamWriter(tmp_path / "out.wav", SR, 2) as writer,
+    ):
         writer.write(noise(1000))
         assert len(leftovers(tmp_path)) == 1 and not (tmp_path / "out.wav").exists()
         raise RuntimeError("separation failed")
@@ -322,14 +328,14 @@ def test_stream_writer_removes_its_file_on_error(tmp_path):
 
 
 def test_save_replaces_an_existing_file(tmp_path):
-    io.save(tmp_path / "out.wav", noise(1000, seed=14), SR)
-    io.save(tmp_path / "out.wav", noise(500, seed=15), SR)
+    audio_writer.save(tmp_path / "out.wav", noise(1000, seed=14), SR)
+    audio_writer.save(tmp_path / "out.wav", noise(500, seed=15), SR)
     assert io.audio_info(tmp_path / "out.wav").n_samples == 500
     assert os.listdir(tmp_path) == ["out.wav"]
 
 
 def test_save_creates_missing_directories(tmp_path):
-    io.save(tmp_path / "a" / "b" / "out.flac", noise(100), SR)
+    audio_writer.save(tmp_path / "a" / "b" / "out.flac", noise(100), SR)
     assert io.audio_info(tmp_path / "a" / "b" / "out.flac").n_samples == 100
 
 
@@ -338,11 +344,11 @@ def test_clipping_is_counted_and_logged(tmp_path, caplog):
     waveform[[1, 2, 3], 0] = [1.2, -1.5, 7.0]
     waveform[[4, 5], 1] = [-1.01, 1.0001]
     with caplog.at_level(logging.WARNING, logger="spleeter_paddle.audio.io"):
-        io.save(tmp_path / "out.wav", waveform, SR)
+        audio_writer.save(tmp_path / "out.wav", waveform, SR)
     assert "clipped 5 of 2000 sample values" in caplog.text and "out.wav" in caplog.text
     raw, _ = sf.read(str(tmp_path / "out.wav"), dtype="int16")
     assert list(raw[1:4, 0]) == [32767, -32768, 32767] and list(raw[4:6, 1]) == [-32768, 32767]
-    with io.StreamWriter(tmp_path / "s.flac", SR, 2) as writer:
+    with audio_writer.StreamWriter(tmp_path / "s.flac", SR, 2) as writer:
         writer.write(waveform[:3])
         writer.write(waveform[3:])
     assert writer.n_clipped == 5
@@ -351,31 +357,37 @@ def test_clipping_is_counted_and_logged(tmp_path, caplog):
 def test_unwritable_destination(tmp_path):
     (tmp_path / "a_file").write_bytes(b"x")
     target = tmp_path / "a_file" / "out.wav"
-    assert_audio_error(lambda: io.save(target, noise(100), SR), target, "cannot write")
+    assert_audio_error(lambda: audio_writer.save(target, noise(100), SR), target, "cannot write")
     if os.geteuid() != 0:  # root ignores directory permissions
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
-        assert_audio_error(lambda: io.save(locked / "out.wav", noise(100), SR), locked / "out.wav")
-    assert_audio_error(lambda: io.save(tmp_path, noise(100), SR, codec="wav"), tmp_path)
+        assert_audio_error(
+            lambda: audio_writer.save(locked / "out.wav", noise(100), SR), locked / "out.wav"
+        )
+    assert_audio_error(lambda: audio_writer.save(tmp_path, noise(100), SR, codec="wav"), tmp_path)
     assert leftovers(tmp_path) == []
 
 
 def test_failed_saves_leave_nothing_behind(tmp_path):
     bad = noise(100)
     bad[5, 1] = np.nan
-    assert_audio_error(lambda: io.save(tmp_path / "nan.wav", bad, SR), "nan.wav", "NaN")
+    assert_audio_error(lambda: audio_writer.save(tmp_path / "nan.wav", bad, SR), "nan.wav", "NaN")
     assert_audio_error(
-        lambda: io.save(tmp_path / "song.xyz", noise(100), SR), "song.xyz", "extension"
+        lambda: audio_writer.save(tmp_path / "song.xyz", noise(100), SR), "song.xyz", "extension"
     )
     if HAS_MP3:  # MP3 has no 96 kHz mode
-        assert_audio_error(lambda: io.save(tmp_path / "hi.mp3", noise(100), 96000), "hi.mp3")
+        assert_audio_error(
+            lambda: audio_writer.save(tmp_path / "hi.mp3", noise(100), 96000), "hi.mp3"
+        )
     assert os.listdir(tmp_path) == []
 
 
 @ffmpeg_only
 def test_failed_ffmpeg_write_leaves_nothing_behind(tmp_path):
     three_channels = noise(SR, 3)  # wmav2 takes one or two channels
-    assert_audio_error(lambda: io.save(tmp_path / "x.wma", three_channels, SR), "x.wma", "ffmpeg")
+    assert_audio_error(
+        lambda: audio_writer.save(tmp_path / "x.wma", three_channels, SR), "x.wma", "ffmpeg"
+    )
     assert os.listdir(tmp_path) == []
 
 
@@ -409,7 +421,7 @@ def truncated_copy(tmp_path, source, n_bytes):
 def test_truncated_files(tmp_path):
     waveform = noise(SR, seed=17)
     for codec in ("wav", "flac") + (("mp3",) if HAS_MP3 else ()):
-        io.save(tmp_path / f"full.{codec}", waveform, SR)
+        audio_writer.save(tmp_path / f"full.{codec}", waveform, SR)
     wav = tmp_path / "full.wav"
     header_only = truncated_copy(tmp_path, wav, 30)
     assert_audio_error(lambda: io.load(header_only), header_only, "cannot decode")
@@ -426,8 +438,14 @@ def test_without_ffmpeg(tmp_path, without_ffmpeg):
     song = tmp_path / "song.m4a"
     song.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
     assert_audio_error(lambda: io.load(song), song, "needs ffmpeg, which is not installed")
-    assert_audio_error(lambda: io.save(tmp_path / "out.m4a", noise(100), SR), "out.m4a", "ffmpeg")
-    assert_audio_error(lambda: io.save(tmp_path / "out.wma", noise(100), SR), "out.wma", "ffmpeg")
+    assert_audio_error(
+        lambda: audio_writer.save(tmp_path / "out.m4a", noise(100), SR), "out.m4a", "ffmpeg"
+    )
+    assert_audio_error(
+        lambda: audio_writer.save(tmp_path / "out.wma", noise(100), SR), "out.wma", "ffmpeg"
+    )
     assert sorted(os.listdir(tmp_path)) == ["song.m4a"]
-    io.save(tmp_path / "fine.flac", noise(100), SR)  # libsndfile formats do not need ffmpeg
+    audio_writer.save(
+        tmp_path / "fine.flac", noise(100), SR
+    )  # libsndfile formats do not need ffmpeg
     assert io.load(tmp_path / "fine.flac")[0].shape == (100, 2)
