@@ -2,7 +2,7 @@
 
 Builds a small cache of generated songs (or uses ``--cache``), then measures at Spleeter's
 shapes (T = 512, F = 1024, batch 4 by default):
-  * loader throughput: batches/s of ``paddle.io.DataLoader`` over the cache (random crops,
+  * loader throughput: batches/s of the training ``BatchLoader`` over the cache (random crops,
     uint8 dB decoding) with N workers, no model;
   * step time: forward + L1 + backward + Adam on the current device.
 The loader must deliver at least 5x the step rate so that it never limits training.
@@ -23,7 +23,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 def build_cache(root: Path, n_songs: int, duration_s: float, params: dict) -> None:
-    from spleeter_paddle.audio.io import save
+    from spleeter_paddle.audio.writer import save
     from spleeter_paddle.data.cache import process_data
     from spleeter_paddle.data.manifest import build_manifests
     from spleeter_paddle.data.synthetic import generate_song
@@ -40,18 +40,17 @@ def build_cache(root: Path, n_songs: int, duration_s: float, params: dict) -> No
 
 
 def loader_throughput(params: dict, batch_size: int, workers: int, n_batches: int) -> float:
-    """Batches per second delivered by the training DataLoader (after one warm-up batch)."""
-    import paddle
-
+    """Batches per second delivered by the training loader (after one warm-up batch)."""
     from spleeter_paddle.data.dataset import (
         ResumableBatchSampler,
         SpectrogramCache,
         TrainingDataset,
     )
+    from spleeter_paddle.data.loader import BatchLoader
 
     dataset = TrainingDataset(SpectrogramCache(params["training_cache"]), params, seed=0)
     sampler = ResumableBatchSampler(dataset, batch_size, seed=0, drop_last=False)
-    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
+    loader = BatchLoader(dataset, sampler, workers)
     delivered, start, epoch = 0, None, 0
     while delivered < n_batches + 1:
         sampler.set_epoch(epoch)

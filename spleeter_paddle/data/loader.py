@@ -12,7 +12,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_all_start_methods, get_context
-from typing import Any, Deque, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,18 +42,54 @@ def _start_worker(dataset: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
 
 
-def _worker_batch(indices: List[int]) -> Tuple[str, Any]:
+def _worker_batch(epoch: Any, indices: List[int]) -> Tuple[str, Any]:
     try:
-        return "ok", fetch_batch(_dataset, indices)
+        if epoch is not None:
+            _dataset.set_epoch(epoch)
+        return "ok", _to_shared(fetch_batch(_dataset, indices))
     except DataError as error:
         return "error", str(error)
+
+
+def _to_shared(arrays: Tuple[np.ndarray, ...]) -> Tuple[str, List[Tuple]]:
+    """Copy ``arrays`` into a new shared-memory block (far cheaper than pickling them through
+    the result pipe); the main process reads and unlinks it."""
+    from multiprocessing import resource_tracker, shared_memory
+
+    block = shared_memory.SharedMemory(create=True, size=max(sum(a.nbytes for a in arrays), 1))
+    layout, offset = [], 0
+    for array in arrays:
+        view = np.ndarray(array.shape, array.dtype, buffer=block.buf, offset=offset)
+        view[...] = array
+        layout.append((array.shape, array.dtype.str, offset))
+        offset += array.nbytes
+    del view
+    resource_tracker.unregister(block._name, "shared_memory")  # type: ignore[attr-defined]
+    name = block.name
+    block.close()
+    return name, layout
+
+
+def _from_shared(name: str, layout: List[Tuple]) -> Tuple[np.ndarray, ...]:
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        return tuple(
+            np.ndarray(shape, np.dtype(dtype), buffer=block.buf, offset=offset).copy()
+            for shape, dtype, offset in layout
+        )
+    finally:
+        block.close()
+        block.unlink()
 
 
 class BatchLoader:
     """Iterate ``batch_sampler`` over ``dataset``, yielding tuples of Paddle tensors.
 
-    ``num_workers`` 0 loads in this process; N > 0 forks N worker processes per epoch (so they
-    see the dataset's current epoch) with ``prefetch`` batches in flight per worker.
+    ``num_workers`` 0 loads in this process; N > 0 forks N worker processes once (each batch
+    carries the dataset's current ``epoch``), with ``prefetch`` batches in flight per worker.
+    Call :meth:`close` (or let the loader be collected) to stop them.
     """
 
     def __init__(
@@ -61,6 +97,23 @@ class BatchLoader:
     ):
         self.dataset, self.batch_sampler = dataset, batch_sampler
         self.num_workers, self.prefetch = max(0, int(num_workers)), max(1, prefetch)
+        self._pool: Optional[ProcessPoolExecutor] = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(
+                self.num_workers, get_context(method), _start_worker, (self.dataset,)
+            )
+        return self._pool
 
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]
@@ -77,11 +130,8 @@ class BatchLoader:
             yield fetch_batch(self.dataset, indices)
 
     def _parallel(self) -> Iterator[Tuple[np.ndarray, ...]]:
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(
-            self.num_workers, get_context(method), _start_worker, (self.dataset,)
-        )
-        pending: Deque = deque()
+        pool, pending = self._workers(), deque()  # type: ignore[var-annotated]
+        epoch = getattr(self.dataset, "epoch", None) if hasattr(self.dataset, "set_epoch") else None
         sampler = iter(self.batch_sampler)
         try:
             while True:
@@ -89,20 +139,32 @@ class BatchLoader:
                     indices = next(sampler, None)
                     if indices is None:
                         break
-                    pending.append(pool.submit(_worker_batch, list(indices)))
+                    pending.append(pool.submit(_worker_batch, epoch, list(indices)))
                 if not pending:
                     return
                 try:
                     status, value = pending.popleft().result()
                 except BrokenProcessPool:
+                    self._pool = None
                     raise DataError(
                         "a data loader worker process died (out of memory or killed?); "
                         "try --num-workers 0"
                     ) from None
                 if status == "error":
                     raise DataError(value)
-                yield value
+                yield _from_shared(*value)
         finally:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            _discard(pending)
+
+
+def _discard(pending: Any) -> None:
+    """Cancel the batches not yet loaded; free the blocks of those already loaded."""
+    for future in pending:
+        if future.cancel():
+            continue
+        try:
+            status, value = future.result(timeout=60)
+        except Exception:  # a broken pool: nothing to free
+            continue
+        if status == "ok":
+            _from_shared(*value)

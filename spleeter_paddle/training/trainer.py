@@ -310,6 +310,7 @@ class Trainer:
         if self.step != last_saved or self.checkpoints.latest() is None:
             self._save(epoch)
         self.visualdl.close()
+        self.loader.close()
         result.step = self.step
         elapsed = time.perf_counter() - started
         logger.info(
@@ -334,9 +335,11 @@ class Trainer:
 
 
 def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> TrainingResult:
-    """Train ``build_model(params)`` on ``params['training_cache']``; resume if a checkpoint exists.
+    """Train ``build_model(params)`` on ``params['training_cache']``.
 
-    Run inside ``paddle.distributed.launch`` for data parallelism (see ``distributed.py``); only
+    The run directory is resumed or started as ``options.resume`` and its ``run.json`` say
+    (:func:`~spleeter_paddle.training.run.plan_run`; a conflict raises ConfigurationError), and
+    is locked against a second training. Validation runs at step 0 of a new run. Run inside ``paddle.distributed.launch`` for data parallelism (see ``distributed.py``); only
     rank 0 logs and saves. Returns the final step, this run's per-step losses and the
     validation losses. The run directory receives ``model.safetensors`` + ``model.json`` and
     ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
