@@ -44,19 +44,33 @@ def strided(layer_type, in_channels: int, out_channels: int) -> nn.Layer:
     )
 
 
+class LeakyReLU(nn.LeakyReLU):
+    """``max(x, slope * x)`` (0 < slope < 1): the same numbers as Paddle's ``leaky_relu``,
+    written with ops every exporter maps faithfully. Paddle stores ``leaky_relu``'s slope as a
+    double, which paddle2onnx 2.1 reads as a float: its ONNX alpha is garbage."""
+
+    def __init__(self, negative_slope: float = 0.2):
+        if not 0.0 < negative_slope < 1.0:
+            raise ValueError(f"negative_slope must be in (0, 1), got {negative_slope}")
+        super().__init__(negative_slope)
+
+    def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
+        return paddle.maximum(inputs, inputs * self._negative_slope)
+
+
 def conv_activation(name: Any) -> nn.Layer:
     """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
     if name == "ReLU":
         return nn.ReLU()
     if name == "ELU":
         return nn.ELU()
-    return nn.LeakyReLU(0.2)
+    return LeakyReLU(0.2)
 
 
 def deconv_activation(name: Any) -> nn.Layer:
     """Decoder activation from ``model.params.deconv_activation`` (Spleeter: default ReLU)."""
     if name == "LeakyReLU":
-        return nn.LeakyReLU(0.2)
+        return LeakyReLU(0.2)
     if name == "ELU":
         return nn.ELU()
     return nn.ReLU()
