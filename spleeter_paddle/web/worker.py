@@ -1,0 +1,158 @@
+"""One thread that separates the queued jobs in order, loading each (preset, MWF) model once.
+
+A failed job never stops the queue. Stopping the server cancels the running job at its next
+block: its temporary stems are removed and it goes back to the queue for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from ..audio import io as audio_io
+from ..errors import SpleeterError
+from ..evaluation.report import write_atomic
+from .jobs import JobStore, safe_stem
+from .pictures import render_stem_picture
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_NAME = "stems.zip"
+
+
+class Cancelled(Exception):
+    """The server is stopping: the running job unwinds (removing its temporaries)."""
+
+
+class Worker:
+    """Runs jobs of ``store`` one at a time on a background thread."""
+
+    def __init__(self, store: JobStore, device: str = "auto", backend: str = "auto"):
+        self.store = store
+        self.device = device
+        self.backend = backend
+        self._queue: queue.Queue[Optional[str]] = queue.Queue()
+        self._stop = threading.Event()
+        self._separators: Dict[Tuple[str, bool], object] = {}
+        self._thread = threading.Thread(target=self._run, name="spleeter-web-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def enqueue(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Cancel the running job at its next block and wait for the thread to end."""
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                logger.warning("the separation thread did not stop within %.0f s", timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            job_id = self._queue.get()
+            if job_id is None or self._stop.is_set():
+                break
+            try:
+                self._process(job_id)
+            except Exception:  # e.g. the work folder became unwritable: keep serving the rest
+                logger.exception("%s: cannot record the job's state", job_id)
+
+    def _separator(self, preset: str, mwf: bool):
+        key = (preset, mwf)
+        if key not in self._separators:
+            from ..separation.separator import Separator
+
+            logger.info("loading %s%s", preset, " with MWF" if mwf else "")
+            self._separators[key] = Separator(
+                preset, mwf=mwf, device=self.device, backend=self.backend
+            )
+        return self._separators[key]
+
+    def _finish(self, job_id: str, state: str, **changes) -> None:
+        self.store.update(job_id, state=state, finished=time.time(), **changes)
+        self.store.progress.pop(job_id, None)
+
+    def _process(self, job_id: str) -> None:
+        if not self.store.update(job_id, expected_state="queued", state="running"):
+            return  # removed (or already handled) while it waited
+        job = self.store.get(job_id)
+        upload = self.store.upload_path(job)
+        logger.info("%s: separating %s (%s, %s)", job_id, job["name"], job["preset"], job["codec"])
+        started = time.monotonic()
+        try:
+            self._separate(job, upload)
+        except Cancelled:
+            self.store.update(job_id, state="queued")
+            self.store.progress.pop(job_id, None)
+            logger.info("%s: stopped with the server; it runs again at the next start", job_id)
+            return
+        except SpleeterError as error:
+            # Messages name the stored upload: show the name the user knows instead.
+            self._failed(job, upload, str(error).replace(str(upload), job["name"]))
+            return
+        except Exception as error:  # a bug must not end the queue: report it on the job
+            logger.exception("%s: unexpected error", job_id)
+            text = " ".join(str(error).split()) or type(error).__name__
+            self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
+            return
+        logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
+        upload.unlink(missing_ok=True)
+
+    def _failed(self, job: dict, upload: Path, message: str) -> None:
+        logger.warning("%s: %s", job["id"], message)
+        self._finish(job["id"], "failed", message=message)
+        folder = self.store.output_dir(job["id"])
+        if folder.is_dir():
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
+            folder.rmdir()
+        upload.unlink(missing_ok=True)
+
+    def _separate(self, job: dict, upload: Path) -> None:
+        job_id = job["id"]
+        separator = self._separator(job["preset"], job["mwf"])
+        info = audio_io.audio_info(upload)
+        total = info.duration_s * separator.sample_rate if info.duration_s else None
+        done = [0]
+        self.store.progress[job_id] = 0.0 if total else None
+
+        def progress(n_samples: int) -> None:
+            if self._stop.is_set():
+                raise Cancelled()
+            done[0] += n_samples
+            if total:
+                self.store.progress[job_id] = min(1.0, done[0] / total)
+
+        paths = separator.separate_to_file(
+            upload, self.store.outputs_dir, codec=job["codec"], progress=progress
+        )
+        stems = []
+        for instrument, path in paths.items():
+            if self._stop.is_set():
+                raise Cancelled()
+            picture = path.with_name(f"{instrument}.png")
+            render_stem_picture(path, picture, instrument, separator.sample_rate)
+            stems.append({"instrument": instrument, "audio": path.name, "picture": picture.name})
+        archive = self.store.output_dir(job_id) / ARCHIVE_NAME
+        folder = safe_stem(job["name"])
+        write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
+        self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
+
+
+def _zip(target: Path, paths: Dict[str, Path], folder: str) -> None:
+    """The song's stems in one zip, as ``<song>/<instrument>.<codec>`` (stored: audio codecs
+    compress better than deflate would)."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in paths.values():
+            archive.write(path, f"{folder}/{path.name}")
+    os.chmod(target, 0o644)
