@@ -126,3 +126,56 @@ def test_official_2stems_on_musdb_wav_end_to_end(model_path, musdb_hq, tmp_path,
         assert sdr is not None and math.isfinite(sdr), (target, sdr)
     document = json.loads((out / "test" / f"{song.name}.json").read_text())
     assert [t["name"] for t in document["targets"]] == ["vocals", "accompaniment"]
+
+
+def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
+    official_model_path, seed_layout, tmp_path, capsys
+):
+    """Separation T is a separation setting (512), not the training crop; the summary states the
+    sample drawn and prints per-song values."""
+    from spleeter_paddle.configuration import load_configuration
+    from spleeter_paddle.evaluation import load_separator
+    from spleeter_paddle.evaluation.setting import separator_setting
+    from spleeter_paddle.pretrained.convert import read_weights, save_weights
+
+    params = dict(load_configuration("spleeter:2stems"), T=64)
+    run_dir = tmp_path / "run"
+    weights = read_weights(official_model_path / "2stems")
+    save_weights(weights, run_dir, {"config": params, "source": "training"})
+    separator, _ = load_separator(str(run_dir), device="cpu")
+    assert separator.chain.T == 512
+    out = tmp_path / "out"
+    argv = ["--data", str(seed_layout), "--model", str(run_dir), "-o", str(out), "-npn", "0"]
+    status = main(argv + ["--fraction", "0.5", "-seed", "1", "--device", "cpu", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    (song,) = summary["songs"]
+    assert summary["sample"] == {
+        "fraction": 0.5, "seed": 1, "of": 2, "selected": 1, "songs": [song],
+    }  # fmt: skip
+    assert f"sample: 1 of 2 songs drawn at random (fraction 0.5, seed 1): {song}" in printed
+    assert f"{song}  vocals" in printed and f"{song}  accompaniment" in printed
+    key = json.loads((out / f"{song}.json").read_text())["spleeter_paddle"]["setting"]
+    assert key["separator"]["segment_frames"] == 512
+    assert key["separator"]["weights_sha256"] == separator_setting(separator)["weights_sha256"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--segment-frames", "100"], "segment_frames must be a multiple of 64"),
+        (["--segment-frames", "0"], "--segment-frames 0: must be positive"),
+        (["--fraction", "0"], "--fraction 0.0: must be in (0, 1]"),
+        (["-npn", "-1"], "-npn/--workers -1: must be >= 0"),
+    ],
+)
+def test_bad_options_are_usage_errors_before_anything_runs(
+    seed_layout, tmp_path, capsys, flags, message
+):
+    out = tmp_path / "out"
+    argv = ["--data", str(seed_layout), "-p", "spleeter:2stems", "-o", str(out)]
+    status = main(argv + flags)
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and message in error and "\n" not in error
+    assert not out.exists()
