@@ -1,6 +1,7 @@
-"""Running the network on CPU/GPU/SDAA: eager Paddle, or the faster ``paddle.inference`` predictor.
+"""Running the network: eager Paddle, the faster ``paddle.inference`` predictor, or an exported
+graph (ONNX Runtime, OpenVINO: see ``backends.py``).
 
-Both take ``[B, C, T, F]`` float32 mix magnitudes and return ``[B, N, C, T, F]`` estimates. The
+All take ``[B, C, T, F]`` float32 mix magnitudes and return ``[B, N, C, T, F]`` estimates. The
 predictor (``paddle.jit.save`` + ``paddle.inference`` with oneDNN on CPU) is ~2-3x faster per U-Net
 than eager mode and gives the same numbers to float noise; eager is the fallback.
 """
@@ -16,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import paddle
@@ -25,7 +26,7 @@ from ..model import build_model
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "predictor", "eager")
+BACKENDS = ("auto", "predictor", "eager", "onnxruntime", "openvino")
 
 
 class EagerRunner:
@@ -51,7 +52,16 @@ class PredictorRunner:
         self, model: paddle.nn.Layer, n_channels: int, n_bins: int, device: str, cache_dir: Path
     ):
         model.eval()
-        prefix = _export(model, n_channels, n_bins, cache_dir)
+        self._start(_export(model, n_channels, n_bins, cache_dir), device)
+
+    @classmethod
+    def from_files(cls, prefix: Path, device: str = "cpu") -> PredictorRunner:
+        """A predictor for ``prefix.json`` + ``prefix.pdiparams`` written by ``paddle.jit.save``."""
+        runner = cls.__new__(cls)
+        runner._start(prefix, device)
+        return runner
+
+    def _start(self, prefix: Path, device: str) -> None:
         config = paddle.inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
         if device.startswith("gpu"):
             config.enable_use_gpu(256, int(device.split(":")[1]) if ":" in device else 0)
@@ -121,26 +131,42 @@ def _stored_key(directory: Path) -> Optional[Dict[str, Any]]:
 
 
 def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
-    """``paddle.jit.save`` the model once per distinct graph; returns the path prefix.
+    """``paddle.jit.save`` the model once per distinct graph; returns the path prefix."""
 
-    The cache entry is named by a digest of :func:`graph_key` and holds the key itself, which is
-    compared in full before reuse: a graph exported for other settings is never run. A model
-    whose key cannot be told is exported to a fresh directory each time.
-    """
+    def build(directory: Path) -> None:
+        save_graph(model, n_channels, n_bins, directory / "inference")
+
     key = graph_key(model, n_channels, n_bins)
+    return cached_entry(cache_dir, type(model).__name__, key, build, _complete) / "inference"
+
+
+def cached_entry(
+    cache_dir: Path,
+    stem: str,
+    key: Optional[Dict[str, Any]],
+    build: Callable[[Path], None],
+    complete: Callable[[Path], bool],
+) -> Path:
+    """The cache directory ``build`` fills for ``key``, built once per distinct key.
+
+    The entry is named by a digest of ``key`` and holds the key itself, which is compared in
+    full before reuse: a graph built for other settings is never run. With no key (it cannot be
+    told) the entry is built in a fresh directory each time and removed at exit. ``build``
+    writes into an empty staging directory that is renamed into place only when it returns.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     if key is None:
         staging = Path(tempfile.mkdtemp(prefix=".export-uncached-", dir=cache_dir))
         atexit.register(shutil.rmtree, staging, True)
-        _save_graph(model, n_channels, n_bins, staging)
-        return staging / "inference"
+        build(staging)
+        return staging
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    directory = cache_dir / f"{type(model).__name__}-{digest[:32]}"
-    if _stored_key(directory) == key and _complete(directory):
-        return directory / "inference"
+    directory = cache_dir / f"{stem}-{digest[:32]}"
+    if _stored_key(directory) == key and complete(directory):
+        return directory
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
     try:
-        _save_graph(model, n_channels, n_bins, staging)
+        build(staging)
         (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
         if directory.exists():  # incomplete or foreign: set it aside, then replace it
             stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
@@ -148,22 +174,22 @@ def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Pat
             shutil.rmtree(stale, ignore_errors=True)
         os.replace(staging, directory)
     except OSError:  # another process installed the same graph first
-        if not (_stored_key(directory) == key and _complete(directory)):
+        if not (_stored_key(directory) == key and complete(directory)):
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return directory / "inference"
+    return directory
 
 
 def _complete(directory: Path) -> bool:
     return all((directory / f"inference{suffix}").is_file() for suffix in (".json", ".pdiparams"))
 
 
-def _save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, directory: Path) -> None:
+def save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, prefix: Path) -> None:
+    """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
+    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T."""
     spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
-    paddle.jit.save(
-        paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(directory / "inference")
-    )
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))
 
 
 def default_cache_dir() -> Path:
@@ -183,9 +209,18 @@ def make_runner(
     backend: str = "auto",
     cache_dir: Optional[Path] = None,
 ):
-    """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for."""
+    """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for.
+
+    ``onnxruntime``/``openvino`` convert the model once (cached, verified against Paddle).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend in ("onnxruntime", "openvino"):
+        from .backends import make_exported_runner
+
+        return make_exported_runner(
+            model, n_channels, n_bins, device, backend, cache_dir or default_cache_dir()
+        )
     if backend == "eager" or (
         backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
     ):

@@ -1,0 +1,303 @@
+"""The network outside Paddle: converted to ONNX (paddle2onnx) or OpenVINO IR, verified, and run.
+
+Every conversion runs beside the Paddle model on generated inputs and is refused when they differ
+by more than a stated tolerance; graphs cached for the ``onnxruntime``/``openvino`` backends are
+keyed on the whole Paddle graph plus the converter versions and opset, and the key is checked on read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+import paddle
+
+from ..errors import ConfigurationError, ModelError
+
+logger = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "magnitude", "estimates"
+# Largest accepted max |exported - Paddle| over the verification inputs, relative to the largest
+# |Paddle output|: float32 summation-order noise is ~1e-6 of it; a wrong operator is > 1e-2.
+DEFAULT_TOLERANCE = 1e-4
+# Verification inputs: two shapes, so a graph that baked in the batch or time size fails.
+VERIFICATION_SHAPES = ((1, 128), (2, 64))  # (B, T)
+# What each export format / backend needs, and the extra that installs it.
+REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
+    "paddle": ((), ""),
+    "onnx": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
+    "openvino": (("paddle2onnx", "onnx", "openvino"), "openvino"),
+    "onnxruntime": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
+}
+MODEL_FILES = {
+    "paddle": ("model.json", "model.pdiparams"),
+    "onnx": ("model.onnx",),
+    "openvino": ("model.xml", "model.bin"),
+}
+
+
+def require(name: str) -> None:
+    """ConfigurationError naming the extra to install when ``name``'s packages are missing."""
+    packages, extra = REQUIREMENTS[name]
+    missing = [package for package in packages if importlib.util.find_spec(package) is None]
+    if missing:
+        raise ConfigurationError(
+            f"{name} needs {', '.join(missing)}: pip install 'spleeter-paddle[{extra}]'"
+        )
+
+
+def converter_versions(fmt: str) -> Dict[str, str]:
+    """Versions of everything that turns the Paddle graph into ``fmt``."""
+    from importlib.metadata import version
+
+    versions = {"paddle": paddle.__version__}
+    if fmt in ("onnx", "openvino"):
+        versions.update(paddle2onnx=version("paddle2onnx"), onnx=version("onnx"))
+        versions["opset"] = str(ONNX_OPSET)
+    if fmt == "openvino":
+        versions["openvino"] = version("openvino")
+    return versions
+
+
+@contextlib.contextmanager
+def _stdout_to_log() -> Iterator[None]:
+    """paddle2onnx prints from C++ and Python onto stdout: capture fd 1, log it at DEBUG."""
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(1)
+        try:
+            with contextlib.redirect_stdout(None):
+                os.dup2(capture.fileno(), 1)
+                yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                logger.debug("converter: %s", line)
+
+
+def paddle_to_onnx(prefix: Path, onnx_path: Path) -> None:
+    """``prefix.json``/``.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset :data:`ONNX_OPSET`,
+    input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
+    import onnx
+    import paddle2onnx
+
+    try:
+        with _stdout_to_log():
+            serialized = paddle2onnx.export(
+                f"{prefix}.json",
+                f"{prefix}.pdiparams",
+                save_file=None,
+                opset_version=ONNX_OPSET,
+                auto_upgrade_opset=False,
+                optimize_tool="",  # the default (polygraphy) may pip-install packages
+            )
+        graph = onnx.load_from_string(serialized)
+    except Exception as error:  # paddle2onnx reports failures as assorted exceptions
+        raise ModelError(f"paddle2onnx could not convert the model: {error}") from None
+    _rename_io(graph)
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(onnx_path))
+
+
+def _rename_io(graph) -> None:
+    if len(graph.graph.input) != 1 or len(graph.graph.output) != 1:
+        raise ModelError("the converted graph must have one input and one output")
+    renames = {graph.graph.input[0].name: INPUT_NAME, graph.graph.output[0].name: OUTPUT_NAME}
+    for node in graph.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    graph.graph.input[0].name = INPUT_NAME
+    graph.graph.output[0].name = OUTPUT_NAME
+
+
+def onnx_to_openvino(onnx_path: Path, xml_path: Path) -> None:
+    """ONNX -> OpenVINO IR (``.xml`` + ``.bin``), weights kept in float32."""
+    import openvino as ov
+
+    try:
+        ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
+    except Exception as error:
+        raise ModelError(f"OpenVINO could not convert the model: {error}") from None
+
+
+class OnnxRuntimeRunner:
+    """An ONNX file run by ONNX Runtime (CUDA when ``device`` is a GPU and it is available)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: Path, device: str = "cpu"):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = os.cpu_count() or 1
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("gpu") and "CUDAExecutionProvider" in ort.get_available_providers():
+            index = int(device.split(":")[1]) if ":" in device else 0
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        elif device != "cpu":
+            logger.info("onnxruntime runs on CPU (no %s provider installed)", device)
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        feed = {INPUT_NAME: np.ascontiguousarray(magnitude, dtype=np.float32)}
+        return self.session.run([OUTPUT_NAME], feed)[0]
+
+
+class OpenVinoRunner:
+    """An OpenVINO IR run on the CPU in float32 (no bf16/fp16 inference precision)."""
+
+    name = "openvino"
+
+    def __init__(self, xml_path: Path, device: str = "cpu"):
+        import openvino as ov
+
+        if device != "cpu":
+            logger.info("openvino runs on CPU, not %s", device)
+        core = ov.Core()
+        compiled = core.compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        self.request = compiled.create_infer_request()
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        self.request.infer({0: np.ascontiguousarray(magnitude, dtype=np.float32)})
+        return self.request.get_output_tensor(0).data.copy()
+
+
+def open_graph(directory: Path, fmt: str, device: str = "cpu") -> Callable[[np.ndarray], Any]:
+    """A runner for the ``fmt`` model files in ``directory`` (names from :data:`MODEL_FILES`)."""
+    if fmt == "onnx":
+        return OnnxRuntimeRunner(directory / "model.onnx", device)
+    if fmt == "openvino":
+        return OpenVinoRunner(directory / "model.xml", device)
+    from .inference import PredictorRunner
+
+    return PredictorRunner.from_files(directory / "model", device)
+
+
+def verification_inputs(n_channels: int, n_bins: int, seed: int = 0):
+    """Generated mix magnitudes ``[B, C, T, F]``, log-uniform from 1e-4 to 300 like music's."""
+    rng = np.random.default_rng(seed)
+    for batch, frames in VERIFICATION_SHAPES:
+        exponents = rng.uniform(-4.0, np.log10(300.0), (batch, n_channels, frames, n_bins))
+        yield (10.0**exponents).astype(np.float32)
+
+
+def verify(
+    model: paddle.nn.Layer,
+    runner: Callable[[np.ndarray], np.ndarray],
+    n_channels: int,
+    n_bins: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Dict[str, Any]:
+    """Run ``runner`` beside the eager Paddle ``model``; ModelError with the numbers when
+    max |diff| > ``tolerance`` x max |Paddle output| (or on a shape mismatch / NaN)."""
+    model.eval()
+    worst, peak = 0.0, 0.0
+    shapes = []
+    for magnitude in verification_inputs(n_channels, n_bins):
+        with paddle.no_grad():
+            expected = model(paddle.to_tensor(magnitude)).numpy()
+        actual = np.asarray(runner(magnitude))
+        shapes.append(list(magnitude.shape))
+        if actual.shape != expected.shape:
+            raise ModelError(
+                f"verification failed: exported output shape {list(actual.shape)} for input "
+                f"{list(magnitude.shape)}, Paddle gives {list(expected.shape)}"
+            )
+        diff = np.abs(actual.astype(np.float64) - expected)
+        worst = max(worst, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
+        peak = max(peak, float(np.abs(expected).max()))
+    bound = tolerance * max(peak, 1e-30)
+    result = {"inputs": shapes, "max_abs_diff": worst, "max_abs_output": peak}
+    result.update(tolerance=tolerance, bound=bound)
+    if not worst <= bound:
+        raise ModelError(
+            f"verification failed: exported model differs from Paddle by max |diff| {worst:.3g} "
+            f"on outputs up to {peak:.3g} (allowed {bound:.3g} = {tolerance:g} x {peak:.3g}); "
+            "nothing written"
+        )
+    logger.info(
+        "verified: max |diff| %.3g on outputs up to %.3g (allowed %.3g)", worst, peak, bound
+    )
+    return result
+
+
+def build_graph(
+    model: paddle.nn.Layer,
+    n_channels: int,
+    n_bins: int,
+    fmt: str,
+    directory: Path,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Dict[str, Any]:
+    """Write ``fmt``'s :data:`MODEL_FILES` into the empty ``directory``, verified; returns the
+    verification numbers. Intermediate files are removed."""
+    from .inference import save_graph
+
+    require(fmt)
+    model.eval()
+    with tempfile.TemporaryDirectory(prefix=".paddle-", dir=directory) as scratch:
+        prefix = Path(scratch) / "inference"
+        save_graph(model, n_channels, n_bins, prefix)
+        if fmt == "paddle":
+            for suffix in (".json", ".pdiparams"):
+                os.replace(f"{prefix}{suffix}", directory / f"model{suffix}")
+        else:
+            paddle_to_onnx(prefix, directory / "model.onnx")
+    if fmt == "openvino":
+        onnx_to_openvino(directory / "model.onnx", directory / "model.xml")
+        os.remove(directory / "model.onnx")
+    return verify(model, open_graph(directory, fmt), n_channels, n_bins, tolerance)
+
+
+def cached_graph(
+    model: paddle.nn.Layer, n_channels: int, n_bins: int, fmt: str, cache_dir: Path
+) -> Path:
+    """The verified ``fmt`` graph of ``model`` in the cache (built once per full key)."""
+    from .inference import cached_entry, graph_key
+
+    require(fmt)
+    key = graph_key(model, n_channels, n_bins)
+    if key is not None:
+        key = {"graph": key, "format": fmt, "converters": converter_versions(fmt)}
+        # This module's code converts and verifies: a change to it makes a new entry.
+        key["converter_code"] = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        key["tolerance"] = DEFAULT_TOLERANCE
+
+    def build(directory: Path) -> None:
+        build_graph(model, n_channels, n_bins, fmt, directory)
+
+    def complete(directory: Path) -> bool:
+        return all((directory / name).is_file() for name in MODEL_FILES[fmt])
+
+    return cached_entry(cache_dir, f"{type(model).__name__}-{fmt}", key, build, complete)
+
+
+def make_exported_runner(
+    model: paddle.nn.Layer,
+    n_channels: int,
+    n_bins: int,
+    device: str,
+    backend: str,
+    cache_dir: Path,
+):
+    """The ``onnxruntime`` or ``openvino`` runner of ``model``, converted and cached on first use."""
+    fmt = "onnx" if backend == "onnxruntime" else "openvino"
+    require(backend)
+    return open_graph(cached_graph(model, n_channels, n_bins, fmt, cache_dir), fmt, device)
+
+
+def validate_backend(backend: str) -> Optional[str]:
+    """Fail early (before any model loads) when an exported backend's packages are missing."""
+    if backend in ("onnxruntime", "openvino"):
+        require(backend)
+    return backend
