@@ -170,7 +170,9 @@ class Trainer:
         self.validation_loader = None
         index = Path(params["validation_cache"], "index.json")
         if self.is_main and self.validate_every and index.is_file():
-            validation = ValidationDataset(SpectrogramCache(index.parent), params)
+            validation_cache = SpectrogramCache(index.parent)
+            validation_cache.verify()
+            validation = ValidationDataset(validation_cache, params)
             if len(validation):
                 batches = paddle.io.BatchSampler(validation, batch_size=self.batch_size)
                 self.validation_loader = BatchLoader(validation, batches)
