@@ -223,7 +223,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--validate-every", type=int, default=None, help="validation every M steps (0: never)"
     )
     group.add_argument("--log-every", type=int, default=10, help="log line every N steps")
-    group.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes")
+    group.add_argument(
+        "--num-workers", type=int, default=2, help="loader worker processes (0: in this process)"
+    )
     group.add_argument("--seed", type=int, default=None, help="random seed (config random_seed)")
     group.add_argument(
         "--batch-statistics",
