@@ -21,6 +21,7 @@ from ..audio.writer import CODECS, SUBTYPES
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..separation import outputs
+from ..separation.backends import BACKENDS
 
 logger = logging.getLogger(__name__)
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
@@ -130,8 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "predictor", "eager"),
-        help="inference engine (default: auto)",
+        choices=BACKENDS,
+        help="inference engine (default: auto; onnxruntime/openvino need their extras)",
     )
     parser.add_argument(
         "--model-dir",

@@ -14,14 +14,21 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
-import paddle
 
 from ..errors import ConfigurationError, ModelError
 
+if TYPE_CHECKING:
+    import paddle
+
 logger = logging.getLogger(__name__)
+
+# Every inference engine ``separate --backend`` takes (this module imports no framework, so the
+# CLI can list them without loading Paddle).
+BACKENDS = ("auto", "predictor", "eager", "onnxruntime", "openvino")
+EXPORT_FORMATS = ("onnx", "openvino", "paddle")
 
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "magnitude", "estimates"
@@ -57,6 +64,8 @@ def require(name: str) -> None:
 def converter_versions(fmt: str) -> Dict[str, str]:
     """Versions of everything that turns the Paddle graph into ``fmt``."""
     from importlib.metadata import version
+
+    import paddle
 
     versions = {"paddle": paddle.__version__}
     if fmt in ("onnx", "openvino"):
@@ -200,6 +209,8 @@ def verify(
 ) -> Dict[str, Any]:
     """Run ``runner`` beside the eager Paddle ``model``; ModelError with the numbers when
     max |diff| > ``tolerance`` x max |Paddle output| (or on a shape mismatch / NaN)."""
+    import paddle
+
     model.eval()
     worst, peak = 0.0, 0.0
     shapes = []

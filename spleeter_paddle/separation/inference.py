@@ -23,10 +23,9 @@ import numpy as np
 import paddle
 
 from ..model import build_model
+from .backends import BACKENDS
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "predictor", "eager", "onnxruntime", "openvino")
 
 
 class EagerRunner:
