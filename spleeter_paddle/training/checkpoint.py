@@ -22,7 +22,13 @@ import numpy as np
 import paddle
 
 from ..errors import ModelError
-from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, file_sha256, save_weights
+from ..pretrained.convert import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    file_sha256,
+    non_finite_problem,
+    save_weights,
+)
 from ..pretrained.provider import COMPLETION_MARKER
 from .initial import (  # noqa: F401  (re-exported: the historical home of these names)
     LoadModel,
@@ -140,9 +146,18 @@ def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.nd
     if expected_sha256 != file_sha256(path):
         raise ModelError(f"{path}: checkpoint file corrupted (sha256 differs from state.json)")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types
         raise ModelError(f"{path}: unreadable checkpoint file ({error})") from None
+    for name, value in tensors.items():
+        problem = non_finite_problem(value)
+        if problem:
+            raise ModelError(
+                f"{path}: tensor '{name}' holds {problem}; the run diverged before this "
+                "checkpoint, refusing to resume from it (an earlier checkpoint or lower "
+                "learning rate may help)"
+            )
+    return tensors
 
 
 class CheckpointManager:

@@ -166,3 +166,14 @@ def test_kill_9_during_training_then_start_again(workspace, tmp_path: Path):
     assert (result.start_step, result.step) == (last, last + 1)
     assert not list(run.glob("checkpoints/.step_*")) and not list(run.glob(".*.tmp"))
     assert export_is_current(run, last + 1) and is_complete(run)
+
+
+def test_a_checkpoint_holding_nan_is_refused(trained):
+    params, run, checkpoint = trained
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    name = sorted(key for key, value in tensors.items() if value.dtype == np.float32)[0]
+    tensors[name] = tensors[name].copy()
+    tensors[name].reshape(-1)[0] = np.nan
+    _replace_tensors(checkpoint, "model.safetensors", tensors)
+    with pytest.raises(ModelError, match=f"'{name}' holds 1 NaN"):
+        train(params, _options(run, max_steps=2, resume=True))
