@@ -42,6 +42,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .commands import evaluate, separate, train
+    from .commands import export as export_command
     from .commands import serve as serve_command
 
     parser = argparse.ArgumentParser(
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("download-musdb", "MUSDB18 previews or conversion -> dataset/", train.add_download_arguments, train.run_download),
         ("evaluate", "museval BSSEval v4 scores", evaluate.add_arguments, evaluate.run),
         ("models", "install pretrained weights", _add_models_arguments, _run_models),
+        ("export", "the network as ONNX / OpenVINO / Paddle, verified", export_command.add_arguments, export_command.run),
         ("serve", "the local web page (needs the web extra)", serve_command.add_arguments, serve_command.run),
     ]  # fmt: skip
     # Spleeter takes --verbose after the command too.

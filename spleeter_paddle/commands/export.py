@@ -1,0 +1,69 @@
+"""``spleeter-paddle export``: the network as ONNX, OpenVINO IR or a Paddle inference graph,
+verified against the Paddle model before anything is written."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..separation.backends import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
+
+logger = logging.getLogger(__name__)
+
+
+def tolerance_value(text: str) -> float:
+    """argparse type of ``--tolerance``: a number in (0, 1e-2]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TOLERANCE:
+        raise argparse.ArgumentTypeError(
+            f"tolerance must be a number in (0, {MAX_TOLERANCE:g}], got {text!r}"
+        )
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--params_filename",
+        default="spleeter:2stems",
+        help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        default=None,
+        help="directory of trained weights (default: the config's pretrained model)",
+    )
+    parser.add_argument(
+        "--format", default="onnx", choices=EXPORT_FORMATS, help="what to write (default: onnx)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="export directory to create")
+    parser.add_argument(
+        "--tolerance",
+        type=tolerance_value,
+        default=DEFAULT_TOLERANCE,
+        help="largest max |exported - Paddle| accepted, relative to the largest output "
+        f"(default: {DEFAULT_TOLERANCE:g})",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a previous export at --output"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export import check_export_options, export_model
+
+    check_export_options(args.format, args.output, args.overwrite, args.tolerance)
+    manifest = export_model(
+        args.params_filename,
+        args.output,
+        fmt=args.format,
+        model_dir=args.model_dir,
+        overwrite=args.overwrite,
+        tolerance=args.tolerance,
+    )
+    print(args.output)
+    logger.debug("export manifest: %s", manifest["sha256"])
+    return 0
