@@ -1,7 +1,7 @@
 """Dataset folders -> Spleeter manifest CSVs (``mix_path``, ``<instrument>_path``, ``duration``).
 
 Scans ``dataset/<split>/<song>/`` (or the seed's flat ``dataset/<song>/``), checks every song
-(stems present and readable, same sample rate, same length, long enough for T frames), skips
+(stems present and readable, same sample rate, same length, at least one STFT frame), skips
 bad ones with a reason, splits train/validation and writes the CSVs the configuration names.
 """
 
@@ -185,11 +185,12 @@ def check_song(
         return None, f"mismatched lengths in samples ({listing})"
     n_samples = min(lengths.values())
     n_resampled = n_samples * params["sample_rate"] / sample_rate
-    n_frames = 1 + int((n_resampled - params["frame_length"]) // params["frame_step"])
-    if n_frames < params["T"]:
+    # Songs shorter than T frames are kept: their chunks are zero-padded to T when loaded (the
+    # loss is zero on the padding); only a song without one full STFT frame has nothing to learn.
+    if n_resampled < params["frame_length"]:
         return None, (
-            f"too short: {n_samples / sample_rate:.2f} s gives {max(n_frames, 0)} frames, "
-            f"fewer than T = {params['T']}"
+            f"too short: {n_samples / sample_rate:.3f} s is less than one STFT frame "
+            f"({params['frame_length']} samples)"
         )
     relative = {stem: os.path.relpath(path, dataset_dir) for stem, path in paths.items()}
     return SongInfo(song.name, song.split, relative, n_samples, sample_rate), None

@@ -74,7 +74,8 @@ def test_bad_songs_are_reported_and_skipped(tmp_path: Path, song_writer, caplog)
     song_writer("train", "Good One", 2.0, 1)
     song_writer("train", "Good Two", 2.0, 2)
     (song_writer("train", "Missing Stem", 2.0, 3) / "vocals.wav").unlink()
-    song_writer("train", "Too Short", 1.0, 4)
+    song_writer("train", "Too Short", 0.05, 4)
+    song_writer("train", "Shorter Than T", 1.0, 8)  # 43 frames < T = 64: kept, padded later
     rates = song_writer("train", "Mixed Rates", 2.0, 5)
     sf.write(rates / "vocals.wav", np.zeros((44100, 2), np.float32), 22050)
     lengths = song_writer("train", "Mixed Lengths", 2.0, 6)
@@ -93,14 +94,15 @@ def test_bad_songs_are_reported_and_skipped(tmp_path: Path, song_writer, caplog)
         "train/Corrupt Wav",
     }
     assert "missing stem 'vocals'" in reasons["train/Missing Stem"]
-    assert "fewer than T = 64" in reasons["train/Too Short"]
+    assert "less than one STFT frame" in reasons["train/Too Short"]
     assert "44100 Hz" in reasons["train/Mixed Rates"] and "22050 Hz" in reasons["train/Mixed Rates"]
     assert "mismatched lengths" in reasons["train/Mixed Lengths"]
     assert "mixture.wav" in reasons["train/Corrupt Wav"]
     for song in reasons:
         lines = [r.getMessage() for r in caplog.records if song in r.getMessage()]
         assert len(lines) == 1 and "\n" not in lines[0]
-    assert sorted(s.name for s in report.manifests["train"]) == ["Good One", "Good Two"]
+    kept = ["Good One", "Good Two", "Shorter Than T"]
+    assert sorted(s.name for s in report.manifests["train"]) == kept
 
 
 def test_errors_name_the_folder_or_file(tmp_path: Path):
