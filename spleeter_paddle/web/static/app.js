@@ -34,7 +34,7 @@ async function loadOptions() {
 function upload(file) {
   // One request per file: a bad file is refused alone and never holds up the others.
   if (file.size > options.max_upload_mb * 1024 * 1024) {
-    notice(`${file.name}: file is larger than the upload limit (${options.max_upload_mb} MB)`);
+    notice(`Upload refused: ${file.name}: file is larger than the upload limit (${options.max_upload_mb} MB)`);
     return Promise.resolve();
   }
   const query = new URLSearchParams({
