@@ -246,14 +246,37 @@ def separate_blocks(
     """
     if mwf:
         return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap)
-    signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
-    overlap_add = _OverlapAdd(chain, signal, sink)
+    n_samples = 0
+    for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
+        sink(outputs)
+        n_samples += next(iter(outputs.values())).shape[0]
+    return n_samples
+
+
+def stream_blocks(
+    chain: SignalChain,
+    model: ModelFunction,
+    blocks: Iterable[np.ndarray],
+    n_channels: int = 2,
+    batch_size: int = 1,
+    overlap: bool = False,
+) -> Iterator[Dict[str, np.ndarray]]:
+    """Generator form of :func:`separate_blocks` without the Wiener filter.
+
+    Consumes ``(m, C)`` float32 blocks and yields consecutive ``{instrument: (k, C) float32}``
+    blocks as soon as each segment is finished: the first after ``T * frame_step`` input
+    samples (plus one frame), then one per segment; concatenated they equal the whole-song output.
+    """
+    ready: List[Dict[str, np.ndarray]] = []
+    signal = PaddedSignal(blocks, n_channels, chain.frame_length)
+    overlap_add = _OverlapAdd(chain, signal, ready.append)
     index = 0
     for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
         for stft, segment_estimates in zip(batch, estimates):
             overlap_add.add(index, _masked_spectra(chain, segment_estimates, stft))
             index += 1
-    return signal.n_samples or 0
+            yield from ready
+            ready.clear()
 
 
 def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap) -> int:

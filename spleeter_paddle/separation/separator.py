@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..errors import AudioError, ConfigurationError
 from ..pretrained.provider import load_pretrained_model
 from . import outputs
 from .inference import make_runner
-from .pipeline import SignalChain, array_blocks, separate_blocks
+from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,32 @@ class Separator:
 
         self.separate_blocks(array_blocks(stereo), sink)
         return outputs
+
+    def stream(self, blocks: Iterable[np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
+        """Separate a stream: ``(m, n_channels)`` float32 blocks at :attr:`sample_rate` in,
+        ``{instrument: (k, 2) float32}`` blocks out as soon as each segment is done.
+
+        Concatenated, the outputs equal :meth:`separate` of the whole waveform. The first block
+        comes after ``segment_frames * frame_step`` input samples (11.9 s at 512 frames; choose
+        a smaller ``segment_frames`` for less latency). Not with ``mwf``, which needs the
+        whole song's statistics first.
+        """
+        if self.mwf:
+            raise ValueError(
+                "stream() cannot apply the Wiener filter (mwf): it needs the whole song"
+            )
+
+        def stereo_blocks() -> Iterator[np.ndarray]:
+            for block in blocks:
+                block = np.asarray(block, dtype=np.float32)
+                if not np.isfinite(block).all():
+                    raise ValueError("waveform block contains NaN or infinite samples")
+                yield audio_io.to_stereo(block)
+
+        yield from stream_blocks(
+            self.chain, self.run_model, stereo_blocks(), self.params["n_channels"],
+            self.batch_size, self.overlap,
+        )  # fmt: skip
 
     def separate_blocks(
         self,
