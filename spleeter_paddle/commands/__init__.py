@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import signal
 import sys
 import threading
 from typing import Callable, Iterator, Optional, Sequence
 
 from ..errors import SpleeterError
-
-LOG_FORMAT = "[%(asctime)s] [%(levelname)8s] - %(message)s"
-logger = logging.getLogger("spleeter_paddle")
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Paddle-style log lines on stderr: ours at ``level``, other libraries' warnings only.
-
-    Replaces the root handler Paddle installs at import (which would print every line twice).
-    """
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, force=True)
-    logger.setLevel(level)
+from ..logs import configure_logging
 
 
 class Terminated(BaseException):

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
 
     # Importing the package prepares the SDAA variables before Paddle loads (the launcher has
     # also put them in this process's environment).
-    from spleeter_paddle.commands import configure_logging
+    from spleeter_paddle.logs import configure_logging
 
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
     configure_logging(logging.INFO if rank == 0 else logging.WARNING)
