@@ -5,8 +5,9 @@
     python benchmarks/bench_evaluate.py --model spleeter:2stems  # the real separator
 
 Prints, per worker count: wall seconds per song (what pipelining and workers improve) and the
-per-song separation / metrics seconds recorded in the JSON (min/mean/max), and checks that every
-worker count gives the same scores (to museval's 5 decimals).
+per-song separation / metrics seconds recorded in the JSON (min/mean/max), the share of the
+metrics time spent in the stability check, and checks that every worker count gives the same
+scores (to museval's 5 decimals).
 """
 
 from __future__ import annotations
@@ -57,12 +58,29 @@ def main() -> None:
                 t = seconds[part]
                 line += f" | {part} {t['min']:.2f}/{t['mean']:.2f}/{t['max']:.2f}"
             print(line + "  (min/mean/max s per song)")
+            print(f"  stability check: {_stability_share(result):.0%} of the metrics time")
             scores = result.songs["score"].to_numpy()
             if reference is None:
                 reference = scores
             else:
                 same = np.allclose(scores, reference, rtol=0, atol=2e-5, equal_nan=True)
                 print(f"  same scores as workers {args.workers[0]}: {same}")
+
+
+def _stability_share(result) -> float:
+    """Seconds in the stability check over seconds in metrics, summed over the songs."""
+    import json
+
+    from spleeter_paddle.evaluation.metrics import EXTRA_KEY
+
+    spent = total = 0.0
+    for path in result.output_dir.rglob("*.json"):
+        if path.name == "summary.json":
+            continue
+        extra = json.loads(path.read_text()).get(EXTRA_KEY, {})
+        spent += extra.get("stability_s", 0.0)
+        total += extra.get("metrics_s", 0.0)
+    return spent / total if total else float("nan")
 
 
 if __name__ == "__main__":

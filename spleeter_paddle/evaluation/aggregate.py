@@ -12,7 +12,6 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from . import stability
 from .metrics import METRICS, read_extra
 from .tracks import target_sort_key
 
@@ -149,7 +148,7 @@ def summarize(
         "unscored": unscored,
         "failed": dict(run.get("failed", {})),
         "sample": dict(run.get("sample", {})),
-        "stability": stability.settings(),
+        "stability": run.get("setting", {}).get("metrics", {}).get("stability"),
         "seconds_per_song": seconds_per_song(scores.values()),
         "run": run,
     }

@@ -221,6 +221,7 @@ def evaluate(
     progress: bool = True,
     setting: Optional[Dict[str, Any]] = None,
     sample: Optional[Dict[str, Any]] = None,
+    check_stability: bool = True,
 ) -> Evaluation:
     """Separate and score ``tracks``; write per-song JSON, results.csv, summary.json, sdr.png.
 
@@ -232,6 +233,8 @@ def evaluate(
         model: label stored in the JSON and summary.
         setting: what defines the separator's output (default: ``separator_setting``).
         sample: how ``tracks`` were drawn (fraction, seed, ...), stated in the summary.
+        check_stability: flag SIR/SAR/ISR that tiny reference noise moves (see ``stability``;
+            about 40 % more metrics time).
 
     Raises DataError before separating anything when stored scores in ``output_dir`` were made
     with another setting. With ``n_workers > 0`` the workers are spawned processes: call this
@@ -243,7 +246,7 @@ def evaluate(
     instruments = list(separator.instruments)
     key = {
         "separator": setting if setting is not None else separator_setting(separator),
-        "metrics": metric_setting(win_s, hop_s),
+        "metrics": metric_setting(win_s, hop_s, check_stability),
     }
     failed: Dict[str, str] = {}
     plan = _plan(instruments, tracks, failed)
@@ -266,7 +269,7 @@ def evaluate(
         n_workers,
         bar,
         {"model": model, "setting": key},
-        {"win_s": win_s, "hop_s": hop_s},
+        {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability},
     )
     failed.update(broken)
     wall_s = time.perf_counter() - start

@@ -147,7 +147,7 @@ def _notes(summary: Dict[str, Any]) -> List[str]:
                     " equals reference); museval stores them as NaN and leaves them out"
                 )
     if any(m.get("unstable_songs") for t in summary["targets"].values() for m in t.values()):
-        check = summary.get("stability", {})
+        check = summary.get("stability") or {}
         notes.append(
             "* numerically unstable: moves by more than"
             f" {check.get('threshold_db', 0.1):g} dB (median over up to"

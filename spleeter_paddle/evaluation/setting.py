@@ -70,7 +70,7 @@ def separator_setting(separator: Any) -> Dict[str, Any]:
     }
 
 
-def metric_setting(win_s: float, hop_s: float) -> Dict[str, Any]:
+def metric_setting(win_s: float, hop_s: float, check_stability: bool = True) -> Dict[str, Any]:
     try:
         version = metadata.version("museval")
     except metadata.PackageNotFoundError:
@@ -81,7 +81,7 @@ def metric_setting(win_s: float, hop_s: float) -> Dict[str, Any]:
         "win_s": win_s,
         "hop_s": hop_s,
         "references": REFERENCE_CONVENTION,
-        "stability": stability.settings(),
+        "stability": stability.settings() if check_stability else None,
     }
 
 

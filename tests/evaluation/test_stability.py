@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfiltfilt
 
+from spleeter_paddle.errors import DataError
 from spleeter_paddle.evaluation import (
     OracleSeparator,
     evaluate,
@@ -104,3 +105,20 @@ def test_mus_dir_and_data_routes_score_the_same_audio_identically(musdb_hq, tmp_
         for name, tracks in routes.items()
     }
     pd.testing.assert_frame_equal(songs["mus_dir"], songs["data"])
+
+
+def test_the_check_can_be_turned_off_and_is_part_of_the_key(float_and_16_bit, tmp_path):
+    checked = float_and_16_bit["DOUBLE"]
+    tracks = folder_tracks(checked.output_dir.parent)
+    oracle = OracleSeparator(tracks, ratio_mask=True)
+    with pytest.raises(DataError, match=r"metrics.stability differs|metrics.stability differ"):
+        evaluate(oracle, tracks, checked.output_dir, n_workers=0, progress=False,
+                 check_stability=False)  # fmt: skip
+    result = evaluate(oracle, tracks, tmp_path, n_workers=0, progress=False, check_stability=False)
+    assert result.summary["targets"]["vocals"]["SIR"]["unstable_songs"] == 0
+    assert result.summary["stability"] is None and "numerically unstable" not in format_table(
+        result.summary
+    )
+    assert (
+        "stability" not in json.loads(json_path(tmp_path, tracks[0]).read_text())["spleeter_paddle"]
+    )
