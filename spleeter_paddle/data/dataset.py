@@ -299,10 +299,9 @@ class ResumableBatchSampler(DistributedBatchSampler):
         self, dataset: Dataset, batch_size: int, seed: int = 0, drop_last: bool = True, **kwargs
     ):
         super().__init__(dataset, batch_size, shuffle=True, drop_last=drop_last, **kwargs)
-        self.seed, self.skip_batches, self.current_epoch = seed, 0, 0
+        self.seed, self.skip_batches = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.current_epoch = epoch
         # The parent shuffles with RandomState(self.epoch): fold the seed in.
         super().set_epoch(self.seed * 1_000_003 + epoch)
 

@@ -22,7 +22,6 @@ from .manifest import find_stem_file
 
 logger = logging.getLogger(__name__)
 
-MUSDB_STEMS = ("vocals", "drums", "bass", "other")
 # Index of each source in a MUSDB18 .stem.mp4 file (musdb's stem_ids).
 STEM_IDS = {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4}
 OUTPUT_STEMS = {

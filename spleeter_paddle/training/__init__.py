@@ -1,17 +1,17 @@
-"""Training: the loop (``trainer``), checkpoints and export (``checkpoint``), run
-(``run``), initial weights (``initial``), multi-card launch
-(``distributed``), training configurations (``config``).
-
-Attributes load lazily so that ``training.config`` does not import Paddle.
+"""Training: a whole run (``run.train_model``), the loop (``trainer``), checkpoints and export
+(``checkpoint``), initial weights (``initial``), multi-card launch (``distributed``), training
+configurations (``config``). Attributes load lazily so that ``training.config`` needs no Paddle.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
+    "LaunchOptions": "run",
     "TrainingOptions": "trainer",
     "TrainingResult": "trainer",
     "resolve_initial_weights": "initial",
     "train": "trainer",
+    "train_model": "run",
     "launch_training": "distributed",
     "training_configuration": "config",
 }

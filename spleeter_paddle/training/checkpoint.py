@@ -10,7 +10,6 @@ temporary directory renamed into place. The run directory itself is "a model":
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -30,14 +29,6 @@ from ..pretrained.convert import (
     save_weights,
 )
 from ..pretrained.provider import COMPLETION_MARKER
-from .initial import (  # noqa: F401  (re-exported: the historical home of these names)
-    LoadModel,
-    newest_trained_model,
-    resolve_initial_weights,
-    run_directory,
-)
-
-logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")

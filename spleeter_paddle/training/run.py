@@ -1,12 +1,11 @@
-"""A training run is explicit: its folder records the settings it was started with (``run.json``)
-and a later command resumes it only when asked (``--resume``) or when its flags match.
-
-Settings that define the run (model, instruments, shapes, T, F, initial weights, BN/dropout)
-must match to resume; recorded ones (batch size, learning rate, seed, chunking) only warn.
+"""A training run: :func:`train_model` (cache check, resume decision, initial weights, launch),
+and the run folder that records its settings (``run.json``), resumed only when asked
+(``--resume``) or when the flags match; defining settings must match, recorded ones only warn.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,11 +13,16 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
+from ..data.dataset import SpectrogramCache
 from ..errors import ConfigurationError
 from .checkpoint import CheckpointManager, remove_stale_temporaries
-from .initial import LoadModel, initial_weights_label
+from .distributed import launch_training
+from .initial import LoadModel, initial_weights_label, resolve_initial_weights, run_directory
+
+if TYPE_CHECKING:  # the trainer imports this module
+    from .trainer import TrainingOptions, TrainingResult
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +236,108 @@ def _acquire(path: Path) -> Optional[int]:
             f"{path.parent}: another training process is using this run folder"
         ) from None
     return handle
+
+
+# --- a whole training command, as a library call ------------------------------------------------
+
+
+@dataclass
+class LaunchOptions:
+    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
+
+    n_procs: int = 1  # processes (cards) per node
+    nnodes: Optional[str] = None  # number of nodes (multi-node)
+    master: Optional[str] = None  # rendezvous ip:port (multi-node)
+    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
+    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
+    log_dir: Optional[str] = "log"  # workerlog.<rank> files
+
+    @property
+    def launched(self) -> bool:
+        return max(1, self.n_procs) > 1 or bool(self.nnodes)
+
+
+def check_run(params: Dict[str, Any], options: TrainingOptions) -> RunPlan:
+    """What :func:`train_model` would do with its run folder, without locking it: raises
+    :class:`ConfigurationError` on a conflict, so a caller can refuse before any other work."""
+    run_dir = run_directory(params, options.run_dir)
+    return plan_run(
+        run_dir,
+        params,
+        options.load_model,
+        options.resume,
+        options.batch_statistics,
+        options.dropout,
+    )
+
+
+def train_model(
+    params: Dict[str, Any],
+    options: Optional[TrainingOptions] = None,
+    launch: Optional[LaunchOptions] = None,
+) -> TrainingResult:
+    """Train on the existing cache as ``spleeter-paddle train`` does, in this process or in
+    ``launch.n_procs`` launched ones.
+
+    In order: the run folder's resume decision (a conflict raises ConfigurationError before any
+    work), the training cache checked against ``params`` (DataError), the folder locked, a new
+    run's settings recorded, the ``-lm`` weights resolved once (the official ones fetched by the
+    model provider), then training. Launched runs return the final checkpoint's step and the
+    launcher's ``exit_status`` (their losses are in ``<log_dir>/workerlog.<rank>``)::
+
+        from spleeter_paddle.training import LaunchOptions, TrainingOptions, train_model
+        from spleeter_paddle.training.config import training_configuration
+
+        params = training_configuration("configs/2stems_config.json", batch_size=4)
+        result = train_model(params, TrainingOptions(max_steps=1000, load_model=True))
+        print(result.step, result.losses[-1], result.run_dir)
+        train_model(params, TrainingOptions(resume=True), LaunchOptions(n_procs=4))
+    """
+    from .trainer import TrainingOptions
+
+    options = options or TrainingOptions()
+    run_dir = run_directory(params, options.run_dir)
+    options = dataclasses.replace(options, run_dir=str(run_dir))
+    check_run(params, options)  # refuse a conflict before any work
+    SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
+    with run_lock(run_dir):
+        plan = check_run(params, options)
+        open_run(plan, params)
+        return _start(params, dataclasses.replace(options, resume=plan.resume), plan, launch)
+
+
+def _start(
+    params: Dict[str, Any],
+    options: TrainingOptions,
+    plan: RunPlan,
+    launch: Optional[LaunchOptions],
+) -> TrainingResult:
+    from .trainer import TrainingResult, train
+
+    if not plan.resume and options.load_model and not options.initial_weights:
+        # Provision pretrained weights once, here, not concurrently in every worker.
+        initial = resolve_initial_weights(params, options.load_model, plan.run_dir)
+        options = dataclasses.replace(options, initial_weights=str(initial) if initial else None)
+    if launch is None or not launch.launched:
+        return train(params, options)
+    status = launch_training(
+        params,
+        dataclasses.asdict(options),
+        max(1, launch.n_procs),
+        launch.master,
+        launch.nnodes,
+        launch.ips,
+        launch.devices,
+        launch.log_dir,
+    )
+    start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
+    last = CheckpointManager(plan.run_dir / "checkpoints").list()
+    initial = Path(options.initial_weights) if options.initial_weights else None
+    step = last[-1][0] if last else start_step
+    return TrainingResult(
+        plan.run_dir, step, start_step, initial_weights=initial, exit_status=status
+    )
+
+
+def _checkpoint_step(checkpoint: Optional[Path]) -> int:
+    return int(checkpoint.name.split("_")[-1]) if checkpoint is not None else 0

@@ -8,7 +8,6 @@ validation loss at step 0 and every M steps; Paddle-style log lines; one process
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -73,18 +72,18 @@ class TrainingOptions:
     augmentation: Sequence[str] = ()
     visualdl_dir: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class TrainingResult:
+    """Where a run stands after training: its folder, final step and this call's losses."""
+
     run_dir: Path
     step: int
     start_step: int
     losses: List[float] = field(default_factory=list)  # one per step run now
-    validation: Dict[int, float] = field(default_factory=dict)
+    validation: Dict[int, float] = field(default_factory=dict)  # step -> validation loss
     initial_weights: Optional[Path] = None
+    exit_status: int = 0  # the launcher's, for runs in several processes (``run.train_model``)
 
 
 def _seed_everything(seed: int) -> None:
