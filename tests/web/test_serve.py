@@ -27,6 +27,12 @@ from spleeter_paddle.commands.serve import check_host
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 LIMIT_MB = 1
+# Scripts run in the page see DEMO: the card of the song the test checks (the older of two).
+_DEMO = (
+    "const DEMO = [...document.querySelectorAll('article.job.done')].find("
+    "c => c.querySelector('h2').firstChild.textContent === 'demo song.wav')"
+    " || document.createElement('div');\n"
+)
 
 
 def _free_port() -> int:
@@ -87,11 +93,15 @@ def _browser(tmp_path):
 def _wait(driver, condition, timeout_s=120.0, what="the page"):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        value = driver.execute_script(condition)
+        value = driver.execute_script(_DEMO + condition)
         if value:
             return value
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {what}: {driver.find_element('tag name', 'body').text}")
+
+
+def _script(driver, code):
+    return driver.execute_script(_DEMO + code)
 
 
 def _get(url):
@@ -105,12 +115,15 @@ def test_the_page_separates_a_dropped_song_in_a_real_browser(server, tmp_path, m
     noise = tmp_path / "noise.mp3"
     noise.write_bytes(os.urandom(20000))
     big = write_song(tmp_path / "too long.wav", duration_s=7.0)  # 1.2 MB > 1 MB limit
+    newer = write_song(tmp_path / "newer.wav", duration_s=1.0, seed=1)
     driver = _browser(tmp_path)
     try:
         driver.get(server["url"])
         _wait(driver, "return document.querySelectorAll('#preset option').length === 6")
-        driver.find_element("id", "files").send_keys("\n".join(str(p) for p in (noise, big, song)))
-        _wait(driver, "return document.querySelectorAll('article.job.done .stem').length === 2",
+        driver.find_element("id", "files").send_keys(
+            "\n".join(str(p) for p in (noise, big, song, newer))
+        )
+        _wait(driver, "return document.querySelectorAll('article.job.done .stem').length === 4",
               what="the stems")  # fmt: skip
         notices = driver.find_element("id", "notices").text
         assert "noise.mp3: cannot decode, the file is corrupt, truncated or not audio" in notices
@@ -118,15 +131,15 @@ def test_the_page_separates_a_dropped_song_in_a_real_browser(server, tmp_path, m
         for attempt in range(2):  # a reload shows the same job from the server
             if attempt:
                 driver.refresh()
-            _wait(driver, "return document.querySelectorAll('article.job.done audio').length === 2",
+            _wait(driver, "return DEMO.querySelectorAll('audio').length === 2",
                   what="players after a reload")  # fmt: skip
             durations = _wait(driver, """
-                const players = [...document.querySelectorAll('article.job.done audio')];
+                const players = [...DEMO.querySelectorAll('audio')];
                 return players.every(a => a.readyState >= 1) && players.map(a => a.duration);
             """, what="the players to load")  # fmt: skip
             assert durations == pytest.approx([2.0, 2.0], abs=1e-3)
-            widths = driver.execute_script(
-                "return [...document.querySelectorAll('article.job.done img')].map(i => i.naturalWidth)"
+            widths = _script(
+                driver, "return [...DEMO.querySelectorAll('img')].map(i => i.naturalWidth)"
             )
             assert widths == [800, 800]
             if not attempt:  # the page as the user left it: stems and refused files
@@ -134,10 +147,26 @@ def test_the_page_separates_a_dropped_song_in_a_real_browser(server, tmp_path, m
                     os.environ.get("SPLEETER_PADDLE_WEB_SCREENSHOT") or tmp_path / "web.png"
                 )
                 assert driver.save_screenshot(str(screenshot))
-        assert driver.find_element("css selector", "article.job.done h2").text.startswith(
+                # A stem of the older song (second card) keeps playing through the refreshes.
+                _script(
+                    driver,
+                    """
+                    const player = DEMO.querySelector('audio');
+                    player.loop = true; player.muted = true; player.play();""",
+                )
+                time.sleep(3.5)  # past a refresh (every 3 s when idle)
+                assert _script(
+                    driver,
+                    """
+                    const player = DEMO.querySelector('audio');
+                    return !player.paused && player.played.length > 0;""",
+                )
+        assert driver.find_elements("css selector", "article.job.done h2")[1].text.startswith(
             "demo song.wav"
         )
-        links = driver.find_elements("css selector", "article.job.done a[download]")
+        links = driver.find_elements("css selector", "article.job.done")[1].find_elements(
+            "css selector", "a[download]"
+        )
         assert [link.text for link in links] == [
             "download vocals.wav", "download accompaniment.wav", "download all stems (zip)",
         ]  # fmt: skip

@@ -128,7 +128,7 @@ async function refresh() {
     return false; // server restarting: try again at the next tick
   }
   const seen = new Set();
-  let previous = null;
+  let anchor = null; // the card placed last; cards follow the server's order (newest first)
   for (const job of jobs) {
     seen.add(job.id);
     let card = cards.get(job.id);
@@ -142,12 +142,14 @@ async function refresh() {
       const bar = card.element.querySelector("progress");
       if (bar) bar.value = job.progress;
     }
-    if (previous) previous.after(card.element);
-    else if ($("jobs").querySelector(".job:not(.uploading)") !== card.element) {
-      const firstJob = $("jobs").querySelector(".job:not(.uploading)");
-      if (firstJob) firstJob.before(card.element); else $("jobs").append(card.element);
+    // Moved only when out of place: no needless changes under the user.
+    const current = anchor ? anchor.nextElementSibling : $("jobs").querySelector("article.job");
+    if (current !== card.element) {
+      if (anchor) anchor.after(card.element);
+      else if (current) current.before(card.element);
+      else $("jobs").append(card.element);
     }
-    previous = card.element;
+    anchor = card.element;
   }
   for (const [id, card] of cards) {
     if (!seen.has(id)) { card.element.remove(); cards.delete(id); }
