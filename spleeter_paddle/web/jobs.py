@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..audio.writer import CODECS
+from ..errors import ConfigurationError
 from ..evaluation.report import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,14 @@ class JobStore:
         self.jobs_dir = self.work_dir / "jobs"
         self.uploads_dir = self.work_dir / "uploads"
         self.outputs_dir = self.work_dir / "outputs"
-        for folder in (self.jobs_dir, self.uploads_dir, self.outputs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for folder in (self.jobs_dir, self.uploads_dir, self.outputs_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = error.strerror or str(error)
+            raise ConfigurationError(
+                f"{work_dir}: cannot use it as the work folder ({problem})"
+            ) from None
         self._lock = threading.RLock()
         self._jobs: Dict[str, dict] = {}
         self.progress: Dict[str, Optional[float]] = {}

@@ -191,6 +191,12 @@ def test_jobs_listed_newest_first_and_removed_with_their_files(client, song, wor
     assert client.get(f"/api/jobs/{job['id']}").status_code == 404
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
     assert not [f for f in all_files(work_dir) if job["id"] in f]
+    # MWF and another codec reach the separator: flac stems, the job records both.
+    job = wait_for_job(client, post(client, song, mwf="true", codec="flac").json()["id"])
+    assert (job["state"], job["mwf"], job["codec"]) == ("done", True, "flac")
+    flac = client.get(f"/api/jobs/{job['id']}/files/vocals.flac")
+    assert flac.headers["content-type"] == "audio/flac"
+    assert sf.info(io.BytesIO(flac.content)).format == "FLAC"
     options = client.get("/api/options").json()
     assert options["presets"][0] == "spleeter:2stems" and "wav" in options["codecs"]
     assert options["max_upload_mb"] == MAX_UPLOAD_MB

@@ -6,10 +6,12 @@ import io
 import json
 import time
 
+import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 from web_helpers import OCTET, all_files, hidden_files, wait_for_job, write_song
 
+from spleeter_paddle.errors import ConfigurationError
 from spleeter_paddle.web.app import create_app
 from spleeter_paddle.web.jobs import JobStore
 
@@ -97,3 +99,12 @@ def test_a_server_stopped_mid_song_leaves_nothing_and_finishes_it_at_the_next_st
         assert [job["state"] for job in client.get("/api/jobs").json()["jobs"]] == ["done"]
     assert not hidden_files(work)
     assert not (work / "uploads" / f"{job_id}.wav").exists()
+
+
+def test_an_unusable_work_folder_is_one_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"a-file/work: cannot use it as the work folder \(Not a directory\)",
+    ):
+        JobStore(tmp_path / "a-file" / "work")
