@@ -156,7 +156,16 @@ def output_lock(paths: Iterable[Path]) -> Iterator[None]:
                 logger.info("removing %s, left by an interrupted run", stale)
                 with contextlib.suppress(OSError):
                     stale.unlink()
-        yield
+        try:
+            yield
+        except BaseException:
+            # Writers remove their own temporaries; this also catches one whose constructor
+            # was interrupted before its owner could see it (the lock makes them all ours).
+            for path in paths:
+                for part in _stale_parts(path):
+                    with contextlib.suppress(OSError):
+                        part.unlink()
+            raise
 
 
 def _missing_folders(folder: Path) -> Iterator[Path]:

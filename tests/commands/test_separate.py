@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_paddle.commands.separate import separate_files
 from spleeter_paddle.errors import AudioError
+from spleeter_paddle.separation.batch import SeparationOptions, separate_files
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 44100
@@ -105,7 +105,9 @@ def _bad_inputs(root):
 def test_bad_inputs_each_fail_alone(tmp_path, official_model_path, caplog):
     names = _bad_inputs(tmp_path)
     files = [str(tmp_path / name) for name in names]
-    failed = separate_files(files, output_path=str(tmp_path / "out"), backend="eager")
+    failed = separate_files(
+        files, SeparationOptions(output_path=str(tmp_path / "out"), backend="eager")
+    )
     assert failed == len(names) - 1
     assert _files(tmp_path / "out") == ["good/accompaniment.wav", "good/vocals.wav"]
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
@@ -172,7 +174,9 @@ def test_longer_than_600_s_is_not_cut(tmp_path, official_model_path):
     with sf.SoundFile(tmp_path / "long.wav", "w", RATE, 2, subtype="PCM_16") as out:
         for start in range(0, n_samples, 30 * RATE):
             out.write(_song(min(30 * RATE, n_samples - start), seed=start))
-    failed = separate_files([str(tmp_path / "long.wav")], output_path=str(tmp_path / "out"))
+    failed = separate_files(
+        [str(tmp_path / "long.wav")], SeparationOptions(output_path=str(tmp_path / "out"))
+    )
     assert failed == 0
     vocals, _ = sf.read(
         tmp_path / "out" / "long" / "vocals.wav", frames=RATE, start=n_samples - RATE
@@ -186,16 +190,17 @@ def test_two_inputs_on_one_output_path_keep_the_first(tmp_path, official_model_p
         (tmp_path / folder).mkdir()
         sf.write(tmp_path / folder / "mixture.wav", _song(RATE, seed=len(folder)), RATE)
     files = [str(tmp_path / "a" / "mixture.wav"), str(tmp_path / "b" / "mixture.wav")]
-    failed = separate_files(files, output_path=str(tmp_path / "out"), backend="eager")
+    failed = separate_files(
+        files, SeparationOptions(output_path=str(tmp_path / "out"), backend="eager")
+    )
     assert failed == 1
     assert any(
         "{foldername}" in r.getMessage() and "b/mixture.wav" in r.getMessage()
         for r in caplog.records
     )
     failed = separate_files(
-        files, output_path=str(tmp_path / "out2"), backend="eager",
-        filename_format="{foldername}/{instrument}.{codec}",
-    )  # fmt: skip
+        files, SeparationOptions(output_path=str(tmp_path / "out2"), backend="eager",
+        filename_format="{foldername}/{instrument}.{codec}"))  # fmt: skip
     assert failed == 0 and _files(tmp_path / "out2") == [
         "a/accompaniment.wav", "a/vocals.wav", "b/accompaniment.wav", "b/vocals.wav",
     ]  # fmt: skip

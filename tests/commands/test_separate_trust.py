@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_paddle.commands.separate import separate_files
 from spleeter_paddle.errors import AudioError, ConfigurationError
+from spleeter_paddle.separation.batch import SeparationOptions, separate_files
 
 RATE = 44100
 
@@ -30,9 +30,12 @@ def _song(seconds, seed=0):
 def _cli(args, cwd, env=None, timeout=300):
     return subprocess.run(
         [sys.executable, "-m", "spleeter_paddle", "separate", *args],
-        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 def _all_files(root):
@@ -56,10 +59,17 @@ def test_output_that_is_the_input_refuses_the_run_before_loading(tmp_path):
     folder = _musdb_song(tmp_path / "d")
     before = (folder / "vocals.wav").read_bytes()
     result = _cli(
-        ["-o", "d", "-f", "{foldername}/{instrument}.{codec}", "d/song/vocals.wav",
-         "--model-dir", "no-such-model"],
+        [
+            "-o",
+            "d",
+            "-f",
+            "{foldername}/{instrument}.{codec}",
+            "d/song/vocals.wav",
+            "--model-dir",
+            "no-such-model",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 2, result.stderr
     assert "is the input" in result.stderr and "d/song/vocals.wav" in result.stderr
     assert "no-such-model" not in result.stderr  # refused before the model was looked at
@@ -74,24 +84,31 @@ def test_hard_link_to_an_input_is_an_input(tmp_path):
     with pytest.raises(ConfigurationError, match="is the input"):
         separate_files(
             [str(folder / "mixture.wav"), str(tmp_path / "linked.wav")],
-            output_path=str(tmp_path / "out"), model_dir="no-such-model",
-        )  # fmt: skip
+            SeparationOptions(output_path=str(tmp_path / "out"), model_dir="no-such-model"),
+        )
 
 
 @pytest.mark.parametrize(
     "filename_format, source",
-    [("../{filename}/{instrument}.{codec}", "a/s.wav"), ("/tmp/{instrument}.{codec}", "a/s.wav"),
-     ("{foldername}/{instrument}.{codec}", "../s.wav")],
-)  # fmt: skip
+    [
+        ("../{filename}/{instrument}.{codec}", "a/s.wav"),
+        ("/tmp/{instrument}.{codec}", "a/s.wav"),
+        ("{foldername}/{instrument}.{codec}", "../s.wav"),
+    ],
+)
 def test_outputs_never_leave_the_output_folder(tmp_path, filename_format, source):
     work = tmp_path / "work"
     (work / "a").mkdir(parents=True)
     sf.write(work / "a" / "s.wav", _song(1), RATE)
     sf.write(tmp_path / "s.wav", _song(1), RATE)
     failed = separate_files(
-        [str(work / source)], output_path=str(work / "out"), filename_format=filename_format,
-        model_dir="no-such-model",
-    )  # fmt: skip
+        [str(work / source)],
+        SeparationOptions(
+            output_path=str(work / "out"),
+            filename_format=filename_format,
+            model_dir="no-such-model",
+        ),
+    )
     assert failed == 1
     assert _all_files(tmp_path) == ["s.wav", "work/a/s.wav"]
 
@@ -103,7 +120,10 @@ def test_reference_stems_are_kept_unless_overwrite(tmp_path, official_model_path
         stem: (folder / f"{stem}.wav").read_bytes() for stem in ("vocals", "accompaniment")
     }
     args = dict(output_path=str(root), filename_format="{foldername}/{instrument}.{codec}")
-    assert separate_files([str(folder / "mixture.wav")], backend="eager", **args) == 1
+    assert (
+        separate_files([str(folder / "mixture.wav")], SeparationOptions(backend="eager", **args))
+        == 1
+    )
     assert "not written by spleeter-paddle" in caplog.text and "--overwrite" in caplog.text
     for stem, data in references.items():
         assert (folder / f"{stem}.wav").read_bytes() == data
@@ -112,23 +132,40 @@ def test_reference_stems_are_kept_unless_overwrite(tmp_path, official_model_path
         "mixture.wav",
         "vocals.wav",
     ]
-    separate_files([str(folder / "mixture.wav")], backend="eager", overwrite=True, **args)
+    separate_files(
+        [str(folder / "mixture.wav")], SeparationOptions(backend="eager", overwrite=True, **args)
+    )
     assert (folder / "vocals.wav").read_bytes() != references["vocals"]
 
 
 def test_rerunning_the_same_command_replaces_its_own_stems(tmp_path, official_model_path):
     sf.write(tmp_path / "song.wav", _song(2), RATE)
     out = tmp_path / "out"
-    assert separate_files([str(tmp_path / "song.wav")], output_path=str(out), backend="eager") == 0
+    assert (
+        separate_files(
+            [str(tmp_path / "song.wav")], SeparationOptions(output_path=str(out), backend="eager")
+        )
+        == 0
+    )
     first = (out / "song" / "vocals.wav").stat().st_mtime_ns
     time.sleep(0.01)
     sf.write(tmp_path / "song.wav", _song(2, seed=5), RATE)
-    assert separate_files([str(tmp_path / "song.wav")], output_path=str(out), backend="eager") == 0
+    assert (
+        separate_files(
+            [str(tmp_path / "song.wav")], SeparationOptions(output_path=str(out), backend="eager")
+        )
+        == 0
+    )
     assert (out / "song" / "vocals.wav").stat().st_mtime_ns != first
     # a stem of another input at the same path is not ours to replace
     (tmp_path / "other").mkdir()
     sf.write(tmp_path / "other" / "song.wav", _song(2), RATE)
-    assert separate_files([str(tmp_path / "other" / "song.wav")], output_path=str(out)) == 1
+    assert (
+        separate_files(
+            [str(tmp_path / "other" / "song.wav")], SeparationOptions(output_path=str(out))
+        )
+        == 1
+    )
     assert _all_files(out) == ["song/accompaniment.wav", "song/vocals.wav"]
 
 
@@ -139,11 +176,23 @@ def test_rerunning_the_same_command_replaces_its_own_stems(tmp_path, official_mo
 def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, signal_number):
     sf.write(tmp_path / "long.wav", _song(90), RATE, subtype="PCM_16")
     process = subprocess.Popen(
-        [sys.executable, "-m", "spleeter_paddle", "separate", "-o", "out", "--backend", "eager",
-         "long.wav"],
-        cwd=tmp_path, env={**os.environ, "MODEL_PATH": str(official_model_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "spleeter_paddle",
+            "separate",
+            "-o",
+            "out",
+            "--backend",
+            "eager",
+            "long.wav",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MODEL_PATH": str(official_model_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not list((tmp_path / "out").rglob("*.part")) and process.poll() is None:
         assert time.monotonic() < deadline, "no temporary file appeared"
@@ -163,7 +212,12 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_
     (tmp_path / "out" / "s").mkdir(parents=True)
     stale = tmp_path / "out" / "s" / ".vocals.wav.0badc0de.part"
     stale.write_bytes(b"\0" * 1000)
-    assert separate_files([str(tmp_path / "s.wav")], output_path=str(tmp_path / "out")) == 0
+    assert (
+        separate_files(
+            [str(tmp_path / "s.wav")], SeparationOptions(output_path=str(tmp_path / "out"))
+        )
+        == 0
+    )
     assert _all_files(tmp_path / "out") == ["s/accompaniment.wav", "s/vocals.wav"]
 
 
@@ -191,9 +245,18 @@ def test_a_folder_another_run_writes_into_is_refused(tmp_path, official_separato
 
 @pytest.mark.parametrize(
     "option",
-    [["-d", "0"], ["-d", "-2"], ["-d", "inf"], ["-s", "-1"], ["-s", "nan"], ["-b", "garbage"],
-     ["-b", "0k"], ["--batch-size", "0"], ["--segment-frames", "-64"]],
-)  # fmt: skip
+    [
+        ["-d", "0"],
+        ["-d", "-2"],
+        ["-d", "inf"],
+        ["-s", "-1"],
+        ["-s", "nan"],
+        ["-b", "garbage"],
+        ["-b", "0k"],
+        ["--batch-size", "0"],
+        ["--segment-frames", "-64"],
+    ],
+)
 def test_bad_option_values_are_usage_errors(tmp_path, option):
     sf.write(tmp_path / "s.wav", _song(0.5), RATE)
     result = _cli(["-o", "out", "s.wav", *option], tmp_path, timeout=120)
@@ -256,9 +319,13 @@ def test_full_disk_is_reported_as_such(tmp_path, official_model_path):
     if probe.returncode != 0:
         pytest.skip("user namespaces are not available here")
     result = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "MODEL_PATH": str(official_model_path)}, timeout=300,
-    )  # fmt: skip
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MODEL_PATH": str(official_model_path)},
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr
     assert "no space left on the device" in result.stderr and "small/s/" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,0 +1,255 @@
+"""Separate a batch of files with one model: options checked and every output path planned
+before the model loads, one line per failed file, a summary at the end (the ``separate`` command).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+import soundfile as sf
+
+from ..audio import ffmpeg
+from ..audio import io as audio_io
+from ..audio.writer import CODECS, SUBTYPES
+from ..configuration import load_configuration
+from ..devices import DEVICE_CHOICES
+from ..errors import AudioError, ConfigurationError, SpleeterError
+from . import outputs
+from .backends import BACKENDS
+
+logger = logging.getLogger(__name__)
+DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
+_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
+_SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
+
+
+def _number(text: Any, minimum: float, strict: bool, what: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ValueError(f"{what} must be finite and {bound}, got {text!r}")
+    return value
+
+
+def offset_seconds(text: Any) -> float:
+    """``-s``: finite seconds >= 0 (ValueError otherwise)."""
+    return _number(text, 0.0, False, "offset")
+
+
+def duration_seconds(text: Any) -> float:
+    """``-d``: finite seconds > 0 (ValueError otherwise)."""
+    return _number(text, 0.0, True, "duration")
+
+
+def bitrate_text(text: Any) -> str:
+    """``-b``: ``128k``, ``1.5M`` or bits per second, 8 kbit/s to 2 Mbit/s (ValueError otherwise)."""
+    match = _BITRATE.match(str(text).strip())
+    scale = {"": 1e-3, "k": 1.0, "m": 1e3}[(match.group(2) if match else "").lower()]
+    if match is None or not 8 <= float(match.group(1)) * scale <= 2000:
+        raise ValueError(f"bitrate must look like 128k (8k to 2000k), got {text!r}")
+    return str(text).strip()
+
+
+def positive_int(text: Any) -> int:
+    """Counts (``--batch-size``, ``--segment-frames``): an integer >= 1 (ValueError otherwise)."""
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+@dataclass
+class SeparationOptions:
+    """Everything ``separate`` takes besides the files (the CLI flags, same names and defaults)."""
+
+    params_filename: Union[str, Mapping[str, Any]] = "spleeter:2stems"
+    output_path: str = "separated_audio"
+    filename_format: str = DEFAULT_FILENAME_FORMAT
+    codec: str = "wav"
+    bitrate: str = "128k"
+    subtype: str = "PCM_16"
+    offset: float = 0.0
+    duration: Optional[float] = None
+    mwf: bool = False
+    device: str = "auto"
+    backend: str = "auto"
+    model_dir: Optional[str] = None
+    batch_size: int = 1
+    segment_frames: Optional[int] = None
+    overwrite: bool = False
+
+    def check(self) -> None:
+        """ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
+        missing ffmpeg. Nothing is loaded."""
+        try:
+            offset_seconds(self.offset)
+            if self.duration is not None:
+                duration_seconds(self.duration)
+            bitrate_text(self.bitrate)
+            positive_int(self.batch_size)
+            if self.segment_frames is not None:
+                positive_int(self.segment_frames)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        for name, value, allowed in (
+            ("codec", self.codec, CODECS),
+            ("subtype", self.subtype, SUBTYPES),
+            ("device", self.device, DEVICE_CHOICES),
+            ("backend", self.backend, BACKENDS),
+        ):
+            if value not in allowed:
+                raise ConfigurationError(
+                    f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+                )
+        needs_ffmpeg = self.codec in ffmpeg.ENCODERS and not _native_codec(self.codec)
+        if needs_ffmpeg and not ffmpeg.can_encode():
+            raise ffmpeg.missing_error(self.codec, f"writing {self.codec}")
+
+
+def _native_codec(codec: str) -> bool:
+    file_format = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}.get(codec)
+    return file_format is not None and file_format in sf.available_formats()
+
+
+class PlannedFile(NamedTuple):
+    """One input of a run: its stem paths, or the problem that keeps it from running."""
+
+    name: str
+    paths: Optional[Dict[str, Path]]
+    problem: Optional[str] = None
+
+
+def plan_outputs(
+    files: Sequence[str],
+    instruments: Sequence[str],
+    output_path: str,
+    codec: str,
+    filename_format: str,
+    overwrite: bool,
+) -> List[PlannedFile]:
+    """Where every file's stems go, checked before any work, in input order.
+
+    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
+    whose stems would land on an earlier file's stems, or on files that may not be replaced,
+    gets a ``problem`` and is skipped.
+    """
+    named: Dict[int, Dict[str, Path]] = {}
+    problems: Dict[int, str] = {}
+    for index, name in enumerate(files):
+        try:
+            named[index] = outputs.output_paths(
+                instruments, name, output_path, codec, filename_format
+            )
+        except AudioError as error:
+            problems[index] = str(error)
+    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
+    owners: Dict[Path, str] = {}
+    for index, paths in named.items():
+        name = files[index]
+        try:
+            clash = next((path for path in paths.values() if path in owners), None)
+            if clash is not None:
+                raise AudioError(
+                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
+                    "use a -f/--filename_format with {foldername} to keep both"
+                )
+            for instrument, path in paths.items():
+                outputs.check_replaceable(path, instrument, name, overwrite)
+        except AudioError as error:
+            problems[index] = str(error)
+            continue
+        owners.update({path: name for path in paths.values()})
+    return [
+        PlannedFile(name, None, problems[index])
+        if index in problems
+        else PlannedFile(name, named[index])
+        for index, name in enumerate(files)
+    ]
+
+
+def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:
+    """Separate ``files`` with one model; returns the number of files that failed.
+
+    Options and output paths are checked before the model loads; a bad file is reported on one
+    line (file + problem) and skipped; the others still run.
+
+    >>> separate_files(["a.mp3", "b.flac"], SeparationOptions(output_path="out", codec="flac"))
+    """
+    from tqdm import tqdm
+
+    from .separator import Separator, check_segment_frames
+
+    options = options or SeparationOptions()
+    options.check()
+    params = load_configuration(options.params_filename)
+    if options.segment_frames is not None:
+        check_segment_frames(params, options.segment_frames)
+    plan = plan_outputs(
+        files, params["instrument_list"], options.output_path, options.codec,
+        options.filename_format, options.overwrite,
+    )  # fmt: skip
+    failures: List[str] = []
+    started = time.perf_counter()
+    audio_seconds = [0.0]
+    if any(item.paths for item in plan):
+        separator = Separator(
+            params, mwf=options.mwf, device=options.device, model_dir=options.model_dir,
+            backend=options.backend, batch_size=options.batch_size,
+            segment_frames=options.segment_frames,
+        )  # fmt: skip
+    else:
+        separator = None
+
+    def progress(n_samples: int) -> None:
+        audio_seconds[0] += n_samples / separator.sample_rate
+        seconds_bar.update(n_samples / separator.sample_rate)
+
+    with tqdm(
+        total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
+    ) as seconds_bar:
+        for index, (name, _, problem) in enumerate(plan, 1):
+            seconds_bar.set_description(f"file {index}/{len(plan)}")
+            if problem is not None:  # reported in input order, like every other failure
+                failures.append(name)
+                logger.error("%s", problem)
+                continue
+            try:
+                info = audio_io.audio_info(name)
+                if info.duration_s is not None:
+                    length_s = max(0.0, info.duration_s - options.offset)
+                    if options.duration is not None:
+                        length_s = min(length_s, options.duration)
+                    seconds_bar.total += length_s
+                    seconds_bar.refresh()
+                paths = separator.separate_to_file(
+                    name, options.output_path, options.codec, options.bitrate, options.offset,
+                    options.duration, options.filename_format, options.subtype,
+                    progress=progress, overwrite=options.overwrite,
+                )  # fmt: skip
+            except SpleeterError as error:
+                failures.append(name)
+                logger.error("%s", error)
+            else:
+                logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "separated %d of %d files in %.1f s%s%s",
+        len(files) - len(failures),
+        len(files),
+        elapsed,
+        f" ({elapsed / audio_seconds[0]:.3f} s per second of audio)" if audio_seconds[0] else "",
+        f"; failed: {', '.join(failures)}" if failures else "",
+    )
+    return len(failures)
