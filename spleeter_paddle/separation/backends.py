@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import tempfile
@@ -45,6 +46,7 @@ REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "openvino": (("paddle2onnx", "onnx", "openvino"), "openvino"),
     "onnxruntime": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
 }
+_DIGESTS_FILE = "sha256.json"
 MODEL_FILES = {
     "paddle": ("model.json", "model.pdiparams"),
     "onnx": ("model.onnx",),
@@ -55,11 +57,18 @@ MODEL_FILES = {
 def require(name: str) -> None:
     """ConfigurationError naming the extra to install when ``name``'s packages are missing."""
     packages, extra = REQUIREMENTS[name]
-    missing = [package for package in packages if importlib.util.find_spec(package) is None]
+    missing = [package for package in packages if not _installed(package)]
     if missing:
         raise ConfigurationError(
             f"{name} needs {', '.join(missing)}: pip install 'spleeter-paddle[{extra}]'"
         )
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent missing, or blocked in sys.modules
+        return False
 
 
 def converter_versions(fmt: str) -> Dict[str, str]:
@@ -275,6 +284,7 @@ def cached_graph(
     model: paddle.nn.Layer, n_channels: int, n_bins: int, fmt: str, cache_dir: Path
 ) -> Path:
     """The verified ``fmt`` graph of ``model`` in the cache (built once per full key)."""
+    from ..pretrained.convert import file_sha256
     from .inference import cached_entry, graph_key
 
     require(fmt)
@@ -287,9 +297,16 @@ def cached_graph(
 
     def build(directory: Path) -> None:
         build_graph(model, n_channels, n_bins, fmt, directory)
+        digests = {name: file_sha256(directory / name) for name in MODEL_FILES[fmt]}
+        (directory / _DIGESTS_FILE).write_text(json.dumps(digests, indent=1))
 
     def complete(directory: Path) -> bool:
-        return all((directory / name).is_file() for name in MODEL_FILES[fmt])
+        """Every model file present with the sha256 recorded when it was built and verified."""
+        try:
+            digests = json.loads((directory / _DIGESTS_FILE).read_text())
+            return all(file_sha256(directory / name) == digests[name] for name in MODEL_FILES[fmt])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     return cached_entry(cache_dir, f"{type(model).__name__}-{fmt}", key, build, complete)
 

@@ -1,0 +1,231 @@
+"""Export: ONNX / OpenVINO / Paddle graphs equal to the Paddle model, verified before anything is
+written; a failed verification writes nothing and keeps a previous export; exports are checked on read.
+
+Small random-weight U-Nets (F = 64) keep each export to a few seconds.
+"""
+
+import copy
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from spleeter_paddle.cli import main
+from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.errors import ConfigurationError, ModelError
+from spleeter_paddle.export import ExportedModel, export_network
+from spleeter_paddle.model import build_model
+from spleeter_paddle.separation.backends import REQUIREMENTS
+
+F = 64
+
+
+def _absent(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is None
+
+
+def needs(fmt):
+    missing = [name for name in REQUIREMENTS[fmt][0] if _absent(name)]
+    return pytest.mark.skipif(bool(missing), reason=f"{fmt} needs {missing}")
+
+
+FORMATS = [pytest.param(fmt, marks=needs(fmt)) for fmt in ("onnx", "openvino", "paddle")]
+
+
+def small_params(preset="spleeter:2stems"):
+    params = copy.deepcopy(dict(load_configuration(preset)))
+    params.update(F=F, T=64)
+    return params
+
+
+def small_model(params, seed=0):
+    """Distinct random weights and BN statistics, so every operator shows in the output.
+
+    Initial weights are halved: at full He scale a random 12-layer U-Net on inputs up to 300 is
+    so ill-conditioned that eager float32 Paddle itself is 6e-4 (relative) off float64.
+    """
+    paddle.seed(seed)
+    model = build_model(params)
+    rng = np.random.default_rng(seed)
+    for name, tensor in model.state_dict().items():
+        values = tensor.numpy()
+        if name.endswith("_variance"):
+            values = rng.uniform(0.5, 1.5, values.shape)
+        elif name.endswith("_mean"):
+            values = rng.normal(0.0, 0.05, values.shape)
+        else:
+            values = 0.5 * values + rng.normal(0.0, 0.02, values.shape)
+        tensor.set_value(values.astype(np.float32))
+    model.eval()
+    return model
+
+
+def eager(model, magnitude):
+    with paddle.no_grad():
+        return model(paddle.to_tensor(magnitude)).numpy()
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory):
+    """One small 2stems model exported as ONNX, for tests that only read or replace an export."""
+    if _absent("onnxruntime") or _absent("paddle2onnx"):
+        pytest.skip("onnx export needs paddle2onnx and onnxruntime")
+    params = small_params()
+    model = small_model(params)
+    out = tmp_path_factory.mktemp("onnx") / "exported"
+    export_network(model, params, out, "onnx")
+    return model, params, out
+
+
+def copy_of(export: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(export, tmp_path / "out"))
+
+
+def leftovers(parent: Path):
+    return sorted(path.name for path in parent.iterdir() if path.name.startswith("."))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_runs_like_paddle_with_any_batch_and_length(tmp_path, fmt):
+    params = small_params()
+    model = small_model(params)
+    out = tmp_path / "exported"
+    manifest = export_network(model, params, out, fmt)
+    assert manifest["input"]["shape"] == ["B", 2, "T", F]
+    assert manifest["output"]["shape"] == ["B", 2, 2, "T", F]
+    assert manifest["output"]["instruments"] == ["vocals", "accompaniment"]
+    check = manifest["verification"]
+    assert check["max_abs_diff"] <= check["tolerance"] * check["max_abs_output"]
+    assert json.loads((out / "export.json").read_text()) == manifest
+    assert set(manifest["sha256"]) == {path.name for path in out.iterdir()} - {"export.json"}
+    assert leftovers(tmp_path) == []
+    # Shapes the verification did not use: B and T are dynamic.
+    magnitude = np.random.default_rng(5).uniform(0, 50, (3, 2, 192, F)).astype(np.float32)
+    expected = eager(model, magnitude)
+    exported = ExportedModel(out)
+    assert exported.instruments == ["vocals", "accompaniment"]
+    actual = exported(magnitude)
+    assert actual.shape == (3, 2, 2, 192, F)
+    assert np.abs(actual - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+@needs("onnx")
+def test_elu_and_softmax_models_export_exactly(tmp_path):
+    """The 4/5stems operators (ELU both ways, softmax across instruments) on two U-Nets."""
+    params = small_params("spleeter:5stems")
+    params["instrument_list"] = ["vocals", "other"]
+    manifest = export_network(small_model(params), params, tmp_path / "out", "onnx")
+    check = manifest["verification"]
+    assert check["max_abs_diff"] <= 1e-5 * check["max_abs_output"]
+
+
+@needs("onnx")
+def test_paddle_leaky_relu_op_is_caught_by_verification(tmp_path):
+    """paddle2onnx 2.1 reads Paddle's double ``negative_slope`` as a float: a graph built with
+    ``paddle.nn.LeakyReLU`` (the operator the U-Net no longer uses) converts to a wrong ONNX
+    model. The export must refuse it, naming the numbers, and write nothing."""
+    params = small_params()
+    model = small_model(params)
+    for unet in model.unets.values():
+        for block in unet.encoder:
+            block.activation = paddle.nn.LeakyReLU(0.2)
+    with pytest.raises(ModelError, match=r"max \|diff\| .* on outputs up to .*nothing written"):
+        export_network(model, params, tmp_path / "out", "onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_verification_keeps_the_previous_export(tmp_path, onnx_export):
+    _, params, export = onnx_export
+    out = copy_of(export, tmp_path)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(ModelError, match="verification failed"):
+        export_network(small_model(params, 1), params, out, "onnx", overwrite=True, tolerance=1e-12)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert leftovers(tmp_path) == []
+    # With an honest tolerance the new weights replace the old export completely.
+    export_network(small_model(params, 1), params, out, "onnx", overwrite=True)
+    assert (out / "model.onnx").read_bytes() != before["model.onnx"]
+    assert leftovers(tmp_path) == []
+
+
+def test_existing_and_foreign_outputs_are_refused_before_work(tmp_path, onnx_export):
+    model, params, export = onnx_export
+    out = copy_of(export, tmp_path)
+    with pytest.raises(ConfigurationError, match="--overwrite"):
+        export_network(model, params, out, "onnx")
+    foreign = tmp_path / "songs"
+    foreign.mkdir()
+    (foreign / "song.wav").write_bytes(b"RIFF")
+    with pytest.raises(ConfigurationError, match="not an export directory"):
+        export_network(model, params, foreign, "onnx", overwrite=True)
+    assert [path.name for path in foreign.iterdir()] == ["song.wav"]
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        export_network(model, params, foreign / "song.wav", "onnx", overwrite=True)
+
+
+def test_tampered_export_is_refused_on_read(tmp_path, onnx_export):
+    _, _, export = onnx_export
+    for victim in ("model.onnx", "config.json"):
+        out = copy_of(export, tmp_path)
+        path = out / victim
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+        with pytest.raises(ModelError, match=f"{victim}: missing or its sha256 differs"):
+            ExportedModel(out)
+        shutil.rmtree(out)
+
+
+@needs("onnx")
+def test_cli_exports_a_trained_model_directory(tmp_path, capsys):
+    from spleeter_paddle.training.checkpoint import export_model as save_trained
+
+    params = small_params()
+    params["model_dir"] = str(tmp_path / "unused")
+    config = tmp_path / "small.json"
+    config.write_text(json.dumps(params))
+    model = small_model(params)
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    save_trained(model, params, trained)
+    out = tmp_path / "exported"
+    argv = ["export", "-p", str(config), "--model-dir", str(trained), "-o", str(out)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    magnitude = np.random.default_rng(2).uniform(0, 50, (1, 2, 64, F)).astype(np.float32)
+    expected = eager(model, magnitude)
+    assert np.abs(ExportedModel(out)(magnitude) - expected).max() <= 1e-5 * expected.max()
+    assert main(argv) == 2  # exists: refused, one line, no traceback
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--format", "tflite"], "invalid choice"),
+        (["--tolerance", "0"], "tolerance must be"),
+        (["--tolerance", "0.5"], "tolerance must be"),
+        (["--tolerance", "nan"], "tolerance must be"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["export", "-o", str(tmp_path / "out"), *argv])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_package_names_the_extra_before_loading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if it were not installed
+    out = tmp_path / "out"
+    argv = ["export", "-p", "spleeter:2stems", "--model-dir", str(tmp_path / "none")]
+    assert main([*argv, "--format", "openvino", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'spleeter-paddle[openvino]'" in err[0]
+    assert not out.exists()
