@@ -57,8 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-upload-mb", type=_size_mb, default=500, help="largest upload accepted (default: 500)"
     )
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "sdaa"))
-    parser.add_argument("--backend", default="auto", choices=("auto", "predictor", "eager"))
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "gpu", "sdaa"),
+        help="as for separate: sdaa > gpu > cpu (default: auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend", default="auto", choices=("auto", "predictor", "eager"),
+        help="as for separate (default: auto)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
