@@ -6,6 +6,7 @@ max |diff| <= 1e-4; U-Net magnitudes within TF's float32 noise (their inputs alr
 """
 
 import hashlib
+import importlib.util
 
 import numpy as np
 import pytest
@@ -64,10 +65,28 @@ def test_unet_outputs_on_first_frames(official_separator):
         assert np.abs(ours - expected).max() < 1e-5 * expected.max() * 2
 
 
-@pytest.mark.parametrize("backend", ["eager", "predictor"])
+def _exported(backend, packages):
+    """An exported-graph backend, skipped only when its packages are not installed."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    return pytest.param(
+        backend, marks=pytest.mark.skipif(bool(missing), reason=f"not installed: {missing}")
+    )
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "eager",
+        "predictor",
+        _exported("onnxruntime", ("paddle2onnx", "onnx", "onnxruntime")),
+        _exported("openvino", ("paddle2onnx", "onnx", "openvino")),
+    ],
+)
 def test_2stems_waveforms_match_official(official_model_path, backend):
     reference = load_reference("2stems")
-    stems = Separator("spleeter:2stems", backend=backend).separate(reference["mix"])
+    separator = Separator("spleeter:2stems", backend=backend)
+    assert separator.backend == backend
+    stems = separator.separate(reference["mix"])
     for name in INSTRUMENTS:
         assert stems[name].shape == reference[name].shape
         assert np.abs(stems[name] - reference[name]).max() <= 1e-4, name
