@@ -1,0 +1,52 @@
+"""The onnxruntime/openvino backends' cache: built once per full key, verified, checked on read."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from test_export import F, eager, small_model, small_params
+
+from spleeter_paddle.separation.inference import make_runner
+
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("paddle2onnx", "onnxruntime")),
+    reason="the onnxruntime backend needs paddle2onnx and onnxruntime",
+)
+
+
+def entries(cache):
+    return sorted(path for path in cache.iterdir() if not path.name.startswith("."))
+
+
+def test_cache_is_keyed_on_weights_and_checked_on_read(tmp_path):
+    params = small_params()
+    model = small_model(params)
+    magnitude = np.random.default_rng(3).uniform(0, 50, (2, 2, 128, F)).astype(np.float32)
+    runner = make_runner(model, 2, F, "cpu", "onnxruntime", cache_dir=tmp_path)
+    assert runner.name == "onnxruntime"
+    expected = eager(model, magnitude)
+    assert np.abs(runner(magnitude) - expected).max() <= 1e-5 * expected.max()
+    (entry,) = entries(tmp_path)
+    key = json.loads((entry / "graph-key.json").read_text())
+    assert key["format"] == "onnx" and key["converters"]["opset"] == "17"
+    assert set(key["converters"]) >= {"paddle", "paddle2onnx", "onnx"}
+
+    # Other weights, same configuration: a new entry, never the old graph.
+    other = small_model(params, seed=4)
+    other_runner = make_runner(other, 2, F, "cpu", "onnxruntime", cache_dir=tmp_path)
+    other_expected = eager(other, magnitude)
+    assert np.abs(other_expected - expected).max() > 1e-2
+    assert np.abs(other_runner(magnitude) - other_expected).max() <= 1e-5 * other_expected.max()
+    assert len(entries(tmp_path)) == 2
+
+    # A corrupted graph file fails its recorded sha256: rebuilt, never run.
+    onnx_file = entry / "model.onnx"
+    data = bytearray(onnx_file.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    onnx_file.write_bytes(bytes(data))
+    rebuilt = make_runner(model, 2, F, "cpu", "onnxruntime", cache_dir=tmp_path)
+    assert np.abs(rebuilt(magnitude) - expected).max() <= 1e-5 * expected.max()
+    assert onnx_file.read_bytes() != bytes(data)
+    assert len(entries(tmp_path)) == 2
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
