@@ -21,7 +21,7 @@ from ..configuration import load_configuration
 from ..devices import DEVICE_CHOICES
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from . import outputs
-from .backends import BACKENDS
+from .backends import BACKENDS, validate_backend
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
@@ -113,6 +113,7 @@ class SeparationOptions:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
+        validate_backend(self.backend)  # its optional packages, before any model loads
         needs_ffmpeg = self.codec in ffmpeg.ENCODERS and not _native_codec(self.codec)
         if needs_ffmpeg and not ffmpeg.can_encode():
             raise ffmpeg.missing_error(self.codec, f"writing {self.codec}")
