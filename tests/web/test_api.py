@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import offline_pip_environment  # tests/conftest.py
 from fastapi.testclient import TestClient
+from offline import offline_pip_environment  # tests/offline.py
 from web_helpers import OCTET, all_files, hidden_files, wait_for_job, write_nan_song, write_song
 
 from spleeter_paddle.cli import main as cli_main
