@@ -1,0 +1,257 @@
+"""BSSEval v4 (museval's ``evaluate(..., mode="v4")``) computed with per-track work done once.
+
+Same definitions as museval: distortion filters of ``filters_len`` taps fitted on the whole track,
+then, window by window, the windowed references are filtered and the energy ratios are taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Tuple
+
+import numpy as np
+import scipy.fft
+import scipy.linalg
+from numpy.lib.stride_tricks import sliding_window_view
+
+logger = logging.getLogger(__name__)
+
+FILTERS_LEN = 512
+# Block FFT length for the track correlations: the sum over blocks is taken in the frequency
+# domain, so only 2 * filters_len - 1 lags are ever transformed back.
+_CORRELATION_FFT = 1 << 15
+# Windows scored together in one task: bounds memory (spectra of all channels of these windows).
+_WINDOWS_PER_TASK = 4
+_BLOCKS_PER_TASK = 4
+
+Metrics = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def evaluate(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    win: int = 44100,
+    hop: int = 44100,
+    padding: bool = True,
+    filters_len: int = FILTERS_LEN,
+    workers: Optional[int] = None,
+) -> Metrics:
+    """museval's ``evaluate(references, estimates, win, hop, mode="v4", padding)``.
+
+    ``references``, ``estimates``: ``(n_sources, n_samples, n_channels)``; with ``padding`` the
+    estimates are cut or zero-padded to the references' length (as museval). Returns ``(SDR, ISR,
+    SIR, SAR)``, each ``(n_sources, n_windows)`` float64 in dB; a window in which any reference or
+    estimate is silent is NaN everywhere, an estimate equal to its reference gives SDR = inf.
+    ``workers`` threads score windows in parallel (default: all cores).
+    """
+    references = np.asarray(references, dtype=np.float64)
+    estimates = np.asarray(estimates, dtype=np.float64)
+    if padding and estimates.shape[1] != references.shape[1]:
+        estimates = _pad_or_truncate(estimates, references.shape[1])
+    _validate(references, estimates)
+    workers = workers or os.cpu_count() or 1
+    n_sources, n_samples, n_channels = references.shape
+    starts, length = frames(n_samples, win, hop)
+
+    # (n_sources * n_channels, n_samples): one row per source channel, source-major
+    ref_rows = references.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
+    est_rows = estimates.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
+    filters, own_filters = distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers)
+
+    n_fft = scipy.fft.next_fast_len(length + filters_len - 1, real=True)
+    # (n_out, n_in, n_bins) and (n_out, n_channels, n_bins): outputs are (source, channel)
+    filter_spectra = scipy.fft.rfft(filters, n=n_fft, axis=-1, workers=workers)
+    own_spectra = scipy.fft.rfft(own_filters, n=n_fft, axis=-1, workers=workers)
+    tasks = [starts[i : i + _WINDOWS_PER_TASK] for i in range(0, len(starts), _WINDOWS_PER_TASK)]
+
+    def score(task_starts: np.ndarray) -> np.ndarray:
+        return _score_windows(
+            ref_rows, est_rows, task_starts, length, n_channels, n_fft, filter_spectra, own_spectra
+        )
+
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(score, tasks))
+    values = np.concatenate(parts, axis=-1)  # (4, n_sources, n_windows)
+    silent = _silent_windows(references, starts, length) | _silent_windows(
+        estimates, starts, length
+    )
+    values[:, :, silent] = np.nan
+    return values[0], values[1], values[2], values[3]
+
+
+def frames(n_samples: int, win: int, hop: int) -> Tuple[np.ndarray, int]:
+    """museval's framing: window starts ``(n_windows,)`` and the window length in samples; a
+    window longer than the signal is the whole signal, a tail shorter than a window is dropped."""
+    if win >= n_samples:
+        return np.zeros(1, dtype=np.int64), n_samples
+    n_windows = int(np.floor((n_samples - win + hop) / hop))
+    return np.arange(n_windows, dtype=np.int64) * int(hop), int(win)
+
+
+def distortion_filters(
+    ref_rows: np.ndarray, est_rows: np.ndarray, n_channels: int, filters_len: int, workers: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Least-squares filters of the whole track, as museval's v4 computes them.
+
+    ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)`` with ``n_rows = n_sources * n_channels``.
+    Returns ``filters (n_rows, n_rows, filters_len)``: ``[out, in]`` maps reference row ``in``
+    onto estimate row ``out`` using all references; ``own (n_rows, n_channels, filters_len)``:
+    ``[out, c]`` maps channel ``c`` of the out row's own source, using that source only.
+    """
+    n_rows, length = ref_rows.shape[0], filters_len
+    rows = np.concatenate([ref_rows, est_rows])
+    lags = _correlations(ref_rows, rows, filters_len, workers)  # (n_rows, 2 n_rows, 2L - 1)
+    # Gram matrix of the delayed references, ordered (row, delay): G[(p,a),(q,b)] = R_pq[a - b]
+    delay = np.arange(length)
+    gram = lags[:, :n_rows][:, :, delay[:, None] - delay[None, :] + length - 1]
+    gram = gram.transpose(0, 2, 1, 3).reshape(n_rows * length, n_rows * length)
+    gram[np.diag_indices_from(gram)] += np.finfo(float).eps
+    # <reference row p delayed by a, estimate row e>: (n_rows * L, n_rows)
+    cross = lags[:, n_rows:, length - 1 :].transpose(0, 2, 1).reshape(n_rows * length, n_rows)
+    filters = _solve(gram, cross).reshape(n_rows, length, n_rows).transpose(2, 0, 1)
+    own = np.empty((n_rows, n_channels, length))
+    for first in range(0, n_rows, n_channels):
+        block = slice(first * length, (first + n_channels) * length)
+        outs = slice(first, first + n_channels)
+        solved = _solve(gram[block, block], cross[block, outs])
+        own[outs] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
+    return filters, own
+
+
+def _correlations(x: np.ndarray, y: np.ndarray, filters_len: int, workers: int) -> np.ndarray:
+    """``R[p, q, d + L - 1] = sum_n x[p, n] y[q, n + d]`` for ``|d| < L``.
+
+    ``x (P, n)``, ``y (Q, n)`` -> ``(P, Q, 2 L - 1)``. Blocks of ``x`` are correlated with the
+    stretch of ``y`` around them (L - 1 more samples each side) and summed over blocks per bin,
+    so only the wanted lags are ever transformed back.
+    """
+    n_samples, reach = x.shape[1], filters_len - 1
+    n_fft = max(_CORRELATION_FFT, scipy.fft.next_fast_len(8 * reach, real=True))
+    block = n_fft - 2 * reach
+    n_blocks = -(-n_samples // block)
+    y_pad = np.zeros((y.shape[0], n_blocks * block + 2 * reach))
+    y_pad[:, reach : reach + n_samples] = y
+    y_blocks = sliding_window_view(y_pad, n_fft, axis=-1)[:, ::block]
+
+    def group_sum(first: int) -> np.ndarray:
+        """(n_bins, P, Q): sum of conj(X) Y over blocks first .. first + group - 1."""
+        count = min(_BLOCKS_PER_TASK, n_blocks - first)
+        x_pad = np.zeros((x.shape[0], count, block))
+        part = x[:, first * block : (first + count) * block]
+        x_pad.reshape(x.shape[0], -1)[:, : part.shape[1]] = part
+        # time-reversed (circularly), so that their rfft is conj(rfft(block))
+        x_blocks = np.zeros((x.shape[0], count, n_fft))
+        x_blocks[:, :, 0] = x_pad[:, :, 0]
+        x_blocks[:, :, n_fft - block + 1 :] = x_pad[:, :, :0:-1]
+        x_conj = scipy.fft.rfft(x_blocks, axis=-1).transpose(2, 0, 1)
+        y_spec = scipy.fft.rfft(y_blocks[:, first : first + count], axis=-1).transpose(2, 1, 0)
+        return np.matmul(x_conj, y_spec)
+
+    with ThreadPoolExecutor(workers) as pool:
+        summed = sum(pool.map(group_sum, range(0, n_blocks, _BLOCKS_PER_TASK)))
+    lags = scipy.fft.irfft(summed, n=n_fft, axis=0, workers=workers)[: 2 * reach + 1]
+    return lags.transpose(1, 2, 0)
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``gram^-1 rhs``: Cholesky (the Gram matrix is symmetric); museval's LU, then its least
+    squares, where Cholesky finds the matrix not numerically positive definite."""
+    try:
+        factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        logger.debug("Gram matrix not positive definite; solving by LU")
+    try:
+        return np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(gram - np.finfo(float).eps * np.eye(len(gram)), rhs)[0]
+
+
+def _score_windows(
+    ref_rows: np.ndarray,
+    est_rows: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+    n_channels: int,
+    n_fft: int,
+    filter_spectra: np.ndarray,
+    own_spectra: np.ndarray,
+) -> np.ndarray:
+    """``(4, n_sources, len(starts))``: SDR, ISR, SIR, SAR of the windows starting at ``starts``.
+
+    Each window is zero-padded by ``filters_len - 1`` (the filters' tail) as in museval; the
+    filtered signals exist only as spectra and energies come from Parseval's identity.
+    """
+    n_rows = ref_rows.shape[0]
+    index = starts[:, None] + np.arange(length)[None, :]
+    ref_win, est_win = ref_rows[:, index], est_rows[:, index]  # (n_rows, n_windows, length)
+    ref_spec = scipy.fft.rfft(ref_win, n=n_fft, axis=-1)  # (n_rows, n_windows, n_bins)
+    est_spec = scipy.fft.rfft(est_win, n=n_fft, axis=-1)
+    # all references through the filters: (n_bins, n_out, n_in) @ (n_bins, n_in, n_windows)
+    full = np.matmul(filter_spectra.transpose(2, 0, 1), ref_spec.transpose(2, 0, 1))
+    full = full.transpose(1, 2, 0)  # (n_out, n_windows, n_bins)
+    own = np.zeros_like(full)
+    for out in range(n_rows):
+        first = out - out % n_channels
+        for channel in range(n_channels):
+            own[out] += own_spectra[out, channel] * ref_spec[first + channel]
+    weights = np.full(ref_spec.shape[-1], 2.0 / n_fft)
+    weights[0] = 1.0 / n_fft
+    if n_fft % 2 == 0:
+        weights[-1] = 1.0 / n_fft
+
+    def energy(spectrum: np.ndarray) -> np.ndarray:
+        """(n_rows, n_windows, n_bins) -> (n_sources, n_windows), summed over channels."""
+        per_row = (spectrum.real**2 + spectrum.imag**2) @ weights
+        return per_row.reshape(-1, n_channels, per_row.shape[-1]).sum(axis=1)
+
+    def summed(samples: np.ndarray) -> np.ndarray:
+        per_row = np.einsum("rwn,rwn->rw", samples, samples)
+        return per_row.reshape(-1, n_channels, per_row.shape[-1]).sum(axis=1)
+
+    true = summed(ref_win)
+    sdr = _db(true, summed(est_win - ref_win))
+    isr = _db(true, energy(own - ref_spec))
+    sir = _db(energy(own), energy(full - own))
+    sar = _db(energy(full), energy(est_spec - full))
+    return np.stack([sdr, isr, sir, sar])
+
+
+def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``10 log10(num / den)``, +inf where ``den == 0`` (museval's ``_safe_db``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den == 0, np.inf, 10 * np.log10(num / den))
+
+
+def _silent_windows(sources: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """``(n_windows,)`` bool: some source's channel sum is zero throughout the window (museval's
+    rule for NaN windows)."""
+    mono_nonzero = np.sum(sources, axis=2) != 0  # (n_sources, n_samples)
+    counts = np.concatenate([np.zeros((len(sources), 1)), np.cumsum(mono_nonzero, axis=1)], 1)
+    active = counts[:, starts + length] - counts[:, starts]
+    return np.any(active == 0, axis=0)
+
+
+def _pad_or_truncate(estimates: np.ndarray, n_samples: int) -> np.ndarray:
+    """Estimates cut or zero-padded at the end to ``n_samples`` (museval's padding)."""
+    if estimates.shape[1] >= n_samples:
+        return estimates[:, :n_samples]
+    extra = n_samples - estimates.shape[1]
+    return np.pad(estimates, [(0, 0), (0, extra), (0, 0)])
+
+
+def _validate(references: np.ndarray, estimates: np.ndarray) -> None:
+    """museval's checks: equal 3-d shapes, no all-silent source (ValueError, as museval)."""
+    if references.shape != estimates.shape or references.ndim != 3:
+        raise ValueError(
+            f"references {references.shape} and estimates {estimates.shape}: need equal shapes"
+            " (n_sources, n_samples, n_channels)"
+        )
+    for name, sources in (("reference", references), ("estimated", estimates)):
+        silent: List[int] = [i for i, s in enumerate(sources) if not np.any(np.sum(s, axis=1))]
+        if silent:
+            raise ValueError(
+                f"{name} source(s) {silent} are all 0s: BSSEval needs non-silent sources"
+            )
