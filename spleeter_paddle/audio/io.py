@@ -8,10 +8,11 @@ Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) is ``audio/writer
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import stat
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -23,6 +24,7 @@ from .writer import PathLike, _libsndfile_problem
 
 # libsndfile reads these natively: failing there means a bad file, not a missing ffmpeg.
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
+MAX_SAMPLE = 1e6  # beyond this, float32 power spectra overflow
 _MP3_FRAME = 1152  # a missing tail shorter than two MP3 frames is the decoder's length estimate
 _RESAMPLE_QUALITY = "HQ"  # = librosa's res_type='soxr_hq'
 
@@ -61,7 +63,7 @@ _NOT_REGULAR = (
 )
 
 
-def _check_readable_file(name: str) -> None:
+def check_input_file(name: str) -> None:
     """A regular, readable, non-empty file, or an AudioError saying what ``name`` really is."""
     try:
         status = os.stat(name)
@@ -88,7 +90,7 @@ def _check_readable_file(name: str) -> None:
 
 def _probe(path: PathLike, stream_index: int = 0) -> _Source:
     name = os.fspath(path)
-    _check_readable_file(name)
+    check_input_file(name)
     try:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
@@ -137,10 +139,10 @@ def _check_wav_length(name: str, info) -> None:
 
 def _frame_range(source: _Source, offset_s: float, duration_s: Optional[float]):
     """``(start, n_frames | None)`` in file frames; seconds are rounded to the nearest frame."""
-    if offset_s < 0:
-        raise ValueError(f"offset_s must be >= 0, got {offset_s}")
-    if duration_s is not None and duration_s <= 0:
-        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    if not (math.isfinite(offset_s) and offset_s >= 0):
+        raise ValueError(f"offset_s must be finite and >= 0, got {offset_s}")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration_s must be finite and > 0, got {duration_s}")
     rate, n_total = source.info.sample_rate, source.info.n_samples
     start = int(round(offset_s * rate))
     if n_total is not None and start >= n_total:  # ffmpeg sources find out while decoding
@@ -209,16 +211,32 @@ def _native_frames(
     return _finite(blocks, source, start)
 
 
+def unusable_samples(block: np.ndarray) -> Optional[Tuple[int, str]]:
+    """``(first row, problem)`` when ``block`` holds NaN/Inf or values beyond ``MAX_SAMPLE``
+    (float audio that large overflows the squared magnitudes of the masks), else None."""
+    if block.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(block)
+    if bad.any():
+        return int(np.argwhere(bad)[0][0]), "contains NaN or infinite samples"
+    huge = np.abs(block) > MAX_SAMPLE
+    if huge.any():
+        return int(np.argwhere(huge)[0][0]), (
+            f"contains samples beyond +-{MAX_SAMPLE:g} (peak {float(np.abs(block).max()):.3g}); "
+            "float audio is expected within about [-1, 1]"
+        )
+    return None
+
+
 def _finite(blocks: Iterable[np.ndarray], source: _Source, start: int) -> Iterator[np.ndarray]:
-    """``blocks`` unchanged; a NaN or infinite sample (float files) is an error naming the input."""
+    """``blocks`` unchanged; NaN/Inf or absurd samples (float files) are an error naming the input."""
     position = start
     for block in blocks:
-        if not np.isfinite(block).all():
-            first = position + int(np.argwhere(~np.isfinite(block))[0][0])
-            raise AudioError(
-                f"{source.path}: contains NaN or infinite samples "
-                f"(first at {_seconds(first / source.info.sample_rate)} s)"
-            )
+        found = unusable_samples(block)
+        if found is not None:
+            row, problem = found
+            seconds = _seconds((position + row) / source.info.sample_rate)
+            raise AudioError(f"{source.path}: {problem} (first at {seconds} s)")
         position += len(block)
         yield block
 

@@ -148,7 +148,7 @@ class StreamWriter:
         self.n_written = self.n_clipped = 0
         self._sound_file: Optional[sf.SoundFile] = None
         self._encoder: Optional[ffmpeg.Encoder] = None
-        self._done = False
+        self._done = self._finished = False
         directory, base = os.path.split(os.path.abspath(self.path))
         self._temp_path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.part")
         try:
@@ -215,9 +215,9 @@ class StreamWriter:
             raise _write_failed(self.path, error) from error
         self.n_written += len(block)
 
-    def close(self) -> None:
-        """Finish the file and rename it to ``path`` (removing the temporary file on failure)."""
-        if self._done:
+    def finish(self) -> None:
+        """Complete the temporary file (``path`` untouched); ``close()`` then renames it."""
+        if self._done or self._finished:
             return
         try:
             if self._encoder is not None:
@@ -227,6 +227,19 @@ class StreamWriter:
                     self._sound_file.close()
                 except RuntimeError as error:
                     raise _write_failed(self.path, error) from error
+            if os.path.isdir(self.path) and not os.path.islink(self.path):
+                raise AudioError(f"{self.path}: cannot write here (a directory is in the way)")
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def close(self) -> None:
+        """Finish the file and rename it to ``path`` (removing the temporary file on failure)."""
+        if self._done:
+            return
+        try:
+            self.finish()
             try:
                 os.replace(self._temp_path, self.path)
             except OSError as error:

@@ -11,10 +11,24 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..errors import SpleeterError
-from ..logs import configure_logging
+from ..logs import configure_logging, one_line
+
+
+def argument_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a library check that raises ValueError with a clear message
+    (argparse would otherwise replace the message with "invalid <name> value")."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
 
 
 class Terminated(BaseException):
@@ -66,7 +80,7 @@ def run_guarded(
         with _signals_unwind():
             return int(run(args) or 0)
     except SpleeterError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr)

@@ -7,31 +7,21 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Any, Callable
 
 from ..audio.writer import CODECS, SUBTYPES
 from ..devices import DEVICE_CHOICES
-from ..errors import SpleeterError
+from ..errors import ConfigurationError
 from ..separation.backends import BACKENDS
 from ..separation.batch import (
     SeparationOptions,
+    batch_size,
     bitrate_text,
     duration_seconds,
     offset_seconds,
-    positive_int,
+    segment_frames,
     separate_files,
 )
-
-
-def _argparse_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return check(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    parse.__name__ = check.__name__
-    return parse
+from . import argument_type
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-b",
         "--bitrate",
-        type=_argparse_type(bitrate_text),
+        type=argument_type(bitrate_text),
         default="128k",
         help="bitrate of lossy codecs (default: 128k)",
     )
@@ -77,14 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s",
         "--offset",
-        type=_argparse_type(offset_seconds),
+        type=argument_type(offset_seconds),
         default=0.0,
         help="start offset in seconds",
     )
     parser.add_argument(
         "-d",
         "--duration",
-        type=_argparse_type(duration_seconds),
+        type=argument_type(duration_seconds),
         default=None,
         help="maximum seconds to process (default: whole file)",
     )
@@ -108,13 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_argparse_type(positive_int),
+        type=argument_type(batch_size),
         default=1,
         help="segments per model call (default: 1)",
     )
     parser.add_argument(
         "--segment-frames",
-        type=_argparse_type(positive_int),
+        type=argument_type(segment_frames),
         default=None,
         help="STFT frames per segment (default: 512, as Spleeter; a multiple of 64 for U-Nets)",
     )
@@ -128,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     files = list(args.inputs) + list(args.files)
     if not files:
-        raise SpleeterError("no input files: give FILES... (or -i FILE)")
+        raise ConfigurationError("no input files: give FILES... (or -i FILE)")
     options = SeparationOptions(
         **{field.name: getattr(args, field.name) for field in fields(SeparationOptions)}
     )

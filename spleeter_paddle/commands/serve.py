@@ -7,7 +7,8 @@ import ipaddress
 import logging
 
 from ..errors import ConfigurationError
-from .separate import positive_int
+from ..separation.batch import positive_int
+from . import argument_type
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,17 @@ def _size_mb(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    return positive_int(text, 65535)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
     )
-    parser.add_argument("--port", type=positive_int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--port", type=argument_type(_port), default=8000, help="port (default: 8000)"
+    )
     parser.add_argument(
         "--work-dir",
         default=DEFAULT_WORK_DIR,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import scipy.fft
@@ -50,14 +50,19 @@ def evaluate(
     estimates = np.asarray(estimates, dtype=np.float64)
     if padding and estimates.shape[1] != references.shape[1]:
         estimates = _pad_or_truncate(estimates, references.shape[1])
-    _validate(references, estimates)
+    _check_shapes(references, estimates)
     workers = workers or os.cpu_count() or 1
     n_sources, n_samples, n_channels = references.shape
     starts, length = frames(n_samples, win, hop)
-
     # (n_sources * n_channels, n_samples): one row per source channel, source-major
     ref_rows = references.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
     est_rows = estimates.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
+    # museval's silence: a source whose channels sum to 0 (refused over the track, NaN per window)
+    silent = np.zeros(len(starts), dtype=bool)
+    for name, rows in (("reference", ref_rows), ("estimated", est_rows)):
+        nonzero = rows.reshape(n_sources, n_channels, n_samples).sum(axis=1) != 0
+        _refuse_silent(nonzero, name)
+        silent |= _silent_windows(nonzero, starts, length)
     filters, own_filters = distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers)
 
     n_fft = scipy.fft.next_fast_len(length + filters_len - 1, real=True)
@@ -74,9 +79,6 @@ def evaluate(
     with ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(score, tasks))
     values = np.concatenate(parts, axis=-1)  # (4, n_sources, n_windows)
-    silent = _silent_windows(references, starts, length) | _silent_windows(
-        estimates, starts, length
-    )
     values[:, :, silent] = np.nan
     return values[0], values[1], values[2], values[3]
 
@@ -101,22 +103,18 @@ def distortion_filters(
     ``[out, c]`` maps channel ``c`` of the out row's own source, using that source only.
     """
     n_rows, length = ref_rows.shape[0], filters_len
-    rows = np.concatenate([ref_rows, est_rows])
-    lags = _correlations(ref_rows, rows, filters_len, workers)  # (n_rows, 2 n_rows, 2L - 1)
-    # Gram matrix of the delayed references, ordered (row, delay): G[(p,a),(q,b)] = R_pq[a - b]
-    delay = np.arange(length)
-    gram = lags[:, :n_rows][:, :, delay[:, None] - delay[None, :] + length - 1]
-    gram = gram.transpose(0, 2, 1, 3).reshape(n_rows * length, n_rows * length)
-    gram[np.diag_indices_from(gram)] += np.finfo(float).eps
+    both = np.concatenate([ref_rows, est_rows])
+    lags = _correlations(ref_rows, both, filters_len, workers)  # (n_rows, 2 n_rows, 2L - 1)
     # <reference row p delayed by a, estimate row e>: (n_rows * L, n_rows)
     cross = lags[:, n_rows:, length - 1 :].transpose(0, 2, 1).reshape(n_rows * length, n_rows)
-    filters = _solve(gram, cross).reshape(n_rows, length, n_rows).transpose(2, 0, 1)
     own = np.empty((n_rows, n_channels, length))
     for first in range(0, n_rows, n_channels):
+        rows = slice(first, first + n_channels)
         block = slice(first * length, (first + n_channels) * length)
-        outs = slice(first, first + n_channels)
-        solved = _solve(gram[block, block], cross[block, outs])
-        own[outs] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
+        solved = _solve(lags[rows, rows], cross[block, rows])
+        own[rows] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
+    solved = _solve(lags[:, :n_rows], cross)
+    filters = solved.reshape(n_rows, length, n_rows).transpose(2, 0, 1)
     return filters, own
 
 
@@ -155,18 +153,39 @@ def _correlations(x: np.ndarray, y: np.ndarray, filters_len: int, workers: int) 
     return lags.transpose(1, 2, 0)
 
 
-def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``gram^-1 rhs``: Cholesky (the Gram matrix is symmetric); museval's LU, then its least
-    squares, where Cholesky finds the matrix not numerically positive definite."""
+def _gram(lags: np.ndarray) -> np.ndarray:
+    """Gram matrix of the delayed references plus museval's ``eps`` on the diagonal.
+
+    ``lags (P, P, 2 L - 1)`` -> ``(P * L, P * L)`` ordered (row, delay):
+    ``G[(p, a), (q, b)] = R_pq[a - b]``.
+    """
+    n_rows, length = lags.shape[0], (lags.shape[-1] + 1) // 2
+    delay = np.arange(length)
+    toeplitz = delay[:, None] - delay[None, :] + length - 1
+    gram = np.empty((n_rows, length, n_rows, length))
+    for p in range(n_rows):
+        gram[p] = lags[p][:, toeplitz].transpose(1, 0, 2)
+    gram = gram.reshape(n_rows * length, n_rows * length)
+    gram[np.diag_indices_from(gram)] += np.finfo(float).eps
+    return gram
+
+
+def _solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``G^-1 rhs`` with ``G = _gram(lags)``: Cholesky, as the Gram matrix is symmetric; where it
+    is not numerically positive definite, museval's LU and then its least squares."""
     try:
-        factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+        factor = scipy.linalg.cho_factor(
+            _gram(lags), lower=True, overwrite_a=True, check_finite=False
+        )
         return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
     except np.linalg.LinAlgError:
         logger.debug("Gram matrix not positive definite; solving by LU")
+    gram = _gram(lags)
     try:
         return np.linalg.solve(gram, rhs)
     except np.linalg.LinAlgError:
-        return np.linalg.lstsq(gram - np.finfo(float).eps * np.eye(len(gram)), rhs)[0]
+        gram[np.diag_indices_from(gram)] -= np.finfo(float).eps
+        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
 def _score_windows(
@@ -225,13 +244,14 @@ def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den == 0, np.inf, 10 * np.log10(num / den))
 
 
-def _silent_windows(sources: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """``(n_windows,)`` bool: some source's channel sum is zero throughout the window (museval's
-    rule for NaN windows)."""
-    mono_nonzero = np.sum(sources, axis=2) != 0  # (n_sources, n_samples)
-    counts = np.concatenate([np.zeros((len(sources), 1)), np.cumsum(mono_nonzero, axis=1)], 1)
-    active = counts[:, starts + length] - counts[:, starts]
-    return np.any(active == 0, axis=0)
+def _silent_windows(nonzero: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """``(n_windows,)`` bool: some source's channel sum is zero throughout the window.
+
+    ``nonzero``: ``(n_sources, n_samples)`` bool, channel sum != 0.
+    """
+    counts = np.zeros((len(nonzero), nonzero.shape[1] + 1), dtype=np.int64)
+    np.cumsum(nonzero, axis=1, out=counts[:, 1:])
+    return np.any(counts[:, starts + length] == counts[:, starts], axis=0)
 
 
 def _pad_or_truncate(estimates: np.ndarray, n_samples: int) -> np.ndarray:
@@ -242,16 +262,17 @@ def _pad_or_truncate(estimates: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(estimates, [(0, 0), (0, extra), (0, 0)])
 
 
-def _validate(references: np.ndarray, estimates: np.ndarray) -> None:
-    """museval's checks: equal 3-d shapes, no all-silent source (ValueError, as museval)."""
+def _check_shapes(references: np.ndarray, estimates: np.ndarray) -> None:
+    """museval's check: equal 3-d shapes (ValueError, as museval)."""
     if references.shape != estimates.shape or references.ndim != 3:
         raise ValueError(
             f"references {references.shape} and estimates {estimates.shape}: need equal shapes"
             " (n_sources, n_samples, n_channels)"
         )
-    for name, sources in (("reference", references), ("estimated", estimates)):
-        silent: List[int] = [i for i, s in enumerate(sources) if not np.any(np.sum(s, axis=1))]
-        if silent:
-            raise ValueError(
-                f"{name} source(s) {silent} are all 0s: BSSEval needs non-silent sources"
-            )
+
+
+def _refuse_silent(nonzero: np.ndarray, name: str) -> None:
+    """museval's ValueError for a source that is silent throughout (``nonzero`` as above)."""
+    silent = [index for index, row in enumerate(nonzero) if not row.any()]
+    if silent:
+        raise ValueError(f"{name} source(s) {silent} are all 0s: BSSEval needs non-silent sources")

@@ -242,7 +242,8 @@ def _checkpoint_in_archive(
                     with tar.extractfile(member) as stream:
                         budget.copy(stream, output, member.name, member.size)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
-        raise ModelError(f"{label}: unreadable or truncated archive ({error})") from None
+        problem = " ".join(str(error).split()[:12])  # tarfile lists every method it tried
+        raise ModelError(f"{label}: unreadable or truncated archive ({problem})") from None
     return _single_prefix(directory, label)
 
 

@@ -22,7 +22,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
-from ..errors import ModelError
+from ..errors import ConfigurationError, ModelError
 from .archives import (  # noqa: F401 (re-exported: the public names lived here before archives.py)
     DEFAULT_TIMEOUT_S,
     OFFICIAL_FILE_SHA256,
@@ -90,12 +90,15 @@ def _config_label(params: Params, name: str) -> Any:
 def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -> Path:
     """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
 
-    An existing directory ``model_dir`` that contains ``model.safetensors`` (e.g. a training run)
-    is used as is; otherwise ``<model home>/<model_dir>`` is installed from the first source that
-    works. Raises :class:`ModelError` listing every attempt when none does.
+    A ``model_dir`` written as a path (absolute, or with a folder: ``runs/mine``) that holds
+    ``model.safetensors`` is used as is; a bare name (every preset's) only ever means
+    ``<model home>/<model_dir>``, installed from the first source that works when missing (a
+    folder of that name in the working directory is not the official model). Raises
+    :class:`ModelError` listing every attempt when none does.
     """
     model_dir = Path(str(params["model_dir"])).expanduser()
-    if model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
+    explicit = model_dir.is_absolute() or len(model_dir.parts) > 1
+    if explicit and model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
         return model_dir
     target = resolve_model_home(model_home) / model_dir
     if is_complete(target):
@@ -121,6 +124,7 @@ def load_pretrained_model(
     model = build_model(dict(params))
     load_weights(model, directory)
     model.eval()
+    logger.info("weights: %s", directory)
     return model
 
 
@@ -161,7 +165,13 @@ def check_made_for(params: Params, directory: PathLike) -> None:
 
     made_with = read_metadata(directory).get("config")
     if isinstance(made_with, str) and made_with.startswith("spleeter:"):
-        made_with = load_configuration(made_with)
+        try:
+            made_with = load_configuration(made_with)
+        except ConfigurationError:
+            raise ModelError(
+                f"{Path(directory) / METADATA_FILE}: names an unknown configuration "
+                f"{made_with!r}; cannot tell what these weights were made for"
+            ) from None
     if not isinstance(made_with, Mapping):
         return  # weights from before configurations were recorded: nothing to compare
     expected, running = _model_identity(made_with), _model_identity(params)
@@ -214,16 +224,14 @@ def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> 
 
 
 def _install_checkpoint(
-    prefix: Path, params: Params, target: Path, work: Path, source: str, replace: bool = False
+    prefix: Path, params: Params, target: Path, work: Path, source: str
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and move the weights into ``target`` atomically.
+    """Convert the TF bundle at ``prefix`` and move the weights into ``target``.
 
-    A missing ``target`` is created by one rename; a complete one is swapped out only when
-    ``replace``; any other (TF files placed by hand) keeps its files and gains ours, marker last.
+    A missing ``target`` is created by one rename; an existing one (an earlier install, or TF
+    files placed there by hand) keeps every other file and gets our three, marker last.
     """
     staged = _stage(prefix, params, target.name, work, source)
-    if replace and is_complete(target):
-        os.rename(target, work / "previous")  # deleted with the work directory
     if not target.exists():
         try:
             os.rename(staged, target)
@@ -231,6 +239,9 @@ def _install_checkpoint(
             if not is_complete(target):  # another process may have won the race
                 raise
     else:
+        # Only our three files change (anything else the user keeps there stays); the marker
+        # goes first and comes back last, so no reader takes a half-replaced pair.
+        (target / COMPLETION_MARKER).unlink(missing_ok=True)
         for file_name in (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER):
             os.replace(staged / file_name, target / file_name)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
@@ -340,6 +351,8 @@ def import_model(
     source = Path(path).expanduser()
     if not source.exists():
         raise ModelError(f"{source}: no such file or directory to import")
+    if not (source.is_file() or source.is_dir()):
+        raise ModelError(f"{source}: not a regular file or folder (a device or pipe?); refusing it")
     if name is None:
         name = str(params["model_dir"]) if params else _archive_stem(source)
     if params is None:
@@ -359,11 +372,8 @@ def import_model(
                 prefix = _checkpoint_in_zip(source, extracted, _archive_limit(params))
             else:
                 prefix = _checkpoint_in_archive(source, extracted, _archive_limit(params))
-            inside = source.resolve().is_relative_to(target.resolve())  # never delete the source
             source_label = f"import:{source.resolve()}"
-            return _install_checkpoint(
-                prefix, params, target, work, source_label, replace=not inside
-            )
+            return _install_checkpoint(prefix, params, target, work, source_label)
 
 
 def _archive_stem(path: Path) -> str:

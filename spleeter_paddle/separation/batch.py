@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import soundfile as sf
 
@@ -25,6 +26,9 @@ from .backends import BACKENDS, validate_backend
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
+MAX_SECONDS = 1e9  # offsets and durations (31 years)
+MAX_BATCH_SIZE = 64
+MAX_SEGMENT_FRAMES = 8192
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
 
@@ -37,6 +41,8 @@ def _number(text: Any, minimum: float, strict: bool, what: str) -> float:
     if not math.isfinite(value) or value < minimum or (strict and value == minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise ValueError(f"{what} must be finite and {bound}, got {text!r}")
+    if value > MAX_SECONDS:
+        raise ValueError(f"{what} must be at most {MAX_SECONDS:g} s, got {text!r}")
     return value
 
 
@@ -59,15 +65,25 @@ def bitrate_text(text: Any) -> str:
     return str(text).strip()
 
 
-def positive_int(text: Any) -> int:
-    """Counts (``--batch-size``, ``--segment-frames``): an integer >= 1 (ValueError otherwise)."""
+def positive_int(text: Any, maximum: int = 1 << 20) -> int:
+    """Counts (``--batch-size``, ``--segment-frames``): an integer in [1, maximum]."""
     try:
         value = int(str(text))
     except ValueError:
         raise ValueError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise ValueError(f"expected a whole number >= 1, got {text!r}")
+    if not 1 <= value <= maximum:
+        raise ValueError(f"expected a whole number from 1 to {maximum}, got {text!r}")
     return value
+
+
+def batch_size(text: Any) -> int:
+    """``--batch-size``: segments per model call, 1 to 64."""
+    return positive_int(text, MAX_BATCH_SIZE)
+
+
+def segment_frames(text: Any) -> int:
+    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s)."""
+    return positive_int(text, MAX_SEGMENT_FRAMES)
 
 
 @dataclass
@@ -98,11 +114,13 @@ class SeparationOptions:
             if self.duration is not None:
                 duration_seconds(self.duration)
             bitrate_text(self.bitrate)
-            positive_int(self.batch_size)
+            batch_size(self.batch_size)
             if self.segment_frames is not None:
-                positive_int(self.segment_frames)
+                segment_frames(self.segment_frames)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
+        if not str(self.output_path).strip():
+            raise ConfigurationError("output path is empty: give -o/--output_path DIR")
         for name, value, allowed in (
             ("codec", self.codec, CODECS),
             ("subtype", self.subtype, SUBTYPES),
@@ -113,6 +131,10 @@ class SeparationOptions:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
+        if self.subtype == "FLOAT" and self.codec != "wav":
+            raise ConfigurationError(
+                f"--bit-depth FLOAT is only for wav; {self.codec} takes PCM_16 or PCM_24"
+            )
         validate_backend(self.backend)  # its optional packages, before any model loads
         needs_ffmpeg = self.codec in ffmpeg.ENCODERS and not _native_codec(self.codec)
         if needs_ffmpeg and not ffmpeg.can_encode():
@@ -146,10 +168,17 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
+    outputs.check_filename_format(filename_format, instruments)
     named: Dict[int, Dict[str, Path]] = {}
     problems: Dict[int, str] = {}
+    seen: Dict[Tuple[int, int], str] = {}
     for index, name in enumerate(files):
         try:
+            audio_io.check_input_file(name)
+            identity = _identity(name)
+            if identity in seen:
+                raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
+            seen[identity] = name
             named[index] = outputs.output_paths(
                 instruments, name, output_path, codec, filename_format
             )
@@ -178,6 +207,11 @@ def plan_outputs(
         else PlannedFile(name, named[index])
         for index, name in enumerate(files)
     ]
+
+
+def _identity(name: str) -> Tuple[int, int]:
+    status = os.stat(name)
+    return status.st_dev, status.st_ino
 
 
 def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:

@@ -9,12 +9,15 @@ one run at a time writes into a folder (an advisory lock on the folder itself).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
-from ..audio.io import read_comment
+from ..audio.io import audio_info, read_comment
+from ..audio.writer import CODECS
 from ..errors import AudioError, ConfigurationError
 
 try:  # advisory locks: POSIX only
@@ -28,15 +31,69 @@ PathLike = Union[str, "os.PathLike[str]"]
 TAG_PREFIX = "spleeter-paddle stem"
 
 
-def source_label(audio_path: PathLike) -> str:
-    """How a stem's tag names its input: ``<folder>/<file name>``."""
-    path = Path(audio_path)
-    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+MAX_NAME_BYTES = 255  # one path component, on every common filesystem
+# A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
+_TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
+
+
+def _ascii(text: str) -> str:
+    """Tags stay ASCII: some containers (MP3's ID3 via libsndfile) mangle anything else."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def stem_tag(instrument: str, audio_path: PathLike) -> str:
-    """The ``comment`` tag written into each stem, e.g. ``spleeter-paddle stem vocals of a/b.mp3``."""
-    return f"{TAG_PREFIX} {instrument} of {source_label(audio_path)}"
+    """The ``comment`` tag written into each stem: instrument, input name, and a digest of the
+    input's real path (the same file however it is spelled; another file of the same name differs),
+    e.g. ``spleeter-paddle stem vocals of song.mp3 [3f2a...]``."""
+    real = os.path.realpath(audio_path)
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    return f"{TAG_PREFIX} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+
+
+def _folder_name(audio_path: Path) -> str:
+    """``{foldername}``: the input's folder, also for ``song.wav`` or ``../song.wav``."""
+    return Path(os.path.abspath(audio_path)).parent.name
+
+
+def check_filename_format(filename_format: str, instruments: Sequence[str]) -> None:
+    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems."""
+    fields = {"filename": "song", "foldername": "folder", "codec": "wav"}
+    try:
+        names = {filename_format.format(instrument=name, **fields) for name in instruments}
+    except Exception as error:  # str.format raises many types for bad fields
+        raise ConfigurationError(
+            f"filename format {filename_format!r} is invalid ({type(error).__name__}: {error}); "
+            "fields are {filename} {foldername} {instrument} {codec}"
+        ) from None
+    if len(names) < len(instruments):
+        raise ConfigurationError(
+            f"filename format {filename_format!r} writes several instruments to one file; "
+            "include {instrument}"
+        )
+
+
+def _check_name_lengths(audio_path: Path, path: Path) -> None:
+    for part in path.parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise AudioError(f"{audio_path}: output name part {part[:40]!r}... is too long")
+    if len(os.fsencode(path.name)) + _TEMPORARY_EXTRA_BYTES > MAX_NAME_BYTES:
+        limit = MAX_NAME_BYTES - _TEMPORARY_EXTRA_BYTES
+        raise AudioError(
+            f"{audio_path}: output file name {path.name[:40]!r}... is longer than {limit} bytes; "
+            "use a shorter -f/--filename_format"
+        )
+
+
+def _check_inside(audio_path: Path, destination: Path, path: Path) -> None:
+    """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
+    root = os.path.realpath(destination)
+    parent = os.path.realpath(path.parent)
+    if os.path.commonpath([root, parent]) != root:
+        raise AudioError(
+            f"{audio_path}: output folder {path.parent} leads outside the output folder "
+            f"{destination} (a symbolic link); not writing there"
+        )
 
 
 def output_paths(
@@ -50,11 +107,12 @@ def output_paths(
     ``{instrument}``, ``{codec}``); a path outside ``destination`` or two stems on one path is an
     error."""
     audio_path = Path(audio_path)
-    fields = {"filename": audio_path.stem, "foldername": audio_path.parent.name, "codec": codec}
+    fields = {"filename": audio_path.stem, "foldername": _folder_name(audio_path), "codec": codec}
+    check_filename_format(filename_format, instruments)
     try:
         relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
-    except (KeyError, IndexError, ValueError, AttributeError) as error:
-        raise AudioError(f"filename format {filename_format!r} is invalid ({error})") from None
+    except Exception as error:  # a field's value can still break a format spec
+        raise AudioError(f"{audio_path}: filename format cannot name its stems ({error})") from None
     for name, text in relative.items():
         parts = Path(text).parts
         if not text or Path(text).is_absolute() or ".." in parts or not parts:
@@ -63,6 +121,9 @@ def output_paths(
                 "folder; check -f/--filename_format and the input's folder name"
             )
     paths = {name: Path(destination) / text for name, text in relative.items()}
+    for path in paths.values():
+        _check_name_lengths(audio_path, path)
+        _check_inside(audio_path, Path(destination), path)
     if len(set(paths.values())) < len(paths):
         raise AudioError(
             f"{audio_path}: filename format {filename_format!r} writes several instruments "
@@ -100,11 +161,11 @@ def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwri
         raise AudioError(f"{audio_path}: output {path} is a directory")
     if overwrite:
         return
-    tag = read_comment(path) if os.path.isfile(path) else None
+    tag = _stem_tag_of(path)
     if tag == stem_tag(instrument, audio_path):
         return
     if tag is not None and tag.startswith(TAG_PREFIX):
-        what = f"holds another stem ({tag[len(TAG_PREFIX) :].strip()})"
+        what = f"holds a stem made from another input ({tag[len(TAG_PREFIX) :].strip()})"
     else:
         what = "exists and was not written by spleeter-paddle"
     raise AudioError(
@@ -113,18 +174,35 @@ def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwri
     )
 
 
+def _stem_tag_of(path: Path) -> Optional[str]:
+    """The tag of an existing audio file (None for anything that is not readable audio)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        audio_info(path)
+    except AudioError:
+        return None
+    return read_comment(path)
+
+
 def _stale_parts(path: Path) -> Iterator[Path]:
-    prefix = f".{path.name}."
+    """Temporaries of this stem in any codec (``.vocals.flac.1a2b3c4d.part`` for vocals.wav)."""
+    stem = path.stem
     with contextlib.suppress(OSError):
         for entry in path.parent.iterdir():
-            if entry.name.startswith(prefix) and entry.name.endswith(".part"):
+            match = _TEMPORARY.match(entry.name)
+            if match is None:
+                continue
+            name, _, extension = match.group("name").rpartition(".")
+            if name == stem and extension in CODECS:
                 yield entry
 
 
 @contextlib.contextmanager
-def output_lock(paths: Iterable[Path]) -> Iterator[None]:
-    """Hold the folders of ``paths`` for this run (another run writing there: AudioError), and
-    remove temporaries a killed run left for these names (no live run can own them then)."""
+def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
+    """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
+    writing there: AudioError), and remove temporaries a killed run left for these names (no
+    live run can own them then)."""
     paths = list(paths)
     folders = sorted({path.parent.resolve() for path in paths})
     created = [parent for folder in folders for parent in _missing_folders(folder)]
@@ -140,7 +218,7 @@ def output_lock(paths: Iterable[Path]) -> Iterator[None]:
                     if isinstance(error, (FileExistsError, NotADirectoryError))
                     else error.strerror or str(error)
                 )
-                raise AudioError(f"{folder}: cannot write here ({problem})") from None
+                raise AudioError(f"{audio_path}: cannot write into {folder} ({problem})") from None
             stack.callback(os.close, descriptor)
             if fcntl is None:
                 continue
@@ -148,7 +226,7 @@ def output_lock(paths: Iterable[Path]) -> Iterator[None]:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise AudioError(
-                    f"{folder}: another spleeter-paddle run is writing into this folder; wait "
+                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
                     "for it to finish or choose another -o/--output_path"
                 ) from None
         for path in paths:

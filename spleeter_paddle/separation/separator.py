@@ -48,6 +48,28 @@ def check_segment_frames(params: Params, segment_frames: int) -> int:
     return segment_frames
 
 
+def _checked_waveform(waveform: Any) -> np.ndarray:
+    """``(n_samples, n_channels)`` float audio as float32, or a ValueError saying what is wrong."""
+    waveform = np.asarray(waveform)
+    if waveform.dtype.kind != "f":
+        raise ValueError(
+            f"waveform must be float audio in [-1, 1], got {waveform.dtype} (for integer PCM, "
+            "divide by 32768 or the type's full scale first)"
+        )
+    if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
+        raise ValueError(f"waveform must be (n_samples, n_channels), got shape {waveform.shape}")
+    if waveform.ndim == 2 and waveform.shape[0] <= 8 and waveform.shape[1] > 64:
+        raise ValueError(
+            f"waveform must be (n_samples, n_channels), got shape {waveform.shape}: "
+            "it looks like (n_channels, n_samples); pass waveform.T"
+        )
+    waveform = waveform.astype(np.float32, copy=False)
+    found = audio_io.unusable_samples(waveform)
+    if found is not None:
+        raise ValueError(f"waveform {found[1]} (first at sample {found[0]})")
+    return waveform
+
+
 class Separator:
     """Spleeter separation with a model loaded once.
 
@@ -79,7 +101,9 @@ class Separator:
             self.params, SEPARATION_FRAMES if segment_frames is None else segment_frames
         )
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
-        self.batch_size = max(1, int(batch_size))
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        self.batch_size = int(batch_size)
         self.device = select_device(device)
         self.model = load_pretrained_model(self.params, model_dir=model_dir)
         self._runner = make_runner(
@@ -117,13 +141,7 @@ class Separator:
 
         Returns ``{instrument: (n_samples, 2) float32}``.
         """
-        waveform = np.asarray(waveform, dtype=np.float32)
-        if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
-            raise ValueError(
-                f"waveform must be (n_samples, n_channels), got shape {waveform.shape}"
-            )
-        if not np.isfinite(waveform).all():
-            raise ValueError("waveform contains NaN or infinite samples")
+        waveform = _checked_waveform(waveform)
         stereo = np.ascontiguousarray(audio_io.to_stereo(waveform))
         outputs = {name: np.empty_like(stereo) for name in self.instruments}
         position = [0]
@@ -153,10 +171,7 @@ class Separator:
 
         def stereo_blocks() -> Iterator[np.ndarray]:
             for block in blocks:
-                block = np.asarray(block, dtype=np.float32)
-                if not np.isfinite(block).all():
-                    raise ValueError("waveform block contains NaN or infinite samples")
-                yield audio_io.to_stereo(block)
+                yield audio_io.to_stereo(_checked_waveform(block))
 
         yield from stream_blocks(
             self.chain, self.run_model, stereo_blocks(), self.params["n_channels"],
@@ -227,7 +242,7 @@ class Separator:
         paths = self.output_paths(audio_path, destination, codec, filename_format)
         outputs.check_not_inputs({str(audio_path): paths}, [audio_path])
         audio_io.audio_info(audio_path)  # fail early, before any output exists
-        with outputs.output_lock(paths.values()):
+        with outputs.output_lock(paths.values(), audio_path):
             for name, path in paths.items():
                 outputs.check_replaceable(path, name, audio_path, overwrite)
             self._write_stems(
@@ -270,6 +285,9 @@ class Separator:
             n_samples = self.separate_blocks(blocks, sink, progress)
             if n_samples == 0:
                 raise AudioError(f"{audio_path}: no audio samples to separate")
+            # All stems complete before any replaces an earlier one: a song's stems stay together.
+            for writer in writers.values():
+                writer.finish()
             for writer in writers.values():
                 writer.close()
         except BaseException:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_paddle.errors import AudioError
+from spleeter_paddle.errors import AudioError, ConfigurationError
 from spleeter_paddle.separation.batch import SeparationOptions, separate_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_offset_beyond_end(tmp_path, official_separator):
 
 def test_colliding_filename_format_is_refused_before_work(tmp_path, official_separator):
     sf.write(tmp_path / "s.wav", _song(RATE), RATE)
-    with pytest.raises(AudioError, match="instrument"):
+    with pytest.raises(ConfigurationError, match="instrument"):  # an option error: exit 2
         official_separator.separate_to_file(
             tmp_path / "s.wav", tmp_path / "o", filename_format="{filename}.{codec}"
         )

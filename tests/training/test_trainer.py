@@ -116,7 +116,7 @@ def test_bad_songs_are_skipped_and_training_runs(tmp_path: Path, caplog):
         write_song(tmp_path / "dataset" / "train" / f"Good {index}", two_stem_song(6.0, index))
     missing = write_song(tmp_path / "dataset/train/Missing Stem", two_stem_song(6.0, 5))
     (missing / "accompaniment.wav").unlink()
-    write_song(tmp_path / "dataset/train/Too Short", two_stem_song(1.0, 6))
+    write_song(tmp_path / "dataset/train/Too Short", two_stem_song(0.05, 6))  # < one frame
     rates = write_song(tmp_path / "dataset/train/Mixed Rates", two_stem_song(6.0, 7))
     sf.write(rates / "vocals.wav", np.zeros((22050 * 6, 2), np.float32), 22050)
     corrupt = write_song(tmp_path / "dataset/train/Corrupt", two_stem_song(6.0, 8))
