@@ -44,10 +44,12 @@ def assert_same(ours, theirs) -> float:
 
 
 def noise(rng: np.random.Generator, n_sources: int, seconds: float, n_channels: int = 2):
-    """``(n_sources, n_samples, n_channels)`` white noise with per-source, per-channel gains."""
+    """``(n_sources, n_samples, n_channels)`` white noise with per-source, per-channel gains and
+    offsets."""
     n = int(seconds * RATE)
     gains = rng.uniform(0.05, 3.0, (n_sources, 1, n_channels))
-    return rng.standard_normal((n_sources, n, n_channels)) * gains
+    offsets = rng.uniform(-1.0, 1.0, (n_sources, 1, n_channels))
+    return rng.standard_normal((n_sources, n, n_channels)) * gains + offsets
 
 
 def leaky(references: np.ndarray, rng: np.random.Generator, leak: float = 0.3) -> np.ndarray:
@@ -61,7 +63,8 @@ def test_noise_with_different_gains():
     references = noise(rng, 2, 3.0)
     ours, theirs = both(references, leaky(references, rng))
     assert ours[0].shape == (2, 3)
-    assert assert_same(ours, theirs) < TOLERANCE_DB
+    # well-conditioned signals agree to rounding: a much tighter bound catches small slips
+    assert assert_same(ours, theirs) < 1e-6
     # the scores are not degenerate: they vary over windows and sources
     assert np.ptp(theirs[2]) > 0.01
 
