@@ -9,13 +9,16 @@ than eager mode and gives the same numbers to float noise; eager is the fallback
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -85,6 +88,8 @@ class PredictorRunner:
 
 EXPORT_FORMAT = 2  # bump when the export procedure itself changes
 _KEY_FILE = "graph-key.json"
+_ENTRY_NAME = re.compile(r"^[A-Za-z]\w*-[0-9a-f]{32}$")
+MAX_CACHE_ENTRIES = 6
 
 
 def _code_digest() -> str:
@@ -162,7 +167,10 @@ def cached_entry(
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     directory = cache_dir / f"{stem}-{digest[:32]}"
     if _stored_key(directory) == key and complete(directory):
+        with contextlib.suppress(OSError):  # most recently used: kept longest
+            os.utime(directory / _KEY_FILE)
         return directory
+    _prune(cache_dir, keep=MAX_CACHE_ENTRIES - 1)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
     try:
         build(staging)
@@ -178,6 +186,23 @@ def cached_entry(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def _prune(cache_dir: Path, keep: int, stale_s: float = 86_400.0) -> None:
+    """Keep the ``keep`` most recently used entries (a 2stems graph is ~80 MB) and remove
+    staging folders a killed process left more than ``stale_s`` ago."""
+    entries, now = [], time.time()
+    for path in cache_dir.iterdir():
+        with contextlib.suppress(OSError):
+            if _ENTRY_NAME.match(path.name):
+                entries.append(((path / _KEY_FILE).stat().st_mtime, path))
+            elif path.name.startswith((".export-", ".stale-")) and (
+                now - path.stat().st_mtime > stale_s
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+    for _, path in sorted(entries, reverse=True)[keep:]:
+        logger.info("removing the least recently used cached graph %s", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _complete(directory: Path) -> bool:

@@ -92,3 +92,20 @@ def test_tampered_cache_entry_is_replaced(tmp_path):
     np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
     assert json.loads(key_file.read_text()) == stored
     assert sorted(path.name for path in tmp_path.iterdir()) == [entry.name]
+
+
+def test_cache_keeps_the_most_recently_used_graphs(tmp_path):
+    import os
+
+    from spleeter_paddle.separation.inference import MAX_CACHE_ENTRIES
+
+    for index in range(MAX_CACHE_ENTRIES + 1):
+        old = tmp_path / f"SpleeterUNet-{index:032x}"
+        old.mkdir()
+        (old / "graph-key.json").write_text("{}")
+        os.utime(old / "graph-key.json", (1000 + index, 1000 + index))
+    (tmp_path / "not-an-entry").mkdir()
+    PredictorRunner(_model(_params()), 2, F, "cpu", tmp_path)
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert len(names) == MAX_CACHE_ENTRIES + 1 and "not-an-entry" in names
+    assert f"SpleeterUNet-{0:032x}" not in names and f"SpleeterUNet-{1:032x}" not in names
