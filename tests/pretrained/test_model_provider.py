@@ -208,8 +208,11 @@ def test_import_archive_directory_and_replace(tiny_checkpoint, tmp_path, monkeyp
     changed = dict(variables)
     changed["conv2d/bias"] = changed["conv2d/bias"] + 1
     write_bundle(tmp_path / "other" / "model", changed)
+    (target / "notes.txt").write_text("mine")  # the user's files beside the weights stay
+    (target / "mysub").mkdir()
     assert import_model(tmp_path / "other", "testmodel", model_home=home, params=params) == target
     assert read_metadata(target)["sha256"] != first and _leftovers(home) == []
+    assert (target / "notes.txt").read_text() == "mine" and (target / "mysub").is_dir()
     # Importing the TF files already sitting in the target keeps them.
     write_bundle(target / "model", variables)
     assert import_model(target, "testmodel", model_home=home, params=params) == target
