@@ -336,7 +336,9 @@ class Trainer:
 
 
 def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> TrainingResult:
-    """Train ``build_model(params)`` on ``params['training_cache']``.
+    """Train ``build_model(params)`` on ``params['training_cache']`` in this process (the loop
+    itself; :func:`~spleeter_paddle.training.run.train_model` adds the cache check, fetches the
+    ``-lm`` weights once and can launch several processes).
 
     The run directory is resumed or started as ``options.resume`` and its ``run.json`` say
     (:func:`~spleeter_paddle.training.run.plan_run`; a conflict raises ConfigurationError), and
