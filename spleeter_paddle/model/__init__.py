@@ -6,12 +6,27 @@ estimates, N = ``len(instrument_list)`` in list order.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import contextlib
+from typing import Any, Dict, Iterator
 
 from paddle import nn
 
 from .blstm import SpleeterBLSTM
-from .unet import SpleeterUNet
+from .unet import LeakyReLU, SpleeterUNet
+
+
+@contextlib.contextmanager
+def portable_activations(model: nn.Layer) -> Iterator[nn.Layer]:
+    """Within the block, ``model`` writes its leaky ReLUs with ops every exporter maps exactly
+    (same numbers in Paddle); use it around ``paddle.jit.save`` for ONNX/OpenVINO."""
+    layers = [layer for layer in model.sublayers() if isinstance(layer, LeakyReLU)]
+    for layer in layers:
+        layer.portable = True
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            layer.portable = False
 
 
 def build_model(
@@ -54,4 +69,4 @@ def _build(params: Dict[str, Any], batch_statistics: bool, dropout: bool) -> nn.
     raise ValueError(f"unknown model type {model_type!r}")
 
 
-__all__ = ["build_model", "SpleeterUNet", "SpleeterBLSTM"]
+__all__ = ["build_model", "portable_activations", "SpleeterUNet", "SpleeterBLSTM"]

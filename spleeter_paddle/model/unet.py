@@ -45,17 +45,21 @@ def strided(layer_type, in_channels: int, out_channels: int) -> nn.Layer:
 
 
 class LeakyReLU(nn.LeakyReLU):
-    """``max(x, slope * x)`` (0 < slope < 1): the same numbers as Paddle's ``leaky_relu``,
-    written with ops every exporter maps faithfully. Paddle stores ``leaky_relu``'s slope as a
-    double, which paddle2onnx 2.1 reads as a float: its ONNX alpha is garbage."""
+    """Paddle's ``leaky_relu`` (fused into the convolutions by oneDNN), or with ``portable``
+    the same numbers written as ``max(x, slope * x)`` (0 < slope < 1) for exporters: Paddle
+    stores ``leaky_relu``'s slope as a double, which paddle2onnx 2.1 reads as a float, giving a
+    garbage ONNX alpha. See ``model.portable_activations``."""
 
     def __init__(self, negative_slope: float = 0.2):
         if not 0.0 < negative_slope < 1.0:
             raise ValueError(f"negative_slope must be in (0, 1), got {negative_slope}")
         super().__init__(negative_slope)
+        self.portable = False
 
     def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
-        return paddle.maximum(inputs, inputs * self._negative_slope)
+        if self.portable:
+            return paddle.maximum(inputs, inputs * self._negative_slope)
+        return nn.functional.leaky_relu(inputs, self._negative_slope)
 
 
 def conv_activation(name: Any) -> nn.Layer:

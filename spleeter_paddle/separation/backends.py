@@ -262,13 +262,18 @@ def build_graph(
 ) -> Dict[str, Any]:
     """Write ``fmt``'s :data:`MODEL_FILES` into the empty ``directory``, verified; returns the
     verification numbers. Intermediate files are removed."""
+    from ..model import portable_activations
     from .inference import save_graph
 
     require(fmt)
     model.eval()
     with tempfile.TemporaryDirectory(prefix=".paddle-", dir=directory) as scratch:
         prefix = Path(scratch) / "inference"
-        save_graph(model, n_channels, n_bins, prefix)
+        if fmt == "paddle":
+            save_graph(model, n_channels, n_bins, prefix)
+        else:
+            with portable_activations(model):
+                save_graph(model, n_channels, n_bins, prefix)
         if fmt == "paddle":
             for suffix in (".json", ".pdiparams"):
                 os.replace(f"{prefix}{suffix}", directory / f"model{suffix}")
