@@ -1,10 +1,16 @@
-"""Evaluation speed: seconds per song with 1, 2, ... metrics workers on generated MUSDB-HQ songs.
+"""Evaluation speed: BSSEval scoring (museval vs ours) and the whole pipeline per song.
 
-    python benchmarks/bench_evaluate.py                          # 4 songs x 3 s, IRM oracle
-    python benchmarks/bench_evaluate.py --songs 6 --duration 10 --workers 1 2 4
-    python benchmarks/bench_evaluate.py --model spleeter:2stems  # the real separator
+    python benchmarks/bench_evaluate.py                          # both parts, defaults
+    python benchmarks/bench_evaluate.py --part scoring --song-duration 30 --sources 4
+    python benchmarks/bench_evaluate.py --part pipeline --songs 6 --duration 10 --workers 1 2 4
+    python benchmarks/bench_evaluate.py --part pipeline --model spleeter:2stems
 
-Prints, per worker count: wall seconds per song (what pipelining and workers improve) and the
+Scoring: one generated song (its stems as references, estimates leaking the mixture), scored by
+``museval.evaluate`` and by ``spleeter_paddle.evaluation.bsseval.evaluate`` in fresh processes,
+once with one thread (OMP/OPENBLAS/MKL = 1, one window thread) and once with all cores; prints
+scoring seconds per audio second, the ratio, and the largest score difference (dB).
+
+Pipeline: per worker count, wall seconds per song (what pipelining and workers improve) and the
 per-song separation / metrics seconds recorded in the JSON (min/mean/max), the share of the
 metrics time spent in the stability check, and checks that every worker count gives the same
 scores (to museval's 5 decimals).
@@ -13,7 +19,10 @@ scores (to museval's 5 decimals).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +34,10 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["scoring", "pipeline", "all"], default="all")
+    parser.add_argument("--song-duration", type=float, default=30.0, help="scoring: seconds")
+    parser.add_argument("--sources", type=int, choices=[2, 4], default=4, help="scoring: targets")
+    parser.add_argument("--score-one", nargs=3, help=argparse.SUPPRESS)  # child: impl, threads, out
     parser.add_argument("--songs", type=int, default=4)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per song")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -32,7 +45,83 @@ def main() -> None:
         "--model", default="oracle", help="oracle (ideal ratio masks) or a -p value"
     )
     args = parser.parse_args()
+    if args.score_one:
+        _score_one(args, *args.score_one)
+        return
+    if args.part in ("scoring", "all"):
+        scoring(args)
+    if args.part in ("pipeline", "all"):
+        pipeline(args)
 
+
+def scoring(args: argparse.Namespace) -> None:
+    """museval vs ours on one song, one core and all cores, each in a fresh process."""
+    cores = os.cpu_count() or 1
+    print(
+        f"scoring: one song of {args.song_duration:g} s, {args.sources} stereo targets, "
+        f"{cores} cores (load average {os.getloadavg()[0]:.1f})"
+    )
+    seconds, scores = {}, {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for threads in (1, cores):
+            for implementation in ("museval", "fast"):
+                out = Path(scratch) / f"{implementation}{threads}.npy"
+                env = dict(os.environ)
+                for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                    env[name] = str(threads)
+                command = [sys.executable, __file__, "--score-one", implementation, str(threads)]
+                command += [str(out), "--song-duration", str(args.song_duration)]
+                command += ["--sources", str(args.sources)]
+                result = subprocess.run(command, env=env, capture_output=True, text=True)
+                if result.returncode:
+                    raise SystemExit(result.stderr)
+                seconds[implementation, threads] = json.loads(result.stdout)["seconds"]
+                scores[implementation, threads] = np.load(out)
+            slow, fast = seconds["museval", threads], seconds["fast", threads]
+            per_s = 1.0 / args.song_duration
+            print(
+                f"  {threads} thread(s): museval {slow * per_s:.3f} s per audio s, "
+                f"ours {fast * per_s:.4f} s per audio s: {slow / fast:.1f}x"
+            )
+    reference = scores["museval", 1]
+    for key, values in scores.items():
+        both = np.isfinite(reference) & np.isfinite(values)
+        same = np.array_equal(np.isfinite(reference), np.isfinite(values))
+        gap = np.abs(values[both] - reference[both]).max()
+        print(
+            f"  {key[0]}, {key[1]} thread(s) vs museval, 1 thread: max |diff| {gap:.1e} dB, "
+            f"same non-finite cells: {same}"
+        )
+
+
+def _score_one(args: argparse.Namespace, implementation: str, threads: str, out: str) -> None:
+    """Child process: score the generated song once, print the seconds, save the scores."""
+    from spleeter_paddle.data.synthetic import generate_song
+    from spleeter_paddle.evaluation import bsseval
+    from spleeter_paddle.sigsep import import_museval
+
+    song = generate_song(args.song_duration, seed=5)
+    names = ["vocals", "drums", "bass", "other"]
+    references = np.stack([song[name] for name in names]).astype(np.float64)
+    if args.sources == 2:
+        references = np.stack([references[0], references[1:].sum(axis=0)])
+    mixture = song["mixture"].astype(np.float64)
+    estimates = 0.8 * references + 0.2 * np.roll(mixture, 3, axis=0)[None] / len(references)
+    estimates += 1e-3 * np.random.default_rng(5).standard_normal(estimates.shape)
+    if implementation == "museval":
+        museval = import_museval()
+        start = time.perf_counter()
+        values = museval.evaluate(references, estimates, mode="v4")
+    else:
+        start = time.perf_counter()
+        values = bsseval.evaluate(references, estimates, workers=int(threads))
+    elapsed = time.perf_counter() - start
+    np.save(out, np.stack(values))
+    print(json.dumps({"seconds": elapsed}))
+
+
+def pipeline(args: argparse.Namespace) -> None:
+    """The evaluate pipeline on generated songs, per metrics worker count."""
     from spleeter_paddle.data.synthetic import generate_musdb_tree
     from spleeter_paddle.evaluation import OracleSeparator, evaluate, folder_tracks, load_separator
 

@@ -25,6 +25,7 @@ _CORRELATION_FFT = 1 << 15
 # Windows scored together in one task: bounds memory (spectra of all channels of these windows).
 _WINDOWS_PER_TASK = 4
 _BLOCKS_PER_TASK = 4
+_RIDGES = (0.1, 1.0, 10.0)
 
 Metrics = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -171,21 +172,28 @@ def _gram(lags: np.ndarray) -> np.ndarray:
 
 
 def _solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``G^-1 rhs`` with ``G = _gram(lags)``: Cholesky, as the Gram matrix is symmetric; where it
-    is not numerically positive definite, museval's LU and then its least squares."""
-    try:
-        factor = scipy.linalg.cho_factor(
-            _gram(lags), lower=True, overwrite_a=True, check_finite=False
-        )
-        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-    except np.linalg.LinAlgError:
-        logger.debug("Gram matrix not positive definite; solving by LU")
+    """``G^-1 rhs`` with ``G = _gram(lags)`` by Cholesky (the Gram matrix is symmetric).
+
+    A Gram matrix that is not numerically positive definite (e.g. a panned mono source, whose
+    channels are proportional) gets the smallest ridge of ``_RIDGES`` (times its mean diagonal)
+    that makes it so (in units of Cholesky's rounding, size times machine epsilon). Only the projections enter the scores, and they move by about the ridge
+    relatively; museval's LU returns one of the many solutions of such a system, its least
+    squares (our last resort) another, with the same projections up to rounding.
+    """
+    for ridge in (0.0,) + _RIDGES:
+        gram = _gram(lags)
+        if ridge:
+            ridge *= len(gram) * np.finfo(float).eps
+            logger.debug("Gram matrix not positive definite: ridge %.1e", ridge)
+            gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)
+        try:
+            factor = scipy.linalg.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        except np.linalg.LinAlgError:
+            continue
     gram = _gram(lags)
-    try:
-        return np.linalg.solve(gram, rhs)
-    except np.linalg.LinAlgError:
-        gram[np.diag_indices_from(gram)] -= np.finfo(float).eps
-        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    gram[np.diag_indices_from(gram)] -= np.finfo(float).eps
+    return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
 def _score_windows(
