@@ -25,7 +25,7 @@ _CORRELATION_FFT = 1 << 15
 # Windows scored together in one task: bounds memory (spectra of all channels of these windows).
 _WINDOWS_PER_TASK = 4
 _BLOCKS_PER_TASK = 4
-_RIDGES = (0.1, 1.0, 10.0)
+_RIDGES = (1.0, 10.0, 100.0)
 
 Metrics = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -104,8 +104,9 @@ def distortion_filters(
     ``[out, c]`` maps channel ``c`` of the out row's own source, using that source only.
     """
     n_rows, length = ref_rows.shape[0], filters_len
-    both = np.concatenate([ref_rows, est_rows])
-    lags = _correlations(ref_rows, both, filters_len, workers)  # (n_rows, 2 n_rows, 2L - 1)
+    lags = _correlations(
+        ref_rows, (ref_rows, est_rows), filters_len, workers
+    )  # (n_rows, 2 n_rows, 2L - 1)
     # <reference row p delayed by a, estimate row e>: (n_rows * L, n_rows)
     cross = lags[:, n_rows:, length - 1 :].transpose(0, 2, 1).reshape(n_rows * length, n_rows)
     own = np.empty((n_rows, n_channels, length))
@@ -119,33 +120,42 @@ def distortion_filters(
     return filters, own
 
 
-def _correlations(x: np.ndarray, y: np.ndarray, filters_len: int, workers: int) -> np.ndarray:
-    """``R[p, q, d + L - 1] = sum_n x[p, n] y[q, n + d]`` for ``|d| < L``.
+def _correlations(
+    x: np.ndarray, ys: Tuple[np.ndarray, ...], filters_len: int, workers: int
+) -> np.ndarray:
+    """``R[p, q, d + L - 1] = sum_n x[p, n] y[q, n + d]`` for ``|d| < L``, ``y`` the rows of
+    ``ys`` one after the other.
 
-    ``x (P, n)``, ``y (Q, n)`` -> ``(P, Q, 2 L - 1)``. Blocks of ``x`` are correlated with the
-    stretch of ``y`` around them (L - 1 more samples each side) and summed over blocks per bin,
-    so only the wanted lags are ever transformed back.
+    ``x (P, n)``, ``ys`` of ``(Q_i, n)`` -> ``(P, sum Q_i, 2 L - 1)``. Blocks of ``x`` are
+    correlated with the stretch of ``y`` around them (L - 1 more samples each side) and summed
+    over blocks per bin, so only the wanted lags are ever transformed back.
     """
     n_samples, reach = x.shape[1], filters_len - 1
     n_fft = max(_CORRELATION_FFT, scipy.fft.next_fast_len(8 * reach, real=True))
     block = n_fft - 2 * reach
     n_blocks = -(-n_samples // block)
-    y_pad = np.zeros((y.shape[0], n_blocks * block + 2 * reach))
-    y_pad[:, reach : reach + n_samples] = y
-    y_blocks = sliding_window_view(y_pad, n_fft, axis=-1)[:, ::block]
+    n_y = sum(len(y) for y in ys)
 
     def group_sum(first: int) -> np.ndarray:
         """(n_bins, P, Q): sum of conj(X) Y over blocks first .. first + group - 1."""
         count = min(_BLOCKS_PER_TASK, n_blocks - first)
-        x_pad = np.zeros((x.shape[0], count, block))
-        part = x[:, first * block : (first + count) * block]
-        x_pad.reshape(x.shape[0], -1)[:, : part.shape[1]] = part
+        begin, end = first * block, (first + count) * block
+        x_pad = np.zeros((x.shape[0], count * block))
+        x_pad[:, : min(end, n_samples) - begin] = x[:, begin:end]
+        x_pad = x_pad.reshape(x.shape[0], count, block)
         # time-reversed (circularly), so that their rfft is conj(rfft(block))
         x_blocks = np.zeros((x.shape[0], count, n_fft))
         x_blocks[:, :, 0] = x_pad[:, :, 0]
         x_blocks[:, :, n_fft - block + 1 :] = x_pad[:, :, :0:-1]
         x_conj = scipy.fft.rfft(x_blocks, axis=-1).transpose(2, 0, 1)
-        y_spec = scipy.fft.rfft(y_blocks[:, first : first + count], axis=-1).transpose(2, 1, 0)
+        # y from begin - reach to end + reach, zero outside the track
+        y_pad = np.zeros((n_y, count * block + 2 * reach))
+        low, high = max(begin - reach, 0), min(end + reach, n_samples)
+        y_pad[:, low - begin + reach : high - begin + reach] = np.concatenate(
+            [y[:, low:high] for y in ys]
+        )
+        y_blocks = sliding_window_view(y_pad, n_fft, axis=-1)[:, ::block]
+        y_spec = scipy.fft.rfft(y_blocks, axis=-1).transpose(2, 1, 0)
         return np.matmul(x_conj, y_spec)
 
     with ThreadPoolExecutor(workers) as pool:
@@ -155,7 +165,7 @@ def _correlations(x: np.ndarray, y: np.ndarray, filters_len: int, workers: int) 
 
 
 def _gram(lags: np.ndarray) -> np.ndarray:
-    """Gram matrix of the delayed references plus museval's ``eps`` on the diagonal.
+    """Gram matrix of the delayed references.
 
     ``lags (P, P, 2 L - 1)`` -> ``(P * L, P * L)`` ordered (row, delay):
     ``G[(p, a), (q, b)] = R_pq[a - b]``.
@@ -166,33 +176,30 @@ def _gram(lags: np.ndarray) -> np.ndarray:
     gram = np.empty((n_rows, length, n_rows, length))
     for p in range(n_rows):
         gram[p] = lags[p][:, toeplitz].transpose(1, 0, 2)
-    gram = gram.reshape(n_rows * length, n_rows * length)
-    gram[np.diag_indices_from(gram)] += np.finfo(float).eps
-    return gram
+    return gram.reshape(n_rows * length, n_rows * length)
 
 
 def _solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``G^-1 rhs`` with ``G = _gram(lags)`` by Cholesky (the Gram matrix is symmetric).
 
-    A Gram matrix that is not numerically positive definite (e.g. a panned mono source, whose
-    channels are proportional) gets the smallest ridge of ``_RIDGES`` (times its mean diagonal)
-    that makes it so (in units of Cholesky's rounding, size times machine epsilon). Only the projections enter the scores, and they move by about the ridge
-    relatively; museval's LU returns one of the many solutions of such a system, its least
-    squares (our last resort) another, with the same projections up to rounding.
+    The ridge added to the diagonal is Cholesky's rounding (size times machine epsilon, times
+    the mean diagonal), more where that is not enough: a singular Gram matrix (e.g. a panned
+    mono source, whose channels are proportional) is then solved, not refused. Only the
+    projections enter the scores, and they move by about the ridge relatively; museval's LU
+    returns one of the many solutions of a singular system, least squares (our last resort)
+    another, with the same projections up to rounding. (museval's own ``eps`` is absolute and
+    lost in rounding.)
     """
-    for ridge in (0.0,) + _RIDGES:
+    for ridge in _RIDGES:
         gram = _gram(lags)
-        if ridge:
-            ridge *= len(gram) * np.finfo(float).eps
-            logger.debug("Gram matrix not positive definite: ridge %.1e", ridge)
-            gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)
+        ridge *= np.finfo(float).eps * np.trace(gram)  # n * eps * mean diagonal
+        gram[np.diag_indices_from(gram)] += ridge
         try:
             factor = scipy.linalg.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
             return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
         except np.linalg.LinAlgError:
-            continue
+            logger.debug("Gram matrix not positive definite with a ridge of %.1e", ridge)
     gram = _gram(lags)
-    gram[np.diag_indices_from(gram)] -= np.finfo(float).eps
     return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 

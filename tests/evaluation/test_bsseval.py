@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 
@@ -101,7 +99,7 @@ def real_shaped(seconds: float, seed: int):
     return references, estimates
 
 
-def test_panned_mono_sources(caplog):
+def test_panned_mono_sources():
     # proportional channels make the Gram matrix singular: museval solves it by LU, we by a
     # Cholesky with a ridge at rounding level; the projections, hence the scores, agree
     rng = np.random.default_rng(8)
@@ -109,10 +107,7 @@ def test_panned_mono_sources(caplog):
     references = np.stack([np.stack([m, 0.5 * m], axis=1) for m in mono])
     references[1] += 0.3 * noise(rng, 1, 3.0)[0] * np.array([1.0, 0.0])  # left-only part
     estimates = leaky(references, rng)
-    with caplog.at_level(logging.DEBUG, logger=bsseval.__name__):
-        ours, theirs = both(references, estimates)
-    assert "not positive definite" in caplog.text  # the singular case was met
-    assert_same(ours, theirs)
+    assert_same(*both(references, estimates))
 
 
 def test_real_shaped_stereo_song_vocals_and_accompaniment():
