@@ -44,7 +44,7 @@ def available_device_type(preference: str = "auto") -> str:
 
     An unavailable explicit preference falls back (with a warning) instead of failing.
     """
-    import paddle
+    from .runtime import paddle
 
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
@@ -64,7 +64,7 @@ def available_device_type(preference: str = "auto") -> str:
 
 def select_device(preference: str = "auto", rank: int = 0) -> str:
     """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or ``"cpu"``."""
-    import paddle
+    from .runtime import paddle
 
     device_type = available_device_type(preference)
     device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"

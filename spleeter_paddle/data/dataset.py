@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from paddle.io import Dataset, DistributedBatchSampler
 
 from ..errors import DataError
+from ..runtime import paddle
 from .cache import CACHE_FORMAT, dequantise_table, entry_problem
 
 AUGMENTATIONS = ("gain", "swap", "remix")
@@ -201,7 +201,7 @@ def _log_padding(cache: SpectrogramCache, T: int) -> None:
         )
 
 
-class TrainingDataset(Dataset):
+class TrainingDataset(paddle.io.Dataset):
     """Random synchronised T-frame crops of every cached chunk (a chunk shorter than T is
     zero-padded at its end, where Spleeter drops it).
 
@@ -264,7 +264,7 @@ class TrainingDataset(Dataset):
         return np.ascontiguousarray(mix), np.ascontiguousarray(targets)
 
 
-class ValidationDataset(Dataset):
+class ValidationDataset(paddle.io.Dataset):
     """The central T frames of each cached validation chunk (Spleeter's validation set; shorter
     chunks are zero-padded)."""
 
@@ -288,7 +288,7 @@ class ValidationDataset(Dataset):
         return spectra[0], spectra[1:]
 
 
-class ResumableBatchSampler(DistributedBatchSampler):
+class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
     """``DistributedBatchSampler`` seeded by ``(seed, epoch)`` that can start mid-epoch.
 
     With one process it is a seeded shuffling batch sampler; with N it gives each rank its
@@ -296,7 +296,12 @@ class ResumableBatchSampler(DistributedBatchSampler):
     """
 
     def __init__(
-        self, dataset: Dataset, batch_size: int, seed: int = 0, drop_last: bool = True, **kwargs
+        self,
+        dataset: paddle.io.Dataset,
+        batch_size: int,
+        seed: int = 0,
+        drop_last: bool = True,
+        **kwargs,
     ):
         super().__init__(dataset, batch_size, shuffle=True, drop_last=drop_last, **kwargs)
         self.seed, self.skip_batches = seed, 0

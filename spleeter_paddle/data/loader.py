@@ -119,7 +119,7 @@ class BatchLoader:
         return len(self.batch_sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
-        import paddle
+        from ..runtime import paddle
 
         batches = self._parallel() if self.num_workers else self._serial()
         for arrays in batches:

@@ -30,8 +30,6 @@ METRICS = ("SDR", "SIR", "SAR", "ISR")
 # museval's readers only look at "targets").
 EXTRA_KEY = "spleeter_paddle"
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# Tells ``spleeter_paddle/__init__`` that this process needs no Paddle (metrics workers).
-NO_PADDLE_VARIABLE = "SPLEETER_PADDLE_NO_PADDLE_IMPORT"
 
 
 def target_groups(targets: Sequence[str]) -> List[List[str]]:
@@ -170,9 +168,8 @@ def parse_scores(text: str, source: str) -> Dict[str, Any]:
 @contextlib.contextmanager
 def _worker_environment(n_threads: int) -> Iterator[None]:
     """Environment of processes started inside the block (read at their start-up): BLAS/OpenMP
-    threads, and no Paddle import."""
+    threads (metrics code never loads Paddle)."""
     settings = {name: str(n_threads) for name in _THREAD_VARIABLES}
-    settings[NO_PADDLE_VARIABLE] = "1"
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator
 
-from paddle import nn
-
+from ..runtime import nn
 from .blstm import SpleeterBLSTM
 from .unet import LeakyReLU, SpleeterUNet
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
-import paddle
-from paddle import nn
-
+from ..runtime import nn, paddle
 from .unet import he_uniform, zeros
 
 DEFAULT_LSTM_UNITS = 250

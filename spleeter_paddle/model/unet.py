@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
-import paddle
-from paddle import nn
+from ..runtime import nn, paddle
 
 ENCODER_FILTERS = (16, 32, 64, 128, 256, 512)
 KERNEL_SIZE = 5

@@ -75,7 +75,7 @@ def converter_versions(fmt: str) -> Dict[str, str]:
     """Versions of everything that turns the Paddle graph into ``fmt``."""
     from importlib.metadata import version
 
-    import paddle
+    from ..runtime import paddle
 
     versions = {"paddle": paddle.__version__}
     if fmt in ("onnx", "openvino"):
@@ -219,7 +219,7 @@ def verify(
 ) -> Dict[str, Any]:
     """Run ``runner`` beside the eager Paddle ``model``; ModelError with the numbers when
     max |diff| > ``tolerance`` x max |Paddle output| (or on a shape mismatch / NaN)."""
-    import paddle
+    from ..runtime import paddle
 
     model.eval()
     worst, peak = 0.0, 0.0

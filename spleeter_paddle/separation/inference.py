@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
-import paddle
 
 from ..model import build_model
+from ..runtime import paddle
 from .backends import BACKENDS
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
-import paddle
 
 from ..errors import ModelError
 from ..pretrained.convert import (
@@ -29,6 +28,7 @@ from ..pretrained.convert import (
     save_weights,
 )
 from ..pretrained.provider import COMPLETION_MARKER
+from ..runtime import paddle
 
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..devices import prepare_sdaa_environment, sdaa_plugin_installed
+from ..environment import user_omp_num_threads
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +102,10 @@ def launch_environment(
     """Environment for the launched workers: SDAA variables when the plugin is installed (unless
     the user set them), quiet glog, and the CPU cores shared between the ``n_procs`` workers
     (unless the user set OMP_NUM_THREADS)."""
-    from .. import USER_OMP_NUM_THREADS
 
     environ = dict(os.environ if base is None else base)
     environ.setdefault("GLOG_minloglevel", "2")
-    if base is None and USER_OMP_NUM_THREADS is None:
+    if base is None and user_omp_num_threads() is None:
         environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
     if device in ("auto", "sdaa") and sdaa_plugin_installed():
         prepare_sdaa_environment(environ)

@@ -6,7 +6,8 @@ import logging
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import paddle
+
+from ..runtime import paddle
 
 logger = logging.getLogger(__name__)
 

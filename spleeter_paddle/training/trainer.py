@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import paddle
 
 from ..data.dataset import (
     ResumableBatchSampler,
@@ -30,6 +29,7 @@ from ..devices import select_device
 from ..errors import ModelError
 from ..model import build_model
 from ..pretrained.convert import load_weights
+from ..runtime import paddle
 from .checkpoint import (
     CheckpointManager,
     export_is_current,

@@ -18,6 +18,10 @@ from typing import Dict, Optional, Tuple
 from ..audio import io as audio_io
 from ..errors import SpleeterError
 from ..evaluation.report import write_atomic
+
+# Paddle loads here, on the importing (main) thread: its dygraph mode is per thread and set up
+# where it is first imported, and its C signal handlers are replaced only on the main thread.
+from ..runtime import paddle  # noqa: F401
 from .jobs import JobStore, safe_stem
 from .pictures import render_stem_picture
 
