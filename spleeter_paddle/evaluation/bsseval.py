@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.fft
@@ -38,6 +38,7 @@ def evaluate(
     padding: bool = True,
     filters_len: int = FILTERS_LEN,
     workers: Optional[int] = None,
+    windows: Optional[Sequence[int]] = None,
 ) -> Metrics:
     """museval's ``evaluate(references, estimates, win, hop, mode="v4", padding)``.
 
@@ -45,7 +46,9 @@ def evaluate(
     estimates are cut or zero-padded to the references' length (as museval). Returns ``(SDR, ISR,
     SIR, SAR)``, each ``(n_sources, n_windows)`` float64 in dB; a window in which any reference or
     estimate is silent is NaN everywhere, an estimate equal to its reference gives SDR = inf.
-    ``workers`` threads score windows in parallel (default: all cores).
+    ``workers`` threads score windows in parallel (default: all cores). ``windows``: indices of
+    the only windows to score (the song-wide filters are still fitted on the whole song); the
+    arrays then have ``len(windows)`` columns.
     """
     references = np.asarray(references, dtype=np.float64)
     estimates = np.asarray(estimates, dtype=np.float64)
@@ -55,6 +58,8 @@ def evaluate(
     workers = workers or os.cpu_count() or 1
     n_sources, n_samples, n_channels = references.shape
     starts, length = frames(n_samples, win, hop)
+    if windows is not None:
+        starts = starts[np.asarray(windows, dtype=np.int64)]
     # (n_sources * n_channels, n_samples): one row per source channel, source-major
     ref_rows = references.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
     est_rows = estimates.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)

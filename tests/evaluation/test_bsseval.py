@@ -190,6 +190,18 @@ def test_threads_do_not_change_the_scores():
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
+def test_selected_windows_only():
+    rng = np.random.default_rng(9)
+    references = noise(rng, 2, 5.0)
+    estimates = leaky(references, rng)
+    estimates[0, 2 * RATE : 3 * RATE] = 0
+    every = bsseval.evaluate(references, estimates)
+    picked = bsseval.evaluate(references, estimates, windows=[4, 0, 2])
+    for all_windows, some in zip(every, picked):
+        np.testing.assert_allclose(some, all_windows[:, [4, 0, 2]], rtol=0, atol=1e-9)
+    assert np.isnan(picked[0][:, 2]).all()
+
+
 def test_mismatched_shapes_are_refused():
     references = np.ones((2, RATE, 2))
     with pytest.raises(ValueError, match="equal shapes"):
