@@ -1,0 +1,46 @@
+"""What is trained stays what it was: fixed-seed short runs keep their losses (float noise only).
+
+The reference numbers below were produced by this file's runs (``pytest -s`` prints them) with
+the training code of commit b70bf28, before the CPU training-speed work (oneDNN, thread
+settings, fewer host syncs): CPU, Paddle 3.3.1, T = 64, F = 128, batch 2, seed 3, the generated
+songs of ``conftest.workspace``. A change to the model, the loss, the optimiser, the data order
+or the crops moves them by far more than the 1e-5 relative tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from spleeter_paddle.training.trainer import TrainingOptions, train
+
+RTOL = 1e-5
+
+# Per-step training losses (sum of the per-instrument L1) and validation losses by step.
+REFERENCE_LOSSES = [8.75837612, 8.91212654, 8.00118446, 9.11152267, 8.30781364, 8.05000114]
+REFERENCE_VALIDATION = {0: 9.95201063, 3: 9.91586208, 6: 9.85712051}
+# The same with BatchNorm on batch statistics (``--batch-statistics``): BN's training kernels.
+REFERENCE_BATCH_STATISTICS = [8.10665894, 8.59778214, 7.82744312, 8.46615696]
+
+
+def _run(workspace, run_dir: Path, **changes):
+    params, _ = workspace
+    options = dict(run_dir=str(run_dir), num_workers=1, log_every=2, device="cpu", seed=3)
+    options.update(batch_size=2, save_every=100)
+    return train(params, TrainingOptions(**{**options, **changes}))
+
+
+def test_fixed_seed_run_keeps_its_losses(workspace, tmp_path: Path):
+    result = _run(workspace, tmp_path / "run", max_steps=6, validate_every=3)
+    print("losses", [float(f"{v:.9g}") for v in result.losses], result.validation)
+    np.testing.assert_allclose(result.losses, REFERENCE_LOSSES, rtol=RTOL)
+    assert sorted(result.validation) == sorted(REFERENCE_VALIDATION)
+    for step, value in REFERENCE_VALIDATION.items():
+        np.testing.assert_allclose(result.validation[step], value, rtol=RTOL)
+
+
+def test_fixed_seed_run_with_batch_statistics_keeps_its_losses(workspace, tmp_path: Path):
+    result = _run(workspace, tmp_path / "bn", max_steps=4, validate_every=0, batch_statistics=True)
+    print("batch statistics", [float(f"{v:.9g}") for v in result.losses])
+    np.testing.assert_allclose(result.losses, REFERENCE_BATCH_STATISTICS, rtol=RTOL)
