@@ -269,9 +269,7 @@ def _silent_windows(nonzero: np.ndarray, starts: np.ndarray, length: int) -> np.
 
     ``nonzero``: ``(n_sources, n_samples)`` bool, channel sum != 0.
     """
-    counts = np.zeros((len(nonzero), nonzero.shape[1] + 1), dtype=np.int64)
-    np.cumsum(nonzero, axis=1, out=counts[:, 1:])
-    return np.any(counts[:, starts + length] == counts[:, starts], axis=0)
+    return np.array([not nonzero[:, s : s + length].any(axis=1).all() for s in starts], bool)
 
 
 def _pad_or_truncate(estimates: np.ndarray, n_samples: int) -> np.ndarray:
