@@ -91,7 +91,7 @@ def export_network(
     raises ModelError with the numbers and leaves ``output`` as it was. Files are staged in a
     temporary directory beside ``output`` and renamed into place; every exit path removes it.
     """
-    from .pretrained.convert import file_sha256
+    from .pretrained.store import file_sha256
     from .separation.backends import build_graph, converter_versions
     from .separation.inference import graph_key
 
@@ -174,7 +174,7 @@ class ExportedModel:
     """
 
     def __init__(self, directory: PathLike, device: str = "cpu"):
-        from .pretrained.convert import file_sha256
+        from .pretrained.store import file_sha256
         from .separation.backends import open_graph
 
         self.directory = Path(directory)

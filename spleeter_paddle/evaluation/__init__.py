@@ -9,7 +9,7 @@
 from .aggregate import song_scores, summarize, target_summary
 from .evaluator import Evaluation, evaluate, json_path
 from .metrics import METRICS, MetricsPool, score_track, target_groups
-from .models import find_latest_model, load_separator, resolve_model
+from .models import load_separator, resolve_model
 from .musdb_source import BrokenTrack, MusdbTrack, musdb_tracks
 from .oracle import OracleSeparator
 from .report import format_table
@@ -26,7 +26,6 @@ __all__ = [
     "OracleSeparator",
     "Track",
     "evaluate",
-    "find_latest_model",
     "folder_tracks",
     "format_table",
     "json_path",

@@ -17,37 +17,11 @@ logger = logging.getLogger(__name__)
 LATEST = "latest"
 
 
-def find_latest_model(home: Union[str, Path, None] = None) -> Path:
-    """The most recently written trained model directory under ``home`` (default: model home)."""
-    from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata
-    from ..pretrained.provider import resolve_model_home
-
-    home = resolve_model_home(home)
-    candidates = []
-    for metadata_path in home.glob(f"*/{METADATA_FILE}") if home.is_dir() else []:
-        directory = metadata_path.parent
-        if not (directory / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            document = read_metadata(directory)
-        except ModelError as error:
-            logger.warning("skipping %s", error)
-            continue
-        if document.get("source") == "training" and isinstance(document.get("config"), dict):
-            candidates.append(((directory / WEIGHTS_FILE).stat().st_mtime, str(directory)))
-    if not candidates:
-        raise ModelError(
-            f"{home}/: no trained model (a <run>/ directory with model.safetensors and a"
-            " model.json from training); train one, or pass --model spleeter:2stems"
-        )
-    return Path(max(candidates)[1])
-
-
 def resolve_model(
     descriptor: str, home: Union[str, Path, None] = None
 ) -> Tuple[Any, Optional[Path], str]:
     """``(params, model_dir, label)`` for ``latest``, a model directory, a preset or a JSON path."""
-    from ..pretrained.convert import WEIGHTS_FILE, read_metadata
+    from ..pretrained.store import WEIGHTS_FILE, find_latest_model, read_metadata
 
     if descriptor == LATEST:
         directory: Optional[Path] = find_latest_model(home)

@@ -1,36 +1,36 @@
-"""Pretrained weights: TF checkpoint reader, TF -> Paddle conversion, weight files, model provider.
+"""Pretrained weights: TF checkpoint reader, TF -> Paddle conversion, the model store, the provider.
 
 ``load_pretrained_model(load_configuration("spleeter:2stems"))`` returns the ready model; the
 weights are fetched and converted on first use into ``$MODEL_PATH/2stems`` (default ``model/``).
 """
 
 from .checksums import crc32c, masked_crc32c
-from .convert import (
+from .convert import convert_checkpoint, tf_variable_map
+from .provider import get_model_directory, import_model, load_pretrained_model
+from .store import (
+    COMPLETION_MARKER,
     METADATA_FILE,
     WEIGHTS_FILE,
-    convert_checkpoint,
+    find_latest_model,
+    is_complete,
     load_weights,
     read_metadata,
     read_weights,
-    save_weights,
-    tf_variable_map,
-)
-from .provider import (
-    get_model_directory,
-    import_model,
-    is_complete,
-    load_pretrained_model,
     resolve_model_home,
+    save_weights,
+    write_model,
 )
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 __all__ = [
+    "COMPLETION_MARKER",
     "METADATA_FILE",
     "WEIGHTS_FILE",
     "TFCheckpoint",
     "convert_checkpoint",
     "crc32c",
     "find_checkpoint_prefix",
+    "find_latest_model",
     "get_model_directory",
     "import_model",
     "is_complete",
@@ -42,4 +42,5 @@ __all__ = [
     "resolve_model_home",
     "save_weights",
     "tf_variable_map",
+    "write_model",
 ]

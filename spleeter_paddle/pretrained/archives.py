@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
 from ..errors import CheckpointError, ModelError
-from .convert import file_sha256
+from .store import file_sha256
 from .tf_checkpoint import find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)

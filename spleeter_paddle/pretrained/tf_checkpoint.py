@@ -1,8 +1,8 @@
 """Read TensorFlow checkpoint bundles (``model.index`` + ``model.data-*``) without TensorFlow.
 
 The index is a LevelDB SSTable mapping tensor names to ``BundleEntryProto`` records; the data
-shards hold raw little-endian C-order tensors, each protected by a masked CRC32C that is checked
-on every read (see ``spleeter-reference.md`` section 2.3).
+shards hold raw little-endian C-order tensors, each protected by a masked CRC32C (TensorFlow's
+``crc32c::Mask`` of the CRC32C of the tensor bytes) that is checked on every read.
 """
 
 from __future__ import annotations
@@ -14,15 +14,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .checksums import (  # noqa: F401 (re-exported: these lived here before checksums.py)
-    CRC32C_BACKEND,
-    CRC_MASK_DELTA,
-    _crc32c_loop,
-    crc32c,
-    crc32c_numpy,
-    mask_crc,
-    masked_crc32c,
-)
+from .checksums import masked_crc32c
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -328,10 +320,6 @@ class TFCheckpoint:
                 )
         array = np.frombuffer(buffer, dtype=dtype).reshape(entry.shape)
         return array.astype(dtype.newbyteorder("="), copy=False)
-
-    def read_all(self, verify: bool = True) -> Dict[str, np.ndarray]:
-        """Every tensor by name (index order)."""
-        return {name: self.read(name, verify=verify) for name in self._entries}
 
     def verify_all(self) -> int:
         """Check every tensor's masked CRC32C; returns the number of tensors checked."""

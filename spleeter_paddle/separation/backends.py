@@ -289,7 +289,7 @@ def cached_graph(
     model: paddle.nn.Layer, n_channels: int, n_bins: int, fmt: str, cache_dir: Path
 ) -> Path:
     """The verified ``fmt`` graph of ``model`` in the cache (built once per full key)."""
-    from ..pretrained.convert import file_sha256
+    from ..pretrained.store import file_sha256
     from .inference import cached_entry, graph_key
 
     require(fmt)

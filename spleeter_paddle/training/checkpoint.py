@@ -20,14 +20,15 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import ModelError
-from ..pretrained.convert import (
-    METADATA_FILE,
-    WEIGHTS_FILE,
+from ..pretrained.store import (
+    MODEL_FILES,
+    dtype_name,
     file_sha256,
-    non_finite_problem,
-    save_weights,
+    intact_metadata,
+    load_tensors,
+    name_list,
+    write_model,
 )
-from ..pretrained.provider import COMPLETION_MARKER
 from ..runtime import paddle
 
 CHECKPOINT_FORMAT = 2
@@ -49,11 +50,6 @@ def rng_seed(seed: int, step: int) -> int:
     return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
 
 
-def _listing(names: List[str], limit: int = 4) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def check_layout(
     path: Path, arrays: Dict[str, np.ndarray], expected: Dict[str, Tuple[Tuple[int, ...], str]]
 ) -> None:
@@ -68,20 +64,16 @@ def check_layout(
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} of {len(expected)} tensors missing ({_listing(missing)})")
+        problems.append(f"{len(missing)} of {len(expected)} tensors missing ({name_list(missing)})")
     if extra:
-        problems.append(f"{len(extra)} unexpected ({_listing(extra)})")
+        problems.append(f"{len(extra)} unexpected ({name_list(extra)})")
     problems += wrong[:4]
     if problems:
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def _dtype(tensor: paddle.Tensor) -> str:
-    return str(tensor.dtype).replace("paddle.", "")
-
-
 def model_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-    return {key: (tuple(v.shape), _dtype(v)) for key, v in model.state_dict().items()}
+    return {key: (tuple(v.shape), dtype_name(v)) for key, v in model.state_dict().items()}
 
 
 def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
@@ -92,7 +84,7 @@ def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...],
             continue
         for name in ADAM_ACCUMULATORS:
             shape = tuple(parameter.shape) if name.startswith("moment") else (1,)
-            layout[f"{key}.{name}"] = (shape, _dtype(parameter))
+            layout[f"{key}.{name}"] = (shape, dtype_name(parameter))
     return layout
 
 
@@ -130,25 +122,15 @@ def _json_scalars(state: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint file missing")
     if expected_sha256 != file_sha256(path):
         raise ModelError(f"{path}: checkpoint file corrupted (sha256 differs from state.json)")
-    try:
-        tensors = load_file(str(path))
-    except Exception as error:  # safetensors raises its own error types
-        raise ModelError(f"{path}: unreadable checkpoint file ({error})") from None
-    for name, value in tensors.items():
-        problem = non_finite_problem(value)
-        if problem:
-            raise ModelError(
-                f"{path}: tensor '{name}' holds {problem}; the run diverged before this "
-                "checkpoint, refusing to resume from it (an earlier checkpoint or lower "
-                "learning rate may help)"
-            )
-    return tensors
+    refusal = (
+        "the run diverged before this checkpoint, refusing to resume from it (an earlier "
+        "checkpoint or lower learning rate may help)"
+    )
+    return load_tensors(path, "checkpoint", refusal)
 
 
 class CheckpointManager:
@@ -271,37 +253,17 @@ class CheckpointManager:
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write what the separator loads (``model.safetensors`` + ``model.json``) and the completion
-    marker as a unit: the marker goes first and comes back last, and ``model.json`` records the
-    weights' sha256, so an interrupted export is never taken for a complete one (the next
-    training start re-exports it from the newest checkpoint)."""
-    directory = Path(directory)
-    (directory / COMPLETION_MARKER).unlink(missing_ok=True)
+    """Write the run directory as an installed model (what the separator loads), as a unit: an
+    interrupted export is never taken for a complete one (the next training start re-exports it
+    from the newest checkpoint)."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
-    path = save_weights(state, directory, {"config": params, "source": "training", **metadata})
-    marker = json.dumps({"complete": True, "source": "training"}) + "\n"
-    handle, temporary = tempfile.mkstemp(
-        prefix=f"{COMPLETION_MARKER}.", suffix=".tmp", dir=directory
-    )
-    with os.fdopen(handle, "w") as stream:
-        stream.write(marker)
-    os.replace(temporary, directory / COMPLETION_MARKER)
-    return path
+    return write_model(state, directory, {"config": params, "source": "training", **metadata})
 
 
 def export_is_current(directory: PathLike, step: int) -> bool:
     """True when the run's export is complete, consistent (sha256) and of checkpoint ``step``."""
-    directory = Path(directory)
-    weights, metadata = directory / WEIGHTS_FILE, directory / METADATA_FILE
-    if not ((directory / COMPLETION_MARKER).is_file() and weights.is_file()):
-        return False
-    try:
-        document = json.loads(metadata.read_text())
-        return document.get("step") == step and document.get("sha256", {}).get(
-            WEIGHTS_FILE
-        ) == file_sha256(weights)
-    except (OSError, ValueError, AttributeError):
-        return False
+    document = intact_metadata(directory)
+    return document is not None and document.get("step") == step
 
 
 def remove_stale_temporaries(run_dir: PathLike) -> List[Path]:
@@ -310,9 +272,8 @@ def remove_stale_temporaries(run_dir: PathLike) -> List[Path]:
     run_dir = Path(run_dir)
     patterns = [
         f"checkpoints/{TEMPORARY_PREFIX}*",
-        ".model.safetensors.*.tmp",
-        ".model.json.*.tmp",
-        f"{COMPLETION_MARKER}.*.tmp",
+        *(f".{name}.*.tmp" for name in MODEL_FILES),
+        ".complete.*.tmp",  # the marker's temporary before it was written like the other two
         ".launch-*.json",
     ]
     removed = []

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from ..errors import ModelError
-from ..pretrained.convert import METADATA_FILE, WEIGHTS_FILE, read_metadata
-from ..pretrained.provider import resolve_model_home
+from ..pretrained.store import METADATA_FILE, newest_model, resolve_model_home
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +40,9 @@ def newest_trained_model(
     params: Dict[str, Any], exclude: Optional[Path] = None, home: Optional[Path] = None
 ) -> Optional[Path]:
     """The most recently exported model under the model home whose weights fit ``params``."""
-    home = resolve_model_home() if home is None else home
-    candidates = []
-    for metadata_path in home.glob(f"*/{METADATA_FILE}"):
-        directory = metadata_path.parent
-        if exclude is not None and directory.resolve() == exclude.resolve():
-            continue
-        if not (directory / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            document = read_metadata(directory)
-        except ModelError:
-            continue
-        if is_compatible(document.get("config"), params):
-            candidates.append((metadata_path.stat().st_mtime, directory))
-    return max(candidates)[1] if candidates else None
+    return newest_model(
+        lambda document: is_compatible(document.get("config"), params), home, exclude
+    )
 
 
 def pretrained_directory(params: Dict[str, Any]) -> Path:

@@ -28,7 +28,7 @@ from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
 from ..model import build_model
-from ..pretrained.convert import load_weights
+from ..pretrained.store import load_weights
 from ..runtime import paddle
 from .checkpoint import (
     CheckpointManager,

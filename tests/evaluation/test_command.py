@@ -16,13 +16,14 @@ import pytest
 
 from spleeter_paddle.commands.evaluate import add_arguments, main, run
 from spleeter_paddle.errors import ModelError
-from spleeter_paddle.evaluation import find_latest_model, resolve_model
+from spleeter_paddle.evaluation import resolve_model
+from spleeter_paddle.pretrained.store import find_latest_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _save_model(directory: Path, source: str, config) -> None:
-    from spleeter_paddle.pretrained.convert import save_weights
+    from spleeter_paddle.pretrained.store import save_weights
 
     save_weights(
         {"weight": np.zeros(3, np.float32)}, directory, {"config": config, "source": source}
@@ -136,7 +137,7 @@ def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
     from spleeter_paddle.configuration import load_configuration
     from spleeter_paddle.evaluation import load_separator
     from spleeter_paddle.evaluation.setting import separator_setting
-    from spleeter_paddle.pretrained.convert import read_weights, save_weights
+    from spleeter_paddle.pretrained.store import read_weights, save_weights
 
     params = dict(load_configuration("spleeter:2stems"), T=64)
     run_dir = tmp_path / "run"

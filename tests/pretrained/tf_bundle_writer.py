@@ -14,7 +14,8 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from spleeter_paddle.configuration import load_configuration
-from spleeter_paddle.pretrained.tf_checkpoint import TABLE_MAGIC, masked_crc32c
+from spleeter_paddle.pretrained.checksums import masked_crc32c
+from spleeter_paddle.pretrained.tf_checkpoint import TABLE_MAGIC
 
 TINY_FILTERS = [2, 4, 4, 4, 4, 4]
 

@@ -17,8 +17,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from spleeter_paddle.errors import ConfigurationError, ModelError
-from spleeter_paddle.pretrained.convert import file_sha256, read_weights
-from spleeter_paddle.pretrained.provider import is_complete
+from spleeter_paddle.pretrained.store import file_sha256, is_complete, read_weights
 from spleeter_paddle.training.checkpoint import export_is_current
 from spleeter_paddle.training.trainer import TrainingOptions, train
 

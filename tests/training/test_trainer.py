@@ -15,7 +15,7 @@ from spleeter_paddle.data.cache import process_data
 from spleeter_paddle.data.manifest import build_manifests
 from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
-from spleeter_paddle.pretrained.convert import load_weights, read_metadata, read_weights
+from spleeter_paddle.pretrained.store import load_weights, read_metadata, read_weights
 from spleeter_paddle.training.initial import resolve_initial_weights
 from spleeter_paddle.training.trainer import TrainingOptions, train
 

@@ -73,8 +73,7 @@ def test_fast_train_resume_and_separate(prepared: Path, monkeypatch):
     assert "at step 40" in second.stderr
     assert [int(step) for step, _ in LOSS.findall(second.stderr)] == [41, 42, 43]
 
-    from spleeter_paddle.evaluation.models import find_latest_model
-    from spleeter_paddle.pretrained.convert import read_metadata
+    from spleeter_paddle.pretrained.store import find_latest_model, read_metadata
     from spleeter_paddle.separation.separator import Separator
 
     assert find_latest_model(prepared / "model") == run  # what eval.py picks by default

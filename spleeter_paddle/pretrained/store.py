@@ -1,0 +1,302 @@
+"""What an installed model directory is: ``model.safetensors``, ``model.json`` and ``.complete``.
+
+Written as a unit (weights, then metadata with their sha256, marker last), read with every check
+(sha256, NaN/Inf, exact layout), and listed under the model home (``$MODEL_PATH``, else ``model/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..errors import ModelError
+from ..files import write_atomic, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "model.json"
+COMPLETION_MARKER = ".complete"
+MODEL_FILES = (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER)  # the order they are written in
+WEIGHTS_FORMAT = 1
+DEFAULT_MODEL_HOME = "model"
+
+PathLike = Union[str, Path]
+
+
+def resolve_model_home(home: Optional[PathLike] = None) -> Path:
+    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``."""
+    return Path(home or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_HOME).expanduser()
+
+
+def file_sha256(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def name_list(names: Sequence[str], limit: int = 4) -> str:
+    """``"a, b, c, d and 3 more"``: the first ``limit`` names of a list for an error message."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def dtype_name(tensor: Any) -> str:
+    """``float32`` for a Paddle tensor of ``paddle.float32`` (numpy spelling)."""
+    return str(tensor.dtype).replace("paddle.", "")
+
+
+def non_finite_problem(value: np.ndarray) -> Optional[str]:
+    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``.
+
+    A NaN or infinite weight makes every output it reaches NaN or wrong without any error, so
+    weights are refused at load instead (the caller names the tensor and the file).
+    """
+    if not (
+        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
+    ):
+        return None
+    finite = np.isfinite(value)
+    if finite.all():
+        return None
+    bad = ~finite
+    n_nan = int(np.isnan(value).sum())
+    kinds = [f"{n_nan} NaN"] if n_nan else []
+    if int(bad.sum()) > n_nan:
+        kinds.append(f"{int(bad.sum()) - n_nan} infinite")
+    first = [int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)]
+    return f"{' and '.join(kinds)} value(s) (first at {first})"
+
+
+def load_tensors(path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
+    """The arrays of the safetensors file ``path`` (a ``kind`` file); a ModelError when it is
+    unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
+    from safetensors.numpy import load_file
+
+    try:
+        arrays = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise ModelError(f"{path}: unreadable {kind} file ({error})") from None
+    for key, value in arrays.items():
+        problem = non_finite_problem(value)
+        if problem:
+            raise ModelError(f"{path}: tensor '{key}' holds {problem}; {refusal}")
+    return arrays
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _as_array(value: Any) -> np.ndarray:
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return np.ascontiguousarray(np.asarray(value))
+
+
+def save_weights(
+    state: Mapping[str, Any],
+    directory: PathLike,
+    metadata: Optional[Mapping[str, Any]] = None,
+    basename: str = "model",
+) -> Path:
+    """Write ``<basename>.safetensors`` + ``<basename>.json`` into ``directory``; returns the former.
+
+    ``state`` maps state-dict keys to arrays (numpy or Paddle tensors, any shape/dtype).
+    ``metadata`` goes into the JSON (``config``, ``source``, anything JSON-serialisable); the
+    weights' sha256 and ``format`` are added. Each file is written to a temporary name and renamed.
+    """
+    from safetensors.numpy import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights_path = directory / f"{basename}.safetensors"
+    arrays = {key: _as_array(value) for key, value in state.items()}
+    write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
+    document = {"config": None, "source": None, **dict(metadata or {})}
+    document["sha256"] = {weights_path.name: file_sha256(weights_path)}
+    document["format"] = WEIGHTS_FORMAT
+    write_text_atomic(directory / f"{basename}.json", json.dumps(document, indent=2) + "\n")
+    return weights_path
+
+
+def write_model(state: Mapping[str, Any], directory: PathLike, metadata: Mapping[str, Any]) -> Path:
+    """Write an installed model as a unit: the marker goes first, then weights and metadata (with
+    the weights' sha256), and the marker comes back last, so an interrupted write never looks
+    complete. Returns the weights path."""
+    directory = Path(directory)
+    (directory / COMPLETION_MARKER).unlink(missing_ok=True)
+    path = save_weights(state, directory, metadata)
+    marker = json.dumps({"complete": True, "source": metadata.get("source")}) + "\n"
+    write_text_atomic(directory / COMPLETION_MARKER, marker)
+    return path
+
+
+def install_model(staged: Path, target: Path) -> Path:
+    """Move the complete model in ``staged`` (same filesystem) to ``target``.
+
+    A missing ``target`` is created by one rename; an existing one keeps every other file (TF
+    files placed there by hand, say) and gets our three, marker removed first and back last.
+    """
+    if not target.exists():
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not is_complete(target):  # another process may have won the race
+                raise
+        return target
+    (target / COMPLETION_MARKER).unlink(missing_ok=True)
+    for file_name in MODEL_FILES:
+        os.replace(staged / file_name, target / file_name)
+    return target
+
+
+# --- reading and checking -------------------------------------------------------------------------
+
+
+def is_complete(directory: PathLike) -> bool:
+    """True when ``directory`` holds installed weights: marker, weights and metadata."""
+    return all((Path(directory) / name).is_file() for name in MODEL_FILES)
+
+
+def read_metadata(directory: PathLike, basename: str = "model") -> Dict[str, Any]:
+    """The ``<basename>.json`` document of a weights directory (ModelError naming it if unreadable)."""
+    path = Path(directory) / f"{basename}.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: weights metadata not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: unreadable weights metadata ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("sha256"), dict):
+        raise ModelError(f"{path}: weights metadata has no 'sha256' object")
+    if document.get("format") != WEIGHTS_FORMAT:
+        raise ModelError(f"{path}: unsupported weights format {document.get('format')!r}")
+    return document
+
+
+def intact_metadata(directory: PathLike) -> Optional[Dict[str, Any]]:
+    """``model.json`` of a complete model whose weights still match their sha256, else None."""
+    directory = Path(directory)
+    if not is_complete(directory):
+        return None
+    try:
+        document = read_metadata(directory)
+        intact = document["sha256"].get(WEIGHTS_FILE) == file_sha256(directory / WEIGHTS_FILE)
+    except (ModelError, OSError):
+        return None
+    return document if intact else None
+
+
+def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
+    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
+
+    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
+    """
+    directory = Path(directory)
+    weights_path = directory / f"{basename}.safetensors"
+    if not weights_path.is_file():
+        raise ModelError(f"{weights_path}: weights file not found")
+    expected = read_metadata(directory, basename)["sha256"].get(weights_path.name)
+    actual = file_sha256(weights_path)
+    if expected != actual:
+        raise ModelError(
+            f"{weights_path}: weights file is corrupted (sha256 {actual} does not match "
+            f"{directory / (basename + '.json')}): it changed after it was written; nothing was "
+            "loaded (for an official model, move the directory aside and run `spleeter-paddle models "
+            "download`)"
+        )
+    refusal = (
+        "these weights would give wrong stems (a diverged training or a damaged file), "
+        "refusing to load them"
+    )
+    return load_tensors(weights_path, "weights", refusal)
+
+
+def load_weights(model: Any, directory: PathLike, basename: str = "model") -> Any:
+    """Copy every tensor of ``<directory>/<basename>.safetensors`` into ``model`` exactly.
+
+    Keys, shapes and dtypes must match ``model.state_dict()`` one to one; returns ``model``.
+    """
+    arrays = read_weights(directory, basename)
+    weights_path = Path(directory) / f"{basename}.safetensors"
+    target = model.state_dict()
+    missing = [key for key in target if key not in arrays]
+    unexpected = [key for key in arrays if key not in target]
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"missing {name_list(missing)}")
+        if unexpected:
+            problems.append(f"unexpected {name_list(unexpected)}")
+        raise ModelError(
+            f"{weights_path}: weights do not fit the model ({'; '.join(problems)}); "
+            "was it saved for another configuration?"
+        )
+    for key, parameter in target.items():
+        value, shape = arrays[key], tuple(parameter.shape)
+        dtype = dtype_name(parameter)
+        if value.shape != shape or str(value.dtype) != dtype:
+            raise ModelError(
+                f"{weights_path}: '{key}' is {value.dtype}{list(value.shape)}, the model needs "
+                f"{dtype}{list(shape)}"
+            )
+        parameter.set_value(value)
+    return model
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+
+def installed_models(home: Optional[PathLike] = None) -> Iterator[Tuple[Path, Dict[str, Any]]]:
+    """``(directory, model.json)`` of every model under the model home with weights and a
+    readable ``model.json`` (unreadable ones are skipped with a warning)."""
+    home = resolve_model_home(home)
+    for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:
+        directory = metadata_path.parent
+        if not (directory / WEIGHTS_FILE).is_file():
+            continue
+        try:
+            yield directory, read_metadata(directory)
+        except ModelError as error:
+            logger.warning("skipping %s", error)
+
+
+def newest_model(
+    accept: Callable[[Dict[str, Any]], bool],
+    home: Optional[PathLike] = None,
+    exclude: Optional[Path] = None,
+) -> Optional[Path]:
+    """The installed model with the most recently written weights whose ``model.json``
+    ``accept`` takes (``exclude``: a directory never chosen, such as the run being started)."""
+    candidates = []
+    for directory, document in installed_models(home):
+        if exclude is not None and directory.resolve() == Path(exclude).resolve():
+            continue
+        if accept(document):
+            candidates.append(((directory / WEIGHTS_FILE).stat().st_mtime, str(directory)))
+    return Path(max(candidates)[1]) if candidates else None
+
+
+def is_trained(document: Mapping[str, Any]) -> bool:
+    """A model written by training: ``source`` ``training`` and its params as ``config``."""
+    return document.get("source") == "training" and isinstance(document.get("config"), dict)
+
+
+def find_latest_model(home: Optional[PathLike] = None) -> Path:
+    """The most recently written trained model directory under ``home`` (default: model home)."""
+    newest = newest_model(is_trained, home)
+    if newest is None:
+        raise ModelError(
+            f"{resolve_model_home(home)}/: no trained model (a <run>/ directory with "
+            "model.safetensors and a model.json from training); train one, or pass --model "
+            "spleeter:2stems"
+        )
+    return newest
