@@ -155,7 +155,7 @@ def test_perfect_and_zero_estimates():
         bsseval.evaluate(references, silent)
 
 
-@pytest.mark.parametrize("estimate_samples", [-1234, 0, 999])
+@pytest.mark.parametrize("estimate_samples", [-1234, 999])
 def test_short_tail_and_padding(estimate_samples: int):
     rng = np.random.default_rng(5)
     references = noise(rng, 2, 2.3)
