@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..errors import DataError, SpleeterError
+from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
 from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
 from .report import plot_sdr, write_results_csv, write_summary_json, write_text
@@ -210,7 +211,7 @@ def _score_songs(
 
 
 def evaluate(
-    separator,
+    separator: Separating,
     tracks: Sequence[Track],
     output_dir: Union[str, Path],
     n_workers: int = 1,
