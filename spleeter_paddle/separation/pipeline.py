@@ -74,7 +74,6 @@ class PaddedSignal:
         self._blocks = iter(blocks)
         self._buffer = np.zeros((n_channels, lead_samples), dtype=np.float32)
         self._buffer_start = 0  # padded index of _buffer[:, 0]
-        self._lead = lead_samples
         self._received = 0
         self.exhausted = False
 
