@@ -1,16 +1,25 @@
-"""Atomic file writing: a temporary name beside the target, renamed over it when complete.
-
-Readers never see a half-written file, and every exit path removes the temporary.
+"""Atomic file writing (a temporary name beside the target, renamed over it when complete; every
+exit path removes the temporary) and file digests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Union
 
 PathLike = Union[str, Path]
+
+
+def file_sha256(path: PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def shareable_mode() -> int:

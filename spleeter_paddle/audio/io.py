@@ -369,12 +369,22 @@ def stream(
     return blocks
 
 
-def to_stereo(waveform: np.ndarray) -> np.ndarray:
-    """``(n_samples, n_channels)`` -> ``(n_samples, 2)``: mono is duplicated, >2 keeps the first two."""
+def to_channels(waveform: np.ndarray, n_channels: int) -> np.ndarray:
+    """``(n_samples,)`` or ``(n_samples, C)`` -> ``(n_samples, n_channels)``: mono is duplicated,
+    extra channels are dropped, fewer are repeated in turn (``L R`` -> ``L R L``)."""
     if waveform.ndim == 1:
         waveform = waveform[:, None]
     if waveform.shape[1] == 0:
         raise ValueError("waveform has no channels")
+    if waveform.shape[1] == n_channels:
+        return waveform
     if waveform.shape[1] == 1:
-        return np.repeat(waveform, 2, axis=1)
-    return waveform[:, :2]
+        return np.repeat(waveform, n_channels, axis=1)
+    if waveform.shape[1] > n_channels:
+        return waveform[:, :n_channels]
+    return np.resize(waveform.T, (n_channels, waveform.shape[0])).T
+
+
+def to_stereo(waveform: np.ndarray) -> np.ndarray:
+    """``(n_samples, n_channels)`` -> ``(n_samples, 2)``: mono is duplicated, >2 keeps the first two."""
+    return to_channels(waveform, 2)

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
+from ..files import file_sha256, write_atomic, write_text_atomic
 from .manifest import read_manifest
 
 logger = logging.getLogger(__name__)
@@ -97,23 +97,12 @@ def _song_id(name: str, paths: List[str]) -> str:
     return f"{slug}-{hashlib.sha1(repr(paths).encode()).hexdigest()[:10]}"
 
 
-def _to_channels(waveform: np.ndarray, n_channels: int) -> np.ndarray:
-    """``(n, ch)`` -> ``(n, n_channels)``: mono duplicated, extra channels dropped."""
-    if waveform.shape[1] == n_channels:
-        return waveform
-    if waveform.shape[1] == 1:
-        return np.repeat(waveform, n_channels, axis=1)
-    if waveform.shape[1] > n_channels:
-        return waveform[:, :n_channels]
-    return np.resize(waveform.T, (n_channels, waveform.shape[0])).T
-
-
 def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]) -> np.ndarray:
     """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first).
 
     A stem shorter than one STFT frame (but not empty) is zero-padded to one frame.
     """
-    from ..audio.io import load
+    from ..audio.io import load, to_channels
 
     magnitudes = []
     for path in paths:
@@ -123,7 +112,7 @@ def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]
             duration_s=settings["chunk_duration"],
             sample_rate=settings["sample_rate"],
         )
-        waveform = _to_channels(np.asarray(waveform, dtype=np.float32), settings["n_channels"])
+        waveform = to_channels(np.asarray(waveform, dtype=np.float32), settings["n_channels"])
         if 0 < len(waveform) < settings["frame_length"]:
             waveform = np.pad(waveform, ((0, settings["frame_length"] - len(waveform)), (0, 0)))
         if len(waveform) == 0:
@@ -172,19 +161,19 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     """Worker: compute and write one song; returns its entry or ``{"error": reason}``."""
     directory = Path(job["directory"])
     data_path = directory / f"{job['id']}.bin"
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{job['id']}.", suffix=".bin", dir=directory)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            chunks, skipped = _write_chunks(job, stream)
-        if not chunks:
+    written: List[Tuple[List[Dict], List[Dict]]] = []
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as stream:
+            written.append(_write_chunks(job, stream))
+        if not written[0][0]:
             raise DataError("no audio in any chunk")
-        publish(temporary, data_path)
+
+    try:
+        write_atomic(data_path, write, suffix=".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
-        Path(temporary).unlink(missing_ok=True)
         return {"song": job["song"], "error": str(error)}
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, **file_fingerprint(data_path))
     _write_json(directory / f"{job['id']}.json", entry)
@@ -193,11 +182,7 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
 
 def file_fingerprint(path: Path) -> Dict[str, Any]:
     """``{"size": bytes, "sha256": hex}`` of a cache file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            digest.update(block)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True) -> Optional[str]:
@@ -212,20 +197,8 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
     return None
 
 
-def publish(temporary: Union[str, Path], target: Union[str, Path]) -> None:
-    """Rename a finished temporary file onto ``target`` with the usual permissions (mkstemp's
-    are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, target)
-
-
 def _write_json(path: Path, document: Any) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(descriptor, "w") as stream:
-        json.dump(document, stream)
-    publish(temporary, path)
+    write_text_atomic(path, json.dumps(document), suffix="")
 
 
 def _read_entry(path: Path) -> Optional[Dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AudioError, DataError
+from ..files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -240,16 +240,10 @@ def write_manifest(
         "sample_rate",
         "n_samples",
     ]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(descriptor, "w", newline="") as handle:
-        pd.DataFrame(rows, columns=columns).to_csv(handle, index=False, float_format="%.6f")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)
-    return path
+    table = pd.DataFrame(rows, columns=columns)
+    return write_atomic(
+        path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
+    )
 
 
 def split_manifest_path(train_csv: Union[str, Path], split: str = "test") -> Path:

@@ -8,37 +8,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Union
 
 import pandas as pd
 
+from .. import files
 from ..errors import DataError
 from .metrics import METRICS
 
 
 def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)`` next to ``path``, then rename it to ``path``."""
-    path = Path(path)
+    """Call ``write(temporary_path)`` next to ``path``, then rename it to ``path`` (a DataError
+    naming ``path`` when the folder or the file cannot be written)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-        )
-        os.close(handle)
+        return files.write_atomic(path, write, suffix=Path(path).suffix)
     except OSError as error:
         raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
-        raise
-    return path
 
 
 def write_text(path: Union[str, Path], text: str) -> Path:

@@ -6,14 +6,12 @@ song only when both are equal to its own, so scores are never relabelled under a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import metadata
 from typing import Any, Dict, List, Mapping
 
-import numpy as np
-
 from ..errors import DataError
+from ..pretrained.store import weights_digest
 from . import stability
 from .tracks import Track
 
@@ -37,16 +35,6 @@ REFERENCE_CONVENTION = (
 )
 
 
-def state_digest(model: Any) -> str:
-    """sha256 over the loaded state (names, dtypes, shapes, bytes in key order)."""
-    digest = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        array = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
-        digest.update(f"{name}|{array.dtype}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def separator_setting(separator: Any) -> Dict[str, Any]:
     """What defines ``separator``'s estimates: its own ``evaluation_setting()`` if it has one,
     else for a ``Separator``: weights digest, output config fields, MWF and segment length.
@@ -63,7 +51,7 @@ def separator_setting(separator: Any) -> Dict[str, Any]:
     params = separator.params
     return {
         "kind": "spleeter",
-        "weights_sha256": state_digest(separator.model),
+        "weights_sha256": weights_digest(separator.model.state_dict()),
         "config": {name: params[name] for name in OUTPUT_FIELDS if name in params},
         "mwf": bool(getattr(separator, "mwf", False)),
         "segment_frames": int(separator.chain.T),

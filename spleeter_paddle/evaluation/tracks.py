@@ -6,15 +6,13 @@ send to a metrics worker process, which reads the references itself.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..audio.io import to_stereo
 from ..errors import DataError, SpleeterError
-
-logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aif", ".aiff")
 MIXTURE_NAME = "mixture"
@@ -49,9 +47,7 @@ def _stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
         waveform = waveform[:, None]
     if waveform.ndim != 2 or waveform.shape[1] == 0 or waveform.shape[0] == 0:
         raise DataError(f"{source}: empty or malformed audio (shape {waveform.shape})")
-    if waveform.shape[1] == 1:
-        waveform = np.repeat(waveform, 2, axis=1)
-    return np.ascontiguousarray(waveform[:, :2])
+    return np.ascontiguousarray(to_stereo(waveform))
 
 
 class Track:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 import numpy as np
 
 from ..errors import ModelError
-from ..files import write_atomic, write_text_atomic
+from ..files import file_sha256, write_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
     return Path(home or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_HOME).expanduser()
 
 
-def file_sha256(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def name_list(names: Sequence[str], limit: int = 4) -> str:
     """``"a, b, c, d and 3 more"``: the first ``limit`` names of a list for an error message."""
     shown = ", ".join(names[:limit])
@@ -52,6 +44,17 @@ def name_list(names: Sequence[str], limit: int = 4) -> str:
 def dtype_name(tensor: Any) -> str:
     """``float32`` for a Paddle tensor of ``paddle.float32`` (numpy spelling)."""
     return str(tensor.dtype).replace("paddle.", "")
+
+
+def weights_digest(state: Mapping[str, Any]) -> str:
+    """sha256 over a state dict (numpy arrays or Paddle tensors): every entry's name, dtype,
+    shape and bytes, in name order. Equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for name, value in sorted(state.items()):
+        array = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
+        digest.update(f"{name}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def non_finite_problem(value: np.ndarray) -> Optional[str]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..model import build_model
 from ..runtime import paddle
-from .backends import BACKENDS
+from ..vocab import BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,8 @@ def graph_key(model: paddle.nn.Layer, n_channels: int, n_bins: int) -> Optional[
     config = getattr(model, "graph_config", None)
     if config is None:
         return None
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        array = np.ascontiguousarray(tensor.numpy())
-        weights.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        weights.update(array.tobytes())
+    from ..pretrained.store import weights_digest
+
     return {
         "format": EXPORT_FORMAT,
         "paddle": paddle.__version__,
@@ -123,7 +120,7 @@ def graph_key(model: paddle.nn.Layer, n_channels: int, n_bins: int) -> Optional[
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": json.loads(json.dumps(config, sort_keys=True)),
         "input": [None, int(n_channels), None, int(n_bins)],
-        "weights": weights.hexdigest(),
+        "weights": weights_digest(model.state_dict()),
     }
 
 

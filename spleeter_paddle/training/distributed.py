@@ -7,7 +7,6 @@ process (one per card, on one or several nodes) reads it and runs the same train
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..devices import prepare_sdaa_environment, sdaa_plugin_installed
 from ..environment import user_omp_num_threads
+from ..pretrained.store import weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +55,12 @@ def local_device_id() -> int:
     return 0
 
 
-def parameter_digest(model: Any) -> str:
-    """sha256 over every parameter's bytes, in state-dict order."""
-    digest = hashlib.sha256()
-    for key, value in model.state_dict().items():
-        digest.update(key.encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()
-
-
 def gather_digests(model: Any) -> List[str]:
-    """Every rank's :func:`parameter_digest` (a collective call: all ranks must make it)."""
+    """Every rank's weights digest (a collective call: all ranks must make it)."""
     import paddle.distributed as dist
 
     digests: List[str] = []
-    dist.all_gather_object(digests, parameter_digest(model))
+    dist.all_gather_object(digests, weights_digest(model.state_dict()))
     return digests
 
 

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from ..data.dataset import SpectrogramCache
 from ..errors import ConfigurationError
+from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries
 from .distributed import launch_training
 from .initial import LoadModel, initial_weights_label, resolve_initial_weights, run_directory
@@ -81,12 +81,8 @@ def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
 
 
 def write_run_settings(run_dir: Path, settings: Dict[str, Any], params: Dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
     document = {"format": RUN_FORMAT, **settings, "config": params}
-    handle, temporary = tempfile.mkstemp(prefix=f".{RUN_FILE}.", suffix=".tmp", dir=run_dir)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(document, stream, indent=2)
-    os.replace(temporary, run_dir / RUN_FILE)
+    write_text_atomic(run_dir / RUN_FILE, json.dumps(document, indent=2))
 
 
 def free_run_directory(run_dir: Path) -> Path:
