@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Dict, Union
 
 from .errors import ConfigurationError
+from .vocab import PRESETS
 
 PRESET_PREFIX = "spleeter:"
-PRESETS = ("2stems", "4stems", "5stems", "2stems-16kHz", "4stems-16kHz", "5stems-16kHz", "musdb")
 MODEL_TYPES = ("unet.unet", "unet.softmax_unet", "blstm.blstm")
 MASK_EXTENSIONS = ("zeros", "average")
 

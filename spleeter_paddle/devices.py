@@ -10,13 +10,14 @@ import logging
 import os
 from typing import MutableMapping, Optional
 
+from .vocab import DEVICES as DEVICE_CHOICES
+
 logger = logging.getLogger(__name__)
 
 SDAA_DEFAULTS = {
     "PADDLE_XCCL_BACKEND": "sdaa",
     "CUSTOM_DEVICE_BLACK_LIST": "conv2d,conv2d_grad",
 }
-DEVICE_CHOICES = ("auto", "cpu", "gpu", "sdaa")
 
 
 def sdaa_plugin_installed() -> bool:

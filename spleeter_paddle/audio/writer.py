@@ -16,14 +16,14 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError
+from ..vocab import BIT_DEPTHS as SUBTYPES
+from ..vocab import CODECS
 from . import ffmpeg
 
 # The clipping warning keeps the logger name it had in io.py, so existing log settings still apply.
 logger = logging.getLogger(f"{__package__}.io")
 
 PathLike = Union[str, "os.PathLike[str]"]
-CODECS = ("wav", "mp3", "ogg", "m4a", "wma", "flac")  # Spleeter's Codec enum
-SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 
 # codec -> (libsndfile format, subtype of the lossy ones; wav/flac take the caller's subtype)
 _SOUNDFILE_FORMATS = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
+from .flags import add_is_wav_flag
+
 
 def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
     """``-p``, ``-d``, ``-T`` and ``--quiet``; with ``train`` also ``-F -cd -ncps -bs -lr``."""
@@ -63,14 +65,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
         help="existing MUSDB18 (.stem.mp4) or MUSDB18-HQ root to convert; "
         "without it the 7-second previews are downloaded",
     )
-    parser.add_argument(
-        "--is-wav",
-        "--is_wav",
-        dest="is_wav",
-        action="store_true",
-        default=None,
-        help="the root is MUSDB18-HQ (WAV); detected when omitted",
-    )
+    add_is_wav_flag(parser, help="the root is MUSDB18-HQ (WAV); detected when omitted")
     parser.add_argument("-o", "--output", default="dataset", help="dataset root to write")
     parser.add_argument(
         "--stems",

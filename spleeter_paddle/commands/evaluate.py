@@ -12,6 +12,7 @@ import os
 from typing import List, Optional
 
 from . import run_script
+from .flags import add_device_flag, add_is_wav_flag
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +30,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         help="metrics worker processes (default: all cores)",
     )
     parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
-    parser.add_argument(
-        "--is-wav",
-        "--is_wav",
-        dest="is_wav",
-        action="store_true",
-        default=None,
-        help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)",
-    )
+    add_is_wav_flag(parser, help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)")
     parser.add_argument(
         "--subset",
         dest="subsets",
@@ -50,7 +44,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="score songs again even if their JSON exists (default: resume)",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, gpu or sdaa (separation)")
+    add_device_flag(parser, help="auto, cpu, gpu or sdaa (separation)")
     parser.add_argument(
         "--no-stability-check",
         dest="check_stability",

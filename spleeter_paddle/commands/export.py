@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from ..separation.backends import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
+from .flags import add_config_flag, add_model_dir_flag
 
 logger = logging.getLogger(__name__)
 
@@ -25,17 +26,8 @@ def tolerance_value(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-p",
-        "--params_filename",
-        default="spleeter:2stems",
-        help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
-    )
-    parser.add_argument(
-        "--model-dir",
-        default=None,
-        help="directory of trained weights (default: the config's pretrained model)",
-    )
+    add_config_flag(parser)
+    add_model_dir_flag(parser)
     parser.add_argument(
         "--format", default="onnx", choices=EXPORT_FORMATS, help="what to write (default: onnx)"
     )

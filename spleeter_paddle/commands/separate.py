@@ -8,10 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from ..audio.writer import CODECS, SUBTYPES
-from ..devices import DEVICE_CHOICES
 from ..errors import ConfigurationError
-from ..separation.backends import BACKENDS
 from ..separation.batch import (
     SeparationOptions,
     batch_size,
@@ -21,7 +18,9 @@ from ..separation.batch import (
     segment_frames,
     separate_files,
 )
+from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
+from .flags import add_model_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-i", "--inputs", action="append", default=[], help="input file (seed style; may repeat)"
     )
-    parser.add_argument(
-        "-p",
-        "--params_filename",
-        default="spleeter:2stems",
-        help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
-    )
+    add_model_flags(parser)
     parser.add_argument(
         "-o",
         "--output_path",
@@ -61,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bit-depth",
         dest="subtype",
         default="PCM_16",
-        choices=SUBTYPES,
+        choices=BIT_DEPTHS,
         help="wav/flac sample format (default: PCM_16, like Spleeter; FLOAT never clips)",
     )
     parser.add_argument(
@@ -79,23 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="maximum seconds to process (default: whole file)",
     )
     parser.add_argument("--mwf", action="store_true", help="multichannel Wiener filtering")
-    parser.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICE_CHOICES,
-        help="device (default: auto = sdaa > gpu > cpu)",
-    )
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKENDS,
-        help="inference engine (default: auto; onnxruntime/openvino need their extras)",
-    )
-    parser.add_argument(
-        "--model-dir",
-        default=None,
-        help="directory of trained weights (default: the config's model_dir)",
-    )
     parser.add_argument(
         "--batch-size",
         type=argument_type(batch_size),

@@ -8,7 +8,9 @@ import logging
 
 from ..errors import ConfigurationError
 from ..separation.batch import positive_int
+from ..vocab import PADDLE_BACKENDS
 from . import argument_type
+from .flags import add_backend_flag, add_device_flag
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-upload-mb", type=_size_mb, default=500, help="largest upload accepted (default: 500)"
     )
-    parser.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "gpu", "sdaa"),
-        help="as for separate: sdaa > gpu > cpu (default: auto)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--backend", default="auto", choices=("auto", "predictor", "eager"),
-        help="as for separate (default: auto)",
-    )  # fmt: skip
+    add_device_flag(parser, help="as for separate: sdaa > gpu > cpu (default: auto)")
+    add_backend_flag(parser, PADDLE_BACKENDS, help="as for separate (default: auto)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,13 +14,13 @@ from spleeter_paddle.commands.data import (
     run_process_data,
     training_params,
 )
+from spleeter_paddle.commands.flags import add_device_flag
+from spleeter_paddle.vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
 if TYPE_CHECKING:
     from spleeter_paddle.training.run import LaunchOptions
     from spleeter_paddle.training.trainer import TrainingOptions
 
-TRUE_WORDS = ("true", "t", "yes", "y", "1", "on")
-FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "none")
 MODES = ("process_data", "train", "fast_train")
 
 
@@ -42,7 +42,7 @@ def load_model_choice(text: str) -> Union[bool, str]:
         return True
     if lowered in FALSE_WORDS:
         return False
-    return "latest" if lowered == "latest" else text
+    return LOAD_MODEL_LATEST if lowered == LOAD_MODEL_LATEST else text
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,12 +123,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="start a new run; the run directory (-o) must not hold one",
     )
-    group.add_argument(
-        "--device",
-        choices=("auto", "cpu", "gpu", "sdaa"),
-        default="auto",
-        help="auto: sdaa if Paddle reports it, else gpu, else cpu",
-    )
+    add_device_flag(group, help="auto: sdaa if Paddle reports it, else gpu, else cpu")
     multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
     multi.add_argument(
         "-npn", "--nproc_per_node", type=int, default=1, help="processes (cards) per node"

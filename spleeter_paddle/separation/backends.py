@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Every inference engine ``separate --backend`` takes (this module imports no framework, so the
-# CLI can list them without loading Paddle).
-BACKENDS = ("auto", "predictor", "eager", "onnxruntime", "openvino")
 EXPORT_FORMATS = ("onnx", "openvino", "paddle")
 
 ONNX_OPSET = 17

@@ -17,12 +17,11 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..audio.writer import CODECS, SUBTYPES
 from ..configuration import load_configuration
-from ..devices import DEVICE_CHOICES
 from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
 from . import outputs
-from .backends import BACKENDS, validate_backend
+from .backends import validate_backend
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
@@ -123,8 +122,8 @@ class SeparationOptions:
             raise ConfigurationError("output path is empty: give -o/--output_path DIR")
         for name, value, allowed in (
             ("codec", self.codec, CODECS),
-            ("subtype", self.subtype, SUBTYPES),
-            ("device", self.device, DEVICE_CHOICES),
+            ("subtype", self.subtype, BIT_DEPTHS),
+            ("device", self.device, DEVICES),
             ("backend", self.backend, BACKENDS),
         ):
             if value not in allowed:

@@ -10,10 +10,10 @@ from typing import Any, Dict, Optional, Union
 
 from ..errors import ModelError
 from ..pretrained.store import METADATA_FILE, newest_model, resolve_model_home
+from ..vocab import LOAD_MODEL_LATEST, LOAD_MODEL_PRETRAINED, LOAD_MODEL_SCRATCH, PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")
 LoadModel = Union[bool, str, None]
 PathLike = Union[str, Path]
 
@@ -64,17 +64,17 @@ def resolve_initial_weights(
 ) -> Optional[Path]:
     """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
     (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
-    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
+    if load_model in (None, False) or str(load_model).lower() in LOAD_MODEL_SCRATCH:
         return None
     choice = str(load_model).lower()
-    if choice == "latest":
+    if choice == LOAD_MODEL_LATEST:
         newest = newest_trained_model(params, exclude=run_dir)
         if newest is None:
             raise ModelError(
                 "-lm latest: no trained model under the model home fits this configuration"
             )
         return newest
-    if choice in ("true", "1", "yes", "pretrained"):
+    if choice in LOAD_MODEL_PRETRAINED:
         try:
             return pretrained_directory(params)
         except ModelError as error:
@@ -93,11 +93,11 @@ def resolve_initial_weights(
 
 def initial_weights_label(load_model: LoadModel) -> str:
     """``-lm`` as a run records it: ``scratch``, ``pretrained``, ``latest`` or an absolute path."""
-    if load_model in (None, False) or str(load_model).lower() in ("false", "0", "no", "none"):
+    if load_model in (None, False) or str(load_model).lower() in LOAD_MODEL_SCRATCH:
         return "scratch"
     choice = str(load_model).lower()
-    if choice in ("true", "1", "yes", "pretrained"):
+    if choice in LOAD_MODEL_PRETRAINED:
         return "pretrained"
-    if choice == "latest":
+    if choice == LOAD_MODEL_LATEST:
         return "latest"
     return str(Path(str(load_model)).expanduser().resolve())

@@ -21,12 +21,11 @@ from typing import Dict, List, Optional
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError
 from ..evaluation.report import write_atomic
+from ..vocab import PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
 
-PRESETS = tuple(
-    f"spleeter:{name}{rate}" for rate in ("", "-16kHz") for name in ("2stems", "4stems", "5stems")
-)
+PRESETS = tuple(f"spleeter:{name}{rate}" for rate in ("", "-16kHz") for name in PRETRAINED_PRESETS)
 # What the readers take (libsndfile natively, the rest through ffmpeg); the extension of a stored
 # upload tells the reader which one to use, so it is kept, from this list only.
 AUDIO_EXTENSIONS = (

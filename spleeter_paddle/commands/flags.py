@@ -1,0 +1,57 @@
+"""Flags that mean the same in several commands, defined once: the model, the device, the backend,
+MUSDB18-HQ's ``--is-wav``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Sequence
+
+from ..vocab import BACKENDS, DEVICES
+
+Parser = Any  # an ArgumentParser or an argument group
+
+
+def add_config_flag(parser: Parser) -> None:
+    parser.add_argument(
+        "-p",
+        "--params_filename",
+        default="spleeter:2stems",
+        help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
+    )
+
+
+def add_model_dir_flag(parser: Parser) -> None:
+    parser.add_argument(
+        "--model-dir",
+        default=None,
+        help="directory of trained weights (default: the config's pretrained model)",
+    )
+
+
+def add_device_flag(
+    parser: Parser, help: str = "device (default: auto = sdaa > gpu > cpu)"
+) -> None:
+    parser.add_argument("--device", default="auto", choices=DEVICES, help=help)
+
+
+def add_backend_flag(
+    parser: Parser,
+    choices: Sequence[str] = BACKENDS,
+    help: str = "inference engine (default: auto; onnxruntime/openvino need their extras)",
+) -> None:
+    parser.add_argument("--backend", default="auto", choices=choices, help=help)
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """``-p``, ``--model-dir``, ``--device``, ``--backend``: which model runs where."""
+    add_config_flag(parser)
+    add_model_dir_flag(parser)
+    add_device_flag(parser)
+    add_backend_flag(parser)
+
+
+def add_is_wav_flag(parser: Parser, help: str) -> None:
+    parser.add_argument(
+        "--is-wav", "--is_wav", dest="is_wav", action="store_true", default=None, help=help
+    )
