@@ -1,7 +1,7 @@
 """Oracle separators: known songs separated with their true stems (upper bounds, pipeline checks).
 
-They have the ``Separator`` interface the evaluator uses (``instruments``, ``sample_rate``,
-``separate(waveform)``) and recognise the song from the mixture samples they are given.
+They implement :class:`~spleeter_paddle.separation.protocol.Separating` (``instruments``,
+``sample_rate``, ``separate(waveform)``) and recognise the song from the mixture samples they get.
 """
 
 from __future__ import annotations

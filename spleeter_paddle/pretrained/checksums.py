@@ -141,7 +141,6 @@ def _native_crc32c():
 
 
 _NATIVE_CRC32C = _native_crc32c()
-CRC32C_BACKEND = "native" if _NATIVE_CRC32C is not None else "numpy"
 
 
 def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:

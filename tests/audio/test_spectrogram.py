@@ -24,7 +24,7 @@ def test_periodic_hann():
 
 
 def test_frame_count_matches_spleeter_worked_example():
-    # spleeter-reference §3.3: n = 479,832 samples -> 473 frames.
+    # Spleeter (TF) on 479,832 samples gives 473 frames.
     assert n_frames_padded(479_832, 4096, 1024) == 473
     assert stft(np.zeros((479_832, 2), np.float32)).shape == (473, 2049, 2)
 
@@ -40,7 +40,7 @@ def test_stft_matches_float64_definition():
 
 def test_training_stft_has_no_padding():
     waveform = np.zeros((20 * 44100, 2), np.float32)
-    assert stft(waveform, pad=False).shape[0] == 858  # spleeter-reference §5.1: 858 frames for 20 s
+    assert stft(waveform, pad=False).shape[0] == 858  # Spleeter: 858 frames for 20 s
     assert stft(np.zeros((100, 1), np.float32), pad=False).shape == (0, 2049, 1)
 
 

@@ -19,7 +19,7 @@ def test_unet_parameter_counts_match_the_checkpoint():
     model = build_model(_params("2stems"))
     trainable = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
     stored = sum(int(np.prod(t.shape)) for t in model.state_dict().values())
-    # spleeter-reference §2.2: 9,823,749 trainable and 9,826,759 stored floats per U-Net.
+    # The official 2stems checkpoint: 9,823,749 trainable and 9,826,759 stored floats per U-Net.
     assert trainable == 2 * 9_823_749
     assert stored == 2 * 9_826_759
 

@@ -19,7 +19,7 @@ from spleeter_paddle.pretrained.tf_checkpoint import (
     snappy_decompress,
 )
 
-# (name, TF shape, offset, bytes, masked crc32c): rows of reference Appendix A.
+# (name, TF shape, offset, bytes, masked crc32c): rows of the official 2stems model.index.
 OFFICIAL_ROWS = [
     ("batch_normalization/beta", [16], 0, 64, 2887784269),
     ("batch_normalization/gamma", [16], 64, 64, 3939792285),
@@ -59,7 +59,7 @@ def test_crc32c_matches_published_check_values():
     assert crc32c_numpy(b"\xff" * 32) == 0x62A8AB43
     assert crc32c_numpy(bytes(range(32))) == 0x46DD794E
     assert crc32c_numpy(b"") == 0
-    # global_step = int64 0 in the official index (reference Appendix A).
+    # global_step = int64 0 in the official index (read from model.index).
     assert masked_crc32c(bytes(8)) == 127402793
 
 

@@ -215,7 +215,7 @@ def unet_tf_variables(
 def expected_paddle_state(
     variables: Mapping[str, np.ndarray], instrument_list: Sequence[str]
 ) -> Dict[str, np.ndarray]:
-    """Paddle state dict the converter must produce for ``variables`` (reference Appendix B)."""
+    """Paddle state dict the converter must produce for ``variables`` (Keras creation-order names)."""
     perm = (3, 2, 0, 1)
     bn_map = {
         "weight": "gamma",
