@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
+import numpy as np
+
 from ..runtime import nn, paddle
 
 ENCODER_FILTERS = (16, 32, 64, 128, 256, 512)
@@ -105,8 +107,34 @@ class EncoderBlock(nn.Layer):
         return raw, self.activation(self.bn(raw))
 
 
+# Output phase r (row or column parity) of the stride-2 5x5 transposed conv with TF-same padding
+# gathers inputs m-1, m, m+1 with these kernel taps (None: no tap): its 4 phases are one 3x3 conv.
+_PHASE_TAPS = ((3, 1, None), (4, 2, 0))
+
+
+def phase_indices(in_channels: int, out_channels: int) -> np.ndarray:
+    """Indices into ``concat(deconv.weight.flatten(), [0])`` giving the 3x3 conv weight
+    ``[out*4, in, 3, 3]`` (channel ``(out, row phase, column phase)``) of the 4 output phases."""
+    zero = in_channels * out_channels * KERNEL_SIZE * KERNEL_SIZE
+    weight = np.arange(zero).reshape(in_channels, out_channels, KERNEL_SIZE, KERNEL_SIZE)
+    index = np.full((out_channels, 2, 2, in_channels, 3, 3), zero, dtype=np.int64)
+    for row_phase, row_taps in enumerate(_PHASE_TAPS):
+        for col_phase, col_taps in enumerate(_PHASE_TAPS):
+            for j, ky in enumerate(row_taps):
+                for i, kx in enumerate(col_taps):
+                    if ky is not None and kx is not None:
+                        index[:, row_phase, col_phase, :, j, i] = weight[:, :, ky, kx].T
+    return index.reshape(-1)
+
+
 class DecoderBlock(nn.Layer):
-    """Transposed conv 5x5 stride 2 -> activation -> BN (-> dropout when enabled)."""
+    """Transposed conv 5x5 stride 2 -> activation -> BN (-> dropout when enabled).
+
+    With ``phase_inference`` the transposed conv runs, in eval mode, as one 3x3 conv giving its
+    4 output phases, interleaved by ``pixel_shuffle``: the same sums (to float rounding) in a
+    form oneDNN computes faster when there are few output channels (the last block: 1). The
+    weights stay the transposed conv's; training uses the transposed conv itself.
+    """
 
     def __init__(
         self,
@@ -115,15 +143,30 @@ class DecoderBlock(nn.Layer):
         activation: Any,
         batch_statistics: bool,
         dropout: bool,
+        phase_inference: bool = False,
     ):
         super().__init__()
         self.deconv = strided(nn.Conv2DTranspose, in_channels, out_channels)
         self.activation = deconv_activation(activation)
         self.bn = batch_norm(out_channels, batch_statistics)
         self.dropout = nn.Dropout(0.5) if dropout else None
+        self.phase_inference = phase_inference
+        if phase_inference:
+            indices = paddle.to_tensor(phase_indices(in_channels, out_channels))
+            self.register_buffer("_phase_index", indices, persistable=False)
+
+    def _transposed_conv(self, inputs: paddle.Tensor) -> paddle.Tensor:
+        if self.training or not self.phase_inference:
+            return self.deconv(inputs)
+        weight = paddle.concat([self.deconv.weight.flatten(), paddle.zeros([1], "float32")])
+        weight = paddle.gather(weight, self._phase_index)
+        weight = weight.reshape([-1, self.deconv.weight.shape[0], 3, 3])
+        bias = paddle.repeat_interleave(self.deconv.bias, 4)
+        phases = nn.functional.conv2d(inputs, weight, bias, padding=1)
+        return nn.functional.pixel_shuffle(phases, 2)
 
     def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
-        outputs = self.bn(self.activation(self.deconv(inputs)))
+        outputs = self.bn(self.activation(self._transposed_conv(inputs)))
         return self.dropout(outputs) if self.dropout is not None else outputs
 
 
@@ -154,7 +197,12 @@ class UNet(nn.Layer):
         self.decoder = nn.LayerList(
             [
                 DecoderBlock(
-                    c_in, c_out, deconv_act, batch_statistics, dropout and i < N_DROPOUT_STEPS
+                    c_in,
+                    c_out,
+                    deconv_act,
+                    batch_statistics,
+                    dropout and i < N_DROPOUT_STEPS,
+                    phase_inference=c_out == 1,  # measured: only the 1-channel block gains
                 )
                 for i, (c_in, c_out) in enumerate(zip(decoder_in, decoder_out))
             ]
