@@ -71,16 +71,20 @@ def evaluate(
         silent |= _silent_windows(nonzero, starts, length)
     filters, own_filters = distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers)
 
+    # outputs (source, channel) through all references, then through their own source's only
+    n_rows = n_sources * n_channels
+    both = np.zeros((2 * n_rows, n_rows, filters_len))
+    both[:n_rows] = filters
+    for out in range(n_rows):
+        first = out - out % n_channels
+        both[n_rows + out, first : first + n_channels] = own_filters[out]
     n_fft = scipy.fft.next_fast_len(length + filters_len - 1, real=True)
-    # (n_out, n_in, n_bins) and (n_out, n_channels, n_bins): outputs are (source, channel)
-    filter_spectra = scipy.fft.rfft(filters, n=n_fft, axis=-1, workers=workers)
-    own_spectra = scipy.fft.rfft(own_filters, n=n_fft, axis=-1, workers=workers)
+    spectra = scipy.fft.rfft(both, n=n_fft, axis=-1, workers=workers).transpose(2, 0, 1)
+    spectra = np.ascontiguousarray(spectra)  # (n_bins, 2 n_rows, n_rows)
     tasks = [starts[i : i + _WINDOWS_PER_TASK] for i in range(0, len(starts), _WINDOWS_PER_TASK)]
 
     def score(task_starts: np.ndarray) -> np.ndarray:
-        return _score_windows(
-            ref_rows, est_rows, task_starts, length, n_channels, n_fft, filter_spectra, own_spectra
-        )
+        return _score_windows(ref_rows, est_rows, task_starts, length, n_channels, n_fft, spectra)
 
     with ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(score, tasks))
@@ -215,35 +219,34 @@ def _score_windows(
     length: int,
     n_channels: int,
     n_fft: int,
-    filter_spectra: np.ndarray,
-    own_spectra: np.ndarray,
+    spectra: np.ndarray,
 ) -> np.ndarray:
     """``(4, n_sources, len(starts))``: SDR, ISR, SIR, SAR of the windows starting at ``starts``.
 
+    ``spectra (n_bins, 2 n_rows, n_rows)``: the filters (all references, then own source only).
     Each window is zero-padded by ``filters_len - 1`` (the filters' tail) as in museval; the
     filtered signals exist only as spectra and energies come from Parseval's identity.
     """
-    n_rows = ref_rows.shape[0]
+    n_rows, n_bins = ref_rows.shape[0], spectra.shape[0]
     index = starts[:, None] + np.arange(length)[None, :]
     ref_win, est_win = ref_rows[:, index], est_rows[:, index]  # (n_rows, n_windows, length)
-    ref_spec = scipy.fft.rfft(ref_win, n=n_fft, axis=-1)  # (n_rows, n_windows, n_bins)
-    est_spec = scipy.fft.rfft(est_win, n=n_fft, axis=-1)
-    # all references through the filters: (n_bins, n_out, n_in) @ (n_bins, n_in, n_windows)
-    full = np.matmul(filter_spectra.transpose(2, 0, 1), ref_spec.transpose(2, 0, 1))
-    full = full.transpose(1, 2, 0)  # (n_out, n_windows, n_bins)
-    own = np.zeros_like(full)
-    for out in range(n_rows):
-        first = out - out % n_channels
-        for channel in range(n_channels):
-            own[out] += own_spectra[out, channel] * ref_spec[first + channel]
-    weights = np.full(ref_spec.shape[-1], 2.0 / n_fft)
+
+    def spectrum(frames: np.ndarray) -> np.ndarray:
+        """(n_rows, n_windows, length) -> (n_bins, n_rows, n_windows)."""
+        return np.ascontiguousarray(scipy.fft.rfft(frames, n=n_fft, axis=-1).transpose(2, 0, 1))
+
+    ref_spec, est_spec = spectrum(ref_win), spectrum(est_win)
+    filtered = np.matmul(spectra, ref_spec)  # (n_bins, 2 n_rows, n_windows)
+    full, own = filtered[:, :n_rows], filtered[:, n_rows:]
+    weights = np.full(n_bins, 2.0 / n_fft)
     weights[0] = 1.0 / n_fft
     if n_fft % 2 == 0:
         weights[-1] = 1.0 / n_fft
 
     def energy(spectrum: np.ndarray) -> np.ndarray:
-        """(n_rows, n_windows, n_bins) -> (n_sources, n_windows), summed over channels."""
-        per_row = (spectrum.real**2 + spectrum.imag**2) @ weights
+        """(n_bins, n_rows, n_windows) -> (n_sources, n_windows), summed over channels."""
+        squares = np.square(spectrum.view(np.float64)).reshape(n_bins, -1)
+        per_row = (weights @ squares).reshape(n_rows, -1, 2).sum(axis=-1)
         return per_row.reshape(-1, n_channels, per_row.shape[-1]).sum(axis=1)
 
     def summed(samples: np.ndarray) -> np.ndarray:
