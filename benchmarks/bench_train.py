@@ -4,7 +4,8 @@ Builds a small cache of generated songs (or uses ``--cache``), then measures at 
 shapes (T = 512, F = 1024, batch 4 by default):
   * loader throughput: batches/s of the training ``BatchLoader`` over the cache (random crops,
     uint8 dB decoding) with N workers, no model;
-  * step time: forward + L1 + backward + Adam on the current device.
+  * step time: forward + L1 + backward + Adam (the trainer's optimiser) on the current
+    device, median over the timed steps, and its split (``profile_train.py`` for per-op times).
 The loader must deliver at least 5x the step rate so that it never limits training.
 
     python benchmarks/bench_train.py [--batch-size 4] [--steps 3] [--workers 2] [--device auto]
@@ -66,33 +67,40 @@ def loader_throughput(params: dict, batch_size: int, workers: int, n_batches: in
     return n_batches / (time.perf_counter() - start)
 
 
-def step_time(params: dict, batch_size: int, n_steps: int, device: str) -> float:
-    """Seconds per training step (forward, loss, backward, Adam) after one warm-up step."""
+def step_time(params: dict, batch_size: int, n_steps: int, device: str) -> dict:
+    """Median seconds per training step and per phase (forward + L1, backward, Adam) after
+    one warm-up step, with the trainer's optimiser."""
     import numpy as np
-    import paddle
 
     from spleeter_paddle.devices import select_device
     from spleeter_paddle.model import build_model
-    from spleeter_paddle.training.trainer import l1_losses
+    from spleeter_paddle.runtime import paddle
+    from spleeter_paddle.training.trainer import build_optimizer, l1_losses
 
     select_device(device)
     model = build_model(params)
     model.train()
-    optimizer = paddle.optimizer.Adam(params["learning_rate"], parameters=model.parameters())
+    optimizer = build_optimizer(model, params["learning_rate"])
     rng = np.random.default_rng(0)
     shape = (batch_size, 2, params["T"], params["F"])
     mix = paddle.to_tensor(rng.uniform(0, 10, shape).astype(np.float32))
     targets = paddle.to_tensor(rng.uniform(0, 5, (batch_size, 2, *shape[1:])).astype(np.float32))
-    times = []
+    phases = {"forward": [], "backward": [], "optimizer": [], "step": []}
     for _ in range(n_steps + 1):
-        start = time.perf_counter()
+        marks = [time.perf_counter()]
         loss = l1_losses(model(mix), targets).sum()
+        float(loss)  # synchronise with the device (a no-op on CPU)
+        marks.append(time.perf_counter())
         loss.backward()
+        marks.append(time.perf_counter())
         optimizer.step()
         optimizer.clear_grad()
-        float(loss)  # synchronise with the device
-        times.append(time.perf_counter() - start)
-    return float(np.mean(times[1:]))
+        float(loss)
+        marks.append(time.perf_counter())
+        for name, start, end in zip(("forward", "backward", "optimizer"), marks, marks[1:]):
+            phases[name].append(end - start)
+        phases["step"].append(marks[-1] - marks[0])
+    return {name: float(np.median(values[1:])) for name, values in phases.items()}
 
 
 def main() -> int:
@@ -102,7 +110,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("-T", type=int, default=512)
     parser.add_argument("-F", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
     parser.add_argument("--batches", type=int, default=40, help="timed loader batches")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--songs", type=int, default=4, help="generated songs (25 s each)")
@@ -135,9 +143,16 @@ def main() -> int:
     for workers in sorted({0, args.workers}):
         rates[workers] = loader_throughput(params, args.batch_size, workers, args.batches)
         print(f"loader ({workers} workers): {rates[workers]:.2f} batches/s")
-    seconds = step_time(params, args.batch_size, args.steps, args.device)
+    timing = step_time(params, args.batch_size, args.steps, args.device)
+    seconds = timing["step"]
     print(
-        f"training step: {seconds:.3f} s/step ({1 / seconds:.3f} steps/s, {args.batch_size / seconds:.2f} samples/s)"
+        f"training step: {seconds:.3f} s/step median ({1 / seconds:.3f} steps/s, "
+        f"{args.batch_size / seconds:.2f} samples/s; load {os.getloadavg()[0]:.2f})"
+    )
+    print(
+        "  split: "
+        + ", ".join(f"{name} {timing[name]:.3f} s" for name in ("forward", "backward", "optimizer"))
+        + f", loader {1 / rates[args.workers]:.3f} s/batch (in parallel with the step)"
     )
     ratio = rates[args.workers] * seconds
     verdict = "OK" if ratio >= 5 else "LOADER TOO SLOW"
