@@ -63,15 +63,33 @@ def format_eta(seconds: float) -> str:
 
 
 class Interval:
-    """Loss and timing sums between two log lines."""
+    """Losses and timing sums between two log lines. The per-instrument losses stay device
+    tensors until :meth:`settle` reads them all at once: one host sync per log line, not per
+    step (a GPU keeps queueing work meanwhile)."""
 
     def __init__(self, n_instruments: int):
-        self.losses: List[float] = []
-        self.parts = np.zeros(n_instruments)
+        self.n_instruments = n_instruments
+        self._pending: List[paddle.Tensor] = []
+        self.rows: List[np.ndarray] = []  # settled per-step losses, ``[N]`` each
         self.reader_s = self.batch_s = 0.0
 
-    def add(self, loss: float, parts: np.ndarray, reader_s: float, batch_s: float) -> None:
-        self.losses.append(loss)
-        self.parts += parts
+    def add(self, parts: paddle.Tensor, reader_s: float) -> None:
+        self._pending.append(parts)
         self.reader_s += reader_s
-        self.batch_s += batch_s
+
+    def settle(self) -> List[float]:
+        """Read the pending steps' losses from the device; their totals, in step order."""
+        if not self._pending:
+            return []
+        rows = paddle.stack(self._pending).numpy()
+        self._pending = []
+        self.rows.extend(rows)
+        return [float(row.sum()) for row in rows]
+
+    @property
+    def losses(self) -> List[float]:
+        return [float(row.sum()) for row in self.rows]
+
+    @property
+    def parts(self) -> np.ndarray:
+        return np.sum(self.rows, axis=0) if self.rows else np.zeros(self.n_instruments)

@@ -237,11 +237,6 @@ class Trainer:
         self.initial_weights = initial
         return 0
 
-    def _train_step(self, mix: paddle.Tensor, targets: paddle.Tensor) -> np.ndarray:
-        """One optimiser step on ``[B, C, T, F]`` / ``[B, N, C, T, F]``; per-instrument losses."""
-        parts = train_step(self.network, self.optimizer, mix, targets, self.scaler)
-        return parts.numpy()
-
     def _log(self, epoch: int, interval: Interval) -> None:
         n = len(interval.losses)
         batch_cost, loss = interval.batch_s / n, float(np.mean(interval.losses))
@@ -307,15 +302,16 @@ class Trainer:
             tick = time.perf_counter()
             for mix, targets in self.loader:
                 loaded = time.perf_counter()
-                parts = self._train_step(mix, targets)
+                parts = train_step(self.network, self.optimizer, mix, targets, self.scaler)
                 self.step += 1
-                result.losses.append(float(parts.sum()))
-                done = time.perf_counter()
-                interval.add(result.losses[-1], parts, loaded - tick, done - tick)
-                if self.is_main and (
-                    self.step % self.options.log_every == 0 or self.step == self.max_steps
-                ):
-                    self._log(epoch, interval)
+                interval.add(parts, loaded - tick)
+                log_now = self.step % self.options.log_every == 0 or self.step == self.max_steps
+                if log_now:
+                    result.losses.extend(interval.settle())  # the interval's one host sync
+                interval.batch_s += time.perf_counter() - tick
+                if log_now:
+                    if self.is_main:
+                        self._log(epoch, interval)
                     interval = Interval(len(self.instruments))
                 if self.validation_loader is not None and self.step % self.validate_every == 0:
                     self._validate(result)
@@ -328,6 +324,7 @@ class Trainer:
                 tick = time.perf_counter()  # validation and saving are not reader cost
             else:
                 epoch += 1
+        result.losses.extend(interval.settle())
         if self.step != last_saved or self.checkpoints.latest() is None:
             self._save(epoch)
         self.visualdl.close()
