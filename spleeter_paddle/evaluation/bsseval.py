@@ -204,7 +204,10 @@ def _solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         ridge *= np.finfo(float).eps * np.trace(gram)  # n * eps * mean diagonal
         gram[np.diag_indices_from(gram)] += ridge
         try:
-            factor = scipy.linalg.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
+            # the transpose (the same matrix) is Fortran-ordered: LAPACK works in place, no copy
+            factor = scipy.linalg.cho_factor(
+                gram.T, lower=True, overwrite_a=True, check_finite=False
+            )
             return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
         except np.linalg.LinAlgError:
             logger.debug("Gram matrix not positive definite with a ridge of %.1e", ridge)
