@@ -6,10 +6,11 @@ then, window by window, the windowed references are filtered and the energy rati
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Sequence, Tuple
+from typing import ContextManager, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.fft
@@ -50,6 +51,20 @@ def evaluate(
     the only windows to score (the song-wide filters are still fitted on the whole song); the
     arrays then have ``len(windows)`` columns.
     """
+    with _one_blas_thread():
+        return _evaluate(references, estimates, win, hop, padding, filters_len, workers, windows)
+
+
+def _evaluate(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    win: int,
+    hop: int,
+    padding: bool,
+    filters_len: int,
+    workers: Optional[int],
+    windows: Optional[Sequence[int]],
+) -> Metrics:
     references = np.asarray(references, dtype=np.float64)
     estimates = np.asarray(estimates, dtype=np.float64)
     if padding and estimates.shape[1] != references.shape[1]:
@@ -262,6 +277,17 @@ def _score_windows(
     sir = _db(energy(own), energy(full - own))
     sar = _db(energy(full), energy(est_spec - full))
     return np.stack([sdr, isr, sir, sar])
+
+
+def _one_blas_thread() -> ContextManager[object]:
+    """BLAS on one thread: our threads share the work out (windows, blocks), and OpenBLAS's own
+    threaded Cholesky spins on a loaded machine (6x slower than one thread on these 2 shared
+    cores). threadpoolctl comes with librosa's scikit-learn; without it, nothing is limited."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
