@@ -77,7 +77,10 @@ def profile(params: dict, args: argparse.Namespace) -> None:
     select_device(args.device)
     model = build_model(params)
     model.train()
-    optimizer = trainer.build_optimizer(model, params["learning_rate"])
+    if args.per_parameter_adam:  # the trainer's optimiser before the multi-tensor kernel
+        optimizer = paddle.optimizer.Adam(params["learning_rate"], parameters=model.parameters())
+    else:
+        optimizer = trainer.build_optimizer(model, params["learning_rate"])
     dataset = TrainingDataset(SpectrogramCache(params["training_cache"]), params, seed=0)
     sampler = ResumableBatchSampler(dataset, args.batch_size, seed=0, drop_last=True)
     loader = BatchLoader(dataset, sampler, args.workers)
@@ -106,6 +109,8 @@ def profile(params: dict, args: argparse.Namespace) -> None:
     warm: Dict[str, List[float]] = defaultdict(list)
     for _ in range(args.warmup):
         step(warm)
+    steps = [sum(values) for values in zip(*(warm[name] for name in PHASES))]
+    print("unprofiled warm-up steps: " + ", ".join(f"{seconds:.2f} s" for seconds in steps))
     trace_dir = tempfile.mkdtemp(prefix="profile_train_")
     timings: Dict[str, List[float]] = defaultdict(list)
     prof = profiler.Profiler(
@@ -158,6 +163,11 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=25, help="op types listed")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu", "sdaa"))
     parser.add_argument("--cache", default=None, help="existing work dir with a cache (reused)")
+    parser.add_argument(
+        "--per-parameter-adam",
+        action="store_true",
+        help="Paddle's per-parameter Adam kernel (the trainer's before), for comparison",
+    )
     args = parser.parse_args()
     if args.small:
         args.T, args.F = 128, 256
