@@ -1,9 +1,9 @@
 """What is trained stays what it was: fixed-seed short runs keep their losses (float noise only).
 
 The reference numbers below were produced by this file's runs (``pytest -s`` prints them) with
-the training code of commit b70bf28, before the CPU training-speed work (oneDNN, thread
-settings, fewer host syncs): CPU, Paddle 3.3.1, T = 64, F = 128, batch 2, seed 3, the generated
-songs of ``conftest.workspace``. A change to the model, the loss, the optimiser, the data order
+the training code of commit b70bf28, before the CPU training-speed work (Adam's multi-tensor
+kernel, one host sync per log interval): CPU, Paddle 3.3.1, T = 64, F = 128, batch 2, seed 3,
+the generated songs of ``conftest.workspace``. A change to the model, the loss, the optimiser, the data order
 or the crops moves them by far more than the 1e-5 relative tolerance.
 """
 
