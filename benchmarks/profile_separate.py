@@ -88,7 +88,12 @@ def layer_table(repeats: int) -> List[Dict[str, object]]:
 def _row(name, layer, shape, flop, scratch, repeats) -> Dict[str, object]:
     directory = Path(tempfile.mkdtemp(dir=scratch))
     seconds = _median_time(_predictor(layer, shape, directory), repeats)
-    return {"layer": name, "input": "x".join(map(str, shape[1:])), "s": seconds, "gflop": flop / 1e9}
+    return {
+        "layer": name,
+        "input": "x".join(map(str, shape[1:])),
+        "s": seconds,
+        "gflop": flop / 1e9,
+    }
 
 
 def print_layers(rows: List[Dict[str, object]]) -> None:
