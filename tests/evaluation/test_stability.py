@@ -38,8 +38,13 @@ def test_rescoring_without_noise_gives_museval_numbers_exactly():
     values = np.stack([sdr, isr, sir, sar])
     windows = checked_windows(values, max_windows=2)
     assert windows == [0, 2]
-    rescored = rescore_windows(references, estimates, RATE, RATE, windows)
+    rescored = rescore_windows(references, estimates, RATE, RATE, windows, "museval")
     np.testing.assert_array_equal(rescored, values[:, :, windows])
+    # the fast implementation: within 1e-3 dB; SAR here is rounding noise (> 150 dB) in both
+    fast = rescore_windows(references, estimates, RATE, RATE, windows, "fast")
+    meaningful = values[:, :, windows] < 150
+    assert np.all(fast[~meaningful] > 150)
+    np.testing.assert_allclose(fast[meaningful], values[:, :, windows][meaningful], atol=1e-3)
 
 
 @pytest.fixture(scope="module")
