@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-from .flags import add_is_wav_flag
+from .flags import add_is_wav_flag, positive_amount, whole_number
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
@@ -24,20 +24,36 @@ def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) ->
         "(default configs/2stems_config.json, else the built-in 2-stem training config)",
     )
     parser.add_argument("-d", "--data", default="dataset", help="dataset root (default dataset)")
-    parser.add_argument("-T", type=int, default=None, help="frames per training crop (config T)")
+    parser.add_argument(
+        "-T", type=whole_number(), default=None, help="frames per training crop (config T)"
+    )
     if train:
-        parser.add_argument("-F", type=int, default=None, help="frequency bins (config F)")
         parser.add_argument(
-            "-cd", "--chunk_duration", type=float, default=None, help="chunk length in s"
+            "-F", type=whole_number(), default=None, help="frequency bins (config F)"
         )
         parser.add_argument(
-            "-ncps", "--n_chunks_per_song", type=int, default=None, help="chunks per song"
+            "-cd",
+            "--chunk_duration",
+            type=positive_amount(),
+            default=None,
+            help="chunk length in s",
         )
         parser.add_argument(
-            "-bs", "--batch_size", type=int, default=None, help="batch size per card"
+            "-ncps",
+            "--n_chunks_per_song",
+            type=whole_number(),
+            default=None,
+            help="chunks per song",
         )
         parser.add_argument(
-            "-lr", "--learning_rate", type=float, default=None, help="Adam learning rate"
+            "-bs", "--batch_size", type=whole_number(), default=None, help="batch size per card"
+        )
+        parser.add_argument(
+            "-lr",
+            "--learning_rate",
+            type=positive_amount(),
+            default=None,
+            help="Adam learning rate",
         )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -91,16 +107,21 @@ def run_download(args: argparse.Namespace) -> int:
 # --- preprocess (preprocess.py) -----------------------------------------------------------------
 
 
+def _fraction(text: str) -> float:
+    """``--validation-fraction``: 0 (no validation split) or a share below 1."""
+    return 0.0 if text.strip() in ("0", "0.0") else positive_amount(1.0)(text)
+
+
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, train=False)
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=_fraction,
         default=0.14,
         help="validation share when the songs are not MUSDB's (default 0.14)",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of that split (config random_seed)"
+        "--seed", type=whole_number(0), default=None, help="seed of that split (config random_seed)"
     )
 
 
@@ -125,7 +146,9 @@ def add_process_data_arguments(parser: argparse.ArgumentParser) -> None:
         default="uint8",
         help="uint8 dB like Spleeter (default) or float16 magnitudes",
     )
-    parser.add_argument("--workers", type=int, default=None, help="songs processed in parallel")
+    parser.add_argument(
+        "--workers", type=whole_number(), default=None, help="songs processed in parallel"
+    )
 
 
 def run_process_data(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from spleeter_paddle.commands.data import (
     run_process_data,
     training_params,
 )
-from spleeter_paddle.commands.flags import add_device_flag
+from spleeter_paddle.commands.flags import add_device_flag, whole_number
 from spleeter_paddle.vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
 if TYPE_CHECKING:
@@ -49,13 +49,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_process_data_arguments(parser)
     group = parser.add_argument_group("training")
     group.add_argument(
-        "-e", "--epochs", type=int, default=None, help="epochs over the cached chunks"
+        "-e", "--epochs", type=whole_number(), default=None, help="epochs over the cached chunks"
     )
     group.add_argument(
         "--steps",
         "--max-steps",
         dest="max_steps",
-        type=int,
+        type=whole_number(),
         default=None,
         help="total steps (overrides -e and train_max_steps)",
     )
@@ -84,16 +84,30 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="automatic mixed precision (masks and loss stay float32)",
     )
-    group.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps")
-    group.add_argument("--keep", type=int, default=2, help="checkpoints kept (default 2)")
     group.add_argument(
-        "--validate-every", type=int, default=None, help="validation every M steps (0: never)"
+        "--save-every", type=whole_number(), default=None, help="checkpoint every N steps"
     )
-    group.add_argument("--log-every", type=int, default=10, help="log line every N steps")
     group.add_argument(
-        "--num-workers", type=int, default=2, help="loader worker processes (0: in this process)"
+        "--keep", type=whole_number(), default=2, help="checkpoints kept (default 2)"
     )
-    group.add_argument("--seed", type=int, default=None, help="random seed (config random_seed)")
+    group.add_argument(
+        "--validate-every",
+        type=whole_number(0),
+        default=None,
+        help="validation every M steps (0: never)",
+    )
+    group.add_argument(
+        "--log-every", type=whole_number(), default=10, help="log line every N steps"
+    )
+    group.add_argument(
+        "--num-workers",
+        type=whole_number(0, 64),
+        default=2,
+        help="loader worker processes (0: in this process)",
+    )
+    group.add_argument(
+        "--seed", type=whole_number(0), default=None, help="random seed (config random_seed)"
+    )
     group.add_argument(
         "--batch-statistics",
         type=str2bool,
@@ -126,7 +140,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_flag(group, help="auto: sdaa if Paddle reports it, else gpu, else cpu")
     multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
     multi.add_argument(
-        "-npn", "--nproc_per_node", type=int, default=1, help="processes (cards) per node"
+        "-npn",
+        "--nproc_per_node",
+        type=whole_number(1, 1024),
+        default=1,
+        help="processes (cards) per node",
     )
     multi.add_argument("--nnodes", default=None, help="number of nodes")
     multi.add_argument("--master", default=None, help="rendezvous ip:port (multi-node)")
