@@ -59,7 +59,6 @@ def layer_table(repeats: int) -> List[Dict[str, object]]:
     """One U-Net's blocks at a 512-frame segment's shapes, each as its own exported graph."""
     from spleeter_paddle.configuration import load_configuration
     from spleeter_paddle.model import build_model
-    from spleeter_paddle.runtime import nn
 
     params = load_configuration("spleeter:2stems")
     unet = build_model(dict(params)).unets["vocals"]
@@ -76,8 +75,8 @@ def layer_table(repeats: int) -> List[Dict[str, object]]:
             deconv = block.deconv
             shape = (1, deconv._in_channels, shape[2], shape[3])
             flop = 2 * deconv._in_channels * deconv._out_channels * 25 * shape[2] * shape[3]
-            layer = nn.Sequential(deconv, block.activation, block.bn)
-            rows.append(_row(f"decoder {index} deconv5x5/2", layer, shape, flop, scratch, repeats))
+            # The block itself: the 1-channel last one runs as a phase conv in eval.
+            rows.append(_row(f"decoder {index} deconv5x5/2", block, shape, flop, scratch, repeats))
             shape = (1, deconv._out_channels, shape[2] * 2, shape[3] * 2)
         head = unet.head
         flop = 2 * head._in_channels * head._out_channels * 16 * shape[2] * shape[3]
