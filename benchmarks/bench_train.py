@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -38,6 +39,29 @@ def build_cache(root: Path, n_songs: int, duration_s: float, params: dict) -> No
         save(folder / "accompaniment.wav", song["drums"] + song["bass"] + song["other"], 44100)
     build_manifests(params, root / "dataset", validation_fraction=0.0, show_progress=False)
     process_data(params, root / "dataset", show_progress=False)
+
+
+def workspace(cache: Optional[str], T: int, F: int, n_songs: int, prefix: str) -> tuple:
+    """``(work dir, params)`` for the benchmarks: a cache of ``n_songs`` generated 25 s songs,
+    built in ``cache`` (or a new temporary folder) unless it is already there."""
+    from spleeter_paddle.training.config import default_training_params
+
+    work = Path(cache or tempfile.mkdtemp(prefix=prefix))
+    params = default_training_params()
+    params.update(
+        T=T,
+        F=F,
+        n_chunks_per_song=2,
+        train_csv=str(work / "train.csv"),
+        validation_csv=str(work / "validation.csv"),
+        training_cache=str(work / "cache" / "training"),
+        validation_cache=str(work / "cache" / "validation"),
+    )
+    if not (Path(params["training_cache"]) / "index.json").is_file():
+        started = time.perf_counter()
+        build_cache(work, n_songs, 25.0, params)
+        print(f"cache: {n_songs} songs built in {time.perf_counter() - started:.1f} s ({work})")
+    return work, params
 
 
 def loader_throughput(params: dict, batch_size: int, workers: int, n_batches: int) -> float:
@@ -118,25 +142,7 @@ def main() -> int:
     parser.add_argument("--cache", default=None, help="existing work dir with a cache (reused)")
     args = parser.parse_args()
 
-    from spleeter_paddle.training.config import default_training_params
-
-    work = Path(args.cache or tempfile.mkdtemp(prefix="bench_train_"))
-    params = default_training_params()
-    params.update(
-        T=args.T,
-        F=args.F,
-        n_chunks_per_song=2,
-        train_csv=str(work / "train.csv"),
-        validation_csv=str(work / "validation.csv"),
-        training_cache=str(work / "cache" / "training"),
-        validation_cache=str(work / "cache" / "validation"),
-    )
-    if not (Path(params["training_cache"]) / "index.json").is_file():
-        started = time.perf_counter()
-        build_cache(work, args.songs, 25.0, params)
-        print(
-            f"cache: {args.songs} songs x 2 chunks of 20 s built in {time.perf_counter() - started:.1f} s ({work})"
-        )
+    work, params = workspace(args.cache, args.T, args.F, args.songs, "bench_train_")
 
     print(f"shapes: T={args.T}, F={args.F}, batch {args.batch_size}; cpu cores {os.cpu_count()}")
     rates = {}

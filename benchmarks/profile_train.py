@@ -172,23 +172,9 @@ def main() -> int:
     if args.small:
         args.T, args.F = 128, 256
 
-    from bench_train import build_cache
+    from bench_train import workspace
 
-    from spleeter_paddle.training.config import default_training_params
-
-    work = Path(args.cache or tempfile.mkdtemp(prefix="profile_train_"))
-    params = default_training_params()
-    params.update(
-        T=args.T,
-        F=args.F,
-        n_chunks_per_song=2,
-        train_csv=str(work / "train.csv"),
-        validation_csv=str(work / "validation.csv"),
-        training_cache=str(work / "cache" / "training"),
-        validation_cache=str(work / "cache" / "validation"),
-    )
-    if not (Path(params["training_cache"]) / "index.json").is_file():
-        build_cache(work, args.songs, 25.0, params)
+    work, params = workspace(args.cache, args.T, args.F, args.songs, "profile_train_")
     print(
         f"2stems, T={args.T}, F={args.F}, batch {args.batch_size}, {args.workers} loader workers; "
         f"cpu cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}; cache {work}"
