@@ -82,7 +82,9 @@ def profile(params: dict, args: argparse.Namespace) -> None:
     else:
         optimizer = trainer.build_optimizer(model, params["learning_rate"])
     dataset = TrainingDataset(SpectrogramCache(params["training_cache"]), params, seed=0)
-    sampler = ResumableBatchSampler(dataset, args.batch_size, seed=0, drop_last=True)
+    # As the trainer: a cache smaller than one batch gives short batches, not empty epochs.
+    drop_last = len(dataset) >= args.batch_size
+    sampler = ResumableBatchSampler(dataset, args.batch_size, seed=0, drop_last=drop_last)
     loader = BatchLoader(dataset, sampler, args.workers)
     batches = _endless(loader, sampler, dataset)
 
