@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -174,7 +173,7 @@ def plan_outputs(
     for index, name in enumerate(files):
         try:
             audio_io.check_input_file(name)
-            identity = _identity(name)
+            identity = outputs.file_identity(name)
             if identity in seen:
                 raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
             seen[identity] = name
@@ -206,11 +205,6 @@ def plan_outputs(
         else PlannedFile(name, named[index])
         for index, name in enumerate(files)
     ]
-
-
-def _identity(name: str) -> Tuple[int, int]:
-    status = os.stat(name)
-    return status.st_dev, status.st_ino
 
 
 def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:

@@ -132,7 +132,7 @@ def output_paths(
     return paths
 
 
-def _identity(path: PathLike) -> Optional[Tuple[int, int]]:
+def file_identity(path: PathLike) -> Optional[Tuple[int, int]]:
     try:
         status = os.stat(path)
     except OSError:
@@ -142,10 +142,10 @@ def _identity(path: PathLike) -> Optional[Tuple[int, int]]:
 
 def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathLike]) -> None:
     """A ConfigurationError when any planned stem path is (or links to) a file of ``inputs``."""
-    read = {identity: os.fspath(path) for path in inputs if (identity := _identity(path))}
+    read = {identity: os.fspath(path) for path in inputs if (identity := file_identity(path))}
     for source, paths in planned.items():
         for path in paths.values():
-            identity = _identity(path)
+            identity = file_identity(path)
             if identity is not None and identity in read:
                 raise ConfigurationError(
                     f"output {path} (a stem of {source}) is the input {read[identity]}: refusing "
