@@ -29,14 +29,18 @@ def portable_activations(model: nn.Layer) -> Iterator[nn.Layer]:
 
 
 def build_model(
-    params: Dict[str, Any], batch_statistics: bool = False, dropout: bool = False
+    params: Dict[str, Any],
+    batch_statistics: bool = False,
+    dropout: bool = False,
+    initialise: bool = True,
 ) -> nn.Layer:
     """The ``paddle.nn.Layer`` for a validated configuration (see ``configuration.py``).
 
     ``batch_statistics`` / ``dropout`` switch BN to batch statistics and enable dropout in
-    training; both are off by default, which is how Spleeter trained.
+    training; both are off by default, which is how Spleeter trained. ``initialise=False``
+    skips the random initial weights (all zero) for a caller that loads every weight next.
     """
-    model = _build(params, batch_statistics, dropout)
+    model = _build(params, batch_statistics, dropout, initialise)
     # Everything besides weights and code that shapes the network: exported graphs are keyed on it.
     model.graph_config = {
         "type": params["model"]["type"],
@@ -50,7 +54,9 @@ def build_model(
     return model
 
 
-def _build(params: Dict[str, Any], batch_statistics: bool, dropout: bool) -> nn.Layer:
+def _build(
+    params: Dict[str, Any], batch_statistics: bool, dropout: bool, initialise: bool
+) -> nn.Layer:
     model_type = params["model"]["type"]
     model_params = params["model"].get("params", {})
     instruments = params["instrument_list"]
@@ -62,9 +68,12 @@ def _build(params: Dict[str, Any], batch_statistics: bool, dropout: bool) -> nn.
             softmax=model_type == "unet.softmax_unet",
             batch_statistics=batch_statistics,
             dropout=dropout,
+            initialise=initialise,
         )
     if model_type == "blstm.blstm":
-        return SpleeterBLSTM(instruments, params["n_channels"], params["F"], model_params)
+        return SpleeterBLSTM(
+            instruments, params["n_channels"], params["F"], model_params, initialise
+        )
     raise ValueError(f"unknown model type {model_type!r}")
 
 

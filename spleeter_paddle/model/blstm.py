@@ -18,19 +18,20 @@ N_LSTM_LAYERS = 3
 class BLSTM(nn.Layer):
     """One instrument: per frame flatten ``(F, C)`` -> 3 x BiLSTM -> Dense(F*C) + ReLU."""
 
-    def __init__(self, n_channels: int, n_bins: int, units: int):
+    def __init__(self, n_channels: int, n_bins: int, units: int, initialise: bool = True):
         super().__init__()
         # Keras defaults of Spleeter's layers: he_uniform kernels, orthogonal recurrent kernels.
+        recurrent = nn.initializer.Orthogonal() if initialise else nn.initializer.Constant(0.0)
         self.lstm = nn.LSTM(
             n_bins * n_channels,
             units,
             num_layers=N_LSTM_LAYERS,
             direction="bidirect",
-            weight_ih_attr=he_uniform(),
-            weight_hh_attr=paddle.ParamAttr(initializer=nn.initializer.Orthogonal()),
+            weight_ih_attr=he_uniform(initialise),
+            weight_hh_attr=paddle.ParamAttr(initializer=recurrent),
         )
         self.dense = nn.Linear(
-            2 * units, n_bins * n_channels, weight_attr=he_uniform(), bias_attr=zeros()
+            2 * units, n_bins * n_channels, weight_attr=he_uniform(initialise), bias_attr=zeros()
         )
 
     def forward(self, magnitude: paddle.Tensor) -> paddle.Tensor:
@@ -51,12 +52,13 @@ class SpleeterBLSTM(nn.Layer):
         n_channels: int,
         n_bins: int,
         params: Dict[str, Any] | None = None,
+        initialise: bool = True,
     ):
         super().__init__()
         units = int((params or {}).get("lstm_units", DEFAULT_LSTM_UNITS))
         self.instrument_list = list(instrument_list)
         self.blstms = nn.LayerDict(
-            {name: BLSTM(n_channels, n_bins, units) for name in self.instrument_list}
+            {name: BLSTM(n_channels, n_bins, units, initialise) for name in self.instrument_list}
         )
 
     def forward(self, mix_magnitude: paddle.Tensor) -> paddle.Tensor:

@@ -72,7 +72,7 @@ def _expected_state(
     if model is None:
         from ..model import build_model
 
-        model = build_model(dict(params))
+        model = build_model(dict(params), initialise=False)  # only the shapes are read
     return {
         key: (tuple(value.shape), dtype_name(value)) for key, value in model.state_dict().items()
     }

@@ -96,7 +96,7 @@ def load_pretrained_model(
         Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
     )
     check_made_for(params, directory)
-    model = build_model(dict(params))
+    model = build_model(dict(params), initialise=False)  # every weight is loaded next
     load_weights(model, directory)
     model.eval()
     logger.info("weights: %s", directory)

@@ -53,7 +53,7 @@ def weights_digest(state: Mapping[str, Any]) -> str:
     for name, value in sorted(state.items()):
         array = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
         digest.update(f"{name}|{array.dtype}|{array.shape}|".encode())
-        digest.update(array.tobytes())
+        digest.update(memoryview(array.reshape(-1)).cast("B"))
     return digest.hexdigest()
 
 

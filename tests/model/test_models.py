@@ -53,6 +53,27 @@ def test_all_unets_start_identical_like_spleeter():
             np.testing.assert_array_equal(value.numpy(), first[key].numpy())
 
 
+@pytest.mark.parametrize("preset", ["2stems", "4stems"])
+def test_uninitialised_models_have_every_weight_zero_and_the_same_layout(preset):
+    """``initialise=False`` (a loader fills every weight next) draws nothing random; the layout
+    is the initialised model's, so weights saved from one load into the other."""
+    initialised = build_model(_params(preset, **SMALL)).state_dict()
+    blank = build_model(_params(preset, **SMALL), initialise=False).state_dict()
+    assert list(blank) == list(initialised)
+    for key, value in blank.items():
+        assert value.shape == initialised[key].shape and value.dtype == initialised[key].dtype
+        if key.endswith(("conv.weight", "deconv.weight", "head.weight")):
+            assert not np.any(value.numpy()), key
+            assert np.any(initialised[key].numpy()), key
+
+
+def test_uninitialised_blstm_is_blank_too():
+    model = build_model(_params("2stems", model={"type": "blstm.blstm"}, **SMALL), initialise=False)
+    for key, value in model.state_dict().items():
+        if "weight" in key:
+            assert not np.any(value.numpy()), key
+
+
 def test_he_uniform_bound_for_deconv_uses_output_fan():
     unet = build_model(_params("2stems")).unets["vocals"]
     weight = unet.decoder[0].deconv.weight.numpy()  # [in=512, out=256, 5, 5]
