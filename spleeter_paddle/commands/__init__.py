@@ -17,15 +17,20 @@ from ..errors import SpleeterError
 from ..logs import configure_logging, one_line
 
 
-def argument_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type=`` from a library check that raises ValueError with a clear message
-    (argparse would otherwise replace the message with "invalid <name> value")."""
+def argument_type(
+    check: Callable[..., Any], *bounds: Any, subject: str = "", **keywords: Any
+) -> Callable[[str], Any]:
+    """The argparse ``type=`` of a check of :mod:`spleeter_paddle.options` (called with the text,
+    then ``bounds`` and ``keywords``): its ValueError becomes a usage error (exit 2) with the
+    check's message, which argparse would otherwise replace with "invalid <name> value";
+    ``subject`` leads the message."""
 
     def parse(text: str) -> Any:
         try:
-            return check(text)
+            return check(text, *bounds, **keywords)
         except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+            message = f"{subject} {error}" if subject else str(error)
+            raise argparse.ArgumentTypeError(message) from None
 
     parse.__name__ = getattr(check, "__name__", "value")
     return parse

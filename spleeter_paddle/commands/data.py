@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-from .flags import add_is_wav_flag, positive_amount, whole_number
+from ..options import validation_fraction
+from . import argument_type
+from .flags import AMOUNT, COUNT, COUNT_FROM_ZERO, add_is_wav_flag
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
@@ -24,34 +26,30 @@ def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) ->
         "(default configs/2stems_config.json, else the built-in 2-stem training config)",
     )
     parser.add_argument("-d", "--data", default="dataset", help="dataset root (default dataset)")
-    parser.add_argument(
-        "-T", type=whole_number(), default=None, help="frames per training crop (config T)"
-    )
+    parser.add_argument("-T", type=COUNT, default=None, help="frames per training crop (config T)")
     if train:
-        parser.add_argument(
-            "-F", type=whole_number(), default=None, help="frequency bins (config F)"
-        )
+        parser.add_argument("-F", type=COUNT, default=None, help="frequency bins (config F)")
         parser.add_argument(
             "-cd",
             "--chunk_duration",
-            type=positive_amount(),
+            type=AMOUNT,
             default=None,
             help="chunk length in s",
         )
         parser.add_argument(
             "-ncps",
             "--n_chunks_per_song",
-            type=whole_number(),
+            type=COUNT,
             default=None,
             help="chunks per song",
         )
         parser.add_argument(
-            "-bs", "--batch_size", type=whole_number(), default=None, help="batch size per card"
+            "-bs", "--batch_size", type=COUNT, default=None, help="batch size per card"
         )
         parser.add_argument(
             "-lr",
             "--learning_rate",
-            type=positive_amount(),
+            type=AMOUNT,
             default=None,
             help="Adam learning rate",
         )
@@ -107,21 +105,16 @@ def run_download(args: argparse.Namespace) -> int:
 # --- preprocess (preprocess.py) -----------------------------------------------------------------
 
 
-def _fraction(text: str) -> float:
-    """``--validation-fraction``: 0 (no validation split) or a share below 1."""
-    return 0.0 if text.strip() in ("0", "0.0") else positive_amount(1.0)(text)
-
-
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, train=False)
     parser.add_argument(
         "--validation-fraction",
-        type=_fraction,
+        type=argument_type(validation_fraction),
         default=0.14,
         help="validation share when the songs are not MUSDB's (default 0.14)",
     )
     parser.add_argument(
-        "--seed", type=whole_number(0), default=None, help="seed of that split (config random_seed)"
+        "--seed", type=COUNT_FROM_ZERO, default=None, help="seed of that split (config random_seed)"
     )
 
 
@@ -146,9 +139,7 @@ def add_process_data_arguments(parser: argparse.ArgumentParser) -> None:
         default="uint8",
         help="uint8 dB like Spleeter (default) or float16 magnitudes",
     )
-    parser.add_argument(
-        "--workers", type=whole_number(), default=None, help="songs processed in parallel"
-    )
+    parser.add_argument("--workers", type=COUNT, default=None, help="songs processed in parallel")
 
 
 def run_process_data(args: argparse.Namespace) -> int:

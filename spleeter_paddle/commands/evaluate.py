@@ -123,13 +123,18 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     """Validate the numeric options before reading anything (ConfigurationError, exit 2)."""
     from ..errors import ConfigurationError
+    from ..options import fraction, segment_frames, whole_number
 
-    if not 0.0 < args.fraction <= 1.0:
-        raise ConfigurationError(f"--fraction {args.fraction}: must be in (0, 1]")
-    if args.workers < 0:
-        raise ConfigurationError(f"-npn/--workers {args.workers}: must be >= 0")
-    if args.segment_frames is not None and args.segment_frames <= 0:
-        raise ConfigurationError(f"--segment-frames {args.segment_frames}: must be positive")
+    for flag, check, value in (
+        ("--fraction", fraction, args.fraction),
+        ("-npn/--workers", lambda workers: whole_number(workers, 0), args.workers),
+        ("--segment-frames", segment_frames, args.segment_frames),
+    ):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as error:
+            raise ConfigurationError(f"{flag} {value}: {error}") from None
 
 
 def _check_model(args: argparse.Namespace) -> None:

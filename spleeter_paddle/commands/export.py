@@ -6,23 +6,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..options import number
 from ..separation.backends import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
+from . import argument_type
 from .flags import add_config_flag, add_model_dir_flag
 
 logger = logging.getLogger(__name__)
-
-
-def tolerance_value(text: str) -> float:
-    """argparse type of ``--tolerance``: a number in (0, 1e-2]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= MAX_TOLERANCE:
-        raise argparse.ArgumentTypeError(
-            f"tolerance must be a number in (0, {MAX_TOLERANCE:g}], got {text!r}"
-        )
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="export directory to create")
     parser.add_argument(
         "--tolerance",
-        type=tolerance_value,
+        type=argument_type(number, 0.0, MAX_TOLERANCE, exclusive_minimum=True, subject="tolerance"),
         default=DEFAULT_TOLERANCE,
         help="largest max |exported - Paddle| accepted, relative to the largest output "
         f"(default: {DEFAULT_TOLERANCE:g})",

@@ -1,49 +1,21 @@
 """Flags that mean the same in several commands, defined once: the model, the device, the backend,
-MUSDB18-HQ's ``--is-wav``; and the argparse types of counts and amounts (checked at parse time).
+MUSDB18-HQ's ``--is-wav``. The checks of counts and amounts are in :mod:`spleeter_paddle.options`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Sequence
 
+from ..options import positive_number, whole_number
 from ..vocab import BACKENDS, DEVICES
+from . import argument_type
 
 Parser = Any  # an ArgumentParser or an argument group
-
-
-def whole_number(minimum: int = 1, maximum: Optional[int] = None) -> Callable[[str], int]:
-    """argparse ``type=``: an integer in ``[minimum, maximum]`` (a usage error otherwise)."""
-
-    def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {bound}, got {text!r}")
-        return value
-
-    return whole
-
-
-def positive_amount(maximum: float = math.inf, inclusive: bool = False) -> Callable[[str], float]:
-    """argparse ``type=``: a finite number > 0 and below ``maximum`` (or equal, ``inclusive``)."""
-
-    def amount(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        above = value > maximum or (value == maximum and not inclusive)
-        if not math.isfinite(value) or value <= 0 or above:
-            bound = "" if maximum == math.inf else f" and {'<=' if inclusive else '<'} {maximum:g}"
-            raise argparse.ArgumentTypeError(f"expected a finite number > 0{bound}, got {text!r}")
-        return value
-
-    return amount
+# argparse types of the commands' counts and amounts (others are made where used)
+COUNT = argument_type(whole_number)  # 1, 2, ...
+COUNT_FROM_ZERO = argument_type(whole_number, 0)  # seeds, "0: never"
+AMOUNT = argument_type(positive_number)  # a finite number > 0
 
 
 def add_config_flag(parser: Parser) -> None:

@@ -9,15 +9,8 @@ import argparse
 from dataclasses import fields
 
 from ..errors import ConfigurationError
-from ..separation.batch import (
-    SeparationOptions,
-    batch_size,
-    bitrate_text,
-    duration_seconds,
-    offset_seconds,
-    segment_frames,
-    separate_files,
-)
+from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds, segment_frames
+from ..separation.batch import SeparationOptions, separate_files
 from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
 from .flags import add_model_flags

@@ -7,10 +7,10 @@ import ipaddress
 import logging
 
 from ..errors import ConfigurationError
-from ..separation.batch import positive_int
+from ..options import port
 from ..vocab import PADDLE_BACKENDS
 from . import argument_type
-from .flags import add_backend_flag, add_device_flag
+from .flags import AMOUNT, add_backend_flag, add_device_flag
 
 logger = logging.getLogger(__name__)
 
@@ -37,26 +37,12 @@ def check_host(host: str, port: int) -> None:
         )
 
 
-def _size_mb(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a size in MB > 0, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    return positive_int(text, 65535)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
     )
     parser.add_argument(
-        "--port", type=argument_type(_port), default=8000, help="port (default: 8000)"
+        "--port", type=argument_type(port), default=8000, help="port (default: 8000)"
     )
     parser.add_argument(
         "--work-dir",
@@ -64,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where uploads, jobs and stems are kept (default: ./{DEFAULT_WORK_DIR})",
     )
     parser.add_argument(
-        "--max-upload-mb", type=_size_mb, default=500, help="largest upload accepted (default: 500)"
+        "--max-upload-mb", type=AMOUNT, default=500, help="largest upload accepted (default: 500)"
     )
     add_device_flag(parser, help="as for separate: sdaa > gpu > cpu (default: auto)")
     add_backend_flag(parser, PADDLE_BACKENDS, help="as for separate (default: auto)")

@@ -6,16 +6,22 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional
 
-from spleeter_paddle.commands import run_script
+from spleeter_paddle.commands import argument_type, run_script
 from spleeter_paddle.commands.data import (
     add_process_data_arguments,
     run_process_data,
     training_params,
 )
-from spleeter_paddle.commands.flags import add_device_flag, whole_number
-from spleeter_paddle.vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
+from spleeter_paddle.commands.flags import COUNT, COUNT_FROM_ZERO, add_device_flag
+from spleeter_paddle.options import (
+    MAX_LOADER_WORKERS,
+    MAX_PROCESSES_PER_NODE,
+    load_model_choice,
+    truth_value,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     from spleeter_paddle.training.run import LaunchOptions
@@ -24,38 +30,20 @@ if TYPE_CHECKING:
 MODES = ("process_data", "train", "fast_train")
 
 
-def str2bool(text: Union[str, bool]) -> bool:
-    """``True``/``False`` (any case, yes/no, 1/0) -> bool; argparse error otherwise."""
-    if isinstance(text, bool):
-        return text
-    if text.lower() in TRUE_WORDS:
-        return True
-    if text.lower() in FALSE_WORDS:
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
-
-
-def load_model_choice(text: str) -> Union[bool, str]:
-    """``-lm``: True (official pretrained), False (scratch), ``latest`` or a model directory."""
-    lowered = text.lower()
-    if lowered in TRUE_WORDS:
-        return True
-    if lowered in FALSE_WORDS:
-        return False
-    return LOAD_MODEL_LATEST if lowered == LOAD_MODEL_LATEST else text
+str2bool = argument_type(truth_value)  # ``True``/``False`` (any case, yes/no, 1/0) -> bool
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_process_data_arguments(parser)
     group = parser.add_argument_group("training")
     group.add_argument(
-        "-e", "--epochs", type=whole_number(), default=None, help="epochs over the cached chunks"
+        "-e", "--epochs", type=COUNT, default=None, help="epochs over the cached chunks"
     )
     group.add_argument(
         "--steps",
         "--max-steps",
         dest="max_steps",
-        type=whole_number(),
+        type=COUNT,
         default=None,
         help="total steps (overrides -e and train_max_steps)",
     )
@@ -84,29 +72,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="automatic mixed precision (masks and loss stay float32)",
     )
-    group.add_argument(
-        "--save-every", type=whole_number(), default=None, help="checkpoint every N steps"
-    )
-    group.add_argument(
-        "--keep", type=whole_number(), default=2, help="checkpoints kept (default 2)"
-    )
+    group.add_argument("--save-every", type=COUNT, default=None, help="checkpoint every N steps")
+    group.add_argument("--keep", type=COUNT, default=2, help="checkpoints kept (default 2)")
     group.add_argument(
         "--validate-every",
-        type=whole_number(0),
+        type=COUNT_FROM_ZERO,
         default=None,
         help="validation every M steps (0: never)",
     )
-    group.add_argument(
-        "--log-every", type=whole_number(), default=10, help="log line every N steps"
-    )
+    group.add_argument("--log-every", type=COUNT, default=10, help="log line every N steps")
     group.add_argument(
         "--num-workers",
-        type=whole_number(0, 64),
+        type=argument_type(whole_number, 0, MAX_LOADER_WORKERS),
         default=2,
         help="loader worker processes (0: in this process)",
     )
     group.add_argument(
-        "--seed", type=whole_number(0), default=None, help="random seed (config random_seed)"
+        "--seed", type=COUNT_FROM_ZERO, default=None, help="random seed (config random_seed)"
     )
     group.add_argument(
         "--batch-statistics",
@@ -142,7 +124,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     multi.add_argument(
         "-npn",
         "--nproc_per_node",
-        type=whole_number(1, 1024),
+        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
         default=1,
         help="processes (cards) per node",
     )

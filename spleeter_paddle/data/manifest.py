@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from ..errors import AudioError, DataError
+from .. import options
+from ..errors import AudioError, ConfigurationError, DataError
 from ..files import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,10 @@ def build_manifests(
     """
     from tqdm import tqdm
 
+    try:
+        validation_fraction = options.validation_fraction(validation_fraction)
+    except ValueError as error:
+        raise ConfigurationError(f"validation_fraction {error}") from None
     dataset_dir = Path(dataset_dir)
     instruments = list(params["instrument_list"])
     seed = params.get("random_seed", 0) if seed is None else seed

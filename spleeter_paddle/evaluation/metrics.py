@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from ..errors import DataError, SpleeterError
+from ..options import whole_number
 from ..sigsep import import_museval
 from . import bsseval
 from .stability import stability
@@ -206,8 +207,10 @@ class MetricsPool:
     """
 
     def __init__(self, n_workers: int, max_pending: Optional[int] = None):
-        if n_workers < 0:
-            raise DataError(f"workers {n_workers}: must be >= 0")
+        try:
+            whole_number(n_workers, 0)
+        except ValueError as error:
+            raise DataError(f"workers {error}") from None
         self.n_workers = n_workers
         self.max_pending = max_pending or n_workers + 1
         self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))

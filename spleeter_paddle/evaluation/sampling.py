@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import List, Sequence, TypeVar
 
+from .. import options
 from ..errors import DataError
 
 T = TypeVar("T")
@@ -12,8 +13,10 @@ T = TypeVar("T")
 
 def sample_count(n_tracks: int, fraction: float) -> int:
     """Songs to keep: ``round(fraction * n_tracks)``, at least one, at most all."""
-    if not 0.0 < fraction <= 1.0:
-        raise DataError(f"--fraction {fraction}: must be in (0, 1]")
+    try:
+        options.fraction(fraction)
+    except ValueError as error:
+        raise DataError(f"--fraction {error}") from None
     return min(n_tracks, max(1, round(fraction * n_tracks)))
 
 

@@ -5,8 +5,6 @@ before the model loads, one line per failed file, a summary at the end (the ``se
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,70 +16,14 @@ from ..audio import ffmpeg
 from ..audio import io as audio_io
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds, segment_frames
 from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
 from . import outputs
 from .backends import validate_backend
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
-MAX_SECONDS = 1e9  # offsets and durations (31 years)
-MAX_BATCH_SIZE = 64
-MAX_SEGMENT_FRAMES = 8192
-_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
-
-
-def _number(text: Any, minimum: float, strict: bool, what: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{what} must be finite and {bound}, got {text!r}")
-    if value > MAX_SECONDS:
-        raise ValueError(f"{what} must be at most {MAX_SECONDS:g} s, got {text!r}")
-    return value
-
-
-def offset_seconds(text: Any) -> float:
-    """``-s``: finite seconds >= 0 (ValueError otherwise)."""
-    return _number(text, 0.0, False, "offset")
-
-
-def duration_seconds(text: Any) -> float:
-    """``-d``: finite seconds > 0 (ValueError otherwise)."""
-    return _number(text, 0.0, True, "duration")
-
-
-def bitrate_text(text: Any) -> str:
-    """``-b``: ``128k``, ``1.5M`` or bits per second, 8 kbit/s to 2 Mbit/s (ValueError otherwise)."""
-    match = _BITRATE.match(str(text).strip())
-    scale = {"": 1e-3, "k": 1.0, "m": 1e3}[(match.group(2) if match else "").lower()]
-    if match is None or not 8 <= float(match.group(1)) * scale <= 2000:
-        raise ValueError(f"bitrate must look like 128k (8k to 2000k), got {text!r}")
-    return str(text).strip()
-
-
-def positive_int(text: Any, maximum: int = 1 << 20) -> int:
-    """Counts (``--batch-size``, ``--segment-frames``): an integer in [1, maximum]."""
-    try:
-        value = int(str(text))
-    except ValueError:
-        raise ValueError(f"expected a whole number >= 1, got {text!r}") from None
-    if not 1 <= value <= maximum:
-        raise ValueError(f"expected a whole number from 1 to {maximum}, got {text!r}")
-    return value
-
-
-def batch_size(text: Any) -> int:
-    """``--batch-size``: segments per model call, 1 to 64."""
-    return positive_int(text, MAX_BATCH_SIZE)
-
-
-def segment_frames(text: Any) -> int:
-    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s)."""
-    return positive_int(text, MAX_SEGMENT_FRAMES)
 
 
 @dataclass
@@ -107,16 +49,20 @@ class SeparationOptions:
     def check(self) -> None:
         """ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
         missing ffmpeg. Nothing is loaded."""
-        try:
-            offset_seconds(self.offset)
-            if self.duration is not None:
-                duration_seconds(self.duration)
-            bitrate_text(self.bitrate)
-            batch_size(self.batch_size)
-            if self.segment_frames is not None:
-                segment_frames(self.segment_frames)
-        except ValueError as error:
-            raise ConfigurationError(str(error)) from None
+        for name, check, may_be_none in (
+            ("offset", offset_seconds, False),
+            ("duration", duration_seconds, True),  # None: the whole file
+            ("bitrate", bitrate_text, False),
+            ("batch_size", batch_size, False),
+            ("segment_frames", segment_frames, True),  # None: the default
+        ):
+            value = getattr(self, name)
+            if value is None and may_be_none:
+                continue
+            try:
+                check(value)
+            except ValueError as error:
+                raise ConfigurationError(f"{name} {error}") from None
         if not str(self.output_path).strip():
             raise ConfigurationError("output path is empty: give -o/--output_path DIR")
         for name, value, allowed in (

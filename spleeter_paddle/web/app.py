@@ -21,7 +21,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from ..audio import ffmpeg
 from ..audio import io as audio_io
 from ..audio.writer import CODECS
-from ..errors import SpleeterError
+from ..errors import ConfigurationError, SpleeterError
+from ..options import positive_number
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
 
@@ -68,6 +69,10 @@ def create_app(
     ``allowed_hosts``: the ``Host`` headers accepted (default: the loopback names, which keeps web
     sites from reaching the app through DNS rebinding); ``["*"]`` for any.
     """
+    try:
+        positive_number(max_upload_mb)
+    except ValueError as error:
+        raise ConfigurationError(f"max_upload_mb {error}") from None
     store = JobStore(work_dir)
     worker = Worker(store, device=device, backend=backend)
     max_bytes = int(max_upload_mb * 1024 * 1024)

@@ -1,9 +1,17 @@
 """Counts and amounts of every command are checked by argparse: a usage error (exit 2) that
-names the flag, before any file, cache or model is looked at."""
+names the flag, before any file, cache or model is looked at. The checks are those of
+``spleeter_paddle.options``, which the library uses too."""
+
+import argparse
 
 import pytest
 
+from spleeter_paddle import options
 from spleeter_paddle.cli import main
+from spleeter_paddle.commands import argument_type
+from spleeter_paddle.commands.evaluate import main as evaluate_main
+from spleeter_paddle.errors import ConfigurationError, DataError
+from spleeter_paddle.separation.batch import SeparationOptions
 
 CASES = [
     ["train", "--steps", "-1"],
@@ -15,13 +23,21 @@ CASES = [
     ["train", "--keep", "0"],
     ["train", "--validate-every", "-2"],
     ["train", "-npn", "0"],
+    ["train", "--num-workers", "65"],
+    ["train", "-amp", "maybe"],
     ["process-data", "-cd", "0"],
     ["process-data", "-ncps", "0"],
     ["process-data", "--workers", "0"],
     ["preprocess", "--validation-fraction", "1.5"],
     ["preprocess", "-T", "0"],
     ["separate", "--batch-size", "0", "x.wav"],
+    ["separate", "-s", "-1", "x.wav"],
+    ["separate", "-d", "0", "x.wav"],
+    ["separate", "-b", "1x", "x.wav"],
+    ["separate", "--segment-frames", "8193", "x.wav"],
     ["serve", "--port", "70000"],
+    ["serve", "--max-upload-mb", "0"],
+    ["export", "-o", "out", "--tolerance", "nan"],
 ]
 
 
@@ -40,3 +56,93 @@ def test_zero_validation_fraction_is_allowed(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["preprocess", "--validation-fraction", "0"]) == 5  # no dataset: a data error
     assert "dataset directory not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["0.00", "-0", " 0 "])
+def test_every_spelling_of_zero_is_no_validation_split(text):
+    assert options.validation_fraction(text) == 0.0  # only "0" and "0.0" were accepted before
+    assert str(options.validation_fraction(text)) == "0.0"  # not -0.0
+
+
+@pytest.mark.parametrize(
+    "check, value, message",
+    [
+        (options.whole_number, "0", "must be positive, got '0'"),
+        (options.whole_number, "2.0", "must be a positive whole number, got '2.0'"),
+        (options.whole_number, True, "must be a positive whole number, got True"),
+        (options.batch_size, "65", "must be at most 64, got '65'"),
+        (options.batch_size, "x", "must be a whole number from 1 to 64, got 'x'"),
+        (options.positive_number, "nan", "must be a finite number > 0, got 'nan'"),
+        (options.positive_number, "0", "must be > 0, got '0'"),
+        (options.offset_seconds, "-1", "must be in [0, 1e+09], got '-1'"),
+        (options.duration_seconds, 0.0, "must be in (0, 1e+09], got 0.0"),
+        (options.fraction, "1.5", "must be in (0, 1], got '1.5'"),
+        (options.validation_fraction, "1", "must be in [0, 1), got '1'"),
+        (options.port, "0", "must be positive, got '0'"),
+        (options.bitrate_text, "7k", "must look like 128k (8k to 2000k), got '7k'"),
+        (options.truth_value, "maybe", "must be True or False (yes/no, 1/0), got 'maybe'"),
+    ],
+)
+def test_checks_say_what_the_value_must_be(check, value, message):
+    with pytest.raises(ValueError) as error:
+        check(value)
+    assert str(error.value) == message
+
+
+def test_checks_convert_text_and_library_values_alike():
+    assert options.whole_number("7") == options.whole_number(7) == 7
+    assert options.whole_number("-3", None) == -3
+    assert options.whole_number("0", 0, 64) == 0
+    assert options.number("-5") == -5.0 and options.duration_seconds("1e9") == 1e9
+    assert options.bitrate_text(" 1.5M ") == "1.5M" and options.segment_frames(8192) == 8192
+    assert options.truth_value(" Yes ") is True and options.truth_value(False) is False
+    assert options.load_model_choice("LATEST") == "latest"
+    assert options.load_model_choice("Off") is False and options.load_model_choice("run") == "run"
+
+
+def test_argument_type_turns_the_value_error_into_a_usage_error():
+    parse = argument_type(options.whole_number, 0, 64)
+    assert parse("64") == 64 and parse.__name__ == "whole_number"
+    with pytest.raises(argparse.ArgumentTypeError, match="^must be at most 64, got '65'$"):
+        parse("65")
+    named = argument_type(options.number, 0.0, 1.0, exclusive_minimum=True, subject="share")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^share must be in \(0, 1\], got '0'$"):
+        named("0")
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("offset", -1.0, "offset must be in [0, 1e+09], got -1.0"),
+        ("duration", 0, "duration must be in (0, 1e+09], got 0"),
+        ("bitrate", "fast", "bitrate must look like 128k (8k to 2000k), got 'fast'"),
+        ("batch_size", 0, "batch_size must be positive, got 0"),
+        ("segment_frames", 9000, "segment_frames must be at most 8192, got 9000"),
+    ],
+)
+def test_library_options_use_the_same_checks(field, value, message):
+    with pytest.raises(ConfigurationError) as error:
+        SeparationOptions(**{field: value}).check()
+    assert str(error.value) == message
+
+
+def test_evaluate_segment_frames_has_the_separate_bound(capsys, tmp_path):
+    argv = ["--data", str(tmp_path / "none"), "-o", str(tmp_path / "out")]
+    assert evaluate_main([*argv, "--segment-frames", "8256"]) == 2  # a multiple of 64
+    assert "--segment-frames 8256: must be at most 8192" in capsys.readouterr().err
+
+
+def test_library_entry_points_refuse_bad_amounts(tmp_path):
+    from spleeter_paddle.data.manifest import build_manifests
+    from spleeter_paddle.evaluation.metrics import MetricsPool
+
+    with pytest.raises(ConfigurationError, match=r"validation_fraction must be in \[0, 1\)"):
+        build_manifests({"instrument_list": ["vocals"]}, tmp_path, validation_fraction=1.0)
+    with pytest.raises(DataError, match="workers must be >= 0, got -1"):
+        MetricsPool(-1)
+    pytest.importorskip("fastapi")
+    from spleeter_paddle.web.app import create_app
+
+    with pytest.raises(ConfigurationError, match="max_upload_mb must be > 0, got 0"):
+        create_app(tmp_path / "work", max_upload_mb=0)
+    assert not (tmp_path / "work").exists()

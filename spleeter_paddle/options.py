@@ -1,0 +1,149 @@
+"""Option values parsed and checked once: counts, amounts, seconds, bitrates, booleans.
+
+A leaf module. Each check takes a flag's text or a library value, returns it converted, or raises
+ValueError("must be ..., got ..."); the caller adds the subject (argparse the flag, the library
+the parameter name).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Optional, Union
+
+from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
+
+MAX_SECONDS = 1e9  # offsets and durations (31 years)
+MAX_BATCH_SIZE = 64
+MAX_SEGMENT_FRAMES = 8192
+MAX_LOADER_WORKERS = 64
+MAX_PROCESSES_PER_NODE = 1024
+MAX_PORT = 65535
+_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
+
+
+def whole_number(value: Any, minimum: Optional[int] = 1, maximum: Optional[int] = None) -> int:
+    """An integer in ``[minimum, maximum]`` (None: unbounded); ``"2"`` and ``2`` pass, ``2.0``,
+    ``True`` and ``"2.5"`` do not."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        if maximum is not None:
+            span = f"a whole number from {minimum} to {maximum}"
+        elif minimum is None:
+            span = "a whole number"
+        else:
+            span = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+        raise ValueError(f"must be {span}, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"must be {bound}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"must be at most {maximum}, got {value!r}")
+    return number
+
+
+def number(
+    value: Any,
+    minimum: float = -math.inf,
+    maximum: float = math.inf,
+    *,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
+) -> float:
+    """A finite float in the interval the bounds give (open ends with ``exclusive_*``)."""
+    try:
+        converted = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        converted = math.nan
+    low = converted < minimum or (exclusive_minimum and converted == minimum)
+    high = converted > maximum or (exclusive_maximum and converted == maximum)
+    if math.isfinite(converted) and not low and not high:
+        return converted + 0.0  # -0.0 -> 0.0
+    span = _interval(minimum, maximum, exclusive_minimum, exclusive_maximum)
+    if not math.isfinite(converted):
+        span = f"a finite number {span}".rstrip()
+    raise ValueError(f"must be {span}, got {value!r}")
+
+
+def _interval(minimum: float, maximum: float, open_low: bool, open_high: bool) -> str:
+    """``> 0``, ``<= 1``, ``in (0, 1]`` or "" (unbounded)."""
+    if math.isinf(minimum) and math.isinf(maximum):
+        return ""
+    if math.isinf(maximum):
+        return f"{'>' if open_low else '>='} {minimum:g}"
+    if math.isinf(minimum):
+        return f"{'<' if open_high else '<='} {maximum:g}"
+    return f"in {'(' if open_low else '['}{minimum:g}, {maximum:g}{')' if open_high else ']'}"
+
+
+def positive_number(value: Any) -> float:
+    """``-lr``, ``-cd``, ``--max-upload-mb``: a finite number > 0."""
+    return number(value, 0.0, exclusive_minimum=True)
+
+
+def offset_seconds(value: Any) -> float:
+    """``-s``: seconds from 0 to 1e9."""
+    return number(value, 0.0, MAX_SECONDS)
+
+
+def duration_seconds(value: Any) -> float:
+    """``-d``: seconds above 0, at most 1e9."""
+    return number(value, 0.0, MAX_SECONDS, exclusive_minimum=True)
+
+
+def fraction(value: Any) -> float:
+    """``evaluate --fraction``: a share of the songs in (0, 1]."""
+    return number(value, 0.0, 1.0, exclusive_minimum=True)
+
+
+def validation_fraction(value: Any) -> float:
+    """``preprocess --validation-fraction``: 0 (no validation split) or a share below 1."""
+    return number(value, 0.0, 1.0, exclusive_maximum=True)
+
+
+def bitrate_text(value: Any) -> str:
+    """``-b``: ``128k``, ``1.5M`` or bits per second, 8 kbit/s to 2 Mbit/s."""
+    match = _BITRATE.match(str(value).strip())
+    scale = {"": 1e-3, "k": 1.0, "m": 1e3}[(match.group(2) if match else "").lower()]
+    if match is None or not 8 <= float(match.group(1)) * scale <= 2000:
+        raise ValueError(f"must look like 128k (8k to 2000k), got {value!r}")
+    return str(value).strip()
+
+
+def batch_size(value: Any) -> int:
+    """``separate --batch-size``: segments per model call, 1 to 64."""
+    return whole_number(value, 1, MAX_BATCH_SIZE)
+
+
+def segment_frames(value: Any) -> int:
+    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s); whether the model
+    takes that length is the model's check."""
+    return whole_number(value, 1, MAX_SEGMENT_FRAMES)
+
+
+def port(value: Any) -> int:
+    """``serve --port``: 1 to 65535."""
+    return whole_number(value, 1, MAX_PORT)
+
+
+def truth_value(value: Union[str, bool]) -> bool:
+    """``-amp``, ``--dropout``, ...: True/False in any case, yes/no, 1/0, on/off (or a bool)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"must be True or False (yes/no, 1/0), got {value!r}")
+
+
+def load_model_choice(value: str) -> Union[bool, str]:
+    """``-lm``: True (official pretrained), False (scratch), ``latest`` or a model directory."""
+    word = value.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return LOAD_MODEL_LATEST if word == LOAD_MODEL_LATEST else value
