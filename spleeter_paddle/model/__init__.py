@@ -41,8 +41,16 @@ def build_model(
     skips the random initial weights (all zero) for a caller that loads every weight next.
     """
     model = _build(params, batch_statistics, dropout, initialise)
-    # Everything besides weights and code that shapes the network: exported graphs are keyed on it.
-    model.graph_config = {
+    model.graph_config = graph_config(params, batch_statistics, dropout)
+    return model
+
+
+def graph_config(
+    params: Dict[str, Any], batch_statistics: bool = False, dropout: bool = False
+) -> Dict[str, Any]:
+    """Everything besides weights and code that shapes ``build_model(params, ...)``'s network:
+    exported graphs are keyed on it."""
+    return {
         "type": params["model"]["type"],
         "params": params["model"].get("params", {}),
         "instrument_list": list(params["instrument_list"]),
@@ -51,30 +59,42 @@ def build_model(
         "batch_statistics": batch_statistics,
         "dropout": dropout,
     }
-    return model
+
+
+def model_class(params: Dict[str, Any]) -> type:
+    """The ``nn.Layer`` class ``build_model(params)`` makes."""
+    model_type = params["model"]["type"]
+    if model_type in ("unet.unet", "unet.softmax_unet"):
+        return SpleeterUNet
+    if model_type == "blstm.blstm":
+        return SpleeterBLSTM
+    raise ValueError(f"unknown model type {model_type!r}")
 
 
 def _build(
     params: Dict[str, Any], batch_statistics: bool, dropout: bool, initialise: bool
 ) -> nn.Layer:
-    model_type = params["model"]["type"]
     model_params = params["model"].get("params", {})
     instruments = params["instrument_list"]
-    if model_type in ("unet.unet", "unet.softmax_unet"):
+    cls = model_class(params)
+    if cls is SpleeterUNet:
         return SpleeterUNet(
             instruments,
             params["n_channels"],
             model_params,
-            softmax=model_type == "unet.softmax_unet",
+            softmax=params["model"]["type"] == "unet.softmax_unet",
             batch_statistics=batch_statistics,
             dropout=dropout,
             initialise=initialise,
         )
-    if model_type == "blstm.blstm":
-        return SpleeterBLSTM(
-            instruments, params["n_channels"], params["F"], model_params, initialise
-        )
-    raise ValueError(f"unknown model type {model_type!r}")
+    return SpleeterBLSTM(instruments, params["n_channels"], params["F"], model_params, initialise)
 
 
-__all__ = ["build_model", "portable_activations", "SpleeterUNet", "SpleeterBLSTM"]
+__all__ = [
+    "build_model",
+    "graph_config",
+    "model_class",
+    "portable_activations",
+    "SpleeterUNet",
+    "SpleeterBLSTM",
+]

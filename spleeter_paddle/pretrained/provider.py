@@ -41,12 +41,15 @@ from .release import (
 from .store import (
     METADATA_FILE,
     WEIGHTS_FILE,
+    WEIGHTS_REFUSAL,
+    assign_weights,
+    decode_tensors,
     file_sha256,
     install_model,
     is_complete,
-    load_weights,
     read_metadata,
     resolve_model_home,
+    verified_weights_bytes,
     write_model,
 )
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
@@ -83,6 +86,69 @@ def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -
     return target
 
 
+class PretrainedWeights:
+    """A configuration's checked weights on disk; the Paddle model is built on first use.
+
+    Construction checks that the weights were made for ``params`` and reads them once against
+    their recorded sha256, which then names them (an exported graph cached for these exact bytes
+    can run without building the model). :meth:`model` builds it from a fresh read that must
+    have the same digest.
+    """
+
+    def __init__(self, params: Params, directory: PathLike):
+        self.params = params
+        self.directory = Path(directory)
+        check_made_for(params, self.directory)
+        _, self.sha256 = verified_weights_bytes(self.directory)
+        self._model = None
+
+    @property
+    def weights_path(self) -> Path:
+        return self.directory / WEIGHTS_FILE
+
+    def graph_identity(self) -> Dict[str, Any]:
+        """What defines the eval-mode network: its class, configuration and weight bytes."""
+        from ..model import graph_config, model_class
+
+        cls = model_class(dict(self.params))
+        return {
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            "config": graph_config(dict(self.params)),
+            "weights": f"safetensors sha256 {self.sha256}",
+        }
+
+    def model(self):
+        """``build_model(params)`` holding these weights, in eval mode (built once)."""
+        if self._model is None:
+            from ..model import build_model
+
+            data, sha256 = verified_weights_bytes(self.directory)
+            if sha256 != self.sha256:
+                raise ModelError(
+                    f"{self.weights_path}: the weights were replaced while in use (sha256 "
+                    f"{self.sha256} when opened, {sha256} now); nothing was loaded"
+                )
+            arrays = decode_tensors(data, self.weights_path, "weights", WEIGHTS_REFUSAL)
+            model = build_model(dict(self.params), initialise=False)  # every weight is set next
+            assign_weights(model, arrays, self.weights_path)
+            model.eval()
+            self._model = model
+        return self._model
+
+
+def pretrained_weights(
+    params: Params,
+    model_home: Optional[PathLike] = None,
+    model_dir: Optional[PathLike] = None,
+) -> PretrainedWeights:
+    """The checked weights for ``params``: from ``model_dir`` (e.g. a trained model) when given,
+    else the config's provisioned pretrained weights."""
+    directory = (
+        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
+    )
+    return PretrainedWeights(params, directory)
+
+
 def load_pretrained_model(
     params: Params,
     model_home: Optional[PathLike] = None,
@@ -90,16 +156,9 @@ def load_pretrained_model(
 ):
     """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
     trained model) when given, else the config's provisioned pretrained weights."""
-    from ..model import build_model
-
-    directory = (
-        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
-    )
-    check_made_for(params, directory)
-    model = build_model(dict(params), initialise=False)  # every weight is loaded next
-    load_weights(model, directory)
-    model.eval()
-    logger.info("weights: %s", directory)
+    weights = pretrained_weights(params, model_home, model_dir)
+    model = weights.model()
+    logger.info("weights: %s", weights.directory)
     return model
 
 

@@ -82,10 +82,19 @@ def non_finite_problem(value: np.ndarray) -> Optional[str]:
 def load_tensors(path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
     """The arrays of the safetensors file ``path`` (a ``kind`` file); a ModelError when it is
     unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
-    from safetensors.numpy import load_file
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: unreadable {kind} file ({error.strerror or error})") from None
+    return decode_tensors(data, path, kind, refusal)
+
+
+def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
+    """:func:`load_tensors` on the bytes already read from ``path`` (named in errors)."""
+    from safetensors.numpy import load
 
     try:
-        arrays = load_file(str(path))
+        arrays = load(data)
     except Exception as error:  # safetensors raises its own error types
         raise ModelError(f"{path}: unreadable {kind} file ({error})") from None
     for key, value in arrays.items():
@@ -198,17 +207,25 @@ def intact_metadata(directory: PathLike) -> Optional[Dict[str, Any]]:
     return document if intact else None
 
 
-def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
-    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
+WEIGHTS_REFUSAL = (
+    "these weights would give wrong stems (a diverged training or a damaged file), "
+    "refusing to load them"
+)
 
-    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
-    """
+
+def verified_weights_bytes(directory: PathLike, basename: str = "model") -> Tuple[bytes, str]:
+    """``(bytes, sha256)`` of ``<basename>.safetensors``, read once and checked against the
+    sha256 its JSON records: the digest describes exactly the bytes returned."""
     directory = Path(directory)
     weights_path = directory / f"{basename}.safetensors"
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: weights file not found")
     expected = read_metadata(directory, basename)["sha256"].get(weights_path.name)
-    actual = file_sha256(weights_path)
+    try:
+        data = weights_path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{weights_path}: unreadable ({error.strerror or error})") from None
+    actual = hashlib.sha256(data).hexdigest()
     if expected != actual:
         raise ModelError(
             f"{weights_path}: weights file is corrupted (sha256 {actual} does not match "
@@ -216,11 +233,17 @@ def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.n
             "loaded (for an official model, move the directory aside and run `spleeter-paddle models "
             "download`)"
         )
-    refusal = (
-        "these weights would give wrong stems (a diverged training or a damaged file), "
-        "refusing to load them"
-    )
-    return load_tensors(weights_path, "weights", refusal)
+    return data, actual
+
+
+def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
+    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
+
+    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
+    """
+    data, _ = verified_weights_bytes(directory, basename)
+    weights_path = Path(directory) / f"{basename}.safetensors"
+    return decode_tensors(data, weights_path, "weights", WEIGHTS_REFUSAL)
 
 
 def load_weights(model: Any, directory: PathLike, basename: str = "model") -> Any:
@@ -229,7 +252,11 @@ def load_weights(model: Any, directory: PathLike, basename: str = "model") -> An
     Keys, shapes and dtypes must match ``model.state_dict()`` one to one; returns ``model``.
     """
     arrays = read_weights(directory, basename)
-    weights_path = Path(directory) / f"{basename}.safetensors"
+    return assign_weights(model, arrays, Path(directory) / f"{basename}.safetensors")
+
+
+def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], weights_path: Path) -> Any:
+    """Copy ``arrays`` (read from ``weights_path``, named in errors) into ``model`` exactly."""
     target = model.state_dict()
     missing = [key for key in target if key not in arrays]
     unexpected = [key for key in arrays if key not in target]

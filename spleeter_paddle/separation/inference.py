@@ -20,15 +20,24 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
 from ..model import build_model
+from ..pretrained.provider import PretrainedWeights
 from ..runtime import paddle
 from ..vocab import BACKENDS
 
 logger = logging.getLogger(__name__)
+
+# A Paddle model, or weights on disk it is built from only when a cached graph cannot serve.
+ModelLike = Union[paddle.nn.Layer, PretrainedWeights]
+
+
+def as_layer(model: ModelLike) -> paddle.nn.Layer:
+    """The eval-mode Paddle model of ``model`` (built now for :class:`PretrainedWeights`)."""
+    return model.model() if isinstance(model, PretrainedWeights) else model
 
 
 class EagerRunner:
@@ -51,9 +60,8 @@ class PredictorRunner:
     name = "predictor"
 
     def __init__(
-        self, model: paddle.nn.Layer, n_channels: int, n_bins: int, device: str, cache_dir: Path
+        self, model: ModelLike, n_channels: int, n_bins: int, device: str, cache_dir: Path
     ):
-        model.eval()
         self._start(_export(model, n_channels, n_bins, cache_dir), device)
 
     @classmethod
@@ -101,26 +109,35 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def graph_key(model: paddle.nn.Layer, n_channels: int, n_bins: int) -> Optional[Dict[str, Any]]:
+def graph_key(model: ModelLike, n_channels: int, n_bins: int) -> Optional[Dict[str, Any]]:
     """Everything that defines ``model``'s exported graph, or None when it cannot be told.
 
     The configuration the model was built from (type, params, instrument order, channels, F),
-    the input shape, the weights (names, shapes, dtypes, values), the model code and Paddle.
+    the input shape, the weights (for a model: names, shapes, dtypes, values; for weights on
+    disk: the sha256 of the bytes read), the model code and Paddle.
     """
-    config = getattr(model, "graph_config", None)
-    if config is None:
-        return None
-    from ..pretrained.store import weights_digest
+    if isinstance(model, PretrainedWeights):
+        identity = model.graph_identity()
+    else:
+        config = getattr(model, "graph_config", None)
+        if config is None:
+            return None
+        from ..pretrained.store import weights_digest
 
+        identity = {
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "config": config,
+            "weights": weights_digest(model.state_dict()),
+        }
     return {
         "format": EXPORT_FORMAT,
         "paddle": paddle.__version__,
         "paddle_commit": getattr(paddle.version, "commit", ""),
         "code": _code_digest(),
-        "class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "config": json.loads(json.dumps(config, sort_keys=True)),
+        "class": identity["class"],
+        "config": json.loads(json.dumps(identity["config"], sort_keys=True)),
         "input": [None, int(n_channels), None, int(n_bins)],
-        "weights": weights_digest(model.state_dict()),
+        "weights": identity["weights"],
     }
 
 
@@ -131,14 +148,15 @@ def _stored_key(directory: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _export(model: paddle.nn.Layer, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
+def _export(model: ModelLike, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
     """``paddle.jit.save`` the model once per distinct graph; returns the path prefix."""
 
     def build(directory: Path) -> None:
-        save_graph(model, n_channels, n_bins, directory / "inference")
+        save_graph(as_layer(model), n_channels, n_bins, directory / "inference")
 
     key = graph_key(model, n_channels, n_bins)
-    return cached_entry(cache_dir, type(model).__name__, key, build, _complete) / "inference"
+    stem = key["class"].rsplit(".", 1)[-1] if key else type(model).__name__
+    return cached_entry(cache_dir, stem, key, build, _complete) / "inference"
 
 
 def cached_entry(
@@ -208,7 +226,8 @@ def _complete(directory: Path) -> bool:
 
 def save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, prefix: Path) -> None:
     """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
-    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T."""
+    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the eval-mode graph)."""
+    model.eval()
     spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
     paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))
 
@@ -223,7 +242,7 @@ def default_cache_dir() -> Path:
 
 
 def make_runner(
-    model: paddle.nn.Layer,
+    model: ModelLike,
     n_channels: int,
     n_bins: int,
     device: str,
@@ -232,7 +251,8 @@ def make_runner(
 ):
     """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for.
 
-    ``onnxruntime``/``openvino`` convert the model once (cached, verified against Paddle).
+    ``onnxruntime``/``openvino`` convert the model once (cached, verified against Paddle). Given
+    :class:`PretrainedWeights`, the Paddle model is built only when no cached graph serves.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -240,16 +260,16 @@ def make_runner(
         from .backends import make_exported_runner
 
         return make_exported_runner(
-            model, n_channels, n_bins, device, backend, cache_dir or default_cache_dir()
+            as_layer(model), n_channels, n_bins, device, backend, cache_dir or default_cache_dir()
         )
     if backend == "eager" or (
         backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
     ):
-        return EagerRunner(model)
+        return EagerRunner(as_layer(model))
     try:
         return PredictorRunner(model, n_channels, n_bins, device, cache_dir or default_cache_dir())
     except Exception as error:  # the predictor is an optimisation: fall back, say why
         if backend == "predictor":
             raise
         logger.warning("paddle.inference predictor unavailable (%s); using eager mode", error)
-        return EagerRunner(model)
+        return EagerRunner(as_layer(model))

@@ -19,7 +19,7 @@ from ..audio.writer import StreamWriter
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
-from ..pretrained.provider import load_pretrained_model
+from ..pretrained.provider import pretrained_weights
 from . import outputs
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
@@ -105,20 +105,27 @@ class Separator:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         self.batch_size = int(batch_size)
         self.device = select_device(device)
-        self.model = load_pretrained_model(self.params, model_dir=model_dir)
+        self.weights = pretrained_weights(self.params, model_dir=model_dir)
+        # The Paddle model itself is built only when no cached graph serves these weights.
         self._runner = make_runner(
-            self.model, self.params["n_channels"], self.params["F"], self.device, backend
+            self.weights, self.params["n_channels"], self.params["F"], self.device, backend
         )
         # With the model on an accelerator, run it on a worker thread while the CPU does the FFT
         # work (predictors only: eager device contexts belong to one thread). On CPU both
         # compete for the same cores: measured 5 % slower on 2 cores, so not there.
         self.overlap = self._runner.name == "predictor" and self.device != "cpu"
+        logger.info("weights: %s", self.weights.directory)
         logger.info(
             "separator ready: %s on %s (%s)",
             ", ".join(self.instruments),
             self.device,
             self._runner.name,
         )
+
+    @property
+    def model(self):
+        """The eval-mode Paddle model (built on first use from the checked weights)."""
+        return self.weights.model()
 
     @property
     def instruments(self) -> list:

@@ -8,7 +8,10 @@ import paddle
 import pytest
 
 from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
+from spleeter_paddle.pretrained.provider import PretrainedWeights
+from spleeter_paddle.pretrained.store import write_model
 from spleeter_paddle.separation.inference import EagerRunner, PredictorRunner, graph_key
 
 F = 64
@@ -109,3 +112,59 @@ def test_cache_keeps_the_most_recently_used_graphs(tmp_path):
     names = sorted(path.name for path in tmp_path.iterdir())
     assert len(names) == MAX_CACHE_ENTRIES + 1 and "not-an-entry" in names
     assert f"SpleeterUNet-{0:032x}" not in names and f"SpleeterUNet-{1:032x}" not in names
+
+
+def _install(model, params, directory):
+    state = {key: value.numpy() for key, value in model.state_dict().items()}
+    write_model(state, directory, {"config": params, "source": "test"})
+    return directory
+
+
+def _entries(cache):
+    return [entry for entry in cache.iterdir() if not entry.name.startswith(".")]
+
+
+def test_weights_on_disk_reuse_their_graph_without_building_the_model(tmp_path):
+    params = _params()
+    model = _model(params)
+    directory = _install(model, params, tmp_path / "model")
+    magnitude = np.random.default_rng(4).random((1, 2, 64, F)).astype(np.float32)
+    expected = EagerRunner(model)(magnitude)
+    first = PretrainedWeights(params, directory)
+    np.testing.assert_allclose(
+        PredictorRunner(first, 2, F, "cpu", tmp_path / "cache")(magnitude), expected, 1e-4, 1e-4
+    )
+    again = PretrainedWeights(params, directory)
+    predicted = PredictorRunner(again, 2, F, "cpu", tmp_path / "cache")(magnitude)
+    assert again._model is None, "a cached graph of the same bytes must serve without a build"
+    np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-4)
+    assert len(_entries(tmp_path / "cache")) == 1
+
+
+@pytest.mark.parametrize("change", ["weights", "instrument order"])
+def test_weights_on_disk_never_reuse_a_graph_of_other_bytes_or_config(tmp_path, change):
+    params = _params()
+    directory = _install(_model(params), params, tmp_path / "model")
+    magnitude = np.random.default_rng(5).random((1, 2, 64, F)).astype(np.float32)
+    first = PredictorRunner(PretrainedWeights(params, directory), 2, F, "cpu", tmp_path / "c")
+    if change == "weights":  # the same folder, other weights (a model re-installed there)
+        other_params, other = params, _model(params, seed=7)
+        _install(other, params, directory)
+    else:
+        other_params = _params(**VARIANTS["instrument order"])
+        other = _shared_weights(PretrainedWeights(params, directory).model(), other_params)
+    eager = EagerRunner(other)(magnitude)
+    assert np.abs(eager - first(magnitude)).max() > 1e-3, "the change must change the output"
+    weights = PretrainedWeights(other_params, directory)
+    predicted = PredictorRunner(weights, 2, F, "cpu", tmp_path / "c")(magnitude)
+    np.testing.assert_allclose(predicted, eager, rtol=1e-4, atol=1e-4)
+    assert len(_entries(tmp_path / "c")) == 2
+
+
+def test_weights_replaced_after_opening_are_not_built(tmp_path):
+    params = _params()
+    directory = _install(_model(params), params, tmp_path / "model")
+    weights = PretrainedWeights(params, directory)
+    _install(_model(params, seed=9), params, directory)
+    with pytest.raises(ModelError, match="replaced while in use"):
+        weights.model()
