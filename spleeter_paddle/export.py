@@ -17,6 +17,7 @@ import numpy as np
 
 from .configuration import Params, load_configuration
 from .errors import ConfigurationError, ModelError
+from .options import number
 from .separation.backends import (
     DEFAULT_TOLERANCE,
     EXPORT_FORMATS,
@@ -38,10 +39,10 @@ def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance:
     """Everything that can be refused before a model loads (ConfigurationError, exit 2)."""
     if fmt not in EXPORT_FORMATS:
         raise ConfigurationError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    if not (isinstance(tolerance, (int, float)) and 0 < tolerance <= MAX_TOLERANCE):
-        raise ConfigurationError(
-            f"tolerance must be a number in (0, {MAX_TOLERANCE:g}], got {tolerance!r}"
-        )
+    try:
+        number(tolerance, 0, MAX_TOLERANCE, exclusive_minimum=True)
+    except ValueError as error:
+        raise ConfigurationError(f"tolerance {error}") from None
     require(fmt)
     output = Path(output)
     if output.exists() or output.is_symlink():

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
+from .. import options
 from ..audio import io as audio_io
 from ..audio.writer import StreamWriter
 from ..configuration import Params, load_configuration
@@ -36,11 +37,10 @@ SEPARATION_FRAMES = 512
 
 def check_segment_frames(params: Params, segment_frames: int) -> int:
     """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
-    if isinstance(segment_frames, bool) or int(segment_frames) != segment_frames:
-        raise ConfigurationError(f"segment_frames must be an integer, got {segment_frames!r}")
-    segment_frames = int(segment_frames)
-    if segment_frames <= 0:
-        raise ConfigurationError(f"segment_frames must be positive, got {segment_frames}")
+    try:
+        segment_frames = options.segment_frames(segment_frames)
+    except ValueError as error:
+        raise ConfigurationError(f"segment_frames {error}") from None
     if params["model"]["type"].startswith("unet.") and segment_frames % 64:
         raise ConfigurationError(
             f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
@@ -101,9 +101,10 @@ class Separator:
             self.params, SEPARATION_FRAMES if segment_frames is None else segment_frames
         )
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        self.batch_size = int(batch_size)
+        try:
+            self.batch_size = options.batch_size(batch_size)
+        except ValueError as error:
+            raise ValueError(f"batch_size {error}") from None
         self.device = select_device(device)
         self.weights = pretrained_weights(self.params, model_dir=model_dir)
         # The Paddle model itself is built only when no cached graph serves these weights.
