@@ -200,7 +200,8 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
                 logger.error("%s", problem)
                 continue
             try:
-                info = audio_io.audio_info(name)
+                source = audio_io.probe(name)
+                info = source.info
                 if info.duration_s is not None:
                     length_s = max(0.0, info.duration_s - options.offset)
                     if options.duration is not None:
@@ -210,7 +211,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
                 paths = separator.separate_to_file(
                     name, options.output_path, options.codec, options.bitrate, options.offset,
                     options.duration, options.filename_format, options.subtype,
-                    progress=progress, overwrite=options.overwrite,
+                    progress=progress, overwrite=options.overwrite, source=source,
                 )  # fmt: skip
             except SpleeterError as error:
                 failures.append(name)
