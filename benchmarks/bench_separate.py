@@ -40,17 +40,26 @@ def write_song(path: Path, duration_s: float) -> None:
             written += len(block)
 
 
-def in_process(song: Path, params: str, backend: str, mwf: bool) -> float:
-    """Seconds per second of audio with the model already loaded (file in, files out)."""
+def in_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
+    """Seconds per second of audio with the model already loaded (file in, files out), and the
+    model's median milliseconds per 512-frame segment."""
+    import numpy as np
+
     from spleeter_paddle.separation.separator import Separator
 
     separator = Separator(params, backend=backend, mwf=mwf)
     with tempfile.TemporaryDirectory() as out:
         separator.separate_to_file(song, out, duration_s=12.0)  # warm-up (oneDNN primitives)
         started = time.perf_counter()
-        separator.separate_to_file(song, out)
+        separator.separate_to_file(song, out, overwrite=True)
         elapsed = time.perf_counter() - started
-    return elapsed / sf.info(str(song)).duration
+    segment = np.random.default_rng(0).random((1, 2, 512, separator.params["F"]), np.float32)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        separator.run_model(segment)
+        times.append(time.perf_counter() - started)
+    return elapsed / sf.info(str(song)).duration, 1e3 * float(np.median(times))
 
 
 def whole_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
@@ -72,6 +81,22 @@ def whole_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
     return float(wall_s), int(rss_kb) / 1024
 
 
+def print_process_split(walls: dict, duration: float) -> None:
+    """Where a whole ``separate`` process's time goes: the start-up stages (measured in a fresh
+    child process, see ``profile_separate.py``) and the rest (read, STFT, model, masks, iSTFT,
+    write)."""
+    from profile_separate import startup_table  # benchmarks/ is the script's directory
+
+    startup = startup_table()
+    startup.pop("model built", None)
+    wall = walls[duration, "predictor"]
+    print(f"\nWhole process, {duration:.0f} s song, predictor: {wall:.2f} s")
+    for name, seconds in startup.items():
+        print(f"  {name:30} {seconds:6.2f} s")
+    rest = wall - sum(startup.values())
+    print(f"  {'the rest: read ... write':30} {rest:6.2f} s ({rest / duration:.4f} s per audio s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -84,24 +109,30 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}  config: {args.params}  mwf: {args.mwf}")
     print(
-        f"{'duration':>9} {'backend':>10} {'s/audio s':>10} {'CLI wall s':>11} {'peak RSS MB':>12}"
+        f"{'duration':>9} {'backend':>10} {'model ms/seg':>13} {'s/audio s':>10} "
+        f"{'CLI wall s':>11} {'peak RSS MB':>12}"
     )
+    walls = {}
     with tempfile.TemporaryDirectory() as work:
         for duration in args.durations:
             song = Path(work) / f"song-{int(duration)}s.wav"
             write_song(song, duration)
             for backend in args.backends:
-                per_second = (
-                    float("nan")
+                per_second, model_ms = (
+                    (float("nan"), float("nan"))
                     if args.cli_only
                     else in_process(song, args.params, backend, args.mwf)
                 )
                 wall_s, rss_mb = whole_process(song, args.params, backend, args.mwf)
+                walls[duration, backend] = wall_s
                 print(
-                    f"{duration:>8.0f}s {backend:>10} {per_second:>10.4f} {wall_s:>11.2f} {rss_mb:>12.0f}",
+                    f"{duration:>8.0f}s {backend:>10} {model_ms:>13.1f} {per_second:>10.4f} "
+                    f"{wall_s:>11.2f} {rss_mb:>12.0f}",
                     flush=True,
                 )
             song.unlink()
+    if args.params == "spleeter:2stems" and "predictor" in args.backends:
+        print_process_split(walls, max(args.durations))
     print(
         f"self peak RSS (in-process runs): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
