@@ -96,6 +96,7 @@ class PredictorRunner:
 
 EXPORT_FORMAT = 2  # bump when the export procedure itself changes
 _KEY_FILE = "graph-key.json"
+_FILES_FILE = "graph-files.json"  # sha256 of every file the build wrote
 _ENTRY_NAME = re.compile(r"^[A-Za-z]\w*-[0-9a-f]{32}$")
 MAX_CACHE_ENTRIES = 6
 
@@ -148,6 +149,32 @@ def _stored_key(directory: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
+def _built_files(directory: Path) -> Dict[str, str]:
+    """``{name: sha256}`` of the files a build wrote into ``directory`` (recursively)."""
+    from ..files import file_sha256
+
+    return {
+        path.relative_to(directory).as_posix(): file_sha256(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name not in (_KEY_FILE, _FILES_FILE)
+    }
+
+
+def _usable(directory: Path, key: Dict[str, Any], complete: Callable[[Path], bool]) -> bool:
+    """The entry was built for ``key``, is complete, and its files still hold the bytes the
+    build wrote (a damaged or altered graph file would give wrong stems without an error)."""
+    if _stored_key(directory) != key or not complete(directory):
+        return False
+    try:
+        recorded = json.loads((directory / _FILES_FILE).read_text())
+        intact = recorded == _built_files(directory)
+    except (OSError, ValueError):
+        intact = False
+    if not intact:
+        logger.warning("cached graph %s is damaged (its files changed): rebuilding it", directory)
+    return intact
+
+
 def _export(model: ModelLike, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
     """``paddle.jit.save`` the model once per distinct graph; returns the path prefix."""
 
@@ -169,7 +196,8 @@ def cached_entry(
     """The cache directory ``build`` fills for ``key``, built once per distinct key.
 
     The entry is named by a digest of ``key`` and holds the key itself, which is compared in
-    full before reuse: a graph built for other settings is never run. With no key (it cannot be
+    full before reuse: a graph built for other settings is never run; and the sha256 of every
+    file the build wrote, checked before reuse: a damaged entry is rebuilt. With no key (it cannot be
     told) the entry is built in a fresh directory each time and removed at exit. ``build``
     writes into an empty staging directory that is renamed into place only when it returns.
     """
@@ -181,7 +209,7 @@ def cached_entry(
         return staging
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     directory = cache_dir / f"{stem}-{digest[:32]}"
-    if _stored_key(directory) == key and complete(directory):
+    if _usable(directory, key, complete):
         with contextlib.suppress(OSError):  # most recently used: kept longest
             os.utime(directory / _KEY_FILE)
         return directory
@@ -189,6 +217,7 @@ def cached_entry(
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
     try:
         build(staging)
+        (staging / _FILES_FILE).write_text(json.dumps(_built_files(staging), indent=1))
         (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
         if directory.exists():  # incomplete or foreign: set it aside, then replace it
             stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
@@ -196,7 +225,7 @@ def cached_entry(
             shutil.rmtree(stale, ignore_errors=True)
         os.replace(staging, directory)
     except OSError:  # another process installed the same graph first
-        if not (_stored_key(directory) == key and complete(directory)):
+        if not _usable(directory, key, complete):
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

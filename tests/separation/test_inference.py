@@ -168,3 +168,21 @@ def test_weights_replaced_after_opening_are_not_built(tmp_path):
     _install(_model(params, seed=9), params, directory)
     with pytest.raises(ModelError, match="replaced while in use"):
         weights.model()
+
+
+def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
+    """A cached graph whose files changed after the build (same size: a disk error, an
+    interrupted copy) would give wrong stems with exit 0: it is rebuilt instead."""
+    model = _model(_params())
+    magnitude = np.random.default_rng(6).random((1, 2, 64, F)).astype(np.float32)
+    PredictorRunner(model, 2, F, "cpu", tmp_path)
+    (entry,) = _entries(tmp_path)
+    params_file = entry / "inference.pdiparams"
+    data = bytearray(params_file.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(4096)
+    params_file.write_bytes(bytes(data))
+    predicted = PredictorRunner(model, 2, F, "cpu", tmp_path)(magnitude)
+    np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
+    assert "damaged" in caplog.text
+    assert params_file.read_bytes() != bytes(data)  # rebuilt in place of the damaged entry
