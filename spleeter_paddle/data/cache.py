@@ -7,7 +7,8 @@ instrument) or ``float16``. Layout::
 
     <cache>/index.json          settings + every song's chunks, file size and sha256 (written last)
     <cache>/songs/<id>.bin      chunk blocks, each (I, C, n_frames, F), I = mix + instruments
-    <cache>/songs/<id>.json     the song's entry; with a matching size and sha256 it is reused
+    <cache>/songs/<id>.json     the song's entry; reused while its key, its file's size and sha256
+                                and its source files (``data.sources``) all match
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
 from ..files import file_sha256, write_atomic, write_text_atomic
 from .manifest import read_manifest
+from .sources import changed_source, fingerprint_sources, source_problem
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +172,14 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
             raise DataError("no audio in any chunk")
 
     try:
+        sources = fingerprint_sources(job["paths"])  # before reading: a change meanwhile shows
         write_atomic(data_path, write, suffix=".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
         return {"song": job["song"], "error": str(error)}
     chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
-    entry.update(chunks=chunks, skipped_chunks=skipped, **file_fingerprint(data_path))
+    entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
+    entry.update(file_fingerprint(data_path))
     _write_json(directory / f"{job['id']}.json", entry)
     return entry
 
@@ -228,6 +232,28 @@ class CacheReport:
         )
 
 
+def _reusable(
+    job: Dict[str, Any], songs_dir: Path, report: CacheReport
+) -> Optional[Dict[str, Any]]:
+    """The song's previous entry if it may be reused: same key, intact file, same sources."""
+    previous = _read_entry(songs_dir / f"{job['id']}.json")
+    if not previous or previous.get("key") != job["key"]:
+        return None
+    recorded = json.dumps(previous.get("sources"))
+    changed = changed_source(previous.get("sources"), job["paths"])
+    if changed is not None:
+        logger.info("song '%s': %s; computing it again", job["song"], changed)
+        return None
+    problem = entry_problem(previous, songs_dir)
+    if problem is not None:
+        logger.warning("cache of song '%s' is damaged (%s): rebuilding it", job["song"], problem)
+        report.rebuilt.append((job["song"], problem))
+        return None
+    if json.dumps(previous["sources"]) != recorded:  # same bytes, new stat: record it
+        _write_json(songs_dir / f"{job['id']}.json", previous)
+    return previous
+
+
 def _executor(workers: int) -> ProcessPoolExecutor:
     # fork (as paddle.io.DataLoader does) avoids re-importing everything in each worker.
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
@@ -247,9 +273,11 @@ def build_cache(
     """Cache every song of ``manifest_csv`` (paths relative to ``data_dir``) into ``cache_dir``.
 
     Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
-    12 s. Songs already cached with the same settings and an intact file (size and sha256) are
-    reused, damaged ones rebuilt; unreadable songs are logged and skipped; short chunks are kept
-    (the datasets zero-pad them to T). Returns a :class:`CacheReport`.
+    12 s. Songs already cached with the same settings, an intact file (size and sha256) and the
+    same source files (``data.sources``) are reused, damaged or stale ones computed again; a bad
+    song (missing or unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
+    (``report.skipped``); short chunks are kept (the datasets zero-pad them to T). Returns a
+    :class:`CacheReport`.
     """
     from tqdm import tqdm
 
@@ -283,15 +311,15 @@ def build_cache(
             json.dumps([settings, job["paths"], job["duration"]], sort_keys=True).encode()
         ).hexdigest()
         order.append(job["id"])
-        previous = _read_entry(songs_dir / f"{job['id']}.json")
-        if previous and previous.get("key") == job["key"]:
-            problem = entry_problem(previous, songs_dir)
-            if problem is None:
-                entries[job["id"]] = previous
-                report.reused.append(name)
-                continue
-            logger.warning("cache of song '%s' is damaged (%s): rebuilding it", name, problem)
-            report.rebuilt.append((name, problem))
+        missing = next(filter(None, map(source_problem, job["paths"])), None)
+        if missing is not None:
+            report.skipped.append((name, missing))
+            continue
+        previous = _reusable(job, songs_dir, report)
+        if previous is not None:
+            entries[job["id"]] = previous
+            report.reused.append(name)
+            continue
         jobs.append(job)
     workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
     progress = tqdm(
@@ -310,7 +338,6 @@ def build_cache(
     progress.close()
     for result in results:
         if "error" in result:
-            logger.warning("skipping song '%s': %s", result["song"], result["error"])
             report.skipped.append((result["song"], result["error"]))
         else:
             entries[result["id"]] = result
@@ -322,6 +349,8 @@ def build_cache(
                     chunk["start_s"],
                     chunk["reason"],
                 )
+    for song, problem in report.skipped:
+        logger.error("ERROR %s: %s", song, problem)
     ordered = [entries[song_id] for song_id in dict.fromkeys(order) if song_id in entries]
     if not ordered:
         raise DataError(f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)")

@@ -1,0 +1,71 @@
+"""Which audio a cached song was computed from: each source file's size, mtime, device, inode and
+sha256, recorded in the song's cache entry. A cached song is reused only while every source is
+still that file (same stat identity) or holds the same bytes (same sha256).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..files import file_sha256
+
+IDENTITY_FIELDS = ("size", "mtime_ns", "dev", "ino")
+
+
+def source_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a song's source (missing, not a regular file), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as error:
+        return f"{path}: cannot read ({error.strerror or error})"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file"
+    return None
+
+
+def stat_identity(path: str) -> Dict[str, int]:
+    """``{"size", "mtime_ns", "dev", "ino"}`` of a file (OSError as is)."""
+    status = os.stat(path)
+    return {
+        "size": status.st_size,
+        "mtime_ns": status.st_mtime_ns,
+        "dev": status.st_dev,
+        "ino": status.st_ino,
+    }
+
+
+def fingerprint_sources(paths: Sequence[str]) -> List[Dict[str, Any]]:
+    """``[{"path", "size", "mtime_ns", "dev", "ino", "sha256"}]`` of a song's source files.
+
+    The stat identity is taken before hashing: a file changed meanwhile fails the next check."""
+    sources = []
+    for path in paths:
+        identity = stat_identity(path)
+        sources.append({"path": path, **identity, "sha256": file_sha256(path)})
+    return sources
+
+
+def changed_source(recorded: Any, paths: Sequence[str]) -> Optional[str]:
+    """Why a cache entry's ``sources`` no longer describe ``paths`` (a file replaced, rewritten
+    or missing; no record), else None. A source whose stat changed but whose sha256 did not
+    (``touch``, a copy of the same bytes) still matches; its record is updated in place."""
+    if not isinstance(recorded, list) or [
+        source.get("path") if isinstance(source, dict) else None for source in recorded
+    ] != list(paths):
+        return "the cache does not record its source files (made by an older version)"
+    for source in recorded:
+        path = source["path"]
+        try:
+            identity = stat_identity(path)
+        except OSError:
+            return f"{path} is missing"
+        if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
+            continue
+        if identity["size"] != source.get("size") or file_sha256(path) != source.get("sha256"):
+            return f"{path} changed since it was cached"
+        source.update(identity)
+    return None
