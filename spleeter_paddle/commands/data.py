@@ -2,6 +2,8 @@
 
 Each parses its flags, calls one library function (``data.musdb``, ``data.manifest``,
 ``data.cache``) and prints its summary; ``downloadMusdb.py`` and ``preprocess.py`` run them too.
+A bad song is one ``ERROR <song>: <problem>`` line (logged by the library); the others are
+processed and the exit status is 1 (as ``separate`` and ``evaluate`` do).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def run_download(args: argparse.Namespace) -> int:
     is_wav = args.is_wav if args.musdb_root else False
     report = convert_musdb(root, args.output, is_wav, args.stems, args.subsets, not args.quiet)
     print("\n".join(report.summary_lines()))
-    return 0
+    return 1 if report.failed else 0
 
 
 # --- preprocess (preprocess.py) -----------------------------------------------------------------
@@ -125,7 +127,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
         training_params(args), args.data, args.validation_fraction, args.seed, not args.quiet
     )
     print("\n".join(report.summary_lines()))
-    return 0
+    return 1 if report.skipped else 0
 
 
 # --- process-data (run_spleeter.py -m process_data) ---------------------------------------------
@@ -150,4 +152,4 @@ def run_process_data(args: argparse.Namespace) -> int:
     )
     for report in reports.values():
         print(report.summary_line())
-    return 0
+    return 1 if any(report.skipped for report in reports.values()) else 0

@@ -263,7 +263,8 @@ def build_manifests(
     show_progress: bool = True,
 ) -> ManifestReport:
     """Scan ``dataset_dir`` and write ``params['train_csv']`` / ``params['validation_csv']``
-    (and a test CSV next to them when a ``test`` split exists). Bad songs are logged and skipped.
+    (and a test CSV next to them when a ``test`` split exists). A bad song gets one
+    ``ERROR <split>/<song>: <problem>`` line and is left out (``report.skipped``).
     """
     from tqdm import tqdm
 
@@ -281,7 +282,7 @@ def build_manifests(
         info, reason = check_song(song, dataset_dir, instruments, params)
         if info is None:
             label = f"{song.split}/{song.name}"
-            logger.warning("skipping song '%s': %s", label, reason)
+            logger.error("ERROR %s: %s", label, reason)
             report.skipped.append((label, reason))
         else:
             checked[song.split].append(info)

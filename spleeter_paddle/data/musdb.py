@@ -147,7 +147,8 @@ def convert_musdb(
     """Convert a MUSDB18 / MUSDB18-HQ root into ``output_dir/<subset>/<song>/<stem>.wav``.
 
     ``stems``: ``"2"`` (mixture, vocals, accompaniment), ``"4"`` (mixture + MUSDB's four) or
-    ``"all"``. ``is_wav`` None detects the format. Bad songs are logged and skipped.
+    ``"all"``. ``is_wav`` None detects the format. A bad song gets one ``ERROR <song>: <problem>`` line
+    and is skipped (``report.failed``); the others are converted.
     """
     from tqdm import tqdm
 
@@ -186,7 +187,7 @@ def convert_musdb(
                 for stem, waveform in _derive_outputs(sources, outputs).items():
                     _write_wav(target / f"{stem}.wav", waveform, sample_rate)
             except DataError as error:
-                logger.warning("skipping song '%s': %s", label, error)
+                logger.error("ERROR %s: %s", label, error)
                 report.failed.append((label, str(error)))
                 continue
             report.written.append(label)
