@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -48,15 +48,36 @@ def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance:
     if output.exists() or output.is_symlink():
         if not output.is_dir() or output.is_symlink():
             raise ConfigurationError(f"{output}: exists and is not a directory")
-        entries = list(output.iterdir())
-        if entries and not (output / MANIFEST).is_file():
-            raise ConfigurationError(
-                f"{output}: not empty and not an export directory (no {MANIFEST}); "
-                "choose another -o"
-            )
-        if entries and not overwrite:
-            raise ConfigurationError(f"{output}: an export exists; pass --overwrite to replace it")
+        entries = sorted(path.name for path in output.iterdir())
+        if entries:
+            foreign = _foreign_entries(output, entries)
+            if foreign is not None:
+                raise ConfigurationError(
+                    f"{output}: not empty and not an export of this tool ({foreign}); "
+                    "choose another -o"
+                )
+            if not overwrite:
+                raise ConfigurationError(
+                    f"{output}: an export exists; pass --overwrite to replace it"
+                )
     return output
+
+
+def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
+    """None when ``output`` holds exactly an export this tool wrote (its manifest and the files
+    it lists), else what is there that is not: ``--overwrite`` replaces the whole folder."""
+    try:
+        manifest = json.loads((output / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return f"no readable {MANIFEST}"
+    listed = manifest.get("sha256") if isinstance(manifest, dict) else None
+    if manifest.get("manifest_version") != MANIFEST_VERSION or not isinstance(listed, dict):
+        return f"{MANIFEST} is not an export manifest"
+    others = [name for name in entries if name != MANIFEST and name not in listed]
+    if others:
+        shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
+        return f"it also holds {shown}"
+    return None
 
 
 def export_model(

@@ -162,11 +162,29 @@ def test_existing_and_foreign_outputs_are_refused_before_work(tmp_path, onnx_exp
     foreign = tmp_path / "songs"
     foreign.mkdir()
     (foreign / "song.wav").write_bytes(b"RIFF")
-    with pytest.raises(ConfigurationError, match="not an export directory"):
+    with pytest.raises(ConfigurationError, match="not an export of this tool"):
         export_network(model, params, foreign, "onnx", overwrite=True)
     assert [path.name for path in foreign.iterdir()] == ["song.wav"]
     with pytest.raises(ConfigurationError, match="not a directory"):
         export_network(model, params, foreign / "song.wav", "onnx", overwrite=True)
+
+
+def test_overwrite_replaces_only_a_folder_holding_exactly_an_export(tmp_path, onnx_export):
+    """``--overwrite`` replaces the whole folder: a file merely named export.json, or a real
+    export with the user's own files added, is never taken for a replaceable export."""
+    model, params, export = onnx_export
+    lookalike = tmp_path / "mystuff"
+    (lookalike / "sub").mkdir(parents=True)
+    (lookalike / "sub" / "thesis.tex").write_text("precious")
+    (lookalike / "export.json").write_text('{"note": "settings of another tool"}')
+    with pytest.raises(ConfigurationError, match="is not an export manifest"):
+        export_network(model, params, lookalike, "onnx", overwrite=True)
+    assert (lookalike / "sub" / "thesis.tex").read_text() == "precious"
+    added = copy_of(export, tmp_path)
+    (added / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigurationError, match="also holds notes.txt"):
+        export_network(model, params, added, "onnx", overwrite=True)
+    assert (added / "notes.txt").read_text() == "mine"
 
 
 def test_tampered_export_is_refused_on_read(tmp_path, onnx_export):
