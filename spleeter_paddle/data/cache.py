@@ -29,7 +29,7 @@ import numpy as np
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
 from ..files import file_sha256, write_atomic, write_text_atomic
-from .manifest import read_manifest
+from .manifest import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
 logger = logging.getLogger(__name__)
@@ -288,22 +288,19 @@ def build_cache(
             f"chunk_duration {settings['chunk_duration']} s gives fewer than T = {params['T']} "
             "frames; raise chunk_duration (-cd) or lower T (-T)"
         )
-    frame = read_manifest(manifest_csv, params)
+    rows, problems = manifest_rows(manifest_csv, params)
     cache_dir, data_dir = Path(cache_dir), Path(data_dir)
     songs_dir = cache_dir / "songs"
     songs_dir.mkdir(parents=True, exist_ok=True)
-    report = CacheReport(cache_dir)
+    report = CacheReport(cache_dir, skipped=list(problems))
     jobs, entries, order = [], {}, []
-    columns = [f"{name}_path" for name in settings["instruments"]]
-    for _, row in frame.iterrows():
-        mix_path = str(row[columns[0]])
-        name = Path(mix_path).parent.name or mix_path
-        paths = [str(row[column]) for column in columns]
+    for row in rows:
+        name = row.song
         job = {
             "song": name,
-            "id": _song_id(name, paths),
-            "paths": [str(data_dir / path) for path in paths],
-            "duration": float(row["duration"]),
+            "id": _song_id(name, row.paths),
+            "paths": [str(data_dir / path) for path in row.paths],
+            "duration": row.duration_s,
             "settings": settings,
             "directory": str(songs_dir),
         }
@@ -375,7 +372,7 @@ def process_data(
         "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
     }
     validation_csv = Path(params["validation_csv"])
-    if validation_csv.is_file() and len(read_manifest(validation_csv, params)):
+    if validation_csv.is_file() and any(manifest_rows(validation_csv, params)):
         reports["validation"] = build_cache(
             params, validation_csv, params["validation_cache"], validation=True, **options
         )

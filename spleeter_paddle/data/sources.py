@@ -20,8 +20,8 @@ def source_problem(path: str) -> Optional[str]:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return f"{path}: no such file"
-    except OSError as error:
-        return f"{path}: cannot read ({error.strerror or error})"
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        return f"{path}: cannot read ({getattr(error, 'strerror', None) or error})"
     if not stat.S_ISREG(mode):
         return f"{path}: not a regular file"
     return None
