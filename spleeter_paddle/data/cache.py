@@ -42,6 +42,9 @@ DB_RANGE = 100.0
 UINT8_SCALE = 255.9999
 MAGNITUDE_FLOOR = 1e-9
 PathLike = Union[str, Path]
+# How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
+# a damaged index is still recognised as ours by it, and may be rewritten.
+INDEX_SIGNATURE = b'{"settings": {"format": '
 
 
 def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:
@@ -254,6 +257,39 @@ def _reusable(
     return previous
 
 
+def check_cache_folder(cache_dir: PathLike) -> None:
+    """DataError unless ``cache_dir`` can hold a cache: a folder (or nothing yet) whose
+    ``index.json`` is absent or this tool's own (parsed, or damaged but starting as ours do).
+    Anything else there is never replaced."""
+    cache_dir = Path(cache_dir)
+    elsewhere = "set training_cache / validation_cache to another folder"
+    for folder in (cache_dir, cache_dir / "songs"):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise DataError(f"{folder}: exists and is not a folder; {elsewhere}")
+    index = cache_dir / "index.json"
+    if not os.path.lexists(index):
+        return
+    try:
+        text = index.read_bytes()
+    except OSError as error:
+        raise DataError(f"{index}: cannot read ({error.strerror or error}); {elsewhere}") from None
+    try:
+        document = json.loads(text)
+        ours = (
+            isinstance(document, dict)
+            and isinstance(document.get("settings"), dict)
+            and "format" in document["settings"]
+            and isinstance(document.get("songs"), list)
+        )
+    except ValueError:
+        ours = text.startswith(INDEX_SIGNATURE)
+    if not ours:
+        raise DataError(
+            f"{index}: exists and is not a spleeter-paddle cache index; not replacing it "
+            f"({elsewhere})"
+        )
+
+
 def _executor(workers: int) -> ProcessPoolExecutor:
     # fork (as paddle.io.DataLoader does) avoids re-importing everything in each worker.
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
@@ -274,7 +310,8 @@ def build_cache(
 
     Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
     12 s. Songs already cached with the same settings, an intact file (size and sha256) and the
-    same source files (``data.sources``) are reused, damaged or stale ones computed again; a bad
+    same source files (``data.sources``) are reused, damaged or stale ones computed again; an ``index.json`` not written by this
+    module is never replaced (:func:`check_cache_folder`); a bad
     song (missing or unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
     (``report.skipped``); short chunks are kept (the datasets zero-pad them to T). Returns a
     :class:`CacheReport`.
@@ -288,10 +325,14 @@ def build_cache(
             f"chunk_duration {settings['chunk_duration']} s gives fewer than T = {params['T']} "
             "frames; raise chunk_duration (-cd) or lower T (-T)"
         )
-    rows, problems = manifest_rows(manifest_csv, params)
     cache_dir, data_dir = Path(cache_dir), Path(data_dir)
+    check_cache_folder(cache_dir)
+    rows, problems = manifest_rows(manifest_csv, params)
     songs_dir = cache_dir / "songs"
-    songs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        songs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{songs_dir}: cannot create ({error.strerror or error})") from None
     report = CacheReport(cache_dir, skipped=list(problems))
     jobs, entries, order = [], {}, []
     for row in rows:
@@ -368,6 +409,8 @@ def process_data(
     """Build the training and validation caches the configuration names (``training_cache``,
     ``validation_cache``) from its manifests (``train_csv``, ``validation_csv``)."""
     options = dict(data_dir=data_dir, dtype=dtype, workers=workers, show_progress=show_progress)
+    for cache_dir in (params["training_cache"], params["validation_cache"]):
+        check_cache_folder(cache_dir)  # before any song is computed
     reports = {
         "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
     }

@@ -249,6 +249,32 @@ def write_manifest(
     )
 
 
+def check_own_manifest(path: Union[str, Path]) -> None:
+    """DataError unless ``path`` is absent or a manifest this module wrote (its header:
+    ``*_path`` columns, then ``duration,sample_rate,n_samples``): nothing else is replaced."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    header = ""
+    if path.is_file():
+        try:
+            with open(path, encoding="utf-8", errors="replace") as stream:
+                header = stream.readline().strip()
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+    *paths, duration, rate, count = (
+        header.split(",") if header.count(",") >= 3 else ["", "", "", ""]
+    )
+    ours = [duration, rate, count] == ["duration", "sample_rate", "n_samples"] and all(
+        column.endswith("_path") for column in paths
+    )
+    if not ours:
+        raise DataError(
+            f"{path}: exists and was not written by preprocess; not replacing it (set train_csv "
+            "/ validation_csv in the configuration to other paths)"
+        )
+
+
 def split_manifest_path(train_csv: Union[str, Path], split: str = "test") -> Path:
     """Where another split's manifest goes: ``train`` in the CSV name replaced by ``split``."""
     path = Path(train_csv)
@@ -277,6 +303,10 @@ def build_manifests(
     dataset_dir = Path(dataset_dir)
     instruments = list(params["instrument_list"])
     seed = params.get("random_seed", 0) if seed is None else seed
+    targets = {"train": params["train_csv"], "validation": params["validation_csv"]}
+    targets["test"] = split_manifest_path(params["train_csv"], "test")
+    for csv_path in targets.values():
+        check_own_manifest(csv_path)  # before any song is read
     report = ManifestReport()
     checked: Dict[str, List[SongInfo]] = {"train": [], "validation": [], "test": []}
     songs = discover_songs(dataset_dir)
@@ -294,9 +324,8 @@ def build_manifests(
         )
     if not checked["train"]:
         raise DataError(f"{dataset_dir}: no usable training songs ({len(report.skipped)} skipped)")
-    targets = {"train": params["train_csv"], "validation": params["validation_csv"]}
-    if checked["test"]:
-        targets["test"] = split_manifest_path(params["train_csv"], "test")
+    if not checked["test"]:
+        del targets["test"]
     for name, csv_path in targets.items():
         report.manifests[name] = checked[name]
         report.paths[name] = write_manifest(
