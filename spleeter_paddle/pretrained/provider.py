@@ -66,6 +66,16 @@ def _config_label(params: Params, name: str) -> Any:
     return f"spleeter:{name}" if name in RELEASE_ARCHIVE_SHA256 else dict(params)
 
 
+def check_model_name(name: str) -> str:
+    """``name`` when it names a folder directly under the model home, else a ModelError."""
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ModelError(
+            f"model name {name!r}: must be a plain folder name under the model home "
+            "(like 2stems), not a path"
+        )
+    return name
+
+
 def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -> Path:
     """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
 
@@ -76,10 +86,14 @@ def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -
     :class:`ModelError` listing every attempt when none does.
     """
     model_dir = Path(str(params["model_dir"])).expanduser()
-    explicit = model_dir.is_absolute() or len(model_dir.parts) > 1
-    if explicit and model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
-        return model_dir
-    target = resolve_model_home(model_home) / model_dir
+    if model_dir.is_absolute() or len(model_dir.parts) > 1:
+        if model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
+            return model_dir
+        raise ModelError(
+            f"model_dir {model_dir}: no {WEIGHTS_FILE} there; a path names an installed or "
+            "trained model (only a bare name such as 2stems is installed into the model home)"
+        )
+    target = resolve_model_home(model_home) / check_model_name(str(model_dir))
     if is_complete(target):
         return target
     _provision(params, target)
@@ -197,6 +211,7 @@ def check_made_for(params: Params, directory: PathLike) -> None:
     from ..configuration import load_configuration
 
     made_with = read_metadata(directory).get("config")
+    recorded_as_preset = isinstance(made_with, str)
     if isinstance(made_with, str) and made_with.startswith("spleeter:"):
         try:
             made_with = load_configuration(made_with)
@@ -219,6 +234,15 @@ def check_made_for(params: Params, directory: PathLike) -> None:
             "give wrong stems with this configuration: use the configuration they were made "
             f"with (its 'config' in {Path(directory) / METADATA_FILE})"
         )
+    trained_f, running_f = made_with.get("F"), params.get("F")
+    if not recorded_as_preset and trained_f is not None and trained_f != running_f:
+        # The convolutional U-Net runs at any F (the official 16 kHz presets widen 1024 to
+        # 1536 on purpose), but bins a trained model never saw change its stems: say so.
+        logger.warning(
+            "%s: these weights were trained with F=%s; separating with F=%s (pass a "
+            "configuration with \"F\": %s to separate as they were trained)",
+            directory, trained_f, running_f, trained_f,
+        )  # fmt: skip
 
 
 # --- installing -----------------------------------------------------------------------------------
@@ -353,13 +377,15 @@ def import_model(
     name: Optional[str] = None,
     model_home: Optional[PathLike] = None,
     params: Optional[Params] = None,
+    overwrite: bool = False,
 ) -> Path:
     """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory).
 
     ``name`` (default: ``params["model_dir"]``, else the archive name without extension) picks the
-    directory under the model home; ``params`` defaults to the ``spleeter:<name>`` preset.
-    Replaces an existing installation only after the new one is complete; other files already in
-    that directory (e.g. the TF checkpoint being imported) are kept.
+    directory under the model home; ``params`` (the configuration the checkpoint was trained
+    with) defaults to the ``spleeter:<name>`` preset. A folder already holding a model is
+    replaced only with ``overwrite`` (after the new one is complete; other files there, e.g. the
+    TF checkpoint being imported, are kept); a training run's folder never is.
     """
     from ..configuration import PRESETS, load_configuration
 
@@ -369,15 +395,17 @@ def import_model(
     if not (source.is_file() or source.is_dir()):
         raise ModelError(f"{source}: not a regular file or folder (a device or pipe?); refusing it")
     if name is None:
-        name = str(params["model_dir"]) if params else _archive_stem(source)
+        name = Path(str(params["model_dir"])).name if params else _archive_stem(source)
+    check_model_name(name)
     if params is None:
         if name not in PRESETS:
             raise ModelError(
-                f"{source}: '{name}' is not a preset model; pass the configuration it was "
-                "trained with"
+                f"{source}: '{name}' is not a preset model ({', '.join(sorted(PRESETS))}); pass "
+                "the configuration it was trained with (-p config.json)"
             )
         params = load_configuration(f"spleeter:{name}")
     target = resolve_model_home(model_home) / name
+    _check_import_target(target, overwrite)
     with _work_directory(target.parent, target.name) as work:
         extracted = work / "extracted"
         with _errors_name(str(source), extracted):
@@ -389,6 +417,24 @@ def import_model(
                 prefix = _checkpoint_in_archive(source, extracted, _archive_limit(params))
             source_label = f"import:{source.resolve()}"
             return _install_checkpoint(prefix, params, target, work, source_label)
+
+
+def _check_import_target(target: Path, overwrite: bool) -> None:
+    """A ConfigurationError (before any work) when installing into ``target`` would replace
+    something: a training run (never), an installed model (only with ``overwrite``)."""
+    if (target / "run.json").exists():
+        raise ConfigurationError(
+            f"{target}: holds a training run; import under another name (-n NAME)"
+        )
+    if is_complete(target) and not overwrite:
+        try:
+            origin = read_metadata(target).get("source") or "unknown source"
+        except ModelError:
+            origin = "unreadable metadata"
+        raise ConfigurationError(
+            f"{target}: already holds a model (from {origin}); pass --overwrite to replace it, "
+            "or -n NAME to install beside it"
+        )
 
 
 def _archive_stem(path: Path) -> str:

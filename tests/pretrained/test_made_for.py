@@ -51,3 +51,26 @@ def test_same_meaning_loads(trained_dir):
     same["F"] = 128  # the U-Net is convolutional in F (Spleeter's 16 kHz presets rely on it)
     model = load_pretrained_model(same, model_dir=trained_dir)
     assert model.graph_config["instrument_list"] == ["accompaniment", "vocals"]
+
+
+def test_trained_weights_run_at_another_f_say_so(trained_dir, caplog):
+    """Not refused (the U-Net is convolutional, the 16 kHz presets widen F on purpose) but never
+    silent: bins a trained model never saw change its stems."""
+    wider = {**_params(), "F": 128}
+    with caplog.at_level("WARNING"):
+        load_pretrained_model(wider, model_dir=trained_dir)
+    assert "trained with F=64; separating with F=128" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_pretrained_model(_params(), model_dir=trained_dir)
+    assert "trained with F" not in caplog.text
+
+
+def test_official_weights_under_a_16khz_preset_are_not_warned_about(tmp_path, caplog):
+    params = _params()
+    paddle.seed(0)
+    save_weights(build_model(params).state_dict(), tmp_path / "m", {"config": "spleeter:2stems"})
+    official_16k = {**params, "F": 96}
+    with caplog.at_level("WARNING"):
+        load_pretrained_model(official_16k, model_dir=tmp_path / "m")
+    assert "trained with F" not in caplog.text

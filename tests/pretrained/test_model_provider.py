@@ -17,7 +17,7 @@ import pytest
 from tf_bundle_writer import expected_paddle_state, tiny_params, write_bundle
 
 from spleeter_paddle.configuration import load_configuration
-from spleeter_paddle.errors import ModelError
+from spleeter_paddle.errors import ConfigurationError, ModelError
 from spleeter_paddle.pretrained import (
     TFCheckpoint,
     convert_checkpoint,
@@ -210,18 +210,53 @@ def test_import_archive_directory_and_replace(tiny_checkpoint, tmp_path, monkeyp
     write_bundle(tmp_path / "other" / "model", changed)
     (target / "notes.txt").write_text("mine")  # the user's files beside the weights stay
     (target / "mysub").mkdir()
-    assert import_model(tmp_path / "other", "testmodel", model_home=home, params=params) == target
+    with pytest.raises(ConfigurationError, match="already holds a model .*--overwrite"):
+        import_model(tmp_path / "other", "testmodel", model_home=home, params=params)
+    assert read_metadata(target)["sha256"] == first
+    other = import_model(tmp_path / "other", "testmodel", home, params, overwrite=True)
+    assert other == target
     assert read_metadata(target)["sha256"] != first and _leftovers(home) == []
     assert (target / "notes.txt").read_text() == "mine" and (target / "mysub").is_dir()
     # Importing the TF files already sitting in the target keeps them.
     write_bundle(target / "model", variables)
-    assert import_model(target, "testmodel", model_home=home, params=params) == target
+    assert import_model(target, "testmodel", home, params, overwrite=True) == target
     assert is_complete(target) and (target / "model.index").is_file()
     assert read_metadata(target)["sha256"] == first
-    with pytest.raises(ModelError, match="not a preset"):
+    with pytest.raises(ModelError, match=r"not a preset .*-p config.json"):
         import_model(archive, model_home=home)
     with pytest.raises(ModelError, match="no such file"):
         import_model(tmp_path / "missing.tar.gz", "2stems", model_home=home)
+
+
+def test_import_never_replaces_a_training_run_nor_leaves_the_model_home(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    prefix, _, params = tiny_checkpoint
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")
+    home = tmp_path / "home"
+    run = home / "testmodel"
+    save_weights(convert_checkpoint(prefix, params), run, {"config": params, "source": "training"})
+    (run / "run.json").write_text("{}")
+    before = (run / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigurationError, match="holds a training run"):
+        import_model(prefix.parent, "testmodel", home, params, overwrite=True)
+    assert (run / "model.safetensors").read_bytes() == before
+    for name in ("../escape", "a/b", "..", ""):
+        with pytest.raises(ModelError, match="plain folder name"):
+            import_model(prefix.parent, name, home, params)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_model_dir_paths_never_provision_outside_the_model_home(tiny_checkpoint, tmp_path):
+    _, _, params = tiny_checkpoint
+    home = tmp_path / "home"
+    home.mkdir()
+    for model_dir in ("../escape", str(tmp_path / "elsewhere"), "runs/missing"):
+        with pytest.raises(ModelError, match="no model.safetensors there"):
+            get_model_directory({**params, "model_dir": model_dir}, model_home=home)
+    with pytest.raises(ModelError, match="plain folder name"):
+        get_model_directory({**params, "model_dir": ".."}, model_home=home)
+    assert not (tmp_path / "escape").exists() and list(home.iterdir()) == []
 
 
 def test_model_dir_holding_weights_is_used_directly(tiny_checkpoint, tmp_path, monkeypatch):
