@@ -89,6 +89,11 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
         default="2",
         help="2: mixture/vocals/accompaniment (default); 4: MUSDB's stems; all: both",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files at the output paths that download-musdb did not write from that song",
+    )
     parser.add_argument("--download-root", default=None, help="where previews are downloaded")
     parser.add_argument("--subsets", nargs="+", default=["train", "test"], help="MUSDB subsets")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -99,7 +104,9 @@ def run_download(args: argparse.Namespace) -> int:
 
     root = args.musdb_root or download_previews(args.download_root)
     is_wav = args.is_wav if args.musdb_root else False
-    report = convert_musdb(root, args.output, is_wav, args.stems, args.subsets, not args.quiet)
+    report = convert_musdb(
+        root, args.output, is_wav, args.stems, args.subsets, not args.quiet, args.overwrite
+    )
     print("\n".join(report.summary_lines()))
     return 1 if report.failed else 0
 

@@ -3,20 +3,25 @@
 Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB18-HQ (WAV
 folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
 accompaniment), the 4 MUSDB stems, or both; each file atomically, finished songs are skipped.
+Every file written carries a ``comment`` tag naming its stem and source: a file already at an
+output path is replaced only when it is this tool's own, from the same source (or with
+``overwrite``); an output that is an input refuses the whole run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..audio.io import load
-from ..audio.writer import save
-from ..errors import AudioError, DataError
+from ..audio.io import load, read_comment
+from ..audio.writer import StreamWriter
+from ..errors import AudioError, ConfigurationError, DataError
 from ..sigsep import import_musdb
 from .manifest import find_stem_file
 
@@ -31,6 +36,9 @@ OUTPUT_STEMS = {
 }
 SUBSETS = ("train", "test")
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
+TAG_PREFIX = "spleeter-paddle musdb"
+# (song name, read() -> (sources, sample_rate), its source (folder or .stem.mp4), files read)
+SongPlan = Tuple[str, Callable[[], Tuple[Dict[str, np.ndarray], int]], Path, List[Path]]
 
 
 @dataclass
@@ -114,13 +122,83 @@ def _stem_song_reader(musdb_root: Path, subset: str):
 
         return read
 
-    return [(track.name, reader(track)) for track in database.tracks]
+    return [
+        (track.name, reader(track), Path(track.path), [Path(track.path)])
+        for track in database.tracks
+    ]
 
 
-def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM WAV (float WAV if it would clip), written atomically by ``audio.writer.save``."""
+def stem_tag(stem: str, source: Path) -> str:
+    """The ``comment`` tag of an output: its stem, its source's name and a digest of the
+    source's real path, e.g. ``spleeter-paddle musdb vocals of A - B.stem.mp4 [3f2a...]``."""
+    real = os.path.realpath(source)
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    name = Path(real).name.encode("ascii", "backslashreplace").decode("ascii")
+    return f"{TAG_PREFIX} {stem} of {name} [{digest}]"
+
+
+def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
+    """16-bit PCM WAV (float WAV if it would clip) with ``tag``, written atomically."""
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
-    save(path, waveform, sample_rate, subtype="PCM_16" if peak <= 1.0 else "FLOAT")
+    subtype = "PCM_16" if peak <= 1.0 else "FLOAT"
+    with StreamWriter(
+        path, sample_rate, waveform.shape[1], "wav", subtype=subtype, comment=tag
+    ) as w:
+        w.write(waveform)
+
+
+def _file_identity(path: Path) -> Optional[Tuple[int, int]]:
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outputs) -> None:
+    """ConfigurationError when an output path is (or links to) a file the run reads."""
+    read = {}
+    for songs in planned.values():
+        for _, _, _, files in songs:
+            read.update({identity: path for path in files if (identity := _file_identity(path))})
+    for subset, songs in planned.items():
+        for name, _, _, _ in songs:
+            for stem in outputs:
+                path = output_dir / subset / name / f"{stem}.wav"
+                identity = _file_identity(path)
+                if identity is not None and identity in read:
+                    raise ConfigurationError(
+                        f"output {path} is the input {read[identity]}: refusing to write over an "
+                        "input; choose another -o/--output folder than the MUSDB root"
+                    )
+
+
+def _song_outputs(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
+    """``{stem: tag}`` still to write for one song (empty: complete); DataError naming a file
+    there that may not be replaced (not this tool's output of the same stem and source)."""
+    todo = {}
+    for stem in outputs:
+        path, tag = target / f"{stem}.wav", stem_tag(stem, source)
+        if not os.path.lexists(path):
+            todo[stem] = tag
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise DataError(f"output {path} is a directory")
+        found = read_comment(path) if os.path.isfile(path) else None
+        if found == tag:
+            continue
+        if not overwrite:
+            what = (
+                f"holds {found[len(TAG_PREFIX) :].strip()}"
+                if (found or "").startswith(TAG_PREFIX)
+                else "exists and was not written by download-musdb"
+            )
+            raise DataError(
+                f"output {path} {what}; not replacing it (use --overwrite to replace it, or "
+                "another -o/--output)"
+            )
+        todo[stem] = tag
+    return todo
 
 
 def _derive_outputs(
@@ -136,6 +214,25 @@ def _derive_outputs(
     return derived
 
 
+def _convert_song(
+    read, target: Path, outputs: Sequence[str], source: Path, overwrite: bool
+) -> bool:
+    """Write one song's missing or stale outputs; False when it was already complete."""
+    inside = os.path.realpath(target.parent.parent)
+    if os.path.lexists(target) and not os.path.realpath(target).startswith(inside + os.sep):
+        raise DataError(f"output folder {target} leads outside {target.parent.parent}; not writing")
+    todo = _song_outputs(target, outputs, source, overwrite)
+    if not todo:
+        return False
+    sources, sample_rate = read()
+    try:
+        for stem, waveform in _derive_outputs(sources, list(todo)).items():
+            _write_wav(target / f"{stem}.wav", waveform, sample_rate, todo[stem])
+    except AudioError as error:
+        raise DataError(str(error)) from None
+    return True
+
+
 def convert_musdb(
     musdb_root: Union[str, Path],
     output_dir: Union[str, Path] = "dataset",
@@ -143,12 +240,15 @@ def convert_musdb(
     stems: str = "2",
     subsets: Sequence[str] = SUBSETS,
     show_progress: bool = True,
+    overwrite: bool = False,
 ) -> ConversionReport:
     """Convert a MUSDB18 / MUSDB18-HQ root into ``output_dir/<subset>/<song>/<stem>.wav``.
 
     ``stems``: ``"2"`` (mixture, vocals, accompaniment), ``"4"`` (mixture + MUSDB's four) or
-    ``"all"``. ``is_wav`` None detects the format. A bad song gets one ``ERROR <song>: <problem>`` line
-    and is skipped (``report.failed``); the others are converted.
+    ``"all"``. ``is_wav`` None detects the format. A bad song (or one whose output path holds
+    a file this function did not write from it, unless ``overwrite``) gets one
+    ``ERROR <song>: <problem>`` line and is skipped (``report.failed``); the others are
+    converted. ConfigurationError, before anything is written, when an output is an input.
     """
     from tqdm import tqdm
 
@@ -162,35 +262,36 @@ def convert_musdb(
     needed = ["mixture", "vocals"]
     if any(name not in ("mixture", "vocals") for name in outputs):
         needed += ["drums", "bass", "other"]
-    report = ConversionReport()
+    planned: Dict[str, List[SongPlan]] = {}
     for subset in subsets:
         if not (musdb_root / subset).is_dir():
             continue
         if is_wav:
-            songs = [
-                (name, lambda d=directory: _read_wav_song(d, needed))
+            planned[subset] = [
+                (
+                    name,
+                    lambda d=directory: _read_wav_song(d, needed),
+                    directory,
+                    [p for p in directory.iterdir() if p.is_file()],
+                )
                 for name, directory in _wav_songs(musdb_root, subset)
             ]
         else:
-            songs = _stem_song_reader(musdb_root, subset)
-        for name, read in tqdm(
+            planned[subset] = _stem_song_reader(musdb_root, subset)
+    _check_not_inputs(output_dir, planned, outputs)
+    report = ConversionReport()
+    for subset, songs in planned.items():
+        for name, read, source, _ in tqdm(
             songs, desc=f"converting {subset}", unit="song", disable=not show_progress
         ):
             label = f"{subset}/{name}"
-            target = output_dir / subset / name
-            if all((target / f"{stem}.wav").is_file() for stem in outputs):
-                report.existing.append(label)
-                continue
             try:
-                sources, sample_rate = read()
-                target.mkdir(parents=True, exist_ok=True)
-                for stem, waveform in _derive_outputs(sources, outputs).items():
-                    _write_wav(target / f"{stem}.wav", waveform, sample_rate)
+                done = _convert_song(read, output_dir / subset / name, outputs, source, overwrite)
             except DataError as error:
                 logger.error("ERROR %s: %s", label, error)
                 report.failed.append((label, str(error)))
                 continue
-            report.written.append(label)
+            (report.written if done else report.existing).append(label)
     for line in report.summary_lines():
         logger.debug(line)
     return report
