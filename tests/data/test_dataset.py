@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import paddle
 import pytest
 from data_helpers import small_params, two_stem_song, write_song
 
@@ -150,18 +149,3 @@ def test_sampler_seed_resume_and_ranks():
         ranked.set_epoch(0)
         shards.append(sum(list(ranked), []))
     assert sorted(shards[0] + shards[1]) == data and not set(shards[0]) & set(shards[1])
-
-
-def test_loader_workers_give_the_same_batches(cached):
-    dataset = TrainingDataset(SpectrogramCache(cached["training_cache"]), cached, seed=2)
-    batches = {}
-    for workers in (0, 2):
-        sampler = ResumableBatchSampler(dataset, 2, seed=2, num_replicas=1, rank=0)
-        sampler.set_epoch(1)
-        dataset.set_epoch(1)
-        loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
-        batches[workers] = [(mix.numpy(), targets.numpy()) for mix, targets in loader]
-    assert len(batches[0]) == 2 and batches[0][0][1].shape == (2, 2, 2, 64, 128)
-    for (mix_a, targets_a), (mix_b, targets_b) in zip(batches[0], batches[2]):
-        np.testing.assert_array_equal(mix_a, mix_b)
-        np.testing.assert_array_equal(targets_a, targets_b)
