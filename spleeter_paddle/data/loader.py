@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_all_start_methods, get_context
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -93,10 +94,16 @@ class BatchLoader:
     """
 
     def __init__(
-        self, dataset: Any, batch_sampler: Iterable, num_workers: int = 0, prefetch: int = 2
+        self,
+        dataset: Any,
+        batch_sampler: Iterable,
+        num_workers: int = 0,
+        prefetch: int = 2,
+        timeout_s: float = 600.0,
     ):
         self.dataset, self.batch_sampler = dataset, batch_sampler
         self.num_workers, self.prefetch = max(0, int(num_workers)), max(1, prefetch)
+        self.timeout_s = timeout_s  # longest wait for one batch from a worker
         self._pool: Optional[ProcessPoolExecutor] = None
 
     def close(self) -> None:
@@ -106,6 +113,15 @@ class BatchLoader:
 
     def __del__(self) -> None:
         self.close()
+
+    def _abandon(self) -> None:
+        """Stop the workers without waiting for a stuck one (kill them)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -143,11 +159,17 @@ class BatchLoader:
                 if not pending:
                     return
                 try:
-                    status, value = pending.popleft().result()
+                    status, value = pending.popleft().result(timeout=self.timeout_s)
                 except BrokenProcessPool:
                     self._pool = None
                     raise DataError(
                         "a data loader worker process died (out of memory or killed?); "
+                        "try --num-workers 0"
+                    ) from None
+                except FuturesTimeout:  # a stuck worker (a stalled disk, a lock): never hang
+                    self._abandon()
+                    raise DataError(
+                        f"a data loader worker gave no batch in {self.timeout_s:g} s (stuck?); "
                         "try --num-workers 0"
                     ) from None
                 if status == "error":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,4 +85,22 @@ class _Dying(paddle.io.Dataset):
 def test_a_worker_that_dies_ends_with_one_error(capfd):
     with hang_guard(60), pytest.raises(DataError, match="worker process died"):
         list(BatchLoader(_Dying(), [[0, 1], [2, 3]], num_workers=2))
+    assert "Traceback" not in capfd.readouterr().err
+
+
+class _Stuck(paddle.io.Dataset):
+    """A dataset whose worker never returns (a stalled network disk, a lock held at fork)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        time.sleep(3600)
+
+
+def test_a_stuck_worker_ends_with_one_error_not_a_hang(capfd):
+    started = time.monotonic()
+    with hang_guard(60), pytest.raises(DataError, match="gave no batch in 2 s"):
+        list(BatchLoader(_Stuck(), [[0, 1], [2, 3]], num_workers=2, timeout_s=2.0))
+    assert time.monotonic() - started < 30
     assert "Traceback" not in capfd.readouterr().err
