@@ -11,6 +11,7 @@ from importlib import metadata
 from typing import Any, Dict, List, Mapping
 
 from ..errors import DataError
+from ..files import file_sha256
 from ..pretrained.store import weights_digest
 from . import stability
 from .tracks import Track
@@ -78,10 +79,21 @@ def metric_setting(
 
 
 def track_source(track: Track) -> Dict[str, Any]:
-    """The song's files (absolute paths and sizes) and how they are read."""
+    """The song's files (absolute path, size and sha256 of the bytes) and how they are read.
+
+    The content, not only the size, is the key: a stem replaced by other audio of the same
+    length must never resume the old scores. Hashing reads about 1.5 GB/s (0.15 s for a
+    4-minute MUSDB18-HQ song, next to seconds of separation and scoring). DataError naming the
+    file when one cannot be read.
+    """
     files = {}
     for role, path in sorted(track.files().items()):
-        files[role] = [str(path.resolve()), path.stat().st_size if path.is_file() else None]
+        try:
+            size = path.stat().st_size if path.is_file() else None
+            digest = file_sha256(path) if size is not None else None
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+        files[role] = [str(path.resolve()), size, digest]
     return {"reader": type(track).__name__, "files": files}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -108,3 +109,26 @@ def test_spleeter_key_holds_weights_digest_mwf_and_segment_frames(official_separ
         parameter.set_value(paddle.to_tensor(original))
     assert separator_setting(official_separator)["weights_sha256"] == setting["weights_sha256"]
     np.testing.assert_array_equal(parameter.numpy(), original)
+
+
+def test_a_reference_changed_in_content_only_is_refused_not_resumed(musdb_hq, tmp_path):
+    """Same path, same size, same modification time: only the bytes differ."""
+    data = tmp_path / "data"
+    shutil.copytree(musdb_hq / "test", data / "test")
+    tracks = folder_tracks(data, ["test"])
+    out = tmp_path / "out"
+    evaluate(OracleSeparator(tracks, ratio_mask=True), tracks, out, n_workers=0, progress=False)
+    before = {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+    vocals = data / "test" / tracks[0].name / "vocals.wav"
+    status = vocals.stat()
+    audio, rate = sf.read(vocals, dtype="int16")
+    sf.write(vocals, audio[::-1] // 2, rate, subtype="PCM_16")
+    os.utime(vocals, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert vocals.stat().st_size == status.st_size
+    with pytest.raises(DataError, match=r"another setting \(data files\.vocals differ\)"):
+        evaluate(OracleSeparator(tracks, ratio_mask=True), tracks, out, n_workers=0,
+                 progress=False)  # fmt: skip
+    assert _unchanged(out, before)
+    stored = json.loads(json_path(out, tracks[0]).read_text())["spleeter_paddle"]["source"]
+    path, size, digest = stored["files"]["vocals"]
+    assert size == status.st_size and len(digest) == 64
