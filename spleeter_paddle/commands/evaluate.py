@@ -11,6 +11,7 @@ import logging
 import os
 from typing import List, Optional
 
+from ..logs import one_line
 from ..vocab import METRICS_IMPLEMENTATIONS
 from . import run_script
 from .flags import add_device_flag, add_is_wav_flag
@@ -170,13 +171,16 @@ def run(args: argparse.Namespace) -> int:
         musdb_tracks,
         sample_tracks,
     )
+    from ..evaluation.report import check_output_folder
 
     _check_options(args)
+    check_output_folder(args.output, overwrite=args.overwrite)
     if args.mus_dir:
         tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)
     else:
         tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
     selected = sample_tracks(tracks, args.fraction, args.seed)
+    check_output_folder(args.output, {track.subset for track in selected}, args.overwrite)
     _check_model(args)
     logger.info(
         "evaluating %d of %d songs (fraction %g, seed %d)",
@@ -204,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(result.summary))
     print(
-        f"outputs: {result.output_dir}/ (per-song JSON, results.csv with per-song values,"
-        " summary.json, sdr.png)"
+        f"outputs: {one_line(str(result.output_dir))}/ (per-song JSON, results.csv with per-song"
+        " values, summary.json, sdr.png)"
     )
     if result.failed:
         logger.error(

@@ -22,13 +22,20 @@ from ..errors import DataError, SpleeterError
 from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
 from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
-from .report import plot_sdr, write_results_csv, write_summary_json, write_text
+from .report import (
+    RESULTS_CSV,
+    SDR_PLOT,
+    SUMMARY_JSON,
+    check_output_folder,
+    plot_sdr,
+    write_results_csv,
+    write_summary_json,
+    write_text,
+)
 from .setting import differences, metric_setting, separator_setting, track_source
 from .tracks import Track
 
 logger = logging.getLogger(__name__)
-
-RESULTS_CSV, SUMMARY_JSON, SDR_PLOT = "results.csv", "summary.json", "sdr.png"
 
 
 @dataclass
@@ -78,25 +85,48 @@ def _fail(failed: Dict[str, str], track: Track, problem: str) -> None:
 
 def _plan(
     instruments: Sequence[str], tracks: Sequence[Track], failed: Dict[str, str]
-) -> Dict[str, List[str]]:
-    """``{song key: targets to score}`` for the songs that can be scored; the others go to
-    ``failed``. DataError when no song has references for the model's instruments."""
+) -> Tuple[Dict[str, List[str]], Dict[str, Dict[str, Any]]]:
+    """``({song key: targets to score}, {song key: its files' record})`` for the songs that can
+    be scored; the others (broken, or the same song given twice) go to ``failed``. DataError
+    when no song has references for the model's instruments."""
     plan: Dict[str, List[str]] = {}
+    sources: Dict[str, Dict[str, Any]] = {}
+    seen: Dict[Tuple[str, Any], str] = {}
     mismatch: Optional[DataError] = None
     for track in tracks:
         try:
             track.check()
+            source = track_source(track)
         except SpleeterError as error:
             _fail(failed, track, str(error))
             continue
+        twice = _given_twice(source, track.key, seen)
+        if twice:
+            _fail(failed, track, twice)
+            continue
         try:
             plan[track.key] = scored_targets(instruments, track)
+            sources[track.key] = source
         except DataError as error:
             mismatch = mismatch or error
             _fail(failed, track, str(error))
     if not plan and mismatch is not None:
         raise mismatch
-    return plan
+    return plan, sources
+
+
+def _given_twice(source: Dict[str, Any], key: str, seen: Dict[Tuple[str, Any], str]) -> str:
+    """Why the song of ``source`` was already listed (its folder again through a link, or a copy
+    of another song's files), else "": scoring it twice would weigh it twice in the medians."""
+    files = sorted(source["files"].items())
+    same_files = ("files", tuple((role, path) for role, (path, _, _) in files))
+    same_bytes = ("bytes", tuple((role, digest) for role, (_, _, digest) in files))
+    if same_files in seen:
+        return f"is the same song as {seen[same_files]}, given twice"
+    if same_bytes in seen:
+        return f"has the same files as {seen[same_bytes]} (a copy), given twice"
+    seen[same_files] = seen[same_bytes] = key
+    return ""
 
 
 def _stored_conflict(
@@ -114,7 +144,11 @@ def _stored_conflict(
 
 
 def _resume(
-    tracks: Sequence[Track], plan: Dict[str, List[str]], output_dir: Path, setting: Dict
+    tracks: Sequence[Track],
+    plan: Dict[str, List[str]],
+    sources: Dict[str, Dict[str, Any]],
+    output_dir: Path,
+    setting: Dict,
 ) -> Tuple[List[Track], List[str]]:
     """``(songs to score, keys of songs resumed)``; DataError if any stored song was made with
     another setting (never relabelled)."""
@@ -125,7 +159,7 @@ def _resume(
             todo.append(track)
             continue
         scores = _read_json(path)
-        conflict = _stored_conflict(path, scores, setting, track_source(track))
+        conflict = _stored_conflict(path, scores, setting, sources[track.key])
         if conflict:
             conflicts.append(conflict)
         elif not set(plan[track.key]) <= {t.get("name") for t in scores["targets"]}:
@@ -189,8 +223,10 @@ def _score_songs(
     # No more workers than songs: on a resumed run with nothing left, none are started.
     with bar, MetricsPool(min(n_workers, len(todo))) as pool:
         for track in todo:
-            began, started_at = time.perf_counter(), time.time()
             try:
+                # Recorded as read now: the files may have changed since the plan was made.
+                source = track_source(track)
+                began, started_at = time.perf_counter(), time.time()
                 estimates = _separate(separator, track)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
@@ -198,7 +234,7 @@ def _score_songs(
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in plan[track.key]}
-            song_extra = dict(extra, source=track_source(track))
+            song_extra = dict(extra, source=source)
             song_extra["separation_started_at"] = round(started_at, 3)
             finished = pool.submit(
                 track, scored, separation_s=separation_s, extra=song_extra, **windows
@@ -241,11 +277,13 @@ def evaluate(
             10x faster) or ``"museval"`` (the reference); part of the stored setting.
 
     Raises DataError before separating anything when stored scores in ``output_dir`` were made
-    with another setting. With ``n_workers > 0`` the workers are spawned processes: call this
+    with another setting, or when its report files were not written by this tool (unless
+    ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With ``n_workers > 0`` the workers are spawned processes: call this
     from a script under ``if __name__ == "__main__":``.
     """
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
+    check_output_folder(output_dir, {track.subset for track in tracks}, overwrite)
     output_dir = Path(output_dir)
     instruments = list(separator.instruments)
     key = {
@@ -253,9 +291,13 @@ def evaluate(
         "metrics": metric_setting(win_s, hop_s, check_stability, metrics),
     }
     failed: Dict[str, str] = {}
-    plan = _plan(instruments, tracks, failed)
+    plan, sources = _plan(instruments, tracks, failed)
     usable = [t for t in tracks if t.key in plan]
-    todo, resumed = (usable, []) if overwrite else _resume(usable, plan, output_dir, key)
+    for track in usable:
+        path = json_path(output_dir, track)
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path}: exists and is not a regular file; cannot write scores there")
+    todo, resumed = (usable, []) if overwrite else _resume(usable, plan, sources, output_dir, key)
     if resumed:
         logger.info(
             "%d of %d songs already scored in %s with this setting (resuming)",

@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
 from .tracks import MIXTURE_NAME, Track, _stereo64, target_sort_key
 
@@ -28,10 +28,13 @@ class MusdbTrack(Track):
         self.targets = tuple(
             sorted((t for t in musdb_track.targets if t != "linear_mixture"), key=target_sort_key)
         )
-        self.rate = int(musdb_track.rate)
+        # musdb gives no rate when the mixture file is missing.
+        self.rate = int(musdb_track.rate or 0)
         # musdb leaves a missing wav source out of its targets without a word (accompaniment
         # would become drums + other): a song must have every source of musdb's setup.
         missing = [f for s, f in expected_sources.items() if s not in musdb_track.sources]
+        if musdb_track.is_wav and not Path(musdb_track.path).is_file():
+            missing.insert(0, Path(musdb_track.path).name)
         if missing:
             folder = Path(self._track.path).parent
             self.problem = f"{folder}: missing {', '.join(missing)}"
@@ -62,7 +65,32 @@ class MusdbTrack(Track):
         return _stereo64(self._track.audio, self.location).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
-        return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
+        if not self._track.is_wav:
+            return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
+        return {
+            target: sum(
+                source.gain * _read_wav_source(source, self.rate)
+                for source in self._track.targets[target].sources
+            )
+            for target in targets
+        }
+
+
+def _read_wav_source(source, rate: int) -> np.ndarray:
+    """A MUSDB18-HQ source file as ``(n_samples, 2)`` float64, decoded as musdb decodes it
+    (ffmpeg, 16-bit). musdb itself reads every source with the mixture's channel count, so a
+    mono stem would come back as half as many "stereo" samples; read with its own, then
+    duplicated like every mono reference."""
+    import stempeg
+
+    audio, _ = stempeg.read_stems(
+        filename=source.path,
+        stem_id=0,
+        info=stempeg.Info(source.path),
+        sample_rate=rate,
+        ffmpeg_format="s16le",
+    )
+    return _stereo64(audio, source.path)
 
 
 class BrokenTrack(Track):
@@ -101,13 +129,16 @@ def musdb_tracks(
         is_wav = not has_stems
         logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
     try:
-        # Stem files are opened one by one below, so that a broken one fails alone.
-        database = musdb.DB(root=str(root), subsets=subsets if is_wav else [], is_wav=is_wav)
+        # Songs are opened one by one below, so that a broken one fails alone.
+        database = musdb.DB(root=str(root), subsets=[], is_wav=is_wav)
     except Exception as error:
         raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
     if is_wav:
-        expected = database.setup["sources"]
-        tracks = [MusdbTrack(track, expected) for track in database.tracks]
+        tracks = [
+            _wav_track(musdb, database, folder, subset)
+            for subset in subsets
+            for folder in _song_folders(root / subset)
+        ]
     else:
         tracks = [
             _stem_track(musdb, database, path, subset)
@@ -118,6 +149,50 @@ def musdb_tracks(
         kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
         raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
     return sorted(tracks, key=lambda t: (t.subset, t.name))
+
+
+def _wav_track(musdb, database, folder: Path, subset: str) -> Track:
+    """One MUSDB18-HQ song folder as ``musdb.DB`` builds it (only its direct sub-folders are
+    songs), or a BrokenTrack saying why it cannot be read."""
+    setup = database.setup
+    try:
+        track = musdb.MultiTrack(
+            name=folder.name,
+            path=str(folder / setup["mixture"]),
+            subset=subset,
+            is_wav=True,
+            stem_id=setup["stem_ids"]["mixture"],
+        )
+        track.sources = {
+            source: musdb.Source(
+                track, name=source, path=str(folder / name), stem_id=setup["stem_ids"][source]
+            )
+            for source, name in setup["sources"].items()
+            if (folder / name).is_file()
+        }
+        track.targets = database.create_targets(track)
+        return MusdbTrack(track, setup["sources"])
+    except Exception as error:
+        return BrokenTrack(folder.name, subset, str(folder), _why(folder / setup["mixture"], error))
+
+
+def _why(path: Path, error: Exception) -> str:
+    """What is wrong with ``path`` that musdb failed on: our reader's one-line diagnosis when it
+    has one (corrupt, truncated, empty...), else musdb's error."""
+    from ..audio.io import audio_info
+
+    try:
+        audio_info(str(path))
+    except SpleeterError as diagnosis:
+        return str(diagnosis)
+    return f"{path}: cannot read ({type(error).__name__}: {error})"
+
+
+def _song_folders(subset_dir: Path) -> List[Path]:
+    try:
+        return sorted(path for path in subset_dir.iterdir() if path.is_dir())
+    except OSError as error:
+        raise DataError(f"{subset_dir}: cannot list ({error.strerror or error})") from None
 
 
 def _stem_track(musdb, database, path: Path, subset: str) -> Track:

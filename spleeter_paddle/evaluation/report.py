@@ -1,21 +1,29 @@
 """Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
 
 Every file is written under a temporary name in its directory and renamed into place, so an
-interrupted run never leaves a half-written output.
+interrupted run never leaves a half-written output; one this tool did not write is never replaced
+unless asked (``check_output_folder``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 import pandas as pd
 
 from .. import files
-from ..errors import DataError
+from ..errors import ConfigurationError, DataError
+from ..logs import one_line
+from .aggregate import SONG_COLUMNS
 from .metrics import METRICS
+
+RESULTS_CSV, SUMMARY_JSON, SDR_PLOT = "results.csv", "summary.json", "sdr.png"
+# Written into sdr.png's PNG text chunks: how a later run knows the plot is its own.
+PLOT_SOFTWARE = "spleeter-paddle evaluate"
 
 
 def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
@@ -71,7 +79,83 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     axes.set_title(title or "SDR per song")
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    return write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+    metadata = {"Software": PLOT_SOFTWARE}
+    return write_atomic(
+        path,
+        lambda temporary: figure.savefig(temporary, format="png", dpi=100, metadata=metadata),
+    )
+
+
+def _not_ours(path: Path) -> Optional[str]:
+    """Why the report file ``path`` was not written by this tool (None if it was)."""
+    try:
+        if path.name == RESULTS_CSV:
+            with open(path, encoding="utf-8") as stream:
+                header = stream.readline(4096).rstrip("\r\n")
+            return None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
+        if path.name == SUMMARY_JSON:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            ours = isinstance(summary, dict) and {"museval", "targets", "run"} <= set(summary)
+            return None if ours else "not an evaluation summary"
+        from PIL import Image
+
+        with Image.open(path) as image:
+            software = image.info.get("Software")
+        return None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's parsers raise SyntaxError too
+        return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
+
+
+def _check_creatable(output_dir: Path) -> None:
+    """ConfigurationError unless the missing folder ``output_dir`` can be made."""
+    if output_dir.exists() or output_dir.is_symlink():
+        raise ConfigurationError(
+            f"output folder {output_dir} exists and is not a directory; give another folder"
+        )
+    for parent in output_dir.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ConfigurationError(
+                    f"output folder {output_dir}: cannot create it ({parent} is not a directory)"
+                )
+            return
+
+
+def check_output_folder(
+    output_dir: Union[str, Path], subsets: Iterable[str] = (), overwrite: bool = False
+) -> None:
+    """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
+    (ConfigurationError otherwise), its ``<subset>`` folders folders inside it, and
+    ``results.csv``, ``summary.json`` and ``sdr.png`` there files this tool wrote, unless
+    ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
+    if not str(output_dir):
+        raise ConfigurationError("output folder is empty: give a folder name")
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        _check_creatable(output_dir)
+        return
+    root = os.path.realpath(output_dir)
+    for subset in sorted(set(subsets)):
+        folder = output_dir / subset
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: exists and is not a directory; cannot write scores there")
+        if os.path.commonpath([root, os.path.realpath(folder)]) != root:
+            raise DataError(
+                f"{folder} leads outside the output folder {output_dir} (a symbolic link);"
+                " not writing there"
+            )
+    for name in (RESULTS_CSV, SUMMARY_JSON, SDR_PLOT):
+        path = output_dir / name
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path}: exists and is not a regular file; cannot write the report")
+        if overwrite or not (path.exists() or path.is_symlink()):
+            continue
+        problem = _not_ours(path)
+        if problem:
+            raise DataError(
+                f"{path} exists and was not written by spleeter-paddle evaluate ({problem});"
+                " not replacing it (use --overwrite to replace it, or another -o folder)"
+            )
 
 
 def _cell(entry: Dict[str, Any], statistic: str, unstable: bool = False) -> str:
@@ -102,11 +186,13 @@ def _target_rows(targets: Dict[str, Any], width: int) -> List[str]:
 
 
 def _song_rows(per_song: Dict[str, Any]) -> List[str]:
-    """Per song and target: the median over frames of each metric."""
+    """Per song and target: the median over frames of each metric (names escaped, so that a
+    song name cannot break the table or forge a line)."""
     if not per_song:
         return []
-    labels = {(song, target) for song, targets in per_song.items() for target in targets}
-    width = max(len(f"{song}  {target}") for song, target in labels) + 2
+    labels = {(song, target): one_line(f"{song}  {target}") for song in per_song
+              for target in per_song[song]}  # fmt: skip
+    width = max(len(label) for label in labels.values()) + 2
     lines = [
         "",
         "per song (median over frames)",
@@ -118,7 +204,7 @@ def _song_rows(per_song: Dict[str, Any]) -> List[str]:
                 _cell(metrics[m], "score", metrics[m]["unstable"]) if m in metrics else "n/a "
                 for m in METRICS
             ]
-            lines.append(_row(f"{song}  {target}", width, cells))
+            lines.append(_row(labels[song, target], width, cells))
     return lines
 
 
@@ -181,7 +267,8 @@ def _timing_lines(summary: Dict[str, Any]) -> List[str]:
 
 def format_table(summary: Dict[str, Any]) -> str:
     """The console table: per target SDR/SIR/SAR/ISR (median and mean over songs), per song,
-    the sample drawn, failed songs, unstable metrics (``*``) and seconds."""
+    the sample drawn, failed songs, unstable metrics (``*``) and seconds. Names are printed
+    escaped (``logs.one_line``), as in the log lines."""
     targets = summary["targets"]
     n_songs = len(summary["songs"])
     width = max([len("target")] + [len(t) for t in targets]) + 2
@@ -197,4 +284,5 @@ def format_table(summary: Dict[str, Any]) -> str:
     lines += [""] + timing if timing else []
     notes = _notes(summary)
     lines += [""] + [f"note: {note}" for note in notes] if notes else []
-    return "\n".join(lines)
+    # Song names and problems come from file names: every line stays one line.
+    return "\n".join(one_line(line) for line in lines)
