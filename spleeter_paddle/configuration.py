@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, List, Optional, Union
 
+from . import options
 from .errors import ConfigurationError
 from .vocab import PRESETS
 
@@ -18,19 +19,60 @@ PRESET_PREFIX = "spleeter:"
 MODEL_TYPES = ("unet.unet", "unet.softmax_unet", "blstm.blstm")
 MASK_EXTENSIONS = ("zeros", "average")
 
-_REQUIRED_KEYS = {
-    "instrument_list": list,
-    "mix_name": str,
-    "model_dir": str,
-    "sample_rate": int,
-    "frame_length": int,
-    "frame_step": int,
-    "T": int,
-    "F": int,
-    "n_channels": int,
-    "separation_exponent": (int, float),
-    "mask_extension": str,
-    "model": dict,
+_REQUIRED_KEYS = (
+    "instrument_list",
+    "mix_name",
+    "model_dir",
+    "sample_rate",
+    "frame_length",
+    "frame_step",
+    "T",
+    "F",
+    "n_channels",
+    "separation_exponent",
+    "mask_extension",
+    "model",
+)
+LOSS_TYPES = ("L1_mask",)  # the loss the trainer implements (Spleeter's default)
+
+# Every key of Spleeter's configuration reference (plus ``chunk_duration`` and ``loss_type``):
+# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough).
+_VALUE_CHECKS = {
+    "instrument_list": ("list", None),
+    "mix_name": ("text", None),
+    "model_dir": ("text", None),
+    "model": ("object", None),
+    "sample_rate": ("whole", options.whole_number),
+    "frame_length": ("whole", options.whole_number),
+    "frame_step": ("whole", options.whole_number),
+    "T": ("whole", options.whole_number),
+    "F": ("whole", options.whole_number),
+    "n_channels": ("whole", options.whole_number),
+    "n_chunks_per_song": ("whole", options.whole_number),
+    "chunk_duration": ("number", options.positive_number),
+    "separation_exponent": ("number", options.positive_number),
+    "mask_extension": ("text", None),
+    "MWF": ("bool", None),
+    "train_csv": ("text", None),
+    "validation_csv": ("text", None),
+    "training_cache": ("text", None),
+    "validation_cache": ("text", None),
+    "learning_rate": ("number", options.positive_number),
+    "random_seed": ("whole", options.random_seed),
+    "batch_size": ("whole", options.whole_number),
+    "train_max_steps": ("whole", options.whole_number),
+    "throttle_secs": ("number", options.offset_seconds),
+    "save_checkpoints_steps": ("whole", options.whole_number),
+    "save_summary_steps": ("whole", options.whole_number),
+    "loss_type": ("text", None),
+}
+_KIND_NAMES = {
+    "whole": "a whole number",
+    "number": "a number",
+    "text": "a non-empty string",
+    "bool": "true or false",
+    "list": "a list",
+    "object": "an object",
 }
 
 # Keys Spleeter reads with a default when absent from the file.
@@ -49,21 +91,26 @@ _DEFAULTS = {
 Params = Dict[str, Any]
 
 
-def load_configuration(descriptor: Union[str, Path, Params]) -> Params:
+def load_configuration(
+    descriptor: Union[str, Path, Params], source: Optional[str] = None
+) -> Params:
     """Load ``spleeter:<name>``, a JSON file path, or an already-loaded dict; validate it.
 
-    Returns a new dict with Spleeter's code defaults filled in for optional keys.
+    Returns a new dict with Spleeter's code defaults filled in for optional keys. ``source`` names the configuration
+    in error messages (default: the path or preset; "the configuration dict" for a dict).
     """
     if isinstance(descriptor, dict):
         params = json.loads(json.dumps(descriptor))
-        source = "<dict>"
+        source = source or "the configuration dict"
     else:
-        source = str(descriptor)
-        params = _read_descriptor(source)
+        params = _read_descriptor(str(descriptor))
+        source = source or str(descriptor)
     for key, value in _DEFAULTS.items():
         params.setdefault(key, value)
-    params.setdefault("model", {}).setdefault("type", "unet.unet")
-    params["model"].setdefault("params", {})
+    model = params.setdefault("model", {})
+    if isinstance(model, dict):  # anything else is refused by the validation
+        model.setdefault("type", "unet.unet")
+        model.setdefault("params", {})
     validate_configuration(params, source)
     return params
 
@@ -95,28 +142,75 @@ def _read_descriptor(descriptor: str) -> Params:
 
 
 def validate_configuration(params: Params, source: str = "<config>") -> None:
-    """Raise :class:`ConfigurationError` naming the first bad key of ``params``."""
-    for key, expected in _REQUIRED_KEYS.items():
+    """Raise :class:`ConfigurationError` naming ``source`` and the first bad key of ``params``.
+
+    Every key of Spleeter's configuration reference (and ``chunk_duration``, ``loss_type``) is
+    checked for type, finiteness and range when present, with the checks the command-line flags
+    use (:mod:`spleeter_paddle.options`); the required ones must be present.
+    """
+    for key in _REQUIRED_KEYS:
         if key not in params:
             raise ConfigurationError(f"{source}: missing required key '{key}'")
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise ConfigurationError(f"{source}: key '{key}' has invalid value {value!r}")
-    instruments = params["instrument_list"]
+    for key, (kind, check) in _VALUE_CHECKS.items():
+        if key in params:
+            _check_value(source, key, params[key], kind, check)
+    _check_instruments(params["instrument_list"], source)
+    n_bins = params["frame_length"] // 2 + 1
+    if params["F"] > n_bins:
+        raise ConfigurationError(
+            f"{source}: key 'F' = {params['F']} exceeds frame_length/2+1 = {n_bins}"
+        )
+    if params["frame_step"] > params["frame_length"]:
+        raise ConfigurationError(
+            f"{source}: key 'frame_step' = {params['frame_step']} exceeds frame_length = "
+            f"{params['frame_length']} (samples between frames would be lost)"
+        )
+    _check_model(params, source)
+    if params["mask_extension"] not in MASK_EXTENSIONS:
+        raise ConfigurationError(
+            f"{source}: key 'mask_extension' = {params['mask_extension']!r} is unknown; "
+            "use 'zeros' or 'average'"
+        )
+    if params.get("loss_type", LOSS_TYPES[0]) not in LOSS_TYPES:
+        raise ConfigurationError(
+            f"{source}: key 'loss_type' = {params['loss_type']!r} is not implemented; "
+            f"use {' or '.join(repr(name) for name in LOSS_TYPES)}"
+        )
+
+
+def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> None:
+    """Refuse ``value`` unless it has the JSON type ``kind`` and passes ``check`` (the value is
+    kept as written: ``2`` stays ``2`` in every record made from the configuration)."""
+    allowed = {
+        "whole": lambda v: isinstance(v, int),
+        "number": lambda v: isinstance(v, (int, float)),
+        "text": lambda v: isinstance(v, str) and v != "",
+        "bool": lambda v: isinstance(v, bool),
+        "list": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }[kind]
+    if (isinstance(value, bool) and kind != "bool") or not allowed(value):
+        raise ConfigurationError(
+            f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {json.dumps(value)}"
+        )
+    if check is None:
+        return
+    try:
+        check(value)
+    except ValueError as error:
+        raise ConfigurationError(f"{source}: key '{key}' {error}") from None
+
+
+def _check_instruments(instruments: List[Any], source: str) -> None:
     if not instruments or not all(isinstance(name, str) and name for name in instruments):
         raise ConfigurationError(
             f"{source}: key 'instrument_list' must be a non-empty list of names"
         )
     if len(set(instruments)) != len(instruments):
         raise ConfigurationError(f"{source}: key 'instrument_list' has duplicate names")
-    for key in ("sample_rate", "frame_length", "frame_step", "T", "F", "n_channels"):
-        if params[key] <= 0:
-            raise ConfigurationError(f"{source}: key '{key}' must be positive, got {params[key]}")
-    n_bins = params["frame_length"] // 2 + 1
-    if params["F"] > n_bins:
-        raise ConfigurationError(
-            f"{source}: key 'F' = {params['F']} exceeds frame_length/2+1 = {n_bins}"
-        )
+
+
+def _check_model(params: Params, source: str) -> None:
     model_type = params["model"].get("type")
     if model_type not in MODEL_TYPES:
         raise ConfigurationError(
@@ -128,12 +222,5 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
                 raise ConfigurationError(
                     f"{source}: key '{key}' = {params[key]} must be a multiple of 64 for the U-Net"
                 )
-    if params["mask_extension"] not in MASK_EXTENSIONS:
-        raise ConfigurationError(
-            f"{source}: key 'mask_extension' = {params['mask_extension']!r} is unknown; "
-            "use 'zeros' or 'average'"
-        )
     if not isinstance(params["model"].get("params", {}), dict):
         raise ConfigurationError(f"{source}: key 'model.params' must be an object")
-    if params["separation_exponent"] <= 0:
-        raise ConfigurationError(f"{source}: key 'separation_exponent' must be positive")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
@@ -19,6 +19,7 @@ MAX_SEGMENT_FRAMES = 8192
 MAX_LOADER_WORKERS = 64
 MAX_PROCESSES_PER_NODE = 1024
 MAX_PORT = 65535
+MAX_RANDOM_SEED = 2**32 - 1  # NumPy's seed range
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 
@@ -147,3 +148,21 @@ def load_model_choice(value: str) -> Union[bool, str]:
     if word in FALSE_WORDS:
         return False
     return LOAD_MODEL_LATEST if word == LOAD_MODEL_LATEST else value
+
+
+def random_seed(value: Any) -> int:
+    """``--seed``, config ``random_seed``: a whole number from 0 to 2**32 - 1."""
+    return whole_number(value, 0, MAX_RANDOM_SEED)
+
+
+def name_list(value: Any, names: Sequence[str]) -> Tuple[str, ...]:
+    """``train --augment``: a comma list of ``names`` (``""``: none); no empty item, no repeat."""
+    text = str(value).strip()
+    items = tuple(item.strip() for item in text.split(",")) if text else ()
+    unknown = [item for item in items if item not in names]
+    if unknown or len(set(items)) != len(items):
+        problem = f"unknown {unknown[0]!r}" if unknown else "a name given twice"
+        if "" in unknown:
+            problem = "an empty item"
+        raise ValueError(f"must be a comma list of {', '.join(names)} ({problem}), got {value!r}")
+    return items

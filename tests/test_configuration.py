@@ -74,3 +74,106 @@ def test_unknown_preset_and_missing_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigurationError, match="bad.json"):
         load_configuration(str(bad))
+
+
+# Every key of Spleeter's configuration reference (and chunk_duration, loss_type), with values
+# the flags would refuse: each is a ConfigurationError naming the key, whatever the JSON type.
+BAD_VALUES = [
+    ("learning_rate", float("nan"), "finite number > 0"),
+    ("learning_rate", float("inf"), "finite number > 0"),
+    ("learning_rate", -1.0, "must be > 0"),
+    ("learning_rate", 0, "must be > 0"),
+    ("learning_rate", "1e-4", "must be a number"),
+    ("batch_size", 0, "must be positive"),
+    ("batch_size", 2.5, "must be a whole number"),
+    ("random_seed", -3, "must be >= 0"),
+    ("random_seed", 2**32, "at most 4294967295"),
+    ("save_checkpoints_steps", 0, "must be positive"),
+    ("save_summary_steps", 0, "must be positive"),
+    ("train_max_steps", 0, "must be positive"),
+    ("throttle_secs", -1, "must be in [0, 1e+09]"),
+    ("separation_exponent", float("nan"), "finite number > 0"),
+    ("separation_exponent", float("inf"), "finite number > 0"),
+    ("n_chunks_per_song", 0, "must be positive"),
+    ("chunk_duration", float("nan"), "finite number > 0"),
+    ("chunk_duration", 0, "must be > 0"),
+    ("sample_rate", 0, "must be positive"),
+    ("frame_length", 4096.0, "must be a whole number"),
+    ("frame_step", True, "must be a whole number"),
+    ("frame_step", 8192, "exceeds frame_length"),
+    ("T", -64, "must be positive"),
+    ("F", None, "must be a whole number"),
+    ("n_channels", 0, "must be positive"),
+    ("MWF", "yes", "must be true or false"),
+    ("mix_name", "", "non-empty string"),
+    ("model_dir", 3, "non-empty string"),
+    ("train_csv", "", "non-empty string"),
+    ("validation_csv", [], "non-empty string"),
+    ("training_cache", None, "non-empty string"),
+    ("validation_cache", "", "non-empty string"),
+    ("loss_type", "weighted_L1_mask", "not implemented"),
+    ("instrument_list", "vocals", "must be a list"),
+    ("model", [], "must be an object"),
+    ("mask_extension", "mirror", "unknown"),
+]
+
+
+@pytest.mark.parametrize(
+    "key, value, problem", BAD_VALUES, ids=[f"{k}={v!r}" for k, v, _ in BAD_VALUES]
+)
+def test_every_reference_key_is_checked_in_a_file(tmp_path, key, value, problem):
+    params = {**load_configuration("spleeter:2stems"), key: value}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(params))  # NaN and Infinity as Python's json writes them
+    with pytest.raises(ConfigurationError) as error:
+        load_configuration(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}: key '{key}'") and problem in message, message
+
+
+def test_the_checked_keys_cover_spleeters_reference():
+    reference = [
+        "instrument_list",
+        "mix_name",
+        "model_dir",
+        "model",
+        "sample_rate",
+        "frame_length",
+        "frame_step",
+        "T",
+        "F",
+        "n_channels",
+        "n_chunks_per_song",
+        "separation_exponent",
+        "mask_extension",
+        "MWF",
+        "train_csv",
+        "validation_csv",
+        "learning_rate",
+        "random_seed",
+        "batch_size",
+        "training_cache",
+        "validation_cache",
+        "train_max_steps",
+        "throttle_secs",
+        "save_checkpoints_steps",
+        "save_summary_steps",
+    ]
+    assert set(reference) <= {key for key, _, _ in BAD_VALUES}
+
+
+def test_good_values_of_every_type_pass_and_are_kept_as_written():
+    params = {**load_configuration("spleeter:2stems"), "learning_rate": 1, "MWF": True}
+    params.update(throttle_secs=0, separation_exponent=1.5, random_seed=2**32 - 1)
+    loaded = load_configuration(params)
+    assert loaded["learning_rate"] == 1 and isinstance(loaded["learning_rate"], int)
+    assert loaded["separation_exponent"] == 1.5 and loaded["random_seed"] == 2**32 - 1
+
+
+def test_a_dict_is_named_as_the_caller_says():
+    params = {**load_configuration("spleeter:2stems"), "T": 16}
+    with pytest.raises(ConfigurationError, match=r"^my settings: key 'T' = 16 must be"):
+        load_configuration(params, "my settings")
+    with pytest.raises(ConfigurationError) as error:
+        load_configuration(params)
+    assert "<dict>" not in str(error.value)

@@ -19,6 +19,8 @@ from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
     MAX_PROCESSES_PER_NODE,
     load_model_choice,
+    name_list,
+    random_seed,
     truth_value,
     whole_number,
 )
@@ -31,6 +33,13 @@ MODES = ("process_data", "train", "fast_train")
 
 
 str2bool = argument_type(truth_value)  # ``True``/``False`` (any case, yes/no, 1/0) -> bool
+
+
+def augmentation_names(text: str) -> tuple:
+    """``--augment``: a comma list of the dataset's augmentations, checked when parsed."""
+    from spleeter_paddle.data.dataset import AUGMENTATIONS  # loads Paddle: only when given
+
+    return name_list(text, AUGMENTATIONS)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +97,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="loader worker processes (0: in this process)",
     )
     group.add_argument(
-        "--seed", type=COUNT_FROM_ZERO, default=None, help="random seed (config random_seed)"
+        "--seed",
+        type=argument_type(random_seed),
+        default=None,
+        help="random seed (config random_seed)",
     )
     group.add_argument(
         "--batch-statistics",
@@ -101,7 +113,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dropout", type=str2bool, nargs="?", const=True, default=False, help="enable dropout"
     )
-    group.add_argument("--augment", default="", help="comma list of gain,swap,remix (default none)")
+    group.add_argument(
+        "--augment",
+        type=argument_type(augmentation_names),
+        default=(),
+        help="comma list of gain,swap,remix (default none)",
+    )
     group.add_argument("--visualdl", default=None, help="VisualDL log directory")
     resume = group.add_mutually_exclusive_group()
     resume.add_argument(
@@ -155,7 +172,7 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
         amp=args.amp,
         seed=args.seed,
         device=args.device,
-        augmentation=[name.strip() for name in args.augment.split(",") if name.strip()],
+        augmentation=list(args.augment),
         visualdl_dir=args.visualdl,
     )
 

@@ -27,6 +27,7 @@ from ..pretrained.store import (
     intact_metadata,
     load_tensors,
     name_list,
+    non_finite_problem,
     write_model,
 )
 from ..runtime import paddle
@@ -38,6 +39,7 @@ MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = (
     "optimizer.safetensors",
     "state.json",
 )
+TENSOR_FILES = (MODEL_STATE, OPTIMIZER_STATE)
 PICKLE_FILES = ("model.pdparams", "model.pdopt")
 ADAM_ACCUMULATORS = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
 TEMPORARY_PREFIX = ".step_"
@@ -121,6 +123,18 @@ def _json_scalars(state: Dict[str, Any]) -> Dict[str, Any]:
     return plain
 
 
+def refuse_non_finite(arrays: Dict[str, np.ndarray], target: PathLike) -> None:
+    """Raise ModelError before ``target`` is written when a tensor holds NaN/Inf: a diverged
+    training must not leave weights that look usable."""
+    for key, value in arrays.items():
+        problem = non_finite_problem(np.asarray(value))
+        if problem is not None:
+            raise ModelError(
+                f"{target}: not saved, tensor '{key}' holds {problem}: the training diverged; "
+                "lower the learning rate (-lr) or check the training data"
+            )
+
+
 def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.ndarray]:
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint file missing")
@@ -131,6 +145,44 @@ def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.nd
         "checkpoint or lower learning rate may help)"
     )
     return load_tensors(path, "checkpoint", refusal)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each field of ``state.json`` must hold (fields older checkpoints lack may be absent).
+_STATE_FIELDS = {
+    "step": (True, _whole, "a whole number >= 0"),
+    "optimizer_tensors": (True, _whole, "a whole number >= 0"),
+    "sha256": (
+        True,
+        lambda v: isinstance(v, dict) and all(isinstance(v.get(n), str) for n in TENSOR_FILES),
+        f"an object with the sha256 of {' and '.join(TENSOR_FILES)}",
+    ),
+    "scaler": (False, lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "epoch": (False, _whole, "a whole number >= 0"),
+    "seed": (False, _whole, "a whole number >= 0"),
+    "batch_size": (False, lambda v: _whole(v) and v > 0, "a whole number > 0"),
+    "world_size": (False, lambda v: _whole(v) and v > 0, "a whole number > 0"),
+}
+
+
+def check_state(path: Path, state: Dict[str, Any]) -> None:
+    """Refuse a ``state.json`` whose fields have the wrong type or disagree with its folder's
+    step (ModelError: a damaged checkpoint, never a traceback later)."""
+    for key, (required, valid, expected) in _STATE_FIELDS.items():
+        if (required or key in state) and not valid(state.get(key)):
+            raise ModelError(
+                f"{path / TRAINER_STATE}: damaged checkpoint: '{key}' is "
+                f"{json.dumps(state.get(key))}, expected {expected}"
+            )
+    match = CHECKPOINT_PATTERN.match(path.name)
+    if match and int(match.group(1)) != state["step"]:
+        raise ModelError(
+            f"{path / TRAINER_STATE}: damaged checkpoint: 'step' is {state['step']} in "
+            f"folder {path.name}"
+        )
 
 
 class CheckpointManager:
@@ -172,12 +224,13 @@ class CheckpointManager:
         """Write to a temporary directory (state.json last), rename it to ``step_<N>``, prune."""
         from safetensors.numpy import save_file
 
-        self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"step_{step:08d}"
+        weights = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
+        refuse_non_finite(weights, target)
+        self.directory.mkdir(parents=True, exist_ok=True)
         prefix = f"{TEMPORARY_PREFIX}{step:08d}."
         temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=self.directory))
         try:
-            weights = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
             save_file(weights, str(temporary / MODEL_STATE))
             moments = portable_optimizer_state(model, optimizer)
             save_file(moments, str(temporary / OPTIMIZER_STATE))
@@ -221,7 +274,8 @@ class CheckpointManager:
             raise ModelError(f"{path / TRAINER_STATE}: unreadable ({error})") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ModelError(f"{path}: not a checkpoint of this version (format 2 expected)")
-        digests = state.get("sha256") or {}
+        check_state(path, state)
+        digests = state["sha256"]
         weights = _read_tensors(path / MODEL_STATE, digests.get(MODEL_STATE))
         moments = _read_tensors(path / OPTIMIZER_STATE, digests.get(OPTIMIZER_STATE))
         check_layout(path / MODEL_STATE, weights, model_layout(model))
@@ -233,7 +287,7 @@ class CheckpointManager:
             name: spec for name, spec in layout.items() if name.rsplit(".", 1)[0] in stepped
         }
         check_layout(path / OPTIMIZER_STATE, moments, expected)
-        if len(moments) != state.get("optimizer_tensors"):
+        if len(moments) != state["optimizer_tensors"]:
             raise ModelError(
                 f"{path / OPTIMIZER_STATE}: holds {len(moments)} tensors, state.json recorded "
                 f"{state.get('optimizer_tensors')}"
@@ -243,7 +297,12 @@ class CheckpointManager:
         if moments:
             optimizer.set_state_dict(_paddle_optimizer_state(model, moments))
         if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+            try:
+                scaler.load_state_dict(state["scaler"])
+            except (TypeError, ValueError, KeyError, AttributeError) as error:
+                raise ModelError(
+                    f"{path / TRAINER_STATE}: damaged checkpoint: 'scaler' unusable ({error})"
+                ) from None
         return state
 
 
@@ -257,6 +316,7 @@ def export_model(
     interrupted export is never taken for a complete one (the next training start re-exports it
     from the newest checkpoint)."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
+    refuse_non_finite(state, directory)
     return write_model(state, directory, {"config": params, "source": "training", **metadata})
 
 

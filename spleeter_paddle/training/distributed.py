@@ -7,14 +7,16 @@ process (one per card, on one or several nodes) reads it and runs the same train
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..devices import prepare_sdaa_environment, sdaa_plugin_installed
 from ..environment import user_omp_num_threads
@@ -23,6 +25,8 @@ from ..pretrained.store import weights_digest
 logger = logging.getLogger(__name__)
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+# The launcher gives its workers 30 s to stop before it kills them; then it is killed itself.
+LAUNCHER_STOP_S = 60.0
 
 
 def world_info() -> Tuple[int, int]:
@@ -113,11 +117,15 @@ def launch_training(
     devices: Optional[str] = None,
     log_dir: Optional[str] = "log",
     extra_env: Optional[Dict[str, str]] = None,
+    keep_fds: Sequence[int] = (),
 ) -> int:
     """Run ``n_procs`` training processes per node; returns the launcher's exit status.
 
     ``options`` are :class:`~spleeter_paddle.training.trainer.TrainingOptions` fields (JSON-able).
     Worker logs go to ``log_dir/workerlog.<rank>`` (rank 0 is also echoed by the launcher).
+    ``keep_fds`` (the run lock) stay open in the launcher, so that the lock outlives this
+    process if it is killed outright. Ctrl-C, SIGTERM or SIGHUP here (any exception) is passed
+    on to the launcher, which stops its workers; it returns once they are gone.
     """
     run_dir = Path(options["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +137,33 @@ def launch_training(
     command = launch_command(n_procs, Path(job_path), master, nnodes, ips, devices, log_dir)
     logger.info("launching: %s", " ".join(command))
     try:
-        return subprocess.call(command, env=environ)
+        # A session of its own: a stop reaches it once, from here, whoever was signalled.
+        launcher = subprocess.Popen(
+            command, env=environ, start_new_session=True, pass_fds=tuple(keep_fds)
+        )
+        try:
+            return launcher.wait()
+        except BaseException as stop:
+            stop_launcher(launcher, signal.SIGINT if isinstance(stop, KeyboardInterrupt) else None)
+            raise
     finally:
         Path(job_path).unlink(missing_ok=True)
+
+
+def stop_launcher(
+    launcher: subprocess.Popen,
+    signal_number: Optional[int] = None,
+    grace_s: float = LAUNCHER_STOP_S,
+) -> None:
+    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM: the launcher stops
+    its workers on either) and wait for it; after ``grace_s`` (or a second Ctrl-C) kill it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(launcher.pid, signal_number or signal.SIGTERM)
+    try:
+        launcher.wait(timeout=grace_s)
+        return
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        logger.warning("the launcher did not stop in time: killing it (pid %d)", launcher.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(launcher.pid, signal.SIGKILL)
+    launcher.wait()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ..errors import ModelError
 from ..pretrained.store import METADATA_FILE, newest_model, resolve_model_home
@@ -27,8 +27,17 @@ def run_directory(params: Dict[str, Any], override: Optional[PathLike] = None) -
 
 
 def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
-    """Same weight layout: model type, instruments (names and order) and channel count."""
-    if not isinstance(config, dict):
+    """Same weight layout: model type, instruments (names and order) and channel count; and a
+    configuration that passes validation (a run recorded with a NaN or negative learning rate,
+    say, is never picked)."""
+    from ..configuration import load_configuration
+    from ..errors import ConfigurationError
+
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        return False
+    try:
+        load_configuration(config)
+    except ConfigurationError:
         return False
     return (
         all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
@@ -64,8 +73,17 @@ def resolve_initial_weights(
 ) -> Optional[Path]:
     """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
     (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
+    return resolve_load_model(params, load_model, run_dir)[1]
+
+
+def resolve_load_model(
+    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
+) -> Tuple[LoadModel, Optional[Path]]:
+    """``(what was loaded, its directory)`` for ``-lm``: the choice itself, except when the
+    official weights are out of reach and the newest own model stands in: then its directory,
+    so that the run records the weights it really started from."""
     if load_model in (None, False) or str(load_model).lower() in LOAD_MODEL_SCRATCH:
-        return None
+        return load_model, None
     choice = str(load_model).lower()
     if choice == LOAD_MODEL_LATEST:
         newest = newest_trained_model(params, exclude=run_dir)
@@ -73,10 +91,10 @@ def resolve_initial_weights(
             raise ModelError(
                 "-lm latest: no trained model under the model home fits this configuration"
             )
-        return newest
+        return load_model, newest
     if choice in LOAD_MODEL_PRETRAINED:
         try:
-            return pretrained_directory(params)
+            return load_model, pretrained_directory(params)
         except ModelError as error:
             newest = newest_trained_model(params, exclude=run_dir)
             if newest is None:
@@ -84,11 +102,11 @@ def resolve_initial_weights(
                     f"-lm: {error}; and no own trained model fits (use -lm False)"
                 ) from None
             logger.warning("-lm: %s; using the newest own model %s", error, newest)
-            return newest
+            return str(newest.resolve()), newest
     directory = Path(str(load_model))
     if not (directory / METADATA_FILE).is_file():
         raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
-    return directory
+    return load_model, directory
 
 
 def initial_weights_label(load_model: LoadModel) -> str:

@@ -8,35 +8,38 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..data.dataset import SpectrogramCache
 from ..errors import ConfigurationError
 from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries
+from .config import check_training_options
 from .distributed import launch_training
-from .initial import LoadModel, initial_weights_label, resolve_initial_weights, run_directory
+from .folder import (
+    RUN_FILE,
+    free_run_directory,
+    held_lock_descriptors,
+    refuse_foreign_files,
+    refuse_non_folder,
+    run_lock,
+)
+from .initial import LoadModel, initial_weights_label, resolve_load_model, run_directory
 
 if TYPE_CHECKING:  # the trainer imports this module
     from .trainer import TrainingOptions, TrainingResult
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
 RUN_FORMAT = 1
-LOCK_FILE = ".lock"
 IDENTITY_KEYS = ("model", "instrument_list", "mix_name", "n_channels", "sample_rate")
 IDENTITY_KEYS += ("frame_length", "frame_step", "T", "F")
 RECORDED_KEYS = ("batch_size", "learning_rate", "random_seed", "chunk_duration")
 RECORDED_KEYS += ("n_chunks_per_song", "training_cache")
 FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--batch-statistics"}
 FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
-
-_locks: Dict[str, List[Any]] = {}
 
 
 @dataclass
@@ -72,7 +75,13 @@ def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
         return None
     try:
         document = json.loads(path.read_text())
-        return {"identity": document["identity"], "recorded": document["recorded"]}
+        settings = {"identity": document["identity"], "recorded": document["recorded"]}
+        for part, value in settings.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"'{part}' is {json.dumps(value)}, not an object")
+        if not isinstance(settings["identity"].get("initial_weights"), str):
+            raise ValueError("'identity.initial_weights' is not a string")
+        return settings
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(
             f"{path}: unreadable run settings ({error}); pass --resume to continue the run "
@@ -83,14 +92,6 @@ def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
 def write_run_settings(run_dir: Path, settings: Dict[str, Any], params: Dict[str, Any]) -> None:
     document = {"format": RUN_FORMAT, **settings, "config": params}
     write_text_atomic(run_dir / RUN_FILE, json.dumps(document, indent=2))
-
-
-def free_run_directory(run_dir: Path) -> Path:
-    """``<run_dir>-2``, ``-3``, ...: the first that does not exist (a suggestion, not created)."""
-    index = 2
-    while Path(f"{run_dir}-{index}").exists():
-        index += 1
-    return Path(f"{run_dir}-{index}")
 
 
 def _describe(values: Dict[str, Any], keys: List[str]) -> str:
@@ -132,6 +133,7 @@ def plan_run(
     folder must hold no run), None (continue when the settings match, start when empty).
     Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict.
     """
+    refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
     pickled = checkpoints.pickled()
     if pickled:
@@ -147,6 +149,7 @@ def plan_run(
             raise ConfigurationError(
                 f"--resume: {run_dir} holds no checkpoint; leave out --resume to start a run there"
             )
+        refuse_foreign_files(run_dir, read_run_settings_or_none(run_dir) is not None)
         return RunPlan(run_dir, False, None, settings)
     if resume is False:
         raise ConfigurationError(
@@ -197,41 +200,6 @@ def read_run_settings_or_none(run_dir: Path) -> Optional[Dict[str, Any]]:
         return read_run_settings(run_dir)
     except ConfigurationError:
         return None
-
-
-@contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run_dir>/.lock`` (re-entrant in one process): one training per run folder."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    key = str(run_dir.resolve())
-    held = _locks.get(key)
-    if held is None:
-        held = _locks[key] = [_acquire(run_dir / LOCK_FILE), 0]
-    held[1] += 1
-    try:
-        yield
-    finally:
-        held[1] -= 1
-        if held[1] == 0:
-            _locks.pop(key)
-            if held[0] is not None:
-                os.close(held[0])
-
-
-def _acquire(path: Path) -> Optional[int]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory lock
-        return None
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(handle)
-        raise ConfigurationError(
-            f"{path.parent}: another training process is using this run folder"
-        ) from None
-    return handle
 
 
 # --- a whole training command, as a library call ------------------------------------------------
@@ -292,14 +260,33 @@ def train_model(
     from .trainer import TrainingOptions
 
     options = options or TrainingOptions()
+    check_training_options(options)
     run_dir = run_directory(params, options.run_dir)
     options = dataclasses.replace(options, run_dir=str(run_dir))
     check_run(params, options)  # refuse a conflict before any work
     SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
     with run_lock(run_dir):
         plan = check_run(params, options)
+        options = dataclasses.replace(options, resume=plan.resume)
+        # Provision the -lm weights once, here, not concurrently in every worker.
+        options = settle_initial_weights(params, options, plan)
         open_run(plan, params)
-        return _start(params, dataclasses.replace(options, resume=plan.resume), plan, launch)
+        return _start(params, options, plan, launch)
+
+
+def settle_initial_weights(
+    params: Dict[str, Any], options: TrainingOptions, plan: RunPlan
+) -> TrainingOptions:
+    """For a new run: resolve ``-lm`` to a directory (``initial_weights``) and record in the
+    plan what is really loaded (``-lm True`` without the official weights loads the newest own
+    model: the run records that model's path, not "pretrained")."""
+    if plan.resume or not options.load_model or options.initial_weights:
+        return options
+    loaded, initial = resolve_load_model(params, options.load_model, plan.run_dir)
+    plan.settings["identity"]["initial_weights"] = initial_weights_label(loaded)
+    return dataclasses.replace(
+        options, load_model=loaded, initial_weights=str(initial) if initial else None
+    )
 
 
 def _start(
@@ -310,22 +297,25 @@ def _start(
 ) -> TrainingResult:
     from .trainer import TrainingResult, train
 
-    if not plan.resume and options.load_model and not options.initial_weights:
-        # Provision pretrained weights once, here, not concurrently in every worker.
-        initial = resolve_initial_weights(params, options.load_model, plan.run_dir)
-        options = dataclasses.replace(options, initial_weights=str(initial) if initial else None)
     if launch is None or not launch.launched:
         return train(params, options)
-    status = launch_training(
-        params,
-        dataclasses.asdict(options),
-        max(1, launch.n_procs),
-        launch.master,
-        launch.nnodes,
-        launch.ips,
-        launch.devices,
-        launch.log_dir,
-    )
+    try:
+        status = launch_training(
+            params,
+            dataclasses.asdict(options),
+            max(1, launch.n_procs),
+            launch.master,
+            launch.nnodes,
+            launch.ips,
+            launch.devices,
+            launch.log_dir,
+            keep_fds=held_lock_descriptors(plan.run_dir),
+        )
+    except BaseException:
+        # The workers are gone (launch_training waits for them) and the lock is still held:
+        # remove what a worker stopped mid-save left.
+        remove_stale_temporaries(plan.run_dir)
+        raise
     start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
     initial = Path(options.initial_weights) if options.initial_weights else None

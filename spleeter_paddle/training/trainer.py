@@ -36,10 +36,12 @@ from .checkpoint import (
     export_model,
     rng_seed,
 )
+from .config import check_training_options
 from .distributed import gather_digests, init_distributed, local_device_id, world_info
-from .initial import LoadModel, resolve_initial_weights, run_directory
+from .folder import run_lock
+from .initial import LoadModel, run_directory
 from .reporting import Interval, VisualDL, format_eta, l1_losses, validation_loss
-from .run import open_run, plan_run, run_lock
+from .run import open_run, plan_run, settle_initial_weights
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +133,15 @@ class Trainer:
     """One process's share of a training run (see :func:`train`)."""
 
     def __init__(self, params: Dict[str, Any], options: TrainingOptions):
+        check_training_options(options)
         self.params, self.options = params, options
         self.rank, self.world_size = init_distributed()
         self.is_main = self.rank == 0
         self.device = select_device(options.device, rank=local_device_id())
         self.seed = params.get("random_seed", 0) if options.seed is None else options.seed
-        self.batch_size = options.batch_size or params["batch_size"]
-        self.learning_rate = options.learning_rate or params["learning_rate"]
+        self.batch_size = int(options.batch_size or params["batch_size"])
+        # Paddle's optimisers take a float only (a JSON ``1`` is an int).
+        self.learning_rate = float(options.learning_rate or params["learning_rate"])
         self.save_every = options.save_every or params["save_checkpoints_steps"]
         validate_every = options.validate_every
         self.validate_every = self.save_every if validate_every is None else validate_every
@@ -151,6 +155,7 @@ class Trainer:
             options.batch_statistics,
             options.dropout,
         )
+        self.options = options = settle_initial_weights(params, options, self.plan)
         if self.is_main:  # a launched worker leaves cleaning to its parent, which owns the lock
             open_run(self.plan, params, clean=self.world_size == 1)
         _seed_everything(self.seed)
@@ -227,10 +232,7 @@ class Trainer:
                     latest.name,
                 )
             return step
-        initial = self.options.initial_weights or resolve_initial_weights(
-            self.params, self.options.load_model, self.run_dir
-        )
-        initial = Path(initial) if initial else None
+        initial = Path(self.options.initial_weights) if self.options.initial_weights else None
         if initial is not None:
             load_weights(self.model, initial)
             logger.info("initialised from %s", initial)
@@ -265,6 +267,27 @@ class Trainer:
         listing = ", ".join(f"{key}: {value:.6f}" for key, value in scores.items())
         logger.info("[Eval] step: %d, %s", self.step, listing)
         self.visualdl.add("validation/loss", scores["loss"], self.step)
+
+    def _settle(self, interval: Interval, result: TrainingResult) -> None:
+        """Read the pending losses; a NaN or infinite one (on any rank) stops the run before
+        anything is saved from these weights."""
+        losses = interval.settle()
+        result.losses.extend(losses)
+        diverged = not all(np.isfinite(losses))
+        if self.world_size > 1:  # every rank settles at the same steps: decide together
+            import paddle.distributed as dist
+
+            flag = paddle.to_tensor([1.0 if diverged else 0.0])
+            dist.all_reduce(flag)
+            diverged = float(flag.numpy()[0]) > 0
+        if diverged:
+            last = self.checkpoints.latest()
+            kept = f"the last checkpoint {last.name} is kept" if last else "nothing was saved"
+            raise ModelError(
+                f"training diverged: the loss became NaN or infinite by step {self.step} "
+                f"(learning rate {self.learning_rate:g}); stopped, {kept}; lower the learning "
+                "rate (-lr) or check the training data"
+            )
 
     def _save(self, epoch: int) -> None:
         if not self.is_main:
@@ -306,8 +329,8 @@ class Trainer:
                 self.step += 1
                 interval.add(parts, loaded - tick)
                 log_now = self.step % self.options.log_every == 0 or self.step == self.max_steps
-                if log_now:
-                    result.losses.extend(interval.settle())  # the interval's one host sync
+                if log_now or self.step % self.save_every == 0:
+                    self._settle(interval, result)  # the interval's one host sync
                 interval.batch_s += time.perf_counter() - tick
                 if log_now:
                     if self.is_main:
@@ -324,7 +347,7 @@ class Trainer:
                 tick = time.perf_counter()  # validation and saving are not reader cost
             else:
                 epoch += 1
-        result.losses.extend(interval.settle())
+        self._settle(interval, result)
         if self.step != last_saved or self.checkpoints.latest() is None:
             self._save(epoch)
         self.visualdl.close()
@@ -367,6 +390,7 @@ def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> 
     # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
     warnings.filterwarnings("ignore", message="When training, we now always track global mean")
     options = options or TrainingOptions()
+    check_training_options(options)  # before the run folder is made
     if world_info()[1] > 1:  # launched: the parent process holds the run's lock
         return Trainer(params, options).run()
     with run_lock(run_directory(params, options.run_dir)):
