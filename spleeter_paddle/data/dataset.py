@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import DataError
 from ..runtime import paddle
 from .cache import CACHE_FORMAT, dequantise_table, entry_problem
+from .sources import stale_source
 
 AUGMENTATIONS = ("gain", "swap", "remix")
 GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
@@ -93,13 +94,20 @@ class SpectrogramCache:
             )
 
     def verify(self) -> None:
-        """Check every song file against its recorded sha256 (reads the whole cache)."""
+        """Check every song file against its recorded sha256 (reads the whole cache), and the
+        song's source audio, where it still exists, against the files it was computed from."""
         for song in self.songs:
             problem = entry_problem(song, self.directory / "songs", checksum=True)
             if problem is not None:
                 raise DataError(
                     f"{self.directory}: cache of song '{song['song']}' is damaged ({problem}); "
                     "run `-m process_data` to rebuild it"
+                )
+            stale = stale_source(song.get("sources"))
+            if stale is not None:
+                raise DataError(
+                    f"{self.directory}: cache of song '{song['song']}' is stale ({stale}); "
+                    "run `-m process_data` to compute it again"
                 )
 
     def __getstate__(self):  # memmaps are reopened lazily in each DataLoader worker

@@ -69,3 +69,18 @@ def changed_source(recorded: Any, paths: Sequence[str]) -> Optional[str]:
             return f"{path} changed since it was cached"
         source.update(identity)
     return None
+
+
+def stale_source(recorded: Any) -> Optional[str]:
+    """Why a cached song no longer matches a source file that is still there (other bytes),
+    else None. Sources that are gone are not checked: the cache holds what they were."""
+    for source in recorded if isinstance(recorded, list) else []:
+        path = source.get("path") if isinstance(source, dict) else None
+        if not isinstance(path, str) or not os.path.isfile(path):
+            continue
+        identity = stat_identity(path)
+        if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
+            continue
+        if identity["size"] != source.get("size") or file_sha256(path) != source.get("sha256"):
+            return f"{path} changed since it was cached"
+    return None

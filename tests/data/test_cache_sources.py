@@ -16,6 +16,7 @@ from data_helpers import small_params
 from spleeter_paddle.data.cache import build_cache
 from spleeter_paddle.data.dataset import SpectrogramCache
 from spleeter_paddle.data.manifest import build_manifests
+from spleeter_paddle.errors import DataError
 
 
 @pytest.fixture
@@ -55,10 +56,13 @@ def test_swapped_stems_of_the_same_duration_are_computed_again(cached):
     shutil.copyfile(vocals, root / "v.tmp")
     shutil.copyfile(accompaniment, vocals)
     shutil.copyfile(root / "v.tmp", accompaniment)
+    with pytest.raises(DataError, match=r"is stale \(.*vocals.wav changed since it was cached"):
+        SpectrogramCache(params["training_cache"]).verify()  # what training checks first
     report = _build(params, root)
     assert report.computed == [song.name] and len(report.reused) == 1
     after = _vocals_of(params, song.name)
     assert not np.allclose(before, after)
+    SpectrogramCache(params["training_cache"]).verify()
 
 
 def test_same_bytes_with_a_new_mtime_are_reused(cached):
