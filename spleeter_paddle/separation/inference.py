@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
+from ..errors import ConfigurationError, ModelError
 from ..model import build_model
 from ..pretrained.provider import PretrainedWeights
 from ..runtime import paddle
@@ -201,7 +202,7 @@ def cached_entry(
     told) the entry is built in a fresh directory each time and removed at exit. ``build``
     writes into an empty staging directory that is renamed into place only when it returns.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    _created(cache_dir)
     if key is None:
         staging = Path(tempfile.mkdtemp(prefix=".export-uncached-", dir=cache_dir))
         atexit.register(shutil.rmtree, staging, True)
@@ -265,9 +266,32 @@ def default_cache_dir() -> Path:
     base = os.environ.get("SPLEETER_PADDLE_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "spleeter-paddle"
     )
-    path = Path(base) / "inference"
-    path.mkdir(parents=True, exist_ok=True)
+    return _created(Path(base) / "inference")
+
+
+def _created(path: Path) -> Path:
+    """``path`` as an existing folder, or a ConfigurationError saying how to choose another."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(
+            f"graph cache folder {path}: cannot create it ({error.strerror or error}); set "
+            "SPLEETER_PADDLE_CACHE to a writable folder"
+        ) from None
     return path
+
+
+@contextlib.contextmanager
+def _cache_errors():
+    """An OSError while the graph cache is written (disk full, permissions) as one ModelError."""
+    try:
+        yield
+    except OSError as error:
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        raise ModelError(
+            f"cannot write the exported graph to its cache{where}: {error.strerror or error}; "
+            "free space or set SPLEETER_PADDLE_CACHE to a writable folder"
+        ) from None
 
 
 def make_runner(
@@ -288,15 +312,24 @@ def make_runner(
     if backend in ("onnxruntime", "openvino"):
         from .backends import make_exported_runner
 
-        return make_exported_runner(
-            as_layer(model), n_channels, n_bins, device, backend, cache_dir or default_cache_dir()
-        )
+        with _cache_errors():
+            return make_exported_runner(
+                as_layer(model),
+                n_channels,
+                n_bins,
+                device,
+                backend,
+                cache_dir or default_cache_dir(),
+            )
     if backend == "eager" or (
         backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
     ):
         return EagerRunner(as_layer(model))
     try:
-        return PredictorRunner(model, n_channels, n_bins, device, cache_dir or default_cache_dir())
+        with _cache_errors():
+            return PredictorRunner(
+                model, n_channels, n_bins, device, cache_dir or default_cache_dir()
+            )
     except Exception as error:  # the predictor is an optimisation: fall back, say why
         if backend == "predictor":
             raise

@@ -186,3 +186,16 @@ def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
     np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
     assert "damaged" in caplog.text
     assert params_file.read_bytes() != bytes(data)  # rebuilt in place of the damaged entry
+
+
+def test_an_unusable_graph_cache_is_one_clear_error_or_the_eager_fallback(tmp_path, caplog):
+    from spleeter_paddle.errors import ConfigurationError
+    from spleeter_paddle.separation.inference import make_runner
+
+    model = _model(_params())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigurationError, match="cannot create it .*SPLEETER_PADDLE_CACHE"):
+        make_runner(model, 2, F, "cpu", "predictor", cache_dir=blocker / "inference")
+    runner = make_runner(model, 2, F, "cpu", "auto", cache_dir=blocker / "inference")
+    assert runner.name == "eager" and "using eager mode" in caplog.text
