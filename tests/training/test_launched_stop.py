@@ -1,0 +1,74 @@
+"""A signal to the command of a multi-process run (``-npn 2``) stops the launched workers too: the
+command forwards it to the launcher, waits for the workers and keeps the run lock until then."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from spleeter_paddle.training.folder import run_lock
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _processes_naming(text: str) -> List[int]:
+    """Ids of the processes whose command line contains ``text`` (this test's run folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in command and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def _checkpoints(run: Path) -> List[str]:
+    folder = run / "checkpoints"
+    return sorted(p.name for p in folder.glob("step_*")) if folder.is_dir() else []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_launched_workers(workspace, tmp_path: Path, stop):
+    params, _ = workspace
+    run = tmp_path / "run"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**params, "model_dir": str(run)}))
+    command = [sys.executable, str(REPO / "run_scripts" / "run_spleeter.py"), "-m", "fast_train"]
+    command += ["-p", str(config), "-bs", "1", "-npn", "2", "-lm", "False", "--device", "cpu"]
+    command += ["--steps", "100000", "--save-every", "1", "--validate-every", "0"]
+    command += ["--num-workers", "0", "--quiet", "--log-dir", str(tmp_path / "log")]
+    environ = {**os.environ, "GLOG_minloglevel": "2", "OMP_NUM_THREADS": "1"}
+    cli = subprocess.Popen(command, env=environ, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not _checkpoints(run) and time.monotonic() < deadline and cli.poll() is None:
+            time.sleep(0.5)
+        assert _checkpoints(run), "the workers never saved a checkpoint"
+        cli.send_signal(stop)  # the command only, as `kill <pid>` or a service manager does
+        _, error = cli.communicate(timeout=120)
+        assert cli.returncode == (130 if stop == signal.SIGINT else 143), error[-2000:]
+        assert "Traceback" not in error.split("interrupted")[-1]
+        assert _processes_naming(str(run)) == []  # no worker left training
+        saved = _checkpoints(run)
+        time.sleep(2)
+        assert _checkpoints(run) == saved
+        assert not list((run / "checkpoints").glob(".step_*"))  # no half-written save
+        with run_lock(run):  # the lock is free once the command has returned
+            pass
+    finally:
+        cli.kill()
+        cli.wait()
+        for pid in _processes_naming(str(run)):  # only this test's workers name its folder
+            os.kill(pid, signal.SIGKILL)
