@@ -119,7 +119,7 @@ def musdb_tracks(
     musdb = import_musdb()
 
     root = Path(root)
-    subsets = list(subsets)
+    subsets = list(dict.fromkeys(subsets))  # a subset named twice would list its songs twice
     missing = [s for s in subsets if not (root / s).is_dir()]
     if not root.is_dir() or missing:
         where = root if not root.is_dir() else root / missing[0]

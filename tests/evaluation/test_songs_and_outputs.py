@@ -168,7 +168,7 @@ def test_a_mono_musdb_wav_stem_is_read_as_mono_like_the_folder_route(musdb_hq, t
     vocals = root / "test" / "good" / "vocals.wav"
     mono, rate = sf.read(vocals, dtype="int16")
     sf.write(vocals, mono[:, 0], rate, subtype="PCM_16")
-    (track,) = musdb_tracks(root, ["test"], is_wav=True)
+    (track,) = musdb_tracks(root, ["test", "test"], is_wav=True)  # a subset named twice: once
     (folder,) = folder_tracks(root, ["test"])
     references = track.load_references(["vocals", "accompaniment"])
     assert references["vocals"].shape == (len(mono), 2)
