@@ -83,6 +83,11 @@ def test_report_files_not_written_by_us_are_never_replaced(musdb_hq, tmp_path):
     (out / "results.csv").write_bytes(foreign["results.csv"])
     _oracle_run(tracks, out, overwrite=True)
     assert (out / "results.csv").read_text().startswith("subset,track,target,metric,score")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "test", elsewhere)
+    (out / "test").symlink_to(elsewhere)
+    with pytest.raises(DataError, match=r"leads outside the output folder .* not writing there"):
+        _oracle_run(tracks, out, overwrite=True)
 
 
 def test_cli_refuses_foreign_reports_and_a_file_as_output_before_loading_a_model(
