@@ -278,8 +278,9 @@ def evaluate(
 
     Raises DataError before separating anything when stored scores in ``output_dir`` were made
     with another setting, or when its report files were not written by this tool (unless
-    ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With ``n_workers > 0`` the workers are spawned processes: call this
-    from a script under ``if __name__ == "__main__":``.
+    ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With
+    ``n_workers > 0`` the workers are spawned processes: call this from a script under
+    ``if __name__ == "__main__":``.
     """
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
