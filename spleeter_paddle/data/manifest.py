@@ -1,8 +1,9 @@
 """Dataset folders -> Spleeter manifest CSVs (``mix_path``, ``<instrument>_path``, ``duration``).
 
 Scans ``dataset/<split>/<song>/`` (or the seed's flat ``dataset/<song>/``), checks every song
-(stems present and readable, same sample rate, same length, at least one STFT frame), skips
-bad ones with a reason, splits train/validation and writes the CSVs the configuration names.
+with the rule of ``data.stems`` (one file per stem, readable, the mixture's sample rate and
+length, at least one STFT frame; evaluate applies the same), reports bad ones, splits
+train/validation and writes the CSVs the configuration names.
 """
 
 from __future__ import annotations
@@ -21,16 +22,10 @@ import pandas as pd
 from .. import options
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import write_atomic
+from .stems import AUDIO_EXTENSIONS, song_problem, stem_file, stem_names
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
-# File names accepted for each stem; the first is the canonical one (written by downloadMusdb).
-STEM_ALIASES: Dict[str, Tuple[str, ...]] = {
-    "mixture": ("mixture", "mix"),
-    "vocals": ("vocals", "vocal"),
-    "accompaniment": ("accompaniment", "instrumental", "instrumentals"),
-}
 SPLIT_NAMES = {"train": "train", "test": "test", "valid": "validation", "validation": "validation"}
 # The 14 standard MUSDB18 validation tracks (musdb's mus.yaml, Spleeter's musdb_validation.csv).
 MUSDB_VALIDATION_TRACKS = frozenset(
@@ -51,8 +46,6 @@ MUSDB_VALIDATION_TRACKS = frozenset(
         "Traffic Experiment - Sirens",
     ]
 )
-# Stems may differ by a few samples after decoding; more than this is a mismatch.
-LENGTH_TOLERANCE_S = 0.01
 
 
 @dataclass
@@ -136,17 +129,6 @@ def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:
     return songs
 
 
-def find_stem_file(directory: Path, stem: str) -> Optional[Path]:
-    """The file holding ``stem`` in a song folder (aliases and extensions accepted), or None."""
-    files = {p.name.lower(): p for p in directory.iterdir() if p.is_file()}
-    for alias in STEM_ALIASES.get(stem, (stem,)):
-        for extension in AUDIO_EXTENSIONS:
-            found = files.get(alias + extension)
-            if found is not None:
-                return found
-    return None
-
-
 def probe_audio(path: Path) -> Tuple[int, int]:
     """``(n_samples, sample_rate)`` of an audio file; raises :class:`AudioError` naming it."""
     from ..audio.io import audio_info, load
@@ -166,35 +148,26 @@ def check_song(
     """Check one song against the configuration; returns ``(info, None)`` or ``(None, reason)``."""
     paths: Dict[str, Path] = {}
     for stem in ["mixture", *stems]:
-        path = find_stem_file(song.directory, stem)
+        try:
+            path = stem_file(song.directory, stem)
+        except DataError as error:
+            return None, str(error)
         if path is None:
-            names = "/".join(alias + ".wav" for alias in STEM_ALIASES.get(stem, (stem,)))
+            names = "/".join(name + ".wav" for name in stem_names(stem))
             return None, f"missing stem '{stem}' (no {names} in {song.directory})"
         paths[stem] = path
     probes = {}
-    for stem, path in paths.items():
+    for path in paths.values():
         try:
-            probes[stem] = probe_audio(path)
+            probes[path] = probe_audio(path)
         except AudioError as error:
             return None, str(error)
-    rates = {stem: rate for stem, (_, rate) in probes.items()}
-    if len(set(rates.values())) > 1:
-        listing = ", ".join(f"{stem} {rate} Hz" for stem, rate in rates.items())
-        return None, f"mismatched sample rates ({listing})"
-    sample_rate = rates["mixture"]
-    lengths = {stem: n for stem, (n, _) in probes.items()}
-    if max(lengths.values()) - min(lengths.values()) > LENGTH_TOLERANCE_S * sample_rate:
-        listing = ", ".join(f"{stem} {n}" for stem, n in lengths.items())
-        return None, f"mismatched lengths in samples ({listing})"
-    n_samples = min(lengths.values())
-    n_resampled = n_samples * params["sample_rate"] / sample_rate
     # Songs shorter than T frames are kept: their chunks are zero-padded to T when loaded (the
-    # loss is zero on the padding); only a song without one full STFT frame has nothing to learn.
-    if n_resampled < params["frame_length"]:
-        return None, (
-            f"too short: {n_samples / sample_rate:.3f} s is less than one STFT frame "
-            f"({params['frame_length']} samples)"
-        )
+    # loss is zero on the padding); a song without one full STFT frame has nothing to learn.
+    problem = song_problem(probes, params["frame_length"], params["sample_rate"])
+    if problem is not None:
+        return None, problem
+    n_samples, sample_rate = probes[paths["mixture"]]
     relative = {stem: os.path.relpath(path, dataset_dir) for stem, path in paths.items()}
     return SongInfo(song.name, song.split, relative, n_samples, sample_rate), None
 

@@ -23,7 +23,7 @@ from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
 from ..sigsep import import_musdb
-from .manifest import find_stem_file
+from .stems import song_problem, stem_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,21 +89,20 @@ def _wav_songs(musdb_root: Path, subset: str) -> List[Tuple[str, Path]]:
 
 def _read_wav_song(directory: Path, needed: Sequence[str]) -> Tuple[Dict[str, np.ndarray], int]:
     """Sources of a MUSDB18-HQ song folder: ``{name: (n, 2) float32}`` and the sample rate."""
-    sources, rates = {}, {}
+    sources, probes = {}, {}
     for name in needed:
-        path = find_stem_file(directory, name)
+        path = stem_file(directory, name)
         if path is None:
             raise DataError(f"missing stem '{name}' ({directory / (name + '.wav')})")
         try:
-            sources[name], rates[name] = load(path)
+            sources[name], rate = load(path)
         except AudioError as error:
             raise DataError(str(error)) from None
-    if len(set(rates.values())) > 1:
-        raise DataError(f"mismatched sample rates {rates}")
-    lengths = {name: s.shape[0] for name, s in sources.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError(f"mismatched lengths in samples {lengths}")
-    return sources, next(iter(rates.values()))
+        probes[path] = (sources[name].shape[0], rate)
+    problem = song_problem(probes)
+    if problem is not None:
+        raise DataError(problem)
+    return sources, next(iter(probes.values()))[1]
 
 
 def _stem_song_reader(musdb_root: Path, subset: str):
@@ -169,7 +168,7 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
                 if identity is not None and identity in read:
                     raise ConfigurationError(
                         f"output {path} is the input {read[identity]}: refusing to write over an "
-                        "input; choose another -o/--output folder than the MUSDB root"
+                        "input; choose an -o/--output folder other than the MUSDB root"
                     )
 
 

@@ -12,21 +12,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..audio.io import to_stereo
+from ..data.stems import song_problem, stem_files
 from ..errors import DataError, SpleeterError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aif", ".aiff")
 MIXTURE_NAME = "mixture"
-# File stem -> target name. The seed layout names its stems vocal / instrumental.
-TARGET_ALIASES = {
-    "vocals": "vocals",
-    "vocal": "vocals",
-    "accompaniment": "accompaniment",
-    "instrumental": "accompaniment",
-    "drums": "drums",
-    "bass": "bass",
-    "other": "other",
-    "piano": "piano",
-}
 # MUSDB18's accompaniment (and musdb's ``accompaniment`` target): the sum of these sources.
 ACCOMPANIMENT_SOURCES = ("drums", "bass", "other")
 # Order of targets in reports: MUSDB's, then anything else alphabetically.
@@ -173,11 +162,12 @@ def _file_rate(path: Path) -> int:
 
 
 def check_files(files: Mapping[str, Path], rate: int) -> None:
-    """DataError unless every file exists, is readable audio at ``rate`` Hz, and all have the
-    same number of samples (when the header tells; decoders check the rest at load)."""
+    """DataError unless every file exists, is readable audio at ``rate`` Hz, and together they
+    make a usable song (``data.stems.song_problem``, the rule preprocess applies too: equal
+    lengths, at least one STFT frame; lengths the header does not tell are checked at load)."""
     from ..audio.io import audio_info
 
-    lengths: Dict[str, int] = {}
+    probes: Dict[Path, Tuple[Optional[int], int]] = {}
     for path in files.values():
         if not path.is_file():
             raise DataError(f"{path}: missing")
@@ -187,23 +177,10 @@ def check_files(files: Mapping[str, Path], rate: int) -> None:
             raise DataError(str(error)) from None  # names the file
         if info.sample_rate != rate:
             raise DataError(f"{path}: {info.sample_rate} Hz, but the mixture is {rate} Hz")
-        if info.n_samples is not None:
-            lengths[path.name] = info.n_samples
-    if len(set(lengths.values())) > 1:
-        described = ", ".join(f"{name} {n}" for name, n in lengths.items())
-        raise DataError(
-            f"{Path(next(iter(files.values()))).parent}: stems of unequal lengths"
-            f" ({described} samples)"
-        )
-
-
-def _audio_files(directory: Path) -> Dict[str, Path]:
-    """``{file stem (lower case): path}`` of the audio files in ``directory``."""
-    files = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
-            files.setdefault(path.stem.lower(), path)
-    return files
+        probes[Path(path)] = (info.n_samples, info.sample_rate)
+    problem = song_problem(probes)
+    if problem is not None:
+        raise DataError(problem)
 
 
 def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:
@@ -220,23 +197,22 @@ def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:
 def folder_track(directory: Path, subset: str) -> Optional[FolderTrack]:
     """The song in ``directory`` (``mixture.*`` plus reference files), or None if it holds no
     song files. A song lacking a file is returned with its :attr:`~Track.problem` set."""
-    files = _audio_files(directory)
-    references: Dict[str, Tuple[Path, ...]] = {}
-    for stem, path in files.items():
-        target = TARGET_ALIASES.get(stem)
-        if target is not None and target not in references:
-            references[target] = (path,)
-    if MIXTURE_NAME not in files and not references:
+    try:  # which file holds which stem: the rule preprocess follows too (data.stems)
+        found, ambiguous = stem_files(directory), None
+    except DataError as error:
+        found, ambiguous = {}, str(error)
+    references = {t: (path,) for t, path in found.items() if t != MIXTURE_NAME}
+    if MIXTURE_NAME not in found and not references and ambiguous is None:
         return None
     missing = _missing_references(references)
     if "accompaniment" not in references and all(s in references for s in ACCOMPANIMENT_SOURCES):
         references["accompaniment"] = tuple(references[s][0] for s in ACCOMPANIMENT_SOURCES)
-    if MIXTURE_NAME not in files:
+    if MIXTURE_NAME not in found:
         missing.insert(0, "mixture.wav")
-    mixture = files.get(MIXTURE_NAME, directory / f"{MIXTURE_NAME}.wav")
+    mixture = found.get(MIXTURE_NAME, directory / f"{MIXTURE_NAME}.wav")
     track = FolderTrack(directory.name, subset, mixture, references)
-    if missing:
-        track.problem = f"{directory}: missing {', '.join(missing)}"
+    if ambiguous or missing:
+        track.problem = ambiguous or f"{directory}: missing {', '.join(missing)}"
     return track
 
 

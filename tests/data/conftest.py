@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -17,3 +18,15 @@ def song_writer(tmp_path: Path) -> Callable[..., Path]:
         return write_song(tmp_path / "dataset" / split / name, two_stem_song(duration_s, seed))
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """The CLI re-configures the root logger onto the test's captured stderr: put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    ours = logging.getLogger("spleeter_paddle").level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("spleeter_paddle").setLevel(ours)

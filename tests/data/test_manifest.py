@@ -96,7 +96,7 @@ def test_bad_songs_are_reported_and_skipped(tmp_path: Path, song_writer, caplog)
     assert "missing stem 'vocals'" in reasons["train/Missing Stem"]
     assert "less than one STFT frame" in reasons["train/Too Short"]
     assert "44100 Hz" in reasons["train/Mixed Rates"] and "22050 Hz" in reasons["train/Mixed Rates"]
-    assert "mismatched lengths" in reasons["train/Mixed Lengths"]
+    assert "stems of unequal lengths" in reasons["train/Mixed Lengths"]
     assert "mixture.wav" in reasons["train/Corrupt Wav"]
     for song in reasons:
         lines = [r.getMessage() for r in caplog.records if song in r.getMessage()]
