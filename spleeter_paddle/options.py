@@ -166,3 +166,48 @@ def name_list(value: Any, names: Sequence[str]) -> Tuple[str, ...]:
             problem = "an empty item"
         raise ValueError(f"must be a comma list of {', '.join(names)} ({problem}), got {value!r}")
     return items
+
+
+def card_ids(value: Any) -> str:
+    """``train --devices``: a comma list of distinct card indices (``0,1,2,3``)."""
+    items = [item.strip() for item in str(value).split(",")]
+    if not all(item.isdigit() for item in items) or len(set(map(int, items))) != len(items):
+        raise ValueError(
+            f"must be a comma list of distinct card numbers such as 0,1, got {value!r}"
+        )
+    return ",".join(items)
+
+
+def node_count(value: Any) -> str:
+    """``train --nnodes``: a number of nodes, or an elastic range ``min:max``."""
+    parts = str(value).strip().split(":")
+    try:
+        counts = [whole_number(part) for part in parts]
+    except ValueError:
+        counts = []
+    if len(parts) > 2 or len(counts) != len(parts) or counts != sorted(counts):
+        raise ValueError(f"must be a number of nodes such as 2 (or a range 2:4), got {value!r}")
+    return ":".join(str(count) for count in counts)
+
+
+def endpoint(value: Any) -> str:
+    """``train --master``: ``host:port`` (``etcd://host:port`` too), port 1 to 65535."""
+    text = str(value).strip()
+    host, _, number = text.removeprefix("etcd://").rpartition(":")
+    try:
+        port(number)
+    except ValueError:
+        host = ""
+    if not host or any(char.isspace() or char == "," for char in host):
+        raise ValueError(f"must be host:port such as 10.0.0.1:8090, got {value!r}")
+    return text
+
+
+def host_list(value: Any) -> str:
+    """``train --ips``: a comma list of node addresses, none empty or repeated."""
+    items = [item.strip() for item in str(value).split(",")]
+    if not all(items) or len(set(items)) != len(items) or any(" " in item for item in items):
+        raise ValueError(
+            f"must be a comma list of node addresses such as 10.0.0.1,10.0.0.2, got {value!r}"
+        )
+    return ",".join(items)

@@ -18,8 +18,12 @@ from spleeter_paddle.commands.flags import COUNT, COUNT_FROM_ZERO, add_device_fl
 from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
     MAX_PROCESSES_PER_NODE,
+    card_ids,
+    endpoint,
+    host_list,
     load_model_choice,
     name_list,
+    node_count,
     random_seed,
     truth_value,
     whole_number,
@@ -145,10 +149,27 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="processes (cards) per node",
     )
-    multi.add_argument("--nnodes", default=None, help="number of nodes")
-    multi.add_argument("--master", default=None, help="rendezvous ip:port (multi-node)")
-    multi.add_argument("--ips", default=None, help="comma list of node ips (multi-node)")
-    multi.add_argument("--devices", default=None, help="card ids for the launcher, e.g. 0,1,2,3")
+    multi.add_argument(
+        "--nnodes", type=argument_type(node_count), default=None, help="number of nodes"
+    )
+    multi.add_argument(
+        "--master",
+        type=argument_type(endpoint),
+        default=None,
+        help="rendezvous ip:port (multi-node)",
+    )
+    multi.add_argument(
+        "--ips",
+        type=argument_type(host_list),
+        default=None,
+        help="comma list of node ips (multi-node)",
+    )
+    multi.add_argument(
+        "--devices",
+        type=argument_type(card_ids),
+        default=None,
+        help="card ids for the launcher, e.g. 0,1,2,3",
+    )
     multi.add_argument("--log-dir", default="log", help="launcher log directory (default log)")
 
 
@@ -193,11 +214,11 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     A conflicting run folder is refused before the caches are built (``training/run.py``)."""
     from spleeter_paddle.training.run import check_run, train_model
 
-    params, options = training_params(args), training_options(args)
+    params, options, launch = training_params(args), training_options(args), launch_options(args)
     if build_cache:
-        check_run(params, options)
+        check_run(params, options, launch)
         run_process_data(args)
-    return train_model(params, options, launch_options(args)).exit_status
+    return train_model(params, options, launch).exit_status
 
 
 # --- run_spleeter.py (the seed's launcher) ------------------------------------------------------

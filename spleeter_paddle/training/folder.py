@@ -28,15 +28,17 @@ def free_run_directory(run_dir: Path) -> Path:
     return Path(f"{run_dir}-{index}")
 
 
-def refuse_non_folder(run_dir: Path) -> None:
-    """The run folder, or the first of its parents that exists, must be a folder."""
-    for path in (run_dir, *run_dir.parents):
+def refuse_non_folder(folder: Path, flag: str = "-o") -> None:
+    """``folder``, or the first of its parents that exists, must be a folder (``flag`` names
+    the option that gave it; ``-o`` also stands for the config's model_dir)."""
+    for path in (folder, *folder.parents):
         if path.exists():
             if not path.is_dir():
-                where = "" if path == run_dir else f" (in the run folder's path {run_dir})"
+                where = "" if path == folder else f" (in the path {folder})"
+                given = "-o, else the config's model_dir" if flag == "-o" else flag
                 raise ConfigurationError(
-                    f"{path}: exists and is not a directory{where}; the run folder (-o, else "
-                    "the config's model_dir) must be a folder or a new path"
+                    f"{path}: exists and is not a directory{where}; the folder of {given} "
+                    "must be a folder or a new path"
                 )
             return
 

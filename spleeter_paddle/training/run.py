@@ -221,11 +221,19 @@ class LaunchOptions:
         return max(1, self.n_procs) > 1 or bool(self.nnodes)
 
 
-def check_run(params: Dict[str, Any], options: TrainingOptions) -> RunPlan:
+def check_run(
+    params: Dict[str, Any], options: TrainingOptions, launch: Optional[LaunchOptions] = None
+) -> RunPlan:
     """What :func:`train_model` would do with its run folder, without locking it: raises
-    :class:`ConfigurationError` on a conflict, so a caller can refuse before any other work."""
+    :class:`ConfigurationError` on a conflict (or a ModelError for an ``-lm`` folder that holds
+    no model), so a caller can refuse before any other work."""
+    if options.run_dir is not None and not str(options.run_dir).strip():
+        raise ConfigurationError("-o/--run-dir is empty; give the run folder's path")
+    for flag, folder in (("--visualdl", options.visualdl_dir), ("--log-dir", _log_dir(launch))):
+        if folder:
+            refuse_non_folder(Path(folder), flag)
     run_dir = run_directory(params, options.run_dir)
-    return plan_run(
+    plan = plan_run(
         run_dir,
         params,
         options.load_model,
@@ -233,6 +241,14 @@ def check_run(params: Dict[str, Any], options: TrainingOptions) -> RunPlan:
         options.batch_statistics,
         options.dropout,
     )
+    label = plan.settings["identity"]["initial_weights"]
+    if not plan.resume and label not in ("scratch", "pretrained", "latest"):
+        resolve_load_model(params, options.load_model, run_dir)  # a model directory, checked
+    return plan
+
+
+def _log_dir(launch: Optional[LaunchOptions]) -> Optional[str]:
+    return launch.log_dir if launch is not None and launch.launched else None
 
 
 def train_model(
@@ -263,7 +279,7 @@ def train_model(
     check_training_options(options)
     run_dir = run_directory(params, options.run_dir)
     options = dataclasses.replace(options, run_dir=str(run_dir))
-    check_run(params, options)  # refuse a conflict before any work
+    check_run(params, options, launch)  # refuse a conflict before any work
     SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
     with run_lock(run_dir):
         plan = check_run(params, options)
@@ -279,14 +295,18 @@ def settle_initial_weights(
 ) -> TrainingOptions:
     """For a new run: resolve ``-lm`` to a directory (``initial_weights``) and record in the
     plan what is really loaded (``-lm True`` without the official weights loads the newest own
-    model: the run records that model's path, not "pretrained")."""
-    if plan.resume or not options.load_model or options.initial_weights:
+    model: the run records that model's path, not "pretrained"), and where it was."""
+    if plan.resume:
         return options
-    loaded, initial = resolve_load_model(params, options.load_model, plan.run_dir)
-    plan.settings["identity"]["initial_weights"] = initial_weights_label(loaded)
-    return dataclasses.replace(
-        options, load_model=loaded, initial_weights=str(initial) if initial else None
-    )
+    if options.load_model and not options.initial_weights:
+        loaded, initial = resolve_load_model(params, options.load_model, plan.run_dir)
+        options = dataclasses.replace(
+            options, load_model=loaded, initial_weights=str(initial) if initial else None
+        )
+    plan.settings["identity"]["initial_weights"] = initial_weights_label(options.load_model)
+    initial_path = Path(options.initial_weights).resolve() if options.initial_weights else None
+    plan.settings["initial_weights_path"] = str(initial_path) if initial_path else None
+    return options
 
 
 def _start(

@@ -112,6 +112,38 @@ def test_a_run_folder_that_is_a_file_is_refused_before_the_cache(tmp_path, monke
     assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["-o", ""], "-o/--run-dir is empty"),
+        (["--visualdl", "afile"], "the folder of --visualdl must be a folder"),
+        (["-npn", "2", "--log-dir", "afile"], "the folder of --log-dir must be a folder"),
+        (["-lm", "nowhere"], "-lm nowhere: not a model directory"),
+    ],
+)
+def test_other_training_paths_are_checked_before_the_cache(
+    tmp_path, monkeypatch, capsys, flags, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    status, error = _cli(capsys, "train", *SMALL[:-4], "--device", "cpu", *flags)
+    assert status in (2, 4) and message in error, error
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--devices", "0,,1"), ("--devices", "gpu"), ("--nnodes", "0"), ("--nnodes", "4:2")]
+    + [("--master", "host"), ("--master", "h:70000"), ("--ips", "a,,b"), ("--seed", "-1")]
+    + [("--seed", str(2**32))],
+)
+def test_launcher_flags_are_usage_errors(tmp_path, monkeypatch, capsys, flag, value):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", flag, value])
+    assert stop.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+
+
 def _installed_model(directory: Path) -> str:
     state = {"w": np.ones(3, np.float32)}
     write_model(state, directory, {"config": "spleeter:2stems", "source": "pypi:x==1"})
@@ -228,5 +260,6 @@ def test_the_lm_fallback_records_the_model_it_loaded(workspace, tmp_path, monkey
     train(params, _options(tmp_path / "a", max_steps=1, load_model=True))
     train_model(params, _options(tmp_path / "b", max_steps=1, load_model=True))
     for run in ("a", "b"):
-        identity = json.loads((tmp_path / run / "run.json").read_text())["identity"]
-        assert identity["initial_weights"] == str((home / "mine").resolve())
+        document = json.loads((tmp_path / run / "run.json").read_text())
+        assert document["identity"]["initial_weights"] == str((home / "mine").resolve())
+        assert document["initial_weights_path"] == str((home / "mine").resolve())
