@@ -28,8 +28,15 @@ import numpy as np
 
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
-from ..files import file_sha256, write_atomic, write_text_atomic
-from .manifest import manifest_rows
+from ..files import write_atomic
+from .cache_files import (
+    check_cache_folder,
+    entry_problem,
+    file_fingerprint,
+    read_entry,
+    write_json,
+)
+from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
 logger = logging.getLogger(__name__)
@@ -42,9 +49,6 @@ DB_RANGE = 100.0
 UINT8_SCALE = 255.9999
 MAGNITUDE_FLOOR = 1e-9
 PathLike = Union[str, Path]
-# How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
-# a damaged index is still recognised as ours by it, and may be rewritten.
-INDEX_SIGNATURE = b'{"settings": {"format": '
 
 
 def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:
@@ -183,36 +187,8 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
     entry.update(file_fingerprint(data_path))
-    _write_json(directory / f"{job['id']}.json", entry)
+    write_json(directory / f"{job['id']}.json", entry)
     return entry
-
-
-def file_fingerprint(path: Path) -> Dict[str, Any]:
-    """``{"size": bytes, "sha256": hex}`` of a cache file."""
-    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
-
-
-def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True) -> Optional[str]:
-    """Why a song's cache file cannot be trusted (missing, wrong size or sha256), else None."""
-    path = songs_dir / str(entry.get("file"))
-    if not path.is_file():
-        return f"{path.name} is missing"
-    if path.stat().st_size != entry.get("size"):
-        return f"{path.name} has {path.stat().st_size} bytes, the index says {entry.get('size')}"
-    if checksum and file_fingerprint(path)["sha256"] != entry.get("sha256"):
-        return f"{path.name} does not match its sha256"
-    return None
-
-
-def _write_json(path: Path, document: Any) -> None:
-    write_text_atomic(path, json.dumps(document), suffix="")
-
-
-def _read_entry(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 @dataclass
@@ -239,7 +215,7 @@ def _reusable(
     job: Dict[str, Any], songs_dir: Path, report: CacheReport
 ) -> Optional[Dict[str, Any]]:
     """The song's previous entry if it may be reused: same key, intact file, same sources."""
-    previous = _read_entry(songs_dir / f"{job['id']}.json")
+    previous = read_entry(songs_dir / f"{job['id']}.json")
     if not previous or previous.get("key") != job["key"]:
         return None
     recorded = json.dumps(previous.get("sources"))
@@ -253,41 +229,8 @@ def _reusable(
         report.rebuilt.append((job["song"], problem))
         return None
     if json.dumps(previous["sources"]) != recorded:  # same bytes, new stat: record it
-        _write_json(songs_dir / f"{job['id']}.json", previous)
+        write_json(songs_dir / f"{job['id']}.json", previous)
     return previous
-
-
-def check_cache_folder(cache_dir: PathLike) -> None:
-    """DataError unless ``cache_dir`` can hold a cache: a folder (or nothing yet) whose
-    ``index.json`` is absent or this tool's own (parsed, or damaged but starting as ours do).
-    Anything else there is never replaced."""
-    cache_dir = Path(cache_dir)
-    elsewhere = "set training_cache / validation_cache to another folder"
-    for folder in (cache_dir, cache_dir / "songs"):
-        if os.path.lexists(folder) and not folder.is_dir():
-            raise DataError(f"{folder}: exists and is not a folder; {elsewhere}")
-    index = cache_dir / "index.json"
-    if not os.path.lexists(index):
-        return
-    try:
-        text = index.read_bytes()
-    except OSError as error:
-        raise DataError(f"{index}: cannot read ({error.strerror or error}); {elsewhere}") from None
-    try:
-        document = json.loads(text)
-        ours = (
-            isinstance(document, dict)
-            and isinstance(document.get("settings"), dict)
-            and "format" in document["settings"]
-            and isinstance(document.get("songs"), list)
-        )
-    except ValueError:
-        ours = text.startswith(INDEX_SIGNATURE)
-    if not ours:
-        raise DataError(
-            f"{index}: exists and is not a spleeter-paddle cache index; not replacing it "
-            f"({elsewhere})"
-        )
 
 
 def _executor(workers: int) -> ProcessPoolExecutor:
@@ -394,7 +337,7 @@ def build_cache(
         raise DataError(f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)")
     report.n_chunks = sum(len(entry["chunks"]) for entry in ordered)
     index = {"settings": settings, "songs": ordered, "skipped": report.skipped}
-    _write_json(cache_dir / "index.json", index)
+    write_json(cache_dir / "index.json", index)
     logger.debug(report.summary_line())
     return report
 

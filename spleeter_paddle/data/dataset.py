@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..runtime import paddle
-from .cache import CACHE_FORMAT, dequantise_table, entry_problem
+from .cache import CACHE_FORMAT, dequantise_table
+from .cache_files import entry_problem
 from .sources import stale_source
 
 AUGMENTATIONS = ("gain", "swap", "remix")

@@ -8,20 +8,17 @@ train/validation and writes the CSVs the configuration names.
 
 from __future__ import annotations
 
-import csv
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import pandas as pd
 
 from .. import options
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import write_atomic
+from .manifest_csv import check_own_manifest, split_manifest_path, write_manifest
 from .stems import AUDIO_EXTENSIONS, song_problem, stem_file, stem_names
 
 logger = logging.getLogger(__name__)
@@ -191,71 +188,6 @@ def split_validation(
     )
 
 
-def write_manifest(
-    songs: Sequence[SongInfo],
-    path: Union[str, Path],
-    instruments: Sequence[str],
-    mix_name: str = "mix",
-) -> Path:
-    """Write a Spleeter CSV atomically: ``<mix_name>_path``, ``<instrument>_path``..., ``duration``
-    (seconds, 6 decimals), plus ``sample_rate`` and ``n_samples`` (ignored by Spleeter)."""
-    rows = []
-    for song in songs:
-        row = {f"{mix_name}_path": song.paths["mixture"]}
-        row.update({f"{name}_path": song.paths[name] for name in instruments})
-        row.update(
-            duration=round(song.duration_s, 6),
-            sample_rate=song.sample_rate,
-            n_samples=song.n_samples,
-        )
-        rows.append(row)
-    columns = [
-        f"{mix_name}_path",
-        *(f"{n}_path" for n in instruments),
-        "duration",
-        "sample_rate",
-        "n_samples",
-    ]
-    table = pd.DataFrame(rows, columns=columns)
-    return write_atomic(
-        path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
-    )
-
-
-def check_own_manifest(path: Union[str, Path]) -> None:
-    """DataError unless ``path`` is absent or a manifest this module wrote (its header:
-    ``*_path`` columns, then ``duration,sample_rate,n_samples``): nothing else is replaced."""
-    path = Path(path)
-    if not os.path.lexists(path):
-        return
-    header = ""
-    if path.is_file():
-        try:
-            with open(path, encoding="utf-8", errors="replace") as stream:
-                header = stream.readline().strip()
-        except OSError as error:
-            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
-    *paths, duration, rate, count = (
-        header.split(",") if header.count(",") >= 3 else ["", "", "", ""]
-    )
-    ours = [duration, rate, count] == ["duration", "sample_rate", "n_samples"] and all(
-        column.endswith("_path") for column in paths
-    )
-    if not ours:
-        raise DataError(
-            f"{path}: exists and was not written by preprocess; not replacing it (set train_csv "
-            "/ validation_csv in the configuration to other paths)"
-        )
-
-
-def split_manifest_path(train_csv: Union[str, Path], split: str = "test") -> Path:
-    """Where another split's manifest goes: ``train`` in the CSV name replaced by ``split``."""
-    path = Path(train_csv)
-    if "train" in path.name:
-        return path.with_name(path.name.replace("train", split))
-    return path.with_name(f"{path.stem}_{split}.csv")
-
-
 def build_manifests(
     params: Dict,
     dataset_dir: Union[str, Path] = "dataset",
@@ -307,133 +239,3 @@ def build_manifests(
     for line in report.summary_lines():
         logger.debug(line)
     return report
-
-
-def read_manifest(path: Union[str, Path], params: Dict) -> pd.DataFrame:
-    """Read a manifest CSV and check it has the columns ``params`` needs (names the missing one)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: manifest not found (run preprocess.py first)")
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: unreadable manifest ({error})") from None
-    needed = [
-        f"{params['mix_name']}_path",
-        *(f"{n}_path" for n in params["instrument_list"]),
-        "duration",
-    ]
-    missing = [column for column in needed if column not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-    return frame
-
-
-@dataclass
-class ManifestRow:
-    """One checked manifest line: the song's name, its line, stem paths (mix first), duration."""
-
-    song: str
-    line: int
-    paths: List[str]
-    duration_s: float
-
-
-# A manifest's duration may be rounded (6 decimals here, any in a hand-made file): this much is
-# tolerated between it and n_samples / sample_rate.
-DURATION_TOLERANCE_S = 1e-3
-
-
-class _RowError(ValueError):
-    def __init__(self, song: str, problem: str):
-        super().__init__(problem)
-        self.song = song
-
-
-def _positive(text: Optional[str], name: str, whole: bool, fail) -> float:
-    try:
-        value = float(text) if not whole else int(text)
-    except (TypeError, ValueError):
-        kind = "a whole number" if whole else "a number"
-        fail(f"{name} {text!r} is not {kind}")
-    if not math.isfinite(value) or value <= 0:
-        fail(f"{name} {text!r} must be finite and > 0")
-    return value
-
-
-def _check_row(
-    record: Mapping[Optional[str], Optional[str]], columns: Sequence[str], path: Path, line: int
-) -> ManifestRow:
-    """One CSV record -> :class:`ManifestRow`; :class:`_RowError` naming the bad field."""
-    mix = record.get(columns[0]) or ""
-    song = Path(mix).parent.name or mix or f"line {line}"
-
-    def fail(problem: str):
-        raise _RowError(song, f"manifest {path} line {line}: {problem}")
-
-    if record.get(None):
-        fail("more fields than the header names")
-    paths = []
-    for column in columns:
-        value = record.get(column)
-        if not value or not value.strip():
-            fail(f"{column} is empty")
-        if "\0" in value:
-            fail(f"{column} holds a NUL character")
-        paths.append(value)
-    duration = _positive(record.get("duration"), "duration", False, fail)
-    whole = {}
-    for name in ("sample_rate", "n_samples"):
-        if name in record:
-            whole[name] = _positive(record[name], name, True, fail)
-    if len(whole) == 2 and abs(whole["n_samples"] / whole["sample_rate"] - duration) > (
-        DURATION_TOLERANCE_S
-    ):
-        fail(
-            f"duration {duration} s disagrees with n_samples / sample_rate "
-            f"({whole['n_samples']} / {whole['sample_rate']})"
-        )
-    return ManifestRow(song, line, paths, duration)
-
-
-def manifest_rows(
-    path: Union[str, Path], params: Dict
-) -> Tuple[List[ManifestRow], List[Tuple[str, str]]]:
-    """The songs of a manifest CSV, every field checked: ``(rows, [(song, problem)])``.
-
-    A path column must be non-empty, ``duration`` a finite number > 0, ``sample_rate`` and
-    ``n_samples`` (when present) whole numbers > 0 agreeing with it; a song listed twice is a
-    problem of the second line. Each problem names the file and line. :class:`DataError` when
-    the file is missing, unreadable, or lacks a column ``params`` needs.
-    """
-    path = Path(path)
-    columns = [f"{params['mix_name']}_path", *(f"{n}_path" for n in params["instrument_list"])]
-    try:
-        with open(path, newline="", encoding="utf-8") as stream:
-            reader = csv.DictReader(stream)
-            header = reader.fieldnames or []
-            records = [(reader.line_num, record) for record in reader]
-    except FileNotFoundError:
-        raise DataError(f"{path}: manifest not found (run preprocess.py first)") from None
-    except (OSError, ValueError, csv.Error) as error:
-        raise DataError(f"{path}: unreadable manifest ({error})") from None
-    missing = [column for column in [*columns, "duration"] if column not in header]
-    if missing:
-        raise DataError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-    rows: List[ManifestRow] = []
-    problems: List[Tuple[str, str]] = []
-    seen: Dict[Tuple[str, ...], int] = {}
-    for line, record in records:
-        try:
-            row = _check_row(record, columns, path, line)
-        except _RowError as error:
-            problems.append((error.song, str(error)))
-            continue
-        first = seen.setdefault(tuple(row.paths), line)
-        if first != line:
-            problems.append(
-                (row.song, f"manifest {path} line {line}: the same song as line {first}")
-            )
-            continue
-        rows.append(row)
-    return rows, problems

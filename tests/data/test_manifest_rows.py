@@ -10,7 +10,8 @@ import pytest
 from data_helpers import small_params
 
 from spleeter_paddle.cli import main
-from spleeter_paddle.data.manifest import build_manifests, manifest_rows
+from spleeter_paddle.data.manifest import build_manifests
+from spleeter_paddle.data.manifest_csv import manifest_rows
 from spleeter_paddle.errors import DataError
 
 HEADER = "mix_path,vocals_path,accompaniment_path,duration,sample_rate,n_samples\n"
