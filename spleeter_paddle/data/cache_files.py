@@ -40,10 +40,12 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
+    """A song's entry (``songs/<id>.json``), or None when missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text())
+        entry = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return entry if isinstance(entry, dict) else None
 
 
 def check_cache_folder(cache_dir: PathLike) -> None:

@@ -87,3 +87,11 @@ def test_a_deleted_mixture_is_an_error_for_that_song(cached, caplog):
     assert f"ERROR {song.name}: " in caplog.text and "mixture.wav: no such file" in caplog.text
     assert [e["song"] for e in SpectrogramCache(params["training_cache"]).songs] != [song.name]
     assert len(SpectrogramCache(params["training_cache"]).songs) == 1
+
+
+def test_a_song_entry_that_is_not_an_object_is_computed_again(cached):
+    params, root = cached
+    for entry in (Path(params["training_cache"]) / "songs").glob("*.json"):
+        entry.write_text("[1, 2]")
+    report = _build(params, root)
+    assert len(report.computed) == 2 and not report.skipped
