@@ -19,7 +19,7 @@ import numpy as np
 from .. import options
 from ..errors import AudioError, ConfigurationError, DataError
 from .manifest_csv import check_own_manifest, split_manifest_path, write_manifest
-from .stems import AUDIO_EXTENSIONS, song_problem, stem_file, stem_names
+from .stems import audio_files, song_problem, stem_file, stem_names
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,12 @@ class ManifestReport:
 
 
 def _has_audio(directory: Path) -> bool:
-    return any(p.suffix.lower() in AUDIO_EXTENSIONS for p in directory.iterdir() if p.is_file())
+    """Whether ``directory`` holds audio files; True when it cannot be listed, so that the song
+    is reported (one ERROR line) rather than silently left out."""
+    try:
+        return bool(audio_files(directory))
+    except DataError:
+        return True
 
 
 def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:

@@ -32,10 +32,13 @@ def stem_names(stem: str) -> Tuple[str, ...]:
 
 
 def audio_files(directory: Path) -> List[Path]:
-    """The audio files (by extension) directly in ``directory``, sorted by name."""
-    return sorted(
-        p for p in Path(directory).iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-    )
+    """The audio files (by extension) directly in ``directory``, sorted by name (DataError
+    naming the folder when it cannot be listed)."""
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError as error:
+        raise DataError(f"{directory}: cannot list ({error.strerror or error})") from None
+    return sorted(p for p in entries if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
 
 
 def stem_file(directory: Path, stem: str, files: Optional[Sequence[Path]] = None) -> Optional[Path]:
