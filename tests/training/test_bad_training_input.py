@@ -21,6 +21,7 @@ from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.store import write_model
 from spleeter_paddle.training.checkpoint import CheckpointManager, export_model
 from spleeter_paddle.training.config import default_training_params
+from spleeter_paddle.training.initial import resolve_initial_weights
 from spleeter_paddle.training.run import plan_run, train_model, write_run_settings
 from spleeter_paddle.training.trainer import TrainingOptions, build_optimizer, train
 
@@ -263,3 +264,15 @@ def test_the_lm_fallback_records_the_model_it_loaded(workspace, tmp_path, monkey
         document = json.loads((tmp_path / run / "run.json").read_text())
         assert document["identity"]["initial_weights"] == str((home / "mine").resolve())
         assert document["initial_weights_path"] == str((home / "mine").resolve())
+
+
+def test_own_models_with_an_invalid_recorded_config_are_never_picked(
+    workspace, tmp_path, monkeypatch
+):
+    params, _ = workspace
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
+    export_model(build_model(params), {**params, "learning_rate": -1.0}, tmp_path / "ascent")
+    with pytest.raises(ModelError, match="no trained model under the model home fits"):
+        resolve_initial_weights(params, "latest")
+    export_model(build_model(params), params, tmp_path / "fine")
+    assert resolve_initial_weights(params, "latest") == tmp_path / "fine"
