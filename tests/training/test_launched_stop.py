@@ -3,6 +3,7 @@ command forwards it to the launcher, waits for the workers and keeps the run loc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import List
 
 import pytest
 
+from spleeter_paddle.errors import ConfigurationError
 from spleeter_paddle.training.folder import run_lock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +40,9 @@ def _checkpoints(run: Path) -> List[str]:
     return sorted(p.name for p in folder.glob("step_*")) if folder.is_dir() else []
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_the_launched_workers(workspace, tmp_path: Path, stop):
-    params, _ = workspace
+def _start(params, tmp_path: Path) -> subprocess.Popen:
+    """``run_spleeter.py -m fast_train -npn 2`` on the workspace's cache, in ``tmp_path/run``,
+    once its workers have saved a checkpoint."""
     run = tmp_path / "run"
     config = tmp_path / "config.json"
     config.write_text(json.dumps({**params, "model_dir": str(run)}))
@@ -51,11 +52,27 @@ def test_a_signal_stops_the_launched_workers(workspace, tmp_path: Path, stop):
     command += ["--num-workers", "0", "--quiet", "--log-dir", str(tmp_path / "log")]
     environ = {**os.environ, "GLOG_minloglevel": "2", "OMP_NUM_THREADS": "1"}
     cli = subprocess.Popen(command, env=environ, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not _checkpoints(run) and time.monotonic() < deadline and cli.poll() is None:
+        time.sleep(0.5)
+    assert _checkpoints(run), "the workers never saved a checkpoint"
+    return cli
+
+
+def _end(cli: subprocess.Popen, run: Path) -> None:
+    cli.kill()
+    cli.wait()
+    for pid in _processes_naming(str(run)):  # only this test's processes name its folder
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_launched_workers(workspace, tmp_path: Path, stop):
+    run = tmp_path / "run"
+    cli = _start(workspace[0], tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        while not _checkpoints(run) and time.monotonic() < deadline and cli.poll() is None:
-            time.sleep(0.5)
-        assert _checkpoints(run), "the workers never saved a checkpoint"
         cli.send_signal(stop)  # the command only, as `kill <pid>` or a service manager does
         _, error = cli.communicate(timeout=120)
         assert cli.returncode == (130 if stop == signal.SIGINT else 143), error[-2000:]
@@ -68,7 +85,18 @@ def test_a_signal_stops_the_launched_workers(workspace, tmp_path: Path, stop):
         with run_lock(run):  # the lock is free once the command has returned
             pass
     finally:
-        cli.kill()
+        _end(cli, run)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+def test_the_lock_outlives_a_killed_command_while_workers_run(workspace, tmp_path: Path):
+    run = tmp_path / "run"
+    cli = _start(workspace[0], tmp_path)
+    try:
+        cli.kill()  # SIGKILL: no chance to stop the launcher
         cli.wait()
-        for pid in _processes_naming(str(run)):  # only this test's workers name its folder
-            os.kill(pid, signal.SIGKILL)
+        assert _processes_naming(str(run))  # the launcher and its workers still train
+        with pytest.raises(ConfigurationError, match="another training process"), run_lock(run):
+            pass
+    finally:
+        _end(cli, run)
