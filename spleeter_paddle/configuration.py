@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import options
 from .errors import ConfigurationError
@@ -222,5 +222,52 @@ def _check_model(params: Params, source: str) -> None:
                 raise ConfigurationError(
                     f"{source}: key '{key}' = {params[key]} must be a multiple of 64 for the U-Net"
                 )
-    if not isinstance(params["model"].get("params", {}), dict):
+    model_params = params["model"].get("params", {})
+    if not isinstance(model_params, dict):
         raise ConfigurationError(f"{source}: key 'model.params' must be an object")
+    known = _MODEL_PARAMS[model_type]
+    for key, value in model_params.items():
+        if key not in known:
+            raise ConfigurationError(
+                f"{source}: key 'model.params.{key}' is not a parameter of {model_type} (it "
+                f"would be ignored); use {', '.join(known)}"
+            )
+        try:
+            known[key](value)
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(f"{source}: key 'model.params.{key}' {error}") from None
+
+
+def _one_of(words: Tuple[str, ...]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value not in words:
+            raise ValueError(f"must be one of {', '.join(words)}, got {json.dumps(value)}")
+
+    return check
+
+
+def _filters(value: Any) -> None:
+    """``conv_n_filters``: the 6 encoder widths of the U-Net (T and F are multiples of 2**6)."""
+    if not (isinstance(value, list) and len(value) == 6) or any(
+        isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in value
+    ):
+        raise ValueError(f"must be a list of 6 positive whole numbers, got {json.dumps(value)}")
+
+
+def _units(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number, got {json.dumps(value)}")
+    options.whole_number(value)
+
+
+# The ``model.params`` each model type reads, and their checks: any other key would be ignored.
+_UNET_PARAMS = {
+    "conv_n_filters": _filters,
+    "conv_activation": _one_of(("LeakyReLU", "ReLU", "ELU")),
+    "deconv_activation": _one_of(("ReLU", "LeakyReLU", "ELU")),
+}
+_MODEL_PARAMS = {
+    "unet.unet": _UNET_PARAMS,
+    "unet.softmax_unet": _UNET_PARAMS,
+    "blstm.blstm": {"lstm_units": _units},
+}

@@ -177,3 +177,20 @@ def test_a_dict_is_named_as_the_caller_says():
     with pytest.raises(ConfigurationError) as error:
         load_configuration(params)
     assert "<dict>" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "model, problem",
+    [
+        ({"type": "unet.unet", "params": {"conv_activation": "relu"}}, "must be one of"),
+        ({"type": "unet.unet", "params": {"deconv_activation": None}}, "must be one of"),
+        ({"type": "unet.unet", "params": {"conv_n_filters": [16, 32]}}, "list of 6 positive"),
+        ({"type": "unet.unet", "params": {"conv_activaton": "ELU"}}, "would be ignored"),
+        ({"type": "blstm.blstm", "params": {"lstm_units": 0}}, "must be positive"),
+        ({"type": "blstm.blstm", "params": {"conv_activation": "ELU"}}, "would be ignored"),
+    ],
+)
+def test_model_params_that_would_be_ignored_or_misread_are_refused(model, problem):
+    params = {**load_configuration("spleeter:2stems"), "model": model}
+    with pytest.raises(ConfigurationError, match=f"key 'model.params.[a-z_]+' .*{problem}"):
+        load_configuration(params)
