@@ -154,7 +154,7 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
     for key, (kind, check) in _VALUE_CHECKS.items():
         if key in params:
             _check_value(source, key, params[key], kind, check)
-    _check_instruments(params["instrument_list"], source)
+    _check_instruments(params["instrument_list"], params["mix_name"], source)
     n_bins = params["frame_length"] // 2 + 1
     if params["F"] > n_bins:
         raise ConfigurationError(
@@ -201,13 +201,23 @@ def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> No
         raise ConfigurationError(f"{source}: key '{key}' {error}") from None
 
 
-def _check_instruments(instruments: List[Any], source: str) -> None:
+def _check_instruments(instruments: List[Any], mix_name: str, source: str) -> None:
+    """Names, each once, usable as a file name (stems are ``<instrument>.wav``) and not the mix."""
     if not instruments or not all(isinstance(name, str) and name for name in instruments):
         raise ConfigurationError(
             f"{source}: key 'instrument_list' must be a non-empty list of names"
         )
     if len(set(instruments)) != len(instruments):
         raise ConfigurationError(f"{source}: key 'instrument_list' has duplicate names")
+    for name in instruments:
+        if name in (".", "..") or any(char in name for char in "/\\\0"):
+            raise ConfigurationError(
+                f"{source}: key 'instrument_list' has {name!r}, not usable as a file name"
+            )
+    if mix_name in instruments:
+        raise ConfigurationError(
+            f"{source}: key 'instrument_list' has {mix_name!r}, the mix_name of the mixture"
+        )
 
 
 def _check_model(params: Params, source: str) -> None:

@@ -113,6 +113,8 @@ BAD_VALUES = [
     ("validation_cache", "", "non-empty string"),
     ("loss_type", "weighted_L1_mask", "not implemented"),
     ("instrument_list", "vocals", "must be a list"),
+    ("instrument_list", ["vocals", "../x"], "not usable as a file name"),
+    ("instrument_list", ["vocals", "mix"], "the mix_name of the mixture"),
     ("model", [], "must be an object"),
     ("mask_extension", "mirror", "unknown"),
 ]
