@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-from ..options import validation_fraction
+from ..options import random_seed, validation_fraction
 from . import argument_type
-from .flags import AMOUNT, COUNT, COUNT_FROM_ZERO, add_is_wav_flag
+from .flags import AMOUNT, COUNT, add_is_wav_flag
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
@@ -123,7 +123,10 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
         help="validation share when the songs are not MUSDB's (default 0.14)",
     )
     parser.add_argument(
-        "--seed", type=COUNT_FROM_ZERO, default=None, help="seed of that split (config random_seed)"
+        "--seed",
+        type=argument_type(random_seed),
+        default=None,
+        help="seed of that split (config random_seed)",
     )
 
 

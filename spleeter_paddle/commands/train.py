@@ -215,10 +215,13 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     from spleeter_paddle.training.run import check_run, train_model
 
     params, options, launch = training_params(args), training_options(args), launch_options(args)
+    cache_status = 0
     if build_cache:
         check_run(params, options, launch)
-        run_process_data(args)
-    return train_model(params, options, launch).exit_status
+        # A song that could not be cached is one ERROR line; training goes on with the others,
+        # and the command still ends non-zero: that song is not in the model.
+        cache_status = run_process_data(args)
+    return train_model(params, options, launch).exit_status or cache_status
 
 
 # --- run_spleeter.py (the seed's launcher) ------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import small_params
+from data_helpers import small_params, two_stem_song, write_song
 
 from spleeter_paddle.cli import main
 from spleeter_paddle.commands.train import main_run_spleeter
@@ -276,3 +276,22 @@ def test_own_models_with_an_invalid_recorded_config_are_never_picked(
         resolve_initial_weights(params, "latest")
     export_model(build_model(params), params, tmp_path / "fine")
     assert resolve_initial_weights(params, "latest") == tmp_path / "fine"
+
+
+def test_train_goes_on_without_a_song_it_could_not_cache_and_ends_non_zero(
+    tmp_path, monkeypatch, capsys
+):
+    """One bad song is one ERROR line; the others train; the command still exits 1."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model"))
+    for index in range(3):
+        write_song(tmp_path / "dataset" / "train" / f"Song {index}", two_stem_song(6.0, index))
+    assert main(["preprocess", "-T", "64", "--validation-fraction", "0"]) == 0
+    (tmp_path / "dataset" / "train" / "Song 1" / "mixture.wav").unlink()
+    status, error = _cli(
+        capsys, "train", *SMALL, "-cd", "3", "-ncps", "2", "-bs", "2", "--num-workers", "0",
+        "-o", "runs/r",
+    )  # fmt: skip
+    assert status == 1, error
+    assert "ERROR Song 1: dataset/train/Song 1/mixture.wav: no such file" in error
+    assert (tmp_path / "runs" / "r" / "model.safetensors").is_file()  # the others trained
