@@ -1,6 +1,6 @@
-"""Which audio a cached song was computed from: each source file's size, mtime, device, inode and
-sha256, recorded in the song's cache entry. A cached song is reused only while every source is
-still that file (same stat identity) or holds the same bytes (same sha256).
+"""Which audio a cached song was computed from: each source file's size, mtime, ctime, device,
+inode and sha256, recorded in the song's cache entry. A cached song is reused only while every
+source is still that file (same stat identity) or holds the same bytes (same sha256).
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..files import file_sha256
 
-IDENTITY_FIELDS = ("size", "mtime_ns", "dev", "ino")
+# The ctime is in the quick check because every write (also one that restores the mtime, as
+# ``cp -p`` or ``touch -d`` do, on a file of the same size and inode) moves it, and no user call
+# can set it back; without it, stems of equal size swapped with ``cp -p`` would pass unhashed.
+IDENTITY_FIELDS = ("size", "mtime_ns", "ctime_ns", "dev", "ino")
 
 
 def source_problem(path: str) -> Optional[str]:
@@ -28,18 +31,20 @@ def source_problem(path: str) -> Optional[str]:
 
 
 def stat_identity(path: str) -> Dict[str, int]:
-    """``{"size", "mtime_ns", "dev", "ino"}`` of a file (OSError as is)."""
+    """``{"size", "mtime_ns", "ctime_ns", "dev", "ino"}`` of a file (OSError as is)."""
     status = os.stat(path)
     return {
         "size": status.st_size,
         "mtime_ns": status.st_mtime_ns,
+        "ctime_ns": status.st_ctime_ns,
         "dev": status.st_dev,
         "ino": status.st_ino,
     }
 
 
 def fingerprint_sources(paths: Sequence[str]) -> List[Dict[str, Any]]:
-    """``[{"path", "size", "mtime_ns", "dev", "ino", "sha256"}]`` of a song's source files.
+    """``[{"path", "size", "mtime_ns", "ctime_ns", "dev", "ino", "sha256"}]`` of a song's
+    source files.
 
     The stat identity is taken before hashing: a file changed meanwhile fails the next check."""
     sources = []
@@ -63,10 +68,9 @@ def changed_source(recorded: Any, paths: Sequence[str]) -> Optional[str]:
             identity = stat_identity(path)
         except OSError:
             return f"{path} is missing"
-        if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
-            continue
-        if identity["size"] != source.get("size") or file_sha256(path) != source.get("sha256"):
-            return f"{path} changed since it was cached"
+        change = _content_change(source, identity, path)
+        if change is not None:
+            return change
         source.update(identity)
     return None
 
@@ -78,9 +82,25 @@ def stale_source(recorded: Any) -> Optional[str]:
         path = source.get("path") if isinstance(source, dict) else None
         if not isinstance(path, str) or not os.path.isfile(path):
             continue
-        identity = stat_identity(path)
-        if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
+        try:
+            identity = stat_identity(path)
+        except OSError:  # removed meanwhile: gone sources are not checked
             continue
-        if identity["size"] != source.get("size") or file_sha256(path) != source.get("sha256"):
-            return f"{path} changed since it was cached"
+        change = _content_change(source, identity, path)
+        if change is not None:
+            return change
     return None
+
+
+def _content_change(source: Dict[str, Any], identity: Dict[str, int], path: str) -> Optional[str]:
+    """Why ``path`` (now ``identity``) may not hold the bytes recorded in ``source``, else None:
+    the same stat identity (every field of :data:`IDENTITY_FIELDS`; a record without one is
+    hashed) or the same size and sha256 match. The one rule of :func:`changed_source` and
+    :func:`stale_source`."""
+    if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
+        return None
+    try:
+        same = identity["size"] == source.get("size") and file_sha256(path) == source.get("sha256")
+    except OSError as error:
+        return f"{path} cannot be read ({error.strerror or error})"
+    return None if same else f"{path} changed since it was cached"

@@ -65,6 +65,32 @@ def test_swapped_stems_of_the_same_duration_are_computed_again(cached):
     SpectrogramCache(params["training_cache"]).verify()
 
 
+def test_stems_swapped_keeping_size_mtime_and_inode_are_computed_again(tmp_path, song_writer):
+    """``cp -p`` over stems of equal size and mtime keeps every stat field but the ctime."""
+    song = song_writer("train", "Song 0", 5.0, 0)
+    stems = [song / f"{name}.wav" for name in ("mixture", "vocals", "accompaniment")]
+    for path in stems:  # as extracted from one archive
+        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    assert len({path.stat().st_size for path in stems}) == 1
+    params = small_params(tmp_path, n_chunks_per_song=1)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    assert _build(params, tmp_path).computed == ["Song 0"]
+    before = _vocals_of(params, "Song 0")
+    vocals, accompaniment = stems[1], stems[2]
+    inodes = (vocals.stat().st_ino, accompaniment.stat().st_ino)
+    shutil.copy2(vocals, tmp_path / "v.tmp")  # cp -p: the content and mtime, into the inode
+    shutil.copy2(accompaniment, vocals)
+    shutil.copy2(tmp_path / "v.tmp", accompaniment)
+    assert (vocals.stat().st_ino, accompaniment.stat().st_ino) == inodes
+    assert vocals.stat().st_mtime_ns == accompaniment.stat().st_mtime_ns == 1_700_000_000 * 10**9
+    with pytest.raises(DataError, match=r"is stale \(.*vocals.wav changed since it was cached"):
+        SpectrogramCache(params["training_cache"]).verify()  # what training checks first
+    report = _build(params, tmp_path)
+    assert report.computed == ["Song 0"] and not report.reused
+    assert not np.allclose(before, _vocals_of(params, "Song 0"))
+    SpectrogramCache(params["training_cache"]).verify()
+
+
 def test_same_bytes_with_a_new_mtime_are_reused(cached):
     params, root = cached
     song = _first_song(params, root)
