@@ -5,6 +5,8 @@ configuration, ``export.json`` with shapes, versions, verification numbers and s
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -17,7 +19,7 @@ import numpy as np
 
 from .configuration import Params, load_configuration
 from .errors import ConfigurationError, ModelError
-from .options import number
+from .options import checked, number, path_value, strict_bool
 from .separation.backends import (
     DEFAULT_TOLERANCE,
     EXPORT_FORMATS,
@@ -37,47 +39,88 @@ PathLike = Union[str, Path]
 
 def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance: float) -> Path:
     """Everything that can be refused before a model loads (ConfigurationError, exit 2)."""
-    if fmt not in EXPORT_FORMATS:
+    if not isinstance(fmt, str) or fmt not in EXPORT_FORMATS:
         raise ConfigurationError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     try:
-        number(tolerance, 0, MAX_TOLERANCE, exclusive_minimum=True)
+        checked("tolerance", _tolerance, tolerance)
+        output = Path(checked("output", path_value, output))
+        checked("overwrite", strict_bool, overwrite)
     except ValueError as error:
-        raise ConfigurationError(f"tolerance {error}") from None
+        raise ConfigurationError(str(error)) from None
     require(fmt)
-    output = Path(output)
-    if output.exists() or output.is_symlink():
-        if not output.is_dir() or output.is_symlink():
-            raise ConfigurationError(f"{output}: exists and is not a directory")
-        entries = sorted(path.name for path in output.iterdir())
-        if entries:
-            foreign = _foreign_entries(output, entries)
-            if foreign is not None:
-                raise ConfigurationError(
-                    f"{output}: not empty and not an export of this tool ({foreign}); "
-                    "choose another -o"
-                )
-            if not overwrite:
-                raise ConfigurationError(
-                    f"{output}: an export exists; pass --overwrite to replace it"
-                )
+    _check_target(output, overwrite)
     return output
 
 
+def _tolerance(value: Any) -> float:
+    return number(value, 0, MAX_TOLERANCE, exclusive_minimum=True)
+
+
+def _check_target(output: Path, overwrite: bool, *, during: str = "") -> None:
+    """Refuse ``output`` unless it is absent, empty, or (with ``overwrite``) exactly an export
+    of this tool; ``during`` tells the reader the folder changed while this export ran."""
+    if not (output.exists() or output.is_symlink()):
+        return
+    if not output.is_dir() or output.is_symlink():
+        raise ConfigurationError(f"{output}: exists and is not a directory{during}")
+    entries = sorted(path.name for path in output.iterdir())
+    if not entries:
+        return
+    foreign = _foreign_entries(output, entries)
+    if foreign is not None:
+        raise ConfigurationError(
+            f"{output}: not empty and not an export of this tool ({foreign}){during}; "
+            "choose another -o"
+        )
+    if not overwrite:
+        raise ConfigurationError(
+            f"{output}: an export exists{during}; pass --overwrite to replace it"
+        )
+
+
 def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
-    """None when ``output`` holds exactly an export this tool wrote (its manifest and the files
-    it lists), else what is there that is not: ``--overwrite`` replaces the whole folder."""
+    """None when ``output`` holds exactly an export this tool wrote (its manifest, with this
+    tool's keys, and regular files whose sha256 it records), else what is there that is not:
+    ``--overwrite`` replaces the whole folder, so nothing else may be in it."""
+    from .pretrained.store import file_sha256
+
+    path = output / MANIFEST
     try:
-        manifest = json.loads((output / MANIFEST).read_text())
+        if path.is_symlink() or not path.is_file():
+            raise ValueError
+        manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return f"no readable {MANIFEST}"
-    listed = manifest.get("sha256") if isinstance(manifest, dict) else None
-    if manifest.get("manifest_version") != MANIFEST_VERSION or not isinstance(listed, dict):
+    if not _is_export_manifest(manifest):
         return f"{MANIFEST} is not an export manifest"
+    listed = manifest["sha256"]
     others = [name for name in entries if name != MANIFEST and name not in listed]
     if others:
         shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
         return f"it also holds {shown}"
+    for name in (name for name in entries if name != MANIFEST):
+        path = output / name
+        if path.is_symlink() or not path.is_file():
+            return f"{name} is not a plain file"
+        if file_sha256(path) != listed[name]:
+            return f"{name} differs from what {MANIFEST} records; edited by hand?"
     return None
+
+
+def _is_export_manifest(manifest: Any) -> bool:
+    """``export.json`` as :func:`export_network` writes it (the keys, not merely two of them)."""
+    if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
+        return False
+    fmt, listed = manifest.get("format"), manifest.get("sha256")
+    return (
+        isinstance(fmt, str)
+        and fmt in EXPORT_FORMATS
+        and manifest.get("model_files") == list(MODEL_FILES[fmt])
+        and isinstance(listed, dict)
+        and all(isinstance(digest, str) for digest in listed.values())
+        and all(isinstance(manifest.get(key), dict) for key in ("input", "output", "source"))
+        and "graph_key" in manifest["source"]
+    )
 
 
 def export_model(
@@ -92,6 +135,11 @@ def export_model(
     from .pretrained.provider import load_pretrained_model
 
     check_export_options(fmt, output, overwrite, tolerance)
+    if model_dir is not None:
+        try:
+            model_dir = checked("model_dir", path_value, model_dir)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
     params = load_configuration(params)
     model = load_pretrained_model(params, model_dir=model_dir)
     source = {"model_dir": str(Path(model_dir).resolve()) if model_dir else params["model_dir"]}
@@ -158,7 +206,7 @@ def export_network(
             },
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        _install(staging, output)
+        _install(staging, output, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info(
@@ -171,20 +219,36 @@ def export_network(
     return manifest
 
 
-def _install(staging: Path, output: Path) -> None:
-    """Rename ``staging`` to ``output``; a previous export (checked by the caller) is set
-    aside first and removed only once the new one is in place."""
-    if not output.exists():
-        os.replace(staging, output)
+def _install(staging: Path, output: Path, overwrite: bool) -> None:
+    """Rename ``staging`` to ``output``. ``rename`` onto a non-empty folder fails, so an export
+    another run installed meanwhile is never replaced silently: the rule is checked again then.
+    A previous export is set aside first and removed only once the new one is in place."""
+    try:
+        os.rename(staging, output)  # atomic; replaces at most an empty folder
         return
+    except OSError as error:
+        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise
+    during = " (written while this export ran; nothing written)"
+    _check_target(output, overwrite, during=during)
     aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
     try:
-        os.replace(output, aside / "previous")
+        previous = aside / "previous"
+        os.rename(output, previous)
+        foreign = _foreign_entries(previous, sorted(path.name for path in previous.iterdir()))
+        if foreign is not None:  # swapped in between the check and the rename: put it back
+            os.rename(previous, output)
+            raise ConfigurationError(
+                f"{output}: not an export of this tool ({foreign}){during}; choose another -o"
+            )
         try:
-            os.replace(staging, output)
+            os.rename(staging, output)
         except OSError:
-            os.replace(aside / "previous", output)
-            raise
+            with contextlib.suppress(OSError):
+                os.rename(previous, output)
+            raise ConfigurationError(
+                f"{output}: another run wrote there while this export ran; nothing written"
+            ) from None
     finally:
         shutil.rmtree(aside, ignore_errors=True)
 

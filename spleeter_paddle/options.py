@@ -8,8 +8,9 @@ the parameter name).
 from __future__ import annotations
 
 import math
+import os
 import re
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
@@ -211,3 +212,30 @@ def host_list(value: Any) -> str:
             f"must be a comma list of node addresses such as 10.0.0.1,10.0.0.2, got {value!r}"
         )
     return ",".join(items)
+
+
+def strict_bool(value: Any) -> bool:
+    """A library switch (``overwrite``, ``mwf``): only ``True`` or ``False``; the text "False"
+    is truthy in Python, so words are for :func:`truth_value` on command-line text only."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # NumPy's bool too
+        return bool(value)
+    raise ValueError(f"must be True or False (a bool), got {value!r}")
+
+
+def path_value(value: Any) -> str:
+    """A file or folder path: ``str`` or ``os.PathLike``, not empty, no NUL byte."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        text = None
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise ValueError(f"must be a path (str or os.PathLike), got {value!r}")
+    return text
+
+
+def checked(name: str, check: Callable[..., Any], value: Any, *args: Any) -> Any:
+    """``check(value, *args)``, its ValueError prefixed with the parameter ``name``."""
+    try:
+        return check(value, *args)
+    except ValueError as error:
+        raise ValueError(f"{name} {error}") from None

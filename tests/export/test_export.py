@@ -247,3 +247,75 @@ def test_missing_package_names_the_extra_before_loading(tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'spleeter-paddle[openvino]'" in err[0]
     assert not out.exists()
+
+
+def test_overwrite_checks_every_listed_file_against_the_manifest(tmp_path, onnx_export):
+    """A manifest with only ``manifest_version`` and a ``sha256`` dict, listed names that are
+    folders, or listed files the user edited: none is an export ``--overwrite`` may replace."""
+    model, params, export = onnx_export
+    lookalike = tmp_path / "lookalike"
+    (lookalike / "data").mkdir(parents=True)
+    (lookalike / "data" / "thesis.tex").write_text("precious")
+    (lookalike / "notes.txt").write_text("my notes")
+    manifest = {"manifest_version": 1, "sha256": {"data": "-", "notes.txt": "-"}}
+    (lookalike / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigurationError, match="is not an export manifest"):
+        export_network(model, params, lookalike, "onnx", overwrite=True)
+    # This tool's keys, but a listed name that is a folder.
+    real = json.loads((export / "export.json").read_text())
+    real["sha256"] = {**real["sha256"], "data": "-"}
+    (lookalike / "export.json").write_text(json.dumps(real))
+    (lookalike / "notes.txt").unlink()
+    with pytest.raises(ConfigurationError, match="data is not a plain file"):
+        export_network(model, params, lookalike, "onnx", overwrite=True)
+    assert (lookalike / "data" / "thesis.tex").read_text() == "precious"
+    edited = copy_of(export, tmp_path)
+    (edited / "config.json").write_text('{"my": "edits"}')
+    with pytest.raises(ConfigurationError, match="config.json differs from what export.json"):
+        export_network(model, params, edited, "onnx", overwrite=True)
+    assert (edited / "config.json").read_text() == '{"my": "edits"}'
+
+
+def test_an_export_installed_meanwhile_is_not_replaced(tmp_path, onnx_export):
+    """Two exports to one -o: the one that finishes second fails clearly and replaces nothing
+    (the check before loading found -o absent for both)."""
+    from spleeter_paddle.export import _install
+
+    _, _, export = onnx_export
+    staging = Path(shutil.copytree(export, tmp_path / ".staging"))
+    (staging / "config.json").write_text("{}")  # tell the two apart
+    out = copy_of(export, tmp_path)  # the other run's export, installed meanwhile
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(ConfigurationError, match="written while this export ran"):
+        _install(staging, out, overwrite=False)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "song.wav").write_bytes(b"RIFF")
+    with pytest.raises(ConfigurationError, match="not an export of this tool"):
+        _install(staging, foreign, overwrite=True)
+    assert [path.name for path in foreign.iterdir()] == ["song.wav"]
+    _install(staging, out, overwrite=True)  # asked for: replaced, nothing left beside it
+    assert (out / "config.json").read_text() == "{}"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"overwrite": "False"}, "overwrite must be True or False"),
+        ({"overwrite": 1}, "overwrite must be True or False"),
+        ({"output": None}, "output must be a path"),
+        ({"output": 123}, "output must be a path"),
+        ({"fmt": ["onnx"]}, "format must be one of"),
+        ({"tolerance": "x"}, "tolerance must be"),
+        ({"model_dir": 123}, "model_dir must be a path"),
+    ],
+)
+def test_export_model_arguments_are_checked_before_loading(tmp_path, kwargs, message):
+    from spleeter_paddle.export import export_model
+
+    arguments = {"output": tmp_path / "out", "model_dir": tmp_path / "absent", **kwargs}
+    with pytest.raises(ConfigurationError, match=message):
+        export_model("spleeter:2stems", **arguments)
+    assert list(tmp_path.iterdir()) == []
