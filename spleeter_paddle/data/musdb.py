@@ -2,15 +2,18 @@
 
 Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB18-HQ (WAV
 folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
-accompaniment), the 4 MUSDB stems, or both; each file atomically, finished songs are skipped.
-Every file written carries a ``comment`` tag naming its stem and source: a file already at an
-output path is replaced only when it is this tool's own, from the same source (or with
-``overwrite``); an output that is an input refuses the whole run.
+accompaniment), the 4 MUSDB stems, or both; each file atomically. A song is skipped only when
+every output is the one recorded from the source's current content (``data.musdb_record``),
+else it is converted whole. Every file written carries a ``comment`` tag naming its stem, its
+source and the source's version: a file already at an output path is replaced only when it is
+this tool's own from the same source (or with ``overwrite``); an output that is an input
+refuses the whole run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,6 +26,13 @@ from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
 from ..sigsep import import_musdb
+from .musdb_record import (
+    current_source,
+    outputs_change,
+    read_record,
+    remove_record,
+    write_record,
+)
 from .stems import song_problem, stem_file
 
 logger = logging.getLogger(__name__)
@@ -37,8 +47,19 @@ OUTPUT_STEMS = {
 SUBSETS = ("train", "test")
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_PREFIX = "spleeter-paddle musdb"
-# (song name, read() -> (sources, sample_rate), its source (folder or .stem.mp4), files read)
-SongPlan = Tuple[str, Callable[[], Tuple[Dict[str, np.ndarray], int]], Path, List[Path]]
+
+
+@dataclass
+class SongPlan:
+    """One MUSDB song: its name, its source (folder or ``.stem.mp4``), every file in it (the
+    output-is-input check), ``source_files()`` -> ``{label: file}`` the outputs are made from,
+    and ``read()`` -> ``({source: (n, 2) float32}, sample_rate)``."""
+
+    name: str
+    source: Path
+    files: List[Path]
+    source_files: Callable[[], Dict[str, Path]]
+    read: Callable[[], Tuple[Dict[str, np.ndarray], int]]
 
 
 @dataclass
@@ -87,13 +108,32 @@ def _wav_songs(musdb_root: Path, subset: str) -> List[Tuple[str, Path]]:
     return [(p.name, p) for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
 
 
-def _read_wav_song(directory: Path, needed: Sequence[str]) -> Tuple[Dict[str, np.ndarray], int]:
-    """Sources of a MUSDB18-HQ song folder: ``{name: (n, 2) float32}`` and the sample rate."""
-    sources, probes = {}, {}
-    for name in needed:
+def _wav_song_files(directory: Path) -> Dict[str, Path]:
+    """``{source: file}`` of a MUSDB18-HQ song folder (DataError for a missing stem)."""
+    files = {}
+    for name in STEM_IDS:
         path = stem_file(directory, name)
         if path is None:
             raise DataError(f"missing stem '{name}' ({directory / (name + '.wav')})")
+        files[name] = path
+    return files
+
+
+def _wav_song_plan(name: str, directory: Path) -> SongPlan:
+    files = [p for p in directory.iterdir() if p.is_file()]
+    return SongPlan(
+        name,
+        directory,
+        files,
+        lambda: _wav_song_files(directory),
+        lambda: _read_wav_song(directory),
+    )
+
+
+def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
+    """Sources of a MUSDB18-HQ song folder: ``{name: (n, 2) float32}`` and the sample rate."""
+    sources, probes = {}, {}
+    for name, path in _wav_song_files(directory).items():
         try:
             sources[name], rate = load(path)
         except AudioError as error:
@@ -121,19 +161,32 @@ def _stem_song_reader(musdb_root: Path, subset: str):
 
         return read
 
-    return [
-        (track.name, reader(track), Path(track.path), [Path(track.path)])
-        for track in database.tracks
-    ]
+    def plan(track) -> SongPlan:
+        path = Path(track.path)
+        return SongPlan(track.name, path, [path], lambda: {path.name: path}, reader(track))
+
+    return [plan(track) for track in database.tracks]
 
 
-def stem_tag(stem: str, source: Path) -> str:
-    """The ``comment`` tag of an output: its stem, its source's name and a digest of the
-    source's real path, e.g. ``spleeter-paddle musdb vocals of A - B.stem.mp4 [3f2a...]``."""
+def owner_tag(stem: str, source: Path) -> str:
+    """The start of the ``comment`` tag of every output of ``stem`` from ``source``: its
+    source's name and a digest of its real path (``spleeter-paddle musdb vocals of A - B.stem.mp4
+    [3f2a...]``). Whatever follows, such a file is this tool's own and may be replaced."""
     real = os.path.realpath(source)
     digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
     name = Path(real).name.encode("ascii", "backslashreplace").decode("ascii")
     return f"{TAG_PREFIX} {stem} of {name} [{digest}]"
+
+
+def stem_tag(stem: str, source: Path, version: str) -> str:
+    """The ``comment`` tag of an output: :func:`owner_tag` and the source version it was made
+    from (``... [3f2a...] source 9c01...``, ``data.musdb_record.source_version``)."""
+    return f"{owner_tag(stem, source)} source {version}"
+
+
+def _is_own(found: Optional[str], stem: str, source: Path) -> bool:
+    owner = owner_tag(stem, source)
+    return found is not None and (found == owner or found.startswith(owner + " "))
 
 
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
@@ -158,12 +211,14 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
     """ConfigurationError when an output path is (or links to) a file the run reads."""
     read = {}
     for songs in planned.values():
-        for _, _, _, files in songs:
-            read.update({identity: path for path in files if (identity := _file_identity(path))})
+        for song in songs:
+            read.update(
+                {identity: path for path in song.files if (identity := _file_identity(path))}
+            )
     for subset, songs in planned.items():
-        for name, _, _, _ in songs:
+        for song in songs:
             for stem in outputs:
-                path = output_dir / subset / name / f"{stem}.wav"
+                path = output_dir / subset / song.name / f"{stem}.wav"
                 identity = _file_identity(path)
                 if identity is not None and identity in read:
                     raise ConfigurationError(
@@ -172,32 +227,45 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
                     )
 
 
-def _song_outputs(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
-    """``{stem: tag}`` still to write for one song (empty: complete); DataError naming a file
-    there that may not be replaced (not this tool's output of the same stem and source)."""
-    todo = {}
-    for stem in outputs:
-        path, tag = target / f"{stem}.wav", stem_tag(stem, source)
+def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
+    """``{stem: path}`` a conversion of the song writes: ``outputs``, and any other stem there
+    that is this tool's own from the same source (kept of the same version as the rest).
+    DataError naming a file there that may not be replaced (not this tool's output of the same
+    stem and source), unless ``overwrite``."""
+    paths = {stem: target / f"{stem}.wav" for stem in outputs}
+    for stem in OUTPUT_STEMS["all"]:
+        path = target / f"{stem}.wav"
+        if stem not in paths and os.path.isfile(path) and _is_own(read_comment(path), stem, source):
+            paths[stem] = path
+    for stem, path in paths.items():
         if not os.path.lexists(path):
-            todo[stem] = tag
             continue
         if os.path.isdir(path) and not os.path.islink(path):
             raise DataError(f"output {path} is a directory")
         found = read_comment(path) if os.path.isfile(path) else None
-        if found == tag:
+        if _is_own(found, stem, source) or overwrite:
             continue
-        if not overwrite:
-            what = (
-                f"holds {found[len(TAG_PREFIX) :].strip()}"
-                if (found or "").startswith(TAG_PREFIX)
-                else "exists and was not written by download-musdb"
-            )
-            raise DataError(
-                f"output {path} {what}; not replacing it (use --overwrite to replace it, or "
-                "another -o/--output)"
-            )
-        todo[stem] = tag
-    return todo
+        what = (
+            f"holds {found[len(TAG_PREFIX) :].strip()}"
+            if (found or "").startswith(TAG_PREFIX)
+            else "exists and was not written by download-musdb"
+        )
+        raise DataError(
+            f"output {path} {what}; not replacing it (use --overwrite to replace it, or "
+            "another -o/--output)"
+        )
+    return paths
+
+
+def _why_convert(record, source: Path, version: str, paths: Dict[str, Path]) -> Optional[str]:
+    """Why the song's outputs are not all made from the source's current ``version``, else
+    None: an output missing, tagged with another version, or not the bytes recorded."""
+    for stem, path in paths.items():
+        if not os.path.isfile(path):
+            return f"{path} is missing"
+        if read_comment(path) != stem_tag(stem, source, version):
+            return f"{path} was made from another version of the source"
+    return outputs_change(record, source, version, paths)
 
 
 def _derive_outputs(
@@ -213,21 +281,33 @@ def _derive_outputs(
     return derived
 
 
-def _convert_song(
-    read, target: Path, outputs: Sequence[str], source: Path, overwrite: bool
-) -> bool:
-    """Write one song's missing or stale outputs; False when it was already complete."""
+def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrite: bool) -> bool:
+    """Convert one song whole unless every output is already the one made from the source's
+    current content; False when it was complete (skipped)."""
     inside = os.path.realpath(target.parent.parent)
     if os.path.lexists(target) and not os.path.realpath(target).startswith(inside + os.sep):
         raise DataError(f"output folder {target} leads outside {target.parent.parent}; not writing")
-    todo = _song_outputs(target, outputs, source, overwrite)
-    if not todo:
-        return False
-    sources, sample_rate = read()
+    record = read_record(target, overwrite)
+    paths = _song_stems(target, outputs, song.source, overwrite)
+    recorded = json.dumps(record)  # the checks below update stats of unchanged files in it
     try:
-        for stem, waveform in _derive_outputs(sources, list(todo)).items():
-            _write_wav(target / f"{stem}.wav", waveform, sample_rate, todo[stem])
-    except AudioError as error:
+        version, fingerprints, change = current_source(record, song.source, song.source_files())
+    except OSError as error:
+        raise DataError(f"{song.source}: cannot read ({error.strerror or error})") from None
+    reason = change or _why_convert(record, song.source, version, paths)
+    if reason is None:
+        if json.dumps(record) != recorded:  # same bytes with a new stat: record it
+            write_record(target, song.source, version, fingerprints, paths)
+        return False
+    if record is not None or any(os.path.lexists(path) for path in paths.values()):
+        logger.info("%s: %s; converting the whole song again", target, reason)
+    remove_record(target)
+    sources, sample_rate = song.read()
+    try:
+        for stem, waveform in _derive_outputs(sources, list(paths)).items():
+            _write_wav(paths[stem], waveform, sample_rate, stem_tag(stem, song.source, version))
+        write_record(target, song.source, version, fingerprints, paths)
+    except (AudioError, OSError) as error:
         raise DataError(str(error)) from None
     return True
 
@@ -258,21 +338,13 @@ def convert_musdb(
         raise DataError(f"{musdb_root}: not a MUSDB18 root (no {'/'.join(subsets)} folder)")
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
-    needed = ["mixture", "vocals"]
-    if any(name not in ("mixture", "vocals") for name in outputs):
-        needed += ["drums", "bass", "other"]
     planned: Dict[str, List[SongPlan]] = {}
     for subset in subsets:
         if not (musdb_root / subset).is_dir():
             continue
         if is_wav:
             planned[subset] = [
-                (
-                    name,
-                    lambda d=directory: _read_wav_song(d, needed),
-                    directory,
-                    [p for p in directory.iterdir() if p.is_file()],
-                )
+                _wav_song_plan(name, directory)
                 for name, directory in _wav_songs(musdb_root, subset)
             ]
         else:
@@ -280,12 +352,12 @@ def convert_musdb(
     _check_not_inputs(output_dir, planned, outputs)
     report = ConversionReport()
     for subset, songs in planned.items():
-        for name, read, source, _ in tqdm(
+        for song in tqdm(
             songs, desc=f"converting {subset}", unit="song", disable=not show_progress
         ):
-            label = f"{subset}/{name}"
+            label = f"{subset}/{song.name}"
             try:
-                done = _convert_song(read, output_dir / subset / name, outputs, source, overwrite)
+                done = _convert_song(song, output_dir / subset / song.name, outputs, overwrite)
             except DataError as error:
                 logger.error("ERROR %s: %s", label, error)
                 report.failed.append((label, str(error)))

@@ -29,6 +29,7 @@ def test_hq_to_two_stems_and_resume(musdb_hq: Path, tmp_path: Path):
     assert len(report.written) == 4 and not report.failed
     song = next((tmp_path / "dataset" / "train").iterdir())
     assert sorted(p.name for p in song.iterdir()) == [
+        ".spleeter-paddle-musdb.json",
         "accompaniment.wav",
         "mixture.wav",
         "vocals.wav",
@@ -54,7 +55,13 @@ def test_hq_four_stems_and_bad_song(musdb_hq: Path, tmp_path: Path):
     assert report.failed == [(f"test/{victim.name}", report.failed[0][1])]
     assert "missing stem 'bass'" in report.failed[0][1]
     song = tmp_path / "dataset" / "train" / sorted(p.name for p in (broken / "train").iterdir())[0]
-    assert sorted(p.stem for p in song.iterdir()) == ["bass", "drums", "mixture", "other", "vocals"]
+    assert sorted(p.stem for p in song.glob("*.wav")) == [
+        "bass",
+        "drums",
+        "mixture",
+        "other",
+        "vocals",
+    ]
 
 
 def test_not_a_musdb_root(tmp_path: Path):
@@ -81,7 +88,7 @@ def test_stem_mp4_to_all_stems(tmp_path: Path):
     )
     assert report.written == ["train/A - B"]
     out = tmp_path / "dataset" / "train" / "A - B"
-    stems = {p.stem: sf.read(p, dtype="float32")[0] for p in out.iterdir()}
+    stems = {p.stem: sf.read(p, dtype="float32")[0] for p in out.glob("*.wav")}
     assert set(stems) == {"mixture", "vocals", "accompaniment", "drums", "bass", "other"}
     np.testing.assert_allclose(
         stems["accompaniment"], stems["drums"] + stems["bass"] + stems["other"], atol=2 * PCM16_STEP
