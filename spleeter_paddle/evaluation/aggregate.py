@@ -150,6 +150,7 @@ def summarize(
         "sample": dict(run.get("sample", {})),
         "stability": run.get("setting", {}).get("metrics", {}).get("stability"),
         "seconds_per_song": seconds_per_song(scores.values()),
+        "other_json_files": list(run.get("other_json_files", [])),
         "run": run,
     }
 

@@ -3,36 +3,44 @@
 The separator is anything with ``instruments``, ``sample_rate`` and ``separate(waveform)``
 (``Separator``, ``OracleSeparator``). A song whose JSON exists is resumed only when it was made
 with the same setting (weights, config, options, metrics, data files); otherwise the run is
-refused before separating anything. A broken song is reported as failed; the others run.
+refused before separating anything. A broken song, or one the separator fails on, is reported
+as failed; the others run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from ..errors import DataError, SpleeterError
 from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
+from .contract import check_arguments, check_separator, separate_track
 from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
 from .report import (
     RESULTS_CSV,
     SDR_PLOT,
     SUMMARY_JSON,
     check_output_folder,
+    other_json_files,
     plot_sdr,
     write_results_csv,
     write_summary_json,
     write_text,
 )
-from .setting import differences, metric_setting, separator_setting, track_source
+from .setting import (
+    differences,
+    metric_setting,
+    separator_setting,
+    track_source,
+    undescribed_setting,
+)
 from .tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -49,6 +57,8 @@ class Evaluation:
     resumed: List[str]
     skipped: Dict[str, str]
     failed: Dict[str, str]
+    # JSON files under output_dir that are not this run's songs (left there, and listed).
+    other_json_files: List[str] = field(default_factory=list)
 
 
 def json_path(output_dir: Union[str, Path], track: Track) -> Path:
@@ -176,22 +186,9 @@ def _resume(
     return todo, resumed
 
 
-def _separate(separator, track: Track) -> Dict[str, np.ndarray]:
-    """Estimates ``{instrument: (n_samples, 2)}`` at ``track.rate``."""
-    from ..audio.io import resample
-
-    mixture = track.load_mixture()
-    rate = int(getattr(separator, "sample_rate", track.rate))
-    estimates = separator.separate(resample(mixture, track.rate, rate))
-    if rate != track.rate:
-        estimates = {
-            name: resample(np.asarray(e), rate, track.rate) for name, e in estimates.items()
-        }
-    return estimates
-
-
 def _score_songs(
     separator,
+    instruments: Sequence[str],
     todo: Sequence[Track],
     plan: Dict[str, List[str]],
     output_dir: Path,
@@ -227,7 +224,7 @@ def _score_songs(
                 # Recorded as read now: the files may have changed since the plan was made.
                 source = track_source(track)
                 began, started_at = time.perf_counter(), time.time()
-                estimates = _separate(separator, track)
+                estimates = separate_track(separator, instruments, track)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
                 _fail(failed, track, str(error))
@@ -265,30 +262,47 @@ def evaluate(
 
     Args:
         separator: ``instruments``, ``sample_rate`` and ``separate((n, 2) float32) ->
-            {instrument: (n, 2)}``; called once per song, in this process.
+            {instrument: (n, 2) float}``; called once per song, in this process. A song whose
+            estimates are missing, of another length or not finite fails (named as the
+            separator's fault). Without ``evaluation_setting()`` (and ``setting``) its scores
+            are never resumed: such a separator needs a folder without its songs' JSON, or
+            ``overwrite``.
         n_workers: metrics processes (0: score in this process, for debugging).
         overwrite: score songs again even when their JSON exists (whatever made it).
         model: label stored in the JSON and summary.
-        setting: what defines the separator's output (default: ``separator_setting``).
+        setting: what defines the separator's output (default: ``separator_setting``); the
+            key under which its scores are stored and resumed.
         sample: how ``tracks`` were drawn (fraction, seed, ...), stated in the summary.
         check_stability: flag SIR/SAR/ISR that tiny reference noise moves (see ``stability``;
             about 40 % more metrics time).
         metrics: BSSEval v4 by ``"fast"`` (``bsseval``, museval's scores within 1e-3 dB, about
             10x faster) or ``"museval"`` (the reference); part of the stored setting.
 
-    Raises DataError before separating anything when stored scores in ``output_dir`` were made
+    Raises ValueError naming the argument when one is of the wrong kind, and DataError before
+    separating anything when stored scores in ``output_dir`` were made
     with another setting, or when its report files were not written by this tool (unless
     ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With
     ``n_workers > 0`` the workers are spawned processes: call this from a script under
     ``if __name__ == "__main__":``.
     """
+    instruments = check_separator(separator)
+    check_arguments(
+        tracks,
+        output_dir,
+        n_workers,
+        {"overwrite": overwrite, "progress": progress, "check_stability": check_stability},
+        {"win_s": win_s, "hop_s": hop_s},
+        metrics,
+        {"model": model},
+        {"setting": setting, "sample": sample},
+    )
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
     check_output_folder(output_dir, {track.subset for track in tracks}, overwrite)
     output_dir = Path(output_dir)
-    instruments = list(separator.instruments)
+    described = setting if setting is not None else separator_setting(separator)
     key = {
-        "separator": setting if setting is not None else separator_setting(separator),
+        "separator": described if described is not None else undescribed_setting(separator),
         "metrics": metric_setting(win_s, hop_s, check_stability, metrics),
     }
     failed: Dict[str, str] = {}
@@ -298,6 +312,8 @@ def evaluate(
         path = json_path(output_dir, track)
         if path.exists() and not path.is_file():
             raise DataError(f"{path}: exists and is not a regular file; cannot write scores there")
+    if described is None and not overwrite:
+        _refuse_undescribed_resume(separator, usable, output_dir)
     todo, resumed = (usable, []) if overwrite else _resume(usable, plan, sources, output_dir, key)
     if resumed:
         logger.info(
@@ -310,6 +326,7 @@ def evaluate(
     bar = {"total": len(usable), "initial": len(resumed), "disable": not progress}
     skipped, broken = _score_songs(
         separator,
+        instruments,
         todo,
         plan,
         output_dir,
@@ -329,6 +346,16 @@ def evaluate(
     if not scored and not failed:
         raise DataError(f"{output_dir}: no song could be scored ({next(iter(skipped.values()))})")
     scores = {track.key: _read_json(json_path(output_dir, track)) for track in scored}
+    others = other_json_files(output_dir, [json_path(output_dir, t) for t in scored])
+    if others:
+        logger.warning(
+            "%s: %d JSON file(s) not of this run's songs (%s%s); summary.json and the table leave"
+            " them out, museval's EvalStore.add_eval_dir would count them",
+            output_dir,
+            len(others),
+            ", ".join(others[:3]),
+            ", ..." if len(others) > 3 else "",
+        )
     run = {
         "model": model,
         "workers": n_workers,
@@ -341,6 +368,7 @@ def evaluate(
         "hop_s": hop_s,
         "sample": dict(sample or {}),
         "setting": key,
+        "other_json_files": others,
     }
     summary = summarize(scores, instruments, run)
     songs = song_scores(scores)
@@ -348,4 +376,20 @@ def evaluate(
     write_summary_json(output_dir / SUMMARY_JSON, summary)
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
     evaluated = [t.key for t in todo if t.key in scores]
-    return Evaluation(output_dir, songs, summary, evaluated, resumed, skipped, run["failed"])
+    return Evaluation(
+        output_dir, songs, summary, evaluated, resumed, skipped, run["failed"], others
+    )
+
+
+def _refuse_undescribed_resume(separator, tracks: Sequence[Track], output_dir: Path) -> None:
+    """DataError if a song of ``tracks`` already has scores in ``output_dir``: a separator that
+    cannot say what defines its output can never tell that stored scores are its own."""
+    stored = [json_path(output_dir, t) for t in tracks if json_path(output_dir, t).is_file()]
+    if stored:
+        more = f" (and {len(stored) - 1} more songs)" if len(stored) > 1 else ""
+        raise DataError(
+            f"{stored[0]}{more}: holds scores, and separator {type(separator).__name__} cannot"
+            " tell what defines its output (no evaluation_setting()), so they cannot be resumed:"
+            " pass overwrite=True to score again here, a new output_dir, or give the separator"
+            " an evaluation_setting() method (or pass setting=)"
+        )

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
-from .tracks import MIXTURE_NAME, Track, _stereo64, target_sort_key
+from .tracks import MIXTURE_NAME, Track, _stereo64, nested_hint, sub_folders, target_sort_key
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def musdb_tracks(
         tracks = [
             _wav_track(musdb, database, folder, subset)
             for subset in subsets
-            for folder in _song_folders(root / subset)
+            for folder in sub_folders(root / subset)
         ]
     else:
         tracks = [
@@ -171,7 +171,10 @@ def _wav_track(musdb, database, folder: Path, subset: str) -> Track:
             if (folder / name).is_file()
         }
         track.targets = database.create_targets(track)
-        return MusdbTrack(track, setup["sources"])
+        found = MusdbTrack(track, setup["sources"])
+        if found.problem and not (folder / setup["mixture"]).is_file():
+            found.problem += nested_hint(folder)
+        return found
     except Exception as error:
         return BrokenTrack(folder.name, subset, str(folder), _why(folder / setup["mixture"], error))
 
@@ -186,13 +189,6 @@ def _why(path: Path, error: Exception) -> str:
     except SpleeterError as diagnosis:
         return str(diagnosis)
     return f"{path}: cannot read ({type(error).__name__}: {error})"
-
-
-def _song_folders(subset_dir: Path) -> List[Path]:
-    try:
-        return sorted(path for path in subset_dir.iterdir() if path.is_dir())
-    except OSError as error:
-        raise DataError(f"{subset_dir}: cannot list ({error.strerror or error})") from None
 
 
 def _stem_track(musdb, database, path: Path, subset: str) -> Track:

@@ -158,6 +158,21 @@ def check_output_folder(
             )
 
 
+def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
+    """``<subset>/.../*.json`` under ``output_dir`` other than ``ours`` (this run's songs), as
+    paths relative to it: an earlier run's songs, which museval's ``EvalStore.add_eval_dir``
+    would count. They are the user's to keep or move, so they are only listed."""
+    keep = {os.path.normpath(path) for path in ours}
+    found: List[str] = []
+    if not output_dir.is_dir():
+        return found
+    for folder in sorted(p for p in output_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        for path in sorted(folder.rglob("*.json")):
+            if os.path.normpath(path) not in keep:
+                found.append(path.relative_to(output_dir).as_posix())
+    return found
+
+
 def _cell(entry: Dict[str, Any], statistic: str, unstable: bool = False) -> str:
     value = entry[statistic]
     mark = "*" if unstable else " "
@@ -233,6 +248,14 @@ def _notes(summary: Dict[str, Any]) -> List[str]:
         notes.append(f"song {song}: not scored ({reason})")
     for song, problem in summary.get("failed", {}).items():
         notes.append(f"song {song}: FAILED, not scored ({problem})")
+    others = summary.get("other_json_files", [])
+    if others:
+        listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        notes.append(
+            f"{len(others)} JSON file(s) in the output folder are not of these songs ({listed};"
+            ' all in summary.json "other_json_files"): left out here, but museval\'s'
+            " EvalStore.add_eval_dir would count them"
+        )
     return notes
 
 
@@ -268,7 +291,18 @@ def _timing_lines(summary: Dict[str, Any]) -> List[str]:
 def format_table(summary: Dict[str, Any]) -> str:
     """The console table: per target SDR/SIR/SAR/ISR (median and mean over songs), per song,
     the sample drawn, failed songs, unstable metrics (``*``) and seconds. Names are printed
-    escaped (``logs.one_line``), as in the log lines."""
+    escaped (``logs.one_line``), as in the log lines. ValueError if ``summary`` is not an
+    evaluation summary."""
+    if not isinstance(summary, dict) or not {"targets", "songs"} <= set(summary):
+        what = (
+            f"a dict with keys {sorted(summary)[:6]}"
+            if isinstance(summary, dict)
+            else repr(summary)
+        )
+        raise ValueError(
+            "summary must be an evaluation summary (Evaluation.summary, or summary.json read"
+            f" back), got {what[:200]}"
+        )
     targets = summary["targets"]
     n_songs = len(summary["songs"])
     width = max([len("target")] + [len(t) for t in targets]) + 2

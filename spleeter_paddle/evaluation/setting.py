@@ -7,8 +7,9 @@ song only when both are equal to its own, so scores are never relabelled under a
 from __future__ import annotations
 
 import json
+import uuid
 from importlib import metadata
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import DataError
 from ..files import file_sha256
@@ -29,6 +30,8 @@ OUTPUT_FIELDS = (
     "mask_extension",
     "model",
 )
+# The kind of setting of a separator without evaluation_setting() (never resumed).
+UNDESCRIBED = "undescribed"
 # Which references museval is given, for both routes (folder layouts and musdb.DB).
 REFERENCE_CONVENTION = (
     "museval.eval_mus_track: float64 stereo references at the file's rate; accompaniment ="
@@ -36,19 +39,23 @@ REFERENCE_CONVENTION = (
 )
 
 
-def separator_setting(separator: Any) -> Dict[str, Any]:
+def separator_setting(separator: Any) -> Optional[Dict[str, Any]]:
     """What defines ``separator``'s estimates: its own ``evaluation_setting()`` if it has one,
-    else for a ``Separator``: weights digest, output config fields, MWF and segment length.
+    else for a ``Separator``: weights digest, output config fields, MWF and segment length;
+    None when it cannot tell (see :func:`undescribed_setting`).
 
     Device, backend and batch size are left out: they give the same numbers.
     """
     if hasattr(separator, "evaluation_setting"):
-        return dict(separator.evaluation_setting())
+        setting = separator.evaluation_setting()
+        if not isinstance(setting, Mapping):
+            raise ValueError(
+                f"separator {type(separator).__name__}.evaluation_setting() must return a dict,"
+                f" got {setting!r}"
+            )
+        return dict(setting)
     if not (hasattr(separator, "params") and hasattr(separator, "model")):
-        raise DataError(
-            f"{type(separator).__name__}: cannot tell what defines its output; give it an"
-            " evaluation_setting() method or pass setting= to evaluate()"
-        )
+        return None
     params = separator.params
     return {
         "kind": "spleeter",
@@ -56,6 +63,17 @@ def separator_setting(separator: Any) -> Dict[str, Any]:
         "config": {name: params[name] for name in OUTPUT_FIELDS if name in params},
         "mwf": bool(getattr(separator, "mwf", False)),
         "segment_frames": int(separator.chain.T),
+    }
+
+
+def undescribed_setting(separator: Any) -> Dict[str, Any]:
+    """The key of scores made by a separator that cannot say what defines its output: unique to
+    this run, so that no later run ever resumes them as its own."""
+    kind = type(separator)
+    return {
+        "kind": UNDESCRIBED,
+        "class": f"{kind.__module__}.{kind.__qualname__}",
+        "run": uuid.uuid4().hex,
     }
 
 

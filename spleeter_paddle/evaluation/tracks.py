@@ -194,15 +194,16 @@ def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:
     return missing
 
 
-def folder_track(directory: Path, subset: str) -> Optional[FolderTrack]:
+def folder_track(directory: Path, subset: str, required: bool = False) -> Optional[FolderTrack]:
     """The song in ``directory`` (``mixture.*`` plus reference files), or None if it holds no
-    song files. A song lacking a file is returned with its :attr:`~Track.problem` set."""
+    song files (unless ``required``: a folder where a song must be). A song lacking a file is
+    returned with its :attr:`~Track.problem` set."""
     try:  # which file holds which stem: the rule preprocess follows too (data.stems)
         found, ambiguous = stem_files(directory), None
     except DataError as error:
         found, ambiguous = {}, str(error)
     references = {t: (path,) for t, path in found.items() if t != MIXTURE_NAME}
-    if MIXTURE_NAME not in found and not references and ambiguous is None:
+    if MIXTURE_NAME not in found and not references and ambiguous is None and not required:
         return None
     missing = _missing_references(references)
     if "accompaniment" not in references and all(s in references for s in ACCOMPANIMENT_SOURCES):
@@ -213,7 +214,58 @@ def folder_track(directory: Path, subset: str) -> Optional[FolderTrack]:
     track = FolderTrack(directory.name, subset, mixture, references)
     if ambiguous or missing:
         track.problem = ambiguous or f"{directory}: missing {', '.join(missing)}"
+        if MIXTURE_NAME not in found:
+            track.problem += nested_hint(directory)
     return track
+
+
+def sub_folders(directory: Path) -> List[Path]:
+    """The folders directly in ``directory``, sorted (DataError if it cannot be listed)."""
+    try:
+        return sorted(path for path in directory.iterdir() if path.is_dir())
+    except OSError as error:
+        raise DataError(f"{directory}: cannot list ({error.strerror or error})") from None
+
+
+def nested_hint(folder: Path) -> str:
+    """Why a song folder without a mixture may look empty: its song is one level deeper."""
+    for inner in sub_folders(folder):
+        try:
+            holds_song = MIXTURE_NAME in stem_files(inner)
+        except DataError:
+            holds_song = True
+        if holds_song:
+            return (
+                f" (its sub-folder {inner.name} holds a song: only <subset>/<song>/ folders are"
+                " read, move the song's files up one level)"
+            )
+    return ""
+
+
+def _songs_below(root: Path, strict: bool) -> List[Track]:
+    """The songs in ``root``'s folders: ``<song>/`` or ``<split>/<song>/``. With ``strict``,
+    in a split layout every folder of a split is a song, and in the seed's layout every folder
+    beside the songs without sub-folders is one (to fail when it lacks song files); folders of
+    other things (an output folder, notes) are left alone."""
+    children = {child: folder_track(child, DEFAULT_SUBSET) for child in sub_folders(root)}
+    below = {child: sub_folders(child) for child, song in children.items() if song is None}
+    found = {child: [folder_track(g, child.name) for g in below[child]] for child in below}
+    split_layout = strict and any(song for songs in found.values() for song in songs)
+    seed_layout = strict and any(song is not None for song in children.values())
+    tracks: List[Optional[Track]] = []
+    for child, song in children.items():
+        if song is not None:
+            tracks.append(song)
+        elif split_layout:  # as in MUSDB18-HQ (musdb_tracks): never left out in silence
+            tracks += [
+                found_song or folder_track(folder, child.name, required=True)
+                for folder, found_song in zip(below[child], found[child])
+            ]
+        elif seed_layout and not below[child]:
+            tracks.append(folder_track(child, DEFAULT_SUBSET, required=True))
+        else:
+            tracks += found[child]
+    return [track for track in tracks if track is not None]
 
 
 def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
@@ -222,7 +274,10 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
     Layouts: ``root/<song>/mixture.wav`` (the seed's, subset ``test``),
     ``root/<split>/<song>/mixture.wav`` (MUSDB18-HQ, training data tools; subset = split), or
     ``root/mixture.wav`` (one song). Falls back to MUSDB18 stems (``root/<split>/*.stem.mp4``).
-    ``subsets`` keeps only those splits.
+    ``subsets`` keeps only those splits. As for MUSDB18-HQ, every folder in a split (and, in
+    the seed's layout, every folder without sub-folders beside the songs) is a song: one
+    without song files (empty, or its song one level deeper) is listed with its problem, to
+    fail, never left out.
     """
     root = Path(root)
     if not root.is_dir():
@@ -231,15 +286,7 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
     single = folder_track(root, DEFAULT_SUBSET)
     if single is not None:
         tracks.append(single)
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        track = folder_track(child, DEFAULT_SUBSET)
-        if track is not None:
-            tracks.append(track)
-            continue
-        for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
-            track = folder_track(grandchild, child.name)
-            if track is not None:
-                tracks.append(track)
+    tracks += _songs_below(root, strict=single is None)
     if not tracks and any(root.glob("*/*.stem.mp4")):
         from .musdb_source import musdb_tracks
 

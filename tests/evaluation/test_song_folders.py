@@ -1,0 +1,79 @@
+"""Which folders are songs, one rule for ``--data`` and ``--mus_dir``: every folder in a subset
+(and in the seed's layout every folder beside the songs) is a song, so an empty one, or one whose
+song is nested a level deeper, fails with an ERROR line instead of being left out in silence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from spleeter_paddle.commands.evaluate import main
+from spleeter_paddle.evaluation import OracleSeparator, evaluate, folder_tracks, musdb_tracks
+
+
+def _tree(musdb_hq, root):
+    """``root/test/{good, empty, nested/inner}``: one song, an empty folder, a nested song."""
+    song = sorted((musdb_hq / "test").iterdir())[0]
+    shutil.copytree(song, root / "test" / "good")
+    (root / "test" / "empty").mkdir()
+    shutil.copytree(song, root / "test" / "nested" / "inner")
+    return root
+
+
+def _problems(tracks):
+    return {track.key: track.problem for track in tracks}
+
+
+def test_empty_and_nested_song_folders_are_failed_songs_on_both_routes(musdb_hq, tmp_path):
+    root = _tree(musdb_hq, tmp_path / "data")
+    folders = _problems(folder_tracks(root))
+    musdb = _problems(musdb_tracks(root, ["test"], is_wav=True))
+    for problems in (folders, musdb):
+        assert sorted(problems) == ["test/empty", "test/good", "test/nested"]
+        assert problems["test/good"] is None
+        assert problems["test/empty"].startswith(f"{root}/test/empty: missing mixture.wav, vocals")
+        assert problems["test/nested"].startswith(f"{root}/test/nested: missing mixture.wav")
+        assert problems["test/nested"].endswith(
+            "(its sub-folder inner holds a song: only <subset>/<song>/ folders are read, move"
+            " the song's files up one level)"
+        )
+    tracks = folder_tracks(root)
+    oracle = OracleSeparator([t for t in tracks if not t.problem], ratio_mask=True)
+    result = evaluate(oracle, tracks, tmp_path / "out", n_workers=0, progress=False)
+    assert result.evaluated == ["test/good"]
+    assert sorted(result.failed) == ["test/empty", "test/nested"]
+
+
+def test_seed_layout_an_empty_folder_beside_the_songs_fails(seed_layout, tmp_path):
+    root = tmp_path / "dataset"
+    shutil.copytree(seed_layout, root)
+    (root / "Empty Song").mkdir()
+    problems = _problems(folder_tracks(root))
+    assert problems.pop("test/Empty Song").startswith(f"{root}/Empty Song: missing mixture.wav")
+    assert len(problems) == 2 and not any(problems.values())
+
+
+def test_an_empty_split_and_a_single_song_root_are_not_songs(musdb_hq, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], root / "test" / "good")
+    (root / "validation").mkdir()  # a split without songs yet
+    assert _problems(folder_tracks(root)) == {"test/good": None}
+    song = root / "test" / "good"
+    (song / "notes" / "old").mkdir(parents=True)  # a song folder's own sub-folders
+    assert _problems(folder_tracks(song)) == {"test/good": None}
+
+
+def test_data_route_reports_the_folders_and_exits_1(
+    musdb_hq, official_model_path, tmp_path, capsys
+):
+    root = _tree(musdb_hq, tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["--data", str(root), "-p", "spleeter:2stems", "-o", str(out), "-npn", "0"]
+    status = main(argv + ["--fraction", "1", "--no-progress", "--no-stability-check"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "ERROR test/empty: " in captured.err and "ERROR test/nested: " in captured.err
+    assert "Traceback" not in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["songs"] == ["test/good"]
+    assert sorted(summary["failed"]) == ["test/empty", "test/nested"]
