@@ -47,7 +47,9 @@ _VALUE_CHECKS = {
     "frame_step": ("whole", options.whole_number),
     "T": ("whole", options.whole_number),
     "F": ("whole", options.whole_number),
-    "n_channels": ("whole", options.whole_number),
+    # 1 (mono: a song's first channel, as the spectrogram cache trains on) or 2; separation
+    # takes and returns stereo either way, so more channels would have nothing to mean.
+    "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2)),
     "n_chunks_per_song": ("whole", options.whole_number),
     "chunk_duration": ("number", options.positive_number),
     "separation_exponent": ("number", options.positive_number),

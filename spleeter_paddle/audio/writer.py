@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import secrets
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -85,6 +85,38 @@ def _bitrate_kbps(bitrate: Union[str, int]) -> float:
         raise ValueError(f"bitrate must look like '128k', got {bitrate!r}") from None
 
 
+def bitrate_range(codec: str, sample_rate: int, n_channels: int = 2) -> Optional[Tuple[int, int]]:
+    """The kbit/s ``codec`` can write at ``sample_rate`` (None: it takes no bitrate).
+
+    mp3: the CBR rates of MPEG-1 / 2 / 2.5 layer III; ogg: the vorbis qualities' span;
+    m4a: ffmpeg's aac, at most 6144 bits per channel and 1024-sample frame; wma: wmav2 opens no
+    encoder below 24k. Outside these an encoder would clamp silently or fail mid-run.
+    """
+    if codec == "mp3":
+        return (32, 320) if sample_rate >= 32000 else (8, 160) if sample_rate >= 16000 else (8, 64)
+    if codec == "ogg":
+        return _VORBIS_KBPS[0], _VORBIS_KBPS[-1]
+    if codec == "m4a":
+        return 8, min(2000, int(6144 * n_channels * sample_rate / 1024 / 1000))
+    if codec == "wma":
+        return 24, 2000
+    return None
+
+
+def check_bitrate(
+    codec: str, bitrate: Union[str, int], sample_rate: int, n_channels: int = 2
+) -> float:
+    """``bitrate`` in kbit/s, or a ValueError when ``codec`` cannot write it at ``sample_rate``."""
+    kbps = _bitrate_kbps(bitrate)
+    span = bitrate_range(codec, sample_rate, n_channels)
+    if span is not None and not span[0] <= kbps <= span[1]:
+        raise ValueError(
+            f"bitrate {bitrate} is outside what {codec} can write at {sample_rate} Hz "
+            f"({span[0]}k to {span[1]}k)"
+        )
+    return kbps
+
+
 def _compression_level(codec: str, kbps: float, sample_rate: int) -> float:
     """libsndfile's 0..1 compression level giving about ``kbps`` (exact for CBR MP3)."""
     if codec == "mp3":  # libsndfile 1.2 (measured): CBR kbps = high - level * (high - low)
@@ -157,7 +189,7 @@ class StreamWriter:
         except OSError as error:
             raise _unwritable(self.path, error) from error
         try:
-            self._open(_bitrate_kbps(bitrate))
+            self._open(check_bitrate(self.codec, bitrate, self.sample_rate, self.n_channels))
         except BaseException:
             self.abort()
             raise

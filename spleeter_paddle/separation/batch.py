@@ -5,6 +5,7 @@ before the model loads, one line per failed file, a summary at the end (the ``se
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,19 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
+from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds, segment_frames
+from ..options import (
+    batch_size,
+    bitrate_text,
+    checked,
+    duration_seconds,
+    offset_seconds,
+    path_value,
+    segment_frames,
+    strict_bool,
+)
 from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
 from . import outputs
 from .backends import validate_backend
@@ -49,40 +60,80 @@ class SeparationOptions:
     def check(self) -> None:
         """ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
         missing ffmpeg. Nothing is loaded."""
+        check_file_options(self.codec, self.bitrate, self.subtype, self.offset, self.duration)
         for name, check, may_be_none in (
-            ("offset", offset_seconds, False),
-            ("duration", duration_seconds, True),  # None: the whole file
-            ("bitrate", bitrate_text, False),
             ("batch_size", batch_size, False),
             ("segment_frames", segment_frames, True),  # None: the default
+            ("mwf", strict_bool, False),
+            ("overwrite", strict_bool, False),
+            ("model_dir", path_value, True),
+            ("filename_format", str, False),
         ):
             value = getattr(self, name)
             if value is None and may_be_none:
                 continue
             try:
+                if check is str and not isinstance(value, str):
+                    raise ValueError(f"must be a str, got {value!r}")
                 check(value)
             except ValueError as error:
                 raise ConfigurationError(f"{name} {error}") from None
-        if not str(self.output_path).strip():
-            raise ConfigurationError("output path is empty: give -o/--output_path DIR")
+        if (
+            not isinstance(self.output_path, (str, os.PathLike))
+            or not str(self.output_path).strip()
+        ):
+            raise ConfigurationError(
+                f"output path is empty or not a path ({self.output_path!r}): give -o/--output_path DIR"
+            )
+        if not isinstance(self.params_filename, (str, os.PathLike, Mapping)):
+            raise ConfigurationError(
+                "params_filename must be 'spleeter:<preset>', a JSON config path or a dict, "
+                f"got {self.params_filename!r}"
+            )
         for name, value, allowed in (
-            ("codec", self.codec, CODECS),
-            ("subtype", self.subtype, BIT_DEPTHS),
             ("device", self.device, DEVICES),
             ("backend", self.backend, BACKENDS),
         ):
-            if value not in allowed:
+            if not isinstance(value, str) or value not in allowed:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
-        if self.subtype == "FLOAT" and self.codec != "wav":
-            raise ConfigurationError(
-                f"--bit-depth FLOAT is only for wav; {self.codec} takes PCM_16 or PCM_24"
-            )
         validate_backend(self.backend)  # its optional packages, before any model loads
-        needs_ffmpeg = self.codec in ffmpeg.ENCODERS and not _native_codec(self.codec)
-        if needs_ffmpeg and not ffmpeg.can_encode():
-            raise ffmpeg.missing_error(self.codec, f"writing {self.codec}")
+
+
+def check_file_options(
+    codec: str,
+    bitrate: Union[str, int],
+    subtype: str,
+    offset: Any,
+    duration: Any,
+    sample_rate: Optional[int] = None,
+    seconds_names: Tuple[str, str] = ("offset", "duration"),
+) -> Tuple[str, str, str, float, Optional[float]]:
+    """What writing stems takes, checked and converted (ConfigurationError, exit 2; AudioError
+    when the codec needs a missing ffmpeg): ``(codec, bitrate, subtype, offset, duration)``.
+    With ``sample_rate``, a bitrate the codec cannot write at that rate is refused too;
+    ``seconds_names`` name the offset and duration in messages."""
+    for name, value, allowed in (("codec", codec, CODECS), ("subtype", subtype, BIT_DEPTHS)):
+        if not isinstance(value, str) or value not in allowed:
+            raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    try:
+        offset = checked(seconds_names[0], offset_seconds, offset)
+        if duration is not None:
+            duration = checked(seconds_names[1], duration_seconds, duration)
+        bitrate = checked("bitrate", bitrate_text, bitrate)
+        if sample_rate is not None:
+            check_bitrate(codec, bitrate, sample_rate)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    if subtype == "FLOAT" and codec != "wav":
+        raise ConfigurationError(
+            f"--bit-depth FLOAT is only for wav; {codec} takes PCM_16 or PCM_24"
+        )
+    needs_ffmpeg = codec in ffmpeg.ENCODERS and not _native_codec(codec)
+    if needs_ffmpeg and not ffmpeg.can_encode():
+        raise ffmpeg.missing_error(codec, f"writing {codec}")
+    return codec, bitrate, subtype, offset, duration
 
 
 def _native_codec(codec: str) -> bool:
@@ -165,9 +216,21 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
 
     from .separator import Separator, check_segment_frames
 
-    options = options or SeparationOptions()
+    options = SeparationOptions() if options is None else options
+    if not isinstance(options, SeparationOptions):
+        raise ConfigurationError(f"options must be a SeparationOptions, got {options!r}")
+    if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Sequence):
+        raise ConfigurationError(f"files must be a list of paths, got {files!r}")
+    wrong = [name for name in files if not isinstance(name, (str, os.PathLike))]
+    if wrong:  # an empty or missing name is a per-file problem, reported with the others
+        raise ConfigurationError(f"files must be paths (str or os.PathLike), got {wrong[0]!r}")
+    files = [os.fspath(name) for name in files]
     options.check()
     params = load_configuration(options.params_filename)
+    check_file_options(
+        options.codec, options.bitrate, options.subtype, options.offset, options.duration,
+        params["sample_rate"],
+    )  # fmt: skip
     if options.segment_frames is not None:
         check_segment_frames(params, options.segment_frames)
     plan = plan_outputs(

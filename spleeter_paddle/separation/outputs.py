@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import string
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
@@ -56,16 +57,43 @@ def _folder_name(audio_path: Path) -> str:
     return Path(os.path.abspath(audio_path)).parent.name
 
 
+FILENAME_FIELDS = ("filename", "foldername", "instrument", "codec")
+
+
 def check_filename_format(filename_format: str, instruments: Sequence[str]) -> None:
-    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems."""
-    fields = {"filename": "song", "foldername": "folder", "codec": "wav"}
-    try:
-        names = {filename_format.format(instrument=name, **fields) for name in instruments}
-    except Exception as error:  # str.format raises many types for bad fields
+    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems.
+
+    Only the plain fields: ``{filename.upper}``, ``{filename[0]}``, ``{instrument!r}`` or a
+    format spec would name folders after method addresses or cut names unpredictably.
+    """
+    fields_hint = "fields are {filename} {foldername} {instrument} {codec}"
+    if not isinstance(filename_format, str) or not filename_format:
         raise ConfigurationError(
-            f"filename format {filename_format!r} is invalid ({type(error).__name__}: {error}); "
-            "fields are {filename} {foldername} {instrument} {codec}"
+            f"filename format must be a non-empty str, got {filename_format!r}; {fields_hint}"
+        )
+    try:
+        parsed = list(string.Formatter().parse(filename_format))
+    except ValueError as error:
+        raise ConfigurationError(
+            f"filename format {filename_format!r} is invalid ({error}); {fields_hint}"
         ) from None
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in FILENAME_FIELDS or spec or conversion is not None:
+            shown = (
+                "{"
+                + field
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise ConfigurationError(
+                f"filename format {filename_format!r}: {shown} is not a plain field "
+                f"(no attributes, indices, conversions or format specs); {fields_hint}"
+            )
+    fields = {"filename": "song", "foldername": "folder", "codec": "wav"}
+    names = {filename_format.format(instrument=name, **fields) for name in instruments}
     if len(names) < len(instruments):
         raise ConfigurationError(
             f"filename format {filename_format!r} writes several instruments to one file; "

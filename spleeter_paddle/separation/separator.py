@@ -22,7 +22,10 @@ from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
 from ..pretrained.provider import pretrained_weights
+from ..vocab import BACKENDS, DEVICES
 from . import outputs
+from .backends import validate_backend
+from .batch import check_file_options
 from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
@@ -49,6 +52,28 @@ def check_segment_frames(params: Params, segment_frames: int) -> int:
     return segment_frames
 
 
+def check_params_value(params: Any) -> None:
+    """``params`` is a preset name, a config path or a config dict (ValueError otherwise)."""
+    if not isinstance(params, (str, os.PathLike, dict)) or (isinstance(params, str) and not params):
+        raise ValueError(
+            f"params must be 'spleeter:<preset>', a JSON config path or a dict, got {params!r}"
+        )
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """``value`` if it is one of ``allowed``, else a ConfigurationError naming ``name``."""
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def check_progress(progress: Any) -> None:
+    """``progress``: None or a callable taking the number of samples written."""
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
+
+
 def _checked_waveform(waveform: Any) -> np.ndarray:
     """``(n_samples, n_channels)`` float audio as float32, or a ValueError saying what is wrong."""
     waveform = np.asarray(waveform)
@@ -69,6 +94,15 @@ def _checked_waveform(waveform: Any) -> np.ndarray:
     if found is not None:
         raise ValueError(f"waveform {found[1]} (first at sample {found[0]})")
     return waveform
+
+
+def _checked_path(name: str, value: Any) -> str:
+    return options.checked(name, options.path_value, value)
+
+
+def _stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
+    return {name: audio_io.to_stereo(block) for name, block in stems.items()}
 
 
 class Separator:
@@ -96,8 +130,17 @@ class Separator:
         batch_size: int = 1,
         segment_frames: Optional[int] = None,
     ):
+        try:
+            check_params_value(params)
+            self.mwf = options.checked("mwf", options.strict_bool, mwf)
+            if model_dir is not None:
+                model_dir = options.checked("model_dir", options.path_value, model_dir)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        for name, value, allowed in (("device", device, DEVICES), ("backend", backend, BACKENDS)):
+            check_choice(name, value, allowed)
+        validate_backend(backend)
         self.params = load_configuration(params)
-        self.mwf = mwf
         self.segment_frames = check_segment_frames(
             self.params, SEPARATION_FRAMES if segment_frames is None else segment_frames
         )
@@ -177,15 +220,28 @@ class Separator:
             raise ValueError(
                 "stream() cannot apply the Wiener filter (mwf): it needs the whole song"
             )
+        if isinstance(blocks, (str, bytes, np.ndarray, dict)) or not hasattr(blocks, "__iter__"):
+            hint = (
+                "; for one waveform use separate() or [waveform]" if hasattr(blocks, "ndim") else ""
+            )
+            raise ValueError(
+                "blocks must be an iterable of (m, n_channels) float arrays, got "
+                f"{type(blocks).__name__}{hint}"
+            )
 
-        def stereo_blocks() -> Iterator[np.ndarray]:
+        def model_blocks() -> Iterator[np.ndarray]:
             for block in blocks:
-                yield audio_io.to_stereo(_checked_waveform(block))
+                yield self._model_channels(audio_io.to_stereo(_checked_waveform(block)))
 
-        yield from stream_blocks(
-            self.chain, self.run_model, stereo_blocks(), self.params["n_channels"],
+        stems = stream_blocks(
+            self.chain, self.run_model, model_blocks(), self.params["n_channels"],
             self.batch_size, self.overlap,
         )  # fmt: skip
+        return (_stereo_stems(outputs) for outputs in stems)
+
+    def _model_channels(self, stereo: np.ndarray) -> np.ndarray:
+        """``(m, 2)`` -> ``(m, n_channels)`` of the model, the way its training data was made."""
+        return audio_io.to_channels(stereo, self.params["n_channels"])
 
     def separate_blocks(
         self,
@@ -195,21 +251,29 @@ class Separator:
     ) -> int:
         """Streaming form of :meth:`separate` (bounded memory); see ``pipeline.separate_blocks``.
 
-        ``blocks()`` must yield stereo ``(m, 2)`` float32 blocks at :attr:`sample_rate`;
+        ``blocks()`` must yield stereo ``(m, 2)`` float32 blocks at :attr:`sample_rate`; ``sink``
+        gets stereo ``{instrument: (k, 2)}`` blocks (a mono model's estimate in both channels);
         ``progress`` is called with the number of output samples of each block written.
         """
-        if progress is not None:
-            inner_sink = sink
+        check_progress(progress)
+        if not callable(blocks) or not callable(sink):
+            raise ValueError("blocks and sink must be callables (see pipeline.separate_blocks)")
 
-            def sink(outputs: Dict[str, np.ndarray]) -> None:
-                inner_sink(outputs)
+        def model_blocks() -> Iterator[np.ndarray]:
+            for block in blocks():
+                yield self._model_channels(block)
+
+        def stereo_sink(outputs: Dict[str, np.ndarray]) -> None:
+            outputs = _stereo_stems(outputs)
+            sink(outputs)
+            if progress is not None:
                 progress(next(iter(outputs.values())).shape[0])
 
         return separate_blocks(
             self.chain,
             self.run_model,
-            blocks,
-            sink,
+            model_blocks,
+            stereo_sink,
             n_channels=self.params["n_channels"],
             batch_size=self.batch_size,
             mwf=self.mwf,
@@ -251,10 +315,27 @@ class Separator:
         it (probing a file ffmpeg decodes costs ~70 ms). Returns ``{instrument: output path}``.
         Raises :class:`AudioError`.
         """
-        if source is not None and source.path != os.fspath(audio_path):
-            raise ValueError(f"source describes {source.path!r}, not {os.fspath(audio_path)!r}")
+        audio_path, destination = (
+            _checked_path(name, value)
+            for name, value in (("audio_path", audio_path), ("destination", destination))
+        )
+        codec, bitrate, subtype, offset_s, duration_s = check_file_options(
+            codec,
+            bitrate,
+            subtype,
+            offset_s,
+            duration_s,
+            self.sample_rate,
+            ("offset_s", "duration_s"),
+        )
+        check_progress(progress)
+        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
+        if source is not None and (
+            not isinstance(source, audio_io.AudioSource) or source.path != audio_path
+        ):
+            raise ValueError(f"source must be audio_io.probe({audio_path!r}), got {source!r}")
         paths = self.output_paths(audio_path, destination, codec, filename_format)
-        outputs.check_not_inputs({str(audio_path): paths}, [audio_path])
+        outputs.check_not_inputs({audio_path: paths}, [audio_path])
         if source is None:
             source = audio_io.probe(audio_path)  # fail early, before any output exists
         with outputs.output_lock(paths.values(), audio_path):

@@ -1,0 +1,122 @@
+"""The Python API checks every argument at the boundary: a wrong type or value is our own error
+(ConfigurationError or a ValueError naming the parameter) before any work, never a builtin
+TypeError, and never a truthy string taken for True (``overwrite="False"`` must not overwrite)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spleeter_paddle.errors import SpleeterError
+from spleeter_paddle.separation.batch import SeparationOptions, separate_files
+from spleeter_paddle.separation.separator import Separator
+
+RATE = 44100
+
+
+def _tone(path: Path, seconds: float = 1.0) -> Path:
+    t = np.arange(int(seconds * RATE)) / RATE
+    sf.write(path, np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1) * 0.3, RATE)
+    return path
+
+
+def _ours(call, match):
+    with pytest.raises((SpleeterError, ValueError), match=match) as caught:
+        call()
+    assert type(caught.value) is not TypeError
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mwf": "False"}, "mwf must be True or False"),
+        ({"mwf": 0}, "mwf must be True or False"),
+        ({"model_dir": 123}, "model_dir must be a path"),
+        ({"params": 5}, "params must be"),
+        ({"params": None}, "params must be"),
+        ({"device": 5}, "device must be one of"),
+        ({"backend": "fast"}, "backend must be one of"),
+        ({"batch_size": "x"}, "batch_size must be"),
+    ],
+)
+def test_separator_arguments_are_refused_before_loading(tmp_path, monkeypatch, kwargs, match):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "home"))  # nothing may be fetched into it
+    _ours(lambda: Separator(**kwargs), match)
+    assert not (tmp_path / "home").exists()
+
+
+def test_separate_to_file_checks_arguments_before_writing(tmp_path, official_separator):
+    song = _tone(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    for kwargs, match in [
+        ({"audio_path": None}, "audio_path must be a path"),
+        ({"destination": None}, "destination must be a path"),
+        ({"duration_s": "x"}, "duration_s must be"),
+        ({"offset_s": None}, "offset_s must be"),
+        ({"progress": 5}, "progress must be a callable"),
+        ({"overwrite": "False"}, "overwrite must be True or False"),
+        ({"codec": None}, "codec must be one of"),
+        ({"subtype": 16}, "subtype must be one of"),
+        ({"bitrate": None}, "bitrate must"),
+        ({"filename_format": None}, "filename format must be"),
+        ({"source": "song.wav"}, "source must be"),
+    ]:
+        arguments = {"audio_path": song, "destination": out, **kwargs}
+        _ours(lambda arguments=arguments: official_separator.separate_to_file(**arguments), match)
+    assert not out.exists()
+
+
+def test_overwrite_false_as_text_never_replaces_a_users_file(tmp_path, official_separator):
+    song = _tone(tmp_path / "song.wav")
+    mine = tmp_path / "out" / "song" / "vocals.wav"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my notes")
+    for text in ("False", "no", "0"):
+        with pytest.raises(ValueError, match="overwrite must be True or False"):
+            official_separator.separate_to_file(song, tmp_path / "out", overwrite=text)
+    assert mine.read_text() == "my notes"
+
+
+def test_a_duration_given_as_text_is_converted_like_the_offset(tmp_path, official_separator):
+    song = _tone(tmp_path / "song.wav", 2.0)
+    paths = official_separator.separate_to_file(song, tmp_path / "out", duration_s="1")
+    assert sf.info(paths["vocals"]).frames == RATE
+
+
+def test_stream_refuses_what_is_not_an_iterable_of_blocks(official_separator):
+    for blocks, match in [
+        (None, "blocks must be an iterable"),
+        (5, "blocks must be an iterable"),
+        (np.zeros((RATE, 2), np.float32), "use separate"),  # rows would be taken for blocks
+    ]:
+        _ours(lambda blocks=blocks: official_separator.stream(blocks), match)
+
+
+def test_separate_blocks_checks_its_callables(official_separator):
+    _ours(lambda: official_separator.separate_blocks(None, print), "must be callables")
+    _ours(lambda: official_separator.separate_blocks(list, print, progress=5), "progress must")
+
+
+@pytest.mark.parametrize(
+    "files, kwargs, match",
+    [
+        ("song.wav", {}, "files must be a list of paths"),  # a str would be split into letters
+        ([None], {}, "files must be paths"),
+        (["song.wav"], {"mwf": "no"}, "mwf must be True or False"),
+        (["song.wav"], {"overwrite": "False"}, "overwrite must be True or False"),
+        (["song.wav"], {"model_dir": 5}, "model_dir must be a path"),
+        (["song.wav"], {"output_path": None}, "output path is empty or not a path"),
+        (["song.wav"], {"duration": "x"}, "duration must be"),
+        (["song.wav"], {"filename_format": 5}, "filename_format must be a str"),
+        (["song.wav"], {"params_filename": 5}, "params_filename must be"),
+        (["song.wav"], {"device": None}, "device must be one of"),
+    ],
+)
+def test_separate_files_checks_options_before_loading(tmp_path, monkeypatch, files, kwargs, match):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "home"))
+    _tone(tmp_path / "song.wav")
+    options = SeparationOptions(**{"output_path": "out", **kwargs})
+    _ours(lambda: separate_files(files, options), match)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["song.wav"]
