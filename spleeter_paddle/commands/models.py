@@ -19,10 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-p",
         "--params_filename",
         default=None,
-        help="the configuration the checkpoint was trained with (default: the preset of its name)",
+        help="the configuration the checkpoint was trained with, recorded with the weights "
+        "(default: the preset of its name); without -n, installs in its model_dir",
     )
     imported.add_argument(
-        "--overwrite", action="store_true", help="replace a model already installed under the name"
+        "--overwrite",
+        action="store_true",
+        help="replace a model, or an installed model's files, already under the name",
     )
     for action in (fetch, imported):
         action.add_argument("--model-home", default=None, help="default: $MODEL_PATH or ./model")

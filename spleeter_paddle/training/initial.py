@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..errors import ModelError
-from ..pretrained.store import METADATA_FILE, newest_model, resolve_model_home
+from ..pretrained.store import METADATA_FILE, model_directory, newest_model
 from ..vocab import LOAD_MODEL_LATEST, LOAD_MODEL_PRETRAINED, LOAD_MODEL_SCRATCH, PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -19,11 +19,12 @@ PathLike = Union[str, Path]
 
 
 def run_directory(params: Dict[str, Any], override: Optional[PathLike] = None) -> Path:
-    """``override``, else ``params['model_dir']`` (absolute, or relative to the model home)."""
+    """``override`` (``-o``, from the working directory), else the folder of
+    ``params['model_dir']`` by the rule every command reads it with (absolute, or relative to
+    the model home: :func:`~..pretrained.store.model_directory`)."""
     if override is not None:
         return Path(override)
-    path = Path(params["model_dir"])
-    return path if path.is_absolute() else resolve_model_home() / path
+    return model_directory(str(params["model_dir"]))
 
 
 def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
