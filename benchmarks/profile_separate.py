@@ -195,7 +195,7 @@ t0 = time.perf_counter()
 from spleeter_paddle.separation.separator import Separator
 t1 = time.perf_counter()
 from spleeter_paddle.configuration import load_configuration
-from spleeter_paddle.pretrained.provider import pretrained_weights
+from spleeter_paddle.pretrained.weights import pretrained_weights
 params = load_configuration("spleeter:2stems")
 weights = pretrained_weights(params)
 t2 = time.perf_counter()

@@ -132,7 +132,7 @@ def export_model(
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Dict[str, Any]:
     """Load ``params``' weights (or ``model_dir``'s) and :func:`export_network` them to ``output``."""
-    from .pretrained.provider import load_pretrained_model
+    from .pretrained.weights import load_pretrained_model
 
     check_export_options(fmt, output, overwrite, tolerance)
     if model_dir is not None:

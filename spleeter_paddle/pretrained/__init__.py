@@ -6,7 +6,7 @@ weights are fetched and converted on first use into ``$MODEL_PATH/2stems`` (defa
 
 from .checksums import crc32c, masked_crc32c
 from .convert import convert_checkpoint, tf_variable_map
-from .provider import get_model_directory, import_model, load_pretrained_model
+from .provider import get_model_directory, import_model
 from .store import (
     COMPLETION_MARKER,
     METADATA_FILE,
@@ -22,6 +22,7 @@ from .store import (
     write_model,
 )
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
+from .weights import load_pretrained_model
 
 __all__ = [
     "COMPLETION_MARKER",

@@ -16,7 +16,7 @@ import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
 from .archives import (
@@ -39,19 +39,14 @@ from .release import (
     release_archive_url,
 )
 from .store import (
-    METADATA_FILE,
     MODEL_FILES,
     WEIGHTS_FILE,
-    WEIGHTS_REFUSAL,
-    assign_weights,
-    decode_tensors,
     file_sha256,
     install_model,
     is_complete,
     model_directory,
     read_metadata,
     resolve_model_home,
-    verified_weights_bytes,
     write_model,
 )
 from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
@@ -125,151 +120,6 @@ def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -
         )
     _provision(params, target)
     return target
-
-
-class PretrainedWeights:
-    """A configuration's checked weights on disk; the Paddle model is built on first use.
-
-    Construction checks that the weights were made for ``params`` and reads them once against
-    their recorded sha256, which then names them (an exported graph cached for these exact bytes
-    can run without building the model). :meth:`model` builds it from a fresh read that must
-    have the same digest.
-    """
-
-    def __init__(self, params: Params, directory: PathLike):
-        self.params = params
-        self.directory = Path(directory)
-        check_made_for(params, self.directory)
-        _, self.sha256 = verified_weights_bytes(self.directory)
-        self._model = None
-
-    @property
-    def weights_path(self) -> Path:
-        return self.directory / WEIGHTS_FILE
-
-    def graph_identity(self) -> Dict[str, Any]:
-        """What defines the eval-mode network: its class, configuration and weight bytes."""
-        from ..model import graph_config, model_class
-
-        cls = model_class(dict(self.params))
-        return {
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "config": graph_config(dict(self.params)),
-            "weights": f"safetensors sha256 {self.sha256}",
-        }
-
-    def model(self):
-        """``build_model(params)`` holding these weights, in eval mode (built once)."""
-        if self._model is None:
-            from ..model import build_model
-
-            data, sha256 = verified_weights_bytes(self.directory)
-            if sha256 != self.sha256:
-                raise ModelError(
-                    f"{self.weights_path}: the weights were replaced while in use (sha256 "
-                    f"{self.sha256} when opened, {sha256} now); nothing was loaded"
-                )
-            arrays = decode_tensors(data, self.weights_path, "weights", WEIGHTS_REFUSAL)
-            model = build_model(dict(self.params), initialise=False)  # every weight is set next
-            assign_weights(model, arrays, self.weights_path)
-            model.eval()
-            self._model = model
-        return self._model
-
-
-def pretrained_weights(
-    params: Params,
-    model_home: Optional[PathLike] = None,
-    model_dir: Optional[PathLike] = None,
-) -> PretrainedWeights:
-    """The checked weights for ``params``: from ``model_dir`` (e.g. a trained model) when given,
-    else the config's provisioned pretrained weights."""
-    directory = (
-        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
-    )
-    return PretrainedWeights(params, directory)
-
-
-def load_pretrained_model(
-    params: Params,
-    model_home: Optional[PathLike] = None,
-    model_dir: Optional[PathLike] = None,
-):
-    """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
-    trained model) when given, else the config's provisioned pretrained weights."""
-    weights = pretrained_weights(params, model_home, model_dir)
-    model = weights.model()
-    logger.info("weights: %s", weights.directory.absolute())
-    return model
-
-
-def _model_identity(params: Params) -> Dict[str, Any]:
-    """What must agree between the configuration weights were made with and the one running
-    them: same names and shapes are not enough (activations, spectrogram, channels differ
-    silently). ``F`` may differ: the U-Net is convolutional (the 16 kHz presets use that)."""
-    from ..model.unet import conv_activation, deconv_activation
-
-    model = params.get("model") or {}
-    model_params = dict(model.get("params") or {})
-    if str(model.get("type", "")).startswith("unet."):
-        model_params = {
-            "conv_activation": type(conv_activation(model_params.get("conv_activation"))).__name__,
-            "deconv_activation": type(
-                deconv_activation(model_params.get("deconv_activation"))
-            ).__name__,
-        }
-    identity = {key: params.get(key) for key in _SHARED_KEYS}
-    identity.update(
-        {
-            "model.type": model.get("type"),
-            "model.params": model_params,
-            "instrument_list": sorted(params.get("instrument_list") or []),
-        }
-    )
-    return identity
-
-
-_SHARED_KEYS = ("n_channels", "sample_rate", "frame_length", "frame_step")
-
-
-def check_made_for(params: Params, directory: PathLike) -> None:
-    """A ModelError when ``directory``'s weights were made for a configuration that differs
-    from ``params`` in what shapes the network's meaning (see ``_model_identity``)."""
-    from ..configuration import load_configuration
-
-    made_with = read_metadata(directory).get("config")
-    recorded_as_preset = isinstance(made_with, str)
-    if isinstance(made_with, str) and made_with.startswith("spleeter:"):
-        try:
-            made_with = load_configuration(made_with)
-        except ConfigurationError:
-            raise ModelError(
-                f"{Path(directory) / METADATA_FILE}: names an unknown configuration "
-                f"{made_with!r}; cannot tell what these weights were made for"
-            ) from None
-    if not isinstance(made_with, Mapping):
-        return  # weights from before configurations were recorded: nothing to compare
-    expected, running = _model_identity(made_with), _model_identity(params)
-    differences = [
-        f"{key} {expected[key]!r} (running {running[key]!r})"
-        for key in expected
-        if expected[key] is not None and expected[key] != running[key]
-    ]
-    if differences:
-        raise ModelError(
-            f"{directory}: these weights were made with {'; '.join(differences)}; they would "
-            "give wrong stems with this configuration: use the configuration they were made "
-            f"with (its 'config' in {Path(directory) / METADATA_FILE})"
-        )
-    trained_f, running_f = made_with.get("F"), params.get("F")
-    if not recorded_as_preset and trained_f is not None and trained_f != running_f:
-        # The convolutional U-Net runs at any F (the official 16 kHz presets widen 1024 to
-        # 1536 on purpose), but bins a trained model never saw change its stems: say so.
-        logger.warning(
-            "%s: these weights were trained with F=%s; separating with F=%s (pass a "
-            "configuration with \"F\": %s to separate as they were trained)",
-            directory, trained_f, running_f, trained_f,
-        )  # fmt: skip
 
 
 # --- installing -----------------------------------------------------------------------------------

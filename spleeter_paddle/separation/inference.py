@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigurationError, ModelError
 from ..model import build_model
-from ..pretrained.provider import PretrainedWeights
+from ..pretrained.weights import PretrainedWeights
 from ..runtime import paddle
 from ..vocab import BACKENDS
 

@@ -21,7 +21,7 @@ from ..audio.writer import StreamWriter
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
-from ..pretrained.provider import pretrained_weights
+from ..pretrained.weights import pretrained_weights
 from ..vocab import BACKENDS, DEVICES
 from . import outputs
 from .backends import validate_backend

@@ -8,8 +8,8 @@ import pytest
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
-from spleeter_paddle.pretrained.provider import load_pretrained_model
 from spleeter_paddle.pretrained.store import save_weights
+from spleeter_paddle.pretrained.weights import load_pretrained_model
 
 
 def _params(**model_params):

@@ -20,7 +20,7 @@ from spleeter_paddle.pretrained import (
     model_directory,
     read_metadata,
 )
-from spleeter_paddle.pretrained.provider import check_made_for
+from spleeter_paddle.pretrained.weights import check_made_for
 
 
 def _elu_params(model_dir: str = "2stems") -> dict:

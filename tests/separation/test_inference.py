@@ -10,8 +10,8 @@ import pytest
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
-from spleeter_paddle.pretrained.provider import PretrainedWeights
 from spleeter_paddle.pretrained.store import write_model
+from spleeter_paddle.pretrained.weights import PretrainedWeights
 from spleeter_paddle.separation.inference import EagerRunner, PredictorRunner, graph_key
 
 F = 64
