@@ -20,6 +20,10 @@ from spleeter_paddle.training.folder import run_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Multi-process runs (two gloo workers each): their rendezvous can time out on a loaded 2-core
+# machine, so they run with the other long checks: python -m pytest -q -m slow
+pytestmark = pytest.mark.slow
+
 
 def _processes_naming(text: str) -> List[int]:
     """Ids of the processes whose command line contains ``text`` (this test's run folder)."""
