@@ -222,14 +222,15 @@ def strict_bool(value: Any) -> bool:
     raise ValueError(f"must be True or False (a bool), got {value!r}")
 
 
-def path_value(value: Any) -> str:
-    """A file or folder path: ``str`` or ``os.PathLike``, not empty, no NUL byte."""
+def path_value(value: Any, what: str = "a path") -> str:
+    """A file or folder path: ``str`` or ``os.PathLike``, not empty, no NUL byte (``what``
+    says in the message what the path names)."""
     try:
         text = os.fspath(value)
     except TypeError:
         text = None
     if not isinstance(text, str) or not text or "\0" in text:
-        raise ValueError(f"must be a path (str or os.PathLike), got {value!r}")
+        raise ValueError(f"must be {what} (str or os.PathLike), got {value!r}")
     return text
 
 

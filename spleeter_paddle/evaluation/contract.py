@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..options import number, whole_number
+from ..options import checked, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
 from .tracks import Track
 
@@ -43,11 +43,6 @@ def check_separator(separator: Any) -> Sequence[str]:
     if not callable(getattr(separator, "separate", None)):
         raise ValueError(f"separator {type(separator).__name__} has no separate(waveform) method")
     return names
-
-
-def _switch(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def check_arguments(
@@ -83,7 +78,7 @@ def check_arguments(
     if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)):
         raise ValueError(f"n_workers must be a whole number >= 0, got {n_workers!r}")
     for name, value in switches.items():
-        _switch(name, value)
+        checked(name, strict_bool, value)
     for name, value in windows.items():
         try:
             number(value, 0.0, exclusive_minimum=True)

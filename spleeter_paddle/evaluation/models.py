@@ -7,11 +7,11 @@ Trained models are directories ``<model home>/<run>/`` with ``model.safetensors`
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 from ..errors import ModelError
+from ..options import checked, path_value
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +25,14 @@ def resolve_model(
     (ValueError naming ``descriptor`` or ``home`` when it is not a path or name)."""
     from ..pretrained.store import WEIGHTS_FILE, find_latest_model, read_metadata
 
-    descriptor = _path_text(
-        "descriptor", descriptor, "'latest', spleeter:<preset>, a model directory or a config JSON"
+    descriptor = checked(
+        "descriptor",
+        path_value,
+        descriptor,
+        "'latest', spleeter:<preset>, a model directory or a config JSON",
     )
     if home is not None:
-        home = _path_text("home", home, "the model home folder")
+        home = checked("home", path_value, home, "the model home folder")
     if descriptor == LATEST:
         directory: Optional[Path] = find_latest_model(home)
     elif Path(descriptor).is_dir():
@@ -46,16 +49,6 @@ def resolve_model(
             f"{directory}/model.json: no 'config' (the params the model was trained with)"
         )
     return config, directory, str(directory)
-
-
-def _path_text(name: str, value: Any, what: str) -> str:
-    try:
-        text = os.fspath(value)
-    except TypeError:
-        text = None
-    if not isinstance(text, str) or not text or "\0" in text:
-        raise ValueError(f"{name} must be {what} (a str or path), got {value!r}")
-    return text
 
 
 def load_separator(
