@@ -192,11 +192,17 @@ def variants(model) -> Dict[str, object]:
             dilation=HEAD_DILATION, data_format=data_format,
         )  # fmt: skip
 
-    class SharedFirst(nn.Layer):
+    class OverModel(nn.Layer):
+        """A rewrite computed from ``model``'s own layers (their weights become the graph's)."""
+
+        def __init__(self):
+            super().__init__()
+            self.source = model
+
+    class SharedFirst(OverModel):
         def __init__(self):
             super().__init__()
             blocks = [unet.encoder[0] for unet in unets]
-            self.source = model
             self.weight = parameter(
                 self, "first_w", paddle.concat([block.conv.weight for block in blocks])
             )
@@ -212,28 +218,16 @@ def variants(model) -> Dict[str, object]:
             logits = [unet_logits(unet, mix, first=pair) for unet, pair in zip(unets, pairs)]
             return paddle.stack(masks_times_mix(logits, mix), 1)
 
-    class SplitConcat(nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.source = model
-
+    class SplitConcat(OverModel):
         def forward(self, mix):
             logits = [unet_logits(unet, mix, split_concat=True) for unet in unets]
             return paddle.stack(masks_times_mix(logits, mix), 1)
 
-    class MultiOutput(nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.source = model
-
+    class MultiOutput(OverModel):
         def forward(self, mix):
             return masks_times_mix([unet(mix) for unet in unets], mix)
 
-    class ChannelsLast(nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.source = model
-
+    class ChannelsLast(OverModel):
         def forward(self, mix):
             last = mix.transpose([0, 2, 3, 1])
             logits = [
@@ -252,26 +246,18 @@ def variants(model) -> Dict[str, object]:
 
 
 def predictor(layer, n_channels: int, n_bins: int, directory: Path) -> Callable:
-    """``layer`` exported and run as the separator runs its graph; returns ``run(x) -> array``."""
-    from spleeter_paddle.runtime import paddle
+    """``layer`` exported and run as the separator runs its graph (``save_graph``,
+    ``PredictorRunner``), every output read; returns ``run(x) -> array``."""
+    from spleeter_paddle.separation.inference import PredictorRunner, save_graph
 
-    layer.eval()
-    spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
-    prefix = directory / "graph"
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(prefix))
-    config = paddle.inference.Config(f"{prefix}.json", f"{prefix}.pdiparams")
-    config.disable_gpu()
-    config.enable_mkldnn()
-    config.set_cpu_math_library_num_threads(os.cpu_count() or 1)
-    config.disable_glog_info()
-    config.switch_ir_optim(True)
-    engine = paddle.inference.create_predictor(config)
-    handle = engine.get_input_handle(engine.get_input_names()[0])
+    save_graph(layer, n_channels, n_bins, directory / "graph")
+    runner = PredictorRunner.from_files(directory / "graph")
+    engine = runner.predictor
     outputs = [engine.get_output_handle(name) for name in engine.get_output_names()]
 
     def run(magnitude: np.ndarray) -> np.ndarray:
-        handle.reshape(list(magnitude.shape))
-        handle.copy_from_cpu(magnitude)
+        runner.input.reshape(list(magnitude.shape))
+        runner.input.copy_from_cpu(magnitude)
         engine.run()
         arrays = [output.copy_to_cpu() for output in outputs]
         return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)

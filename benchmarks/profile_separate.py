@@ -36,23 +36,17 @@ def _median_time(function: Callable[[], object], repeats: int) -> float:
 
 
 def _predictor(layer, input_shape, directory: Path):
-    from spleeter_paddle.runtime import paddle
+    """``layer`` exported and loaded as the separator does its graph (``save_graph``,
+    ``PredictorRunner``), fed a random input of ``input_shape``; returns its ``run``."""
+    from spleeter_paddle.separation.inference import PredictorRunner, save_graph
 
-    layer.eval()
-    spec = [paddle.static.InputSpec(list(input_shape), "float32", "x")]
     prefix = directory / "layer"
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(prefix))
-    config = paddle.inference.Config(f"{prefix}.json", f"{prefix}.pdiparams")
-    config.disable_gpu()
-    config.enable_onednn()
-    config.set_cpu_math_library_num_threads(os.cpu_count() or 1)
-    config.disable_glog_info()
-    predictor = paddle.inference.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    save_graph(layer, input_shape[1], input_shape[3], prefix)
+    runner = PredictorRunner.from_files(prefix)
     data = np.random.default_rng(0).random(input_shape).astype(np.float32)
-    handle.reshape(list(input_shape))
-    handle.copy_from_cpu(data)
-    return predictor.run
+    runner.input.reshape(list(input_shape))
+    runner.input.copy_from_cpu(data)
+    return runner.predictor.run
 
 
 def layer_table(repeats: int) -> List[Dict[str, object]]:
