@@ -49,7 +49,7 @@ def in_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
 
     separator = Separator(params, backend=backend, mwf=mwf)
     with tempfile.TemporaryDirectory() as out:
-        separator.separate_to_file(song, out, duration_s=12.0)  # warm-up (oneDNN primitives)
+        separator.separate_to_file(song, out, duration=12.0)  # warm-up (oneDNN primitives)
         started = time.perf_counter()
         separator.separate_to_file(song, out, overwrite=True)
         elapsed = time.perf_counter() - started

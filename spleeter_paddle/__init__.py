@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .configuration import load_configuration
+from .errors import SpleeterError
 
 
 def __getattr__(name: str):
@@ -20,4 +21,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["Separator", "load_configuration", "__version__"]
+__all__ = ["Separator", "SpleeterError", "load_configuration", "__version__"]

@@ -1,7 +1,138 @@
-"""``python -m spleeter_paddle``."""
+"""``python -m spleeter_paddle`` and Spleeter's ``spleeter.__main__``.
 
+Importing runs nothing. Spleeter's names are here: ``spleeter`` (the Typer application, e.g. for
+``typer.testing.CliRunner``) and the commands as Python functions with Spleeter's parameters,
+``separate``, ``train`` and ``evaluate`` (which returns Spleeter's metrics dict). All of them run
+the one command line of :mod:`spleeter_paddle.cli`; a failure raises its :class:`SpleeterError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
 import sys
+from pathlib import Path
+from statistics import median
+from typing import Dict, List, Optional, Sequence, Union
 
-from .cli import main
+import typer
 
-sys.exit(main())
+from .audio.adapter import DEFAULT_ADAPTER
+from .cli import call, main
+from .errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+EVALUATION_SPLIT = "test"  # Spleeter evaluates MUSDB18's test songs
+EVALUATION_METRICS = ("SDR", "SAR", "SIR", "ISR")
+
+spleeter = typer.Typer(add_completion=False, help="Spleeter music source separation on Paddle.")
+
+
+@spleeter.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+def _command_line(context: typer.Context) -> None:
+    """Every word goes to the command line of ``spleeter-paddle`` (try ``--help``)."""
+    raise typer.Exit(main(list(context.args)))
+
+
+def _flag(name: str, value: object) -> List[str]:
+    return (
+        []
+        if value is None
+        else [name, os.fspath(value) if hasattr(value, "__fspath__") else str(value)]
+    )
+
+
+def separate(
+    deprecated_files: Optional[str] = None,
+    files: Sequence[PathLike] = (),
+    adapter: str = DEFAULT_ADAPTER,
+    bitrate: str = "128k",
+    codec: str = "wav",
+    duration: Optional[float] = None,
+    offset: float = 0.0,
+    output_path: PathLike = "separated_audio",
+    filename_format: str = "{filename}/{instrument}.{codec}",
+    params_filename: str = "spleeter:2stems",
+    mwf: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Spleeter's ``separate`` command as a function (``duration`` None: whole files)."""
+    if deprecated_files is not None:
+        raise ConfigurationError(
+            "-i option is not supported anymore, audio files must be supplied using the files "
+            "argument instead"
+        )
+    if isinstance(files, (str, bytes, os.PathLike)):
+        raise ConfigurationError(f"files must be a list of paths, got {files!r}")
+    argv = ["separate", *(os.fspath(name) for name in files)]
+    argv += (
+        _flag("-a", adapter) + _flag("-b", bitrate) + _flag("-c", getattr(codec, "value", codec))
+    )
+    argv += _flag("-d", duration) + _flag("-s", offset) + _flag("-o", output_path)
+    argv += _flag("-f", filename_format) + _flag("-p", params_filename)
+    call(argv + (["--mwf"] if mwf else []) + (["--verbose"] if verbose else []))
+
+
+def train(
+    adapter: str = DEFAULT_ADAPTER,
+    data: PathLike = "dataset",
+    params_filename: str = "spleeter:2stems",
+    verbose: bool = False,
+) -> None:
+    """Spleeter's ``train`` command as a function: train the configuration's model on ``data``."""
+    argv = ["train"] + _flag("-a", adapter) + _flag("-d", data) + _flag("-p", params_filename)
+    call(argv + (["--verbose"] if verbose else []))
+
+
+def evaluate(
+    adapter: str = DEFAULT_ADAPTER,
+    output_path: PathLike = "eval_output",
+    params_filename: str = "spleeter:2stems",
+    mus_dir: Optional[PathLike] = None,
+    mwf: bool = False,
+    verbose: bool = False,
+) -> Dict[str, Dict[str, List[float]]]:
+    """Spleeter's ``evaluate`` as a function: scores the test songs of ``mus_dir`` and returns
+    ``{instrument: {metric: [median over each song's frames, one per song]}}``."""
+    if mus_dir is None:
+        raise ConfigurationError("evaluate needs mus_dir, the MUSDB18 folder")
+    argv = ["evaluate"] + _flag("-a", adapter) + _flag("-o", output_path)
+    argv += _flag("-p", params_filename) + _flag("--mus_dir", mus_dir)
+    call(argv + (["--mwf"] if mwf else []) + (["--verbose"] if verbose else []))
+    return compile_metrics(Path(output_path), Path(mus_dir))
+
+
+def compile_metrics(output_path: Path, mus_dir: Path) -> Dict[str, Dict[str, List[float]]]:
+    """Spleeter's metrics dict from this run's song JSON (museval's format): per instrument and
+    metric, each song's median over its frames, NaN frames left out."""
+    songs = sorted(path.name for path in (mus_dir / EVALUATION_SPLIT).iterdir() if path.is_dir())
+    metrics: Dict[str, Dict[str, List[float]]] = {}
+    for song in songs:
+        document = json.loads((output_path / EVALUATION_SPLIT / f"{song}.json").read_text())
+        for target in document["targets"]:
+            values = metrics.setdefault(target["name"], {name: [] for name in EVALUATION_METRICS})
+            for name in EVALUATION_METRICS:
+                frames = [frame["metrics"][name] for frame in target["frames"]]
+                finite = [value for value in frames if value is not None and not math.isnan(value)]
+                values[name].append(median(finite) if finite else math.nan)
+    return metrics
+
+
+def entrypoint() -> None:
+    """Spleeter's console entry point: the command line, its exit status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

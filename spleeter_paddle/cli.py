@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from . import __version__
 from .commands import run_guarded
+from .errors import ConfigurationError, SpleeterError
 from .logs import configure_logging
 
 
@@ -56,6 +57,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     return run_guarded(args.run, args, parser.prog)
+
+
+def call(argv: List[str]) -> None:
+    """The command line ``argv`` as a Python call: its errors raise as they are (a usage error,
+    which the parser prints, as a ConfigurationError); a non-zero exit status (some files or
+    songs failed, each logged) raises a SpleeterError."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help or --version (0), or a usage error (2)
+        if stop.code:
+            raise ConfigurationError(
+                f"{parser.prog} {' '.join(argv[:1])}: invalid options"
+            ) from None
+        return
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    status = int(args.run(args) or 0)
+    if status:
+        raise SpleeterError(f"{parser.prog} {argv[0]} failed (exit status {status}); see the log")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
 MAX_SECONDS = 1e9  # offsets and durations (31 years)
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000  # what audio files and Spleeter's models use
 MAX_BATCH_SIZE = 64
 MAX_SEGMENT_FRAMES = 8192
 MAX_LOADER_WORKERS = 64
@@ -92,6 +93,14 @@ def offset_seconds(value: Any) -> float:
 def duration_seconds(value: Any) -> float:
     """``-d``: seconds above 0, at most 1e9."""
     return number(value, 0.0, MAX_SECONDS, exclusive_minimum=True)
+
+
+def sample_rate_hz(value: Any) -> int:
+    """A sample rate: a whole number of Hz from 8 kHz to 384 kHz (``44100`` or ``44100.0``)."""
+    rate = number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+    if rate != int(rate):
+        raise ValueError(f"must be a whole number of Hz, got {value!r}")
+    return int(rate)
 
 
 def fraction(value: Any) -> float:

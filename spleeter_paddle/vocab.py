@@ -7,6 +7,11 @@ DEVICES = ("auto", "cpu", "gpu", "sdaa")
 PADDLE_BACKENDS = ("auto", "predictor", "eager")  # need nothing beyond Paddle
 BACKENDS = (*PADDLE_BACKENDS, "onnxruntime", "openvino")
 CODECS = ("wav", "mp3", "ogg", "m4a", "wma", "flac")  # Spleeter's Codec enum
+STFT_BACKENDS = (
+    "auto",
+    "tensorflow",
+    "librosa",
+)  # Spleeter 2.1-2.3's STFTBackend (one exact STFT here)
 BIT_DEPTHS = ("PCM_16", "PCM_24", "FLOAT")  # soundfile subtypes of wav/flac
 PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")  # the official release's models
 PRESETS = (

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
-from typing import Generator, NamedTuple, Optional
+from typing import Any, Generator, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import AudioError
+from .. import options
+from ..errors import AudioError, ConfigurationError
+from .adapter import AudioAdapter
 
 ENCODERS = {  # codec -> (ffmpeg encoder, muxer); mp3/ogg only when libsndfile lacks them
     "m4a": ("aac", "ipod"),
@@ -223,3 +226,79 @@ class Encoder:
         self._process.wait()
         self._process.stdin.close()
         self._stderr.close()
+
+
+# ----------------------------------------------------------------------------- Spleeter's adapter
+
+
+class FFMPEGProcessAudioAdapter(AudioAdapter):
+    """Spleeter's default adapter: decodes with an ``ffmpeg`` process (resampling with ffmpeg's
+    own resampler, as Spleeter does) and writes with this library's atomic writer.
+
+    Made only where ``ffmpeg`` and ``ffprobe`` are installed (AudioError otherwise).
+    """
+
+    SUPPORTED_CODECS = {"m4a": "aac", "ogg": "libvorbis", "wma": "wmav2"}  # Spleeter's table
+
+    def __init__(self) -> None:
+        for binary in ("ffmpeg", "ffprobe"):
+            if shutil.which(binary) is None:
+                raise AudioError(f"{binary} binary not found (apt install ffmpeg)")
+
+    def load(
+        self,
+        path: Union[str, bytes, os.PathLike],
+        offset: Optional[float] = None,
+        duration: Optional[float] = None,
+        sample_rate: Optional[float] = None,
+        dtype: Any = np.float32,
+    ) -> Tuple[np.ndarray, int]:
+        """``(waveform (n_samples, n_channels) dtype, sample_rate)``: ``duration`` s (None: to
+        the end) from ``offset`` s, at ``sample_rate`` (None: the file's), channels as stored."""
+        from . import io as audio_io  # io reads through this module
+
+        name = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else path
+        try:
+            name = options.checked("path", options.path_value, name)
+            offset = (
+                0.0 if offset is None else options.checked("offset", options.offset_seconds, offset)
+            )
+            if duration is not None:
+                duration = options.checked("duration", options.duration_seconds, duration)
+            if sample_rate is not None:
+                sample_rate = options.checked("sample_rate", options.sample_rate_hz, sample_rate)
+            dtype = np.dtype(dtype.decode() if isinstance(dtype, bytes) else dtype)
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(str(error)) from None
+        audio_io.check_input_file(name)
+        stream = probe(name, 0, "not read: ffmpeg adapter")
+        rate = stream.sample_rate if sample_rate is None else sample_rate
+        start = int(round(offset * rate))
+        n_frames = None if duration is None else max(1, int(round(duration * rate)))
+        blocks = list(decode(name, 0, stream.n_channels, rate, start, n_frames, READ_BLOCK))
+        if not blocks:
+            raise AudioError(f"{name}: no audio samples from {offset:g} s (beyond the end?)")
+        waveform = np.concatenate(blocks)
+        found = audio_io.unusable_samples(waveform)
+        if found is not None:
+            raise AudioError(f"{name}: {found[1]} (first at sample {start + found[0]})")
+        return waveform.astype(dtype, copy=False), rate
+
+    def save(
+        self,
+        path: Union[str, os.PathLike],
+        data: np.ndarray,
+        sample_rate: float,
+        codec: Optional[str] = None,
+        bitrate: Optional[str] = None,
+    ) -> None:
+        """Write ``data`` ``(n_samples, n_channels)`` to ``path`` (its folder must exist):
+        ``codec`` None takes the extension's; ``bitrate`` None is 128k."""
+        from .writer import save
+
+        name = os.fspath(path)
+        directory = os.path.dirname(name) or "."
+        if not os.path.isdir(directory):
+            raise AudioError(f"output directory does not exist: {directory}")
+        codec = getattr(codec, "value", codec)
+        save(name, np.asarray(data), int(sample_rate), codec, bitrate or "128k")

@@ -14,7 +14,7 @@ from typing import List, Optional
 from ..logs import one_line
 from ..vocab import METRICS_IMPLEMENTATIONS
 from . import run_script
-from .flags import add_device_flag, add_is_wav_flag
+from .flags import add_adapter_flag, add_device_flag, add_is_wav_flag, check_default_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         help="score songs again even if their JSON exists (default: resume)",
     )
     add_device_flag(parser, help="auto, cpu, gpu or sdaa (separation)")
+    add_adapter_flag(parser)
     parser.add_argument(
         "--metrics",
         choices=METRICS_IMPLEMENTATIONS,
@@ -174,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import check_output_folder
 
     _check_options(args)
+    check_default_adapter(args.adapter, "evaluate")
     check_output_folder(args.output, overwrite=args.overwrite)
     if args.mus_dir:
         tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)

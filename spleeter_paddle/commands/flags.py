@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
+from ..audio.adapter import DEFAULT_ADAPTER, adapter_class_named
+from ..errors import ConfigurationError
 from ..options import positive_number, whole_number
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
@@ -47,6 +49,27 @@ def add_backend_flag(
     help: str = "inference engine (default: auto; onnxruntime/openvino need their extras)",
 ) -> None:
     parser.add_argument("--backend", default="auto", choices=choices, help=help)
+
+
+def add_adapter_flag(parser: Parser) -> None:
+    """Spleeter's ``-a/--adapter``: the AudioAdapter class that reads (and writes) audio."""
+    parser.add_argument(
+        "-a",
+        "--adapter",
+        default=DEFAULT_ADAPTER,
+        help="audio adapter class, package.module.Class (default: the built-in reader and "
+        "writer; spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter names it too)",
+    )
+
+
+def check_default_adapter(name: str, command: str) -> None:
+    """``train``/``evaluate`` read songs with the built-in reader: ``-a`` may only name the
+    default adapter there (ConfigurationError, a usage error, for any other)."""
+    if adapter_class_named(name) is not None:
+        raise ConfigurationError(
+            f"-a/--adapter {name}: {command} reads audio with the built-in reader; only the "
+            f"default adapter ({DEFAULT_ADAPTER}) is accepted here"
+        )
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds
 from ..separation.batch import SeparationOptions, separate_files
 from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
-from .flags import add_model_flags
+from .flags import add_adapter_flag, add_model_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-i", "--inputs", action="append", default=[], help="input file (seed style; may repeat)"
     )
     add_model_flags(parser)
+    add_adapter_flag(parser)
     parser.add_argument(
         "-o",
         "--output_path",

@@ -14,7 +14,13 @@ from spleeter_paddle.commands.data import (
     run_process_data,
     training_params,
 )
-from spleeter_paddle.commands.flags import COUNT, COUNT_FROM_ZERO, add_device_flag
+from spleeter_paddle.commands.flags import (
+    COUNT,
+    COUNT_FROM_ZERO,
+    add_adapter_flag,
+    add_device_flag,
+    check_default_adapter,
+)
 from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
     MAX_PROCESSES_PER_NODE,
@@ -46,8 +52,11 @@ def augmentation_names(text: str) -> tuple:
     return name_list(text, AUGMENTATIONS)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: bool = False) -> None:
+    """``train``'s flags. ``-lm`` defaults to False, as Spleeter trains from the
+    configuration's own initialisation; the seed's ``run_spleeter.py`` keeps its True."""
     add_process_data_arguments(parser)
+    add_adapter_flag(parser)
     group = parser.add_argument_group("training")
     group.add_argument(
         "-e", "--epochs", type=COUNT, default=None, help="epochs over the cached chunks"
@@ -64,9 +73,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "-lm",
         "--load_model",
         type=load_model_choice,
-        default=True,
-        help="True: start from the official pretrained weights (default), False: "
-        "from scratch, latest: the newest own model, or a model directory",
+        default=load_model_default,
+        help="True: start from the official pretrained weights, False: from the "
+        "configuration's initialisation, latest: the newest own model, or a model directory "
+        f"(default {load_model_default})",
     )
     group.add_argument(
         "-o",
@@ -214,6 +224,7 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     A conflicting run folder is refused before the caches are built (``training/run.py``)."""
     from spleeter_paddle.training.run import check_run, train_model
 
+    check_default_adapter(args.adapter, "train")
     params, options, launch = training_params(args), training_options(args), launch_options(args)
     cache_status = 0
     if build_cache:
@@ -236,7 +247,7 @@ def add_run_spleeter_arguments(parser: argparse.ArgumentParser) -> None:
         help="process_data: build the spectrogram caches; train: caches + "
         "training; fast_train: training on existing caches (default)",
     )
-    add_train_arguments(parser)
+    add_train_arguments(parser, load_model_default=True)
 
 
 def run_spleeter(args: argparse.Namespace) -> int:

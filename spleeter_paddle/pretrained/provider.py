@@ -90,14 +90,18 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -> Path:
+def get_model_directory(
+    params: Params,
+    model_home: Optional[PathLike] = None,
+    github: Optional[Mapping[str, str]] = None,
+) -> Path:
     """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
 
     ``model_dir`` names a folder by :func:`~.store.model_directory`'s rule, the one training and
     ``models import`` write by: absolute as is, relative under the model home (never the
     working directory). A bare name (every preset's) is installed there from the first source
-    that works when missing; a path (``runs/mine``, ``/abs/model``) must already hold
-    ``model.safetensors``. Raises :class:`ModelError` listing every attempt when none does.
+    that works when missing (``github``: the release to fetch from, default from the
+    environment); a path (``runs/mine``, ``/abs/model``) must already hold ``model.safetensors``. Raises :class:`ModelError` listing every attempt when none does.
     """
     text = str(params["model_dir"])
     target = model_directory(text, model_home)
@@ -118,7 +122,7 @@ def get_model_directory(params: Params, model_home: Optional[PathLike] = None) -
             f"model_dir {text}: no {WEIGHTS_FILE} in {target}; a path names an installed or "
             "trained model (only a bare name such as 2stems is fetched into the model home)" + hint
         )
-    _provision(params, target)
+    _provision(params, target, github)
     return target
 
 
@@ -195,7 +199,7 @@ def _remove_stale_work(parent: Path, name: str, max_age_s: float = 86_400.0) -> 
             pass
 
 
-def _provision(params: Params, target: Path) -> None:
+def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
     name = target.name
     _refuse_foreign_target(target, overwrite=False, importing=False)
     attempts: List[str] = []
@@ -215,11 +219,11 @@ def _provision(params: Params, target: Path) -> None:
     if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
     else:
-        url = release_archive_url(name)
+        url = release_archive_url(name, github)
         try:
             with _work_directory(target.parent, name) as work:
                 limit = _archive_limit(params)
-                archive = download_release_archive(name, work, max_bytes=limit)
+                archive = download_release_archive(name, work, limit, github)
                 extracted = work / "extracted"
                 with _errors_name(url, extracted):
                     prefix = _checkpoint_in_archive(archive, extracted, limit, label=url)

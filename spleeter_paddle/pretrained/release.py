@@ -38,27 +38,30 @@ def _github_settings() -> Dict[str, str]:
     }
 
 
-def release_url(file_name: str) -> str:
-    """``{GITHUB_HOST}/{GITHUB_REPOSITORY}/releases/download/{GITHUB_RELEASE}/<file_name>``."""
-    github = _github_settings()
+def release_url(file_name: str, github: Optional[Dict[str, str]] = None) -> str:
+    """``{GITHUB_HOST}/{GITHUB_REPOSITORY}/releases/download/{GITHUB_RELEASE}/<file_name>``
+    (``github``: ``{"host", "repository", "release"}``, default from the environment)."""
+    github = github or _github_settings()
     return (
         f"{github['host']}/{github['repository']}/releases/download/{github['release']}/{file_name}"
     )
 
 
-def release_archive_url(name: str) -> str:
-    return release_url(f"{name}.tar.gz")
+def release_archive_url(name: str, github: Optional[Dict[str, str]] = None) -> str:
+    return release_url(f"{name}.tar.gz", github)
 
 
-def _expected_archive_sha256(name: str) -> str:
-    github = _github_settings()
+def archive_sha256(name: str, github: Optional[Dict[str, str]] = None) -> str:
+    """The sha256 of release archive ``name``: known for the official release, else read from
+    the release's ``checksum.json``. ModelError when it cannot be read or has no entry."""
+    github = github or _github_settings()
     official = (github["repository"], github["release"]) == (
         DEFAULT_GITHUB_REPOSITORY,
         DEFAULT_GITHUB_RELEASE,
     )
     if official and name in RELEASE_ARCHIVE_SHA256:
         return RELEASE_ARCHIVE_SHA256[name]
-    url = release_url("checksum.json")
+    url = release_url("checksum.json", github)
     try:
         with urllib.request.urlopen(url, timeout=_timeout_s()) as response:
             index = json.loads(response.read(1 << 20).decode("utf-8"))
@@ -69,13 +72,18 @@ def _expected_archive_sha256(name: str) -> str:
     return index[name].lower()
 
 
-def download_release_archive(name: str, directory: Path, max_bytes: Optional[int] = None) -> Path:
+def download_release_archive(
+    name: str,
+    directory: Path,
+    max_bytes: Optional[int] = None,
+    github: Optional[Dict[str, str]] = None,
+) -> Path:
     """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise.
 
     ``max_bytes`` bounds the download (a compressed checkpoint is smaller than its limit).
     """
-    expected = _expected_archive_sha256(name)
-    url = release_archive_url(name)
+    expected = archive_sha256(name, github)
+    url = release_archive_url(name, github)
     archive = directory / f"{name}.tar.gz"
     logger.info("downloading %s", url)
     actual = download(url, archive, f"{name}.tar.gz", max_bytes=max_bytes)

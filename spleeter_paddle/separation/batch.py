@@ -15,6 +15,7 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
+from ..audio.adapter import adapter_class_named
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
@@ -56,6 +57,9 @@ class SeparationOptions:
     batch_size: int = 1
     segment_frames: Optional[int] = None
     overwrite: bool = False
+    # Spleeter's -a: an AudioAdapter class name; the default adapter's work is done by this
+    # library's streaming reader and tagged writer, another adapter loads and saves each file.
+    adapter: Optional[str] = None
 
     def check(self) -> None:
         """ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
@@ -99,6 +103,7 @@ class SeparationOptions:
                     f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
         validate_backend(self.backend)  # its optional packages, before any model loads
+        adapter_class_named(self.adapter)
 
 
 def check_file_options(
@@ -237,6 +242,8 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
         files, params["instrument_list"], options.output_path, options.codec,
         options.filename_format, options.overwrite,
     )  # fmt: skip
+    adapter_class = adapter_class_named(options.adapter)
+    adapter = None if adapter_class is None else adapter_class()
     failures: List[str] = []
     started = time.perf_counter()
     audio_seconds = [0.0]
@@ -272,8 +279,9 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
                     seconds_bar.total += length_s
                     seconds_bar.refresh()
                 paths = separator.separate_to_file(
-                    name, options.output_path, options.codec, options.bitrate, options.offset,
-                    options.duration, options.filename_format, options.subtype,
+                    name, options.output_path, adapter, options.offset, options.duration,
+                    codec=options.codec, bitrate=options.bitrate,
+                    filename_format=options.filename_format, subtype=options.subtype,
                     progress=progress, overwrite=options.overwrite, source=source,
                 )  # fmt: skip
             except SpleeterError as error:

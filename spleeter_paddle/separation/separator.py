@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
 from .. import options
 from ..audio import io as audio_io
+from ..audio.adapter import AudioAdapter, custom_adapter
 from ..audio.writer import StreamWriter
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import AudioError, ConfigurationError
 from ..pretrained.weights import pretrained_weights
-from ..vocab import BACKENDS, DEVICES
+from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 from . import outputs
 from .backends import validate_backend
 from .batch import check_file_options
@@ -100,6 +103,17 @@ def _checked_path(name: str, value: Any) -> str:
     return options.checked(name, options.path_value, value)
 
 
+def _wiener_switch(MWF: Any, mwf: Any) -> bool:
+    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name."""
+    MWF = options.checked("MWF", options.strict_bool, MWF)
+    if mwf is None:
+        return MWF
+    mwf = options.checked("mwf", options.strict_bool, mwf)
+    if MWF and not mwf:
+        raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
+    return mwf or MWF
+
+
 def _stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
     return {name: audio_io.to_stereo(block) for name, block in stems.items()}
@@ -108,9 +122,17 @@ def _stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 class Separator:
     """Spleeter separation with a model loaded once.
 
+    The first three parameters are official Spleeter's (``spleeter.separator.Separator``); the
+    keyword-only ones are ours.
+
     Args:
-        params: ``spleeter:<preset>``, a JSON config path, or a config dict.
-        mwf: multichannel Wiener filter (norbert, exact to the song-wide statistics).
+        params_descriptor: ``spleeter:<preset>``, a JSON config path, or a config dict.
+        MWF: multichannel Wiener filter (norbert, exact to the song-wide statistics).
+        multiprocess: as Spleeter's: with it, ``synchronous=False`` writes run in the background
+            (a writer thread here) until :meth:`join`; without it every write is synchronous.
+        mwf: the same switch as ``MWF`` (this library's earlier name).
+        stft_backend: Spleeter 2.1-2.3's ``STFTBackend`` (``auto``, ``tensorflow``,
+            ``librosa``): accepted; all give the one exact STFT of Spleeter's TensorFlow graph.
         device: ``auto`` (sdaa > gpu > cpu), ``cpu``, ``gpu`` or ``sdaa``.
         model_dir: directory with ``model.safetensors`` (e.g. a trained model); default: the
             config's ``model_dir``, provisioned with the official weights when it is a preset.
@@ -122,22 +144,32 @@ class Separator:
 
     def __init__(
         self,
-        params: Union[str, Path, Params] = "spleeter:2stems",
-        mwf: bool = False,
+        params_descriptor: Union[str, Path, Params] = "spleeter:2stems",
+        MWF: bool = False,  # noqa: N803 (Spleeter's name)
+        multiprocess: bool = True,
+        *,
+        mwf: Optional[bool] = None,
+        stft_backend: str = "auto",
         device: str = "auto",
         model_dir: Union[str, Path, None] = None,
         backend: str = "auto",
         batch_size: int = 1,
         segment_frames: Optional[int] = None,
     ):
+        params = params_descriptor
         try:
             check_params_value(params)
-            self.mwf = options.checked("mwf", options.strict_bool, mwf)
+            self.mwf = _wiener_switch(MWF, mwf)
+            self.multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
             if model_dir is not None:
                 model_dir = options.checked("model_dir", options.path_value, model_dir)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
-        for name, value, allowed in (("device", device, DEVICES), ("backend", backend, BACKENDS)):
+        for name, value, allowed in (
+            ("device", device, DEVICES),
+            ("backend", backend, BACKENDS),
+            ("stft_backend", getattr(stft_backend, "value", stft_backend), STFT_BACKENDS),
+        ):
             check_choice(name, value, allowed)
         validate_backend(backend)
         self.params = load_configuration(params)
@@ -155,6 +187,10 @@ class Separator:
         self._runner = make_runner(
             self.weights, self.params["n_channels"], self.params["F"], self.device, backend
         )
+        # One model call at a time, whichever thread asks (no engine is reentrant).
+        self._model_lock = threading.Lock()
+        self._writer: Optional[ThreadPoolExecutor] = None
+        self._tasks: List[Future] = []
         # With the model on an accelerator, run it on a worker thread while the CPU does the FFT
         # work (predictors only: eager device contexts belong to one thread). On CPU both
         # compete for the same cores: measured 5 % slower on 2 cores, so not there.
@@ -186,12 +222,16 @@ class Separator:
 
     def run_model(self, magnitude: np.ndarray) -> np.ndarray:
         """``[B, C, T, F]`` float32 mix magnitudes -> ``[B, N, C, T, F]`` instrument estimates."""
-        return self._runner(magnitude)
+        with self._model_lock:
+            return self._runner(magnitude)
 
-    def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
-        """Separate ``(n_samples, n_channels)`` float32 audio at :attr:`sample_rate`.
+    def separate(
+        self, waveform: np.ndarray, audio_descriptor: Optional[str] = None
+    ) -> Dict[str, np.ndarray]:
+        """Separate ``(n_samples, n_channels)`` float audio at :attr:`sample_rate`.
 
-        Returns ``{instrument: (n_samples, 2) float32}``.
+        Returns ``{instrument: (n_samples, 2) float32}``. ``audio_descriptor`` is accepted and
+        unused, as in Spleeter.
         """
         waveform = _checked_waveform(waveform)
         stereo = np.ascontiguousarray(audio_io.to_stereo(waveform))
@@ -286,65 +326,151 @@ class Separator:
         destination: Union[str, Path],
         codec: str = "wav",
         filename_format: str = DEFAULT_FILENAME_FORMAT,
+        instruments: Optional[Iterable[str]] = None,
     ) -> Dict[str, Path]:
         """Where each instrument of ``audio_path`` goes (see ``outputs.output_paths``)."""
-        return outputs.output_paths(
-            self.instruments, audio_path, destination, codec, filename_format
-        )
+        names = self.instruments if instruments is None else list(instruments)
+        return outputs.output_paths(names, audio_path, destination, codec, filename_format)
 
     def separate_to_file(
         self,
-        audio_path: Union[str, Path],
+        audio_descriptor: Union[str, Path],
         destination: Union[str, Path],
+        audio_adapter: Optional[AudioAdapter] = None,
+        offset: float = 0.0,
+        duration: Optional[float] = None,
         codec: str = "wav",
         bitrate: str = "128k",
-        offset_s: float = 0.0,
-        duration_s: Optional[float] = None,
         filename_format: str = DEFAULT_FILENAME_FORMAT,
+        synchronous: bool = True,
+        *,
         subtype: str = "PCM_16",
         progress: Optional[Callable[[int], None]] = None,
         overwrite: bool = False,
         source: Optional[audio_io.AudioSource] = None,
     ) -> Dict[str, Path]:
-        """Separate a file into one file per instrument, streaming (memory does not grow with
-        length). Outputs are written to temporary names and renamed only when all succeeded.
+        """Separate a file into one file per instrument (Spleeter's signature, then ours).
 
-        An existing file at an output path is replaced only when it is an earlier stem of this
-        instrument and input written by this tool (its tag), or with ``overwrite``; the input
-        itself never is. ``source``: ``audio_io.probe(audio_path)`` when the caller already has
-        it (probing a file ffmpeg decodes costs ~70 ms). Returns ``{instrument: output path}``.
-        Raises :class:`AudioError`.
+        With the default adapter and ``synchronous`` (or without ``multiprocess``) the file is
+        streamed: memory does not grow with its length. ``duration`` defaults to the whole file
+        (Spleeter cuts at 600 s). Another :class:`AudioAdapter` loads and saves the audio, as in
+        Spleeter. ``synchronous=False``: the stems are separated now and written in the
+        background; :meth:`join` waits for the writes and raises their errors.
+
+        Outputs are written to temporary names and renamed only when all succeeded. An existing
+        file at an output path is replaced only when it is an earlier stem of this instrument
+        and input written by this tool (its tag), or with ``overwrite``; the input itself never
+        is. ``source``: ``audio_io.probe(audio_descriptor)`` when the caller already has it.
+        Returns ``{instrument: output path}``. Raises :class:`AudioError`.
         """
         audio_path, destination = (
             _checked_path(name, value)
-            for name, value in (("audio_path", audio_path), ("destination", destination))
+            for name, value in (
+                ("audio_descriptor", audio_descriptor),
+                ("destination", destination),
+            )
         )
-        codec, bitrate, subtype, offset_s, duration_s = check_file_options(
-            codec,
-            bitrate,
-            subtype,
-            offset_s,
-            duration_s,
-            self.sample_rate,
-            ("offset_s", "duration_s"),
+        codec, bitrate, subtype, offset, duration = check_file_options(
+            getattr(codec, "value", codec), bitrate, subtype, offset, duration, self.sample_rate
         )
         check_progress(progress)
         overwrite = options.checked("overwrite", options.strict_bool, overwrite)
+        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
+        adapter = custom_adapter(audio_adapter)
         if source is not None and (
             not isinstance(source, audio_io.AudioSource) or source.path != audio_path
         ):
             raise ValueError(f"source must be audio_io.probe({audio_path!r}), got {source!r}")
         paths = self.output_paths(audio_path, destination, codec, filename_format)
         outputs.check_not_inputs({audio_path: paths}, [audio_path])
-        if source is None:
-            source = audio_io.probe(audio_path)  # fail early, before any output exists
-        with outputs.output_lock(paths.values(), audio_path):
-            for name, path in paths.items():
-                outputs.check_replaceable(path, name, audio_path, overwrite)
-            self._write_stems(
-                source, paths, codec, bitrate, offset_s, duration_s, subtype, progress
+        if adapter is None and (synchronous or not self.multiprocess):
+            if source is None:
+                source = audio_io.probe(audio_path)  # fail early, before any output exists
+            with outputs.output_lock(paths.values(), audio_path):
+                for name, path in paths.items():
+                    outputs.check_replaceable(path, name, audio_path, overwrite)
+                self._write_stems(
+                    source, paths, codec, bitrate, offset, duration, subtype, progress
+                )
+            return paths
+        if adapter is None:
+            waveform, _ = audio_io.load(audio_path, offset, duration, self.sample_rate)
+        else:
+            waveform, _ = adapter.load(
+                audio_path, offset=offset, duration=duration, sample_rate=self.sample_rate
             )
+        stems = self.separate(waveform)
+        if progress is not None:
+            progress(len(waveform))
+        write = _StemFiles(paths, audio_path, codec, bitrate, subtype, adapter, overwrite)
+        self._submit(lambda: write(self.sample_rate, stems), synchronous)
         return paths
+
+    def save_to_file(
+        self,
+        sources: Dict[str, np.ndarray],
+        audio_descriptor: Union[str, Path],
+        destination: Union[str, Path],
+        filename_format: str = DEFAULT_FILENAME_FORMAT,
+        codec: str = "wav",
+        audio_adapter: Optional[AudioAdapter] = None,
+        bitrate: str = "128k",
+        synchronous: bool = True,
+        *,
+        subtype: str = "PCM_16",
+        overwrite: bool = False,
+    ) -> Dict[str, Path]:
+        """Write ``{instrument: (n_samples, n_channels) float}`` as :meth:`separate` returns
+        them, named after ``audio_descriptor`` like :meth:`separate_to_file` (Spleeter's
+        signature, then ours). Returns ``{instrument: output path}``."""
+        audio_path, destination = (
+            _checked_path(name, value)
+            for name, value in (
+                ("audio_descriptor", audio_descriptor),
+                ("destination", destination),
+            )
+        )
+        codec, bitrate, subtype, _, _ = check_file_options(
+            getattr(codec, "value", codec), bitrate, subtype, 0.0, None, self.sample_rate
+        )
+        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
+        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
+        adapter = custom_adapter(audio_adapter)
+        if not isinstance(sources, dict) or not sources:
+            raise ValueError(
+                f"sources must be a non-empty dict {{instrument: waveform}}, got {sources!r}"
+            )
+        try:
+            stems = {str(name): _checked_waveform(data) for name, data in sources.items()}
+        except ValueError as error:
+            raise ValueError(f"sources {error}") from None
+        paths = self.output_paths(audio_path, destination, codec, filename_format, stems)
+        outputs.check_not_inputs({audio_path: paths}, [audio_path])
+        write = _StemFiles(paths, audio_path, codec, bitrate, subtype, adapter, overwrite)
+        self._submit(lambda: write(self.sample_rate, stems), synchronous)
+        return paths
+
+    def join(self, timeout: Optional[float] = 200) -> None:
+        """Wait for every background write (``synchronous=False``) to finish; the first that
+        failed raises its error (each failure is logged when it happens). ``timeout`` is accepted like
+        Spleeter's, which waits for each task to complete whatever its value."""
+        tasks, self._tasks = self._tasks, []
+        failures = [error for task in tasks if (error := task.exception()) is not None]
+        if failures:  # each was logged when it happened
+            raise failures[0]
+
+    def _submit(self, write: Callable[[], None], synchronous: bool) -> None:
+        """``write()`` now, or on the background writer (``multiprocess`` and not
+        ``synchronous``). The writer thread is not a daemon: the interpreter finishes pending
+        writes before it exits."""
+        if synchronous or not self.multiprocess:
+            write()
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spleeter-save")
+        task = self._writer.submit(write)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
 
     def _write_stems(
         self,
@@ -358,7 +484,6 @@ class Separator:
         progress: Optional[Callable[[int], None]],
     ) -> None:
         """Stream ``source`` through the model into temporary files renamed to ``paths``."""
-        audio_path = source.path
 
         def blocks():
             for block in audio_io.stream(
@@ -366,27 +491,77 @@ class Separator:
             ):
                 yield audio_io.to_stereo(block)
 
-        writers = {}
-        try:
-            for name, path in paths.items():
-                writers[name] = StreamWriter(
-                    path, self.sample_rate, 2, codec, bitrate, subtype,
-                    comment=outputs.stem_tag(name, audio_path),
-                )  # fmt: skip
+        def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+            return self.separate_blocks(blocks, sink, progress)
 
-            def sink(stems: Dict[str, np.ndarray]) -> None:
-                for name, block in stems.items():
-                    writers[name].write(block)
+        write_stem_files(paths, source.path, self.sample_rate, codec, bitrate, subtype, separate)
 
-            n_samples = self.separate_blocks(blocks, sink, progress)
-            if n_samples == 0:
-                raise AudioError(f"{audio_path}: no audio samples to separate")
-            # All stems complete before any replaces an earlier one: a song's stems stay together.
-            for writer in writers.values():
-                writer.finish()
-            for writer in writers.values():
-                writer.close()
-        except BaseException:
-            for writer in writers.values():
-                writer.abort()
-            raise
+
+def _log_failure(task: Future) -> None:
+    """A background write's error is logged when it happens (a script may never join)."""
+    error = task.exception()
+    if error is not None:
+        logger.error("background write failed: %s", error)
+
+
+def write_stem_files(
+    paths: Dict[str, Path],
+    audio_path: str,
+    sample_rate: int,
+    codec: str,
+    bitrate: str,
+    subtype: str,
+    produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
+) -> None:
+    """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
+    stems of ``audio_path``) and returns the samples written; they are renamed to ``paths`` only
+    when every stem is complete, so a song's stems stay together. Any failure removes them."""
+    writers = {}
+    try:
+        for name, path in paths.items():
+            writers[name] = StreamWriter(
+                path, sample_rate, 2, codec, bitrate, subtype,
+                comment=outputs.stem_tag(name, audio_path),
+            )  # fmt: skip
+
+        def sink(stems: Dict[str, np.ndarray]) -> None:
+            for name, block in stems.items():
+                writers[name].write(block)
+
+        if produce(sink) == 0:
+            raise AudioError(f"{audio_path}: no audio samples to separate")
+        for writer in writers.values():
+            writer.finish()
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+class _StemFiles:
+    """Writes separated stems (arrays) to their paths under the folder lock, with this library's
+    writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
+
+    def __init__(self, paths, audio_path, codec, bitrate, subtype, adapter, overwrite):
+        self.paths, self.audio_path, self.adapter = paths, audio_path, adapter
+        self.codec, self.bitrate, self.subtype, self.overwrite = codec, bitrate, subtype, overwrite
+
+    def __call__(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
+        with outputs.output_lock(self.paths.values(), self.audio_path):
+            for name, path in self.paths.items():
+                outputs.check_replaceable(path, name, self.audio_path, self.overwrite)
+            if self.adapter is not None:
+                for name, path in self.paths.items():
+                    self.adapter.save(str(path), stems[name], sample_rate, self.codec, self.bitrate)
+                return
+
+            def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+                sink({name: audio_io.to_stereo(data) for name, data in stems.items()})
+                return len(next(iter(stems.values())))
+
+            write_stem_files(
+                self.paths, self.audio_path, sample_rate, self.codec, self.bitrate,
+                self.subtype, produce,
+            )  # fmt: skip

@@ -30,6 +30,7 @@ from ..pretrained.store import (
     non_finite_problem,
     write_model,
 )
+from ..pretrained.tf_writer import can_write_tf, replace_tf_checkpoint
 from ..runtime import paddle
 
 CHECKPOINT_FORMAT = 2
@@ -314,10 +315,26 @@ def export_model(
 ) -> Path:
     """Write the run directory as an installed model (what the separator loads), as a unit: an
     interrupted export is never taken for a complete one (the next training start re-exports it
-    from the newest checkpoint)."""
+    from the newest checkpoint). U-Net runs also get the TensorFlow checkpoint official Spleeter
+    loads (``model.ckpt-<step>.*`` + ``checkpoint``, the previous one replaced), recorded with
+    its sha256 in ``model.json``."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     refuse_non_finite(state, directory)
+    step = metadata.get("step")
+    if can_write_tf(params) and step is not None:
+        metadata["tf_checkpoint"] = replace_tf_checkpoint(
+            state, params, directory, step, _recorded_tf_files(directory)
+        )
     return write_model(state, directory, {"config": params, "source": "training", **metadata})
+
+
+def _recorded_tf_files(directory: PathLike) -> Dict[str, str]:
+    """``{file name: sha256}`` of the TF checkpoint the last export recorded in ``model.json``."""
+    document = intact_metadata(directory) or {}
+    recorded = document.get("tf_checkpoint")
+    if not isinstance(recorded, dict):
+        return {}
+    return {str(k): str(v) for k, v in recorded.items() if isinstance(v, str)}
 
 
 def export_is_current(directory: PathLike, step: int) -> bool:
@@ -334,6 +351,8 @@ def remove_stale_temporaries(run_dir: PathLike) -> List[Path]:
         f"checkpoints/{TEMPORARY_PREFIX}*",
         *(f".{name}.*.tmp" for name in MODEL_FILES),
         ".complete.*.tmp",  # the marker's temporary before it was written like the other two
+        ".model.ckpt-*.tmp",  # the TensorFlow checkpoint's files and state
+        ".checkpoint.*.tmp",
         ".launch-*.json",
     ]
     removed = []

@@ -57,7 +57,7 @@ def test_offset_duration_and_formats(tmp_path, official_separator):
     waveform = _song(4 * RATE, seed=2)
     sf.write(tmp_path / "b.flac", waveform, RATE)
     paths = official_separator.separate_to_file(
-        tmp_path / "b.flac", tmp_path / "o", codec="flac", offset_s=1.0, duration_s=2.0,
+        tmp_path / "b.flac", tmp_path / "o", codec="flac", offset=1.0, duration=2.0,
         filename_format="{foldername}-{filename}_{instrument}.{codec}",
     )  # fmt: skip
     assert paths["vocals"].name == f"{tmp_path.name}-b_vocals.flac"
@@ -135,7 +135,7 @@ def test_cli_exit_code_and_one_line_errors(tmp_path, official_model_path):
 def test_offset_beyond_end(tmp_path, official_separator):
     sf.write(tmp_path / "short.wav", _song(RATE), RATE)
     with pytest.raises(AudioError, match="short.wav"):
-        official_separator.separate_to_file(tmp_path / "short.wav", tmp_path / "o", offset_s=30.0)
+        official_separator.separate_to_file(tmp_path / "short.wav", tmp_path / "o", offset=30.0)
     assert not (tmp_path / "o").exists() or _files(tmp_path / "o") == []
 
 

@@ -1,102 +1,21 @@
-"""Test helper: write TensorFlow checkpoint bundles (index SSTable + data shards) without TensorFlow.
-
-Also builds random-weight U-Net variable sets named the way Keras names them in Spleeter's
+"""Test helper: TensorFlow checkpoint bundles with small blocks (the library's writer, which the
+reader tests then cross many blocks of), and random-weight U-Net variable sets named the way Keras names them in Spleeter's
 checkpoints (``conv2d_7/kernel``...), written from the reference tables independently of
 ``spleeter_paddle.pretrained.convert``.
 """
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 from spleeter_paddle.configuration import load_configuration
-from spleeter_paddle.pretrained.checksums import masked_crc32c
-from spleeter_paddle.pretrained.tf_checkpoint import TABLE_MAGIC
+from spleeter_paddle.pretrained.tf_writer import sstable_bytes
+from spleeter_paddle.pretrained.tf_writer import write_bundle as library_write_bundle
 
 TINY_FILTERS = [2, 4, 4, 4, 4, 4]
-
-TF_DTYPE_CODES = {
-    "float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "complex64": 8,
-    "int64": 9, "bool": 10, "uint16": 17, "complex128": 18, "float16": 19, "uint32": 22,
-    "uint64": 23,
-}  # fmt: skip
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def field_fixed32(number: int, value: int) -> bytes:
-    return varint(number << 3 | 5) + struct.pack("<I", value)
-
-
-def bundle_entry(
-    dtype_code: int, shape: Sequence[int], shard: int, offset: int, data: bytes
-) -> bytes:
-    shape_proto = b"".join(field_bytes(2, field_varint(1, dim)) for dim in shape)
-    entry = field_varint(1, dtype_code) + field_bytes(2, shape_proto)
-    if shard:
-        entry += field_varint(3, shard)
-    if offset:
-        entry += field_varint(4, offset)
-    if data:
-        entry += field_varint(5, len(data))
-    return entry + field_fixed32(6, masked_crc32c(data))
-
-
-def snappy_literals(data: bytes) -> bytes:
-    """A valid Snappy encoding made of literal elements only (enough to exercise the reader)."""
-    out = bytearray(varint(len(data)))
-    for start in range(0, len(data), 60):
-        chunk = data[start : start + 60]
-        out.append((len(chunk) - 1) << 2)
-        out += chunk
-    return bytes(out)
-
-
-def _block(entries: List[Tuple[bytes, bytes]], restart_interval: int) -> bytes:
-    out, restarts, previous = bytearray(), [], b""
-    for position, (key, value) in enumerate(entries):
-        shared = 0
-        if position % restart_interval == 0:
-            restarts.append(len(out))
-        else:
-            while shared < min(len(key), len(previous)) and key[shared] == previous[shared]:
-                shared += 1
-        out += varint(shared) + varint(len(key) - shared) + varint(len(value))
-        out += key[shared:] + value
-        previous = key
-    restarts = restarts or [0]
-    out += b"".join(struct.pack("<I", r) for r in restarts) + struct.pack("<I", len(restarts))
-    return bytes(out)
-
-
-def _append_block(table: bytearray, block: bytes, snappy: bool) -> bytes:
-    """Append block + trailer; returns the encoded BlockHandle."""
-    contents, compression = (snappy_literals(block), 1) if snappy else (block, 0)
-    handle = varint(len(table)) + varint(len(contents))
-    table += contents + bytes([compression])
-    table += struct.pack("<I", masked_crc32c(contents + bytes([compression])))
-    return handle
 
 
 def write_sstable(
@@ -106,21 +25,8 @@ def write_sstable(
     restart_interval: int = 4,
     snappy: bool = False,
 ) -> None:
-    table, index_entries, pending, pending_size = bytearray(), [], [], 0
-    for key, value in entries:
-        pending.append((key, value))
-        pending_size += len(key) + len(value)
-        if pending_size >= block_size:
-            handle = _append_block(table, _block(pending, restart_interval), snappy)
-            index_entries.append((pending[-1][0], handle))
-            pending, pending_size = [], 0
-    if pending:
-        handle = _append_block(table, _block(pending, restart_interval), snappy)
-        index_entries.append((pending[-1][0], handle))
-    metaindex = _append_block(table, _block([], 1), snappy)
-    index = _append_block(table, _block(index_entries, 1), snappy)
-    footer = (metaindex + index).ljust(40, b"\0") + struct.pack("<Q", TABLE_MAGIC)
-    path.write_bytes(bytes(table + footer))
+    """Small blocks and restart intervals by default, so the reader crosses many of them."""
+    path.write_bytes(sstable_bytes(entries, block_size, restart_interval, snappy))
 
 
 def write_bundle(
@@ -130,36 +36,10 @@ def write_bundle(
     snappy: bool = False,
     block_size: int = 512,
 ) -> Path:
-    """Write ``<prefix>.index`` and ``<prefix>.data-0000K-of-0000N``; tensors go to shards in turn.
-
-    Like TF, entries are sorted by name and tensors are stored in that order, little-endian.
-    """
+    """The library's bundle writer with small blocks; returns ``prefix``."""
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    header = field_varint(1, n_shards) + field_bytes(3, field_varint(1, 1))
-    entries: List[Tuple[bytes, bytes]] = [(b"", header)]
-    shards = [
-        (prefix.parent / f"{prefix.name}.data-{k:05d}-of-{n_shards:05d}").open("wb")
-        for k in range(n_shards)
-    ]
-    offsets = [0] * n_shards
-    try:
-        for position, name in enumerate(sorted(tensors, key=lambda n: n.encode())):
-            array = np.asarray(tensors[name])
-            data = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes()
-            shard = position % n_shards
-            code = TF_DTYPE_CODES[array.dtype.name]
-            entries.append(
-                (name.encode(), bundle_entry(code, array.shape, shard, offsets[shard], data))
-            )
-            shards[shard].write(data)
-            offsets[shard] += len(data)
-    finally:
-        for stream in shards:
-            stream.close()
-    write_sstable(
-        prefix.parent / f"{prefix.name}.index", entries, block_size=block_size, snappy=snappy
-    )
+    library_write_bundle(prefix, tensors, n_shards, snappy, block_size, restart_interval=4)
     return prefix
 
 

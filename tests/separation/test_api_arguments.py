@@ -33,8 +33,8 @@ def _ours(call, match):
         ({"mwf": "False"}, "mwf must be True or False"),
         ({"mwf": 0}, "mwf must be True or False"),
         ({"model_dir": 123}, "model_dir must be a path"),
-        ({"params": 5}, "params must be"),
-        ({"params": None}, "params must be"),
+        ({"params_descriptor": 5}, "params must be"),
+        ({"params_descriptor": None}, "params must be"),
         ({"device": 5}, "device must be one of"),
         ({"backend": "fast"}, "backend must be one of"),
         ({"batch_size": "x"}, "batch_size must be"),
@@ -50,10 +50,10 @@ def test_separate_to_file_checks_arguments_before_writing(tmp_path, official_sep
     song = _tone(tmp_path / "song.wav")
     out = tmp_path / "out"
     for kwargs, match in [
-        ({"audio_path": None}, "audio_path must be a path"),
+        ({"audio_descriptor": None}, "audio_descriptor must be a path"),
         ({"destination": None}, "destination must be a path"),
-        ({"duration_s": "x"}, "duration_s must be"),
-        ({"offset_s": None}, "offset_s must be"),
+        ({"duration": "x"}, "duration must be"),
+        ({"offset": None}, "offset must be"),
         ({"progress": 5}, "progress must be a callable"),
         ({"overwrite": "False"}, "overwrite must be True or False"),
         ({"codec": None}, "codec must be one of"),
@@ -62,7 +62,7 @@ def test_separate_to_file_checks_arguments_before_writing(tmp_path, official_sep
         ({"filename_format": None}, "filename format must be"),
         ({"source": "song.wav"}, "source must be"),
     ]:
-        arguments = {"audio_path": song, "destination": out, **kwargs}
+        arguments = {"audio_descriptor": song, "destination": out, **kwargs}
         _ours(lambda arguments=arguments: official_separator.separate_to_file(**arguments), match)
     assert not out.exists()
 
@@ -80,7 +80,7 @@ def test_overwrite_false_as_text_never_replaces_a_users_file(tmp_path, official_
 
 def test_a_duration_given_as_text_is_converted_like_the_offset(tmp_path, official_separator):
     song = _tone(tmp_path / "song.wav", 2.0)
-    paths = official_separator.separate_to_file(song, tmp_path / "out", duration_s="1")
+    paths = official_separator.separate_to_file(song, tmp_path / "out", duration="1")
     assert sf.info(paths["vocals"]).frames == RATE
 
 

@@ -81,7 +81,7 @@ def test_fast_train_resume_and_separate(prepared: Path, monkeypatch):
     assert config["T"] == 64 and config["F"] == 128 and config["model_dir"] == "2stems-musdb"
     # The config's model_dir names the run under the model home: no --model-dir needed.
     monkeypatch.setenv("MODEL_PATH", str(prepared / "model"))
-    separator = Separator(params=config, device="cpu", backend="eager")
+    separator = Separator(config, device="cpu", backend="eager")
     mixture = np.random.default_rng(0).uniform(-0.3, 0.3, (3 * 44100, 2)).astype(np.float32)
     estimates = separator.separate(mixture)
     assert set(estimates) == {"vocals", "accompaniment"}
