@@ -116,10 +116,13 @@ def evaluate(
 def compile_metrics(output_path: Path, mus_dir: Path) -> Dict[str, Dict[str, List[float]]]:
     """Spleeter's metrics dict from this run's song JSON (museval's format): per instrument and
     metric, each song's median over its frames, NaN frames left out."""
+    from .evaluation.report import METRICS_DIRECTORY
+
     songs = sorted(path.name for path in (mus_dir / EVALUATION_SPLIT).iterdir() if path.is_dir())
     metrics: Dict[str, Dict[str, List[float]]] = {}
     for song in songs:
-        document = json.loads((output_path / EVALUATION_SPLIT / f"{song}.json").read_text())
+        path = output_path / METRICS_DIRECTORY / EVALUATION_SPLIT / f"{song}.json"
+        document = json.loads(path.read_text())
         for target in document["targets"]:
             values = metrics.setdefault(target["name"], {name: [] for name in EVALUATION_METRICS})
             for name in EVALUATION_METRICS:

@@ -72,6 +72,12 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
+    parser.add_argument(
+        "--no-audio",
+        dest="audio",
+        action="store_false",
+        help="do not keep the separated stems in <output>/audio/ (Spleeter keeps them)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,11 +213,13 @@ def run(args: argparse.Namespace) -> int:
         sample=_sample(tracks, selected, args.fraction, args.seed),
         check_stability=args.check_stability,
         metrics=args.metrics,
+        audio=args.audio,
     )
     print(format_table(result.summary))
     print(
-        f"outputs: {one_line(str(result.output_dir))}/ (per-song JSON, results.csv with per-song"
-        " values, summary.json, sdr.png)"
+        f"outputs: {one_line(str(result.output_dir))}/ (metrics/: per-song JSON; "
+        + ("audio/: the separated stems; " if args.audio else "")
+        + "results.csv with per-song values, summary.json, sdr.png)"
     )
     if result.failed:
         logger.error(

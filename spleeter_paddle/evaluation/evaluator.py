@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from ..errors import DataError, SpleeterError
 from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
 from .contract import check_arguments, check_separator, separate_track
+from .layout import json_path, write_estimates
 from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
 from .report import (
     RESULTS_CSV,
@@ -59,11 +60,6 @@ class Evaluation:
     failed: Dict[str, str]
     # JSON files under output_dir that are not this run's songs (left there, and listed).
     other_json_files: List[str] = field(default_factory=list)
-
-
-def json_path(output_dir: Union[str, Path], track: Track) -> Path:
-    """``<output_dir>/<subset>/<song>.json``, where ``museval.eval_mus_track`` writes it."""
-    return Path(output_dir) / track.subset / f"{track.name}.json"
 
 
 def scored_targets(instruments: Sequence[str], track: Track) -> List[str]:
@@ -196,8 +192,10 @@ def _score_songs(
     progress: Dict[str, Any],
     extra: Dict[str, Any],
     windows: Dict[str, float],
+    keep_audio: Optional[Callable[[Track, Dict[str, Any]], Any]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate ``todo`` one by one here while workers score them; write each song's JSON.
+    """Separate ``todo`` one by one here while workers score them; write each song's JSON
+    (and its separated stems through ``keep_audio``).
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
@@ -225,6 +223,8 @@ def _score_songs(
                 source = track_source(track)
                 began, started_at = time.perf_counter(), time.time()
                 estimates = separate_track(separator, instruments, track)
+                if keep_audio is not None:
+                    keep_audio(track, estimates)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
                 _fail(failed, track, str(error))
@@ -257,6 +257,7 @@ def evaluate(
     sample: Optional[Dict[str, Any]] = None,
     check_stability: bool = True,
     metrics: str = "fast",
+    audio: bool = True,
 ) -> Evaluation:
     """Separate and score ``tracks``; write per-song JSON, results.csv, summary.json, sdr.png.
 
@@ -277,6 +278,7 @@ def evaluate(
             about 40 % more metrics time).
         metrics: BSSEval v4 by ``"fast"`` (``bsseval``, museval's scores within 1e-3 dB, about
             10x faster) or ``"museval"`` (the reference); part of the stored setting.
+        audio: also keep each song's separated stems, as Spleeter does (see ``layout``).
 
     Raises ValueError naming the argument when one is of the wrong kind, and DataError before
     separating anything when stored scores in ``output_dir`` were made
@@ -290,7 +292,12 @@ def evaluate(
         tracks,
         output_dir,
         n_workers,
-        {"overwrite": overwrite, "progress": progress, "check_stability": check_stability},
+        {
+            "overwrite": overwrite,
+            "progress": progress,
+            "check_stability": check_stability,
+            "audio": audio,
+        },
         {"win_s": win_s, "hop_s": hop_s},
         metrics,
         {"model": model},
@@ -339,6 +346,9 @@ def evaluate(
             "check_stability": check_stability,
             "implementation": metrics,
         },
+        (lambda track, estimates: write_estimates(output_dir, track, estimates, overwrite))
+        if audio
+        else None,
     )
     failed.update(broken)
     wall_s = time.perf_counter() - start

@@ -22,6 +22,7 @@ from .aggregate import SONG_COLUMNS
 from .metrics import METRICS
 
 RESULTS_CSV, SUMMARY_JSON, SDR_PLOT = "results.csv", "summary.json", "sdr.png"
+METRICS_DIRECTORY, AUDIO_DIRECTORY = "metrics", "audio"  # Spleeter's evaluation layout
 # Written into sdr.png's PNG text chunks: how a later run knows the plot is its own.
 PLOT_SOFTWARE = "spleeter-paddle evaluate"
 
@@ -125,7 +126,8 @@ def check_output_folder(
     output_dir: Union[str, Path], subsets: Iterable[str] = (), overwrite: bool = False
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
-    (ConfigurationError otherwise), its ``<subset>`` folders folders inside it, and
+    (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
+    folders inside it, and
     ``results.csv``, ``summary.json`` and ``sdr.png`` there files this tool wrote, unless
     ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
@@ -135,8 +137,11 @@ def check_output_folder(
         _check_creatable(output_dir)
         return
     root = os.path.realpath(output_dir)
-    for subset in sorted(set(subsets)):
-        folder = output_dir / subset
+    for folder in (
+        output_dir / base / subset
+        for subset in sorted(set(subsets))
+        for base in ("", METRICS_DIRECTORY, AUDIO_DIRECTORY)
+    ):
         if folder.exists() and not folder.is_dir():
             raise DataError(f"{folder}: exists and is not a directory; cannot write scores there")
         if os.path.commonpath([root, os.path.realpath(folder)]) != root:
@@ -159,14 +164,16 @@ def check_output_folder(
 
 
 def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
-    """``<subset>/.../*.json`` under ``output_dir`` other than ``ours`` (this run's songs), as
-    paths relative to it: an earlier run's songs, which museval's ``EvalStore.add_eval_dir``
-    would count. They are the user's to keep or move, so they are only listed."""
+    """``metrics/<subset>/.../*.json`` under ``output_dir`` other than ``ours`` (this run's
+    songs), as paths relative to it: an earlier run's songs, which museval's
+    ``EvalStore.add_eval_dir`` would count. They are the user's to keep or move, so they are
+    only listed."""
     keep = {os.path.normpath(path) for path in ours}
     found: List[str] = []
-    if not output_dir.is_dir():
+    metrics_dir = output_dir / METRICS_DIRECTORY
+    if not metrics_dir.is_dir() or metrics_dir.is_symlink():
         return found
-    for folder in sorted(p for p in output_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+    for folder in sorted(p for p in metrics_dir.iterdir() if p.is_dir() and not p.is_symlink()):
         for path in sorted(folder.rglob("*.json")):
             if os.path.normpath(path) not in keep:
                 found.append(path.relative_to(output_dir).as_posix())

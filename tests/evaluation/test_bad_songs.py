@@ -61,7 +61,7 @@ def test_seed_layout_bad_songs_fail_alone_with_one_line_each(
     assert summary["songs"] == [f"test/{name}" for name in good]
     assert all(f"song test/{name}: FAILED" in captured.out for name in broken)
     for name in broken:
-        assert not (out / "test" / f"{name}.json").exists()
+        assert not (out / "metrics" / "test" / f"{name}.json").exists()
 
 
 @pytest.fixture

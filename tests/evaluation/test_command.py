@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from spleeter_paddle.commands.evaluate import add_arguments, main, run
 from spleeter_paddle.errors import ModelError
@@ -125,8 +126,14 @@ def test_official_2stems_on_musdb_wav_end_to_end(model_path, musdb_hq, tmp_path,
     for target in ("vocals", "accompaniment"):
         sdr = summary["targets"][target]["SDR"]["median"]
         assert sdr is not None and math.isfinite(sdr), (target, sdr)
-    document = json.loads((out / "test" / f"{song.name}.json").read_text())
+    document = json.loads((out / "metrics" / "test" / f"{song.name}.json").read_text())
     assert [t["name"] for t in document["targets"]] == ["vocals", "accompaniment"]
+    # Spleeter's layout: the separated stems beside the metrics, where museval's eval_mus_dir
+    # reads estimates (<audio>/<subset>/<song>/<target>.wav), as 16-bit WAV of the song's length.
+    mixture = sf.info(mus_dir / "test" / song.name / "mixture.wav")
+    for target in ("vocals", "accompaniment"):
+        stem = sf.info(out / "audio" / "test" / song.name / f"{target}.wav")
+        assert (stem.frames, stem.samplerate, stem.subtype) == (mixture.frames, 44100, "PCM_16")
 
 
 def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
@@ -157,7 +164,7 @@ def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
     }  # fmt: skip
     assert f"sample: 1 of 2 songs drawn at random (fraction 0.5, seed 1): {song}" in printed
     assert f"{song}  vocals" in printed and f"{song}  accompaniment" in printed
-    key = json.loads((out / f"{song}.json").read_text())["spleeter_paddle"]["setting"]
+    key = json.loads((out / "metrics" / f"{song}.json").read_text())["spleeter_paddle"]["setting"]
     assert key["separator"]["segment_frames"] == 512
     assert key["separator"]["weights_sha256"] == separator_setting(separator)["weights_sha256"]
 

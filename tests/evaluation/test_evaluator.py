@@ -104,7 +104,7 @@ def test_aggregation_equals_museval_evalstore(masked_one_worker):
     out = masked_one_worker.output_dir
     for statistic in ("median", "mean"):
         store = museval.EvalStore(frames_agg="median", tracks_agg=statistic)
-        store.add_eval_dir(str(out))
+        store.add_eval_dir(str(out / "metrics"))
         expected = store.agg_frames_tracks_scores()
         assert len(expected) == 2 * 4
         for (target, metric), value in expected.items():

@@ -22,25 +22,25 @@ def test_json_of_songs_not_in_this_run_are_listed_and_kept(musdb_hq, tmp_path, c
     out = tmp_path / "out"
     first, second = folder_tracks(data)
     assert not _run([first, second], out).other_json_files
-    (out / "test" / "notes").mkdir()
-    (out / "test" / "notes" / "mine.json").write_text("{}")  # a user's file: listed too
+    (out / "metrics" / "test" / "notes").mkdir()
+    (out / "metrics" / "test" / "notes" / "mine.json").write_text("{}")  # a user's file: listed too
     shutil.move(data / "test" / second.name, data / "test" / "renamed")
     tracks = folder_tracks(data)
     with caplog.at_level(logging.WARNING, logger="spleeter_paddle"):
         result = _run(tracks, out)
-    stale = [f"test/{second.name}.json", "test/notes/mine.json"]
+    stale = [f"metrics/test/{second.name}.json", "metrics/test/notes/mine.json"]
     assert result.other_json_files == stale
     assert result.summary["other_json_files"] == stale
     assert result.summary["songs"] == [t.key for t in tracks]
     assert "2 JSON file(s) not of this run's songs" in caplog.text
     table = format_table(result.summary)
     assert (
-        f"note: 2 JSON file(s) in the output folder are not of these songs (test/{second.name}"
+        f"note: 2 JSON file(s) in the output folder are not of these songs (metrics/test/{second.name}"
         in table
     )
     assert all((out / name).is_file() for name in stale)  # nothing of the user's removed
-    # Why it matters: museval's reader of the folder counts every JSON under test/.
+    # Why it matters: museval's reader of the folder counts every JSON under metrics/test/.
     store = import_museval().EvalStore()
-    (out / "test" / "notes" / "mine.json").unlink()
-    store.add_eval_dir(str(out))
+    (out / "metrics" / "test" / "notes" / "mine.json").unlink()
+    store.add_eval_dir(str(out / "metrics"))
     assert len(set(store.df["track"])) == len(tracks) + 1

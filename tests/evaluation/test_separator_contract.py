@@ -112,7 +112,7 @@ def test_bad_estimates_fail_their_song_blamed_on_the_separator(tracks, fault, tm
     (line,) = [x for x in caplog.text.splitlines() if f"ERROR {second.key}: separator" in x]
     assert result.summary["songs"] == [first.key]
     assert result.summary["failed"] == result.failed
-    assert not (tmp_path / "out" / "test" / f"{second.name}.json").exists()
+    assert not (tmp_path / "out" / "metrics" / "test" / f"{second.name}.json").exists()
     assert f"song {second.key}: FAILED" in format_table(result.summary)
 
 

@@ -84,8 +84,8 @@ def test_report_files_not_written_by_us_are_never_replaced(musdb_hq, tmp_path):
     _oracle_run(tracks, out, overwrite=True)
     assert (out / "results.csv").read_text().startswith("subset,track,target,metric,score")
     elsewhere = tmp_path / "elsewhere"
-    shutil.move(out / "test", elsewhere)
-    (out / "test").symlink_to(elsewhere)
+    shutil.move(out / "metrics" / "test", elsewhere)
+    (out / "metrics" / "test").symlink_to(elsewhere)
     with pytest.raises(DataError, match=r"leads outside the output folder .* not writing there"):
         _oracle_run(tracks, out, overwrite=True)
 

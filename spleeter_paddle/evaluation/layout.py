@@ -1,0 +1,51 @@
+"""Where an evaluation writes, as Spleeter's ``evaluate`` does: museval's JSON per song in
+``<output>/metrics/<subset>/<song>.json`` and the separated stems in
+``<output>/audio/<subset>/<song>/<instrument>.wav`` (the folder museval's ``eval_mus_dir``
+reads); the report files (``results.csv``, ``summary.json``, ``sdr.png``) in ``<output>/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Sequence, Union
+
+import numpy as np
+
+from .report import AUDIO_DIRECTORY, METRICS_DIRECTORY
+from .tracks import Track
+
+
+def json_path(output_dir: Union[str, Path], track: Track) -> Path:
+    """``<output_dir>/metrics/<subset>/<song>.json``, where ``museval.eval_mus_track`` writes it
+    for ``output_dir=<output_dir>/metrics``."""
+    return Path(output_dir) / METRICS_DIRECTORY / track.subset / f"{track.name}.json"
+
+
+def audio_paths(
+    output_dir: Union[str, Path], track: Track, instruments: Sequence[str]
+) -> Dict[str, Path]:
+    """``{instrument: <output_dir>/audio/<subset>/<song>/<instrument>.wav}``."""
+    folder = Path(output_dir) / AUDIO_DIRECTORY / track.subset / track.name
+    return {name: folder / f"{name}.wav" for name in instruments}
+
+
+def write_estimates(
+    output_dir: Union[str, Path], track: Track, estimates: Dict[str, np.ndarray], overwrite: bool
+) -> Dict[str, Path]:
+    """The song's separated stems as 16-bit WAV (as Spleeter writes them), tagged as stems of
+    the song, all renamed into place together; an earlier file there that this tool did not
+    write for this song is kept (AudioError) unless ``overwrite``."""
+    from ..separation import outputs  # the separation layer: only when stems are written
+    from ..separation.separator import write_stem_files
+
+    paths = audio_paths(output_dir, track, list(estimates))
+    with outputs.output_lock(paths.values(), track.location):
+        for name, path in paths.items():
+            outputs.check_replaceable(path, name, track.location, overwrite)
+
+        def produce(sink) -> int:
+            sink(estimates)
+            return len(next(iter(estimates.values())))
+
+        write_stem_files(paths, track.location, track.rate, "wav", "128k", "PCM_16", produce)
+    return paths
