@@ -36,7 +36,6 @@ def write_estimates(
     the song, all renamed into place together; an earlier file there that this tool did not
     write for this song is kept (AudioError) unless ``overwrite``."""
     from ..separation import outputs  # the separation layer: only when stems are written
-    from ..separation.separator import write_stem_files
 
     paths = audio_paths(output_dir, track, list(estimates))
     with outputs.output_lock(paths.values(), track.location):
@@ -47,5 +46,7 @@ def write_estimates(
             sink(estimates)
             return len(next(iter(estimates.values())))
 
-        write_stem_files(paths, track.location, track.rate, "wav", "128k", "PCM_16", produce)
+        outputs.write_stem_files(
+            paths, track.location, track.rate, "wav", "128k", "PCM_16", produce
+        )
     return paths

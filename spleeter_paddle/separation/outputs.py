@@ -15,10 +15,12 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
-from ..audio.io import audio_info, read_comment
-from ..audio.writer import CODECS
+import numpy as np
+
+from ..audio.io import audio_info, read_comment, to_stereo
+from ..audio.writer import CODECS, StreamWriter
 from ..errors import AudioError, ConfigurationError
 
 try:  # advisory locks: POSIX only
@@ -284,3 +286,69 @@ def _remove_if_empty(folders: Sequence[Path]) -> None:
     for folder in sorted(set(folders), key=lambda path: len(path.parts), reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_stem_files(
+    paths: Dict[str, Path],
+    audio_path: str,
+    sample_rate: int,
+    codec: str,
+    bitrate: str,
+    subtype: str,
+    produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
+) -> None:
+    """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
+    stems of ``audio_path``) and returns the samples written; they are renamed to ``paths`` only
+    when every stem is complete, so a song's stems stay together. Any failure removes them."""
+    writers = {}
+    try:
+        for name, path in paths.items():
+            writers[name] = StreamWriter(
+                path, sample_rate, 2, codec, bitrate, subtype,
+                comment=stem_tag(name, audio_path),
+            )  # fmt: skip
+
+        def sink(stems: Dict[str, np.ndarray]) -> None:
+            for name, block in stems.items():
+                writers[name].write(block)
+
+        if produce(sink) == 0:
+            raise AudioError(f"{audio_path}: no audio samples to separate")
+        for writer in writers.values():
+            writer.finish()
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+class StemFiles:
+    """Writes separated stems (arrays) to their paths under the folder lock, with this library's
+    writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
+
+    def __init__(self, paths, audio_path, codec, bitrate, subtype, adapter, overwrite):
+        self.paths, self.audio_path, self.adapter = paths, audio_path, adapter
+        self.codec, self.bitrate, self.subtype, self.overwrite = codec, bitrate, subtype, overwrite
+
+    def __call__(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
+        with output_lock(self.paths.values(), self.audio_path):
+            for name, path in self.paths.items():
+                check_replaceable(path, name, self.audio_path, self.overwrite)
+            if self.adapter is not None:
+                for name, path in self.paths.items():
+                    self.adapter.save(str(path), stems[name], sample_rate, self.codec, self.bitrate)
+                return
+
+            def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+                sink({name: to_stereo(data) for name, data in stems.items()})
+                return len(next(iter(stems.values())))
+
+            write_stem_files(
+                self.paths, self.audio_path, sample_rate, self.codec, self.bitrate,
+                self.subtype, produce,
+            )  # fmt: skip
