@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import options
 from .errors import ConfigurationError
@@ -203,19 +203,24 @@ def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> No
         raise ConfigurationError(f"{source}: key '{key}' {error}") from None
 
 
+def instrument_names_problem(names: Sequence[Any]) -> Optional[str]:
+    """Why ``names`` cannot name stems (``<instrument>.wav`` files), or None: each a non-empty
+    str, once, usable as a file name."""
+    if not names or not all(isinstance(name, str) and name for name in names):
+        return "must be a non-empty list of names (non-empty str)"
+    if len(set(names)) != len(names):
+        return "has duplicate names"
+    for name in names:
+        if name in (".", "..") or any(char in name for char in "/\\\0"):
+            return f"has {name!r}, not usable as a file name"
+    return None
+
+
 def _check_instruments(instruments: List[Any], mix_name: str, source: str) -> None:
     """Names, each once, usable as a file name (stems are ``<instrument>.wav``) and not the mix."""
-    if not instruments or not all(isinstance(name, str) and name for name in instruments):
-        raise ConfigurationError(
-            f"{source}: key 'instrument_list' must be a non-empty list of names"
-        )
-    if len(set(instruments)) != len(instruments):
-        raise ConfigurationError(f"{source}: key 'instrument_list' has duplicate names")
-    for name in instruments:
-        if name in (".", "..") or any(char in name for char in "/\\\0"):
-            raise ConfigurationError(
-                f"{source}: key 'instrument_list' has {name!r}, not usable as a file name"
-            )
+    problem = instrument_names_problem(instruments)
+    if problem:
+        raise ConfigurationError(f"{source}: key 'instrument_list' {problem}")
     if mix_name in instruments:
         raise ConfigurationError(
             f"{source}: key 'instrument_list' has {mix_name!r}, the mix_name of the mixture"

@@ -12,7 +12,7 @@ import math
 import os
 import re
 import stat
-from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -230,6 +230,28 @@ def unusable_samples(block: np.ndarray) -> Optional[Tuple[int, str]]:
             "float audio is expected within about [-1, 1]"
         )
     return None
+
+
+def checked_waveform(waveform: Any) -> np.ndarray:
+    """``(n_samples, n_channels)`` float audio as float32, or a ValueError saying what is wrong."""
+    waveform = np.asarray(waveform)
+    if waveform.dtype.kind != "f":
+        raise ValueError(
+            f"waveform must be float audio in [-1, 1], got {waveform.dtype} (for integer PCM, "
+            "divide by 32768 or the type's full scale first)"
+        )
+    if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
+        raise ValueError(f"waveform must be (n_samples, n_channels), got shape {waveform.shape}")
+    if waveform.ndim == 2 and waveform.shape[0] <= 8 and waveform.shape[1] > 64:
+        raise ValueError(
+            f"waveform must be (n_samples, n_channels), got shape {waveform.shape}: "
+            "it looks like (n_channels, n_samples); pass waveform.T"
+        )
+    waveform = waveform.astype(np.float32, copy=False)
+    found = unusable_samples(waveform)
+    if found is not None:
+        raise ValueError(f"waveform {found[1]} (first at sample {found[0]})")
+    return waveform
 
 
 def _finite(blocks: Iterable[np.ndarray], source: AudioSource, start: int) -> Iterator[np.ndarray]:

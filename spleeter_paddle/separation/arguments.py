@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import options
 from ..audio import io as audio_io
+from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
 from ..configuration import Params
 from ..errors import ConfigurationError
 
@@ -51,28 +52,6 @@ def check_progress(progress: Any) -> None:
     """``progress``: None or a callable taking the number of samples written."""
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
-
-
-def checked_waveform(waveform: Any) -> np.ndarray:
-    """``(n_samples, n_channels)`` float audio as float32, or a ValueError saying what is wrong."""
-    waveform = np.asarray(waveform)
-    if waveform.dtype.kind != "f":
-        raise ValueError(
-            f"waveform must be float audio in [-1, 1], got {waveform.dtype} (for integer PCM, "
-            "divide by 32768 or the type's full scale first)"
-        )
-    if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
-        raise ValueError(f"waveform must be (n_samples, n_channels), got shape {waveform.shape}")
-    if waveform.ndim == 2 and waveform.shape[0] <= 8 and waveform.shape[1] > 64:
-        raise ValueError(
-            f"waveform must be (n_samples, n_channels), got shape {waveform.shape}: "
-            "it looks like (n_channels, n_samples); pass waveform.T"
-        )
-    waveform = waveform.astype(np.float32, copy=False)
-    found = audio_io.unusable_samples(waveform)
-    if found is not None:
-        raise ValueError(f"waveform {found[1]} (first at sample {found[0]})")
-    return waveform
 
 
 def checked_path(name: str, value: Any) -> str:

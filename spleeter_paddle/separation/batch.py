@@ -15,7 +15,7 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..audio.adapter import adapter_class_named
+from ..audio.adapter import adapter_class_named, make_adapter
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
@@ -242,8 +242,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
         files, params["instrument_list"], options.output_path, options.codec,
         options.filename_format, options.overwrite,
     )  # fmt: skip
-    adapter_class = adapter_class_named(options.adapter)
-    adapter = None if adapter_class is None else adapter_class()
+    adapter = make_adapter(options.adapter)
     failures: List[str] = []
     started = time.perf_counter()
     audio_seconds = [0.0]

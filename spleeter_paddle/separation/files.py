@@ -13,6 +13,8 @@ import numpy as np
 from .. import options
 from ..audio import io as audio_io
 from ..audio.adapter import AudioAdapter, custom_adapter
+from ..configuration import instrument_names_problem
+from ..errors import AudioError, SpleeterError
 from . import outputs
 from .arguments import check_progress, checked_path, checked_waveform
 from .batch import DEFAULT_FILENAME_FORMAT, check_file_options
@@ -20,6 +22,46 @@ from .batch import DEFAULT_FILENAME_FORMAT, check_file_options
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_SAMPLES = 1 << 18
+
+
+def adapter_waveform(
+    adapter: AudioAdapter,
+    audio_path: str,
+    offset: float,
+    duration: Optional[float],
+    sample_rate: int,
+) -> np.ndarray:
+    """What a user's adapter loads, checked like any waveform given to ``separate``: float
+    ``(n_samples, n_channels)``, finite, at ``sample_rate``, not empty. Its failures and wrong
+    answers are an AudioError naming the file and the adapter (one ERROR line in a batch)."""
+    name = type(adapter).__name__
+    try:
+        loaded = adapter.load(audio_path, offset=offset, duration=duration, sample_rate=sample_rate)
+    except SpleeterError:
+        raise
+    except Exception as error:  # the user's code: its own bug fails this file only
+        raise AudioError(
+            f"{audio_path}: adapter {name} failed ({type(error).__name__}: {error})"
+        ) from None
+    try:
+        waveform, rate = loaded
+        waveform = checked_waveform(waveform)
+    except (TypeError, ValueError) as error:
+        raise AudioError(
+            f"{audio_path}: adapter {name} did not return (waveform, sample_rate): {error}"
+        ) from None
+    try:
+        same_rate = float(rate) == sample_rate
+    except (TypeError, ValueError):
+        same_rate = False
+    if not same_rate:
+        raise AudioError(
+            f"{audio_path}: adapter {name} returned audio at {rate} Hz; {sample_rate} Hz was "
+            "asked for (separating it as such would give stems at the wrong speed)"
+        )
+    if len(waveform) == 0:
+        raise AudioError(f"{audio_path}: adapter {name} returned no audio samples")
+    return waveform
 
 
 class SpleeterFileMethods:
@@ -102,9 +144,7 @@ class SpleeterFileMethods:
         if adapter is None:
             waveform, _ = audio_io.load(audio_path, offset, duration, self.sample_rate)
         else:
-            waveform, _ = adapter.load(
-                audio_path, offset=offset, duration=duration, sample_rate=self.sample_rate
-            )
+            waveform = adapter_waveform(adapter, audio_path, offset, duration, self.sample_rate)
         stems = self.separate(waveform)
         if progress is not None:
             progress(len(waveform))
@@ -138,8 +178,11 @@ class SpleeterFileMethods:
             raise ValueError(
                 f"sources must be a non-empty dict {{instrument: waveform}}, got {sources!r}"
             )
-        try:
-            stems = {str(name): checked_waveform(data) for name, data in sources.items()}
+        problem = instrument_names_problem(list(sources))
+        if problem:
+            raise ValueError(f"sources' keys (the instruments) {problem}")
+        try:  # a copy: the caller may reuse its arrays while a background write runs
+            stems = {name: checked_waveform(data).copy() for name, data in sources.items()}
         except ValueError as error:
             raise ValueError(f"sources {error}") from None
         paths = self.output_paths(audio_path, destination, codec, filename_format, stems)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import string
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..audio.io import audio_info, read_comment, to_stereo
 from ..audio.writer import CODECS, StreamWriter
-from ..errors import AudioError, ConfigurationError
+from ..errors import AudioError, ConfigurationError, SpleeterError
 
 try:  # advisory locks: POSIX only
     import fcntl
@@ -115,7 +116,7 @@ def _check_name_lengths(audio_path: Path, path: Path) -> None:
         )
 
 
-def _check_inside(audio_path: Path, destination: Path, path: Path) -> None:
+def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
     root = os.path.realpath(destination)
     parent = os.path.realpath(path.parent)
@@ -153,7 +154,7 @@ def output_paths(
     paths = {name: Path(destination) / text for name, text in relative.items()}
     for path in paths.values():
         _check_name_lengths(audio_path, path)
-        _check_inside(audio_path, Path(destination), path)
+        check_inside(audio_path, Path(destination), path)
     if len(set(paths.values())) < len(paths):
         raise AudioError(
             f"{audio_path}: filename format {filename_format!r} writes several instruments "
@@ -340,8 +341,7 @@ class StemFiles:
             for name, path in self.paths.items():
                 check_replaceable(path, name, self.audio_path, self.overwrite)
             if self.adapter is not None:
-                for name, path in self.paths.items():
-                    self.adapter.save(str(path), stems[name], sample_rate, self.codec, self.bitrate)
+                self._save_with_adapter(sample_rate, stems)
                 return
 
             def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
@@ -352,3 +352,38 @@ class StemFiles:
                 self.paths, self.audio_path, sample_rate, self.codec, self.bitrate,
                 self.subtype, produce,
             )  # fmt: skip
+
+    def _save_with_adapter(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
+        """The user's ``save`` writes each stem to a temporary name of this call's own (with the
+        stem's extension, which adapters read the codec from); all are renamed into place only
+        when every one was written, so a song's stems stay together, and every exit path
+        removes the temporaries this call named."""
+        name = type(self.adapter).__name__
+        token = secrets.token_hex(4)
+        temporaries = {
+            stem: path.with_name(f".{path.stem}.{token}.part{path.suffix}")
+            for stem, path in self.paths.items()
+        }
+        try:
+            for stem, temporary in temporaries.items():
+                try:
+                    self.adapter.save(
+                        str(temporary), stems[stem], sample_rate, self.codec, self.bitrate
+                    )
+                except SpleeterError:
+                    raise
+                except Exception as error:  # the user's code: this song fails, the rest runs
+                    raise AudioError(
+                        f"{self.audio_path}: adapter {name} could not save {self.paths[stem]} "
+                        f"({type(error).__name__}: {error})"
+                    ) from None
+                if not temporary.is_file():
+                    raise AudioError(
+                        f"{self.audio_path}: adapter {name} wrote no file for {self.paths[stem]}"
+                    )
+            for stem, temporary in temporaries.items():
+                os.replace(temporary, self.paths[stem])
+        finally:
+            for temporary in temporaries.values():
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
