@@ -25,6 +25,7 @@ import numpy as np
 from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
+from ..files import same_file_key
 from ..sigsep import import_musdb
 from .musdb_record import (
     current_source,
@@ -199,27 +200,19 @@ def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> 
         w.write(waveform)
 
 
-def _file_identity(path: Path) -> Optional[Tuple[int, int]]:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return status.st_dev, status.st_ino
-
-
 def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outputs) -> None:
     """ConfigurationError when an output path is (or links to) a file the run reads."""
     read = {}
     for songs in planned.values():
         for song in songs:
             read.update(
-                {identity: path for path in song.files if (identity := _file_identity(path))}
+                {identity: path for path in song.files if (identity := same_file_key(path))}
             )
     for subset, songs in planned.items():
         for song in songs:
             for stem in outputs:
                 path = output_dir / subset / song.name / f"{stem}.wav"
-                identity = _file_identity(path)
+                identity = same_file_key(path)
                 if identity is not None and identity in read:
                     raise ConfigurationError(
                         f"output {path} is the input {read[identity]}: refusing to write over an "

@@ -18,6 +18,7 @@ from ..audio import io as audio_io
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..files import same_file_key
 from ..options import (
     batch_size,
     bitrate_text,
@@ -170,7 +171,7 @@ def plan_outputs(
     for index, name in enumerate(files):
         try:
             audio_io.check_input_file(name)
-            identity = outputs.file_identity(name)
+            identity = same_file_key(name)
             if identity in seen:
                 raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
             seen[identity] = name

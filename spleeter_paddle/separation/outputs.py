@@ -15,11 +15,12 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
 
 from ..audio.io import audio_info, read_comment
 from ..audio.writer import CODECS
 from ..errors import AudioError, ConfigurationError
+from ..files import same_file_key
 
 try:  # advisory locks: POSIX only
     import fcntl
@@ -160,20 +161,12 @@ def output_paths(
     return paths
 
 
-def file_identity(path: PathLike) -> Optional[Tuple[int, int]]:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
-
-
 def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathLike]) -> None:
     """A ConfigurationError when any planned stem path is (or links to) a file of ``inputs``."""
-    read = {identity: os.fspath(path) for path in inputs if (identity := file_identity(path))}
+    read = {identity: os.fspath(path) for path in inputs if (identity := same_file_key(path))}
     for source, paths in planned.items():
         for path in paths.values():
-            identity = file_identity(path)
+            identity = same_file_key(path)
             if identity is not None and identity in read:
                 raise ConfigurationError(
                     f"output {path} (a stem of {source}) is the input {read[identity]}: refusing "

@@ -220,6 +220,31 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_
     assert _all_files(tmp_path / "out") == ["s/accompaniment.wav", "s/vocals.wav"]
 
 
+def test_an_input_rewritten_while_separated_gives_no_stems(tmp_path, official_separator):
+    """Another song written over the input in place (same size) while it is read: the stems would
+    splice the two songs; the run fails naming the input, and no stem (nor temporary) is left."""
+    song = tmp_path / "s.wav"
+    sf.write(song, _song(20, seed=1), RATE, subtype="PCM_16")
+    sf.write(tmp_path / "other.wav", _song(20, seed=2)[:, ::-1], RATE, subtype="PCM_16")
+    other = (tmp_path / "other.wav").read_bytes()
+    assert len(other) == song.stat().st_size
+    calls = []
+
+    def rewrite_once(n_samples):
+        if not calls:  # the first stem block is out: the reader is part-way through the input
+            with open(song, "r+b") as stream:
+                stream.write(other)
+        calls.append(n_samples)
+
+    with pytest.raises(AudioError) as error:
+        official_separator.separate_to_file(song, tmp_path / "out", progress=rewrite_once)
+    assert str(error.value).startswith(f"{song}: ") and "rewritten while it was read" in str(
+        error.value
+    )
+    assert calls  # the rewrite happened mid-read
+    assert _all_files(tmp_path / "out") == []
+
+
 # --- two runs, one folder -------------------------------------------------------------------
 
 
