@@ -1,16 +1,27 @@
 """Atomic file writing (a temporary name beside the target, renamed over it when complete; every
-exit path removes the temporary), file identities (a file read is still the file probed) and digests.
+exit path removes the temporary), the journal of temporaries in a held folder (a killed run's are
+reclaimed by the next, a file merely named like one never is), file identities and digests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import logging
 import os
-import tempfile
+import secrets
+import threading
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple, Union
 
 PathLike = Union[str, Path]
+logger = logging.getLogger(__name__)
+
+JOURNAL_NAME = ".spleeter-paddle-temporaries"
+_JOURNAL_HEADER = "spleeter-paddle journal of temporaries, v1\n"
+_journals: Dict[str, Optional[Path]] = {}  # folder (real path) -> journal, while held
+_journals_lock = threading.Lock()
 
 
 class FileIdentity(NamedTuple):
@@ -73,14 +84,103 @@ def shareable_mode() -> int:
     return 0o666 & ~umask
 
 
+def new_temporary(path: PathLike, suffix: str) -> Path:
+    """Create the empty file ``.<name>.<8 random hex><suffix>`` beside ``path`` (never an existing
+    one), and record it in the folder's journal when this process holds the folder
+    (:func:`journal_of_temporaries`). ``OSError`` as is."""
+    directory, name = os.path.split(os.path.abspath(path))
+    while True:
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    try:
+        status = os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
+    with _journals_lock:
+        journal = _journals.get(os.path.realpath(directory))
+    if journal is not None:
+        entry = {"name": os.path.basename(temporary), "device": status.st_dev}
+        entry["inode"] = status.st_ino
+        try:
+            with open(journal, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps(entry) + "\n")
+        except OSError:
+            os.remove(temporary)
+            raise
+    return Path(temporary)
+
+
+@contextlib.contextmanager
+def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
+    """While the caller holds ``folder`` (its lock), record there every temporary this process
+    makes in it (``<folder>/.spleeter-paddle-temporaries``, one line each: name, device, inode).
+    On entry, the temporaries an interrupted run recorded are removed; on exit, any of this
+    run's still there. Only a file that is still the very file recorded (same device and inode)
+    is removed: a file merely named like a temporary is never touched."""
+    key = os.path.realpath(folder)
+    journal = Path(key) / JOURNAL_NAME
+    if not _reclaim(journal, "left by an interrupted run"):
+        journal = None
+    else:
+        try:
+            with open(journal, "x", encoding="utf-8") as stream:
+                stream.write(_JOURNAL_HEADER)
+        except OSError as error:
+            logger.warning("%s: cannot keep a journal of temporaries (%s)", key, error)
+            journal = None
+    with _journals_lock:
+        _journals[key] = journal
+    try:
+        yield
+    finally:
+        with _journals_lock:
+            _journals.pop(key, None)
+        if journal is not None:
+            _reclaim(journal, "left by this run")
+
+
+def _reclaim(journal: Path, why: str) -> bool:
+    """Remove the temporaries ``journal`` records that are still those files, then the journal;
+    False (nothing touched) when a file there is not such a journal."""
+    try:
+        with open(journal, encoding="utf-8", errors="replace") as stream:
+            lines = stream.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        return True
+    except OSError as error:
+        logger.warning("%s: not a journal of temporaries, left as it is (%s)", journal, error)
+        return False
+    if not lines or lines[0] != _JOURNAL_HEADER or os.path.islink(journal):
+        logger.warning("%s: not a journal of temporaries (not written by spleeter-paddle)", journal)
+        return False
+    for line in lines[1:]:
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            entry = json.loads(line)
+            name = entry["name"]
+            path = journal.parent / name
+            if os.path.basename(name) != name or name in ("", ".", "..", JOURNAL_NAME):
+                continue
+            if os.path.islink(path) or same_file_key(path) != (entry["device"], entry["inode"]):
+                continue
+            logger.info("removing %s, %s", path, why)
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    with contextlib.suppress(OSError):
+        os.remove(journal)
+    return True
+
+
 def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
-    """Call ``write(temporary)`` on ``.<name>.<random><suffix>`` beside ``path``, then rename it
-    onto ``path`` with the umask's permissions (mkstemp's are 0600). Raises ``OSError`` as is."""
+    """Call ``write(temporary)`` on ``.<name>.<random><suffix>`` beside ``path``
+    (:func:`new_temporary`), then rename it onto ``path`` with the umask's permissions. Raises
+    ``OSError`` as is."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    temporary = new_temporary(path, suffix)
     try:
         write(temporary)
         os.chmod(temporary, shareable_mode())

@@ -9,13 +9,13 @@ import errno
 import logging
 import os
 import re
-import secrets
 from typing import Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError
+from ..files import new_temporary
 from ..vocab import BIT_DEPTHS as SUBTYPES
 from ..vocab import CODECS
 from . import ffmpeg
@@ -181,11 +181,9 @@ class StreamWriter:
         self._sound_file: Optional[sf.SoundFile] = None
         self._encoder: Optional[ffmpeg.Encoder] = None
         self._done = self._finished = False
-        directory, base = os.path.split(os.path.abspath(self.path))
-        self._temp_path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.part")
         try:
-            os.makedirs(directory, exist_ok=True)
-            os.close(os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._temp_path = os.fspath(new_temporary(self.path, ".part"))
         except OSError as error:
             raise _unwritable(self.path, error) from error
         try:

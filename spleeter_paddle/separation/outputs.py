@@ -12,15 +12,13 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import string
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
 
 from ..audio.io import audio_info, read_comment
-from ..audio.writer import CODECS
 from ..errors import AudioError, ConfigurationError
-from ..files import same_file_key
+from ..files import journal_of_temporaries, same_file_key
 
 try:  # advisory locks: POSIX only
     import fcntl
@@ -36,7 +34,6 @@ TAG_PREFIX = "spleeter-paddle stem"
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
 
 
 def _ascii(text: str) -> str:
@@ -206,24 +203,11 @@ def _stem_tag_of(path: Path) -> Optional[str]:
     return read_comment(path)
 
 
-def _stale_parts(path: Path) -> Iterator[Path]:
-    """Temporaries of this stem in any codec (``.vocals.flac.1a2b3c4d.part`` for vocals.wav)."""
-    stem = path.stem
-    with contextlib.suppress(OSError):
-        for entry in path.parent.iterdir():
-            match = _TEMPORARY.match(entry.name)
-            if match is None:
-                continue
-            name, _, extension = match.group("name").rpartition(".")
-            if name == stem and extension in CODECS:
-                yield entry
-
-
 @contextlib.contextmanager
 def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
     """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
-    writing there: AudioError), and remove temporaries a killed run left for these names (no
-    live run can own them then)."""
+    writing there: AudioError), with their journals of temporaries (``files``): those a killed
+    run made there are removed, and those of this run on every exit path."""
     paths = list(paths)
     folders = sorted({path.parent.resolve() for path in paths})
     created = [parent for folder in folders for parent in _missing_folders(folder)]
@@ -250,21 +234,8 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
                     f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
                     "for it to finish or choose another -o/--output_path"
                 ) from None
-        for path in paths:
-            for stale in _stale_parts(path):
-                logger.info("removing %s, left by an interrupted run", stale)
-                with contextlib.suppress(OSError):
-                    stale.unlink()
-        try:
-            yield
-        except BaseException:
-            # Writers remove their own temporaries; this also catches one whose constructor
-            # was interrupted before its owner could see it (the lock makes them all ours).
-            for path in paths:
-                for part in _stale_parts(path):
-                    with contextlib.suppress(OSError):
-                        part.unlink()
-            raise
+            stack.enter_context(journal_of_temporaries(folder))
+        yield
 
 
 def _missing_folders(folder: Path) -> Iterator[Path]:
