@@ -21,6 +21,7 @@ MAX_LOADER_WORKERS = 64
 MAX_PROCESSES_PER_NODE = 1024
 MAX_PORT = 65535
 MAX_RANDOM_SEED = 2**32 - 1  # NumPy's seed range
+MAX_NETWORK_SECONDS = 86_400.0  # a network wait or a whole transfer: at most a day
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 
@@ -232,6 +233,23 @@ def path_value(value: Any, what: str = "a path") -> str:
     if not isinstance(text, str) or not text or "\0" in text:
         raise ValueError(f"must be {what} (str or os.PathLike), got {value!r}")
     return text
+
+
+def network_seconds(value: Any) -> float:
+    """``SPLEETER_PADDLE_TIMEOUT`` / ``_DOWNLOAD_DEADLINE``: seconds in (0, 86400]."""
+    return number(value, 0.0, MAX_NETWORK_SECONDS, exclusive_minimum=True)
+
+
+def byte_rate(value: Any) -> float:
+    """``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE``: bytes per second, 0 (no minimum) to 1e12."""
+    return number(value, 0.0, 1e12)
+
+
+def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> Any:
+    """The environment variable ``name`` through ``check`` (``default`` when unset or empty);
+    a bad value is a ValueError naming the variable."""
+    text = os.environ.get(name, "").strip()
+    return default if not text else checked(name, check, text)
 
 
 def checked(name: str, check: Callable[..., Any], value: Any, *args: Any) -> Any:

