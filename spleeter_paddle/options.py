@@ -22,6 +22,15 @@ MAX_PROCESSES_PER_NODE = 1024
 MAX_PORT = 65535
 MAX_RANDOM_SEED = 2**32 - 1  # NumPy's seed range
 MAX_NETWORK_SECONDS = 86_400.0  # a network wait or a whole transfer: at most a day
+# Plausibility bounds, from what Spleeter's models can use: telephone audio (8 kHz) to the
+# highest studio rate (384 kHz); an STFT frame of at most 64 Ki samples (Spleeter: 4096);
+# at most 16 stems (Spleeter: 5); a training chunk of at most 10 minutes, 1000 per song.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000
+MIN_FRAME_LENGTH, MAX_FRAME_LENGTH = 64, 65_536
+MAX_INSTRUMENTS = 16
+MAX_CHUNK_SECONDS = 600.0
+MAX_CHUNKS_PER_SONG = 1_000
+MAX_TRAINING_BATCH = 4_096
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 
@@ -123,6 +132,31 @@ def segment_frames(value: Any) -> int:
     """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s); whether the model
     takes that length is the model's check."""
     return whole_number(value, 1, MAX_SEGMENT_FRAMES)
+
+
+def sample_rate_hz(value: Any) -> int:
+    """A sample rate of input audio or of a configuration: 8000 to 384000 Hz."""
+    return whole_number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+
+
+def frame_length(value: Any) -> int:
+    """A configuration's ``frame_length`` (STFT window, samples): 64 to 65536."""
+    return whole_number(value, MIN_FRAME_LENGTH, MAX_FRAME_LENGTH)
+
+
+def chunk_seconds(value: Any) -> float:
+    """``-cd`` / ``chunk_duration``: seconds in (0, 600]."""
+    return number(value, 0.0, MAX_CHUNK_SECONDS, exclusive_minimum=True)
+
+
+def chunks_per_song(value: Any) -> int:
+    """``-ncps`` / ``n_chunks_per_song``: 1 to 1000."""
+    return whole_number(value, 1, MAX_CHUNKS_PER_SONG)
+
+
+def training_batch(value: Any) -> int:
+    """``-bs`` / ``batch_size`` of training: 1 to 4096."""
+    return whole_number(value, 1, MAX_TRAINING_BATCH)
 
 
 def port(value: Any) -> int:

@@ -19,6 +19,7 @@ import soundfile as sf
 
 from ..errors import AudioError
 from ..files import FileIdentity, change_while_read, file_identity
+from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
 from . import ffmpeg
 from .resampling import rebuffer, resample, resample_stream
 from .writer import PathLike, _libsndfile_problem
@@ -112,7 +113,7 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         audio = AudioInfo(
             info.samplerate, info.channels, info.frames, duration_s, info.format.lower()
         )
-        return AudioSource(name, audio, "soundfile", 0, identity)
+        return _plausible(AudioSource(name, audio, "soundfile", 0, identity))
     extension = os.path.splitext(name)[1].lower()
     if not ffmpeg.can_decode():
         if extension in _NATIVE_EXTENSIONS and (
@@ -131,7 +132,21 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         stream.codec,
         stream.n_streams,
     )
-    return AudioSource(name, audio, "ffmpeg", stream_index, identity)
+    return _plausible(AudioSource(name, audio, "ffmpeg", stream_index, identity))
+
+
+def _plausible(source: AudioSource) -> AudioSource:
+    """``source``, unless its header claims a sample rate no audio has (a 200-frame WAV saying
+    1 Hz would become 200 s of stems): 8 to 384 kHz (``options.sample_rate_hz``)."""
+    try:
+        sample_rate_hz(source.info.sample_rate)
+    except ValueError:
+        raise AudioError(
+            f"{source.path}: sample rate {source.info.sample_rate} Hz is not plausible for "
+            f"audio (expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong "
+            "or this is not a recording"
+        ) from None
+    return source
 
 
 def _check_wav_length(name: str, info) -> None:

@@ -63,6 +63,23 @@ def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> L
     return [round(start, 6) for start in starts]
 
 
+def _warn_repeated_chunks(durations_s: List[float], settings: Dict[str, Any]) -> None:
+    """One warning, before any work, when chunks mostly repeat audio: more than half a chunk of
+    overlap with the previous chunk of the song (``n_chunks_per_song`` too high for the songs)."""
+    n_chunks, chunk_s = settings["n_chunks_per_song"], settings["chunk_duration"]
+    n_repeated = 0
+    for duration_s in durations_s:
+        starts = chunk_starts(duration_s, chunk_s, n_chunks)
+        n_repeated += sum(1 for a, b in zip(starts, starts[1:]) if b - a < chunk_s / 2)
+    if n_repeated:
+        logger.warning(
+            "n_chunks_per_song = %d: %d of %d chunks overlap the previous chunk of their song by "
+            "more than half (songs too short for %d chunks of %g s); they repeat the same audio, "
+            "lower n_chunks_per_song (-ncps)",
+            n_chunks, n_repeated, n_chunks * len(durations_s), n_chunks, chunk_s,
+        )  # fmt: skip
+
+
 def quantise(magnitude: np.ndarray) -> Tuple[np.ndarray, float, float]:
     """Magnitude -> (uint8 dB, min_dB, max_dB), Spleeter's ``spectrogram_to_db_uint``.
 
@@ -277,6 +294,7 @@ def build_cache(
     except OSError as error:
         raise DataError(f"{songs_dir}: cannot create ({error.strerror or error})") from None
     report = CacheReport(cache_dir, skipped=list(problems))
+    _warn_repeated_chunks([row.duration_s for row in rows], settings)
     jobs, entries, order = [], {}, []
     for row in rows:
         name = row.song

@@ -246,6 +246,20 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_
         assert (tmp_path / "out" / "s" / name).read_bytes() == data
 
 
+def test_an_implausible_sample_rate_is_one_error_line_and_the_rest_runs(
+    tmp_path, official_model_path
+):
+    """A 200-frame WAV whose header says 1 Hz would give 200 s of stems: refused by name."""
+    sf.write(tmp_path / "one_hertz.wav", _song(0.01)[:200], 1)
+    sf.write(tmp_path / "good.wav", _song(1), RATE)
+    result = _cli(["-o", "out", "one_hertz.wav", "good.wav"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "one_hertz.wav" in errors[0] and "1 Hz" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert _all_files(tmp_path / "out") == ["good/accompaniment.wav", "good/vocals.wav"]
+
+
 # --- two runs, one folder -------------------------------------------------------------------
 
 
