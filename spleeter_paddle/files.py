@@ -6,10 +6,12 @@ reclaimed by the next, a file merely named like one never is), file identities a
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -66,6 +68,48 @@ def change_while_read(path: PathLike, before: Optional[FileIdentity]) -> Optiona
     if now != before:
         return "was rewritten while it was read (its size or times changed)"
     return None
+
+
+# A write that fails with less than this free on the device failed for lack of space.
+_FULL_DISK_BYTES = 1 << 20
+_OS_ERROR_CODE = re.compile(r"os error (\d+)")  # how Rust libraries (safetensors) name errno
+
+
+def write_problem(error: BaseException, folder: Optional[PathLike] = None) -> Optional[str]:
+    """What stopped a write, in words ("no space left on the device", "permission denied"), from
+    an OSError, a library's message holding "os error <errno>", or (when the library says nothing
+    useful, as Paddle and libsndfile do) the free space left under ``folder``; else None."""
+    code = error.errno if isinstance(error, OSError) else None
+    match = _OS_ERROR_CODE.search(str(error)) if code is None else None
+    code = int(match.group(1)) if match else code
+    if code == errno.ENOSPC or (code is None and folder is not None and _nearly_full(folder)):
+        return "no space left on the device"
+    if code is not None:
+        return os.strerror(code).lower()
+    return None
+
+
+def _nearly_full(folder: PathLike) -> bool:
+    try:
+        usage = os.statvfs(os.path.abspath(folder))
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return usage.f_bavail * usage.f_frsize < _FULL_DISK_BYTES
+
+
+@contextlib.contextmanager
+def write_errors(
+    subject: str, error_class: type, folder: Optional[PathLike] = None
+) -> Iterator[None]:
+    """Inside: a failed write (see :func:`write_problem`) becomes one ``error_class`` line,
+    ``"<subject>: <problem>"``, whatever library raised it; other errors pass as they are."""
+    try:
+        yield
+    except Exception as error:
+        problem = write_problem(error, folder)
+        if problem is None:
+            raise
+        raise error_class(f"{subject}: {problem}") from None
 
 
 def file_sha256(path: PathLike) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
-from ..files import write_atomic
+from ..files import write_atomic, write_problem
 from .cache_files import (
     check_cache_folder,
     entry_problem,
@@ -199,7 +199,8 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
         sources = fingerprint_sources(job["paths"])  # before reading: a change meanwhile shows
         write_atomic(data_path, write, suffix=".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
-        return {"song": job["song"], "error": str(error)}
+        problem = write_problem(error) if isinstance(error, OSError) else None
+        return {"song": job["song"], "error": f"{data_path}: {problem}" if problem else str(error)}
     chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from ..errors import DataError
-from ..files import file_sha256, write_text_atomic
+from ..files import file_sha256, write_errors, write_text_atomic
 
 PathLike = Union[str, Path]
 # How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
@@ -36,7 +36,8 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def write_json(path: Path, document: Any) -> None:
-    write_text_atomic(path, json.dumps(document), suffix="")
+    with write_errors(f"{path}: cannot write", DataError, path.parent):
+        write_text_atomic(path, json.dumps(document), suffix="")
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
