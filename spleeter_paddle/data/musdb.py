@@ -25,7 +25,7 @@ import numpy as np
 from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import same_file_key
+from ..files import change_while_read, file_identity, same_file_key
 from ..sigsep import import_musdb
 from .musdb_record import (
     current_source,
@@ -155,9 +155,19 @@ def _stem_song_reader(musdb_root: Path, subset: str):
     def reader(track):
         def read() -> Tuple[Dict[str, np.ndarray], int]:
             try:
+                before = file_identity(track.path)
                 stems = np.asarray(track.stems, dtype=np.float32)
             except Exception as error:  # stempeg/ffmpeg failures
                 raise DataError(f"{track.path}: cannot decode stems ({error})") from None
+            change = change_while_read(track.path, before)
+            if change is not None:
+                raise DataError(f"{track.path}: {change}; nothing was made from it")
+            n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
+            if n_streams < len(STEM_IDS):
+                raise DataError(
+                    f"{track.path}: holds {n_streams} audio streams; a MUSDB stem file holds "
+                    f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
+                )
             return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
 
         return read
