@@ -54,6 +54,12 @@ def same_file_key(path: PathLike) -> Optional[Tuple[int, int]]:
     return identity.device, identity.inode
 
 
+def is_within(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, links resolved (both need not exist)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([root, real]) == root
+
+
 def change_while_read(path: PathLike, before: Optional[FileIdentity]) -> Optional[str]:
     """Why ``path`` is no longer the file whose identity was ``before`` (taken before reading it),
     else None: what was read may mix two versions of it, and nothing may be made from it."""

@@ -25,7 +25,7 @@ import numpy as np
 from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import change_while_read, file_identity, same_file_key
+from ..files import change_while_read, file_identity, is_within, same_file_key
 from ..sigsep import import_musdb
 from .musdb_record import (
     current_source,
@@ -337,8 +337,16 @@ def convert_musdb(
     if stems not in OUTPUT_STEMS:
         raise DataError(f"stems must be one of {', '.join(OUTPUT_STEMS)}, got {stems!r}")
     musdb_root, output_dir = Path(musdb_root).expanduser(), Path(output_dir)
+    unknown = [subset for subset in subsets if subset not in SUBSETS]
+    if unknown:
+        raise ConfigurationError(f"subsets: no MUSDB18 subset {unknown[0]!r}; use train, test")
     if not any((musdb_root / subset).is_dir() for subset in subsets):
         raise DataError(f"{musdb_root}: not a MUSDB18 root (no {'/'.join(subsets)} folder)")
+    if is_within(output_dir, musdb_root):  # the next run would read the outputs as songs
+        raise ConfigurationError(
+            f"output {output_dir} is inside the MUSDB18 root {musdb_root}: its songs would be "
+            "read as MUSDB songs by the next run; choose an -o/--output outside it"
+        )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
     planned: Dict[str, List[SongPlan]] = {}

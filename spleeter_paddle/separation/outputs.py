@@ -18,7 +18,7 @@ from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
 
 from ..audio.io import audio_info, read_comment
 from ..errors import AudioError, ConfigurationError
-from ..files import journal_of_temporaries, same_file_key
+from ..files import is_within, journal_of_temporaries, same_file_key
 
 try:  # advisory locks: POSIX only
     import fcntl
@@ -113,9 +113,7 @@ def _check_name_lengths(audio_path: Path, path: Path) -> None:
 
 def _check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
-    root = os.path.realpath(destination)
-    parent = os.path.realpath(path.parent)
-    if os.path.commonpath([root, parent]) != root:
+    if not is_within(path.parent, destination):
         raise AudioError(
             f"{audio_path}: output folder {path.parent} leads outside the output folder "
             f"{destination} (a symbolic link); not writing there"
