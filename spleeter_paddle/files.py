@@ -13,9 +13,15 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import threading
 from pathlib import Path
 from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple, Union
+
+try:  # advisory locks: POSIX only
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
 
 PathLike = Union[str, Path]
 logger = logging.getLogger(__name__)
@@ -134,24 +140,24 @@ def shareable_mode() -> int:
     return 0o666 & ~umask
 
 
-def new_temporary(path: PathLike, suffix: str) -> Path:
-    """Create the empty file ``.<name>.<8 random hex><suffix>`` beside ``path`` (never an existing
-    one), and record it in the folder's journal when this process holds the folder
-    (:func:`journal_of_temporaries`). ``OSError`` as is."""
-    directory, name = os.path.split(os.path.abspath(path))
+def new_temporary(path: PathLike, suffix: str, directory: bool = False) -> Path:
+    """Create the empty file (or folder) ``.<name>.<8 random hex><suffix>`` beside ``path``
+    (never an existing one), and record it in the folder's journal when this process holds the
+    folder (:func:`hold_folder`). ``OSError`` as is."""
+    parent, name = os.path.split(os.path.abspath(path))
     while True:
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}{suffix}")
+        temporary = os.path.join(parent, f".{name}.{secrets.token_hex(4)}{suffix}")
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            if directory:
+                os.mkdir(temporary, 0o777)
+            else:
+                os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             continue
         break
-    try:
-        status = os.fstat(descriptor)
-    finally:
-        os.close(descriptor)
+    status = os.lstat(temporary)
     with _journals_lock:
-        journal = _journals.get(os.path.realpath(directory))
+        journal = _journals.get(os.path.realpath(parent))
     if journal is not None:
         entry = {"name": os.path.basename(temporary), "device": status.st_dev}
         entry["inode"] = status.st_ino
@@ -159,18 +165,42 @@ def new_temporary(path: PathLike, suffix: str) -> Path:
             with open(journal, "a", encoding="utf-8") as stream:
                 stream.write(json.dumps(entry) + "\n")
         except OSError:
-            os.remove(temporary)
+            _remove(temporary)
             raise
     return Path(temporary)
+
+
+class FolderBusy(Exception):
+    """Another process holds the folder (:func:`hold_folder`)."""
+
+
+@contextlib.contextmanager
+def hold_folder(folder: PathLike) -> Iterator[None]:
+    """Hold ``folder`` (an advisory lock on the folder itself; FolderBusy when another run
+    holds it) with its journal of temporaries. ``OSError`` (cannot open it) as is."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FolderBusy(os.fspath(folder)) from None
+            with journal_of_temporaries(folder):
+                yield
+        else:  # no lock (Windows): no journal either, it would not be the run's own
+            yield
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
 def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
     """While the caller holds ``folder`` (its lock), record there every temporary this process
-    makes in it (``<folder>/.spleeter-paddle-temporaries``, one line each: name, device, inode).
-    On entry, the temporaries an interrupted run recorded are removed; on exit, any of this
-    run's still there. Only a file that is still the very file recorded (same device and inode)
-    is removed: a file merely named like a temporary is never touched."""
+    (and the workers it forks) makes in it (``<folder>/.spleeter-paddle-temporaries``, one line
+    each: name, device, inode). On entry, the temporaries an interrupted run recorded are
+    removed; on exit, any of this run's still there. Only a file or folder that is still the
+    very one recorded (same device and inode) is removed: one merely named like a temporary is
+    never touched."""
     key = os.path.realpath(folder)
     journal = Path(key) / JOURNAL_NAME
     if not _reclaim(journal, "left by an interrupted run"):
@@ -208,20 +238,28 @@ def _reclaim(journal: Path, why: str) -> bool:
         logger.warning("%s: not a journal of temporaries (not written by spleeter-paddle)", journal)
         return False
     for line in lines[1:]:
-        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError, OSError):
             entry = json.loads(line)
             name = entry["name"]
             path = journal.parent / name
             if os.path.basename(name) != name or name in ("", ".", "..", JOURNAL_NAME):
                 continue
-            if os.path.islink(path) or same_file_key(path) != (entry["device"], entry["inode"]):
-                continue
-            logger.info("removing %s, %s", path, why)
-            with contextlib.suppress(OSError):
-                os.remove(path)
+            status = os.lstat(path)
+            if (status.st_dev, status.st_ino) == (entry["device"], entry["inode"]):
+                logger.info("removing %s, %s", path, why)
+                _remove(path)
     with contextlib.suppress(OSError):
         os.remove(journal)
     return True
+
+
+def _remove(path: PathLike) -> None:
+    """Remove a temporary file, or a temporary folder with what it holds (not a link's target)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:

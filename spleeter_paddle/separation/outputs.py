@@ -18,12 +18,7 @@ from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
 
 from ..audio.io import audio_info, read_comment
 from ..errors import AudioError, ConfigurationError
-from ..files import is_within, journal_of_temporaries, same_file_key
-
-try:  # advisory locks: POSIX only
-    import fcntl
-except ImportError:  # pragma: no cover (Windows)
-    fcntl = None
+from ..files import FolderBusy, hold_folder, is_within, same_file_key
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +209,12 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                descriptor = os.open(folder, os.O_RDONLY)
+                stack.enter_context(hold_folder(folder))
+            except FolderBusy:
+                raise AudioError(
+                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
+                    "for it to finish or choose another -o/--output_path"
+                ) from None
             except OSError as error:
                 problem = (
                     "a parent path is not a directory"
@@ -222,17 +222,6 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
                     else error.strerror or str(error)
                 )
                 raise AudioError(f"{audio_path}: cannot write into {folder} ({problem})") from None
-            stack.callback(os.close, descriptor)
-            if fcntl is None:
-                continue
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise AudioError(
-                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
-                    "for it to finish or choose another -o/--output_path"
-                ) from None
-            stack.enter_context(journal_of_temporaries(folder))
         yield
 
 
