@@ -164,7 +164,7 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
-    outputs.check_filename_format(filename_format, instruments)
+    outputs.check_filename_format(filename_format, instruments, codec)
     named: Dict[int, Dict[str, Path]] = {}
     problems: Dict[int, str] = {}
     seen: Dict[Tuple[int, int], str] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
 
 from ..audio.io import audio_info, read_comment
+from ..audio.writer import CODECS
 from ..errors import AudioError, ConfigurationError
 from ..files import FolderBusy, hold_folder, is_within, same_file_key
 
@@ -53,8 +54,11 @@ def _folder_name(audio_path: Path) -> str:
 FILENAME_FIELDS = ("filename", "foldername", "instrument", "codec")
 
 
-def check_filename_format(filename_format: str, instruments: Sequence[str]) -> None:
-    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems.
+def check_filename_format(
+    filename_format: str, instruments: Sequence[str], codec: Optional[str] = None
+) -> None:
+    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems, or
+    names them with another codec's extension than ``codec`` (MP3 data in ``vocals.wav``).
 
     Only the plain fields: ``{filename.upper}``, ``{filename[0]}``, ``{instrument!r}`` or a
     format spec would name folders after method addresses or cut names unpredictably.
@@ -85,8 +89,14 @@ def check_filename_format(filename_format: str, instruments: Sequence[str]) -> N
                 f"filename format {filename_format!r}: {shown} is not a plain field "
                 f"(no attributes, indices, conversions or format specs); {fields_hint}"
             )
-    fields = {"filename": "song", "foldername": "folder", "codec": "wav"}
+    fields = {"filename": "song", "foldername": "folder", "codec": codec or "wav"}
     names = {filename_format.format(instrument=name, **fields) for name in instruments}
+    extension = os.path.splitext(next(iter(names), ""))[1].lower().lstrip(".")
+    if codec is not None and extension in CODECS and extension != codec:
+        raise ConfigurationError(
+            f"filename format {filename_format!r} names .{extension} files, but the codec is "
+            f"{codec}: their names would lie about what they hold; use {{codec}} or -c {extension}"
+        )
     if len(names) < len(instruments):
         raise ConfigurationError(
             f"filename format {filename_format!r} writes several instruments to one file; "
@@ -127,7 +137,7 @@ def output_paths(
     error."""
     audio_path = Path(audio_path)
     fields = {"filename": audio_path.stem, "foldername": _folder_name(audio_path), "codec": codec}
-    check_filename_format(filename_format, instruments)
+    check_filename_format(filename_format, instruments, codec)
     try:
         relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     except Exception as error:  # a field's value can still break a format spec
