@@ -515,3 +515,12 @@ def test_devices_fifos_and_absolute_members_are_refused(
     with pytest.raises(ModelError, match=rf"^{archive}: {expected}"):
         import_model(archive, model_home=home, params=params)
     assert _files_under(home) == []
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", " padded", "x" * 256, "bell\x07"])
+def test_import_names_that_would_forge_lines_are_refused(tiny_checkpoint, tmp_path, name):
+    prefix, _, params = tiny_checkpoint
+    home = tmp_path / "home"
+    with pytest.raises(ModelError, match="model name"):
+        import_model(prefix.parent, name, model_home=home, params=params)
+    assert not home.exists() or os.listdir(home) == []
