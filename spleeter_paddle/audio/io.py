@@ -110,9 +110,9 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
             raise AudioError(f"{name}: has one audio stream, there is no stream {stream_index}")
         _check_wav_length(name, info)
         duration_s = info.frames / info.samplerate
-        audio = AudioInfo(
-            info.samplerate, info.channels, info.frames, duration_s, info.format.lower()
-        )
+        # MPEG audio in a WAV container decodes like an .mp3 (its length an estimate): say mp3
+        codec = "mp3" if info.subtype.startswith("MPEG_LAYER") else info.format.lower()
+        audio = AudioInfo(info.samplerate, info.channels, info.frames, duration_s, codec)
         return _plausible(AudioSource(name, audio, "soundfile", 0, identity))
     extension = os.path.splitext(name)[1].lower()
     if not ffmpeg.can_decode():

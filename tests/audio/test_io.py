@@ -484,3 +484,18 @@ def test_an_unchanged_file_streams_whole(tmp_path):
     os.utime(path)  # a touch before reading is not a change while reading
     blocks = list(io.stream(path, SR // 2))
     assert np.array_equal(np.concatenate(blocks), waveform)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg to write MP3 in WAV")
+def test_mp3_data_in_a_wav_container_reads_like_an_mp3(tmp_path):
+    """A RIFF WAV holding MPEG layer III (what ffmpeg -c:a libmp3lame out.wav writes): its
+    length is an estimate, as for .mp3, not a truncation."""
+    source = tmp_path / "source.wav"
+    sf.write(source, sines(SR * 3), SR)
+    target = tmp_path / "mp3inside.wav"
+    command = ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c:a", "libmp3lame", str(target)]
+    subprocess.run(command, check=True)
+    assert io.audio_info(target).format == "mp3"
+    waveform, rate = io.load(target)
+    assert rate == SR and abs(len(waveform) - SR * 3) <= 2 * 1152
+    assert np.abs(waveform).max() > 0.3
