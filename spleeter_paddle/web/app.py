@@ -74,6 +74,7 @@ def create_app(
     except ValueError as error:
         raise ConfigurationError(f"max_upload_mb {error}") from None
     store = JobStore(work_dir)
+    store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)
     max_bytes = int(max_upload_mb * 1024 * 1024)
     codecs = writable_codecs()
@@ -88,6 +89,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(worker.stop)
+            store.release()
 
     app = FastAPI(title="spleeter-paddle", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.worker = store, worker
@@ -192,7 +194,7 @@ def create_app(
             await run_in_threadpool(audio_io.audio_info, final)
         except SpleeterError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(422, str(error).replace(str(final), shown)) from None
+            raise _http_error(422, store.public(str(error), final, shown)) from None
         job = store.create(job_id, shown, final, preset, mwf, codec)
         worker.enqueue(job_id)
         logger.info("%s: queued %s (%s, %s bytes)", job_id, shown, preset, size)
@@ -210,7 +212,7 @@ def _too_large(name: str, max_upload_mb: float) -> str:
 async def _receive(request: Request, path: Path, max_bytes: int, name: str, max_mb: float) -> int:
     """Write the request body to ``path``; a 413 as soon as it passes ``max_bytes``."""
     size = 0
-    with open(path, "xb") as handle:
+    with open(path, "wb") as handle:  # the empty temporary new_upload made
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:

@@ -102,11 +102,12 @@ class Worker:
             return
         except SpleeterError as error:
             # Messages name the stored upload: show the name the user knows instead.
-            self._failed(job, upload, str(error).replace(str(upload), job["name"]))
+            self._failed(job, upload, self.store.public(str(error), upload, job["name"]))
             return
         except Exception as error:  # a bug must not end the queue: report it on the job
             logger.exception("%s: unexpected error", job_id)
             text = " ".join(str(error).split()) or type(error).__name__
+            text = self.store.public(text, upload, job["name"])
             self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
             return
         logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)

@@ -92,8 +92,8 @@ function stemView(job, stem) {
 
 function jobView(job) {
   const card = el("article", { class: `job ${job.state}`, "data-job": job.id });
-  const title = el("h2", {}, job.name);
-  title.append(el("span", { class: "state" }, job.state));
+  const title = el("h2");
+  title.append(el("span", { class: "name" }, job.name), el("span", { class: "state" }, job.state));
   card.append(title);
   card.append(el("div", { class: "meta" },
     `${job.preset} · ${job.codec}${job.mwf ? " · MWF" : ""} · ${new Date(job.created * 1000).toLocaleString()}`));
