@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from spleeter_paddle.errors import AudioError, ConfigurationError
+from spleeter_paddle.files import JOURNAL_NAME
 from spleeter_paddle.separation.batch import SeparationOptions, separate_files
 
 RATE = 44100
@@ -171,6 +172,19 @@ def test_rerunning_the_same_command_replaces_its_own_stems(tmp_path, official_mo
 # --- every exit path removes temporaries --------------------------------------------------------
 
 
+def _wait_until_separating(process, folder, n_stems=2, timeout_s=240):
+    """Until ``process`` is in the separation loop: every stem's temporary made and recorded
+    (the state a signal test needs; a signal sent earlier would test the start-up instead)."""
+    journal = folder / JOURNAL_NAME
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and (
+        not journal.exists() or journal.read_text().count(".part") < n_stems
+    ):
+        assert time.monotonic() < deadline, "the run never started writing its stems"
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the signal"
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, signal_number):
     sf.write(tmp_path / "long.wav", _song(90), RATE, subtype="PCM_16")
@@ -192,11 +206,7 @@ def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, sign
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 240
-    while not list((tmp_path / "out").rglob("*.part")) and process.poll() is None:
-        assert time.monotonic() < deadline, "no temporary file appeared"
-        time.sleep(0.05)
-    assert process.poll() is None, process.stderr.read()
+    _wait_until_separating(process, tmp_path / "out" / "long")
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal_number or (
@@ -217,13 +227,7 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    journal = tmp_path / "out" / "s" / ".spleeter-paddle-temporaries"
-    deadline = time.monotonic() + 240
-    while process.poll() is None and (
-        not journal.exists() or journal.read_text().count(".part") < 2
-    ):
-        assert time.monotonic() < deadline, "no temporary file appeared"
-        time.sleep(0.02)
+    _wait_until_separating(process, tmp_path / "out" / "s")
     process.kill()
     process.wait(timeout=60)
     left = sorted(path.name for path in (tmp_path / "out" / "s").glob(".*.part"))
