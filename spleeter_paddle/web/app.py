@@ -52,6 +52,19 @@ def writable_codecs() -> list:
     return [c for c in CODECS if c in native or (c in ffmpeg.ENCODERS and ffmpeg.can_encode())]
 
 
+def installed_presets() -> list:
+    """The presets whose weights are in the model home already (the others are fetched when a
+    job first needs them)."""
+    from ..configuration import load_configuration
+    from ..pretrained.store import is_complete, model_directory
+
+    return [
+        preset
+        for preset in PRESETS
+        if is_complete(model_directory(load_configuration(preset)["model_dir"]))
+    ]
+
+
 def _http_error(status: int, message: str) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
@@ -116,6 +129,7 @@ def create_app(
     def options():
         return {
             "presets": list(PRESETS),
+            "installed": installed_presets(),  # the others download on first use
             "codecs": codecs,
             "extensions": list(AUDIO_EXTENSIONS),
             "max_upload_mb": max_upload_mb,
@@ -138,6 +152,21 @@ def create_app(
         if problem:
             raise _http_error(404 if problem == "no such job" else 409, problem)
         return {"deleted": job_id}
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str):
+        problem = store.cancel(job_id)
+        if problem:
+            raise _http_error(404 if problem == "no such job" else 409, problem)
+        return dict(store.get(job_id), progress=store.progress.get(job_id))
+
+    @app.post("/api/jobs/{job_id}/retry")
+    def retry_job(job_id: str):
+        problem = store.retry(job_id)
+        if problem:
+            raise _http_error(404 if problem == "no such job" else 409, problem)
+        worker.enqueue(job_id)
+        return dict(store.get(job_id), progress=None)
 
     @app.get("/api/jobs/{job_id}/files/{file_name}")
     def job_file(job_id: str, file_name: str, download: bool = False):

@@ -17,7 +17,7 @@ import threading
 import time
 import unicodedata
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError
@@ -100,6 +100,7 @@ class JobStore:
         self._lock = threading.RLock()
         self._jobs: Dict[str, dict] = {}
         self.progress: Dict[str, Optional[float]] = {}
+        self.cancelled: Set[str] = set()  # running jobs to stop at their next block
         self._held = contextlib.ExitStack()
 
     # -- one server per work folder ----------------------------------------------------------
@@ -172,6 +173,7 @@ class JobStore:
             "interruptions": 0,
             "stems": [],
             "archive": "",
+            "warnings": [],
         }
         with self._lock:
             self._save(job)
@@ -205,6 +207,37 @@ class JobStore:
             self._save(updated)
             self._jobs[job_id] = updated
             return True
+
+    def cancel(self, job_id: str) -> Optional[str]:
+        """Stop a queued job now, a running one at its next block (the worker sees
+        :attr:`cancelled`); the problem as text, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return "no such job"
+            if job["state"] == "queued":
+                message = f"{job['name']}: cancelled"
+                self.update(job_id, state="failed", message=message, finished=time.time())
+            elif job["state"] == "running":
+                self.cancelled.add(job_id)
+            else:
+                return f"the job is {job['state']}; only a queued or running job can be cancelled"
+            return None
+
+    def retry(self, job_id: str) -> Optional[str]:
+        """Queue a failed job again (its upload is kept until it is removed); the problem as
+        text, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return "no such job"
+            if job["state"] != "failed":
+                return f"the job is {job['state']}; only a failed job can be retried"
+            if not self.upload_path(job).is_file():
+                return "its uploaded file is gone from the work folder; upload it again"
+            self.cancelled.discard(job_id)
+            self.update(job_id, state="queued", message="", warnings=[], interruptions=0)
+            return None
 
     def delete(self, job_id: str) -> Optional[str]:
         """Remove a job that is not running and its files; the problem as text, or None."""

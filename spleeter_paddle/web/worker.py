@@ -34,6 +34,23 @@ class Cancelled(Exception):
     """The server is stopping: the running job unwinds (removing its temporaries)."""
 
 
+class JobCancelled(Exception):
+    """The user cancelled the running job: it unwinds, and fails as cancelled."""
+
+
+class _JobWarnings(logging.Handler):
+    """The warnings (clipping, ...) logged on the worker thread while one job runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(" ".join(record.getMessage().split()))
+
+
 class Worker:
     """Runs jobs of ``store`` one at a time on a background thread."""
 
@@ -44,6 +61,7 @@ class Worker:
         self._queue: queue.Queue[Optional[str]] = queue.Queue()
         self._stop = threading.Event()
         self._separators: Dict[Tuple[str, bool], object] = {}
+        self._warnings = _JobWarnings()  # those of the running job
         self._thread = threading.Thread(target=self._run, name="spleeter-web-worker", daemon=True)
 
     def start(self) -> None:
@@ -83,7 +101,11 @@ class Worker:
         return self._separators[key]
 
     def _finish(self, job_id: str, state: str, **changes) -> None:
-        self.store.update(job_id, state=state, finished=time.time(), **changes)
+        """The job's final state, with the warnings its run logged (clipping, ...)."""
+        job = self.store.get(job_id)
+        upload, name = self.store.upload_path(job), job["name"]
+        shown = [self.store.public(text, upload, name) for text in self._warnings.messages]
+        self.store.update(job_id, state=state, finished=time.time(), warnings=shown, **changes)
         self.store.progress.pop(job_id, None)
 
     def _process(self, job_id: str) -> None:
@@ -93,8 +115,13 @@ class Worker:
         upload = self.store.upload_path(job)
         logger.info("%s: separating %s (%s, %s)", job_id, job["name"], job["preset"], job["codec"])
         started = time.monotonic()
+        self._warnings = warnings = _JobWarnings()
+        logging.getLogger("spleeter_paddle").addHandler(warnings)
         try:
             self._separate(job, upload)
+        except JobCancelled:
+            self._failed(job, upload, f"{job['name']}: cancelled")
+            return
         except Cancelled:
             self.store.update(job_id, state="queued")
             self.store.progress.pop(job_id, None)
@@ -110,10 +137,15 @@ class Worker:
             text = self.store.public(text, upload, job["name"])
             self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
             return
+        finally:
+            logging.getLogger("spleeter_paddle").removeHandler(warnings)
+            self.store.cancelled.discard(job_id)
         logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
         upload.unlink(missing_ok=True)
 
     def _failed(self, job: dict, upload: Path, message: str) -> None:
+        """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
+        removes it)."""
         logger.warning("%s: %s", job["id"], message)
         self._finish(job["id"], "failed", message=message)
         folder = self.store.output_dir(job["id"])
@@ -121,7 +153,12 @@ class Worker:
             for path in folder.iterdir():
                 path.unlink(missing_ok=True)
             folder.rmdir()
-        upload.unlink(missing_ok=True)
+
+    def _check_stop(self, job_id: str) -> None:
+        if self._stop.is_set():
+            raise Cancelled()
+        if job_id in self.store.cancelled:
+            raise JobCancelled()
 
     def _separate(self, job: dict, upload: Path) -> None:
         job_id = job["id"]
@@ -132,8 +169,7 @@ class Worker:
         self.store.progress[job_id] = 0.0 if total else None
 
         def progress(n_samples: int) -> None:
-            if self._stop.is_set():
-                raise Cancelled()
+            self._check_stop(job_id)
             done[0] += n_samples
             if total:
                 self.store.progress[job_id] = min(1.0, done[0] / total)
@@ -143,8 +179,7 @@ class Worker:
         )
         stems = []
         for instrument, path in paths.items():
-            if self._stop.is_set():
-                raise Cancelled()
+            self._check_stop(job_id)
             picture = path.with_name(f"{instrument}.png")
             render_stem_picture(path, picture, instrument, separator.sample_rate)
             stems.append({"instrument": instrument, "audio": path.name, "picture": picture.name})
