@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 from ..audio import io as audio_io
 from ..errors import SpleeterError
 from ..evaluation.report import write_atomic
+from ..files import hold_folder
 
 # Paddle loads here, on the importing (main) thread: its dygraph mode is per thread and set up
 # where it is first imported, and its C signal handlers are replaced only on the main thread.
@@ -178,14 +179,19 @@ class Worker:
             upload, self.store.outputs_dir, codec=job["codec"], progress=progress
         )
         stems = []
-        for instrument, path in paths.items():
-            self._check_stop(job_id)
-            picture = path.with_name(f"{instrument}.png")
-            render_stem_picture(path, picture, instrument, separator.sample_rate)
-            stems.append({"instrument": instrument, "audio": path.name, "picture": picture.name})
-        archive = self.store.output_dir(job_id) / ARCHIVE_NAME
-        folder = safe_stem(job["name"])
-        write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
+        # Held like the stems were: a kill here leaves journalled temporaries, reclaimed when the
+        # job runs again.
+        with hold_folder(self.store.output_dir(job_id)):
+            for instrument, path in paths.items():
+                self._check_stop(job_id)
+                picture = path.with_name(f"{instrument}.png")
+                render_stem_picture(path, picture, instrument, separator.sample_rate)
+                stems.append(
+                    {"instrument": instrument, "audio": path.name, "picture": picture.name}
+                )
+            archive = self.store.output_dir(job_id) / ARCHIVE_NAME
+            folder = safe_stem(job["name"])
+            write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
         self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
 
 
