@@ -27,14 +27,14 @@ pytestmark = pytest.mark.skipif(not _namespaces_work(), reason="needs user names
 
 
 def _on_small_disk(cwd: Path, size: str, *commands: list) -> subprocess.CompletedProcess:
-    """Run ``spleeter-paddle <command>`` in turn with ``small/`` a tmpfs of ``size``; what is
-    left in ``small/`` then is listed on stdout after a ``LEFT:`` line (the tmpfs goes with the
+    """Run ``spleeter-paddle <command>`` in turn with ``small/`` a tmpfs of ``size``; the files
+    left in ``small/`` then are listed on stdout after a ``LEFT:`` line (the tmpfs goes with the
     namespace)."""
     runs = " ; ".join(
         " ".join([sys.executable, "-m", "spleeter_paddle", *map(str, command)])
         for command in commands
     )
-    script = f"mount -t tmpfs -o size={size} tmpfs small && {runs} ; status=$? ; echo LEFT: ; ls -A small ; exit $status"
+    script = f"mount -t tmpfs -o size={size} tmpfs small && {runs} ; status=$? ; echo LEFT: ; find small -type f ; exit $status"
     (cwd / "small").mkdir(exist_ok=True)
     return subprocess.run(
         ["unshare", "-rm", "sh", "-c", script],
@@ -114,4 +114,17 @@ def test_export_on_a_full_disk_leaves_nothing(tmp_path, fmt):
     errors = _error_lines(result.stderr)
     assert len(errors) == 1 and "small/exported: cannot write the export" in errors[0]
     assert "no space left on the device" in errors[0]
-    assert result.stdout.split("LEFT:")[-1].split() == []  # no staging folder, no export
+    assert result.stdout.split("LEFT:")[-1].split() == []  # no staging, no export, no journal
+
+
+def test_download_musdb_on_a_full_disk_fails_each_song_by_name(tmp_path):
+    from spleeter_paddle.data.synthetic import generate_musdb_tree
+
+    generate_musdb_tree(tmp_path / "musdb", n_songs=2, duration_s=1.0, seed=5)
+    command = ["download-musdb", "--musdb-root", "musdb", "--is-wav", "-o", "small/ds", "--quiet"]
+    result = _on_small_disk(tmp_path, "100k", command)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    songs = [line for line in result.stderr.splitlines() if "ERROR " in line]
+    assert len(songs) == 4 and all("no space left on the device" in line for line in songs)
+    assert result.stdout.split("LEFT:")[-1].split() == []  # no half-written stem, no temporary
