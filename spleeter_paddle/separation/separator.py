@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
@@ -108,8 +107,6 @@ class Separator(SpleeterFileMethods):
         self._runner = make_runner(
             self.weights, self.params["n_channels"], self.params["F"], self.device, backend
         )
-        # One model call at a time, whichever thread asks (no engine is reentrant).
-        self._model_lock = threading.Lock()
         self._writer = None  # the background writer thread, made on first use
         self._tasks = []  # background writes not yet joined
         # With the model on an accelerator, run it on a worker thread while the CPU does the FFT
@@ -143,8 +140,7 @@ class Separator(SpleeterFileMethods):
 
     def run_model(self, magnitude: np.ndarray) -> np.ndarray:
         """``[B, C, T, F]`` float32 mix magnitudes -> ``[B, N, C, T, F]`` instrument estimates."""
-        with self._model_lock:
-            return self._runner(magnitude)
+        return self._runner(magnitude)  # runners serialise calls from several threads
 
     def separate(
         self, waveform: np.ndarray, audio_descriptor: Optional[str] = None
