@@ -17,7 +17,7 @@ import scipy.fft
 import scipy.linalg
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .museval_filters import exact_filters
+from .museval_filters import exact_filters, museval_solve
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ _BLOCKS_PER_TASK = 4
 # within 3e-8 dB of museval); decoded AAC/MP3 stems 4e12-4e17, where the fast solve is 1e-5 to
 # 0.2 dB off (museval's own numbers move by 0.08 dB with its BLAS thread count).
 MAX_CONDITION = 1e12
+
+# Stored scores record it: 2 = museval's arithmetic for ill-conditioned references, museval run
+# on one BLAS thread, the stability check by one LSB over all windows.
+REVISION = 2
 
 Metrics = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -58,8 +62,8 @@ def evaluate(
     ``workers`` threads score windows in parallel (default: all cores). ``windows``: indices of
     the only windows to score (the song-wide filters are still fitted on the whole song); the
     arrays then have ``len(windows)`` columns. ``exact``: the song-wide filters by museval's
-    own arithmetic (``museval_filters``: True), by ours (False: ValueError where the references
-    are ill-conditioned), or by ours unless ill-conditioned (None).
+    own arithmetic (``museval_filters``: True), by ours (False: not museval's numbers where the
+    references are ill-conditioned), or by ours unless ill-conditioned (None, the default).
     """
     with one_blas_thread():
         return _evaluate(
@@ -138,24 +142,28 @@ def song_filters(
     workers: int,
     exact: Optional[bool] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """``distortion_filters``, or ``museval_filters.exact_filters`` where the Gram matrices are
-    ill-conditioned (or ``exact``); ValueError if ill-conditioned and ``exact is False``."""
-    solved = (
-        None if exact else distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers)
-    )
-    if solved is None and exact is not False:
-        logger.debug("ill-conditioned references: museval's arithmetic for the filters")
-        solved = exact_filters(ref_rows, est_rows, n_channels, filters_len, workers)
+    """``distortion_filters``, or ``museval_filters.exact_filters`` if ``exact`` or (``exact``
+    None) where a Gram matrix is ill-conditioned."""
+    solved = None
+    if not exact:
+        solved = distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers, exact)
     if solved is None:
-        raise ValueError(f"ill-conditioned references (condition number > {MAX_CONDITION:.0e})")
+        logger.debug("museval's arithmetic for the filters")
+        solved = exact_filters(ref_rows, est_rows, n_channels, filters_len, workers)
     return solved
 
 
 def distortion_filters(
-    ref_rows: np.ndarray, est_rows: np.ndarray, n_channels: int, filters_len: int, workers: int
+    ref_rows: np.ndarray,
+    est_rows: np.ndarray,
+    n_channels: int,
+    filters_len: int,
+    workers: int,
+    exact: Optional[bool] = None,
 ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """Least-squares filters of the whole track, as museval's v4 computes them, or None if a
-    Gram matrix is ill-conditioned (see ``_solve``).
+    """Least-squares filters of the whole track, as museval's v4 computes them. Where a Gram
+    matrix is ill-conditioned (see ``_solve``): None, or with ``exact=False`` museval's solve
+    on our correlations (not museval's numbers there, which only its own arithmetic gives).
 
     ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)`` with ``n_rows = n_sources * n_channels``.
     Returns ``filters (n_rows, n_rows, filters_len)``: ``[out, in]`` maps reference row ``in``
@@ -171,11 +179,11 @@ def distortion_filters(
     for first in range(0, n_rows, n_channels):
         rows = slice(first, first + n_channels)
         block = slice(first * length, (first + n_channels) * length)
-        solved = _solve(lags[rows, rows], cross[block, rows])
+        solved = _solve(lags[rows, rows], cross[block, rows], exact)
         if solved is None:
             return None
         own[rows] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
-    solved = _solve(lags[:, :n_rows], cross)
+    solved = _solve(lags[:, :n_rows], cross, exact)
     if solved is None:
         return None
     filters = solved.reshape(n_rows, length, n_rows).transpose(2, 0, 1)
@@ -241,10 +249,11 @@ def gram(lags: np.ndarray) -> np.ndarray:
     return gram.reshape(n_rows * length, n_rows * length)
 
 
-def _solve(lags: np.ndarray, rhs: np.ndarray) -> Optional[np.ndarray]:
-    """``G^-1 rhs`` with ``G = gram(lags)`` by Cholesky (the Gram matrix is symmetric), or None
-    where ``G`` is ill-conditioned (condition number over ``MAX_CONDITION``, or not positive
-    definite): there museval's scores depend on its exact arithmetic (``museval_filters``).
+def _solve(lags: np.ndarray, rhs: np.ndarray, exact: Optional[bool]) -> Optional[np.ndarray]:
+    """``G^-1 rhs`` with ``G = gram(lags)`` by Cholesky (the Gram matrix is symmetric). Where
+    ``G`` is ill-conditioned (condition number over ``MAX_CONDITION``, or not positive
+    definite), museval's scores depend on its exact arithmetic (``museval_filters``): None, or
+    museval's LU solve (``exact=False``).
 
     The diagonal gets museval's ``eps`` (lost in rounding: no ridge, which would move the
     scores of a matrix near the threshold by 1e-2 dB).
@@ -258,13 +267,13 @@ def _solve(lags: np.ndarray, rhs: np.ndarray) -> Optional[np.ndarray]:
             matrix.T, lower=True, overwrite_a=True, check_finite=False
         )
     except np.linalg.LinAlgError:
-        return None
+        return museval_solve(lags, rhs) if exact is False else None
     rcond, info = scipy.linalg.lapack.dpocon(factor, norm, uplo="L" if lower else "U")
     logger.debug(
         "Gram matrix of size %d: condition number %.1e", len(factor), 1 / max(rcond, 1e-300)
     )
     if info != 0 or not rcond * MAX_CONDITION >= 1.0:
-        return None
+        return museval_solve(lags, rhs) if exact is False else None
     return scipy.linalg.cho_solve((factor, lower), rhs, check_finite=False)
 
 
