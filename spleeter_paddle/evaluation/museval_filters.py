@@ -8,8 +8,7 @@ museval's numbers there depend on every rounding of its arithmetic (one BLAS thr
 a SAR by 0.08 dB), so they are only reproduced by doing the same operations: the same
 power-of-two FFT length, complex FFTs, products in the same order, the same ``solve(G + eps I)``.
 What is saved: the forward FFTs are done once per row (museval: once per row per source), the
-own-source cross-correlations are read from the all-sources ones (museval recomputes them), one
-LU factorisation serves all sources (a stacked right-hand side gives each column's bits), and
+own-source cross-correlations are read from the all-sources ones (museval recomputes them), and
 independent transforms run on ``workers`` threads.
 """
 
@@ -23,6 +22,8 @@ import scipy.fft
 
 # Complex transforms of one batch (bounds memory: n_fft complex values each).
 _BATCH = 4
+# numpy reuses a temporary operand as the output from this size on (NPY_MIN_ELIDE_BYTES).
+_ELIDED_BYTES = 256 * 1024
 
 
 def exact_filters(
@@ -62,7 +63,11 @@ def exact_filters(
         block = slice(first * length, (first + n_channels) * length)
         solved = museval_solve(lags[rows, rows], cross[block, rows])
         own[rows] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
-    filters = museval_solve(lags, cross).reshape(n_rows, length, n_rows).transpose(2, 0, 1)
+    # one solve per source, as museval: LAPACK's solve with other right-hand sides beside a
+    # column (e.g. one column, mono) does not always round that column the same way
+    columns = [slice(first, first + n_channels) for first in range(0, n_rows, n_channels)]
+    solved = np.concatenate([museval_solve(lags, cross[:, c]) for c in columns], axis=1)
+    filters = solved.reshape(n_rows, length, n_rows).transpose(2, 0, 1)
     return filters, own
 
 
@@ -73,11 +78,17 @@ def _inverse(
     ``(n_fft,)`` each (a view, valid until the next one), computed ``_BATCH`` at a time in
     buffers allocated once (fresh pages for every product cost as much as the transforms)."""
     products = np.empty((min(_BATCH, len(pairs)), left.shape[-1]), dtype=complex)
-    conjugate = np.empty(left.shape[-1], dtype=complex)
     for start in range(0, len(pairs), _BATCH):
         batch = pairs[start : start + _BATCH]
         for row, (i, j) in zip(products, batch):
-            np.multiply(left[i], np.conjugate(right[j], out=conjugate), out=row)
+            # museval's ``left[i] * np.conj(right[j])``; numpy computes it as ``conj * left``
+            # into the conjugate's temporary where that is large enough to reuse (temporary
+            # elision), and its complex product (fused multiply-adds) is not commutative
+            np.conjugate(right[j], out=row)
+            if row.nbytes >= _ELIDED_BYTES:
+                np.multiply(row, left[i], out=row)
+            else:
+                np.multiply(left[i], row, out=row)
         work = products[: len(batch)]
         work = scipy.fft.ifft(work, axis=-1, workers=workers, overwrite_x=True)
         yield from work.real
