@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_paddle.audio.io import load
-from spleeter_paddle.data.synthetic import generate_song
+from spleeter_paddle.data.synthetic import codec_round_trip, generate_song
 from spleeter_paddle.evaluation import OracleSeparator, bsseval, evaluate, folder_tracks, json_path
 from spleeter_paddle.sigsep import import_museval
 
@@ -22,29 +20,18 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg n
 RATE = 44100
 TOLERANCE_DB = 1e-3
 NAMES = ("SDR", "ISR", "SIR", "SAR")
-CODECS = {"aac": ("-c:a", "aac", "-b:a", "128k"), "mp3": ("-c:a", "libmp3lame", "-b:a", "192k")}
-
-
-def decoded(stem: np.ndarray, codec: str, folder) -> np.ndarray:
-    """``stem (n, 2)`` through ffmpeg's encoder and back, read as float (as musdb reads MUSDB18's
-    AAC stems), cut or zero-padded to ``n`` samples."""
-    source, encoded = folder / "stem.wav", folder / f"stem.{'m4a' if codec == 'aac' else codec}"
-    sf.write(source, stem, RATE, subtype="PCM_16")
-    command = ["ffmpeg", "-v", "error", "-y", "-i", str(source), *CODECS[codec], str(encoded)]
-    subprocess.run(command, check=True)
-    waveform, rate = load(str(encoded), dtype=np.float64)
-    assert rate == RATE
-    waveform = waveform[: len(stem)]
-    return np.pad(waveform, [(0, len(stem) - len(waveform)), (0, 0)])
+BITRATES = {"aac": "128k", "mp3": "192k"}
 
 
 @pytest.fixture(scope="module")
-def stems(tmp_path_factory):
+def stems():
     """``{codec: (4, n, 2)}`` decoded vocals, drums, bass, other of one generated 6 s song."""
     song = generate_song(6.0, seed=11)
-    folder = tmp_path_factory.mktemp("codecs")
     names = ("vocals", "drums", "bass", "other")
-    return {c: np.stack([decoded(song[n], c, folder) for n in names]) for c in CODECS}
+    return {
+        codec: np.stack([codec_round_trip(song[n], codec, bitrate) for n in names])
+        for codec, bitrate in BITRATES.items()
+    }
 
 
 def estimates_of(references: np.ndarray) -> np.ndarray:
@@ -81,7 +68,7 @@ def ill_conditioned(references: np.ndarray, estimates: np.ndarray) -> bool:
     return bsseval.distortion_filters(*rows, references.shape[2], 512, 2) is None
 
 
-@pytest.mark.parametrize("codec", sorted(CODECS))
+@pytest.mark.parametrize("codec", sorted(BITRATES))
 def test_vocals_and_accompaniment_every_frame(stems, codec):
     references = np.stack([stems[codec][0], stems[codec][1:].sum(axis=0)])
     estimates = estimates_of(references)
