@@ -101,7 +101,9 @@ def _evaluate(
         nonzero = rows.reshape(n_sources, n_channels, n_samples).sum(axis=1) != 0
         _refuse_silent(nonzero, name)
         silent |= _silent_windows(nonzero, starts, length)
-    filters, own_filters = song_filters(ref_rows, est_rows, n_channels, filters_len, workers, exact)
+    filters, own_filters = distortion_filters(
+        ref_rows, est_rows, n_channels, filters_len, workers, exact
+    )
 
     # outputs (source, channel) through all references, then through their own source's only
     n_rows = n_sources * n_channels
@@ -134,25 +136,6 @@ def frames(n_samples: int, win: int, hop: int) -> Tuple[np.ndarray, int]:
     return np.arange(n_windows, dtype=np.int64) * int(hop), int(win)
 
 
-def song_filters(
-    ref_rows: np.ndarray,
-    est_rows: np.ndarray,
-    n_channels: int,
-    filters_len: int,
-    workers: int,
-    exact: Optional[bool] = None,
-) -> Tuple[np.ndarray, np.ndarray]:
-    """``distortion_filters``, or ``museval_filters.exact_filters`` if ``exact`` or (``exact``
-    None) where a Gram matrix is ill-conditioned."""
-    solved = None
-    if not exact:
-        solved = distortion_filters(ref_rows, est_rows, n_channels, filters_len, workers, exact)
-    if solved is None:
-        logger.debug("museval's arithmetic for the filters")
-        solved = exact_filters(ref_rows, est_rows, n_channels, filters_len, workers)
-    return solved
-
-
 def distortion_filters(
     ref_rows: np.ndarray,
     est_rows: np.ndarray,
@@ -160,19 +143,33 @@ def distortion_filters(
     filters_len: int,
     workers: int,
     exact: Optional[bool] = None,
-) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """Least-squares filters of the whole track, as museval's v4 computes them. Where a Gram
-    matrix is ill-conditioned (see ``_solve``): None, or with ``exact=False`` museval's solve
-    on our correlations (not museval's numbers there, which only its own arithmetic gives).
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Least-squares filters of the whole track, as museval's v4 computes them: by our
+    arithmetic, by museval's (``museval_filters``) if ``exact`` or (``exact`` None) where a Gram
+    matrix is ill-conditioned (see ``_solve``; there only museval's arithmetic gives museval's
+    numbers, and ``exact=False`` solves our correlations by museval's LU).
 
     ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)`` with ``n_rows = n_sources * n_channels``.
     Returns ``filters (n_rows, n_rows, filters_len)``: ``[out, in]`` maps reference row ``in``
     onto estimate row ``out`` using all references; ``own (n_rows, n_channels, filters_len)``:
     ``[out, c]`` maps channel ``c`` of the out row's own source, using that source only.
     """
-    n_rows, length = ref_rows.shape[0], filters_len
-    # (n_rows, 2 n_rows, 2 L - 1): references with references, then with estimates
-    lags = _correlations(ref_rows, (ref_rows, est_rows), filters_len, workers)
+    if not exact:
+        # (n_rows, 2 n_rows, 2 L - 1): references with references, then with estimates
+        lags = _correlations(ref_rows, (ref_rows, est_rows), filters_len, workers)
+        solved = _least_squares(lags, n_channels, exact)
+        if solved is not None:
+            return solved
+    logger.debug("ill-conditioned references: museval's arithmetic for the filters")
+    return exact_filters(ref_rows, est_rows, n_channels, filters_len, workers)
+
+
+def _least_squares(
+    lags: np.ndarray, n_channels: int, exact: Optional[bool]
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """``distortion_filters`` from the correlations ``lags (n_rows, 2 n_rows, 2 L - 1)``;
+    None where a Gram matrix is ill-conditioned (unless ``exact`` is False)."""
+    n_rows, length = lags.shape[0], (lags.shape[-1] + 1) // 2
     # <reference row p delayed by a, estimate row e>: (n_rows * L, n_rows)
     cross = lags[:, n_rows:, length - 1 :].transpose(0, 2, 1).reshape(n_rows * length, n_rows)
     own = np.empty((n_rows, n_channels, length))
