@@ -95,6 +95,16 @@ def test_four_mono_sources_every_frame(stems, caplog):
     assert exact and largest_gap(scores, theirs) <= 1e-9
 
 
+@pytest.mark.parametrize("n_samples", [4410, 13230])
+def test_museval_arithmetic_on_songs_shorter_than_a_window(stems, n_samples):
+    # below 256 KiB per spectrum numpy computes museval's products in the written order
+    cut = slice(RATE, RATE + n_samples)
+    references, estimates = stems["mp3"][:2, cut], estimates_of(stems["mp3"][:2])[:, cut]
+    ours = bsseval.evaluate(references, estimates, workers=2, exact=True)
+    assert ours[0].shape == (2, 1)
+    assert largest_gap(ours, museval_scores(references, estimates)) <= 1e-9
+
+
 def test_lossless_references_stay_on_the_fast_path(caplog):
     song = generate_song(4.0, seed=11)
     references = np.stack([song["vocals"], song["drums"] + song["bass"] + song["other"]])
