@@ -70,10 +70,11 @@ def compare(values: np.ndarray, perturbed: np.ndarray) -> Dict[int, Dict[str, Di
     the frame criteria ``(4 (SDR, ISR, SIR, SAR), nsrc, nwin)`` before and after the
     perturbation.
 
-    ``windows_rescored`` counts the windows finite both times, ``windows_moved`` those of them
-    that changed by more than ``THRESHOLD_DB``; ``change_db`` is the change of the median over
-    windows (museval's infinite values left out, as it stores them as NaN; None without any
-    finite window), ``unstable`` whether that exceeds ``THRESHOLD_DB``.
+    ``windows_rescored`` counts the windows finite both times (a digitally silent reference
+    window, NaN in museval, is no longer silent once moved by an LSB), ``windows_moved`` those
+    of them that changed by more than ``THRESHOLD_DB``; ``change_db`` is the change of the
+    median over those windows (the song's value; None without any), ``unstable`` whether it
+    exceeds ``THRESHOLD_DB``.
     """
     report: Dict[int, Dict[str, Dict[str, Any]]] = {}
     for j in range(values.shape[1]):
@@ -83,8 +84,8 @@ def compare(values: np.ndarray, perturbed: np.ndarray) -> Dict[int, Dict[str, Di
             both = np.isfinite(before) & np.isfinite(after)
             moved = np.abs(after[both] - before[both]) > THRESHOLD_DB
             change = None
-            if np.isfinite(before).any() and np.isfinite(after).any():
-                change = float(abs(_median(after) - _median(before)))
+            if both.any():
+                change = float(abs(np.median(after[both]) - np.median(before[both])))
             report[j][metric] = {
                 "windows_rescored": int(both.sum()),
                 "windows_moved": int(moved.sum()),
@@ -92,8 +93,3 @@ def compare(values: np.ndarray, perturbed: np.ndarray) -> Dict[int, Dict[str, Di
                 "unstable": bool(change is not None and not change <= THRESHOLD_DB),
             }
     return report
-
-
-def _median(frames: np.ndarray) -> float:
-    """Median of the finite values (museval stores infinite frames as NaN)."""
-    return float(np.median(frames[np.isfinite(frames)]))
