@@ -257,7 +257,7 @@ def _solve(lags: np.ndarray, rhs: np.ndarray, exact: Optional[bool]) -> Optional
     """
     matrix = gram(lags)
     matrix[np.diag_indices_from(matrix)] += np.finfo(float).eps  # museval's
-    norm = np.abs(matrix).sum(axis=0).max()
+    norm = _one_norm(lags) + np.finfo(float).eps
     try:
         # the transpose (the same matrix) is Fortran-ordered: LAPACK works in place, no copy
         factor, lower = scipy.linalg.cho_factor(
@@ -272,6 +272,18 @@ def _solve(lags: np.ndarray, rhs: np.ndarray, exact: Optional[bool]) -> Optional
     if info != 0 or not rcond * MAX_CONDITION >= 1.0:
         return museval_solve(lags, rhs) if exact is False else None
     return scipy.linalg.cho_solve((factor, lower), rhs, check_finite=False)
+
+
+def _one_norm(lags: np.ndarray) -> float:
+    """``max_column sum |gram(lags)|`` from the lags (prefix sums along each Toeplitz block):
+    LAPACK's condition estimate needs it, the matrix itself would cost a copy."""
+    length = (lags.shape[-1] + 1) // 2
+    prefix = np.zeros(lags.shape[:-1] + (lags.shape[-1] + 1,))
+    np.cumsum(np.abs(lags), axis=-1, out=prefix[..., 1:])
+    # column (q, b) of block (p, q) holds lags[p, q, L - 1 - b : 2 L - 1 - b]
+    delay = np.arange(length)
+    columns = prefix[..., 2 * length - 1 - delay] - prefix[..., length - 1 - delay]
+    return float(columns.sum(axis=0).max())
 
 
 def _score_windows(
