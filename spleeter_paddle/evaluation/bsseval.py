@@ -1,7 +1,8 @@
-"""BSSEval v4 (museval's ``evaluate(..., mode="v4")``): museval's scores, about 10x faster.
+"""BSSEval v4 (museval's ``evaluate(..., mode="v4")``): museval's scores, 5-10x faster.
 
 Once per track: the reference/estimate correlations (block FFTs summed per bin), one Cholesky
-solve for the filters, their spectra. Per window: FFTs, one matmul per bin, Parseval energies.
+solve for the filters (museval's own arithmetic where the references are ill-conditioned, see
+``museval_filters``), their spectra. Per window: FFTs, one matmul per bin, Parseval energies.
 """
 
 from __future__ import annotations
