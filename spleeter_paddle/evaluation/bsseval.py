@@ -31,9 +31,9 @@ _WINDOWS_PER_TASK = 4
 # Correlation blocks per task (bounds memory likewise).
 _BLOCKS_PER_TASK = 4
 # Above this condition number (LAPACK's 1-norm estimate) the filters are computed with museval's
-# own arithmetic. Measured on generated 10 s songs: lossless stems reach 1.5e11 (fast solve
-# within 3e-8 dB of museval); decoded AAC/MP3 stems 4e12-4e17, where the fast solve is 1e-5 to
-# 0.2 dB off (museval's own numbers move by 0.08 dB with its BLAS thread count).
+# own arithmetic. Measured on generated 10 s songs: lossless stems reach 1.5e11, AAC 256 kb/s
+# 4.5e11 (fast solve within 3e-8 dB of museval); AAC 128 kb/s and MP3 stems 4e12-4e17, where the
+# fast solve is 1e-5 to 0.2 dB off (museval's own numbers move by 0.08 dB with its BLAS threads).
 MAX_CONDITION = 1e12
 
 # Stored scores record it: 2 = museval's arithmetic for ill-conditioned references, museval run
