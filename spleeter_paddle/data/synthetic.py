@@ -3,10 +3,13 @@
 Each song has a voice-like stem (harmonic series with vibrato and a moving formant), a harmonic
 pad (``other``), a plucked ``bass`` and percussive ``drums``, written as 16-bit PCM stereo WAV in
 the MUSDB18-HQ layout ``root/{train,test}/<song>/{mixture,vocals,drums,bass,other}.wav``.
+``codec_round_trip`` makes a stem what MUSDB18 (AAC stems) hands over: encoded and decoded.
 """
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Union
 
@@ -131,3 +134,26 @@ def generate_musdb_tree(
                 sf.write(directory / f"{name}.wav", waveform, sample_rate, subtype="PCM_16")
             directories.append(directory)
     return directories
+
+
+# ffmpeg encoder arguments and file suffix per lossy codec of ``codec_round_trip``.
+LOSSY_CODECS = {"aac": (["-c:a", "aac"], ".m4a"), "mp3": (["-c:a", "libmp3lame"], ".mp3")}
+
+
+def codec_round_trip(
+    waveform: np.ndarray, codec: str = "aac", bitrate: str = "128k", sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """``waveform (n, 2)`` written as 16-bit PCM, encoded by ffmpeg (``aac`` or ``mp3``) and
+    decoded back as float (as musdb reads MUSDB18's AAC stems): ``(n, 2)`` float64, cut or
+    zero-padded to ``n`` samples (the codec's padding). Needs ffmpeg on PATH."""
+    from ..audio.io import load
+
+    arguments, suffix = LOSSY_CODECS[codec]
+    with tempfile.TemporaryDirectory() as scratch:
+        source, encoded = Path(scratch, "stem.wav"), Path(scratch, "stem" + suffix)
+        sf.write(source, waveform, sample_rate, subtype="PCM_16")
+        command = ["ffmpeg", "-v", "error", "-y", "-i", str(source), *arguments]
+        subprocess.run([*command, "-b:a", bitrate, str(encoded)], check=True)
+        decoded, _ = load(str(encoded), dtype=np.float64)
+    decoded = decoded[: len(waveform)]
+    return np.pad(decoded, [(0, len(waveform) - len(decoded)), (0, 0)])

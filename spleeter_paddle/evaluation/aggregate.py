@@ -24,6 +24,8 @@ SONG_COLUMNS = [
     "frames",
     "infinite_frames",
     "unstable",
+    "windows_rescored",
+    "windows_moved",
 ]
 
 
@@ -49,14 +51,15 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
     ``frames`` counts the frames with a value; ``infinite_frames`` those whose value was
     infinite (estimate equal to reference), which museval stores as NaN; ``unstable`` is the
-    stability check's flag (see ``stability``).
+    stability check's flag, ``windows_rescored``/``windows_moved`` its window counts (see
+    ``stability``).
     """
     frames = frame_scores(scores)
     if frames.empty:
         return pd.DataFrame(columns=SONG_COLUMNS)
     grouped = frames.groupby(["subset", "track", "target", "metric"], sort=False)["score"]
     table = grouped.agg(score="median", frames="count").reset_index()
-    infinite, unstable = [], []
+    infinite, unstable, rescored, moved = [], [], [], []
     for row in table.itertuples(index=False):
         extra = read_extra(scores[f"{row.subset}/{row.track}"])
         infinite.append(
@@ -64,8 +67,12 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         )
         check = extra.get("stability", {}).get(row.target, {}).get(row.metric, {})
         unstable.append(bool(check.get("unstable", False)))
+        rescored.append(int(check.get("windows_rescored", 0)))
+        moved.append(int(check.get("windows_moved", 0)))
     table["infinite_frames"] = infinite
     table["unstable"] = unstable
+    table["windows_rescored"] = rescored
+    table["windows_moved"] = moved
     return _sorted(table)[SONG_COLUMNS]
 
 
@@ -79,7 +86,8 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_summary(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """``{target: {metric: {median, mean, songs, frames, infinite_frames, unstable_songs}}}``.
+    """``{target: {metric: {median, mean, songs, frames, infinite_frames, unstable_songs,
+    windows_rescored, windows_moved}}}``.
 
     ``median``/``mean`` are over the songs' frame medians, NaN songs left out (None if no song
     has a value). When every frame was infinite, ``median``/``mean`` are ``inf``.
@@ -105,6 +113,8 @@ def target_summary(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Any]]]:
                 "frames": frames,
                 "infinite_frames": infinite,
                 "unstable_songs": int(rows["unstable"].sum()),
+                "windows_rescored": int(rows["windows_rescored"].sum()),
+                "windows_moved": int(rows["windows_moved"].sum()),
             }
     return summary
 

@@ -23,8 +23,7 @@ import numpy as np
 from ..errors import DataError, SpleeterError
 from ..options import whole_number
 from ..sigsep import import_museval
-from . import bsseval
-from .stability import stability
+from . import bsseval, stability
 from .tracks import Track, target_sort_key
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -113,14 +112,20 @@ def score_track(
                 group_references, group_estimates, win=win, hop=hop, workers=_threads()
             )
         else:
-            sdr, isr, sir, sar = museval.evaluate(
-                group_references, group_estimates, win=win, hop=hop, mode="v4"
-            )
+            # one BLAS thread: museval's LU then rounds the same way whatever the machine's
+            # load or core count (its SAR moves by 0.1 dB with it on decoded AAC references)
+            with bsseval.one_blas_thread():
+                sdr, isr, sir, sar = museval.evaluate(
+                    group_references, group_estimates, win=win, hop=hop, mode="v4"
+                )
         values = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
         began, checked = time.perf_counter(), {}
         if check_stability:
             frames = np.stack([sdr, isr, sir, sar])
-            checked = stability(group_references, group_estimates, frames, win, hop, implementation)
+            perturbed = stability.rescore(
+                group_references, group_estimates, win, hop, implementation, _threads()
+            )
+            checked = stability.compare(frames, perturbed)
         stability_s += time.perf_counter() - began
         for position, target in enumerate(group):
             if target == skip:

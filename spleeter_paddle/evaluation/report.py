@@ -237,6 +237,20 @@ def _song_rows(per_song: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _stability_notes(targets: Dict[str, Any]) -> List[str]:
+    """One line per target: windows re-scored with the references moved by one LSB, and how
+    many of them moved by more than the threshold, per metric."""
+    notes = []
+    for target, metrics in targets.items():
+        counts = [f"{m} {metrics[m].get('windows_moved', 0)}" for m in METRICS if m in metrics]
+        rescored = max(metrics[m].get("windows_rescored", 0) for m in METRICS if m in metrics)
+        notes.append(
+            f"stability check, {target}: {rescored} windows re-scored; moved by more than"
+            f" the threshold: {', '.join(counts)}"
+        )
+    return notes
+
+
 def _notes(summary: Dict[str, Any]) -> List[str]:
     notes = []
     for target, metrics in summary["targets"].items():
@@ -247,14 +261,14 @@ def _notes(summary: Dict[str, Any]) -> List[str]:
                     f"{target} {metric}: {entry['infinite_frames']} frame(s) infinite (estimate"
                     " equals reference); museval stores them as NaN and leaves them out"
                 )
+    if summary.get("stability"):
+        notes += _stability_notes(summary["targets"])
     if any(m.get("unstable_songs") for t in summary["targets"].values() for m in t.values()):
         check = summary.get("stability") or {}
         notes.append(
-            "* numerically unstable: moves by more than"
-            f" {check.get('threshold_db', 0.1):g} dB (median over up to"
-            f" {check.get('max_windows', 8)} windows) when noise of"
-            f" {check.get('noise_relative', 1e-6):g} x RMS is added to the references; do not"
-            " trust it"
+            "* numerically unstable: the song's value moves by more than"
+            f" {check.get('threshold_db', 0.1):g} dB when every reference sample moves by one"
+            " 16-bit LSB; not a property of the separation, do not compare it"
         )
     for name, reason in summary.get("unscored", {}).items():
         notes.append(f"{name}: not scored ({reason})")

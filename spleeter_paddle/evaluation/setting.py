@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from ..errors import DataError
 from ..files import file_sha256
 from ..pretrained.store import weights_digest
-from . import stability
+from . import bsseval, stability
 from .tracks import Track
 
 # Config fields that change a Separator's output (training-only fields do not).
@@ -89,6 +89,8 @@ def metric_setting(
         "mode": "v4",
         # Scores agree to 1e-3 dB, not bit for bit: a run is never resumed with the other one.
         "implementation": implementation,
+        # What changed the numbers of one implementation (older scores are never resumed).
+        "revision": bsseval.REVISION,
         "win_s": win_s,
         "hop_s": hop_s,
         "references": REFERENCE_CONVENTION,

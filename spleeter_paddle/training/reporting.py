@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -70,21 +70,35 @@ class Interval:
     def __init__(self, n_instruments: int):
         self.n_instruments = n_instruments
         self._pending: List[paddle.Tensor] = []
+        self._sizes: List[int] = []
         self.rows: List[np.ndarray] = []  # settled per-step losses, ``[N]`` each
         self.reader_s = self.batch_s = 0.0
 
-    def add(self, parts: paddle.Tensor, reader_s: float) -> None:
+    def add(self, parts: paddle.Tensor, reader_s: float, batch_size: int = 1) -> None:
+        """One step's per-instrument losses ``[N]``, the mean over its ``batch_size`` examples."""
         self._pending.append(parts)
+        self._sizes.append(batch_size)
         self.reader_s += reader_s
 
-    def settle(self) -> List[float]:
-        """Read the pending steps' losses from the device; their totals, in step order."""
+    def settle(self, all_reduce: Optional[Callable[[paddle.Tensor], Any]] = None) -> List[float]:
+        """Read the pending steps' losses from the device; their totals, in step order.
+
+        ``all_reduce`` (a sum over the ranks of a data-parallel run, in place): the losses
+        become the whole global batch's, each rank's mean weighted by its batch size, the same
+        numbers on every rank (one collective per call).
+        """
         if not self._pending:
             return []
-        rows = paddle.stack(self._pending).numpy()
-        self._pending = []
-        self.rows.extend(rows)
-        return [float(row.sum()) for row in rows]
+        rows = paddle.stack(self._pending).astype("float64")  # [steps, N]
+        if all_reduce is not None:
+            sizes = paddle.to_tensor(self._sizes, dtype="float64").unsqueeze(1)
+            summed = paddle.concat([rows * sizes, sizes], axis=1)
+            all_reduce(summed)
+            rows = summed[:, :-1] / summed[:, -1:]
+        settled = rows.numpy()
+        self._pending, self._sizes = [], []
+        self.rows.extend(settled)
+        return [float(row.sum()) for row in settled]
 
     @property
     def losses(self) -> List[float]:

@@ -57,15 +57,20 @@ def run_settings(
     load_model: LoadModel,
     batch_statistics: bool = False,
     dropout: bool = False,
+    seed: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """``{"identity": ..., "recorded": ...}``: what defines the run and what is only noted."""
+    """``{"identity": ..., "recorded": ...}``: what defines the run and what is only noted;
+    ``seed`` (``--seed``) is recorded as ``random_seed`` in place of the configuration's."""
     identity = {key: params.get(key) for key in IDENTITY_KEYS}
     identity.update(
         initial_weights=initial_weights_label(load_model),
         batch_statistics=bool(batch_statistics),
         dropout=bool(dropout),
     )
-    return {"identity": identity, "recorded": {key: params.get(key) for key in RECORDED_KEYS}}
+    recorded = {key: params.get(key) for key in RECORDED_KEYS}
+    if seed is not None:
+        recorded["random_seed"] = int(seed)
+    return {"identity": identity, "recorded": recorded}
 
 
 def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
@@ -126,12 +131,16 @@ def plan_run(
     resume: Optional[bool] = None,
     batch_statistics: bool = False,
     dropout: bool = False,
+    seed: Optional[int] = None,
 ) -> RunPlan:
     """Decide whether this command resumes ``run_dir`` or starts a new run there.
 
     ``resume``: True (``--resume``: continue, ignoring ``-lm``), False (``--new-run``: the
     folder must hold no run), None (continue when the settings match, start when empty).
-    Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict.
+    Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict. The plan's
+    ``settings["recorded"]["random_seed"]`` is the seed to train with: ``seed`` (``--seed``),
+    else the resumed run's, else the configuration's; resuming with another ``seed`` warns (it
+    changes the order of the data from there on).
     """
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
@@ -142,7 +151,7 @@ def plan_run(
             "never loaded since it can run code); start a new run from its exported weights "
             f"with -lm {run_dir} -o {free_run_directory(run_dir)}"
         )
-    settings = run_settings(params, load_model, batch_statistics, dropout)
+    settings = run_settings(params, load_model, batch_statistics, dropout, seed)
     latest = checkpoints.latest()
     if latest is None:
         if resume:
@@ -168,6 +177,8 @@ def plan_run(
             identity["initial_weights"] = stored["identity"].get("initial_weights")
             settings["identity"] = identity
         _refuse_conflict(run_dir, stored["identity"], identity)
+        if seed is None and "random_seed" in stored["recorded"]:
+            settings["recorded"]["random_seed"] = stored["recorded"]["random_seed"]
         _warn_recorded(stored["recorded"], settings["recorded"])
     return RunPlan(run_dir, True, latest, settings)
 
@@ -240,6 +251,7 @@ def check_run(
         options.resume,
         options.batch_statistics,
         options.dropout,
+        options.seed,
     )
     label = plan.settings["identity"]["initial_weights"]
     if not plan.resume and label not in ("scratch", "pretrained", "latest"):

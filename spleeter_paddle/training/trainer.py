@@ -139,7 +139,6 @@ class Trainer:
         self.rank, self.world_size = init_distributed()
         self.is_main = self.rank == 0
         self.device = select_device(options.device, rank=local_device_id())
-        self.seed = params.get("random_seed", 0) if options.seed is None else options.seed
         self.batch_size = int(options.batch_size or params["batch_size"])
         # Paddle's optimisers take a float only (a JSON ``1`` is an int).
         self.learning_rate = float(options.learning_rate or params["learning_rate"])
@@ -155,7 +154,9 @@ class Trainer:
             options.resume,
             options.batch_statistics,
             options.dropout,
+            options.seed,
         )
+        self.seed = int(self.plan.settings["recorded"].get("random_seed") or 0)
         self.options = options = settle_initial_weights(params, options, self.plan)
         if self.is_main:  # a launched worker leaves cleaning to its parent, which owns the lock
             open_run(self.plan, params, clean=self.world_size == 1)
@@ -272,16 +273,16 @@ class Trainer:
     def _settle(self, interval: Interval, result: TrainingResult) -> None:
         """Read the pending losses; a NaN or infinite one (on any rank) stops the run before
         anything is saved from these weights."""
-        losses = interval.settle()
-        result.losses.extend(losses)
-        diverged = not all(np.isfinite(losses))
-        if self.world_size > 1:  # every rank settles at the same steps: decide together
+        # every rank settles at the same steps: the losses become the global batch's (what is
+        # logged and returned), the same on all ranks, so they all stop together
+        all_reduce = None
+        if self.world_size > 1:
             import paddle.distributed as dist
 
-            flag = paddle.to_tensor([1.0 if diverged else 0.0])
-            dist.all_reduce(flag)
-            diverged = float(flag.numpy()[0]) > 0
-        if diverged:
+            all_reduce = dist.all_reduce
+        losses = interval.settle(all_reduce)
+        result.losses.extend(losses)
+        if not all(np.isfinite(losses)):
             last = self.checkpoints.latest()
             kept = f"the last checkpoint {last.name} is kept" if last else "nothing was saved"
             raise ModelError(
@@ -329,7 +330,7 @@ class Trainer:
                 loaded = time.perf_counter()
                 parts = train_step(self.network, self.optimizer, mix, targets, self.scaler)
                 self.step += 1
-                interval.add(parts, loaded - tick)
+                interval.add(parts, loaded - tick, int(mix.shape[0]))
                 log_now = self.step % self.options.log_every == 0 or self.step == self.max_steps
                 if log_now or self.step % self.save_every == 0:
                     self._settle(interval, result)  # the interval's one host sync

@@ -127,8 +127,12 @@ def test_outputs_are_written_completely(masked_one_worker, tracks):
         "frames",
         "infinite_frames",
         "unstable",
+        "windows_rescored",
+        "windows_moved",
     ]
     assert len(csv) == 16 and set(csv["target"]) == {"vocals", "accompaniment"}
+    # every window with a value was re-scored by the stability check
+    assert (csv["windows_rescored"] == csv["frames"]).all()
     summary = json.loads(
         (out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(c)
     )

@@ -75,6 +75,23 @@ def test_metric_settings_are_part_of_the_key(tracks, scored):
     assert _unchanged(out, before)
 
 
+def test_scores_of_the_previous_scorer_are_refused(tracks, scored):
+    """Scores stored before the scorer reproduced museval on ill-conditioned references (and
+    before the one-LSB stability check) hold no ``metrics.revision``: never resumed as current."""
+    out, _ = scored
+    for track in tracks:
+        path = json_path(out, track)
+        document = json.loads(path.read_text())
+        metrics = document["spleeter_paddle"]["setting"]["metrics"]
+        del metrics["revision"]
+        metrics["stability"] = {"noise_relative": 1e-6, "max_windows": 8, "threshold_db": 0.1,
+                                "seed": 20180601}  # fmt: skip
+        path.write_text(json.dumps(document))
+    with pytest.raises(DataError, match=r"metrics.revision, metrics.stability.max_windows"):
+        evaluate(OracleSeparator(tracks, ratio_mask=True), tracks, out, n_workers=0,
+                 progress=False)  # fmt: skip
+
+
 def test_same_song_names_from_other_data_are_refused(tracks, scored, musdb_hq, tmp_path):
     out, before = scored
     other = tmp_path / "other"

@@ -20,7 +20,7 @@ from spleeter_paddle.evaluation import (
     json_path,
     musdb_tracks,
 )
-from spleeter_paddle.evaluation.stability import checked_windows, rescore_windows
+from spleeter_paddle.evaluation.stability import compare, perturb, rescore
 
 RATE = 44100
 
@@ -30,21 +30,50 @@ def _band_limited(signal: np.ndarray) -> np.ndarray:
     return sosfiltfilt(butter(8, 5000, fs=RATE, output="sos"), signal, axis=0)
 
 
-def test_rescoring_without_noise_gives_museval_numbers_exactly():
+def test_the_perturbation_is_one_16_bit_lsb_per_sample():
     rng = np.random.default_rng(0)
-    references = rng.standard_normal((2, 3 * RATE, 2))
+    references = np.round(rng.uniform(-0.5, 0.5, (2, RATE, 2)) * 32768) / 32768
+    moved = perturb(references) - references
+    np.testing.assert_array_equal(np.abs(moved), 2.0**-15)
+    # both signs, about equally often, and the same every time (part of the result key)
+    assert abs(np.mean(moved > 0) - 0.5) < 0.01
+    np.testing.assert_array_equal(perturb(references), references + moved)
+
+
+def test_windows_moved_and_the_song_value():
+    before = np.tile(np.array([1.0, 2.0, 3.0, 4.0, np.inf]), (4, 1, 1))  # (4, 1 source, 5)
+    after = before + np.array([0.0, 0.05, 0.2, -0.3, 0.0])
+    after[2, 0, 0] = np.nan  # SIR: one window silent after the change
+    report = compare(before, after)[0]
+    assert report["SDR"] == {
+        "windows_rescored": 4,
+        "windows_moved": 2,
+        "change_db": pytest.approx(0.125),  # median 2.5 -> 2.625
+        "unstable": True,
+    }
+    assert report["SIR"]["windows_rescored"] == 3 and report["SIR"]["windows_moved"] == 2
+    # over the windows with a value both times: median 3 -> 3.2
+    assert report["SIR"]["change_db"] == pytest.approx(0.2)
+    calm = compare(before, before + 0.09)[0]["SAR"]
+    assert calm["windows_moved"] == 0 and calm["unstable"] is False
+    assert calm["change_db"] == pytest.approx(0.09)
+
+
+def test_the_fast_and_museval_routes_rescore_alike():
+    rng = np.random.default_rng(1)
+    references = np.round(rng.standard_normal((2, 3 * RATE, 2)) * 3000) / 32768
     estimates = references @ np.array([[0.9, 0.0], [0.0, 0.8]]) + 0.1 * references[::-1]
-    sdr, isr, sir, sar = museval.evaluate(references, estimates, win=RATE, hop=RATE)
-    values = np.stack([sdr, isr, sir, sar])
-    windows = checked_windows(values, max_windows=2)
-    assert windows == [0, 2]
-    rescored = rescore_windows(references, estimates, RATE, RATE, windows, "museval")
-    np.testing.assert_array_equal(rescored, values[:, :, windows])
-    # the fast implementation: within 1e-3 dB; SAR here is rounding noise (> 150 dB) in both
-    fast = rescore_windows(references, estimates, RATE, RATE, windows, "fast")
-    meaningful = values[:, :, windows] < 150
-    assert np.all(fast[~meaningful] > 150)
-    np.testing.assert_allclose(fast[meaningful], values[:, :, windows][meaningful], atol=1e-3)
+    estimates += 1e-3 * rng.standard_normal(estimates.shape)
+    fast = rescore(references, estimates, RATE, RATE, "fast")
+    slow = rescore(references, estimates, RATE, RATE, "museval")
+    np.testing.assert_allclose(fast, slow, atol=1e-3)
+    plain = np.stack(museval.evaluate(references, estimates, win=RATE, hop=RATE))
+    # one LSB on well-conditioned references: every metric stays put
+    assert not any(
+        entry["unstable"] or entry["windows_moved"]
+        for metrics in compare(plain, slow).values()
+        for entry in metrics.values()
+    )
 
 
 @pytest.fixture(scope="module")
