@@ -187,8 +187,20 @@ class Separator(SpleeterFileMethods):
             )
 
         def model_blocks() -> Iterator[np.ndarray]:
-            for block in blocks:
-                yield self._model_channels(audio_io.to_stereo(checked_waveform(block)))
+            position = 0  # samples of the stream so far: a problem is placed in the stream
+            for index, block in enumerate(blocks):
+                try:
+                    checked = checked_waveform(block)
+                except ValueError as error:
+                    found = audio_io.unusable_samples(np.asarray(block))
+                    if found is None:
+                        raise ValueError(f"block {index}: {error}") from None
+                    raise ValueError(
+                        f"block {index}: waveform {found[1]} (first at sample "
+                        f"{position + found[0]} of the stream)"
+                    ) from None
+                position += len(checked)
+                yield self._model_channels(audio_io.to_stereo(checked))
 
         stems = stream_blocks(
             self.chain, self.run_model, model_blocks(), self.params["n_channels"],

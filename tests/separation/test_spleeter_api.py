@@ -288,3 +288,10 @@ def test_logging_still_reaches_the_user_after_paddle_loads():
     )
     assert "library error without set-up" in result.stderr
     assert "ERROR:root:my script error" in result.stderr
+
+
+def test_a_bad_sample_in_a_stream_is_placed_in_the_stream(separator):
+    blocks = [np.zeros((1000, 2), np.float32), np.zeros((1000, 2), np.float32)]
+    blocks[1][10, 0] = np.nan
+    with pytest.raises(ValueError, match=r"block 1: waveform contains NaN .*first at sample 1010 "):
+        list(separator.stream(iter(blocks)))
