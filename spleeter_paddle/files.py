@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 from pathlib import Path
 from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple, Union
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".spleeter-paddle-temporaries"
 _JOURNAL_HEADER = "spleeter-paddle journal of temporaries, v1\n"
+# A journal line is ~100 bytes: 16 MiB is 160,000 temporaries, far more than one run makes.
+MAX_JOURNAL_BYTES = 16 << 20
+# What new_temporary names: ".<name>.<8 hex><suffix>".
+_TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}")
 _journals: Dict[str, Optional[Path]] = {}  # folder (real path) -> journal, while held
 _journals_lock = threading.Lock()
 
@@ -227,14 +232,14 @@ def _reclaim(journal: Path, why: str) -> bool:
     """Remove the temporaries ``journal`` records that are still those files, then the journal;
     False (nothing touched) when a file there is not such a journal."""
     try:
-        with open(journal, encoding="utf-8", errors="replace") as stream:
-            lines = stream.read().splitlines(keepends=True)
+        text = _journal_text(journal)
     except FileNotFoundError:
         return True
     except OSError as error:
         logger.warning("%s: not a journal of temporaries, left as it is (%s)", journal, error)
         return False
-    if not lines or lines[0] != _JOURNAL_HEADER or os.path.islink(journal):
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0] != _JOURNAL_HEADER:
         logger.warning("%s: not a journal of temporaries (not written by spleeter-paddle)", journal)
         return False
     for line in lines[1:]:
@@ -242,8 +247,8 @@ def _reclaim(journal: Path, why: str) -> bool:
             entry = json.loads(line)
             name = entry["name"]
             path = journal.parent / name
-            if os.path.basename(name) != name or name in ("", ".", "..", JOURNAL_NAME):
-                continue
+            if os.path.basename(name) != name or not _TEMPORARY_NAME.match(name):
+                continue  # only names new_temporary gives: a forged entry cannot name your file
             status = os.lstat(path)
             if (status.st_dev, status.st_ino) == (entry["device"], entry["inode"]):
                 logger.info("removing %s, %s", path, why)
@@ -251,6 +256,23 @@ def _reclaim(journal: Path, why: str) -> bool:
     with contextlib.suppress(OSError):
         os.remove(journal)
     return True
+
+
+def _journal_text(journal: Path) -> str:
+    """The journal's text: a regular file (not a link, FIFO or device: opened without following
+    or blocking) of at most ``MAX_JOURNAL_BYTES``; OSError otherwise."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(journal, flags)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if status.st_size > MAX_JOURNAL_BYTES:
+            raise OSError(errno.EFBIG, f"{status.st_size} bytes, more than a journal holds")
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
+            return stream.read(MAX_JOURNAL_BYTES + 1).decode("utf-8", errors="replace")
+    finally:
+        os.close(descriptor)
 
 
 def _remove(path: PathLike) -> None:

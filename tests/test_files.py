@@ -97,3 +97,24 @@ def test_cache_and_export_writers_hold_their_folders(tmp_path):
     with hold_folder(tmp_path / "exports"), busy:
         export_network(None, params, tmp_path / "exports" / "model", fmt="paddle")
     assert os.listdir(tmp_path / "exports") == []
+
+
+def test_a_journal_that_is_no_regular_file_is_left_alone_without_blocking(tmp_path):
+    import json
+
+    fifo, device, forged = (tmp_path / name for name in ("fifo", "device", "forged"))
+    for folder in (fifo, device, forged):
+        folder.mkdir()
+    os.mkfifo(fifo / JOURNAL_NAME)  # opening it for reading would wait for a writer forever
+    (device / JOURNAL_NAME).symlink_to("/dev/zero")  # reading it would never end
+    mine = forged / "user.txt"
+    mine.write_text("my notes")
+    status = os.lstat(mine)
+    entry = {"name": "user.txt", "device": status.st_dev, "inode": status.st_ino}
+    header = "spleeter-paddle journal of temporaries, v1\n"
+    (forged / JOURNAL_NAME).write_text(header + json.dumps(entry) + "\n")
+    for folder in (fifo, device, forged):
+        with hold_folder(folder):
+            new_temporary(folder / "song.bin", ".bin").write_bytes(b"x")
+    assert mine.read_text() == "my notes"  # a forged entry names no temporary of ours
+    assert (fifo / JOURNAL_NAME).exists() and (device / JOURNAL_NAME).is_symlink()

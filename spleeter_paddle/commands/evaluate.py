@@ -146,6 +146,20 @@ def _check_options(args: argparse.Namespace) -> None:
             raise ConfigurationError(f"{flag} {value}: {error}") from None
 
 
+def _check_not_the_dataset(output: str, dataset: str) -> None:
+    """``-o`` may not be the dataset's folder or hold it: its ``audio/`` and ``metrics/``
+    folders would be read back as subsets of songs (ConfigurationError, before anything runs).
+    An ``-o`` inside it is skipped when songs are read."""
+    from ..errors import ConfigurationError
+    from ..files import is_within
+
+    if is_within(dataset, output):
+        raise ConfigurationError(
+            f"-o/--output_path {output} is (or holds) the dataset {dataset}: its audio/ and "
+            "metrics/ folders would be read as songs next time; choose another folder"
+        )
+
+
 def _check_model(args: argparse.Namespace) -> None:
     """The model's config exists and can separate with ``--segment-frames`` (before loading)."""
     from ..configuration import load_configuration
@@ -183,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     check_default_adapter(args.adapter, "evaluate")
+    _check_not_the_dataset(args.output, args.mus_dir or args.data or DEFAULT_SEED_DATA)
     check_output_folder(args.output, overwrite=args.overwrite)
     if args.mus_dir:
         tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)

@@ -79,3 +79,10 @@ def test_spleeters_evaluate_function_runs_from_an_unguarded_script(one_song, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("SCRIPT START") == 1  # the workers did not run the script again
     assert "['accompaniment', 'vocals'] ['ISR', 'SAR', 'SDR', 'SIR'] 1" in result.stdout
+
+
+def test_the_dataset_itself_is_no_output_folder(one_song, tmp_path, capsys):
+    for output in (one_song, tmp_path):  # the dataset, and a folder holding it
+        assert _evaluate(one_song, output) == 2
+        assert "is (or holds) the dataset" in capsys.readouterr().err
+    assert sorted(p.name for p in one_song.iterdir()) == ["test"]
