@@ -70,6 +70,13 @@ _NOT_REGULAR = (
 def check_input_file(name: str) -> None:
     """A regular, readable, non-empty file, or an AudioError saying what ``name`` really is."""
     try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8: libsndfile's and ffmpeg's APIs take text
+        raise AudioError(
+            f"{name.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')}: "
+            "the file name is not valid UTF-8; rename it"
+        ) from None
+    try:
         status = os.stat(name)
     except OSError as error:
         if error.errno == errno.ELOOP:

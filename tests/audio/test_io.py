@@ -499,3 +499,11 @@ def test_mp3_data_in_a_wav_container_reads_like_an_mp3(tmp_path):
     waveform, rate = io.load(target)
     assert rate == SR and abs(len(waveform) - SR * 3) <= 2 * 1152
     assert np.abs(waveform).max() > 0.3
+
+
+def test_a_file_name_that_is_not_utf8_is_one_clear_error(tmp_path):
+    sf.write(tmp_path / "good.wav", np.zeros((4410, 2), np.float32), 44100)
+    name = os.path.join(str(tmp_path), os.fsdecode(b"bad\xff.wav"))
+    os.rename(tmp_path / "good.wav", name)
+    with pytest.raises(AudioError, match=r"bad\\xff\.wav: the file name is not valid UTF-8"):
+        io.probe(name)
