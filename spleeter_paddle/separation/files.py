@@ -101,6 +101,7 @@ class SpleeterFileMethods:
         progress: Optional[Callable[[int], None]] = None,
         overwrite: bool = False,
         source: Optional[audio_io.AudioSource] = None,
+        analysis_progress: Optional[Callable[[int], None]] = None,
     ) -> Dict[str, Path]:
         """Separate a file into one file per instrument (Spleeter's signature, then ours).
 
@@ -114,6 +115,8 @@ class SpleeterFileMethods:
         file at an output path is replaced only when it is an earlier stem of this instrument
         and input written by this tool (its tag), or with ``overwrite``; the input itself never
         is. ``source``: ``audio_io.probe(audio_descriptor)`` when the caller already has it.
+        ``progress`` gets the samples of each block written; ``analysis_progress``, with the
+        Wiener filter, those of the first pass (see :meth:`separate_blocks`).
         Returns ``{instrument: output path}``. Raises :class:`AudioError`.
         """
         audio_path, destination, adapter, codec, bitrate, subtype, offset, duration = (
@@ -123,6 +126,7 @@ class SpleeterFileMethods:
             )
         )  # fmt: skip
         check_progress(progress)
+        check_progress(analysis_progress)
         overwrite = options.checked("overwrite", options.strict_bool, overwrite)
         synchronous = options.checked("synchronous", options.strict_bool, synchronous)
         if source is not None and (
@@ -138,7 +142,15 @@ class SpleeterFileMethods:
                 for name, path in paths.items():
                     outputs.check_replaceable(path, name, audio_path, overwrite)
                 self._write_stems(
-                    source, paths, codec, bitrate, offset, duration, subtype, progress
+                    source,
+                    paths,
+                    codec,
+                    bitrate,
+                    offset,
+                    duration,
+                    subtype,
+                    progress,
+                    analysis_progress,
                 )
             return paths
         if adapter is None:
@@ -250,6 +262,7 @@ class SpleeterFileMethods:
         duration_s: Optional[float],
         subtype: str,
         progress: Optional[Callable[[int], None]],
+        analysis_progress: Optional[Callable[[int], None]] = None,
     ) -> None:
         """Stream ``source`` through the model into temporary files renamed to ``paths``."""
 
@@ -260,7 +273,7 @@ class SpleeterFileMethods:
                 yield audio_io.to_stereo(block)
 
         def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
-            return self.separate_blocks(blocks, sink, progress)
+            return self.separate_blocks(blocks, sink, progress, analysis_progress)
 
         outputs.write_stem_files(
             paths, source.path, self.sample_rate, codec, bitrate, subtype, separate

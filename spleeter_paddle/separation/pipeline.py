@@ -233,6 +233,7 @@ def separate_blocks(
     batch_size: int = 1,
     mwf: bool = False,
     overlap: bool = True,
+    analysed: Optional[Callable[[int], None]] = None,
 ) -> int:
     """Separate a waveform given as blocks; returns its length in samples.
 
@@ -242,9 +243,13 @@ def separate_blocks(
         sink: receives consecutive ``{instrument: (m, C) float32}`` output blocks.
         overlap: run the model on a worker thread, one batch ahead of the STFT/mask/iSTFT work
             of the main thread (same numbers; the model must accept calls from another thread).
+        analysed: with ``mwf``, called with the input samples of each segment the first pass
+            (statistics) has run the model on, before any output exists.
     """
     if mwf:
-        return _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap)
+        return _separate_wiener(
+            chain, model, blocks, sink, n_channels, batch_size, overlap, analysed
+        )
     n_samples = 0
     for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
         sink(outputs)
@@ -278,7 +283,9 @@ def stream_blocks(
             ready.clear()
 
 
-def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap) -> int:
+def _separate_wiener(
+    chain, model, blocks, sink, n_channels, batch_size, overlap, analysed=None
+) -> int:
     wiener = WienerFilter()
     # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
     with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
@@ -289,6 +296,8 @@ def _separate_wiener(chain, model, blocks, sink, n_channels, batch_size, overlap
                 wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft.transpose(1, 2, 0))
                 store.write(np.ascontiguousarray(segment_estimates).tobytes())
                 n_segments += 1
+                if analysed is not None:
+                    analysed(chain.segment_samples)
         shape = (len(chain.instruments), n_channels, chain.T, chain.F)
         store.seek(0)
         # Pass 2: filter each segment with the song-wide statistics.

@@ -217,14 +217,18 @@ class Separator(SpleeterFileMethods):
         blocks: Callable[[], Any],
         sink: Callable[[Dict[str, np.ndarray]], None],
         progress: Optional[Callable[[int], None]] = None,
+        analysis_progress: Optional[Callable[[int], None]] = None,
     ) -> int:
         """Streaming form of :meth:`separate` (bounded memory); see ``pipeline.separate_blocks``.
 
         ``blocks()`` must yield stereo ``(m, 2)`` float32 blocks at :attr:`sample_rate`; ``sink``
         gets stereo ``{instrument: (k, 2)}`` blocks (a mono model's estimate in both channels);
-        ``progress`` is called with the number of output samples of each block written.
+        ``progress`` is called with the number of output samples of each block written;
+        ``analysis_progress``, with ``mwf``, with the input samples each segment of the Wiener
+        filter's first pass covered (before any output: a whole pass over the song).
         """
         check_progress(progress)
+        check_progress(analysis_progress)
         if not callable(blocks) or not callable(sink):
             raise ValueError("blocks and sink must be callables (see pipeline.separate_blocks)")
 
@@ -247,4 +251,5 @@ class Separator(SpleeterFileMethods):
             batch_size=self.batch_size,
             mwf=self.mwf,
             overlap=self.overlap,
+            analysed=analysis_progress,
         )

@@ -169,14 +169,22 @@ class Worker:
         done = [0]
         self.store.progress[job_id] = 0.0 if total else None
 
+        # With the Wiener filter the song is read twice (statistics, then filtering): each
+        # pass is half of the bar, and a cancel is seen in either.
+        passes = 2 if separator.mwf else 1
+
         def progress(n_samples: int) -> None:
             self._check_stop(job_id)
             done[0] += n_samples
             if total:
-                self.store.progress[job_id] = min(1.0, done[0] / total)
+                self.store.progress[job_id] = min(1.0, done[0] / (passes * total))
 
         paths = separator.separate_to_file(
-            upload, self.store.outputs_dir, codec=job["codec"], progress=progress
+            upload,
+            self.store.outputs_dir,
+            codec=job["codec"],
+            progress=progress,
+            analysis_progress=progress if separator.mwf else None,
         )
         stems = []
         # Held like the stems were: a kill here leaves journalled temporaries, reclaimed when the

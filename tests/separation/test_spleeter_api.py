@@ -295,3 +295,19 @@ def test_a_bad_sample_in_a_stream_is_placed_in_the_stream(separator):
     blocks[1][10, 0] = np.nan
     with pytest.raises(ValueError, match=r"block 1: waveform contains NaN .*first at sample 1010 "):
         list(separator.stream(iter(blocks)))
+
+
+def test_the_wiener_filters_first_pass_reports_progress(official_model_path, tmp_path):
+    song = _song(tmp_path / "song.wav", seconds=13.0)  # two 512-frame segments
+    separator = Separator("spleeter:2stems", MWF=True, multiprocess=False)
+    calls = []
+    separator.separate_to_file(
+        str(song),
+        str(tmp_path / "out"),
+        progress=lambda n: calls.append(("written", n)),
+        analysis_progress=lambda n: calls.append(("analysed", n)),
+    )
+    analysed = [n for kind, n in calls if kind == "analysed"]
+    assert analysed == [512 * 1024, 512 * 1024]  # one call per segment of the first pass
+    assert calls[: len(analysed)] == [("analysed", n) for n in analysed]  # before any output
+    assert sum(n for kind, n in calls if kind == "written") == 13 * RATE
