@@ -329,10 +329,16 @@ class SpleeterUNet(nn.Layer):
     def forward(self, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
         # Multiply same-shaped tensors per instrument: oneDNN's broadcast multiply over the
         # stacked [B, N, C, T, F] tensor costs more than a quarter of the whole network on CPU.
+        if not self.softmax:
+            estimates = [self.estimate(name, mix_magnitude) for name in self.instrument_list]
+            return paddle.stack(estimates, axis=1)
         logits = [self.unets[name](mix_magnitude) for name in self.instrument_list]
+        masks = nn.functional.softmax(paddle.stack(logits, axis=1), axis=1)
+        return paddle.stack([mask * mix_magnitude for mask in paddle.unbind(masks, axis=1)], axis=1)
+
+    def estimate(self, name: str, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
+        """One instrument's estimate ``[B, C, T, F]`` of ``unet.unet`` (sigmoid mask): it needs
+        only that instrument's U-Net (see ``training.side_by_side``)."""
         if self.softmax:
-            masks = nn.functional.softmax(paddle.stack(logits, axis=1), axis=1)
-            masks = paddle.unbind(masks, axis=1)
-        else:
-            masks = [nn.functional.sigmoid(logit) for logit in logits]
-        return paddle.stack([mask * mix_magnitude for mask in masks], axis=1)
+            raise ValueError("softmax_unet's estimates depend on every instrument's U-Net")
+        return nn.functional.sigmoid(self.unets[name](mix_magnitude)) * mix_magnitude

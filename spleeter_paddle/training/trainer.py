@@ -42,6 +42,7 @@ from .folder import run_lock
 from .initial import LoadModel, run_directory
 from .reporting import Interval, VisualDL, format_eta, l1_losses, validation_loss
 from .run import open_run, plan_run, settle_initial_weights
+from .side_by_side import step_function
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class Trainer:
         self.initial_weights: Optional[Path] = None
         self.step = self._restore()
         self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
+        self.step_function = step_function(self.network, self.device, self.scaler, train_step)
         self.model.train()
         self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
 
@@ -325,7 +327,7 @@ class Trainer:
             tick = time.perf_counter()
             for mix, targets in self.loader:
                 loaded = time.perf_counter()
-                parts = train_step(self.network, self.optimizer, mix, targets, self.scaler)
+                parts = self.step_function(self.network, self.optimizer, mix, targets, self.scaler)
                 self.step += 1
                 interval.add(parts, loaded - tick)
                 log_now = self.step % self.options.log_every == 0 or self.step == self.max_steps
