@@ -8,6 +8,7 @@ the one command line of :mod:`spleeter_paddle.cli`; a failure raises its :class:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 from statistics import median
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import typer
 
@@ -46,11 +47,10 @@ def _command_line(context: typer.Context) -> None:
 
 
 def _flag(name: str, value: object) -> List[str]:
-    return (
-        []
-        if value is None
-        else [name, os.fspath(value) if hasattr(value, "__fspath__") else str(value)]
-    )
+    """``--name=value``: a value starting with ``-`` stays a value."""
+    if value is None:
+        return []
+    return [f"{name}={os.fspath(value) if hasattr(value, '__fspath__') else value}"]
 
 
 def separate(
@@ -75,13 +75,13 @@ def separate(
         )
     if isinstance(files, (str, bytes, os.PathLike)):
         raise ConfigurationError(f"files must be a list of paths, got {files!r}")
-    argv = ["separate", *(os.fspath(name) for name in files)]
-    argv += (
-        _flag("-a", adapter) + _flag("-b", bitrate) + _flag("-c", getattr(codec, "value", codec))
-    )
-    argv += _flag("-d", duration) + _flag("-s", offset) + _flag("-o", output_path)
-    argv += _flag("-f", filename_format) + _flag("-p", params_filename)
-    call(argv + (["--mwf"] if mwf else []) + (["--verbose"] if verbose else []))
+    argv = ["separate"] + _flag("--adapter", adapter) + _flag("--bitrate", bitrate)
+    argv += _flag("--codec", getattr(codec, "value", codec)) + _flag("--duration", duration)
+    argv += _flag("--offset", offset) + _flag("--output_path", output_path)
+    argv += _flag("--filename_format", filename_format)
+    argv += _flag("--params_filename", params_filename)
+    argv += (["--mwf"] if mwf else []) + (["--verbose"] if verbose else [])
+    call(argv + ["--", *(os.fspath(name) for name in files)])  # file names are never options
 
 
 def train(
@@ -91,8 +91,8 @@ def train(
     verbose: bool = False,
 ) -> None:
     """Spleeter's ``train`` command as a function: train the configuration's model on ``data``."""
-    argv = ["train"] + _flag("-a", adapter) + _flag("-d", data) + _flag("-p", params_filename)
-    call(argv + (["--verbose"] if verbose else []))
+    argv = ["train"] + _flag("--adapter", adapter) + _flag("--data", data)
+    call(argv + _flag("--params_filename", params_filename) + (["--verbose"] if verbose else []))
 
 
 def evaluate(
@@ -107,10 +107,33 @@ def evaluate(
     ``{instrument: {metric: [median over each song's frames, one per song]}}``."""
     if mus_dir is None:
         raise ConfigurationError("evaluate needs mus_dir, the MUSDB18 folder")
-    argv = ["evaluate"] + _flag("-a", adapter) + _flag("-o", output_path)
-    argv += _flag("-p", params_filename) + _flag("--mus_dir", mus_dir)
-    call(argv + (["--mwf"] if mwf else []) + (["--verbose"] if verbose else []))
+    argv = ["evaluate"] + _flag("--adapter", adapter) + _flag("--output_path", output_path)
+    argv += _flag("--params_filename", params_filename) + _flag("--mus_dir", mus_dir)
+    with _workers_without_your_script():
+        call(argv + (["--mwf"] if mwf else []) + (["--verbose"] if verbose else []))
     return compile_metrics(Path(output_path), Path(mus_dir))
+
+
+@contextlib.contextmanager
+def _workers_without_your_script() -> Iterator[None]:
+    """The metric workers are spawned processes, which run the caller's main script again
+    unless it is guarded by ``if __name__ == "__main__"`` (Spleeter's evaluate needs no guard):
+    while they start, the main module does not say where its file is, so they import only
+    this package. The workers need nothing of the caller's script."""
+    main = sys.modules.get("__main__")
+    hidden = {name: getattr(main, name) for name in ("__file__",) if hasattr(main, name)}
+    spec = getattr(main, "__spec__", None)
+    try:
+        for name in hidden:
+            delattr(main, name)
+        if spec is not None:
+            main.__spec__ = None
+        yield
+    finally:
+        for name, value in hidden.items():
+            setattr(main, name, value)
+        if spec is not None:
+            main.__spec__ = spec
 
 
 def compile_metrics(output_path: Path, mus_dir: Path) -> Dict[str, Dict[str, List[float]]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import options
 from .errors import ConfigurationError
@@ -42,16 +42,16 @@ _VALUE_CHECKS = {
     "mix_name": ("text", None),
     "model_dir": ("text", None),
     "model": ("object", None),
-    "sample_rate": ("whole", options.whole_number),
-    "frame_length": ("whole", options.whole_number),
+    "sample_rate": ("whole", options.sample_rate_hz),
+    "frame_length": ("whole", options.frame_length),
     "frame_step": ("whole", options.whole_number),
-    "T": ("whole", options.whole_number),
+    "T": ("whole", options.segment_frames),
     "F": ("whole", options.whole_number),
     # 1 (mono: a song's first channel, as the spectrogram cache trains on) or 2; separation
     # takes and returns stereo either way, so more channels would have nothing to mean.
     "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2)),
-    "n_chunks_per_song": ("whole", options.whole_number),
-    "chunk_duration": ("number", options.positive_number),
+    "n_chunks_per_song": ("whole", options.chunks_per_song),
+    "chunk_duration": ("number", options.chunk_seconds),
     "separation_exponent": ("number", options.positive_number),
     "mask_extension": ("text", None),
     "MWF": ("bool", None),
@@ -61,7 +61,7 @@ _VALUE_CHECKS = {
     "validation_cache": ("text", None),
     "learning_rate": ("number", options.positive_number),
     "random_seed": ("whole", options.random_seed),
-    "batch_size": ("whole", options.whole_number),
+    "batch_size": ("whole", options.training_batch),
     "train_max_steps": ("whole", options.whole_number),
     "throttle_secs": ("number", options.offset_seconds),
     "save_checkpoints_steps": ("whole", options.whole_number),
@@ -203,19 +203,29 @@ def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> No
         raise ConfigurationError(f"{source}: key '{key}' {error}") from None
 
 
+def instrument_names_problem(names: Sequence[Any]) -> Optional[str]:
+    """Why ``names`` cannot name stems (``<instrument>.wav`` files), or None: each a non-empty
+    str, once, usable as a file name."""
+    if not names or not all(isinstance(name, str) and name for name in names):
+        return "must be a non-empty list of names (non-empty str)"
+    if len(set(names)) != len(names):
+        return "has duplicate names"
+    for name in names:
+        if name in (".", "..") or any(char in name for char in "/\\\0"):
+            return f"has {name!r}, not usable as a file name"
+    return None
+
+
 def _check_instruments(instruments: List[Any], mix_name: str, source: str) -> None:
     """Names, each once, usable as a file name (stems are ``<instrument>.wav``) and not the mix."""
-    if not instruments or not all(isinstance(name, str) and name for name in instruments):
+    problem = instrument_names_problem(instruments)
+    if problem:
+        raise ConfigurationError(f"{source}: key 'instrument_list' {problem}")
+    if len(instruments) > options.MAX_INSTRUMENTS:
         raise ConfigurationError(
-            f"{source}: key 'instrument_list' must be a non-empty list of names"
+            f"{source}: key 'instrument_list' has {len(instruments)} names; at most "
+            f"{options.MAX_INSTRUMENTS} stems are supported"
         )
-    if len(set(instruments)) != len(instruments):
-        raise ConfigurationError(f"{source}: key 'instrument_list' has duplicate names")
-    for name in instruments:
-        if name in (".", "..") or any(char in name for char in "/\\\0"):
-            raise ConfigurationError(
-                f"{source}: key 'instrument_list' has {name!r}, not usable as a file name"
-            )
     if mix_name in instruments:
         raise ConfigurationError(
             f"{source}: key 'instrument_list' has {mix_name!r}, the mix_name of the mixture"

@@ -11,14 +11,14 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from .configuration import Params, load_configuration
 from .errors import ConfigurationError, ModelError
+from .files import FolderBusy, hold_folder, new_temporary, write_errors
 from .options import checked, number, path_value, strict_bool
 from .separation.backends import (
     DEFAULT_TOLERANCE,
@@ -161,54 +161,16 @@ def export_network(
     raises ModelError with the numbers and leaves ``output`` as it was. Files are staged in a
     temporary directory beside ``output`` and renamed into place; every exit path removes it.
     """
-    from .pretrained.store import file_sha256
-    from .separation.backends import build_graph, converter_versions
-    from .separation.inference import graph_key
-
     output = check_export_options(fmt, output, overwrite, tolerance)
     output.parent.mkdir(parents=True, exist_ok=True)
-    n_channels, n_bins = int(params["n_channels"]), int(params["F"])
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.export-", dir=output.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 is for scratch, not for a result
-        verification = build_graph(model, n_channels, n_bins, fmt, staging, tolerance)
-        (staging / CONFIG).write_text(json.dumps(dict(params), indent=2, sort_keys=True))
-        instruments = list(params["instrument_list"])
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "format": fmt,
-            "model_files": list(MODEL_FILES[fmt]),
-            "input": {
-                "name": INPUT_NAME,
-                "shape": ["B", n_channels, "T", n_bins],
-                "dtype": "float32",
-                "meaning": "mix magnitudes |STFT| (channel, frame, bin)",
-            },
-            "output": {
-                "name": OUTPUT_NAME,
-                "shape": ["B", len(instruments), n_channels, "T", n_bins],
-                "dtype": "float32",
-                "meaning": "instrument magnitude estimates, in instrument order",
-                "instruments": instruments,
-            },
-            "segment_frames": 512,
-            "T_multiple": 64 if str(params["model"]["type"]).startswith("unet.") else 1,
-            "sample_rate": params["sample_rate"],
-            "frame_length": params["frame_length"],
-            "frame_step": params["frame_step"],
-            "converters": converter_versions(fmt),
-            "verification": verification,
-            "source": {**(source or {}), "graph_key": graph_key(model, n_channels, n_bins)},
-            "sha256": {
-                path.name: file_sha256(path) for path in sorted(staging.iterdir()) if path.is_file()
-            },
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        _install(staging, output, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _held(output.parent):  # a killed export's staging folder is removed here
+        staging = new_temporary(output, ".export", directory=True)
+        try:
+            with write_errors(f"{output}: cannot write the export", ModelError, staging):
+                manifest, verification = _stage(model, params, fmt, staging, tolerance, source)
+                _install(staging, output, overwrite)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     logger.info(
         "exported %s -> %s (max |diff| %.3g vs Paddle on outputs up to %.3g)",
         fmt,
@@ -217,6 +179,60 @@ def export_network(
         verification["max_abs_output"],
     )
     return manifest
+
+
+@contextlib.contextmanager
+def _held(folder: Path) -> Iterator[None]:
+    try:
+        with hold_folder(folder):
+            yield
+    except FolderBusy:
+        raise ConfigurationError(
+            f"{folder}: another spleeter-paddle run is writing there; wait for it to finish"
+        ) from None
+
+
+def _stage(model, params: Params, fmt: str, staging: Path, tolerance: float, source):
+    """Write and verify the export in ``staging``; ``(manifest, verification)``."""
+    from .pretrained.store import file_sha256
+    from .separation.backends import build_graph, converter_versions
+    from .separation.inference import graph_key
+
+    n_channels, n_bins = int(params["n_channels"]), int(params["F"])
+    verification = build_graph(model, n_channels, n_bins, fmt, staging, tolerance)
+    (staging / CONFIG).write_text(json.dumps(dict(params), indent=2, sort_keys=True))
+    instruments = list(params["instrument_list"])
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "format": fmt,
+        "model_files": list(MODEL_FILES[fmt]),
+        "input": {
+            "name": INPUT_NAME,
+            "shape": ["B", n_channels, "T", n_bins],
+            "dtype": "float32",
+            "meaning": "mix magnitudes |STFT| (channel, frame, bin)",
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": ["B", len(instruments), n_channels, "T", n_bins],
+            "dtype": "float32",
+            "meaning": "instrument magnitude estimates, in instrument order",
+            "instruments": instruments,
+        },
+        "segment_frames": 512,
+        "T_multiple": 64 if str(params["model"]["type"]).startswith("unet.") else 1,
+        "sample_rate": params["sample_rate"],
+        "frame_length": params["frame_length"],
+        "frame_step": params["frame_step"],
+        "converters": converter_versions(fmt),
+        "verification": verification,
+        "source": {**(source or {}), "graph_key": graph_key(model, n_channels, n_bins)},
+        "sha256": {
+            path.name: file_sha256(path) for path in sorted(staging.iterdir()) if path.is_file()
+        },
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest, verification
 
 
 def _install(staging: Path, output: Path, overwrite: bool) -> None:
@@ -231,7 +247,7 @@ def _install(staging: Path, output: Path, overwrite: bool) -> None:
             raise
     during = " (written while this export ran; nothing written)"
     _check_target(output, overwrite, during=during)
-    aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    aside = new_temporary(output, ".old", directory=True)
     try:
         previous = aside / "previous"
         os.rename(output, previous)

@@ -1,16 +1,127 @@
 """Atomic file writing (a temporary name beside the target, renamed over it when complete; every
-exit path removes the temporary) and file digests.
+exit path removes the temporary), the journal of temporaries in a held folder (a killed run's are
+reclaimed by the next, a file merely named like one never is), file identities and digests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import json
+import logging
 import os
-import tempfile
+import re
+import secrets
+import shutil
+import threading
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple, Union
+
+try:  # advisory locks: POSIX only
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
 
 PathLike = Union[str, Path]
+logger = logging.getLogger(__name__)
+
+JOURNAL_NAME = ".spleeter-paddle-temporaries"
+_JOURNAL_HEADER = "spleeter-paddle journal of temporaries, v1\n"
+_journals: Dict[str, Optional[Path]] = {}  # folder (real path) -> journal, while held
+_journals_lock = threading.Lock()
+
+
+class FileIdentity(NamedTuple):
+    """Which file a path names, and which version of it: a rewrite in place moves the mtime and
+    the ctime (no user call sets a ctime back), a replacement the inode."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def file_identity(path: PathLike) -> FileIdentity:
+    """The :class:`FileIdentity` of ``path`` (links followed); ``OSError`` as is."""
+    status = os.stat(path)
+    return FileIdentity(
+        status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+    )
+
+
+def same_file_key(path: PathLike) -> Optional[Tuple[int, int]]:
+    """``(device, inode)``: equal for two names of one file (links); None when it cannot be read."""
+    try:
+        identity = file_identity(path)
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        return None
+    return identity.device, identity.inode
+
+
+def is_within(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, links resolved (both need not exist)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([root, real]) == root
+
+
+def change_while_read(path: PathLike, before: Optional[FileIdentity]) -> Optional[str]:
+    """Why ``path`` is no longer the file whose identity was ``before`` (taken before reading it),
+    else None: what was read may mix two versions of it, and nothing may be made from it."""
+    if before is None:
+        return None
+    try:
+        now = file_identity(path)
+    except OSError as error:
+        return f"was removed or became unreadable while it was read ({error.strerror or error})"
+    if (now.device, now.inode) != (before.device, before.inode):
+        return "was replaced by another file while it was read"
+    if now != before:
+        return "was rewritten while it was read (its size or times changed)"
+    return None
+
+
+# A write that fails with less than this free on the device failed for lack of space.
+_FULL_DISK_BYTES = 1 << 20
+_OS_ERROR_CODE = re.compile(r"os error (\d+)")  # how Rust libraries (safetensors) name errno
+
+
+def write_problem(error: BaseException, folder: Optional[PathLike] = None) -> Optional[str]:
+    """What stopped a write, in words ("no space left on the device", "permission denied"), from
+    an OSError, a library's message holding "os error <errno>", or (when the library says nothing
+    useful, as Paddle and libsndfile do) the free space left under ``folder``; else None."""
+    code = error.errno if isinstance(error, OSError) else None
+    match = _OS_ERROR_CODE.search(str(error)) if code is None else None
+    code = int(match.group(1)) if match else code
+    if code == errno.ENOSPC or (code is None and folder is not None and _nearly_full(folder)):
+        return "no space left on the device"
+    if code is not None:
+        return os.strerror(code).lower()
+    return None
+
+
+def _nearly_full(folder: PathLike) -> bool:
+    try:
+        usage = os.statvfs(os.path.abspath(folder))
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return usage.f_bavail * usage.f_frsize < _FULL_DISK_BYTES
+
+
+@contextlib.contextmanager
+def write_errors(
+    subject: str, error_class: type, folder: Optional[PathLike] = None
+) -> Iterator[None]:
+    """Inside: a failed write (see :func:`write_problem`) becomes one ``error_class`` line,
+    ``"<subject>: <problem>"``, whatever library raised it; other errors pass as they are."""
+    try:
+        yield
+    except Exception as error:
+        problem = write_problem(error, folder)
+        if problem is None:
+            raise
+        raise error_class(f"{subject}: {problem}") from None
 
 
 def file_sha256(path: PathLike) -> str:
@@ -29,14 +140,135 @@ def shareable_mode() -> int:
     return 0o666 & ~umask
 
 
+def new_temporary(path: PathLike, suffix: str, directory: bool = False) -> Path:
+    """Create the empty file (or folder) ``.<name>.<8 random hex><suffix>`` beside ``path``
+    (never an existing one), and record it in the folder's journal when this process holds the
+    folder (:func:`hold_folder`). ``OSError`` as is."""
+    parent, name = os.path.split(os.path.abspath(path))
+    while True:
+        temporary = os.path.join(parent, f".{name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            if directory:
+                os.mkdir(temporary, 0o777)
+            else:
+                os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        break
+    status = os.lstat(temporary)
+    with _journals_lock:
+        journal = _journals.get(os.path.realpath(parent))
+    if journal is not None:
+        entry = {"name": os.path.basename(temporary), "device": status.st_dev}
+        entry["inode"] = status.st_ino
+        try:
+            with open(journal, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps(entry) + "\n")
+        except OSError:
+            _remove(temporary)
+            raise
+    return Path(temporary)
+
+
+class FolderBusy(Exception):
+    """Another process holds the folder (:func:`hold_folder`)."""
+
+
+@contextlib.contextmanager
+def hold_folder(folder: PathLike) -> Iterator[None]:
+    """Hold ``folder`` (an advisory lock on the folder itself; FolderBusy when another run
+    holds it) with its journal of temporaries. ``OSError`` (cannot open it) as is."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FolderBusy(os.fspath(folder)) from None
+            with journal_of_temporaries(folder):
+                yield
+        else:  # no lock (Windows): no journal either, it would not be the run's own
+            yield
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
+    """While the caller holds ``folder`` (its lock), record there every temporary this process
+    (and the workers it forks) makes in it (``<folder>/.spleeter-paddle-temporaries``, one line
+    each: name, device, inode). On entry, the temporaries an interrupted run recorded are
+    removed; on exit, any of this run's still there. Only a file or folder that is still the
+    very one recorded (same device and inode) is removed: one merely named like a temporary is
+    never touched."""
+    key = os.path.realpath(folder)
+    journal = Path(key) / JOURNAL_NAME
+    if not _reclaim(journal, "left by an interrupted run"):
+        journal = None
+    else:
+        try:
+            with open(journal, "x", encoding="utf-8") as stream:
+                stream.write(_JOURNAL_HEADER)
+        except OSError as error:
+            logger.warning("%s: cannot keep a journal of temporaries (%s)", key, error)
+            journal = None
+    with _journals_lock:
+        _journals[key] = journal
+    try:
+        yield
+    finally:
+        with _journals_lock:
+            _journals.pop(key, None)
+        if journal is not None:
+            _reclaim(journal, "left by this run")
+
+
+def _reclaim(journal: Path, why: str) -> bool:
+    """Remove the temporaries ``journal`` records that are still those files, then the journal;
+    False (nothing touched) when a file there is not such a journal."""
+    try:
+        with open(journal, encoding="utf-8", errors="replace") as stream:
+            lines = stream.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        return True
+    except OSError as error:
+        logger.warning("%s: not a journal of temporaries, left as it is (%s)", journal, error)
+        return False
+    if not lines or lines[0] != _JOURNAL_HEADER or os.path.islink(journal):
+        logger.warning("%s: not a journal of temporaries (not written by spleeter-paddle)", journal)
+        return False
+    for line in lines[1:]:
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError, OSError):
+            entry = json.loads(line)
+            name = entry["name"]
+            path = journal.parent / name
+            if os.path.basename(name) != name or name in ("", ".", "..", JOURNAL_NAME):
+                continue
+            status = os.lstat(path)
+            if (status.st_dev, status.st_ino) == (entry["device"], entry["inode"]):
+                logger.info("removing %s, %s", path, why)
+                _remove(path)
+    with contextlib.suppress(OSError):
+        os.remove(journal)
+    return True
+
+
+def _remove(path: PathLike) -> None:
+    """Remove a temporary file, or a temporary folder with what it holds (not a link's target)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
 def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
-    """Call ``write(temporary)`` on ``.<name>.<random><suffix>`` beside ``path``, then rename it
-    onto ``path`` with the umask's permissions (mkstemp's are 0600). Raises ``OSError`` as is."""
+    """Call ``write(temporary)`` on ``.<name>.<random><suffix>`` beside ``path``
+    (:func:`new_temporary`), then rename it onto ``path`` with the umask's permissions. Raises
+    ``OSError`` as is."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    temporary = new_temporary(path, suffix)
     try:
         write(temporary)
         os.chmod(temporary, shareable_mode())

@@ -15,13 +15,22 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
 
 MAX_SECONDS = 1e9  # offsets and durations (31 years)
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000  # what audio files and Spleeter's models use
 MAX_BATCH_SIZE = 64
 MAX_SEGMENT_FRAMES = 8192
 MAX_LOADER_WORKERS = 64
 MAX_PROCESSES_PER_NODE = 1024
 MAX_PORT = 65535
 MAX_RANDOM_SEED = 2**32 - 1  # NumPy's seed range
+MAX_NETWORK_SECONDS = 86_400.0  # a network wait or a whole transfer: at most a day
+# Plausibility bounds, from what Spleeter's models can use: telephone audio (8 kHz) to the
+# highest studio rate (384 kHz); an STFT frame of at most 64 Ki samples (Spleeter: 4096);
+# at most 16 stems (Spleeter: 5); a training chunk of at most 10 minutes, 1000 per song.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000
+MIN_FRAME_LENGTH, MAX_FRAME_LENGTH = 64, 65_536
+MAX_INSTRUMENTS = 16
+MAX_CHUNK_SECONDS = 600.0
+MAX_CHUNKS_PER_SONG = 1_000
+MAX_TRAINING_BATCH = 4_096
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 
@@ -96,7 +105,8 @@ def duration_seconds(value: Any) -> float:
 
 
 def sample_rate_hz(value: Any) -> int:
-    """A sample rate: a whole number of Hz from 8 kHz to 384 kHz (``44100`` or ``44100.0``)."""
+    """A sample rate of input audio or of a configuration: a whole number of Hz from 8 kHz to
+    384 kHz (``44100`` or ``44100.0``)."""
     rate = number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
     if rate != int(rate):
         raise ValueError(f"must be a whole number of Hz, got {value!r}")
@@ -131,6 +141,26 @@ def segment_frames(value: Any) -> int:
     """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s); whether the model
     takes that length is the model's check."""
     return whole_number(value, 1, MAX_SEGMENT_FRAMES)
+
+
+def frame_length(value: Any) -> int:
+    """A configuration's ``frame_length`` (STFT window, samples): 64 to 65536."""
+    return whole_number(value, MIN_FRAME_LENGTH, MAX_FRAME_LENGTH)
+
+
+def chunk_seconds(value: Any) -> float:
+    """``-cd`` / ``chunk_duration``: seconds in (0, 600]."""
+    return number(value, 0.0, MAX_CHUNK_SECONDS, exclusive_minimum=True)
+
+
+def chunks_per_song(value: Any) -> int:
+    """``-ncps`` / ``n_chunks_per_song``: 1 to 1000."""
+    return whole_number(value, 1, MAX_CHUNKS_PER_SONG)
+
+
+def training_batch(value: Any) -> int:
+    """``-bs`` / ``batch_size`` of training: 1 to 4096."""
+    return whole_number(value, 1, MAX_TRAINING_BATCH)
 
 
 def port(value: Any) -> int:
@@ -241,6 +271,23 @@ def path_value(value: Any, what: str = "a path") -> str:
     if not isinstance(text, str) or not text or "\0" in text:
         raise ValueError(f"must be {what} (str or os.PathLike), got {value!r}")
     return text
+
+
+def network_seconds(value: Any) -> float:
+    """``SPLEETER_PADDLE_TIMEOUT`` / ``_DOWNLOAD_DEADLINE``: seconds in (0, 86400]."""
+    return number(value, 0.0, MAX_NETWORK_SECONDS, exclusive_minimum=True)
+
+
+def byte_rate(value: Any) -> float:
+    """``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE``: bytes per second, 0 (no minimum) to 1e12."""
+    return number(value, 0.0, 1e12)
+
+
+def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> Any:
+    """The environment variable ``name`` through ``check`` (``default`` when unset or empty);
+    a bad value is a ValueError naming the variable."""
+    text = os.environ.get(name, "").strip()
+    return default if not text else checked(name, check, text)
 
 
 def checked(name: str, check: Callable[..., Any], value: Any, *args: Any) -> Any:

@@ -58,6 +58,28 @@ def test_invalid_values_name_the_key(change, key):
     assert key in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "change, key, bound",
+    [
+        ({"sample_rate": 44_100_000}, "sample_rate", "384000"),
+        ({"sample_rate": 1}, "sample_rate", "8000"),
+        ({"frame_length": 1 << 24}, "frame_length", "65536"),
+        ({"T": 64 * 1024}, "'T'", "8192"),
+        ({"n_chunks_per_song": 5000}, "n_chunks_per_song", "1000"),
+        ({"chunk_duration": 86_400.0}, "chunk_duration", "600"),
+        ({"batch_size": 10**6}, "batch_size", "4096"),
+        ({"instrument_list": [f"stem{i}" for i in range(17)]}, "instrument_list", "16"),
+    ],
+)
+def test_implausible_sizes_are_refused_before_any_work(change, key, bound):
+    """Type-correct values no model can use (a 5 GiB STFT from 44.1 MHz, 17 stems) are refused
+    when the configuration loads, naming the key and the bound."""
+    params = {**load_configuration("spleeter:2stems"), **change}
+    with pytest.raises(ConfigurationError) as error:
+        load_configuration(params)
+    assert key in str(error.value) and bound in str(error.value)
+
+
 def test_missing_key_is_named():
     params = load_configuration("spleeter:2stems")
     del params["frame_step"]
@@ -95,9 +117,9 @@ BAD_VALUES = [
     ("separation_exponent", float("nan"), "finite number > 0"),
     ("separation_exponent", float("inf"), "finite number > 0"),
     ("n_chunks_per_song", 0, "must be positive"),
-    ("chunk_duration", float("nan"), "finite number > 0"),
-    ("chunk_duration", 0, "must be > 0"),
-    ("sample_rate", 0, "must be positive"),
+    ("chunk_duration", float("nan"), "finite number in (0, 600]"),
+    ("chunk_duration", 0, "must be in (0, 600]"),
+    ("sample_rate", 0, "must be >= 8000"),
     ("frame_length", 4096.0, "must be a whole number"),
     ("frame_step", True, "must be a whole number"),
     ("frame_step", 8192, "exceeds frame_length"),

@@ -65,11 +65,35 @@ class AudioAdapter(ABC):
     def get(cls, descriptor: Optional[str]) -> AudioAdapter:
         """An instance of the adapter class named ``package.module.Class`` (empty: the
         default). ``spleeter.<...>`` names this package's classes. ConfigurationError when the
-        name does not lead to an :class:`AudioAdapter` subclass."""
-        adapter_class = adapter_class_named(descriptor)
-        if adapter_class is None:
-            return cls.default()
+        name does not lead to an :class:`AudioAdapter` subclass that can be made."""
+        return make_adapter(descriptor) or cls.default()
+
+
+def _our_name(descriptor: str) -> str:
+    if descriptor.startswith(_SPLEETER_PREFIX):
+        return "spleeter_paddle." + descriptor[len(_SPLEETER_PREFIX) :]
+    return descriptor
+
+
+def is_default_adapter_name(descriptor: Optional[str]) -> bool:
+    """True for the default adapter's names (also Spleeter's, and empty), without importing."""
+    return not descriptor or (
+        isinstance(descriptor, str) and _our_name(descriptor) == DEFAULT_ADAPTER
+    )
+
+
+def make_adapter(descriptor: Optional[str]) -> Optional[AudioAdapter]:
+    """An instance of the class ``descriptor`` names, None for the default adapter (whose work
+    this library's reader and writer do); a class that cannot be made is a ConfigurationError."""
+    adapter_class = adapter_class_named(descriptor)
+    if adapter_class is None:
+        return None
+    try:
         return adapter_class()
+    except Exception as error:  # a user's class: abstract, needs arguments, or raises
+        raise ConfigurationError(
+            f"adapter {descriptor}: cannot be made ({type(error).__name__}: {error})"
+        ) from None
 
 
 def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
@@ -81,8 +105,7 @@ def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
         raise ConfigurationError(
             f"adapter must be a 'package.module.Class' name, got {descriptor!r}"
         )
-    if descriptor.startswith(_SPLEETER_PREFIX):
-        descriptor = "spleeter_paddle." + descriptor[len(_SPLEETER_PREFIX) :]
+    descriptor = _our_name(descriptor)
     module_name, _, class_name = descriptor.rpartition(".")
     if not module_name or not class_name:
         raise ConfigurationError(

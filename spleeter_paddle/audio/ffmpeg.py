@@ -300,5 +300,11 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         directory = os.path.dirname(name) or "."
         if not os.path.isdir(directory):
             raise AudioError(f"output directory does not exist: {directory}")
-        codec = getattr(codec, "value", codec)
-        save(name, np.asarray(data), int(sample_rate), codec, bitrate or "128k")
+        from .io import checked_waveform
+
+        try:
+            data = checked_waveform(data)
+            sample_rate = options.checked("sample_rate", options.sample_rate_hz, sample_rate)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        save(name, data, sample_rate, getattr(codec, "value", codec), bitrate or "128k")

@@ -12,21 +12,22 @@ import math
 import os
 import re
 import stat
-from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from ..errors import AudioError
+from ..files import FileIdentity, change_while_read, file_identity
+from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
 from . import ffmpeg
+from .resampling import rebuffer, resample, resample_stream
 from .writer import PathLike, _libsndfile_problem
 
 # libsndfile reads these natively: failing there means a bad file, not a missing ffmpeg.
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
 MAX_SAMPLE = 1e6  # beyond this, float32 power spectra overflow
 _MP3_FRAME = 1152  # a missing tail shorter than two MP3 frames is the decoder's length estimate
-_RESAMPLE_QUALITY = "HQ"  # = librosa's res_type='soxr_hq'
 
 
 class AudioInfo(NamedTuple):
@@ -47,6 +48,7 @@ class AudioSource(NamedTuple):
     info: AudioInfo
     backend: str  # "soundfile" or "ffmpeg"
     stream_index: int
+    identity: Optional[FileIdentity] = None  # taken before probing; reading checks it after
 
 
 def _seconds(value: float) -> str:
@@ -96,6 +98,10 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
     name = os.fspath(path)
     check_input_file(name)
     try:
+        identity = file_identity(name)
+    except OSError as error:  # removed since the check
+        raise AudioError(f"{name}: cannot open ({error.strerror or error})") from None
+    try:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
         problem = _libsndfile_problem(error)
@@ -104,10 +110,10 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
             raise AudioError(f"{name}: has one audio stream, there is no stream {stream_index}")
         _check_wav_length(name, info)
         duration_s = info.frames / info.samplerate
-        audio = AudioInfo(
-            info.samplerate, info.channels, info.frames, duration_s, info.format.lower()
-        )
-        return AudioSource(name, audio, "soundfile", 0)
+        # MPEG audio in a WAV container decodes like an .mp3 (its length an estimate): say mp3
+        codec = "mp3" if info.subtype.startswith("MPEG_LAYER") else info.format.lower()
+        audio = AudioInfo(info.samplerate, info.channels, info.frames, duration_s, codec)
+        return _plausible(AudioSource(name, audio, "soundfile", 0, identity))
     extension = os.path.splitext(name)[1].lower()
     if not ffmpeg.can_decode():
         if extension in _NATIVE_EXTENSIONS and (
@@ -126,7 +132,21 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         stream.codec,
         stream.n_streams,
     )
-    return AudioSource(name, audio, "ffmpeg", stream_index)
+    return _plausible(AudioSource(name, audio, "ffmpeg", stream_index, identity))
+
+
+def _plausible(source: AudioSource) -> AudioSource:
+    """``source``, unless its header claims a sample rate no audio has (a 200-frame WAV saying
+    1 Hz would become 200 s of stems): 8 to 384 kHz (``options.sample_rate_hz``)."""
+    try:
+        sample_rate_hz(source.info.sample_rate)
+    except ValueError:
+        raise AudioError(
+            f"{source.path}: sample rate {source.info.sample_rate} Hz is not plausible for "
+            f"audio (expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong "
+            "or this is not a recording"
+        ) from None
+    return source
 
 
 def _check_wav_length(name: str, info) -> None:
@@ -212,7 +232,23 @@ def _native_frames(
         blocks = _soundfile_frames(source, start, n_frames, block_frames, dtype)
     else:
         blocks = _ffmpeg_frames(source, start, n_frames, block_frames)
-    return _finite(blocks, source, start)
+    return _unchanged(_finite(blocks, source, start), source)
+
+
+def _unchanged(blocks: Iterator[np.ndarray], source: AudioSource) -> Iterator[np.ndarray]:
+    """``blocks``, then an AudioError when the file is no longer the one probed: a file rewritten
+    while it was read would give audio spliced from two versions (checked before the last block
+    is handed on, so no caller completes an output from it)."""
+    previous = None
+    for block in blocks:
+        if previous is not None:
+            yield previous
+        previous = block
+    change = change_while_read(source.path, source.identity)
+    if change is not None:
+        raise AudioError(f"{source.path}: {change}; nothing was made from it")
+    if previous is not None:
+        yield previous
 
 
 def unusable_samples(block: np.ndarray) -> Optional[Tuple[int, str]]:
@@ -230,6 +266,28 @@ def unusable_samples(block: np.ndarray) -> Optional[Tuple[int, str]]:
             "float audio is expected within about [-1, 1]"
         )
     return None
+
+
+def checked_waveform(waveform: Any) -> np.ndarray:
+    """``(n_samples, n_channels)`` float audio as float32, or a ValueError saying what is wrong."""
+    waveform = np.asarray(waveform)
+    if waveform.dtype.kind != "f":
+        raise ValueError(
+            f"waveform must be float audio in [-1, 1], got {waveform.dtype} (for integer PCM, "
+            "divide by 32768 or the type's full scale first)"
+        )
+    if waveform.ndim not in (1, 2) or (waveform.ndim == 2 and waveform.shape[1] == 0):
+        raise ValueError(f"waveform must be (n_samples, n_channels), got shape {waveform.shape}")
+    if waveform.ndim == 2 and waveform.shape[0] <= 8 and waveform.shape[1] > 64:
+        raise ValueError(
+            f"waveform must be (n_samples, n_channels), got shape {waveform.shape}: "
+            "it looks like (n_channels, n_samples); pass waveform.T"
+        )
+    waveform = waveform.astype(np.float32, copy=False)
+    found = unusable_samples(waveform)
+    if found is not None:
+        raise ValueError(f"waveform {found[1]} (first at sample {found[0]})")
+    return waveform
 
 
 def _finite(blocks: Iterable[np.ndarray], source: AudioSource, start: int) -> Iterator[np.ndarray]:
@@ -258,22 +316,6 @@ def read_comment(path: PathLike) -> Optional[str]:
 def audio_info(path: PathLike) -> AudioInfo:
     """Sample rate, channels, length and format of ``path`` (its first audio stream)."""
     return probe(path).info
-
-
-def resample(waveform: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """soxr HQ resampling of ``(n_samples, n_channels)`` to ``(ceil(n * target / rate), n_channels)``.
-
-    Numerically identical to ``librosa.resample(waveform.T, res_type='soxr_hq').T`` (same soxr
-    call, same zero-padding to the ceil length) without librosa's slow first import.
-    """
-    if sample_rate == target_rate:
-        return waveform
-    n_target = int(np.ceil(len(waveform) * (float(target_rate) / sample_rate)))
-    resampled = soxr.resample(waveform, sample_rate, target_rate, quality=_RESAMPLE_QUALITY)
-    if len(resampled) < n_target:
-        padding = np.zeros((n_target - len(resampled), waveform.shape[1]), resampled.dtype)
-        resampled = np.concatenate([resampled, padding])
-    return np.ascontiguousarray(resampled[:n_target], dtype=waveform.dtype)
 
 
 def load(
@@ -305,47 +347,6 @@ def load(
     return waveform, rate
 
 
-def _rebuffer(blocks: Iterable[np.ndarray], block_frames: int) -> Iterator[np.ndarray]:
-    pending: list[np.ndarray] = []
-    n_pending = 0
-    for block in blocks:
-        pending.append(block)
-        n_pending += len(block)
-        if n_pending >= block_frames:
-            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            n_whole = len(joined) - len(joined) % block_frames
-            for begin in range(0, n_whole, block_frames):
-                yield joined[begin : begin + block_frames]
-            pending, n_pending = [joined[n_whole:]], len(joined) - n_whole
-    if n_pending:
-        yield np.concatenate(pending)
-
-
-def _resample_stream(
-    blocks: Iterable[np.ndarray], sample_rate: int, target_rate: int, n_channels: int
-) -> Iterator[np.ndarray]:
-    """Streaming soxr HQ; the concatenated output equals ``resample`` of the concatenated input."""
-    resampler = soxr.ResampleStream(
-        sample_rate, target_rate, n_channels, "float32", _RESAMPLE_QUALITY
-    )
-    n_in = n_out = 0
-    for block in blocks:
-        n_in += len(block)
-        out = resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
-        n_out += len(out)
-        if len(out):
-            yield out
-    tail = resampler.resample_chunk(np.zeros((0, n_channels), np.float32), last=True)
-    n_target = int(np.ceil(n_in * (float(target_rate) / sample_rate)))
-    tail = tail[: max(0, n_target - n_out)]
-    if n_out + len(tail) < n_target:
-        tail = np.concatenate(
-            [tail, np.zeros((n_target - n_out - len(tail), n_channels), np.float32)]
-        )
-    if len(tail):
-        yield tail
-
-
 def stream(
     path: Union[PathLike, AudioSource],
     block_frames: int,
@@ -368,9 +369,7 @@ def stream(
     start, n_frames = _frame_range(source, offset_s, duration_s)
     blocks = _native_frames(source, start, n_frames, block_frames)
     if sample_rate is not None and sample_rate != rate:
-        blocks = _rebuffer(
-            _resample_stream(blocks, rate, int(sample_rate), n_channels), block_frames
-        )
+        blocks = rebuffer(resample_stream(blocks, rate, int(sample_rate), n_channels), block_frames)
     return blocks
 
 

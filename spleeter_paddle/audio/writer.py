@@ -9,13 +9,13 @@ import errno
 import logging
 import os
 import re
-import secrets
 from typing import Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError
+from ..files import new_temporary, write_problem
 from ..vocab import BIT_DEPTHS as SUBTYPES
 from ..vocab import CODECS
 from . import ffmpeg
@@ -34,8 +34,6 @@ _SOUNDFILE_FORMATS = {
 }
 # Vorbis nominal bitrates (44.1 kHz stereo) per quality step, for the bitrate -> quality mapping.
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
-# A write that fails with less than this free on the device failed for lack of space.
-_FULL_DISK_BYTES = 1 << 20
 
 
 def _one_line(text: str) -> str:
@@ -66,12 +64,9 @@ def _write_failed(name: str, error: Exception) -> AudioError:
     """The error of a failed write: libsndfile says only 'System error', so look at the disk."""
     if isinstance(error, OSError) and error.errno is not None:
         return _unwritable(name, error)
-    try:
-        usage = os.statvfs(os.path.dirname(os.path.abspath(name)))
-        if usage.f_bavail * usage.f_frsize < _FULL_DISK_BYTES:
-            return _disk_full(name)
-    except OSError:
-        pass
+    problem = write_problem(error, os.path.dirname(os.path.abspath(name)))
+    if problem is not None:
+        return AudioError(f"{name}: cannot write, {problem}")
     return AudioError(f"{name}: cannot write ({_libsndfile_problem(error) or 'write failed'})")
 
 
@@ -181,11 +176,9 @@ class StreamWriter:
         self._sound_file: Optional[sf.SoundFile] = None
         self._encoder: Optional[ffmpeg.Encoder] = None
         self._done = self._finished = False
-        directory, base = os.path.split(os.path.abspath(self.path))
-        self._temp_path = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.part")
         try:
-            os.makedirs(directory, exist_ok=True)
-            os.close(os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._temp_path = os.fspath(new_temporary(self.path, ".part"))
         except OSError as error:
             raise _unwritable(self.path, error) from error
         try:

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..errors import SpleeterError
+from ..files import write_problem
 from ..logs import configure_logging, one_line
 
 
@@ -87,6 +88,11 @@ def run_guarded(
     except SpleeterError as error:
         print(f"{prog}: error: {one_line(str(error))}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # the last resort: a system failure no layer named (EIO, ENOSPC)
+        item = f"{error.filename}: " if error.filename else ""
+        problem = write_problem(error) or str(error)
+        print(f"{prog}: error: {one_line(item + problem)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130

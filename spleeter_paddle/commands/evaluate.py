@@ -44,7 +44,8 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="score songs again even if their JSON exists (default: resume)",
+        help="score songs again even if their JSON exists (default: resume), and replace report"
+        " files and stems at the output paths that this tool did not write (never an input)",
     )
     add_device_flag(parser, help="auto, cpu, gpu or sdaa (separation)")
     add_adapter_flag(parser)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
-from ..audio.adapter import DEFAULT_ADAPTER, adapter_class_named
+from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
 from ..options import positive_number, whole_number
 from ..vocab import BACKENDS, DEVICES
@@ -65,7 +65,7 @@ def add_adapter_flag(parser: Parser) -> None:
 def check_default_adapter(name: str, command: str) -> None:
     """``train``/``evaluate`` read songs with the built-in reader: ``-a`` may only name the
     default adapter there (ConfigurationError, a usage error, for any other)."""
-    if adapter_class_named(name) is not None:
+    if not is_default_adapter_name(name):
         raise ConfigurationError(
             f"-a/--adapter {name}: {command} reads audio with the built-in reader; only the "
             f"default adapter ({DEFAULT_ADAPTER}) is accepted here"

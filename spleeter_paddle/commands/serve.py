@@ -80,4 +80,5 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=host, port=args.port, log_level="info", timeout_graceful_shutdown=5)
     finally:
         app.state.worker.stop()  # also when a signal cut the server short of its shutdown
+        app.state.store.release()
     return 0

@@ -28,11 +28,12 @@ import numpy as np
 
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
-from ..files import write_atomic
+from ..files import write_atomic, write_problem
 from .cache_files import (
     check_cache_folder,
     entry_problem,
     file_fingerprint,
+    held_cache,
     read_entry,
     write_json,
 )
@@ -61,6 +62,23 @@ def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> L
         span = duration_s - chunk_duration_s - 2 * CHUNK_MARGIN_S
         starts = [max(k * span / (n_chunks - 1) + CHUNK_MARGIN_S, 0.0) for k in range(n_chunks)]
     return [round(start, 6) for start in starts]
+
+
+def _warn_repeated_chunks(durations_s: List[float], settings: Dict[str, Any]) -> None:
+    """One warning, before any work, when chunks mostly repeat audio: more than half a chunk of
+    overlap with the previous chunk of the song (``n_chunks_per_song`` too high for the songs)."""
+    n_chunks, chunk_s = settings["n_chunks_per_song"], settings["chunk_duration"]
+    n_repeated = 0
+    for duration_s in durations_s:
+        starts = chunk_starts(duration_s, chunk_s, n_chunks)
+        n_repeated += sum(1 for a, b in zip(starts, starts[1:]) if b - a < chunk_s / 2)
+    if n_repeated:
+        logger.warning(
+            "n_chunks_per_song = %d: %d of %d chunks overlap the previous chunk of their song by "
+            "more than half (songs too short for %d chunks of %g s); they repeat the same audio, "
+            "lower n_chunks_per_song (-ncps)",
+            n_chunks, n_repeated, n_chunks * len(durations_s), n_chunks, chunk_s,
+        )  # fmt: skip
 
 
 def quantise(magnitude: np.ndarray) -> Tuple[np.ndarray, float, float]:
@@ -182,7 +200,8 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
         sources = fingerprint_sources(job["paths"])  # before reading: a change meanwhile shows
         write_atomic(data_path, write, suffix=".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
-        return {"song": job["song"], "error": str(error)}
+        problem = write_problem(error) if isinstance(error, OSError) else None
+        return {"song": job["song"], "error": f"{data_path}: {problem}" if problem else str(error)}
     chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
@@ -271,75 +290,74 @@ def build_cache(
     cache_dir, data_dir = Path(cache_dir), Path(data_dir)
     check_cache_folder(cache_dir)
     rows, problems = manifest_rows(manifest_csv, params)
-    songs_dir = cache_dir / "songs"
-    try:
-        songs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DataError(f"{songs_dir}: cannot create ({error.strerror or error})") from None
-    report = CacheReport(cache_dir, skipped=list(problems))
-    jobs, entries, order = [], {}, []
-    for row in rows:
-        name = row.song
-        job = {
-            "song": name,
-            "id": _song_id(name, row.paths),
-            "paths": [str(data_dir / path) for path in row.paths],
-            "duration": row.duration_s,
-            "settings": settings,
-            "directory": str(songs_dir),
-        }
-        job["key"] = hashlib.sha1(
-            json.dumps([settings, job["paths"], job["duration"]], sort_keys=True).encode()
-        ).hexdigest()
-        order.append(job["id"])
-        missing = next(filter(None, map(source_problem, job["paths"])), None)
-        if missing is not None:
-            report.skipped.append((name, missing))
-            continue
-        previous = _reusable(job, songs_dir, report)
-        if previous is not None:
-            entries[job["id"]] = previous
-            report.reused.append(name)
-            continue
-        jobs.append(job)
-    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
-    progress = tqdm(
-        total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
-    )
-    results: List[Dict[str, Any]] = []
-    if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(_cache_song(job))
-            progress.update()
-    else:
-        with _executor(workers) as pool:
-            for future in as_completed([pool.submit(_cache_song, job) for job in jobs]):
-                results.append(future.result())
+    with held_cache(cache_dir) as songs_dir:  # a killed run's temporaries are removed here
+        report = CacheReport(cache_dir, skipped=list(problems))
+        _warn_repeated_chunks([row.duration_s for row in rows], settings)
+        jobs, entries, order = [], {}, []
+        for row in rows:
+            name = row.song
+            job = {
+                "song": name,
+                "id": _song_id(name, row.paths),
+                "paths": [str(data_dir / path) for path in row.paths],
+                "duration": row.duration_s,
+                "settings": settings,
+                "directory": str(songs_dir),
+            }
+            job["key"] = hashlib.sha1(
+                json.dumps([settings, job["paths"], job["duration"]], sort_keys=True).encode()
+            ).hexdigest()
+            order.append(job["id"])
+            missing = next(filter(None, map(source_problem, job["paths"])), None)
+            if missing is not None:
+                report.skipped.append((name, missing))
+                continue
+            previous = _reusable(job, songs_dir, report)
+            if previous is not None:
+                entries[job["id"]] = previous
+                report.reused.append(name)
+                continue
+            jobs.append(job)
+        workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
+        progress = tqdm(
+            total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
+        )
+        results: List[Dict[str, Any]] = []
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                results.append(_cache_song(job))
                 progress.update()
-    progress.close()
-    for result in results:
-        if "error" in result:
-            report.skipped.append((result["song"], result["error"]))
         else:
-            entries[result["id"]] = result
-            report.computed.append(result["song"])
-            for chunk in result["skipped_chunks"]:
-                logger.warning(
-                    "song '%s': chunk at %.2f s skipped (%s)",
-                    result["song"],
-                    chunk["start_s"],
-                    chunk["reason"],
-                )
-    for song, problem in report.skipped:
-        logger.error("ERROR %s: %s", song, problem)
-    ordered = [entries[song_id] for song_id in dict.fromkeys(order) if song_id in entries]
-    if not ordered:
-        raise DataError(f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)")
-    report.n_chunks = sum(len(entry["chunks"]) for entry in ordered)
-    index = {"settings": settings, "songs": ordered, "skipped": report.skipped}
-    write_json(cache_dir / "index.json", index)
-    logger.debug(report.summary_line())
-    return report
+            with _executor(workers) as pool:
+                for future in as_completed([pool.submit(_cache_song, job) for job in jobs]):
+                    results.append(future.result())
+                    progress.update()
+        progress.close()
+        for result in results:
+            if "error" in result:
+                report.skipped.append((result["song"], result["error"]))
+            else:
+                entries[result["id"]] = result
+                report.computed.append(result["song"])
+                for chunk in result["skipped_chunks"]:
+                    logger.warning(
+                        "song '%s': chunk at %.2f s skipped (%s)",
+                        result["song"],
+                        chunk["start_s"],
+                        chunk["reason"],
+                    )
+        for song, problem in report.skipped:
+            logger.error("ERROR %s: %s", song, problem)
+        ordered = [entries[song_id] for song_id in dict.fromkeys(order) if song_id in entries]
+        if not ordered:
+            raise DataError(
+                f"{manifest_csv}: no song could be cached ({len(report.skipped)} skipped)"
+            )
+        report.n_chunks = sum(len(entry["chunks"]) for entry in ordered)
+        index = {"settings": settings, "songs": ordered, "skipped": report.skipped}
+        write_json(cache_dir / "index.json", index)
+        logger.debug(report.summary_line())
+        return report
 
 
 def process_data(

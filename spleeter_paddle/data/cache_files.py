@@ -4,13 +4,14 @@ written atomically, and whether a folder's ``index.json`` is this tool's (only t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 from ..errors import DataError
-from ..files import file_sha256, write_text_atomic
+from ..files import FolderBusy, file_sha256, hold_folder, write_errors, write_text_atomic
 
 PathLike = Union[str, Path]
 # How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
@@ -36,7 +37,8 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def write_json(path: Path, document: Any) -> None:
-    write_text_atomic(path, json.dumps(document), suffix="")
+    with write_errors(f"{path}: cannot write", DataError, path.parent):
+        write_text_atomic(path, json.dumps(document), suffix="")
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
@@ -79,3 +81,23 @@ def check_cache_folder(cache_dir: PathLike) -> None:
             f"{index}: exists and is not a spleeter-paddle cache index; not replacing it "
             f"({elsewhere})"
         )
+
+
+@contextlib.contextmanager
+def held_cache(cache_dir: Path) -> Iterator[Path]:
+    """Make and hold ``cache_dir`` and its ``songs/`` folder (``files.hold_folder``: a killed
+    run's temporaries are reclaimed, another run building there is a DataError); yields the
+    songs folder."""
+    songs_dir = Path(cache_dir) / "songs"
+    with contextlib.ExitStack() as stack:
+        try:
+            songs_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (cache_dir, songs_dir):
+                stack.enter_context(hold_folder(folder))
+        except FolderBusy:
+            raise DataError(
+                f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
+            ) from None
+        except OSError as error:
+            raise DataError(f"{songs_dir}: cannot create ({error.strerror or error})") from None
+        yield songs_dir

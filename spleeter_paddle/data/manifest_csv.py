@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..errors import DataError
-from ..files import write_atomic
+from ..files import write_atomic, write_errors
 
 if TYPE_CHECKING:
     from .manifest import SongInfo
@@ -46,9 +46,10 @@ def write_manifest(
         "n_samples",
     ]
     table = pd.DataFrame(rows, columns=columns)
-    return write_atomic(
-        path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
-    )
+    with write_errors(f"{path}: cannot write", DataError, Path(path).parent):
+        return write_atomic(
+            path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
+        )
 
 
 def check_own_manifest(path: Union[str, Path]) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
+from ..files import change_while_read, file_identity, is_within, same_file_key
 from ..sigsep import import_musdb
 from .musdb_record import (
     current_source,
@@ -154,9 +155,19 @@ def _stem_song_reader(musdb_root: Path, subset: str):
     def reader(track):
         def read() -> Tuple[Dict[str, np.ndarray], int]:
             try:
+                before = file_identity(track.path)
                 stems = np.asarray(track.stems, dtype=np.float32)
             except Exception as error:  # stempeg/ffmpeg failures
                 raise DataError(f"{track.path}: cannot decode stems ({error})") from None
+            change = change_while_read(track.path, before)
+            if change is not None:
+                raise DataError(f"{track.path}: {change}; nothing was made from it")
+            n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
+            if n_streams < len(STEM_IDS):
+                raise DataError(
+                    f"{track.path}: holds {n_streams} audio streams; a MUSDB stem file holds "
+                    f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
+                )
             return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
 
         return read
@@ -199,27 +210,19 @@ def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> 
         w.write(waveform)
 
 
-def _file_identity(path: Path) -> Optional[Tuple[int, int]]:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return status.st_dev, status.st_ino
-
-
 def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outputs) -> None:
     """ConfigurationError when an output path is (or links to) a file the run reads."""
     read = {}
     for songs in planned.values():
         for song in songs:
             read.update(
-                {identity: path for path in song.files if (identity := _file_identity(path))}
+                {identity: path for path in song.files if (identity := same_file_key(path))}
             )
     for subset, songs in planned.items():
         for song in songs:
             for stem in outputs:
                 path = output_dir / subset / song.name / f"{stem}.wav"
-                identity = _file_identity(path)
+                identity = same_file_key(path)
                 if identity is not None and identity in read:
                     raise ConfigurationError(
                         f"output {path} is the input {read[identity]}: refusing to write over an "
@@ -334,8 +337,16 @@ def convert_musdb(
     if stems not in OUTPUT_STEMS:
         raise DataError(f"stems must be one of {', '.join(OUTPUT_STEMS)}, got {stems!r}")
     musdb_root, output_dir = Path(musdb_root).expanduser(), Path(output_dir)
+    unknown = [subset for subset in subsets if subset not in SUBSETS]
+    if unknown:
+        raise ConfigurationError(f"subsets: no MUSDB18 subset {unknown[0]!r}; use train, test")
     if not any((musdb_root / subset).is_dir() for subset in subsets):
         raise DataError(f"{musdb_root}: not a MUSDB18 root (no {'/'.join(subsets)} folder)")
+    if is_within(output_dir, musdb_root):  # the next run would read the outputs as songs
+        raise ConfigurationError(
+            f"output {output_dir} is inside the MUSDB18 root {musdb_root}: its songs would be "
+            "read as MUSDB songs by the next run; choose an -o/--output outside it"
+        )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
     planned: Dict[str, List[SongPlan]] = {}

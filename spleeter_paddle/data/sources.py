@@ -9,7 +9,7 @@ import os
 import stat
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..files import file_sha256
+from ..files import file_identity, file_sha256
 
 # The ctime is in the quick check because every write (also one that restores the mtime, as
 # ``cp -p`` or ``touch -d`` do, on a file of the same size and inode) moves it, and no user call
@@ -32,13 +32,13 @@ def source_problem(path: str) -> Optional[str]:
 
 def stat_identity(path: str) -> Dict[str, int]:
     """``{"size", "mtime_ns", "ctime_ns", "dev", "ino"}`` of a file (OSError as is)."""
-    status = os.stat(path)
+    identity = file_identity(path)
     return {
-        "size": status.st_size,
-        "mtime_ns": status.st_mtime_ns,
-        "ctime_ns": status.st_ctime_ns,
-        "dev": status.st_dev,
-        "ino": status.st_ino,
+        "size": identity.size,
+        "mtime_ns": identity.mtime_ns,
+        "ctime_ns": identity.ctime_ns,
+        "dev": identity.device,
+        "ino": identity.inode,
     }
 
 

@@ -34,11 +34,18 @@ def write_estimates(
 ) -> Dict[str, Path]:
     """The song's separated stems as 16-bit WAV (as Spleeter writes them), tagged as stems of
     the song, all renamed into place together; an earlier file there that this tool did not
-    write for this song is kept (AudioError) unless ``overwrite``."""
+    write for this song is kept (AudioError) unless ``overwrite``; a file the song is read from
+    or a folder leading out of ``<output_dir>/audio`` is never written (whatever ``overwrite``
+    says)."""
     from ..separation import outputs  # the separation layer: only when stems are written
-    from ..separation.separator import write_stem_files
 
     paths = audio_paths(output_dir, track, list(estimates))
+    root = Path(output_dir) / AUDIO_DIRECTORY
+    for path in paths.values():
+        outputs.check_inside(Path(track.location), root, path)
+    # Never a file the song is read from (an -o whose audio/ is the dataset itself), whatever
+    # --overwrite says.
+    outputs.check_not_inputs({track.location: paths}, track.files().values())
     with outputs.output_lock(paths.values(), track.location):
         for name, path in paths.items():
             outputs.check_replaceable(path, name, track.location, overwrite)
@@ -47,5 +54,7 @@ def write_estimates(
             sink(estimates)
             return len(next(iter(estimates.values())))
 
-        write_stem_files(paths, track.location, track.rate, "wav", "128k", "PCM_16", produce)
+        outputs.write_stem_files(
+            paths, track.location, track.rate, "wav", "128k", "PCM_16", produce
+        )
     return paths

@@ -107,6 +107,13 @@ def _not_ours(path: Path) -> Optional[str]:
         return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
 
 
+def is_report_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an evaluation report (its ``summary.json``, written by this tool):
+    an output, never a song, wherever it was written (``evaluate -o <data>/test/x``)."""
+    path = Path(folder) / SUMMARY_JSON
+    return path.is_file() and _not_ours(path) is None
+
+
 def _check_creatable(output_dir: Path) -> None:
     """ConfigurationError unless the missing folder ``output_dir`` can be made."""
     if output_dir.exists() or output_dir.is_symlink():

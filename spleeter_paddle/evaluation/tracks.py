@@ -220,11 +220,15 @@ def folder_track(directory: Path, subset: str, required: bool = False) -> Option
 
 
 def sub_folders(directory: Path) -> List[Path]:
-    """The folders directly in ``directory``, sorted (DataError if it cannot be listed)."""
+    """The folders directly in ``directory``, sorted, less evaluation reports (an earlier
+    ``evaluate -o`` into the data is an output, not a song); DataError if it cannot be listed."""
+    from .report import is_report_folder
+
     try:
-        return sorted(path for path in directory.iterdir() if path.is_dir())
+        folders = sorted(path for path in directory.iterdir() if path.is_dir())
     except OSError as error:
         raise DataError(f"{directory}: cannot list ({error.strerror or error})") from None
+    return [folder for folder in folders if not is_report_folder(folder)]
 
 
 def nested_hint(folder: Path) -> str:
@@ -293,6 +297,12 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
         stem_subsets = sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
         return musdb_tracks(root, subsets or stem_subsets, is_wav=False)
     if subsets:
+        found = sorted({t.subset for t in tracks})
+        unknown = [subset for subset in subsets if subset not in found]
+        if unknown and tracks:  # a misspelt split beside a good one would be left out silently
+            raise DataError(
+                f"{root}: no subset {unknown[0]!r} (its splits: {', '.join(found)}); check --subset"
+            )
         tracks = [t for t in tracks if t.subset in subsets]
     if not tracks:
         raise DataError(

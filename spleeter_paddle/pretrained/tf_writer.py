@@ -215,20 +215,34 @@ def replace_tf_checkpoint(
 ) -> Dict[str, str]:
     """:func:`write_tf_checkpoint` for ``step`` where ``previous`` (``{file name: sha256}``) is
     what the last call wrote; those files are then removed, each only while it still holds what
-    was written (a file changed or put there since is left alone). A ``checkpoint`` state file
-    this library did not write is never replaced: then nothing is written (returns ``{}``)."""
+    was written (a file changed or put there since is left alone). A file at one of this step's
+    names (or a ``checkpoint`` state) that the last export did not write is never replaced: then
+    nothing is written (returns ``{}``, with a warning)."""
     directory = Path(directory)
-    state_path = directory / STATE_FILE
-    if state_path.exists() and file_sha256(state_path) != previous.get(STATE_FILE):
-        logger.warning(
-            "%s: not written by this run, so no TensorFlow checkpoint is exported beside it",
-            state_path,
-        )
-        return {}
-    written = write_tf_checkpoint(state, params, directory, step)
-    for name, digest in previous.items():
+    prefix = f"model.ckpt-{int(step)}"
+    targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")
+    for name in targets:
         path = directory / name
-        ours = name not in written and Path(name).name == name and path.is_file()
-        if ours and file_sha256(path) == digest:
+        if (path.exists() or path.is_symlink()) and not _recorded(path, previous):
+            logger.warning(
+                "%s: not written by this run, so no TensorFlow checkpoint is exported beside it",
+                path,
+            )
+            return {}
+    written = write_tf_checkpoint(state, params, directory, step)
+    for name in previous:
+        path = directory / name
+        if name not in written and Path(name).name == name and _recorded(path, previous):
             path.unlink()
     return written
+
+
+def _recorded(path: Path, previous: Mapping[str, str]) -> bool:
+    """``path`` is a plain file holding what the last export recorded under its name."""
+    digest = previous.get(path.name)
+    return (
+        digest is not None
+        and path.is_file()
+        and not path.is_symlink()
+        and (file_sha256(path) == digest)
+    )

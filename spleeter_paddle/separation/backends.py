@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
 
@@ -213,10 +214,12 @@ class OpenVinoRunner:
         core = ov.Core()
         compiled = core.compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         self.request = compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request runs one call at a time
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        self.request.infer({0: np.ascontiguousarray(magnitude, dtype=np.float32)})
-        return self.request.get_output_tensor(0).data.copy()
+        with self._lock:
+            self.request.infer({0: np.ascontiguousarray(magnitude, dtype=np.float32)})
+            return self.request.get_output_tensor(0).data.copy()
 
 
 def open_graph(directory: Path, fmt: str, device: str = "cpu") -> Callable[[np.ndarray], Any]:

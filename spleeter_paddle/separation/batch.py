@@ -15,10 +15,11 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..audio.adapter import adapter_class_named
+from ..audio.adapter import adapter_class_named, make_adapter
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..files import same_file_key
 from ..options import (
     batch_size,
     bitrate_text,
@@ -168,14 +169,14 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
-    outputs.check_filename_format(filename_format, instruments)
+    outputs.check_filename_format(filename_format, instruments, codec)
     named: Dict[int, Dict[str, Path]] = {}
     problems: Dict[int, str] = {}
     seen: Dict[Tuple[int, int], str] = {}
     for index, name in enumerate(files):
         try:
             audio_io.check_input_file(name)
-            identity = outputs.file_identity(name)
+            identity = same_file_key(name)
             if identity in seen:
                 raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
             seen[identity] = name
@@ -242,8 +243,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
         files, params["instrument_list"], options.output_path, options.codec,
         options.filename_format, options.overwrite,
     )  # fmt: skip
-    adapter_class = adapter_class_named(options.adapter)
-    adapter = None if adapter_class is None else adapter_class()
+    adapter = make_adapter(options.adapter)
     failures: List[str] = []
     started = time.perf_counter()
     audio_seconds = [0.0]

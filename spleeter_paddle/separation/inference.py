@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
@@ -87,12 +88,14 @@ class PredictorRunner:
         self.predictor = paddle.inference.create_predictor(config)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self._lock = threading.Lock()  # one input handle: one call at a time
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        self.input.reshape(list(magnitude.shape))
-        self.input.copy_from_cpu(np.ascontiguousarray(magnitude, dtype=np.float32))
-        self.predictor.run()
-        return self.output.copy_to_cpu()
+        with self._lock:
+            self.input.reshape(list(magnitude.shape))
+            self.input.copy_from_cpu(np.ascontiguousarray(magnitude, dtype=np.float32))
+            self.predictor.run()
+            return self.output.copy_to_cpu()
 
 
 EXPORT_FORMAT = 2  # bump when the export procedure itself changes

@@ -12,19 +12,16 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import string
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
 
-from ..audio.io import audio_info, read_comment
-from ..audio.writer import CODECS
-from ..errors import AudioError, ConfigurationError
+import numpy as np
 
-try:  # advisory locks: POSIX only
-    import fcntl
-except ImportError:  # pragma: no cover (Windows)
-    fcntl = None
+from ..audio.io import audio_info, read_comment, to_stereo
+from ..audio.writer import CODECS, StreamWriter
+from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..files import FolderBusy, hold_folder, is_within, new_temporary, same_file_key
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +32,6 @@ TAG_PREFIX = "spleeter-paddle stem"
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
 
 
 def _ascii(text: str) -> str:
@@ -60,8 +56,11 @@ def _folder_name(audio_path: Path) -> str:
 FILENAME_FIELDS = ("filename", "foldername", "instrument", "codec")
 
 
-def check_filename_format(filename_format: str, instruments: Sequence[str]) -> None:
-    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems.
+def check_filename_format(
+    filename_format: str, instruments: Sequence[str], codec: Optional[str] = None
+) -> None:
+    """A ConfigurationError (the whole run) when ``filename_format`` cannot name the stems, or
+    names them with another codec's extension than ``codec`` (MP3 data in ``vocals.wav``).
 
     Only the plain fields: ``{filename.upper}``, ``{filename[0]}``, ``{instrument!r}`` or a
     format spec would name folders after method addresses or cut names unpredictably.
@@ -92,8 +91,14 @@ def check_filename_format(filename_format: str, instruments: Sequence[str]) -> N
                 f"filename format {filename_format!r}: {shown} is not a plain field "
                 f"(no attributes, indices, conversions or format specs); {fields_hint}"
             )
-    fields = {"filename": "song", "foldername": "folder", "codec": "wav"}
+    fields = {"filename": "song", "foldername": "folder", "codec": codec or "wav"}
     names = {filename_format.format(instrument=name, **fields) for name in instruments}
+    extension = os.path.splitext(next(iter(names), ""))[1].lower().lstrip(".")
+    if codec is not None and extension in CODECS and extension != codec:
+        raise ConfigurationError(
+            f"filename format {filename_format!r} names .{extension} files, but the codec is "
+            f"{codec}: their names would lie about what they hold; use {{codec}} or -c {extension}"
+        )
     if len(names) < len(instruments):
         raise ConfigurationError(
             f"filename format {filename_format!r} writes several instruments to one file; "
@@ -113,11 +118,9 @@ def _check_name_lengths(audio_path: Path, path: Path) -> None:
         )
 
 
-def _check_inside(audio_path: Path, destination: Path, path: Path) -> None:
+def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
-    root = os.path.realpath(destination)
-    parent = os.path.realpath(path.parent)
-    if os.path.commonpath([root, parent]) != root:
+    if not is_within(path.parent, destination):
         raise AudioError(
             f"{audio_path}: output folder {path.parent} leads outside the output folder "
             f"{destination} (a symbolic link); not writing there"
@@ -136,7 +139,7 @@ def output_paths(
     error."""
     audio_path = Path(audio_path)
     fields = {"filename": audio_path.stem, "foldername": _folder_name(audio_path), "codec": codec}
-    check_filename_format(filename_format, instruments)
+    check_filename_format(filename_format, instruments, codec)
     try:
         relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     except Exception as error:  # a field's value can still break a format spec
@@ -151,7 +154,7 @@ def output_paths(
     paths = {name: Path(destination) / text for name, text in relative.items()}
     for path in paths.values():
         _check_name_lengths(audio_path, path)
-        _check_inside(audio_path, Path(destination), path)
+        check_inside(audio_path, Path(destination), path)
     if len(set(paths.values())) < len(paths):
         raise AudioError(
             f"{audio_path}: filename format {filename_format!r} writes several instruments "
@@ -160,20 +163,12 @@ def output_paths(
     return paths
 
 
-def file_identity(path: PathLike) -> Optional[Tuple[int, int]]:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
-
-
 def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathLike]) -> None:
     """A ConfigurationError when any planned stem path is (or links to) a file of ``inputs``."""
-    read = {identity: os.fspath(path) for path in inputs if (identity := file_identity(path))}
+    read = {identity: os.fspath(path) for path in inputs if (identity := same_file_key(path))}
     for source, paths in planned.items():
         for path in paths.values():
-            identity = file_identity(path)
+            identity = same_file_key(path)
             if identity is not None and identity in read:
                 raise ConfigurationError(
                     f"output {path} (a stem of {source}) is the input {read[identity]}: refusing "
@@ -213,24 +208,11 @@ def _stem_tag_of(path: Path) -> Optional[str]:
     return read_comment(path)
 
 
-def _stale_parts(path: Path) -> Iterator[Path]:
-    """Temporaries of this stem in any codec (``.vocals.flac.1a2b3c4d.part`` for vocals.wav)."""
-    stem = path.stem
-    with contextlib.suppress(OSError):
-        for entry in path.parent.iterdir():
-            match = _TEMPORARY.match(entry.name)
-            if match is None:
-                continue
-            name, _, extension = match.group("name").rpartition(".")
-            if name == stem and extension in CODECS:
-                yield entry
-
-
 @contextlib.contextmanager
 def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
     """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
-    writing there: AudioError), and remove temporaries a killed run left for these names (no
-    live run can own them then)."""
+    writing there: AudioError), with their journals of temporaries (``files``): those a killed
+    run made there are removed, and those of this run on every exit path."""
     paths = list(paths)
     folders = sorted({path.parent.resolve() for path in paths})
     created = [parent for folder in folders for parent in _missing_folders(folder)]
@@ -239,7 +221,12 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                descriptor = os.open(folder, os.O_RDONLY)
+                stack.enter_context(hold_folder(folder))
+            except FolderBusy:
+                raise AudioError(
+                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
+                    "for it to finish or choose another -o/--output_path"
+                ) from None
             except OSError as error:
                 problem = (
                     "a parent path is not a directory"
@@ -247,31 +234,7 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
                     else error.strerror or str(error)
                 )
                 raise AudioError(f"{audio_path}: cannot write into {folder} ({problem})") from None
-            stack.callback(os.close, descriptor)
-            if fcntl is None:
-                continue
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise AudioError(
-                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
-                    "for it to finish or choose another -o/--output_path"
-                ) from None
-        for path in paths:
-            for stale in _stale_parts(path):
-                logger.info("removing %s, left by an interrupted run", stale)
-                with contextlib.suppress(OSError):
-                    stale.unlink()
-        try:
-            yield
-        except BaseException:
-            # Writers remove their own temporaries; this also catches one whose constructor
-            # was interrupted before its owner could see it (the lock makes them all ours).
-            for path in paths:
-                for part in _stale_parts(path):
-                    with contextlib.suppress(OSError):
-                        part.unlink()
-            raise
+        yield
 
 
 def _missing_folders(folder: Path) -> Iterator[Path]:
@@ -284,3 +247,101 @@ def _remove_if_empty(folders: Sequence[Path]) -> None:
     for folder in sorted(set(folders), key=lambda path: len(path.parts), reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_stem_files(
+    paths: Dict[str, Path],
+    audio_path: str,
+    sample_rate: int,
+    codec: str,
+    bitrate: str,
+    subtype: str,
+    produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
+) -> None:
+    """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
+    stems of ``audio_path``) and returns the samples written; they are renamed to ``paths`` only
+    when every stem is complete, so a song's stems stay together. Any failure removes them."""
+    writers = {}
+    try:
+        for name, path in paths.items():
+            writers[name] = StreamWriter(
+                path, sample_rate, 2, codec, bitrate, subtype,
+                comment=stem_tag(name, audio_path),
+            )  # fmt: skip
+
+        def sink(stems: Dict[str, np.ndarray]) -> None:
+            for name, block in stems.items():
+                writers[name].write(block)
+
+        if produce(sink) == 0:
+            raise AudioError(f"{audio_path}: no audio samples to separate")
+        for writer in writers.values():
+            writer.finish()
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+class StemFiles:
+    """Writes separated stems (arrays) to their paths under the folder lock, with this library's
+    writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
+
+    def __init__(self, paths, audio_path, codec, bitrate, subtype, adapter, overwrite):
+        self.paths, self.audio_path, self.adapter = paths, audio_path, adapter
+        self.codec, self.bitrate, self.subtype, self.overwrite = codec, bitrate, subtype, overwrite
+
+    def __call__(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
+        with output_lock(self.paths.values(), self.audio_path):
+            for name, path in self.paths.items():
+                check_replaceable(path, name, self.audio_path, self.overwrite)
+            if self.adapter is not None:
+                self._save_with_adapter(sample_rate, stems)
+                return
+
+            def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+                sink({name: to_stereo(data) for name, data in stems.items()})
+                return len(next(iter(stems.values())))
+
+            write_stem_files(
+                self.paths, self.audio_path, sample_rate, self.codec, self.bitrate,
+                self.subtype, produce,
+            )  # fmt: skip
+
+    def _save_with_adapter(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
+        """The user's ``save`` writes each stem to a temporary name of this call's own (with the
+        stem's extension, which adapters read the codec from); all are renamed into place only
+        when every one was written, so a song's stems stay together, and every exit path
+        removes the temporaries this call named."""
+        name = type(self.adapter).__name__
+        temporaries = {}
+        try:
+            for stem, path in self.paths.items():  # journalled: a killed run's are reclaimed
+                temporaries[stem] = new_temporary(path, f".part{path.suffix}")
+            for stem, temporary in temporaries.items():
+                try:
+                    self.adapter.save(
+                        str(temporary), stems[stem], sample_rate, self.codec, self.bitrate
+                    )
+                except SpleeterError:
+                    raise
+                except Exception as error:  # the user's code: this song fails, the rest runs
+                    raise AudioError(
+                        f"{self.audio_path}: adapter {name} could not save {self.paths[stem]} "
+                        f"({type(error).__name__}: {error})"
+                    ) from None
+                if not temporary.is_file() or temporary.stat().st_size == 0:
+                    raise AudioError(
+                        f"{self.audio_path}: adapter {name} wrote no file for {self.paths[stem]}"
+                    )
+            for stem, temporary in temporaries.items():
+                os.replace(temporary, self.paths[stem])
+        finally:
+            for temporary in temporaries.values():
+                with contextlib.suppress(OSError):
+                    temporary.unlink()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..data.dataset import SpectrogramCache
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries
 from .config import check_training_options
@@ -336,12 +336,30 @@ def _start(
         # remove what a worker stopped mid-save left.
         remove_stale_temporaries(plan.run_dir)
         raise
+    _check_workers(status, plan.run_dir, launch.log_dir)
     start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
     initial = Path(options.initial_weights) if options.initial_weights else None
     step = last[-1][0] if last else start_step
     return TrainingResult(
         plan.run_dir, step, start_step, initial_weights=initial, exit_status=status
+    )
+
+
+# Exit codes a worker gives for an error it reported itself (``errors``; 1: any other failure).
+_REPORTED_EXIT_CODES = range(1, 6)
+
+
+def _check_workers(status: int, run_dir: Path, log_dir: Optional[str]) -> None:
+    """One ModelError line when the launcher ended because a worker died without a word (killed,
+    a C++ abort in a collective): which run, and where the workers' logs are."""
+    if status == 0 or status in _REPORTED_EXIT_CODES:
+        return
+    remove_stale_temporaries(run_dir)  # what a worker stopped mid-save left (the lock is held)
+    logs = f"{log_dir}/workerlog.<rank>" if log_dir else "the launcher's output"
+    raise ModelError(
+        f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
+        f"{logs}; the checkpoints saved so far are kept (run the command again to resume)"
     )
 
 

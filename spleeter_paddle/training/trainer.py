@@ -27,6 +27,7 @@ from ..data.dataset import (
 from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
+from ..files import write_errors
 from ..model import build_model
 from ..pretrained.store import load_weights
 from ..runtime import paddle
@@ -295,9 +296,10 @@ class Trainer:
         if not self.is_main:
             return
         state = {"epoch": epoch, "seed": self.seed, "batch_size": self.batch_size}
-        state["world_size"] = self.world_size
-        path = self.checkpoints.save(self.step, self.model, self.optimizer, state, self.scaler)
-        export_model(self.model, self.params, self.run_dir, step=self.step, checkpoint=path.name)
+        state["world_size"], where = self.world_size, self.run_dir
+        with write_errors(f"{where}: cannot save step {self.step}", ModelError, where):
+            path = self.checkpoints.save(self.step, self.model, self.optimizer, state, self.scaler)
+            export_model(self.model, self.params, where, step=self.step, checkpoint=path.name)
         logger.info("saved checkpoint %s and exported weights to %s", path, self.run_dir)
 
     def run(self) -> TrainingResult:

@@ -52,6 +52,19 @@ def writable_codecs() -> list:
     return [c for c in CODECS if c in native or (c in ffmpeg.ENCODERS and ffmpeg.can_encode())]
 
 
+def installed_presets() -> list:
+    """The presets whose weights are in the model home already (the others are fetched when a
+    job first needs them)."""
+    from ..configuration import load_configuration
+    from ..pretrained.store import is_complete, model_directory
+
+    return [
+        preset
+        for preset in PRESETS
+        if is_complete(model_directory(load_configuration(preset)["model_dir"]))
+    ]
+
+
 def _http_error(status: int, message: str) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
@@ -74,6 +87,7 @@ def create_app(
     except ValueError as error:
         raise ConfigurationError(f"max_upload_mb {error}") from None
     store = JobStore(work_dir)
+    store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)
     max_bytes = int(max_upload_mb * 1024 * 1024)
     codecs = writable_codecs()
@@ -88,6 +102,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(worker.stop)
+            store.release()
 
     app = FastAPI(title="spleeter-paddle", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.worker = store, worker
@@ -114,6 +129,7 @@ def create_app(
     def options():
         return {
             "presets": list(PRESETS),
+            "installed": installed_presets(),  # the others download on first use
             "codecs": codecs,
             "extensions": list(AUDIO_EXTENSIONS),
             "max_upload_mb": max_upload_mb,
@@ -136,6 +152,21 @@ def create_app(
         if problem:
             raise _http_error(404 if problem == "no such job" else 409, problem)
         return {"deleted": job_id}
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str):
+        problem = store.cancel(job_id)
+        if problem:
+            raise _http_error(404 if problem == "no such job" else 409, problem)
+        return dict(store.get(job_id), progress=store.progress.get(job_id))
+
+    @app.post("/api/jobs/{job_id}/retry")
+    def retry_job(job_id: str):
+        problem = store.retry(job_id)
+        if problem:
+            raise _http_error(404 if problem == "no such job" else 409, problem)
+        worker.enqueue(job_id)
+        return dict(store.get(job_id), progress=None)
 
     @app.get("/api/jobs/{job_id}/files/{file_name}")
     def job_file(job_id: str, file_name: str, download: bool = False):
@@ -192,7 +223,7 @@ def create_app(
             await run_in_threadpool(audio_io.audio_info, final)
         except SpleeterError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(422, str(error).replace(str(final), shown)) from None
+            raise _http_error(422, store.public(str(error), final, shown)) from None
         job = store.create(job_id, shown, final, preset, mwf, codec)
         worker.enqueue(job_id)
         logger.info("%s: queued %s (%s, %s bytes)", job_id, shown, preset, size)
@@ -210,7 +241,7 @@ def _too_large(name: str, max_upload_mb: float) -> str:
 async def _receive(request: Request, path: Path, max_bytes: int, name: str, max_mb: float) -> int:
     """Write the request body to ``path``; a 413 as soon as it passes ``max_bytes``."""
     size = 0
-    with open(path, "xb") as handle:
+    with open(path, "wb") as handle:  # the empty temporary new_upload made
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:

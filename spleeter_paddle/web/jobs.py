@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,11 +17,12 @@ import threading
 import time
 import unicodedata
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError
 from ..evaluation.report import write_atomic
+from ..files import FolderBusy, hold_folder, new_temporary
 from ..vocab import PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,15 @@ STATES = ("queued", "running", "done", "failed")
 # (a song that kills the server every time must not keep it from ever serving the rest).
 MAX_INTERRUPTIONS = 2
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+SERVER_FILE = "server.pid"  # the process id of the server holding the work folder
 _MAX_NAME_CHARS = 200
+
+
+def _holder(path: Path) -> str:
+    try:
+        return f"process {int(path.read_text().strip())}"
+    except (OSError, ValueError):
+        return "a process that has not said which"
 
 
 def is_job_id(text: str) -> bool:
@@ -68,14 +78,6 @@ def upload_extension(name: str) -> Optional[str]:
     return suffix if suffix in AUDIO_EXTENSIONS else None
 
 
-def _remove_hidden(folder: Path) -> None:
-    """Remove the temporaries (hidden ``.<name>...`` files) an earlier server left in ``folder``."""
-    for path in folder.glob(".*"):
-        if path.is_file() or path.is_symlink():
-            logger.info("removing a temporary file left by an earlier run: %s", path)
-            path.unlink(missing_ok=True)
-
-
 class JobStore:
     """Job records in memory, mirrored to ``<work>/jobs/<id>.json`` at each change of state.
 
@@ -98,6 +100,30 @@ class JobStore:
         self._lock = threading.RLock()
         self._jobs: Dict[str, dict] = {}
         self.progress: Dict[str, Optional[float]] = {}
+        self.cancelled: Set[str] = set()  # running jobs to stop at their next block
+        self._held = contextlib.ExitStack()
+
+    # -- one server per work folder ----------------------------------------------------------
+    def hold(self) -> None:
+        """Hold the work folder for this server (``files.hold_folder``: the temporaries a killed
+        server made are reclaimed, only those); another server holding it is a
+        ConfigurationError naming its process."""
+        try:
+            for folder in (self.work_dir, self.jobs_dir, self.uploads_dir):
+                self._held.enter_context(hold_folder(folder))
+        except FolderBusy:
+            self._held.close()
+            holder = _holder(self.work_dir / SERVER_FILE)
+            raise ConfigurationError(
+                f"{self.work_dir}: another spleeter-paddle serve ({holder}) uses this work "
+                "folder; stop it, or give this one another --work-dir"
+            ) from None
+        write_atomic(self.work_dir / SERVER_FILE, lambda path: path.write_text(str(os.getpid())))
+        self._held.callback((self.work_dir / SERVER_FILE).unlink, missing_ok=True)
+
+    def release(self) -> None:
+        """Let another server use the work folder (idempotent)."""
+        self._held.close()
 
     # -- paths -------------------------------------------------------------------------------
     def upload_path(self, job: dict) -> Path:
@@ -118,12 +144,19 @@ class JobStore:
         path = self.output_dir(job_id) / file_name
         return path if path.is_file() else None
 
+    def public(self, message: str, upload: Path, name: str) -> str:
+        """``message`` as a user may see it: the stored upload called by the name the user
+        knows, any other path of the work folder by its last part (never a server path)."""
+        message = message.replace(str(upload), name)
+        folder = re.escape(str(self.work_dir))
+        return re.sub(folder + r"(?:/[^\s:;,()'\"]*)?", lambda m: Path(m.group()).name, message)
+
     # -- records -----------------------------------------------------------------------------
     def new_upload(self, extension: str) -> tuple:
         """``(job id, temporary path, final path)`` for an upload about to be received."""
         job_id = secrets.token_hex(16)
-        temporary = self.uploads_dir / f".{job_id}.{secrets.token_hex(4)}.part"
-        return job_id, temporary, self.uploads_dir / f"{job_id}.{extension}"
+        final = self.uploads_dir / f"{job_id}.{extension}"
+        return job_id, new_temporary(final, ".part"), final
 
     def create(self, job_id: str, name: str, upload: Path, preset: str, mwf: bool, codec: str):
         job = {
@@ -140,6 +173,7 @@ class JobStore:
             "interruptions": 0,
             "stems": [],
             "archive": "",
+            "warnings": [],
         }
         with self._lock:
             self._save(job)
@@ -174,6 +208,37 @@ class JobStore:
             self._jobs[job_id] = updated
             return True
 
+    def cancel(self, job_id: str) -> Optional[str]:
+        """Stop a queued job now, a running one at its next block (the worker sees
+        :attr:`cancelled`); the problem as text, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return "no such job"
+            if job["state"] == "queued":
+                message = f"{job['name']}: cancelled"
+                self.update(job_id, state="failed", message=message, finished=time.time())
+            elif job["state"] == "running":
+                self.cancelled.add(job_id)
+            else:
+                return f"the job is {job['state']}; only a queued or running job can be cancelled"
+            return None
+
+    def retry(self, job_id: str) -> Optional[str]:
+        """Queue a failed job again (its upload is kept until it is removed); the problem as
+        text, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return "no such job"
+            if job["state"] != "failed":
+                return f"the job is {job['state']}; only a failed job can be retried"
+            if not self.upload_path(job).is_file():
+                return "its uploaded file is gone from the work folder; upload it again"
+            self.cancelled.discard(job_id)
+            self.update(job_id, state="queued", message="", warnings=[], interruptions=0)
+            return None
+
     def delete(self, job_id: str) -> Optional[str]:
         """Remove a job that is not running and its files; the problem as text, or None."""
         with self._lock:
@@ -197,15 +262,11 @@ class JobStore:
     def recover(self) -> List[str]:
         """Load the records of an earlier server; returns the ids to queue, oldest first.
 
-        Temporaries it left are removed. Queued jobs stay queued; a job cut off while running
-        (crash, kill) is queued again, or failed after :data:`MAX_INTERRUPTIONS` such cuts; a
-        finished job whose files are gone is marked failed. Unreadable records are left alone.
+        Queued jobs stay queued; a job cut off while running (crash, kill) is queued again, or
+        failed after :data:`MAX_INTERRUPTIONS` such cuts; a finished job whose files are gone is
+        marked failed. Unreadable records are left alone. (The temporaries it left are reclaimed
+        by :meth:`hold`, a stem's when its job runs again.)
         """
-        _remove_hidden(self.jobs_dir)
-        _remove_hidden(self.uploads_dir)
-        for folder in self.outputs_dir.iterdir():
-            if folder.is_dir():
-                _remove_hidden(folder)
         for path in sorted(self.jobs_dir.glob("*.json")):
             job = self._read(path)
             if job is not None:

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 from ..audio import io as audio_io
 from ..errors import SpleeterError
 from ..evaluation.report import write_atomic
+from ..files import hold_folder
 
 # Paddle loads here, on the importing (main) thread: its dygraph mode is per thread and set up
 # where it is first imported, and its C signal handlers are replaced only on the main thread.
@@ -34,6 +35,23 @@ class Cancelled(Exception):
     """The server is stopping: the running job unwinds (removing its temporaries)."""
 
 
+class JobCancelled(Exception):
+    """The user cancelled the running job: it unwinds, and fails as cancelled."""
+
+
+class _JobWarnings(logging.Handler):
+    """The warnings (clipping, ...) logged on the worker thread while one job runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(" ".join(record.getMessage().split()))
+
+
 class Worker:
     """Runs jobs of ``store`` one at a time on a background thread."""
 
@@ -44,6 +62,7 @@ class Worker:
         self._queue: queue.Queue[Optional[str]] = queue.Queue()
         self._stop = threading.Event()
         self._separators: Dict[Tuple[str, bool], object] = {}
+        self._warnings = _JobWarnings()  # those of the running job
         self._thread = threading.Thread(target=self._run, name="spleeter-web-worker", daemon=True)
 
     def start(self) -> None:
@@ -83,7 +102,11 @@ class Worker:
         return self._separators[key]
 
     def _finish(self, job_id: str, state: str, **changes) -> None:
-        self.store.update(job_id, state=state, finished=time.time(), **changes)
+        """The job's final state, with the warnings its run logged (clipping, ...)."""
+        job = self.store.get(job_id)
+        upload, name = self.store.upload_path(job), job["name"]
+        shown = [self.store.public(text, upload, name) for text in self._warnings.messages]
+        self.store.update(job_id, state=state, finished=time.time(), warnings=shown, **changes)
         self.store.progress.pop(job_id, None)
 
     def _process(self, job_id: str) -> None:
@@ -93,8 +116,13 @@ class Worker:
         upload = self.store.upload_path(job)
         logger.info("%s: separating %s (%s, %s)", job_id, job["name"], job["preset"], job["codec"])
         started = time.monotonic()
+        self._warnings = warnings = _JobWarnings()
+        logging.getLogger("spleeter_paddle").addHandler(warnings)
         try:
             self._separate(job, upload)
+        except JobCancelled:
+            self._failed(job, upload, f"{job['name']}: cancelled")
+            return
         except Cancelled:
             self.store.update(job_id, state="queued")
             self.store.progress.pop(job_id, None)
@@ -102,17 +130,23 @@ class Worker:
             return
         except SpleeterError as error:
             # Messages name the stored upload: show the name the user knows instead.
-            self._failed(job, upload, str(error).replace(str(upload), job["name"]))
+            self._failed(job, upload, self.store.public(str(error), upload, job["name"]))
             return
         except Exception as error:  # a bug must not end the queue: report it on the job
             logger.exception("%s: unexpected error", job_id)
             text = " ".join(str(error).split()) or type(error).__name__
+            text = self.store.public(text, upload, job["name"])
             self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
             return
+        finally:
+            logging.getLogger("spleeter_paddle").removeHandler(warnings)
+            self.store.cancelled.discard(job_id)
         logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
         upload.unlink(missing_ok=True)
 
     def _failed(self, job: dict, upload: Path, message: str) -> None:
+        """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
+        removes it)."""
         logger.warning("%s: %s", job["id"], message)
         self._finish(job["id"], "failed", message=message)
         folder = self.store.output_dir(job["id"])
@@ -120,7 +154,12 @@ class Worker:
             for path in folder.iterdir():
                 path.unlink(missing_ok=True)
             folder.rmdir()
-        upload.unlink(missing_ok=True)
+
+    def _check_stop(self, job_id: str) -> None:
+        if self._stop.is_set():
+            raise Cancelled()
+        if job_id in self.store.cancelled:
+            raise JobCancelled()
 
     def _separate(self, job: dict, upload: Path) -> None:
         job_id = job["id"]
@@ -131,8 +170,7 @@ class Worker:
         self.store.progress[job_id] = 0.0 if total else None
 
         def progress(n_samples: int) -> None:
-            if self._stop.is_set():
-                raise Cancelled()
+            self._check_stop(job_id)
             done[0] += n_samples
             if total:
                 self.store.progress[job_id] = min(1.0, done[0] / total)
@@ -141,15 +179,19 @@ class Worker:
             upload, self.store.outputs_dir, codec=job["codec"], progress=progress
         )
         stems = []
-        for instrument, path in paths.items():
-            if self._stop.is_set():
-                raise Cancelled()
-            picture = path.with_name(f"{instrument}.png")
-            render_stem_picture(path, picture, instrument, separator.sample_rate)
-            stems.append({"instrument": instrument, "audio": path.name, "picture": picture.name})
-        archive = self.store.output_dir(job_id) / ARCHIVE_NAME
-        folder = safe_stem(job["name"])
-        write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
+        # Held like the stems were: a kill here leaves journalled temporaries, reclaimed when the
+        # job runs again.
+        with hold_folder(self.store.output_dir(job_id)):
+            for instrument, path in paths.items():
+                self._check_stop(job_id)
+                picture = path.with_name(f"{instrument}.png")
+                render_stem_picture(path, picture, instrument, separator.sample_rate)
+                stems.append(
+                    {"instrument": instrument, "audio": path.name, "picture": picture.name}
+                )
+            archive = self.store.output_dir(job_id) / ARCHIVE_NAME
+            folder = safe_stem(job["name"])
+            write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
         self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
 
 

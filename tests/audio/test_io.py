@@ -449,3 +449,53 @@ def test_without_ffmpeg(tmp_path, without_ffmpeg):
         tmp_path / "fine.flac", noise(100), SR
     )  # libsndfile formats do not need ffmpeg
     assert io.load(tmp_path / "fine.flac")[0].shape == (100, 2)
+
+
+# --- a file read is the file probed -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["rewrite", "replace", "remove"])
+def test_a_file_changed_while_streamed_is_an_error(tmp_path, change):
+    path = tmp_path / "song.wav"
+    sf.write(path, noise(SR * 3, seed=1), SR, subtype="PCM_16")
+    blocks = io.stream(path, SR // 2)
+    first = next(blocks)
+    assert first.shape == (SR // 2, 2)
+    other = noise(SR * 3, seed=2)  # same length, so the same size: another song
+    if change == "rewrite":
+        with sf.SoundFile(path, "r+") as audio_file:  # in place: same inode, same size
+            audio_file.seek(SR)
+            audio_file.write(other[SR:])
+    elif change == "replace":
+        sf.write(tmp_path / "other.wav", other, SR, subtype="PCM_16")
+        os.replace(tmp_path / "other.wav", path)
+    else:
+        path.unlink()
+    with pytest.raises(AudioError) as error:
+        list(blocks)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "while it was read" in message
+
+
+def test_an_unchanged_file_streams_whole(tmp_path):
+    path = tmp_path / "song.wav"
+    waveform = noise(SR * 3, seed=1)
+    sf.write(path, waveform, SR, subtype="FLOAT")
+    os.utime(path)  # a touch before reading is not a change while reading
+    blocks = list(io.stream(path, SR // 2))
+    assert np.array_equal(np.concatenate(blocks), waveform)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg to write MP3 in WAV")
+def test_mp3_data_in_a_wav_container_reads_like_an_mp3(tmp_path):
+    """A RIFF WAV holding MPEG layer III (what ffmpeg -c:a libmp3lame out.wav writes): its
+    length is an estimate, as for .mp3, not a truncation."""
+    source = tmp_path / "source.wav"
+    sf.write(source, sines(SR * 3), SR)
+    target = tmp_path / "mp3inside.wav"
+    command = ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c:a", "libmp3lame", str(target)]
+    subprocess.run(command, check=True)
+    assert io.audio_info(target).format == "mp3"
+    waveform, rate = io.load(target)
+    assert rate == SR and abs(len(waveform) - SR * 3) <= 2 * 1152
+    assert np.abs(waveform).max() > 0.3

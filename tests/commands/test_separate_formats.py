@@ -37,6 +37,11 @@ def _cli(args, cwd):
         (["-c", "wma", "-b", "8k"], "wma can write at 44100 Hz (24k to 2000k)"),
         (["-c", "m4a", "-b", "1000k"], "m4a can write at 44100 Hz (8k to 529k)"),
         (["-c", "ogg", "-b", "32k"], "ogg can write at 44100 Hz (64k to 500k)"),
+        (
+            ["-c", "mp3", "-f", "{filename}/{instrument}.wav"],
+            "names .wav files, but the codec is mp3",
+        ),
+        (["-f", "{filename}/{instrument}.FLAC"], "names .flac files, but the codec is wav"),
     ],
 )
 def test_formats_and_bitrates_are_usage_errors_before_loading(tmp_path, option, message):
@@ -51,6 +56,8 @@ def test_formats_and_bitrates_are_usage_errors_before_loading(tmp_path, option, 
 def test_plain_fields_and_literal_braces_are_still_accepted():
     check_filename_format("{foldername}/{filename}_{instrument}.{codec}", ["vocals", "drums"])
     check_filename_format("{{x}}/{filename}/{instrument}.{codec}", ["vocals", "drums"])
+    check_filename_format("{filename}/{instrument}.wav", ["vocals"], "wav")
+    check_filename_format("{filename}/{instrument}", ["vocals"], "mp3")  # no extension: no lie
     with pytest.raises(ConfigurationError, match="not a plain field"):
         check_filename_format("{filename}/{}.{codec}", ["vocals"])
 

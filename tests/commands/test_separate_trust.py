@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from spleeter_paddle.errors import AudioError, ConfigurationError
+from spleeter_paddle.files import JOURNAL_NAME
 from spleeter_paddle.separation.batch import SeparationOptions, separate_files
 
 RATE = 44100
@@ -171,6 +172,19 @@ def test_rerunning_the_same_command_replaces_its_own_stems(tmp_path, official_mo
 # --- every exit path removes temporaries --------------------------------------------------------
 
 
+def _wait_until_separating(process, folder, n_stems=2, timeout_s=240):
+    """Until ``process`` is in the separation loop: every stem's temporary made and recorded
+    (the state a signal test needs; a signal sent earlier would test the start-up instead)."""
+    journal = folder / JOURNAL_NAME
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and (
+        not journal.exists() or journal.read_text().count(".part") < n_stems
+    ):
+        assert time.monotonic() < deadline, "the run never started writing its stems"
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the signal"
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, signal_number):
     sf.write(tmp_path / "long.wav", _song(90), RATE, subtype="PCM_16")
@@ -192,11 +206,7 @@ def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, sign
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 240
-    while not list((tmp_path / "out").rglob("*.part")) and process.poll() is None:
-        assert time.monotonic() < deadline, "no temporary file appeared"
-        time.sleep(0.05)
-    assert process.poll() is None, process.stderr.read()
+    _wait_until_separating(process, tmp_path / "out" / "long")
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal_number or (
@@ -207,17 +217,51 @@ def test_signal_mid_file_leaves_no_temporary(tmp_path, official_model_path, sign
 
 
 def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path, official_model_path):
-    sf.write(tmp_path / "s.wav", _song(1), RATE)
-    (tmp_path / "out" / "s").mkdir(parents=True)
-    stale = tmp_path / "out" / "s" / ".vocals.wav.0badc0de.part"
-    stale.write_bytes(b"\0" * 1000)
+    """What a SIGKILLed run left is reclaimed by the next run; files merely named like our
+    temporaries (the user's, whoever wrote them) are never touched."""
+    sf.write(tmp_path / "s.wav", _song(30), RATE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spleeter_paddle", "separate", "-o", "out", "s.wav"],
+        cwd=tmp_path,
+        env={**os.environ, "MODEL_PATH": str(official_model_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_until_separating(process, tmp_path / "out" / "s")
+    process.kill()
+    process.wait(timeout=60)
+    left = sorted(path.name for path in (tmp_path / "out" / "s").glob(".*.part"))
+    assert left, "the killed run left no temporary to reclaim"
+    foreign = {
+        ".vocals.flac.0badc0de.part": b"the user's own notes",
+        ".accompaniment.wav.12345678.part": b"another tool's download",
+    }
+    for name, data in foreign.items():
+        (tmp_path / "out" / "s" / name).write_bytes(data)
     assert (
         separate_files(
             [str(tmp_path / "s.wav")], SeparationOptions(output_path=str(tmp_path / "out"))
         )
         == 0
     )
-    assert _all_files(tmp_path / "out") == ["s/accompaniment.wav", "s/vocals.wav"]
+    names = sorted(path.name for path in (tmp_path / "out" / "s").iterdir())
+    assert names == sorted([*foreign, "accompaniment.wav", "vocals.wav"])
+    for name, data in foreign.items():
+        assert (tmp_path / "out" / "s" / name).read_bytes() == data
+
+
+def test_an_implausible_sample_rate_is_one_error_line_and_the_rest_runs(
+    tmp_path, official_model_path
+):
+    """A 200-frame WAV whose header says 1 Hz would give 200 s of stems: refused by name."""
+    sf.write(tmp_path / "one_hertz.wav", _song(0.01)[:200], 1)
+    sf.write(tmp_path / "good.wav", _song(1), RATE)
+    result = _cli(["-o", "out", "one_hertz.wav", "good.wav"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "one_hertz.wav" in errors[0] and "1 Hz" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert _all_files(tmp_path / "out") == ["good/accompaniment.wav", "good/vocals.wav"]
 
 
 # --- two runs, one folder -------------------------------------------------------------------

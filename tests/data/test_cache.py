@@ -210,3 +210,29 @@ def test_every_song_gives_n_chunks_per_song_samples(tmp_path: Path, song_writer,
     assert frames == {0.5: 1 + (int(2.5 * 44100) - 4096) // 1024, 0.0: 126}
     block = 3 * 2 * 128  # instruments x channels x bins, uint8
     assert (cache.directory / "songs" / short["file"]).stat().st_size == block * (frames[0.5] + 126)
+
+
+def test_chunks_that_repeat_the_same_audio_are_named_before_the_work(
+    tmp_path: Path, song_writer, caplog
+):
+    """n_chunks_per_song far beyond what the songs hold: one warning with the counts (the chunks
+    are still built, as Spleeter would); a sensible setting says nothing."""
+    short = song_writer("train", "Short", 3.0, 1)
+    params = small_params(tmp_path, n_chunks_per_song=50)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    with caplog.at_level(logging.WARNING, logger="spleeter_paddle"):
+        build_cache(
+            params, params["train_csv"], params["training_cache"], tmp_path / "dataset", workers=1
+        )
+    warnings = [r.getMessage() for r in caplog.records if "n_chunks_per_song" in r.getMessage()]
+    assert len(warnings) == 1 and "49 of 50 chunks" in warnings[0], warnings
+    caplog.clear()
+    shutil.rmtree(short)
+    song_writer("train", "Long", 40.0, 2)
+    params = small_params(tmp_path / "second", n_chunks_per_song=4)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    with caplog.at_level(logging.WARNING, logger="spleeter_paddle"):
+        build_cache(
+            params, params["train_csv"], params["training_cache"], tmp_path / "dataset", workers=1
+        )
+    assert not [r for r in caplog.records if "n_chunks_per_song" in r.getMessage()]

@@ -97,3 +97,24 @@ def test_stem_mp4_to_all_stems(tmp_path: Path):
     for name in ("vocals", "drums"):
         ratio = np.sum(stems[name] ** 2) / np.sum(song[name] ** 2)
         assert 0.8 < ratio < 1.25, (name, ratio)
+
+
+def test_a_one_stream_stem_file_is_one_failed_song_and_the_rest_converts(tmp_path: Path):
+    """A .stem.mp4 holding only the mixture fails by name; the other song is converted."""
+    song = generate_song(1.5, seed=3)
+    folder = tmp_path / "musdb" / "train"
+    folder.mkdir(parents=True)
+    for name, n_streams in (("A - Good", len(STEM_IDS)), ("B - Lonely", 1)):
+        command = ["ffmpeg", "-v", "error", "-y"]
+        for stem in sorted(STEM_IDS, key=STEM_IDS.get)[:n_streams]:
+            sf.write(tmp_path / f"{stem}.wav", song[stem], 44100)
+            command += ["-i", str(tmp_path / f"{stem}.wav")]
+        for index in range(n_streams):
+            command += ["-map", str(index)]
+        command += ["-c:a", "aac", "-b:a", "128k", str(folder / f"{name}.stem.mp4")]
+        subprocess.run(command, check=True)
+    report = convert_musdb(tmp_path / "musdb", tmp_path / "dataset", stems="2", show_progress=False)
+    assert report.written == ["train/A - Good"]
+    assert len(report.failed) == 1
+    assert "B - Lonely.stem.mp4: holds 1 audio streams" in str(report.failed[0])
+    assert not (tmp_path / "dataset" / "train" / "B - Lonely").exists()

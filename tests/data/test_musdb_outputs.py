@@ -44,7 +44,7 @@ def test_output_equal_to_the_musdb_root_is_refused(tmp_path: Path, capsys):
         assert _download(tmp_path / "hq", tmp_path / "hq", "--stems", stems) == 2
         assert _download(tmp_path / "hq", tmp_path / "hq", "--stems", stems, "--overwrite") == 2
     err = capsys.readouterr().err
-    assert "is the input" in err and "refusing to write over an input" in err
+    assert "is inside the MUSDB18 root" in err and "choose an -o/--output outside it" in err
     assert _digests(tmp_path / "hq") == before
     assert sf.info(song / "mixture.wav").subtype == "FLOAT"
 
@@ -79,3 +79,18 @@ def test_outputs_of_another_source_are_kept(musdb: Path, tmp_path: Path, capsys)
     assert _download(other, tmp_path / "ds") == 1
     assert "holds mixture of " in capsys.readouterr().err
     assert _digests(tmp_path / "ds") == before
+
+
+@pytest.mark.parametrize("inside", ["train", "train/new", "."])
+def test_an_output_inside_the_musdb_root_is_refused_before_work(musdb: Path, capsys, inside):
+    """Songs written into the root would be read back as MUSDB songs by the next run."""
+    before = _digests(musdb)
+    assert _download(musdb, musdb / inside) == 2
+    assert "is inside the MUSDB18 root" in capsys.readouterr().err
+    assert _digests(musdb) == before
+
+
+def test_a_misspelt_subset_beside_a_good_one_is_refused(musdb: Path, tmp_path: Path, capsys):
+    assert _download(musdb, tmp_path / "out", "--subsets", "train", "tset") == 2
+    assert "'tset'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

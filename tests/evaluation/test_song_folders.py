@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from spleeter_paddle.commands.evaluate import main
+from spleeter_paddle.errors import DataError
 from spleeter_paddle.evaluation import OracleSeparator, evaluate, folder_tracks, musdb_tracks
 
 
@@ -77,3 +80,26 @@ def test_data_route_reports_the_folders_and_exits_1(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["songs"] == ["test/good"]
     assert sorted(summary["failed"]) == ["test/empty", "test/nested"]
+
+
+def test_a_report_written_into_the_data_is_not_read_back_as_a_song(musdb_hq, tmp_path):
+    """``evaluate -o <data>/test/x``: the next run over the data does not take ``x`` (scores,
+    summary, plot) for a song; a folder merely holding a foreign summary.json still is one."""
+    root = tmp_path / "data"
+    shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], root / "test" / "good")
+    tracks = folder_tracks(root)
+    oracle = OracleSeparator(tracks, ratio_mask=True)
+    evaluate(oracle, tracks, root / "test" / "x", n_workers=0, progress=False)
+    assert (root / "test" / "x" / "summary.json").is_file()
+    assert _problems(folder_tracks(root)) == {"test/good": None}
+    (root / "test" / "notes").mkdir()
+    (root / "test" / "notes" / "summary.json").write_text(json.dumps({"mine": 1}))
+    assert sorted(_problems(folder_tracks(root))) == ["test/good", "test/notes"]
+
+
+def test_a_misspelt_subset_beside_a_good_one_is_named(musdb_hq, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], root / "test" / "good")
+    with pytest.raises(DataError, match="no subset 'tset'"):
+        folder_tracks(root, ["test", "tset"])
+    assert _problems(folder_tracks(root, ["test"])) == {"test/good": None}

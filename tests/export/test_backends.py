@@ -50,3 +50,24 @@ def test_cache_is_keyed_on_weights_and_checked_on_read(tmp_path):
     assert onnx_file.read_bytes() != bytes(data)
     assert len(entries(tmp_path)) == 2
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime", "predictor"])
+def test_a_runner_called_from_several_threads_gives_each_its_own_answer(tmp_path, backend):
+    """A Separator shared by threads (the web page's worker beside a script) calls one runner
+    concurrently: every call returns its own input's estimate, never another's or an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    params = small_params()
+    model = small_model(params)
+    runner = make_runner(model, 2, F, "cpu", backend, cache_dir=tmp_path)
+    rng = np.random.default_rng(5)
+    inputs = [rng.uniform(0, 50, (1, 2, 64 * (1 + i % 3), F)).astype(np.float32) for i in range(12)]
+    expected = [eager(model, magnitude) for magnitude in inputs]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(runner, inputs))
+    for result, reference in zip(results, expected):
+        assert result.shape == reference.shape
+        assert np.abs(result - reference).max() <= 1e-4 * reference.max()

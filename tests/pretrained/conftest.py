@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, Iterator, Set
@@ -54,11 +55,13 @@ def tiny_checkpoint(tmp_path: Path):
 
 class ReleaseServer:
     """Serves ``files`` at ``/<repo>/releases/download/<release>/<name>``; names in ``truncate``
-    announce their full length but send half of it, then hang up."""
+    announce their full length but send half of it, then hang up; names in ``trickle`` are sent
+    one byte every ``trickle[name]`` seconds."""
 
     def __init__(self) -> None:
         self.files: Dict[str, bytes] = {}
         self.truncate: Set[str] = set()
+        self.trickle: Dict[str, float] = {}
         self.requests: list = []
         server = self
 
@@ -73,8 +76,20 @@ class ReleaseServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if name in server.truncate else body)
+                if name in server.trickle:
+                    self._trickle(body, server.trickle[name])
+                else:
+                    self.wfile.write(body[: len(body) // 2] if name in server.truncate else body)
                 self.close_connection = True
+
+            def _trickle(self, body: bytes, pause_s: float) -> None:
+                for index in range(len(body)):
+                    try:
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(pause_s)
 
             def log_message(self, *args) -> None:
                 pass

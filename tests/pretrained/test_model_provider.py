@@ -7,6 +7,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
@@ -142,6 +144,58 @@ def test_truncated_download_is_never_installed(release_server, tiny_checkpoint, 
     release_server.truncate.clear()  # the next attempt starts afresh and succeeds
     assert is_complete(get_model_directory(params, model_home=home))
     assert _leftovers(home) == []
+
+
+@pytest.mark.parametrize(
+    "limits, pause_s, expected",
+    [
+        ({"SPLEETER_PADDLE_TIMEOUT": "0.5", "SPLEETER_PADDLE_DOWNLOAD_MIN_RATE": "200"}, 0.05,
+         "bytes/s over the last"),
+        ({"SPLEETER_PADDLE_DOWNLOAD_DEADLINE": "1.5", "SPLEETER_PADDLE_DOWNLOAD_MIN_RATE": "0"},
+         0.002, "not complete after 1.5 s"),
+        ({"SPLEETER_PADDLE_TIMEOUT": "0.3"}, 1.0, "no data for 0.3 s"),
+    ],
+)  # fmt: skip
+def test_a_trickling_download_stalls_within_its_limits(
+    release_server, tiny_checkpoint, tmp_path, monkeypatch, limits, pause_s, expected
+):
+    """A server that sends a byte every few moments never hangs the install: the minimum rate,
+    the overall deadline and the per-read timeout each end it as "download stalled"."""
+    prefix, _, params = tiny_checkpoint
+    _publish(release_server, "testmodel", _tar_gz(_checkpoint_members(prefix)))
+    release_server.trickle["testmodel.tar.gz"] = pause_s
+    for name, value in limits.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "home"
+    started = time.monotonic()
+    with pytest.raises(ModelError) as raised:
+        get_model_directory(params, model_home=home)
+    assert time.monotonic() - started < 10
+    assert "download stalled" in str(raised.value) and expected in str(raised.value)
+    assert "testmodel.tar.gz" in str(raised.value)  # the URL that stalled
+    assert not (home / "testmodel").exists() and _leftovers(home) == []
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SPLEETER_PADDLE_TIMEOUT", "-1"),
+        ("SPLEETER_PADDLE_TIMEOUT", "nan"),
+        ("SPLEETER_PADDLE_DOWNLOAD_DEADLINE", "0"),
+        ("SPLEETER_PADDLE_DOWNLOAD_MIN_RATE", "fast"),
+    ],
+)
+def test_a_bad_transfer_setting_is_a_usage_error(tmp_path, name, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "spleeter_paddle", "models", "download", "-p", "spleeter:4stems",
+         "--model-home", str(tmp_path / "home")],
+        env={**os.environ, name: value, "SPLEETER_PADDLE_OFFLINE": ""},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, before any request
+    assert name in result.stderr and repr(value) in result.stderr
 
 
 def test_checksum_mismatch_is_refused(release_server, tiny_checkpoint, tmp_path):
@@ -461,3 +515,12 @@ def test_devices_fifos_and_absolute_members_are_refused(
     with pytest.raises(ModelError, match=rf"^{archive}: {expected}"):
         import_model(archive, model_home=home, params=params)
     assert _files_under(home) == []
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", " padded", "x" * 256, "bell\x07"])
+def test_import_names_that_would_forge_lines_are_refused(tiny_checkpoint, tmp_path, name):
+    prefix, _, params = tiny_checkpoint
+    home = tmp_path / "home"
+    with pytest.raises(ModelError, match="model name"):
+        import_model(prefix.parent, name, model_home=home, params=params)
+    assert not home.exists() or os.listdir(home) == []

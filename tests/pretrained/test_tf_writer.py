@@ -79,3 +79,14 @@ def test_a_foreign_checkpoint_state_is_never_replaced(tmp_path: Path):
     assert replace_tf_checkpoint(_state(params), params, tmp_path, 10, {}) == {}
     assert (tmp_path / "checkpoint").read_text() == foreign
     assert not (tmp_path / "model.ckpt-10.index").exists()
+
+
+def test_files_at_this_steps_names_that_the_run_did_not_write_are_kept(tmp_path: Path):
+    params = tiny_params()
+    state = _state(params)
+    first = replace_tf_checkpoint(state, params, tmp_path, 10, {})
+    mine = tmp_path / "model.ckpt-20.index"
+    mine.write_text("USER")  # put there by someone before the run reached step 20
+    assert replace_tf_checkpoint(state, params, tmp_path, 20, first) == {}
+    assert mine.read_text() == "USER"
+    assert find_checkpoint_prefix(tmp_path) == tmp_path / "model.ckpt-10"  # the last export stays

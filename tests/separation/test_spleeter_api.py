@@ -4,6 +4,7 @@ scripts of its README and wiki, asynchronous writes with ``join``, adapters, and
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,9 +119,14 @@ def test_a_users_adapter_loads_and_saves(separator, tmp_path):
         str(song), str(tmp_path / "out"), audio_adapter=adapter, duration=2.0
     )
     assert adapter.loaded == [(str(song), 0.0, 2.0, RATE)]
-    assert sorted(adapter.saved) == [
-        ("accompaniment.wav", "wav", "128k"),
-        ("vocals.wav", "wav", "128k"),
+    # The adapter writes to temporary names (same extension), renamed when all stems are saved.
+    saved = sorted(
+        (name.split(".")[1], name.rsplit(".", 1)[1], c, b) for name, c, b in adapter.saved
+    )
+    assert saved == [("accompaniment", "wav", "wav", "128k"), ("vocals", "wav", "wav", "128k")]
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == [
+        "accompaniment.wav",
+        "vocals.wav",
     ]
     vocals, _ = sf.read(tmp_path / "out" / "song" / "vocals.wav", dtype="float32")
     expected = separator.separate(0.5 * sf.read(song, dtype="float32")[0])["vocals"]
@@ -186,3 +192,99 @@ def test_main_module_imports_without_running_and_its_functions_raise(official_mo
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["True", "Typer"]
+
+
+class _Garbage(AudioAdapter):
+    """A user's adapter gone wrong in every way a batch must survive."""
+
+    def load(self, audio_descriptor, offset=None, duration=None, sample_rate=None, dtype=None):
+        kind = Path(audio_descriptor).stem
+        data, rate = sf.read(audio_descriptor, dtype="float32", always_2d=True)
+        if kind == "raises":
+            raise ZeroDivisionError("the adapter's own bug")
+        return {
+            "int16": ((data * 32767).astype(np.int16), rate),
+            "nan": (np.full_like(data, np.nan), rate),
+            "rate": (data, 22050),
+            "empty": (data[:0], rate),
+            "none": None,
+        }.get(kind, (data, rate))
+
+    def save(self, path, data, sample_rate, codec=None, bitrate=None):
+        if "accompaniment" in Path(path).name:
+            raise OSError("disk on fire")
+        sf.write(path, data, int(sample_rate))
+
+
+@pytest.mark.parametrize(
+    "kind, problem",
+    [
+        ("int16", "must be float audio"),
+        ("nan", "NaN"),
+        ("rate", "returned audio at 22050 Hz"),
+        ("empty", "returned no audio samples"),
+        ("none", "did not return (waveform, sample_rate)"),
+        ("raises", "ZeroDivisionError"),
+    ],
+)
+def test_a_users_adapter_fails_one_file_with_one_line(official_model_path, tmp_path, kind, problem):
+    bad = _song(tmp_path / f"{kind}.wav")
+    command = [sys.executable, "-m", "spleeter_paddle", "separate", "-o", str(tmp_path / "out")]
+    command += ["-a", "test_spleeter_api._Garbage", str(bad), str(_song(tmp_path / "good.wav"))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 2 and str(bad) in errors[0] and problem in errors[0], errors
+    # good.wav was loaded (its vocals saved), but the adapter's save of the accompaniment
+    # failed: nothing of it is left, not even the saved vocals (a song's stems stay together).
+    assert "could not save" in errors[1] and "disk on fire" in errors[1]
+    assert not (tmp_path / "out" / "good").exists() or not any(
+        (tmp_path / "out" / "good").iterdir()
+    )
+
+
+def test_file_names_given_to_the_separate_function_are_never_options(
+    official_model_path, tmp_path, monkeypatch
+):
+    from spleeter_paddle.__main__ import separate
+
+    monkeypatch.chdir(tmp_path)
+    _song(tmp_path / "-weird.wav")
+    separate(files=["-weird.wav"], output_path="-out", duration=1.0)
+    assert (tmp_path / "-out" / "-weird" / "vocals.wav").is_file()
+    with pytest.raises(SpleeterError):
+        separate(files=["--overwrite"], output_path="-out")  # a missing file, not a flag
+
+
+def test_stems_given_to_save_to_file_are_checked_and_copied(separator, tmp_path):
+    song = _song(tmp_path / "song.wav")
+    waveform, _ = AudioAdapter.default().load(str(song))
+    for sources, match in [
+        ({1: waveform, "1": waveform}, "must be a non-empty list of names"),
+        ({"": waveform}, "must be a non-empty list of names"),
+        ({"../x": waveform}, "not usable as a file name"),
+        ({"vocals": (waveform * 32767).astype(np.int16)}, "must be float audio"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            separator.save_to_file(sources, str(song), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigurationError, match="must be float audio"):
+        AudioAdapter.default().save(
+            str(tmp_path / "pcm.wav"), (waveform * 4000).astype(np.int16), RATE
+        )
+
+
+def test_logging_still_reaches_the_user_after_paddle_loads():
+    script = (
+        "from spleeter_paddle.separator import Separator\n"
+        "import logging\n"
+        "logging.getLogger('spleeter_paddle.files').error('library error without set-up')\n"
+        "logging.basicConfig()\n"
+        "logging.error('my script error')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert "library error without set-up" in result.stderr
+    assert "ERROR:root:my script error" in result.stderr

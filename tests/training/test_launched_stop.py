@@ -104,3 +104,34 @@ def test_the_lock_outlives_a_killed_command_while_workers_run(workspace, tmp_pat
             pass
     finally:
         _end(cli, run)
+
+
+def _rank_of(pid: int) -> int:
+    try:
+        environ = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return -1
+    ranks = [entry for entry in environ if entry.startswith(b"PADDLE_TRAINER_ID=")]
+    return int(ranks[0].split(b"=")[1]) if ranks else -1
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+def test_a_killed_worker_is_one_error_line(workspace, tmp_path: Path):
+    """A rank dies without a word (SIGKILL, as the OOM killer does): the command ends with one
+    line naming the run and the worker logs, exit 4, the checkpoints kept, no worker left."""
+    run = tmp_path / "run"
+    cli = _start(workspace[0], tmp_path)
+    try:
+        workers = [pid for pid in _processes_naming(str(run)) if _rank_of(pid) == 1]
+        assert workers, "no rank 1 worker found"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        _, error = cli.communicate(timeout=120)
+        assert cli.returncode == 4, error[-2000:]
+        lines = [line for line in error.splitlines() if "error:" in line]
+        assert len(lines) == 1 and "a worker process died" in lines[0], error[-2000:]
+        assert str(run) in lines[0] and "workerlog" in lines[0]
+        assert "Traceback" not in error
+        assert _checkpoints(run) and _processes_naming(str(run)) == []
+    finally:
+        _end(cli, run)

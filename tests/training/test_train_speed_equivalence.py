@@ -15,7 +15,13 @@ import numpy as np
 
 from spleeter_paddle.training.trainer import TrainingOptions, train
 
-RTOL = 1e-5
+# The stored numbers come from one CPU; another CPU model sums in another order (SIMD width,
+# oneDNN/MKL kernels), which after a few Adam steps moves a loss by up to ~1.3e-4 relative
+# (measured on an AMD EPYC against these references, with the code of the commit that made
+# them). A change to the model, the loss, the optimiser, the data order or the crops moves them by
+# percents, so 1e-3 still catches it (a new training path is compared with the old one on the
+# same machine to 1e-5, in its own test).
+RTOL = 1e-3
 
 # Per-step training losses (sum of the per-instrument L1) and validation losses by step.
 REFERENCE_LOSSES = [8.75837612, 8.91212654, 8.00118446, 9.11152267, 8.30781364, 8.05000114]

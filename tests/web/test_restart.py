@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -17,7 +20,8 @@ from spleeter_paddle.web.jobs import JobStore
 
 
 def _job(store: JobStore, name: str, state: str = "queued", upload: bool = True, **changes):
-    job_id, _, final = store.new_upload("wav")
+    job_id, temporary, final = store.new_upload("wav")
+    temporary.unlink()  # as the app does once the upload is in place
     if upload:
         final.write_bytes(b"RIFF")
     store.create(job_id, name, final, "spleeter:2stems", False, "wav")
@@ -27,6 +31,31 @@ def _job(store: JobStore, name: str, state: str = "queued", upload: bool = True,
 
 def _record(store: JobStore, job_id: str) -> dict:
     return json.loads((store.jobs_dir / f"{job_id}.json").read_text())
+
+
+KILLED_SERVER = """
+import sys, time
+from spleeter_paddle.web.jobs import JobStore
+store = JobStore(sys.argv[1])
+store.hold()
+_, temporary, _ = store.new_upload("wav")
+temporary.write_bytes(b"half an upload")
+print(temporary.name, flush=True)
+time.sleep(120)
+"""
+
+
+def _killed_server_upload(work: Path) -> str:
+    """The name of the upload temporary a server killed mid-upload left in ``work``."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SERVER, str(work)], stdout=subprocess.PIPE, text=True
+    )
+    name = server.stdout.readline().strip()
+    server.kill()
+    server.wait(timeout=30)
+    server.stdout.close()
+    assert name and (work / "uploads" / name).exists()
+    return name
 
 
 def test_recovery_after_a_crash(tmp_path):
@@ -49,7 +78,10 @@ def test_recovery_after_a_crash(tmp_path):
     climbing.write_text(json.dumps(dict(_record(old, queued), id="e" * 32, upload="../../x.wav")))
     time.sleep(0.01)
 
+    killed = _killed_server_upload(tmp_path)
     store = JobStore(tmp_path)
+    store.hold()  # the killed server's half upload is reclaimed; the look-alikes are not ours
+    assert not (store.uploads_dir / killed).exists()
     assert store.recover() == [queued, cut]  # oldest first
     assert _record(store, cut)["state"] == "queued" and _record(store, cut)["interruptions"] == 1
     failed = {job_id: _record(store, job_id) for job_id in (cut_twice, no_upload, gone)}
@@ -64,7 +96,12 @@ def test_recovery_after_a_crash(tmp_path):
     assert _record(store, done)["state"] == "done"
     assert store.served_path(done, "v.wav") == store.output_dir(done) / "v.wav"
     assert store.served_path(done, "../jobs/" + done + ".json") is None
-    assert not hidden_files(tmp_path)
+    assert hidden_files(tmp_path) == [
+        f"jobs/.{queued}.abc.json",
+        f"outputs/{done}/.v.wav.1234abcd.part",
+        f"uploads/.{queued}.0000.part",
+    ]
+    store.release()
     # Records that are not ours are neither loaded nor deleted.
     assert garbage.exists() and climbing.exists()
     assert {job["id"] for job in store.list()} == {queued, cut, cut_twice, no_upload, done, gone}
@@ -108,3 +145,34 @@ def test_an_unusable_work_folder_is_one_clear_error(tmp_path):
         match=r"a-file/work: cannot use it as the work folder \(Not a directory\)",
     ):
         JobStore(tmp_path / "a-file" / "work")
+
+
+def test_a_second_server_on_the_work_folder_is_refused_naming_the_first(tmp_path):
+    """Two servers on one work folder would take each other's running jobs and temporaries for
+    a crashed server's: the second refuses to start, saying which process holds the folder."""
+    import os
+
+    work = tmp_path / "work"
+    with TestClient(create_app(work), base_url="http://127.0.0.1") as client:
+        (work / "uploads" / "notes.txt").write_text("mine")
+        with pytest.raises(
+            ConfigurationError, match=f"another spleeter-paddle serve \\(process {os.getpid()}\\)"
+        ):
+            create_app(work)
+        assert client.get("/api/jobs").status_code == 200  # the first one serves on
+    with TestClient(create_app(work), base_url="http://127.0.0.1") as client:  # released
+        assert client.get("/api/jobs").json() == {"jobs": []}
+    assert (work / "uploads" / "notes.txt").read_text() == "mine"
+
+
+def test_job_messages_never_show_server_paths(tmp_path):
+    store = JobStore(tmp_path / "work")
+    upload = store.uploads_dir / f"{'a' * 32}.wav"
+    stem = store.output_dir("a" * 32) / "vocals.wav"
+    message = (
+        f"{upload}: file is truncated; {stem}: cannot write, no space left on the device; "
+        f"another spleeter-paddle run is writing into {stem.parent} (see {store.work_dir})"
+    )
+    shown = store.public(message, upload, "My Song.wav")
+    assert str(tmp_path) not in shown and "/" not in shown
+    assert shown.startswith("My Song.wav: file is truncated; vocals.wav: cannot write")

@@ -182,6 +182,37 @@ def test_the_page_separates_a_dropped_song_in_a_real_browser(server, tmp_path, m
         driver.quit()
 
 
+def test_a_long_file_name_wraps_inside_the_window(server, tmp_path, monkeypatch):
+    """A 200-character name on a card and in a refusal notice wraps: the page never gets wider
+    than the window (it was twice as wide)."""
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    long_song = write_song(tmp_path / ("a" * 200 + ".wav"), duration_s=0.5, seed=2)
+    long_noise = tmp_path / ("b" * 200 + ".mp3")
+    long_noise.write_bytes(os.urandom(2000))
+    driver = _browser(tmp_path)
+    try:
+        driver.get(server["url"])
+        _wait(driver, "return document.querySelectorAll('#preset option').length === 6")
+        driver.find_element("id", "files").send_keys(f"{long_noise}\n{long_song}")
+        _wait(driver, "return [...document.querySelectorAll('article.job h2')].some("
+              "h => h.textContent.startsWith('aaaa')) && document.querySelector('.notice')",
+              what="the long-named card and notice")  # fmt: skip
+        widths = _script(driver, "return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], widths
+    finally:
+        driver.quit()
+
+
+def test_a_second_server_on_the_work_folder_refuses_to_start(server):
+    command = [sys.executable, "-m", "spleeter_paddle", "serve", "--port", str(_free_port())]
+    command += ["--work-dir", str(server["work"])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"(process {server['process'].pid})" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _raw_upload(port: int, headers: str, body_chunks=()):
     """Send a POST by hand; returns the status line the server answers with."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from spleeter_paddle.data.synthetic import generate_song
+from spleeter_paddle.files import JOURNAL_NAME
 
 RATE = 44100
 OCTET = {"content-type": "application/octet-stream"}
@@ -42,7 +43,13 @@ def wait_for_job(client, job_id: str, timeout_s: float = 120.0) -> dict:
 
 
 def all_files(root: Path) -> list:
-    return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if p.is_file())
+    """Every file under ``root`` but the journals of temporaries a running server keeps in the
+    folders it holds (``files.hold_folder``)."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in Path(root).rglob("*")
+        if p.is_file() and p.name != JOURNAL_NAME
+    )
 
 
 def hidden_files(root: Path) -> list:

@@ -25,7 +25,10 @@ function notice(text) {
 
 async function loadOptions() {
   options = await (await fetch("/api/options")).json();
-  for (const preset of options.presets) $("preset").append(el("option", { value: preset }, preset));
+  for (const preset of options.presets) {
+    const label = options.installed.includes(preset) ? preset : `${preset} (downloads on first use)`;
+    $("preset").append(el("option", { value: preset }, label));
+  }
   for (const codec of options.codecs) $("codec").append(el("option", { value: codec }, codec));
   $("limit").textContent = `Up to ${options.max_upload_mb} MB per file. ` +
     `Stems stay in the server's work folder until you remove them.`;
@@ -92,8 +95,8 @@ function stemView(job, stem) {
 
 function jobView(job) {
   const card = el("article", { class: `job ${job.state}`, "data-job": job.id });
-  const title = el("h2", {}, job.name);
-  title.append(el("span", { class: "state" }, job.state));
+  const title = el("h2");
+  title.append(el("span", { class: "name" }, job.name), el("span", { class: "state" }, job.state));
   card.append(title);
   card.append(el("div", { class: "meta" },
     `${job.preset} · ${job.codec}${job.mwf ? " · MWF" : ""} · ${new Date(job.created * 1000).toLocaleString()}`));
@@ -103,11 +106,23 @@ function jobView(job) {
     card.append(bar);
   }
   if (job.state === "failed") card.append(el("p", { class: "error" }, job.message));
+  for (const warning of job.warnings || []) card.append(el("p", { class: "warning" }, warning));
   if (job.state === "done") {
     for (const stem of job.stems) card.append(stemView(job, stem));
     card.append(el("a", { class: "archive", href: fileUrl(job, job.archive, true), download: "" },
       "download all stems (zip)"));
   }
+  const act = (label, action) => {
+    const button = el("button", { class: label, type: "button" }, label);
+    button.addEventListener("click", async () => {
+      const response = await fetch(`/api/jobs/${job.id}/${action}`, { method: "POST" });
+      if (!response.ok) notice(`${job.name}: ${(await response.json()).detail}`);
+      refresh();
+    });
+    card.append(" ", button);
+  };
+  if (job.state === "queued" || job.state === "running") act("cancel", "cancel");
+  if (job.state === "failed") act("retry", "retry");
   if (job.state !== "running") {
     const remove = el("button", { class: "remove", type: "button" }, "remove");
     remove.addEventListener("click", async () => {
