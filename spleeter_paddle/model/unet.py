@@ -338,7 +338,7 @@ class SpleeterUNet(nn.Layer):
 
     def estimate(self, name: str, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
         """One instrument's estimate ``[B, C, T, F]`` of ``unet.unet`` (sigmoid mask): it needs
-        only that instrument's U-Net (see ``training.side_by_side``)."""
+        only that instrument's U-Net (see ``training.steps``)."""
         if self.softmax:
             raise ValueError("softmax_unet's estimates depend on every instrument's U-Net")
         return nn.functional.sigmoid(self.unets[name](mix_magnitude)) * mix_magnitude

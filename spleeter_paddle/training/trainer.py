@@ -41,14 +41,11 @@ from .config import check_training_options
 from .distributed import gather_digests, init_distributed, local_device_id, world_info
 from .folder import run_lock
 from .initial import LoadModel, run_directory
-from .reporting import Interval, VisualDL, format_eta, l1_losses, validation_loss
+from .reporting import Interval, VisualDL, format_eta, validation_loss
 from .run import open_run, plan_run, settle_initial_weights
-from .side_by_side import step_function
+from .steps import step_function, train_step
 
 logger = logging.getLogger(__name__)
-
-# Ops kept in float32 under AMP: the masks (sigmoid / softmax) and their product with the mix.
-AMP_FLOAT32_OPS = {"sigmoid", "softmax", "elementwise_mul", "multiply", "abs", "mean"}
 
 
 @dataclass
@@ -103,32 +100,6 @@ def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.opti
     return paddle.optimizer.Adam(
         learning_rate, 0.9, 0.999, 1e-8, parameters=model.parameters(), use_multi_tensor=True
     )
-
-
-def train_step(
-    network: paddle.nn.Layer,
-    optimizer: paddle.optimizer.Optimizer,
-    mix: paddle.Tensor,
-    targets: paddle.Tensor,
-    scaler: Optional[Any] = None,
-) -> paddle.Tensor:
-    """One optimiser step on ``[B, C, T, F]`` / ``[B, N, C, T, F]`` (AMP O1 when ``scaler`` is
-    given); returns the per-instrument losses ``[N]`` as a device tensor."""
-    with paddle.amp.auto_cast(
-        enable=scaler is not None, level="O1", dtype="float16", custom_black_list=AMP_FLOAT32_OPS
-    ):
-        estimates = network(mix)
-    parts = l1_losses(estimates, targets)
-    loss = parts.sum()
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    optimizer.clear_grad()
-    return parts
 
 
 class Trainer:

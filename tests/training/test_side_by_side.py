@@ -8,8 +8,8 @@ import pytest
 from spleeter_paddle.model import build_model
 from spleeter_paddle.runtime import nn, paddle
 from spleeter_paddle.training.config import default_training_params
-from spleeter_paddle.training.side_by_side import runs_side_by_side, side_by_side_step
-from spleeter_paddle.training.trainer import build_optimizer, train_step
+from spleeter_paddle.training.steps import runs_side_by_side, side_by_side_step, train_step
+from spleeter_paddle.training.trainer import build_optimizer
 
 T, F = 64, 64
 

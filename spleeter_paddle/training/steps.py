@@ -1,4 +1,5 @@
-"""On CPU, the instruments' U-Nets of a training step run side by side, one thread each.
+"""One optimiser step: serial (``train_step``, every device, AMP) or, on CPU, the instruments'
+U-Nets side by side, one thread each (``side_by_side_step``).
 
 With ``unet.unet`` (sigmoid masks) each instrument's estimate, L1 loss and backward involve only
 its own U-Net's parameters (the mix is an input), so backpropagating each loss on its own gives
@@ -17,6 +18,35 @@ from typing import Any, Callable, List, Optional
 from ..model.unet import SpleeterUNet
 from ..runtime import nn, paddle
 from .reporting import l1_losses
+
+# Ops kept in float32 under AMP: the masks (sigmoid / softmax) and their product with the mix.
+AMP_FLOAT32_OPS = {"sigmoid", "softmax", "elementwise_mul", "multiply", "abs", "mean"}
+
+
+def train_step(
+    network: paddle.nn.Layer,
+    optimizer: paddle.optimizer.Optimizer,
+    mix: paddle.Tensor,
+    targets: paddle.Tensor,
+    scaler: Optional[Any] = None,
+) -> paddle.Tensor:
+    """One optimiser step on ``[B, C, T, F]`` / ``[B, N, C, T, F]`` (AMP O1 when ``scaler`` is
+    given); returns the per-instrument losses ``[N]`` as a device tensor."""
+    with paddle.amp.auto_cast(
+        enable=scaler is not None, level="O1", dtype="float16", custom_black_list=AMP_FLOAT32_OPS
+    ):
+        estimates = network(mix)
+    parts = l1_losses(estimates, targets)
+    loss = parts.sum()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    optimizer.clear_grad()
+    return parts
 
 
 def runs_side_by_side(network: Any, device: str, scaler: Optional[Any]) -> bool:
@@ -44,7 +74,7 @@ def side_by_side_step(
     targets: paddle.Tensor,
     scaler: None = None,
 ) -> paddle.Tensor:
-    """One optimiser step as ``trainer.train_step`` (no AMP: ``scaler`` is None), each U-Net's
+    """One optimiser step as ``train_step`` (no AMP: ``scaler`` is None), each U-Net's
     forward and backward in its own thread; returns the per-instrument losses ``[N]``."""
     if scaler is not None:
         raise ValueError("the side-by-side step is float32 only")
