@@ -2,7 +2,7 @@
 backward / optimizer split, with ``paddle.profiler`` on the trainer's own step.
 
 Generates a small cache of songs (or reuses ``--cache``), loads batches with the training
-``BatchLoader`` and runs ``trainer.train_step`` (forward, L1, backward, Adam) at Spleeter's
+``BatchLoader`` and runs ``steps.train_step`` (forward, L1, backward, Adam) at Spleeter's
 shapes (2stems, T = 512, F = 1024, batch 4); ``--small`` for a quick run (T = 128, F = 256).
 Op times are self times (nested ops subtracted); backward ops are Paddle's grad nodes.
 
@@ -71,6 +71,7 @@ def profile(params: dict, args: argparse.Namespace) -> None:
     from spleeter_paddle.model import build_model
     from spleeter_paddle.runtime import paddle
     from spleeter_paddle.training import trainer
+    from spleeter_paddle.training.reporting import l1_losses
 
     profiler = paddle.profiler
 
@@ -94,7 +95,7 @@ def profile(params: dict, args: argparse.Namespace) -> None:
             mix, targets = next(batches)
         marks.append(time.perf_counter())
         with profiler.RecordEvent("forward"):
-            parts = trainer.l1_losses(model(mix), targets)
+            parts = l1_losses(model(mix), targets)
             loss = parts.sum()
         marks.append(time.perf_counter())
         with profiler.RecordEvent("backward"):

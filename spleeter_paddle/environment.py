@@ -1,14 +1,17 @@
 """The environment Paddle reads once, when it loads: decided here, just before (``runtime``).
 
 Paddle pins ``OMP_NUM_THREADS=1`` at import when it is unset, and logs glog lines; the SDAA
-plugin reads its collective backend and op black list then too. Nothing here imports Paddle.
+plugin reads its collective backend and op black list then too; the MKL that Paddle's CPU wheel
+ships (2019.0.5, the BLAS under every native convolution) picks its code path when it loads.
+Nothing here imports Paddle.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Optional
+from pathlib import Path
+from typing import MutableMapping, Optional
 
 from .devices import prepare_sdaa_environment, sdaa_plugin_installed
 
@@ -24,6 +27,7 @@ def prepare() -> None:
         _user_omp_num_threads = os.environ.get("OMP_NUM_THREADS")
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     os.environ.setdefault("GLOG_minloglevel", "2")
+    prefer_mkl_avx2(os.environ)
     warnings.filterwarnings("ignore", message=".*ccache.*")
     if sdaa_plugin_installed():
         prepare_sdaa_environment()
@@ -34,3 +38,24 @@ def user_omp_num_threads() -> Optional[str]:
     if _user_omp_num_threads is _UNSET:
         return os.environ.get("OMP_NUM_THREADS")
     return _user_omp_num_threads  # type: ignore[return-value]
+
+
+def prefer_mkl_avx2(environ: MutableMapping[str, str], cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """On an AMD CPU with AVX2, have MKL run its AVX2 kernels (``MKL_DEBUG_CPU_TYPE=5``) unless
+    the user chose; True when set here. MKL 2019 gives non-Intel CPUs a generic SSE path:
+    measured on a 2-core AMD EPYC (Zen 3), sgemm 17-23 GFLOP/s per core-second instead of 72-76,
+    and the native convolutions of a training step are im2col + sgemm. The sums are the same
+    to float rounding (losses of a fixed-seed run: 7.8e-6 relative after 6 Adam steps). MKL
+    2020.1+ ignores the variable; Intel CPUs and GPU/SDAA kernels are not concerned."""
+    if "MKL_DEBUG_CPU_TYPE" in environ:
+        return False
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:  # not Linux
+        return False
+    vendor = next((line for line in text.splitlines() if line.startswith("vendor_id")), "")
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    if "AuthenticAMD" not in vendor or "avx2" not in flags.split():
+        return False
+    environ["MKL_DEBUG_CPU_TYPE"] = "5"
+    return True

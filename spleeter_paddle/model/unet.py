@@ -35,6 +35,55 @@ def zeros() -> paddle.ParamAttr:
     return paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
 
 
+def add_channel_bias(inputs: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """``inputs [N, C, H, W] + bias [C]`` as a 2-D broadcast ``[N*C, H*W] + [N*C, 1]``: the same
+    sums, but on CPU Paddle's kernels for this layout are faster than for the ``[1, C, 1, 1]``
+    broadcast that ``nn.Conv2D`` uses. Measured on a [4, 16, 256, 512] tensor (2-core EPYC):
+    forward + backward 64 ms instead of 321 ms of CPU time; the bias gradient is the same sum
+    in another order (float rounding)."""
+    n, c = inputs.shape[0], inputs.shape[1]
+    flat = inputs.reshape([n * c, -1]) + bias.tile([n]).reshape([n * c, 1])
+    return flat.reshape(inputs.shape)
+
+
+def _bias_apart(inputs: paddle.Tensor, bias: Any) -> bool:
+    """Whether a convolution adds its bias with :func:`add_channel_bias`: in eager mode on CPU
+    (GPU/SDAA and exported programs keep Paddle's own bias add)."""
+    return bias is not None and paddle.in_dynamic_mode() and inputs.place.is_cpu_place()
+
+
+class Conv2D(nn.Conv2D):
+    """``nn.Conv2D`` (same parameters and results) with the CPU bias add of
+    :func:`add_channel_bias`; zero padding and NCHW only, as Spleeter's layers."""
+
+    def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
+        if not _bias_apart(inputs, self.bias):
+            return super().forward(inputs)
+        outputs = nn.functional.conv2d(
+            inputs, self.weight, None, self._stride, self._padding, self._dilation, self._groups
+        )
+        return add_channel_bias(outputs, self.bias)
+
+
+class Conv2DTranspose(nn.Conv2DTranspose):
+    """``nn.Conv2DTranspose`` with the CPU bias add of :func:`add_channel_bias` (see Conv2D)."""
+
+    def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
+        if not _bias_apart(inputs, self.bias):
+            return super().forward(inputs)
+        outputs = nn.functional.conv2d_transpose(
+            inputs,
+            self.weight,
+            None,
+            padding=self._padding,
+            output_padding=self.output_padding,
+            stride=self._stride,
+            dilation=self._dilation,
+            groups=self._groups,
+        )
+        return add_channel_bias(outputs, self.bias)
+
+
 def strided(layer_type, in_channels: int, out_channels: int, initialise: bool = True) -> nn.Layer:
     """A 5x5 stride-2 (transposed) convolution with TF-same padding and Keras initialisers."""
     return layer_type(
@@ -106,7 +155,7 @@ class EncoderBlock(nn.Layer):
         initialise: bool = True,
     ):
         super().__init__()
-        self.conv = strided(nn.Conv2D, in_channels, out_channels, initialise)
+        self.conv = strided(Conv2D, in_channels, out_channels, initialise)
         self.bn = batch_norm(out_channels, batch_statistics)
         self.activation = conv_activation(activation)
 
@@ -155,7 +204,7 @@ class DecoderBlock(nn.Layer):
         initialise: bool = True,
     ):
         super().__init__()
-        self.deconv = strided(nn.Conv2DTranspose, in_channels, out_channels, initialise)
+        self.deconv = strided(Conv2DTranspose, in_channels, out_channels, initialise)
         self.activation = deconv_activation(activation)
         self.bn = batch_norm(out_channels, batch_statistics)
         self.dropout = nn.Dropout(0.5) if dropout else None
@@ -221,7 +270,7 @@ class UNet(nn.Layer):
                 for i, (c_in, c_out) in enumerate(zip(decoder_in, decoder_out))
             ]
         )
-        self.head = nn.Conv2D(
+        self.head = Conv2D(
             1,
             n_channels,
             HEAD_KERNEL,
@@ -280,10 +329,16 @@ class SpleeterUNet(nn.Layer):
     def forward(self, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
         # Multiply same-shaped tensors per instrument: oneDNN's broadcast multiply over the
         # stacked [B, N, C, T, F] tensor costs more than a quarter of the whole network on CPU.
+        if not self.softmax:
+            estimates = [self.estimate(name, mix_magnitude) for name in self.instrument_list]
+            return paddle.stack(estimates, axis=1)
         logits = [self.unets[name](mix_magnitude) for name in self.instrument_list]
+        masks = nn.functional.softmax(paddle.stack(logits, axis=1), axis=1)
+        return paddle.stack([mask * mix_magnitude for mask in paddle.unbind(masks, axis=1)], axis=1)
+
+    def estimate(self, name: str, mix_magnitude: paddle.Tensor) -> paddle.Tensor:
+        """One instrument's estimate ``[B, C, T, F]`` of ``unet.unet`` (sigmoid mask): it needs
+        only that instrument's U-Net (see ``training.steps``)."""
         if self.softmax:
-            masks = nn.functional.softmax(paddle.stack(logits, axis=1), axis=1)
-            masks = paddle.unbind(masks, axis=1)
-        else:
-            masks = [nn.functional.sigmoid(logit) for logit in logits]
-        return paddle.stack([mask * mix_magnitude for mask in masks], axis=1)
+            raise ValueError("softmax_unet's estimates depend on every instrument's U-Net")
+        return nn.functional.sigmoid(self.unets[name](mix_magnitude)) * mix_magnitude

@@ -41,13 +41,11 @@ from .config import check_training_options
 from .distributed import gather_digests, init_distributed, local_device_id, world_info
 from .folder import run_lock
 from .initial import LoadModel, run_directory
-from .reporting import Interval, VisualDL, format_eta, l1_losses, validation_loss
+from .reporting import Interval, VisualDL, format_eta, validation_loss
 from .run import open_run, plan_run, settle_initial_weights
+from .steps import step_function, train_step
 
 logger = logging.getLogger(__name__)
-
-# Ops kept in float32 under AMP: the masks (sigmoid / softmax) and their product with the mix.
-AMP_FLOAT32_OPS = {"sigmoid", "softmax", "elementwise_mul", "multiply", "abs", "mean"}
 
 
 @dataclass
@@ -104,32 +102,6 @@ def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.opti
     )
 
 
-def train_step(
-    network: paddle.nn.Layer,
-    optimizer: paddle.optimizer.Optimizer,
-    mix: paddle.Tensor,
-    targets: paddle.Tensor,
-    scaler: Optional[Any] = None,
-) -> paddle.Tensor:
-    """One optimiser step on ``[B, C, T, F]`` / ``[B, N, C, T, F]`` (AMP O1 when ``scaler`` is
-    given); returns the per-instrument losses ``[N]`` as a device tensor."""
-    with paddle.amp.auto_cast(
-        enable=scaler is not None, level="O1", dtype="float16", custom_black_list=AMP_FLOAT32_OPS
-    ):
-        estimates = network(mix)
-    parts = l1_losses(estimates, targets)
-    loss = parts.sum()
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    optimizer.clear_grad()
-    return parts
-
-
 class Trainer:
     """One process's share of a training run (see :func:`train`)."""
 
@@ -176,6 +148,7 @@ class Trainer:
         self.initial_weights: Optional[Path] = None
         self.step = self._restore()
         self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
+        self.step_function = step_function(self.network, self.device, self.scaler, train_step)
         self.model.train()
         self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
 
@@ -328,7 +301,7 @@ class Trainer:
             tick = time.perf_counter()
             for mix, targets in self.loader:
                 loaded = time.perf_counter()
-                parts = train_step(self.network, self.optimizer, mix, targets, self.scaler)
+                parts = self.step_function(self.network, self.optimizer, mix, targets, self.scaler)
                 self.step += 1
                 interval.add(parts, loaded - tick, int(mix.shape[0]))
                 log_now = self.step % self.options.log_every == 0 or self.step == self.max_steps
