@@ -4,7 +4,7 @@ The reference numbers below were produced by this file's runs (``pytest -s`` pri
 the training code of commit b70bf28, before the CPU training-speed work (Adam's multi-tensor
 kernel, one host sync per log interval): CPU, Paddle 3.3.1, T = 64, F = 128, batch 2, seed 3,
 the generated songs of ``conftest.workspace``. A change to the model, the loss, the optimiser, the data order
-or the crops moves them by far more than the 1e-5 relative tolerance.
+or the crops moves them by far more than the tolerance below.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from spleeter_paddle.training.trainer import TrainingOptions, train
 # oneDNN/MKL kernels), which after a few Adam steps moves a loss by up to ~1.3e-4 relative
 # (measured on an AMD EPYC against these references, with the code of the commit that made
 # them). A change to the model, the loss, the optimiser, the data order or the crops moves them by
-# percents, so 1e-3 still catches it (a new training path is compared with the old one on the
-# same machine to 1e-5, in its own test).
+# percents, so 1e-3 still catches it (on one machine, the side-by-side training step is compared
+# with the serial one bit for bit: tests/training/test_side_by_side.py).
 RTOL = 1e-3
 
 # Per-step training losses (sum of the per-instrument L1) and validation losses by step.
