@@ -5,6 +5,7 @@ without a ``__main__`` guard (its metric workers are spawned processes)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -35,16 +36,18 @@ def _evaluate(mus_dir: Path, out: Path, *flags: str) -> int:
 
 def test_the_songs_read_are_never_written_over(one_song, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    dataset = shutil.copytree(one_song, out / "audio")  # the dataset is <o>/audio itself
-    song = next((dataset / "test").iterdir())
+    song = next((one_song / "test").iterdir())
+    stems = out / "audio" / "test" / song.name
+    stems.mkdir(parents=True)
+    os.link(song / "vocals.wav", stems / "vocals.wav")  # the reference itself, by another name
     before = _digests(song)
     for flags in ((), ("--overwrite",)):
-        assert _evaluate(dataset, out, *flags) == 1
+        assert _evaluate(one_song, out, *flags) == 1
         assert _digests(song) == before  # the references (vocals.wav) are untouched
         error = capsys.readouterr().err
         assert "is the input" in error and "refusing to write over an input" in error
         assert "use --overwrite" not in error
+    assert os.path.samefile(stems / "vocals.wav", song / "vocals.wav")
 
 
 def test_a_song_folder_leading_out_of_the_output_is_not_written(one_song, tmp_path):
