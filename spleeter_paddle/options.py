@@ -106,11 +106,10 @@ def duration_seconds(value: Any) -> float:
 
 def sample_rate_hz(value: Any) -> int:
     """A sample rate of input audio or of a configuration: a whole number of Hz from 8 kHz to
-    384 kHz (``44100`` or ``44100.0``)."""
-    rate = number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-    if rate != int(rate):
-        raise ValueError(f"must be a whole number of Hz, got {value!r}")
-    return int(rate)
+    384 kHz (``44100``, ``"44100"``, or a float holding a whole number, ``44100.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return whole_number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
 
 
 def fraction(value: Any) -> float:
