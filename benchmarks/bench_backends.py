@@ -36,8 +36,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from spleeter_paddle.configuration import load_configuration
+    from spleeter_paddle.graph.cache import make_runner
     from spleeter_paddle.pretrained.weights import load_pretrained_model
-    from spleeter_paddle.separation.inference import make_runner
 
     params = load_configuration(args.params_filename)
     model = load_pretrained_model(params, model_dir=args.model_dir)

@@ -248,10 +248,11 @@ def variants(model) -> Dict[str, object]:
 def predictor(layer, n_channels: int, n_bins: int, directory: Path) -> Callable:
     """``layer`` exported and run as the separator runs its graph (``save_graph``,
     ``PredictorRunner``), every output read; returns ``run(x) -> array``."""
-    from spleeter_paddle.separation.inference import PredictorRunner, save_graph
+    from spleeter_paddle.graph.convert import save_graph
+    from spleeter_paddle.graph.runners import PredictorRunner
 
     save_graph(layer, n_channels, n_bins, directory / "graph")
-    runner = PredictorRunner.from_files(directory / "graph")
+    runner = PredictorRunner(directory / "graph")
     engine = runner.predictor
     outputs = [engine.get_output_handle(name) for name in engine.get_output_names()]
 

@@ -38,11 +38,12 @@ def _median_time(function: Callable[[], object], repeats: int) -> float:
 def _predictor(layer, input_shape, directory: Path):
     """``layer`` exported and loaded as the separator does its graph (``save_graph``,
     ``PredictorRunner``), fed a random input of ``input_shape``; returns its ``run``."""
-    from spleeter_paddle.separation.inference import PredictorRunner, save_graph
+    from spleeter_paddle.graph.convert import save_graph
+    from spleeter_paddle.graph.runners import PredictorRunner
 
     prefix = directory / "layer"
     save_graph(layer, input_shape[1], input_shape[3], prefix)
-    runner = PredictorRunner.from_files(prefix)
+    runner = PredictorRunner(prefix)
     data = np.random.default_rng(0).random(input_shape).astype(np.float32)
     runner.input.reshape(list(input_shape))
     runner.input.copy_from_cpu(data)
@@ -194,7 +195,7 @@ from spleeter_paddle.pretrained.weights import pretrained_weights
 params = load_configuration("spleeter:2stems")
 weights = pretrained_weights(params)
 t2 = time.perf_counter()
-from spleeter_paddle.separation.inference import make_runner
+from spleeter_paddle.graph.cache import make_runner
 runner = make_runner(weights, 2, 1024, "cpu", "predictor")
 t3 = time.perf_counter()
 import numpy as np

@@ -24,4 +24,5 @@ FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "none")
 LOAD_MODEL_PRETRAINED = (*TRUE_WORDS, "pretrained")  # -lm words for the official weights
 LOAD_MODEL_SCRATCH = FALSE_WORDS  # -lm words for no initial weights
 LOAD_MODEL_LATEST = "latest"
+AUGMENTATIONS = ("gain", "swap", "remix")  # training data augmentations (-aug)
 METRICS_IMPLEMENTATIONS = ("fast", "museval")  # BSSEval v4: ours (1e-3 dB of museval) or museval's

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..graph.convert import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
 from ..options import number
-from ..separation.backends import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
 from . import argument_type
 from .flags import add_config_flag, add_model_dir_flag
 
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import check_export_options, export_model
+    from ..graph.export import check_export_options, export_model
 
     check_export_options(args.format, args.output, args.overwrite, args.tolerance)
     manifest = export_model(

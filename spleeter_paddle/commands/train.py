@@ -47,7 +47,7 @@ str2bool = argument_type(truth_value)  # ``True``/``False`` (any case, yes/no, 1
 
 def augmentation_names(text: str) -> tuple:
     """``--augment``: a comma list of the dataset's augmentations, checked when parsed."""
-    from spleeter_paddle.data.dataset import AUGMENTATIONS  # loads Paddle: only when given
+    from spleeter_paddle.vocab import AUGMENTATIONS
 
     return name_list(text, AUGMENTATIONS)
 

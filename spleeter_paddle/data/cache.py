@@ -3,12 +3,7 @@
 Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins; chunks
 that start at the same second are stored once) and training STFT (no padding, first F bins),
 stored per song as raw ``uint8`` dB (Spleeter's 100 dB quantisation, min/max per chunk and
-instrument) or ``float16``. Layout::
-
-    <cache>/index.json          settings + every song's chunks, file size and sha256 (written last)
-    <cache>/songs/<id>.bin      chunk blocks, each (I, C, n_frames, F), I = mix + instruments
-    <cache>/songs/<id>.json     the song's entry; reused while its key, its file's size and sha256
-                                and its source files (``data.sources``) all match
+instrument) or ``float16``, in the format of ``cache_format.py``.
 """
 
 from __future__ import annotations
@@ -29,11 +24,13 @@ import numpy as np
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
 from ..files import write_atomic, write_problem
-from .cache_files import (
+from .cache_format import (
+    cache_settings,
     check_cache_folder,
     entry_problem,
     file_fingerprint,
     held_cache,
+    quantise,
     read_entry,
     write_json,
 )
@@ -42,13 +39,8 @@ from .sources import changed_source, fingerprint_sources, source_problem
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # 2: K chunk entries per song, file size + sha256
-CACHE_DTYPES = ("uint8", "float16")
 CHUNK_MARGIN_S = 0.5
-VALIDATION_CHUNK_DURATION_S = 12.0  # Spleeter's validation set: the central 12 s of each song
-DB_RANGE = 100.0
-UINT8_SCALE = 255.9999
-MAGNITUDE_FLOOR = 1e-9
+
 PathLike = Union[str, Path]
 
 
@@ -79,44 +71,6 @@ def _warn_repeated_chunks(durations_s: List[float], settings: Dict[str, Any]) ->
             "lower n_chunks_per_song (-ncps)",
             n_chunks, n_repeated, n_chunks * len(durations_s), n_chunks, chunk_s,
         )  # fmt: skip
-
-
-def quantise(magnitude: np.ndarray) -> Tuple[np.ndarray, float, float]:
-    """Magnitude -> (uint8 dB, min_dB, max_dB), Spleeter's ``spectrogram_to_db_uint``.
-
-    dB = 20 log10(max(S, 1e-9)) clipped 100 dB below its max, mapped to 0..255 (truncation).
-    """
-    db = 20.0 * np.log10(np.maximum(magnitude, MAGNITUDE_FLOOR))
-    db_max = float(db.max())
-    db = np.maximum(db, db_max - DB_RANGE)
-    db_min = float(db.min())
-    scaled = (db - db_min) / (db_max - db_min + 1e-16) * UINT8_SCALE
-    return scaled.astype(np.uint8), db_min, db_max
-
-
-def dequantise_table(db_min: float, db_max: float) -> np.ndarray:
-    """``(256,)`` float32 magnitudes of the 256 uint8 codes: ``10 ** ((q (max-min)/255.9999 + min)/20)``."""
-    codes = np.arange(256, dtype=np.float64)
-    return (10.0 ** ((codes * (db_max - db_min) / UINT8_SCALE + db_min) / 20.0)).astype(np.float32)
-
-
-def cache_settings(params: Dict[str, Any], dtype: str, validation: bool) -> Dict[str, Any]:
-    """Everything the stored numbers depend on (a different value means rebuilding)."""
-    if dtype not in CACHE_DTYPES:
-        raise DataError(f"cache dtype must be one of {', '.join(CACHE_DTYPES)}, got {dtype!r}")
-    chunk = VALIDATION_CHUNK_DURATION_S if validation else float(params["chunk_duration"])
-    return {
-        "format": CACHE_FORMAT,
-        "instruments": [params["mix_name"], *params["instrument_list"]],
-        "sample_rate": params["sample_rate"],
-        "frame_length": params["frame_length"],
-        "frame_step": params["frame_step"],
-        "F": params["F"],
-        "n_channels": params["n_channels"],
-        "chunk_duration": chunk,
-        "n_chunks_per_song": 1 if validation else int(params["n_chunks_per_song"]),
-        "dtype": dtype,
-    }
 
 
 def _song_id(name: str, paths: List[str]) -> str:

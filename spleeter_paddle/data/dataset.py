@@ -8,185 +8,20 @@ on the worker that loads them. Augmentation is off by default, as in Spleeter.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import DataError
 from ..runtime import paddle
-from .cache import CACHE_FORMAT, dequantise_table
-from .cache_files import entry_problem
-from .sources import stale_source
+from ..vocab import AUGMENTATIONS
+from .cache_format import SpectrogramCache
 
-AUGMENTATIONS = ("gain", "swap", "remix")
 GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Chunk:
-    """One cached chunk: its song, element offset in the song file, frame count, uint8 tables."""
-
-    song: int
-    offset: int
-    n_frames: int
-    tables: Optional[np.ndarray]  # (I, 256) float32 magnitudes per code, uint8 caches only
-
-
-class SpectrogramCache:
-    """Read side of a cache directory written by :func:`spleeter_paddle.data.cache.build_cache`."""
-
-    def __init__(self, directory: Union[str, Path]):
-        self.directory = Path(directory)
-        index = self._read_index(self.directory / "index.json")
-        self.settings: Dict[str, Any] = index["settings"]
-        self.songs: List[Dict[str, Any]] = index["songs"]
-        self.instruments: List[str] = list(self.settings["instruments"])
-        self.dtype = np.dtype(self.settings["dtype"])
-        self.chunks: List[Chunk] = []
-        for song_index, song in enumerate(self.songs):
-            self._check_file(song)
-            try:
-                self.chunks += [self._chunk(song_index, chunk) for chunk in song["chunks"]]
-            except (KeyError, TypeError, ValueError) as error:
-                raise DataError(
-                    f"{self.directory}: unreadable index entry of song {song_index} ({error}); "
-                    "rebuild it with `-m process_data`"
-                ) from None
-        self._arrays: Dict[int, np.memmap] = {}
-
-    def _chunk(self, song_index: int, chunk: Dict[str, Any]) -> Chunk:
-        tables = None
-        if self.dtype == np.uint8:
-            pairs = zip(chunk["db_min"], chunk["db_max"])
-            tables = np.stack([dequantise_table(lo, hi) for lo, hi in pairs])
-        return Chunk(song_index, int(chunk["offset"]), int(chunk["n_frames"]), tables)
-
-    @staticmethod
-    def _read_index(path: Path) -> Dict[str, Any]:
-        """``index.json``, checked: missing, unreadable or of another format -> DataError."""
-        rebuild = "rebuild it with `-m process_data`"
-        if not path.is_file():
-            raise DataError(f"{path.parent}: no spectrogram cache (run `-m process_data` first)")
-        try:
-            index = json.loads(path.read_text())
-            settings, songs = index["settings"], index["songs"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise DataError(f"{path}: unreadable cache index ({error}); {rebuild}") from None
-        if not isinstance(settings, dict) or settings.get("format") != CACHE_FORMAT:
-            raise DataError(f"{path}: cache of an older format; {rebuild}")
-        if not isinstance(songs, list) or not all(isinstance(song, dict) for song in songs):
-            raise DataError(f"{path}: unreadable cache index (no song list); {rebuild}")
-        return index
-
-    def _check_file(self, song: Dict[str, Any]) -> None:
-        """The song's file exists with its recorded size (sha256: :meth:`verify`)."""
-        problem = entry_problem(song, self.directory / "songs", checksum=False)
-        if problem is not None:
-            raise DataError(
-                f"{self.directory}: cache of song '{song['song']}' is damaged ({problem}); "
-                "run `-m process_data` to rebuild it"
-            )
-
-    def verify(self) -> None:
-        """Check every song file against its recorded sha256 (reads the whole cache), and the
-        song's source audio, where it still exists, against the files it was computed from."""
-        for song in self.songs:
-            problem = entry_problem(song, self.directory / "songs", checksum=True)
-            if problem is not None:
-                raise DataError(
-                    f"{self.directory}: cache of song '{song['song']}' is damaged ({problem}); "
-                    "run `-m process_data` to rebuild it"
-                )
-            stale = stale_source(song.get("sources"))
-            if stale is not None:
-                raise DataError(
-                    f"{self.directory}: cache of song '{song['song']}' is stale ({stale}); "
-                    "run `-m process_data` to compute it again"
-                )
-
-    def __getstate__(self):  # memmaps are reopened lazily in each DataLoader worker
-        state = self.__dict__.copy()
-        state["_arrays"] = {}
-        return state
-
-    def check(self, params: Dict[str, Any]) -> None:
-        """Raise :class:`DataError` if the cache cannot serve ``params`` (names the key)."""
-        for key in ("sample_rate", "frame_length", "frame_step", "n_channels"):
-            if self.settings[key] != params[key]:
-                raise DataError(
-                    f"{self.directory}: cache built with {key} = {self.settings[key]}, the "
-                    f"configuration has {params[key]}; run `-m process_data` again"
-                )
-        if self.settings["F"] < params["F"]:
-            raise DataError(
-                f"{self.directory}: cache holds F = {self.settings['F']} bins, training needs "
-                f"F = {params['F']}; run `-m process_data` with -F {params['F']}"
-            )
-        needed = [params["mix_name"], *params["instrument_list"]]
-        missing = [name for name in needed if name not in self.instruments]
-        if missing:
-            raise DataError(f"{self.directory}: cache has no {', '.join(missing)} spectrograms")
-
-    def _song_array(self, song: int) -> np.memmap:
-        array = self._arrays.get(song)
-        if array is None:
-            path = self.directory / "songs" / self.songs[song]["file"]
-            try:
-                array = np.memmap(path, dtype=self.dtype, mode="r")
-            except (OSError, ValueError) as error:
-                raise DataError(
-                    f"{path}: unreadable cache file ({error}); run `-m process_data` to rebuild it"
-                ) from None
-            self._arrays[song] = array
-        return array
-
-    def read(
-        self,
-        chunk_index: int,
-        start_frame: int,
-        n_frames: int,
-        n_bins: int,
-        instruments: Optional[Sequence[int]] = None,
-    ) -> np.ndarray:
-        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames past
-        the chunk's end are zeros (short chunks are padded, not dropped).
-
-        Returns ``(len(instruments), C, n_frames, n_bins)`` float32 (all instruments by default,
-        mix first).
-        """
-        chunk = self.chunks[chunk_index]
-        shape = (
-            len(self.instruments),
-            self.settings["n_channels"],
-            chunk.n_frames,
-            self.settings["F"],
-        )
-        size = int(np.prod(shape))
-        data = self._song_array(chunk.song)[chunk.offset : chunk.offset + size]
-        if data.size != size:
-            raise DataError(
-                f"{self.directory}: cache of song '{self.songs[chunk.song]['song']}' is "
-                "truncated; run `-m process_data` to rebuild it"
-            )
-        block = data.reshape(shape)
-        selected = range(len(self.instruments)) if instruments is None else instruments
-        stop = min(start_frame + n_frames, chunk.n_frames)
-        available = max(stop - start_frame, 0)
-        out = np.zeros((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
-        for position, instrument in enumerate(selected):
-            coded = block[instrument, :, start_frame:stop, :n_bins]
-            if chunk.tables is None:
-                out[position, :, :available] = coded
-            else:
-                out[position, :, :available] = chunk.tables[instrument][coded]
-        return out
 
 
 def _check_augmentation(augmentation: Sequence[str]) -> Tuple[str, ...]:

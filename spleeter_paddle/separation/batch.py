@@ -20,6 +20,7 @@ from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
+from ..graph.cache import validate_backend
 from ..options import (
     batch_size,
     bitrate_text,
@@ -32,7 +33,6 @@ from ..options import (
 )
 from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
 from . import outputs
-from .backends import validate_backend
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"

@@ -19,6 +19,7 @@ from ..audio import io as audio_io
 from ..configuration import Params, load_configuration
 from ..devices import select_device
 from ..errors import ConfigurationError
+from ..graph.cache import make_runner, validate_backend
 from ..pretrained.weights import pretrained_weights
 from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 from .arguments import (
@@ -31,9 +32,7 @@ from .arguments import (
     stereo_stems,
     wiener_switch,
 )
-from .backends import validate_backend
 from .files import SpleeterFileMethods
-from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)

@@ -85,7 +85,7 @@ def check_training_options(options: Any) -> None:
     """Refuse a bad ``TrainingOptions`` field (ConfigurationError naming it) with the checks the
     flags use, before any data or weights are read."""
     from .. import options as checks
-    from ..data.dataset import AUGMENTATIONS
+    from ..vocab import AUGMENTATIONS
 
     rules = {
         "batch_size": checks.whole_number,

@@ -18,12 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.dataset import (
-    ResumableBatchSampler,
-    SpectrogramCache,
-    TrainingDataset,
-    ValidationDataset,
-)
+from ..data.cache_format import SpectrogramCache
+from ..data.dataset import ResumableBatchSampler, TrainingDataset, ValidationDataset
 from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_export import F, eager, small_model, small_params
 
-from spleeter_paddle.separation.inference import make_runner
+from spleeter_paddle.graph.cache import make_runner
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ("paddle2onnx", "onnxruntime")),

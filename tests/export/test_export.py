@@ -17,9 +17,9 @@ import pytest
 from spleeter_paddle.cli import main
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ConfigurationError, ModelError
-from spleeter_paddle.export import ExportedModel, export_network
+from spleeter_paddle.graph.convert import REQUIREMENTS
+from spleeter_paddle.graph.export import ExportedModel, export_network
 from spleeter_paddle.model import build_model
-from spleeter_paddle.separation.backends import REQUIREMENTS
 
 F = 64
 
@@ -279,7 +279,7 @@ def test_overwrite_checks_every_listed_file_against_the_manifest(tmp_path, onnx_
 def test_an_export_installed_meanwhile_is_not_replaced(tmp_path, onnx_export):
     """Two exports to one -o: the one that finishes second fails clearly and replaces nothing
     (the check before loading found -o absent for both)."""
-    from spleeter_paddle.export import _install
+    from spleeter_paddle.graph.export import _install
 
     _, _, export = onnx_export
     staging = Path(shutil.copytree(export, tmp_path / ".staging"))
@@ -313,7 +313,7 @@ def test_an_export_installed_meanwhile_is_not_replaced(tmp_path, onnx_export):
     ],
 )
 def test_export_model_arguments_are_checked_before_loading(tmp_path, kwargs, message):
-    from spleeter_paddle.export import export_model
+    from spleeter_paddle.graph.export import export_model
 
     arguments = {"output": tmp_path / "out", "model_dir": tmp_path / "absent", **kwargs}
     with pytest.raises(ConfigurationError, match=message):

@@ -9,10 +9,11 @@ import pytest
 
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ModelError
+from spleeter_paddle.graph.cache import graph_key, make_runner
+from spleeter_paddle.graph.runners import EagerRunner
 from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.store import write_model
 from spleeter_paddle.pretrained.weights import PretrainedWeights
-from spleeter_paddle.separation.inference import EagerRunner, PredictorRunner, graph_key
 
 F = 64
 
@@ -63,13 +64,13 @@ VARIANTS = {
 def test_cached_graph_is_never_reused_for_another_config(tmp_path, variant):
     base = _model(_params())
     magnitude = np.random.default_rng(0).random((1, 2, 64, F)).astype(np.float32)
-    first = PredictorRunner(base, 2, F, "cpu", tmp_path)(magnitude)
+    first = make_runner(base, 2, F, "cpu", "predictor", tmp_path)(magnitude)
     np.testing.assert_allclose(first, EagerRunner(base)(magnitude), rtol=1e-4, atol=1e-4)
 
     other = _shared_weights(base, _params(**VARIANTS[variant]))
     eager = EagerRunner(other)(magnitude)
     assert np.abs(eager - first).max() > 1e-3, "the variant must change the output"
-    predicted = PredictorRunner(other, 2, F, "cpu", tmp_path)(magnitude)
+    predicted = make_runner(other, 2, F, "cpu", "predictor", tmp_path)(magnitude)
     np.testing.assert_allclose(predicted, eager, rtol=1e-4, atol=1e-4)
     assert len([entry for entry in tmp_path.iterdir() if not entry.name.startswith(".")]) == 2
 
@@ -86,12 +87,12 @@ def test_weights_channels_and_bins_change_the_key():
 def test_tampered_cache_entry_is_replaced(tmp_path):
     model = _model(_params())
     magnitude = np.random.default_rng(1).random((1, 2, 64, F)).astype(np.float32)
-    PredictorRunner(model, 2, F, "cpu", tmp_path)
+    make_runner(model, 2, F, "cpu", "predictor", tmp_path)
     (entry,) = [path for path in tmp_path.iterdir() if not path.name.startswith(".")]
     key_file = entry / "graph-key.json"
     stored = json.loads(key_file.read_text())
     key_file.write_text(json.dumps({**stored, "weights": "0" * 64}))
-    predicted = PredictorRunner(model, 2, F, "cpu", tmp_path)(magnitude)
+    predicted = make_runner(model, 2, F, "cpu", "predictor", tmp_path)(magnitude)
     np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
     assert json.loads(key_file.read_text()) == stored
     assert sorted(path.name for path in tmp_path.iterdir()) == [entry.name]
@@ -100,7 +101,7 @@ def test_tampered_cache_entry_is_replaced(tmp_path):
 def test_cache_keeps_the_most_recently_used_graphs(tmp_path):
     import os
 
-    from spleeter_paddle.separation.inference import MAX_CACHE_ENTRIES
+    from spleeter_paddle.graph.cache import MAX_CACHE_ENTRIES
 
     for index in range(MAX_CACHE_ENTRIES + 1):
         old = tmp_path / f"SpleeterUNet-{index:032x}"
@@ -108,7 +109,7 @@ def test_cache_keeps_the_most_recently_used_graphs(tmp_path):
         (old / "graph-key.json").write_text("{}")
         os.utime(old / "graph-key.json", (1000 + index, 1000 + index))
     (tmp_path / "not-an-entry").mkdir()
-    PredictorRunner(_model(_params()), 2, F, "cpu", tmp_path)
+    make_runner(_model(_params()), 2, F, "cpu", "predictor", tmp_path)
     names = sorted(path.name for path in tmp_path.iterdir())
     assert len(names) == MAX_CACHE_ENTRIES + 1 and "not-an-entry" in names
     assert f"SpleeterUNet-{0:032x}" not in names and f"SpleeterUNet-{1:032x}" not in names
@@ -132,10 +133,13 @@ def test_weights_on_disk_reuse_their_graph_without_building_the_model(tmp_path):
     expected = EagerRunner(model)(magnitude)
     first = PretrainedWeights(params, directory)
     np.testing.assert_allclose(
-        PredictorRunner(first, 2, F, "cpu", tmp_path / "cache")(magnitude), expected, 1e-4, 1e-4
+        make_runner(first, 2, F, "cpu", "predictor", tmp_path / "cache")(magnitude),
+        expected,
+        1e-4,
+        1e-4,
     )
     again = PretrainedWeights(params, directory)
-    predicted = PredictorRunner(again, 2, F, "cpu", tmp_path / "cache")(magnitude)
+    predicted = make_runner(again, 2, F, "cpu", "predictor", tmp_path / "cache")(magnitude)
     assert again._model is None, "a cached graph of the same bytes must serve without a build"
     np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-4)
     assert len(_entries(tmp_path / "cache")) == 1
@@ -146,7 +150,9 @@ def test_weights_on_disk_never_reuse_a_graph_of_other_bytes_or_config(tmp_path, 
     params = _params()
     directory = _install(_model(params), params, tmp_path / "model")
     magnitude = np.random.default_rng(5).random((1, 2, 64, F)).astype(np.float32)
-    first = PredictorRunner(PretrainedWeights(params, directory), 2, F, "cpu", tmp_path / "c")
+    first = make_runner(
+        PretrainedWeights(params, directory), 2, F, "cpu", "predictor", tmp_path / "c"
+    )
     if change == "weights":  # the same folder, other weights (a model re-installed there)
         other_params, other = params, _model(params, seed=7)
         _install(other, params, directory)
@@ -156,7 +162,7 @@ def test_weights_on_disk_never_reuse_a_graph_of_other_bytes_or_config(tmp_path, 
     eager = EagerRunner(other)(magnitude)
     assert np.abs(eager - first(magnitude)).max() > 1e-3, "the change must change the output"
     weights = PretrainedWeights(other_params, directory)
-    predicted = PredictorRunner(weights, 2, F, "cpu", tmp_path / "c")(magnitude)
+    predicted = make_runner(weights, 2, F, "cpu", "predictor", tmp_path / "c")(magnitude)
     np.testing.assert_allclose(predicted, eager, rtol=1e-4, atol=1e-4)
     assert len(_entries(tmp_path / "c")) == 2
 
@@ -175,14 +181,14 @@ def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
     interrupted copy) would give wrong stems with exit 0: it is rebuilt instead."""
     model = _model(_params())
     magnitude = np.random.default_rng(6).random((1, 2, 64, F)).astype(np.float32)
-    PredictorRunner(model, 2, F, "cpu", tmp_path)
+    make_runner(model, 2, F, "cpu", "predictor", tmp_path)
     (entry,) = _entries(tmp_path)
     params_file = entry / "inference.pdiparams"
     data = bytearray(params_file.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 4096] = bytes(4096)
     params_file.write_bytes(bytes(data))
-    predicted = PredictorRunner(model, 2, F, "cpu", tmp_path)(magnitude)
+    predicted = make_runner(model, 2, F, "cpu", "predictor", tmp_path)(magnitude)
     np.testing.assert_allclose(predicted, EagerRunner(model)(magnitude), rtol=1e-4, atol=1e-4)
     assert "damaged" in caplog.text
     assert params_file.read_bytes() != bytes(data)  # rebuilt in place of the damaged entry
@@ -190,7 +196,6 @@ def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
 
 def test_an_unusable_graph_cache_is_one_clear_error_or_the_eager_fallback(tmp_path, caplog):
     from spleeter_paddle.errors import ConfigurationError
-    from spleeter_paddle.separation.inference import make_runner
 
     model = _model(_params())
     blocker = tmp_path / "a-file"

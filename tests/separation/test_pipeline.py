@@ -7,8 +7,8 @@ import pytest
 
 from spleeter_paddle.audio.spectrogram import istft, stft
 from spleeter_paddle.configuration import load_configuration
+from spleeter_paddle.graph.runners import EagerRunner
 from spleeter_paddle.model import build_model
-from spleeter_paddle.separation.inference import EagerRunner
 from spleeter_paddle.separation.masks import extend_masks, ratio_masks
 from spleeter_paddle.separation.pipeline import SignalChain, array_blocks, separate_blocks
 

@@ -19,7 +19,7 @@ def _train(config: Path, *flags: str) -> None:
 
 def test_train_then_separate_evaluate_export_use_the_same_folder(workspace, tmp_path, monkeypatch):
     from spleeter_paddle.evaluation.models import load_separator
-    from spleeter_paddle.export import export_model
+    from spleeter_paddle.graph.export import export_model
     from spleeter_paddle.pretrained.store import read_weights
     from spleeter_paddle.separation.separator import Separator
 

@@ -16,19 +16,21 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .configuration import Params, load_configuration
-from .errors import ConfigurationError, ModelError
-from .files import FolderBusy, hold_folder, new_temporary, write_errors
-from .options import checked, number, path_value, strict_bool
-from .separation.backends import (
+from ..configuration import Params, load_configuration
+from ..errors import ConfigurationError, ModelError
+from ..files import FolderBusy, file_sha256, hold_folder, new_temporary, write_errors
+from ..options import checked, number, path_value, strict_bool
+from ..pretrained.weights import load_pretrained_model
+from .cache import graph_key
+from .convert import (
     DEFAULT_TOLERANCE,
     EXPORT_FORMATS,
-    INPUT_NAME,
     MAX_TOLERANCE,
-    MODEL_FILES,
-    OUTPUT_NAME,
+    build_graph,
+    converter_versions,
     require,
 )
+from .runners import INPUT_NAME, MODEL_FILES, OUTPUT_NAME, open_graph
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,6 @@ def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
     """None when ``output`` holds exactly an export this tool wrote (its manifest, with this
     tool's keys, and regular files whose sha256 it records), else what is there that is not:
     ``--overwrite`` replaces the whole folder, so nothing else may be in it."""
-    from .pretrained.store import file_sha256
-
     path = output / MANIFEST
     try:
         if path.is_symlink() or not path.is_file():
@@ -132,8 +132,6 @@ def export_model(
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Dict[str, Any]:
     """Load ``params``' weights (or ``model_dir``'s) and :func:`export_network` them to ``output``."""
-    from .pretrained.weights import load_pretrained_model
-
     check_export_options(fmt, output, overwrite, tolerance)
     if model_dir is not None:
         try:
@@ -194,10 +192,6 @@ def _held(folder: Path) -> Iterator[None]:
 
 def _stage(model, params: Params, fmt: str, staging: Path, tolerance: float, source):
     """Write and verify the export in ``staging``; ``(manifest, verification)``."""
-    from .pretrained.store import file_sha256
-    from .separation.backends import build_graph, converter_versions
-    from .separation.inference import graph_key
-
     n_channels, n_bins = int(params["n_channels"]), int(params["F"])
     verification = build_graph(model, n_channels, n_bins, fmt, staging, tolerance)
     (staging / CONFIG).write_text(json.dumps(dict(params), indent=2, sort_keys=True))
@@ -276,9 +270,6 @@ class ExportedModel:
     """
 
     def __init__(self, directory: PathLike, device: str = "cpu"):
-        from .pretrained.store import file_sha256
-        from .separation.backends import open_graph
-
         self.directory = Path(directory)
         try:
             self.manifest = json.loads((self.directory / MANIFEST).read_text())

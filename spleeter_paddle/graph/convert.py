@@ -1,36 +1,28 @@
-"""The network outside Paddle: converted to ONNX (paddle2onnx) or OpenVINO IR, verified, and run.
-
-Every conversion runs beside the Paddle model on generated inputs and is refused when they differ
-by more than a stated tolerance; graphs cached for the ``onnxruntime``/``openvino`` backends are
-keyed on the whole Paddle graph plus the converter versions and opset, and the key is checked on read.
+"""The network as a graph file: saved by ``paddle.jit.save``, converted to ONNX (paddle2onnx) or
+OpenVINO IR, and verified: every conversion runs beside the Paddle model on generated inputs and
+is refused when they differ by more than a stated tolerance.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
-import json
 import logging
 import os
 import tempfile
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
 from ..errors import ConfigurationError, ModelError
-
-if TYPE_CHECKING:
-    import paddle
+from .runners import INPUT_NAME, OUTPUT_NAME, open_graph
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("onnx", "openvino", "paddle")
 
 ONNX_OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "magnitude", "estimates"
 # Largest accepted max |exported - Paddle| over the verification inputs, relative to the largest
 # |Paddle output|: float32 summation-order noise is ~1e-6 of it; a wrong operator is > 1e-2.
 DEFAULT_TOLERANCE = 1e-4
@@ -43,12 +35,6 @@ REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "onnx": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
     "openvino": (("paddle2onnx", "onnx", "openvino"), "openvino"),
     "onnxruntime": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
-}
-_DIGESTS_FILE = "sha256.json"
-MODEL_FILES = {
-    "paddle": ("model.json", "model.pdiparams"),
-    "onnx": ("model.onnx",),
-    "openvino": ("model.xml", "model.bin"),
 }
 
 
@@ -99,6 +85,16 @@ def _stdout_to_log() -> Iterator[None]:
             capture.seek(0)
             for line in capture.read().decode(errors="replace").splitlines():
                 logger.debug("converter: %s", line)
+
+
+def save_graph(model, n_channels: int, n_bins: int, prefix: Path) -> None:
+    """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
+    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the eval-mode graph)."""
+    from ..runtime import paddle
+
+    model.eval()
+    spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", INPUT_NAME)]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))
 
 
 def paddle_to_onnx(prefix: Path, onnx_path: Path) -> None:
@@ -177,62 +173,6 @@ def onnx_to_openvino(onnx_path: Path, xml_path: Path) -> None:
         raise ModelError(f"OpenVINO could not convert the model: {error}") from None
 
 
-class OnnxRuntimeRunner:
-    """An ONNX file run by ONNX Runtime (CUDA when ``device`` is a GPU and it is available)."""
-
-    name = "onnxruntime"
-
-    def __init__(self, onnx_path: Path, device: str = "cpu"):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = os.cpu_count() or 1
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("gpu") and "CUDAExecutionProvider" in ort.get_available_providers():
-            index = int(device.split(":")[1]) if ":" in device else 0
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
-        elif device != "cpu":
-            logger.info("onnxruntime runs on CPU (no %s provider installed)", device)
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-
-    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        feed = {INPUT_NAME: np.ascontiguousarray(magnitude, dtype=np.float32)}
-        return self.session.run([OUTPUT_NAME], feed)[0]
-
-
-class OpenVinoRunner:
-    """An OpenVINO IR run on the CPU in float32 (no bf16/fp16 inference precision)."""
-
-    name = "openvino"
-
-    def __init__(self, xml_path: Path, device: str = "cpu"):
-        import openvino as ov
-
-        if device != "cpu":
-            logger.info("openvino runs on CPU, not %s", device)
-        core = ov.Core()
-        compiled = core.compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        self.request = compiled.create_infer_request()
-        self._lock = threading.Lock()  # one infer request runs one call at a time
-
-    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self.request.infer({0: np.ascontiguousarray(magnitude, dtype=np.float32)})
-            return self.request.get_output_tensor(0).data.copy()
-
-
-def open_graph(directory: Path, fmt: str, device: str = "cpu") -> Callable[[np.ndarray], Any]:
-    """A runner for the ``fmt`` model files in ``directory`` (names from :data:`MODEL_FILES`)."""
-    if fmt == "onnx":
-        return OnnxRuntimeRunner(directory / "model.onnx", device)
-    if fmt == "openvino":
-        return OpenVinoRunner(directory / "model.xml", device)
-    from .inference import PredictorRunner
-
-    return PredictorRunner.from_files(directory / "model", device)
-
-
 def verification_inputs(n_channels: int, n_bins: int, seed: int = 0):
     """Generated mix magnitudes ``[B, C, T, F]``, log-uniform from 1e-4 to 300 like music's."""
     rng = np.random.default_rng(seed)
@@ -242,7 +182,7 @@ def verification_inputs(n_channels: int, n_bins: int, seed: int = 0):
 
 
 def verify(
-    model: paddle.nn.Layer,
+    model,
     runner: Callable[[np.ndarray], np.ndarray],
     n_channels: int,
     n_bins: int,
@@ -284,7 +224,7 @@ def verify(
 
 
 def build_graph(
-    model: paddle.nn.Layer,
+    model,
     n_channels: int,
     n_bins: int,
     fmt: str,
@@ -294,17 +234,13 @@ def build_graph(
     """Write ``fmt``'s :data:`MODEL_FILES` into the empty ``directory``, verified; returns the
     verification numbers. Intermediate files are removed."""
     from ..model import portable_activations
-    from .inference import save_graph
 
     require(fmt)
     model.eval()
     with tempfile.TemporaryDirectory(prefix=".paddle-", dir=directory) as scratch:
         prefix = Path(scratch) / "inference"
-        if fmt == "paddle":
+        with portable_activations(model) if fmt != "paddle" else contextlib.nullcontext():
             save_graph(model, n_channels, n_bins, prefix)
-        else:
-            with portable_activations(model):
-                save_graph(model, n_channels, n_bins, prefix)
         if fmt == "paddle":
             for suffix in (".json", ".pdiparams"):
                 os.replace(f"{prefix}{suffix}", directory / f"model{suffix}")
@@ -314,55 +250,3 @@ def build_graph(
         onnx_to_openvino(directory / "model.onnx", directory / "model.xml")
         os.remove(directory / "model.onnx")
     return verify(model, open_graph(directory, fmt), n_channels, n_bins, tolerance)
-
-
-def cached_graph(
-    model: paddle.nn.Layer, n_channels: int, n_bins: int, fmt: str, cache_dir: Path
-) -> Path:
-    """The verified ``fmt`` graph of ``model`` in the cache (built once per full key)."""
-    from ..pretrained.store import file_sha256
-    from .inference import cached_entry, graph_key
-
-    require(fmt)
-    key = graph_key(model, n_channels, n_bins)
-    if key is not None:
-        key = {"graph": key, "format": fmt, "converters": converter_versions(fmt)}
-        # This module's code converts and verifies: a change to it makes a new entry.
-        key["converter_code"] = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-        key["tolerance"] = DEFAULT_TOLERANCE
-
-    def build(directory: Path) -> None:
-        build_graph(model, n_channels, n_bins, fmt, directory)
-        digests = {name: file_sha256(directory / name) for name in MODEL_FILES[fmt]}
-        (directory / _DIGESTS_FILE).write_text(json.dumps(digests, indent=1))
-
-    def complete(directory: Path) -> bool:
-        """Every model file present with the sha256 recorded when it was built and verified."""
-        try:
-            digests = json.loads((directory / _DIGESTS_FILE).read_text())
-            return all(file_sha256(directory / name) == digests[name] for name in MODEL_FILES[fmt])
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-
-    return cached_entry(cache_dir, f"{type(model).__name__}-{fmt}", key, build, complete)
-
-
-def make_exported_runner(
-    model: paddle.nn.Layer,
-    n_channels: int,
-    n_bins: int,
-    device: str,
-    backend: str,
-    cache_dir: Path,
-):
-    """The ``onnxruntime`` or ``openvino`` runner of ``model``, converted and cached on first use."""
-    fmt = "onnx" if backend == "onnxruntime" else "openvino"
-    require(backend)
-    return open_graph(cached_graph(model, n_channels, n_bins, fmt, cache_dir), fmt, device)
-
-
-def validate_backend(backend: str) -> Optional[str]:
-    """Fail early (before any model loads) when an exported backend's packages are missing."""
-    if backend in ("onnxruntime", "openvino"):
-        require(backend)
-    return backend

@@ -1,9 +1,10 @@
-"""Running the network: eager Paddle, the faster ``paddle.inference`` predictor, or an exported
-graph (ONNX Runtime, OpenVINO: see ``backends.py``).
+"""The graph cache, and the runner a separator gets: eager Paddle, or a graph built once per
+distinct network (``paddle.inference`` predictor, ONNX Runtime, OpenVINO) and reused.
 
-All take ``[B, C, T, F]`` float32 mix magnitudes and return ``[B, N, C, T, F]`` estimates. The
-predictor (``paddle.jit.save`` + ``paddle.inference`` with oneDNN on CPU) is ~2-3x faster per U-Net
-than eager mode and gives the same numbers to float noise; eager is the fallback.
+An entry is named by a digest of its key and holds the key itself, compared in full before
+reuse (the configuration, input shape, weights, model and graph code, Paddle and converter
+versions): a graph built for other settings is never run. It also holds the sha256 of every file
+the build wrote, checked before reuse: a damaged entry is rebuilt.
 """
 
 from __future__ import annotations
@@ -18,109 +19,54 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
-
-import numpy as np
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from ..errors import ConfigurationError, ModelError
-from ..model import build_model
+from ..files import file_sha256
 from ..pretrained.weights import PretrainedWeights
-from ..runtime import paddle
 from ..vocab import BACKENDS
+from . import convert
+from .convert import DEFAULT_TOLERANCE, build_graph, converter_versions, require, save_graph
+from .runners import MODEL_FILES, EagerRunner, PredictorRunner, open_graph
 
 logger = logging.getLogger(__name__)
-
-# A Paddle model, or weights on disk it is built from only when a cached graph cannot serve.
-ModelLike = Union[paddle.nn.Layer, PretrainedWeights]
-
-
-def as_layer(model: ModelLike) -> paddle.nn.Layer:
-    """The eval-mode Paddle model of ``model`` (built now for :class:`PretrainedWeights`)."""
-    return model.model() if isinstance(model, PretrainedWeights) else model
-
-
-class EagerRunner:
-    """``model(magnitude)`` under ``paddle.no_grad`` in eval mode."""
-
-    name = "eager"
-
-    def __init__(self, model: paddle.nn.Layer):
-        self.model = model
-        self.model.eval()
-
-    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        with paddle.no_grad():
-            return self.model(paddle.to_tensor(magnitude)).numpy()
-
-
-class PredictorRunner:
-    """The model exported with ``paddle.jit.save`` and run by a ``paddle.inference`` predictor."""
-
-    name = "predictor"
-
-    def __init__(
-        self, model: ModelLike, n_channels: int, n_bins: int, device: str, cache_dir: Path
-    ):
-        self._start(_export(model, n_channels, n_bins, cache_dir), device)
-
-    @classmethod
-    def from_files(cls, prefix: Path, device: str = "cpu") -> PredictorRunner:
-        """A predictor for ``prefix.json`` + ``prefix.pdiparams`` written by ``paddle.jit.save``."""
-        runner = cls.__new__(cls)
-        runner._start(prefix, device)
-        return runner
-
-    def _start(self, prefix: Path, device: str) -> None:
-        config = paddle.inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
-        if device.startswith("gpu"):
-            config.enable_use_gpu(256, int(device.split(":")[1]) if ":" in device else 0)
-        elif device == "cpu":
-            config.disable_gpu()
-            config.enable_mkldnn()
-            config.set_cpu_math_library_num_threads(os.cpu_count() or 1)
-        else:
-            raise RuntimeError(f"no inference predictor for device {device}")
-        config.disable_glog_info()
-        config.switch_ir_optim(True)
-        self.predictor = paddle.inference.create_predictor(config)
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
-        self._lock = threading.Lock()  # one input handle: one call at a time
-
-    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self.input.reshape(list(magnitude.shape))
-            self.input.copy_from_cpu(np.ascontiguousarray(magnitude, dtype=np.float32))
-            self.predictor.run()
-            return self.output.copy_to_cpu()
-
 
 EXPORT_FORMAT = 2  # bump when the export procedure itself changes
 _KEY_FILE = "graph-key.json"
 _FILES_FILE = "graph-files.json"  # sha256 of every file the build wrote
 _ENTRY_NAME = re.compile(r"^[A-Za-z]\w*-[0-9a-f]{32}$")
 MAX_CACHE_ENTRIES = 6
+PREDICTOR_FILES = ("inference.json", "inference.pdiparams")
+
+
+def as_layer(model):
+    """The eval-mode Paddle model of ``model`` (built now for :class:`PretrainedWeights`)."""
+    return model.model() if isinstance(model, PretrainedWeights) else model
 
 
 def _code_digest() -> str:
-    """sha256 of the code that defines an exported graph: the model package and this module."""
+    """sha256 of the code that defines a cached graph: the model package, the conversion and
+    this module."""
+    from ..model import build_model
+
     digest = hashlib.sha256()
-    sources = sorted(Path(inspect.getfile(build_model)).parent.glob("*.py")) + [Path(__file__)]
-    for source in sources:
+    sources = sorted(Path(inspect.getfile(build_model)).parent.glob("*.py"))
+    for source in sources + [Path(convert.__file__), Path(__file__)]:
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 
 
-def graph_key(model: ModelLike, n_channels: int, n_bins: int) -> Optional[Dict[str, Any]]:
+def graph_key(model, n_channels: int, n_bins: int) -> Optional[Dict[str, Any]]:
     """Everything that defines ``model``'s exported graph, or None when it cannot be told.
 
     The configuration the model was built from (type, params, instrument order, channels, F),
     the input shape, the weights (for a model: names, shapes, dtypes, values; for weights on
-    disk: the sha256 of the bytes read), the model code and Paddle.
+    disk (:class:`PretrainedWeights`): the sha256 of the bytes read), the model code and Paddle.
     """
+    from ..runtime import paddle
+
     if isinstance(model, PretrainedWeights):
         identity = model.graph_identity()
     else:
@@ -155,8 +101,6 @@ def _stored_key(directory: Path) -> Optional[Dict[str, Any]]:
 
 def _built_files(directory: Path) -> Dict[str, str]:
     """``{name: sha256}`` of the files a build wrote into ``directory`` (recursively)."""
-    from ..files import file_sha256
-
     return {
         path.relative_to(directory).as_posix(): file_sha256(path)
         for path in sorted(directory.rglob("*"))
@@ -164,10 +108,10 @@ def _built_files(directory: Path) -> Dict[str, str]:
     }
 
 
-def _usable(directory: Path, key: Dict[str, Any], complete: Callable[[Path], bool]) -> bool:
-    """The entry was built for ``key``, is complete, and its files still hold the bytes the
+def _usable(directory: Path, key: Dict[str, Any], files: Sequence[str]) -> bool:
+    """The entry was built for ``key``, holds ``files``, and its files still hold the bytes the
     build wrote (a damaged or altered graph file would give wrong stems without an error)."""
-    if _stored_key(directory) != key or not complete(directory):
+    if _stored_key(directory) != key or not all((directory / name).is_file() for name in files):
         return False
     try:
         recorded = json.loads((directory / _FILES_FILE).read_text())
@@ -179,31 +123,18 @@ def _usable(directory: Path, key: Dict[str, Any], complete: Callable[[Path], boo
     return intact
 
 
-def _export(model: ModelLike, n_channels: int, n_bins: int, cache_dir: Path) -> Path:
-    """``paddle.jit.save`` the model once per distinct graph; returns the path prefix."""
-
-    def build(directory: Path) -> None:
-        save_graph(as_layer(model), n_channels, n_bins, directory / "inference")
-
-    key = graph_key(model, n_channels, n_bins)
-    stem = key["class"].rsplit(".", 1)[-1] if key else type(model).__name__
-    return cached_entry(cache_dir, stem, key, build, _complete) / "inference"
-
-
 def cached_entry(
     cache_dir: Path,
     stem: str,
     key: Optional[Dict[str, Any]],
     build: Callable[[Path], None],
-    complete: Callable[[Path], bool],
+    files: Sequence[str],
 ) -> Path:
-    """The cache directory ``build`` fills for ``key``, built once per distinct key.
+    """The cache directory ``build`` fills with ``files`` for ``key``, built once per key.
 
-    The entry is named by a digest of ``key`` and holds the key itself, which is compared in
-    full before reuse: a graph built for other settings is never run; and the sha256 of every
-    file the build wrote, checked before reuse: a damaged entry is rebuilt. With no key (it cannot be
-    told) the entry is built in a fresh directory each time and removed at exit. ``build``
-    writes into an empty staging directory that is renamed into place only when it returns.
+    With no key (it cannot be told) the entry is built in a fresh directory each time and
+    removed at exit. ``build`` writes into an empty staging directory that is renamed into place
+    only when it returns.
     """
     _created(cache_dir)
     if key is None:
@@ -213,7 +144,7 @@ def cached_entry(
         return staging
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     directory = cache_dir / f"{stem}-{digest[:32]}"
-    if _usable(directory, key, complete):
+    if _usable(directory, key, files):
         with contextlib.suppress(OSError):  # most recently used: kept longest
             os.utime(directory / _KEY_FILE)
         return directory
@@ -229,7 +160,7 @@ def cached_entry(
             shutil.rmtree(stale, ignore_errors=True)
         os.replace(staging, directory)
     except OSError:  # another process installed the same graph first
-        if not _usable(directory, key, complete):
+        if not _usable(directory, key, files):
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -253,16 +184,28 @@ def _prune(cache_dir: Path, keep: int, stale_s: float = 86_400.0) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _complete(directory: Path) -> bool:
-    return all((directory / f"inference{suffix}").is_file() for suffix in (".json", ".pdiparams"))
+def cached_graph(model, n_channels: int, n_bins: int, fmt: Optional[str], cache_dir: Path) -> Path:
+    """The cache entry of ``model``'s graph: the ``paddle.jit.save`` files of the predictor
+    (``fmt`` None; ``inference.json`` + ``.pdiparams``), else the verified ``fmt`` graph."""
+    key = graph_key(model, n_channels, n_bins)
+    if fmt is None:
+        stem = key["class"].rsplit(".", 1)[-1] if key else type(model).__name__
+        prefix = "inference"
 
+        def build(directory: Path) -> None:
+            save_graph(as_layer(model), n_channels, n_bins, directory / prefix)
 
-def save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, prefix: Path) -> None:
-    """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
-    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the eval-mode graph)."""
-    model.eval()
-    spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))
+        return cached_entry(cache_dir, stem, key, build, PREDICTOR_FILES)
+    require(fmt)
+    if key is not None:
+        key = {"graph": key, "format": fmt, "converters": converter_versions(fmt)}
+        key["tolerance"] = DEFAULT_TOLERANCE
+
+    def build(directory: Path) -> None:
+        build_graph(model, n_channels, n_bins, fmt, directory)
+
+    stem = f"{type(model).__name__}-{fmt}"
+    return cached_entry(cache_dir, stem, key, build, MODEL_FILES[fmt])
 
 
 def default_cache_dir() -> Path:
@@ -297,8 +240,15 @@ def _cache_errors():
         ) from None
 
 
+def validate_backend(backend: str) -> str:
+    """Fail early (before any model loads) when an exported backend's packages are missing."""
+    if backend in ("onnxruntime", "openvino"):
+        require(backend)
+    return backend
+
+
 def make_runner(
-    model: ModelLike,
+    model,
     n_channels: int,
     n_bins: int,
     device: str,
@@ -307,32 +257,30 @@ def make_runner(
 ):
     """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for.
 
-    ``onnxruntime``/``openvino`` convert the model once (cached, verified against Paddle). Given
-    :class:`PretrainedWeights`, the Paddle model is built only when no cached graph serves.
+    ``model``: a Paddle model, or :class:`PretrainedWeights` (the model is then built only when
+    no cached graph serves). ``onnxruntime``/``openvino`` convert the model once (cached,
+    verified against Paddle).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend in ("onnxruntime", "openvino"):
-        from .backends import make_exported_runner
-
+        fmt = "onnx" if backend == "onnxruntime" else "openvino"
+        require(backend)
         with _cache_errors():
-            return make_exported_runner(
-                as_layer(model),
-                n_channels,
-                n_bins,
-                device,
-                backend,
-                cache_dir or default_cache_dir(),
+            directory = cached_graph(
+                as_layer(model), n_channels, n_bins, fmt, cache_dir or default_cache_dir()
             )
+            return open_graph(directory, fmt, device)
     if backend == "eager" or (
         backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
     ):
         return EagerRunner(as_layer(model))
     try:
         with _cache_errors():
-            return PredictorRunner(
-                model, n_channels, n_bins, device, cache_dir or default_cache_dir()
+            directory = cached_graph(
+                model, n_channels, n_bins, None, cache_dir or default_cache_dir()
             )
+            return PredictorRunner(directory / "inference", device)
     except Exception as error:  # the predictor is an optimisation: fall back, say why
         if backend == "predictor":
             raise
