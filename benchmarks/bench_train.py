@@ -66,7 +66,7 @@ def workspace(cache: Optional[str], T: int, F: int, n_songs: int, prefix: str) -
 
 def loader_throughput(params: dict, batch_size: int, workers: int, n_batches: int) -> float:
     """Batches per second delivered by the training loader (after one warm-up batch)."""
-    from spleeter_paddle.data.cache_format import SpectrogramCache
+    from spleeter_paddle.data.cache_files import SpectrogramCache
     from spleeter_paddle.data.dataset import ResumableBatchSampler, TrainingDataset
     from spleeter_paddle.data.loader import BatchLoader
 

@@ -61,7 +61,7 @@ def _close(stack: list, totals: Dict[str, float]) -> None:
 def profile(params: dict, args: argparse.Namespace) -> None:
     import numpy as np
 
-    from spleeter_paddle.data.cache_format import SpectrogramCache
+    from spleeter_paddle.data.cache_files import SpectrogramCache
     from spleeter_paddle.data.dataset import ResumableBatchSampler, TrainingDataset
     from spleeter_paddle.data.loader import BatchLoader
     from spleeter_paddle.devices import select_device

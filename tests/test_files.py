@@ -83,7 +83,7 @@ def test_cache_and_export_writers_hold_their_folders(tmp_path):
     """The cache build and the export reclaim through the same journal: both hold their folder,
     so a second run (or this test holding it) is refused before anything is written."""
     from spleeter_paddle.configuration import load_configuration
-    from spleeter_paddle.data.cache_format import held_cache
+    from spleeter_paddle.data.cache_files import held_cache
     from spleeter_paddle.errors import ConfigurationError, DataError
     from spleeter_paddle.graph.export import export_network
 

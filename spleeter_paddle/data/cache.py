@@ -3,7 +3,7 @@
 Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins; chunks
 that start at the same second are stored once) and training STFT (no padding, first F bins),
 stored per song as raw ``uint8`` dB (Spleeter's 100 dB quantisation, min/max per chunk and
-instrument) or ``float16``, in the format of ``cache_format.py``.
+instrument) or ``float16``, in the format of ``cache_files.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
 from ..files import write_atomic, write_problem
-from .cache_format import (
+from .cache_files import (
     cache_settings,
     check_cache_folder,
     entry_problem,

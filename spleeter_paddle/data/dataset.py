@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DataError
 from ..runtime import paddle
 from ..vocab import AUGMENTATIONS
-from .cache_format import SpectrogramCache
+from .cache_files import SpectrogramCache
 
 GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
 

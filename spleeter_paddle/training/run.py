@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..data.cache_format import SpectrogramCache
+from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.cache_format import SpectrogramCache
+from ..data.cache_files import SpectrogramCache
 from ..data.dataset import ResumableBatchSampler, TrainingDataset, ValidationDataset
 from ..data.loader import BatchLoader
 from ..devices import select_device

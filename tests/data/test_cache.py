@@ -15,7 +15,7 @@ from data_helpers import small_params
 
 from spleeter_paddle.audio.spectrogram import stft
 from spleeter_paddle.data.cache import build_cache, chunk_starts, process_data
-from spleeter_paddle.data.cache_format import SpectrogramCache, dequantise_table, quantise
+from spleeter_paddle.data.cache_files import SpectrogramCache, dequantise_table, quantise
 from spleeter_paddle.data.manifest import build_manifests
 from spleeter_paddle.errors import DataError
 

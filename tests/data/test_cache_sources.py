@@ -14,7 +14,7 @@ import pytest
 from data_helpers import small_params
 
 from spleeter_paddle.data.cache import build_cache
-from spleeter_paddle.data.cache_format import SpectrogramCache
+from spleeter_paddle.data.cache_files import SpectrogramCache
 from spleeter_paddle.data.manifest import build_manifests
 from spleeter_paddle.errors import DataError
 

@@ -9,7 +9,7 @@ import pytest
 from data_helpers import small_params, two_stem_song, write_song
 
 from spleeter_paddle.data.cache import process_data
-from spleeter_paddle.data.cache_format import SpectrogramCache
+from spleeter_paddle.data.cache_files import SpectrogramCache
 from spleeter_paddle.data.dataset import (
     ResumableBatchSampler,
     TrainingDataset,
