@@ -13,23 +13,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import DataError
 from ..files import file_sha256
-from ..pretrained.store import weights_digest
 from . import bsseval, stability
 from .tracks import Track
 
-# Config fields that change a Separator's output (training-only fields do not).
-OUTPUT_FIELDS = (
-    "instrument_list",
-    "mix_name",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
 # The kind of setting of a separator without evaluation_setting() (never resumed).
 UNDESCRIBED = "undescribed"
 # Which references museval is given, for both routes (folder layouts and musdb.DB).
@@ -40,30 +26,18 @@ REFERENCE_CONVENTION = (
 
 
 def separator_setting(separator: Any) -> Optional[Dict[str, Any]]:
-    """What defines ``separator``'s estimates: its own ``evaluation_setting()`` if it has one,
-    else for a ``Separator``: weights digest, output config fields, MWF and segment length;
-    None when it cannot tell (see :func:`undescribed_setting`).
-
-    Device, backend and batch size are left out: they give the same numbers.
-    """
-    if hasattr(separator, "evaluation_setting"):
-        setting = separator.evaluation_setting()
-        if not isinstance(setting, Mapping):
-            raise ValueError(
-                f"separator {type(separator).__name__}.evaluation_setting() must return a dict,"
-                f" got {setting!r}"
-            )
-        return dict(setting)
-    if not (hasattr(separator, "params") and hasattr(separator, "model")):
+    """What defines ``separator``'s estimates: its ``evaluation_setting()`` (``Separator``'s:
+    weights digest, output config fields, MWF, segment length); None when it has none (see
+    :func:`undescribed_setting`)."""
+    if not hasattr(separator, "evaluation_setting"):
         return None
-    params = separator.params
-    return {
-        "kind": "spleeter",
-        "weights_sha256": weights_digest(separator.model.state_dict()),
-        "config": {name: params[name] for name in OUTPUT_FIELDS if name in params},
-        "mwf": bool(getattr(separator, "mwf", False)),
-        "segment_frames": int(separator.chain.T),
-    }
+    setting = separator.evaluation_setting()
+    if not isinstance(setting, Mapping):
+        raise ValueError(
+            f"separator {type(separator).__name__}.evaluation_setting() must return a dict,"
+            f" got {setting!r}"
+        )
+    return dict(setting)
 
 
 def undescribed_setting(separator: Any) -> Dict[str, Any]:

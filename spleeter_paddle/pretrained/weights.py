@@ -19,6 +19,7 @@ from .store import (
     decode_tensors,
     read_metadata,
     verified_weights_bytes,
+    weights_digest,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,23 +59,35 @@ class PretrainedWeights:
             "weights": f"safetensors sha256 {self.sha256}",
         }
 
+    def _arrays(self) -> Dict[str, Any]:
+        """The tensors, from a fresh read that must have the digest they were opened with."""
+        data, sha256 = verified_weights_bytes(self.directory)
+        if sha256 != self.sha256:
+            raise ModelError(
+                f"{self.weights_path}: the weights were replaced while in use (sha256 "
+                f"{self.sha256} when opened, {sha256} now); nothing was loaded"
+            )
+        return decode_tensors(data, self.weights_path, "weights", WEIGHTS_REFUSAL)
+
     def model(self):
         """``build_model(params)`` holding these weights, in eval mode (built once)."""
         if self._model is None:
             from ..model import build_model
 
-            data, sha256 = verified_weights_bytes(self.directory)
-            if sha256 != self.sha256:
-                raise ModelError(
-                    f"{self.weights_path}: the weights were replaced while in use (sha256 "
-                    f"{self.sha256} when opened, {sha256} now); nothing was loaded"
-                )
-            arrays = decode_tensors(data, self.weights_path, "weights", WEIGHTS_REFUSAL)
+            arrays = self._arrays()
             model = build_model(dict(self.params), initialise=False)  # every weight is set next
             assign_weights(model, arrays, self.weights_path)
             model.eval()
             self._model = model
         return self._model
+
+    def state_digest(self) -> str:
+        """:func:`~.store.weights_digest` of the model's state: of the built model's when there
+        is one, else of the tensors on disk (the same digest: the model holds them exactly),
+        without building it."""
+        if self._model is not None:
+            return weights_digest(self._model.state_dict())
+        return weights_digest(self._arrays())
 
 
 def pretrained_weights(

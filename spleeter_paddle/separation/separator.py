@@ -37,6 +37,10 @@ from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)
 
+# Config fields that change a Separator's output (training-only fields do not).
+OUTPUT_FIELDS = ("instrument_list", "mix_name", "sample_rate", "frame_length", "frame_step")
+OUTPUT_FIELDS += ("F", "n_channels", "separation_exponent", "mask_extension", "model")
+
 
 class Separator(SpleeterFileMethods):
     """Spleeter separation with a model loaded once.
@@ -136,6 +140,18 @@ class Separator(SpleeterFileMethods):
     @property
     def backend(self) -> str:
         return self._runner.name
+
+    def evaluation_setting(self) -> Dict[str, Any]:
+        """What defines the estimates (the key of stored scores, see ``evaluation``): the
+        weights' digest, the configuration's output fields, MWF and the segment length. Device,
+        backend and batch size give the same numbers and are left out. Builds no model."""
+        return {
+            "kind": "spleeter",
+            "weights_sha256": self.weights.state_digest(),
+            "config": {name: self.params[name] for name in OUTPUT_FIELDS if name in self.params},
+            "mwf": bool(self.mwf),
+            "segment_frames": int(self.chain.T),
+        }
 
     def run_model(self, magnitude: np.ndarray) -> np.ndarray:
         """``[B, C, T, F]`` float32 mix magnitudes -> ``[B, N, C, T, F]`` instrument estimates."""
