@@ -1,16 +1,16 @@
 """Training: a whole run (``run.train_model``), the loop (``trainer``), checkpoints and export
 (``checkpoint``), initial weights (``initial``), multi-card launch (``distributed``), training
-configurations (``config``). Attributes load lazily so that ``training.config`` needs no Paddle.
+configurations and options (``config``). Attributes load lazily so that ``training.config``
+needs no Paddle.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "LaunchOptions": "run",
-    "TrainingOptions": "trainer",
-    "TrainingResult": "trainer",
+    "LaunchOptions": "config",
+    "TrainingOptions": "config",
+    "TrainingResult": "config",
     "resolve_initial_weights": "initial",
-    "train": "trainer",
     "train_model": "run",
     "launch_training": "distributed",
     "training_configuration": "config",

@@ -1,17 +1,23 @@
-"""Training configurations: the default 2-stem one (``configs/2stems_config.json``) and overrides.
+"""What a training run is given: its configuration (the default 2-stem one,
+``configs/2stems_config.json``, and overrides), :class:`TrainingOptions` (checked as the flags
+are, when made), :class:`LaunchOptions`; and what it returns (:class:`TrainingResult`).
 
 Paths in a configuration (manifests, caches) are relative to the working directory, like
 Spleeter's; ``model_dir`` is relative to the model home (``$MODEL_PATH`` or ``model/``).
-The training options a library caller passes are checked here too, as the flags are.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
+from .. import options as checks
 from ..configuration import load_configuration
 from ..errors import ConfigurationError
+from ..vocab import AUGMENTATIONS
+
+LoadModel = Union[bool, str, None]  # -lm: True/"pretrained", "latest", a directory, False/None
 
 DEFAULT_CONFIG_PATH = Path("configs/2stems_config.json")
 # The 2-stem training defaults on top of ``spleeter:2stems`` (configs/2stems_config.json holds
@@ -81,12 +87,68 @@ def training_configuration(
     return load_configuration(params, source)
 
 
-def check_training_options(options: Any) -> None:
-    """Refuse a bad ``TrainingOptions`` field (ConfigurationError naming it) with the checks the
-    flags use, before any data or weights are read."""
-    from .. import options as checks
-    from ..vocab import AUGMENTATIONS
+@dataclass
+class TrainingOptions:
+    """How to train; ``None`` fields fall back to the configuration (Spleeter's keys). Checked
+    when made (:func:`check_training_options`), before any data or weights are read."""
 
+    run_dir: Optional[str] = None  # default model/<params model_dir>
+    batch_size: Optional[int] = None
+    learning_rate: Optional[float] = None
+    max_steps: Optional[int] = None  # default: epochs, else train_max_steps
+    epochs: Optional[int] = None
+    save_every: Optional[int] = None  # default save_checkpoints_steps
+    validate_every: Optional[int] = None  # default save_every; 0 disables
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    num_workers: int = 2
+    load_model: LoadModel = False  # True/"pretrained": official weights; "latest"; a directory
+    initial_weights: Optional[str] = None  # ``load_model`` already resolved to a directory
+    resume: Optional[bool] = None  # True: continue the run; False: new run; None: if it matches
+    batch_statistics: bool = False
+    dropout: bool = False
+    amp: bool = False
+    seed: Optional[int] = None  # default random_seed
+    device: str = "auto"
+    augmentation: Sequence[str] = ()
+    visualdl_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        check_training_options(self)
+
+
+@dataclass
+class LaunchOptions:
+    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
+
+    n_procs: int = 1  # processes (cards) per node
+    nnodes: Optional[str] = None  # number of nodes (multi-node)
+    master: Optional[str] = None  # rendezvous ip:port (multi-node)
+    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
+    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
+    log_dir: Optional[str] = "log"  # workerlog.<rank> files
+
+    @property
+    def launched(self) -> bool:
+        return max(1, self.n_procs) > 1 or bool(self.nnodes)
+
+
+@dataclass
+class TrainingResult:
+    """Where a run stands after training: its folder, final step and this call's losses."""
+
+    run_dir: Path
+    step: int
+    start_step: int
+    losses: List[float] = field(default_factory=list)  # one per step run now
+    validation: Dict[int, float] = field(default_factory=dict)  # step -> validation loss
+    initial_weights: Optional[Path] = None
+    exit_status: int = 0  # the launcher's, for runs in several processes
+
+
+def check_training_options(options: TrainingOptions) -> None:
+    """Refuse a bad ``TrainingOptions`` field (ConfigurationError naming it) with the checks the
+    flags use."""
     rules = {
         "batch_size": checks.whole_number,
         "learning_rate": checks.positive_number,

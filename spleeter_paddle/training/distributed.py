@@ -118,10 +118,12 @@ def launch_training(
     log_dir: Optional[str] = "log",
     extra_env: Optional[Dict[str, str]] = None,
     keep_fds: Sequence[int] = (),
+    plan: Optional[Dict[str, Any]] = None,
 ) -> int:
     """Run ``n_procs`` training processes per node; returns the launcher's exit status.
 
-    ``options`` are :class:`~spleeter_paddle.training.trainer.TrainingOptions` fields (JSON-able).
+    ``options`` are :class:`~spleeter_paddle.training.config.TrainingOptions` fields and ``plan``
+    the run's :class:`~spleeter_paddle.training.folder.RunPlan` (JSON), what every worker trains by.
     Worker logs go to ``log_dir/workerlog.<rank>`` (rank 0 is also echoed by the launcher).
     ``keep_fds`` (the run lock) stay open in the launcher, so that the lock outlives this
     process if it is killed outright. Ctrl-C, SIGTERM or SIGHUP here (any exception) is passed
@@ -131,7 +133,7 @@ def launch_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     descriptor, job_path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=run_dir)
     with os.fdopen(descriptor, "w") as stream:
-        json.dump({"params": params, "options": options}, stream)
+        json.dump({"params": params, "options": options, "plan": plan}, stream)
     environ = launch_environment(options.get("device", "auto"), n_procs=n_procs)
     environ.update(extra_env or {})
     command = launch_command(n_procs, Path(job_path), master, nnodes, ips, devices, log_dir)

@@ -1,5 +1,6 @@
 """The run folder on disk: which files a training run writes there (a new run starts only in an
-absent or empty folder, or one holding its own files), and its lock (one training at a time).
+absent or empty folder, or one holding its own files), its lock (one training at a time), and
+the plan a command makes for it (:class:`RunPlan`, decided once in ``run.py`` under the lock).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -18,6 +20,30 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 
 _locks: Dict[str, List[Any]] = {}
+
+
+@dataclass
+class RunPlan:
+    """What a training command does with its run folder: resume its ``checkpoint`` or start a
+    new run, with the ``settings`` recorded in ``run.json`` (``recorded.random_seed``: the seed
+    to train with)."""
+
+    run_dir: Path
+    resume: bool
+    checkpoint: Optional[Path]
+    settings: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        """For a launched worker's job file (:meth:`from_json` reads it back)."""
+        checkpoint = str(self.checkpoint) if self.checkpoint is not None else None
+        return {"run_dir": str(self.run_dir), "resume": self.resume, "checkpoint": checkpoint,
+                "settings": self.settings}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, document: Dict[str, Any]) -> RunPlan:
+        checkpoint = document["checkpoint"]
+        return cls(Path(document["run_dir"]), bool(document["resume"]),
+                   Path(checkpoint) if checkpoint else None, document["settings"])  # fmt: skip
 
 
 def free_run_directory(run_dir: Path) -> Path:

@@ -11,10 +11,10 @@ from typing import Any, Dict, Optional, Tuple, Union
 from ..errors import ModelError
 from ..pretrained.store import METADATA_FILE, model_directory, newest_model
 from ..vocab import LOAD_MODEL_LATEST, LOAD_MODEL_PRETRAINED, LOAD_MODEL_SCRATCH, PRETRAINED_PRESETS
+from .config import LoadModel
 
 logger = logging.getLogger(__name__)
 
-LoadModel = Union[bool, str, None]
 PathLike = Union[str, Path]
 
 

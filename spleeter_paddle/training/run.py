@@ -1,6 +1,7 @@
 """A training run: :func:`train_model` (cache check, resume decision, initial weights, launch),
-and the run folder that records its settings (``run.json``), resumed only when asked
-(``--resume``) or when the flags match; defining settings must match, recorded ones only warn.
+planned once under the run folder's lock; the folder records its settings (``run.json``) and is
+resumed only when asked (``--resume``) or when the flags match; defining settings must match,
+recorded ones only warn.
 """
 
 from __future__ import annotations
@@ -8,28 +9,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries
-from .config import check_training_options
+from .config import LaunchOptions, LoadModel, TrainingOptions, TrainingResult
 from .distributed import launch_training
 from .folder import (
     RUN_FILE,
+    RunPlan,
     free_run_directory,
     held_lock_descriptors,
     refuse_foreign_files,
     refuse_non_folder,
     run_lock,
 )
-from .initial import LoadModel, initial_weights_label, resolve_load_model, run_directory
-
-if TYPE_CHECKING:  # the trainer imports this module
-    from .trainer import TrainingOptions, TrainingResult
+from .initial import initial_weights_label, resolve_load_model, run_directory
+from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +39,6 @@ RECORDED_KEYS = ("batch_size", "learning_rate", "random_seed", "chunk_duration")
 RECORDED_KEYS += ("n_chunks_per_song", "training_cache")
 FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--batch-statistics"}
 FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
-
-
-@dataclass
-class RunPlan:
-    """What a training command does with its run folder."""
-
-    run_dir: Path
-    resume: bool
-    checkpoint: Optional[Path]
-    settings: Dict[str, Any]
 
 
 def run_settings(
@@ -191,10 +180,10 @@ def _read_quietly(run_dir: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def open_run(plan: RunPlan, params: Dict[str, Any], clean: bool = True) -> None:
-    """Clean what a killed process left (``clean``: only the holder of :func:`run_lock`) and
-    record the settings of a new run."""
-    removed = remove_stale_temporaries(plan.run_dir) if clean else []
+def open_run(plan: RunPlan, params: Dict[str, Any]) -> None:
+    """Clean what a killed process left (the caller holds :func:`run_lock`) and record the
+    settings of a new run."""
+    removed = remove_stale_temporaries(plan.run_dir)
     if removed:
         logger.warning(
             "removed %d temporaries of an interrupted save in %s (%s)",
@@ -214,22 +203,6 @@ def read_run_settings_or_none(run_dir: Path) -> Optional[Dict[str, Any]]:
 
 
 # --- a whole training command, as a library call ------------------------------------------------
-
-
-@dataclass
-class LaunchOptions:
-    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
-
-    n_procs: int = 1  # processes (cards) per node
-    nnodes: Optional[str] = None  # number of nodes (multi-node)
-    master: Optional[str] = None  # rendezvous ip:port (multi-node)
-    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
-    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
-    log_dir: Optional[str] = "log"  # workerlog.<rank> files
-
-    @property
-    def launched(self) -> bool:
-        return max(1, self.n_procs) > 1 or bool(self.nnodes)
 
 
 def check_run(
@@ -272,9 +245,10 @@ def train_model(
     ``launch.n_procs`` launched ones.
 
     In order: the run folder's resume decision (a conflict raises ConfigurationError before any
-    work), the training cache checked against ``params`` (DataError), the folder locked, a new
-    run's settings recorded, the ``-lm`` weights resolved once (the official ones fetched by the
-    model provider), then training. Launched runs return the final checkpoint's step and the
+    work), the training cache checked against ``params`` (DataError), the folder locked and the
+    run planned once under the lock (a new run's settings recorded, the ``-lm`` weights resolved
+    once: the official ones fetched by the model provider), then training with that plan here or
+    in every launched worker. Launched runs return the final checkpoint's step and the
     launcher's ``exit_status`` (their losses are in ``<log_dir>/workerlog.<rank>``)::
 
         from spleeter_paddle.training import LaunchOptions, TrainingOptions, train_model
@@ -285,10 +259,7 @@ def train_model(
         print(result.step, result.losses[-1], result.run_dir)
         train_model(params, TrainingOptions(resume=True), LaunchOptions(n_procs=4))
     """
-    from .trainer import TrainingOptions
-
     options = options or TrainingOptions()
-    check_training_options(options)
     run_dir = run_directory(params, options.run_dir)
     options = dataclasses.replace(options, run_dir=str(run_dir))
     check_run(params, options, launch)  # refuse a conflict before any work
@@ -327,10 +298,8 @@ def _start(
     plan: RunPlan,
     launch: Optional[LaunchOptions],
 ) -> TrainingResult:
-    from .trainer import TrainingResult, train
-
     if launch is None or not launch.launched:
-        return train(params, options)
+        return Trainer(params, options, plan).run()
     try:
         status = launch_training(
             params,
@@ -342,6 +311,7 @@ def _start(
             launch.devices,
             launch.log_dir,
             keep_fds=held_lock_descriptors(plan.run_dir),
+            plan=plan.to_json(),
         )
     except BaseException:
         # The workers are gone (launch_training waits for them) and the lock is still held:

@@ -1,9 +1,9 @@
 """The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam.
 
 Spleeter's recipe by default (BN on stored statistics, no dropout, Adam lr from the config,
-random T-frame crops); checkpoints every N steps, resume under the run rules of ``run.py``;
-validation loss at step 0 and every M steps; Paddle-style log lines; one process or one of N
-``DataParallel`` ranks.
+random T-frame crops); checkpoints every N steps, resuming as the run's plan says (made by
+``run.py`` under the run's lock); validation loss at step 0 and every M steps; Paddle-style log
+lines; one process or one of N ``DataParallel`` ranks.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import logging
 import random
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -33,54 +32,13 @@ from .checkpoint import (
     export_model,
     rng_seed,
 )
-from .config import check_training_options
-from .distributed import gather_digests, init_distributed, local_device_id, world_info
-from .folder import run_lock
-from .initial import LoadModel, run_directory
+from .config import TrainingOptions, TrainingResult
+from .distributed import gather_digests, init_distributed, local_device_id
+from .folder import RunPlan
 from .reporting import Interval, VisualDL, format_eta, validation_loss
-from .run import open_run, plan_run, settle_initial_weights
 from .steps import step_function, train_step
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingOptions:
-    """How to train; ``None`` fields fall back to the configuration (Spleeter's keys)."""
-
-    run_dir: Optional[str] = None  # default model/<params model_dir>
-    batch_size: Optional[int] = None
-    learning_rate: Optional[float] = None
-    max_steps: Optional[int] = None  # default: epochs, else train_max_steps
-    epochs: Optional[int] = None
-    save_every: Optional[int] = None  # default save_checkpoints_steps
-    validate_every: Optional[int] = None  # default save_every; 0 disables
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    num_workers: int = 2
-    load_model: LoadModel = False  # True/"pretrained": official weights; "latest"; a directory
-    initial_weights: Optional[str] = None  # ``load_model`` already resolved to a directory
-    resume: Optional[bool] = None  # True: continue the run; False: new run; None: if it matches
-    batch_statistics: bool = False
-    dropout: bool = False
-    amp: bool = False
-    seed: Optional[int] = None  # default random_seed
-    device: str = "auto"
-    augmentation: Sequence[str] = ()
-    visualdl_dir: Optional[str] = None
-
-
-@dataclass
-class TrainingResult:
-    """Where a run stands after training: its folder, final step and this call's losses."""
-
-    run_dir: Path
-    step: int
-    start_step: int
-    losses: List[float] = field(default_factory=list)  # one per step run now
-    validation: Dict[int, float] = field(default_factory=dict)  # step -> validation loss
-    initial_weights: Optional[Path] = None
-    exit_status: int = 0  # the launcher's, for runs in several processes (``run.train_model``)
 
 
 def _seed_everything(seed: int) -> None:
@@ -99,11 +57,17 @@ def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.opti
 
 
 class Trainer:
-    """One process's share of a training run (see :func:`train`)."""
+    """One process's share of a training run, as ``plan`` says (``run.train_model`` makes it,
+    with the ``-lm`` weights of ``options`` resolved, and has recorded it in the run folder).
 
-    def __init__(self, params: Dict[str, Any], options: TrainingOptions):
-        check_training_options(options)
-        self.params, self.options = params, options
+    Rank 0 alone logs and saves; the run folder receives ``model.safetensors`` + ``model.json``
+    and ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
+    """
+
+    def __init__(self, params: Dict[str, Any], options: TrainingOptions, plan: RunPlan):
+        # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
+        warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+        self.params, self.options, self.plan = params, options, plan
         self.rank, self.world_size = init_distributed()
         self.is_main = self.rank == 0
         self.device = select_device(options.device, rank=local_device_id())
@@ -113,21 +77,9 @@ class Trainer:
         self.save_every = options.save_every or params["save_checkpoints_steps"]
         validate_every = options.validate_every
         self.validate_every = self.save_every if validate_every is None else validate_every
-        self.run_dir = run_directory(params, options.run_dir)
+        self.run_dir = plan.run_dir
         self.instruments = list(params["instrument_list"])
-        self.plan = plan_run(
-            self.run_dir,
-            params,
-            options.load_model,
-            options.resume,
-            options.batch_statistics,
-            options.dropout,
-            options.seed,
-        )
-        self.seed = int(self.plan.settings["recorded"].get("random_seed") or 0)
-        self.options = options = settle_initial_weights(params, options, self.plan)
-        if self.is_main:  # a launched worker leaves cleaning to its parent, which owns the lock
-            open_run(self.plan, params, clean=self.world_size == 1)
+        self.seed = int(plan.settings["recorded"].get("random_seed") or 0)
         _seed_everything(self.seed)
         self._build_data()
         self.model = build_model(
@@ -345,25 +297,3 @@ class Trainer:
             self.world_size,
             ", ".join(digest[:16] for digest in digests),
         )
-
-
-def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> TrainingResult:
-    """Train ``build_model(params)`` on ``params['training_cache']`` in this process (the loop
-    itself; :func:`~spleeter_paddle.training.run.train_model` adds the cache check, fetches the
-    ``-lm`` weights once and can launch several processes).
-
-    The run directory is resumed or started as ``options.resume`` and its ``run.json`` say
-    (:func:`~spleeter_paddle.training.run.plan_run`; a conflict raises ConfigurationError), and
-    is locked against a second training. Validation runs at step 0 of a new run. Run inside ``paddle.distributed.launch`` for data parallelism (see ``distributed.py``); only
-    rank 0 logs and saves. Returns the final step, this run's per-step losses and the
-    validation losses. The run directory receives ``model.safetensors`` + ``model.json`` and
-    ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
-    """
-    # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
-    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
-    options = options or TrainingOptions()
-    check_training_options(options)  # before the run folder is made
-    if world_info()[1] > 1:  # launched: the parent process holds the run's lock
-        return Trainer(params, options).run()
-    with run_lock(run_directory(params, options.run_dir)):
-        return Trainer(params, options).run()

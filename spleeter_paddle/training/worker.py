@@ -1,8 +1,8 @@
 """Entry point of each process started by ``paddle.distributed.launch`` (see ``distributed.py``).
 
-Run as a script: ``worker.py --job <file>``; the job file holds the resolved configuration and
-the :class:`~spleeter_paddle.training.trainer.TrainingOptions`. SDAA variables are set before
-Paddle is imported.
+Run as a script: ``worker.py --job <file>``; the job file holds the resolved configuration, the
+:class:`~spleeter_paddle.training.config.TrainingOptions` and the run's plan (made by the parent
+under the run's lock, which it holds). SDAA variables are set before Paddle is imported.
 """
 
 import argparse
@@ -19,7 +19,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--job", required=True, help="JSON file with 'params' and 'options'")
+    parser.add_argument("--job", required=True, help="JSON file: 'params', 'options', 'plan'")
     args = parser.parse_args(argv)
     with open(args.job) as stream:
         job = json.load(stream)
@@ -31,10 +31,13 @@ def main(argv=None) -> int:
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
     configure_logging(logging.INFO if rank == 0 else logging.WARNING)
     from spleeter_paddle.errors import SpleeterError
-    from spleeter_paddle.training.trainer import TrainingOptions, train
+    from spleeter_paddle.training.config import TrainingOptions
+    from spleeter_paddle.training.folder import RunPlan
+    from spleeter_paddle.training.trainer import Trainer
 
     try:
-        train(job["params"], TrainingOptions(**job["options"]))
+        plan = RunPlan.from_json(job["plan"])
+        Trainer(job["params"], TrainingOptions(**job["options"]), plan).run()
     except SpleeterError as error:
         logging.getLogger("spleeter_paddle").error("%s", error)
         return error.exit_code

@@ -19,11 +19,12 @@ from spleeter_paddle.errors import ConfigurationError, ModelError
 from spleeter_paddle.files import file_sha256
 from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.store import write_model
+from spleeter_paddle.training import TrainingOptions
 from spleeter_paddle.training.checkpoint import CheckpointManager, export_model
 from spleeter_paddle.training.config import default_training_params
 from spleeter_paddle.training.initial import resolve_initial_weights
 from spleeter_paddle.training.run import plan_run, train_model, write_run_settings
-from spleeter_paddle.training.trainer import TrainingOptions, build_optimizer, train
+from spleeter_paddle.training.trainer import build_optimizer
 
 SMALL = ["-T", "64", "-F", "128", "--steps", "1", "-lm", "False", "--device", "cpu"]
 
@@ -100,7 +101,7 @@ def test_library_options_are_checked_like_the_flags(workspace, tmp_path):
         {"augmentation": "gain"},
     ):
         with pytest.raises(ConfigurationError, match=f"TrainingOptions.{next(iter(change))} "):
-            train(params, _options(tmp_path / "run", max_steps=1, **change))
+            train_model(params, _options(tmp_path / "run", max_steps=1, **change))
         assert not (tmp_path / "run").exists()
 
 
@@ -186,7 +187,7 @@ def test_a_new_run_may_use_an_empty_folder_or_its_own(tmp_path):
 def trained(workspace, tmp_path: Path):
     params, _ = workspace
     run = tmp_path / "run"
-    train(params, _options(run, max_steps=1))
+    train_model(params, _options(run, max_steps=1))
     return params, run
 
 
@@ -201,7 +202,7 @@ def test_a_damaged_state_field_is_a_damaged_checkpoint(trained, field, value):
     state = json.loads(path.read_text())
     path.write_text(json.dumps({**state, field: value}))
     with pytest.raises(ModelError, match=f"state.json: damaged checkpoint: '{field}'"):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))
 
 
 def test_damaged_fields_are_one_line_errors_on_the_command_line(trained, capsys):
@@ -226,7 +227,7 @@ def test_a_diverging_run_stops_and_saves_nothing(workspace, tmp_path):
     params, _ = workspace
     run = tmp_path / "run"
     with pytest.raises(ModelError, match="diverged: the loss became NaN or infinite by step 2"):
-        train({**params, "learning_rate": 1e38}, _options(run, max_steps=2))
+        train_model({**params, "learning_rate": 1e38}, _options(run, max_steps=2))
     assert not (run / "model.safetensors").exists()
     assert not list(run.joinpath("checkpoints").glob("*"))
 
@@ -248,7 +249,7 @@ def test_non_finite_weights_are_never_saved_or_exported(workspace, tmp_path):
 
 def test_an_integer_learning_rate_trains(workspace, tmp_path):
     params, _ = workspace
-    result = train({**params, "learning_rate": 1}, _options(tmp_path / "run", max_steps=1))
+    result = train_model({**params, "learning_rate": 1}, _options(tmp_path / "run", max_steps=1))
     assert result.step == 1 and np.isfinite(result.losses).all()
 
 
@@ -257,8 +258,8 @@ def test_the_lm_fallback_records_the_model_it_loaded(workspace, tmp_path, monkey
     home = tmp_path / "home"
     monkeypatch.setenv("MODEL_PATH", str(home))
     monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "1")  # the official weights are out of reach
-    train(params, _options(home / "mine", max_steps=1))
-    train(params, _options(tmp_path / "a", max_steps=1, load_model=True))
+    train_model(params, _options(home / "mine", max_steps=1))
+    train_model(params, _options(tmp_path / "a", max_steps=1, load_model=True))
     train_model(params, _options(tmp_path / "b", max_steps=1, load_model=True))
     for run in ("a", "b"):
         document = json.loads((tmp_path / run / "run.json").read_text())

@@ -18,8 +18,8 @@ from safetensors.numpy import load_file, save_file
 
 from spleeter_paddle.errors import ConfigurationError, ModelError
 from spleeter_paddle.pretrained.store import file_sha256, is_complete, read_weights
+from spleeter_paddle.training import TrainingOptions, train_model
 from spleeter_paddle.training.checkpoint import export_is_current
-from spleeter_paddle.training.trainer import TrainingOptions, train
 
 
 def _options(run_dir: Path, **changes) -> TrainingOptions:
@@ -48,7 +48,7 @@ def test_a_pickled_checkpoint_is_never_loaded(workspace, tmp_path: Path):
     assert not marker.exists()
     for resume in (None, True):
         with pytest.raises(ConfigurationError, match="pickle, never loaded") as error:
-            train(params, _options(tmp_path / "run", max_steps=7, resume=resume))
+            train_model(params, _options(tmp_path / "run", max_steps=7, resume=resume))
         assert f"-lm {tmp_path / 'run'}" in str(error.value)
         assert "delete" not in str(error.value)
     assert not marker.exists()
@@ -67,7 +67,7 @@ def _replace_tensors(checkpoint: Path, name: str, tensors: dict) -> None:
 def trained(workspace, tmp_path: Path):
     params, _ = workspace
     run = tmp_path / "run"
-    train(params, _options(run, max_steps=1))
+    train_model(params, _options(run, max_steps=1))
     return params, run, run / "checkpoints" / "step_00000001"
 
 
@@ -75,7 +75,7 @@ def test_an_empty_checkpoint_is_refused(trained):
     params, run, checkpoint = trained
     _replace_tensors(checkpoint, "model.safetensors", {})
     with pytest.raises(ModelError, match=r"(\d+) of \1 tensors missing \(unets\.vocals"):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))
 
 
 def test_a_wrong_shape_or_extra_tensor_is_refused(trained):
@@ -86,19 +86,19 @@ def test_a_wrong_shape_or_extra_tensor_is_refused(trained):
     weights[key] = np.zeros((1, *original.shape[1:]), original.dtype)
     _replace_tensors(checkpoint, "model.safetensors", weights)
     with pytest.raises(ModelError, match=rf"'{key}' is float32\[1, "):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))
     weights[key] = original
     weights["unets.piano.extra"] = original
     _replace_tensors(checkpoint, "model.safetensors", weights)
     with pytest.raises(ModelError, match=r"1 unexpected \(unets\.piano\.extra\)"):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))
     moments = load_file(str(checkpoint / "optimizer.safetensors"))
     moments.pop(next(iter(moments)))
     _replace_tensors(checkpoint, "optimizer.safetensors", moments)
     weights.pop("unets.piano.extra")
     _replace_tensors(checkpoint, "model.safetensors", weights)
     with pytest.raises(ModelError, match="optimizer.safetensors: checkpoint does not fit"):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))
 
 
 def test_leftovers_of_a_killed_save_are_cleaned_and_the_export_repaired(trained, caplog):
@@ -117,7 +117,7 @@ def test_leftovers_of_a_killed_save_are_cleaned_and_the_export_repaired(trained,
     (run / "model.safetensors").write_bytes(b"not the weights of model.json")
     assert not export_is_current(run, 1) and not is_complete(run)
     with caplog.at_level("WARNING", logger="spleeter_paddle"):
-        result = train(params, _options(run, max_steps=1))  # nothing to train: repairs only
+        result = train_model(params, _options(run, max_steps=1))  # nothing to train: repairs only
     assert result.step == 1
     assert not any(path.exists() for path in stale)
     assert "removed 3 temporaries" in caplog.text and "re-exported" in caplog.text
@@ -130,9 +130,9 @@ def test_leftovers_of_a_killed_save_are_cleaned_and_the_export_repaired(trained,
 
 KILL_SCRIPT = """
 import json, sys
-from spleeter_paddle.training.trainer import TrainingOptions, train
+from spleeter_paddle.training import TrainingOptions, train_model
 params = json.loads(open(sys.argv[1]).read())
-train(params, TrainingOptions(run_dir=sys.argv[2], num_workers=0, device="cpu",
+train_model(params, TrainingOptions(run_dir=sys.argv[2], num_workers=0, device="cpu",
       validate_every=0, save_every=1, max_steps=1000, keep_checkpoints=1))
 """
 
@@ -161,7 +161,7 @@ def test_kill_9_during_training_then_start_again(workspace, tmp_path: Path):
     steps = sorted((run / "checkpoints").glob("step_*"))
     assert steps, "no checkpoint was written before the kill"
     last = int(steps[-1].name.split("_")[1])
-    result = train(params, _options(run, max_steps=last + 1))
+    result = train_model(params, _options(run, max_steps=last + 1))
     assert (result.start_step, result.step) == (last, last + 1)
     assert not list(run.glob("checkpoints/.step_*")) and not list(run.glob(".*.tmp"))
     assert export_is_current(run, last + 1) and is_complete(run)
@@ -175,4 +175,4 @@ def test_a_checkpoint_holding_nan_is_refused(trained):
     tensors[name].reshape(-1)[0] = np.nan
     _replace_tensors(checkpoint, "model.safetensors", tensors)
     with pytest.raises(ModelError, match=f"'{name}' holds 1 NaN"):
-        train(params, _options(run, max_steps=2, resume=True))
+        train_model(params, _options(run, max_steps=2, resume=True))

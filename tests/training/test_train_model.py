@@ -46,9 +46,13 @@ def test_launched_runs_get_resolved_options_and_report_the_launcher_status(
     params, _ = workspace
     calls = []
 
-    def launcher(params, options, n_procs, *where, keep_fds=()):
+    def launcher(params, options, n_procs, *where, keep_fds=(), plan=None):
         calls.append((options, n_procs, where))
         assert len(keep_fds) == 1  # the run lock stays held by the launcher too
+        # the run planned once, under the lock: every worker trains by this plan
+        assert (
+            plan["run_dir"] == options["run_dir"] and plan["resume"] is False and json.dumps(plan)
+        )
         return 3
 
     monkeypatch.setattr(training_run, "launch_training", launcher)

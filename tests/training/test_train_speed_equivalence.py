@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spleeter_paddle.training.trainer import TrainingOptions, train
+from spleeter_paddle.training import TrainingOptions, train_model
 
 # The stored numbers come from one CPU; another CPU model sums in another order (SIMD width,
 # oneDNN/MKL kernels), which after a few Adam steps moves a loss by up to ~1.3e-4 relative
@@ -34,7 +34,7 @@ def _run(workspace, run_dir: Path, **changes):
     params, _ = workspace
     options = dict(run_dir=str(run_dir), num_workers=1, log_every=2, device="cpu", seed=3)
     options.update(batch_size=2, save_every=100)
-    return train(params, TrainingOptions(**{**options, **changes}))
+    return train_model(params, TrainingOptions(**{**options, **changes}))
 
 
 def test_fixed_seed_run_keeps_its_losses(workspace, tmp_path: Path):

@@ -16,8 +16,8 @@ from spleeter_paddle.data.manifest import build_manifests
 from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.store import load_weights, read_metadata, read_weights
+from spleeter_paddle.training import TrainingOptions, train_model
 from spleeter_paddle.training.initial import resolve_initial_weights
-from spleeter_paddle.training.trainer import TrainingOptions, train
 
 
 def _options(run_dir: Path, **changes) -> TrainingOptions:
@@ -28,7 +28,7 @@ def _options(run_dir: Path, **changes) -> TrainingOptions:
 def test_checkpoints_keep_the_last_and_export(workspace, tmp_path: Path):
     params, _ = workspace
     run = tmp_path / "run"
-    result = train(
+    result = train_model(
         params, _options(run, max_steps=3, save_every=1, keep_checkpoints=2, validate_every=2)
     )
     # Validation at step 0 (before any update: a fine-tune's starting point) and every 2 steps.
@@ -52,9 +52,13 @@ def test_checkpoints_keep_the_last_and_export(workspace, tmp_path: Path):
 def test_resume_mid_epoch_continues_exactly(workspace, tmp_path: Path):
     """2 steps + resume for 2 more = 4 straight steps (batch 1: 4 steps per epoch)."""
     params, _ = workspace
-    straight = train(params, _options(tmp_path / "a", max_steps=4, batch_size=1, save_every=100))
-    first = train(params, _options(tmp_path / "b", max_steps=2, batch_size=1, save_every=100))
-    second = train(params, _options(tmp_path / "b", max_steps=4, batch_size=1, save_every=100))
+    straight = train_model(
+        params, _options(tmp_path / "a", max_steps=4, batch_size=1, save_every=100)
+    )
+    first = train_model(params, _options(tmp_path / "b", max_steps=2, batch_size=1, save_every=100))
+    second = train_model(
+        params, _options(tmp_path / "b", max_steps=4, batch_size=1, save_every=100)
+    )
     assert (second.start_step, second.step) == (2, 4)
     np.testing.assert_allclose(first.losses + second.losses, straight.losses, rtol=1e-5)
     resumed = read_weights(tmp_path / "b")
@@ -67,7 +71,7 @@ def test_lm_loads_the_official_2stems_weights(
 ):
     params, _ = workspace
     monkeypatch.setenv("MODEL_PATH", str(pretrained_model_home))
-    result = train(
+    result = train_model(
         params, _options(tmp_path / "run", max_steps=1, load_model=True, validate_every=0)
     )
     assert result.initial_weights == pretrained_model_home / "2stems"
@@ -96,7 +100,7 @@ def test_load_model_choices(workspace, tmp_path: Path, monkeypatch, caplog):
         resolve_initial_weights(params, "latest")
     with pytest.raises(ModelError, match="use -lm False"):
         resolve_initial_weights(params, True)
-    train(params, _options(home / "mine", max_steps=1, validate_every=0))
+    train_model(params, _options(home / "mine", max_steps=1, validate_every=0))
     assert resolve_initial_weights(params, "latest") == home / "mine"
     with pytest.raises(ModelError, match="latest"):  # the run itself does not count
         resolve_initial_weights(params, "latest", run_dir=home / "mine")
@@ -128,16 +132,20 @@ def test_bad_songs_are_skipped_and_training_runs(tmp_path: Path, caplog):
     assert len(report.skipped) == 4 and len(caches["training"].computed) == 2
     for song in ("Missing Stem", "Too Short", "Mixed Rates", "Corrupt"):
         assert sum(song in record.getMessage() for record in caplog.records) == 1
-    result = train(params, _options(tmp_path / "run", max_steps=2, validate_every=0))
+    result = train_model(params, _options(tmp_path / "run", max_steps=2, validate_every=0))
     assert result.step == 2 and all(np.isfinite(result.losses))
 
 
 def test_amp_and_batch_statistics_flags(workspace, tmp_path: Path, caplog):
     params, _ = workspace
     with caplog.at_level(logging.WARNING):
-        amp = train(params, _options(tmp_path / "amp", max_steps=2, amp=True, validate_every=0))
+        amp = train_model(
+            params, _options(tmp_path / "amp", max_steps=2, amp=True, validate_every=0)
+        )
     assert all(np.isfinite(amp.losses)) and "AMP needs a GPU" in caplog.text
-    train(params, _options(tmp_path / "bn", max_steps=1, batch_statistics=True, validate_every=0))
+    train_model(
+        params, _options(tmp_path / "bn", max_steps=1, batch_statistics=True, validate_every=0)
+    )
     weights = read_weights(tmp_path / "bn")
     assert np.abs(weights["unets.vocals.encoder.0.bn._mean"]).max() > 0  # batch stats tracked
     assert np.abs(read_weights(tmp_path / "amp")["unets.vocals.encoder.0.bn._mean"]).max() == 0
