@@ -1,43 +1,14 @@
-"""Device choice: a custom device (Tecorigin ``sdaa``) if Paddle reports one, else GPU, else CPU.
-
-SDAA needs two environment variables set *before* ``import paddle`` in every process: the
-collective backend and the black list of ops the plugin must not run (``conv2d`` with groups).
-"""
+"""Device choice: a custom device (Tecorigin ``sdaa``) if Paddle reports one, else GPU, else CPU
+(the SDAA variables Paddle reads at import are ``environment.py``'s)."""
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import MutableMapping, Optional
 
+from .runtime import paddle
 from .vocab import DEVICES as DEVICE_CHOICES
 
 logger = logging.getLogger(__name__)
-
-SDAA_DEFAULTS = {
-    "PADDLE_XCCL_BACKEND": "sdaa",
-    "CUSTOM_DEVICE_BLACK_LIST": "conv2d,conv2d_grad",
-}
-
-
-def sdaa_plugin_installed() -> bool:
-    """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
-    from importlib import util
-
-    return (
-        util.find_spec("paddle_custom_device") is not None
-        or util.find_spec("paddle_sdaa") is not None
-    )
-
-
-def prepare_sdaa_environment(
-    environ: Optional[MutableMapping[str, str]] = None,
-) -> MutableMapping[str, str]:
-    """Set the SDAA variables the user has not set (call before importing paddle); returns environ."""
-    environ = os.environ if environ is None else environ
-    for key, value in SDAA_DEFAULTS.items():
-        environ.setdefault(key, value)
-    return environ
 
 
 def available_device_type(preference: str = "auto") -> str:
@@ -45,8 +16,6 @@ def available_device_type(preference: str = "auto") -> str:
 
     An unavailable explicit preference falls back (with a warning) instead of failing.
     """
-    from .runtime import paddle
-
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
     custom = list(paddle.device.get_all_custom_device_type() or [])
@@ -65,8 +34,6 @@ def available_device_type(preference: str = "auto") -> str:
 
 def select_device(preference: str = "auto", rank: int = 0) -> str:
     """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or ``"cpu"``."""
-    from .runtime import paddle
-
     device_type = available_device_type(preference)
     device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"
     paddle.set_device(device)

@@ -3,7 +3,9 @@
 Paddle pins ``OMP_NUM_THREADS=1`` at import when it is unset, and logs glog lines; the SDAA
 plugin reads its collective backend and op black list then too; the MKL that Paddle's CPU wheel
 ships (2019.0.5, the BLAS under every native convolution) picks its code path when it loads.
-Nothing here imports Paddle.
+SDAA needs two of them set *before* ``import paddle`` in every process: the collective backend
+and the black list of ops the plugin must not run (``conv2d`` with groups). Nothing here imports
+Paddle.
 """
 
 from __future__ import annotations
@@ -13,7 +15,31 @@ import warnings
 from pathlib import Path
 from typing import MutableMapping, Optional
 
-from .devices import prepare_sdaa_environment, sdaa_plugin_installed
+SDAA_DEFAULTS = {
+    "PADDLE_XCCL_BACKEND": "sdaa",
+    "CUSTOM_DEVICE_BLACK_LIST": "conv2d,conv2d_grad",
+}
+
+
+def sdaa_plugin_installed() -> bool:
+    """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
+    from importlib import util
+
+    return (
+        util.find_spec("paddle_custom_device") is not None
+        or util.find_spec("paddle_sdaa") is not None
+    )
+
+
+def prepare_sdaa_environment(
+    environ: Optional[MutableMapping[str, str]] = None,
+) -> MutableMapping[str, str]:
+    """Set the SDAA variables the user has not set (call before importing paddle); returns environ."""
+    environ = os.environ if environ is None else environ
+    for key, value in SDAA_DEFAULTS.items():
+        environ.setdefault(key, value)
+    return environ
+
 
 _UNSET = object()
 _user_omp_num_threads: object = _UNSET

@@ -18,8 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..devices import prepare_sdaa_environment, sdaa_plugin_installed
-from ..environment import user_omp_num_threads
+from ..environment import prepare_sdaa_environment, sdaa_plugin_installed, user_omp_num_threads
 from ..pretrained.store import weights_digest
 
 logger = logging.getLogger(__name__)
