@@ -36,7 +36,8 @@ from spleeter_paddle.options import (
 )
 
 if TYPE_CHECKING:
-    from spleeter_paddle.training.config import LaunchOptions, TrainingOptions
+    from spleeter_paddle.training.run import LaunchOptions
+    from spleeter_paddle.training.trainer import TrainingOptions
 
 MODES = ("process_data", "train", "fast_train")
 
@@ -183,8 +184,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: boo
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
-    """The training flags as :class:`~spleeter_paddle.training.config.TrainingOptions`."""
-    from spleeter_paddle.training.config import TrainingOptions
+    """The training flags as :class:`~spleeter_paddle.training.trainer.TrainingOptions`."""
+    from spleeter_paddle.training.trainer import TrainingOptions
 
     return TrainingOptions(
         run_dir=args.run_dir,
@@ -209,7 +210,7 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
 
 def launch_options(args: argparse.Namespace) -> LaunchOptions:
     """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``."""
-    from spleeter_paddle.training.config import LaunchOptions
+    from spleeter_paddle.training.run import LaunchOptions
 
     return LaunchOptions(
         args.nproc_per_node, args.nnodes, args.master, args.ips, args.devices, args.log_dir

@@ -10,11 +10,11 @@ from .aggregate import song_scores, summarize, target_summary
 from .evaluator import Evaluation, evaluate, json_path
 from .metrics import METRICS, MetricsPool, score_track, target_groups
 from .models import load_separator, resolve_model
-from .musdb_source import BrokenTrack, MusdbTrack, musdb_tracks
+from .musdb_source import BrokenTrack, MusdbTrack, folder_tracks, musdb_tracks
 from .oracle import OracleSeparator
 from .report import format_table
 from .sampling import sample_tracks
-from .tracks import FolderTrack, Track, folder_tracks
+from .tracks import FolderTrack, Track
 
 __all__ = [
     "METRICS",

@@ -18,7 +18,7 @@ import scipy.fft
 import scipy.linalg
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .museval_filters import exact_filters, museval_solve
+from .museval_filters import exact_filters, gram, museval_solve
 
 logger = logging.getLogger(__name__)
 
@@ -230,21 +230,6 @@ def _correlations(
         summed = sum(pool.map(group_sum, range(0, n_blocks, _BLOCKS_PER_TASK)))
     lags = scipy.fft.irfft(summed, n=n_fft, axis=0, workers=workers)[: 2 * reach + 1]
     return lags.transpose(1, 2, 0)
-
-
-def gram(lags: np.ndarray) -> np.ndarray:
-    """Gram matrix of the delayed references.
-
-    ``lags (P, P, 2 L - 1)`` -> ``(P * L, P * L)`` ordered (row, delay):
-    ``G[(p, a), (q, b)] = R_pq[a - b]``.
-    """
-    n_rows, length = lags.shape[0], (lags.shape[-1] + 1) // 2
-    delay = np.arange(length)
-    toeplitz = delay[:, None] - delay[None, :] + length - 1
-    gram = np.empty((n_rows, length, n_rows, length))
-    for p in range(n_rows):
-        gram[p] = lags[p][:, toeplitz].transpose(1, 0, 2)
-    return gram.reshape(n_rows * length, n_rows * length)
 
 
 def _solve(lags: np.ndarray, rhs: np.ndarray, exact: Optional[bool]) -> Optional[np.ndarray]:

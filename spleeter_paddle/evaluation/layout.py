@@ -6,13 +6,32 @@ reads); the report files (``results.csv``, ``summary.json``, ``sdr.png``) in ``<
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Dict, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Sequence, Union
 
 import numpy as np
 
-from .report import AUDIO_DIRECTORY, METRICS_DIRECTORY
-from .tracks import Track
+if TYPE_CHECKING:
+    from .tracks import Track
+
+RESULTS_CSV, SUMMARY_JSON, SDR_PLOT = "results.csv", "summary.json", "sdr.png"
+METRICS_DIRECTORY, AUDIO_DIRECTORY = "metrics", "audio"  # Spleeter's evaluation layout
+
+
+def is_summary(document: Any) -> bool:
+    """``document`` (``summary.json`` read) is an evaluation summary this tool wrote."""
+    return isinstance(document, dict) and {"museval", "targets", "run"} <= set(document)
+
+
+def is_report_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an evaluation report (its ``summary.json``, written by this tool):
+    an output, never a song, wherever it was written (``evaluate -o <data>/test/x``)."""
+    path = Path(folder) / SUMMARY_JSON
+    try:
+        return path.is_file() and is_summary(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
 
 
 def json_path(output_dir: Union[str, Path], track: Track) -> Path:

@@ -1,5 +1,7 @@
 """MUSDB18 songs through ``musdb``: ``.stem.mp4`` files (each opened on its own, so a broken one
-fails alone) or MUSDB18-HQ wav folders (every source of musdb's setup required).
+fails alone) or MUSDB18-HQ wav folders (every source of musdb's setup required); and
+:func:`folder_tracks`, the songs of a dataset root in any layout (``tracks.py``'s folders, or
+MUSDB18 stems).
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ import numpy as np
 
 from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
-from .tracks import MIXTURE_NAME, Track, _stereo64, nested_hint, sub_folders, target_sort_key
+from .tracks import (
+    DEFAULT_SUBSET,
+    MIXTURE_NAME,
+    Track,
+    folder_track,
+    nested_hint,
+    songs_below,
+    stereo64,
+    sub_folders,
+    target_sort_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +74,11 @@ class MusdbTrack(Track):
         return str(self._track.path)
 
     def load_mixture(self) -> np.ndarray:
-        return _stereo64(self._track.audio, self.location).astype(np.float32)
+        return stereo64(self._track.audio, self.location).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
         if not self._track.is_wav:
-            return {t: _stereo64(self._track.targets[t].audio, self.location) for t in targets}
+            return {t: stereo64(self._track.targets[t].audio, self.location) for t in targets}
         return {
             target: sum(
                 source.gain * _read_wav_source(source, self.rate)
@@ -90,7 +102,7 @@ def _read_wav_source(source, rate: int) -> np.ndarray:
         sample_rate=rate,
         ffmpeg_format="s16le",
     )
-    return _stereo64(audio, source.path)
+    return stereo64(audio, source.path)
 
 
 class BrokenTrack(Track):
@@ -207,3 +219,42 @@ def _stem_track(musdb, database, path: Path, subset: str) -> Track:
         return MusdbTrack(track, n_streams=len(stem_ids))
     except Exception as error:
         return BrokenTrack(name, subset, str(path), f"{path}: unreadable stem file ({error})")
+
+
+def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
+    """Songs under ``root`` in any folder layout, sorted by (subset, name).
+
+    Layouts: ``root/<song>/mixture.wav`` (the seed's, subset ``test``),
+    ``root/<split>/<song>/mixture.wav`` (MUSDB18-HQ, training data tools; subset = split), or
+    ``root/mixture.wav`` (one song). Falls back to MUSDB18 stems (``root/<split>/*.stem.mp4``).
+    ``subsets`` keeps only those splits. As for MUSDB18-HQ, every folder in a split (and, in
+    the seed's layout, every folder without sub-folders beside the songs) is a song: one
+    without song files (empty, or its song one level deeper) is listed with its problem, to
+    fail, never left out.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found")
+    tracks: List[Track] = []
+    single = folder_track(root, DEFAULT_SUBSET)
+    if single is not None:
+        tracks.append(single)
+    tracks += songs_below(root, strict=single is None)
+    if not tracks and any(root.glob("*/*.stem.mp4")):
+        stem_subsets = sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
+        return musdb_tracks(root, subsets or stem_subsets, is_wav=False)
+    if subsets:
+        found = sorted({t.subset for t in tracks})
+        unknown = [subset for subset in subsets if subset not in found]
+        if unknown and tracks:  # a misspelt split beside a good one would be left out silently
+            raise DataError(
+                f"{root}: no subset {unknown[0]!r} (its splits: {', '.join(found)}); check --subset"
+            )
+        tracks = [t for t in tracks if t.subset in subsets]
+    if not tracks:
+        raise DataError(
+            f"{root}: no songs found (expected <song>/mixture.wav with vocal(s)/instrumental or"
+            " MUSDB stems, <split>/<song>/mixture.wav, or <split>/*.stem.mp4)"
+            + (f" in subsets {', '.join(subsets)}" if subsets else "")
+        )
+    return sorted(tracks, key=lambda t: (t.subset, t.name))

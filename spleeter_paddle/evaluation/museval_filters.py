@@ -28,6 +28,21 @@ _MIN_BATCH = 2
 _ELIDED_BYTES = 256 * 1024
 
 
+def gram(lags: np.ndarray) -> np.ndarray:
+    """Gram matrix of the delayed references.
+
+    ``lags (P, P, 2 L - 1)`` -> ``(P * L, P * L)`` ordered (row, delay):
+    ``G[(p, a), (q, b)] = R_pq[a - b]``.
+    """
+    n_rows, length = lags.shape[0], (lags.shape[-1] + 1) // 2
+    delay = np.arange(length)
+    toeplitz = delay[:, None] - delay[None, :] + length - 1
+    gram = np.empty((n_rows, length, n_rows, length))
+    for p in range(n_rows):
+        gram[p] = lags[p][:, toeplitz].transpose(1, 0, 2)
+    return gram.reshape(n_rows * length, n_rows * length)
+
+
 def exact_filters(
     ref_rows: np.ndarray, est_rows: np.ndarray, n_channels: int, filters_len: int, workers: int
 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -101,10 +116,8 @@ def _inverse(
 def museval_solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """museval's ``solve(G + eps I, D)``, least squares on ``G`` if singular.
 
-    ``lags (P, P, 2 L - 1)`` (``G = bsseval.gram(lags)``), ``rhs (P * L, k)`` -> ``(P * L, k)``.
+    ``lags (P, P, 2 L - 1)`` (``G = gram(lags)``), ``rhs (P * L, k)`` -> ``(P * L, k)``.
     """
-    from .bsseval import gram
-
     matrix = gram(lags)
     matrix[np.diag_indices_from(matrix)] += np.finfo(float).eps
     try:

@@ -19,10 +19,16 @@ from .. import files
 from ..errors import ConfigurationError, DataError
 from ..logs import one_line
 from .aggregate import SONG_COLUMNS
+from .layout import (
+    AUDIO_DIRECTORY,
+    METRICS_DIRECTORY,
+    RESULTS_CSV,
+    SDR_PLOT,
+    SUMMARY_JSON,
+    is_summary,
+)
 from .metrics import METRICS
 
-RESULTS_CSV, SUMMARY_JSON, SDR_PLOT = "results.csv", "summary.json", "sdr.png"
-METRICS_DIRECTORY, AUDIO_DIRECTORY = "metrics", "audio"  # Spleeter's evaluation layout
 # Written into sdr.png's PNG text chunks: how a later run knows the plot is its own.
 PLOT_SOFTWARE = "spleeter-paddle evaluate"
 
@@ -96,8 +102,7 @@ def _not_ours(path: Path) -> Optional[str]:
             return None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
         if path.name == SUMMARY_JSON:
             summary = json.loads(path.read_text(encoding="utf-8"))
-            ours = isinstance(summary, dict) and {"museval", "targets", "run"} <= set(summary)
-            return None if ours else "not an evaluation summary"
+            return None if is_summary(summary) else "not an evaluation summary"
         from PIL import Image
 
         with Image.open(path) as image:
@@ -105,13 +110,6 @@ def _not_ours(path: Path) -> Optional[str]:
         return None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
     except (OSError, ValueError, SyntaxError) as error:  # PIL's parsers raise SyntaxError too
         return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
-
-
-def is_report_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds an evaluation report (its ``summary.json``, written by this tool):
-    an output, never a song, wherever it was written (``evaluate -o <data>/test/x``)."""
-    path = Path(folder) / SUMMARY_JSON
-    return path.is_file() and _not_ours(path) is None
 
 
 def _check_creatable(output_dir: Path) -> None:

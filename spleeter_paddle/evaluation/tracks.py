@@ -7,13 +7,14 @@ send to a metrics worker process, which reads the references itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..audio.io import to_stereo
 from ..data.stems import song_problem, stem_files
 from ..errors import DataError, SpleeterError
+from .layout import is_report_folder
 
 MIXTURE_NAME = "mixture"
 # MUSDB18's accompaniment (and musdb's ``accompaniment`` target): the sum of these sources.
@@ -29,7 +30,7 @@ def target_sort_key(name: str) -> Tuple[int, str]:
     return (TARGET_ORDER.index(name) if name in TARGET_ORDER else len(TARGET_ORDER), name)
 
 
-def _stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
+def stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
     """``(n,)`` or ``(n, C)`` -> ``(n, 2)`` float64 (mono duplicated)."""
     waveform = np.asarray(waveform, dtype=np.float64)
     if waveform.ndim == 1:
@@ -129,7 +130,7 @@ class FolderTrack(Track):
         waveform, rate = load(str(self.mixture_file))
         if rate != self.rate:
             raise DataError(f"{self.mixture_file}: {rate} Hz, expected {self.rate} Hz")
-        return _stereo64(waveform, str(self.mixture_file)).astype(np.float32)
+        return stereo64(waveform, str(self.mixture_file)).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
         from ..audio.io import load
@@ -142,7 +143,7 @@ class FolderTrack(Track):
                 waveform, rate = load(str(path), dtype=np.float64)
                 if rate != self.rate:
                     raise DataError(f"{path}: {rate} Hz, but the mixture is {self.rate} Hz")
-                waveform = _stereo64(waveform, str(path))
+                waveform = stereo64(waveform, str(path))
                 if first is None:
                     first = (path, waveform.shape[0])
                 elif waveform.shape[0] != first[1]:
@@ -222,8 +223,6 @@ def folder_track(directory: Path, subset: str, required: bool = False) -> Option
 def sub_folders(directory: Path) -> List[Path]:
     """The folders directly in ``directory``, sorted, less evaluation reports (an earlier
     ``evaluate -o`` into the data is an output, not a song); DataError if it cannot be listed."""
-    from .report import is_report_folder
-
     try:
         folders = sorted(path for path in directory.iterdir() if path.is_dir())
     except OSError as error:
@@ -246,7 +245,7 @@ def nested_hint(folder: Path) -> str:
     return ""
 
 
-def _songs_below(root: Path, strict: bool) -> List[Track]:
+def songs_below(root: Path, strict: bool) -> List[Track]:
     """The songs in ``root``'s folders: ``<song>/`` or ``<split>/<song>/``. With ``strict``,
     in a split layout every folder of a split is a song, and in the seed's layout every folder
     beside the songs without sub-folders is one (to fail when it lacks song files); folders of
@@ -270,44 +269,3 @@ def _songs_below(root: Path, strict: bool) -> List[Track]:
         else:
             tracks += found[child]
     return [track for track in tracks if track is not None]
-
-
-def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
-    """Songs under ``root`` in any folder layout, sorted by (subset, name).
-
-    Layouts: ``root/<song>/mixture.wav`` (the seed's, subset ``test``),
-    ``root/<split>/<song>/mixture.wav`` (MUSDB18-HQ, training data tools; subset = split), or
-    ``root/mixture.wav`` (one song). Falls back to MUSDB18 stems (``root/<split>/*.stem.mp4``).
-    ``subsets`` keeps only those splits. As for MUSDB18-HQ, every folder in a split (and, in
-    the seed's layout, every folder without sub-folders beside the songs) is a song: one
-    without song files (empty, or its song one level deeper) is listed with its problem, to
-    fail, never left out.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: dataset directory not found")
-    tracks: List[Track] = []
-    single = folder_track(root, DEFAULT_SUBSET)
-    if single is not None:
-        tracks.append(single)
-    tracks += _songs_below(root, strict=single is None)
-    if not tracks and any(root.glob("*/*.stem.mp4")):
-        from .musdb_source import musdb_tracks
-
-        stem_subsets = sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})
-        return musdb_tracks(root, subsets or stem_subsets, is_wav=False)
-    if subsets:
-        found = sorted({t.subset for t in tracks})
-        unknown = [subset for subset in subsets if subset not in found]
-        if unknown and tracks:  # a misspelt split beside a good one would be left out silently
-            raise DataError(
-                f"{root}: no subset {unknown[0]!r} (its splits: {', '.join(found)}); check --subset"
-            )
-        tracks = [t for t in tracks if t.subset in subsets]
-    if not tracks:
-        raise DataError(
-            f"{root}: no songs found (expected <song>/mixture.wav with vocal(s)/instrumental or"
-            " MUSDB stems, <split>/<song>/mixture.wav, or <split>/*.stem.mp4)"
-            + (f" in subsets {', '.join(subsets)}" if subsets else "")
-        )
-    return sorted(tracks, key=lambda t: (t.subset, t.name))

@@ -7,7 +7,7 @@ needs no Paddle.
 from importlib import import_module
 
 _EXPORTS = {
-    "LaunchOptions": "config",
+    "LaunchOptions": "run",
     "TrainingOptions": "config",
     "TrainingResult": "config",
     "resolve_initial_weights": "initial",

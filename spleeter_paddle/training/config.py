@@ -1,6 +1,6 @@
 """What a training run is given: its configuration (the default 2-stem one,
 ``configs/2stems_config.json``, and overrides), :class:`TrainingOptions` (checked as the flags
-are, when made), :class:`LaunchOptions`; and what it returns (:class:`TrainingResult`).
+are, when made); and what it returns (:class:`TrainingResult`).
 
 Paths in a configuration (manifests, caches) are relative to the working directory, like
 Spleeter's; ``model_dir`` is relative to the model home (``$MODEL_PATH`` or ``model/``).
@@ -115,22 +115,6 @@ class TrainingOptions:
 
     def __post_init__(self) -> None:
         check_training_options(self)
-
-
-@dataclass
-class LaunchOptions:
-    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
-
-    n_procs: int = 1  # processes (cards) per node
-    nnodes: Optional[str] = None  # number of nodes (multi-node)
-    master: Optional[str] = None  # rendezvous ip:port (multi-node)
-    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
-    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
-    log_dir: Optional[str] = "log"  # workerlog.<rank> files
-
-    @property
-    def launched(self) -> bool:
-        return max(1, self.n_procs) > 1 or bool(self.nnodes)
 
 
 @dataclass

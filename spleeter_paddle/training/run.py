@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -16,7 +17,7 @@ from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from .checkpoint import CheckpointManager, remove_stale_temporaries
-from .config import LaunchOptions, LoadModel, TrainingOptions, TrainingResult
+from .config import LoadModel, TrainingOptions, TrainingResult
 from .distributed import launch_training
 from .folder import (
     RUN_FILE,
@@ -203,6 +204,22 @@ def read_run_settings_or_none(run_dir: Path) -> Optional[Dict[str, Any]]:
 
 
 # --- a whole training command, as a library call ------------------------------------------------
+
+
+@dataclass
+class LaunchOptions:
+    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
+
+    n_procs: int = 1  # processes (cards) per node
+    nnodes: Optional[str] = None  # number of nodes (multi-node)
+    master: Optional[str] = None  # rendezvous ip:port (multi-node)
+    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
+    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
+    log_dir: Optional[str] = "log"  # workerlog.<rank> files
+
+    @property
+    def launched(self) -> bool:
+        return max(1, self.n_procs) > 1 or bool(self.nnodes)
 
 
 def check_run(
