@@ -1,13 +1,16 @@
 """Spleeter's ``AudioAdapter``: the interface a script implements to load and save audio its own
 way, and the registry of adapters by dotted class name (``-a/--adapter``).
 
-The default adapter is :class:`~spleeter_paddle.audio.ffmpeg.FFMPEGProcessAudioAdapter`, as in
-Spleeter. ``Separator`` and the CLI read and write with this library's own streaming reader and
-tagged writer when given that default; any other adapter loads and saves through its methods.
+The default adapter is :class:`FFMPEGProcessAudioAdapter` (also
+``spleeter_paddle.audio.ffmpeg.FFMPEGProcessAudioAdapter``, Spleeter's path), as in Spleeter.
+``Separator`` and the CLI read and write with this library's own streaming reader and tagged
+writer when given that default; any other adapter loads and saves through its methods.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from abc import ABC, abstractmethod
 from importlib import import_module
 from pathlib import Path
@@ -15,7 +18,10 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import ConfigurationError
+from .. import options
+from ..errors import AudioError, ConfigurationError
+from . import ffmpeg_tools, writer
+from . import io as audio_io
 
 DEFAULT_ADAPTER = "spleeter_paddle.audio.ffmpeg.FFMPEGProcessAudioAdapter"
 # Spleeter's own package name in scripts and -a values means this package.
@@ -56,8 +62,6 @@ class AudioAdapter(ABC):
     def default(cls) -> AudioAdapter:
         """The default adapter (one instance, made on first use)."""
         if AudioAdapter._DEFAULT is None:
-            from .ffmpeg import FFMPEGProcessAudioAdapter
-
             AudioAdapter._DEFAULT = FFMPEGProcessAudioAdapter()
         return AudioAdapter._DEFAULT
 
@@ -67,6 +71,83 @@ class AudioAdapter(ABC):
         default). ``spleeter.<...>`` names this package's classes. ConfigurationError when the
         name does not lead to an :class:`AudioAdapter` subclass that can be made."""
         return make_adapter(descriptor) or cls.default()
+
+
+class FFMPEGProcessAudioAdapter(AudioAdapter):
+    """Spleeter's default adapter: decodes with an ``ffmpeg`` process (resampling with ffmpeg's
+    own resampler, as Spleeter does) and writes with this library's atomic writer.
+
+    Made only where ``ffmpeg`` and ``ffprobe`` are installed (AudioError otherwise).
+    """
+
+    SUPPORTED_CODECS = {"m4a": "aac", "ogg": "libvorbis", "wma": "wmav2"}  # Spleeter's table
+
+    def __init__(self) -> None:
+        for binary in ("ffmpeg", "ffprobe"):
+            if shutil.which(binary) is None:
+                raise AudioError(f"{binary} binary not found (apt install ffmpeg)")
+
+    def load(
+        self,
+        path: Union[str, bytes, os.PathLike],
+        offset: Optional[float] = None,
+        duration: Optional[float] = None,
+        sample_rate: Optional[float] = None,
+        dtype: Any = np.float32,
+    ) -> Tuple[np.ndarray, int]:
+        """``(waveform (n_samples, n_channels) dtype, sample_rate)``: ``duration`` s (None: to
+        the end) from ``offset`` s, at ``sample_rate`` (None: the file's), channels as stored."""
+        name = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else path
+        try:
+            name = options.checked("path", options.path_value, name)
+            offset = (
+                0.0 if offset is None else options.checked("offset", options.offset_seconds, offset)
+            )
+            if duration is not None:
+                duration = options.checked("duration", options.duration_seconds, duration)
+            if sample_rate is not None:
+                sample_rate = options.checked("sample_rate", options.sample_rate_hz, sample_rate)
+            dtype = np.dtype(dtype.decode() if isinstance(dtype, bytes) else dtype)
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(str(error)) from None
+        audio_io.check_input_file(name)
+        stream = ffmpeg_tools.probe(name, 0, "not read: ffmpeg adapter")
+        rate = stream.sample_rate if sample_rate is None else sample_rate
+        start = int(round(offset * rate))
+        n_frames = None if duration is None else max(1, int(round(duration * rate)))
+        blocks = list(
+            ffmpeg_tools.decode(
+                name, 0, stream.n_channels, rate, start, n_frames, ffmpeg_tools.READ_BLOCK
+            )
+        )
+        if not blocks:
+            raise AudioError(f"{name}: no audio samples from {offset:g} s (beyond the end?)")
+        waveform = np.concatenate(blocks)
+        found = audio_io.unusable_samples(waveform)
+        if found is not None:
+            raise AudioError(f"{name}: {found[1]} (first at sample {start + found[0]})")
+        return waveform.astype(dtype, copy=False), rate
+
+    def save(
+        self,
+        path: Union[str, os.PathLike],
+        data: np.ndarray,
+        sample_rate: float,
+        codec: Optional[str] = None,
+        bitrate: Optional[str] = None,
+    ) -> None:
+        """Write ``data`` ``(n_samples, n_channels)`` to ``path`` (its folder must exist):
+        ``codec`` None takes the extension's; ``bitrate`` None is 128k."""
+        name = os.fspath(path)
+        directory = os.path.dirname(name) or "."
+        if not os.path.isdir(directory):
+            raise AudioError(f"output directory does not exist: {directory}")
+        try:
+            data = audio_io.checked_waveform(data)
+            sample_rate = options.checked("sample_rate", options.sample_rate_hz, sample_rate)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        writer.save(name, data, sample_rate, getattr(codec, "value", codec), bitrate or "128k")
 
 
 def _our_name(descriptor: str) -> str:
@@ -128,8 +209,6 @@ def custom_adapter(adapter: Any) -> Optional[AudioAdapter]:
     work this library's streaming reader and tagged writer do), ValueError for anything else."""
     if adapter is None:
         return None
-    from .ffmpeg import FFMPEGProcessAudioAdapter
-
     if type(adapter) is FFMPEGProcessAudioAdapter:
         return None
     if not isinstance(adapter, AudioAdapter):

@@ -20,9 +20,9 @@ import soundfile as sf
 from ..errors import AudioError
 from ..files import FileIdentity, change_while_read, file_identity
 from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
-from . import ffmpeg
+from . import ffmpeg_tools as ffmpeg
 from .resampling import rebuffer, resample, resample_stream
-from .writer import PathLike, _libsndfile_problem
+from .writer import PathLike, libsndfile_problem
 
 # libsndfile reads these natively: failing there means a bad file, not a missing ffmpeg.
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
@@ -111,7 +111,7 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
     try:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
-        problem = _libsndfile_problem(error)
+        problem = libsndfile_problem(error)
     else:
         if stream_index != 0:
             raise AudioError(f"{name}: has one audio stream, there is no stream {stream_index}")
@@ -209,7 +209,7 @@ def _soundfile_frames(
                 yield block
     except RuntimeError as error:  # soundfile.LibsndfileError: the decoder gave up mid-file
         raise AudioError(
-            f"{source.path}: cannot decode, the file is corrupt or truncated ({_libsndfile_problem(error)})"
+            f"{source.path}: cannot decode, the file is corrupt or truncated ({libsndfile_problem(error)})"
         ) from error
     tolerance = 2 * _MP3_FRAME if source.info.format == "mp3" else 0
     if remaining > tolerance:

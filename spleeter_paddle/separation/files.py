@@ -16,8 +16,13 @@ from ..audio.adapter import AudioAdapter, custom_adapter
 from ..configuration import instrument_names_problem
 from ..errors import AudioError, SpleeterError
 from . import outputs
-from .arguments import check_progress, checked_path, checked_waveform
-from .batch import DEFAULT_FILENAME_FORMAT, check_file_options
+from .arguments import (
+    DEFAULT_FILENAME_FORMAT,
+    check_file_options,
+    check_progress,
+    checked_path,
+    checked_waveform,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..audio import ffmpeg
+from ..audio import ffmpeg_tools as ffmpeg
 from ..audio import io as audio_io
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError, SpleeterError
