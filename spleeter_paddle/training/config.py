@@ -34,7 +34,8 @@ TRAINING_DEFAULTS_2STEMS: Dict[str, Any] = {
     "save_checkpoints_steps": 500,
     "random_seed": 0,
 }
-# The flag of each override, to name it when its value makes the configuration invalid.
+# The configuration keys the command line overrides, and each one's flag (to name it when its
+# value makes the configuration invalid).
 OVERRIDE_FLAGS = {
     "T": "-T",
     "F": "-F",
@@ -42,15 +43,6 @@ OVERRIDE_FLAGS = {
     "n_chunks_per_song": "-ncps",
     "batch_size": "-bs",
     "learning_rate": "-lr",
-}
-# Command-line overrides and the configuration keys they set.
-OVERRIDE_KEYS = {
-    "T": "T",
-    "F": "F",
-    "chunk_duration": "chunk_duration",
-    "n_chunks_per_song": "n_chunks_per_song",
-    "batch_size": "batch_size",
-    "learning_rate": "learning_rate",
 }
 
 
@@ -77,10 +69,10 @@ def training_configuration(
     source = source or (str(descriptor) if not isinstance(descriptor, dict) else None)
     applied = []
     for name, value in overrides.items():
-        if name not in OVERRIDE_KEYS:
+        if name not in OVERRIDE_FLAGS:
             raise TypeError(f"unknown override {name!r}")
         if value is not None:
-            params[OVERRIDE_KEYS[name]] = value
+            params[name] = value
             applied.append(f"{OVERRIDE_FLAGS[name]} {value}")
     if applied:  # errors name the file and the flags that changed it
         source = f"{source or 'the configuration dict'} (with {', '.join(applied)})"

@@ -148,14 +148,14 @@ def plan_run(
             raise ConfigurationError(
                 f"--resume: {run_dir} holds no checkpoint; leave out --resume to start a run there"
             )
-        refuse_foreign_files(run_dir, read_run_settings_or_none(run_dir) is not None)
+        refuse_foreign_files(run_dir, _stored_settings(run_dir) is not None)
         return RunPlan(run_dir, False, None, settings)
     if resume is False:
         raise ConfigurationError(
             f"--new-run: {run_dir} already holds a run ({latest.name}); use --resume to continue "
             f"it, or -o {free_run_directory(run_dir)} for a new run"
         )
-    stored = read_run_settings(run_dir) if not resume else _read_quietly(run_dir)
+    stored = read_run_settings(run_dir) if not resume else _stored_settings(run_dir, warn=True)
     if stored is None and not resume:
         raise ConfigurationError(
             f"{run_dir} holds checkpoints but no {RUN_FILE}; pass --resume to continue it with "
@@ -173,11 +173,13 @@ def plan_run(
     return RunPlan(run_dir, True, latest, settings)
 
 
-def _read_quietly(run_dir: Path) -> Optional[Dict[str, Any]]:
+def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, Any]]:
+    """:func:`read_run_settings`, None when unreadable (said in a warning with ``warn``)."""
     try:
         return read_run_settings(run_dir)
     except ConfigurationError as error:
-        logger.warning("%s", error)
+        if warn:
+            logger.warning("%s", error)
         return None
 
 
@@ -192,15 +194,8 @@ def open_run(plan: RunPlan, params: Dict[str, Any]) -> None:
             plan.run_dir,
             ", ".join(path.name for path in removed[:3]),
         )
-    if not plan.resume or read_run_settings_or_none(plan.run_dir) is None:
+    if not plan.resume or _stored_settings(plan.run_dir) is None:
         write_run_settings(plan.run_dir, plan.settings, params)
-
-
-def read_run_settings_or_none(run_dir: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return read_run_settings(run_dir)
-    except ConfigurationError:
-        return None
 
 
 # --- a whole training command, as a library call ------------------------------------------------
