@@ -33,19 +33,29 @@ def _check_augmentation(augmentation: Sequence[str]) -> Tuple[str, ...]:
     return tuple(augmentation)
 
 
-def _log_padding(cache: SpectrogramCache, T: int) -> None:
-    short = sum(chunk.n_frames < T for chunk in cache.chunks)
-    if short:
-        logger.info(
-            "%s: %d of %d chunks are shorter than T = %d frames: zero-padded",
-            cache.directory,
-            short,
-            len(cache.chunks),
-            T,
-        )
+class CacheDataset(paddle.io.Dataset):
+    """T-frame items of the chunks of ``cache`` checked against ``params``: the mix, then the
+    instruments of ``params`` (a chunk shorter than T is zero-padded at its end)."""
+
+    def __init__(self, cache: SpectrogramCache, params: Dict[str, Any]):
+        super().__init__()
+        cache.check(params)
+        self.cache, self.T, self.F = cache, params["T"], params["F"]
+        names = [params["mix_name"], *params["instrument_list"]]
+        self.columns = [cache.instruments.index(name) for name in names]
+        self.items = list(range(len(cache.chunks)))
+        short = sum(chunk.n_frames < self.T for chunk in cache.chunks)
+        if short:
+            logger.info(
+                "%s: %d of %d chunks are shorter than T = %d frames: zero-padded",
+                cache.directory, short, len(cache.chunks), self.T,
+            )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
-class TrainingDataset(paddle.io.Dataset):
+class TrainingDataset(CacheDataset):
     """Random synchronised T-frame crops of every cached chunk (a chunk shorter than T is
     zero-padded at its end, where Spleeter drops it).
 
@@ -62,25 +72,15 @@ class TrainingDataset(paddle.io.Dataset):
         seed: int = 0,
         augmentation: Sequence[str] = (),
     ):
-        super().__init__()
-        cache.check(params)
-        self.cache, self.seed, self.epoch = cache, seed, 0
-        self.T, self.F = params["T"], params["F"]
+        super().__init__(cache, params)
+        self.seed, self.epoch = seed, 0
         self.augmentation = _check_augmentation(augmentation)
-        self.columns = [cache.instruments.index(params["mix_name"])] + [
-            cache.instruments.index(name) for name in params["instrument_list"]
-        ]
-        self.items = list(range(len(cache.chunks)))
         if not self.items:
             raise DataError(f"{cache.directory}: the cache holds no chunk")
-        _log_padding(cache, self.T)
 
     def set_epoch(self, epoch: int) -> None:
         """Crops depend on the epoch: call before iterating a new epoch."""
         self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def _crop(self, rng: np.random.Generator, item: int, columns: Sequence[int]) -> np.ndarray:
         chunk = self.items[item]
@@ -108,22 +108,9 @@ class TrainingDataset(paddle.io.Dataset):
         return np.ascontiguousarray(mix), np.ascontiguousarray(targets)
 
 
-class ValidationDataset(paddle.io.Dataset):
+class ValidationDataset(CacheDataset):
     """The central T frames of each cached validation chunk (Spleeter's validation set; shorter
     chunks are zero-padded)."""
-
-    def __init__(self, cache: SpectrogramCache, params: Dict[str, Any]):
-        super().__init__()
-        cache.check(params)
-        self.cache, self.T, self.F = cache, params["T"], params["F"]
-        self.columns = [cache.instruments.index(params["mix_name"])] + [
-            cache.instruments.index(name) for name in params["instrument_list"]
-        ]
-        self.items = list(range(len(cache.chunks)))
-        _log_padding(cache, self.T)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         chunk = self.items[index]
