@@ -10,6 +10,7 @@ import logging
 import os
 from typing import MutableMapping, Optional
 
+from .options import checked, choice
 from .vocab import DEVICES as DEVICE_CHOICES
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ def available_device_type(preference: str = "auto") -> str:
     """
     from .runtime import paddle
 
-    if preference not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
+    checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     available = {"cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}

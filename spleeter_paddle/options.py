@@ -167,6 +167,13 @@ def port(value: Any) -> int:
     return whole_number(value, 1, MAX_PORT)
 
 
+def choice(value: Any, allowed: Sequence[str]) -> str:
+    """One of the words ``allowed`` (a codec, a device, a backend, ...), exactly as written."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def truth_value(value: Union[str, bool]) -> bool:
     """``-amp``, ``--dropout``, ...: True/False in any case, yes/no, 1/0, on/off (or a bool)."""
     if isinstance(value, bool):
@@ -289,9 +296,12 @@ def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> A
     return default if not text else checked(name, check, text)
 
 
-def checked(name: str, check: Callable[..., Any], value: Any, *args: Any) -> Any:
-    """``check(value, *args)``, its ValueError prefixed with the parameter ``name``."""
+def checked(
+    name: str, check: Callable[..., Any], value: Any, *args: Any, error: type = ValueError
+) -> Any:
+    """``check(value, *args)``; its ValueError, prefixed with the parameter ``name``, is raised
+    as ``error`` (a ValueError, or one of :mod:`.errors` with its exit code)."""
     try:
         return check(value, *args)
-    except ValueError as error:
-        raise ValueError(f"{name} {error}") from None
+    except ValueError as problem:
+        raise error(f"{name} {problem}") from None

@@ -29,6 +29,7 @@ import numpy as np
 from ..audio.spectrogram import stft
 from ..errors import AudioError, DataError
 from ..files import write_atomic, write_problem
+from ..options import checked, choice
 from .cache_files import (
     check_cache_folder,
     entry_problem,
@@ -102,8 +103,7 @@ def dequantise_table(db_min: float, db_max: float) -> np.ndarray:
 
 def cache_settings(params: Dict[str, Any], dtype: str, validation: bool) -> Dict[str, Any]:
     """Everything the stored numbers depend on (a different value means rebuilding)."""
-    if dtype not in CACHE_DTYPES:
-        raise DataError(f"cache dtype must be one of {', '.join(CACHE_DTYPES)}, got {dtype!r}")
+    checked("cache dtype", choice, dtype, CACHE_DTYPES, error=DataError)
     chunk = VALIDATION_CHUNK_DURATION_S if validation else float(params["chunk_duration"])
     return {
         "format": CACHE_FORMAT,

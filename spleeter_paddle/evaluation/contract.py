@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..options import checked, number, strict_bool, whole_number
+from ..options import checked, choice, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
 from .tracks import Track
 
@@ -84,10 +84,7 @@ def check_arguments(
             number(value, 0.0, exclusive_minimum=True)
         except ValueError as error:
             raise ValueError(f"{name} {error} (seconds)") from None
-    if metrics not in METRICS_IMPLEMENTATIONS:
-        raise ValueError(
-            f"metrics must be one of {', '.join(METRICS_IMPLEMENTATIONS)}, got {metrics!r}"
-        )
+    checked("metrics", choice, metrics, METRICS_IMPLEMENTATIONS)
     for name, value in labels.items():
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a str, got {value!r}")

@@ -4,15 +4,18 @@ written: each raises a ValueError or ConfigurationError naming the argument."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 from .. import options
 from ..audio import io as audio_io
 from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
-from ..configuration import Params
+from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError
+from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
+from .backends import validate_backend
 
 # Frames per model call when separating: Spleeter's predictor uses the presets' T = 512 whatever
 # crop a model was trained with, and the segment length alone changes the output.
@@ -21,10 +24,9 @@ SEPARATION_FRAMES = 512
 
 def check_segment_frames(params: Params, segment_frames: int) -> int:
     """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
-    try:
-        segment_frames = options.segment_frames(segment_frames)
-    except ValueError as error:
-        raise ConfigurationError(f"segment_frames {error}") from None
+    segment_frames = options.checked(
+        "segment_frames", options.segment_frames, segment_frames, error=ConfigurationError
+    )
     if params["model"]["type"].startswith("unet.") and segment_frames % 64:
         raise ConfigurationError(
             f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
@@ -32,20 +34,69 @@ def check_segment_frames(params: Params, segment_frames: int) -> int:
     return segment_frames
 
 
-def check_params_value(params: Any) -> None:
-    """``params`` is a preset name, a config path or a config dict (ValueError otherwise)."""
+def config_descriptor(params: Any) -> Any:
+    """A preset name, a config path or a config dict (ValueError "must be ..." otherwise)."""
     if not isinstance(params, (str, os.PathLike, dict)) or (isinstance(params, str) and not params):
         raise ValueError(
-            f"params must be 'spleeter:<preset>', a JSON config path or a dict, got {params!r}"
+            f"must be 'spleeter:<preset>', a JSON config path or a dict, got {params!r}"
         )
+    return params
 
 
-def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
-    """``value`` if it is one of ``allowed``, else a ConfigurationError naming ``name``."""
-    allowed = tuple(allowed)
-    if not isinstance(value, str) or value not in allowed:
-        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class SeparatorSettings:
+    """A Separator's model-side options, checked, with its configuration loaded."""
+
+    params: Params
+    mwf: bool
+    multiprocess: bool
+    device: str
+    backend: str
+    model_dir: Optional[str]
+    batch_size: int
+    segment_frames: int
+
+
+def separator_settings(
+    params_descriptor: Any = "spleeter:2stems",
+    MWF: Any = None,  # noqa: N803 (Spleeter's name)
+    multiprocess: Any = True,
+    *,
+    mwf: Any = None,
+    stft_backend: Any = "auto",
+    device: Any = "auto",
+    model_dir: Any = None,
+    backend: Any = "auto",
+    batch_size: Any = 1,
+    segment_frames: Any = None,
+) -> SeparatorSettings:
+    """What ``Separator(...)`` is given, checked before anything loads (ConfigurationError
+    naming the argument). The Wiener filter is ``MWF``/``mwf`` when given, else the
+    configuration's ``MWF`` key (as a Spleeter config says it), else off."""
+    try:
+        options.checked("params", config_descriptor, params_descriptor)
+        wiener = wiener_switch(MWF, mwf)
+        multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
+        if model_dir is not None:
+            model_dir = options.checked("model_dir", options.path_value, model_dir)
+        for name, value, allowed in (
+            ("device", device, DEVICES),
+            ("backend", backend, BACKENDS),
+            ("stft_backend", getattr(stft_backend, "value", stft_backend), STFT_BACKENDS),
+        ):
+            options.checked(name, options.choice, value, allowed)
+        batch_size = options.checked("batch_size", options.batch_size, batch_size)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    validate_backend(backend)
+    params = load_configuration(params_descriptor)
+    segment_frames = check_segment_frames(
+        params, SEPARATION_FRAMES if segment_frames is None else segment_frames
+    )
+    wiener = bool(params.get("MWF", False)) if wiener is None else wiener
+    return SeparatorSettings(
+        params, wiener, multiprocess, device, backend, model_dir, batch_size, segment_frames
+    )
 
 
 def check_progress(progress: Any) -> None:
@@ -58,15 +109,17 @@ def checked_path(name: str, value: Any) -> str:
     return options.checked(name, options.path_value, value)
 
 
-def wiener_switch(MWF: Any, mwf: Any) -> bool:
-    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name."""
-    MWF = options.checked("MWF", options.strict_bool, MWF)
+def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
+    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name (None:
+    neither was given)."""
+    if MWF is not None:
+        MWF = options.checked("MWF", options.strict_bool, MWF)
     if mwf is None:
         return MWF
     mwf = options.checked("mwf", options.strict_bool, mwf)
     if MWF and not mwf:
         raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
-    return mwf or MWF
+    return mwf or bool(MWF)
 
 
 def stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
