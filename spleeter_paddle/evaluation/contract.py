@@ -36,10 +36,7 @@ def check_separator(separator: Any) -> Sequence[str]:
         or len(set(names)) < len(names)
     ):
         raise ValueError(f"separator instruments must be distinct names, got {names!r}")
-    try:
-        whole_number(getattr(separator, "sample_rate", None), 1)
-    except ValueError as error:
-        raise ValueError(f"separator sample_rate {error}") from None
+    checked("separator sample_rate", whole_number, getattr(separator, "sample_rate", None), 1)
     if not callable(getattr(separator, "separate", None)):
         raise ValueError(f"separator {type(separator).__name__} has no separate(waveform) method")
     return names
@@ -71,10 +68,7 @@ def check_arguments(
         raise ValueError(
             f"output_dir must be a folder path (str or os.PathLike), got {output_dir!r}"
         )
-    try:
-        whole_number(n_workers, 0)
-    except ValueError as error:
-        raise ValueError(f"n_workers {error}") from None
+    checked("n_workers", whole_number, n_workers, 0)
     if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)):
         raise ValueError(f"n_workers must be a whole number >= 0, got {n_workers!r}")
     for name, value in switches.items():

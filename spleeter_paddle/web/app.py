@@ -20,7 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from ..audio import io as audio_io
 from ..audio.writer import CODECS, can_write
 from ..errors import ConfigurationError, SpleeterError
-from ..options import positive_number
+from ..options import checked, positive_number
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
 
@@ -77,10 +77,7 @@ def create_app(
     ``allowed_hosts``: the ``Host`` headers accepted (default: the loopback names, which keeps web
     sites from reaching the app through DNS rebinding); ``["*"]`` for any.
     """
-    try:
-        positive_number(max_upload_mb)
-    except ValueError as error:
-        raise ConfigurationError(f"max_upload_mb {error}") from None
+    checked("max_upload_mb", positive_number, max_upload_mb, error=ConfigurationError)
     store = JobStore(work_dir)
     store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)
