@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
+from .. import options
 from ..errors import ConfigurationError, ModelError
 from ..model import build_model
 from ..pretrained.weights import PretrainedWeights
@@ -310,8 +311,7 @@ def make_runner(
     ``onnxruntime``/``openvino`` convert the model once (cached, verified against Paddle). Given
     :class:`PretrainedWeights`, the Paddle model is built only when no cached graph serves.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    options.checked("backend", options.choice, backend, BACKENDS)
     if backend in ("onnxruntime", "openvino"):
         from .backends import make_exported_runner
 
