@@ -15,9 +15,9 @@ from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, make_adapter
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
-from ..options import checked, duration_seconds, offset_seconds, strict_bool
+from ..options import checked, strict_bool
 from . import outputs
-from .arguments import SeparatorSettings, config_descriptor, separator_settings
+from .arguments import SeparatorSettings, checked_span, config_descriptor, separator_settings
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,7 @@ class SeparationOptions:
         checked(
             "params_filename", config_descriptor, self.params_filename, error=ConfigurationError
         )
-        offset = checked("offset", offset_seconds, self.offset, error=ConfigurationError)
-        duration = self.duration
-        if duration is not None:
-            duration = checked("duration", duration_seconds, duration, error=ConfigurationError)
+        offset, duration = checked_span(self.offset, self.duration)
         checked("overwrite", strict_bool, self.overwrite, error=ConfigurationError)
         if not isinstance(self.filename_format, str):
             raise ConfigurationError(f"filename_format must be a str, got {self.filename_format!r}")

@@ -14,9 +14,9 @@ from .. import options
 from ..audio import io as audio_io
 from ..audio.adapter import AudioAdapter, custom_adapter
 from ..configuration import instrument_names_problem
-from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..errors import AudioError, SpleeterError
 from . import outputs
-from .arguments import check_progress, checked_path, checked_waveform
+from .arguments import check_progress, checked_path, checked_span, checked_waveform
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
@@ -122,21 +122,15 @@ class SpleeterFileMethods:
         Wiener filter, those of the first pass (see :meth:`separate_blocks`).
         Returns ``{instrument: output path}``. Raises :class:`AudioError`.
         """
-        audio_path, destination, adapter = self._file_arguments(
-            audio_descriptor, destination, audio_adapter
+        audio_path, destination, adapter, overwrite, synchronous = self._file_arguments(
+            audio_descriptor, destination, audio_adapter, overwrite, synchronous
         )
         fmt = OutputFormat.checked(
             codec, bitrate, subtype, filename_format, self.sample_rate, self.instruments
         )
-        offset = options.checked("offset", options.offset_seconds, offset, error=ConfigurationError)
-        if duration is not None:
-            duration = options.checked(
-                "duration", options.duration_seconds, duration, error=ConfigurationError
-            )
+        offset, duration = checked_span(offset, duration)
         check_progress(progress)
         check_progress(analysis_progress)
-        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
-        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
         if source is not None and (
             not isinstance(source, audio_io.AudioSource) or source.path != audio_path
         ):
@@ -202,11 +196,9 @@ class SpleeterFileMethods:
         """Write ``{instrument: (n_samples, n_channels) float}`` as :meth:`separate` returns
         them, named after ``audio_descriptor`` like :meth:`separate_to_file` (Spleeter's
         signature, then ours). Returns ``{instrument: output path}``."""
-        audio_path, destination, adapter = self._file_arguments(
-            audio_descriptor, destination, audio_adapter
+        audio_path, destination, adapter, overwrite, synchronous = self._file_arguments(
+            audio_descriptor, destination, audio_adapter, overwrite, synchronous
         )
-        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
-        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
         if not isinstance(sources, dict) or not sources:
             raise ValueError(
                 f"sources must be a non-empty dict {{instrument: waveform}}, got {sources!r}"
@@ -227,11 +219,16 @@ class SpleeterFileMethods:
         self._submit(lambda: write(self.sample_rate, stems), synchronous)
         return paths
 
-    def _file_arguments(self, audio_descriptor, destination, audio_adapter) -> tuple:
-        """``(audio_path, destination, adapter or None)``, checked before anything is read."""
-        audio_path = checked_path("audio_descriptor", audio_descriptor)
-        destination = checked_path("destination", destination)
-        return audio_path, destination, custom_adapter(audio_adapter)
+    def _file_arguments(self, audio_descriptor, destination, adapter, overwrite, synchronous):
+        """``(audio_path, destination, adapter or None, overwrite, synchronous)``, checked
+        before anything is read."""
+        return (
+            checked_path("audio_descriptor", audio_descriptor),
+            checked_path("destination", destination),
+            custom_adapter(adapter),
+            options.checked("overwrite", options.strict_bool, overwrite),
+            options.checked("synchronous", options.strict_bool, synchronous),
+        )
 
     def join(self, timeout: Optional[float] = 200) -> None:
         """Wait for every background write (``synchronous=False``) to finish; the first that
