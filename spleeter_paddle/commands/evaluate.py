@@ -175,12 +175,10 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    logger.info("model: %s%s", label, " (MWF)" if settings.mwf else "")
-    separator = Separator.from_settings(settings)
-    if separator.mwf:
-        label += " (MWF)"
+    label += " (MWF)" if settings.mwf else ""
+    logger.info("model: %s", label)
     result = evaluate(
-        separator,
+        Separator.from_settings(settings),
         selected,
         args.output,
         n_workers=args.workers,
