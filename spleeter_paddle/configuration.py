@@ -55,7 +55,7 @@ _VALUE_CHECKS = {
     "chunk_duration": ("number", options.chunk_seconds),
     "separation_exponent": ("number", options.positive_number),
     "mask_extension": ("text", None),
-    "MWF": ("bool", None),
+    "MWF": ("bool", None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
     "train_csv": ("text", None),
     "validation_csv": ("text", None),
     "training_cache": ("text", None),
