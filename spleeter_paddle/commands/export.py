@@ -34,9 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import check_export_options, export_model
+    from ..export import export_model  # its options are checked before the model loads
 
-    check_export_options(args.format, args.output, args.overwrite, args.tolerance)
     manifest = export_model(
         args.params_filename,
         args.output,
