@@ -112,6 +112,17 @@ def sample_rate_hz(value: Any) -> int:
     return whole_number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
 
 
+def seconds_span(
+    offset: Any, duration: Any, error: type = ValueError
+) -> Tuple[float, Optional[float]]:
+    """``-s``/``-d``: ``(offset, duration)`` in seconds (duration None: to the end); a bad one
+    is ``error`` naming it."""
+    offset = checked("offset", offset_seconds, offset, error=error)
+    if duration is not None:
+        duration = checked("duration", duration_seconds, duration, error=error)
+    return offset, duration
+
+
 def fraction(value: Any) -> float:
     """``evaluate --fraction``: a share of the songs in (0, 1]."""
     return number(value, 0.0, 1.0, exclusive_minimum=True)

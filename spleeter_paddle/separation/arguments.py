@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -97,16 +97,6 @@ def separator_settings(
     return SeparatorSettings(
         params, wiener, multiprocess, device, backend, model_dir, batch_size, segment_frames
     )
-
-
-def checked_span(offset: Any, duration: Any) -> Tuple[float, Optional[float]]:
-    """``(offset, duration)`` in seconds (duration None: to the end), or a ConfigurationError."""
-    offset = options.checked("offset", options.offset_seconds, offset, error=ConfigurationError)
-    if duration is not None:
-        duration = options.checked(
-            "duration", options.duration_seconds, duration, error=ConfigurationError
-        )
-    return offset, duration
 
 
 def check_progress(progress: Any) -> None:

@@ -15,9 +15,9 @@ from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, make_adapter
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
-from ..options import checked, strict_bool
+from ..options import checked, seconds_span, strict_bool
 from . import outputs
-from .arguments import SeparatorSettings, checked_span, config_descriptor, separator_settings
+from .arguments import SeparatorSettings, config_descriptor, separator_settings
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class SeparationOptions:
         checked(
             "params_filename", config_descriptor, self.params_filename, error=ConfigurationError
         )
-        offset, duration = checked_span(self.offset, self.duration)
+        offset, duration = seconds_span(self.offset, self.duration, error=ConfigurationError)
         checked("overwrite", strict_bool, self.overwrite, error=ConfigurationError)
         if not isinstance(self.filename_format, str):
             raise ConfigurationError(f"filename_format must be a str, got {self.filename_format!r}")

@@ -14,9 +14,9 @@ from .. import options
 from ..audio import io as audio_io
 from ..audio.adapter import AudioAdapter, custom_adapter
 from ..configuration import instrument_names_problem
-from ..errors import AudioError, SpleeterError
+from ..errors import AudioError, ConfigurationError, SpleeterError
 from . import outputs
-from .arguments import check_progress, checked_path, checked_span, checked_waveform
+from .arguments import check_progress, checked_path, checked_waveform
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class SpleeterFileMethods:
         fmt = OutputFormat.checked(
             codec, bitrate, subtype, filename_format, self.sample_rate, self.instruments
         )
-        offset, duration = checked_span(offset, duration)
+        offset, duration = options.seconds_span(offset, duration, error=ConfigurationError)
         check_progress(progress)
         check_progress(analysis_progress)
         if source is not None and (
