@@ -87,12 +87,8 @@ class Separator(SpleeterFileMethods):
         return separator
 
     def _load(self, settings: SeparatorSettings) -> None:
-        self.params, self.mwf, self.multiprocess = (
-            settings.params,
-            settings.mwf,
-            settings.multiprocess,
-        )
-        self.segment_frames, self.batch_size = settings.segment_frames, settings.batch_size
+        self.params, self.mwf, self.batch_size = settings.params, settings.mwf, settings.batch_size
+        self.multiprocess, self.segment_frames = settings.multiprocess, settings.segment_frames
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
         self.device = select_device(settings.device)
         self.weights = pretrained_weights(self.params, model_dir=settings.model_dir)
