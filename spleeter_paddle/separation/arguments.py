@@ -85,9 +85,9 @@ def separator_settings(
             ("stft_backend", getattr(stft_backend, "value", stft_backend), STFT_BACKENDS),
         ):
             options.checked(name, options.choice, value, allowed)
-        batch_size = options.checked("batch_size", options.batch_size, batch_size)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+    batch_size = options.checked("batch_size", options.batch_size, batch_size)  # a ValueError
     validate_backend(backend)
     params = load_configuration(params_descriptor)
     segment_frames = check_segment_frames(

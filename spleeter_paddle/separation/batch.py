@@ -66,10 +66,14 @@ class SeparationOptions:
                 f"output path is empty or not a path ({self.output_path!r}): give -o/--output_path DIR"
             )
         adapter_class_named(self.adapter)
-        settings = separator_settings(
-            self.params_filename, mwf=self.mwf, device=self.device, model_dir=self.model_dir,
-            backend=self.backend, batch_size=self.batch_size, segment_frames=self.segment_frames,
-        )  # fmt: skip
+        try:  # the Separator's own checks, as usage errors of the run
+            settings = separator_settings(
+                self.params_filename, mwf=self.mwf, device=self.device, model_dir=self.model_dir,
+                backend=self.backend, batch_size=self.batch_size,
+                segment_frames=self.segment_frames,
+            )  # fmt: skip
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
         fmt = OutputFormat.checked(
             self.codec, self.bitrate, self.subtype, self.filename_format,
             settings.params["sample_rate"], settings.params["instrument_list"],
