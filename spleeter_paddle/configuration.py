@@ -7,9 +7,10 @@ functions here load it and check the keys the model and the signal chain depend 
 from __future__ import annotations
 
 import json
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import options
 from .errors import ConfigurationError
@@ -54,7 +55,7 @@ _VALUE_CHECKS = {
     "chunk_duration": ("number", options.chunk_seconds),
     "separation_exponent": ("number", options.positive_number),
     "mask_extension": ("text", None),
-    "MWF": ("bool", None),
+    "MWF": ("bool", None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
     "train_csv": ("text", None),
     "validation_csv": ("text", None),
     "training_cache": ("text", None),
@@ -260,14 +261,6 @@ def _check_model(params: Params, source: str) -> None:
             raise ConfigurationError(f"{source}: key 'model.params.{key}' {error}") from None
 
 
-def _one_of(words: Tuple[str, ...]) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        if value not in words:
-            raise ValueError(f"must be one of {', '.join(words)}, got {json.dumps(value)}")
-
-    return check
-
-
 def _filters(value: Any) -> None:
     """``conv_n_filters``: the 6 encoder widths of the U-Net (T and F are multiples of 2**6)."""
     if not (isinstance(value, list) and len(value) == 6) or any(
@@ -285,8 +278,8 @@ def _units(value: Any) -> None:
 # The ``model.params`` each model type reads, and their checks: any other key would be ignored.
 _UNET_PARAMS = {
     "conv_n_filters": _filters,
-    "conv_activation": _one_of(("LeakyReLU", "ReLU", "ELU")),
-    "deconv_activation": _one_of(("ReLU", "LeakyReLU", "ELU")),
+    "conv_activation": partial(options.choice, allowed=("LeakyReLU", "ReLU", "ELU")),
+    "deconv_activation": partial(options.choice, allowed=("ReLU", "LeakyReLU", "ELU")),
 }
 _MODEL_PARAMS = {
     "unet.unet": _UNET_PARAMS,

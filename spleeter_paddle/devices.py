@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from .options import checked, choice
 from .runtime import paddle
 from .vocab import DEVICES as DEVICE_CHOICES
 
@@ -16,8 +17,7 @@ def available_device_type(preference: str = "auto") -> str:
 
     An unavailable explicit preference falls back (with a warning) instead of failing.
     """
-    if preference not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
+    checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     available = {"cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}

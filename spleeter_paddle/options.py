@@ -112,6 +112,17 @@ def sample_rate_hz(value: Any) -> int:
     return whole_number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
 
 
+def seconds_span(
+    offset: Any, duration: Any, error: type = ValueError
+) -> Tuple[float, Optional[float]]:
+    """``-s``/``-d``: ``(offset, duration)`` in seconds (duration None: to the end); a bad one
+    is ``error`` naming it."""
+    offset = checked("offset", offset_seconds, offset, error=error)
+    if duration is not None:
+        duration = checked("duration", duration_seconds, duration, error=error)
+    return offset, duration
+
+
 def fraction(value: Any) -> float:
     """``evaluate --fraction``: a share of the songs in (0, 1]."""
     return number(value, 0.0, 1.0, exclusive_minimum=True)
@@ -165,6 +176,13 @@ def training_batch(value: Any) -> int:
 def port(value: Any) -> int:
     """``serve --port``: 1 to 65535."""
     return whole_number(value, 1, MAX_PORT)
+
+
+def choice(value: Any, allowed: Sequence[str]) -> str:
+    """One of the words ``allowed`` (a codec, a device, a backend, ...), exactly as written."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def truth_value(value: Union[str, bool]) -> bool:
@@ -289,9 +307,12 @@ def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> A
     return default if not text else checked(name, check, text)
 
 
-def checked(name: str, check: Callable[..., Any], value: Any, *args: Any) -> Any:
-    """``check(value, *args)``, its ValueError prefixed with the parameter ``name``."""
+def checked(
+    name: str, check: Callable[..., Any], value: Any, *args: Any, error: type = ValueError
+) -> Any:
+    """``check(value, *args)``; its ValueError, prefixed with the parameter ``name``, is raised
+    as ``error`` (a ValueError, or one of :mod:`.errors` with its exit code)."""
     try:
         return check(value, *args)
-    except ValueError as error:
-        raise ValueError(f"{name} {error}") from None
+    except ValueError as problem:
+        raise error(f"{name} {problem}") from None

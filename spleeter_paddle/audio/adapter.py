@@ -100,11 +100,7 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         name = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else path
         try:
             name = options.checked("path", options.path_value, name)
-            offset = (
-                0.0 if offset is None else options.checked("offset", options.offset_seconds, offset)
-            )
-            if duration is not None:
-                duration = options.checked("duration", options.duration_seconds, duration)
+            offset, duration = options.seconds_span(0.0 if offset is None else offset, duration)
             if sample_rate is not None:
                 sample_rate = options.checked("sample_rate", options.sample_rate_hz, sample_rate)
             dtype = np.dtype(dtype.decode() if isinstance(dtype, bytes) else dtype)

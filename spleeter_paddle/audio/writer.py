@@ -14,6 +14,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import soundfile as sf
 
+from .. import options
 from ..errors import AudioError
 from ..files import new_temporary, write_problem
 from ..vocab import BIT_DEPTHS as SUBTYPES
@@ -123,16 +124,23 @@ def _compression_level(codec: str, kbps: float, sample_rate: int) -> float:
     return float(1.0 - quality)  # vorbis: level = 1 - quality
 
 
-def _codec_for(name: str, codec: Optional[str]) -> str:
-    if codec is None:
-        codec = os.path.splitext(name)[1].lower().lstrip(".")
-        if codec not in CODECS:
-            raise AudioError(
-                f"{name}: cannot tell the codec from the extension, use one of {', '.join(CODECS)}"
-            )
-    elif codec not in CODECS:
-        raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
-    return codec
+def check_format(
+    codec: str, bitrate: Union[str, int], subtype: str, sample_rate: int, n_channels: int = 2
+) -> float:
+    """The one check of how audio is written: ``codec`` (one of ``CODECS``), ``subtype`` (one of
+    ``SUBTYPES``; FLOAT only in wav) and a ``bitrate`` ``codec`` can write at ``sample_rate``.
+    Returns the bitrate in kbit/s; a ValueError names what is wrong."""
+    options.checked("codec", options.choice, codec, CODECS)
+    options.checked("subtype", options.choice, subtype, SUBTYPES)
+    if subtype == "FLOAT" and codec != "wav":
+        raise ValueError(f"{codec} cannot store FLOAT samples (only wav can); use PCM_16 or PCM_24")
+    return check_bitrate(codec, bitrate, sample_rate, n_channels)
+
+
+def can_write(codec: str) -> bool:
+    """True when this machine can write ``codec``: libsndfile, or ffmpeg for what it lacks."""
+    native = _SOUNDFILE_FORMATS.get(codec, (None,))[0] in sf.available_formats()
+    return native or (codec in ffmpeg.ENCODERS and ffmpeg.can_encode())
 
 
 def _to_pcm(block: np.ndarray, subtype: str) -> np.ndarray:
@@ -166,11 +174,19 @@ class StreamWriter:
         self.path = os.fspath(path)
         self.comment = comment
         self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
-        self.codec = _codec_for(self.path, codec)
-        if subtype not in SUBTYPES:
-            raise ValueError(f"subtype must be one of {', '.join(SUBTYPES)}, got {subtype!r}")
-        if self.codec == "flac" and subtype == "FLOAT":
-            raise AudioError(f"{self.path}: flac cannot store FLOAT samples, use PCM_16 or PCM_24")
+        extension = os.path.splitext(self.path)[1].lower().lstrip(".")
+        if codec is None and extension not in CODECS:
+            raise AudioError(
+                f"{self.path}: cannot tell the codec from the extension, use one of "
+                f"{', '.join(CODECS)}"
+            )
+        self.codec = extension if codec is None else codec
+        try:
+            kbps = check_format(self.codec, bitrate, subtype, self.sample_rate, self.n_channels)
+        except ValueError as error:  # FLOAT in a codec that has no such samples names the file
+            if subtype == "FLOAT" and self.codec in CODECS and self.codec != "wav":
+                raise AudioError(f"{self.path}: {error}") from None
+            raise
         self.subtype = subtype if self.codec in ("wav", "flac") else None
         self.n_written = self.n_clipped = 0
         self._sound_file: Optional[sf.SoundFile] = None
@@ -182,7 +198,7 @@ class StreamWriter:
         except OSError as error:
             raise _unwritable(self.path, error) from error
         try:
-            self._open(check_bitrate(self.codec, bitrate, self.sample_rate, self.n_channels))
+            self._open(kbps)
         except BaseException:
             self.abort()
             raise

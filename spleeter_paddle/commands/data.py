@@ -13,49 +13,24 @@ from typing import Any, Dict
 
 from ..options import random_seed, validation_fraction
 from . import argument_type
-from .flags import AMOUNT, COUNT, add_is_wav_flag
+from .flags import AMOUNT, CONFIG, COUNT, IS_WAV, OVERWRITE, QUIET, add_flags, flag
 
-
-def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
-    """``-p``, ``-d``, ``-T`` and ``--quiet``; with ``train`` also ``-F -cd -ncps -bs -lr``."""
-    parser.add_argument(
-        "-p",
-        "--params_filename",
-        "--config",
-        dest="config",
-        default=None,
-        help="training configuration: JSON path or spleeter:<name> "
-        "(default configs/2stems_config.json, else the built-in 2-stem training config)",
-    )
-    parser.add_argument("-d", "--data", default="dataset", help="dataset root (default dataset)")
-    parser.add_argument("-T", type=COUNT, default=None, help="frames per training crop (config T)")
-    if train:
-        parser.add_argument("-F", type=COUNT, default=None, help="frequency bins (config F)")
-        parser.add_argument(
-            "-cd",
-            "--chunk_duration",
-            type=AMOUNT,
-            default=None,
-            help="chunk length in s",
-        )
-        parser.add_argument(
-            "-ncps",
-            "--n_chunks_per_song",
-            type=COUNT,
-            default=None,
-            help="chunks per song",
-        )
-        parser.add_argument(
-            "-bs", "--batch_size", type=COUNT, default=None, help="batch size per card"
-        )
-        parser.add_argument(
-            "-lr",
-            "--learning_rate",
-            type=AMOUNT,
-            default=None,
-            help="Adam learning rate",
-        )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+# fmt: off
+CONFIG_FLAGS = (  # -p -d -T (preprocess too)
+    CONFIG.but("--config", dest="config", default=None,
+               help="training configuration: JSON path or spleeter:<name> "
+               "(default configs/2stems_config.json, else the built-in 2-stem training config)"),
+    flag("-d", "--data", default="dataset", help="dataset root (default dataset)"),
+    flag("-T", type=COUNT, default=None, help="frames per training crop (config T)"),
+)
+TRAINING_CONFIG_FLAGS = (  # what training overrides in the configuration
+    flag("-F", type=COUNT, default=None, help="frequency bins (config F)"),
+    flag("-cd", "--chunk_duration", type=AMOUNT, default=None, help="chunk length in s"),
+    flag("-ncps", "--n_chunks_per_song", type=COUNT, default=None, help="chunks per song"),
+    flag("-bs", "--batch_size", type=COUNT, default=None, help="batch size per card"),
+    flag("-lr", "--learning_rate", type=AMOUNT, default=None, help="Adam learning rate"),
+)
+# fmt: on
 
 
 def training_params(args: argparse.Namespace) -> Dict[str, Any]:
@@ -72,31 +47,25 @@ def training_params(args: argparse.Namespace) -> Dict[str, Any]:
 # --- download-musdb (downloadMusdb.py) ----------------------------------------------------------
 
 
+# fmt: off
+DOWNLOAD_FLAGS = (
+    flag("--musdb-root", "--musdb_root", dest="musdb_root", default=None,
+         help="existing MUSDB18 (.stem.mp4) or MUSDB18-HQ root to convert; "
+         "without it the 7-second previews are downloaded"),
+    IS_WAV.but(help="the root is MUSDB18-HQ (WAV); detected when omitted"),
+    flag("-o", "--output", default="dataset", help="dataset root to write"),
+    flag("--stems", choices=("2", "4", "all"), default="2",
+         help="2: mixture/vocals/accompaniment (default); 4: MUSDB's stems; all: both"),
+    OVERWRITE.but(help="replace files at the output paths that download-musdb did not write from that song"),
+    flag("--download-root", default=None, help="where previews are downloaded"),
+    flag("--subsets", nargs="+", default=["train", "test"], help="MUSDB subsets"),
+    QUIET,
+)
+# fmt: on
+
+
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--musdb-root",
-        "--musdb_root",
-        dest="musdb_root",
-        default=None,
-        help="existing MUSDB18 (.stem.mp4) or MUSDB18-HQ root to convert; "
-        "without it the 7-second previews are downloaded",
-    )
-    add_is_wav_flag(parser, help="the root is MUSDB18-HQ (WAV); detected when omitted")
-    parser.add_argument("-o", "--output", default="dataset", help="dataset root to write")
-    parser.add_argument(
-        "--stems",
-        choices=("2", "4", "all"),
-        default="2",
-        help="2: mixture/vocals/accompaniment (default); 4: MUSDB's stems; all: both",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace files at the output paths that download-musdb did not write from that song",
-    )
-    parser.add_argument("--download-root", default=None, help="where previews are downloaded")
-    parser.add_argument("--subsets", nargs="+", default=["train", "test"], help="MUSDB subsets")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_flags(parser, *DOWNLOAD_FLAGS)
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -114,20 +83,19 @@ def run_download(args: argparse.Namespace) -> int:
 # --- preprocess (preprocess.py) -----------------------------------------------------------------
 
 
+# fmt: off
+PREPROCESS_FLAGS = (
+    *CONFIG_FLAGS,
+    QUIET,
+    flag("--validation-fraction", type=argument_type(validation_fraction), default=0.14,
+         help="validation share when the songs are not MUSDB's (default 0.14)"),
+    flag("--seed", type=argument_type(random_seed), default=None, help="seed of that split (config random_seed)"),
+)
+# fmt: on
+
+
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, train=False)
-    parser.add_argument(
-        "--validation-fraction",
-        type=argument_type(validation_fraction),
-        default=0.14,
-        help="validation share when the songs are not MUSDB's (default 0.14)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=argument_type(random_seed),
-        default=None,
-        help="seed of that split (config random_seed)",
-    )
+    add_flags(parser, *PREPROCESS_FLAGS)
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
@@ -143,15 +111,20 @@ def run_preprocess(args: argparse.Namespace) -> int:
 # --- process-data (run_spleeter.py -m process_data) ---------------------------------------------
 
 
+# fmt: off
+PROCESS_DATA_FLAGS = (
+    *CONFIG_FLAGS,
+    *TRAINING_CONFIG_FLAGS,
+    QUIET,
+    flag("--cache-dtype", choices=("uint8", "float16"), default="uint8",
+         help="uint8 dB like Spleeter (default) or float16 magnitudes"),
+    flag("--workers", type=COUNT, default=None, help="songs processed in parallel"),
+)
+# fmt: on
+
+
 def add_process_data_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument(
-        "--cache-dtype",
-        choices=("uint8", "float16"),
-        default="uint8",
-        help="uint8 dB like Spleeter (default) or float16 magnitudes",
-    )
-    parser.add_argument("--workers", type=COUNT, default=None, help="songs processed in parallel")
+    add_flags(parser, *PROCESS_DATA_FLAGS)
 
 
 def run_process_data(args: argparse.Namespace) -> int:

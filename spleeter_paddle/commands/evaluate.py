@@ -9,12 +9,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from functools import partial
 from typing import List, Optional
 
+from ..errors import ConfigurationError
 from ..logs import one_line
+from ..options import checked, fraction, segment_frames, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
 from . import run_script
-from .flags import add_adapter_flag, add_device_flag, add_is_wav_flag, check_default_adapter
+from .flags import (
+    ADAPTER,
+    CONFIG,
+    DEVICE,
+    IS_WAV,
+    MWF,
+    OVERWRITE,
+    SEGMENT_FRAMES,
+    add_flags,
+    check_default_adapter,
+    flag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,135 +36,91 @@ DEFAULT_OUTPUT = "eval_output"
 DEFAULT_SEED_DATA = "dataset"
 
 
-def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-npn",
-        "--workers",
-        dest="workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="metrics worker processes (default: all cores)",
-    )
-    parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
-    add_is_wav_flag(parser, help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)")
-    parser.add_argument(
-        "--subset",
-        dest="subsets",
-        nargs="+",
-        metavar="NAME",
-        help="splits to evaluate (default: test for --mus_dir, all for --data)",
-    )
-    parser.add_argument("--mwf", action="store_true", help="multichannel Wiener filtering")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="score songs again even if their JSON exists (default: resume), and replace report"
-        " files and stems at the output paths that this tool did not write (never an input)",
-    )
-    add_device_flag(parser, help="auto, cpu, gpu or sdaa (separation)")
-    add_adapter_flag(parser)
-    parser.add_argument(
-        "--metrics",
-        choices=METRICS_IMPLEMENTATIONS,
-        default="fast",
-        help="BSSEval v4 implementation: fast (museval's scores within 1e-3 dB, about 10x"
-        " faster; default) or museval (the reference)",
-    )
-    parser.add_argument(
-        "--no-stability-check",
-        dest="check_stability",
-        action="store_false",
-        help="do not flag numerically unstable SIR/SAR/ISR (saves 15-25%% of metrics time)",
-    )
-    parser.add_argument(
-        "--segment-frames",
-        dest="segment_frames",
-        type=int,
-        default=None,
-        help="STFT frames per separation segment (default 512, as Spleeter; a multiple of 64;"
-        " never the model's training crop T)",
-    )
-    parser.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
-    parser.add_argument(
-        "--no-audio",
-        dest="audio",
-        action="store_false",
-        help="do not keep the separated stems in <output>/audio/ (Spleeter keeps them)",
-    )
+# fmt: off
+COMMON_FLAGS = (
+    flag("-npn", "--workers", dest="workers", type=int, default=os.cpu_count() or 1,
+         help="metrics worker processes (default: all cores)"),
+    flag("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed"),
+    IS_WAV.but(help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)"),
+    flag("--subset", dest="subsets", nargs="+", metavar="NAME",
+         help="splits to evaluate (default: test for --mus_dir, all for --data)"),
+    MWF,
+    OVERWRITE.but(help="score songs again even if their JSON exists (default: resume), and replace report"
+                  " files and stems at the output paths that this tool did not write (never an input)"),
+    DEVICE.but(help="auto, cpu, gpu or sdaa (separation)"),
+    ADAPTER,
+    flag("--metrics", choices=METRICS_IMPLEMENTATIONS, default="fast",
+         help="BSSEval v4 implementation: fast (museval's scores within 1e-3 dB, about 10x faster;"
+         " default) or museval (the reference)"),
+    flag("--no-stability-check", dest="check_stability", action="store_false",
+         help="do not flag numerically unstable SIR/SAR/ISR (saves 15-25%% of metrics time)"),
+    SEGMENT_FRAMES.but(type=int, help="STFT frames per separation segment (default 512, as Spleeter;"
+                       " a multiple of 64; never the model's training crop T)"),
+    flag("--no-progress", dest="progress", action="store_false", help="no progress bar"),
+    flag("--no-audio", dest="audio", action="store_false",
+         help="do not keep the separated stems in <output>/audio/ (Spleeter keeps them)"),
+)
+MUS_DIR = flag("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (musdb.DB)")
+# Checked once parsed (eval.py's errors name the flag and the value it read, on one line):
+# (flag, attribute, check of spleeter_paddle.options).
+CHECKS = (
+    ("--fraction", "fraction", fraction),
+    ("-npn/--workers", "workers", partial(whole_number, minimum=0)),
+    ("--segment-frames", "segment_frames", segment_frames),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``spleeter-paddle evaluate`` (Spleeter's, plus workers, sampling, resume)."""
-    parser.add_argument(
-        "-p",
-        "--params_filename",
-        "--model",
-        dest="model",
-        default="spleeter:2stems",
-        help="spleeter:<preset>, a config JSON, a model directory, or 'latest'",
-    )
-    parser.add_argument(
-        "-o",
-        "--output_path",
-        dest="output",
-        default=DEFAULT_OUTPUT,
-        help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})",
-    )
+    add_flags(
+        parser,
+        CONFIG.but("--model", dest="model",
+                   help="spleeter:<preset>, a config JSON, a model directory, or 'latest'"),
+        flag("-o", "--output_path", dest="output", default=DEFAULT_OUTPUT,
+             help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})"),
+    )  # fmt: skip
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (musdb.DB)")
-    source.add_argument("--data", help="folder of songs: <song>/mixture.wav + stems (seed layout)")
-    parser.add_argument("--fraction", type=float, default=1.0, help="share of songs to evaluate")
-    _common_arguments(parser)
+    add_flags(
+        source,
+        MUS_DIR,
+        flag("--data", help="folder of songs: <song>/mixture.wav + stems (seed layout)"),
+    )
+    add_flags(
+        parser, flag("--fraction", type=float, default=1.0, help="share of songs to evaluate")
+    )
+    add_flags(parser, *COMMON_FLAGS)
 
 
 def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the seed's ``eval.py`` (same names; defaults: a tenth of ``dataset/``, latest model)."""
-    parser.add_argument("--fraction", type=float, default=0.1, help="share of songs (default 0.1)")
-    parser.add_argument(
-        "--model",
-        "-p",
-        dest="model",
-        default="latest",
-        help="latest (newest trained model under model/), a model directory,"
-        " spleeter:<preset> or a config JSON",
-    )
+    add_flags(
+        parser,
+        flag("--fraction", type=float, default=0.1, help="share of songs (default 0.1)"),
+        flag("--model", "-p", dest="model", default="latest",
+             help="latest (newest trained model under model/), a model directory, spleeter:<preset> or a config JSON"),
+    )  # fmt: skip
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", help=f"folder of songs (default {DEFAULT_SEED_DATA}/)")
-    source.add_argument("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (musdb.DB)")
-    parser.add_argument(
-        "-o",
-        "--output",
-        dest="output",
-        default=DEFAULT_OUTPUT,
-        help=f"output directory (default {DEFAULT_OUTPUT})",
+    add_flags(
+        source, flag("--data", help=f"folder of songs (default {DEFAULT_SEED_DATA}/)"), MUS_DIR
     )
-    _common_arguments(parser)
+    add_flags(parser, flag("-o", "--output", dest="output", default=DEFAULT_OUTPUT,
+                           help=f"output directory (default {DEFAULT_OUTPUT})"))  # fmt: skip
+    add_flags(parser, *COMMON_FLAGS)
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """Validate the numeric options before reading anything (ConfigurationError, exit 2)."""
-    from ..errors import ConfigurationError
-    from ..options import fraction, segment_frames, whole_number
-
-    for flag, check, value in (
-        ("--fraction", fraction, args.fraction),
-        ("-npn/--workers", lambda workers: whole_number(workers, 0), args.workers),
-        ("--segment-frames", segment_frames, args.segment_frames),
-    ):
-        try:
-            if value is not None:
-                check(value)
-        except ValueError as error:
-            raise ConfigurationError(f"{flag} {value}: {error}") from None
+    """The numeric options, before reading anything (ConfigurationError, exit 2)."""
+    for name, attribute, check in CHECKS:
+        value = getattr(args, attribute)
+        if value is not None:
+            checked(f"{name} {value}:", check, value, error=ConfigurationError)
 
 
 def _check_not_the_dataset(output: str, dataset: str) -> None:
     """``-o`` may not be the dataset's folder or hold it: its ``audio/`` and ``metrics/``
     folders would be read back as subsets of songs (ConfigurationError, before anything runs).
     An ``-o`` inside it is skipped when songs are read."""
-    from ..errors import ConfigurationError
     from ..files import is_within
 
     if is_within(dataset, output):
@@ -158,17 +128,6 @@ def _check_not_the_dataset(output: str, dataset: str) -> None:
             f"-o/--output_path {output} is (or holds) the dataset {dataset}: its audio/ and "
             "metrics/ folders would be read as songs next time; choose another folder"
         )
-
-
-def _check_model(args: argparse.Namespace) -> None:
-    """The model's config exists and can separate with ``--segment-frames`` (before loading)."""
-    from ..configuration import load_configuration
-    from ..evaluation import resolve_model
-    from ..separation.separator import SEPARATION_FRAMES, check_segment_frames
-
-    params = load_configuration(resolve_model(args.model)[0])
-    frames = SEPARATION_FRAMES if args.segment_frames is None else args.segment_frames
-    check_segment_frames(params, frames)
 
 
 def _sample(tracks, selected, fraction: float, seed: int) -> dict:
@@ -189,11 +148,12 @@ def run(args: argparse.Namespace) -> int:
         evaluate,
         folder_tracks,
         format_table,
-        load_separator,
+        model_settings,
         musdb_tracks,
         sample_tracks,
     )
     from ..evaluation.report import check_output_folder
+    from ..separation.separator import Separator
 
     _check_options(args)
     check_default_adapter(args.adapter, "evaluate")
@@ -205,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
     selected = sample_tracks(tracks, args.fraction, args.seed)
     check_output_folder(args.output, {track.subset for track in selected}, args.overwrite)
-    _check_model(args)
+    settings, label = model_settings(
+        args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
+    )
     logger.info(
         "evaluating %d of %d songs (fraction %g, seed %d)",
         len(selected),
@@ -213,13 +175,10 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    separator, label = load_separator(
-        args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
-    )
-    if args.mwf:
-        label += " (MWF)"
+    label += " (MWF)" if settings.mwf else ""
+    logger.info("model: %s", label)
     result = evaluate(
-        separator,
+        Separator.from_settings(settings),
         selected,
         args.output,
         n_workers=args.workers,

@@ -9,34 +9,33 @@ import logging
 from ..graph.convert import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
 from ..options import number
 from . import argument_type
-from .flags import add_config_flag, add_model_dir_flag
+from .flags import CONFIG, MODEL_DIR, OVERWRITE, add_flags, flag
 
 logger = logging.getLogger(__name__)
 
 
+# fmt: off
+FLAGS = (
+    CONFIG,
+    MODEL_DIR,
+    flag("--format", default="onnx", choices=EXPORT_FORMATS, help="what to write (default: onnx)"),
+    flag("-o", "--output", required=True, help="export directory to create"),
+    flag("--tolerance", default=DEFAULT_TOLERANCE,
+         type=argument_type(number, 0.0, MAX_TOLERANCE, exclusive_minimum=True, subject="tolerance"),
+         help="largest max |exported - Paddle| accepted, relative to the largest output "
+         f"(default: {DEFAULT_TOLERANCE:g})"),
+    OVERWRITE.but(help="replace a previous export at --output"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_flag(parser)
-    add_model_dir_flag(parser)
-    parser.add_argument(
-        "--format", default="onnx", choices=EXPORT_FORMATS, help="what to write (default: onnx)"
-    )
-    parser.add_argument("-o", "--output", required=True, help="export directory to create")
-    parser.add_argument(
-        "--tolerance",
-        type=argument_type(number, 0.0, MAX_TOLERANCE, exclusive_minimum=True, subject="tolerance"),
-        default=DEFAULT_TOLERANCE,
-        help="largest max |exported - Paddle| accepted, relative to the largest output "
-        f"(default: {DEFAULT_TOLERANCE:g})",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a previous export at --output"
-    )
+    add_flags(parser, *FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..graph.export import check_export_options, export_model
+    from ..graph.export import export_model  # its options are checked before the model loads
 
-    check_export_options(args.format, args.output, args.overwrite, args.tolerance)
     manifest = export_model(
         args.params_filename,
         args.output,

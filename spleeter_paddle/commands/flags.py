@@ -1,15 +1,17 @@
-"""Flags that mean the same in several commands, defined once: the model, the device, the backend,
-MUSDB18-HQ's ``--is-wav``. The checks of counts and amounts are in :mod:`spleeter_paddle.options`.
+"""Every command's flags as tables of :func:`flag` declarations; the flags several commands share
+(model, device, backend, adapter, Wiener filter, ...) are declared here once. A flag's ``type`` is
+a check of :mod:`spleeter_paddle.options` (through ``argument_type``): a bad value is a usage
+error (exit 2) before anything is read. A command adds a flag by adding a line to its table.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+from typing import Any, Dict, NamedTuple, Tuple
 
 from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
-from ..options import positive_number, whole_number
+from ..options import positive_number, segment_frames, whole_number
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
 
@@ -20,46 +22,46 @@ COUNT_FROM_ZERO = argument_type(whole_number, 0)  # seeds, "0: never"
 AMOUNT = argument_type(positive_number)  # a finite number > 0
 
 
-def add_config_flag(parser: Parser) -> None:
-    parser.add_argument(
-        "-p",
-        "--params_filename",
-        default="spleeter:2stems",
-        help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
-    )
+class Flag(NamedTuple):
+    """One option: its names and its ``add_argument`` keywords."""
+
+    names: Tuple[str, ...]
+    keywords: Dict[str, Any]
+
+    def but(self, *more_names: str, **changes: Any) -> Flag:
+        """The same flag with a command's own keywords (its help, its default), or names."""
+        return Flag(self.names + more_names, {**self.keywords, **changes})
 
 
-def add_model_dir_flag(parser: Parser) -> None:
-    parser.add_argument(
-        "--model-dir",
-        default=None,
-        help="directory of trained weights (default: the config's pretrained model)",
-    )
+def flag(*names: str, **keywords: Any) -> Flag:
+    return Flag(names, keywords)
 
 
-def add_device_flag(
-    parser: Parser, help: str = "device (default: auto = sdaa > gpu > cpu)"
-) -> None:
-    parser.add_argument("--device", default="auto", choices=DEVICES, help=help)
+def add_flags(parser: Parser, *flags: Flag) -> None:
+    for item in flags:
+        parser.add_argument(*item.names, **item.keywords)
 
 
-def add_backend_flag(
-    parser: Parser,
-    choices: Sequence[str] = BACKENDS,
-    help: str = "inference engine (default: auto; onnxruntime/openvino need their extras)",
-) -> None:
-    parser.add_argument("--backend", default="auto", choices=choices, help=help)
-
-
-def add_adapter_flag(parser: Parser) -> None:
-    """Spleeter's ``-a/--adapter``: the AudioAdapter class that reads (and writes) audio."""
-    parser.add_argument(
-        "-a",
-        "--adapter",
-        default=DEFAULT_ADAPTER,
-        help="audio adapter class, package.module.Class (default: the built-in reader and "
-        "writer; spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter names it too)",
-    )
+# fmt: off
+CONFIG = flag("-p", "--params_filename", default="spleeter:2stems",
+              help="spleeter:<preset> or JSON config (default: spleeter:2stems)")
+MODEL_DIR = flag("--model-dir", default=None,
+                 help="directory of trained weights (default: the config's pretrained model)")
+DEVICE = flag("--device", default="auto", choices=DEVICES, help="device (default: auto = sdaa > gpu > cpu)")
+BACKEND = flag("--backend", default="auto", choices=BACKENDS,
+               help="inference engine (default: auto; onnxruntime/openvino need their extras)")
+ADAPTER = flag("-a", "--adapter", default=DEFAULT_ADAPTER,
+               help="audio adapter class, package.module.Class (default: the built-in reader and writer; "
+               "spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter names it too)")  # Spleeter's -a
+MWF = flag("--mwf", action=argparse.BooleanOptionalAction, default=None,
+           help="multichannel Wiener filtering (default: the configuration's MWF key, else off)")
+SEGMENT_FRAMES = flag("--segment-frames", type=argument_type(segment_frames), default=None,
+                      help="STFT frames per segment (default: 512, as Spleeter; a multiple of 64 for U-Nets)")
+IS_WAV = flag("--is-wav", "--is_wav", dest="is_wav", action="store_true", default=None)
+OVERWRITE = flag("--overwrite", action="store_true")
+QUIET = flag("--quiet", action="store_true", help="no progress bars")
+MODEL_FLAGS = (CONFIG, MODEL_DIR, DEVICE, BACKEND)  # which model runs where
+# fmt: on
 
 
 def check_default_adapter(name: str, command: str) -> None:
@@ -70,17 +72,3 @@ def check_default_adapter(name: str, command: str) -> None:
             f"-a/--adapter {name}: {command} reads audio with the built-in reader; only the "
             f"default adapter ({DEFAULT_ADAPTER}) is accepted here"
         )
-
-
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """``-p``, ``--model-dir``, ``--device``, ``--backend``: which model runs where."""
-    add_config_flag(parser)
-    add_model_dir_flag(parser)
-    add_device_flag(parser)
-    add_backend_flag(parser)
-
-
-def add_is_wav_flag(parser: Parser, help: str) -> None:
-    parser.add_argument(
-        "--is-wav", "--is_wav", dest="is_wav", action="store_true", default=None, help=help
-    )

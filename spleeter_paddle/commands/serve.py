@@ -10,7 +10,7 @@ from ..errors import ConfigurationError
 from ..options import port
 from ..vocab import PADDLE_BACKENDS
 from . import argument_type
-from .flags import AMOUNT, add_backend_flag, add_device_flag
+from .flags import AMOUNT, BACKEND, DEVICE, add_flags, flag
 
 logger = logging.getLogger(__name__)
 
@@ -37,23 +37,21 @@ def check_host(host: str, port: int) -> None:
         )
 
 
+# fmt: off
+FLAGS = (
+    flag("--host", default="127.0.0.1", help="address to listen on (default: this machine only)"),
+    flag("--port", type=argument_type(port), default=8000, help="port (default: 8000)"),
+    flag("--work-dir", default=DEFAULT_WORK_DIR,
+         help=f"where uploads, jobs and stems are kept (default: ./{DEFAULT_WORK_DIR})"),
+    flag("--max-upload-mb", type=AMOUNT, default=500, help="largest upload accepted (default: 500)"),
+    DEVICE.but(help="as for separate: sdaa > gpu > cpu (default: auto)"),
+    BACKEND.but(choices=PADDLE_BACKENDS, help="as for separate (default: auto)"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
-    )
-    parser.add_argument(
-        "--port", type=argument_type(port), default=8000, help="port (default: 8000)"
-    )
-    parser.add_argument(
-        "--work-dir",
-        default=DEFAULT_WORK_DIR,
-        help=f"where uploads, jobs and stems are kept (default: ./{DEFAULT_WORK_DIR})",
-    )
-    parser.add_argument(
-        "--max-upload-mb", type=AMOUNT, default=500, help="largest upload accepted (default: 500)"
-    )
-    add_device_flag(parser, help="as for separate: sdaa > gpu > cpu (default: auto)")
-    add_backend_flag(parser, PADDLE_BACKENDS, help="as for separate (default: auto)")
+    add_flags(parser, *FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:

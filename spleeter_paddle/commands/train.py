@@ -9,17 +9,16 @@ import argparse
 from typing import TYPE_CHECKING, List, Optional
 
 from spleeter_paddle.commands import argument_type, run_script
-from spleeter_paddle.commands.data import (
-    add_process_data_arguments,
-    run_process_data,
-    training_params,
-)
+from spleeter_paddle.commands.data import PROCESS_DATA_FLAGS, run_process_data, training_params
 from spleeter_paddle.commands.flags import (
+    ADAPTER,
     COUNT,
     COUNT_FROM_ZERO,
-    add_adapter_flag,
-    add_device_flag,
+    DEVICE,
+    Flag,
+    add_flags,
     check_default_adapter,
+    flag,
 )
 from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
@@ -52,135 +51,67 @@ def augmentation_names(text: str) -> tuple:
     return name_list(text, AUGMENTATIONS)
 
 
+def switch(*names: str, help: str) -> Flag:
+    """``-amp``, ``--batch-statistics``, ``--dropout``: alone True, else True/False words."""
+    return flag(*names, type=str2bool, nargs="?", const=True, default=False, help=help)
+
+
+# fmt: off
+TRAINING_FLAGS = (
+    flag("-e", "--epochs", type=COUNT, default=None, help="epochs over the cached chunks"),
+    flag("--steps", "--max-steps", dest="max_steps", type=COUNT, default=None,
+         help="total steps (overrides -e and train_max_steps)"),
+    flag("-lm", "--load_model", type=load_model_choice, default=False,
+         help="True: start from the official pretrained weights, False: from the configuration's "
+         "initialisation, latest: the newest own model, or a model directory (default %(default)s)"),
+    flag("-o", "--run-dir", "--model-dir", dest="run_dir", default=None,
+         help="run directory (default model/<config model_dir>); a new run goes to a new one"),
+    switch("-amp", "--amp", help="automatic mixed precision (masks and loss stay float32)"),
+    flag("--save-every", type=COUNT, default=None, help="checkpoint every N steps"),
+    flag("--keep", type=COUNT, default=2, help="checkpoints kept (default 2)"),
+    flag("--validate-every", type=COUNT_FROM_ZERO, default=None, help="validation every M steps (0: never)"),
+    flag("--log-every", type=COUNT, default=10, help="log line every N steps"),
+    flag("--num-workers", type=argument_type(whole_number, 0, MAX_LOADER_WORKERS), default=2,
+         help="loader worker processes (0: in this process)"),
+    flag("--seed", type=argument_type(random_seed), default=None, help="random seed (config random_seed)"),
+    switch("--batch-statistics", help="BN on batch statistics (Spleeter trained on stored ones)"),
+    switch("--dropout", help="enable dropout"),
+    flag("--augment", type=argument_type(augmentation_names), default=(),
+         help="comma list of gain,swap,remix (default none)"),
+    flag("--visualdl", default=None, help="VisualDL log directory"),
+)
+RESUME_FLAGS = (  # one or the other
+    flag("--resume", dest="resume", action="store_true", default=None,
+         help="continue the run in the run directory (its -lm choice is kept); without "
+         "--resume/--new-run a run continues only when its recorded settings match the flags"),
+    flag("--new-run", "--no-resume", dest="resume", action="store_false",
+         help="start a new run; the run directory (-o) must not hold one"),
+)
+LAUNCH_FLAGS = (
+    flag("-npn", "--nproc_per_node", type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
+         default=1, help="processes (cards) per node"),
+    flag("--nnodes", type=argument_type(node_count), default=None, help="number of nodes"),
+    flag("--master", type=argument_type(endpoint), default=None, help="rendezvous ip:port (multi-node)"),
+    flag("--ips", type=argument_type(host_list), default=None, help="comma list of node ips (multi-node)"),
+    flag("--devices", type=argument_type(card_ids), default=None, help="card ids for the launcher, e.g. 0,1,2,3"),
+    flag("--log-dir", default="log", help="launcher log directory (default log)"),
+)
+# fmt: on
+
+
 def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: bool = False) -> None:
     """``train``'s flags. ``-lm`` defaults to False, as Spleeter trains from the
     configuration's own initialisation; the seed's ``run_spleeter.py`` keeps its True."""
-    add_process_data_arguments(parser)
-    add_adapter_flag(parser)
+    add_flags(parser, *PROCESS_DATA_FLAGS, ADAPTER)
     group = parser.add_argument_group("training")
-    group.add_argument(
-        "-e", "--epochs", type=COUNT, default=None, help="epochs over the cached chunks"
+    add_flags(group, *TRAINING_FLAGS)
+    group.set_defaults(load_model=load_model_default)
+    add_flags(group.add_mutually_exclusive_group(), *RESUME_FLAGS)
+    add_flags(group, DEVICE.but(help="auto: sdaa if Paddle reports it, else gpu, else cpu"))
+    add_flags(
+        parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)"),
+        *LAUNCH_FLAGS,
     )
-    group.add_argument(
-        "--steps",
-        "--max-steps",
-        dest="max_steps",
-        type=COUNT,
-        default=None,
-        help="total steps (overrides -e and train_max_steps)",
-    )
-    group.add_argument(
-        "-lm",
-        "--load_model",
-        type=load_model_choice,
-        default=load_model_default,
-        help="True: start from the official pretrained weights, False: from the "
-        "configuration's initialisation, latest: the newest own model, or a model directory "
-        f"(default {load_model_default})",
-    )
-    group.add_argument(
-        "-o",
-        "--run-dir",
-        "--model-dir",
-        dest="run_dir",
-        default=None,
-        help="run directory (default model/<config model_dir>); a new run goes to a new one",
-    )
-    group.add_argument(
-        "-amp",
-        "--amp",
-        type=str2bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="automatic mixed precision (masks and loss stay float32)",
-    )
-    group.add_argument("--save-every", type=COUNT, default=None, help="checkpoint every N steps")
-    group.add_argument("--keep", type=COUNT, default=2, help="checkpoints kept (default 2)")
-    group.add_argument(
-        "--validate-every",
-        type=COUNT_FROM_ZERO,
-        default=None,
-        help="validation every M steps (0: never)",
-    )
-    group.add_argument("--log-every", type=COUNT, default=10, help="log line every N steps")
-    group.add_argument(
-        "--num-workers",
-        type=argument_type(whole_number, 0, MAX_LOADER_WORKERS),
-        default=2,
-        help="loader worker processes (0: in this process)",
-    )
-    group.add_argument(
-        "--seed",
-        type=argument_type(random_seed),
-        default=None,
-        help="random seed (config random_seed)",
-    )
-    group.add_argument(
-        "--batch-statistics",
-        type=str2bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="BN on batch statistics (Spleeter trained on stored ones)",
-    )
-    group.add_argument(
-        "--dropout", type=str2bool, nargs="?", const=True, default=False, help="enable dropout"
-    )
-    group.add_argument(
-        "--augment",
-        type=argument_type(augmentation_names),
-        default=(),
-        help="comma list of gain,swap,remix (default none)",
-    )
-    group.add_argument("--visualdl", default=None, help="VisualDL log directory")
-    resume = group.add_mutually_exclusive_group()
-    resume.add_argument(
-        "--resume",
-        dest="resume",
-        action="store_true",
-        default=None,
-        help="continue the run in the run directory (its -lm choice is kept); without "
-        "--resume/--new-run a run continues only when its recorded settings match the flags",
-    )
-    resume.add_argument(
-        "--new-run",
-        "--no-resume",
-        dest="resume",
-        action="store_false",
-        help="start a new run; the run directory (-o) must not hold one",
-    )
-    add_device_flag(group, help="auto: sdaa if Paddle reports it, else gpu, else cpu")
-    multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
-    multi.add_argument(
-        "-npn",
-        "--nproc_per_node",
-        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
-        default=1,
-        help="processes (cards) per node",
-    )
-    multi.add_argument(
-        "--nnodes", type=argument_type(node_count), default=None, help="number of nodes"
-    )
-    multi.add_argument(
-        "--master",
-        type=argument_type(endpoint),
-        default=None,
-        help="rendezvous ip:port (multi-node)",
-    )
-    multi.add_argument(
-        "--ips",
-        type=argument_type(host_list),
-        default=None,
-        help="comma list of node ips (multi-node)",
-    )
-    multi.add_argument(
-        "--devices",
-        type=argument_type(card_ids),
-        default=None,
-        help="card ids for the launcher, e.g. 0,1,2,3",
-    )
-    multi.add_argument("--log-dir", default="log", help="launcher log directory (default log)")
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
@@ -240,13 +171,10 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
 
 def add_run_spleeter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-m",
-        "--mode",
-        choices=MODES,
-        default="fast_train",
-        help="process_data: build the spectrogram caches; train: caches + "
-        "training; fast_train: training on existing caches (default)",
-    )
+        "-m", "--mode", choices=MODES, default="fast_train",
+        help="process_data: build the spectrogram caches; train: caches + training; fast_train: "
+        "training on existing caches (default)",
+    )  # fmt: skip
     add_train_arguments(parser, load_model_default=True)
 
 

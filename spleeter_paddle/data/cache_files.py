@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import FolderBusy, file_sha256, hold_folder, write_errors, write_text_atomic
+from ..options import checked, choice
 from .sources import stale_source
 
 CACHE_FORMAT = 2  # 2: K chunk entries per song, file size + sha256
@@ -142,8 +143,7 @@ def dequantise_table(db_min: float, db_max: float) -> np.ndarray:
 
 def cache_settings(params: Dict[str, Any], dtype: str, validation: bool) -> Dict[str, Any]:
     """Everything the stored numbers depend on (a different value means rebuilding)."""
-    if dtype not in CACHE_DTYPES:
-        raise DataError(f"cache dtype must be one of {', '.join(CACHE_DTYPES)}, got {dtype!r}")
+    checked("cache dtype", choice, dtype, CACHE_DTYPES, error=DataError)
     chunk = VALIDATION_CHUNK_DURATION_S if validation else float(params["chunk_duration"])
     return {
         "format": CACHE_FORMAT,

@@ -206,10 +206,10 @@ def build_manifests(
     """
     from tqdm import tqdm
 
-    try:
-        validation_fraction = options.validation_fraction(validation_fraction)
-    except ValueError as error:
-        raise ConfigurationError(f"validation_fraction {error}") from None
+    validation_fraction = options.checked(
+        "validation_fraction", options.validation_fraction, validation_fraction,
+        error=ConfigurationError,
+    )  # fmt: skip
     dataset_dir = Path(dataset_dir)
     instruments = list(params["instrument_list"])
     seed = params.get("random_seed", 0) if seed is None else seed

@@ -26,6 +26,7 @@ from ..audio.io import load, read_comment
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import change_while_read, file_identity, is_within, same_file_key
+from ..options import checked, choice
 from ..sigsep import import_musdb
 from .musdb_record import (
     current_source,
@@ -334,8 +335,7 @@ def convert_musdb(
     """
     from tqdm import tqdm
 
-    if stems not in OUTPUT_STEMS:
-        raise DataError(f"stems must be one of {', '.join(OUTPUT_STEMS)}, got {stems!r}")
+    checked("stems", choice, stems, OUTPUT_STEMS, error=DataError)
     musdb_root, output_dir = Path(musdb_root).expanduser(), Path(output_dir)
     unknown = [subset for subset in subsets if subset not in SUBSETS]
     if unknown:

@@ -9,7 +9,7 @@
 from .aggregate import song_scores, summarize, target_summary
 from .evaluator import Evaluation, evaluate, json_path
 from .metrics import METRICS, MetricsPool, score_track, target_groups
-from .models import load_separator, resolve_model
+from .models import load_separator, model_settings, resolve_model
 from .musdb_source import BrokenTrack, MusdbTrack, folder_tracks, musdb_tracks
 from .oracle import OracleSeparator
 from .report import format_table
@@ -30,6 +30,7 @@ __all__ = [
     "format_table",
     "json_path",
     "load_separator",
+    "model_settings",
     "musdb_tracks",
     "resolve_model",
     "sample_tracks",

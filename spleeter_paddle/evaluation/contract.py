@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..options import checked, number, strict_bool, whole_number
+from ..options import checked, choice, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
 from .tracks import Track
 
@@ -36,10 +36,7 @@ def check_separator(separator: Any) -> Sequence[str]:
         or len(set(names)) < len(names)
     ):
         raise ValueError(f"separator instruments must be distinct names, got {names!r}")
-    try:
-        whole_number(getattr(separator, "sample_rate", None), 1)
-    except ValueError as error:
-        raise ValueError(f"separator sample_rate {error}") from None
+    checked("separator sample_rate", whole_number, getattr(separator, "sample_rate", None), 1)
     if not callable(getattr(separator, "separate", None)):
         raise ValueError(f"separator {type(separator).__name__} has no separate(waveform) method")
     return names
@@ -71,10 +68,7 @@ def check_arguments(
         raise ValueError(
             f"output_dir must be a folder path (str or os.PathLike), got {output_dir!r}"
         )
-    try:
-        whole_number(n_workers, 0)
-    except ValueError as error:
-        raise ValueError(f"n_workers {error}") from None
+    checked("n_workers", whole_number, n_workers, 0)
     if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)):
         raise ValueError(f"n_workers must be a whole number >= 0, got {n_workers!r}")
     for name, value in switches.items():
@@ -84,10 +78,7 @@ def check_arguments(
             number(value, 0.0, exclusive_minimum=True)
         except ValueError as error:
             raise ValueError(f"{name} {error} (seconds)") from None
-    if metrics not in METRICS_IMPLEMENTATIONS:
-        raise ValueError(
-            f"metrics must be one of {', '.join(METRICS_IMPLEMENTATIONS)}, got {metrics!r}"
-        )
+    checked("metrics", choice, metrics, METRICS_IMPLEMENTATIONS)
     for name, value in labels.items():
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a str, got {value!r}")

@@ -73,7 +73,5 @@ def write_estimates(
             sink(estimates)
             return len(next(iter(estimates.values())))
 
-        outputs.write_stem_files(
-            paths, track.location, track.rate, "wav", "128k", "PCM_16", produce
-        )
+        outputs.write_stem_files(paths, track.location, track.rate, outputs.OutputFormat(), produce)
     return paths

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..options import whole_number
+from ..options import checked, whole_number
 from ..sigsep import import_museval
 from . import bsseval, stability
 from .tracks import Track, target_sort_key
@@ -212,10 +212,7 @@ class MetricsPool:
     """
 
     def __init__(self, n_workers: int, max_pending: Optional[int] = None):
-        try:
-            whole_number(n_workers, 0)
-        except ValueError as error:
-            raise DataError(f"workers {error}") from None
+        checked("workers", whole_number, n_workers, 0, error=DataError)
         self.n_workers = n_workers
         self.max_pending = max_pending or n_workers + 1
         self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))

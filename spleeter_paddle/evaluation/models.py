@@ -51,23 +51,39 @@ def resolve_model(
     return config, directory, str(directory)
 
 
-def load_separator(
+def model_settings(
     descriptor: str = LATEST,
-    mwf: bool = False,
+    mwf: Optional[bool] = None,
     device: str = "auto",
     home: Union[str, Path, None] = None,
     segment_frames: Optional[int] = None,
 ):
-    """A ``Separator`` for ``descriptor`` and a label for reports (loads Paddle).
+    """``(settings, label)``: the checked ``SeparatorSettings`` of ``descriptor`` (nothing is
+    loaded; ConfigurationError for a bad option) and a label for reports.
 
     ``segment_frames``: separation segment length (default 512 as Spleeter's, never the
-    training crop ``T`` of the model's config).
+    training crop ``T`` of the model's config); ``mwf`` None: the configuration's ``MWF``.
     """
-    from ..separation.separator import Separator
+    from ..separation.arguments import separator_settings
 
     params, directory, label = resolve_model(descriptor, home)
-    logger.info("model: %s%s", label, " (MWF)" if mwf else "")
-    separator = Separator(
+    settings = separator_settings(
         params, mwf=mwf, device=device, model_dir=directory, segment_frames=segment_frames
     )
-    return separator, label
+    return settings, label
+
+
+def load_separator(
+    descriptor: str = LATEST,
+    mwf: Optional[bool] = None,
+    device: str = "auto",
+    home: Union[str, Path, None] = None,
+    segment_frames: Optional[int] = None,
+):
+    """A ``Separator`` for ``descriptor`` and a label for reports (loads Paddle); the options
+    are :func:`model_settings`'s."""
+    from ..separation.separator import Separator
+
+    settings, label = model_settings(descriptor, mwf, device, home, segment_frames)
+    logger.info("model: %s%s", label, " (MWF)" if settings.mwf else "")
+    return Separator.from_settings(settings), label

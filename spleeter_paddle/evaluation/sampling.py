@@ -13,10 +13,7 @@ T = TypeVar("T")
 
 def sample_count(n_tracks: int, fraction: float) -> int:
     """Songs to keep: ``round(fraction * n_tracks)``, at least one, at most all."""
-    try:
-        options.fraction(fraction)
-    except ValueError as error:
-        raise DataError(f"--fraction {error}") from None
+    options.checked("--fraction", options.fraction, fraction, error=DataError)
     return min(n_tracks, max(1, round(fraction * n_tracks)))
 
 

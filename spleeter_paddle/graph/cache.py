@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from .. import options
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256
 from ..pretrained.weights import PretrainedWeights
@@ -261,8 +262,7 @@ def make_runner(
     no cached graph serves). ``onnxruntime``/``openvino`` convert the model once (cached,
     verified against Paddle).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    options.checked("backend", options.choice, backend, BACKENDS)
     if backend in ("onnxruntime", "openvino"):
         fmt = "onnx" if backend == "onnxruntime" else "openvino"
         require(backend)

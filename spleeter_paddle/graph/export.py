@@ -19,7 +19,7 @@ import numpy as np
 from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError, ModelError
 from ..files import FolderBusy, file_sha256, hold_folder, new_temporary, write_errors
-from ..options import checked, number, path_value, strict_bool
+from ..options import checked, choice, number, path_value, strict_bool
 from ..pretrained.weights import load_pretrained_model
 from .cache import graph_key
 from .convert import (
@@ -41,8 +41,7 @@ PathLike = Union[str, Path]
 
 def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance: float) -> Path:
     """Everything that can be refused before a model loads (ConfigurationError, exit 2)."""
-    if not isinstance(fmt, str) or fmt not in EXPORT_FORMATS:
-        raise ConfigurationError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    checked("format", choice, fmt, EXPORT_FORMATS, error=ConfigurationError)
     try:
         checked("tolerance", _tolerance, tolerance)
         output = Path(checked("output", path_value, output))

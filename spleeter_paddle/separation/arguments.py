@@ -4,33 +4,29 @@ written: each raises a ValueError or ConfigurationError naming the argument."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 import numpy as np
-import soundfile as sf
 
 from .. import options
-from ..audio import ffmpeg_tools as ffmpeg
 from ..audio import io as audio_io
 from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
-from ..audio.writer import check_bitrate
-from ..configuration import Params
+from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError
-from ..options import bitrate_text, checked, duration_seconds, offset_seconds
-from ..vocab import BIT_DEPTHS, CODECS
+from ..graph.cache import validate_backend
+from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 
 # Frames per model call when separating: Spleeter's predictor uses the presets' T = 512 whatever
 # crop a model was trained with, and the segment length alone changes the output.
 SEPARATION_FRAMES = 512
-DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 
 
 def check_segment_frames(params: Params, segment_frames: int) -> int:
     """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
-    try:
-        segment_frames = options.segment_frames(segment_frames)
-    except ValueError as error:
-        raise ConfigurationError(f"segment_frames {error}") from None
+    segment_frames = options.checked(
+        "segment_frames", options.segment_frames, segment_frames, error=ConfigurationError
+    )
     if params["model"]["type"].startswith("unet.") and segment_frames % 64:
         raise ConfigurationError(
             f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
@@ -38,20 +34,69 @@ def check_segment_frames(params: Params, segment_frames: int) -> int:
     return segment_frames
 
 
-def check_params_value(params: Any) -> None:
-    """``params`` is a preset name, a config path or a config dict (ValueError otherwise)."""
+def config_descriptor(params: Any) -> Any:
+    """A preset name, a config path or a config dict (ValueError "must be ..." otherwise)."""
     if not isinstance(params, (str, os.PathLike, dict)) or (isinstance(params, str) and not params):
         raise ValueError(
-            f"params must be 'spleeter:<preset>', a JSON config path or a dict, got {params!r}"
+            f"must be 'spleeter:<preset>', a JSON config path or a dict, got {params!r}"
         )
+    return params
 
 
-def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
-    """``value`` if it is one of ``allowed``, else a ConfigurationError naming ``name``."""
-    allowed = tuple(allowed)
-    if not isinstance(value, str) or value not in allowed:
-        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class SeparatorSettings:
+    """A Separator's model-side options, checked, with its configuration loaded."""
+
+    params: Params
+    mwf: bool
+    multiprocess: bool
+    device: str
+    backend: str
+    model_dir: Optional[str]
+    batch_size: int
+    segment_frames: int
+
+
+def separator_settings(
+    params_descriptor: Any = "spleeter:2stems",
+    MWF: Any = None,  # noqa: N803 (Spleeter's name)
+    multiprocess: Any = True,
+    *,
+    mwf: Any = None,
+    stft_backend: Any = "auto",
+    device: Any = "auto",
+    model_dir: Any = None,
+    backend: Any = "auto",
+    batch_size: Any = 1,
+    segment_frames: Any = None,
+) -> SeparatorSettings:
+    """What ``Separator(...)`` is given, checked before anything loads (ConfigurationError
+    naming the argument). The Wiener filter is ``MWF``/``mwf`` when given, else the
+    configuration's ``MWF`` key (as a Spleeter config says it), else off."""
+    try:
+        options.checked("params", config_descriptor, params_descriptor)
+        wiener = wiener_switch(MWF, mwf)
+        multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
+        if model_dir is not None:
+            model_dir = options.checked("model_dir", options.path_value, model_dir)
+        for name, value, allowed in (
+            ("device", device, DEVICES),
+            ("backend", backend, BACKENDS),
+            ("stft_backend", getattr(stft_backend, "value", stft_backend), STFT_BACKENDS),
+        ):
+            options.checked(name, options.choice, value, allowed)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    batch_size = options.checked("batch_size", options.batch_size, batch_size)  # a ValueError
+    validate_backend(backend)
+    params = load_configuration(params_descriptor)
+    segment_frames = check_segment_frames(
+        params, SEPARATION_FRAMES if segment_frames is None else segment_frames
+    )
+    wiener = bool(params.get("MWF", False)) if wiener is None else wiener
+    return SeparatorSettings(
+        params, wiener, multiprocess, device, backend, model_dir, batch_size, segment_frames
+    )
 
 
 def check_progress(progress: Any) -> None:
@@ -64,57 +109,19 @@ def checked_path(name: str, value: Any) -> str:
     return options.checked(name, options.path_value, value)
 
 
-def wiener_switch(MWF: Any, mwf: Any) -> bool:
-    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name."""
-    MWF = options.checked("MWF", options.strict_bool, MWF)
+def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
+    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name (None:
+    neither was given)."""
+    if MWF is not None:
+        MWF = options.checked("MWF", options.strict_bool, MWF)
     if mwf is None:
         return MWF
     mwf = options.checked("mwf", options.strict_bool, mwf)
     if MWF and not mwf:
         raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
-    return mwf or MWF
+    return mwf or bool(MWF)
 
 
 def stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
     return {name: audio_io.to_stereo(block) for name, block in stems.items()}
-
-
-def check_file_options(
-    codec: str,
-    bitrate: Union[str, int],
-    subtype: str,
-    offset: Any,
-    duration: Any,
-    sample_rate: Optional[int] = None,
-    seconds_names: Tuple[str, str] = ("offset", "duration"),
-) -> Tuple[str, str, str, float, Optional[float]]:
-    """What writing stems takes, checked and converted (ConfigurationError, exit 2; AudioError
-    when the codec needs a missing ffmpeg): ``(codec, bitrate, subtype, offset, duration)``.
-    With ``sample_rate``, a bitrate the codec cannot write at that rate is refused too;
-    ``seconds_names`` name the offset and duration in messages."""
-    for name, value, allowed in (("codec", codec, CODECS), ("subtype", subtype, BIT_DEPTHS)):
-        if not isinstance(value, str) or value not in allowed:
-            raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    try:
-        offset = checked(seconds_names[0], offset_seconds, offset)
-        if duration is not None:
-            duration = checked(seconds_names[1], duration_seconds, duration)
-        bitrate = checked("bitrate", bitrate_text, bitrate)
-        if sample_rate is not None:
-            check_bitrate(codec, bitrate, sample_rate)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from None
-    if subtype == "FLOAT" and codec != "wav":
-        raise ConfigurationError(
-            f"--bit-depth FLOAT is only for wav; {codec} takes PCM_16 or PCM_24"
-        )
-    needs_ffmpeg = codec in ffmpeg.ENCODERS and not _native_codec(codec)
-    if needs_ffmpeg and not ffmpeg.can_encode():
-        raise ffmpeg.missing_error(codec, f"writing {codec}")
-    return codec, bitrate, subtype, offset, duration
-
-
-def _native_codec(codec: str) -> bool:
-    file_format = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}.get(codec)
-    return file_format is not None and file_format in sf.available_formats()

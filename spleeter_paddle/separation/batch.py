@@ -13,19 +13,12 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, make_adapter
-from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
-from ..graph.cache import validate_backend
-from ..options import (
-    batch_size,
-    path_value,
-    segment_frames,
-    strict_bool,
-)
-from ..vocab import BACKENDS, DEVICES
+from ..options import checked, seconds_span, strict_bool
 from . import outputs
-from .arguments import DEFAULT_FILENAME_FORMAT, check_file_options
+from .arguments import SeparatorSettings, config_descriptor, separator_settings
+from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
@@ -43,7 +36,7 @@ class SeparationOptions:
     subtype: str = "PCM_16"
     offset: float = 0.0
     duration: Optional[float] = None
-    mwf: bool = False
+    mwf: Optional[bool] = None  # None: the configuration's MWF key, else off
     device: str = "auto"
     backend: str = "auto"
     model_dir: Optional[str] = None
@@ -54,27 +47,17 @@ class SeparationOptions:
     # library's streaming reader and tagged writer, another adapter loads and saves each file.
     adapter: Optional[str] = None
 
-    def check(self) -> None:
-        """ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
-        missing ffmpeg. Nothing is loaded."""
-        check_file_options(self.codec, self.bitrate, self.subtype, self.offset, self.duration)
-        for name, check, may_be_none in (
-            ("batch_size", batch_size, False),
-            ("segment_frames", segment_frames, True),  # None: the default
-            ("mwf", strict_bool, False),
-            ("overwrite", strict_bool, False),
-            ("model_dir", path_value, True),
-            ("filename_format", str, False),
-        ):
-            value = getattr(self, name)
-            if value is None and may_be_none:
-                continue
-            try:
-                if check is str and not isinstance(value, str):
-                    raise ValueError(f"must be a str, got {value!r}")
-                check(value)
-            except ValueError as error:
-                raise ConfigurationError(f"{name} {error}") from None
+    def check(self) -> CheckedOptions:
+        """The options checked and converted before anything loads (the configuration is
+        read): ConfigurationError (exit 2) for a bad value; AudioError when the codec needs a
+        missing ffmpeg."""
+        checked(
+            "params_filename", config_descriptor, self.params_filename, error=ConfigurationError
+        )
+        offset, duration = seconds_span(self.offset, self.duration, error=ConfigurationError)
+        checked("overwrite", strict_bool, self.overwrite, error=ConfigurationError)
+        if not isinstance(self.filename_format, str):
+            raise ConfigurationError(f"filename_format must be a str, got {self.filename_format!r}")
         if (
             not isinstance(self.output_path, (str, os.PathLike))
             or not str(self.output_path).strip()
@@ -82,21 +65,29 @@ class SeparationOptions:
             raise ConfigurationError(
                 f"output path is empty or not a path ({self.output_path!r}): give -o/--output_path DIR"
             )
-        if not isinstance(self.params_filename, (str, os.PathLike, Mapping)):
-            raise ConfigurationError(
-                "params_filename must be 'spleeter:<preset>', a JSON config path or a dict, "
-                f"got {self.params_filename!r}"
-            )
-        for name, value, allowed in (
-            ("device", self.device, DEVICES),
-            ("backend", self.backend, BACKENDS),
-        ):
-            if not isinstance(value, str) or value not in allowed:
-                raise ConfigurationError(
-                    f"{name} must be one of {', '.join(allowed)}, got {value!r}"
-                )
-        validate_backend(self.backend)  # its optional packages, before any model loads
         adapter_class_named(self.adapter)
+        try:  # the Separator's own checks, as usage errors of the run
+            settings = separator_settings(
+                self.params_filename, mwf=self.mwf, device=self.device, model_dir=self.model_dir,
+                backend=self.backend, batch_size=self.batch_size,
+                segment_frames=self.segment_frames,
+            )  # fmt: skip
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        fmt = OutputFormat.checked(
+            self.codec, self.bitrate, self.subtype, self.filename_format,
+            settings.params["sample_rate"], settings.params["instrument_list"],
+        )  # fmt: skip
+        return CheckedOptions(settings, fmt, offset, duration)
+
+
+class CheckedOptions(NamedTuple):
+    """:class:`SeparationOptions` checked: what the separator, the writer and the reader take."""
+
+    separator: SeparatorSettings
+    output_format: OutputFormat
+    offset: float
+    duration: Optional[float]
 
 
 class PlannedFile(NamedTuple):
@@ -111,8 +102,7 @@ def plan_outputs(
     files: Sequence[str],
     instruments: Sequence[str],
     output_path: str,
-    codec: str,
-    filename_format: str,
+    fmt: OutputFormat,
     overwrite: bool,
 ) -> List[PlannedFile]:
     """Where every file's stems go, checked before any work, in input order.
@@ -121,7 +111,6 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
-    outputs.check_filename_format(filename_format, instruments, codec)
     named: Dict[int, Dict[str, Path]] = {}
     problems: Dict[int, str] = {}
     seen: Dict[Tuple[int, int], str] = {}
@@ -132,9 +121,7 @@ def plan_outputs(
             if identity in seen:
                 raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
             seen[identity] = name
-            named[index] = outputs.output_paths(
-                instruments, name, output_path, codec, filename_format
-            )
+            named[index] = outputs.output_paths(instruments, name, output_path, fmt)
         except AudioError as error:
             problems[index] = str(error)
     outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
@@ -172,7 +159,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     """
     from tqdm import tqdm
 
-    from .separator import Separator, check_segment_frames
+    from .separator import Separator
 
     options = SeparationOptions() if options is None else options
     if not isinstance(options, SeparationOptions):
@@ -183,30 +170,16 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     if wrong:  # an empty or missing name is a per-file problem, reported with the others
         raise ConfigurationError(f"files must be paths (str or os.PathLike), got {wrong[0]!r}")
     files = [os.fspath(name) for name in files]
-    options.check()
-    params = load_configuration(options.params_filename)
-    check_file_options(
-        options.codec, options.bitrate, options.subtype, options.offset, options.duration,
-        params["sample_rate"],
-    )  # fmt: skip
-    if options.segment_frames is not None:
-        check_segment_frames(params, options.segment_frames)
+    run = options.check()
+    instruments = run.separator.params["instrument_list"]
     plan = plan_outputs(
-        files, params["instrument_list"], options.output_path, options.codec,
-        options.filename_format, options.overwrite,
-    )  # fmt: skip
+        files, instruments, options.output_path, run.output_format, options.overwrite
+    )
     adapter = make_adapter(options.adapter)
     failures: List[str] = []
     started = time.perf_counter()
     audio_seconds = [0.0]
-    if any(item.paths for item in plan):
-        separator = Separator(
-            params, mwf=options.mwf, device=options.device, model_dir=options.model_dir,
-            backend=options.backend, batch_size=options.batch_size,
-            segment_frames=options.segment_frames,
-        )  # fmt: skip
-    else:
-        separator = None
+    separator = Separator.from_settings(run.separator) if any(i.paths for i in plan) else None
 
     def progress(n_samples: int) -> None:
         audio_seconds[0] += n_samples / separator.sample_rate
@@ -215,7 +188,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     with tqdm(
         total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
     ) as seconds_bar:
-        for index, (name, _, problem) in enumerate(plan, 1):
+        for index, (name, paths, problem) in enumerate(plan, 1):
             seconds_bar.set_description(f"file {index}/{len(plan)}")
             if problem is not None:  # reported in input order, like every other failure
                 failures.append(name)
@@ -225,16 +198,14 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
                 source = audio_io.probe(name)
                 info = source.info
                 if info.duration_s is not None:
-                    length_s = max(0.0, info.duration_s - options.offset)
-                    if options.duration is not None:
-                        length_s = min(length_s, options.duration)
+                    length_s = max(0.0, info.duration_s - run.offset)
+                    if run.duration is not None:
+                        length_s = min(length_s, run.duration)
                     seconds_bar.total += length_s
                     seconds_bar.refresh()
-                paths = separator.separate_to_file(
-                    name, options.output_path, adapter, options.offset, options.duration,
-                    codec=options.codec, bitrate=options.bitrate,
-                    filename_format=options.filename_format, subtype=options.subtype,
-                    progress=progress, overwrite=options.overwrite, source=source,
+                separator.separate_into(
+                    paths, name, run.output_format, adapter, run.offset, run.duration,
+                    overwrite=options.overwrite, progress=progress, source=source,
                 )  # fmt: skip
             except SpleeterError as error:
                 failures.append(name)

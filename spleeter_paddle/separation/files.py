@@ -14,15 +14,10 @@ from .. import options
 from ..audio import io as audio_io
 from ..audio.adapter import AudioAdapter, custom_adapter
 from ..configuration import instrument_names_problem
-from ..errors import AudioError, SpleeterError
+from ..errors import AudioError, ConfigurationError, SpleeterError
 from . import outputs
-from .arguments import (
-    DEFAULT_FILENAME_FORMAT,
-    check_file_options,
-    check_progress,
-    checked_path,
-    checked_waveform,
-)
+from .arguments import check_progress, checked_path, checked_waveform
+from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +83,10 @@ class SpleeterFileMethods:
     ) -> Dict[str, Path]:
         """Where each instrument of ``audio_path`` goes (see ``outputs.output_paths``)."""
         names = self.instruments if instruments is None else list(instruments)
-        return outputs.output_paths(names, audio_path, destination, codec, filename_format)
+        codec = getattr(codec, "value", codec)
+        outputs.check_filename_format(filename_format, names, codec)
+        fmt = OutputFormat(codec, filename_format=filename_format)
+        return outputs.output_paths(names, audio_path, destination, fmt)
 
     def separate_to_file(
         self,
@@ -124,40 +122,53 @@ class SpleeterFileMethods:
         Wiener filter, those of the first pass (see :meth:`separate_blocks`).
         Returns ``{instrument: output path}``. Raises :class:`AudioError`.
         """
-        audio_path, destination, adapter, codec, bitrate, subtype, offset, duration = (
-            self._file_arguments(
-                audio_descriptor, destination, audio_adapter, codec, bitrate, subtype,
-                offset, duration,
-            )
-        )  # fmt: skip
+        audio_path, destination, adapter, overwrite, synchronous = self._file_arguments(
+            audio_descriptor, destination, audio_adapter, overwrite, synchronous
+        )
+        fmt = OutputFormat.checked(
+            codec, bitrate, subtype, filename_format, self.sample_rate, self.instruments
+        )
+        offset, duration = options.seconds_span(offset, duration, error=ConfigurationError)
         check_progress(progress)
         check_progress(analysis_progress)
-        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
-        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
         if source is not None and (
             not isinstance(source, audio_io.AudioSource) or source.path != audio_path
         ):
             raise ValueError(f"source must be audio_io.probe({audio_path!r}), got {source!r}")
-        paths = self.output_paths(audio_path, destination, codec, filename_format)
+        paths = outputs.output_paths(self.instruments, audio_path, destination, fmt)
         outputs.check_not_inputs({audio_path: paths}, [audio_path])
+        self.separate_into(
+            paths, audio_path, fmt, adapter, offset, duration, overwrite=overwrite,
+            synchronous=synchronous, progress=progress, analysis_progress=analysis_progress,
+            source=source,
+        )  # fmt: skip
+        return paths
+
+    def separate_into(
+        self,
+        paths: Dict[str, Path],
+        audio_path: str,
+        fmt: OutputFormat,
+        adapter: Optional[AudioAdapter],
+        offset: float,
+        duration: Optional[float],
+        *,
+        overwrite: bool = False,
+        synchronous: bool = True,
+        progress: Optional[Callable[[int], None]] = None,
+        analysis_progress: Optional[Callable[[int], None]] = None,
+        source: Optional[audio_io.AudioSource] = None,
+    ) -> None:
+        """:meth:`separate_to_file` with its arguments already checked and its ``paths``
+        planned (``outputs.output_paths``), as a batch passes them in."""
         if adapter is None and (synchronous or not self.multiprocess):
             if source is None:
                 source = audio_io.probe(audio_path)  # fail early, before any output exists
             with outputs.output_lock(paths.values(), audio_path):
                 for name, path in paths.items():
                     outputs.check_replaceable(path, name, audio_path, overwrite)
-                self._write_stems(
-                    source,
-                    paths,
-                    codec,
-                    bitrate,
-                    offset,
-                    duration,
-                    subtype,
-                    progress,
-                    analysis_progress,
-                )
-            return paths
+                self._write_stems(source, paths, fmt, offset, duration, progress, analysis_progress)
+            return
         if adapter is None:
             waveform, _ = audio_io.load(audio_path, offset, duration, self.sample_rate)
         else:
@@ -165,9 +176,8 @@ class SpleeterFileMethods:
         stems = self.separate(waveform)
         if progress is not None:
             progress(len(waveform))
-        write = outputs.StemFiles(paths, audio_path, codec, bitrate, subtype, adapter, overwrite)
+        write = outputs.StemFiles(paths, audio_path, fmt, adapter, overwrite)
         self._submit(lambda: write(self.sample_rate, stems), synchronous)
-        return paths
 
     def save_to_file(
         self,
@@ -186,11 +196,9 @@ class SpleeterFileMethods:
         """Write ``{instrument: (n_samples, n_channels) float}`` as :meth:`separate` returns
         them, named after ``audio_descriptor`` like :meth:`separate_to_file` (Spleeter's
         signature, then ours). Returns ``{instrument: output path}``."""
-        audio_path, destination, adapter, codec, bitrate, subtype, _, _ = self._file_arguments(
-            audio_descriptor, destination, audio_adapter, codec, bitrate, subtype, 0.0, None
+        audio_path, destination, adapter, overwrite, synchronous = self._file_arguments(
+            audio_descriptor, destination, audio_adapter, overwrite, synchronous
         )
-        overwrite = options.checked("overwrite", options.strict_bool, overwrite)
-        synchronous = options.checked("synchronous", options.strict_bool, synchronous)
         if not isinstance(sources, dict) or not sources:
             raise ValueError(
                 f"sources must be a non-empty dict {{instrument: waveform}}, got {sources!r}"
@@ -202,38 +210,25 @@ class SpleeterFileMethods:
             stems = {name: checked_waveform(data).copy() for name, data in sources.items()}
         except ValueError as error:
             raise ValueError(f"sources {error}") from None
-        paths = self.output_paths(audio_path, destination, codec, filename_format, stems)
+        fmt = OutputFormat.checked(
+            codec, bitrate, subtype, filename_format, self.sample_rate, list(stems)
+        )
+        paths = outputs.output_paths(list(stems), audio_path, destination, fmt)
         outputs.check_not_inputs({audio_path: paths}, [audio_path])
-        write = outputs.StemFiles(paths, audio_path, codec, bitrate, subtype, adapter, overwrite)
+        write = outputs.StemFiles(paths, audio_path, fmt, adapter, overwrite)
         self._submit(lambda: write(self.sample_rate, stems), synchronous)
         return paths
 
-    def _file_arguments(
-        self,
-        audio_descriptor,
-        destination,
-        audio_adapter,
-        codec,
-        bitrate,
-        subtype,
-        offset,
-        duration,
-    ) -> tuple:
-        """What writing a song's stems takes, checked before anything is read or written:
-        ``(audio_path, destination, adapter or None, codec, bitrate, subtype, offset,
-        duration)``; a :class:`Codec` member counts as its word."""
-        audio_path, destination = (
-            checked_path(name, value)
-            for name, value in (
-                ("audio_descriptor", audio_descriptor),
-                ("destination", destination),
-            )
+    def _file_arguments(self, audio_descriptor, destination, adapter, overwrite, synchronous):
+        """``(audio_path, destination, adapter or None, overwrite, synchronous)``, checked
+        before anything is read."""
+        return (
+            checked_path("audio_descriptor", audio_descriptor),
+            checked_path("destination", destination),
+            custom_adapter(adapter),
+            options.checked("overwrite", options.strict_bool, overwrite),
+            options.checked("synchronous", options.strict_bool, synchronous),
         )
-        codec, bitrate, subtype, offset, duration = check_file_options(
-            getattr(codec, "value", codec), bitrate, subtype, offset, duration, self.sample_rate
-        )
-        adapter = custom_adapter(audio_adapter)
-        return audio_path, destination, adapter, codec, bitrate, subtype, offset, duration
 
     def join(self, timeout: Optional[float] = 200) -> None:
         """Wait for every background write (``synchronous=False``) to finish; the first that
@@ -261,11 +256,9 @@ class SpleeterFileMethods:
         self,
         source: audio_io.AudioSource,
         paths: Dict[str, Path],
-        codec: str,
-        bitrate: str,
+        fmt: OutputFormat,
         offset_s: float,
         duration_s: Optional[float],
-        subtype: str,
         progress: Optional[Callable[[int], None]],
         analysis_progress: Optional[Callable[[int], None]] = None,
     ) -> None:
@@ -280,9 +273,7 @@ class SpleeterFileMethods:
         def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
             return self.separate_blocks(blocks, sink, progress, analysis_progress)
 
-        outputs.write_stem_files(
-            paths, source.path, self.sample_rate, codec, bitrate, subtype, separate
-        )
+        outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate)
 
 
 def _log_failure(task: Future) -> None:

@@ -13,13 +13,16 @@ import hashlib
 import logging
 import os
 import string
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import options
+from ..audio import ffmpeg_tools as ffmpeg
 from ..audio.io import audio_info, read_comment, to_stereo
-from ..audio.writer import CODECS, StreamWriter
+from ..audio.writer import CODECS, StreamWriter, can_write, check_format
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import FolderBusy, hold_folder, is_within, new_temporary, same_file_key
 
@@ -54,6 +57,44 @@ def _folder_name(audio_path: Path) -> str:
 
 
 FILENAME_FIELDS = ("filename", "foldername", "instrument", "codec")
+DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How stems are written, checked once (:meth:`checked`) and passed inward as it is."""
+
+    codec: str = "wav"
+    bitrate: str = "128k"
+    subtype: str = "PCM_16"  # wav/flac sample format
+    filename_format: str = DEFAULT_FILENAME_FORMAT
+
+    @classmethod
+    def checked(
+        cls,
+        codec: Any,
+        bitrate: Any,
+        subtype: Any,
+        filename_format: Any,
+        sample_rate: int,
+        instruments: Sequence[str],
+    ) -> OutputFormat:
+        """The format if ``codec`` can write ``bitrate`` and ``subtype`` at the model's
+        ``sample_rate`` and ``filename_format`` names each of ``instruments`` apart: else a
+        ConfigurationError (exit 2), or an AudioError when the codec needs a missing ffmpeg.
+        A :class:`Codec` member counts as its word."""
+        codec = getattr(codec, "value", codec)
+        bitrate = options.checked(
+            "bitrate", options.bitrate_text, bitrate, error=ConfigurationError
+        )
+        try:
+            check_format(codec, bitrate, subtype, sample_rate)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        if not can_write(codec):
+            raise ffmpeg.missing_error(codec, f"writing {codec}")
+        check_filename_format(filename_format, instruments, codec)
+        return cls(codec, bitrate, subtype, filename_format)
 
 
 def check_filename_format(
@@ -128,18 +169,13 @@ def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
 
 
 def output_paths(
-    instruments: Sequence[str],
-    audio_path: PathLike,
-    destination: PathLike,
-    codec: str,
-    filename_format: str,
+    instruments: Sequence[str], audio_path: PathLike, destination: PathLike, fmt: OutputFormat
 ) -> Dict[str, Path]:
     """``{instrument: path}`` for ``audio_path`` (fields ``{filename}``, ``{foldername}``,
     ``{instrument}``, ``{codec}``); a path outside ``destination`` or two stems on one path is an
     error."""
-    audio_path = Path(audio_path)
+    audio_path, codec, filename_format = Path(audio_path), fmt.codec, fmt.filename_format
     fields = {"filename": audio_path.stem, "foldername": _folder_name(audio_path), "codec": codec}
-    check_filename_format(filename_format, instruments, codec)
     try:
         relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     except Exception as error:  # a field's value can still break a format spec
@@ -256,9 +292,7 @@ def write_stem_files(
     paths: Dict[str, Path],
     audio_path: str,
     sample_rate: int,
-    codec: str,
-    bitrate: str,
-    subtype: str,
+    fmt: OutputFormat,
     produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
 ) -> None:
     """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
@@ -268,7 +302,7 @@ def write_stem_files(
     try:
         for name, path in paths.items():
             writers[name] = StreamWriter(
-                path, sample_rate, 2, codec, bitrate, subtype,
+                path, sample_rate, 2, fmt.codec, fmt.bitrate, fmt.subtype,
                 comment=stem_tag(name, audio_path),
             )  # fmt: skip
 
@@ -292,9 +326,9 @@ class StemFiles:
     """Writes separated stems (arrays) to their paths under the folder lock, with this library's
     writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
 
-    def __init__(self, paths, audio_path, codec, bitrate, subtype, adapter, overwrite):
+    def __init__(self, paths, audio_path, fmt: OutputFormat, adapter, overwrite):
         self.paths, self.audio_path, self.adapter = paths, audio_path, adapter
-        self.codec, self.bitrate, self.subtype, self.overwrite = codec, bitrate, subtype, overwrite
+        self.fmt, self.overwrite = fmt, overwrite
 
     def __call__(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
         with output_lock(self.paths.values(), self.audio_path):
@@ -308,10 +342,7 @@ class StemFiles:
                 sink({name: to_stereo(data) for name, data in stems.items()})
                 return len(next(iter(stems.values())))
 
-            write_stem_files(
-                self.paths, self.audio_path, sample_rate, self.codec, self.bitrate,
-                self.subtype, produce,
-            )  # fmt: skip
+            write_stem_files(self.paths, self.audio_path, sample_rate, self.fmt, produce)
 
     def _save_with_adapter(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
         """The user's ``save`` writes each stem to a temporary name of this call's own (with the
@@ -326,7 +357,7 @@ class StemFiles:
             for stem, temporary in temporaries.items():
                 try:
                     self.adapter.save(
-                        str(temporary), stems[stem], sample_rate, self.codec, self.bitrate
+                        str(temporary), stems[stem], sample_rate, self.fmt.codec, self.fmt.bitrate
                     )
                 except SpleeterError:
                     raise

@@ -14,23 +14,17 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from .. import options
 from ..audio import io as audio_io
-from ..configuration import Params, load_configuration
+from ..configuration import Params
 from ..devices import select_device
-from ..errors import ConfigurationError
-from ..graph.cache import make_runner, validate_backend
+from ..graph.cache import make_runner
 from ..pretrained.weights import pretrained_weights
-from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 from .arguments import (
-    SEPARATION_FRAMES,
-    check_choice,
-    check_params_value,
+    SeparatorSettings,
     check_progress,
-    check_segment_frames,
     checked_waveform,
+    separator_settings,
     stereo_stems,
-    wiener_switch,
 )
 from .files import SpleeterFileMethods
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
@@ -50,7 +44,8 @@ class Separator(SpleeterFileMethods):
 
     Args:
         params_descriptor: ``spleeter:<preset>``, a JSON config path, or a config dict.
-        MWF: multichannel Wiener filter (norbert, exact to the song-wide statistics).
+        MWF: multichannel Wiener filter (norbert, exact to the song-wide statistics); default:
+            the configuration's ``MWF`` key, else off.
         multiprocess: as Spleeter's: with it, ``synchronous=False`` writes run in the background
             (a writer thread here) until :meth:`join`; without it every write is synchronous.
         mwf: the same switch as ``MWF`` (this library's earlier name).
@@ -68,7 +63,7 @@ class Separator(SpleeterFileMethods):
     def __init__(
         self,
         params_descriptor: Union[str, Path, Params] = "spleeter:2stems",
-        MWF: bool = False,  # noqa: N803 (Spleeter's name)
+        MWF: Optional[bool] = None,  # noqa: N803 (Spleeter's name)
         multiprocess: bool = True,
         *,
         mwf: Optional[bool] = None,
@@ -79,37 +74,33 @@ class Separator(SpleeterFileMethods):
         batch_size: int = 1,
         segment_frames: Optional[int] = None,
     ):
-        params = params_descriptor
-        try:
-            check_params_value(params)
-            self.mwf = wiener_switch(MWF, mwf)
-            self.multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
-            if model_dir is not None:
-                model_dir = options.checked("model_dir", options.path_value, model_dir)
-        except ValueError as error:
-            raise ConfigurationError(str(error)) from None
-        for name, value, allowed in (
-            ("device", device, DEVICES),
-            ("backend", backend, BACKENDS),
-            ("stft_backend", getattr(stft_backend, "value", stft_backend), STFT_BACKENDS),
-        ):
-            check_choice(name, value, allowed)
-        validate_backend(backend)
-        self.params = load_configuration(params)
-        self.segment_frames = check_segment_frames(
-            self.params, SEPARATION_FRAMES if segment_frames is None else segment_frames
-        )
+        self._load(
+            separator_settings(
+                params_descriptor, MWF, multiprocess, mwf=mwf, stft_backend=stft_backend,
+                device=device, model_dir=model_dir, backend=backend, batch_size=batch_size,
+                segment_frames=segment_frames,
+            )
+        )  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, settings: SeparatorSettings) -> Separator:
+        """A Separator from :func:`separator_settings` already checked (by a command, before
+        it planned its work): nothing is checked twice."""
+        separator = cls.__new__(cls)
+        separator._load(settings)
+        return separator
+
+    def _load(self, settings: SeparatorSettings) -> None:
+        self.params, self.mwf, self.batch_size = settings.params, settings.mwf, settings.batch_size
+        self.multiprocess, self.segment_frames = settings.multiprocess, settings.segment_frames
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
-        try:
-            self.batch_size = options.batch_size(batch_size)
-        except ValueError as error:
-            raise ValueError(f"batch_size {error}") from None
-        self.device = select_device(device)
-        self.weights = pretrained_weights(self.params, model_dir=model_dir)
+        self.device = select_device(settings.device)
+        self.weights = pretrained_weights(self.params, model_dir=settings.model_dir)
         # The Paddle model itself is built only when no cached graph serves these weights.
         self._runner = make_runner(
-            self.weights, self.params["n_channels"], self.params["F"], self.device, backend
-        )
+            self.weights, self.params["n_channels"], self.params["F"], self.device,
+            settings.backend,
+        )  # fmt: skip
         self._writer = None  # the background writer thread, made on first use
         self._tasks = []  # background writes not yet joined
         # With the model on an accelerator, run it on a worker thread while the CPU does the FFT

@@ -12,17 +12,15 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import soundfile as sf
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..audio import ffmpeg_tools as ffmpeg
 from ..audio import io as audio_io
-from ..audio.writer import CODECS
+from ..audio.writer import CODECS, can_write
 from ..errors import ConfigurationError, SpleeterError
-from ..options import positive_number
+from ..options import checked, positive_number
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
 
@@ -46,10 +44,7 @@ _HEADERS = {
 def writable_codecs() -> list:
     """The output codecs this machine can write (m4a/wma, and mp3/ogg with an old libsndfile,
     need ffmpeg)."""
-    native = {"wav", "flac"} | {
-        codec for codec, name in (("ogg", "OGG"), ("mp3", "MP3")) if name in sf.available_formats()
-    }
-    return [c for c in CODECS if c in native or (c in ffmpeg.ENCODERS and ffmpeg.can_encode())]
+    return [codec for codec in CODECS if can_write(codec)]
 
 
 def installed_presets() -> list:
@@ -82,10 +77,7 @@ def create_app(
     ``allowed_hosts``: the ``Host`` headers accepted (default: the loopback names, which keeps web
     sites from reaching the app through DNS rebinding); ``["*"]`` for any.
     """
-    try:
-        positive_number(max_upload_mb)
-    except ValueError as error:
-        raise ConfigurationError(f"max_upload_mb {error}") from None
+    checked("max_upload_mb", positive_number, max_upload_mb, error=ConfigurationError)
     store = JobStore(work_dir)
     store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)

@@ -124,6 +124,16 @@ def test_flac_cannot_store_float(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["out.ogg", "out.mp3"])
+def test_only_wav_stores_float_samples(tmp_path, name):
+    assert_audio_error(
+        lambda: audio_writer.save(tmp_path / name, noise(100), SR, subtype="FLOAT"),
+        name,
+        "cannot store FLOAT samples (only wav can)",
+    )
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     "codec, min_snr_db",
     [

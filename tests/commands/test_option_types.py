@@ -89,6 +89,15 @@ def test_checks_say_what_the_value_must_be(check, value, message):
     assert str(error.value) == message
 
 
+def test_one_of_is_one_check_and_checked_names_the_value_with_its_error_class():
+    assert options.choice("wav", ("wav", "mp3")) == "wav"
+    for value in ("aac", None, ["wav"]):
+        with pytest.raises(ValueError, match=r"^must be one of wav, mp3, got "):
+            options.choice(value, ("wav", "mp3"))
+    with pytest.raises(DataError, match=r"^stems must be one of 2, 4, got '3'$"):
+        options.checked("stems", options.choice, "3", ("2", "4"), error=DataError)
+
+
 def test_checks_convert_text_and_library_values_alike():
     assert options.whole_number("7") == options.whole_number(7) == 7
     assert options.whole_number("-3", None) == -3

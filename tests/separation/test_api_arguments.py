@@ -2,6 +2,7 @@
 (ConfigurationError or a ValueError naming the parameter) before any work, never a builtin
 TypeError, and never a truthy string taken for True (``overwrite="False"`` must not overwrite)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,48 @@ def test_separate_files_checks_options_before_loading(tmp_path, monkeypatch, fil
     options = SeparationOptions(**{"output_path": "out", **kwargs})
     _ours(lambda: separate_files(files, options), match)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["song.wav"]
+
+
+def test_the_configurations_mwf_key_is_the_default_and_an_explicit_switch_wins(
+    tmp_path, monkeypatch
+):
+    from spleeter_paddle.cli import build_parser
+    from spleeter_paddle.configuration import load_configuration
+    from spleeter_paddle.separation.arguments import separator_settings
+
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "home"))  # settings load no weights
+    with_mwf = {**load_configuration("spleeter:2stems"), "MWF": True}
+    assert separator_settings(with_mwf).mwf is True
+    assert separator_settings(with_mwf, MWF=False).mwf is False
+    assert separator_settings(with_mwf, mwf=False).mwf is False
+    assert separator_settings("spleeter:2stems").mwf is False  # no key: off, as Spleeter
+    assert separator_settings("spleeter:2stems", mwf=True).mwf is True
+    config = tmp_path / "mwf.json"
+    config.write_text(json.dumps(with_mwf))
+    for flags, expected in (([], True), (["--mwf"], True), (["--no-mwf"], False)):
+        args = build_parser().parse_args(["separate", "-p", str(config), *flags, "song.wav"])
+        options = SeparationOptions(params_filename=args.params_filename, mwf=args.mwf)
+        assert options.check().separator.mwf is expected, flags
+    assert not (tmp_path / "home").exists()
+
+
+def test_the_output_format_is_checked_once_against_the_models_rate():
+    from spleeter_paddle.errors import ConfigurationError
+    from spleeter_paddle.separation.outputs import OutputFormat
+
+    names = ["vocals", "accompaniment"]
+    fmt = OutputFormat.checked(
+        "mp3", "8k", "PCM_16", "{filename}/{instrument}.{codec}", 16000, names
+    )
+    assert fmt == OutputFormat("mp3", "8k", "PCM_16", "{filename}/{instrument}.{codec}")
+    for arguments, match in [
+        (("mp3", "8k", "PCM_16", "{instrument}.{codec}", 44100), "mp3 can write at 44100 Hz"),
+        (("flac", "128k", "FLOAT", "{instrument}.{codec}", 44100), "flac cannot store FLOAT"),
+        (("wav", "128k", "PCM_32", "{instrument}.{codec}", 44100), "subtype must be one of"),
+        (("aac", "128k", "PCM_16", "{instrument}.{codec}", 44100), "codec must be one of"),
+        (("wav", "128k", "PCM_16", "{filename}.{codec}", 44100), "include {instrument}"),
+    ]:
+        with pytest.raises(ConfigurationError, match=match):
+            OutputFormat.checked(*arguments, names)
+    with pytest.raises(AttributeError):
+        fmt.codec = "wav"  # checked once: the value cannot change afterwards
