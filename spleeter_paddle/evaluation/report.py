@@ -1,8 +1,7 @@
 """Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
 
-Every file is written under a temporary name in its directory and renamed into place, so an
-interrupted run never leaves a half-written output; one this tool did not write is never replaced
-unless asked (``check_output_folder``).
+Every file is written under a temporary name in its directory and renamed into place, and one
+this tool did not write is never replaced unless asked (``check_output_folder``; ``ownership``).
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import pandas as pd
 
-from .. import files
+from .. import ownership
 from ..errors import ConfigurationError, DataError
 from ..logs import one_line
+from ..ownership import write_file
 from .aggregate import SONG_COLUMNS
 from .metrics import METRICS
 
@@ -27,17 +27,8 @@ METRICS_DIRECTORY, AUDIO_DIRECTORY = "metrics", "audio"  # Spleeter's evaluation
 PLOT_SOFTWARE = "spleeter-paddle evaluate"
 
 
-def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)`` next to ``path``, then rename it to ``path`` (a DataError
-    naming ``path`` when the folder or the file cannot be written)."""
-    try:
-        return files.write_atomic(path, write, suffix=Path(path).suffix)
-    except OSError as error:
-        raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
-
-
 def write_text(path: Union[str, Path], text: str) -> Path:
-    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -56,7 +47,7 @@ def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
 
 
 def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
-    return write_atomic(
+    return write_file(
         path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f")
     )
 
@@ -81,14 +72,15 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     metadata = {"Software": PLOT_SOFTWARE}
-    return write_atomic(
+    return write_file(
         path,
         lambda temporary: figure.savefig(temporary, format="png", dpi=100, metadata=metadata),
     )
 
 
 def _not_ours(path: Path) -> Optional[str]:
-    """Why the report file ``path`` was not written by this tool (None if it was)."""
+    """Why the report file ``path`` was not written by this tool (None if it was): its own
+    signature, as a report file lies in a folder of the user's (``ownership``)."""
     try:
         if path.name == RESULTS_CSV:
             with open(path, encoding="utf-8") as stream:
@@ -157,17 +149,15 @@ def check_output_folder(
                 " not writing there"
             )
     for name in (RESULTS_CSV, SUMMARY_JSON, SDR_PLOT):
-        path = output_dir / name
-        if path.exists() and not path.is_file():
-            raise DataError(f"{path}: exists and is not a regular file; cannot write the report")
-        if overwrite or not (path.exists() or path.is_symlink()):
-            continue
-        problem = _not_ours(path)
-        if problem:
-            raise DataError(
-                f"{path} exists and was not written by spleeter-paddle evaluate ({problem});"
-                " not replacing it (use --overwrite to replace it, or another -o folder)"
-            )
+        ownership.check_replaceable(
+            output_dir / name, overwrite, _foreign, DataError, str(output_dir / name),
+            "use --overwrite to replace it, or another -o folder",
+        )  # fmt: skip
+
+
+def _foreign(path: Path) -> Optional[str]:
+    problem = _not_ours(path)
+    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:

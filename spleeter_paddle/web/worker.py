@@ -17,8 +17,8 @@ from typing import Dict, Optional, Tuple
 
 from ..audio import io as audio_io
 from ..errors import SpleeterError
-from ..evaluation.report import write_atomic
 from ..files import hold_folder
+from ..ownership import write_file
 
 # Paddle loads here, on the importing (main) thread: its dygraph mode is per thread and set up
 # where it is first imported, and its C signal handlers are replaced only on the main thread.
@@ -199,7 +199,7 @@ class Worker:
                 )
             archive = self.store.output_dir(job_id) / ARCHIVE_NAME
             folder = safe_stem(job["name"])
-            write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
+            write_file(archive, lambda temporary: _zip(temporary, paths, folder))
         self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
 
 
