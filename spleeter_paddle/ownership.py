@@ -1,34 +1,13 @@
-"""Ownership, staging and locks: the one home for "may this file be replaced", "stage, then
-rename into place", "one run per folder" and "never write over an input", used by every
-command that writes (separate, the data commands, training, evaluation, export, the model store
-and the web page). Single files are written with ``files.write_atomic``.
+"""Ownership, staging and locks, for every command that writes: may a file be replaced
+(:func:`check_replaceable`: absent, ``--overwrite``, or this tool's own by the folder's record
+with sha256, :func:`recorded_problem`, or a report file's own signature), one folder lock
+(:func:`held_folders`), never over an input (:func:`check_not_inputs`), staged installs
+(``files.write_atomic`` for a file, :func:`staged_folder` + :func:`install_folder` for a folder).
 
-**May a file be replaced** (:func:`check_replaceable`): when nothing is there, when the user
-said ``--overwrite``, or when it is this tool's own: the folder's own record of what it wrote
-says so (``export.json`` and ``model.json`` list their files with sha256, as do the cache's
-``index.json`` and a converted song's ``.spleeter-paddle-musdb.json``; checked with
-:func:`recorded_problem`), or, for a single report file in a folder of the user's, its own
-signature (a manifest's header, the summary's keys, the plot's PNG text chunk). A directory is
-never replaced by a file.
-
-**Stems keep their tag** (decided here, once): a stem is written among the user's own files
-(``-o`` is often the music folder itself), where a record file of ours would be one more file
-the user did not ask for and that moves, copies and syncs separate from the stems; the
-``comment`` tag (:func:`stem_tag`: tool, instrument, input name and a digest of the input's real
-path) travels with the file, and says from which input it was made, so that a stem of another
-input is not replaced either. ``download-musdb`` writes the same tag (kind ``musdb``), plus its
-song record with digests for what the outputs were made from.
-
-**Staged install**: a folder is built in a temporary sibling (:func:`staged_folder`, journalled
-while the parent is held) and renamed into place (:func:`install_folder`); a group of files
-(a song's stems) is renamed into place together only when every one is complete
-(:func:`install_files`). Every exit path removes the temporaries.
-
-**One folder lock** (:func:`held_folders`): ``files.hold_folder`` on each folder (an advisory lock
-on the folder itself, with its journal of temporaries), the busy case in the caller's words.
-
-**Not an input** (:func:`check_not_inputs`): no planned output is (or links to) a file the run
-reads, whatever ``--overwrite`` says.
+Stems keep their ``comment`` tag (:func:`stem_tag`), decided here once: they land among the
+user's own files, where a record file of ours would be one more file nobody asked for and would
+not follow the stems when moved; the tag does, and names the input, so that another input's
+stem is not replaced either.
 """
 
 from __future__ import annotations
@@ -39,7 +18,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from .errors import DataError
 from .files import (
@@ -82,16 +61,16 @@ def check_replaceable(
 
 
 def recorded_problem(
-    folder: PathLike, digests: Mapping[str, str], names: Optional[Iterable[str]] = None
+    folder: PathLike, digests: Mapping[str, str], names: Iterable[str], record: str
 ) -> Optional[str]:
-    """Why the files of ``folder`` a record lists (``{name: sha256}``; only ``names`` when
-    given) are not the ones it recorded (missing, not a plain file, other bytes), else None."""
-    for name in digests if names is None else names:
+    """Why the files ``names`` of ``folder`` are not what its record (file ``record``) lists in
+    ``digests`` (``{name: sha256}``): missing, not a plain file, other bytes; else None."""
+    for name in names:
         path = Path(folder) / name
         if path.is_symlink() or not path.is_file():
             return f"{name} is not a plain file"
         if file_sha256(path) != digests.get(name):
-            return f"{name} differs from what its record says"
+            return f"{name} differs from what {record} records; edited by hand?"
     return None
 
 
@@ -179,9 +158,10 @@ def held_folders(
     busy: Callable[[Path], str],
     subject: str = "",
     keep_created: bool = True,
-) -> Iterator[None]:
+) -> Iterator[List[int]]:
     """Make and hold ``folders`` (``files.hold_folder``: a killed run's temporaries there are
-    reclaimed, this run's on every exit path); ``error(busy(folder))`` when another run holds
+    reclaimed, this run's on every exit path; yields the locked descriptors, which a child
+    process may inherit to hold them too); ``error(busy(folder))`` when another run holds
     one, ``error("<subject>cannot write into <folder> (<problem>)")`` when one cannot be made
     or opened. Without ``keep_created``, the folders this call made are removed again when
     left empty."""
@@ -190,10 +170,11 @@ def held_folders(
     with contextlib.ExitStack() as stack:
         if not keep_created:  # only what this call made, only when empty
             stack.callback(_remove_if_empty, created)
+        descriptors = []
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                stack.enter_context(hold_folder(folder))
+                descriptors.append(stack.enter_context(hold_folder(folder)))
             except FolderBusy:
                 raise error(busy(folder)) from None
             except OSError as failure:
@@ -203,7 +184,7 @@ def held_folders(
                     else failure.strerror or str(failure)
                 )
                 raise error(f"{subject}cannot write into {folder} ({problem})") from None
-        yield
+        yield descriptors
 
 
 def _missing_folders(folder: Path) -> Iterator[Path]:
@@ -235,13 +216,12 @@ def staged_folder(target: PathLike, suffix: str) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def install_folder(
-    staged: Path, target: Path, replaceable: Callable[[Path], None], keep_replaced: bool = False
-) -> None:
+def install_folder(staged: Path, target: Path, replaceable: Callable[[Path], None]) -> None:
     """Rename ``staged`` to ``target``. ``rename`` onto a non-empty folder fails, so a folder
     another run installed meanwhile is never replaced silently: ``replaceable(folder)`` (raising
     when it may not be replaced) is asked then, and again of the folder set aside, which is put
-    back when it was swapped in between; it is removed only once the new one is in place."""
+    back when it was swapped in between; it is removed only once the new one is in place
+    (FileExistsError when another run wrote ``target`` in between)."""
     try:
         os.rename(staged, target)  # atomic; replaces at most an empty folder
         return
@@ -255,14 +235,9 @@ def install_folder(
         try:
             replaceable(previous)
             os.rename(staged, target)
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(OSError):
                 os.rename(previous, target)
+            if isinstance(error, OSError):  # another run wrote there in between
+                raise FileExistsError(errno.EEXIST, "written meanwhile", str(target)) from None
             raise
-
-
-def install_files(temporaries: Mapping[str, Path], paths: Mapping[str, PathLike]) -> None:
-    """Rename every complete temporary onto its path (``{key: temporary}`` onto ``{key: path}``),
-    together: called only once all are written. The caller removes what is left on failure."""
-    for key, temporary in temporaries.items():
-        os.replace(temporary, paths[key])

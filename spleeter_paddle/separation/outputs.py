@@ -275,7 +275,8 @@ class StemFiles:
                     raise AudioError(
                         f"{self.audio_path}: adapter {name} wrote no file for {self.paths[stem]}"
                     )
-            ownership.install_files(temporaries, self.paths)
+            for stem, temporary in temporaries.items():
+                os.replace(temporary, self.paths[stem])
         finally:
             for temporary in temporaries.values():
                 with contextlib.suppress(OSError):
