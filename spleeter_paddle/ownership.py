@@ -25,6 +25,7 @@ from .files import (
     FolderBusy,
     file_sha256,
     hold_folder,
+    is_within,
     new_temporary,
     same_file_key,
     write_atomic,
@@ -128,6 +129,16 @@ def write_file(path: PathLike, write: Callable[[Path], None], error=None) -> Pat
         raise (error or DataError)(
             f"{path}: cannot write ({failure.strerror or failure})"
         ) from None
+
+
+def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):
+    """``error("<subject> leads outside the output folder <root> ...")`` unless ``folder``,
+    links resolved, is ``root`` or lies below it: a link inside ``-o`` never carries a write
+    elsewhere."""
+    if not is_within(folder, root):
+        raise error(
+            f"{subject} leads outside the output folder {root} (a symbolic link); not writing there"
+        )
 
 
 # --- never an input -----------------------------------------------------------------------------

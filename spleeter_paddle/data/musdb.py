@@ -264,9 +264,7 @@ def _derive_outputs(
 def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrite: bool) -> bool:
     """Convert one song whole unless every output is already the one made from the source's
     current content; False when it was complete (skipped)."""
-    inside = os.path.realpath(target.parent.parent)
-    if os.path.lexists(target) and not os.path.realpath(target).startswith(inside + os.sep):
-        raise DataError(f"output folder {target} leads outside {target.parent.parent}; not writing")
+    ownership.check_inside(target, target.parent.parent, DataError, f"output folder {target}")
     record = read_record(target, overwrite)
     paths = _song_stems(target, outputs, song.source, overwrite)
     recorded = json.dumps(record)  # the checks below update stats of unchanged files in it

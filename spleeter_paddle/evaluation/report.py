@@ -135,7 +135,6 @@ def check_output_folder(
     if not output_dir.is_dir():
         _check_creatable(output_dir)
         return
-    root = os.path.realpath(output_dir)
     for folder in (
         output_dir / base / subset
         for subset in sorted(set(subsets))
@@ -143,11 +142,7 @@ def check_output_folder(
     ):
         if folder.exists() and not folder.is_dir():
             raise DataError(f"{folder}: exists and is not a directory; cannot write scores there")
-        if os.path.commonpath([root, os.path.realpath(folder)]) != root:
-            raise DataError(
-                f"{folder} leads outside the output folder {output_dir} (a symbolic link);"
-                " not writing there"
-            )
+        ownership.check_inside(folder, output_dir, DataError, str(folder))
     for name in (RESULTS_CSV, SUMMARY_JSON, SDR_PLOT):
         ownership.check_replaceable(
             output_dir / name, overwrite, _foreign, DataError, str(output_dir / name),

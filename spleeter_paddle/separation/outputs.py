@@ -21,7 +21,7 @@ from .. import ownership
 from ..audio.io import to_stereo
 from ..audio.writer import CODECS, StreamWriter
 from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..files import is_within, new_temporary
+from ..files import new_temporary
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +106,8 @@ def _check_name_lengths(audio_path: Path, path: Path) -> None:
 
 def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
-    if not is_within(path.parent, destination):
-        raise AudioError(
-            f"{audio_path}: output folder {path.parent} leads outside the output folder "
-            f"{destination} (a symbolic link); not writing there"
-        )
+    subject = f"{audio_path}: output folder {path.parent}"
+    ownership.check_inside(path.parent, destination, AudioError, subject)
 
 
 def output_paths(
