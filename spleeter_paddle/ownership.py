@@ -62,7 +62,7 @@ def check_replaceable(
 
 
 def recorded_problem(
-    folder: PathLike, digests: Mapping[str, str], names: Iterable[str], record: str
+    folder: PathLike, digests: Mapping[str, str], names: Iterable[str], record: str = "its record"
 ) -> Optional[str]:
     """Why the files ``names`` of ``folder`` are not what its record (file ``record``) lists in
     ``digests`` (``{name: sha256}``): missing, not a plain file, other bytes; else None."""
@@ -139,6 +139,15 @@ def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Except
         raise error(
             f"{subject} leads outside the output folder {root} (a symbolic link); not writing there"
         )
+
+
+def non_folder(folder: PathLike) -> Optional[Path]:
+    """The first of ``folder`` and its parents that exists (a link counts), when it is not a
+    folder: then ``folder`` can neither be used nor made; None otherwise."""
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists() or path.is_symlink():
+            return None if path.is_dir() else path
+    return None
 
 
 # --- never an input -----------------------------------------------------------------------------

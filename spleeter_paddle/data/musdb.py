@@ -4,10 +4,9 @@ Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB1
 folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
 accompaniment), the 4 MUSDB stems, or both; each file atomically. A song is skipped only when
 every output is the one recorded from the source's current content (``data.musdb_record``),
-else it is converted whole. Every file written carries a stem tag (``ownership``) naming its stem, its
-source and the source's version: a file already at an output path is replaced only when it is
-this tool's own from the same source (or with ``overwrite``); an output that is an input
-refuses the whole run.
+else it is converted whole. Every file written carries a stem tag (``ownership``) naming its stem
+and source: a file already at an output path is replaced only when it is this tool's own from
+the same source (or with ``overwrite``); an output that is an input refuses the whole run.
 """
 
 from __future__ import annotations
@@ -180,16 +179,10 @@ def _stem_song_reader(musdb_root: Path, subset: str):
 
 
 def owner_tag(stem: str, source: Path) -> str:
-    """The start of the ``comment`` tag of every output of ``stem`` from ``source``
-    (``ownership.stem_tag``, kind ``musdb``): whatever follows, such a file is this tool's own
-    and may be replaced."""
+    """The ``comment`` tag of every output of ``stem`` from ``source`` (``ownership.stem_tag``,
+    kind ``musdb``): such a file is this tool's own and may be replaced (what it was made from
+    is the song record's: an older version's tag added the source version after it)."""
     return ownership.stem_tag(TAG_KIND, stem, source)
-
-
-def stem_tag(stem: str, source: Path, version: str) -> str:
-    """The ``comment`` tag of an output: :func:`owner_tag` and the source version it was made
-    from (``... [3f2a...] source 9c01...``, ``data.musdb_record.source_version``)."""
-    return f"{owner_tag(stem, source)} source {version}"
 
 
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
@@ -239,13 +232,9 @@ def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: b
 
 def _why_convert(record, source: Path, version: str, paths: Dict[str, Path]) -> Optional[str]:
     """Why the song's outputs are not all made from the source's current ``version``, else
-    None: an output missing, tagged with another version, or not the bytes recorded."""
-    for stem, path in paths.items():
-        if not os.path.isfile(path):
-            return f"{path} is missing"
-        if ownership.read_stem_tag(path) != stem_tag(stem, source, version):
-            return f"{path} was made from another version of the source"
-    return outputs_change(record, source, version, paths)
+    None: an output missing, or not the bytes recorded."""
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    return f"{missing[0]} is missing" if missing else outputs_change(record, source, version, paths)
 
 
 def _derive_outputs(
@@ -283,7 +272,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
     sources, sample_rate = song.read()
     try:
         for stem, waveform in _derive_outputs(sources, list(paths)).items():
-            _write_wav(paths[stem], waveform, sample_rate, stem_tag(stem, song.source, version))
+            _write_wav(paths[stem], waveform, sample_rate, owner_tag(stem, song.source))
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None

@@ -106,34 +106,26 @@ def is_report_folder(folder: Path) -> bool:
     return path.is_file() and _not_ours(path) is None
 
 
-def _check_creatable(output_dir: Path) -> None:
-    """ConfigurationError unless the missing folder ``output_dir`` can be made."""
-    if output_dir.exists() or output_dir.is_symlink():
-        raise ConfigurationError(
-            f"output folder {output_dir} exists and is not a directory; give another folder"
-        )
-    for parent in output_dir.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise ConfigurationError(
-                    f"output folder {output_dir}: cannot create it ({parent} is not a directory)"
-                )
-            return
-
-
 def check_output_folder(
     output_dir: Union[str, Path], subsets: Iterable[str] = (), overwrite: bool = False
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
     (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
-    folders inside it, and
-    ``results.csv``, ``summary.json`` and ``sdr.png`` there files this tool wrote, unless
-    ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
+    folders inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
+    tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
+    blocker = ownership.non_folder(output_dir)
+    if blocker == output_dir:
+        raise ConfigurationError(
+            f"output folder {output_dir} exists and is not a directory; give another folder"
+        )
+    if blocker is not None:
+        raise ConfigurationError(
+            f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
+        )
     if not output_dir.is_dir():
-        _check_creatable(output_dir)
         return
     for folder in (
         output_dir / base / subset

@@ -12,7 +12,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 from ..errors import ConfigurationError
 from ..files import JOURNAL_NAME
-from ..ownership import held_folders
+from ..ownership import held_folders, non_folder
 from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
 from .checkpoint import TEMPORARY_PREFIX
 
@@ -33,16 +33,14 @@ def free_run_directory(run_dir: Path) -> Path:
 def refuse_non_folder(folder: Path, flag: str = "-o") -> None:
     """``folder``, or the first of its parents that exists, must be a folder (``flag`` names
     the option that gave it; ``-o`` also stands for the config's model_dir)."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                where = "" if path == folder else f" (in the path {folder})"
-                given = "-o, else the config's model_dir" if flag == "-o" else flag
-                raise ConfigurationError(
-                    f"{path}: exists and is not a directory{where}; the folder of {given} "
-                    "must be a folder or a new path"
-                )
-            return
+    path = non_folder(folder)
+    if path is not None:
+        where = "" if path == folder else f" (in the path {folder})"
+        given = "-o, else the config's model_dir" if flag == "-o" else flag
+        raise ConfigurationError(
+            f"{path}: exists and is not a directory{where}; the folder of {given} "
+            "must be a folder or a new path"
+        )
 
 
 def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
