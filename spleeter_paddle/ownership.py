@@ -35,9 +35,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 TOOL = "spleeter-paddle"
 
 
-# --- may this file be replaced ------------------------------------------------------------------
-
-
 def check_replaceable(
     path: PathLike,
     overwrite: bool,
@@ -150,9 +147,6 @@ def non_folder(folder: PathLike) -> Optional[Path]:
     return None
 
 
-# --- never an input -----------------------------------------------------------------------------
-
-
 def check_not_inputs(
     planned: Mapping[PathLike, Iterable[PathLike]],
     inputs: Iterable[PathLike],
@@ -166,9 +160,6 @@ def check_not_inputs(
             identity = same_file_key(path)
             if identity is not None and identity in read:
                 raise refuse(Path(path), source, read[identity])
-
-
-# --- one run per folder -------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -218,9 +209,6 @@ def _remove_if_empty(folders: Sequence[Path]) -> None:
     for folder in sorted(set(folders), key=lambda path: len(path.parts), reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()
-
-
-# --- staged install -----------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
