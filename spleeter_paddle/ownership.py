@@ -29,6 +29,7 @@ from .files import (
     new_temporary,
     same_file_key,
     write_atomic,
+    write_errors,
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -117,15 +118,11 @@ def foreign_stem(kind: str, instrument: str, source: PathLike, tool: str = TOOL)
     return foreign
 
 
-def write_file(path: PathLike, write: Callable[[Path], None], error=None) -> Path:
-    """``files.write_atomic`` (a temporary sibling with the path's suffix, renamed into place),
-    a failure one ``error`` (default DataError) naming ``path`` and the problem."""
-    try:
+def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -> Path:
+    """``files.write_atomic`` (a temporary sibling with the path's suffix, renamed into place);
+    a failed write is one ``error``, ``"<path>: cannot write: <problem>"``."""
+    with write_errors(f"{path}: cannot write", error, Path(path).parent):
         return write_atomic(path, write, suffix=Path(path).suffix)
-    except OSError as failure:
-        raise (error or DataError)(
-            f"{path}: cannot write ({failure.strerror or failure})"
-        ) from None
 
 
 def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Union
 
 from ..errors import DataError
-from ..files import file_sha256, write_errors, write_text_atomic
-from ..ownership import check_replaceable, held_folders
+from ..files import file_sha256
+from ..ownership import check_replaceable, held_folders, write_file
 
 PathLike = Union[str, Path]
 # How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
@@ -38,8 +38,7 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def write_json(path: Path, document: Any) -> None:
-    with write_errors(f"{path}: cannot write", DataError, path.parent):
-        write_text_atomic(path, json.dumps(document), suffix="")
+    write_file(path, lambda temporary: temporary.write_text(json.dumps(document)))
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:

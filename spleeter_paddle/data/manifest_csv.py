@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..errors import DataError
-from ..files import write_atomic, write_errors
-from ..ownership import check_replaceable
+from ..ownership import check_replaceable, write_file
 
 if TYPE_CHECKING:
     from .manifest import SongInfo
@@ -46,10 +45,9 @@ def write_manifest(
         "n_samples",
     ]
     table = pd.DataFrame(rows, columns=columns)
-    with write_errors(f"{path}: cannot write", DataError, Path(path).parent):
-        return write_atomic(
-            path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
-        )
+    return write_file(
+        path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
+    )
 
 
 def check_own_manifest(path: Union[str, Path]) -> None:

@@ -220,8 +220,9 @@ def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: b
     DataError naming a file there that may not be replaced (not this tool's output of the same
     stem and source), unless ``overwrite``."""
     paths = {stem: target / f"{stem}.wav" for stem in OUTPUT_STEMS["all"]}
-    foreign = {stem: ownership.foreign_stem(TAG_KIND, stem, source, "download-musdb")
-               for stem in paths}  # fmt: skip
+    foreign = {
+        stem: ownership.foreign_stem(TAG_KIND, stem, source, "download-musdb") for stem in paths
+    }
     paths = {s: p for s, p in paths.items() if s in outputs or p.is_file() and not foreign[s](p)}
     remedy = "use --overwrite to replace it, or another -o/--output"
     for stem, path in paths.items():
