@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
-from .errors import DataError
+from .errors import AudioError, DataError
 from .files import (
     FolderBusy,
     file_sha256,
@@ -90,8 +90,7 @@ def stem_tag(kind: str, instrument: str, source: PathLike) -> str:
 def read_stem_tag(path: PathLike) -> Optional[str]:
     """The tag of an existing audio file (None for anything that is not readable audio: a text
     file holding an ffmpeg metadata tag is no stem)."""
-    from .audio.io import audio_info, read_comment
-    from .errors import AudioError
+    from .audio.io import audio_info, read_comment  # audio libraries only when stems are read
 
     if not os.path.isfile(path):
         return None
