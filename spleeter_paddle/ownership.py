@@ -1,8 +1,9 @@
 """Ownership, staging and locks, for every command that writes: may a file be replaced
 (:func:`check_replaceable`: absent, ``--overwrite``, or this tool's own by the folder's record
 with sha256, :func:`recorded_problem`, or a report file's own signature), one folder lock
-(:func:`held_folders`), never over an input (:func:`check_not_inputs`), staged installs
-(``files.write_atomic`` for a file, :func:`staged_folder` + :func:`install_folder` for a folder).
+(:func:`held_folders`), never over an input nor outside the output folder
+(:func:`check_not_inputs`, :func:`check_inside`), staged installs (:func:`write_file` /
+``files.write_atomic`` for a file, :func:`staged_folder` + :func:`install_folder` for a folder).
 
 Stems keep their ``comment`` tag (:func:`stem_tag`), decided here once: they land among the
 user's own files, where a record file of ours would be one more file nobody asked for and would

@@ -39,13 +39,10 @@ def read_record(target: Path, overwrite: bool) -> Optional[Dict[str, Any]]:
         record = None
     if isinstance(record, dict) and record.get("tool") == RECORD_TOOL:
         return record
+    what = "exists and is not a record written by download-musdb"
     remedy = "use --overwrite to replace it, or another -o/--output"
-    check_replaceable(path, overwrite, _not_a_record, DataError, f"output {path}", remedy)
+    check_replaceable(path, overwrite, lambda _: what, DataError, f"output {path}", remedy)
     return None
-
-
-def _not_a_record(path: Path) -> str:
-    return "exists and is not a record written by download-musdb"
 
 
 def current_source(
