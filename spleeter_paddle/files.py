@@ -180,9 +180,10 @@ class FolderBusy(Exception):
 
 
 @contextlib.contextmanager
-def hold_folder(folder: PathLike) -> Iterator[None]:
+def hold_folder(folder: PathLike) -> Iterator[int]:
     """Hold ``folder`` (an advisory lock on the folder itself; FolderBusy when another run
-    holds it) with its journal of temporaries. ``OSError`` (cannot open it) as is."""
+    holds it) with its journal of temporaries; yields the locked descriptor (a process it is
+    passed to holds the lock too). ``OSError`` (cannot open it) as is."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         if fcntl is not None:
@@ -191,9 +192,9 @@ def hold_folder(folder: PathLike) -> Iterator[None]:
             except BlockingIOError:
                 raise FolderBusy(os.fspath(folder)) from None
             with journal_of_temporaries(folder):
-                yield
+                yield descriptor
         else:  # no lock (Windows): no journal either, it would not be the run's own
-            yield
+            yield descriptor
     finally:
         os.close(descriptor)
 

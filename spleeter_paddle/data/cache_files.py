@@ -22,8 +22,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
-from ..files import FolderBusy, file_sha256, hold_folder, write_errors, write_text_atomic
+from ..files import file_sha256
 from ..options import checked, choice
+from ..ownership import check_replaceable, held_folders, write_file
 from .sources import stale_source
 
 CACHE_FORMAT = 2  # 2: K chunk entries per song, file size + sha256
@@ -56,8 +57,7 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def write_json(path: Path, document: Any) -> None:
-    with write_errors(f"{path}: cannot write", DataError, path.parent):
-        write_text_atomic(path, json.dumps(document), suffix="")
+    write_file(path, lambda temporary: temporary.write_text(json.dumps(document)))
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
@@ -79,12 +79,14 @@ def check_cache_folder(cache_dir: PathLike) -> None:
         if os.path.lexists(folder) and not folder.is_dir():
             raise DataError(f"{folder}: exists and is not a folder; {elsewhere}")
     index = cache_dir / "index.json"
-    if not os.path.lexists(index):
-        return
+    check_replaceable(index, False, _foreign_index, DataError, f"{index}:", elsewhere)
+
+
+def _foreign_index(index: Path) -> Optional[str]:
     try:
         text = index.read_bytes()
     except OSError as error:
-        raise DataError(f"{index}: cannot read ({error.strerror or error}); {elsewhere}") from None
+        return f"cannot be read ({error.strerror or error})"
     try:
         document = json.loads(text)
         ours = (
@@ -95,30 +97,20 @@ def check_cache_folder(cache_dir: PathLike) -> None:
         )
     except ValueError:
         ours = text.startswith(INDEX_SIGNATURE)
-    if not ours:
-        raise DataError(
-            f"{index}: exists and is not a spleeter-paddle cache index; not replacing it "
-            f"({elsewhere})"
-        )
+    return None if ours else "exists and is not a spleeter-paddle cache index"
 
 
 @contextlib.contextmanager
 def held_cache(cache_dir: Path) -> Iterator[Path]:
-    """Make and hold ``cache_dir`` and its ``songs/`` folder (``files.hold_folder``: a killed
-    run's temporaries are reclaimed, another run building there is a DataError); yields the
-    songs folder."""
+    """Make and hold ``cache_dir`` and its ``songs/`` folder (``ownership.held_folders``: a
+    killed run's temporaries are reclaimed, another run building there is a DataError); yields
+    the songs folder."""
     songs_dir = Path(cache_dir) / "songs"
-    with contextlib.ExitStack() as stack:
-        try:
-            songs_dir.mkdir(parents=True, exist_ok=True)
-            for folder in (cache_dir, songs_dir):
-                stack.enter_context(hold_folder(folder))
-        except FolderBusy:
-            raise DataError(
-                f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
-            ) from None
-        except OSError as error:
-            raise DataError(f"{songs_dir}: cannot create ({error.strerror or error})") from None
+
+    def busy(folder: Path) -> str:
+        return f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
+
+    with held_folders((cache_dir, songs_dir), DataError, busy):
         yield songs_dir
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..errors import DataError
-from ..files import write_atomic, write_errors
+from ..ownership import check_replaceable, write_file
 
 if TYPE_CHECKING:
     from .manifest import SongInfo
@@ -46,36 +45,31 @@ def write_manifest(
         "n_samples",
     ]
     table = pd.DataFrame(rows, columns=columns)
-    with write_errors(f"{path}: cannot write", DataError, Path(path).parent):
-        return write_atomic(
-            path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
-        )
+    return write_file(
+        path, lambda temporary: table.to_csv(temporary, index=False, float_format="%.6f")
+    )
 
 
 def check_own_manifest(path: Union[str, Path]) -> None:
     """DataError unless ``path`` is absent or a manifest this module wrote (its header:
     ``*_path`` columns, then ``duration,sample_rate,n_samples``): nothing else is replaced."""
-    path = Path(path)
-    if not os.path.lexists(path):
-        return
-    header = ""
-    if path.is_file():
-        try:
-            with open(path, encoding="utf-8", errors="replace") as stream:
-                header = stream.readline().strip()
-        except OSError as error:
-            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+    remedy = "set train_csv / validation_csv in the configuration to other paths"
+    check_replaceable(path, False, _foreign_manifest, DataError, f"{path}:", remedy)
+
+
+def _foreign_manifest(path: Path) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            header = stream.readline().strip()
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
     *paths, duration, rate, count = (
         header.split(",") if header.count(",") >= 3 else ["", "", "", ""]
     )
     ours = [duration, rate, count] == ["duration", "sample_rate", "n_samples"] and all(
         column.endswith("_path") for column in paths
     )
-    if not ours:
-        raise DataError(
-            f"{path}: exists and was not written by preprocess; not replacing it (set train_csv "
-            "/ validation_csv in the configuration to other paths)"
-        )
+    return None if ours else "exists and was not written by preprocess"
 
 
 def split_manifest_path(train_csv: Union[str, Path], split: str = "test") -> Path:

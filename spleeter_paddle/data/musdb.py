@@ -4,15 +4,13 @@ Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB1
 folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
 accompaniment), the 4 MUSDB stems, or both; each file atomically. A song is skipped only when
 every output is the one recorded from the source's current content (``data.musdb_record``),
-else it is converted whole. Every file written carries a ``comment`` tag naming its stem, its
-source and the source's version: a file already at an output path is replaced only when it is
-this tool's own from the same source (or with ``overwrite``); an output that is an input
-refuses the whole run.
+else it is converted whole. Every file written carries a stem tag (``ownership``) naming its stem
+and source: a file already at an output path is replaced only when it is this tool's own from
+the same source (or with ``overwrite``); an output that is an input refuses the whole run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,10 +20,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..audio.io import load, read_comment
+from .. import ownership
+from ..audio.io import load
 from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import change_while_read, file_identity, is_within, same_file_key
+from ..files import change_while_read, file_identity, is_within
 from ..options import checked, choice
 from ..sigsep import import_musdb
 from .musdb_record import (
@@ -48,7 +47,7 @@ OUTPUT_STEMS = {
 }
 SUBSETS = ("train", "test")
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
-TAG_PREFIX = "spleeter-paddle musdb"
+TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
 
 
 @dataclass
@@ -181,24 +180,10 @@ def _stem_song_reader(musdb_root: Path, subset: str):
 
 
 def owner_tag(stem: str, source: Path) -> str:
-    """The start of the ``comment`` tag of every output of ``stem`` from ``source``: its
-    source's name and a digest of its real path (``spleeter-paddle musdb vocals of A - B.stem.mp4
-    [3f2a...]``). Whatever follows, such a file is this tool's own and may be replaced."""
-    real = os.path.realpath(source)
-    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    name = Path(real).name.encode("ascii", "backslashreplace").decode("ascii")
-    return f"{TAG_PREFIX} {stem} of {name} [{digest}]"
-
-
-def stem_tag(stem: str, source: Path, version: str) -> str:
-    """The ``comment`` tag of an output: :func:`owner_tag` and the source version it was made
-    from (``... [3f2a...] source 9c01...``, ``data.musdb_record.source_version``)."""
-    return f"{owner_tag(stem, source)} source {version}"
-
-
-def _is_own(found: Optional[str], stem: str, source: Path) -> bool:
-    owner = owner_tag(stem, source)
-    return found is not None and (found == owner or found.startswith(owner + " "))
+    """The ``comment`` tag of every output of ``stem`` from ``source`` (``ownership.stem_tag``,
+    kind ``musdb``): such a file is this tool's own and may be replaced (what it was made from
+    is the song record's: an older version's tag added the source version after it)."""
+    return ownership.stem_tag(TAG_KIND, stem, source)
 
 
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
@@ -213,22 +198,21 @@ def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> 
 
 def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outputs) -> None:
     """ConfigurationError when an output path is (or links to) a file the run reads."""
-    read = {}
-    for songs in planned.values():
-        for song in songs:
-            read.update(
-                {identity: path for path in song.files if (identity := same_file_key(path))}
-            )
-    for subset, songs in planned.items():
-        for song in songs:
-            for stem in outputs:
-                path = output_dir / subset / song.name / f"{stem}.wav"
-                identity = same_file_key(path)
-                if identity is not None and identity in read:
-                    raise ConfigurationError(
-                        f"output {path} is the input {read[identity]}: refusing to write over an "
-                        "input; choose an -o/--output folder other than the MUSDB root"
-                    )
+
+    def refuse(path: Path, song, read: str) -> Exception:
+        return ConfigurationError(
+            f"output {path} is the input {read}: refusing to write over an input; choose an "
+            "-o/--output folder other than the MUSDB root"
+        )
+
+    songs = [(subset, song) for subset, listed in planned.items() for song in listed]
+    paths = {
+        f"{subset}/{song.name}": [
+            output_dir / subset / song.name / f"{stem}.wav" for stem in outputs
+        ]
+        for subset, song in songs
+    }
+    ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files], refuse)
 
 
 def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
@@ -236,40 +220,23 @@ def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: b
     that is this tool's own from the same source (kept of the same version as the rest).
     DataError naming a file there that may not be replaced (not this tool's output of the same
     stem and source), unless ``overwrite``."""
-    paths = {stem: target / f"{stem}.wav" for stem in outputs}
-    for stem in OUTPUT_STEMS["all"]:
-        path = target / f"{stem}.wav"
-        if stem not in paths and os.path.isfile(path) and _is_own(read_comment(path), stem, source):
-            paths[stem] = path
+    paths = {stem: target / f"{stem}.wav" for stem in OUTPUT_STEMS["all"]}
+    foreign = {
+        stem: ownership.foreign_stem(TAG_KIND, stem, source, "download-musdb") for stem in paths
+    }
+    paths = {s: p for s, p in paths.items() if s in outputs or p.is_file() and not foreign[s](p)}
+    remedy = "use --overwrite to replace it, or another -o/--output"
     for stem, path in paths.items():
-        if not os.path.lexists(path):
-            continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            raise DataError(f"output {path} is a directory")
-        found = read_comment(path) if os.path.isfile(path) else None
-        if _is_own(found, stem, source) or overwrite:
-            continue
-        what = (
-            f"holds {found[len(TAG_PREFIX) :].strip()}"
-            if (found or "").startswith(TAG_PREFIX)
-            else "exists and was not written by download-musdb"
-        )
-        raise DataError(
-            f"output {path} {what}; not replacing it (use --overwrite to replace it, or "
-            "another -o/--output)"
-        )
+        subject = f"output {path}"
+        ownership.check_replaceable(path, overwrite, foreign[stem], DataError, subject, remedy)
     return paths
 
 
 def _why_convert(record, source: Path, version: str, paths: Dict[str, Path]) -> Optional[str]:
     """Why the song's outputs are not all made from the source's current ``version``, else
-    None: an output missing, tagged with another version, or not the bytes recorded."""
-    for stem, path in paths.items():
-        if not os.path.isfile(path):
-            return f"{path} is missing"
-        if read_comment(path) != stem_tag(stem, source, version):
-            return f"{path} was made from another version of the source"
-    return outputs_change(record, source, version, paths)
+    None: an output missing, or not the bytes recorded."""
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    return f"{missing[0]} is missing" if missing else outputs_change(record, source, version, paths)
 
 
 def _derive_outputs(
@@ -288,9 +255,7 @@ def _derive_outputs(
 def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrite: bool) -> bool:
     """Convert one song whole unless every output is already the one made from the source's
     current content; False when it was complete (skipped)."""
-    inside = os.path.realpath(target.parent.parent)
-    if os.path.lexists(target) and not os.path.realpath(target).startswith(inside + os.sep):
-        raise DataError(f"output folder {target} leads outside {target.parent.parent}; not writing")
+    ownership.check_inside(target, target.parent.parent, DataError, f"output folder {target}")
     record = read_record(target, overwrite)
     paths = _song_stems(target, outputs, song.source, overwrite)
     recorded = json.dumps(record)  # the checks below update stats of unchanged files in it
@@ -309,7 +274,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
     sources, sample_rate = song.read()
     try:
         for stem, waveform in _derive_outputs(sources, list(paths)).items():
-            _write_wav(paths[stem], waveform, sample_rate, stem_tag(stem, song.source, version))
+            _write_wav(paths[stem], waveform, sample_rate, owner_tag(stem, song.source))
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import DataError
 from ..files import write_text_atomic
+from ..ownership import check_replaceable
 from .sources import changed_source, fingerprint_sources
 
 RECORD_NAME = ".spleeter-paddle-musdb.json"
@@ -32,20 +33,16 @@ def read_record(target: Path, overwrite: bool) -> Optional[Dict[str, Any]]:
     """The song folder's record, None when absent. DataError for a file there that is not a
     record of this tool (kept unless ``overwrite``, where it is ignored and replaced)."""
     path = target / RECORD_NAME
-    if not os.path.lexists(path):
-        return None
     try:
         record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):
         record = None
     if isinstance(record, dict) and record.get("tool") == RECORD_TOOL:
         return record
-    if overwrite:
-        return None
-    raise DataError(
-        f"output {path} exists and is not a record written by download-musdb; not replacing "
-        "it (use --overwrite to replace it, or another -o/--output)"
-    )
+    what = "exists and is not a record written by download-musdb"
+    remedy = "use --overwrite to replace it, or another -o/--output"
+    check_replaceable(path, overwrite, lambda _: what, DataError, f"output {path}", remedy)
+    return None
 
 
 def current_source(

@@ -65,13 +65,7 @@ def write_estimates(
     # Never a file the song is read from (an -o whose audio/ is the dataset itself), whatever
     # --overwrite says.
     outputs.check_not_inputs({track.location: paths}, track.files().values())
-    with outputs.output_lock(paths.values(), track.location):
-        for name, path in paths.items():
-            outputs.check_replaceable(path, name, track.location, overwrite)
-
-        def produce(sink) -> int:
-            sink(estimates)
-            return len(next(iter(estimates.values())))
-
-        outputs.write_stem_files(paths, track.location, track.rate, outputs.OutputFormat(), produce)
+    outputs.StemFiles(paths, track.location, outputs.OutputFormat(), None, overwrite)(
+        track.rate, estimates
+    )
     return paths

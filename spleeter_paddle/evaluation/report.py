@@ -1,8 +1,7 @@
 """Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
 
-Every file is written under a temporary name in its directory and renamed into place, so an
-interrupted run never leaves a half-written output; one this tool did not write is never replaced
-unless asked (``check_output_folder``).
+Every file is written under a temporary name in its directory and renamed into place, and one
+this tool did not write is never replaced unless asked (``check_output_folder``; ``ownership``).
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import pandas as pd
 
-from .. import files
+from .. import ownership
 from ..errors import ConfigurationError, DataError
 from ..logs import one_line
+from ..ownership import write_file
 from .aggregate import SONG_COLUMNS
 from .layout import (
     AUDIO_DIRECTORY,
@@ -33,17 +33,8 @@ from .metrics import METRICS
 PLOT_SOFTWARE = "spleeter-paddle evaluate"
 
 
-def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)`` next to ``path``, then rename it to ``path`` (a DataError
-    naming ``path`` when the folder or the file cannot be written)."""
-    try:
-        return files.write_atomic(path, write, suffix=Path(path).suffix)
-    except OSError as error:
-        raise DataError(f"{path}: cannot write ({error.strerror or error})") from error
-
-
 def write_text(path: Union[str, Path], text: str) -> Path:
-    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -62,7 +53,7 @@ def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
 
 
 def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
-    return write_atomic(
+    return write_file(
         path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f")
     )
 
@@ -87,14 +78,15 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     metadata = {"Software": PLOT_SOFTWARE}
-    return write_atomic(
+    return write_file(
         path,
         lambda temporary: figure.savefig(temporary, format="png", dpi=100, metadata=metadata),
     )
 
 
 def _not_ours(path: Path) -> Optional[str]:
-    """Why the report file ``path`` was not written by this tool (None if it was)."""
+    """Why the report file ``path`` was not written by this tool (None if it was): its own
+    signature, as a report file lies in a folder of the user's (``ownership``)."""
     try:
         if path.name == RESULTS_CSV:
             with open(path, encoding="utf-8") as stream:
@@ -112,36 +104,27 @@ def _not_ours(path: Path) -> Optional[str]:
         return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
 
 
-def _check_creatable(output_dir: Path) -> None:
-    """ConfigurationError unless the missing folder ``output_dir`` can be made."""
-    if output_dir.exists() or output_dir.is_symlink():
-        raise ConfigurationError(
-            f"output folder {output_dir} exists and is not a directory; give another folder"
-        )
-    for parent in output_dir.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise ConfigurationError(
-                    f"output folder {output_dir}: cannot create it ({parent} is not a directory)"
-                )
-            return
-
-
 def check_output_folder(
     output_dir: Union[str, Path], subsets: Iterable[str] = (), overwrite: bool = False
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
     (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
-    folders inside it, and
-    ``results.csv``, ``summary.json`` and ``sdr.png`` there files this tool wrote, unless
-    ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
+    folders inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
+    tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
+    blocker = ownership.non_folder(output_dir)
+    if blocker == output_dir:
+        raise ConfigurationError(
+            f"output folder {output_dir} exists and is not a directory; give another folder"
+        )
+    if blocker is not None:
+        raise ConfigurationError(
+            f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
+        )
     if not output_dir.is_dir():
-        _check_creatable(output_dir)
         return
-    root = os.path.realpath(output_dir)
     for folder in (
         output_dir / base / subset
         for subset in sorted(set(subsets))
@@ -149,23 +132,17 @@ def check_output_folder(
     ):
         if folder.exists() and not folder.is_dir():
             raise DataError(f"{folder}: exists and is not a directory; cannot write scores there")
-        if os.path.commonpath([root, os.path.realpath(folder)]) != root:
-            raise DataError(
-                f"{folder} leads outside the output folder {output_dir} (a symbolic link);"
-                " not writing there"
-            )
+        ownership.check_inside(folder, output_dir, DataError, str(folder))
     for name in (RESULTS_CSV, SUMMARY_JSON, SDR_PLOT):
-        path = output_dir / name
-        if path.exists() and not path.is_file():
-            raise DataError(f"{path}: exists and is not a regular file; cannot write the report")
-        if overwrite or not (path.exists() or path.is_symlink()):
-            continue
-        problem = _not_ours(path)
-        if problem:
-            raise DataError(
-                f"{path} exists and was not written by spleeter-paddle evaluate ({problem});"
-                " not replacing it (use --overwrite to replace it, or another -o folder)"
-            )
+        ownership.check_replaceable(
+            output_dir / name, overwrite, _foreign, DataError, str(output_dir / name),
+            "use --overwrite to replace it, or another -o folder",
+        )  # fmt: skip
+
+
+def _foreign(path: Path) -> Optional[str]:
+    problem = _not_ours(path)
+    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:

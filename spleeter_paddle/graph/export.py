@@ -5,21 +5,18 @@ configuration, ``export.json`` with shapes, versions, verification numbers and s
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError, ModelError
-from ..files import FolderBusy, file_sha256, hold_folder, new_temporary, write_errors
+from ..files import file_sha256, write_errors
 from ..options import checked, choice, number, path_value, strict_bool
+from ..ownership import held_folders, install_folder, recorded_problem, staged_folder
 from ..pretrained.weights import load_pretrained_model
 from .cache import graph_key
 from .convert import (
@@ -57,17 +54,21 @@ def _tolerance(value: Any) -> float:
     return number(value, 0, MAX_TOLERANCE, exclusive_minimum=True)
 
 
-def _check_target(output: Path, overwrite: bool, *, during: str = "") -> None:
+def _check_target(
+    output: Path, overwrite: bool, *, during: str = "", folder: Optional[Path] = None
+) -> None:
     """Refuse ``output`` unless it is absent, empty, or (with ``overwrite``) exactly an export
-    of this tool; ``during`` tells the reader the folder changed while this export ran."""
-    if not (output.exists() or output.is_symlink()):
+    of this tool (``folder``: where that folder is now); ``during`` tells the reader the folder
+    changed while this export ran."""
+    folder = output if folder is None else folder
+    if not (folder.exists() or folder.is_symlink()):
         return
-    if not output.is_dir() or output.is_symlink():
+    if not folder.is_dir() or folder.is_symlink():
         raise ConfigurationError(f"{output}: exists and is not a directory{during}")
-    entries = sorted(path.name for path in output.iterdir())
+    entries = sorted(path.name for path in folder.iterdir())
     if not entries:
         return
-    foreign = _foreign_entries(output, entries)
+    foreign = _foreign_entries(folder, entries)
     if foreign is not None:
         raise ConfigurationError(
             f"{output}: not empty and not an export of this tool ({foreign}){during}; "
@@ -81,8 +82,9 @@ def _check_target(output: Path, overwrite: bool, *, during: str = "") -> None:
 
 def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
     """None when ``output`` holds exactly an export this tool wrote (its manifest, with this
-    tool's keys, and regular files whose sha256 it records), else what is there that is not:
-    ``--overwrite`` replaces the whole folder, so nothing else may be in it."""
+    tool's keys, and regular files whose sha256 it records: the folder's own record,
+    ``ownership``), else what is there that is not: ``--overwrite`` replaces the whole folder,
+    so nothing else may be in it."""
     path = output / MANIFEST
     try:
         if path.is_symlink() or not path.is_file():
@@ -97,13 +99,9 @@ def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
     if others:
         shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
         return f"it also holds {shown}"
-    for name in (name for name in entries if name != MANIFEST):
-        path = output / name
-        if path.is_symlink() or not path.is_file():
-            return f"{name} is not a plain file"
-        if file_sha256(path) != listed[name]:
-            return f"{name} differs from what {MANIFEST} records; edited by hand?"
-    return None
+    return recorded_problem(
+        output, listed, [name for name in entries if name != MANIFEST], MANIFEST
+    )
 
 
 def _is_export_manifest(manifest: Any) -> bool:
@@ -159,15 +157,20 @@ def export_network(
     temporary directory beside ``output`` and renamed into place; every exit path removes it.
     """
     output = check_export_options(fmt, output, overwrite, tolerance)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with _held(output.parent):  # a killed export's staging folder is removed here
-        staging = new_temporary(output, ".export", directory=True)
-        try:
-            with write_errors(f"{output}: cannot write the export", ModelError, staging):
-                manifest, verification = _stage(model, params, fmt, staging, tolerance, source)
-                _install(staging, output, overwrite)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def busy(folder: Path) -> str:
+        return f"{folder}: another spleeter-paddle run is writing there; wait for it to finish"
+
+    # A killed export's staging folder is removed when the parent folder is held.
+    held = held_folders([output.parent], ConfigurationError, busy)
+    failed = f"{output}: cannot write the export"
+    with (
+        held,
+        staged_folder(output, ".export") as staging,
+        write_errors(failed, ModelError, staging),
+    ):
+        manifest, verification = _stage(model, params, fmt, staging, tolerance, source)
+        _install(staging, output, overwrite)
     logger.info(
         "exported %s -> %s (max |diff| %.3g vs Paddle on outputs up to %.3g)",
         fmt,
@@ -176,17 +179,6 @@ def export_network(
         verification["max_abs_output"],
     )
     return manifest
-
-
-@contextlib.contextmanager
-def _held(folder: Path) -> Iterator[None]:
-    try:
-        with hold_folder(folder):
-            yield
-    except FolderBusy:
-        raise ConfigurationError(
-            f"{folder}: another spleeter-paddle run is writing there; wait for it to finish"
-        ) from None
 
 
 def _stage(model, params: Params, fmt: str, staging: Path, tolerance: float, source):
@@ -229,37 +221,19 @@ def _stage(model, params: Params, fmt: str, staging: Path, tolerance: float, sou
 
 
 def _install(staging: Path, output: Path, overwrite: bool) -> None:
-    """Rename ``staging`` to ``output``. ``rename`` onto a non-empty folder fails, so an export
-    another run installed meanwhile is never replaced silently: the rule is checked again then.
-    A previous export is set aside first and removed only once the new one is in place."""
-    try:
-        os.rename(staging, output)  # atomic; replaces at most an empty folder
-        return
-    except OSError as error:
-        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
-            raise
+    """Rename ``staging`` to ``output`` (``ownership.install_folder``): an export another run
+    installed meanwhile is never replaced silently, the rule is checked again then."""
     during = " (written while this export ran; nothing written)"
-    _check_target(output, overwrite, during=during)
-    aside = new_temporary(output, ".old", directory=True)
     try:
-        previous = aside / "previous"
-        os.rename(output, previous)
-        foreign = _foreign_entries(previous, sorted(path.name for path in previous.iterdir()))
-        if foreign is not None:  # swapped in between the check and the rename: put it back
-            os.rename(previous, output)
-            raise ConfigurationError(
-                f"{output}: not an export of this tool ({foreign}){during}; choose another -o"
-            )
-        try:
-            os.rename(staging, output)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.rename(previous, output)
-            raise ConfigurationError(
-                f"{output}: another run wrote there while this export ran; nothing written"
-            ) from None
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
+        install_folder(
+            staging,
+            output,
+            lambda folder: _check_target(output, overwrite, during=during, folder=folder),
+        )
+    except FileExistsError:
+        raise ConfigurationError(
+            f"{output}: another run wrote there while this export ran; nothing written"
+        ) from None
 
 
 class ExportedModel:
@@ -281,8 +255,8 @@ class ExportedModel:
             raise ModelError(f"{self.directory}: unknown export format {self.format!r}")
         expected = self.manifest.get("sha256", {})
         for name in (*MODEL_FILES[self.format], CONFIG):
-            path = self.directory / name
-            if not path.is_file() or file_sha256(path) != expected.get(name):
+            if recorded_problem(self.directory, expected, [name], MANIFEST) is not None:
+                path = self.directory / name
                 raise ModelError(f"{path}: missing or its sha256 differs from {MANIFEST}")
         require(self.format)
         self.params = json.loads((self.directory / CONFIG).read_text())

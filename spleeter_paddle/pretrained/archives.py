@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import tarfile
@@ -22,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, NamedTuple, Optional, Union
 
 from ..errors import CheckpointError, ConfigurationError, ModelError
+from ..files import file_sha256, write_atomic
 from ..options import byte_rate, environment_value, network_seconds
-from .store import file_sha256
 from .tf_checkpoint import find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
@@ -148,14 +147,14 @@ def _check_pace(
 def download(
     url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
 ) -> str:
-    """Stream ``url`` to ``destination`` (via ``<destination>.part``) with :func:`fetch`;
+    """Stream ``url`` to ``destination`` (via a temporary sibling) with :func:`fetch`;
     returns its sha256 hex. Any failure raises :class:`ModelError` and leaves no ``destination``.
     """
     from tqdm import tqdm
 
-    partial = destination.with_name(destination.name + ".part")
     digest = hashlib.sha256()
-    try:
+
+    def receive(partial: Path) -> None:
         with partial.open("wb") as output, tqdm(
             unit="B", unit_scale=True, desc=description or destination.name, disable=None,
             leave=False,
@@ -167,10 +166,8 @@ def download(
                 progress.update(len(block))
 
             fetch(url, write, max_bytes)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, destination)
+
+    write_atomic(destination, receive, suffix=".part")
     return digest.hexdigest()
 
 

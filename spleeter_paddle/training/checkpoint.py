@@ -13,13 +13,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import ModelError
+from ..ownership import staged_folder
 from ..pretrained.store import (
     MODEL_FILES,
     dtype_name,
@@ -228,10 +228,7 @@ class CheckpointManager:
         target = self.directory / f"step_{step:08d}"
         weights = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
         refuse_non_finite(weights, target)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        prefix = f"{TEMPORARY_PREFIX}{step:08d}."
-        temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=self.directory))
-        try:
+        with staged_folder(target, "") as temporary:  # ".step_<N>.<8 hex>", listed by none
             save_file(weights, str(temporary / MODEL_STATE))
             moments = portable_optimizer_state(model, optimizer)
             save_file(moments, str(temporary / OPTIMIZER_STATE))
@@ -242,13 +239,9 @@ class CheckpointManager:
                 name: file_sha256(temporary / name) for name in (MODEL_STATE, OPTIMIZER_STATE)
             }
             (temporary / TRAINER_STATE).write_text(json.dumps(document, indent=2))
-            os.chmod(temporary, 0o755)  # mkdtemp's directories are 0700
             if target.exists():
                 self._remove(target)
             os.replace(temporary, target)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
         for _, old in self.list()[: -self.keep]:
             self._remove(old)
         return target

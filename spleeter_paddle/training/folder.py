@@ -1,25 +1,27 @@
 """The run folder on disk: which files a training run writes there (a new run starts only in an
-absent or empty folder, or one holding its own files), its lock (one training at a time), and
-the plan a command makes for it (:class:`RunPlan`, decided once in ``run.py`` under the lock).
+absent or empty folder, or one holding its own files), its lock (one training at a time,
+``ownership.held_folders``), and the plan a command makes for it (:class:`RunPlan`, decided once
+in ``run.py`` under the lock).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..errors import ConfigurationError
+from ..files import JOURNAL_NAME
+from ..ownership import held_folders, non_folder
 from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
 from .checkpoint import TEMPORARY_PREFIX
 
 RUN_FILE = "run.json"
-LOCK_FILE = ".lock"
+LOCK_FILE = ".lock"  # an older version's lock file
 
-_locks: Dict[str, List[Any]] = {}
+_held: Dict[str, Tuple[int, ...]] = {}  # run folders this process holds: their descriptors
 
 
 @dataclass
@@ -57,16 +59,14 @@ def free_run_directory(run_dir: Path) -> Path:
 def refuse_non_folder(folder: Path, flag: str = "-o") -> None:
     """``folder``, or the first of its parents that exists, must be a folder (``flag`` names
     the option that gave it; ``-o`` also stands for the config's model_dir)."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                where = "" if path == folder else f" (in the path {folder})"
-                given = "-o, else the config's model_dir" if flag == "-o" else flag
-                raise ConfigurationError(
-                    f"{path}: exists and is not a directory{where}; the folder of {given} "
-                    "must be a folder or a new path"
-                )
-            return
+    path = non_folder(folder)
+    if path is not None:
+        where = "" if path == folder else f" (in the path {folder})"
+        given = "-o, else the config's model_dir" if flag == "-o" else flag
+        raise ConfigurationError(
+            f"{path}: exists and is not a directory{where}; the folder of {given} "
+            "must be a folder or a new path"
+        )
 
 
 def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
@@ -109,7 +109,9 @@ def _marker_source(run_dir: Path) -> Optional[str]:
 def _is_run_file(path: Path, ours: bool) -> bool:
     """Written by a training run: the lock, temporaries, ``run.json``, and with it the export."""
     name = path.name
-    if name == LOCK_FILE or (name.startswith(".launch-") and name.endswith(".json")):
+    if name in (LOCK_FILE, JOURNAL_NAME) or (
+        name.startswith(".launch-") and name.endswith(".json")
+    ):
         return True
     if name.startswith(".") and name.endswith(".tmp"):
         return any(name.startswith(f".{model_file}.") for model_file in MODEL_FILES)
@@ -120,40 +122,24 @@ def _is_run_file(path: Path, ours: bool) -> bool:
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run_dir>/.lock`` (re-entrant in one process): one training per run folder."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Hold the run folder (``ownership.held_folders``, re-entrant in one process): one
+    training per run folder."""
     key = str(run_dir.resolve())
-    held = _locks.get(key)
-    if held is None:
-        held = _locks[key] = [_acquire(run_dir / LOCK_FILE), 0]
-    held[1] += 1
-    try:
+    if key in _held:
         yield
-    finally:
-        held[1] -= 1
-        if held[1] == 0:
-            _locks.pop(key)
-            if held[0] is not None:
-                os.close(held[0])
+        return
+
+    def busy(folder: Path) -> str:
+        return f"{run_dir}: another training process is using this run folder"
+
+    with held_folders([run_dir], ConfigurationError, busy) as descriptors:
+        _held[key] = tuple(descriptors)
+        try:
+            yield
+        finally:
+            del _held[key]
 
 
 def held_lock_descriptors(run_dir: Path) -> Tuple[int, ...]:
-    """The open descriptor of this process's lock on ``run_dir`` (none without fcntl)."""
-    held = _locks.get(str(run_dir.resolve()))
-    return (held[0],) if held is not None and held[0] is not None else ()
-
-
-def _acquire(path: Path) -> Optional[int]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory lock
-        return None
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(handle)
-        raise ConfigurationError(
-            f"{path.parent}: another training process is using this run folder"
-        ) from None
-    return handle
+    """The open descriptor of this process's lock on ``run_dir``, for a launcher to keep."""
+    return _held.get(str(run_dir.resolve()), ())

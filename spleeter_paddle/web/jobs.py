@@ -21,8 +21,8 @@ from typing import Dict, List, Optional, Set
 
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError
-from ..evaluation.report import write_atomic
-from ..files import FolderBusy, hold_folder, new_temporary
+from ..files import new_temporary
+from ..ownership import held_folders, write_file
 from ..vocab import PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -108,17 +108,17 @@ class JobStore:
         """Hold the work folder for this server (``files.hold_folder``: the temporaries a killed
         server made are reclaimed, only those); another server holding it is a
         ConfigurationError naming its process."""
-        try:
-            for folder in (self.work_dir, self.jobs_dir, self.uploads_dir):
-                self._held.enter_context(hold_folder(folder))
-        except FolderBusy:
-            self._held.close()
+
+        def busy(folder: Path) -> str:
             holder = _holder(self.work_dir / SERVER_FILE)
-            raise ConfigurationError(
+            return (
                 f"{self.work_dir}: another spleeter-paddle serve ({holder}) uses this work "
                 "folder; stop it, or give this one another --work-dir"
-            ) from None
-        write_atomic(self.work_dir / SERVER_FILE, lambda path: path.write_text(str(os.getpid())))
+            )
+
+        folders = (self.work_dir, self.jobs_dir, self.uploads_dir)
+        self._held.enter_context(held_folders(folders, ConfigurationError, busy))
+        write_file(self.work_dir / SERVER_FILE, lambda path: path.write_text(str(os.getpid())))
         self._held.callback((self.work_dir / SERVER_FILE).unlink, missing_ok=True)
 
     def release(self) -> None:
@@ -256,7 +256,7 @@ class JobStore:
 
     def _save(self, job: dict) -> None:
         text = json.dumps(job, indent=1)
-        write_atomic(self.jobs_dir / f"{job['id']}.json", lambda path: path.write_text(text))
+        write_file(self.jobs_dir / f"{job['id']}.json", lambda path: path.write_text(text))
 
     # -- start-up ----------------------------------------------------------------------------
     def recover(self) -> List[str]:

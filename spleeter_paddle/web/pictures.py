@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import io as audio_io
-from ..evaluation.report import write_atomic
+from ..ownership import write_file
 
 N_FFT = 2048
 MAX_COLUMNS = 1000  # time columns of the picture, whatever the song length
@@ -64,5 +64,5 @@ def render_stem_picture(
     axes.set_ylabel("Hz")
     axes.set_xlabel("s")
     axes.set_title(f"{instrument} (peak {peak_text})", fontsize=10)
-    write_atomic(picture_path, lambda path: figure.savefig(path, format="png"))
+    write_file(picture_path, lambda path: figure.savefig(path, format="png"))
     return Path(picture_path)

@@ -17,12 +17,12 @@ from typing import Dict, Optional, Tuple
 
 from ..audio import io as audio_io
 from ..errors import SpleeterError
-from ..evaluation.report import write_atomic
-from ..files import hold_folder
+from ..ownership import write_file
 
 # Paddle loads here, on the importing (main) thread: its dygraph mode is per thread and set up
 # where it is first imported, and its C signal handlers are replaced only on the main thread.
 from ..runtime import paddle  # noqa: F401
+from ..separation.outputs import output_lock
 from .jobs import JobStore, safe_stem
 from .pictures import render_stem_picture
 
@@ -189,7 +189,7 @@ class Worker:
         stems = []
         # Held like the stems were: a kill here leaves journalled temporaries, reclaimed when the
         # job runs again.
-        with hold_folder(self.store.output_dir(job_id)):
+        with output_lock(paths.values(), upload):
             for instrument, path in paths.items():
                 self._check_stop(job_id)
                 picture = path.with_name(f"{instrument}.png")
@@ -199,7 +199,7 @@ class Worker:
                 )
             archive = self.store.output_dir(job_id) / ARCHIVE_NAME
             folder = safe_stem(job["name"])
-            write_atomic(archive, lambda temporary: _zip(temporary, paths, folder))
+            write_file(archive, lambda temporary: _zip(temporary, paths, folder))
         self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
 
 

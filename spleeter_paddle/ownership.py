@@ -1,0 +1,248 @@
+"""Ownership, staging and locks, for every command that writes: may a file be replaced
+(:func:`check_replaceable`: absent, ``--overwrite``, or this tool's own by the folder's record
+with sha256, :func:`recorded_problem`, or a report file's own signature), one folder lock
+(:func:`held_folders`), never over an input nor outside the output folder
+(:func:`check_not_inputs`, :func:`check_inside`), staged installs (:func:`write_file` /
+``files.write_atomic`` for a file, :func:`staged_folder` + :func:`install_folder` for a folder).
+
+Stems keep their ``comment`` tag (:func:`stem_tag`), decided here once: they land among the
+user's own files, where a record file of ours would be one more file nobody asked for and would
+not follow the stems when moved; the tag does, and names the input, so that another input's
+stem is not replaced either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+from .errors import AudioError, DataError
+from .files import (
+    FolderBusy,
+    file_sha256,
+    hold_folder,
+    is_within,
+    new_temporary,
+    same_file_key,
+    write_atomic,
+    write_errors,
+)
+
+PathLike = Union[str, "os.PathLike[str]"]
+TOOL = "spleeter-paddle"
+
+
+def check_replaceable(
+    path: PathLike,
+    overwrite: bool,
+    foreign: Callable[[Path], Optional[str]],
+    error: Callable[[str], Exception],
+    subject: str,
+    remedy: str = "use --overwrite to replace it",
+) -> None:
+    """The one rule: nothing at ``path``, ``overwrite``, or this tool's own (``foreign(path)``
+    None) may be replaced; else ``error("<subject> is a directory")`` (or a FIFO, device or
+    socket: "is not a regular file"; whatever ``overwrite`` says), or ``error("<subject> <what
+    foreign says>; not replacing it (<remedy>)")``."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        raise error(f"{subject} is a directory")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise error(f"{subject} is not a regular file")
+    if not overwrite and (what := foreign(path)) is not None:
+        raise error(f"{subject} {what}; not replacing it ({remedy})")
+
+
+def recorded_problem(
+    folder: PathLike, digests: Mapping[str, str], names: Iterable[str], record: str = "its record"
+) -> Optional[str]:
+    """Why the files ``names`` of ``folder`` are not what its record (file ``record``) lists in
+    ``digests`` (``{name: sha256}``): missing, not a plain file, other bytes; else None."""
+    for name in names:
+        path = Path(folder) / name
+        if path.is_symlink() or not path.is_file():
+            return f"{name} is not a plain file"
+        if file_sha256(path) != digests.get(name):
+            return f"{name} differs from what {record} records; edited by hand?"
+    return None
+
+
+def _ascii(text: str) -> str:
+    """Tags stay ASCII: some containers (MP3's ID3 via libsndfile) mangle anything else."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def stem_tag(kind: str, instrument: str, source: PathLike) -> str:
+    """The ``comment`` tag of a stem (see the module doc): ``spleeter-paddle <kind> <instrument>
+    of <input name> [<16 hex of sha256 of its real path>]``: the same input however its path
+    is spelled; another file of the same name differs."""
+    real = os.path.realpath(source)
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    return f"{TOOL} {kind} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+
+
+def read_stem_tag(path: PathLike) -> Optional[str]:
+    """The tag of an existing audio file (None for anything that is not readable audio: a text
+    file holding an ffmpeg metadata tag is no stem)."""
+    from .audio.io import audio_info, read_comment  # audio libraries only when stems are read
+
+    if not os.path.isfile(path):
+        return None
+    try:
+        audio_info(path)
+    except AudioError:
+        return None
+    return read_comment(path)
+
+
+def foreign_stem(kind: str, instrument: str, source: PathLike, tool: str = TOOL):
+    """``foreign`` for :func:`check_replaceable` of a stem: None when the file's tag is
+    ``stem_tag(kind, instrument, source)`` (followed by anything), else what it is."""
+    prefix, own = f"{TOOL} {kind}", stem_tag(kind, instrument, source)
+
+    def foreign(path: Path) -> Optional[str]:
+        tag = read_stem_tag(path)
+        if tag is not None and (tag == own or tag.startswith(own + " ")):
+            return None
+        if tag is not None and tag.startswith(prefix):
+            return f"holds {tag[len(prefix) :].strip()}, a stem made from another input"
+        return f"exists and was not written by {tool}"
+
+    return foreign
+
+
+def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -> Path:
+    """``files.write_atomic`` (a temporary sibling with the path's suffix, renamed into place);
+    a failed write is one ``error``, ``"<path>: cannot write: <problem>"``."""
+    with write_errors(f"{path}: cannot write", error, Path(path).parent):
+        return write_atomic(path, write, suffix=Path(path).suffix)
+
+
+def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):
+    """``error("<subject> leads outside the output folder <root> ...")`` unless ``folder``,
+    links resolved, is ``root`` or lies below it: a link inside ``-o`` never carries a write
+    elsewhere."""
+    if not is_within(folder, root):
+        raise error(
+            f"{subject} leads outside the output folder {root} (a symbolic link); not writing there"
+        )
+
+
+def non_folder(folder: PathLike) -> Optional[Path]:
+    """The first of ``folder`` and its parents that exists (a link counts), when it is not a
+    folder: then ``folder`` can neither be used nor made; None otherwise."""
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists() or path.is_symlink():
+            return None if path.is_dir() else path
+    return None
+
+
+def check_not_inputs(
+    planned: Mapping[PathLike, Iterable[PathLike]],
+    inputs: Iterable[PathLike],
+    refuse: Callable[[Path, PathLike, str], Exception],
+) -> None:
+    """``refuse(path, source, input)`` raised when an output ``path`` planned for ``source``
+    (``{source: paths}``) is (or links to) a file of ``inputs``."""
+    read = {identity: os.fspath(path) for path in inputs if (identity := same_file_key(path))}
+    for source, paths in planned.items():
+        for path in paths:
+            identity = same_file_key(path)
+            if identity is not None and identity in read:
+                raise refuse(Path(path), source, read[identity])
+
+
+@contextlib.contextmanager
+def held_folders(
+    folders: Iterable[PathLike],
+    error: Callable[[str], Exception],
+    busy: Callable[[Path], str],
+    subject: str = "",
+    keep_created: bool = True,
+) -> Iterator[List[int]]:
+    """Make and hold ``folders`` (``files.hold_folder``: a killed run's temporaries there are
+    reclaimed, this run's on every exit path; yields the locked descriptors, which a child
+    process may inherit to hold them too); ``error(busy(folder))`` when another run holds
+    one, ``error("<subject>cannot write into <folder> (<problem>)")`` when one cannot be made
+    or opened. Without ``keep_created``, the folders this call made are removed again when
+    left empty."""
+    folders = [Path(folder) for folder in folders]
+    created = [missing for folder in folders for missing in _missing_folders(folder)]
+    with contextlib.ExitStack() as stack:
+        if not keep_created:  # only what this call made, only when empty
+            stack.callback(_remove_if_empty, created)
+        descriptors = []
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                descriptors.append(stack.enter_context(hold_folder(folder)))
+            except FolderBusy:
+                raise error(busy(folder)) from None
+            except OSError as failure:
+                problem = (
+                    "a parent path is not a directory"
+                    if isinstance(failure, (FileExistsError, NotADirectoryError))
+                    else failure.strerror or str(failure)
+                )
+                raise error(f"{subject}cannot write into {folder} ({problem})") from None
+        yield descriptors
+
+
+def _missing_folders(folder: Path) -> Iterator[Path]:
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and folder.parent != folder:
+        yield folder
+        folder = folder.parent
+
+
+def _remove_if_empty(folders: Sequence[Path]) -> None:
+    for folder in sorted(set(folders), key=lambda path: len(path.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+@contextlib.contextmanager
+def staged_folder(target: PathLike, suffix: str) -> Iterator[Path]:
+    """An empty folder ``.<target name>.<8 hex><suffix>`` beside ``target`` (same filesystem,
+    so the rename into place is atomic; journalled while the parent is held), removed with
+    what it holds on every exit path."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    staging = new_temporary(target, suffix, directory=True)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def install_folder(staged: Path, target: Path, replaceable: Callable[[Path], None]) -> None:
+    """Rename ``staged`` to ``target``. ``rename`` onto a non-empty folder fails, so a folder
+    another run installed meanwhile is never replaced silently: ``replaceable(folder)`` (raising
+    when it may not be replaced) is asked then, and again of the folder set aside, which is put
+    back when it was swapped in between; it is removed only once the new one is in place
+    (FileExistsError when another run wrote ``target`` in between)."""
+    try:
+        os.rename(staged, target)  # atomic; replaces at most an empty folder
+        return
+    except OSError as error:
+        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise
+    replaceable(target)
+    with staged_folder(target, ".old") as aside:
+        previous = aside / "previous"
+        os.rename(target, previous)
+        try:
+            replaceable(previous)
+            os.rename(staged, target)
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                os.rename(previous, target)
+            if isinstance(error, OSError):  # another run wrote there in between
+                raise FileExistsError(errno.EEXIST, "written meanwhile", str(target)) from None
+            raise
