@@ -12,8 +12,9 @@ import argparse
 from typing import Any, Dict
 
 from ..options import random_seed, validation_fraction
+from ..vocab import MUSDB_SUBSETS
 from . import argument_type
-from .flags import AMOUNT, COUNT, add_is_wav_flag
+from .flags import AMOUNT, CONFIGURATION, COUNT, add_is_wav_flag
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
@@ -23,6 +24,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, train: bool = True) ->
         "--params_filename",
         "--config",
         dest="config",
+        type=CONFIGURATION,
         default=None,
         help="training configuration: JSON path or spleeter:<name> "
         "(default configs/2stems_config.json, else the built-in 2-stem training config)",
@@ -95,7 +97,13 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace files at the output paths that download-musdb did not write from that song",
     )
     parser.add_argument("--download-root", default=None, help="where previews are downloaded")
-    parser.add_argument("--subsets", nargs="+", default=["train", "test"], help="MUSDB subsets")
+    parser.add_argument(
+        "--subsets",
+        nargs="+",
+        choices=MUSDB_SUBSETS,
+        default=list(MUSDB_SUBSETS),
+        help="MUSDB subsets (default: both)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

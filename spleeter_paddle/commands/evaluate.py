@@ -12,9 +12,16 @@ import os
 from typing import List, Optional
 
 from ..logs import one_line
+from ..options import folder_name
 from ..vocab import METRICS_IMPLEMENTATIONS
-from . import run_script
-from .flags import add_adapter_flag, add_device_flag, add_is_wav_flag, check_default_adapter
+from . import argument_type, run_script
+from .flags import (
+    CONFIGURATION,
+    add_adapter_flag,
+    add_device_flag,
+    add_is_wav_flag,
+    check_default_adapter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         dest="subsets",
         nargs="+",
         metavar="NAME",
+        type=argument_type(folder_name, subject="--subset"),
         help="splits to evaluate (default: test for --mus_dir, all for --data)",
     )
     parser.add_argument("--mwf", action="store_true", help="multichannel Wiener filtering")
@@ -88,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--params_filename",
         "--model",
         dest="model",
+        type=CONFIGURATION,
         default="spleeter:2stems",
         help="spleeter:<preset>, a config JSON, a model directory, or 'latest'",
     )
@@ -112,6 +121,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         "-p",
         dest="model",
+        type=CONFIGURATION,
         default="latest",
         help="latest (newest trained model under model/), a model directory,"
         " spleeter:<preset> or a config JSON",
@@ -132,6 +142,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     """Validate the numeric options before reading anything (ConfigurationError, exit 2)."""
     from ..errors import ConfigurationError
+    from ..evaluation.metrics import scoring_threads
     from ..options import fraction, segment_frames, whole_number
 
     for flag, check, value in (
@@ -144,6 +155,7 @@ def _check_options(args: argparse.Namespace) -> None:
                 check(value)
         except ValueError as error:
             raise ConfigurationError(f"{flag} {value}: {error}") from None
+    scoring_threads()  # a bad OMP_NUM_THREADS, before any song is read
 
 
 def _check_not_the_dataset(output: str, dataset: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
-from ..options import positive_number, whole_number
+from ..options import configuration_name, positive_number, whole_number
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
 
@@ -18,12 +18,14 @@ Parser = Any  # an ArgumentParser or an argument group
 COUNT = argument_type(whole_number)  # 1, 2, ...
 COUNT_FROM_ZERO = argument_type(whole_number, 0)  # seeds, "0: never"
 AMOUNT = argument_type(positive_number)  # a finite number > 0
+CONFIGURATION = argument_type(configuration_name)  # -p: a known preset, or a path
 
 
 def add_config_flag(parser: Parser) -> None:
     parser.add_argument(
         "-p",
         "--params_filename",
+        type=CONFIGURATION,
         default="spleeter:2stems",
         help="spleeter:<preset> or JSON config (default: spleeter:2stems)",
     )

@@ -27,6 +27,7 @@ from ..audio.writer import StreamWriter
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import change_while_read, file_identity, is_within, same_file_key
 from ..sigsep import import_musdb
+from ..vocab import MUSDB_SUBSETS
 from .musdb_record import (
     current_source,
     outputs_change,
@@ -45,7 +46,7 @@ OUTPUT_STEMS = {
     "4": ("mixture", "vocals", "drums", "bass", "other"),
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
-SUBSETS = ("train", "test")
+SUBSETS = MUSDB_SUBSETS
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_PREFIX = "spleeter-paddle musdb"
 

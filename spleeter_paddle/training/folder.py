@@ -1,21 +1,24 @@
 """The run folder on disk: which files a training run writes there (a new run starts only in an
-absent or empty folder, or one holding its own files), and its lock (one training at a time).
+absent or empty folder, or one holding its own files), and its lock (one training at a time)
+with the journals of temporaries of the run folder and its ``checkpoints/``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import ConfigurationError
+from ..files import JOURNAL_NAME, journal_of_temporaries
 from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
 from .checkpoint import TEMPORARY_PREFIX
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
+CHECKPOINTS = "checkpoints"
 
 _locks: Dict[str, List[Any]] = {}
 
@@ -83,32 +86,55 @@ def _marker_source(run_dir: Path) -> Optional[str]:
 def _is_run_file(path: Path, ours: bool) -> bool:
     """Written by a training run: the lock, temporaries, ``run.json``, and with it the export."""
     name = path.name
-    if name == LOCK_FILE or (name.startswith(".launch-") and name.endswith(".json")):
+    if name in (LOCK_FILE, JOURNAL_NAME) or (name.startswith(".launch") and name.endswith(".json")):
         return True
     if name.startswith(".") and name.endswith(".tmp"):
         return any(name.startswith(f".{model_file}.") for model_file in MODEL_FILES)
-    if name == "checkpoints" and path.is_dir():
-        return all(child.name.startswith(TEMPORARY_PREFIX) for child in path.iterdir())
+    if name == CHECKPOINTS and path.is_dir():
+        return all(
+            child.name.startswith(TEMPORARY_PREFIX) or child.name == JOURNAL_NAME
+            for child in path.iterdir()
+        )
     return ours and (name == RUN_FILE or name in MODEL_FILES)
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run_dir>/.lock`` (re-entrant in one process): one training per run folder."""
+    """Hold ``<run_dir>/.lock`` (re-entrant in one process): one training per run folder. The
+    holder keeps the journals of temporaries of the run folder and of ``checkpoints/``
+    (``files.journal_of_temporaries``): what a killed run recorded is removed when the lock is
+    taken, this run's own when it is released; nothing is removed by its name alone."""
     run_dir.mkdir(parents=True, exist_ok=True)
     key = str(run_dir.resolve())
     held = _locks.get(key)
     if held is None:
-        held = _locks[key] = [_acquire(run_dir / LOCK_FILE), 0]
+        descriptor = _acquire(run_dir / LOCK_FILE)
+        journals = ExitStack()
+        held = _locks[key] = [descriptor, 0, journals]
+        try:
+            if descriptor is not None:
+                (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+                for folder in (run_dir, run_dir / CHECKPOINTS):
+                    journals.enter_context(journal_of_temporaries(folder))
+        except BaseException:
+            _release(key)
+            raise
     held[1] += 1
     try:
         yield
     finally:
         held[1] -= 1
         if held[1] == 0:
-            _locks.pop(key)
-            if held[0] is not None:
-                os.close(held[0])
+            _release(key)
+
+
+def _release(key: str) -> None:
+    descriptor, _, journals = _locks.pop(key)
+    try:
+        journals.close()  # this run's temporaries still there, while the lock is held
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 def held_lock_descriptors(run_dir: Path) -> Tuple[int, ...]:

@@ -27,7 +27,7 @@ from ..data.dataset import (
 from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
-from ..files import write_errors
+from ..files import joined_journal, write_errors
 from ..model import build_model
 from ..pretrained.store import load_weights
 from ..runtime import paddle
@@ -39,7 +39,7 @@ from .checkpoint import (
 )
 from .config import check_training_options
 from .distributed import gather_digests, init_distributed, local_device_id, world_info
-from .folder import run_lock
+from .folder import CHECKPOINTS, run_lock
 from .initial import LoadModel, run_directory
 from .reporting import Interval, VisualDL, format_eta, validation_loss
 from .run import open_run, plan_run, settle_initial_weights
@@ -130,8 +130,8 @@ class Trainer:
         )
         self.seed = int(self.plan.settings["recorded"].get("random_seed") or 0)
         self.options = options = settle_initial_weights(params, options, self.plan)
-        if self.is_main:  # a launched worker leaves cleaning to its parent, which owns the lock
-            open_run(self.plan, params, clean=self.world_size == 1)
+        if self.is_main:  # one process records the run's settings
+            open_run(self.plan, params)
         _seed_everything(self.seed)
         self._build_data()
         self.model = build_model(
@@ -367,7 +367,9 @@ def train(params: Dict[str, Any], options: Optional[TrainingOptions] = None) -> 
     warnings.filterwarnings("ignore", message="When training, we now always track global mean")
     options = options or TrainingOptions()
     check_training_options(options)  # before the run folder is made
-    if world_info()[1] > 1:  # launched: the parent process holds the run's lock
-        return Trainer(params, options).run()
-    with run_lock(run_directory(params, options.run_dir)):
+    run_dir = run_directory(params, options.run_dir)
+    if world_info()[1] > 1:  # launched: the parent process holds the run's lock and journals
+        with joined_journal(run_dir), joined_journal(run_dir / CHECKPOINTS):
+            return Trainer(params, options).run()
+    with run_lock(run_dir):
         return Trainer(params, options).run()
