@@ -94,7 +94,11 @@ def test_every_spelling_of_zero_is_no_validation_split(text):
         (options.duration_seconds, 1e-9, "must be in [0.01, 1e+09], got 1e-09"),
         (options.network_seconds, "1e-300", "must be in [0.1, 86400], got '1e-300'"),
         (options.thread_count, "0", "must be positive, got '0'"),
-        (options.folder_name, "..", "must be a plain folder name (like 2stems), not a path, got '..'"),
+        (
+            options.folder_name,
+            "..",
+            "must be a plain folder name (like 2stems), not a path, got '..'",
+        ),
         (options.fraction, "1.5", "must be in (0, 1], got '1.5'"),
         (options.validation_fraction, "1", "must be in [0, 1), got '1'"),
         (options.port, "0", "must be positive, got '0'"),
