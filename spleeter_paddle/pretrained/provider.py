@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,9 @@ def get_model_directory(
 # --- installing -----------------------------------------------------------------------------------
 
 
+_installing = threading.RLock()
+
+
 @contextmanager
 def _held_home(home: Path) -> Iterator[None]:
     """Hold the model home folder ``home`` (``files.hold_folder``, waiting while another run
@@ -145,7 +149,7 @@ def _held_home(home: Path) -> Iterator[None]:
     removed, and only those; a folder merely named like one is never touched."""
     try:
         home.mkdir(parents=True, exist_ok=True)
-        with hold_folder(home, wait=True):
+        with _installing, hold_folder(home, wait=True):  # threads of this process wait too
             yield
     except FolderBusy:
         raise ModelError(
