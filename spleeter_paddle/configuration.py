@@ -14,9 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import options
 from .errors import ConfigurationError
-from .vocab import PRESETS
+from .vocab import PRESET_PREFIX, PRESETS  # noqa: F401 (PRESETS: read from here too)
 
-PRESET_PREFIX = "spleeter:"
 MODEL_TYPES = ("unet.unet", "unet.softmax_unet", "blstm.blstm")
 MASK_EXTENSIONS = ("zeros", "average")
 
@@ -120,12 +119,10 @@ def load_configuration(
 
 def _read_descriptor(descriptor: str) -> Params:
     if descriptor.startswith(PRESET_PREFIX):
-        name = descriptor[len(PRESET_PREFIX) :]
-        if name not in PRESETS:
-            raise ConfigurationError(
-                f"{descriptor}: unknown preset; choose one of "
-                + ", ".join(PRESET_PREFIX + p for p in PRESETS)
-            )
+        try:
+            name = options.configuration_name(descriptor)[len(PRESET_PREFIX) :]
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
         text = resources.files("spleeter_paddle.resources").joinpath(f"{name}.json").read_text()
         return json.loads(text)
     path = Path(descriptor)

@@ -180,17 +180,25 @@ class FolderBusy(Exception):
 
 
 @contextlib.contextmanager
-def hold_folder(folder: PathLike) -> Iterator[int]:
-    """Hold ``folder`` (an advisory lock on the folder itself; FolderBusy when another run
-    holds it) with its journal of temporaries; yields the locked descriptor (a process it is
-    passed to holds the lock too). ``OSError`` (cannot open it) as is."""
+def hold_folder(folder: PathLike, wait: bool = False) -> Iterator[int]:
+    """Hold ``folder`` (an advisory lock on the folder itself) with its journal of temporaries;
+    yields the locked descriptor (a process it is passed to holds the lock too). When another
+    process holds it: FolderBusy, or with ``wait`` wait until it is released (a hold of this
+    very process is FolderBusy either way: waiting for itself would never end). ``OSError``
+    (cannot open it) as is."""
+    key = os.path.realpath(folder)
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         if fcntl is not None:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FolderBusy(os.fspath(folder)) from None
+                with _journals_lock:
+                    held_here = key in _journals
+                if not wait or held_here:
+                    raise FolderBusy(os.fspath(folder)) from None
+                logger.info("%s: waiting for another spleeter-paddle run to release it", key)
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
             with journal_of_temporaries(folder):
                 yield descriptor
         else:  # no lock (Windows): no journal either, it would not be the run's own
@@ -227,6 +235,29 @@ def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
             _journals.pop(key, None)
         if journal is not None:
             _reclaim(journal, "left by this run")
+
+
+@contextlib.contextmanager
+def joined_journal(folder: PathLike) -> Iterator[None]:
+    """In a process another one started to work in ``folder`` while it holds it (a launched
+    training worker): record the temporaries made here in the holder's journal, which the
+    holder reclaims; nothing is removed here. Without such a journal, nothing is recorded."""
+    key = os.path.realpath(folder)
+    journal = Path(key) / JOURNAL_NAME
+    try:
+        ours = _journal_text(journal).startswith(_JOURNAL_HEADER)
+    except OSError:
+        ours = False
+    with _journals_lock:
+        joined = key not in _journals
+        if joined:
+            _journals[key] = journal if ours else None
+    try:
+        yield
+    finally:
+        if joined:
+            with _journals_lock:
+                _journals.pop(key, None)
 
 
 def _reclaim(journal: Path, why: str) -> bool:

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
-from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, TRUE_WORDS
+from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, PRESET_PREFIX, PRESETS, TRUE_WORDS
 
 MAX_SECONDS = 1e9  # offsets and durations (31 years)
 MAX_BATCH_SIZE = 64
@@ -21,7 +21,15 @@ MAX_LOADER_WORKERS = 64
 MAX_PROCESSES_PER_NODE = 1024
 MAX_PORT = 65535
 MAX_RANDOM_SEED = 2**32 - 1  # NumPy's seed range
-MAX_NETWORK_SECONDS = 86_400.0  # a network wait or a whole transfer: at most a day
+# A network wait or a whole transfer: at least 0.1 s (a shorter read timeout fails on any real
+# network), at most a day; a transfer rate: at most 100 GB/s, beyond any link.
+MIN_NETWORK_SECONDS, MAX_NETWORK_SECONDS = 0.1, 86_400.0
+MAX_BYTE_RATE = 1e11
+# A separated or loaded excerpt: at least 10 ms (a few hundred samples, shorter than any model's
+# STFT frame at 44.1 kHz: 4096 samples are 93 ms); less is a typing slip, not a request.
+MIN_DURATION_SECONDS = 0.01
+# What OMP_NUM_THREADS may ask for: no machine runs more threads usefully.
+MAX_THREADS = 4096
 # Plausibility bounds, from what Spleeter's models can use: telephone audio (8 kHz) to the
 # highest studio rate (384 kHz); an STFT frame of at most 64 Ki samples (Spleeter: 4096);
 # at most 16 stems (Spleeter: 5); a training chunk of at most 10 minutes, 1000 per song.
@@ -100,8 +108,8 @@ def offset_seconds(value: Any) -> float:
 
 
 def duration_seconds(value: Any) -> float:
-    """``-d``: seconds above 0, at most 1e9."""
-    return number(value, 0.0, MAX_SECONDS, exclusive_minimum=True)
+    """``-d``: seconds from 0.01 (10 ms) to 1e9."""
+    return number(value, MIN_DURATION_SECONDS, MAX_SECONDS)
 
 
 def sample_rate_hz(value: Any) -> int:
@@ -291,18 +299,49 @@ def path_value(value: Any, what: str = "a path") -> str:
 
 
 def network_seconds(value: Any) -> float:
-    """``SPLEETER_PADDLE_TIMEOUT`` / ``_DOWNLOAD_DEADLINE``: seconds in (0, 86400]."""
-    return number(value, 0.0, MAX_NETWORK_SECONDS, exclusive_minimum=True)
+    """``SPLEETER_PADDLE_TIMEOUT`` / ``_DOWNLOAD_DEADLINE``: seconds in [0.1, 86400]."""
+    return number(value, MIN_NETWORK_SECONDS, MAX_NETWORK_SECONDS)
 
 
 def byte_rate(value: Any) -> float:
-    """``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE``: bytes per second, 0 (no minimum) to 1e12."""
-    return number(value, 0.0, 1e12)
+    """``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE``: bytes per second, 0 (no minimum) to 1e11."""
+    return number(value, 0.0, MAX_BYTE_RATE)
+
+
+def thread_count(value: Any) -> int:
+    """``OMP_NUM_THREADS`` as this package reads it: 1 to 4096 threads."""
+    return whole_number(value, 1, MAX_THREADS)
+
+
+def folder_name(value: Any) -> str:
+    """A name that becomes one folder (``models import -n``, ``evaluate --subset``): not a path
+    (no ``/``, ``\\``, ``.`` or ``..``), printable (a newline would forge lines in logs and
+    listings), without blanks around it, at most 255 bytes."""
+    name = str(value)
+    if name in ("", ".", "..") or os.path.basename(name) != name or "\\" in name:
+        raise ValueError(f"must be a plain folder name (like 2stems), not a path, got {value!r}")
+    if not name.isprintable() or name != name.strip() or len(os.fsencode(name)) > 255:
+        raise ValueError(
+            "must be printable, without blanks around it and at most 255 bytes (like 2stems), "
+            f"got {value!r}"
+        )
+    return name
+
+
+def configuration_name(value: Any) -> str:
+    """``-p``: ``spleeter:<preset>`` naming one of the presets, or anything else (a JSON path,
+    a model directory: those are read where they are used)."""
+    text = str(value)
+    if text.startswith(PRESET_PREFIX) and text[len(PRESET_PREFIX) :] not in PRESETS:
+        choices = ", ".join(PRESET_PREFIX + preset for preset in PRESETS)
+        raise ValueError(f"{text}: unknown preset; choose one of {choices}")
+    return text
 
 
 def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> Any:
-    """The environment variable ``name`` through ``check`` (``default`` when unset or empty);
-    a bad value is a ValueError naming the variable."""
+    """The environment variable ``name`` through ``check`` (``default`` when unset or empty):
+    every environment value the package reads passes here, its bounds in ``check``; a bad
+    value is a ValueError naming the variable."""
     text = os.environ.get(name, "").strip()
     return default if not text else checked(name, check, text)
 

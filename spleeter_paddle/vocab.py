@@ -13,6 +13,7 @@ STFT_BACKENDS = (
     "librosa",
 )  # Spleeter 2.1-2.3's STFTBackend (one exact STFT here)
 BIT_DEPTHS = ("PCM_16", "PCM_24", "FLOAT")  # soundfile subtypes of wav/flac
+PRESET_PREFIX = "spleeter:"  # -p spleeter:<preset>
 PRETRAINED_PRESETS = ("2stems", "4stems", "5stems")  # the official release's models
 PRESETS = (
     *PRETRAINED_PRESETS,
@@ -25,4 +26,5 @@ LOAD_MODEL_PRETRAINED = (*TRUE_WORDS, "pretrained")  # -lm words for the officia
 LOAD_MODEL_SCRATCH = FALSE_WORDS  # -lm words for no initial weights
 LOAD_MODEL_LATEST = "latest"
 AUGMENTATIONS = ("gain", "swap", "remix")  # training data augmentations (-aug)
+MUSDB_SUBSETS = ("train", "test")  # MUSDB18's two folders
 METRICS_IMPLEMENTATIONS = ("fast", "museval")  # BSSEval v4: ours (1e-3 dB of museval) or museval's

@@ -6,7 +6,9 @@ Samples cross the pipes as ``(n_samples, n_channels)`` float32 little-endian.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -104,6 +106,11 @@ def read_comment(name: str) -> Optional[str]:
     return next((value for key, value in tags.items() if key.lower() == "comment"), None)
 
 
+# What ffmpeg says (``<url>: Input/output error``) when reading the input fails (a failing disk
+# or network share).
+_READ_FAILED = os.strerror(errno.EIO).encode()
+
+
 def decode(
     name: str,
     stream_index: int,
@@ -145,9 +152,13 @@ def decode(
                     yield block.reshape(n_read, n_channels).astype(np.float32)
             if at_end:
                 process.stdout.close()
-                if process.wait() != 0:
-                    stderr_file.seek(0)
-                    problem = last_line(stderr_file.read()) or f"exit status {process.returncode}"
+                status = process.wait()
+                stderr_file.seek(0)
+                messages = stderr_file.read()
+                if _READ_FAILED in messages:  # ffmpeg ends a failed read as the file's end, exit 0
+                    raise AudioError(f"{name}: cannot read (input/output error)")
+                if status != 0:
+                    problem = last_line(messages) or f"exit status {process.returncode}"
                     raise AudioError(f"{name}: cannot decode with ffmpeg ({problem})")
             return n_decoded
         finally:

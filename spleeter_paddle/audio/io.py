@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError
-from ..files import FileIdentity, change_while_read, file_identity
+from ..files import FileIdentity, change_while_read, file_identity, write_problem
 from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
 from . import ffmpeg_tools as ffmpeg
 from .resampling import rebuffer, resample, resample_stream
@@ -97,6 +97,11 @@ def check_input_file(name: str) -> None:
         raise AudioError(f"{name}: permission denied")
     if status.st_size == 0:
         raise AudioError(f"{name}: file is empty (0 bytes)")
+    try:  # a failing disk or network share (EIO) is not a "corrupt file": say which it is
+        with open(name, "rb") as stream:
+            stream.read(64)
+    except OSError as error:
+        raise AudioError(f"{name}: cannot read ({write_problem(error) or error})") from None
 
 
 def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
@@ -208,8 +213,11 @@ def _soundfile_frames(
                 remaining -= len(block)
                 yield block
     except RuntimeError as error:  # soundfile.LibsndfileError: the decoder gave up mid-file
+        problem = libsndfile_problem(error)
+        if problem == "System error":  # a read of the file failed (a disk or network fault)
+            raise AudioError(f"{source.path}: cannot read (a read failed: {problem})") from None
         raise AudioError(
-            f"{source.path}: cannot decode, the file is corrupt or truncated ({libsndfile_problem(error)})"
+            f"{source.path}: cannot decode, the file is corrupt or truncated ({problem})"
         ) from error
     tolerance = 2 * _MP3_FRAME if source.info.format == "mp3" else 0
     if remaining > tolerance:

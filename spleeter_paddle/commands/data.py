@@ -12,6 +12,7 @@ import argparse
 from typing import Any, Dict
 
 from ..options import random_seed, validation_fraction
+from ..vocab import MUSDB_SUBSETS
 from . import argument_type
 from .flags import AMOUNT, CONFIG, COUNT, IS_WAV, OVERWRITE, QUIET, add_flags, flag
 
@@ -58,7 +59,8 @@ DOWNLOAD_FLAGS = (
          help="2: mixture/vocals/accompaniment (default); 4: MUSDB's stems; all: both"),
     OVERWRITE.but(help="replace files at the output paths that download-musdb did not write from that song"),
     flag("--download-root", default=None, help="where previews are downloaded"),
-    flag("--subsets", nargs="+", default=["train", "test"], help="MUSDB subsets"),
+    flag("--subsets", nargs="+", choices=MUSDB_SUBSETS, default=list(MUSDB_SUBSETS),
+         help="MUSDB subsets (default: both)"),
     QUIET,
 )
 # fmt: on

@@ -14,12 +14,13 @@ from typing import List, Optional
 
 from ..errors import ConfigurationError
 from ..logs import one_line
-from ..options import checked, fraction, segment_frames, whole_number
+from ..options import checked, folder_name, fraction, segment_frames, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
-from . import run_script
+from . import argument_type, run_script
 from .flags import (
     ADAPTER,
     CONFIG,
+    CONFIGURATION,
     DEVICE,
     IS_WAV,
     MWF,
@@ -43,6 +44,7 @@ COMMON_FLAGS = (
     flag("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed"),
     IS_WAV.but(help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)"),
     flag("--subset", dest="subsets", nargs="+", metavar="NAME",
+         type=argument_type(folder_name, subject="--subset"),
          help="splits to evaluate (default: test for --mus_dir, all for --data)"),
     MWF,
     OVERWRITE.but(help="score songs again even if their JSON exists (default: resume), and replace report"
@@ -97,7 +99,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(
         parser,
         flag("--fraction", type=float, default=0.1, help="share of songs (default 0.1)"),
-        flag("--model", "-p", dest="model", default="latest",
+        flag("--model", "-p", dest="model", type=CONFIGURATION, default="latest",
              help="latest (newest trained model under model/), a model directory, spleeter:<preset> or a config JSON"),
     )  # fmt: skip
     source = parser.add_mutually_exclusive_group()
@@ -115,6 +117,9 @@ def _check_options(args: argparse.Namespace) -> None:
         value = getattr(args, attribute)
         if value is not None:
             checked(f"{name} {value}:", check, value, error=ConfigurationError)
+    from ..evaluation.metrics import scoring_threads
+
+    scoring_threads()  # a bad OMP_NUM_THREADS, before any song is read
 
 
 def _check_not_the_dataset(output: str, dataset: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Dict, NamedTuple, Tuple
 
 from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
-from ..options import positive_number, segment_frames, whole_number
+from ..options import configuration_name, positive_number, segment_frames, whole_number
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
 
@@ -20,6 +20,7 @@ Parser = Any  # an ArgumentParser or an argument group
 COUNT = argument_type(whole_number)  # 1, 2, ...
 COUNT_FROM_ZERO = argument_type(whole_number, 0)  # seeds, "0: never"
 AMOUNT = argument_type(positive_number)  # a finite number > 0
+CONFIGURATION = argument_type(configuration_name)  # -p: a known preset, or a path
 
 
 class Flag(NamedTuple):
@@ -43,7 +44,7 @@ def add_flags(parser: Parser, *flags: Flag) -> None:
 
 
 # fmt: off
-CONFIG = flag("-p", "--params_filename", default="spleeter:2stems",
+CONFIG = flag("-p", "--params_filename", type=CONFIGURATION, default="spleeter:2stems",
               help="spleeter:<preset> or JSON config (default: spleeter:2stems)")
 MODEL_DIR = flag("--model-dir", default=None,
                  help="directory of trained weights (default: the config's pretrained model)")

@@ -7,17 +7,28 @@ from __future__ import annotations
 
 import argparse
 
+from ..options import folder_name
+from . import argument_type
+from .flags import CONFIGURATION
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="models_action", required=True)
     fetch = actions.add_parser("download", help="install the official weights of a preset now")
-    fetch.add_argument("-p", "--params_filename", default="spleeter:2stems")
+    fetch.add_argument("-p", "--params_filename", type=CONFIGURATION, default="spleeter:2stems")
     imported = actions.add_parser("import", help="install weights from a local archive/directory")
     imported.add_argument("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory")
-    imported.add_argument("-n", "--name", default=None, help="model name (default: from the path)")
+    imported.add_argument(
+        "-n",
+        "--name",
+        type=argument_type(folder_name, subject="model name"),
+        default=None,
+        help="model name, a folder of the model home (default: from the path)",
+    )
     imported.add_argument(
         "-p",
         "--params_filename",
+        type=CONFIGURATION,
         default=None,
         help="the configuration the checkpoint was trained with, recorded with the weights "
         "(default: the preset of its name); without -n, installs in its model_dir",

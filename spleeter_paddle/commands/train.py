@@ -152,18 +152,22 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
     """``train``: build or update the caches (resumable), then train; ``fast_train``: the
     caches must exist. ``-npn N`` > 1 (or ``--nnodes``) launches N processes per node.
 
-    A conflicting run folder is refused before the caches are built (``training/run.py``)."""
+    A conflicting or busy run folder is refused before the caches are built (``training/run.py``):
+    the run folder's lock is held from before the caches are built to the end of training."""
+    from spleeter_paddle.training.folder import run_lock
+    from spleeter_paddle.training.initial import run_directory
     from spleeter_paddle.training.run import check_run, train_model
 
     check_default_adapter(args.adapter, "train")
     params, options, launch = training_params(args), training_options(args), launch_options(args)
-    cache_status = 0
-    if build_cache:
-        check_run(params, options, launch)
+    if not build_cache:
+        return train_model(params, options, launch).exit_status
+    check_run(params, options, launch)
+    with run_lock(run_directory(params, options.run_dir)):
         # A song that could not be cached is one ERROR line; training goes on with the others,
         # and the command still ends non-zero: that song is not in the model.
         cache_status = run_process_data(args)
-    return train_model(params, options, launch).exit_status or cache_status
+        return train_model(params, options, launch).exit_status or cache_status
 
 
 # --- run_spleeter.py (the seed's launcher) ------------------------------------------------------

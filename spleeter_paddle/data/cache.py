@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..audio.spectrogram import stft
-from ..errors import AudioError, DataError
-from ..files import write_atomic, write_problem
+from ..errors import AudioError, ConfigurationError, DataError
+from ..files import is_within, write_atomic, write_problem
 from .cache_files import (
     cache_settings,
     check_cache_folder,
@@ -244,6 +244,7 @@ def build_cache(
     cache_dir, data_dir = Path(cache_dir), Path(data_dir)
     check_cache_folder(cache_dir)
     rows, problems = manifest_rows(manifest_csv, params)
+    refuse_cache_in_inputs(cache_dir, data_dir, rows)
     with held_cache(cache_dir) as songs_dir:  # a killed run's temporaries are removed here
         report = CacheReport(cache_dir, skipped=list(problems))
         _warn_repeated_chunks([row.duration_s for row in rows], settings)
@@ -314,6 +315,21 @@ def build_cache(
         return report
 
 
+def refuse_cache_in_inputs(cache_dir: PathLike, data_dir: PathLike, rows: List[Any]) -> None:
+    """ConfigurationError (a usage error, before any work) when ``cache_dir`` is, or lies inside,
+    an input: the dataset folder or a song's folder (of the manifest ``rows``). Its files would
+    be written among the songs, and read back as songs by the next ``preprocess``."""
+    inputs = [Path(data_dir)]
+    inputs += [(Path(data_dir) / path).parent for row in rows for path in row.paths]
+    for folder in dict.fromkeys(inputs):
+        if is_within(cache_dir, folder):
+            what = "the dataset folder" if folder == inputs[0] else "the song folder"
+            raise ConfigurationError(
+                f"cache {cache_dir} is inside (or is) {what} {folder}, an input of the cache: "
+                "set training_cache / validation_cache to a folder outside the dataset"
+            )
+
+
 def process_data(
     params: Dict[str, Any],
     data_dir: PathLike = "dataset",
@@ -324,8 +340,13 @@ def process_data(
     """Build the training and validation caches the configuration names (``training_cache``,
     ``validation_cache``) from its manifests (``train_csv``, ``validation_csv``)."""
     options = dict(data_dir=data_dir, dtype=dtype, workers=workers, show_progress=show_progress)
+    rows = []
+    for manifest in (params["train_csv"], params["validation_csv"]):
+        if Path(manifest).is_file():
+            rows += manifest_rows(manifest, params)[0]
     for cache_dir in (params["training_cache"], params["validation_cache"]):
         check_cache_folder(cache_dir)  # before any song is computed
+        refuse_cache_in_inputs(cache_dir, data_dir, rows)
     reports = {
         "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
     }

@@ -27,6 +27,7 @@ from ..errors import AudioError, ConfigurationError, DataError
 from ..files import change_while_read, file_identity, is_within
 from ..options import checked, choice
 from ..sigsep import import_musdb
+from ..vocab import MUSDB_SUBSETS
 from .musdb_record import (
     current_source,
     outputs_change,
@@ -45,7 +46,7 @@ OUTPUT_STEMS = {
     "4": ("mixture", "vocals", "drums", "bass", "other"),
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
-SUBSETS = ("train", "test")
+SUBSETS = MUSDB_SUBSETS
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
 

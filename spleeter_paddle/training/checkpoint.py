@@ -3,7 +3,8 @@
 ``checkpoints/step_<N>/`` holds ``model.safetensors`` (every state-dict tensor),
 ``optimizer.safetensors`` (Adam moments and beta powers keyed by structured parameter names) and
 ``state.json`` (step, epoch, seed, RNG seed, scaler, and the sha256 of both files), written in a
-temporary directory renamed into place. The run directory itself is "a model":
+temporary directory (``files.new_temporary``: recorded in the journal the run's lock keeps)
+renamed into place. The run directory itself is "a model":
 ``model.safetensors`` + ``model.json`` + ``.complete``, re-exported at every checkpoint.
 """
 
@@ -19,9 +20,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import ModelError
+from ..files import new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
-    MODEL_FILES,
     dtype_name,
     file_sha256,
     intact_metadata,
@@ -228,6 +229,7 @@ class CheckpointManager:
         target = self.directory / f"step_{step:08d}"
         weights = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
         refuse_non_finite(weights, target)
+        self.directory.mkdir(parents=True, exist_ok=True)
         with staged_folder(target, "") as temporary:  # ".step_<N>.<8 hex>", listed by none
             save_file(weights, str(temporary / MODEL_STATE))
             moments = portable_optimizer_state(model, optimizer)
@@ -247,9 +249,10 @@ class CheckpointManager:
         return target
 
     def _remove(self, checkpoint: Path) -> None:
-        """Rename out of the listing first, so that a kill never leaves half a checkpoint."""
-        doomed = self.directory / f"{TEMPORARY_PREFIX}{checkpoint.name}.removing"
-        os.replace(checkpoint, doomed)
+        """Move out of the listing first, into a temporary folder (recorded like the others),
+        so that a kill never leaves half a checkpoint."""
+        doomed = new_temporary(checkpoint, ".removing", directory=True)
+        os.replace(checkpoint, doomed / checkpoint.name)
         shutil.rmtree(doomed, ignore_errors=True)
 
     @staticmethod
@@ -334,26 +337,3 @@ def export_is_current(directory: PathLike, step: int) -> bool:
     """True when the run's export is complete, consistent (sha256) and of checkpoint ``step``."""
     document = intact_metadata(directory)
     return document is not None and document.get("step") == step
-
-
-def remove_stale_temporaries(run_dir: PathLike) -> List[Path]:
-    """Remove what a killed save left behind (``checkpoints/.step_*``, ``.*.tmp``, launch job
-    files); only call while holding the run's lock. Returns what was removed."""
-    run_dir = Path(run_dir)
-    patterns = [
-        f"checkpoints/{TEMPORARY_PREFIX}*",
-        *(f".{name}.*.tmp" for name in MODEL_FILES),
-        ".complete.*.tmp",  # the marker's temporary before it was written like the other two
-        ".model.ckpt-*.tmp",  # the TensorFlow checkpoint's files and state
-        ".checkpoint.*.tmp",
-        ".launch-*.json",
-    ]
-    removed = []
-    for pattern in patterns:
-        for path in run_dir.glob(pattern):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed

@@ -1,7 +1,8 @@
 """The run folder on disk: which files a training run writes there (a new run starts only in an
 absent or empty folder, or one holding its own files), its lock (one training at a time,
-``ownership.held_folders``), and the plan a command makes for it (:class:`RunPlan`, decided once
-in ``run.py`` under the lock).
+``ownership.held_folders``, with the journals of temporaries of the run folder and its
+``checkpoints/``), and the plan a command makes for it (:class:`RunPlan`, decided once in
+``run.py`` under the lock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
 from .checkpoint import TEMPORARY_PREFIX
 
 RUN_FILE = "run.json"
+RUN_FILE = "run.json"
 LOCK_FILE = ".lock"  # an older version's lock file
+CHECKPOINTS = "checkpoints"
 
 _held: Dict[str, Tuple[int, ...]] = {}  # run folders this process holds: their descriptors
 
@@ -115,15 +118,20 @@ def _is_run_file(path: Path, ours: bool) -> bool:
         return True
     if name.startswith(".") and name.endswith(".tmp"):
         return any(name.startswith(f".{model_file}.") for model_file in MODEL_FILES)
-    if name == "checkpoints" and path.is_dir():
-        return all(child.name.startswith(TEMPORARY_PREFIX) for child in path.iterdir())
+    if name == CHECKPOINTS and path.is_dir():
+        return all(
+            child.name.startswith(TEMPORARY_PREFIX) or child.name == JOURNAL_NAME
+            for child in path.iterdir()
+        )
     return ours and (name == RUN_FILE or name in MODEL_FILES)
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder (``ownership.held_folders``, re-entrant in one process): one
-    training per run folder."""
+    """Hold the run folder and its ``checkpoints/`` (``ownership.held_folders``, re-entrant in
+    one process): one training per run folder. What a killed run recorded in their journals of
+    temporaries is removed when they are taken, this run's own when released; nothing is
+    removed by its name alone."""
     key = str(run_dir.resolve())
     if key in _held:
         yield
@@ -132,7 +140,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     def busy(folder: Path) -> str:
         return f"{run_dir}: another training process is using this run folder"
 
-    with held_folders([run_dir], ConfigurationError, busy) as descriptors:
+    folders = [run_dir, run_dir / CHECKPOINTS]  # each with its journal of temporaries
+    with held_folders(folders, ConfigurationError, busy) as descriptors:
         _held[key] = tuple(descriptors)
         try:
             yield

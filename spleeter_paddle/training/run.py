@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
-from .checkpoint import CheckpointManager, remove_stale_temporaries
+from .checkpoint import CheckpointManager
 from .config import LoadModel, TrainingOptions, TrainingResult
 from .distributed import launch_training
 from .folder import (
@@ -184,16 +184,8 @@ def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, An
 
 
 def open_run(plan: RunPlan, params: Dict[str, Any]) -> None:
-    """Clean what a killed process left (the caller holds :func:`run_lock`) and record the
-    settings of a new run."""
-    removed = remove_stale_temporaries(plan.run_dir)
-    if removed:
-        logger.warning(
-            "removed %d temporaries of an interrupted save in %s (%s)",
-            len(removed),
-            plan.run_dir,
-            ", ".join(path.name for path in removed[:3]),
-        )
+    """Record the settings of a new run (what a killed process left was reclaimed from the
+    journals when :func:`run_lock` was taken)."""
     if not plan.resume or _stored_settings(plan.run_dir) is None:
         write_run_settings(plan.run_dir, plan.settings, params)
 
@@ -275,8 +267,8 @@ def train_model(
     run_dir = run_directory(params, options.run_dir)
     options = dataclasses.replace(options, run_dir=str(run_dir))
     check_run(params, options, launch)  # refuse a conflict before any work
-    SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
-    with run_lock(run_dir):
+    with run_lock(run_dir):  # a busy run folder is refused before the cache is read
+        SpectrogramCache(params["training_cache"]).check(params)  # fail before fetching weights
         plan = check_run(params, options)
         options = dataclasses.replace(options, resume=plan.resume)
         # Provision the -lm weights once, here, not concurrently in every worker.
@@ -312,24 +304,20 @@ def _start(
 ) -> TrainingResult:
     if launch is None or not launch.launched:
         return Trainer(params, options, plan).run()
-    try:
-        status = launch_training(
-            params,
-            dataclasses.asdict(options),
-            max(1, launch.n_procs),
-            launch.master,
-            launch.nnodes,
-            launch.ips,
-            launch.devices,
-            launch.log_dir,
-            keep_fds=held_lock_descriptors(plan.run_dir),
-            plan=plan.to_json(),
-        )
-    except BaseException:
-        # The workers are gone (launch_training waits for them) and the lock is still held:
-        # remove what a worker stopped mid-save left.
-        remove_stale_temporaries(plan.run_dir)
-        raise
+    # What a worker stopped mid-save left is in the journals: removed when the lock is released
+    # (launch_training returns once the workers are gone).
+    status = launch_training(
+        params,
+        dataclasses.asdict(options),
+        max(1, launch.n_procs),
+        launch.master,
+        launch.nnodes,
+        launch.ips,
+        launch.devices,
+        launch.log_dir,
+        keep_fds=held_lock_descriptors(plan.run_dir),
+        plan=plan.to_json(),
+    )
     _check_workers(status, plan.run_dir, launch.log_dir)
     start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
@@ -349,7 +337,6 @@ def _check_workers(status: int, run_dir: Path, log_dir: Optional[str]) -> None:
     a C++ abort in a collective): which run, and where the workers' logs are."""
     if status == 0 or status in _REPORTED_EXIT_CODES:
         return
-    remove_stale_temporaries(run_dir)  # what a worker stopped mid-save left (the lock is held)
     logs = f"{log_dir}/workerlog.<rank>" if log_dir else "the launcher's output"
     raise ModelError(
         f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "

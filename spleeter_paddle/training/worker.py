@@ -31,13 +31,16 @@ def main(argv=None) -> int:
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0))
     configure_logging(logging.INFO if rank == 0 else logging.WARNING)
     from spleeter_paddle.errors import SpleeterError
+    from spleeter_paddle.files import joined_journal
     from spleeter_paddle.training.config import TrainingOptions
-    from spleeter_paddle.training.folder import RunPlan
+    from spleeter_paddle.training.folder import CHECKPOINTS, RunPlan
     from spleeter_paddle.training.trainer import Trainer
 
     try:
         plan = RunPlan.from_json(job["plan"])
-        Trainer(job["params"], TrainingOptions(**job["options"]), plan).run()
+        # The parent holds the run's lock and journals: this process's temporaries join them.
+        with joined_journal(plan.run_dir), joined_journal(plan.run_dir / CHECKPOINTS):
+            Trainer(job["params"], TrainingOptions(**job["options"]), plan).run()
     except SpleeterError as error:
         logging.getLogger("spleeter_paddle").error("%s", error)
         return error.exit_code

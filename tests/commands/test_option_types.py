@@ -39,6 +39,21 @@ CASES = [
     ["serve", "--max-upload-mb", "0"],
     ["export", "-o", "out", "--tolerance", "nan"],
 ]
+# Name-like values (a folder name, a subset, a preset) are checked the same way: a bad one is a
+# usage error when parsed, before any file is read or anything is loaded.
+CASES += [
+    ["separate", "-d", "1e-9", "x.wav"],  # a 1-sample excerpt: not a plausible duration
+    ["models", "import", "x.tar.gz", "-n", ".."],
+    ["models", "import", "x.tar.gz", "-n", "a/b"],
+    ["models", "import", "x.tar.gz", "-p", "spleeter:6stems"],
+    ["models", "download", "-p", "spleeter:bogus"],
+    ["separate", "-p", "spleeter:bogus", "x.wav"],
+    ["train", "-p", "spleeter:bogus"],
+    ["export", "-o", "out", "-p", "spleeter:bogus"],
+    ["evaluate", "--data", "songs", "--subset", ".."],
+    ["evaluate", "--data", "songs", "-p", "spleeter:bogus"],
+    ["download-musdb", "--subsets", "train", "tets"],  # misspelt beside a good one
+]
 
 
 @pytest.mark.parametrize("argv", CASES, ids=[" ".join(case) for case in CASES])
@@ -75,7 +90,15 @@ def test_every_spelling_of_zero_is_no_validation_split(text):
         (options.positive_number, "nan", "must be a finite number > 0, got 'nan'"),
         (options.positive_number, "0", "must be > 0, got '0'"),
         (options.offset_seconds, "-1", "must be in [0, 1e+09], got '-1'"),
-        (options.duration_seconds, 0.0, "must be in (0, 1e+09], got 0.0"),
+        (options.duration_seconds, 0.0, "must be in [0.01, 1e+09], got 0.0"),
+        (options.duration_seconds, 1e-9, "must be in [0.01, 1e+09], got 1e-09"),
+        (options.network_seconds, "1e-300", "must be in [0.1, 86400], got '1e-300'"),
+        (options.thread_count, "0", "must be positive, got '0'"),
+        (
+            options.folder_name,
+            "..",
+            "must be a plain folder name (like 2stems), not a path, got '..'",
+        ),
         (options.fraction, "1.5", "must be in (0, 1], got '1.5'"),
         (options.validation_fraction, "1", "must be in [0, 1), got '1'"),
         (options.port, "0", "must be positive, got '0'"),
@@ -123,7 +146,7 @@ def test_argument_type_turns_the_value_error_into_a_usage_error():
     "field, value, message",
     [
         ("offset", -1.0, "offset must be in [0, 1e+09], got -1.0"),
-        ("duration", 0, "duration must be in (0, 1e+09], got 0"),
+        ("duration", 0, "duration must be in [0.01, 1e+09], got 0"),
         ("bitrate", "fast", "bitrate must look like 128k (8k to 2000k), got 'fast'"),
         ("batch_size", 0, "batch_size must be positive, got 0"),
         ("segment_frames", 9000, "segment_frames must be at most 8192, got 9000"),

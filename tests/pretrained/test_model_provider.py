@@ -20,6 +20,7 @@ from tf_bundle_writer import expected_paddle_state, tiny_params, write_bundle
 
 from spleeter_paddle.configuration import load_configuration
 from spleeter_paddle.errors import ConfigurationError, ModelError
+from spleeter_paddle.files import JOURNAL_NAME
 from spleeter_paddle.pretrained import (
     TFCheckpoint,
     convert_checkpoint,
@@ -137,13 +138,39 @@ def test_truncated_download_is_never_installed(release_server, tiny_checkpoint, 
     with pytest.raises(ModelError, match="truncated"):
         get_model_directory(params, model_home=home)
     assert not (home / "testmodel").exists() and _leftovers(home) == []
-    stale = home / ".testmodel.killed.partial"  # what a killed run leaves behind
-    (stale / "staged").mkdir(parents=True)
-    (stale / "staged" / "model.safetensors").write_bytes(b"half")
-    os.utime(stale, (time.time() - 2 * 86_400,) * 2)
+    stale = _killed_install(home, "testmodel")  # what a killed run leaves behind
+    assert _leftovers(home) == sorted([stale.name, JOURNAL_NAME])
+    # A folder merely named like a scratch directory (the user's, say) is never removed, even
+    # when old: only what the journal says an install made is.
+    foreign = home / ".testmodel.0badc0de.partial"
+    (foreign / "staged").mkdir(parents=True)
+    (foreign / "staged" / "notes.txt").write_text("mine")
+    os.utime(foreign, (time.time() - 2 * 86_400,) * 2)
     release_server.truncate.clear()  # the next attempt starts afresh and succeeds
     assert is_complete(get_model_directory(params, model_home=home))
-    assert _leftovers(home) == []
+    assert _leftovers(home) == [foreign.name]
+    assert (foreign / "staged" / "notes.txt").read_text() == "mine"
+
+
+def _killed_install(home: Path, name: str) -> Path:
+    """A scratch directory an install made in ``home`` (held, recorded in its journal) before
+    its process was killed (no cleanup ran)."""
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from spleeter_paddle.files import hold_folder, new_temporary\n"
+        "with hold_folder(sys.argv[1]):\n"
+        "    work = new_temporary(Path(sys.argv[1], sys.argv[2]), '.partial', directory=True)\n"
+        "    (work / 'staged').mkdir()\n"
+        "    (work / 'staged' / 'model.safetensors').write_bytes(b'half')\n"
+        "    print(work.name, flush=True)\n"
+        "    os._exit(9)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(home), name], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 9, result.stderr
+    return home / result.stdout.strip()
 
 
 @pytest.mark.parametrize(
@@ -181,6 +208,9 @@ def test_a_trickling_download_stalls_within_its_limits(
     [
         ("SPLEETER_PADDLE_TIMEOUT", "-1"),
         ("SPLEETER_PADDLE_TIMEOUT", "nan"),
+        ("SPLEETER_PADDLE_TIMEOUT", "1e-300"),  # positive, but no network answers that fast
+        ("SPLEETER_PADDLE_DOWNLOAD_DEADLINE", "0.001"),
+        ("SPLEETER_PADDLE_DOWNLOAD_MIN_RATE", "1e300"),
         ("SPLEETER_PADDLE_DOWNLOAD_DEADLINE", "0"),
         ("SPLEETER_PADDLE_DOWNLOAD_MIN_RATE", "fast"),
     ],
@@ -196,6 +226,31 @@ def test_a_bad_transfer_setting_is_a_usage_error(tmp_path, name, value):
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr  # one line, before any request
     assert name in result.stderr and repr(value) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command, name, value",
+    [
+        (["models", "download", "-p", "spleeter:4stems"], "SPLEETER_PADDLE_OFFLINE", "maybe"),
+        (["evaluate", "--data", "songs", "-o", "out"], "OMP_NUM_THREADS", "many"),
+        (["evaluate", "--data", "songs", "-o", "out"], "OMP_NUM_THREADS", "0"),
+    ],
+)
+def test_every_environment_value_is_checked_before_work(tmp_path, command, name, value):
+    """Not only the transfer limits: every environment value the package reads goes through
+    ``options.environment_value`` and its bounds (one line, exit 2, nothing read or made)."""
+    (tmp_path / "songs" / "a").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spleeter_paddle", *command, "--model-home", str(tmp_path / "home")]
+        if command[0] == "models"
+        else [sys.executable, "-m", "spleeter_paddle", *command],
+        env={**os.environ, name: value},
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert name in result.stderr and repr(value) in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "home").exists()
 
 
 def test_checksum_mismatch_is_refused(release_server, tiny_checkpoint, tmp_path):

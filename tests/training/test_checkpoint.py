@@ -101,26 +101,48 @@ def test_a_wrong_shape_or_extra_tensor_is_refused(trained):
         train_model(params, _options(run, max_steps=2, resume=True))
 
 
+KILLED_SAVE = """
+import os, sys
+from pathlib import Path
+from spleeter_paddle.files import new_temporary
+from spleeter_paddle.training.folder import run_lock
+run = Path(sys.argv[1])
+with run_lock(run):
+    made = [new_temporary(run / "checkpoints" / "step_00000002", "", directory=True),
+            new_temporary(run / "model.safetensors", ".tmp"),
+            new_temporary(run / "model.json", ".tmp")]
+    (made[0] / "model.safetensors").write_bytes(b"0" * 1000)
+    for path in made[1:]:
+        path.write_bytes(b"partial")
+    print("\\n".join(str(path) for path in made), flush=True)
+    os._exit(9)  # killed: no cleanup runs
+"""
+
+
 def test_leftovers_of_a_killed_save_are_cleaned_and_the_export_repaired(trained, caplog):
     params, run, checkpoint = trained
-    stale = [
-        run / "checkpoints" / ".step_00000002.abc123",
-        run / ".model.safetensors.x1y2.tmp",
-        run / ".model.json.x1y2.tmp",
-    ]
-    stale[0].mkdir()
-    (stale[0] / "model.safetensors").write_bytes(b"\0" * 1000)
-    for path in stale[1:]:
-        path.write_bytes(b"partial")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SAVE, str(run)], capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == 9, killed.stderr
+    stale = [Path(line) for line in killed.stdout.split()]
+    assert len(stale) == 3 and all(path.exists() for path in stale)
+    # Named like temporaries, but not made by a save of this tool (the journal does not list
+    # them): never removed.
+    lookalikes = [run / "checkpoints" / ".step_00000003.abc12345", run / ".model.json.0badc0de.tmp"]
+    lookalikes[0].mkdir()
+    lookalikes[1].write_text("a user's file")
     # Killed between writing the weights and model.json: the pair is out of sync.
     (run / ".complete").unlink()
     (run / "model.safetensors").write_bytes(b"not the weights of model.json")
     assert not export_is_current(run, 1) and not is_complete(run)
-    with caplog.at_level("WARNING", logger="spleeter_paddle"):
+    with caplog.at_level("INFO", logger="spleeter_paddle"):
         result = train_model(params, _options(run, max_steps=1))  # nothing to train: repairs only
     assert result.step == 1
     assert not any(path.exists() for path in stale)
-    assert "removed 3 temporaries" in caplog.text and "re-exported" in caplog.text
+    assert caplog.text.count("left by an interrupted run") == 3 and "re-exported" in caplog.text
+    assert all(path.exists() for path in lookalikes)
+    assert lookalikes[1].read_text() == "a user's file"
     assert "delete" not in caplog.text.lower()
     assert export_is_current(run, 1) and is_complete(run)
     exported = read_weights(run)

@@ -4,6 +4,8 @@ its flags match; a conflict is a one-line usage error saying how to resume or wh
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,59 @@ def test_resume_without_a_run_and_a_run_without_settings(command, tmp_path: Path
     assert status == 2 and "no run.json" in error and "--resume" in error
     assert command("-lm", "False", "--resume", "--steps", "2")[0] == 0
     assert (tmp_path / "run" / "run.json").is_file()  # recorded again
+
+
+HOLD_RUN = """
+import sys
+from pathlib import Path
+from spleeter_paddle.training.folder import run_lock
+with run_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("place", ["song", "dataset"])
+def test_a_cache_inside_an_input_is_refused_before_work(workspace, tmp_path: Path, place):
+    """``training_cache`` naming a song folder, or any folder in the dataset, would write the
+    cache among the songs (and read it back as songs): a usage error, nothing written."""
+    params, root = workspace
+    song = root / "dataset" / "train" / "Song 0"
+    before = sorted(path.name for path in song.iterdir())
+    cache = song if place == "song" else root / "dataset" / "cache"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**params, "training_cache": str(cache)}))
+    status = main_run_spleeter(
+        ["-m", "process_data", "-p", str(config), "-d", str(root / "dataset")]
+    )
+    assert status == 2
+    assert sorted(path.name for path in song.iterdir()) == before
+    assert not (root / "dataset" / "cache").exists()
+
+
+def test_a_busy_run_folder_is_refused_before_the_caches_are_built(
+    workspace, tmp_path: Path, capsys
+):
+    """``-m train`` builds the caches, then trains: a run folder another training holds is
+    refused first, before any cache is read or written."""
+    params, root = workspace
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_RUN, str(run)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        caches = {key: str(tmp_path / key) for key in ("training_cache", "validation_cache")}
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({**params, **caches, "model_dir": str(run)}))
+        capsys.readouterr()
+        status = main_run_spleeter(
+            ["-m", "train", "-p", str(config), "-d", str(root / "dataset"), "--device", "cpu",
+             "--num-workers", "0", "--steps", "1", "--quiet"]
+        )  # fmt: skip
+        error = capsys.readouterr().err
+    finally:
+        holder.communicate("", timeout=60)
+    assert status == 2 and "another training process is using this run folder" in error
+    assert not any(Path(folder).exists() for folder in caches.values())
