@@ -9,7 +9,15 @@ from typing import Any, Sequence
 
 from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
-from ..options import positive_number, whole_number
+from ..options import (
+    MAX_PROCESSES_PER_NODE,
+    card_ids,
+    endpoint,
+    host_list,
+    node_count,
+    positive_number,
+    whole_number,
+)
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
 
@@ -83,4 +91,50 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 def add_is_wav_flag(parser: Parser, help: str) -> None:
     parser.add_argument(
         "--is-wav", "--is_wav", dest="is_wav", action="store_true", default=None, help=help
+    )
+
+
+def add_launch_flags(parser: argparse.ArgumentParser, log_default: str) -> None:
+    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``: one process
+    per card through ``paddle.distributed.launch`` (``launch.py``), on one or several nodes."""
+    multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
+    multi.add_argument(
+        "-npn",
+        "--nproc_per_node",
+        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
+        default=1,
+        help="processes (cards) per node (default 1: this process)",
+    )
+    multi.add_argument(
+        "--nnodes", type=argument_type(node_count), default=None, help="number of nodes"
+    )
+    multi.add_argument(
+        "--master",
+        type=argument_type(endpoint),
+        default=None,
+        help="rendezvous ip:port (multi-node)",
+    )
+    multi.add_argument(
+        "--ips",
+        type=argument_type(host_list),
+        default=None,
+        help="comma list of node ips (multi-node)",
+    )
+    multi.add_argument(
+        "--devices",
+        type=argument_type(card_ids),
+        default=None,
+        help="card ids for the launcher, e.g. 0,1,2,3",
+    )
+    multi.add_argument(
+        "--log-dir", default=None, help=f"the workers' log folder (default {log_default})"
+    )
+
+
+def launch_options(args: argparse.Namespace) -> Any:
+    """The flags of :func:`add_launch_flags` as a :class:`~spleeter_paddle.launch.LaunchOptions`."""
+    from ..launch import LaunchOptions
+
+    return LaunchOptions(
+        args.nproc_per_node, args.nnodes, args.master, args.ips, args.devices, args.log_dir
     )

@@ -19,24 +19,20 @@ from spleeter_paddle.commands.flags import (
     COUNT_FROM_ZERO,
     add_adapter_flag,
     add_device_flag,
+    add_launch_flags,
     check_default_adapter,
+    launch_options,
 )
 from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
-    MAX_PROCESSES_PER_NODE,
-    card_ids,
-    endpoint,
-    host_list,
     load_model_choice,
     name_list,
-    node_count,
     random_seed,
     truth_value,
     whole_number,
 )
 
 if TYPE_CHECKING:
-    from spleeter_paddle.training.run import LaunchOptions
     from spleeter_paddle.training.trainer import TrainingOptions
 
 MODES = ("process_data", "train", "fast_train")
@@ -151,36 +147,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: boo
         help="start a new run; the run directory (-o) must not hold one",
     )
     add_device_flag(group, help="auto: sdaa if Paddle reports it, else gpu, else cpu")
-    multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
-    multi.add_argument(
-        "-npn",
-        "--nproc_per_node",
-        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
-        default=1,
-        help="processes (cards) per node",
-    )
-    multi.add_argument(
-        "--nnodes", type=argument_type(node_count), default=None, help="number of nodes"
-    )
-    multi.add_argument(
-        "--master",
-        type=argument_type(endpoint),
-        default=None,
-        help="rendezvous ip:port (multi-node)",
-    )
-    multi.add_argument(
-        "--ips",
-        type=argument_type(host_list),
-        default=None,
-        help="comma list of node ips (multi-node)",
-    )
-    multi.add_argument(
-        "--devices",
-        type=argument_type(card_ids),
-        default=None,
-        help="card ids for the launcher, e.g. 0,1,2,3",
-    )
-    multi.add_argument("--log-dir", default="log", help="launcher log directory (default log)")
+    add_launch_flags(parser, "<run folder>/log")
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
@@ -205,15 +172,6 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
         device=args.device,
         augmentation=list(args.augment),
         visualdl_dir=args.visualdl,
-    )
-
-
-def launch_options(args: argparse.Namespace) -> LaunchOptions:
-    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``."""
-    from spleeter_paddle.training.run import LaunchOptions
-
-    return LaunchOptions(
-        args.nproc_per_node, args.nnodes, args.master, args.ips, args.devices, args.log_dir
     )
 
 

@@ -28,6 +28,7 @@ from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
 from ..files import write_errors
+from ..launch import init_distributed, world_info
 from ..model import build_model
 from ..pretrained.store import load_weights
 from ..runtime import paddle
@@ -38,7 +39,7 @@ from .checkpoint import (
     rng_seed,
 )
 from .config import check_training_options
-from .distributed import gather_digests, init_distributed, local_device_id, world_info
+from .distributed import gather_digests
 from .folder import run_lock
 from .initial import LoadModel, run_directory
 from .reporting import Interval, VisualDL, format_eta, validation_loss
@@ -110,7 +111,7 @@ class Trainer:
         self.params, self.options = params, options
         self.rank, self.world_size = init_distributed()
         self.is_main = self.rank == 0
-        self.device = select_device(options.device, rank=local_device_id())
+        self.device = select_device(options.device)
         self.batch_size = int(options.batch_size or params["batch_size"])
         # Paddle's optimisers take a float only (a JSON ``1`` is an int).
         self.learning_rate = float(options.learning_rate or params["learning_rate"])

@@ -46,8 +46,9 @@ def test_launched_runs_get_resolved_options_and_report_the_launcher_status(
     params, _ = workspace
     calls = []
 
-    def launcher(params, options, n_procs, *where, keep_fds=()):
-        calls.append((options, n_procs, where))
+    def launcher(params, options, launch, keep_fds=()):
+        where = (launch.master, launch.nnodes, launch.ips, launch.devices, launch.log_dir)
+        calls.append((options, launch.n_procs, where))
         assert len(keep_fds) == 1  # the run lock stays held by the launcher too
         return 3
 
