@@ -1,4 +1,5 @@
-"""``spleeter-paddle separate``: parse the flags, call ``separation.batch.separate_files``.
+"""``spleeter-paddle separate``: parse the flags, call ``separation.batch.separate_files`` (or,
+with ``-npn N`` / ``--nnodes``, ``separation.distributed.separate_files_launched``).
 
 Options and defaults follow Spleeter's CLI, except that ``-d`` defaults to the whole file.
 """
@@ -13,7 +14,7 @@ from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds
 from ..separation.batch import SeparationOptions, separate_files
 from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
-from .flags import add_adapter_flag, add_model_flags
+from .flags import add_adapter_flag, add_launch_flags, add_model_flags, launch_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace existing files at output paths even when this tool did not write them",
     )
+    add_launch_flags(parser, "a temporary folder, kept when a worker fails")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,4 +95,9 @@ def run(args: argparse.Namespace) -> int:
     options = SeparationOptions(
         **{field.name: getattr(args, field.name) for field in fields(SeparationOptions)}
     )
+    launch = launch_options(args)
+    if launch.launched:
+        from ..separation.distributed import separate_files_launched
+
+        return 1 if separate_files_launched(files, options, launch) else 0
     return 1 if separate_files(files, options) else 0

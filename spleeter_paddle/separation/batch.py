@@ -9,13 +9,24 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..audio.adapter import adapter_class_named, make_adapter
+from ..audio.adapter import adapter_class_named, is_default_adapter_name, make_adapter
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
 from ..errors import AudioError, ConfigurationError, SpleeterError
@@ -148,11 +159,13 @@ def _native_codec(codec: str) -> bool:
 
 
 class PlannedFile(NamedTuple):
-    """One input of a run: its stem paths, or the problem that keeps it from running."""
+    """One input of a run: its stem paths, or the problem that keeps it from running; ``done``:
+    its stems are already there, made as this run would make them (skipped)."""
 
     name: str
     paths: Optional[Dict[str, Path]]
     problem: Optional[str] = None
+    done: bool = False
 
 
 def plan_outputs(
@@ -210,17 +223,13 @@ def plan_outputs(
     ]
 
 
-def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:
-    """Separate ``files`` with one model; returns the number of files that failed.
-
-    Options and output paths are checked before the model loads; a bad file is reported on one
-    line (file + problem) and skipped; the others still run.
-
-    >>> separate_files(["a.mp3", "b.flac"], SeparationOptions(output_path="out", codec="flac"))
-    """
-    from tqdm import tqdm
-
-    from .separator import Separator, check_segment_frames
+def plan_run(
+    files: Sequence[str], options: Optional[SeparationOptions] = None
+) -> Tuple[List[str], Dict[str, Any], List[PlannedFile]]:
+    """``(files, params, plan)`` of a ``separate`` run: options and files checked, every output
+    path planned and the finished songs marked, before any model loads (see
+    :func:`plan_outputs`, :func:`mark_done`)."""
+    from .separator import check_segment_frames
 
     options = SeparationOptions() if options is None else options
     if not isinstance(options, SeparationOptions):
@@ -233,7 +242,7 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     files = [os.fspath(name) for name in files]
     options.check()
     params = load_configuration(options.params_filename)
-    check_file_options(
+    file_options = check_file_options(
         options.codec, options.bitrate, options.subtype, options.offset, options.duration,
         params["sample_rate"],
     )  # fmt: skip
@@ -243,18 +252,74 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
         files, params["instrument_list"], options.output_path, options.codec,
         options.filename_format, options.overwrite,
     )  # fmt: skip
+    return files, params, mark_done(plan, params, options, file_options)
+
+
+def mark_done(
+    plan: List[PlannedFile],
+    params: Dict[str, Any],
+    options: SeparationOptions,
+    file_options: Tuple[str, str, str, float, Optional[float]],
+) -> List[PlannedFile]:
+    """``plan`` with ``done`` set for the songs whose stems all carry the tag this run would
+    write (same input version, weights, config and options: ``outputs.stems_done``). A user's
+    adapter writes untagged files: its songs are never done. Provisions the model's weights."""
+    from ..pretrained.weights import pretrained_weights
+    from .separator import SEPARATION_FRAMES, check_segment_frames, stems_setting
+
+    if not is_default_adapter_name(options.adapter) or not any(item.paths for item in plan):
+        return plan
+    weights = pretrained_weights(params, model_dir=options.model_dir)
+    frames = SEPARATION_FRAMES if options.segment_frames is None else options.segment_frames
+    codec, bitrate, subtype, offset, duration = file_options
+    setting = stems_setting(
+        params, weights.sha256, options.mwf, check_segment_frames(params, frames),
+        {"codec": codec, "bitrate": bitrate, "subtype": subtype, "offset": offset,
+         "duration": duration},
+    )  # fmt: skip
+    marked = []
+    for item in plan:
+        try:
+            done = bool(item.paths) and outputs.stems_done(
+                item.paths, item.name, outputs.made_digest(setting, item.name)
+            )
+        except OSError:  # the input went away: its own read reports it
+            done = False
+        marked.append(item._replace(done=done))
+    return marked
+
+
+def make_separator(params: Dict[str, Any], options: SeparationOptions):
+    """The :class:`~.separator.Separator` that ``options`` describe (loads the model)."""
+    from .separator import Separator
+
+    return Separator(
+        params, mwf=options.mwf, device=options.device, model_dir=options.model_dir,
+        backend=options.backend, batch_size=options.batch_size,
+        segment_frames=options.segment_frames,
+    )  # fmt: skip
+
+
+Outcome = Callable[[str, Optional[str], float], None]  # (file, problem or None, audio seconds)
+
+
+def separate_planned(
+    separator: Any,
+    plan: Sequence[PlannedFile],
+    options: SeparationOptions,
+    record: Optional[Outcome] = None,
+) -> Tuple[List[str], float]:
+    """Separate the planned files in order; returns ``(failed files, seconds of audio)``.
+
+    A file with a ``problem`` or that fails is logged on one line (file + problem) and the
+    others still run; a ``done`` file is skipped. ``record(file, problem, seconds)`` is told
+    each outcome."""
+    from tqdm import tqdm
+
     adapter = make_adapter(options.adapter)
     failures: List[str] = []
-    started = time.perf_counter()
     audio_seconds = [0.0]
-    if any(item.paths for item in plan):
-        separator = Separator(
-            params, mwf=options.mwf, device=options.device, model_dir=options.model_dir,
-            backend=options.backend, batch_size=options.batch_size,
-            segment_frames=options.segment_frames,
-        )  # fmt: skip
-    else:
-        separator = None
+    record = record or (lambda name, problem, seconds: None)
 
     def progress(n_samples: int) -> None:
         audio_seconds[0] += n_samples / separator.sample_rate
@@ -263,39 +328,73 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     with tqdm(
         total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
     ) as seconds_bar:
-        for index, (name, _, problem) in enumerate(plan, 1):
+        for index, (name, _, problem, done) in enumerate(plan, 1):
             seconds_bar.set_description(f"file {index}/{len(plan)}")
+            if done:
+                logger.info("%s: already separated with this model and options (kept)", name)
+                continue
+            before = audio_seconds[0]
+            if problem is None:
+                try:
+                    source = audio_io.probe(name)
+                    seconds_bar.total += planned_seconds(source.info, options)
+                    seconds_bar.refresh()
+                    paths = separator.separate_to_file(
+                        name, options.output_path, adapter, options.offset, options.duration,
+                        codec=options.codec, bitrate=options.bitrate,
+                        filename_format=options.filename_format, subtype=options.subtype,
+                        progress=progress, overwrite=options.overwrite, source=source,
+                    )  # fmt: skip
+                except SpleeterError as error:
+                    problem = str(error)
+                else:
+                    logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
             if problem is not None:  # reported in input order, like every other failure
                 failures.append(name)
                 logger.error("%s", problem)
-                continue
-            try:
-                source = audio_io.probe(name)
-                info = source.info
-                if info.duration_s is not None:
-                    length_s = max(0.0, info.duration_s - options.offset)
-                    if options.duration is not None:
-                        length_s = min(length_s, options.duration)
-                    seconds_bar.total += length_s
-                    seconds_bar.refresh()
-                paths = separator.separate_to_file(
-                    name, options.output_path, adapter, options.offset, options.duration,
-                    codec=options.codec, bitrate=options.bitrate,
-                    filename_format=options.filename_format, subtype=options.subtype,
-                    progress=progress, overwrite=options.overwrite, source=source,
-                )  # fmt: skip
-            except SpleeterError as error:
-                failures.append(name)
-                logger.error("%s", error)
-            else:
-                logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
-    elapsed = time.perf_counter() - started
+            record(name, problem, audio_seconds[0] - before)
+    return failures, audio_seconds[0]
+
+
+def planned_seconds(info: Any, options: SeparationOptions) -> float:
+    """Seconds of audio a file of ``info`` gives with ``options``' offset and duration (0 when
+    its length is unknown)."""
+    if info.duration_s is None:
+        return 0.0
+    length_s = max(0.0, info.duration_s - options.offset)
+    return length_s if options.duration is None else min(length_s, options.duration)
+
+
+def log_summary(
+    n_files: int, failures: Sequence[str], elapsed_s: float, audio_s: float, kept: int = 0
+) -> None:
+    """The run's last line: files separated (and kept), time, speed, the failed ones."""
     logger.info(
-        "separated %d of %d files in %.1f s%s%s",
-        len(files) - len(failures),
-        len(files),
-        elapsed,
-        f" ({elapsed / audio_seconds[0]:.3f} s per second of audio)" if audio_seconds[0] else "",
+        "separated %d of %d files in %.1f s%s%s%s",
+        n_files - len(failures) - kept,
+        n_files,
+        elapsed_s,
+        f" ({elapsed_s / audio_s:.3f} s per second of audio)" if audio_s else "",
+        f"; {kept} already separated" if kept else "",
         f"; failed: {', '.join(failures)}" if failures else "",
     )
+
+
+def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:
+    """Separate ``files`` with one model; returns the number of files that failed.
+
+    Options and output paths are checked before the model loads; a bad file is reported on one
+    line (file + problem) and skipped; the others still run. A file whose stems are already
+    there, made with this model and these options from its current version, is kept as it is.
+
+    >>> separate_files(["a.mp3", "b.flac"], SeparationOptions(output_path="out", codec="flac"))
+    """
+    options = SeparationOptions() if options is None else options
+    files, params, plan = plan_run(files, options)
+    started = time.perf_counter()
+    todo = any(item.paths and not item.done for item in plan)
+    separator = make_separator(params, options) if todo else None
+    failures, audio_seconds = separate_planned(separator, plan, options)
+    kept = sum(item.done for item in plan)
+    log_summary(len(files), failures, time.perf_counter() - started, audio_seconds, kept)
     return len(failures)

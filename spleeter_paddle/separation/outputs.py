@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import string
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -39,13 +40,39 @@ def _ascii(text: str) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
-def stem_tag(instrument: str, audio_path: PathLike) -> str:
+def stem_tag(instrument: str, audio_path: PathLike, made: Optional[str] = None) -> str:
     """The ``comment`` tag written into each stem: instrument, input name, and a digest of the
     input's real path (the same file however it is spelled; another file of the same name differs),
-    e.g. ``spleeter-paddle stem vocals of song.mp3 [3f2a...]``."""
+    e.g. ``spleeter-paddle stem vocals of song.mp3 [3f2a...]``; then, for stems separated from
+    the file, how they were made (``... made 9c01...``, :func:`made_digest`)."""
     real = os.path.realpath(audio_path)
     digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    return f"{TAG_PREFIX} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+    owner = f"{TAG_PREFIX} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+    return f"{owner} made {made}" if made else owner
+
+
+def made_digest(setting: Mapping[str, Any], audio_path: PathLike) -> str:
+    """16 hex digits naming what a song's stems are made from: ``setting`` (the model's weights
+    digest and output config, the separation and file options) and the input's version (size
+    and modification time). Equal tags mean the stems there are what this run would write."""
+    status = os.stat(audio_path)
+    key = {"setting": setting, "input": [status.st_size, status.st_mtime_ns]}
+    text = json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _is_own(tag: Optional[str], instrument: str, audio_path: PathLike) -> bool:
+    """Whether ``tag`` is this tool's stem of ``instrument`` from ``audio_path`` (made any way)."""
+    owner = stem_tag(instrument, audio_path)
+    return tag is not None and (tag == owner or tag.startswith(owner + " made "))
+
+
+def stems_done(paths: Mapping[str, Path], audio_path: PathLike, made: str) -> bool:
+    """Whether every stem at ``paths`` is already this tool's, made as ``made`` says from the
+    current ``audio_path`` (a finished song: a resumed run skips it)."""
+    return all(
+        _stem_tag_of(path) == stem_tag(name, audio_path, made) for name, path in paths.items()
+    )
 
 
 def _folder_name(audio_path: Path) -> str:
@@ -185,7 +212,7 @@ def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwri
     if overwrite:
         return
     tag = _stem_tag_of(path)
-    if tag == stem_tag(instrument, audio_path):
+    if _is_own(tag, instrument, audio_path):
         return
     if tag is not None and tag.startswith(TAG_PREFIX):
         what = f"holds a stem made from another input ({tag[len(TAG_PREFIX) :].strip()})"
@@ -260,16 +287,17 @@ def write_stem_files(
     bitrate: str,
     subtype: str,
     produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
+    made: Optional[str] = None,
 ) -> None:
     """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
-    stems of ``audio_path``) and returns the samples written; they are renamed to ``paths`` only
+    stems of ``audio_path``, made as ``made`` says) and returns the samples written; they are renamed to ``paths`` only
     when every stem is complete, so a song's stems stay together. Any failure removes them."""
     writers = {}
     try:
         for name, path in paths.items():
             writers[name] = StreamWriter(
                 path, sample_rate, 2, codec, bitrate, subtype,
-                comment=stem_tag(name, audio_path),
+                comment=stem_tag(name, audio_path, made),
             )  # fmt: skip
 
         def sink(stems: Dict[str, np.ndarray]) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import options
 from ..audio import io as audio_io
-from ..configuration import Params, load_configuration
+from ..configuration import Params, load_configuration, output_config
 from ..devices import select_device
 from ..errors import ConfigurationError
 from ..pretrained.weights import pretrained_weights
@@ -37,6 +37,26 @@ from .inference import make_runner
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)
+
+
+def stems_setting(
+    params: Params,
+    weights_sha256: str,
+    mwf: bool,
+    segment_frames: int,
+    file_options: Dict[str, Any],
+) -> Dict[str, Any]:
+    """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
+    the weights file's digest, the output config, MWF, the segment length and the file options
+    (codec, bitrate, subtype, offset, duration). Device, backend and batch size give the same
+    numbers and are left out."""
+    return {
+        "weights_sha256": weights_sha256,
+        "config": output_config(params),
+        "mwf": bool(mwf),
+        "segment_frames": int(segment_frames),
+        "file": dict(file_options),
+    }
 
 
 class Separator(SpleeterFileMethods):
@@ -125,6 +145,12 @@ class Separator(SpleeterFileMethods):
     def model(self):
         """The eval-mode Paddle model (built on first use from the checked weights)."""
         return self.weights.model()
+
+    def stems_setting(self, **file_options: Any) -> Dict[str, Any]:
+        """:func:`stems_setting` of this separator with ``file_options``."""
+        return stems_setting(
+            self.params, self.weights.sha256, self.mwf, self.segment_frames, file_options
+        )
 
     @property
     def instruments(self) -> list:
