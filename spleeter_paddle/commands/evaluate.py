@@ -2,6 +2,8 @@
 
 ``add_arguments(parser)`` + ``run(args)`` are Spleeter's flags (``--mus_dir``, ``-p``, ``--mwf``,
 ``-o``); ``main(argv)`` is the seed's ``eval.py -npn N -seed S`` (a random tenth, latest model).
+``-npn N`` runs N separating processes (cards) per node, as the seed's; the metrics processes
+of each are ``--metric-workers`` (what ``-npn`` meant here before; ``--workers`` still names it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import List, Optional
 from ..logs import one_line
 from ..vocab import METRICS_IMPLEMENTATIONS
 from . import run_script
-from .flags import add_adapter_flag, add_device_flag, add_is_wav_flag, check_default_adapter
+from .flags import (
+    add_adapter_flag,
+    add_device_flag,
+    add_is_wav_flag,
+    add_launch_flags,
+    check_default_adapter,
+    launch_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +33,13 @@ DEFAULT_SEED_DATA = "dataset"
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-npn",
+        "--metric-workers",
         "--workers",
         dest="workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="metrics worker processes (default: all cores)",
+        help="metrics worker processes of each separating process (default: all cores; "
+        "0: in that process). -npn is the number of separating processes (cards), as in the seed",
     )
     parser.add_argument("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed")
     add_is_wav_flag(parser, help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)")
@@ -79,6 +89,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not keep the separated stems in <output>/audio/ (Spleeter keeps them)",
     )
+    add_launch_flags(parser, "a temporary folder, kept when a worker fails")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +147,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
     for flag, check, value in (
         ("--fraction", fraction, args.fraction),
-        ("-npn/--workers", lambda workers: whole_number(workers, 0), args.workers),
+        ("--metric-workers", lambda workers: whole_number(workers, 0), args.workers),
         ("--segment-frames", segment_frames, args.segment_frames),
     ):
         try:
@@ -185,24 +196,19 @@ def _sample(tracks, selected, fraction: float, seed: int) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Evaluate as ``args`` say and print the table; SpleeterError on bad input. Exit status 1
     when some songs failed (each named on an ``ERROR <song>: <problem>`` line)."""
-    from ..evaluation import (
-        evaluate,
-        folder_tracks,
-        format_table,
-        load_separator,
-        musdb_tracks,
-        sample_tracks,
-    )
+    from ..evaluation import format_table, sample_tracks
+    from ..evaluation.distributed import SongSource
     from ..evaluation.report import check_output_folder
 
     _check_options(args)
     check_default_adapter(args.adapter, "evaluate")
     _check_not_the_dataset(args.output, args.mus_dir or args.data or DEFAULT_SEED_DATA)
     check_output_folder(args.output, overwrite=args.overwrite)
-    if args.mus_dir:
-        tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)
-    else:
-        tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
+    source = SongSource(
+        args.mus_dir, None if args.mus_dir else args.data or DEFAULT_SEED_DATA, args.subsets,
+        args.is_wav,
+    )  # fmt: skip
+    tracks = source.tracks()
     selected = sample_tracks(tracks, args.fraction, args.seed)
     check_output_folder(args.output, {track.subset for track in selected}, args.overwrite)
     _check_model(args)
@@ -213,24 +219,7 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    separator, label = load_separator(
-        args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
-    )
-    if args.mwf:
-        label += " (MWF)"
-    result = evaluate(
-        separator,
-        selected,
-        args.output,
-        n_workers=args.workers,
-        overwrite=args.overwrite,
-        model=label,
-        progress=args.progress,
-        sample=_sample(tracks, selected, args.fraction, args.seed),
-        check_stability=args.check_stability,
-        metrics=args.metrics,
-        audio=args.audio,
-    )
+    result = _evaluate(args, source, selected, _sample(tracks, selected, args.fraction, args.seed))
     print(format_table(result.summary))
     print(
         f"outputs: {one_line(str(result.output_dir))}/ (metrics/: per-song JSON; "
@@ -246,6 +235,33 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _evaluate(args: argparse.Namespace, source, selected, sample: dict):
+    """``evaluate`` in this process, or in ``-npn`` processes per node (``--nnodes``)."""
+    from ..evaluation import evaluate, load_separator
+    from ..evaluation.distributed import ModelChoice, evaluate_launched
+
+    launch = launch_options(args)
+    keywords = {
+        "n_workers": args.workers,
+        "overwrite": args.overwrite,
+        "sample": sample,
+        "check_stability": args.check_stability,
+        "metrics": args.metrics,
+        "audio": args.audio,
+    }
+    if launch.launched:
+        choice = ModelChoice(args.model, args.mwf, args.device, args.segment_frames)
+        return evaluate_launched(choice, source, selected, args.output, launch, **keywords)
+    separator, label = load_separator(
+        args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
+    )
+    if args.mwf:
+        label += " (MWF)"
+    return evaluate(
+        separator, selected, args.output, model=label, progress=args.progress, **keywords
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

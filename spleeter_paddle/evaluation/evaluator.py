@@ -193,9 +193,11 @@ def _score_songs(
     extra: Dict[str, Any],
     windows: Dict[str, float],
     keep_audio: Optional[Callable[[Track, Dict[str, Any]], Any]] = None,
+    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Separate ``todo`` one by one here while workers score them; write each song's JSON
-    (and its separated stems through ``keep_audio``).
+    (and its separated stems through ``keep_audio``); ``record(song key, "scored" | "skipped" |
+    "failed", reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
@@ -203,17 +205,21 @@ def _score_songs(
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
     bar = tqdm(unit="song", desc="evaluate", **progress)
+    record = record or (lambda key, outcome, reason: None)
 
     def save(result: TrackResult) -> None:
         bar.update()
         track = by_key[result.key]
         if result.failed:
             _fail(failed, track, result.failed)
+            record(track.key, "failed", result.failed)
         elif result.json_text is None:
             logger.warning("%s: not scored: %s", track.location, result.skipped)
             skipped[result.key] = result.skipped
+            record(track.key, "skipped", result.skipped)
         else:
             write_text(json_path(output_dir, track), result.json_text)
+            record(track.key, "scored", None)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
     with bar, MetricsPool(min(n_workers, len(todo))) as pool:
@@ -228,6 +234,7 @@ def _score_songs(
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
                 _fail(failed, track, str(error))
+                record(track.key, "failed", str(error))
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in plan[track.key]}
@@ -303,14 +310,55 @@ def evaluate(
         {"model": model},
         {"setting": setting, "sample": sample},
     )
+    described = setting if setting is not None else separator_setting(separator)
+    run = prepare_run(
+        instruments, tracks, output_dir, described, overwrite,
+        metric_setting(win_s, hop_s, check_stability, metrics), separator,
+    )  # fmt: skip
+    start = time.perf_counter()
+    skipped, broken = score_songs(
+        separator, run, run.todo, n_workers, model, (win_s, hop_s, check_stability, metrics),
+        audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
+                           "disable": not progress},
+    )  # fmt: skip
+    return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
+
+
+@dataclass
+class EvaluationRun:
+    """What a run does, decided before separating anything (:func:`prepare_run`)."""
+
+    output_dir: Path
+    instruments: List[str]
+    tracks: Sequence[Track]
+    key: Dict[str, Any]  # the setting the scores are stored under
+    plan: Dict[str, List[str]]  # song key -> targets to score
+    usable: List[Track]
+    todo: List[Track]
+    resumed: List[str]
+    failed: Dict[str, str]
+
+
+def prepare_run(
+    instruments: Sequence[str],
+    tracks: Sequence[Track],
+    output_dir: Union[str, Path],
+    described: Optional[Dict[str, Any]],
+    overwrite: bool,
+    metrics_key: Dict[str, Any],
+    separator: Any = None,
+) -> EvaluationRun:
+    """The songs to score and those resumed, under the key ``described`` (the separator's
+    setting; None: undescribed, never resumed) + ``metrics_key``; DataError before separating
+    anything when stored scores were made with another setting, or when the report files there
+    were not written by this tool (unless ``overwrite``). Broken songs go to ``failed``."""
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
     check_output_folder(output_dir, {track.subset for track in tracks}, overwrite)
     output_dir = Path(output_dir)
-    described = setting if setting is not None else separator_setting(separator)
     key = {
         "separator": described if described is not None else undescribed_setting(separator),
-        "metrics": metric_setting(win_s, hop_s, check_stability, metrics),
+        "metrics": metrics_key,
     }
     failed: Dict[str, str] = {}
     plan, sources = _plan(instruments, tracks, failed)
@@ -329,29 +377,53 @@ def evaluate(
             len(tracks),
             output_dir,
         )
-    start = time.perf_counter()
-    bar = {"total": len(usable), "initial": len(resumed), "disable": not progress}
-    skipped, broken = _score_songs(
-        separator,
-        instruments,
-        todo,
-        plan,
-        output_dir,
-        n_workers,
-        bar,
-        {"model": model, "setting": key},
-        {
-            "win_s": win_s,
-            "hop_s": hop_s,
-            "check_stability": check_stability,
-            "implementation": metrics,
-        },
+    return EvaluationRun(
+        output_dir, list(instruments), tracks, key, plan, usable, todo, resumed, failed
+    )
+
+
+def score_songs(
+    separator: Any,
+    run: EvaluationRun,
+    todo: Sequence[Track],
+    n_workers: int,
+    model: str,
+    metrics: Tuple[float, float, bool, str],
+    audio: bool,
+    overwrite: bool,
+    progress: Dict[str, Any],
+    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
+) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Separate and score ``todo`` (songs of ``run``); ``metrics``: ``(win_s, hop_s,
+    check_stability, implementation)``. Returns ``({key: reason} skipped, {key: problem}
+    failed)``; see :func:`_score_songs`."""
+    win_s, hop_s, check_stability, implementation = metrics
+    output_dir = run.output_dir
+    return _score_songs(
+        separator, run.instruments, todo, run.plan, output_dir, n_workers, progress,
+        {"model": model, "setting": run.key},
+        {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability,
+         "implementation": implementation},
         (lambda track, estimates: write_estimates(output_dir, track, estimates, overwrite))
         if audio
         else None,
-    )
-    failed.update(broken)
-    wall_s = time.perf_counter() - start
+        record,
+    )  # fmt: skip
+
+
+def finish_run(
+    run: EvaluationRun,
+    skipped: Dict[str, str],
+    broken: Dict[str, str],
+    wall_s: float,
+    model: str,
+    n_workers: int,
+    sample: Optional[Dict[str, Any]] = None,
+) -> Evaluation:
+    """Read every scored song's JSON; write results.csv, summary.json and sdr.png."""
+    output_dir, tracks, usable, todo = run.output_dir, run.tracks, run.usable, run.todo
+    failed = dict(run.failed, **broken)
+    metrics_key = run.key["metrics"]
     scored = [t for t in usable if t.key not in skipped and t.key not in failed]
     if not scored and not failed:
         raise DataError(f"{output_dir}: no song could be scored ({next(iter(skipped.values()))})")
@@ -366,28 +438,28 @@ def evaluate(
             ", ".join(others[:3]),
             ", ..." if len(others) > 3 else "",
         )
-    run = {
+    summary_run = {
         "model": model,
         "workers": n_workers,
         "evaluated": len(todo) - len(skipped) - len(broken),
         "skipped": skipped,
         "failed": {t.key: failed[t.key] for t in tracks if t.key in failed},
-        "resumed": len(resumed),
+        "resumed": len(run.resumed),
         "wall_s": round(wall_s, 3),
-        "win_s": win_s,
-        "hop_s": hop_s,
+        "win_s": metrics_key["win_s"],
+        "hop_s": metrics_key["hop_s"],
         "sample": dict(sample or {}),
-        "setting": key,
+        "setting": run.key,
         "other_json_files": others,
     }
-    summary = summarize(scores, instruments, run)
+    summary = summarize(scores, run.instruments, summary_run)
     songs = song_scores(scores)
     write_results_csv(output_dir / RESULTS_CSV, songs)
     write_summary_json(output_dir / SUMMARY_JSON, summary)
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
     evaluated = [t.key for t in todo if t.key in scores]
     return Evaluation(
-        output_dir, songs, summary, evaluated, resumed, skipped, run["failed"], others
+        output_dir, songs, summary, evaluated, run.resumed, skipped, summary_run["failed"], others
     )
 
 

@@ -11,25 +11,13 @@ import uuid
 from importlib import metadata
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..configuration import output_config
 from ..errors import DataError
 from ..files import file_sha256
 from ..pretrained.store import weights_digest
 from . import bsseval, stability
 from .tracks import Track
 
-# Config fields that change a Separator's output (training-only fields do not).
-OUTPUT_FIELDS = (
-    "instrument_list",
-    "mix_name",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
 # The kind of setting of a separator without evaluation_setting() (never resumed).
 UNDESCRIBED = "undescribed"
 # Which references museval is given, for both routes (folder layouts and musdb.DB).
@@ -56,13 +44,25 @@ def separator_setting(separator: Any) -> Optional[Dict[str, Any]]:
         return dict(setting)
     if not (hasattr(separator, "params") and hasattr(separator, "model")):
         return None
-    params = separator.params
+    return spleeter_setting(
+        separator.params,
+        weights_digest(separator.model.state_dict()),
+        bool(getattr(separator, "mwf", False)),
+        int(separator.chain.T),
+    )
+
+
+def spleeter_setting(
+    params: Mapping[str, Any], digest: str, mwf: bool, segment_frames: int
+) -> Dict[str, Any]:
+    """The setting of a ``Separator`` of ``params`` whose weights have ``digest``
+    (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``."""
     return {
         "kind": "spleeter",
-        "weights_sha256": weights_digest(separator.model.state_dict()),
-        "config": {name: params[name] for name in OUTPUT_FIELDS if name in params},
-        "mwf": bool(getattr(separator, "mwf", False)),
-        "segment_frames": int(separator.chain.T),
+        "weights_sha256": digest,
+        "config": output_config(params),
+        "mwf": bool(mwf),
+        "segment_frames": int(segment_frames),
     }
 
 
