@@ -325,8 +325,8 @@ def launched_shares(
 ) -> Iterator[Tuple[List[Dict[str, Any]], Callable[[Dict[str, Any]], None]]]:
     """In a launched worker: ``(this rank's share of job["songs"], record)``; ``record(outcome)``
     writes an item's outcome (a dict with its ``name``) for the parent. Several nodes follow
-    rank 0's job (its songs and options) and gather every outcome at the end, so that each
-    node's parent reports them all. A SpleeterError is written for the parent too."""
+    rank 0's job (its songs and options: ``job`` is updated in place, but for its ``folder``)
+    and gather every outcome at the end, so that each node's parent reports them all. A SpleeterError is written for the parent too."""
     folder = Path(job["folder"])
     rank, world_size = world_info()
     try:
@@ -336,7 +336,7 @@ def launched_shares(
             rank, world_size = init_distributed()
             shared = [{key: value for key, value in job.items() if key != "folder"}]
             dist.broadcast_object_list(shared, src=0)
-            job = dict(shared[0], folder=str(folder))
+            job.update(shared[0])  # in place: the caller reads rank 0's job too
         songs = job["songs"]
         share = [songs[index] for index in share_by_duration(songs, world_size)[rank]]
         recorded: List[Dict[str, Any]] = []

@@ -137,6 +137,8 @@ def _report(outcome: Dict[str, Any]) -> None:
         logger.error("ERROR %s: %s", outcome["name"], outcome["reason"])
     elif outcome["outcome"] == "skipped":
         logger.warning("%s: not scored: %s", outcome["name"], outcome["reason"])
+    else:
+        logger.info("%s: scored", outcome["name"])
 
 
 def run_job(job: Dict[str, Any]) -> int:

@@ -8,14 +8,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import (
     Any,
     Callable,
     Dict,
     List,
     Mapping,
-    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -26,11 +24,10 @@ import soundfile as sf
 
 from ..audio import ffmpeg
 from ..audio import io as audio_io
-from ..audio.adapter import adapter_class_named, is_default_adapter_name, make_adapter
+from ..audio.adapter import adapter_class_named, make_adapter
 from ..audio.writer import check_bitrate
 from ..configuration import load_configuration
-from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..files import same_file_key
+from ..errors import ConfigurationError, SpleeterError
 from ..options import (
     batch_size,
     bitrate_text,
@@ -42,8 +39,8 @@ from ..options import (
     strict_bool,
 )
 from ..vocab import BACKENDS, BIT_DEPTHS, CODECS, DEVICES
-from . import outputs
 from .backends import validate_backend
+from .plan import PlannedFile, mark_done, plan_outputs
 
 logger = logging.getLogger(__name__)
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
@@ -158,71 +155,6 @@ def _native_codec(codec: str) -> bool:
     return file_format is not None and file_format in sf.available_formats()
 
 
-class PlannedFile(NamedTuple):
-    """One input of a run: its stem paths, or the problem that keeps it from running; ``done``:
-    its stems are already there, made as this run would make them (skipped)."""
-
-    name: str
-    paths: Optional[Dict[str, Path]]
-    problem: Optional[str] = None
-    done: bool = False
-
-
-def plan_outputs(
-    files: Sequence[str],
-    instruments: Sequence[str],
-    output_path: str,
-    codec: str,
-    filename_format: str,
-    overwrite: bool,
-) -> List[PlannedFile]:
-    """Where every file's stems go, checked before any work, in input order.
-
-    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
-    whose stems would land on an earlier file's stems, or on files that may not be replaced,
-    gets a ``problem`` and is skipped.
-    """
-    outputs.check_filename_format(filename_format, instruments, codec)
-    named: Dict[int, Dict[str, Path]] = {}
-    problems: Dict[int, str] = {}
-    seen: Dict[Tuple[int, int], str] = {}
-    for index, name in enumerate(files):
-        try:
-            audio_io.check_input_file(name)
-            identity = same_file_key(name)
-            if identity in seen:
-                raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
-            seen[identity] = name
-            named[index] = outputs.output_paths(
-                instruments, name, output_path, codec, filename_format
-            )
-        except AudioError as error:
-            problems[index] = str(error)
-    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
-    owners: Dict[Path, str] = {}
-    for index, paths in named.items():
-        name = files[index]
-        try:
-            clash = next((path for path in paths.values() if path in owners), None)
-            if clash is not None:
-                raise AudioError(
-                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
-                    "use a -f/--filename_format with {foldername} to keep both"
-                )
-            for instrument, path in paths.items():
-                outputs.check_replaceable(path, instrument, name, overwrite)
-        except AudioError as error:
-            problems[index] = str(error)
-            continue
-        owners.update({path: name for path in paths.values()})
-    return [
-        PlannedFile(name, None, problems[index])
-        if index in problems
-        else PlannedFile(name, named[index])
-        for index, name in enumerate(files)
-    ]
-
-
 def plan_run(
     files: Sequence[str], options: Optional[SeparationOptions] = None
 ) -> Tuple[List[str], Dict[str, Any], List[PlannedFile]]:
@@ -253,40 +185,6 @@ def plan_run(
         options.filename_format, options.overwrite,
     )  # fmt: skip
     return files, params, mark_done(plan, params, options, file_options)
-
-
-def mark_done(
-    plan: List[PlannedFile],
-    params: Dict[str, Any],
-    options: SeparationOptions,
-    file_options: Tuple[str, str, str, float, Optional[float]],
-) -> List[PlannedFile]:
-    """``plan`` with ``done`` set for the songs whose stems all carry the tag this run would
-    write (same input version, weights, config and options: ``outputs.stems_done``). A user's
-    adapter writes untagged files: its songs are never done. Provisions the model's weights."""
-    from ..pretrained.weights import pretrained_weights
-    from .separator import SEPARATION_FRAMES, check_segment_frames, stems_setting
-
-    if not is_default_adapter_name(options.adapter) or not any(item.paths for item in plan):
-        return plan
-    weights = pretrained_weights(params, model_dir=options.model_dir)
-    frames = SEPARATION_FRAMES if options.segment_frames is None else options.segment_frames
-    codec, bitrate, subtype, offset, duration = file_options
-    setting = stems_setting(
-        params, weights.sha256, options.mwf, check_segment_frames(params, frames),
-        {"codec": codec, "bitrate": bitrate, "subtype": subtype, "offset": offset,
-         "duration": duration},
-    )  # fmt: skip
-    marked = []
-    for item in plan:
-        try:
-            done = bool(item.paths) and outputs.stems_done(
-                item.paths, item.name, outputs.made_digest(setting, item.name)
-            )
-        except OSError:  # the input went away: its own read reports it
-            done = False
-        marked.append(item._replace(done=done))
-    return marked
 
 
 def make_separator(params: Dict[str, Any], options: SeparationOptions):

@@ -21,7 +21,6 @@ from ..configuration import load_configuration
 from ..errors import AudioError
 from ..launch import JobFolder, LaunchOptions, launched_shares
 from .batch import (
-    PlannedFile,
     SeparationOptions,
     log_summary,
     make_separator,
@@ -29,6 +28,7 @@ from .batch import (
     planned_seconds,
     separate_planned,
 )
+from .plan import PlannedFile
 
 logger = logging.getLogger(__name__)
 
