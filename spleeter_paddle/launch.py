@@ -112,7 +112,7 @@ def write_job(folder: Path, job: Dict[str, Any]) -> Path:
     """``job`` (JSON-able; ``task`` names what the workers run) in a new file of ``folder``."""
     descriptor, path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=folder)
     with os.fdopen(descriptor, "w") as stream:
-        json.dump(job, stream)
+        json.dump(job, stream, default=os.fspath)  # paths given as Path objects: their text
     return Path(path)
 
 

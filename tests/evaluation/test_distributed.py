@@ -44,7 +44,11 @@ def _scores(out: Path) -> dict:
         str(path.relative_to(out)): json.loads(path.read_text())["targets"]
         for path in sorted((out / "metrics").rglob("*.json"))
     }
-    stems = {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "audio").rglob("*"))}
+    stems = {
+        str(path.relative_to(out)): path.read_bytes()
+        for path in sorted((out / "audio").rglob("*"))
+        if path.is_file()
+    }
     return {
         "songs": songs,
         "stems": stems,
@@ -63,5 +67,8 @@ def test_two_processes_score_as_one(official_model_path, seed_layout, tmp_path: 
     assert len(expected["songs"]) == 2 and len(expected["stems"]) == 4
     assert _scores(tmp_path / "two") == expected
     assert list((tmp_path / "cwd").iterdir()) == []  # no launcher log/ here
+    stored = {path: path.stat().st_mtime_ns for path in (tmp_path / "two").rglob("*.json")}
     again = _eval(tmp_path / "cwd", seed_layout, tmp_path / "two", "-npn", "2")
-    assert _scores(tmp_path / "two") == expected and "vocals" in again  # resumed, not redone
+    assert _scores(tmp_path / "two") == expected and "vocals" in again
+    songs = [path for path in stored if path.parent.name == "test"]
+    assert len(songs) == 2 and all(path.stat().st_mtime_ns == stored[path] for path in songs)
