@@ -13,8 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..launch import LaunchOptions, run_launched
 from ..pretrained.store import weights_digest
-
-LOG_FOLDER = "log"  # <run folder>/log/workerlog.<rank> unless --log-dir says otherwise
+from .folder import WORKER_LOGS
 
 
 def gather_digests(model: Any) -> List[str]:
@@ -28,7 +27,7 @@ def gather_digests(model: Any) -> List[str]:
 
 def worker_log_dir(run_dir: Path, launch: LaunchOptions) -> Path:
     """Where the workers' logs go: ``--log-dir``, else ``<run folder>/log``."""
-    return Path(launch.log_dir) if launch.log_dir else Path(run_dir) / LOG_FOLDER
+    return Path(launch.log_dir) if launch.log_dir else Path(run_dir) / WORKER_LOGS
 
 
 def launch_training(

@@ -20,6 +20,9 @@ LOCK_FILE = ".lock"
 _locks: Dict[str, List[Any]] = {}
 
 
+WORKER_LOGS = "log"  # <run folder>/log/workerlog.<rank> of a launched run (unless --log-dir)
+
+
 def free_run_directory(run_dir: Path) -> Path:
     """``<run_dir>-2``, ``-3``, ...: the first that does not exist (a suggestion, not created)."""
     index = 2
@@ -81,7 +84,8 @@ def _marker_source(run_dir: Path) -> Optional[str]:
 
 
 def _is_run_file(path: Path, ours: bool) -> bool:
-    """Written by a training run: the lock, temporaries, ``run.json``, and with it the export."""
+    """Written by a training run: the lock, temporaries, ``run.json``, and with it the export
+    and the launched workers' logs (``log/``)."""
     name = path.name
     if name == LOCK_FILE or (name.startswith(".launch-") and name.endswith(".json")):
         return True
@@ -89,6 +93,8 @@ def _is_run_file(path: Path, ours: bool) -> bool:
         return any(name.startswith(f".{model_file}.") for model_file in MODEL_FILES)
     if name == "checkpoints" and path.is_dir():
         return all(child.name.startswith(TEMPORARY_PREFIX) for child in path.iterdir())
+    if name == WORKER_LOGS and path.is_dir() and not path.is_symlink():
+        return ours
     return ours and (name == RUN_FILE or name in MODEL_FILES)
 
 
