@@ -89,7 +89,11 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not keep the separated stems in <output>/audio/ (Spleeter keeps them)",
     )
-    add_launch_flags(parser, "a temporary folder, kept when a worker fails")
+    add_launch_flags(
+        parser,
+        "a temporary folder, kept when a worker fails",
+        "counts separating processes (cards); metrics workers are --metric-workers:",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -94,14 +94,15 @@ def add_is_wav_flag(parser: Parser, help: str) -> None:
     )
 
 
-def add_launch_flags(parser: argparse.ArgumentParser, log_default: str) -> None:
+def add_launch_flags(parser: argparse.ArgumentParser, log_default: str, npn_note: str = "") -> None:
     """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``: one process
-    per card through ``paddle.distributed.launch`` (``launch.py``), on one or several nodes."""
+    per card through ``paddle.distributed.launch`` (``launch.py``), on one or several nodes.
+    ``npn_note`` leads ``-npn``'s messages (what it counts, where it once meant another thing)."""
     multi = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
     multi.add_argument(
         "-npn",
         "--nproc_per_node",
-        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
+        type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE, subject=npn_note),
         default=1,
         help="processes (cards) per node (default 1: this process)",
     )

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_npn_counts_processes_and_metric_workers_keep_the_old_meaning(seed_layout, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--data", str(seed_layout), "-npn", "0"])
-    assert stopped.value.code == 2 and "-npn/--nproc_per_node" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and "-npn/--nproc_per_node" in error
+    assert "metrics workers are --metric-workers" in error  # what it meant before
     assert main(["--data", str(seed_layout), "--workers", "-1"]) == 2
     assert "--metric-workers -1: must be >= 0" in capsys.readouterr().err
 
