@@ -93,6 +93,27 @@ _DEFAULTS = {
 Params = Dict[str, Any]
 
 
+# Config fields that change a Separator's output (training-only fields do not).
+OUTPUT_FIELDS = (
+    "instrument_list",
+    "mix_name",
+    "sample_rate",
+    "frame_length",
+    "frame_step",
+    "F",
+    "n_channels",
+    "separation_exponent",
+    "mask_extension",
+    "model",
+)
+
+
+def output_config(params: Params) -> Dict[str, Any]:
+    """The fields of ``params`` that change a separator's output (part of every key of stored
+    results: evaluation scores, finished stems)."""
+    return {name: params[name] for name in OUTPUT_FIELDS if name in params}
+
+
 def load_configuration(
     descriptor: Union[str, Path, Params], source: Optional[str] = None
 ) -> Params:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Optional
 
 from .options import checked, choice
 from .runtime import paddle
@@ -32,8 +34,23 @@ def available_device_type(preference: str = "auto") -> str:
     return preference
 
 
-def select_device(preference: str = "auto", rank: int = 0) -> str:
-    """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or ``"cpu"``."""
+def local_device_id() -> int:
+    """The card index this process drives: the launcher's ``FLAGS_selected_*`` in a process of
+    ``paddle.distributed.launch``, 0 otherwise (and on CPU)."""
+    if int(os.environ.get("PADDLE_TRAINERS_NUM", 1)) > 1:
+        from paddle.distributed import ParallelEnv
+
+        try:
+            return int(ParallelEnv().device_id)
+        except AttributeError:  # CPU processes have no card
+            return 0
+    return 0
+
+
+def select_device(preference: str = "auto", rank: Optional[int] = None) -> str:
+    """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or
+    ``"cpu"``. ``rank``: the card index (default: this process's card, :func:`local_device_id`)."""
+    rank = local_device_id() if rank is None else rank
     device_type = available_device_type(preference)
     device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"
     paddle.set_device(device)

@@ -79,13 +79,15 @@ def _ascii(text: str) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
-def stem_tag(kind: str, instrument: str, source: PathLike) -> str:
+def stem_tag(kind: str, instrument: str, source: PathLike, made: Optional[str] = None) -> str:
     """The ``comment`` tag of a stem (see the module doc): ``spleeter-paddle <kind> <instrument>
     of <input name> [<16 hex of sha256 of its real path>]``: the same input however its path
-    is spelled; another file of the same name differs."""
+    is spelled; another file of the same name differs. With ``made``, how the stem was made
+    follows (``... made <digest>``: a resumed run keeps stems made as it would make them)."""
     real = os.path.realpath(source)
     digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    return f"{TOOL} {kind} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+    tag = f"{TOOL} {kind} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
+    return f"{tag} made {made}" if made else tag
 
 
 def read_stem_tag(path: PathLike) -> Optional[str]:

@@ -17,7 +17,7 @@ PACKAGE = Path(spleeter_paddle.__file__).parent
 # its own layer and the layers before it, never one after it.
 LAYERS: List[Tuple[str, ...]] = [
     ("errors", "vocab", "types", "logs", "environment", "runtime", "devices", "options", "files",
-     "sigsep", "configuration"),
+     "sigsep", "configuration", "launch"),
     ("audio",),
     ("ownership",),  # the files a folder holds and may replace (stem tags read with audio.io)
     ("model",),
@@ -30,7 +30,8 @@ LAYERS: List[Tuple[str, ...]] = [
     ("web",),
     ("commands",),
     # The front doors (the package, the command line) and Spleeter's own names, over the rest.
-    ("__init__", "cli", "__main__", "separator", "utils", "model.provider", "audio.ffmpeg"),
+    ("__init__", "cli", "__main__", "separator", "utils", "model.provider", "audio.ffmpeg",
+     "launched"),
 ]  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 ``add_arguments(parser)`` + ``run(args)`` are Spleeter's flags (``--mus_dir``, ``-p``, ``--mwf``,
 ``-o``); ``main(argv)`` is the seed's ``eval.py -npn N -seed S`` (a random tenth, latest model).
+``-npn N`` runs N separating processes (cards) per node, as the seed's; the metrics processes
+of each are ``--metric-workers`` (what ``-npn`` meant here before; ``--workers`` still names it).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from .flags import (
     OVERWRITE,
     SEGMENT_FRAMES,
     add_flags,
+    add_launch_flags,
     check_default_adapter,
     flag,
+    launch_options,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,8 +43,9 @@ DEFAULT_SEED_DATA = "dataset"
 
 # fmt: off
 COMMON_FLAGS = (
-    flag("-npn", "--workers", dest="workers", type=int, default=os.cpu_count() or 1,
-         help="metrics worker processes (default: all cores)"),
+    flag("--metric-workers", "--workers", dest="workers", type=int, default=os.cpu_count() or 1,
+         help="metrics worker processes of each separating process (default: all cores; 0: in that"
+         " process). -npn is the number of separating processes (cards), as in the seed"),
     flag("-seed", "--seed", dest="seed", type=int, default=0, help="sampling seed"),
     IS_WAV.but(help="--mus_dir holds MUSDB18-HQ wav folders (default: detected)"),
     flag("--subset", dest="subsets", nargs="+", metavar="NAME",
@@ -67,9 +72,11 @@ MUS_DIR = flag("--mus_dir", "--mus-dir", dest="mus_dir", help="MUSDB18 root (mus
 # (flag, attribute, check of spleeter_paddle.options).
 CHECKS = (
     ("--fraction", "fraction", fraction),
-    ("-npn/--workers", "workers", partial(whole_number, minimum=0)),
+    ("--metric-workers", "workers", partial(whole_number, minimum=0)),
     ("--segment-frames", "segment_frames", segment_frames),
 )
+LAUNCH_NOTES = ("a temporary folder, kept when a worker fails",  # --log-dir's default, -npn's note
+                "counts separating processes (cards); metrics workers are --metric-workers:")
 # fmt: on
 
 
@@ -92,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser, flag("--fraction", type=float, default=1.0, help="share of songs to evaluate")
     )
     add_flags(parser, *COMMON_FLAGS)
+    add_launch_flags(parser, *LAUNCH_NOTES)
 
 
 def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +117,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, flag("-o", "--output", dest="output", default=DEFAULT_OUTPUT,
                            help=f"output directory (default {DEFAULT_OUTPUT})"))  # fmt: skip
     add_flags(parser, *COMMON_FLAGS)
+    add_launch_flags(parser, *LAUNCH_NOTES)
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -149,25 +158,19 @@ def _sample(tracks, selected, fraction: float, seed: int) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Evaluate as ``args`` say and print the table; SpleeterError on bad input. Exit status 1
     when some songs failed (each named on an ``ERROR <song>: <problem>`` line)."""
-    from ..evaluation import (
-        evaluate,
-        folder_tracks,
-        format_table,
-        model_settings,
-        musdb_tracks,
-        sample_tracks,
-    )
+    from ..evaluation import format_table, model_settings, sample_tracks
+    from ..evaluation.distributed import SongSource
     from ..evaluation.report import check_output_folder
-    from ..separation.separator import Separator
 
     _check_options(args)
     check_default_adapter(args.adapter, "evaluate")
     _check_not_the_dataset(args.output, args.mus_dir or args.data or DEFAULT_SEED_DATA)
     check_output_folder(args.output, overwrite=args.overwrite)
-    if args.mus_dir:
-        tracks = musdb_tracks(args.mus_dir, args.subsets or ["test"], is_wav=args.is_wav)
-    else:
-        tracks = folder_tracks(args.data or DEFAULT_SEED_DATA, args.subsets)
+    source = SongSource(
+        args.mus_dir, None if args.mus_dir else args.data or DEFAULT_SEED_DATA, args.subsets,
+        args.is_wav,
+    )  # fmt: skip
+    tracks = source.tracks()
     selected = sample_tracks(tracks, args.fraction, args.seed)
     check_output_folder(args.output, {track.subset for track in selected}, args.overwrite)
     settings, label = model_settings(
@@ -180,20 +183,8 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    label += " (MWF)" if settings.mwf else ""
-    logger.info("model: %s", label)
-    result = evaluate(
-        Separator.from_settings(settings),
-        selected,
-        args.output,
-        n_workers=args.workers,
-        overwrite=args.overwrite,
-        model=label,
-        progress=args.progress,
-        sample=_sample(tracks, selected, args.fraction, args.seed),
-        check_stability=args.check_stability,
-        metrics=args.metrics,
-        audio=args.audio,
+    result = _evaluate(
+        args, source, selected, _sample(tracks, selected, args.fraction, args.seed), settings, label
     )
     print(format_table(result.summary))
     print(
@@ -210,6 +201,33 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _evaluate(args: argparse.Namespace, source, selected, sample: dict, settings, label: str):
+    """``evaluate`` in this process, or in ``-npn`` processes per node (``--nnodes``), with the
+    checked ``settings`` of the model ``label`` names."""
+    from ..evaluation import evaluate
+    from ..evaluation.distributed import ModelChoice, evaluate_launched
+    from ..separation.separator import Separator
+
+    launch = launch_options(args)
+    keywords = {
+        "n_workers": args.workers,
+        "overwrite": args.overwrite,
+        "sample": sample,
+        "check_stability": args.check_stability,
+        "metrics": args.metrics,
+        "audio": args.audio,
+    }
+    if launch.launched:
+        choice = ModelChoice(args.model, settings.mwf, args.device, settings.segment_frames)
+        return evaluate_launched(choice, source, selected, args.output, launch, **keywords)
+    label += " (MWF)" if settings.mwf else ""
+    logger.info("model: %s", label)
+    return evaluate(
+        Separator.from_settings(settings), selected, args.output, model=label,
+        progress=args.progress, **keywords,
+    )  # fmt: skip
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,7 +11,17 @@ from typing import Any, Dict, NamedTuple, Tuple
 
 from ..audio.adapter import DEFAULT_ADAPTER, is_default_adapter_name
 from ..errors import ConfigurationError
-from ..options import configuration_name, positive_number, segment_frames, whole_number
+from ..options import (
+    MAX_PROCESSES_PER_NODE,
+    card_ids,
+    configuration_name,
+    endpoint,
+    host_list,
+    node_count,
+    positive_number,
+    segment_frames,
+    whole_number,
+)
 from ..vocab import BACKENDS, DEVICES
 from . import argument_type
 
@@ -73,3 +83,37 @@ def check_default_adapter(name: str, command: str) -> None:
             f"-a/--adapter {name}: {command} reads audio with the built-in reader; only the "
             f"default adapter ({DEFAULT_ADAPTER}) is accepted here"
         )
+
+
+def launch_flags(log_default: str, npn_note: str = "") -> Tuple[Flag, ...]:
+    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``: one process
+    per card through ``paddle.distributed.launch`` (``launch.py``), on one or several nodes.
+    ``npn_note`` leads ``-npn``'s messages (what it counts, where it once meant another thing)."""
+    npn = argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE, subject=npn_note)
+    # fmt: off
+    return (
+        flag("-npn", "--nproc_per_node", type=npn, default=1,
+             help="processes (cards) per node (default 1: this process)"),
+        flag("--nnodes", type=argument_type(node_count), default=None, help="number of nodes"),
+        flag("--master", type=argument_type(endpoint), default=None, help="rendezvous ip:port (multi-node)"),
+        flag("--ips", type=argument_type(host_list), default=None, help="comma list of node ips (multi-node)"),
+        flag("--devices", type=argument_type(card_ids), default=None,
+             help="card ids for the launcher, e.g. 0,1,2,3"),
+        flag("--log-dir", default=None, help=f"the workers' log folder (default {log_default})"),
+    )
+    # fmt: on
+
+
+def add_launch_flags(parser: argparse.ArgumentParser, log_default: str, npn_note: str = "") -> None:
+    """:func:`launch_flags` in their own group of ``parser``'s help."""
+    group = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
+    add_flags(group, *launch_flags(log_default, npn_note))
+
+
+def launch_options(args: argparse.Namespace) -> Any:
+    """The flags of :func:`launch_flags` as a :class:`~spleeter_paddle.launch.LaunchOptions`."""
+    from ..launch import LaunchOptions
+
+    return LaunchOptions(
+        args.nproc_per_node, args.nnodes, args.master, args.ips, args.devices, args.log_dir
+    )

@@ -1,4 +1,5 @@
-"""``spleeter-paddle separate``: parse the flags, call ``separation.batch.separate_files``.
+"""``spleeter-paddle separate``: parse the flags, call ``separation.batch.separate_files`` (or,
+with ``-npn N`` / ``--nnodes``, ``separation.distributed.separate_files_launched``).
 
 Options and defaults follow Spleeter's CLI, except that ``-d`` defaults to the whole file.
 """
@@ -13,7 +14,17 @@ from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds
 from ..separation.batch import SeparationOptions, separate_files
 from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
-from .flags import ADAPTER, MODEL_FLAGS, MWF, OVERWRITE, SEGMENT_FRAMES, add_flags, flag
+from .flags import (
+    ADAPTER,
+    MODEL_FLAGS,
+    MWF,
+    OVERWRITE,
+    SEGMENT_FRAMES,
+    add_flags,
+    add_launch_flags,
+    flag,
+    launch_options,
+)
 
 # fmt: off
 FLAGS = (
@@ -42,6 +53,7 @@ FLAGS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, *FLAGS)
+    add_launch_flags(parser, "a temporary folder, kept when a worker fails")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,4 +63,9 @@ def run(args: argparse.Namespace) -> int:
     options = SeparationOptions(
         **{field.name: getattr(args, field.name) for field in fields(SeparationOptions)}
     )
+    launch = launch_options(args)
+    if launch.launched:
+        from ..separation.distributed import separate_files_launched
+
+        return 1 if separate_files_launched(files, options, launch) else 0
     return 1 if separate_files(files, options) else 0

@@ -17,25 +17,21 @@ from spleeter_paddle.commands.flags import (
     DEVICE,
     Flag,
     add_flags,
+    add_launch_flags,
     check_default_adapter,
     flag,
+    launch_options,
 )
 from spleeter_paddle.options import (
     MAX_LOADER_WORKERS,
-    MAX_PROCESSES_PER_NODE,
-    card_ids,
-    endpoint,
-    host_list,
     load_model_choice,
     name_list,
-    node_count,
     random_seed,
     truth_value,
     whole_number,
 )
 
 if TYPE_CHECKING:
-    from spleeter_paddle.training.run import LaunchOptions
     from spleeter_paddle.training.trainer import TrainingOptions
 
 MODES = ("process_data", "train", "fast_train")
@@ -87,15 +83,6 @@ RESUME_FLAGS = (  # one or the other
     flag("--new-run", "--no-resume", dest="resume", action="store_false",
          help="start a new run; the run directory (-o) must not hold one"),
 )
-LAUNCH_FLAGS = (
-    flag("-npn", "--nproc_per_node", type=argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE),
-         default=1, help="processes (cards) per node"),
-    flag("--nnodes", type=argument_type(node_count), default=None, help="number of nodes"),
-    flag("--master", type=argument_type(endpoint), default=None, help="rendezvous ip:port (multi-node)"),
-    flag("--ips", type=argument_type(host_list), default=None, help="comma list of node ips (multi-node)"),
-    flag("--devices", type=argument_type(card_ids), default=None, help="card ids for the launcher, e.g. 0,1,2,3"),
-    flag("--log-dir", default="log", help="launcher log directory (default log)"),
-)
 # fmt: on
 
 
@@ -108,10 +95,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: boo
     group.set_defaults(load_model=load_model_default)
     add_flags(group.add_mutually_exclusive_group(), *RESUME_FLAGS)
     add_flags(group, DEVICE.but(help="auto: sdaa if Paddle reports it, else gpu, else cpu"))
-    add_flags(
-        parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)"),
-        *LAUNCH_FLAGS,
-    )
+    add_launch_flags(parser, "<run folder>/log")
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
@@ -136,15 +120,6 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
         device=args.device,
         augmentation=list(args.augment),
         visualdl_dir=args.visualdl,
-    )
-
-
-def launch_options(args: argparse.Namespace) -> LaunchOptions:
-    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``."""
-    from spleeter_paddle.training.run import LaunchOptions
-
-    return LaunchOptions(
-        args.nproc_per_node, args.nnodes, args.master, args.ips, args.devices, args.log_dir
     )
 
 

@@ -23,12 +23,12 @@ from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
 from .contract import check_arguments, check_separator, separate_track
 from .layout import json_path, write_estimates
-from .metrics import MetricsPool, TrackResult, parse_scores, read_extra, target_groups
+from .metrics import MetricsPool, TrackResult
+from .planning import EvaluationRun, fail_song, prepare_run, read_scores
 from .report import (
     RESULTS_CSV,
     SDR_PLOT,
     SUMMARY_JSON,
-    check_output_folder,
     other_json_files,
     plot_sdr,
     write_results_csv,
@@ -36,11 +36,9 @@ from .report import (
     write_text,
 )
 from .setting import (
-    differences,
     metric_setting,
     separator_setting,
     track_source,
-    undescribed_setting,
 )
 from .tracks import Track
 
@@ -62,126 +60,6 @@ class Evaluation:
     other_json_files: List[str] = field(default_factory=list)
 
 
-def scored_targets(instruments: Sequence[str], track: Track) -> List[str]:
-    """The model's instruments that have a reference in ``track`` (DataError if museval can't
-    score them: it needs two)."""
-    targets = [name for name in instruments if name in track.targets]
-    try:
-        target_groups(targets)
-    except DataError:
-        raise DataError(
-            f"{track.location}: references for {', '.join(targets) or 'none'} of the model's"
-            f" {', '.join(instruments)}; museval needs at least two (e.g. vocals and accompaniment)"
-        ) from None
-    return targets
-
-
-def _read_json(path: Path) -> Dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from error
-    return parse_scores(text, str(path))
-
-
-def _fail(failed: Dict[str, str], track: Track, problem: str) -> None:
-    logger.error("ERROR %s: %s", track.key, problem)
-    failed[track.key] = problem
-
-
-def _plan(
-    instruments: Sequence[str], tracks: Sequence[Track], failed: Dict[str, str]
-) -> Tuple[Dict[str, List[str]], Dict[str, Dict[str, Any]]]:
-    """``({song key: targets to score}, {song key: its files' record})`` for the songs that can
-    be scored; the others (broken, or the same song given twice) go to ``failed``. DataError
-    when no song has references for the model's instruments."""
-    plan: Dict[str, List[str]] = {}
-    sources: Dict[str, Dict[str, Any]] = {}
-    seen: Dict[Tuple[str, Any], str] = {}
-    mismatch: Optional[DataError] = None
-    for track in tracks:
-        try:
-            track.check()
-            source = track_source(track)
-        except SpleeterError as error:
-            _fail(failed, track, str(error))
-            continue
-        twice = _given_twice(source, track.key, seen)
-        if twice:
-            _fail(failed, track, twice)
-            continue
-        try:
-            plan[track.key] = scored_targets(instruments, track)
-            sources[track.key] = source
-        except DataError as error:
-            mismatch = mismatch or error
-            _fail(failed, track, str(error))
-    if not plan and mismatch is not None:
-        raise mismatch
-    return plan, sources
-
-
-def _given_twice(source: Dict[str, Any], key: str, seen: Dict[Tuple[str, Any], str]) -> str:
-    """Why the song of ``source`` was already listed (its folder again through a link, or a copy
-    of another song's files), else "": scoring it twice would weigh it twice in the medians."""
-    files = sorted(source["files"].items())
-    same_files = ("files", tuple((role, path) for role, (path, _, _) in files))
-    same_bytes = ("bytes", tuple((role, digest) for role, (_, _, digest) in files))
-    if same_files in seen:
-        return f"is the same song as {seen[same_files]}, given twice"
-    if same_bytes in seen:
-        return f"has the same files as {seen[same_bytes]} (a copy), given twice"
-    seen[same_files] = seen[same_bytes] = key
-    return ""
-
-
-def _stored_conflict(
-    path: Path, scores: Dict[str, Any], setting: Dict[str, Any], source: Dict[str, Any]
-) -> Optional[str]:
-    """Why the stored scores at ``path`` are not this run's (None if they are)."""
-    extra = read_extra(scores)
-    if "setting" not in extra:
-        return f"{path}: no record of the model and options that made these scores (older run)"
-    changed = differences(extra["setting"], setting)
-    changed += [f"data {name}" for name in differences(extra.get("source") or {}, source)]
-    if changed:
-        return f"{path}: made with another setting ({', '.join(changed[:4])} differ)"
-    return None
-
-
-def _resume(
-    tracks: Sequence[Track],
-    plan: Dict[str, List[str]],
-    sources: Dict[str, Dict[str, Any]],
-    output_dir: Path,
-    setting: Dict,
-) -> Tuple[List[Track], List[str]]:
-    """``(songs to score, keys of songs resumed)``; DataError if any stored song was made with
-    another setting (never relabelled)."""
-    todo, resumed, conflicts = [], [], []
-    for track in tracks:
-        path = json_path(output_dir, track)
-        if not path.is_file():
-            todo.append(track)
-            continue
-        scores = _read_json(path)
-        conflict = _stored_conflict(path, scores, setting, sources[track.key])
-        if conflict:
-            conflicts.append(conflict)
-        elif not set(plan[track.key]) <= {t.get("name") for t in scores["targets"]}:
-            logger.info("%s: lacks some of %s, evaluating again", path, ", ".join(plan[track.key]))
-            todo.append(track)
-        else:
-            resumed.append(track.key)
-    if conflicts:
-        more = f" (and {len(conflicts) - 1} more songs)" if len(conflicts) > 1 else ""
-        raise DataError(
-            f"{conflicts[0]}{more}; refusing to mix scores: pass --overwrite to score again"
-            " here, or -o a new folder"
-        )
-    return todo, resumed
-
-
 def _score_songs(
     separator,
     instruments: Sequence[str],
@@ -193,9 +71,11 @@ def _score_songs(
     extra: Dict[str, Any],
     windows: Dict[str, float],
     keep_audio: Optional[Callable[[Track, Dict[str, Any]], Any]] = None,
+    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Separate ``todo`` one by one here while workers score them; write each song's JSON
-    (and its separated stems through ``keep_audio``).
+    (and its separated stems through ``keep_audio``); ``record(song key, "scored" | "skipped" |
+    "failed", reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
@@ -203,17 +83,21 @@ def _score_songs(
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
     bar = tqdm(unit="song", desc="evaluate", **progress)
+    record = record or (lambda key, outcome, reason: None)
 
     def save(result: TrackResult) -> None:
         bar.update()
         track = by_key[result.key]
         if result.failed:
-            _fail(failed, track, result.failed)
+            fail_song(failed, track, result.failed)
+            record(track.key, "failed", result.failed)
         elif result.json_text is None:
             logger.warning("%s: not scored: %s", track.location, result.skipped)
             skipped[result.key] = result.skipped
+            record(track.key, "skipped", result.skipped)
         else:
             write_text(json_path(output_dir, track), result.json_text)
+            record(track.key, "scored", None)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
     with bar, MetricsPool(min(n_workers, len(todo))) as pool:
@@ -227,7 +111,8 @@ def _score_songs(
                     keep_audio(track, estimates)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
-                _fail(failed, track, str(error))
+                fail_song(failed, track, str(error))
+                record(track.key, "failed", str(error))
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in plan[track.key]}
@@ -303,59 +188,66 @@ def evaluate(
         {"model": model},
         {"setting": setting, "sample": sample},
     )
-    if not tracks:
-        raise DataError(f"{output_dir}: no songs to evaluate")
-    check_output_folder(output_dir, {track.subset for track in tracks}, overwrite)
-    output_dir = Path(output_dir)
     described = setting if setting is not None else separator_setting(separator)
-    key = {
-        "separator": described if described is not None else undescribed_setting(separator),
-        "metrics": metric_setting(win_s, hop_s, check_stability, metrics),
-    }
-    failed: Dict[str, str] = {}
-    plan, sources = _plan(instruments, tracks, failed)
-    usable = [t for t in tracks if t.key in plan]
-    for track in usable:
-        path = json_path(output_dir, track)
-        if path.exists() and not path.is_file():
-            raise DataError(f"{path}: exists and is not a regular file; cannot write scores there")
-    if described is None and not overwrite:
-        _refuse_undescribed_resume(separator, usable, output_dir)
-    todo, resumed = (usable, []) if overwrite else _resume(usable, plan, sources, output_dir, key)
-    if resumed:
-        logger.info(
-            "%d of %d songs already scored in %s with this setting (resuming)",
-            len(resumed),
-            len(tracks),
-            output_dir,
-        )
+    run = prepare_run(
+        instruments, tracks, output_dir, described, overwrite,
+        metric_setting(win_s, hop_s, check_stability, metrics), separator,
+    )  # fmt: skip
     start = time.perf_counter()
-    bar = {"total": len(usable), "initial": len(resumed), "disable": not progress}
-    skipped, broken = _score_songs(
-        separator,
-        instruments,
-        todo,
-        plan,
-        output_dir,
-        n_workers,
-        bar,
-        {"model": model, "setting": key},
-        {
-            "win_s": win_s,
-            "hop_s": hop_s,
-            "check_stability": check_stability,
-            "implementation": metrics,
-        },
+    skipped, broken = score_songs(
+        separator, run, run.todo, n_workers, model, (win_s, hop_s, check_stability, metrics),
+        audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
+                           "disable": not progress},
+    )  # fmt: skip
+    return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
+
+
+def score_songs(
+    separator: Any,
+    run: EvaluationRun,
+    todo: Sequence[Track],
+    n_workers: int,
+    model: str,
+    metrics: Tuple[float, float, bool, str],
+    audio: bool,
+    overwrite: bool,
+    progress: Dict[str, Any],
+    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
+) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Separate and score ``todo`` (songs of ``run``); ``metrics``: ``(win_s, hop_s,
+    check_stability, implementation)``. Returns ``({key: reason} skipped, {key: problem}
+    failed)``; see :func:`_score_songs`."""
+    win_s, hop_s, check_stability, implementation = metrics
+    output_dir = run.output_dir
+    return _score_songs(
+        separator, run.instruments, todo, run.plan, output_dir, n_workers, progress,
+        {"model": model, "setting": run.key},
+        {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability,
+         "implementation": implementation},
         (lambda track, estimates: write_estimates(output_dir, track, estimates, overwrite))
         if audio
         else None,
-    )
-    failed.update(broken)
-    wall_s = time.perf_counter() - start
+        record,
+    )  # fmt: skip
+
+
+def finish_run(
+    run: EvaluationRun,
+    skipped: Dict[str, str],
+    broken: Dict[str, str],
+    wall_s: float,
+    model: str,
+    n_workers: int,
+    sample: Optional[Dict[str, Any]] = None,
+) -> Evaluation:
+    """Read every scored song's JSON; write results.csv, summary.json and sdr.png."""
+    output_dir, tracks, usable, todo = run.output_dir, run.tracks, run.usable, run.todo
+    failed = dict(run.failed, **broken)
+    metrics_key = run.key["metrics"]
     scored = [t for t in usable if t.key not in skipped and t.key not in failed]
     if not scored and not failed:
         raise DataError(f"{output_dir}: no song could be scored ({next(iter(skipped.values()))})")
-    scores = {track.key: _read_json(json_path(output_dir, track)) for track in scored}
+    scores = {track.key: read_scores(json_path(output_dir, track)) for track in scored}
     others = other_json_files(output_dir, [json_path(output_dir, t) for t in scored])
     if others:
         logger.warning(
@@ -366,40 +258,26 @@ def evaluate(
             ", ".join(others[:3]),
             ", ..." if len(others) > 3 else "",
         )
-    run = {
+    summary_run = {
         "model": model,
         "workers": n_workers,
         "evaluated": len(todo) - len(skipped) - len(broken),
         "skipped": skipped,
         "failed": {t.key: failed[t.key] for t in tracks if t.key in failed},
-        "resumed": len(resumed),
+        "resumed": len(run.resumed),
         "wall_s": round(wall_s, 3),
-        "win_s": win_s,
-        "hop_s": hop_s,
+        "win_s": metrics_key["win_s"],
+        "hop_s": metrics_key["hop_s"],
         "sample": dict(sample or {}),
-        "setting": key,
+        "setting": run.key,
         "other_json_files": others,
     }
-    summary = summarize(scores, instruments, run)
+    summary = summarize(scores, run.instruments, summary_run)
     songs = song_scores(scores)
     write_results_csv(output_dir / RESULTS_CSV, songs)
     write_summary_json(output_dir / SUMMARY_JSON, summary)
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
     evaluated = [t.key for t in todo if t.key in scores]
     return Evaluation(
-        output_dir, songs, summary, evaluated, resumed, skipped, run["failed"], others
+        output_dir, songs, summary, evaluated, run.resumed, skipped, summary_run["failed"], others
     )
-
-
-def _refuse_undescribed_resume(separator, tracks: Sequence[Track], output_dir: Path) -> None:
-    """DataError if a song of ``tracks`` already has scores in ``output_dir``: a separator that
-    cannot say what defines its output can never tell that stored scores are its own."""
-    stored = [json_path(output_dir, t) for t in tracks if json_path(output_dir, t).is_file()]
-    if stored:
-        more = f" (and {len(stored) - 1} more songs)" if len(stored) > 1 else ""
-        raise DataError(
-            f"{stored[0]}{more}: holds scores, and separator {type(separator).__name__} cannot"
-            " tell what defines its output (no evaluation_setting()), so they cannot be resumed:"
-            " pass overwrite=True to score again here, a new output_dir, or give the separator"
-            " an evaluation_setting() method (or pass setting=)"
-        )

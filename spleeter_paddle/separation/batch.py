@@ -8,17 +8,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, make_adapter
-from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..files import same_file_key
+from ..errors import ConfigurationError, SpleeterError
 from ..options import checked, seconds_span, strict_bool
-from . import outputs
 from .arguments import SeparatorSettings, config_descriptor, separator_settings
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
+from .plan import PlannedFile, mark_done, plan_outputs
 
 logger = logging.getLogger(__name__)
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
@@ -90,77 +88,12 @@ class CheckedOptions(NamedTuple):
     duration: Optional[float]
 
 
-class PlannedFile(NamedTuple):
-    """One input of a run: its stem paths, or the problem that keeps it from running."""
-
-    name: str
-    paths: Optional[Dict[str, Path]]
-    problem: Optional[str] = None
-
-
-def plan_outputs(
-    files: Sequence[str],
-    instruments: Sequence[str],
-    output_path: str,
-    fmt: OutputFormat,
-    overwrite: bool,
-) -> List[PlannedFile]:
-    """Where every file's stems go, checked before any work, in input order.
-
-    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
-    whose stems would land on an earlier file's stems, or on files that may not be replaced,
-    gets a ``problem`` and is skipped.
-    """
-    named: Dict[int, Dict[str, Path]] = {}
-    problems: Dict[int, str] = {}
-    seen: Dict[Tuple[int, int], str] = {}
-    for index, name in enumerate(files):
-        try:
-            audio_io.check_input_file(name)
-            identity = same_file_key(name)
-            if identity in seen:
-                raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
-            seen[identity] = name
-            named[index] = outputs.output_paths(instruments, name, output_path, fmt)
-        except AudioError as error:
-            problems[index] = str(error)
-    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
-    owners: Dict[Path, str] = {}
-    for index, paths in named.items():
-        name = files[index]
-        try:
-            clash = next((path for path in paths.values() if path in owners), None)
-            if clash is not None:
-                raise AudioError(
-                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
-                    "use a -f/--filename_format with {foldername} to keep both"
-                )
-            for instrument, path in paths.items():
-                outputs.check_replaceable(path, instrument, name, overwrite)
-        except AudioError as error:
-            problems[index] = str(error)
-            continue
-        owners.update({path: name for path in paths.values()})
-    return [
-        PlannedFile(name, None, problems[index])
-        if index in problems
-        else PlannedFile(name, named[index])
-        for index, name in enumerate(files)
-    ]
-
-
-def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:
-    """Separate ``files`` with one model; returns the number of files that failed.
-
-    Options and output paths are checked before the model loads; a bad file is reported on one
-    line (file + problem) and skipped; the others still run.
-
-    >>> separate_files(["a.mp3", "b.flac"], SeparationOptions(output_path="out", codec="flac"))
-    """
-    from tqdm import tqdm
-
-    from .separator import Separator
-
+def plan_run(
+    files: Sequence[str], options: Optional[SeparationOptions] = None
+) -> Tuple[List[str], CheckedOptions, List[PlannedFile]]:
+    """``(files, checked options, plan)`` of a ``separate`` run: options and files checked,
+    every output path planned and the finished songs marked, before any model loads (see
+    :func:`~.plan.plan_outputs`, :func:`~.plan.mark_done`)."""
     options = SeparationOptions() if options is None else options
     if not isinstance(options, SeparationOptions):
         raise ConfigurationError(f"options must be a SeparationOptions, got {options!r}")
@@ -175,11 +108,37 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     plan = plan_outputs(
         files, instruments, options.output_path, run.output_format, options.overwrite
     )
+    return files, run, mark_done(plan, run, options.adapter)
+
+
+def make_separator(run: CheckedOptions):
+    """The :class:`~.separator.Separator` of the checked options (loads the model)."""
+    from .separator import Separator
+
+    return Separator.from_settings(run.separator)
+
+
+Outcome = Callable[[str, Optional[str], float], None]  # (file, problem or None, audio seconds)
+
+
+def separate_planned(
+    separator: Any,
+    plan: Sequence[PlannedFile],
+    options: SeparationOptions,
+    run: CheckedOptions,
+    record: Optional[Outcome] = None,
+) -> Tuple[List[str], float]:
+    """Separate the planned files in order; returns ``(failed files, seconds of audio)``.
+
+    A file with a ``problem`` or that fails is logged on one line (file + problem) and the
+    others still run; a ``done`` file is skipped. ``record(file, problem, seconds)`` is told
+    each outcome."""
+    from tqdm import tqdm
+
     adapter = make_adapter(options.adapter)
     failures: List[str] = []
-    started = time.perf_counter()
     audio_seconds = [0.0]
-    separator = Separator.from_settings(run.separator) if any(i.paths for i in plan) else None
+    record = record or (lambda name, problem, seconds: None)
 
     def progress(n_samples: int) -> None:
         audio_seconds[0] += n_samples / separator.sample_rate
@@ -188,37 +147,71 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     with tqdm(
         total=0.0, unit="s", desc="audio", disable=None, bar_format=_SECONDS_BAR
     ) as seconds_bar:
-        for index, (name, paths, problem) in enumerate(plan, 1):
+        for index, (name, paths, problem, done) in enumerate(plan, 1):
             seconds_bar.set_description(f"file {index}/{len(plan)}")
+            if done:
+                logger.info("%s: already separated with this model and options (kept)", name)
+                continue
+            before = audio_seconds[0]
+            if problem is None:
+                try:
+                    source = audio_io.probe(name)
+                    seconds_bar.total += planned_seconds(source.info, run)
+                    seconds_bar.refresh()
+                    separator.separate_into(
+                        paths, name, run.output_format, adapter, run.offset, run.duration,
+                        overwrite=options.overwrite, progress=progress, source=source,
+                    )  # fmt: skip
+                except SpleeterError as error:
+                    problem = str(error)
+                else:
+                    logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
             if problem is not None:  # reported in input order, like every other failure
                 failures.append(name)
                 logger.error("%s", problem)
-                continue
-            try:
-                source = audio_io.probe(name)
-                info = source.info
-                if info.duration_s is not None:
-                    length_s = max(0.0, info.duration_s - run.offset)
-                    if run.duration is not None:
-                        length_s = min(length_s, run.duration)
-                    seconds_bar.total += length_s
-                    seconds_bar.refresh()
-                separator.separate_into(
-                    paths, name, run.output_format, adapter, run.offset, run.duration,
-                    overwrite=options.overwrite, progress=progress, source=source,
-                )  # fmt: skip
-            except SpleeterError as error:
-                failures.append(name)
-                logger.error("%s", error)
-            else:
-                logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
-    elapsed = time.perf_counter() - started
+            record(name, problem, audio_seconds[0] - before)
+    return failures, audio_seconds[0]
+
+
+def planned_seconds(info: Any, run: CheckedOptions) -> float:
+    """Seconds of audio a file of ``info`` gives with the run's offset and duration (0 when its
+    length is unknown)."""
+    if info.duration_s is None:
+        return 0.0
+    length_s = max(0.0, info.duration_s - run.offset)
+    return length_s if run.duration is None else min(length_s, run.duration)
+
+
+def log_summary(
+    n_files: int, failures: Sequence[str], elapsed_s: float, audio_s: float, kept: int = 0
+) -> None:
+    """The run's last line: files separated (and kept), time, speed, the failed ones."""
     logger.info(
-        "separated %d of %d files in %.1f s%s%s",
-        len(files) - len(failures),
-        len(files),
-        elapsed,
-        f" ({elapsed / audio_seconds[0]:.3f} s per second of audio)" if audio_seconds[0] else "",
+        "separated %d of %d files in %.1f s%s%s%s",
+        n_files - len(failures) - kept,
+        n_files,
+        elapsed_s,
+        f" ({elapsed_s / audio_s:.3f} s per second of audio)" if audio_s else "",
+        f"; {kept} already separated" if kept else "",
         f"; failed: {', '.join(failures)}" if failures else "",
     )
+
+
+def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = None) -> int:
+    """Separate ``files`` with one model; returns the number of files that failed.
+
+    Options and output paths are checked before the model loads; a bad file is reported on one
+    line (file + problem) and skipped; the others still run. A file whose stems are already
+    there, made with this model and these options from its current version, is kept as it is.
+
+    >>> separate_files(["a.mp3", "b.flac"], SeparationOptions(output_path="out", codec="flac"))
+    """
+    options = SeparationOptions() if options is None else options
+    files, run, plan = plan_run(files, options)
+    started = time.perf_counter()
+    todo = any(item.paths and not item.done for item in plan)
+    separator = make_separator(run) if todo else None
+    failures, audio_seconds = separate_planned(separator, plan, options, run)
+    kept = sum(item.done for item in plan)
+    log_summary(len(files), failures, time.perf_counter() - started, audio_seconds, kept)
     return len(failures)

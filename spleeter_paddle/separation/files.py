@@ -66,8 +66,8 @@ def adapter_waveform(
 
 class SpleeterFileMethods:
     """Separation to files for :class:`~spleeter_paddle.separation.separator.Separator` (which
-    provides ``instruments``, ``sample_rate``, ``separate``, ``separate_blocks`` and
-    ``multiprocess``): streamed, or loaded and saved by a user's :class:`AudioAdapter`, written
+    provides ``instruments``, ``sample_rate``, ``separate``, ``separate_blocks``,
+    ``stems_setting`` and ``multiprocess``): streamed, or loaded and saved by a user's :class:`AudioAdapter`, written
     now or on a background writer thread until :meth:`join`."""
 
     _writer: Optional[ThreadPoolExecutor] = None
@@ -273,7 +273,9 @@ class SpleeterFileMethods:
         def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
             return self.separate_blocks(blocks, sink, progress, analysis_progress)
 
-        outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate)
+        setting = self.stems_setting(**fmt.file_options(offset_s, duration_s))
+        made = outputs.made_digest(setting, source.path)
+        outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate, made)
 
 
 def _log_failure(task: Future) -> None:

@@ -9,12 +9,14 @@ the rules themselves are ``ownership``'s.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -34,6 +36,25 @@ STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vo
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
+
+
+def made_digest(setting: Mapping[str, Any], audio_path: PathLike) -> str:
+    """16 hex digits naming what a song's stems are made from: ``setting`` (the model's weights
+    digest and output config, the separation and file options) and the input's version (size
+    and modification time). Equal tags mean the stems there are what this run would write."""
+    status = os.stat(audio_path)
+    key = {"setting": setting, "input": [status.st_size, status.st_mtime_ns]}
+    text = json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def stems_done(paths: Mapping[str, Path], audio_path: PathLike, made: str) -> bool:
+    """Whether every stem at ``paths`` is already this tool's, made as ``made`` says from the
+    current ``audio_path`` (a finished song: a resumed run skips it)."""
+    return all(
+        ownership.read_stem_tag(path) == ownership.stem_tag(STEM_KIND, name, audio_path, made)
+        for name, path in paths.items()
+    )
 
 
 def _folder_name(audio_path: Path) -> str:
@@ -80,6 +101,12 @@ class OutputFormat:
             raise ffmpeg.missing_error(codec, f"writing {codec}")
         check_filename_format(filename_format, instruments, codec)
         return cls(codec, bitrate, subtype, filename_format)
+
+    def file_options(self, offset: float, duration: Optional[float]) -> Dict[str, Any]:
+        """What of a run, besides the model, defines the stem files it writes from ``offset``
+        for ``duration`` seconds (part of their ``made`` tag, :func:`made_digest`)."""
+        return {"codec": self.codec, "bitrate": self.bitrate, "subtype": self.subtype,
+                "offset": float(offset), "duration": duration}  # fmt: skip
 
 
 def check_filename_format(
@@ -226,16 +253,17 @@ def write_stem_files(
     sample_rate: int,
     fmt: OutputFormat,
     produce: Callable[[Callable[[Dict[str, np.ndarray]], None]], int],
+    made: Optional[str] = None,
 ) -> None:
     """``produce(sink)`` feeds ``{instrument: (k, 2)}`` blocks to temporary files (tagged as
-    stems of ``audio_path``) and returns the samples written; they are renamed to ``paths`` only
+    stems of ``audio_path``, made as ``made`` says) and returns the samples written; they are renamed to ``paths`` only
     when every stem is complete, so a song's stems stay together. Any failure removes them."""
     writers = {}
     try:
         for name, path in paths.items():
             writers[name] = StreamWriter(
                 path, sample_rate, 2, fmt.codec, fmt.bitrate, fmt.subtype,
-                comment=ownership.stem_tag(STEM_KIND, name, audio_path),
+                comment=ownership.stem_tag(STEM_KIND, name, audio_path, made),
             )  # fmt: skip
 
         def sink(stems: Dict[str, np.ndarray]) -> None:

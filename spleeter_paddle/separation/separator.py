@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..audio import io as audio_io
-from ..configuration import Params
+from ..configuration import Params, output_config
 from ..devices import select_device
 from ..graph.cache import make_runner
 from ..pretrained.weights import pretrained_weights
@@ -31,9 +31,41 @@ from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)
 
-# Config fields that change a Separator's output (training-only fields do not).
-OUTPUT_FIELDS = ("instrument_list", "mix_name", "sample_rate", "frame_length", "frame_step")
-OUTPUT_FIELDS += ("F", "n_channels", "separation_exponent", "mask_extension", "model")
+
+def spleeter_setting(
+    params: Params, weights_sha256: str, mwf: bool, segment_frames: int
+) -> Dict[str, Any]:
+    """What defines the estimates of a ``Separator`` of ``params`` whose weights have
+    ``weights_sha256`` (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``:
+    the key of stored scores (``evaluation``). Device, backend and batch size give the same
+    numbers and are left out."""
+    return {
+        "kind": "spleeter",
+        "weights_sha256": weights_sha256,
+        "config": output_config(params),
+        "mwf": bool(mwf),
+        "segment_frames": int(segment_frames),
+    }
+
+
+def stems_setting(
+    params: Params,
+    weights_sha256: str,
+    mwf: bool,
+    segment_frames: int,
+    file_options: Dict[str, Any],
+) -> Dict[str, Any]:
+    """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
+    the weights file's digest, the output config, MWF, the segment length and the file options
+    (codec, bitrate, subtype, offset, duration). Device, backend and batch size give the same
+    numbers and are left out."""
+    return {
+        "weights_sha256": weights_sha256,
+        "config": output_config(params),
+        "mwf": bool(mwf),
+        "segment_frames": int(segment_frames),
+        "file": dict(file_options),
+    }
 
 
 class Separator(SpleeterFileMethods):
@@ -120,6 +152,12 @@ class Separator(SpleeterFileMethods):
         """The eval-mode Paddle model (built on first use from the checked weights)."""
         return self.weights.model()
 
+    def stems_setting(self, **file_options: Any) -> Dict[str, Any]:
+        """:func:`stems_setting` of this separator with ``file_options``."""
+        return stems_setting(
+            self.params, self.weights.sha256, self.mwf, self.segment_frames, file_options
+        )
+
     @property
     def instruments(self) -> list:
         return list(self.params["instrument_list"])
@@ -133,16 +171,8 @@ class Separator(SpleeterFileMethods):
         return self._runner.name
 
     def evaluation_setting(self) -> Dict[str, Any]:
-        """What defines the estimates (the key of stored scores, see ``evaluation``): the
-        weights' digest, the configuration's output fields, MWF and the segment length. Device,
-        backend and batch size give the same numbers and are left out. Builds no model."""
-        return {
-            "kind": "spleeter",
-            "weights_sha256": self.weights.state_digest(),
-            "config": {name: self.params[name] for name in OUTPUT_FIELDS if name in self.params},
-            "mwf": bool(self.mwf),
-            "segment_frames": int(self.chain.T),
-        }
+        """:func:`spleeter_setting` of this separator (builds no model)."""
+        return spleeter_setting(self.params, self.weights.state_digest(), self.mwf, self.chain.T)
 
     def run_model(self, magnitude: np.ndarray) -> np.ndarray:
         """``[B, C, T, F]`` float32 mix magnitudes -> ``[B, N, C, T, F]`` instrument estimates."""

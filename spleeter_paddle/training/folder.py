@@ -20,7 +20,6 @@ from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
 from .checkpoint import TEMPORARY_PREFIX
 
 RUN_FILE = "run.json"
-RUN_FILE = "run.json"
 LOCK_FILE = ".lock"  # an older version's lock file
 CHECKPOINTS = "checkpoints"
 
@@ -49,6 +48,9 @@ class RunPlan:
         checkpoint = document["checkpoint"]
         return cls(Path(document["run_dir"]), bool(document["resume"]),
                    Path(checkpoint) if checkpoint else None, document["settings"])  # fmt: skip
+
+
+WORKER_LOGS = "log"  # <run folder>/log/workerlog.<rank> of a launched run (unless --log-dir)
 
 
 def free_run_directory(run_dir: Path) -> Path:
@@ -110,7 +112,8 @@ def _marker_source(run_dir: Path) -> Optional[str]:
 
 
 def _is_run_file(path: Path, ours: bool) -> bool:
-    """Written by a training run: the lock, temporaries, ``run.json``, and with it the export."""
+    """Written by a training run: the lock, temporaries, ``run.json``, and with it the export
+    and the launched workers' logs (``log/``)."""
     name = path.name
     if name in (LOCK_FILE, JOURNAL_NAME) or (
         name.startswith(".launch-") and name.endswith(".json")
@@ -123,6 +126,8 @@ def _is_run_file(path: Path, ours: bool) -> bool:
             child.name.startswith(TEMPORARY_PREFIX) or child.name == JOURNAL_NAME
             for child in path.iterdir()
         )
+    if name == WORKER_LOGS and path.is_dir() and not path.is_symlink():
+        return ours
     return ours and (name == RUN_FILE or name in MODEL_FILES)
 
 

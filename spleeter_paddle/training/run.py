@@ -9,16 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
+from ..launch import LaunchOptions
 from .checkpoint import CheckpointManager
 from .config import LoadModel, TrainingOptions, TrainingResult
-from .distributed import launch_training
+from .distributed import launch_training, worker_log_dir
 from .folder import (
     RUN_FILE,
     RunPlan,
@@ -193,22 +193,6 @@ def open_run(plan: RunPlan, params: Dict[str, Any]) -> None:
 # --- a whole training command, as a library call ------------------------------------------------
 
 
-@dataclass
-class LaunchOptions:
-    """Several processes through ``python -m paddle.distributed.launch`` (``distributed.py``)."""
-
-    n_procs: int = 1  # processes (cards) per node
-    nnodes: Optional[str] = None  # number of nodes (multi-node)
-    master: Optional[str] = None  # rendezvous ip:port (multi-node)
-    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
-    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
-    log_dir: Optional[str] = "log"  # workerlog.<rank> files
-
-    @property
-    def launched(self) -> bool:
-        return max(1, self.n_procs) > 1 or bool(self.nnodes)
-
-
 def check_run(
     params: Dict[str, Any], options: TrainingOptions, launch: Optional[LaunchOptions] = None
 ) -> RunPlan:
@@ -309,16 +293,11 @@ def _start(
     status = launch_training(
         params,
         dataclasses.asdict(options),
-        max(1, launch.n_procs),
-        launch.master,
-        launch.nnodes,
-        launch.ips,
-        launch.devices,
-        launch.log_dir,
+        launch,
         keep_fds=held_lock_descriptors(plan.run_dir),
         plan=plan.to_json(),
     )
-    _check_workers(status, plan.run_dir, launch.log_dir)
+    _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
     start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
     initial = Path(options.initial_weights) if options.initial_weights else None
@@ -332,12 +311,12 @@ def _start(
 _REPORTED_EXIT_CODES = range(1, 6)
 
 
-def _check_workers(status: int, run_dir: Path, log_dir: Optional[str]) -> None:
+def _check_workers(status: int, run_dir: Path, log_dir: Path) -> None:
     """One ModelError line when the launcher ended because a worker died without a word (killed,
     a C++ abort in a collective): which run, and where the workers' logs are."""
     if status == 0 or status in _REPORTED_EXIT_CODES:
         return
-    logs = f"{log_dir}/workerlog.<rank>" if log_dir else "the launcher's output"
+    logs = f"{log_dir}/workerlog.<rank>"
     raise ModelError(
         f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
         f"{logs}; the checkpoints saved so far are kept (run the command again to resume)"

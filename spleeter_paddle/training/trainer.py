@@ -23,6 +23,7 @@ from ..data.loader import BatchLoader
 from ..devices import select_device
 from ..errors import ModelError
 from ..files import write_errors
+from ..launch import init_distributed
 from ..model import build_model
 from ..pretrained.store import load_weights
 from ..runtime import paddle
@@ -33,8 +34,8 @@ from .checkpoint import (
     rng_seed,
 )
 from .config import TrainingOptions, TrainingResult
-from .distributed import gather_digests, init_distributed, local_device_id
-from .folder import RunPlan
+from .distributed import gather_digests
+from .folder import CHECKPOINTS, RunPlan
 from .reporting import Interval, VisualDL, format_eta, validation_loss
 from .steps import step_function, train_step
 
@@ -70,7 +71,7 @@ class Trainer:
         self.params, self.options, self.plan = params, options, plan
         self.rank, self.world_size = init_distributed()
         self.is_main = self.rank == 0
-        self.device = select_device(options.device, rank=local_device_id())
+        self.device = select_device(options.device)
         self.batch_size = int(options.batch_size or params["batch_size"])
         # Paddle's optimisers take a float only (a JSON ``1`` is an int).
         self.learning_rate = float(options.learning_rate or params["learning_rate"])
@@ -298,3 +299,14 @@ class Trainer:
             self.world_size,
             ", ".join(digest[:16] for digest in digests),
         )
+
+
+def run_job(job: Dict[str, Any]) -> int:
+    """One launched training process (``launched.TASKS``): trains by the parent's plan; the
+    parent holds the run's lock and journals, which this process's temporaries join."""
+    from ..files import joined_journal
+
+    plan = RunPlan.from_json(job["plan"])
+    with joined_journal(plan.run_dir), joined_journal(plan.run_dir / CHECKPOINTS):
+        Trainer(job["params"], TrainingOptions(**job["options"]), plan).run()
+    return 0

@@ -48,7 +48,16 @@ def test_seed_layout_bad_songs_fail_alone_with_one_line_each(
     (dataset / "Corrupt Mixture" / "mixture.wav").write_bytes(JUNK)
     sf.write(dataset / "Short Stem" / "instrumental.wav", np.zeros((1000, 2)), 44100)
     out = tmp_path / "out"
-    argv = ["--data", str(dataset), "--model", "spleeter:2stems", "-o", str(out), "-npn", "0"]
+    argv = [
+        "--data",
+        str(dataset),
+        "--model",
+        "spleeter:2stems",
+        "-o",
+        str(out),
+        "--metric-workers",
+        "0",
+    ]
     status = main(argv + ["--fraction", "1", "--no-progress"])
     captured = capsys.readouterr()
     assert status == 1

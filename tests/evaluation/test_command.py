@@ -52,7 +52,9 @@ def test_no_trained_model_says_so_and_suggests_the_pretrained_one(
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model"))
     with pytest.raises(ModelError, match="no trained model"):
         find_latest_model()
-    status = main(["--data", str(seed_layout), "-o", str(tmp_path / "out"), "-npn", "1"])
+    status = main(
+        ["--data", str(seed_layout), "-o", str(tmp_path / "out"), "--metric-workers", "1"]
+    )
     stderr = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in stderr if "error:" in line]
     assert status == ModelError.exit_code and errors == stderr[-1:]  # one line, the last
@@ -86,7 +88,8 @@ def test_eval_py_shim_prints_help():
         [sys.executable, str(REPO / "eval.py"), "--help"], capture_output=True, text=True, cwd=REPO
     )
     assert completed.returncode == 0
-    for flag in ("-npn", "-seed", "--fraction", "--model", "--data", "--mus_dir", "--is-wav"):
+    flags = ("-npn", "--metric-workers", "-seed", "--fraction", "--model", "--data", "--mus_dir")
+    for flag in (*flags, "--is-wav"):
         assert flag in completed.stdout
 
 
@@ -113,7 +116,7 @@ def test_official_2stems_on_musdb_wav_end_to_end(model_path, musdb_hq, tmp_path,
             "spleeter:2stems",
             "-o",
             str(out),
-            "-npn",
+            "--metric-workers",
             "1",
             "--no-progress",
         ]
@@ -153,7 +156,16 @@ def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
     separator, _ = load_separator(str(run_dir), device="cpu")
     assert separator.chain.T == 512
     out = tmp_path / "out"
-    argv = ["--data", str(seed_layout), "--model", str(run_dir), "-o", str(out), "-npn", "0"]
+    argv = [
+        "--data",
+        str(seed_layout),
+        "--model",
+        str(run_dir),
+        "-o",
+        str(out),
+        "--metric-workers",
+        "0",
+    ]
     status = main(argv + ["--fraction", "0.5", "-seed", "1", "--device", "cpu", "--no-progress"])
     printed = capsys.readouterr().out
     assert status == 0
@@ -175,7 +187,8 @@ def test_model_trained_with_crop_64_evaluates_with_512_frame_segments(
         (["--segment-frames", "100"], "segment_frames must be a multiple of 64"),
         (["--segment-frames", "0"], "--segment-frames 0: must be positive"),
         (["--fraction", "0"], "--fraction 0.0: must be in (0, 1]"),
-        (["-npn", "-1"], "-npn/--workers -1: must be >= 0"),
+        (["--metric-workers", "-1"], "--metric-workers -1: must be >= 0"),
+        (["--workers", "-1"], "--metric-workers -1: must be >= 0"),  # its former name
     ],
 )
 def test_bad_options_are_usage_errors_before_anything_runs(

@@ -71,7 +71,7 @@ def test_data_route_reports_the_folders_and_exits_1(
 ):
     root = _tree(musdb_hq, tmp_path / "data")
     out = tmp_path / "out"
-    argv = ["--data", str(root), "-p", "spleeter:2stems", "-o", str(out), "-npn", "0"]
+    argv = ["--data", str(root), "-p", "spleeter:2stems", "-o", str(out), "--metric-workers", "0"]
     status = main(argv + ["--fraction", "1", "--no-progress", "--no-stability-check"])
     captured = capsys.readouterr()
     assert status == 1

@@ -95,7 +95,15 @@ def test_cli_refuses_foreign_reports_and_a_file_as_output_before_loading_a_model
 ):
     # No model is installed: had the run loaded one first, it would fail on that (exit 4).
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "no_models"))
-    argv = ["--data", str(seed_layout), "--model", "latest", "-npn", "0", "--no-progress"]
+    argv = [
+        "--data",
+        str(seed_layout),
+        "--model",
+        "latest",
+        "--metric-workers",
+        "0",
+        "--no-progress",
+    ]
     report = tmp_path / "report"
     report.mkdir()
     (report / "results.csv").write_text("my spreadsheet\n")

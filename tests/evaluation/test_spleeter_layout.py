@@ -30,7 +30,16 @@ def _digests(folder: Path) -> dict:
 
 
 def _evaluate(mus_dir: Path, out: Path, *flags: str) -> int:
-    argv = ["evaluate", "--mus_dir", str(mus_dir), "-o", str(out), "-npn", "0", "--no-progress"]
+    argv = [
+        "evaluate",
+        "--mus_dir",
+        str(mus_dir),
+        "-o",
+        str(out),
+        "--metric-workers",
+        "0",
+        "--no-progress",
+    ]
     return main(argv + ["--no-stability-check", *flags])
 
 

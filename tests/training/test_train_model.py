@@ -46,9 +46,11 @@ def test_launched_runs_get_resolved_options_and_report_the_launcher_status(
     params, _ = workspace
     calls = []
 
-    def launcher(params, options, n_procs, *where, keep_fds=(), plan=None):
-        calls.append((options, n_procs, where))
-        assert len(keep_fds) == 1  # the run lock stays held by the launcher too
+    def launcher(params, options, launch, keep_fds=(), plan=None):
+        where = (launch.master, launch.nnodes, launch.ips, launch.devices, launch.log_dir)
+        calls.append((options, launch.n_procs, where))
+        # the run's locks (its folder and checkpoints/) stay held by the launcher too
+        assert len(keep_fds) == 2
         # the run planned once, under the lock: every worker trains by this plan
         assert (
             plan["run_dir"] == options["run_dir"] and plan["resume"] is False and json.dumps(plan)

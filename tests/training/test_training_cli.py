@@ -10,12 +10,13 @@ import pytest
 
 from spleeter_paddle.commands.train import add_run_spleeter_arguments, load_model_choice, str2bool
 from spleeter_paddle.configuration import load_configuration
-from spleeter_paddle.training.config import default_training_params, training_configuration
-from spleeter_paddle.training.distributed import (
+from spleeter_paddle.launch import (
     WORKER_SCRIPT,
+    LaunchOptions,
     launch_command,
     launch_environment,
 )
+from spleeter_paddle.training.config import default_training_params, training_configuration
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,7 +87,8 @@ def test_overrides(tmp_path: Path, monkeypatch):
 
 
 def test_launch_command_and_environment(tmp_path: Path):
-    command = launch_command(4, tmp_path / "job.json", master="10.0.0.1:8090", nnodes="2")
+    launch = LaunchOptions(4, master="10.0.0.1:8090", nnodes="2")
+    command = launch_command(4, tmp_path / "job.json", launch)
     assert command[1:5] == ["-m", "paddle.distributed.launch", "--nproc_per_node", "4"]
     assert command[command.index("--master") + 1] == "10.0.0.1:8090"
     assert command[command.index("--nnodes") + 1] == "2"

@@ -95,15 +95,15 @@ def test_two_processes_end_identical(prepared: Path):
         "run_scripts/run_spleeter.py",
         *["-m", "fast_train", *SMALL, "-bs", "1", "-npn", "2", "-lm", "False", "--device", "cpu"],
         *["--steps", "3", "--log-every", "1", "--num-workers", "0", "-o", "model/ddp"],
-        *["--log-dir", "launch_log"],
         timeout=240,
     )
-    rank0 = (prepared / "launch_log" / "workerlog.0").read_text()
+    assert not (prepared / "log").exists()  # the workers' logs are the run's, not the cwd's
+    rank0 = (prepared / "model/ddp/log" / "workerlog.0").read_text()
     assert "cpu x2" in rank0, result.stdout[-2000:]
     digests = re.search(r"identical on all 2 ranks \(sha256 per rank: (\w+), (\w+)\)", rank0)
     assert digests and digests.group(1) == digests.group(2)
     assert len(LOSS.findall(rank0)) == 3
-    rank1 = (prepared / "launch_log" / "workerlog.1").read_text()
+    rank1 = (prepared / "model/ddp/log" / "workerlog.1").read_text()
     assert "[Train]" not in rank1  # only rank 0 logs
     assert (prepared / "model/ddp/checkpoints/step_00000003").is_dir()
     assert (prepared / "model/ddp/model.safetensors").is_file()

@@ -1,0 +1,367 @@
+"""Several processes (one per card, on one or several nodes) through ``python -m
+paddle.distributed.launch``: the options, the command line, the environment, the wait, the stop.
+
+Training, separation and evaluation all launch :mod:`spleeter_paddle.launched` with a job file;
+each launched process reads it and runs its task (see ``launched.TASKS``). Worker logs go to
+``<log_dir>/workerlog.<rank>``, never into the working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .environment import prepare_sdaa_environment, sdaa_plugin_installed, user_omp_num_threads
+from .errors import SpleeterError
+from .files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+WORKER_SCRIPT = Path(__file__).with_name("launched.py")
+# The launcher gives its workers 30 s to stop before it kills them; then it is killed itself.
+LAUNCHER_STOP_S = 60.0
+POLL_S = 1.0  # how often a caller's ``on_tick`` runs while the workers work
+
+
+@dataclass
+class LaunchOptions:
+    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``: processes
+    started by ``python -m paddle.distributed.launch`` (one per card)."""
+
+    n_procs: int = 1  # processes (cards) per node
+    nnodes: Optional[str] = None  # number of nodes (multi-node)
+    master: Optional[str] = None  # rendezvous ip:port (multi-node)
+    ips: Optional[str] = None  # comma list of node ips (multi-node, legacy form)
+    devices: Optional[str] = None  # card ids for the launcher, e.g. "0,1,2,3"
+    log_dir: Optional[str] = None  # workerlog.<rank> files (default: the command's own place)
+
+    @property
+    def launched(self) -> bool:
+        return max(1, self.n_procs) > 1 or bool(self.nnodes)
+
+    @property
+    def multi_node(self) -> bool:
+        return (bool(self.nnodes) and str(self.nnodes) != "1") or "," in (self.ips or "")
+
+
+def world_info() -> Tuple[int, int]:
+    """``(rank, world_size)`` from the launcher's environment; ``(0, 1)`` outside it."""
+    return int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(
+        os.environ.get("PADDLE_TRAINERS_NUM", 1)
+    )
+
+
+def init_distributed() -> Tuple[int, int]:
+    """Initialise the collective environment when launched with several processes."""
+    rank, world_size = world_info()
+    if world_size > 1:
+        import paddle.distributed as dist
+
+        dist.init_parallel_env()
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+    return rank, world_size
+
+
+def launch_command(
+    n_procs: int, job_file: Path, launch: Optional[LaunchOptions] = None
+) -> List[str]:
+    """The ``python -m paddle.distributed.launch ...`` command line for the worker."""
+    launch = launch or LaunchOptions(n_procs)
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(n_procs)]
+    for flag, value in (
+        ("--master", launch.master),
+        ("--nnodes", launch.nnodes),
+        ("--ips", launch.ips),
+        ("--devices", launch.devices),
+        ("--log_dir", launch.log_dir),
+    ):
+        if value:
+            command += [flag, str(value)]
+    return command + [str(WORKER_SCRIPT), "--job", str(job_file)]
+
+
+def launch_environment(
+    device: str = "auto", base: Optional[Dict[str, str]] = None, n_procs: int = 1
+) -> Dict[str, str]:
+    """Environment for the launched workers: SDAA variables when the plugin is installed (unless
+    the user set them), quiet glog, and the CPU cores shared between the ``n_procs`` workers
+    (unless the user set OMP_NUM_THREADS)."""
+
+    environ = dict(os.environ if base is None else base)
+    environ.setdefault("GLOG_minloglevel", "2")
+    if base is None and user_omp_num_threads() is None:
+        environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
+    if device in ("auto", "sdaa") and sdaa_plugin_installed():
+        prepare_sdaa_environment(environ)
+    return environ
+
+
+def write_job(folder: Path, job: Dict[str, Any]) -> Path:
+    """``job`` (JSON-able; ``task`` names what the workers run) in a new file of ``folder``."""
+    descriptor, path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=folder)
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump(job, stream, default=os.fspath)  # paths given as Path objects: their text
+    return Path(path)
+
+
+def run_launched(
+    job: Dict[str, Any],
+    folder: Path,
+    launch: LaunchOptions,
+    device: str = "auto",
+    extra_env: Optional[Dict[str, str]] = None,
+    keep_fds: Sequence[int] = (),
+    output: Optional[Path] = None,
+    on_tick: Optional[Callable[[], None]] = None,
+) -> int:
+    """Run ``launch.n_procs`` workers per node on ``job`` (written to a file in ``folder``, removed
+    at the end); returns the launcher's exit status.
+
+    ``keep_fds`` (a lock) stay open in the launcher, so that they outlive this process if it is
+    killed outright. ``output``: a file that takes the launcher's own output (else it goes to
+    this process's). ``on_tick()`` runs every second while the workers work, and once at the
+    end. Ctrl-C, SIGTERM or SIGHUP here (any exception) is passed on to the launcher, which
+    stops its workers; it returns once they are gone.
+    """
+    n_procs = max(1, launch.n_procs)
+    job_path = write_job(folder, job)
+    environ = launch_environment(device, n_procs=n_procs)
+    environ.update(extra_env or {})
+    command = launch_command(n_procs, job_path, launch)
+    logger.info("launching: %s", " ".join(command))
+    try:
+        with contextlib.ExitStack() as stack:
+            stream = stack.enter_context(open(output, "ab")) if output is not None else None
+            # A session of its own: a stop reaches it once, from here, whoever was signalled.
+            launcher = subprocess.Popen(
+                command,
+                env=environ,
+                start_new_session=True,
+                pass_fds=tuple(keep_fds),
+                stdout=stream,
+                stderr=subprocess.STDOUT if stream is not None else None,
+            )
+            try:
+                return _wait(launcher, on_tick)
+            except BaseException as stop:
+                interrupt = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else None
+                stop_launcher(launcher, interrupt)
+                raise
+    finally:
+        job_path.unlink(missing_ok=True)
+
+
+def _wait(launcher: subprocess.Popen, on_tick: Optional[Callable[[], None]]) -> int:
+    if on_tick is None:
+        return launcher.wait()
+    while True:
+        try:
+            status = launcher.wait(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            on_tick()
+            continue
+        on_tick()
+        return status
+
+
+def stop_launcher(
+    launcher: subprocess.Popen,
+    signal_number: Optional[int] = None,
+    grace_s: float = LAUNCHER_STOP_S,
+) -> None:
+    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM: the launcher stops
+    its workers on either) and wait for it; after ``grace_s`` (or a second Ctrl-C) kill it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(launcher.pid, signal_number or signal.SIGTERM)
+    try:
+        launcher.wait(timeout=grace_s)
+        return
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        logger.warning("the launcher did not stop in time: killing it (pid %d)", launcher.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+
+
+# --- a job whose items (songs) are shared between the processes --------------------------------
+
+
+def share_by_duration(items: Sequence[Mapping[str, Any]], n_shares: int) -> List[List[int]]:
+    """Indices of ``items`` for each of ``n_shares`` processes, balanced by ``seconds``: the
+    longest first, each to the share with the least so far (the lowest index on a tie), so the
+    split is the same in every process. Items whose ``folders`` meet (one folder written by one
+    process at a time) go to one share together, in their order."""
+    owner: Dict[str, int] = {}
+    units: Dict[int, List[int]] = {}
+    for index, item in enumerate(items):
+        joined = sorted({owner[f] for f in item.get("folders", ()) if f in owner})
+        unit = joined[0] if joined else index
+        members = [index] + [m for other in joined for m in units.pop(other)]
+        units[unit] = sorted(members)
+        for member in members:
+            for folder in items[member].get("folders", ()):
+                owner[folder] = unit
+    seconds = {unit: sum(float(items[m]["seconds"]) for m in ms) for unit, ms in units.items()}
+    loads = [0.0] * n_shares
+    shares: List[List[int]] = [[] for _ in range(n_shares)]
+    for unit in sorted(units, key=lambda unit: (-seconds[unit], units[unit][0])):
+        share = min(range(n_shares), key=lambda number: (loads[number], number))
+        shares[share] += units[unit]
+        loads[share] += seconds[unit]
+    return [
+        sorted(share, key=lambda index: (-float(items[index]["seconds"]), index))
+        for share in shares
+    ]
+
+
+OUTCOMES = "outcome.{rank}.jsonl"  # one JSON line per finished item, in a job folder
+WORKER_ERROR = "error.{rank}.json"  # the error that stopped a worker, in a job folder
+
+
+class JobFolder:
+    """A temporary folder for a launched job (job file, workers' outcomes, logs unless
+    ``--log-dir``): removed on exit, unless a worker failed (then its logs are kept and named).
+
+    ``run(job, ...)`` launches the workers and passes each outcome they record to ``report`` as
+    it arrives; ``problem(names, verb)`` says afterwards why some items were not finished.
+    """
+
+    def __init__(self, kind: str, launch: LaunchOptions):
+        self.kind, self.launch = kind, launch
+        self.status = 0
+        self.keep = False
+        self.outcomes: Dict[str, Dict[str, Any]] = {}
+        self._offsets: Dict[Path, int] = {}
+
+    def __enter__(self) -> JobFolder:
+        self.path = Path(tempfile.mkdtemp(prefix=f"spleeter-paddle-{self.kind}-"))
+        self.log_dir = Path(self.launch.log_dir) if self.launch.log_dir else self.path / "log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.keep:
+            logger.info("the workers' logs are kept in %s", self.log_dir)
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def run(
+        self,
+        job: Dict[str, Any],
+        device: str,
+        report: Callable[[Dict[str, Any]], None],
+    ) -> Dict[str, Dict[str, Any]]:
+        """Launch the workers on ``job``; returns ``{item name: outcome}``."""
+        job = dict(job, folder=str(self.path), multi_node=self.launch.multi_node)
+        launch = dataclasses.replace(self.launch, log_dir=str(self.log_dir))
+        logger.info(
+            "%s: %d processes per node; their logs: %s/workerlog.<rank>",
+            self.kind,
+            max(1, launch.n_procs),
+            self.log_dir,
+        )
+
+        def read() -> None:
+            for outcome in self._new_outcomes():
+                if outcome["name"] not in self.outcomes:
+                    self.outcomes[outcome["name"]] = outcome
+                    report(outcome)
+
+        self.status = run_launched(
+            job, self.path, launch, device, output=self.log_dir / "launcher.log", on_tick=read
+        )
+        return self.outcomes
+
+    def _new_outcomes(self) -> List[Dict[str, Any]]:
+        found = []
+        for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
+            with open(path, "rb") as stream:
+                stream.seek(self._offsets.get(path, 0))
+                data = stream.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self._offsets[path] = self._offsets.get(path, 0) + len(complete)
+            found += [json.loads(line) for line in complete.splitlines() if line.strip()]
+        return found
+
+    def problem(self, names: Sequence[str], verb: str) -> Optional[SpleeterError]:
+        """Why some of ``names`` have no outcome (a worker's own error, or a worker that died),
+        else None; the logs are then kept."""
+        errors = sorted(self.path.glob(WORKER_ERROR.format(rank="*")))
+        missing = [name for name in names if name not in self.outcomes]
+        if not errors and not missing and self.status == 0:
+            return None
+        self.keep = True
+        if errors:
+            found = json.loads(errors[0].read_text(encoding="utf-8"))
+            error = SpleeterError(found["message"])
+            error.exit_code = int(found["exit_code"])
+            return error
+        if not missing:
+            logger.warning("the launcher ended with status %d after every item", self.status)
+            return None
+        return SpleeterError(
+            f"{len(missing)} of {len(names)} songs not {verb} ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): a worker process died (launcher exit "
+            f"{self.status}); see {self.log_dir}/workerlog.<rank>; the finished songs are kept: "
+            "run the command again to finish"
+        )
+
+
+@contextlib.contextmanager
+def launched_shares(
+    job: Dict[str, Any],
+) -> Iterator[Tuple[List[Dict[str, Any]], Callable[[Dict[str, Any]], None]]]:
+    """In a launched worker: ``(this rank's share of job["songs"], record)``; ``record(outcome)``
+    writes an item's outcome (a dict with its ``name``) for the parent. Several nodes follow
+    rank 0's job (its songs and options: ``job`` is updated in place, but for its ``folder``)
+    and gather every outcome at the end, so that each node's parent reports them all. A SpleeterError is written for the parent too."""
+    folder = Path(job["folder"])
+    rank, world_size = world_info()
+    try:
+        if job.get("multi_node"):
+            import paddle.distributed as dist
+
+            rank, world_size = init_distributed()
+            shared = [{key: value for key, value in job.items() if key != "folder"}]
+            dist.broadcast_object_list(shared, src=0)
+            job.update(shared[0])  # in place: the caller reads rank 0's job too
+        songs = job["songs"]
+        share = [songs[index] for index in share_by_duration(songs, world_size)[rank]]
+        recorded: List[Dict[str, Any]] = []
+        outcomes = folder / OUTCOMES.format(rank=rank)
+
+        def record(outcome: Dict[str, Any]) -> None:
+            recorded.append(outcome)
+            _append_line(outcomes, json.dumps(outcome))
+
+        yield share, record
+        if job.get("multi_node"):
+            gathered: List[Any] = []
+            dist.all_gather_object(gathered, recorded)
+            for outcome in (item for ranks in gathered for item in ranks):
+                if outcome not in recorded:
+                    _append_line(outcomes, json.dumps(outcome))
+    except SpleeterError as error:
+        message = json.dumps({"message": str(error), "exit_code": error.exit_code})
+        write_text_atomic(folder / WORKER_ERROR.format(rank=rank), message)
+        raise
+
+
+def _append_line(path: Path, line: str) -> None:
+    """One whole line at the end of ``path`` (one write: a reader never sees half of it)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(descriptor)

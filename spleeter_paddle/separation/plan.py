@@ -1,0 +1,105 @@
+"""The plan of a ``separate`` run, made before any model loads: where every file's stems go
+(or why they cannot), and which songs are already finished (their stems' tags say so).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from ..audio import io as audio_io
+from ..audio.adapter import is_default_adapter_name
+from ..errors import AudioError
+from ..files import same_file_key
+from . import outputs
+
+if TYPE_CHECKING:
+    from .batch import CheckedOptions
+
+
+class PlannedFile(NamedTuple):
+    """One input of a run: its stem paths, or the problem that keeps it from running; ``done``:
+    its stems are already there, made as this run would make them (skipped)."""
+
+    name: str
+    paths: Optional[Dict[str, Path]]
+    problem: Optional[str] = None
+    done: bool = False
+
+
+def plan_outputs(
+    files: Sequence[str],
+    instruments: Sequence[str],
+    output_path: str,
+    fmt: outputs.OutputFormat,
+    overwrite: bool,
+) -> List[PlannedFile]:
+    """Where every file's stems go, checked before any work, in input order.
+
+    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
+    whose stems would land on an earlier file's stems, or on files that may not be replaced,
+    gets a ``problem`` and is skipped.
+    """
+    named: Dict[int, Dict[str, Path]] = {}
+    problems: Dict[int, str] = {}
+    seen: Dict[Tuple[int, int], str] = {}
+    for index, name in enumerate(files):
+        try:
+            audio_io.check_input_file(name)
+            identity = same_file_key(name)
+            if identity in seen:
+                raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
+            seen[identity] = name
+            named[index] = outputs.output_paths(instruments, name, output_path, fmt)
+        except AudioError as error:
+            problems[index] = str(error)
+    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
+    owners: Dict[Path, str] = {}
+    for index, paths in named.items():
+        name = files[index]
+        try:
+            clash = next((path for path in paths.values() if path in owners), None)
+            if clash is not None:
+                raise AudioError(
+                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
+                    "use a -f/--filename_format with {foldername} to keep both"
+                )
+            for instrument, path in paths.items():
+                outputs.check_replaceable(path, instrument, name, overwrite)
+        except AudioError as error:
+            problems[index] = str(error)
+            continue
+        owners.update({path: name for path in paths.values()})
+    return [
+        PlannedFile(name, None, problems[index])
+        if index in problems
+        else PlannedFile(name, named[index])
+        for index, name in enumerate(files)
+    ]
+
+
+def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> List[PlannedFile]:
+    """``plan`` with ``done`` set for the songs whose stems all carry the tag this run would
+    write (same input version, weights, config and options: ``outputs.stems_done``). A user's
+    ``adapter`` writes untagged files: its songs are never done. Provisions the model's weights."""
+    from ..pretrained.weights import pretrained_weights
+    from .separator import stems_setting
+
+    if not is_default_adapter_name(adapter) or not any(item.paths for item in plan):
+        return plan
+    settings = run.separator
+    weights = pretrained_weights(settings.params, model_dir=settings.model_dir)
+    setting = stems_setting(
+        settings.params, weights.sha256, settings.mwf, settings.segment_frames,
+        run.output_format.file_options(run.offset, run.duration),
+    )  # fmt: skip
+    marked = []
+    for item in plan:
+        try:
+            done = bool(item.paths) and outputs.stems_done(
+                item.paths, item.name, outputs.made_digest(setting, item.name)
+            )
+        except OSError:  # the input went away: its own read reports it
+            done = False
+        marked.append(item._replace(done=done))
+    return marked
