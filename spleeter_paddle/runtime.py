@@ -1,6 +1,10 @@
 """Paddle, loaded the project's way: modules take ``paddle`` (and ``nn``) from here, so the
 settings Paddle reads at import are decided first (``environment.prepare``). Importing the
 package itself loads no framework; the first module that needs Paddle does.
+
+This is also the one place that knows how the Paddle releases we support differ: 3.x, and 2.6.2
+(what ``pip install paddlepaddle-gpu`` gets from PyPI; docs/paddle-versions.md). The shims
+are at the end of this module.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 import threading
 
 from . import environment
+from .errors import ConfigurationError
 
 _SIGNALS = [
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -47,8 +52,16 @@ def _release_captured_handlers(captured: io.StringIO, root_before: list) -> None
 environment.prepare()
 _captured = io.StringIO()
 _root_handlers = list(logging.getLogger().handlers)
-with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: set on purpose
-    import paddle
+try:
+    with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: on purpose
+        import paddle
+except ModuleNotFoundError as _error:
+    if _error.name != "paddle":
+        raise
+    raise ConfigurationError(
+        "PaddlePaddle is not installed: pip install paddlepaddle (CPU) or paddlepaddle-gpu "
+        "(NVIDIA GPUs), 2.6.2 or later (docs/paddle-versions.md)"
+    ) from None
 _release_captured_handlers(_captured, _root_handlers)
 for _line in _captured.getvalue().splitlines():
     if "OMP_NUM_THREADS" not in _line:
@@ -63,4 +76,26 @@ if threading.current_thread() is threading.main_thread():
 
 nn = paddle.nn
 
-__all__ = ["paddle", "nn"]
+# --- Paddle 2.6 / 3.x -------------------------------------------------------------------------
+MINIMUM_PADDLE = (2, 6)
+
+
+def paddle_release(version: str) -> tuple:
+    """``(major, minor)`` of a Paddle version string; a source build (``0.0.0``) counts as newest."""
+    numbers = [int(part) if part.isdigit() else 0 for part in version.split(".")[:2]]
+    return (99, 0) if numbers == [0, 0] else tuple(numbers + [0] * (2 - len(numbers)))
+
+
+if paddle_release(paddle.__version__) < MINIMUM_PADDLE:
+    raise ConfigurationError(
+        f"PaddlePaddle {paddle.__version__} is too old: spleeter-paddle needs 2.6.2 or later "
+        "(pip install -U paddlepaddle, or paddlepaddle-gpu; docs/paddle-versions.md)"
+    )
+
+# ``paddle.jit.save`` writes the program as ``.json`` under Paddle 3's PIR (its default), as a
+# protobuf ``.pdmodel`` under Paddle 2.6 (or 3.x with ``FLAGS_enable_pir_api=0``); the predictor
+# reads the kind this Paddle writes (2.6 cannot read a ``.json`` program).
+PROGRAM_SUFFIXES = (".json", ".pdmodel")
+PROGRAM_SUFFIX = ".json" if paddle.framework.use_pir_api() else ".pdmodel"
+
+__all__ = ["paddle", "nn", "PROGRAM_SUFFIX", "PROGRAM_SUFFIXES"]

@@ -16,7 +16,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -45,11 +45,27 @@ REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "onnxruntime": (("paddle2onnx", "onnx", "onnxruntime"), "onnx"),
 }
 _DIGESTS_FILE = "sha256.json"
-MODEL_FILES = {
-    "paddle": ("model.json", "model.pdiparams"),
-    "onnx": ("model.onnx",),
-    "openvino": ("model.xml", "model.bin"),
-}
+_EXPORTED_FILES = {"onnx": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
+
+
+def model_files(fmt: str, program_suffix: Optional[str] = None) -> Tuple[str, ...]:
+    """The model files of a ``fmt`` export. A ``paddle`` export is its program and weights; the
+    program is ``model.json`` or ``model.pdmodel`` (``program_suffix``; by default the kind this
+    Paddle writes, ``runtime.PROGRAM_SUFFIX``)."""
+    if fmt != "paddle":
+        return _EXPORTED_FILES[fmt]
+    if program_suffix is None:
+        from ..runtime import PROGRAM_SUFFIX as program_suffix
+    return (f"model{program_suffix}", "model.pdiparams")
+
+
+def known_model_files(fmt: str) -> List[List[str]]:
+    """Every list of model files a ``fmt`` export of this tool may hold (any supported Paddle)."""
+    if fmt != "paddle":
+        return [list(model_files(fmt))]
+    from ..runtime import PROGRAM_SUFFIXES
+
+    return [list(model_files(fmt, suffix)) for suffix in PROGRAM_SUFFIXES]
 
 
 def require(name: str) -> None:
@@ -102,15 +118,17 @@ def _stdout_to_log() -> Iterator[None]:
 
 
 def paddle_to_onnx(prefix: Path, onnx_path: Path) -> None:
-    """``prefix.json``/``.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset :data:`ONNX_OPSET`,
-    input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
+    """The program and ``prefix.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset
+    :data:`ONNX_OPSET`, input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
     import onnx
     import paddle2onnx
+
+    from ..runtime import PROGRAM_SUFFIX
 
     try:
         with _stdout_to_log():
             serialized = paddle2onnx.export(
-                f"{prefix}.json",
+                f"{prefix}{PROGRAM_SUFFIX}",
                 f"{prefix}.pdiparams",
                 save_file=None,
                 opset_version=ONNX_OPSET,
@@ -223,7 +241,7 @@ class OpenVinoRunner:
 
 
 def open_graph(directory: Path, fmt: str, device: str = "cpu") -> Callable[[np.ndarray], Any]:
-    """A runner for the ``fmt`` model files in ``directory`` (names from :data:`MODEL_FILES`)."""
+    """A runner for the ``fmt`` model files in ``directory`` (names from :func:`model_files`)."""
     if fmt == "onnx":
         return OnnxRuntimeRunner(directory / "model.onnx", device)
     if fmt == "openvino":
@@ -291,7 +309,7 @@ def build_graph(
     directory: Path,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Dict[str, Any]:
-    """Write ``fmt``'s :data:`MODEL_FILES` into the empty ``directory``, verified; returns the
+    """Write ``fmt``'s :func:`model_files` into the empty ``directory``, verified; returns the
     verification numbers. Intermediate files are removed."""
     from ..model import portable_activations
     from .inference import save_graph
@@ -306,8 +324,8 @@ def build_graph(
             with portable_activations(model):
                 save_graph(model, n_channels, n_bins, prefix)
         if fmt == "paddle":
-            for suffix in (".json", ".pdiparams"):
-                os.replace(f"{prefix}{suffix}", directory / f"model{suffix}")
+            for name in model_files(fmt):
+                os.replace(f"{prefix}{Path(name).suffix}", directory / name)
         else:
             paddle_to_onnx(prefix, directory / "model.onnx")
     if fmt == "openvino":
@@ -333,14 +351,14 @@ def cached_graph(
 
     def build(directory: Path) -> None:
         build_graph(model, n_channels, n_bins, fmt, directory)
-        digests = {name: file_sha256(directory / name) for name in MODEL_FILES[fmt]}
+        digests = {name: file_sha256(directory / name) for name in model_files(fmt)}
         (directory / _DIGESTS_FILE).write_text(json.dumps(digests, indent=1))
 
     def complete(directory: Path) -> bool:
         """Every model file present with the sha256 recorded when it was built and verified."""
         try:
             digests = json.loads((directory / _DIGESTS_FILE).read_text())
-            return all(file_sha256(directory / name) == digests[name] for name in MODEL_FILES[fmt])
+            return all(file_sha256(directory / name) == digests[name] for name in model_files(fmt))
         except (OSError, ValueError, KeyError, TypeError):
             return False
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigurationError, ModelError
 from ..model import build_model
 from ..pretrained.weights import PretrainedWeights
-from ..runtime import paddle
+from ..runtime import PROGRAM_SUFFIX, paddle
 from ..vocab import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -68,13 +68,14 @@ class PredictorRunner:
 
     @classmethod
     def from_files(cls, prefix: Path, device: str = "cpu") -> PredictorRunner:
-        """A predictor for ``prefix.json`` + ``prefix.pdiparams`` written by ``paddle.jit.save``."""
+        """A predictor for the program (``prefix`` + ``PROGRAM_SUFFIX``) and ``prefix.pdiparams``
+        written by ``paddle.jit.save``."""
         runner = cls.__new__(cls)
         runner._start(prefix, device)
         return runner
 
     def _start(self, prefix: Path, device: str) -> None:
-        config = paddle.inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
+        config = paddle.inference.Config(f"{prefix}{PROGRAM_SUFFIX}", f"{prefix}.pdiparams")
         if device.startswith("gpu"):
             config.enable_use_gpu(256, int(device.split(":")[1]) if ":" in device else 0)
         elif device == "cpu":
@@ -254,12 +255,14 @@ def _prune(cache_dir: Path, keep: int, stale_s: float = 86_400.0) -> None:
 
 
 def _complete(directory: Path) -> bool:
-    return all((directory / f"inference{suffix}").is_file() for suffix in (".json", ".pdiparams"))
+    suffixes = (PROGRAM_SUFFIX, ".pdiparams")
+    return all((directory / f"inference{suffix}").is_file() for suffix in suffixes)
 
 
 def save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, prefix: Path) -> None:
-    """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
-    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the eval-mode graph)."""
+    """``paddle.jit.save`` to ``prefix`` + ``PROGRAM_SUFFIX`` (the program) and ``.pdiparams``:
+    input ``magnitude`` ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the
+    eval-mode graph)."""
     model.eval()
     spec = [paddle.static.InputSpec([None, n_channels, None, n_bins], "float32", "magnitude")]
     paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))

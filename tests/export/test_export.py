@@ -200,6 +200,35 @@ def test_tampered_export_is_refused_on_read(tmp_path, onnx_export):
         shutil.rmtree(out)
 
 
+def test_a_paddle_export_of_the_other_paddle_release_is_named_not_run(tmp_path):
+    """Paddle 3 writes its program as ``model.json``, Paddle 2.6 as ``model.pdmodel``: an export
+    made with the other release (made here by renaming, its manifest rewritten to match) is
+    refused on read with both versions named, and ``--overwrite`` may still replace it."""
+    from spleeter_paddle.runtime import PROGRAM_SUFFIX, PROGRAM_SUFFIXES
+
+    params = small_params()
+    model = small_model(params)
+    out = tmp_path / "exported"
+    manifest = export_network(model, params, out, "paddle")
+    ours = f"model{PROGRAM_SUFFIX}"
+    assert manifest["model_files"] == [ours, "model.pdiparams"] and (out / ours).is_file()
+    other = next(f"model{suffix}" for suffix in PROGRAM_SUFFIXES if suffix != PROGRAM_SUFFIX)
+    (out / ours).rename(out / other)
+    manifest["model_files"][0] = other
+    manifest["sha256"][other] = manifest["sha256"].pop(ours)
+    manifest["converters"]["paddle"] = "9.9.9"
+    (out / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=rf"Paddle 9\.9\.9 .*{paddle.__version__} reads {ours}"):
+        ExportedModel(out)
+    export_network(model, params, out, "paddle", overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        ["config.json", "export.json", ours, "model.pdiparams"]
+    )
+    magnitude = np.random.default_rng(3).uniform(0, 50, (1, 2, 64, F)).astype(np.float32)
+    expected = eager(model, magnitude)
+    assert np.abs(ExportedModel(out)(magnitude) - expected).max() <= 1e-5 * expected.max()
+
+
 @needs("onnx")
 def test_cli_exports_a_trained_model_directory(tmp_path, capsys):
     from spleeter_paddle.training.checkpoint import export_model as save_trained
