@@ -49,13 +49,21 @@ def test_a_python_without_paddle_stops_the_check_with_one_line(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     result = _script("paddle_check.sh", "--python", str(bare / "bin" / "python"), tmp_path=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"paddle_check: {bare}/bin/python cannot import paddle and numpy"
+    assert (
+        result.stderr.strip() == f"paddle_check: {bare}/bin/python cannot import paddle and numpy"
+    )
     assert "passed" not in result.stdout
 
 
 @pytest.mark.parametrize(
     "version, release",
-    [("2.6.2", (2, 6)), ("3.3.1", (3, 3)), ("3.0.0rc1", (3, 0)), ("2.5", (2, 5)), ("0.0.0", (99, 0))],
+    [
+        ("2.6.2", (2, 6)),
+        ("3.3.1", (3, 3)),
+        ("3.0.0rc1", (3, 0)),
+        ("2.5", (2, 5)),
+        ("0.0.0", (99, 0)),
+    ],
 )
 def test_paddle_release_reads_major_and_minor(version, release):
     from spleeter_paddle.runtime import MINIMUM_PADDLE, paddle, paddle_release
