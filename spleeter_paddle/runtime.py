@@ -92,10 +92,63 @@ if paddle_release(paddle.__version__) < MINIMUM_PADDLE:
         "(pip install -U paddlepaddle, or paddlepaddle-gpu; docs/paddle-versions.md)"
     )
 
+PADDLE_2 = paddle_release(paddle.__version__) < (3, 0)
+
+
+def pixel_shuffle(inputs, factor: int):
+    """``nn.functional.pixel_shuffle`` (NCHW). Under Paddle 2.6 as reshape + transpose (the
+    same numbers): 2.6's own op infers a dynamic height (-1) times ``factor`` as -2 when
+    ``to_static`` builds the graph, which then fails; here the height may be dynamic, the
+    width must be known."""
+    if not PADDLE_2:
+        return nn.functional.pixel_shuffle(inputs, factor)
+    channels, width = inputs.shape[1] // (factor * factor), inputs.shape[3]
+    blocks = inputs.reshape([0, channels, factor, factor, -1, width])
+    return blocks.transpose([0, 1, 4, 2, 5, 3]).reshape([0, channels, -1, width * factor])
+
+
+def check_paddle2onnx() -> None:
+    """ConfigurationError when the installed paddle2onnx cannot read this Paddle's programs:
+    2.x needs Paddle 3 (it refuses to import under 2.6), Paddle 2.6 needs 1.3."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("paddle2onnx")
+    except PackageNotFoundError:
+        return  # ``backends.require`` names the missing package
+    if (paddle_release(installed) >= (2, 0)) == PADDLE_2:
+        wanted = "paddle2onnx>=1.3.1,<2" if PADDLE_2 else "paddle2onnx>=2.1"
+        raise ConfigurationError(
+            f"paddle2onnx {installed} does not convert Paddle {paddle.__version__}'s programs: "
+            f"pip install '{wanted}' (docs/paddle-versions.md)"
+        )
+
+
+def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
+    """``paddle2onnx.export`` of ``program`` + ``params`` to a serialized ONNX model, opset
+    ``opset``, with the options of the paddle2onnx that goes with this Paddle (which
+    ``backends.require`` checked)."""
+    import paddle2onnx
+
+    # 2.x's default optimiser (polygraphy) may pip-install packages; 1.3 has no such option.
+    options = {} if PADDLE_2 else {"optimize_tool": ""}
+    return paddle2onnx.export(
+        program, params, save_file=None, opset_version=opset, auto_upgrade_opset=False, **options
+    )
+
+
 # ``paddle.jit.save`` writes the program as ``.json`` under Paddle 3's PIR (its default), as a
 # protobuf ``.pdmodel`` under Paddle 2.6 (or 3.x with ``FLAGS_enable_pir_api=0``); the predictor
 # reads the kind this Paddle writes (2.6 cannot read a ``.json`` program).
 PROGRAM_SUFFIXES = (".json", ".pdmodel")
 PROGRAM_SUFFIX = ".json" if paddle.framework.use_pir_api() else ".pdmodel"
 
-__all__ = ["paddle", "nn", "PROGRAM_SUFFIX", "PROGRAM_SUFFIXES"]
+__all__ = [
+    "paddle",
+    "nn",
+    "PROGRAM_SUFFIX",
+    "PROGRAM_SUFFIXES",
+    "check_paddle2onnx",
+    "paddle2onnx_export",
+    "pixel_shuffle",
+]

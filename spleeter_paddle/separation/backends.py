@@ -76,6 +76,10 @@ def require(name: str) -> None:
         raise ConfigurationError(
             f"{name} needs {', '.join(missing)}: pip install 'spleeter-paddle[{extra}]'"
         )
+    if "paddle2onnx" in packages:
+        from ..runtime import check_paddle2onnx
+
+        check_paddle2onnx()
 
 
 def _installed(package: str) -> bool:
@@ -121,20 +125,13 @@ def paddle_to_onnx(prefix: Path, onnx_path: Path) -> None:
     """The program and ``prefix.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset
     :data:`ONNX_OPSET`, input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
     import onnx
-    import paddle2onnx
 
-    from ..runtime import PROGRAM_SUFFIX
+    from ..runtime import PROGRAM_SUFFIX, paddle2onnx_export
 
+    program, params = f"{prefix}{PROGRAM_SUFFIX}", f"{prefix}.pdiparams"
     try:
         with _stdout_to_log():
-            serialized = paddle2onnx.export(
-                f"{prefix}{PROGRAM_SUFFIX}",
-                f"{prefix}.pdiparams",
-                save_file=None,
-                opset_version=ONNX_OPSET,
-                auto_upgrade_opset=False,
-                optimize_tool="",  # the default (polygraphy) may pip-install packages
-            )
+            serialized = paddle2onnx_export(program, params, ONNX_OPSET)
         graph = onnx.load_from_string(serialized)
     except Exception as error:  # paddle2onnx reports failures as assorted exceptions
         raise ModelError(f"paddle2onnx could not convert the model: {error}") from None
