@@ -70,10 +70,16 @@ if [ -z "$PY" ]; then
     if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "== environment $VENV: $PADDLE_SPEC + requirements.txt (without Paddle)"
         others=$(mktemp); trap 'rm -f "$others"' EXIT
-        grep -v -E '^(paddlepaddle|-e )' "$REPO/requirements.txt" >"$others"
+        grep -v -E '^(paddlepaddle|paddle2onnx|-e )' "$REPO/requirements.txt" >"$others"
         rm -f "$stamp"
         "$base" -m venv "$VENV" && "$VENV/bin/python" -m pip install -q "$PADDLE_SPEC" -r "$others" \
             || { echo "paddle_check: installing $PADDLE_SPEC failed" >&2; exit 1; }
+        # The ONNX converter goes with Paddle's release: 2.x reads Paddle 3 programs only.
+        converter=$(grep -E '^paddle2onnx' "$REPO/requirements.txt")
+        "$VENV/bin/python" -c 'import paddle, sys; sys.exit(paddle.__version__.startswith("2."))' \
+            || converter="paddle2onnx>=1.3.1,<2"
+        "$VENV/bin/python" -m pip install -q "$converter" \
+            || { echo "paddle_check: installing $converter failed" >&2; exit 1; }
         echo "$want" >"$stamp"
     fi
     PY="$VENV/bin/python"
@@ -89,7 +95,8 @@ failed=0 started=$SECONDS
 for file in "${FILES[@]}"; do
     t0=$SECONDS
     log=$(mktemp)
-    timeout "$PER_FILE" "$PY" -m pytest -q -x -p no:cacheprovider --device "$DEVICE" "$file" >"$log" 2>&1
+    timeout "$PER_FILE" "$PY" -m pytest -q -x -p no:cacheprovider --basetemp "$log.tmp" \
+        --device "$DEVICE" "$file" >"$log" 2>&1
     status=$?
     summary=$(grep -E ' in [0-9.]+s' "$log" | tail -1 | tr -d '=')
     [ "$status" = 124 ] && summary="timed out after ${PER_FILE}s"
@@ -98,7 +105,7 @@ for file in "${FILES[@]}"; do
         failed=$((failed + 1))
         tail -25 "$log" | sed 's/^/    /'
     fi
-    rm -f "$log"
+    rm -rf "$log" "$log.tmp"
 done
 echo "== $versions, --device $DEVICE: $((${#FILES[@]} - failed))/${#FILES[@]} files passed in $((SECONDS - started)) s"
 [ "$failed" = 0 ]

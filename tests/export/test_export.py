@@ -125,19 +125,49 @@ def test_elu_and_softmax_models_export_exactly(tmp_path):
     assert check["max_abs_diff"] <= 1e-5 * check["max_abs_output"]
 
 
+def _paddle2onnx_major() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("paddle2onnx").split(".")[0])
+    except PackageNotFoundError:
+        return 0
+
+
+def _paddle_leaky_relu_model(params):
+    model = small_model(params)
+    for unet in model.unets.values():
+        for block in unet.encoder:
+            block.activation = paddle.nn.LeakyReLU(0.2)
+    return model
+
+
 @needs("onnx")
+@pytest.mark.skipif(
+    _paddle2onnx_major() < 2, reason="paddle2onnx 1.3 (for Paddle 2.6) reads the slope right"
+)
 def test_paddle_leaky_relu_op_is_caught_by_verification(tmp_path):
     """paddle2onnx 2.1 reads Paddle's double ``negative_slope`` as a float: a graph built with
     ``paddle.nn.LeakyReLU`` (the operator the U-Net no longer uses) converts to a wrong ONNX
     model. The export must refuse it, naming the numbers, and write nothing."""
     params = small_params()
-    model = small_model(params)
-    for unet in model.unets.values():
-        for block in unet.encoder:
-            block.activation = paddle.nn.LeakyReLU(0.2)
+    model = _paddle_leaky_relu_model(params)
     with pytest.raises(ModelError, match=r"max \|diff\| .* on outputs up to .*nothing written"):
         export_network(model, params, tmp_path / "out", "onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@needs("onnx")
+@pytest.mark.skipif(
+    _paddle2onnx_major() != 1, reason="paddle2onnx 1.3 is the converter of Paddle 2.6 programs"
+)
+def test_paddle_leaky_relu_op_converts_exactly_from_a_paddle_2_6_program(tmp_path):
+    """paddle2onnx 1.3 reads the slope of a Paddle 2.6 program (``.pdmodel``) as it is: the
+    same model that 2.1 gets wrong exports within float noise."""
+    params = small_params()
+    manifest = export_network(_paddle_leaky_relu_model(params), params, tmp_path / "out", "onnx")
+    check = manifest["verification"]
+    assert check["max_abs_diff"] <= 1e-5 * check["max_abs_output"]
 
 
 def test_failed_verification_keeps_the_previous_export(tmp_path, onnx_export):
