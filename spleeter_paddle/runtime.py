@@ -97,9 +97,9 @@ PADDLE_2 = paddle_release(paddle.__version__) < (3, 0)
 
 def pixel_shuffle(inputs, factor: int):
     """``nn.functional.pixel_shuffle`` (NCHW). Under Paddle 2.6 as reshape + transpose (the
-    same numbers): 2.6's own op infers a dynamic height (-1) times ``factor`` as -2 when
-    ``to_static`` builds the graph, which then fails; here the height may be dynamic, the
-    width must be known."""
+    same numbers): in a ``to_static`` graph 2.6's own op declares a dynamic height (-1) times
+    ``factor`` as -2, which the next op refuses; here the height may be dynamic, the width
+    must be known."""
     if not PADDLE_2:
         return nn.functional.pixel_shuffle(inputs, factor)
     channels, width = inputs.shape[1] // (factor * factor), inputs.shape[3]
