@@ -114,7 +114,6 @@ def test_blstm_model_shapes():
     assert float(estimates.min()) >= 0
 
 
-
 class _ShuffleThenNormalise(nn.Layer):
     """The end of the last decoder block: the phases interleaved, then BatchNorm."""
 
