@@ -4,6 +4,7 @@ and peak RSS, on generated 30 s / 180 s / 600 s songs (2stems unless -p says oth
     python benchmarks/bench_separate.py                 # 30 180 600
     python benchmarks/bench_separate.py --durations 30 180 --backends predictor eager
     python benchmarks/bench_separate.py --durations 3600 --cli-only    # 60-minute RSS check
+    python benchmarks/bench_separate.py --durations 30 180 --device gpu  # on the first CUDA card
 
 Targets (2-core CPU, 2stems): <= 0.02 s per audio second in-process, <= 8 s whole process for
 180 s (official Spleeter 2.4.2: 25.6 s, 0.044 s/s, 4.4 GB peak RSS), RSS flat in length.
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+
+from spleeter_paddle.vocab import DEVICES
 
 RATE = 44100
 REPO = Path(__file__).resolve().parents[1]
@@ -40,14 +43,14 @@ def write_song(path: Path, duration_s: float) -> None:
             written += len(block)
 
 
-def in_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
+def in_process(song: Path, params: str, backend: str, mwf: bool, device: str) -> tuple:
     """Seconds per second of audio with the model already loaded (file in, files out), and the
     model's median milliseconds per 512-frame segment."""
     import numpy as np
 
     from spleeter_paddle.separation.separator import Separator
 
-    separator = Separator(params, backend=backend, mwf=mwf)
+    separator = Separator(params, backend=backend, mwf=mwf, device=device)
     with tempfile.TemporaryDirectory() as out:
         separator.separate_to_file(song, out, duration=12.0)  # warm-up (oneDNN primitives)
         started = time.perf_counter()
@@ -62,7 +65,7 @@ def in_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
     return elapsed / sf.info(str(song)).duration, 1e3 * float(np.median(times))
 
 
-def whole_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
+def whole_process(song: Path, params: str, backend: str, mwf: bool, device: str) -> tuple:
     """Wall time and peak RSS (MB) of ``spleeter-paddle separate`` as its own process."""
     probe = (
         "import resource, subprocess, sys, time;"
@@ -72,7 +75,7 @@ def whole_process(song: Path, params: str, backend: str, mwf: bool) -> tuple:
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable, "-c", probe, sys.executable, "-m", "spleeter_paddle", "separate",
-            "-p", params, "--backend", backend, "-o", out, str(song),
+            "-p", params, "--backend", backend, "--device", device, "-o", out, str(song),
         ] + (["--mwf"] if mwf else [])  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=True)
     wall_s, rss_kb, code = result.stdout.split()
@@ -106,8 +109,12 @@ def main() -> None:
     parser.add_argument("-p", "--params", default="spleeter:2stems")
     parser.add_argument("--mwf", action="store_true")
     parser.add_argument("--cli-only", action="store_true", help="skip the in-process timing")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
     args = parser.parse_args()
-    print(f"cpu cores: {os.cpu_count()}  config: {args.params}  mwf: {args.mwf}")
+    from spleeter_paddle.devices import available_device_type
+
+    device = available_device_type(args.device)
+    print(f"cpu cores: {os.cpu_count()}  device: {device}  config: {args.params}  mwf: {args.mwf}")
     print(
         f"{'duration':>9} {'backend':>10} {'model ms/seg':>13} {'s/audio s':>10} "
         f"{'CLI wall s':>11} {'peak RSS MB':>12}"
@@ -121,9 +128,9 @@ def main() -> None:
                 per_second, model_ms = (
                     (float("nan"), float("nan"))
                     if args.cli_only
-                    else in_process(song, args.params, backend, args.mwf)
+                    else in_process(song, args.params, backend, args.mwf, device)
                 )
-                wall_s, rss_mb = whole_process(song, args.params, backend, args.mwf)
+                wall_s, rss_mb = whole_process(song, args.params, backend, args.mwf, device)
                 walls[duration, backend] = wall_s
                 print(
                     f"{duration:>8.0f}s {backend:>10} {model_ms:>13.1f} {per_second:>10.4f} "
@@ -131,7 +138,7 @@ def main() -> None:
                     flush=True,
                 )
             song.unlink()
-    if args.params == "spleeter:2stems" and "predictor" in args.backends:
+    if args.params == "spleeter:2stems" and "predictor" in args.backends and device == "cpu":
         print_process_split(walls, max(args.durations))
     print(
         f"self peak RSS (in-process runs): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"

@@ -1,6 +1,10 @@
 """Paddle, loaded the project's way: modules take ``paddle`` (and ``nn``) from here, so the
 settings Paddle reads at import are decided first (``environment.prepare``). Importing the
 package itself loads no framework; the first module that needs Paddle does.
+
+This is also the one place that knows how the Paddle releases we support differ: 3.x, and 2.6.2
+(what ``pip install paddlepaddle-gpu`` gets from PyPI; docs/paddle-versions.md). The shims
+are at the end of this module.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 import threading
 
 from . import environment
+from .errors import ConfigurationError
 
 _SIGNALS = [
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -47,8 +52,16 @@ def _release_captured_handlers(captured: io.StringIO, root_before: list) -> None
 environment.prepare()
 _captured = io.StringIO()
 _root_handlers = list(logging.getLogger().handlers)
-with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: set on purpose
-    import paddle
+try:
+    with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: on purpose
+        import paddle
+except ModuleNotFoundError as _error:
+    if _error.name != "paddle":
+        raise
+    raise ConfigurationError(
+        "PaddlePaddle is not installed: pip install paddlepaddle (CPU) or paddlepaddle-gpu "
+        "(NVIDIA GPUs), 2.6.2 or later (docs/paddle-versions.md)"
+    ) from None
 _release_captured_handlers(_captured, _root_handlers)
 for _line in _captured.getvalue().splitlines():
     if "OMP_NUM_THREADS" not in _line:
@@ -63,4 +76,79 @@ if threading.current_thread() is threading.main_thread():
 
 nn = paddle.nn
 
-__all__ = ["paddle", "nn"]
+# --- Paddle 2.6 / 3.x -------------------------------------------------------------------------
+MINIMUM_PADDLE = (2, 6)
+
+
+def paddle_release(version: str) -> tuple:
+    """``(major, minor)`` of a Paddle version string; a source build (``0.0.0``) counts as newest."""
+    numbers = [int(part) if part.isdigit() else 0 for part in version.split(".")[:2]]
+    return (99, 0) if numbers == [0, 0] else tuple(numbers + [0] * (2 - len(numbers)))
+
+
+if paddle_release(paddle.__version__) < MINIMUM_PADDLE:
+    raise ConfigurationError(
+        f"PaddlePaddle {paddle.__version__} is too old: spleeter-paddle needs 2.6.2 or later "
+        "(pip install -U paddlepaddle, or paddlepaddle-gpu; docs/paddle-versions.md)"
+    )
+
+PADDLE_2 = paddle_release(paddle.__version__) < (3, 0)
+
+
+def pixel_shuffle(inputs, factor: int):
+    """``nn.functional.pixel_shuffle`` (NCHW). Under Paddle 2.6 as reshape + transpose (the
+    same numbers): in a ``to_static`` graph 2.6's own op declares a dynamic height (-1) times
+    ``factor`` as -2, which the next op refuses; here the height may be dynamic, the width
+    must be known."""
+    if not PADDLE_2:
+        return nn.functional.pixel_shuffle(inputs, factor)
+    channels, width = inputs.shape[1] // (factor * factor), inputs.shape[3]
+    blocks = inputs.reshape([0, channels, factor, factor, -1, width])
+    return blocks.transpose([0, 1, 4, 2, 5, 3]).reshape([0, channels, -1, width * factor])
+
+
+def check_paddle2onnx() -> None:
+    """ConfigurationError when the installed paddle2onnx cannot read this Paddle's programs:
+    2.x needs Paddle 3 (it refuses to import under 2.6), Paddle 2.6 needs 1.3."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("paddle2onnx")
+    except PackageNotFoundError:
+        return  # ``backends.require`` names the missing package
+    if (paddle_release(installed) >= (2, 0)) == PADDLE_2:
+        wanted = "paddle2onnx>=1.3.1,<2" if PADDLE_2 else "paddle2onnx>=2.1"
+        raise ConfigurationError(
+            f"paddle2onnx {installed} does not convert Paddle {paddle.__version__}'s programs: "
+            f"pip install '{wanted}' (docs/paddle-versions.md)"
+        )
+
+
+def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
+    """``paddle2onnx.export`` of ``program`` + ``params`` to a serialized ONNX model, opset
+    ``opset``, with the options of the paddle2onnx that goes with this Paddle (which
+    ``backends.require`` checked)."""
+    import paddle2onnx
+
+    # 2.x's default optimiser (polygraphy) may pip-install packages; 1.3 has no such option.
+    options = {} if PADDLE_2 else {"optimize_tool": ""}
+    return paddle2onnx.export(
+        program, params, save_file=None, opset_version=opset, auto_upgrade_opset=False, **options
+    )
+
+
+# ``paddle.jit.save`` writes the program as ``.json`` under Paddle 3's PIR (its default), as a
+# protobuf ``.pdmodel`` under Paddle 2.6 (or 3.x with ``FLAGS_enable_pir_api=0``); the predictor
+# reads the kind this Paddle writes (2.6 cannot read a ``.json`` program).
+PROGRAM_SUFFIXES = (".json", ".pdmodel")
+PROGRAM_SUFFIX = ".json" if paddle.framework.use_pir_api() else ".pdmodel"
+
+__all__ = [
+    "paddle",
+    "nn",
+    "PROGRAM_SUFFIX",
+    "PROGRAM_SUFFIXES",
+    "check_paddle2onnx",
+    "paddle2onnx_export",
+    "pixel_shuffle",
+]

@@ -6,6 +6,10 @@ checkpoint (from the package index on first use), ``models/`` the converted weig
 runs need no network. Caches the library keeps under ``$XDG_CACHE_HOME`` (the exported inference
 graph) also go to ``.cache/`` here unless that variable is set: a run reads and writes nothing
 outside the clone but temporary directories.
+
+``--device gpu`` runs the suite's Paddle work on the first CUDA card (Paddle's ``paddle-gpu``
+build; ``benchmarks/device_check.sh``); the default ``--device cpu`` hides the cards from Paddle,
+so that ``device="auto"`` picks the CPU too and numbers do not depend on the machine's cards.
 """
 
 from __future__ import annotations
@@ -18,6 +22,40 @@ from offline import offline_pip_environment  # tests/offline.py
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 REPOSITORY_CACHE = REPOSITORY / ".cache"
+TEST_DEVICES = ("cpu", "gpu")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--device",
+        default="cpu",
+        choices=TEST_DEVICES,
+        help="where tests run Paddle: cpu (default; CUDA cards hidden) or gpu (the first card)",
+    )
+
+
+def pytest_configure(config):
+    """Before anything imports Paddle: hide the cards (cpu), or check there is one (gpu)."""
+    if config.getoption("--device") == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return
+    # float32 exactness: no TF32 in cuBLAS/cuDNN (Ampere and later use it by default)
+    os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
+    from spleeter_paddle.runtime import paddle
+
+    if not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0):
+        raise pytest.UsageError(
+            f"--device gpu: Paddle {paddle.__version__} here has no CUDA card "
+            f"(CUDA build: {paddle.device.is_compiled_with_cuda()})"
+        )
+
+
+def pytest_runtest_setup(item):
+    """Each test starts on the chosen card (a test before it may have chosen the CPU)."""
+    if item.config.getoption("--device") == "gpu":
+        from spleeter_paddle.runtime import paddle
+
+        paddle.set_device("gpu:0")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,7 @@ from ..pretrained.weights import PretrainedWeights
 from ..vocab import BACKENDS
 from . import convert
 from .convert import DEFAULT_TOLERANCE, build_graph, converter_versions, require, save_graph
-from .runners import MODEL_FILES, EagerRunner, PredictorRunner, open_graph
+from .runners import EagerRunner, PredictorRunner, model_files, open_graph
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ _KEY_FILE = "graph-key.json"
 _FILES_FILE = "graph-files.json"  # sha256 of every file the build wrote
 _ENTRY_NAME = re.compile(r"^[A-Za-z]\w*-[0-9a-f]{32}$")
 MAX_CACHE_ENTRIES = 6
-PREDICTOR_FILES = ("inference.json", "inference.pdiparams")
 
 
 def as_layer(model):
@@ -187,16 +186,17 @@ def _prune(cache_dir: Path, keep: int, stale_s: float = 86_400.0) -> None:
 
 def cached_graph(model, n_channels: int, n_bins: int, fmt: Optional[str], cache_dir: Path) -> Path:
     """The cache entry of ``model``'s graph: the ``paddle.jit.save`` files of the predictor
-    (``fmt`` None; ``inference.json`` + ``.pdiparams``), else the verified ``fmt`` graph."""
+    (``fmt`` None: the ``paddle`` format's :func:`~.runners.model_files`), else the verified
+    ``fmt`` graph."""
     key = graph_key(model, n_channels, n_bins)
     if fmt is None:
         stem = key["class"].rsplit(".", 1)[-1] if key else type(model).__name__
-        prefix = "inference"
+        prefix = "model"
 
         def build(directory: Path) -> None:
             save_graph(as_layer(model), n_channels, n_bins, directory / prefix)
 
-        return cached_entry(cache_dir, stem, key, build, PREDICTOR_FILES)
+        return cached_entry(cache_dir, stem, key, build, model_files("paddle"))
     require(fmt)
     if key is not None:
         key = {"graph": key, "format": fmt, "converters": converter_versions(fmt)}
@@ -206,7 +206,7 @@ def cached_graph(model, n_channels: int, n_bins: int, fmt: Optional[str], cache_
         build_graph(model, n_channels, n_bins, fmt, directory)
 
     stem = f"{type(model).__name__}-{fmt}"
-    return cached_entry(cache_dir, stem, key, build, MODEL_FILES[fmt])
+    return cached_entry(cache_dir, stem, key, build, model_files(fmt))
 
 
 def default_cache_dir() -> Path:
@@ -280,7 +280,7 @@ def make_runner(
             directory = cached_graph(
                 model, n_channels, n_bins, None, cache_dir or default_cache_dir()
             )
-            return PredictorRunner(directory / "inference", device)
+            return PredictorRunner(directory / "model", device)
     except Exception as error:  # the predictor is an optimisation: fall back, say why
         if backend == "predictor":
             raise

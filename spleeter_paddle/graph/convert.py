@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 import numpy as np
 
 from ..errors import ConfigurationError, ModelError
-from .runners import INPUT_NAME, OUTPUT_NAME, open_graph
+from .runners import INPUT_NAME, OUTPUT_NAME, model_files, open_graph
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ def require(name: str) -> None:
         raise ConfigurationError(
             f"{name} needs {', '.join(missing)}: pip install 'spleeter-paddle[{extra}]'"
         )
+    if "paddle2onnx" in packages:
+        from ..runtime import check_paddle2onnx
+
+        check_paddle2onnx()
 
 
 def _installed(package: str) -> bool:
@@ -88,8 +92,9 @@ def _stdout_to_log() -> Iterator[None]:
 
 
 def save_graph(model, n_channels: int, n_bins: int, prefix: Path) -> None:
-    """``paddle.jit.save`` to ``prefix.json`` + ``prefix.pdiparams``: input ``magnitude``
-    ``[B, n_channels, T, n_bins]`` float32 with dynamic B and T (the eval-mode graph)."""
+    """``paddle.jit.save`` to ``prefix`` + ``runtime.PROGRAM_SUFFIX`` (the program) and
+    ``.pdiparams``: input ``magnitude`` ``[B, n_channels, T, n_bins]`` float32 with dynamic B
+    and T (the eval-mode graph)."""
     from ..runtime import paddle
 
     model.eval()
@@ -98,21 +103,16 @@ def save_graph(model, n_channels: int, n_bins: int, prefix: Path) -> None:
 
 
 def paddle_to_onnx(prefix: Path, onnx_path: Path) -> None:
-    """``prefix.json``/``.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset :data:`ONNX_OPSET`,
-    input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
+    """The program and ``prefix.pdiparams`` (``paddle.jit.save``) -> ``onnx_path``, opset
+    :data:`ONNX_OPSET`, input ``magnitude`` and output ``estimates``, both with dynamic B and T."""
     import onnx
-    import paddle2onnx
 
+    from ..runtime import PROGRAM_SUFFIX, paddle2onnx_export
+
+    program, params = f"{prefix}{PROGRAM_SUFFIX}", f"{prefix}.pdiparams"
     try:
         with _stdout_to_log():
-            serialized = paddle2onnx.export(
-                f"{prefix}.json",
-                f"{prefix}.pdiparams",
-                save_file=None,
-                opset_version=ONNX_OPSET,
-                auto_upgrade_opset=False,
-                optimize_tool="",  # the default (polygraphy) may pip-install packages
-            )
+            serialized = paddle2onnx_export(program, params, ONNX_OPSET)
         graph = onnx.load_from_string(serialized)
     except Exception as error:  # paddle2onnx reports failures as assorted exceptions
         raise ModelError(f"paddle2onnx could not convert the model: {error}") from None
@@ -231,7 +231,7 @@ def build_graph(
     directory: Path,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Dict[str, Any]:
-    """Write ``fmt``'s :data:`MODEL_FILES` into the empty ``directory``, verified; returns the
+    """Write ``fmt``'s :func:`model_files` into the empty ``directory``, verified; returns the
     verification numbers. Intermediate files are removed."""
     from ..model import portable_activations
 
@@ -242,8 +242,8 @@ def build_graph(
         with portable_activations(model) if fmt != "paddle" else contextlib.nullcontext():
             save_graph(model, n_channels, n_bins, prefix)
         if fmt == "paddle":
-            for suffix in (".json", ".pdiparams"):
-                os.replace(f"{prefix}{suffix}", directory / f"model{suffix}")
+            for name in model_files(fmt):
+                os.replace(f"{prefix}{Path(name).suffix}", directory / name)
         else:
             paddle_to_onnx(prefix, directory / "model.onnx")
     if fmt == "openvino":

@@ -27,7 +27,7 @@ from .convert import (
     converter_versions,
     require,
 )
-from .runners import INPUT_NAME, MODEL_FILES, OUTPUT_NAME, open_graph
+from .runners import INPUT_NAME, OUTPUT_NAME, known_model_files, model_files, open_graph
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _is_export_manifest(manifest: Any) -> bool:
     return (
         isinstance(fmt, str)
         and fmt in EXPORT_FORMATS
-        and manifest.get("model_files") == list(MODEL_FILES[fmt])
+        and manifest.get("model_files") in known_model_files(fmt)
         and isinstance(listed, dict)
         and all(isinstance(digest, str) for digest in listed.values())
         and all(isinstance(manifest.get(key), dict) for key in ("input", "output", "source"))
@@ -190,7 +190,7 @@ def _stage(model, params: Params, fmt: str, staging: Path, tolerance: float, sou
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "format": fmt,
-        "model_files": list(MODEL_FILES[fmt]),
+        "model_files": list(model_files(fmt)),
         "input": {
             "name": INPUT_NAME,
             "shape": ["B", n_channels, "T", n_bins],
@@ -254,7 +254,8 @@ class ExportedModel:
         if self.format not in EXPORT_FORMATS:
             raise ModelError(f"{self.directory}: unknown export format {self.format!r}")
         expected = self.manifest.get("sha256", {})
-        for name in (*MODEL_FILES[self.format], CONFIG):
+        self._check_program()
+        for name in (*model_files(self.format), CONFIG):
             if recorded_problem(self.directory, expected, [name], MANIFEST) is not None:
                 path = self.directory / name
                 raise ModelError(f"{path}: missing or its sha256 differs from {MANIFEST}")
@@ -262,6 +263,20 @@ class ExportedModel:
         self.params = json.loads((self.directory / CONFIG).read_text())
         self._run: Callable[[np.ndarray], np.ndarray] = open_graph(
             self.directory, self.format, device
+        )
+
+    def _check_program(self) -> None:
+        """ModelError when a Paddle export holds a program this Paddle does not read: an export
+        made with Paddle 3 (``model.json``) opened under Paddle 2.6, or the other way round."""
+        listed, readable = self.manifest.get("model_files"), list(model_files(self.format))
+        if listed == readable or listed not in known_model_files(self.format):
+            return  # this Paddle's files, or a damaged manifest (the sha256 check says so)
+        from .runtime import paddle
+
+        made_with = self.manifest.get("converters", {}).get("paddle", "another version")
+        raise ModelError(
+            f"{self.directory}: exported with Paddle {made_with} ({listed}); Paddle "
+            f"{paddle.__version__} reads {readable[0]} programs: export it again with this Paddle"
         )
 
     @property

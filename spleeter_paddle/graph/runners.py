@@ -12,19 +12,34 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
 INPUT_NAME, OUTPUT_NAME = "magnitude", "estimates"
-# The files of each graph format, in a cache entry or an export directory.
-MODEL_FILES = {
-    "paddle": ("model.json", "model.pdiparams"),
-    "onnx": ("model.onnx",),
-    "openvino": ("model.xml", "model.bin"),
-}
+_EXPORTED_FILES = {"onnx": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
+
+
+def model_files(fmt: str, program_suffix: Optional[str] = None) -> Tuple[str, ...]:
+    """The files of a ``fmt`` graph, in a cache entry or an export directory. A ``paddle`` graph
+    is its program and weights; the program is ``model.json`` or ``model.pdmodel``
+    (``program_suffix``; by default the kind this Paddle writes, ``runtime.PROGRAM_SUFFIX``)."""
+    if fmt != "paddle":
+        return _EXPORTED_FILES[fmt]
+    if program_suffix is None:
+        from ..runtime import PROGRAM_SUFFIX as program_suffix
+    return (f"model{program_suffix}", "model.pdiparams")
+
+
+def known_model_files(fmt: str) -> List[List[str]]:
+    """Every list of model files a ``fmt`` export of this tool may hold (any supported Paddle)."""
+    if fmt != "paddle":
+        return [list(model_files(fmt))]
+    from ..runtime import PROGRAM_SUFFIXES
+
+    return [list(model_files(fmt, suffix)) for suffix in PROGRAM_SUFFIXES]
 
 
 def _gpu_index(device: str) -> int:
@@ -48,15 +63,15 @@ class EagerRunner:
 
 
 class PredictorRunner:
-    """``prefix.json`` + ``prefix.pdiparams`` (``paddle.jit.save``) run by a ``paddle.inference``
-    predictor."""
+    """The program (``prefix`` + ``runtime.PROGRAM_SUFFIX``) and ``prefix.pdiparams``
+    (``paddle.jit.save``) run by a ``paddle.inference`` predictor."""
 
     name = "predictor"
 
     def __init__(self, prefix: Path, device: str = "cpu"):
-        from ..runtime import paddle
+        from ..runtime import PROGRAM_SUFFIX, paddle
 
-        config = paddle.inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
+        config = paddle.inference.Config(f"{prefix}{PROGRAM_SUFFIX}", f"{prefix}.pdiparams")
         if device.startswith("gpu"):
             config.enable_use_gpu(256, _gpu_index(device))
         elif device == "cpu":
@@ -125,7 +140,7 @@ class OpenVinoRunner:
 
 
 def open_graph(directory: Path, fmt: str, device: str = "cpu") -> Callable[[np.ndarray], Any]:
-    """A runner for the ``fmt`` model files in ``directory`` (names from :data:`MODEL_FILES`)."""
+    """A runner for the ``fmt`` model files in ``directory`` (names from :func:`model_files`)."""
     if fmt == "onnx":
         return OnnxRuntimeRunner(directory / "model.onnx", device)
     if fmt == "openvino":

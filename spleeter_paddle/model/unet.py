@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ..runtime import nn, paddle
+from ..runtime import nn, paddle, pixel_shuffle
 
 ENCODER_FILTERS = (16, 32, 64, 128, 256, 512)
 KERNEL_SIZE = 5
@@ -58,7 +58,9 @@ class Conv2D(nn.Conv2D):
 
     def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
         if not _bias_apart(inputs, self.bias):
-            return super().forward(inputs)
+            # super() with its arguments: Paddle 2.6's to_static rewrites forward() into a
+            # function without the class cell that a bare super() needs.
+            return super(Conv2D, self).forward(inputs)  # noqa: UP008
         outputs = nn.functional.conv2d(
             inputs, self.weight, None, self._stride, self._padding, self._dilation, self._groups
         )
@@ -70,7 +72,7 @@ class Conv2DTranspose(nn.Conv2DTranspose):
 
     def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
         if not _bias_apart(inputs, self.bias):
-            return super().forward(inputs)
+            return super(Conv2DTranspose, self).forward(inputs)  # noqa: UP008 (see Conv2D)
         outputs = nn.functional.conv2d_transpose(
             inputs,
             self.weight,
@@ -221,7 +223,7 @@ class DecoderBlock(nn.Layer):
         weight = weight.reshape([-1, self.deconv.weight.shape[0], 3, 3])
         bias = paddle.repeat_interleave(self.deconv.bias, 4)
         phases = nn.functional.conv2d(inputs, weight, bias, padding=1)
-        return nn.functional.pixel_shuffle(phases, 2)
+        return pixel_shuffle(phases, 2)
 
     def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
         outputs = self.bn(self.activation(self._transposed_conv(inputs)))

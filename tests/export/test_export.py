@@ -125,19 +125,49 @@ def test_elu_and_softmax_models_export_exactly(tmp_path):
     assert check["max_abs_diff"] <= 1e-5 * check["max_abs_output"]
 
 
+def _paddle2onnx_major() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("paddle2onnx").split(".")[0])
+    except PackageNotFoundError:
+        return 0
+
+
+def _paddle_leaky_relu_model(params):
+    model = small_model(params)
+    for unet in model.unets.values():
+        for block in unet.encoder:
+            block.activation = paddle.nn.LeakyReLU(0.2)
+    return model
+
+
 @needs("onnx")
+@pytest.mark.skipif(
+    _paddle2onnx_major() < 2, reason="paddle2onnx 1.3 (for Paddle 2.6) reads the slope right"
+)
 def test_paddle_leaky_relu_op_is_caught_by_verification(tmp_path):
     """paddle2onnx 2.1 reads Paddle's double ``negative_slope`` as a float: a graph built with
     ``paddle.nn.LeakyReLU`` (the operator the U-Net no longer uses) converts to a wrong ONNX
     model. The export must refuse it, naming the numbers, and write nothing."""
     params = small_params()
-    model = small_model(params)
-    for unet in model.unets.values():
-        for block in unet.encoder:
-            block.activation = paddle.nn.LeakyReLU(0.2)
+    model = _paddle_leaky_relu_model(params)
     with pytest.raises(ModelError, match=r"max \|diff\| .* on outputs up to .*nothing written"):
         export_network(model, params, tmp_path / "out", "onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@needs("onnx")
+@pytest.mark.skipif(
+    _paddle2onnx_major() != 1, reason="paddle2onnx 1.3 is the converter of Paddle 2.6 programs"
+)
+def test_paddle_leaky_relu_op_converts_exactly_from_a_paddle_2_6_program(tmp_path):
+    """paddle2onnx 1.3 reads the slope of a Paddle 2.6 program (``.pdmodel``) as it is: the
+    same model that 2.1 gets wrong exports within float noise."""
+    params = small_params()
+    manifest = export_network(_paddle_leaky_relu_model(params), params, tmp_path / "out", "onnx")
+    check = manifest["verification"]
+    assert check["max_abs_diff"] <= 1e-5 * check["max_abs_output"]
 
 
 def test_failed_verification_keeps_the_previous_export(tmp_path, onnx_export):
@@ -198,6 +228,35 @@ def test_tampered_export_is_refused_on_read(tmp_path, onnx_export):
         with pytest.raises(ModelError, match=f"{victim}: missing or its sha256 differs"):
             ExportedModel(out)
         shutil.rmtree(out)
+
+
+def test_a_paddle_export_of_the_other_paddle_release_is_named_not_run(tmp_path):
+    """Paddle 3 writes its program as ``model.json``, Paddle 2.6 as ``model.pdmodel``: an export
+    made with the other release (made here by renaming, its manifest rewritten to match) is
+    refused on read with both versions named, and ``--overwrite`` may still replace it."""
+    from spleeter_paddle.runtime import PROGRAM_SUFFIX, PROGRAM_SUFFIXES
+
+    params = small_params()
+    model = small_model(params)
+    out = tmp_path / "exported"
+    manifest = export_network(model, params, out, "paddle")
+    ours = f"model{PROGRAM_SUFFIX}"
+    assert manifest["model_files"] == [ours, "model.pdiparams"] and (out / ours).is_file()
+    other = next(f"model{suffix}" for suffix in PROGRAM_SUFFIXES if suffix != PROGRAM_SUFFIX)
+    (out / ours).rename(out / other)
+    manifest["model_files"][0] = other
+    manifest["sha256"][other] = manifest["sha256"].pop(ours)
+    manifest["converters"]["paddle"] = "9.9.9"
+    (out / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=rf"Paddle 9\.9\.9 .*{paddle.__version__} reads {ours}"):
+        ExportedModel(out)
+    export_network(model, params, out, "paddle", overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        ["config.json", "export.json", ours, "model.pdiparams"]
+    )
+    magnitude = np.random.default_rng(3).uniform(0, 50, (1, 2, 64, F)).astype(np.float32)
+    expected = eager(model, magnitude)
+    assert np.abs(ExportedModel(out)(magnitude) - expected).max() <= 1e-5 * expected.max()
 
 
 @needs("onnx")

@@ -112,3 +112,32 @@ def test_blstm_model_shapes():
     estimates = model(paddle.rand([2, 2, 10, 128]))
     assert estimates.shape == [2, 2, 2, 10, 128]
     assert float(estimates.min()) >= 0
+
+
+class _ShuffleThenNormalise(nn.Layer):
+    """The end of the last decoder block: the phases interleaved, then BatchNorm."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2D(2)
+
+    def forward(self, phases):
+        from spleeter_paddle.runtime import pixel_shuffle
+
+        return self.bn(pixel_shuffle(phases, 2))
+
+
+def test_pixel_shuffle_interleaves_the_phases_also_in_a_graph_of_any_height():
+    """``runtime.pixel_shuffle`` (the last decoder block's phase form), eager and in a static
+    graph with dynamic batch and height: Paddle 2.6's own op declares that height as -2 there,
+    which the BatchNorm after it refuses."""
+    phases = np.random.default_rng(0).standard_normal((2, 8, 3, 5)).astype(np.float32)
+    # out[n, c, 2h + i, 2w + j] = phases[n, 4c + 2i + j, h, w]; BN with mean 0, variance 1
+    shuffled = phases.reshape(2, 2, 2, 2, 3, 5).transpose(0, 1, 4, 2, 5, 3).reshape(2, 2, 6, 10)
+    expected = shuffled / np.sqrt(1 + 1e-5)
+    layer = _ShuffleThenNormalise()
+    layer.eval()
+    np.testing.assert_allclose(layer(paddle.to_tensor(phases)).numpy(), expected, rtol=1e-6)
+    spec = [paddle.static.InputSpec([None, 8, None, 5], "float32", "phases")]
+    graph = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+    np.testing.assert_allclose(graph(paddle.to_tensor(phases)).numpy(), expected, rtol=1e-6)

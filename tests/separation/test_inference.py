@@ -183,7 +183,7 @@ def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
     magnitude = np.random.default_rng(6).random((1, 2, 64, F)).astype(np.float32)
     make_runner(model, 2, F, "cpu", "predictor", tmp_path)
     (entry,) = _entries(tmp_path)
-    params_file = entry / "inference.pdiparams"
+    params_file = entry / "model.pdiparams"
     data = bytearray(params_file.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 4096] = bytes(4096)
