@@ -16,13 +16,16 @@ from spleeter_paddle.pretrained.store import write_model
 from spleeter_paddle.pretrained.weights import PretrainedWeights
 
 F = 64
+# The cache's behaviour does not depend on the U-Net's widths: small ones make each exported
+# graph smaller and faster to make (the official widths are exported in test_official.py).
+FILTERS = [4, 8, 8, 8, 8, 8]
 
 
 def _params(**changes):
     params = copy.deepcopy(dict(load_configuration("spleeter:2stems")))
     params.update(F=F, T=64)
     model = params["model"] = copy.deepcopy(params["model"])
-    model.setdefault("params", {})
+    model["params"] = dict(model.get("params") or {}, conv_n_filters=FILTERS)
     for key, value in changes.items():
         if key in ("type",):
             model["type"] = value

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,8 @@ def _run(cwd: Path, script: str, *args: str, timeout: float = 300) -> subprocess
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
-    """A working directory after downloadMusdb (HQ conversion), preprocess and process_data."""
+    """A working directory after downloadMusdb (HQ conversion), preprocess and process_data;
+    removed with the module (its runs hold full-size checkpoints)."""
     work = tmp_path_factory.mktemp("work")
     generate_musdb_tree(work / "musdb", n_songs=4, duration_s=8.0, seed=1)
     converted = _run(work, "downloadMusdb.py", "--musdb-root", "musdb", "--is-wav", "--quiet")
@@ -48,7 +50,18 @@ def prepared(tmp_path_factory) -> Path:
     assert (work / "configs/2stems_train.csv").is_file()
     cached = _run(work, "run_scripts/run_spleeter.py", "-m", "process_data", *SMALL, "--quiet")
     assert "3 songs, 9 chunks" in cached.stdout
-    return work
+    yield work
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _runs_removed_after_each_test(prepared: Path):
+    """Each test's run folders (hundreds of MB of full-size checkpoints) go when it ends, so the
+    module never holds more than one test's runs."""
+    before = set((prepared / "model").iterdir()) if (prepared / "model").is_dir() else set()
+    yield
+    for run in set((prepared / "model").glob("*")) - before:
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def test_fast_train_resume_and_separate(prepared: Path, monkeypatch):
