@@ -113,7 +113,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
         "-p",
         dest="model",
         default="latest",
-        help="latest (newest trained model under model/), a model directory,"
+        help="latest (newest trained model under the model home), a model directory,"
         " spleeter:<preset> or a config JSON",
     )
     source = parser.add_mutually_exclusive_group()

@@ -84,7 +84,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: boo
         "--model-dir",
         dest="run_dir",
         default=None,
-        help="run directory (default model/<config model_dir>); a new run goes to a new one",
+        help="run directory (default <model home>/<config model_dir>); a new run goes to a new one",
     )
     group.add_argument(
         "-amp",

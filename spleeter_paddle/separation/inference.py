@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
+from ..environment import cache_home
 from ..errors import ConfigurationError, ModelError
 from ..model import build_model
 from ..pretrained.weights import PretrainedWeights
@@ -266,10 +267,7 @@ def save_graph(model: paddle.nn.Layer, n_channels: int, n_bins: int, prefix: Pat
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("SPLEETER_PADDLE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "spleeter-paddle"
-    )
-    return _created(Path(base) / "inference")
+    return _created(cache_home() / "inference")
 
 
 def _created(path: Path) -> Path:

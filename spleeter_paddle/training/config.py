@@ -1,7 +1,7 @@
 """Training configurations: the default 2-stem one (``configs/2stems_config.json``) and overrides.
 
 Paths in a configuration (manifests, caches) are relative to the working directory, like
-Spleeter's; ``model_dir`` is relative to the model home (``$MODEL_PATH`` or ``model/``).
+Spleeter's; ``model_dir`` is relative to the model home (``resolve_model_home``).
 The training options a library caller passes are checked here too, as the flags are.
 """
 

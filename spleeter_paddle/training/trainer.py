@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 class TrainingOptions:
     """How to train; ``None`` fields fall back to the configuration (Spleeter's keys)."""
 
-    run_dir: Optional[str] = None  # default model/<params model_dir>
+    run_dir: Optional[str] = None  # default <model home>/<params model_dir>
     batch_size: Optional[int] = None
     learning_rate: Optional[float] = None
     max_steps: Optional[int] = None  # default: epochs, else train_max_steps
