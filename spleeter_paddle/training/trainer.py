@@ -141,7 +141,8 @@ class Trainer:
         self.use_amp = options.amp and self.device != "cpu"
         if options.amp and not self.use_amp:
             logger.warning(
-                "AMP needs a GPU or custom device (Paddle ignores it on CPU): using float32"
+                "AMP needs a GPU or custom device (Paddle's CPU convolutions have float32 and "
+                "float64 kernels only, no bfloat16): training in float32"
             )
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if self.use_amp else None
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", options.keep_checkpoints)
