@@ -1,6 +1,6 @@
 """Seed-compatible evaluation: ``python eval.py -npn 4 -seed 123456`` (see ``--help``).
 
-Scores a random tenth of ``dataset/`` with the newest trained model under ``model/`` using
+Scores a random tenth of ``dataset/`` with the newest trained model under the model home using
 museval (BSSEval v4) and prints the table. Everything is in ``spleeter_paddle.commands.evaluate``.
 """
 

@@ -1,4 +1,5 @@
-"""The environment Paddle reads once, when it loads: decided here, just before (``runtime``).
+"""The environment: where this tool's per-user caches live (:func:`cache_home`), and what
+Paddle reads once, when it loads, decided here just before (``runtime``).
 
 Paddle pins ``OMP_NUM_THREADS=1`` at import when it is unset, and logs glog lines; the SDAA
 plugin reads its collective backend and op black list then too; the MKL that Paddle's CPU wheel
@@ -41,8 +42,22 @@ def prepare_sdaa_environment(
     return environ
 
 
+CACHE_ENV = "SPLEETER_PADDLE_CACHE"
 _UNSET = object()
 _user_omp_num_threads: object = _UNSET
+
+
+def cache_home() -> Path:
+    """The per-user folder of this tool's caches (the model home's default ``models/``, the
+    exported graphs' ``inference/``): ``$SPLEETER_PADDLE_CACHE``, else
+    ``$XDG_CACHE_HOME/spleeter-paddle``, else ``~/.cache/spleeter-paddle``. An empty or relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification says."""
+    own = os.environ.get(CACHE_ENV, "").strip()
+    if own:
+        return Path(own).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path("~/.cache").expanduser()
+    return base / "spleeter-paddle"
 
 
 def prepare() -> None:

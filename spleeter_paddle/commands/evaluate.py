@@ -108,7 +108,7 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         flag("--fraction", type=float, default=0.1, help="share of songs (default 0.1)"),
         flag("--model", "-p", dest="model", type=CONFIGURATION, default="latest",
-             help="latest (newest trained model under model/), a model directory, spleeter:<preset> or a config JSON"),
+             help="latest (newest trained model under the model home), a model directory, spleeter:<preset> or a config JSON"),
     )  # fmt: skip
     source = parser.add_mutually_exclusive_group()
     add_flags(

@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace a model, or an installed model's files, already under the name",
     )
     for action in (fetch, imported):
-        action.add_argument("--model-home", default=None, help="default: $MODEL_PATH or ./model")
+        action.add_argument(
+            "--model-home",
+            default=None,
+            help="default: $MODEL_PATH, else ./model if it holds models, else ./pretrained_models "
+            "if present, else ~/.cache/spleeter-paddle/models (see docs/environment.md)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:

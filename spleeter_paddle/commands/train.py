@@ -61,7 +61,7 @@ TRAINING_FLAGS = (
          help="True: start from the official pretrained weights, False: from the configuration's "
          "initialisation, latest: the newest own model, or a model directory (default %(default)s)"),
     flag("-o", "--run-dir", "--model-dir", dest="run_dir", default=None,
-         help="run directory (default model/<config model_dir>); a new run goes to a new one"),
+         help="run directory (default <model home>/<config model_dir>); a new run goes to a new one"),
     switch("-amp", "--amp", help="automatic mixed precision (masks and loss stay float32)"),
     flag("--save-every", type=COUNT, default=None, help="checkpoint every N steps"),
     flag("--keep", type=COUNT, default=2, help="checkpoints kept (default 2)"),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from .. import options
+from ..environment import cache_home
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256
 from ..pretrained.weights import PretrainedWeights
@@ -210,10 +211,7 @@ def cached_graph(model, n_channels: int, n_bins: int, fmt: Optional[str], cache_
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("SPLEETER_PADDLE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "spleeter-paddle"
-    )
-    return _created(Path(base) / "inference")
+    return _created(cache_home() / "inference")
 
 
 def _created(path: Path) -> Path:

@@ -1,7 +1,7 @@
 """Pretrained weights: TF checkpoint reader, TF -> Paddle conversion, the model store, the provider.
 
 ``load_pretrained_model(load_configuration("spleeter:2stems"))`` returns the ready model; the
-weights are fetched and converted on first use into ``$MODEL_PATH/2stems`` (default ``model/``).
+weights are fetched and converted on first use into ``<model home>/2stems`` (``resolve_model_home``).
 """
 
 from .checksums import crc32c, masked_crc32c

@@ -1,7 +1,7 @@
 """What an installed model directory is: ``model.safetensors``, ``model.json`` and ``.complete``.
 
 Written as a unit (weights, then metadata with their sha256, marker last), read with every check
-(sha256, NaN/Inf, exact layout), and listed under the model home (``$MODEL_PATH``, else ``model/``).
+(sha256, NaN/Inf, exact layout), and listed under the model home (:func:`resolve_model_home`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 
 import numpy as np
 
+from ..environment import CACHE_ENV, cache_home
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256, write_atomic, write_text_atomic
 from ..ownership import non_folder
@@ -26,13 +27,23 @@ METADATA_FILE = "model.json"
 COMPLETION_MARKER = ".complete"
 MODEL_FILES = (WEIGHTS_FILE, METADATA_FILE, COMPLETION_MARKER)  # the order they are written in
 WEIGHTS_FORMAT = 1
-DEFAULT_MODEL_HOME = "model"
+LEGACY_MODEL_HOME = "model"  # the working directory's model home of earlier versions
+SPLEETER_MODEL_HOME = "pretrained_models"  # official Spleeter's (its MODEL_PATH default)
+# What makes ./model a model home still: an installed, trained or hand-placed model (converted
+# weights or a TF checkpoint) in a folder of it, or of one of its folders (runs/mine).
+_HELD_WEIGHTS = tuple(
+    f"{folders}/{name}" for folders in ("*", "*/*") for name in (WEIGHTS_FILE, "model.index")
+)
 
 PathLike = Union[str, Path]
 
 
 def resolve_model_home(home: Optional[PathLike] = None) -> Path:
-    """Where named models live: ``home``, else ``$MODEL_PATH``, else ``./model``.
+    """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``;
+    ``./model`` when it holds a model (earlier versions' home: nothing is fetched again);
+    ``./pretrained_models`` when it is a folder (official Spleeter's home: its TF checkpoints
+    are converted in place, not fetched again); else the per-user ``<cache home>/models``
+    (:func:`~spleeter_paddle.environment.cache_home`), shared by every working directory.
 
     A ConfigurationError naming where the path came from when it, or a parent, exists and is
     not a folder: nothing could be installed there, so no source is tried.
@@ -41,8 +52,13 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
         path, origin = Path(home), "the model home given"
     elif os.environ.get("MODEL_PATH"):
         path, origin = Path(os.environ["MODEL_PATH"]), "MODEL_PATH"
+    elif _holds_weights(Path(LEGACY_MODEL_HOME)):
+        path, origin = Path(LEGACY_MODEL_HOME), "./model holds models; set MODEL_PATH"
+    elif Path(SPLEETER_MODEL_HOME).is_dir():
+        path, origin = Path(SPLEETER_MODEL_HOME), "Spleeter's model home; set MODEL_PATH"
     else:
-        path, origin = Path(DEFAULT_MODEL_HOME), "the default model home; set MODEL_PATH"
+        path = cache_home() / "models"
+        origin = f"the per-user model home; set MODEL_PATH or {CACHE_ENV}"
     path = path.expanduser()
     existing = non_folder(path)
     if existing is not None:
@@ -52,6 +68,11 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
             "it at a folder (it is created when missing)"
         )
     return path
+
+
+def _holds_weights(folder: Path) -> bool:
+    """True when a folder of ``folder`` (or of one of its folders) holds model weights."""
+    return folder.is_dir() and any(any(folder.glob(pattern)) for pattern in _HELD_WEIGHTS)
 
 
 def model_directory(model_dir: PathLike, home: Optional[PathLike] = None) -> Path:

@@ -3,7 +3,8 @@
 are, when made); and what it returns (:class:`TrainingResult`).
 
 Paths in a configuration (manifests, caches) are relative to the working directory, like
-Spleeter's; ``model_dir`` is relative to the model home (``$MODEL_PATH`` or ``model/``).
+Spleeter's; ``model_dir`` is relative to the model home (``resolve_model_home``).
+The training options a library caller passes are checked here too, as the flags are.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class TrainingOptions:
     """How to train; ``None`` fields fall back to the configuration (Spleeter's keys). Checked
     when made (:func:`check_training_options`), before any data or weights are read."""
 
-    run_dir: Optional[str] = None  # default model/<params model_dir>
+    run_dir: Optional[str] = None  # default <model home>/<params model_dir>
     batch_size: Optional[int] = None
     learning_rate: Optional[float] = None
     max_steps: Optional[int] = None  # default: epochs, else train_max_steps

@@ -1,5 +1,5 @@
 """Songs given twice, broken or mono MUSDB18-HQ songs, names that could forge lines, and an output
-folder that is not ours: each refused or reported the way the README's bad-input table says."""
+folder that is not ours: each refused or reported the way docs/errors.md's bad-input table says."""
 
 from __future__ import annotations
 

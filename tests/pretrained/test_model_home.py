@@ -4,6 +4,7 @@ rule for every command), what ``models import`` records, and the files it never 
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -181,3 +182,86 @@ def test_a_model_home_that_is_a_file_is_refused_before_any_fetch(
     with pytest.raises(ConfigurationError, match="model home given"):
         get_model_directory(load_configuration("spleeter:2stems"), model_home=afile)
     assert release_server.requests == [] and afile.read_text() == "x"
+
+
+# --- the default model home: one per user, an existing ./model or Spleeter's folder kept -------
+
+
+def _place_weights(folder: Path, name: str = "model.safetensors") -> None:
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(b"weights")
+
+
+@pytest.fixture
+def bare_environment(tmp_path, monkeypatch) -> Path:
+    """A working directory ``work/`` with no model home set: ``XDG_CACHE_HOME`` in ``tmp_path``."""
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("SPLEETER_PADDLE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_the_model_home_is_resolved_in_order(bare_environment, tmp_path, monkeypatch):
+    from spleeter_paddle.model.provider import ModelProvider
+    from spleeter_paddle.pretrained import resolve_model_home
+
+    work = bare_environment
+    user_home = tmp_path / "xdg" / "spleeter-paddle" / "models"
+    assert resolve_model_home() == user_home  # nothing here: the per-user home
+    assert str(user_home) == ModelProvider.DEFAULT_MODEL_PATH
+    (work / "model").mkdir()
+    (work / "model" / "README.md").write_text("a model/ folder holding no model")
+    assert resolve_model_home() == user_home
+    (work / "pretrained_models").mkdir()  # Spleeter's model home, even empty
+    assert resolve_model_home().absolute() == work / "pretrained_models"
+    for held in ("2stems/model.index", "runs/mine/model.safetensors", "2stems/model.safetensors"):
+        shutil.rmtree(work / "model")
+        _place_weights(work / "model" / Path(held).parent, Path(held).name)
+        assert resolve_model_home().absolute() == work / "model", held  # no second download
+    assert ModelProvider.DEFAULT_MODEL_PATH == "model"
+    monkeypatch.setenv("SPLEETER_PADDLE_CACHE", str(tmp_path / "own"))
+    shutil.rmtree(work / "model")
+    shutil.rmtree(work / "pretrained_models")
+    assert resolve_model_home() == tmp_path / "own" / "models"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored (XDG): not the cwd's
+    monkeypatch.delenv("SPLEETER_PADDLE_CACHE")
+    assert resolve_model_home() == Path("~/.cache/spleeter-paddle/models").expanduser()
+    _place_weights(work / "model" / "2stems")
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "mine"))  # MODEL_PATH before any of them
+    assert resolve_model_home() == tmp_path / "mine"
+    assert resolve_model_home(tmp_path / "given") == tmp_path / "given"  # an explicit home first
+
+
+def test_a_second_working_directory_uses_the_models_of_the_first(
+    bare_environment, tiny_checkpoint, tmp_path, monkeypatch, release_server
+):
+    prefix, _, params = tiny_checkpoint
+    installed = import_model(prefix.parent, None, None, params)
+    assert installed == tmp_path / "xdg" / "spleeter-paddle" / "models" / "testmodel"
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    assert get_model_directory(params) == installed and is_complete(installed)
+    assert release_server.requests == []  # nothing fetched again
+    assert not (other / "model").exists() and not (bare_environment / "model").exists()
+
+
+def test_a_spleeter_users_checkpoint_in_pretrained_models_is_converted_in_place(
+    bare_environment, tiny_checkpoint, release_server
+):
+    prefix, _, params = tiny_checkpoint
+    spleeter_folder = bare_environment / "pretrained_models" / "testmodel"
+    spleeter_folder.mkdir(parents=True)
+    for file in prefix.parent.iterdir():  # what official Spleeter downloaded there
+        (spleeter_folder / file.name).write_bytes(file.read_bytes())
+    (spleeter_folder / ".probe").write_text("OK")
+    spleeters_files = {p.name: p.read_bytes() for p in spleeter_folder.iterdir()}
+    directory = get_model_directory(params)
+    assert directory == spleeter_folder and is_complete(directory)
+    assert read_metadata(directory)["source"].startswith("local:")
+    assert release_server.requests == []  # converted, not downloaded
+    for name, content in spleeters_files.items():  # Spleeter still finds its own files
+        assert (spleeter_folder / name).read_bytes() == content

@@ -39,7 +39,7 @@ class _ModelHome:
 class ModelProvider(ABC):
     """Makes models available on disk (Spleeter's abstract provider)."""
 
-    DEFAULT_MODEL_PATH = _ModelHome()  # $MODEL_PATH, else ./model (Spleeter: pretrained_models)
+    DEFAULT_MODEL_PATH = _ModelHome()  # resolve_model_home(): $MODEL_PATH, ./pretrained_models, ...
     MODEL_PROBE_PATH = ".probe"
 
     @abstractmethod
