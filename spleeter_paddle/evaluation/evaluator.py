@@ -35,11 +35,7 @@ from .report import (
     write_summary_json,
     write_text,
 )
-from .setting import (
-    metric_setting,
-    separator_setting,
-    track_source,
-)
+from .setting import metric_setting, separator_setting, track_source
 from .tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -60,25 +56,29 @@ class Evaluation:
     other_json_files: List[str] = field(default_factory=list)
 
 
-def _score_songs(
-    separator,
-    instruments: Sequence[str],
+def score_songs(
+    separator: Any,
+    run: EvaluationRun,
     todo: Sequence[Track],
-    plan: Dict[str, List[str]],
-    output_dir: Path,
     n_workers: int,
+    model: str,
+    metrics: Tuple[float, float, bool, str],
+    audio: bool,
+    overwrite: bool,
     progress: Dict[str, Any],
-    extra: Dict[str, Any],
-    windows: Dict[str, float],
-    keep_audio: Optional[Callable[[Track, Dict[str, Any]], Any]] = None,
     record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate ``todo`` one by one here while workers score them; write each song's JSON
-    (and its separated stems through ``keep_audio``); ``record(song key, "scored" | "skipped" |
-    "failed", reason)`` is told each song's outcome.
+    """Separate ``todo`` (songs of ``run``) one by one here while workers score them; write
+    each song's JSON (and, with ``audio``, its separated stems). ``metrics``: ``(win_s, hop_s,
+    check_stability, implementation)``; ``record(song key, "scored" | "skipped" | "failed",
+    reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
+    win_s, hop_s, check_stability, implementation = metrics
+    windows = {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability}
+    windows["implementation"] = implementation
+    extra = {"model": model, "setting": run.key}
     by_key = {track.key: track for track in todo}
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
@@ -96,7 +96,7 @@ def _score_songs(
             skipped[result.key] = result.skipped
             record(track.key, "skipped", result.skipped)
         else:
-            write_text(json_path(output_dir, track), result.json_text)
+            write_text(json_path(run.output_dir, track), result.json_text)
             record(track.key, "scored", None)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
@@ -106,18 +106,17 @@ def _score_songs(
                 # Recorded as read now: the files may have changed since the plan was made.
                 source = track_source(track)
                 began, started_at = time.perf_counter(), time.time()
-                estimates = separate_track(separator, instruments, track)
-                if keep_audio is not None:
-                    keep_audio(track, estimates)
+                estimates = separate_track(separator, run.instruments, track)
+                if audio:
+                    write_estimates(run.output_dir, track, estimates, overwrite)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
                 fail_song(failed, track, str(error))
                 record(track.key, "failed", str(error))
                 continue
             separation_s = time.perf_counter() - began
-            scored = {name: estimates[name] for name in plan[track.key]}
-            song_extra = dict(extra, source=source)
-            song_extra["separation_started_at"] = round(started_at, 3)
+            scored = {name: estimates[name] for name in run.plan[track.key]}
+            song_extra = dict(extra, source=source, separation_started_at=round(started_at, 3))
             finished = pool.submit(
                 track, scored, separation_s=separation_s, extra=song_extra, **windows
             )
@@ -200,35 +199,6 @@ def evaluate(
                            "disable": not progress},
     )  # fmt: skip
     return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
-
-
-def score_songs(
-    separator: Any,
-    run: EvaluationRun,
-    todo: Sequence[Track],
-    n_workers: int,
-    model: str,
-    metrics: Tuple[float, float, bool, str],
-    audio: bool,
-    overwrite: bool,
-    progress: Dict[str, Any],
-    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
-) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate and score ``todo`` (songs of ``run``); ``metrics``: ``(win_s, hop_s,
-    check_stability, implementation)``. Returns ``({key: reason} skipped, {key: problem}
-    failed)``; see :func:`_score_songs`."""
-    win_s, hop_s, check_stability, implementation = metrics
-    output_dir = run.output_dir
-    return _score_songs(
-        separator, run.instruments, todo, run.plan, output_dir, n_workers, progress,
-        {"model": model, "setting": run.key},
-        {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability,
-         "implementation": implementation},
-        (lambda track, estimates: write_estimates(output_dir, track, estimates, overwrite))
-        if audio
-        else None,
-        record,
-    )  # fmt: skip
 
 
 def finish_run(
