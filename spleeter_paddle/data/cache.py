@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import is_within, write_atomic, write_problem
@@ -83,8 +84,6 @@ def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]
 
     A stem shorter than one STFT frame (but not empty) is zero-padded to one frame.
     """
-    from ..audio.io import load, to_channels
-
     magnitudes = []
     for path in paths:
         waveform, _ = load(

@@ -59,21 +59,16 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(columns=SONG_COLUMNS)
     grouped = frames.groupby(["subset", "track", "target", "metric"], sort=False)["score"]
     table = grouped.agg(score="median", frames="count").reset_index()
-    infinite, unstable, rescored, moved = [], [], [], []
+    columns: Dict[str, List[Any]] = {name: [] for name in SONG_COLUMNS[6:]}
     for row in table.itertuples(index=False):
         extra = read_extra(scores[f"{row.subset}/{row.track}"])
-        infinite.append(
-            int(extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0))
-        )
+        infinite = extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0)
         check = extra.get("stability", {}).get(row.target, {}).get(row.metric, {})
-        unstable.append(bool(check.get("unstable", False)))
-        rescored.append(int(check.get("windows_rescored", 0)))
-        moved.append(int(check.get("windows_moved", 0)))
-    table["infinite_frames"] = infinite
-    table["unstable"] = unstable
-    table["windows_rescored"] = rescored
-    table["windows_moved"] = moved
-    return _sorted(table)[SONG_COLUMNS]
+        columns["infinite_frames"].append(int(infinite))
+        columns["unstable"].append(bool(check.get("unstable", False)))
+        for name in ("windows_rescored", "windows_moved"):
+            columns[name].append(int(check.get(name, 0)))
+    return _sorted(table.assign(**columns))[SONG_COLUMNS]
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
 
+from ..audio.io import resample
 from ..errors import DataError, SpleeterError
 from ..options import checked, choice, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
@@ -92,8 +93,6 @@ def separate_track(
 ) -> Dict[str, np.ndarray]:
     """Estimates ``{instrument: (n_samples, 2)}`` at ``track.rate``, the mixture's length;
     DataError naming the separator when it fails or returns something else."""
-    from ..audio.io import resample
-
     mixture = track.load_mixture()
     rate = int(separator.sample_rate)
     given = resample(mixture, track.rate, rate)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from ..audio.io import audio_info
 from ..configuration import load_configuration
 from ..errors import AudioError, DataError
 from ..launch import JobFolder, LaunchOptions, launched_shares
@@ -120,8 +121,6 @@ def evaluate_launched(
 
 def _song(track: Track, run: EvaluationRun) -> Dict[str, Any]:
     """A song of the job: its key, the targets to score and its seconds (its share's weight)."""
-    from ..audio.io import audio_info
-
     files = track.files()
     mixture = files.get("mixture") or next(iter(files.values()), None)
     try:

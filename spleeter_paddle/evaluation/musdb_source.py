@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..audio.io import audio_info
 from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
 from .tracks import (
@@ -54,8 +55,6 @@ class MusdbTrack(Track):
     def check(self) -> None:
         super().check()
         if self.n_streams:
-            from ..audio.io import audio_info
-
             found = audio_info(self.location).n_streams
             if found != self.n_streams:
                 raise DataError(
@@ -194,8 +193,6 @@ def _wav_track(musdb, database, folder: Path, subset: str) -> Track:
 def _why(path: Path, error: Exception) -> str:
     """What is wrong with ``path`` that musdb failed on: our reader's one-line diagnosis when it
     has one (corrupt, truncated, empty...), else musdb's error."""
-    from ..audio.io import audio_info
-
     try:
         audio_info(str(path))
     except SpleeterError as diagnosis:

@@ -84,24 +84,26 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     )
 
 
-def _not_ours(path: Path) -> Optional[str]:
-    """Why the report file ``path`` was not written by this tool (None if it was): its own
-    signature, as a report file lies in a folder of the user's (``ownership``)."""
+def _foreign(path: Path) -> Optional[str]:
+    """Why the report file ``path`` was not written by this tool (None if it was), by its own
+    signature: a report file lies in a folder of the user's (``ownership``)."""
     try:
         if path.name == RESULTS_CSV:
             with open(path, encoding="utf-8") as stream:
                 header = stream.readline(4096).rstrip("\r\n")
-            return None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
-        if path.name == SUMMARY_JSON:
+            problem = None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
+        elif path.name == SUMMARY_JSON:
             summary = json.loads(path.read_text(encoding="utf-8"))
-            return None if is_summary(summary) else "not an evaluation summary"
-        from PIL import Image
+            problem = None if is_summary(summary) else "not an evaluation summary"
+        else:
+            from PIL import Image
 
-        with Image.open(path) as image:
-            software = image.info.get("Software")
-        return None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
+            with Image.open(path) as image:
+                software = image.info.get("Software")
+            problem = None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
     except (OSError, ValueError, SyntaxError) as error:  # PIL's parsers raise SyntaxError too
-        return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
+        problem = f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
+    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def check_output_folder(
@@ -138,11 +140,6 @@ def check_output_folder(
             output_dir / name, overwrite, _foreign, DataError, str(output_dir / name),
             "use --overwrite to replace it, or another -o folder",
         )  # fmt: skip
-
-
-def _foreign(path: Path) -> Optional[str]:
-    problem = _not_ours(path)
-    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
@@ -212,20 +209,6 @@ def _song_rows(per_song: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def _stability_notes(targets: Dict[str, Any]) -> List[str]:
-    """One line per target: windows re-scored with the references moved by one LSB, and how
-    many of them moved by more than the threshold, per metric."""
-    notes = []
-    for target, metrics in targets.items():
-        counts = [f"{m} {metrics[m].get('windows_moved', 0)}" for m in METRICS if m in metrics]
-        rescored = max(metrics[m].get("windows_rescored", 0) for m in METRICS if m in metrics)
-        notes.append(
-            f"stability check, {target}: {rescored} windows re-scored; moved by more than"
-            f" the threshold: {', '.join(counts)}"
-        )
-    return notes
-
-
 def _notes(summary: Dict[str, Any]) -> List[str]:
     notes = []
     for target, metrics in summary["targets"].items():
@@ -236,8 +219,14 @@ def _notes(summary: Dict[str, Any]) -> List[str]:
                     f"{target} {metric}: {entry['infinite_frames']} frame(s) infinite (estimate"
                     " equals reference); museval stores them as NaN and leaves them out"
                 )
-    if summary.get("stability"):
-        notes += _stability_notes(summary["targets"])
+    for target, metrics in summary["targets"].items() if summary.get("stability") else {}:
+        # windows re-scored with the references moved by one LSB, and those that moved
+        counts = [f"{m} {metrics[m].get('windows_moved', 0)}" for m in METRICS if m in metrics]
+        rescored = max(metrics[m].get("windows_rescored", 0) for m in METRICS if m in metrics)
+        notes.append(
+            f"stability check, {target}: {rescored} windows re-scored; moved by more than"
+            f" the threshold: {', '.join(counts)}"
+        )
     if any(m.get("unstable_songs") for t in summary["targets"].values() for m in t.values()):
         check = summary.get("stability") or {}
         notes.append(
