@@ -144,50 +144,48 @@ def musdb_tracks(
         database = musdb.DB(root=str(root), subsets=[], is_wav=is_wav)
     except Exception as error:
         raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
-    if is_wav:
-        tracks = [
-            _wav_track(musdb, database, folder, subset)
-            for subset in subsets
-            for folder in sub_folders(root / subset)
-        ]
-    else:
-        tracks = [
-            _stem_track(musdb, database, path, subset)
-            for subset in subsets
-            for path in sorted((root / subset).glob("*.stem.mp4"))
-        ]
+    tracks = [
+        _musdb_track(musdb, database, path, subset, is_wav)
+        for subset in subsets
+        for path in (
+            sub_folders(root / subset) if is_wav else sorted((root / subset).glob("*.stem.mp4"))
+        )
+    ]
     if not tracks:
         kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
         raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
     return sorted(tracks, key=lambda t: (t.subset, t.name))
 
 
-def _wav_track(musdb, database, folder: Path, subset: str) -> Track:
-    """One MUSDB18-HQ song folder as ``musdb.DB`` builds it (only its direct sub-folders are
-    songs), or a BrokenTrack saying why it cannot be read."""
-    setup = database.setup
+def _musdb_track(musdb, database, path: Path, subset: str, is_wav: bool) -> Track:
+    """One song as ``musdb.DB`` builds it (a MUSDB18-HQ folder, only its direct sub-folders
+    being songs, or a ``.stem.mp4``), or a BrokenTrack saying why it cannot be read."""
+    setup, stem_ids = database.setup, database.setup["stem_ids"]
+    name = path.name if is_wav else path.name[: -len(".stem.mp4")]
+    mixture = path / setup["mixture"] if is_wav else path
+    if is_wav:
+        files = {source: path / file for source, file in setup["sources"].items()}
+    else:
+        files = dict.fromkeys(setup["sources"], path)
     try:
         track = musdb.MultiTrack(
-            name=folder.name,
-            path=str(folder / setup["mixture"]),
-            subset=subset,
-            is_wav=True,
-            stem_id=setup["stem_ids"]["mixture"],
+            name=name, path=str(mixture), subset=subset, is_wav=is_wav, stem_id=stem_ids["mixture"]
         )
         track.sources = {
-            source: musdb.Source(
-                track, name=source, path=str(folder / name), stem_id=setup["stem_ids"][source]
-            )
-            for source, name in setup["sources"].items()
-            if (folder / name).is_file()
+            source: musdb.Source(track, name=source, path=str(file), stem_id=stem_ids[source])
+            for source, file in files.items()
+            if not is_wav or file.is_file()
         }
         track.targets = database.create_targets(track)
+        if not is_wav:
+            return MusdbTrack(track, n_streams=len(stem_ids))
         found = MusdbTrack(track, setup["sources"])
-        if found.problem and not (folder / setup["mixture"]).is_file():
-            found.problem += nested_hint(folder)
+        if found.problem and not mixture.is_file():
+            found.problem += nested_hint(path)
         return found
     except Exception as error:
-        return BrokenTrack(folder.name, subset, str(folder), _why(folder / setup["mixture"], error))
+        problem = _why(mixture, error) if is_wav else f"{path}: unreadable stem file ({error})"
+        return BrokenTrack(name, subset, str(path), problem)
 
 
 def _why(path: Path, error: Exception) -> str:
@@ -198,24 +196,6 @@ def _why(path: Path, error: Exception) -> str:
     except SpleeterError as diagnosis:
         return str(diagnosis)
     return f"{path}: cannot read ({type(error).__name__}: {error})"
-
-
-def _stem_track(musdb, database, path: Path, subset: str) -> Track:
-    """One ``.stem.mp4`` as ``musdb.DB`` builds it, or a BrokenTrack saying why it cannot be."""
-    name = path.name[: -len(".stem.mp4")]
-    stem_ids = database.setup["stem_ids"]
-    try:
-        track = musdb.MultiTrack(
-            name=name, path=str(path), subset=subset, stem_id=stem_ids["mixture"], is_wav=False
-        )
-        track.sources = {
-            source: musdb.Source(track, name=source, path=str(path), stem_id=stem_ids[source])
-            for source in database.setup["sources"]
-        }
-        track.targets = database.create_targets(track)
-        return MusdbTrack(track, n_streams=len(stem_ids))
-    except Exception as error:
-        return BrokenTrack(name, subset, str(path), f"{path}: unreadable stem file ({error})")
 
 
 def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:
