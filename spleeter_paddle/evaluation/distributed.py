@@ -21,6 +21,7 @@ from ..errors import AudioError, DataError
 from ..launch import JobFolder, LaunchOptions, launched_shares
 from .evaluator import Evaluation, EvaluationRun, finish_run, prepare_run, score_songs
 from .models import load_separator, resolve_model
+from .musdb_source import folder_tracks, musdb_tracks
 from .setting import metric_setting, normalized, separator_setting
 from .tracks import Track
 
@@ -38,8 +39,6 @@ class SongSource:
     is_wav: Optional[bool] = None
 
     def tracks(self) -> List[Track]:
-        from . import folder_tracks, musdb_tracks
-
         if self.mus_dir:
             return musdb_tracks(self.mus_dir, self.subsets or ["test"], is_wav=self.is_wav)
         return folder_tracks(self.data, self.subsets)

@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..audio.io import audio_info
+from ..data.musdb import detect_is_wav
 from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
 from .tracks import (
@@ -136,8 +137,7 @@ def musdb_tracks(
         where = root if not root.is_dir() else root / missing[0]
         raise DataError(f"{where}: MUSDB18 directory not found (expected <mus_dir>/<subset>/...)")
     if is_wav is None:
-        has_stems = any(any((root / s).glob("*.stem.mp4")) for s in subsets)
-        is_wav = not has_stems
+        is_wav = detect_is_wav(root, subsets)
         logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
     try:
         # Songs are opened one by one below, so that a broken one fails alone.
