@@ -13,9 +13,8 @@ import json
 import logging
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -35,6 +34,7 @@ from .cache_files import (
     read_entry,
     write_json,
 )
+from .loader import forked_pool
 from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
@@ -205,12 +205,6 @@ def _reusable(
     return previous
 
 
-def _executor(workers: int) -> ProcessPoolExecutor:
-    # fork (as paddle.io.DataLoader does) avoids re-importing everything in each worker.
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
-
-
 def build_cache(
     params: Dict[str, Any],
     manifest_csv: PathLike,
@@ -225,11 +219,10 @@ def build_cache(
 
     Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
     12 s. Songs already cached with the same settings, an intact file (size and sha256) and the
-    same source files (``data.sources``) are reused, damaged or stale ones computed again; an ``index.json`` not written by this
-    module is never replaced (:func:`check_cache_folder`); a bad
-    song (missing or unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
-    (``report.skipped``); short chunks are kept (the datasets zero-pad them to T). Returns a
-    :class:`CacheReport`.
+    same source files (``data.sources``) are reused, damaged or stale ones computed again; an
+    ``index.json`` not written by this module is never replaced; a bad song (missing or
+    unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
+    (``report.skipped``); short chunks are kept (the datasets zero-pad them to T).
     """
     from tqdm import tqdm
 
@@ -273,20 +266,14 @@ def build_cache(
                 continue
             jobs.append(job)
         workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
-        progress = tqdm(
-            total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
-        )
-        results: List[Dict[str, Any]] = []
+        bar = {"total": len(jobs), "desc": f"caching {cache_dir}", "unit": "song"}
+        bar["disable"] = not show_progress
         if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(_cache_song(job))
-                progress.update()
+            results = list(tqdm(map(_cache_song, jobs), **bar))
         else:
-            with _executor(workers) as pool:
-                for future in as_completed([pool.submit(_cache_song, job) for job in jobs]):
-                    results.append(future.result())
-                    progress.update()
-        progress.close()
+            with forked_pool(workers) as pool:
+                futures = as_completed([pool.submit(_cache_song, job) for job in jobs])
+                results = [future.result() for future in tqdm(futures, **bar)]
         for result in results:
             if "error" in result:
                 report.skipped.append((result["song"], result["error"]))

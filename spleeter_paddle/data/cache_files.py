@@ -106,11 +106,8 @@ def held_cache(cache_dir: Path) -> Iterator[Path]:
     killed run's temporaries are reclaimed, another run building there is a DataError); yields
     the songs folder."""
     songs_dir = Path(cache_dir) / "songs"
-
-    def busy(folder: Path) -> str:
-        return f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
-
-    with held_folders((cache_dir, songs_dir), DataError, busy):
+    busy = f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
+    with held_folders((cache_dir, songs_dir), DataError, lambda folder: busy):
         yield songs_dir
 
 

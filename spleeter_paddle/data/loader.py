@@ -22,6 +22,13 @@ from ..errors import DataError, SpleeterError
 _dataset: Any = None  # the dataset a worker process serves (inherited when forked)
 
 
+def forked_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
+    """Worker processes forked where the system can (as ``paddle.io.DataLoader`` does: nothing
+    is imported again in each worker), spawned elsewhere."""
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, get_context(method), *initializer)
+
+
 def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
     """``dataset[i]`` for every index, stacked field by field; DataError naming the item."""
     items = []
@@ -125,10 +132,7 @@ class BatchLoader:
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            method = "fork" if "fork" in get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(
-                self.num_workers, get_context(method), _start_worker, (self.dataset,)
-            )
+            self._pool = forked_pool(self.num_workers, _start_worker, (self.dataset,))
         return self._pool
 
     def __len__(self) -> int:
