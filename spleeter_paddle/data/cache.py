@@ -1,10 +1,6 @@
-"""``process_data``: manifest songs -> chunked magnitude spectrograms in memory-mappable files.
-
-Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins; chunks
-that start at the same second are stored once) and training STFT (no padding, first F bins),
-stored per song as raw ``uint8`` dB (Spleeter's 100 dB quantisation, min/max per chunk and
-instrument) or ``float16``, in the format of ``cache_files.py``.
-"""
+"""``process_data``: manifest songs -> Spleeter's chunked training magnitudes (its chunking; STFT
+without padding, first F bins), stored per song as ``uint8`` dB or ``float16`` in the format of
+``cache_files.py``."""
 
 from __future__ import annotations
 

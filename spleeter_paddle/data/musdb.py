@@ -1,13 +1,6 @@
-"""MUSDB18 -> the dataset layout ``dataset/<split>/<song>/{mixture,vocals,accompaniment}.wav``.
-
-Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB18-HQ (WAV
-folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
-accompaniment), the 4 MUSDB stems, or both; each file atomically. A song is skipped only when
-every output is the one recorded from the source's current content (``data.musdb_record``),
-else it is converted whole. Every file written carries a stem tag (``ownership``) naming its stem
-and source: a file already at an output path is replaced only when it is this tool's own from
-the same source (or with ``overwrite``); an output that is an input refuses the whole run.
-"""
+"""MUSDB18 (``.stem.mp4``), MUSDB18-HQ or musdb's 7-second previews -> the dataset layout
+``dataset/<split>/<song>/<stem>.wav``; a song is converted whole unless its record
+(``data.musdb_record``) shows every output made from the source's current content."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Generated MUSDB18-HQ-style songs for tests and demos: nothing recorded, fully deterministic.
-
-Each song has a voice-like stem (harmonic series with vibrato and a moving formant), a harmonic
-pad (``other``), a plucked ``bass`` and percussive ``drums``, written as 16-bit PCM stereo WAV in
-the MUSDB18-HQ layout ``root/{train,test}/<song>/{mixture,vocals,drums,bass,other}.wav``.
-``codec_round_trip`` makes a stem what MUSDB18 (AAC stems) hands over: encoded and decoded.
-"""
+"""Generated MUSDB18-HQ-style songs for tests and demos, nothing recorded and fully deterministic:
+a voice-like stem (harmonics with vibrato and a moving formant), a harmonic pad (``other``), a
+plucked ``bass`` and percussive ``drums``."""
 
 from __future__ import annotations
 
