@@ -1,11 +1,5 @@
-"""Evaluate a separator on songs: separate in this process, score in workers, write the reports.
-
-The separator is anything with ``instruments``, ``sample_rate`` and ``separate(waveform)``
-(``Separator``, ``OracleSeparator``). A song whose JSON exists is resumed only when it was made
-with the same setting (weights, config, options, metrics, data files); otherwise the run is
-refused before separating anything. A broken song, or one the separator fails on, is reported
-as failed; the others run.
-"""
+"""Evaluate a separator on songs: separate in this process, score in workers, write the reports
+(:func:`evaluate`)."""
 
 from __future__ import annotations
 
@@ -25,16 +19,7 @@ from .contract import check_arguments, check_separator, separate_track
 from .layout import json_path, write_estimates
 from .metrics import MetricsPool, TrackResult
 from .planning import EvaluationRun, fail_song, prepare_run, read_scores
-from .report import (
-    RESULTS_CSV,
-    SDR_PLOT,
-    SUMMARY_JSON,
-    other_json_files,
-    plot_sdr,
-    write_results_csv,
-    write_summary_json,
-    write_text,
-)
+from .report import other_json_files, write_reports, write_text
 from .setting import metric_setting, separator_setting, track_source
 from .tracks import Track
 
@@ -59,7 +44,6 @@ class Evaluation:
 def score_songs(
     separator: Any,
     run: EvaluationRun,
-    todo: Sequence[Track],
     n_workers: int,
     model: str,
     metrics: Tuple[float, float, bool, str],
@@ -68,17 +52,16 @@ def score_songs(
     progress: Dict[str, Any],
     record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate ``todo`` (songs of ``run``) one by one here while workers score them; write
+    """Separate the songs ``run`` has to do one by one here while workers score them; write
     each song's JSON (and, with ``audio``, its separated stems). ``metrics``: ``(win_s, hop_s,
     check_stability, implementation)``; ``record(song key, "scored" | "skipped" | "failed",
     reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
-    win_s, hop_s, check_stability, implementation = metrics
-    windows = {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability}
-    windows["implementation"] = implementation
+    windows = dict(zip(("win_s", "hop_s", "check_stability", "implementation"), metrics))
     extra = {"model": model, "setting": run.key}
+    todo = run.todo
     by_key = {track.key: track for track in todo}
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
@@ -194,7 +177,7 @@ def evaluate(
     )  # fmt: skip
     start = time.perf_counter()
     skipped, broken = score_songs(
-        separator, run, run.todo, n_workers, model, (win_s, hop_s, check_stability, metrics),
+        separator, run, n_workers, model, (win_s, hop_s, check_stability, metrics),
         audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
                            "disable": not progress},
     )  # fmt: skip
@@ -244,9 +227,7 @@ def finish_run(
     }
     summary = summarize(scores, run.instruments, summary_run)
     songs = song_scores(scores)
-    write_results_csv(output_dir / RESULTS_CSV, songs)
-    write_summary_json(output_dir / SUMMARY_JSON, summary)
-    plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
+    write_reports(output_dir, songs, summary, model)
     evaluated = [t.key for t in todo if t.key in scores]
     return Evaluation(
         output_dir, songs, summary, evaluated, run.resumed, skipped, summary_run["failed"], others

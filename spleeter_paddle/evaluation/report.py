@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -48,14 +49,12 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
-    return write_text(path, json.dumps(_finite_or_none(summary), indent=2) + "\n")
-
-
-def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
-    return write_file(
-        path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f")
-    )
+def write_reports(output_dir: Path, songs: pd.DataFrame, summary: Dict[str, Any], model: str):
+    """``results.csv`` (``songs``), ``summary.json`` (strict JSON) and ``sdr.png`` of ``model``."""
+    csv = partial(songs.to_csv, index=False, float_format="%.5f")
+    write_file(output_dir / RESULTS_CSV, csv)
+    write_text(output_dir / SUMMARY_JSON, json.dumps(_finite_or_none(summary), indent=2) + "\n")
+    plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
 
 
 def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Path:
