@@ -1,8 +1,5 @@
-"""From per-song museval JSON to per-song scores and per-target summaries.
-
-The numbers are museval's ``EvalStore`` ones: median over frames (NaN frames left out) per
-song, target and metric; then median (and mean) over songs.
-"""
+"""Per-song museval JSON -> per-song scores and per-target summaries, as museval's ``EvalStore``:
+median over frames (NaN frames left out), then median (and mean) over songs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """What ``evaluate`` accepts: its arguments (checked before any work) and a separator's output
-(checked per song, so that a separator's fault fails that song, named as the separator's).
-"""
+(checked per song: a separator's fault fails that song, named as the separator's)."""
 
 from __future__ import annotations
 

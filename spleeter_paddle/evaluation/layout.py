@@ -1,8 +1,6 @@
-"""Where an evaluation writes, as Spleeter's ``evaluate`` does: museval's JSON per song in
-``<output>/metrics/<subset>/<song>.json`` and the separated stems in
-``<output>/audio/<subset>/<song>/<instrument>.wav`` (the folder museval's ``eval_mus_dir``
-reads); the report files (``results.csv``, ``summary.json``, ``sdr.png``) in ``<output>/``.
-"""
+"""Where an evaluation writes, as Spleeter's ``evaluate`` does: the per-song JSON in
+``<output>/metrics/<subset>/``, the stems in ``<output>/audio/<subset>/<song>/`` and the report
+files in ``<output>/``."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""museval BSSEval v4 for one song, and the worker pool that runs it beside separation.
-
-``score_track`` is what a worker runs: it reads the song's references itself, calls
-``museval.evaluate`` with museval's own grouping of targets (as ``museval.eval_mus_track``) and
-returns the per-song JSON text in museval's format. ``MetricsPool`` runs it in ``n_workers``
-spawned processes with a bounded queue, so separation of the next songs overlaps the metrics.
-"""
+"""museval BSSEval v4 for one song (``score_track``: the worker reads the references itself and
+returns museval's JSON text), and ``MetricsPool``, spawned workers with a bounded queue, so that
+separating the next songs overlaps the metrics."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Which model to evaluate: ``latest`` trained model, a model directory, a preset or a config.
-
-Trained models are directories ``<model home>/<run>/`` with ``model.safetensors`` and a
-``model.json`` whose ``source`` is ``training`` and whose ``config`` is the training params.
-"""
+"""Which model to evaluate: ``latest`` trained model, a model directory, a preset or a config."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""MUSDB18 songs through ``musdb``: ``.stem.mp4`` files (each opened on its own, so a broken one
-fails alone) or MUSDB18-HQ wav folders (every source of musdb's setup required); and
-:func:`folder_tracks`, the songs of a dataset root in any layout (``tracks.py``'s folders, or
-MUSDB18 stems).
-"""
+"""MUSDB18 songs through ``musdb`` (a broken ``.stem.mp4`` or wav folder fails alone), and
+:func:`folder_tracks`, the songs of a dataset root in any layout."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
-
-Every file is written under a temporary name in its directory and renamed into place, and one
-this tool did not write is never replaced unless asked (``check_output_folder``; ``ownership``).
-"""
+"""Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` (each written atomically,
+replacing only this tool's own) and the printed table."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The key of stored scores: what made them (weights, config, options, metric, data files).
-
-Each per-song JSON stores the run's ``setting`` and the song's ``source``; a later run resumes a
-song only when both are equal to its own, so scores are never relabelled under another model.
-"""
+"""The key of stored scores: what made them (weights, config, options, metric, data files). A song
+is resumed only when the run's ``setting`` and the song's ``source`` equal those it stored."""
 
 from __future__ import annotations
 

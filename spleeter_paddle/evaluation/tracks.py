@@ -1,8 +1,5 @@
-"""Songs to evaluate: discovery in MUSDB18 (stems or wav) and folder layouts, reference loading.
-
-A track knows where its mixture and references are and reads them on demand, so it is cheap to
-send to a metrics worker process, which reads the references itself.
-"""
+"""Songs to evaluate in folder layouts: a track knows where its mixture and references are and
+reads them on demand, so that it is cheap to send to a metrics worker."""
 
 from __future__ import annotations
 
