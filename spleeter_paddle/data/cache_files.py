@@ -269,12 +269,9 @@ class SpectrogramCache:
         n_bins: int,
         instruments: Optional[Sequence[int]] = None,
     ) -> np.ndarray:
-        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames past
-        the chunk's end are zeros (short chunks are padded, not dropped).
-
-        Returns ``(len(instruments), C, n_frames, n_bins)`` float32 (all instruments by default,
-        mix first).
-        """
+        """``(len(instruments), C, n_frames, n_bins)`` float32 magnitudes (all instruments by
+        default, mix first) of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames
+        past the chunk's end are zeros (short chunks are padded, not dropped)."""
         chunk = self.chunks[chunk_index]
         shape = (
             len(self.instruments),

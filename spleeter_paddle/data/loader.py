@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError, SpleeterError
 
+PREFETCH = 2  # batches in flight per worker
 _dataset: Any = None  # the dataset a worker process serves (inherited when forked)
 
 
@@ -96,7 +97,7 @@ class BatchLoader:
     """Iterate ``batch_sampler`` over ``dataset``, yielding tuples of Paddle tensors.
 
     ``num_workers`` 0 loads in this process; N > 0 forks N worker processes once (each batch
-    carries the dataset's current ``epoch``), with ``prefetch`` batches in flight per worker.
+    carries the dataset's current ``epoch``), with two batches in flight per worker.
     Call :meth:`close` (or let the loader be collected) to stop them.
     """
 
@@ -105,11 +106,10 @@ class BatchLoader:
         dataset: Any,
         batch_sampler: Iterable,
         num_workers: int = 0,
-        prefetch: int = 2,
         timeout_s: float = 600.0,
     ):
         self.dataset, self.batch_sampler = dataset, batch_sampler
-        self.num_workers, self.prefetch = max(0, int(num_workers)), max(1, prefetch)
+        self.num_workers = max(0, int(num_workers))
         self.timeout_s = timeout_s  # longest wait for one batch from a worker
         self._pool: Optional[ProcessPoolExecutor] = None
 
@@ -155,7 +155,7 @@ class BatchLoader:
         sampler = iter(self.batch_sampler)
         try:
             while True:
-                while len(pending) < self.num_workers * self.prefetch:
+                while len(pending) < self.num_workers * PREFETCH:
                     indices = next(sampler, None)
                     if indices is None:
                         break

@@ -204,17 +204,17 @@ def _worker_environment(n_threads: int) -> Iterator[None]:
 
 
 class MetricsPool:
-    """``score_track`` in ``n_workers`` processes, at most ``max_pending`` songs queued or running.
+    """``score_track`` in ``n_workers`` processes, at most ``n_workers + 1`` songs queued or
+    running.
 
     ``n_workers == 0`` scores in the calling process (no pipelining; for debugging). Workers
     are spawned, never forked (the parent may hold a Paddle runtime), and share the machine's
     cores: each gets ``cpu_count // n_workers`` BLAS threads.
     """
 
-    def __init__(self, n_workers: int, max_pending: Optional[int] = None):
+    def __init__(self, n_workers: int):
         checked("workers", whole_number, n_workers, 0, error=DataError)
-        self.n_workers = n_workers
-        self.max_pending = max_pending or n_workers + 1
+        self.n_workers, self.max_pending = n_workers, n_workers + 1
         self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         self._executor: Optional[ProcessPoolExecutor] = None
         self._pending: Dict[Future, Track] = {}
