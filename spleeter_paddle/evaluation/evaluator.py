@@ -159,16 +159,16 @@ def evaluate(
         tracks,
         output_dir,
         n_workers,
-        {
-            "overwrite": overwrite,
-            "progress": progress,
-            "check_stability": check_stability,
-            "audio": audio,
-        },
-        {"win_s": win_s, "hop_s": hop_s},
-        metrics,
-        {"model": model},
-        {"setting": setting, "sample": sample},
+        overwrite=overwrite,
+        progress=progress,
+        check_stability=check_stability,
+        audio=audio,
+        win_s=win_s,
+        hop_s=hop_s,
+        metrics=metrics,
+        model=model,
+        setting=setting,
+        sample=sample,
     )
     described = setting if setting is not None else separator_setting(separator)
     run = prepare_run(
