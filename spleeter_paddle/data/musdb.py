@@ -22,13 +22,7 @@ from ..files import change_while_read, file_identity, is_within
 from ..options import checked, choice
 from ..sigsep import import_musdb
 from ..vocab import MUSDB_SUBSETS
-from .musdb_record import (
-    current_source,
-    outputs_change,
-    read_record,
-    remove_record,
-    write_record,
-)
+from .musdb_record import current_source, outputs_change, read_record, remove_record, write_record
 from .stems import song_problem, stem_file
 
 logger = logging.getLogger(__name__)

@@ -107,19 +107,17 @@ def check_output_folder(
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
     (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
-    folders inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
+    inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
     tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
     blocker = ownership.non_folder(output_dir)
-    if blocker == output_dir:
-        raise ConfigurationError(
-            f"output folder {output_dir} exists and is not a directory; give another folder"
-        )
     if blocker is not None:
         raise ConfigurationError(
-            f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
+            f"output folder {output_dir} exists and is not a directory; give another folder"
+            if blocker == output_dir
+            else f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
         )
     if not output_dir.is_dir():
         return
