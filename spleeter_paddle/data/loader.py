@@ -130,27 +130,23 @@ class BatchLoader:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = forked_pool(self.num_workers, _start_worker, (self.dataset,))
-        return self._pool
-
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
         from ..runtime import paddle
 
-        batches = self._parallel() if self.num_workers else self._serial()
+        if self.num_workers:
+            batches = self._parallel()
+        else:
+            batches = (fetch_batch(self.dataset, indices) for indices in self.batch_sampler)
         for arrays in batches:
             yield tuple(paddle.to_tensor(array) for array in arrays)
 
-    def _serial(self) -> Iterator[Tuple[np.ndarray, ...]]:
-        for indices in self.batch_sampler:
-            yield fetch_batch(self.dataset, indices)
-
     def _parallel(self) -> Iterator[Tuple[np.ndarray, ...]]:
-        pool, pending = self._workers(), deque()  # type: ignore[var-annotated]
+        if self._pool is None:  # started once, kept across epochs
+            self._pool = forked_pool(self.num_workers, _start_worker, (self.dataset,))
+        pool, pending = self._pool, deque()  # type: ignore[var-annotated]
         epoch = getattr(self.dataset, "epoch", None) if hasattr(self.dataset, "set_epoch") else None
         sampler = iter(self.batch_sampler)
         try:

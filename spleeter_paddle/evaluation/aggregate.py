@@ -161,8 +161,7 @@ def per_song(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Dict[str, Any
     """``{"subset/song": {target: {metric: {score, unstable}}}}`` from :func:`song_scores`."""
     table: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]] = {}
     for row in songs.itertuples(index=False):
+        targets = table.setdefault(f"{row.subset}/{row.track}", {})
         entry = {"score": float(row.score), "unstable": bool(row.unstable)}
-        table.setdefault(f"{row.subset}/{row.track}", {}).setdefault(row.target, {})[row.metric] = (
-            entry
-        )
+        targets.setdefault(row.target, {})[row.metric] = entry
     return table
