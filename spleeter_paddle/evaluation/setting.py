@@ -41,11 +41,8 @@ def undescribed_setting(separator: Any) -> Dict[str, Any]:
     """The key of scores made by a separator that cannot say what defines its output: unique to
     this run, so that no later run ever resumes them as its own."""
     kind = type(separator)
-    return {
-        "kind": UNDESCRIBED,
-        "class": f"{kind.__module__}.{kind.__qualname__}",
-        "run": uuid.uuid4().hex,
-    }
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    return {"kind": UNDESCRIBED, "class": name, "run": uuid.uuid4().hex}
 
 
 def metric_setting(
