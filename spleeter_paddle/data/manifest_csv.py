@@ -127,13 +127,9 @@ def _check_row(
     for name in ("sample_rate", "n_samples"):
         if name in record:
             whole[name] = _positive(record[name], name, True, fail)
-    if len(whole) == 2 and abs(whole["n_samples"] / whole["sample_rate"] - duration) > (
-        DURATION_TOLERANCE_S
-    ):
-        fail(
-            f"duration {duration} s disagrees with n_samples / sample_rate "
-            f"({whole['n_samples']} / {whole['sample_rate']})"
-        )
+    rate, count = whole.get("sample_rate"), whole.get("n_samples")
+    if rate and count and abs(count / rate - duration) > DURATION_TOLERANCE_S:
+        fail(f"duration {duration} s disagrees with n_samples / sample_rate ({count} / {rate})")
     return ManifestRow(song, line, paths, duration)
 
 
