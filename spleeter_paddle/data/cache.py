@@ -76,10 +76,8 @@ def _song_id(name: str, paths: List[str]) -> str:
 
 
 def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]) -> np.ndarray:
-    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first).
-
-    A stem shorter than one STFT frame (but not empty) is zero-padded to one frame.
-    """
+    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first);
+    a stem shorter than one STFT frame (but not empty) is zero-padded to one frame."""
     magnitudes = []
     for path in paths:
         waveform, _ = load(

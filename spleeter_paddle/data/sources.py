@@ -38,10 +38,8 @@ def stat_identity(path: str) -> Dict[str, int]:
 
 
 def fingerprint_sources(paths: Sequence[str]) -> List[Dict[str, Any]]:
-    """``[{"path", "size", "mtime_ns", "ctime_ns", "dev", "ino", "sha256"}]`` of a song's
-    source files.
-
-    The stat identity is taken before hashing: a file changed meanwhile fails the next check."""
+    """``[{"path", <IDENTITY_FIELDS>, "sha256"}]`` of a song's source files; the stat identity
+    is taken before hashing, so that a file changed meanwhile fails the next check."""
     return [{"path": path, **stat_identity(path), "sha256": file_sha256(path)} for path in paths]
 
 

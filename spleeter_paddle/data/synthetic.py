@@ -87,10 +87,8 @@ _GENERATORS = {"vocals": _voice, "drums": _drums, "bass": _bass, "other": _pad}
 def generate_song(
     duration_s: float, seed: int, sample_rate: int = SAMPLE_RATE
 ) -> Dict[str, np.ndarray]:
-    """One song: ``{"mixture", "vocals", "drums", "bass", "other"}`` -> ``(n, 2)`` float32.
-
-    Stems are on the 16-bit grid and the mixture is their exact sum, peaking below 0.9.
-    """
+    """One song: ``{"mixture", "vocals", "drums", "bass", "other"}`` -> ``(n, 2)`` float32, the
+    stems on the 16-bit grid, the mixture their exact sum, peaking below 0.9."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sample_rate))
     stems = {name: _GENERATORS[name](rng, n, sample_rate) for name in STEMS}
@@ -112,10 +110,8 @@ def generate_musdb_tree(
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
 ) -> List[Path]:
-    """Write ``n_songs`` songs into each of ``root/train`` and ``root/test`` (MUSDB18-HQ layout).
-
-    Returns the song directories. Files are 16-bit PCM stereo WAV at ``sample_rate``.
-    """
+    """Write ``n_songs`` songs into each of ``root/train`` and ``root/test`` (MUSDB18-HQ layout,
+    16-bit PCM stereo WAV at ``sample_rate``); returns the song directories."""
     root = Path(root)
     directories = []
     for split_index, split in enumerate(("train", "test")):

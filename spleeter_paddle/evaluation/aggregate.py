@@ -27,10 +27,8 @@ SONG_COLUMNS = [
 
 
 def frame_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Long table of frame values from ``{"subset/name": museval JSON dict}``.
-
-    Columns: subset, track, target, metric, time, score (float, NaN kept).
-    """
+    """Long table (subset, track, target, metric, time, score; NaN kept) of the frame values of
+    ``{"subset/name": museval JSON dict}``."""
     rows = []
     for key, song in scores.items():
         subset, _, name = key.partition("/")

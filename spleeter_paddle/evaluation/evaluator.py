@@ -148,11 +148,10 @@ def evaluate(
         audio: also keep each song's separated stems, as Spleeter does (see ``layout``).
 
     Raises ValueError naming the argument when one is of the wrong kind, and DataError before
-    separating anything when stored scores in ``output_dir`` were made
-    with another setting, or when its report files were not written by this tool (unless
-    ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With
-    ``n_workers > 0`` the workers are spawned processes: call this from a script under
-    ``if __name__ == "__main__":``.
+    separating anything when stored scores in ``output_dir`` were made with another setting, or
+    when its report files were not written by this tool (unless ``overwrite``);
+    ConfigurationError when ``output_dir`` is not a folder. With ``n_workers > 0`` the workers
+    are spawned processes: call this from a script under ``if __name__ == "__main__":``.
     """
     instruments = check_separator(separator)
     check_arguments(

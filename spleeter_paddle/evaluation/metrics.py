@@ -204,13 +204,9 @@ def _worker_environment(n_threads: int) -> Iterator[None]:
 
 
 class MetricsPool:
-    """``score_track`` in ``n_workers`` processes, at most ``n_workers + 1`` songs queued or
-    running.
-
-    ``n_workers == 0`` scores in the calling process (no pipelining; for debugging). Workers
-    are spawned, never forked (the parent may hold a Paddle runtime), and share the machine's
-    cores: each gets ``cpu_count // n_workers`` BLAS threads.
-    """
+    """``score_track`` in ``n_workers`` processes (0: in this one, for debugging), at most
+    ``n_workers + 1`` songs queued or running. Workers are spawned, never forked (the parent may
+    hold a Paddle runtime), each with ``cpu_count // n_workers`` BLAS threads."""
 
     def __init__(self, n_workers: int):
         checked("workers", whole_number, n_workers, 0, error=DataError)

@@ -121,10 +121,7 @@ def musdb_tracks(
     root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
 ) -> List[Track]:
     """MUSDB18 tracks through ``musdb.DB``: ``root/<subset>/*.stem.mp4`` (needs ffmpeg) or, with
-    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav``.
-
-    ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
-    """
+    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav`` (None: detected)."""
     musdb = import_musdb()
 
     root = Path(root)
