@@ -1,8 +1,8 @@
 """Multi-card training: the launched processes (``spleeter_paddle.launch``) each run the same
 training with ``paddle.DataParallel``; only rank 0 logs and saves.
 
-The parent writes the resolved configuration and options to a job file in the run folder; each
-process reads it (:func:`run_job`).
+The parent writes the resolved configuration, options and run plan to a job file in the run
+folder; each process reads it (``trainer.run_job``).
 """
 
 from __future__ import annotations
