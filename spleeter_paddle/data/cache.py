@@ -101,9 +101,8 @@ def _encode(magnitudes: np.ndarray, dtype: str) -> Tuple[np.ndarray, Dict[str, A
     """A chunk's stored block and its decoding fields (uint8: per-instrument dB min/max)."""
     if dtype != "uint8":
         return magnitudes.astype(np.float16), {}
-    coded = [quantise(m) for m in magnitudes]
-    fields = {"db_min": [c[1] for c in coded], "db_max": [c[2] for c in coded]}
-    return np.stack([c[0] for c in coded]), fields
+    blocks, db_min, db_max = zip(*map(quantise, magnitudes))
+    return np.stack(blocks), {"db_min": list(db_min), "db_max": list(db_max)}
 
 
 def _write_chunks(job: Dict[str, Any], stream: Any) -> Tuple[List[Dict], List[Dict]]:

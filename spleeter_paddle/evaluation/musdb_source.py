@@ -47,8 +47,7 @@ class MusdbTrack(Track):
         if musdb_track.is_wav and not Path(musdb_track.path).is_file():
             missing.insert(0, Path(musdb_track.path).name)
         if missing:
-            folder = Path(self._track.path).parent
-            self.problem = f"{folder}: missing {', '.join(missing)}"
+            self.problem = f"{Path(musdb_track.path).parent}: missing {', '.join(missing)}"
 
     def check(self) -> None:
         super().check()
@@ -60,10 +59,9 @@ class MusdbTrack(Track):
                 )
 
     def files(self) -> Dict[str, Path]:
-        if not self._track.is_wav:
-            return {MIXTURE_NAME: Path(self._track.path)}
         found = {MIXTURE_NAME: Path(self._track.path)}
-        found.update({name: Path(s.path) for name, s in self._track.sources.items()})
+        if self._track.is_wav:
+            found.update({name: Path(s.path) for name, s in self._track.sources.items()})
         return found
 
     @property
