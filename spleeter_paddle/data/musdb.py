@@ -278,11 +278,8 @@ def convert_musdb(
         )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
-    planned: Dict[str, List[SongPlan]] = {}
-    for subset in subsets:
-        if not (musdb_root / subset).is_dir():
-            continue
-        planned[subset] = (_wav_song_plans if is_wav else _stem_song_plans)(musdb_root, subset)
+    plans = _wav_song_plans if is_wav else _stem_song_plans
+    planned = {s: plans(musdb_root, s) for s in subsets if (musdb_root / s).is_dir()}
     _check_not_inputs(output_dir, planned, outputs)
     report = ConversionReport()
     for subset, songs in planned.items():
