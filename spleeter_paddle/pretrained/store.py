@@ -17,7 +17,7 @@ import numpy as np
 
 from ..environment import CACHE_ENV, cache_home
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256, write_atomic, write_text_atomic
+from ..files import file_sha256, write_atomic, write_errors, write_text_atomic
 from ..ownership import non_folder
 
 logger = logging.getLogger(__name__)
@@ -188,14 +188,17 @@ def save_weights(
     from safetensors.numpy import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     weights_path = directory / f"{basename}.safetensors"
     arrays = {key: _as_array(value) for key, value in state.items()}
-    write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
-    document = {"config": None, "source": None, **dict(metadata or {})}
-    document["sha256"] = {weights_path.name: file_sha256(weights_path)}
-    document["format"] = WEIGHTS_FORMAT
-    write_text_atomic(directory / f"{basename}.json", json.dumps(document, indent=2) + "\n")
+    # A full disk or a failing device is one ModelError, whichever library wrote (safetensors
+    # raises its own error type, naming the OS error).
+    with write_errors(f"{weights_path}: cannot write", ModelError, directory.parent):
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
+        document = {"config": None, "source": None, **dict(metadata or {})}
+        document["sha256"] = {weights_path.name: file_sha256(weights_path)}
+        document["format"] = WEIGHTS_FORMAT
+        write_text_atomic(directory / f"{basename}.json", json.dumps(document, indent=2) + "\n")
     return weights_path
 
 
