@@ -285,6 +285,12 @@ def convert_musdb(
             f"output {output_dir} is inside the MUSDB18 root {musdb_root}: its songs would be "
             "read as MUSDB songs by the next run; choose an -o/--output outside it"
         )
+    blocker = ownership.non_folder(output_dir)
+    if blocker is not None:
+        raise ConfigurationError(
+            f"output {output_dir}: cannot be a folder ({blocker} exists and is not a directory); "
+            "choose another -o/--output"
+        )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
     plans = _wav_song_plans if is_wav else _stem_song_plans
