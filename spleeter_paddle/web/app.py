@@ -20,6 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from ..audio import io as audio_io
 from ..audio.writer import CODECS, can_write
 from ..errors import ConfigurationError, SpleeterError
+from ..files import write_problem
 from ..options import checked, positive_number
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
@@ -203,12 +204,17 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             raise _http_error(413, _too_large(shown, max_upload_mb))
-        job_id, temporary, final = store.new_upload(extension)
+        try:
+            job_id, temporary, final = store.new_upload(extension)
+        except OSError as error:
+            raise _http_error(507, _not_stored(shown, error, store)) from None
         try:
             size = await _receive(request, temporary, max_bytes, shown, max_upload_mb)
             if size == 0:
                 raise _http_error(400, f"{shown}: file is empty (0 bytes)")
             os.replace(temporary, final)
+        except OSError as error:  # a full disk, a failing device: one line, nothing kept
+            raise _http_error(507, _not_stored(shown, error, store)) from None
         finally:
             temporary.unlink(missing_ok=True)
         try:  # fail early: a file that is not audio never reaches the queue
@@ -216,12 +222,22 @@ def create_app(
         except SpleeterError as error:
             final.unlink(missing_ok=True)
             raise _http_error(422, store.public(str(error), final, shown)) from None
-        job = store.create(job_id, shown, final, preset, mwf, codec)
+        try:
+            job = store.create(job_id, shown, final, preset, mwf, codec)
+        except OSError as error:
+            final.unlink(missing_ok=True)
+            raise _http_error(507, _not_stored(shown, error, store)) from None
         worker.enqueue(job_id)
         logger.info("%s: queued %s (%s, %s bytes)", job_id, shown, preset, size)
         return JSONResponse(dict(job, progress=None), status_code=201)
 
     return app
+
+
+def _not_stored(name: str, error: OSError, store: JobStore) -> str:
+    """Why an upload could not be stored, in words and without a server path."""
+    problem = write_problem(error, store.uploads_dir) or "the server could not store it"
+    return f"{name}: cannot store the upload ({problem})"
 
 
 def _too_large(name: str, max_upload_mb: float) -> str:
