@@ -83,17 +83,17 @@ def resolve_load_model(
     """``(what was loaded, its directory)`` for ``-lm``: the choice itself, except when the
     official weights are out of reach and the newest own model stands in: then its directory,
     so that the run records the weights it really started from."""
-    if load_model in (None, False) or str(load_model).lower() in LOAD_MODEL_SCRATCH:
+    label = initial_weights_label(load_model)
+    if label == "scratch":
         return load_model, None
-    choice = str(load_model).lower()
-    if choice == LOAD_MODEL_LATEST:
+    if label == "latest":
         newest = newest_trained_model(params, exclude=run_dir)
         if newest is None:
             raise ModelError(
                 "-lm latest: no trained model under the model home fits this configuration"
             )
         return load_model, newest
-    if choice in LOAD_MODEL_PRETRAINED:
+    if label == "pretrained":
         try:
             return load_model, pretrained_directory(params)
         except ModelError as error:
