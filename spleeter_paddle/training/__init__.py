@@ -1,7 +1,6 @@
-"""Training: a whole run (``run.train_model``), the loop (``trainer``), checkpoints and export
-(``checkpoint``), initial weights (``initial``), multi-card launch (``distributed``), training
-configurations and options (``config``). Attributes load lazily so that ``training.config``
-needs no Paddle.
+"""Training: a whole run and its launch (``run``), the loop (``trainer``), checkpoints and export
+(``checkpoint``), initial weights (``initial``), configurations and options (``config``).
+Attributes load lazily so that ``training.config`` needs no Paddle.
 """
 
 from importlib import import_module
@@ -12,7 +11,7 @@ _EXPORTS = {
     "TrainingResult": "config",
     "resolve_initial_weights": "initial",
     "train_model": "run",
-    "launch_training": "distributed",
+    "launch_training": "run",
     "training_configuration": "config",
 }
 

@@ -76,10 +76,6 @@ def check_layout(
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def model_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-    return {key: (tuple(v.shape), dtype_name(v)) for key, v in model.state_dict().items()}
-
-
 def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
     """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
     layout = {}
@@ -275,7 +271,8 @@ class CheckpointManager:
         digests = state["sha256"]
         weights = _read_tensors(path / MODEL_STATE, digests.get(MODEL_STATE))
         moments = _read_tensors(path / OPTIMIZER_STATE, digests.get(OPTIMIZER_STATE))
-        check_layout(path / MODEL_STATE, weights, model_layout(model))
+        layout = {key: (tuple(v.shape), dtype_name(v)) for key, v in model.state_dict().items()}
+        check_layout(path / MODEL_STATE, weights, layout)
         # Adam has state only for parameters that received a gradient: all four accumulators
         # of each, as many tensors as state.json recorded.
         stepped = {name.rsplit(".", 1)[0] for name in moments}

@@ -13,7 +13,7 @@ import random
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from ..errors import ModelError
 from ..files import write_errors
 from ..launch import init_distributed
 from ..model import build_model
-from ..pretrained.store import load_weights
+from ..pretrained.store import load_weights, weights_digest
 from ..runtime import paddle
 from .checkpoint import (
     CheckpointManager,
@@ -34,7 +34,6 @@ from .checkpoint import (
     rng_seed,
 )
 from .config import TrainingOptions, TrainingResult
-from .distributed import gather_digests
 from .folder import CHECKPOINTS, RunPlan
 from .reporting import Interval, VisualDL, format_eta, validation_loss
 from .steps import step_function, train_step
@@ -291,7 +290,10 @@ class Trainer:
         return result
 
     def _check_replicas(self) -> None:
-        digests = gather_digests(self.model)
+        import paddle.distributed as dist
+
+        digests: List[str] = []  # every rank's (a collective call: all ranks make it)
+        dist.all_gather_object(digests, weights_digest(self.model.state_dict()))
         if len(set(digests)) != 1:
             raise ModelError(f"ranks ended with different parameters: {digests}")
         logger.info(
