@@ -19,29 +19,15 @@ from .vocab import PRESET_PREFIX, PRESETS  # noqa: F401 (PRESETS: read from here
 MODEL_TYPES = ("unet.unet", "unet.softmax_unet", "blstm.blstm")
 MASK_EXTENSIONS = ("zeros", "average")
 
-_REQUIRED_KEYS = (
-    "instrument_list",
-    "mix_name",
-    "model_dir",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "T",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
 LOSS_TYPES = ("L1_mask",)  # the loss the trainer implements (Spleeter's default)
 
 # Every key of Spleeter's configuration reference (plus ``chunk_duration`` and ``loss_type``):
-# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough).
-_VALUE_CHECKS = {
+# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough); the
+# first ones are required.
+_REQUIRED_CHECKS = {
     "instrument_list": ("list", None),
     "mix_name": ("text", None),
     "model_dir": ("text", None),
-    "model": ("object", None),
     "sample_rate": ("whole", options.sample_rate_hz),
     "frame_length": ("whole", options.frame_length),
     "frame_step": ("whole", options.whole_number),
@@ -50,10 +36,15 @@ _VALUE_CHECKS = {
     # 1 (mono: a song's first channel, as the spectrogram cache trains on) or 2; separation
     # takes and returns stereo either way, so more channels would have nothing to mean.
     "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2)),
-    "n_chunks_per_song": ("whole", options.chunks_per_song),
-    "chunk_duration": ("number", options.chunk_seconds),
     "separation_exponent": ("number", options.positive_number),
     "mask_extension": ("text", None),
+    "model": ("object", None),
+}
+_REQUIRED_KEYS = tuple(_REQUIRED_CHECKS)
+_VALUE_CHECKS = {
+    **_REQUIRED_CHECKS,
+    "n_chunks_per_song": ("whole", options.chunks_per_song),
+    "chunk_duration": ("number", options.chunk_seconds),
     "MWF": ("bool", None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
     "train_csv": ("text", None),
     "validation_csv": ("text", None),
@@ -68,13 +59,14 @@ _VALUE_CHECKS = {
     "save_summary_steps": ("whole", options.whole_number),
     "loss_type": ("text", None),
 }
-_KIND_NAMES = {
-    "whole": "a whole number",
-    "number": "a number",
-    "text": "a non-empty string",
-    "bool": "true or false",
-    "list": "a list",
-    "object": "an object",
+# Each JSON type: its name in messages, and whether a value has it.
+_KINDS = {
+    "whole": ("a whole number", lambda value: isinstance(value, int)),
+    "number": ("a number", lambda value: isinstance(value, (int, float))),
+    "text": ("a non-empty string", lambda value: isinstance(value, str) and value != ""),
+    "bool": ("true or false", lambda value: isinstance(value, bool)),
+    "list": ("a list", lambda value: isinstance(value, list)),
+    "object": ("an object", lambda value: isinstance(value, dict)),
 }
 
 # Keys Spleeter reads with a default when absent from the file.
@@ -93,19 +85,9 @@ _DEFAULTS = {
 Params = Dict[str, Any]
 
 
-# Config fields that change a Separator's output (training-only fields do not).
-OUTPUT_FIELDS = (
-    "instrument_list",
-    "mix_name",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
+# Config fields that change a Separator's output (training-only fields, model_dir and the
+# segment length T do not).
+OUTPUT_FIELDS = tuple(key for key in _REQUIRED_KEYS if key not in ("model_dir", "T"))
 
 
 def output_config(params: Params) -> Dict[str, Any]:
@@ -202,18 +184,9 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
 def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> None:
     """Refuse ``value`` unless it has the JSON type ``kind`` and passes ``check`` (the value is
     kept as written: ``2`` stays ``2`` in every record made from the configuration)."""
-    allowed = {
-        "whole": lambda v: isinstance(v, int),
-        "number": lambda v: isinstance(v, (int, float)),
-        "text": lambda v: isinstance(v, str) and v != "",
-        "bool": lambda v: isinstance(v, bool),
-        "list": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }[kind]
+    name, allowed = _KINDS[kind]
     if (isinstance(value, bool) and kind != "bool") or not allowed(value):
-        raise ConfigurationError(
-            f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {json.dumps(value)}"
-        )
+        raise ConfigurationError(f"{source}: key '{key}' must be {name}, got {json.dumps(value)}")
     if check is None:
         return
     try:
