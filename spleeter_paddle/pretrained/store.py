@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -327,33 +327,29 @@ def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], weights_path: P
 # --- listing --------------------------------------------------------------------------------------
 
 
-def installed_models(home: Optional[PathLike] = None) -> Iterator[Tuple[Path, Dict[str, Any]]]:
-    """``(directory, model.json)`` of every model under the model home with weights and a
-    readable ``model.json`` (unreadable ones are skipped with a warning)."""
-    home = resolve_model_home(home)
-    for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:
-        directory = metadata_path.parent
-        if not (directory / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            yield directory, read_metadata(directory)
-        except ModelError as error:
-            logger.warning("skipping %s", error)
-
-
 def newest_model(
     accept: Callable[[Dict[str, Any]], bool],
     home: Optional[PathLike] = None,
     exclude: Optional[Path] = None,
 ) -> Optional[Path]:
-    """The installed model with the most recently written weights whose ``model.json``
-    ``accept`` takes (``exclude``: a directory never chosen, such as the run being started)."""
+    """The model under the model home with the most recently written weights whose readable
+    ``model.json`` ``accept`` takes (unreadable ones are skipped with a warning; ``exclude``:
+    a directory never chosen, such as the run being started)."""
+    home = resolve_model_home(home)
     candidates = []
-    for directory, document in installed_models(home):
-        if exclude is not None and directory.resolve() == Path(exclude).resolve():
+    for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:
+        directory = metadata_path.parent
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
             continue
-        if accept(document):
-            candidates.append(((directory / WEIGHTS_FILE).stat().st_mtime, str(directory)))
+        try:
+            document = read_metadata(directory)
+        except ModelError as error:
+            logger.warning("skipping %s", error)
+            continue
+        excluded = exclude is not None and directory.resolve() == Path(exclude).resolve()
+        if not excluded and accept(document):
+            candidates.append((weights.stat().st_mtime, str(directory)))
     return Path(max(candidates)[1]) if candidates else None
 
 
