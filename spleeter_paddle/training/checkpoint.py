@@ -10,6 +10,7 @@ renamed into place. The run directory itself is "a model":
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,10 +24,10 @@ from ..errors import ModelError
 from ..files import new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
+    decode_tensors,
     dtype_name,
     file_sha256,
     intact_metadata,
-    load_tensors,
     name_list,
     non_finite_problem,
     write_model,
@@ -136,13 +137,19 @@ def refuse_non_finite(arrays: Dict[str, np.ndarray], target: PathLike) -> None:
 def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.ndarray]:
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint file missing")
-    if expected_sha256 != file_sha256(path):
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelError(
+            f"{path}: unreadable checkpoint file ({error.strerror or error})"
+        ) from None
+    if expected_sha256 != hashlib.sha256(data).hexdigest():
         raise ModelError(f"{path}: checkpoint file corrupted (sha256 differs from state.json)")
     refusal = (
         "the run diverged before this checkpoint, refusing to resume from it (an earlier "
         "checkpoint or lower learning rate may help)"
     )
-    return load_tensors(path, "checkpoint", refusal)
+    return decode_tensors(data, path, "checkpoint", refusal)
 
 
 def _whole(value: Any) -> bool:
