@@ -121,17 +121,16 @@ def _workers_without_your_script() -> Iterator[None]:
     while they start, the main module does not say where its file is, so they import only
     this package. The workers need nothing of the caller's script."""
     main = sys.modules.get("__main__")
-    hidden = {name: getattr(main, name) for name in ("__file__",) if hasattr(main, name)}
-    spec = getattr(main, "__spec__", None)
+    file, spec = getattr(main, "__file__", None), getattr(main, "__spec__", None)
     try:
-        for name in hidden:
-            delattr(main, name)
+        if file is not None:
+            del main.__file__
         if spec is not None:
             main.__spec__ = None
         yield
     finally:
-        for name, value in hidden.items():
-            setattr(main, name, value)
+        if file is not None:
+            main.__file__ = file
         if spec is not None:
             main.__spec__ = spec
 

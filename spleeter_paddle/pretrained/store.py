@@ -39,14 +39,10 @@ PathLike = Union[str, Path]
 
 
 def resolve_model_home(home: Optional[PathLike] = None) -> Path:
-    """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``;
-    ``./model`` when it holds a model (earlier versions' home: nothing is fetched again);
-    ``./pretrained_models`` when it is a folder (official Spleeter's home: its TF checkpoints
-    are converted in place, not fetched again); else the per-user ``<cache home>/models``
-    (:func:`~spleeter_paddle.environment.cache_home`), shared by every working directory.
-
-    A ConfigurationError naming where the path came from when it, or a parent, exists and is
-    not a folder: nothing could be installed there, so no source is tried.
+    """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``; ``./model``
+    when it holds a model (earlier versions' home); ``./pretrained_models`` when it is a folder
+    (official Spleeter's); else the per-user ``<cache home>/models``, shared by every working
+    directory. A ConfigurationError when it, or a parent, exists and is not a folder.
     """
     if home:
         path, origin = Path(home), "the model home given"
@@ -76,12 +72,9 @@ def _holds_weights(folder: Path) -> bool:
 
 
 def model_directory(model_dir: PathLike, home: Optional[PathLike] = None) -> Path:
-    """The folder a configuration's ``model_dir`` names, the same for every command (train,
-    models import and download, separate, evaluate, export): an absolute path as it is; a
-    relative one, a name (``2stems``) or a path (``runs/mine``), under the model home, never
-    under the working directory. ``..`` is refused: a relative ``model_dir`` stays in the home.
-    Returned absolute, so messages and logs say which folder was used.
-    """
+    """The folder a configuration's ``model_dir`` names, for every command: an absolute path as
+    it is; a relative one (``2stems``, ``runs/mine``, no ``..``) under the model home, never the
+    working directory. Returned absolute, so messages say which folder was used."""
     text = str(model_dir)
     path = Path(text).expanduser()
     if path.is_absolute():
@@ -118,11 +111,8 @@ def weights_digest(state: Mapping[str, Any]) -> str:
 
 
 def non_finite_problem(value: np.ndarray) -> Optional[str]:
-    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``.
-
-    A NaN or infinite weight makes every output it reaches NaN or wrong without any error, so
-    weights are refused at load instead (the caller names the tensor and the file).
-    """
+    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``: such
+    a weight makes every output it reaches wrong without any error, so it is refused at load."""
     if not (
         np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
     ):
@@ -193,11 +183,8 @@ def write_model(state: Mapping[str, Any], directory: PathLike, metadata: Mapping
 
 
 def install_model(staged: Path, target: Path) -> Path:
-    """Move the complete model in ``staged`` (same filesystem) to ``target``.
-
-    A missing ``target`` is created by one rename; an existing one keeps every other file (TF
-    files placed there by hand, say) and gets our three, marker removed first and back last.
-    """
+    """Move the complete model in ``staged`` (same filesystem) to ``target``: one rename, or into
+    an existing ``target`` (keeping its other files: TF files placed by hand) marker last."""
     if not target.exists():
         try:
             os.rename(staged, target)

@@ -1,9 +1,6 @@
-"""Read TensorFlow checkpoint bundles (``model.index`` + ``model.data-*``) without TensorFlow.
-
-The index is a LevelDB SSTable mapping tensor names to ``BundleEntryProto`` records; the data
-shards hold raw little-endian C-order tensors, each protected by a masked CRC32C (TensorFlow's
-``crc32c::Mask`` of the CRC32C of the tensor bytes) that is checked on every read.
-"""
+"""Read TensorFlow checkpoint bundles without TensorFlow: ``model.index`` is a LevelDB SSTable of
+``BundleEntryProto`` records, the ``model.data-*`` shards hold raw tensors, each with a masked
+CRC32C checked on every read."""
 
 from __future__ import annotations
 
@@ -214,11 +211,8 @@ def shard_path(prefix: Path, shard_id: int, n_shards: int) -> Path:
 
 
 class TFCheckpoint:
-    """A TF checkpoint bundle opened by prefix (``TFCheckpoint("tf/2stems/model")``) or folder.
-
-    ``names()`` lists tensors in index (sorted) order; ``read(name)`` returns a numpy array of the
-    stored dtype and shape after checking its masked CRC32C.
-    """
+    """A TF checkpoint bundle opened by prefix (``TFCheckpoint("tf/2stems/model")``) or folder;
+    ``read(name)`` returns a tensor in its stored dtype and shape, CRC-checked."""
 
     def __init__(self, prefix: Union[str, Path]):
         self.prefix = Path(prefix)
@@ -329,11 +323,8 @@ class TFCheckpoint:
 
 
 def find_checkpoint_prefix(directory: Union[str, Path]) -> Optional[Path]:
-    """The bundle prefix in ``directory`` (``<dir>/model``), or None if it holds no checkpoint.
-
-    Follows the ``checkpoint`` state file like ``tf.train.latest_checkpoint`` when present, else
-    takes the only ``*.index`` file.
-    """
+    """The bundle prefix in ``directory`` (``<dir>/model``) by its ``checkpoint`` state file
+    (as ``tf.train.latest_checkpoint``), else its only ``*.index``; None otherwise."""
     directory = Path(directory)
     state = directory / "checkpoint"
     if state.is_file():

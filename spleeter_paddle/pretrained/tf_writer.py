@@ -1,9 +1,5 @@
-"""TensorFlow checkpoint bundles written without TensorFlow: the mirror of ``tf_checkpoint``.
-
-A trained model's Paddle weights become ``model.ckpt-<step>.index`` + ``.data-00000-of-00001``
-and the ``checkpoint`` state file, with Spleeter's variable names and layouts
-(``convert.tf_variable_map``), so that official Spleeter separates with a model trained here.
-"""
+"""TensorFlow checkpoint bundles written without TensorFlow (the mirror of ``tf_checkpoint``): a
+trained model as ``model.ckpt-<step>.*`` with Spleeter's variable names, for official Spleeter."""
 
 from __future__ import annotations
 
@@ -139,10 +135,8 @@ def write_bundle(
     block_size: int = 4096,
     restart_interval: int = 16,
 ) -> Dict[str, str]:
-    """Write ``<prefix>.index`` and ``<prefix>.data-0000K-of-0000N`` (tensors to shards in turn),
-    each to a temporary name renamed into place, the data before the index. Like TF, entries
-    are sorted by name and stored in that order, little-endian. Returns ``{file name: sha256}``.
-    """
+    """Write ``<prefix>.data-0000K-of-0000N`` (tensors sorted by name, to shards in turn,
+    little-endian) then ``<prefix>.index``, each atomically; returns ``{file name: sha256}``."""
     prefix = Path(prefix)
     header = field_varint(1, n_shards) + field_bytes(3, field_varint(1, 1))
     entries: List[Tuple[bytes, bytes]] = [(b"", header)]
@@ -214,11 +208,9 @@ def replace_tf_checkpoint(
     step: int,
     previous: Mapping[str, str],
 ) -> Dict[str, str]:
-    """:func:`write_tf_checkpoint` for ``step`` where ``previous`` (``{file name: sha256}``) is
-    what the last call wrote; those files are then removed, each only while it still holds what
-    was written (a file changed or put there since is left alone). A file at one of this step's
-    names (or a ``checkpoint`` state) that the last export did not write is never replaced: then
-    nothing is written (returns ``{}``, with a warning)."""
+    """:func:`write_tf_checkpoint` for ``step``, then ``previous`` (``{file name: sha256}``, what
+    the last call wrote) removed where unchanged. A file at one of this step's names that the
+    last export did not write is never replaced: then nothing is written (``{}``, a warning)."""
     directory = Path(directory)
     prefix = f"model.ckpt-{int(step)}"
     targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")

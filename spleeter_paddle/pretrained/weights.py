@@ -1,6 +1,5 @@
-"""Weights on disk for a configuration: checked (made for it, sha256, NaN/Inf, layout) and built
-into a Paddle model only when needed (``PretrainedWeights``); ``load_pretrained_model`` for
-callers that want the model at once. Fetching and installing are ``provider.py``'s.
+"""Weights on disk for a configuration: checked (made for it, sha256, NaN/Inf, layout), built
+into a Paddle model when needed (``PretrainedWeights``) or at once (``load_pretrained_model``).
 """
 
 from __future__ import annotations
@@ -29,13 +28,9 @@ Params = Mapping[str, Any]
 
 
 class PretrainedWeights:
-    """A configuration's checked weights on disk; the Paddle model is built on first use.
-
-    Construction checks that the weights were made for ``params`` and reads them once against
-    their recorded sha256, which then names them (an exported graph cached for these exact bytes
-    can run without building the model). :meth:`model` builds it from a fresh read that must
-    have the same digest.
-    """
+    """A configuration's checked weights on disk, named by their sha256 (an exported graph cached
+    for these bytes runs without building the model); :meth:`model` builds it on first use from
+    a fresh read that must have the same digest."""
 
     def __init__(self, params: Params, directory: PathLike):
         self.params = params
@@ -82,9 +77,8 @@ class PretrainedWeights:
         return self._model
 
     def state_digest(self) -> str:
-        """:func:`~.store.weights_digest` of the model's state: of the built model's when there
-        is one, else of the tensors on disk (the same digest: the model holds them exactly),
-        without building it."""
+        """:func:`~.store.weights_digest` of the built model, else of the tensors on disk (the
+        same digest), without building it."""
         if self._model is not None:
             return weights_digest(self._model.state_dict())
         return weights_digest(self._arrays())
