@@ -1,8 +1,5 @@
-"""``spleeter-paddle`` / ``python -m spleeter_paddle``: a thin argparse layer over the library.
-
-Each sub-command module has ``add_arguments(parser)`` and ``run(args) -> exit status``; a
-:class:`SpleeterError` becomes one line on stderr and its exit code.
-"""
+"""``spleeter-paddle``: a thin argparse layer over the library, a table of sub-commands (each
+``add_arguments(parser)`` and ``run(args) -> exit status``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Spleeter-compatible JSON configuration: ``spleeter:<name>`` presets, JSON files, validation.
-
-A configuration is a plain ``dict`` with Spleeter's keys (see ``resources/2stems.json``); the
-functions here load it and check the keys the model and the signal chain depend on.
-"""
+"""Spleeter-compatible JSON configuration: a plain ``dict`` with Spleeter's keys, loaded from a
+``spleeter:<name>`` preset or a JSON file, and validated."""
 
 from __future__ import annotations
 
@@ -99,11 +96,8 @@ def output_config(params: Params) -> Dict[str, Any]:
 def load_configuration(
     descriptor: Union[str, Path, Params], source: Optional[str] = None
 ) -> Params:
-    """Load ``spleeter:<name>``, a JSON file path, or an already-loaded dict; validate it.
-
-    Returns a new dict with Spleeter's code defaults filled in for optional keys. ``source`` names the configuration
-    in error messages (default: the path or preset; "the configuration dict" for a dict).
-    """
+    """A new, validated dict from ``spleeter:<name>``, a JSON path or a dict, with Spleeter's
+    defaults filled in; ``source`` names it in error messages (default: the path or preset)."""
     if isinstance(descriptor, dict):
         params = json.loads(json.dumps(descriptor))
         source = source or "the configuration dict"
@@ -145,12 +139,8 @@ def _read_descriptor(descriptor: str) -> Params:
 
 
 def validate_configuration(params: Params, source: str = "<config>") -> None:
-    """Raise :class:`ConfigurationError` naming ``source`` and the first bad key of ``params``.
-
-    Every key of Spleeter's configuration reference (and ``chunk_duration``, ``loss_type``) is
-    checked for type, finiteness and range when present, with the checks the command-line flags
-    use (:mod:`spleeter_paddle.options`); the required ones must be present.
-    """
+    """Raise :class:`ConfigurationError` naming ``source`` and the first bad key of ``params``
+    (type, range, with the checks the flags use; required keys present)."""
     for key in _REQUIRED_KEYS:
         if key not in params:
             raise ConfigurationError(f"{source}: missing required key '{key}'")

@@ -15,10 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def available_device_type(preference: str = "auto") -> str:
-    """The device type to use: ``preference`` if available, else the best of sdaa > gpu > cpu.
-
-    An unavailable explicit preference falls back (with a warning) instead of failing.
-    """
+    """``preference`` if available (else a warning), else the best of sdaa > gpu > cpu."""
     checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0

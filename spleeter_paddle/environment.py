@@ -1,12 +1,6 @@
-"""The environment: where this tool's per-user caches live (:func:`cache_home`), and what
-Paddle reads once, when it loads, decided here just before (``runtime``).
-
-Paddle pins ``OMP_NUM_THREADS=1`` at import when it is unset, and logs glog lines; the SDAA
-plugin reads its collective backend and op black list then too; the MKL that Paddle's CPU wheel
-ships (2019.0.5, the BLAS under every native convolution) picks its code path when it loads.
-SDAA needs two of them set *before* ``import paddle`` in every process: the collective backend
-and the black list of ops the plugin must not run (``conv2d`` with groups). Nothing here imports
-Paddle.
+"""The environment: where the per-user caches live (:func:`cache_home`), and what Paddle reads
+once when it loads (OpenMP threads, glog, MKL's code path, the SDAA plugin's collective backend
+and op black list), decided here just before (``runtime``). Nothing here imports Paddle.
 """
 
 from __future__ import annotations
@@ -48,10 +42,9 @@ _user_omp_num_threads: object = _UNSET
 
 
 def cache_home() -> Path:
-    """The per-user folder of this tool's caches (the model home's default ``models/``, the
-    exported graphs' ``inference/``): ``$SPLEETER_PADDLE_CACHE``, else
-    ``$XDG_CACHE_HOME/spleeter-paddle``, else ``~/.cache/spleeter-paddle``. An empty or relative
-    ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification says."""
+    """The per-user folder of this tool's caches: ``$SPLEETER_PADDLE_CACHE``, else
+    ``$XDG_CACHE_HOME/spleeter-paddle`` (when absolute, as XDG says), else
+    ``~/.cache/spleeter-paddle``."""
     own = os.environ.get(CACHE_ENV, "").strip()
     if own:
         return Path(own).expanduser()

@@ -9,6 +9,7 @@ import os
 import re
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
+from .errors import ConfigurationError
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, PRESET_PREFIX, PRESETS, TRUE_WORDS
 
 MAX_SECONDS = 1e9  # offsets and durations (31 years)
@@ -332,9 +333,13 @@ def configuration_name(value: Any) -> str:
 
 def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> Any:
     """The environment variable ``name`` through ``check`` (``default`` when unset or empty); a
-    bad value is a ValueError naming the variable."""
+    bad value is a ConfigurationError (a usage error) naming the variable."""
     text = os.environ.get(name, "").strip()
-    return default if not text else checked(name, check, text)
+    if not text:
+        return default
+    return checked(
+        name, check, text, error=lambda message: ConfigurationError(f"environment: {message}")
+    )
 
 
 def checked(

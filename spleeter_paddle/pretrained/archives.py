@@ -18,7 +18,7 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import Callable, NamedTuple, Optional, Union
 
-from ..errors import CheckpointError, ConfigurationError, ModelError
+from ..errors import CheckpointError, ModelError
 from ..files import file_sha256, write_atomic
 from ..options import byte_rate, environment_value, network_seconds
 from .tf_checkpoint import find_checkpoint_prefix
@@ -69,14 +69,11 @@ def transfer_limits() -> TransferLimits:
     """The limits from ``SPLEETER_PADDLE_TIMEOUT`` (10 s), ``SPLEETER_PADDLE_DOWNLOAD_DEADLINE``
     (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s); ConfigurationError on a bad
     value (a usage error, exit 2)."""
-    try:
-        return TransferLimits(
-            environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
-            environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
-            environment_value(MIN_RATE_ENV, byte_rate, DEFAULT_MIN_RATE),
-        )
-    except ValueError as error:
-        raise ConfigurationError(f"environment: {error}") from None
+    return TransferLimits(
+        environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
+        environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
+        environment_value(MIN_RATE_ENV, byte_rate, DEFAULT_MIN_RATE),
+    )
 
 
 def fetch(url: str, write: Callable[[bytes], None], max_bytes: Optional[int] = None) -> int:

@@ -81,10 +81,7 @@ def _imported_config(params: Params, name: str) -> Any:
 def offline() -> bool:
     """Whether ``SPLEETER_PADDLE_OFFLINE`` (true/false, yes/no, 1/0, on/off) forbids downloads;
     any other value is a ConfigurationError (a usage error)."""
-    try:
-        return environment_value(OFFLINE_ENV, truth_value, False)
-    except ValueError as error:
-        raise ConfigurationError(f"environment: {error}") from None
+    return environment_value(OFFLINE_ENV, truth_value, False)
 
 
 def check_model_name(name: str) -> str:

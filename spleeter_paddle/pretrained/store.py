@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -275,30 +275,46 @@ def load_weights(model: Any, directory: PathLike) -> Any:
     return assign_weights(model, read_weights(directory), Path(directory) / WEIGHTS_FILE)
 
 
+Layout = Dict[str, Tuple[Tuple[int, ...], str]]  # state-dict key -> (shape, dtype name)
+
+
+def model_layout(model: Any) -> Layout:
+    return {
+        key: (tuple(value.shape), dtype_name(value)) for key, value in model.state_dict().items()
+    }
+
+
+def layout_problems(
+    arrays: Mapping[str, np.ndarray], expected: Layout
+) -> Tuple[List[str], List[str], List[str]]:
+    """``(missing keys, unexpected keys, "'<key>' is <dtype><shape>, the model needs ..."
+    lines)`` of ``arrays`` against ``expected``."""
+    missing = [key for key in expected if key not in arrays]
+    unexpected = [key for key in arrays if key not in expected]
+    wrong = [
+        f"'{key}' is {arrays[key].dtype}{list(arrays[key].shape)}, the model needs "
+        f"{dtype}{list(shape)}"
+        for key, (shape, dtype) in expected.items()
+        if key in arrays and (arrays[key].shape != shape or str(arrays[key].dtype) != dtype)
+    ]
+    return missing, unexpected, wrong
+
+
 def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], weights_path: Path) -> Any:
     """Copy ``arrays`` (read from ``weights_path``, named in errors) into ``model`` exactly."""
-    target = model.state_dict()
-    missing = [key for key in target if key not in arrays]
-    unexpected = [key for key in arrays if key not in target]
+    missing, unexpected, wrong = layout_problems(arrays, model_layout(model))
     if missing or unexpected:
-        problems = []
-        if missing:
-            problems.append(f"missing {name_list(missing)}")
+        problems = [f"missing {name_list(missing)}"] if missing else []
         if unexpected:
             problems.append(f"unexpected {name_list(unexpected)}")
         raise ModelError(
             f"{weights_path}: weights do not fit the model ({'; '.join(problems)}); "
             "was it saved for another configuration?"
         )
-    for key, parameter in target.items():
-        value, shape = arrays[key], tuple(parameter.shape)
-        dtype = dtype_name(parameter)
-        if value.shape != shape or str(value.dtype) != dtype:
-            raise ModelError(
-                f"{weights_path}: '{key}' is {value.dtype}{list(value.shape)}, the model needs "
-                f"{dtype}{list(shape)}"
-            )
-        parameter.set_value(value)
+    if wrong:
+        raise ModelError(f"{weights_path}: {wrong[0]}")
+    for key, parameter in model.state_dict().items():
+        parameter.set_value(arrays[key])
     return model
 
 

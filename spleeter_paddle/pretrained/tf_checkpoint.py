@@ -84,28 +84,21 @@ class TensorEntry(NamedTuple):
 
 
 def parse_bundle_entry(message: bytes) -> TensorEntry:
-    dtype_code, shape, shard_id, offset, size, masked_crc, sliced = 0, (), 0, 0, 0, None, False
+    fields, shape, sliced = {}, (), False  # field number -> value, for the scalar fields
     for number, value in proto_fields(message):
-        if number == 1:
-            dtype_code = value
-        elif number == 2:
+        if number == 2:
             dims = []
             for dim_number, dim in proto_fields(value):
                 if dim_number == 2:
                     sizes = [_signed64(v) for n, v in proto_fields(dim) if n == 1]
                     dims.append(sizes[-1] if sizes else 0)
             shape = tuple(dims)
-        elif number == 3:
-            shard_id = value
-        elif number == 4:
-            offset = value
-        elif number == 5:
-            size = value
-        elif number == 6:
-            masked_crc = value
         elif number == 7:
             sliced = True
-    return TensorEntry(dtype_code, shape, shard_id, offset, size, masked_crc, sliced)
+        else:
+            fields[number] = value
+    dtype_code, shard_id, offset, size = (fields.get(number, 0) for number in (1, 3, 4, 5))
+    return TensorEntry(dtype_code, shape, shard_id, offset, size, fields.get(6), sliced)
 
 
 def snappy_decompress(compressed: bytes) -> bytes:

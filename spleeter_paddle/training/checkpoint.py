@@ -1,11 +1,6 @@
-"""Training checkpoints as safetensors + JSON (never pickle), last K kept, and the model export.
-
-``checkpoints/step_<N>/`` holds ``model.safetensors`` (every state-dict tensor),
-``optimizer.safetensors`` (Adam moments and beta powers keyed by structured parameter names) and
-``state.json`` (step, epoch, seed, RNG seed, scaler, and the sha256 of both files), written in a
-temporary directory (``files.new_temporary``: recorded in the journal the run's lock keeps)
-renamed into place. The run directory itself is "a model":
-``model.safetensors`` + ``model.json`` + ``.complete``, re-exported at every checkpoint.
+"""Training checkpoints as safetensors + JSON (never pickle), last K kept, and the model export:
+``checkpoints/step_<N>/`` holds ``model.safetensors``, ``optimizer.safetensors`` and
+``state.json`` (with both files' sha256); the run folder itself is re-exported as a model.
 """
 
 from __future__ import annotations
@@ -24,10 +19,13 @@ from ..errors import ModelError
 from ..files import new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
+    Layout,
     decode_tensors,
     dtype_name,
     file_sha256,
     intact_metadata,
+    layout_problems,
+    model_layout,
     name_list,
     non_finite_problem,
     write_model,
@@ -55,18 +53,9 @@ def rng_seed(seed: int, step: int) -> int:
     return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
 
 
-def check_layout(
-    path: Path, arrays: Dict[str, np.ndarray], expected: Dict[str, Tuple[Tuple[int, ...], str]]
-) -> None:
+def check_layout(path: Path, arrays: Dict[str, np.ndarray], expected: Layout) -> None:
     """Refuse ``arrays`` unless names, count, shapes and dtypes equal ``expected`` exactly."""
-    missing = [key for key in expected if key not in arrays]
-    extra = [key for key in arrays if key not in expected]
-    wrong = [
-        f"'{key}' is {arrays[key].dtype}{list(arrays[key].shape)}, the model needs "
-        f"{dtype}{list(shape)}"
-        for key, (shape, dtype) in expected.items()
-        if key in arrays and (arrays[key].shape != shape or str(arrays[key].dtype) != dtype)
-    ]
+    missing, extra, wrong = layout_problems(arrays, expected)
     problems = []
     if missing:
         problems.append(f"{len(missing)} of {len(expected)} tensors missing ({name_list(missing)})")
@@ -77,7 +66,7 @@ def check_layout(
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def optimizer_layout(model: paddle.nn.Layer) -> Layout:
     """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
     layout = {}
     for key, parameter in model.named_parameters():
@@ -262,11 +251,8 @@ class CheckpointManager:
     def load(
         path: PathLike, model: paddle.nn.Layer, optimizer: Any, scaler: Any = None
     ) -> Dict[str, Any]:
-        """Restore model and optimizer state from ``path`` exactly; returns its ``state.json``.
-
-        Every tensor must match the model (names, count, shapes, dtypes); nothing is loaded
-        otherwise.
-        """
+        """Restore model and optimizer state from ``path`` exactly (every tensor must match the
+        model, else nothing is loaded); returns its ``state.json``."""
         path = Path(path)
         try:
             state = json.loads((path / TRAINER_STATE).read_text())
@@ -278,8 +264,7 @@ class CheckpointManager:
         digests = state["sha256"]
         weights = _read_tensors(path / MODEL_STATE, digests.get(MODEL_STATE))
         moments = _read_tensors(path / OPTIMIZER_STATE, digests.get(OPTIMIZER_STATE))
-        layout = {key: (tuple(v.shape), dtype_name(v)) for key, v in model.state_dict().items()}
-        check_layout(path / MODEL_STATE, weights, layout)
+        check_layout(path / MODEL_STATE, weights, model_layout(model))
         # Adam has state only for parameters that received a gradient: all four accumulators
         # of each, as many tensors as state.json recorded.
         stepped = {name.rsplit(".", 1)[0] for name in moments}
@@ -313,11 +298,9 @@ class CheckpointManager:
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write the run directory as an installed model (what the separator loads), as a unit: an
-    interrupted export is never taken for a complete one (the next training start re-exports it
-    from the newest checkpoint). U-Net runs also get the TensorFlow checkpoint official Spleeter
-    loads (``model.ckpt-<step>.*`` + ``checkpoint``, the previous one replaced), recorded with
-    its sha256 in ``model.json``."""
+    """Write the run directory as an installed model, as a unit (an interrupted export is
+    re-exported at the next start); U-Net runs also get the TF checkpoint official Spleeter
+    loads, recorded with its sha256 in ``model.json``."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     refuse_non_finite(state, directory)
     step = metadata.get("step")

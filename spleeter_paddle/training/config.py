@@ -1,10 +1,6 @@
-"""What a training run is given: its configuration (the default 2-stem one,
-``configs/2stems_config.json``, and overrides), :class:`TrainingOptions` (checked as the flags
-are, when made); and what it returns (:class:`TrainingResult`).
-
-Paths in a configuration (manifests, caches) are relative to the working directory, like
-Spleeter's; ``model_dir`` is relative to the model home (``resolve_model_home``).
-The training options a library caller passes are checked here too, as the flags are.
+"""What a training run is given: its configuration (default ``configs/2stems_config.json``, and
+overrides; paths relative to the working directory, ``model_dir`` to the model home),
+:class:`TrainingOptions` (checked as the flags are); and what it returns (:class:`TrainingResult`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The run folder on disk: which files a training run writes there (a new run starts only in an
-absent or empty folder, or one holding its own files), its lock (one training at a time,
-``ownership.held_folders``, with the journals of temporaries of the run folder and its
-``checkpoints/``), and the plan a command makes for it (:class:`RunPlan`, decided once in
-``run.py`` under the lock).
+absent or empty folder, or its own), its lock (one training at a time), and the plan a command
+makes for it (:class:`RunPlan`).
 """
 
 from __future__ import annotations
@@ -134,9 +132,7 @@ def _is_run_file(path: Path, ours: bool) -> bool:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder and its ``checkpoints/`` (``ownership.held_folders``, re-entrant in
-    one process): one training per run folder. What a killed run recorded in their journals of
-    temporaries is removed when they are taken, this run's own when released; nothing is
-    removed by its name alone."""
+    one process): one training per run folder."""
     key = str(run_dir.resolve())
     if key in _held:
         yield

@@ -63,9 +63,8 @@ def format_eta(seconds: float) -> str:
 
 
 class Interval:
-    """Losses and timing sums between two log lines. The per-instrument losses stay device
-    tensors until :meth:`settle` reads them all at once: one host sync per log line, not per
-    step (a GPU keeps queueing work meanwhile)."""
+    """Losses and timing sums between two log lines; the losses stay device tensors until
+    :meth:`settle` (one host sync per log line, not per step)."""
 
     def __init__(self, n_instruments: int):
         self.n_instruments = n_instruments
@@ -81,12 +80,9 @@ class Interval:
         self.reader_s += reader_s
 
     def settle(self, all_reduce: Optional[Callable[[paddle.Tensor], Any]] = None) -> List[float]:
-        """Read the pending steps' losses from the device; their totals, in step order.
-
-        ``all_reduce`` (a sum over the ranks of a data-parallel run, in place): the losses
-        become the whole global batch's, each rank's mean weighted by its batch size, the same
-        numbers on every rank (one collective per call).
-        """
+        """Read the pending steps' losses from the device; their totals, in step order. With
+        ``all_reduce`` (an in-place sum over the ranks) they become the global batch's, the
+        same on every rank."""
         if not self._pending:
             return []
         rows = paddle.stack(self._pending).astype("float64")  # [steps, N]

@@ -1,7 +1,5 @@
-"""A training run: :func:`train_model` (cache check, resume decision, initial weights, launch),
-planned once under the run folder's lock; the folder records its settings (``run.json``) and is
-resumed only when asked (``--resume``) or when the flags match; defining settings must match,
-recorded ones only warn.
+"""A training run (:func:`train_model`), planned once under the run folder's lock: the folder
+records its settings (``run.json``) and is resumed when asked or when the defining ones match.
 """
 
 from __future__ import annotations
@@ -94,14 +92,10 @@ def plan_run(
     dropout: bool = False,
     seed: Optional[int] = None,
 ) -> RunPlan:
-    """Decide whether this command resumes ``run_dir`` or starts a new run there.
-
-    ``resume``: True (``--resume``: continue, ignoring ``-lm``), False (``--new-run``: the
-    folder must hold no run), None (continue when the settings match, start when empty).
-    Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict. The plan's
-    ``settings["recorded"]["random_seed"]`` is the seed to train with: ``seed`` (``--seed``),
-    else the resumed run's, else the configuration's; resuming with another ``seed`` warns (it
-    changes the order of the data from there on).
+    """Decide whether this command resumes ``run_dir`` or starts a new run there: ``resume``
+    True (``--resume``, ignoring ``-lm``), False (``--new-run``), None (continue when the
+    settings match). A ConfigurationError on a conflict. The seed to train with is
+    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's.
     """
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
@@ -205,14 +199,9 @@ def train_model(
     launch: Optional[LaunchOptions] = None,
 ) -> TrainingResult:
     """Train on the existing cache as ``spleeter-paddle train`` does, in this process or in
-    ``launch.n_procs`` launched ones.
-
-    In order: the run folder's resume decision (a conflict raises ConfigurationError before any
-    work), the training cache checked against ``params`` (DataError), the folder locked and the
-    run planned once under the lock (a new run's settings recorded, the ``-lm`` weights resolved
-    once: the official ones fetched by the model provider), then training with that plan here or
-    in every launched worker. Launched runs return the final checkpoint's step and the
-    launcher's ``exit_status`` (their losses are in ``<log_dir>/workerlog.<rank>``)::
+    ``launch.n_procs`` launched ones: conflicts and the cache are checked before any work, then
+    the run is planned once under its lock (``-lm`` weights fetched once). Launched runs return
+    the final step and the launcher's ``exit_status`` (losses in their worker logs)::
 
         from spleeter_paddle.training import LaunchOptions, TrainingOptions, train_model
         from spleeter_paddle.training.config import training_configuration
@@ -241,8 +230,7 @@ def settle_initial_weights(
     params: Dict[str, Any], options: TrainingOptions, plan: RunPlan
 ) -> TrainingOptions:
     """For a new run: resolve ``-lm`` to a directory (``initial_weights``) and record in the
-    plan what is really loaded (``-lm True`` without the official weights loads the newest own
-    model: the run records that model's path, not "pretrained"), and where it was."""
+    plan what is really loaded (``-lm True`` may load the newest own model: its path)."""
     if plan.resume:
         return options
     if options.load_model and not options.initial_weights:

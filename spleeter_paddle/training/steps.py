@@ -1,13 +1,8 @@
 """One optimiser step: serial (``train_step``, every device, AMP) or, on CPU, the instruments'
-U-Nets side by side, one thread each (``side_by_side_step``).
-
-With ``unet.unet`` (sigmoid masks) each instrument's estimate, L1 loss and backward involve only
-its own U-Net's parameters (the mix is an input), so backpropagating each loss on its own gives
-the gradients of their sum, with the same kernels. Paddle's native CPU convolutions run their
-im2col / col2im and elementwise parts on one core: a second U-Net fills the other. Eager ops
-release the GIL, and Paddle's grad mode and AMP state are per thread. GPU and SDAA devices, AMP,
-``softmax_unet``, dropout and several processes (``DataParallel``'s gradient hooks) keep the
-serial step. Losses and parameters are bit-identical to the serial step's (tested).
+U-Nets side by side, one thread each (``side_by_side_step``): with sigmoid masks each U-Net's
+loss and backward involve only its own parameters, so the gradients are those of the sum, and
+Paddle's CPU convolutions run much on one core (eager ops release the GIL). Losses and
+parameters are bit-identical to the serial step's (tested).
 """
 
 from __future__ import annotations
@@ -50,8 +45,8 @@ def train_step(
 
 
 def runs_side_by_side(network: Any, device: str, scaler: Optional[Any]) -> bool:
-    """Whether :func:`side_by_side_step` applies: one process, CPU, float32, sigmoid masks,
-    several instruments, no dropout (its random draws would interleave between threads)."""
+    """Whether :func:`side_by_side_step` applies: CPU, float32, sigmoid masks, several
+    instruments, no dropout (its random draws would interleave between threads)."""
     return (
         device == "cpu"
         and scaler is None

@@ -1,9 +1,6 @@
-"""The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam.
-
-Spleeter's recipe by default (BN on stored statistics, no dropout, Adam lr from the config,
-random T-frame crops); checkpoints every N steps, resuming as the run's plan says (made by
-``run.py`` under the run's lock); validation loss at step 0 and every M steps; Paddle-style log
-lines; one process or one of N ``DataParallel`` ranks.
+"""The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam, by
+Spleeter's recipe (BN on stored statistics, no dropout, random T-frame crops); checkpoints every
+N steps, validation loss every M; one process or one of N ``DataParallel`` ranks.
 """
 
 from __future__ import annotations
@@ -57,12 +54,8 @@ def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.opti
 
 
 class Trainer:
-    """One process's share of a training run, as ``plan`` says (``run.train_model`` makes it,
-    with the ``-lm`` weights of ``options`` resolved, and has recorded it in the run folder).
-
-    Rank 0 alone logs and saves; the run folder receives ``model.safetensors`` + ``model.json``
-    and ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
-    """
+    """One process's share of a training run, as ``plan`` says (made by ``run.train_model``);
+    rank 0 alone logs, saves checkpoints and exports the model."""
 
     def __init__(self, params: Dict[str, Any], options: TrainingOptions, plan: RunPlan):
         # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
