@@ -54,9 +54,8 @@ class LaunchOptions:
 
 def world_info() -> Tuple[int, int]:
     """``(rank, world_size)`` from the launcher's environment; ``(0, 1)`` outside it."""
-    return int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(
-        os.environ.get("PADDLE_TRAINERS_NUM", 1)
-    )
+    environ = os.environ
+    return int(environ.get("PADDLE_TRAINER_ID", 0)), int(environ.get("PADDLE_TRAINERS_NUM", 1))
 
 
 def init_distributed() -> Tuple[int, int]:
@@ -93,7 +92,6 @@ def launch_environment(
 ) -> Dict[str, str]:
     """Environment for the launched workers: SDAA variables, quiet glog, and the CPU cores shared
     between the ``n_procs`` workers (unless the user set them)."""
-
     environ = dict(os.environ if base is None else base)
     environ.setdefault("GLOG_minloglevel", "2")
     if base is None and user_omp_num_threads() is None:

@@ -137,13 +137,3 @@ def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
 # reads the kind this Paddle writes (2.6 cannot read a ``.json`` program).
 PROGRAM_SUFFIXES = (".json", ".pdmodel")
 PROGRAM_SUFFIX = ".json" if paddle.framework.use_pir_api() else ".pdmodel"
-
-__all__ = [
-    "paddle",
-    "nn",
-    "PROGRAM_SUFFIX",
-    "PROGRAM_SUFFIXES",
-    "check_paddle2onnx",
-    "paddle2onnx_export",
-    "pixel_shuffle",
-]

@@ -147,11 +147,8 @@ def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) 
     return crc32c_numpy(data, crc)
 
 
-def mask_crc(crc: int) -> int:
-    """TensorFlow/LevelDB masking: rotate right by 15 bits, then add 0xa282ead8 (mod 2**32)."""
-    return (((crc >> 15) | (crc << 17)) + CRC_MASK_DELTA) & 0xFFFFFFFF
-
-
 def masked_crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray]) -> int:
-    """The checksum stored in TF bundle entries and SSTable block trailers."""
-    return mask_crc(crc32c(data))
+    """The checksum stored in TF bundle entries and SSTable block trailers: the CRC-32C rotated
+    right by 15 bits, plus 0xa282ead8 (TensorFlow/LevelDB masking)."""
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + CRC_MASK_DELTA) & 0xFFFFFFFF

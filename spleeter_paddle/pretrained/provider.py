@@ -78,18 +78,6 @@ def _imported_config(params: Params, name: str) -> Any:
     return dict(params)
 
 
-def offline() -> bool:
-    """Whether ``SPLEETER_PADDLE_OFFLINE`` (true/false, yes/no, 1/0, on/off) forbids downloads;
-    any other value is a ConfigurationError (a usage error)."""
-    return environment_value(OFFLINE_ENV, truth_value, False)
-
-
-def check_model_name(name: str) -> str:
-    """``name`` when it names a folder directly under the model home (``options.folder_name``),
-    else a ModelError."""
-    return checked("model name", folder_name, name, error=ModelError)
-
-
 def get_model_directory(
     params: Params,
     model_home: Optional[PathLike] = None,
@@ -230,7 +218,7 @@ def _fetch(
 
 def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
     name = target.name
-    is_offline = offline()
+    is_offline = environment_value(OFFLINE_ENV, truth_value, False)  # a bad value: exit 2
     if not is_offline:
         transfer_limits()  # a bad setting is a usage error before any work
     _refuse_foreign_target(target, overwrite=False, importing=False)
@@ -278,7 +266,8 @@ def import_model(
     if not (source.is_file() or source.is_dir()):
         raise ModelError(f"{source}: not a regular file or folder (a device or pipe?); refusing it")
     if name is not None or params is None:
-        name = check_model_name(_archive_stem(source) if name is None else name)
+        name = _archive_stem(source) if name is None else name
+        name = checked("model name", folder_name, name, error=ModelError)
         target = resolve_model_home(model_home) / name
     else:
         target = model_directory(str(params["model_dir"]), model_home)

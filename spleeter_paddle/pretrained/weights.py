@@ -102,8 +102,7 @@ def load_pretrained_model(
     model_home: Optional[PathLike] = None,
     model_dir: Optional[PathLike] = None,
 ):
-    """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
-    trained model) when given, else the config's provisioned pretrained weights."""
+    """The model of :func:`pretrained_weights`, built (eval mode)."""
     weights = pretrained_weights(params, model_home, model_dir)
     model = weights.model()
     logger.info("weights: %s", weights.directory.absolute())

@@ -8,7 +8,7 @@ parameters are bit-identical to the serial step's (tested).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 from ..model.unet import SpleeterUNet
 from ..runtime import nn, paddle
@@ -55,11 +55,6 @@ def runs_side_by_side(network: Any, device: str, scaler: Optional[Any]) -> bool:
         and len(network.instrument_list) > 1
         and not any(isinstance(layer, nn.Dropout) for layer in network.sublayers())
     )
-
-
-def step_function(network: Any, device: str, scaler: Optional[Any], serial: Callable) -> Callable:
-    """:func:`side_by_side_step` where it applies (same results), else ``serial``."""
-    return side_by_side_step if runs_side_by_side(network, device, scaler) else serial
 
 
 def side_by_side_step(

@@ -33,15 +33,9 @@ from .checkpoint import (
 from .config import TrainingOptions, TrainingResult
 from .folder import CHECKPOINTS, RunPlan
 from .reporting import Interval, VisualDL, format_eta, validation_loss
-from .steps import step_function, train_step
+from .steps import runs_side_by_side, side_by_side_step, train_step
 
 logger = logging.getLogger(__name__)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    paddle.seed(seed)
 
 
 def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.optimizer.Adam:
@@ -73,7 +67,9 @@ class Trainer:
         self.run_dir = plan.run_dir
         self.instruments = list(params["instrument_list"])
         self.seed = int(plan.settings["recorded"].get("random_seed") or 0)
-        _seed_everything(self.seed)
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        paddle.seed(self.seed)
         self._build_data()
         self.model = build_model(
             params, batch_statistics=options.batch_statistics, dropout=options.dropout
@@ -90,7 +86,8 @@ class Trainer:
         self.initial_weights: Optional[Path] = None
         self.step = self._restore()
         self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
-        self.step_function = step_function(self.network, self.device, self.scaler, train_step)
+        side_by_side = runs_side_by_side(self.network, self.device, self.scaler)  # same results
+        self.step_function = side_by_side_step if side_by_side else train_step
         self.model.train()
         self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
 
