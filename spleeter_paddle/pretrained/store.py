@@ -1,7 +1,5 @@
-"""What an installed model directory is: ``model.safetensors``, ``model.json`` and ``.complete``.
-
-Written as a unit (weights, then metadata with their sha256, marker last), read with every check
-(sha256, NaN/Inf, exact layout), and listed under the model home (:func:`resolve_model_home`).
+"""What an installed model directory is: ``model.safetensors``, ``model.json`` (with the weights'
+sha256) and ``.complete``, written as a unit, read with every check, found under the model home.
 """
 
 from __future__ import annotations
@@ -347,14 +345,13 @@ def newest_model(
     return Path(max(candidates)[1]) if candidates else None
 
 
-def is_trained(document: Mapping[str, Any]) -> bool:
-    """A model written by training: ``source`` ``training`` and its params as ``config``."""
-    return document.get("source") == "training" and isinstance(document.get("config"), dict)
-
-
 def find_latest_model(home: Optional[PathLike] = None) -> Path:
     """The most recently written trained model directory under ``home`` (default: model home)."""
-    newest = newest_model(is_trained, home)
+
+    def trained(document: Mapping[str, Any]) -> bool:  # written by training, with its params
+        return document.get("source") == "training" and isinstance(document.get("config"), dict)
+
+    newest = newest_model(trained, home)
     if newest is None:
         raise ModelError(
             f"{resolve_model_home(home)}/: no trained model (a <run>/ directory with "

@@ -244,9 +244,6 @@ class TFCheckpoint:
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def entry(self, name: str) -> TensorEntry:
         if name not in self._entries:
             raise CheckpointError(f"{self.index_path}: no tensor named '{name}'")

@@ -14,7 +14,7 @@ from ..files import file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
 from .convert import KERNEL_PERMUTATION, tf_variable_map
-from .tf_checkpoint import TABLE_MAGIC
+from .tf_checkpoint import TABLE_MAGIC, shard_path
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def write_bundle(
         offsets[shard] += len(data)
     written = {}
     for shard, chunks in enumerate(shards):
-        path = prefix.parent / f"{prefix.name}.data-{shard:05d}-of-{n_shards:05d}"
+        path = shard_path(prefix, shard, n_shards)
         write_atomic(path, lambda temporary, chunks=chunks: _write_chunks(temporary, chunks))
         written[path.name] = file_sha256(path)
     index = prefix.parent / f"{prefix.name}.index"

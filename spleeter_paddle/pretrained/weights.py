@@ -118,24 +118,17 @@ def _model_identity(params: Params) -> Dict[str, Any]:
     model = params.get("model") or {}
     model_params = dict(model.get("params") or {})
     if str(model.get("type", "")).startswith("unet."):
+        activations = {"conv_activation": conv_activation, "deconv_activation": deconv_activation}
         model_params = {
-            "conv_activation": type(conv_activation(model_params.get("conv_activation"))).__name__,
-            "deconv_activation": type(
-                deconv_activation(model_params.get("deconv_activation"))
-            ).__name__,
+            name: type(make(model_params.get(name))).__name__ for name, make in activations.items()
         }
-    identity = {key: params.get(key) for key in _SHARED_KEYS}
-    identity.update(
-        {
-            "model.type": model.get("type"),
-            "model.params": model_params,
-            "instrument_list": sorted(params.get("instrument_list") or []),
-        }
-    )
-    return identity
-
-
-_SHARED_KEYS = ("n_channels", "sample_rate", "frame_length", "frame_step")
+    shared = ("n_channels", "sample_rate", "frame_length", "frame_step")
+    return {
+        **{key: params.get(key) for key in shared},
+        "model.type": model.get("type"),
+        "model.params": model_params,
+        "instrument_list": sorted(params.get("instrument_list") or []),
+    }
 
 
 def check_made_for(params: Params, directory: PathLike) -> None:

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-from ..errors import ModelError
+from ..errors import ConfigurationError, ModelError
 from ..pretrained.store import METADATA_FILE, model_directory, newest_model
 from ..vocab import LOAD_MODEL_LATEST, LOAD_MODEL_PRETRAINED, LOAD_MODEL_SCRATCH, PRETRAINED_PRESETS
 from .config import LoadModel
@@ -22,9 +22,7 @@ def run_directory(params: Dict[str, Any], override: Optional[PathLike] = None) -
     """``override`` (``-o``, from the working directory), else the folder of
     ``params['model_dir']`` by the rule every command reads it with (absolute, or relative to
     the model home: :func:`~..pretrained.store.model_directory`)."""
-    if override is not None:
-        return Path(override)
-    return model_directory(str(params["model_dir"]))
+    return Path(override) if override is not None else model_directory(str(params["model_dir"]))
 
 
 def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
@@ -32,7 +30,6 @@ def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> b
     configuration that passes validation (a run recorded with a NaN or negative learning rate,
     say, is never picked)."""
     from ..configuration import load_configuration
-    from ..errors import ConfigurationError
 
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         return False
@@ -46,12 +43,10 @@ def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> b
     )
 
 
-def newest_trained_model(
-    params: Dict[str, Any], exclude: Optional[Path] = None, home: Optional[Path] = None
-) -> Optional[Path]:
+def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
     """The most recently exported model under the model home whose weights fit ``params``."""
     return newest_model(
-        lambda document: is_compatible(document.get("config"), params), home, exclude
+        lambda document: is_compatible(document.get("config"), params), None, exclude
     )
 
 
