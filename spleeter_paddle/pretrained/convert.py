@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .store import dtype_name, name_list, non_finite_problem
+from .store import Layout, model_layout, name_list, non_finite_problem
 from .tf_checkpoint import TFCheckpoint
 
 N_ENCODER_LAYERS = N_DECODER_LAYERS = 6
@@ -63,16 +63,12 @@ def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool
     return mapping
 
 
-def _expected_state(
-    params: Mapping[str, Any], model: Any
-) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def _expected_state(params: Mapping[str, Any], model: Any) -> Layout:
     if model is None:
         from ..model import build_model
 
         model = build_model(dict(params), initialise=False)  # only the shapes are read
-    return {
-        key: (tuple(value.shape), dtype_name(value)) for key, value in model.state_dict().items()
-    }
+    return model_layout(model)
 
 
 def expected_weight_bytes(params: Mapping[str, Any]) -> int:

@@ -216,24 +216,14 @@ def replace_tf_checkpoint(
     targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")
     for name in targets:
         path = directory / name
-        if (path.exists() or path.is_symlink()) and _changed(directory, name, previous):
+        if (path.exists() or path.is_symlink()) and recorded_problem(directory, previous, [name]):
             logger.warning(
                 "%s: not written by this run, so no TensorFlow checkpoint is exported beside it",
                 path,
             )
             return {}
     written = write_tf_checkpoint(state, params, directory, step)
-    for name in previous:
-        path = directory / name
-        if (
-            name not in written
-            and Path(name).name == name
-            and not _changed(directory, name, previous)
-        ):
-            path.unlink()
+    for name in (name for name in previous if name not in written and Path(name).name == name):
+        if recorded_problem(directory, previous, [name]) is None:  # still what was written
+            (directory / name).unlink()
     return written
-
-
-def _changed(directory: Path, name: str, previous: Mapping[str, str]) -> bool:
-    """Whether ``name`` is not a plain file holding what the last export recorded for it."""
-    return recorded_problem(directory, previous, [name]) is not None

@@ -32,8 +32,15 @@ from .checkpoint import (
 )
 from .config import TrainingOptions, TrainingResult
 from .folder import CHECKPOINTS, RunPlan
-from .reporting import Interval, VisualDL, format_eta, validation_loss
-from .steps import runs_side_by_side, side_by_side_step, train_step
+from .steps import (
+    Interval,
+    VisualDL,
+    format_eta,
+    runs_side_by_side,
+    side_by_side_step,
+    train_step,
+    validation_loss,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,12 +194,7 @@ class Trainer:
         anything is saved from these weights."""
         # every rank settles at the same steps: the losses become the global batch's (what is
         # logged and returned), the same on all ranks, so they all stop together
-        all_reduce = None
-        if self.world_size > 1:
-            import paddle.distributed as dist
-
-            all_reduce = dist.all_reduce
-        losses = interval.settle(all_reduce)
+        losses = interval.settle(paddle.distributed.all_reduce if self.world_size > 1 else None)
         result.losses.extend(losses)
         if not all(np.isfinite(losses)):
             last = self.checkpoints.latest()
@@ -280,10 +282,8 @@ class Trainer:
         return result
 
     def _check_replicas(self) -> None:
-        import paddle.distributed as dist
-
         digests: List[str] = []  # every rank's (a collective call: all ranks make it)
-        dist.all_gather_object(digests, weights_digest(self.model.state_dict()))
+        paddle.distributed.all_gather_object(digests, weights_digest(self.model.state_dict()))
         if len(set(digests)) != 1:
             raise ModelError(f"ranks ended with different parameters: {digests}")
         logger.info(
