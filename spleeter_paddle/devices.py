@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Optional
@@ -35,12 +36,8 @@ def local_device_id() -> int:
     """The card index this process drives: the launcher's ``FLAGS_selected_*`` in a process of
     ``paddle.distributed.launch``, 0 otherwise (and on CPU)."""
     if int(os.environ.get("PADDLE_TRAINERS_NUM", 1)) > 1:
-        from paddle.distributed import ParallelEnv
-
-        try:
-            return int(ParallelEnv().device_id)
-        except AttributeError:  # CPU processes have no card
-            return 0
+        with contextlib.suppress(AttributeError):  # CPU processes have no card
+            return int(paddle.distributed.ParallelEnv().device_id)
     return 0
 
 

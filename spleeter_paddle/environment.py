@@ -20,10 +20,7 @@ def sdaa_plugin_installed() -> bool:
     """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
     from importlib import util
 
-    return (
-        util.find_spec("paddle_custom_device") is not None
-        or util.find_spec("paddle_sdaa") is not None
-    )
+    return any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa"))
 
 
 def prepare_sdaa_environment(

@@ -76,10 +76,26 @@ def training_configuration(
     return load_configuration(params, source)
 
 
+# Each TrainingOptions field and the check its flag uses.
+_OPTION_CHECKS = {
+    "batch_size": checks.whole_number,
+    "learning_rate": checks.positive_number,
+    "max_steps": checks.whole_number,
+    "epochs": checks.whole_number,
+    "save_every": checks.whole_number,
+    "validate_every": lambda value: checks.whole_number(value, 0),
+    "keep_checkpoints": checks.whole_number,
+    "log_every": checks.whole_number,
+    "num_workers": lambda value: checks.whole_number(value, 0, checks.MAX_LOADER_WORKERS),
+    "seed": checks.random_seed,
+    "augmentation": lambda value: checks.name_list(",".join(value), AUGMENTATIONS),
+}
+
+
 @dataclass
 class TrainingOptions:
     """How to train; ``None`` fields fall back to the configuration (Spleeter's keys). Checked
-    when made (:func:`check_training_options`), before any data or weights are read."""
+    when made, before any data or weights are read."""
 
     run_dir: Optional[str] = None  # default <model home>/<params model_dir>
     batch_size: Optional[int] = None
@@ -103,7 +119,17 @@ class TrainingOptions:
     visualdl_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
-        check_training_options(self)
+        """Refuse a bad field (ConfigurationError naming it), as its flag would be."""
+        for name, check in _OPTION_CHECKS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                if isinstance(value, (bool, str)):  # a string augmentation would be read by letter
+                    raise ValueError(f"must not be {value!r}")
+                check(value)
+            except (ValueError, TypeError) as error:
+                raise ConfigurationError(f"TrainingOptions.{name} {error}") from None
 
 
 @dataclass
@@ -117,31 +143,3 @@ class TrainingResult:
     validation: Dict[int, float] = field(default_factory=dict)  # step -> validation loss
     initial_weights: Optional[Path] = None
     exit_status: int = 0  # the launcher's, for runs in several processes
-
-
-def check_training_options(options: TrainingOptions) -> None:
-    """Refuse a bad ``TrainingOptions`` field (ConfigurationError naming it) with the checks the
-    flags use."""
-    rules = {
-        "batch_size": checks.whole_number,
-        "learning_rate": checks.positive_number,
-        "max_steps": checks.whole_number,
-        "epochs": checks.whole_number,
-        "save_every": checks.whole_number,
-        "validate_every": lambda value: checks.whole_number(value, 0),
-        "keep_checkpoints": checks.whole_number,
-        "log_every": checks.whole_number,
-        "num_workers": lambda value: checks.whole_number(value, 0, checks.MAX_LOADER_WORKERS),
-        "seed": checks.random_seed,
-        "augmentation": lambda value: checks.name_list(",".join(value), AUGMENTATIONS),
-    }
-    for name, check in rules.items():
-        value = getattr(options, name)
-        if value is None:
-            continue
-        try:
-            if isinstance(value, (bool, str)):  # a string augmentation would be read by letter
-                raise ValueError(f"must not be {value!r}")
-            check(value)
-        except (ValueError, TypeError) as error:
-            raise ConfigurationError(f"TrainingOptions.{name} {error}") from None
