@@ -1,6 +1,6 @@
 """Training: a whole run and its launch (``run``), the loop (``trainer``), checkpoints and export
-(``checkpoint``), initial weights (``initial``), configurations and options (``config``).
-Attributes load lazily so that ``training.config`` needs no Paddle.
+(``checkpoint``), the run folder and its initial weights (``folder``), configurations and options
+(``config``). Attributes load lazily so that ``training.config`` needs no Paddle.
 """
 
 from importlib import import_module
@@ -9,7 +9,7 @@ _EXPORTS = {
     "LaunchOptions": "run",
     "TrainingOptions": "config",
     "TrainingResult": "config",
-    "resolve_initial_weights": "initial",
+    "resolve_initial_weights": "folder",
     "train_model": "run",
     "launch_training": "run",
     "training_configuration": "config",

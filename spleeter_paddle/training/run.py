@@ -22,11 +22,13 @@ from .folder import (
     RunPlan,
     free_run_directory,
     held_lock_descriptors,
+    initial_weights_label,
     refuse_foreign_files,
     refuse_non_folder,
+    resolve_load_model,
+    run_directory,
     run_lock,
 )
-from .initial import initial_weights_label, resolve_load_model, run_directory
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
