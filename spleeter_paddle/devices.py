@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Optional
 
 from .options import checked, choice
 from .runtime import paddle
@@ -41,11 +40,10 @@ def local_device_id() -> int:
     return 0
 
 
-def select_device(preference: str = "auto", rank: Optional[int] = None) -> str:
-    """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or
-    ``"cpu"``. ``rank``: the card index (default: this process's card, :func:`local_device_id`)."""
-    rank = local_device_id() if rank is None else rank
+def select_device(preference: str = "auto") -> str:
+    """Choose and activate a device for this process's card (``paddle.set_device``); returns
+    e.g. ``"sdaa:0"`` or ``"cpu"``."""
     device_type = available_device_type(preference)
-    device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"
+    device = "cpu" if device_type == "cpu" else f"{device_type}:{local_device_id()}"
     paddle.set_device(device)
     return device

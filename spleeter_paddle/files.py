@@ -323,8 +323,6 @@ def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".
     return path
 
 
-def write_text_atomic(path: PathLike, text: str, suffix: str = ".tmp") -> Path:
+def write_text_atomic(path: PathLike, text: str) -> Path:
     """``text`` (UTF-8) into ``path`` through :func:`write_atomic`."""
-    return write_atomic(
-        path, lambda temporary: temporary.write_text(text, encoding="utf-8"), suffix
-    )
+    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))

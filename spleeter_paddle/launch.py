@@ -160,17 +160,14 @@ def _wait(launcher: subprocess.Popen, on_tick: Optional[Callable[[], None]]) -> 
         return status
 
 
-def stop_launcher(
-    launcher: subprocess.Popen,
-    signal_number: Optional[int] = None,
-    grace_s: float = LAUNCHER_STOP_S,
-) -> None:
+def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = None) -> None:
     """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM: the launcher stops
-    its workers on either) and wait for it; after ``grace_s`` (or a second Ctrl-C) kill it."""
+    its workers on either) and wait for it; after ``LAUNCHER_STOP_S`` (or a second Ctrl-C) kill
+    it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(launcher.pid, signal_number or signal.SIGTERM)
     try:
-        launcher.wait(timeout=grace_s)
+        launcher.wait(timeout=LAUNCHER_STOP_S)
         return
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         logger.warning("the launcher did not stop in time: killing it (pid %d)", launcher.pid)

@@ -83,11 +83,10 @@ def convert_checkpoint(
     checkpoint: Union[TFCheckpoint, PathLike],
     params: Mapping[str, Any],
     model: Any = None,
-    verify: bool = True,
 ) -> Dict[str, np.ndarray]:
     """Paddle state dict of ``build_model(params)`` (or of ``model``) from a TF U-Net checkpoint
-    (a :class:`TFCheckpoint` or a bundle prefix), CRC-checked when ``verify``. A CheckpointError
-    names missing, mis-shaped or unused variables."""
+    (a :class:`TFCheckpoint` or a bundle prefix), CRC-checked; a CheckpointError names missing,
+    mis-shaped or unused variables."""
     if not isinstance(checkpoint, TFCheckpoint):
         checkpoint = TFCheckpoint(checkpoint)
     source = checkpoint.index_path
@@ -116,7 +115,7 @@ def convert_checkpoint(
         raise CheckpointError(f"{source}: no TF variable maps to Paddle {name_list(unmapped)}")
     state: Dict[str, np.ndarray] = {}
     for paddle_key, tf_name, is_kernel in mapping:
-        value = checkpoint.read(tf_name, verify=verify)
+        value = checkpoint.read(tf_name)
         problem = non_finite_problem(value)  # index in the TF layout, like the name
         if problem:
             raise CheckpointError(

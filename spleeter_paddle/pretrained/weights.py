@@ -91,10 +91,9 @@ def pretrained_weights(
 ) -> PretrainedWeights:
     """The checked weights for ``params``: from ``model_dir`` (e.g. a trained model) when given,
     else the config's provisioned pretrained weights."""
-    directory = (
-        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
-    )
-    return PretrainedWeights(params, directory)
+    if model_dir is None:
+        model_dir = get_model_directory(params, model_home)
+    return PretrainedWeights(params, model_dir)
 
 
 def load_pretrained_model(

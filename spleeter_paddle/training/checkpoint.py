@@ -229,9 +229,7 @@ class CheckpointManager:
             document = {"format": CHECKPOINT_FORMAT, **state, "step": step}
             document["optimizer_tensors"] = len(moments)
             document["scaler"] = _json_scalars(scaler.state_dict()) if scaler else None
-            document["sha256"] = {
-                name: file_sha256(temporary / name) for name in (MODEL_STATE, OPTIMIZER_STATE)
-            }
+            document["sha256"] = {name: file_sha256(temporary / name) for name in TENSOR_FILES}
             (temporary / TRAINER_STATE).write_text(json.dumps(document, indent=2))
             if target.exists():
                 self._remove(target)

@@ -286,7 +286,7 @@ def _start(
         dataclasses.asdict(options),
         launch,
         keep_fds=held_lock_descriptors(plan.run_dir),
-        plan=plan.to_json(),
+        plan=dataclasses.asdict(plan),  # its paths written as text (launch.run_launched)
     )
     _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
     start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
