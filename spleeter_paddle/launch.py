@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .environment import prepare_sdaa_environment, sdaa_plugin_installed, user_omp_num_threads
-from .errors import SpleeterError
+from .errors import ConfigurationError, SpleeterError
 from .files import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,17 @@ def launch_environment(
         environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
     if device in ("auto", "sdaa") and sdaa_plugin_installed():
         prepare_sdaa_environment(environ)
+    if environ.get("CUDA_VISIBLE_DEVICES") == "" and n_procs > 1:
+        # Paddle's launcher reads an empty list as one card named "" (an IndexError from the
+        # second process on); it starts CPU processes only when it finds no card at all.
+        from .runtime import paddle
+
+        if paddle.device.is_compiled_with_cuda():
+            raise ConfigurationError(
+                "CUDA_VISIBLE_DEVICES is empty: Paddle's launcher cannot start several processes "
+                "with the cards hidden; unset it (--devices picks cards) or use the CPU build"
+            )
+        del environ["CUDA_VISIBLE_DEVICES"]  # a CPU build: no card to hide
     return environ
 
 

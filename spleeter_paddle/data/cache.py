@@ -316,17 +316,22 @@ def build_cache(
 
 
 def refuse_cache_in_inputs(cache_dir: PathLike, data_dir: PathLike, rows: List[Any]) -> None:
-    """ConfigurationError (a usage error, before any work) when ``cache_dir`` is, or lies inside,
-    an input: the dataset folder or a song's folder (of the manifest ``rows``). Its files would
-    be written among the songs, and read back as songs by the next ``preprocess``."""
-    inputs = [Path(data_dir)]
-    inputs += [(Path(data_dir) / path).parent for row in rows for path in row.paths]
-    for folder in dict.fromkeys(inputs):
+    """ConfigurationError (a usage error, before any work) when ``cache_dir`` is the dataset
+    folder or lies inside a song's folder (of the manifest ``rows``): its files would be written
+    among the songs. A folder of its own inside the dataset is fine (Spleeter's own test keeps
+    its caches there): it holds no audio, so it is never read as a song."""
+    data_dir = Path(data_dir)
+    if Path(cache_dir).resolve() == data_dir.resolve():
+        raise ConfigurationError(
+            f"cache {cache_dir} is the dataset folder {data_dir}, an input of the cache: set "
+            "training_cache / validation_cache to a folder of their own"
+        )
+    songs = dict.fromkeys((data_dir / path).parent for row in rows for path in row.paths)
+    for folder in songs:
         if is_within(cache_dir, folder):
-            what = "the dataset folder" if folder == inputs[0] else "the song folder"
             raise ConfigurationError(
-                f"cache {cache_dir} is inside (or is) {what} {folder}, an input of the cache: "
-                "set training_cache / validation_cache to a folder outside the dataset"
+                f"cache {cache_dir} is inside (or is) the song folder {folder}, an input of the "
+                "cache: set training_cache / validation_cache to a folder outside the songs"
             )
 
 

@@ -271,7 +271,7 @@ class ExportedModel:
         listed, readable = self.manifest.get("model_files"), list(model_files(self.format))
         if listed == readable or listed not in known_model_files(self.format):
             return  # this Paddle's files, or a damaged manifest (the sha256 check says so)
-        from .runtime import paddle
+        from ..runtime import paddle
 
         made_with = self.manifest.get("converters", {}).get("paddle", "another version")
         raise ModelError(
