@@ -57,9 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def call(argv: List[str]) -> None:
-    """The command line ``argv`` as a Python call: its errors raise as they are (a usage error,
-    which the parser prints, as a ConfigurationError); a non-zero exit status (some files or
-    songs failed, each logged) raises a SpleeterError."""
+    """The command line ``argv`` as a Python call: its errors raise as they are (a usage error
+    as a ConfigurationError), a non-zero exit status as a SpleeterError."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -125,8 +125,7 @@ def run_launched(
     """Run ``launch.n_procs`` workers per node on ``job`` (a file in ``folder`` while they run);
     returns the launcher's exit status. ``keep_fds`` (a lock) stay open in the launcher, so that
     they outlive this process; ``output`` takes the launcher's output; ``on_tick()`` runs every
-    second and at the end. Any exception here (Ctrl-C, SIGTERM) stops the launcher and waits.
-    """
+    second and at the end. Any exception here (Ctrl-C, SIGTERM) stops the launcher and waits."""
     n_procs = max(1, launch.n_procs)
     descriptor, name = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=folder)
     job_path = Path(name)
@@ -172,9 +171,8 @@ def _wait(launcher: subprocess.Popen, on_tick: Optional[Callable[[], None]]) -> 
 
 
 def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = None) -> None:
-    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM: the launcher stops
-    its workers on either) and wait for it; after ``LAUNCHER_STOP_S`` (or a second Ctrl-C) kill
-    it."""
+    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM) and wait for it;
+    after ``LAUNCHER_STOP_S`` (or a second Ctrl-C) kill it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(launcher.pid, signal_number or signal.SIGTERM)
     try:
@@ -259,27 +257,22 @@ class JobFolder:
             self.log_dir,
         )
 
-        def read() -> None:
-            for outcome in self._new_outcomes():
-                if outcome["name"] not in self.outcomes:
-                    self.outcomes[outcome["name"]] = outcome
-                    report(outcome)
+        def read() -> None:  # the outcomes' whole lines written since the last read
+            for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
+                with open(path, "rb") as stream:
+                    stream.seek(self._offsets.get(path, 0))
+                    data = stream.read()
+                complete = data[: data.rfind(b"\n") + 1]
+                self._offsets[path] = self._offsets.get(path, 0) + len(complete)
+                for outcome in (json.loads(line) for line in complete.splitlines() if line.strip()):
+                    if outcome["name"] not in self.outcomes:
+                        self.outcomes[outcome["name"]] = outcome
+                        report(outcome)
 
         self.status = run_launched(
             job, self.path, launch, device, output=self.log_dir / "launcher.log", on_tick=read
         )
         return self.outcomes
-
-    def _new_outcomes(self) -> List[Dict[str, Any]]:
-        found = []
-        for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
-            with open(path, "rb") as stream:
-                stream.seek(self._offsets.get(path, 0))
-                data = stream.read()
-            complete = data[: data.rfind(b"\n") + 1]
-            self._offsets[path] = self._offsets.get(path, 0) + len(complete)
-            found += [json.loads(line) for line in complete.splitlines() if line.strip()]
-        return found
 
     def problem(self, names: Sequence[str], verb: str) -> Optional[SpleeterError]:
         """Why some of ``names`` have no outcome (a worker's own error, or a worker that died),

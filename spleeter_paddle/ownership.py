@@ -120,9 +120,8 @@ def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -
 
 
 def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):
-    """``error("<subject> leads outside the output folder <root> ...")`` unless ``folder``,
-    links resolved, is ``root`` or lies below it: a link inside ``-o`` never carries a write
-    elsewhere."""
+    """An ``error`` unless ``folder``, links resolved, is ``root`` or lies below it: a link
+    inside ``-o`` never carries a write elsewhere."""
     if not is_within(folder, root):
         raise error(
             f"{subject} leads outside the output folder {root} (a symbolic link); not writing there"
@@ -161,9 +160,9 @@ def held_folders(
     subject: str = "",
     keep_created: bool = True,
 ) -> Iterator[List[int]]:
-    """Make and hold ``folders`` (``files.hold_folder``); yields the locked descriptors, which a
-    child process may inherit. ``error(busy(folder))`` when another run holds one; without
-    ``keep_created``, the folders this call made are removed again when left empty."""
+    """Make and hold ``folders`` (``files.hold_folder``), yielding the locked descriptors;
+    ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the folders
+    this call made are removed again when left empty."""
     folders = [Path(folder) for folder in folders]
     created = [missing for folder in folders for missing in _missing_folders(folder)]
     with contextlib.ExitStack() as stack:
@@ -201,9 +200,8 @@ def _remove_if_empty(folders: Sequence[Path]) -> None:
 
 @contextlib.contextmanager
 def staged_folder(target: PathLike, suffix: str) -> Iterator[Path]:
-    """An empty folder ``.<target name>.<8 hex><suffix>`` beside ``target`` (same filesystem,
-    so the rename into place is atomic; journalled while the parent is held), removed with
-    what it holds on every exit path."""
+    """An empty folder ``.<target name>.<8 hex><suffix>`` beside ``target`` (same filesystem: the
+    rename into place is atomic), removed with what it holds on every exit path."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     staging = new_temporary(target, suffix, directory=True)
     try:

@@ -67,8 +67,7 @@ class TransferLimits(NamedTuple):
 
 def transfer_limits() -> TransferLimits:
     """The limits from ``SPLEETER_PADDLE_TIMEOUT`` (10 s), ``SPLEETER_PADDLE_DOWNLOAD_DEADLINE``
-    (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s); ConfigurationError on a bad
-    value (a usage error, exit 2)."""
+    (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s)."""
     return TransferLimits(
         environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
         environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
@@ -137,9 +136,8 @@ def _check_pace(
 def download(
     url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
 ) -> str:
-    """Stream ``url`` to ``destination`` (via a temporary sibling) with :func:`fetch`;
-    returns its sha256 hex. Any failure raises :class:`ModelError` and leaves no ``destination``.
-    """
+    """Stream ``url`` to ``destination`` (via a temporary sibling: a failure leaves none) with
+    :func:`fetch`; returns its sha256 hex."""
     from tqdm import tqdm
 
     digest = hashlib.sha256()

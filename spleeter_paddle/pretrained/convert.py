@@ -32,11 +32,9 @@ def _suffix(index: int) -> str:
 
 
 def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool]]:
-    """``(paddle_key, tf_name, is_kernel)`` for every U-Net weight, instruments in list order.
-
-    Instrument k owns ``conv2d{7k+l}`` (l = 6 is the mask head), ``conv2d_transpose{6k+l}`` and
-    ``batch_normalization{12k+l}`` (encoder BNs then decoder BNs); index 0 has no ``_0`` suffix.
-    """
+    """``(paddle_key, tf_name, is_kernel)`` for every U-Net weight, instruments in list order:
+    instrument k owns ``conv2d{7k+l}`` (l = 6 is the mask head), ``conv2d_transpose{6k+l}`` and
+    ``batch_normalization{12k+l}`` (encoder BNs then decoder BNs); index 0 has no ``_0`` suffix."""
     mapping: List[Tuple[str, str, bool]] = []
     for k, instrument in enumerate(instrument_list):
         unet = f"unets.{instrument}"

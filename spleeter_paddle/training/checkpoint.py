@@ -296,9 +296,8 @@ class CheckpointManager:
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write the run directory as an installed model, as a unit (an interrupted export is
-    re-exported at the next start); U-Net runs also get the TF checkpoint official Spleeter
-    loads, recorded with its sha256 in ``model.json``."""
+    """Write the run directory as an installed model, as a unit; U-Net runs also get the TF
+    checkpoint official Spleeter loads, recorded with its sha256 in ``model.json``."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     refuse_non_finite(state, directory)
     step = metadata.get("step")

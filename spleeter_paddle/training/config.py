@@ -54,8 +54,7 @@ def training_configuration(
     descriptor: Union[str, Path, Dict[str, Any], None] = None, **overrides: Optional[Any]
 ) -> Dict[str, Any]:
     """Load ``descriptor`` (default ``configs/2stems_config.json``, else the built-in 2-stem
-    training config) and apply the non-None ``overrides`` (``T``, ``F``, ``chunk_duration``,
-    ``n_chunks_per_song``, ``batch_size``, ``learning_rate``); validated."""
+    training config) and apply the non-None ``overrides`` (keys of ``OVERRIDE_FLAGS``)."""
     source = None
     if descriptor is None:
         descriptor = DEFAULT_CONFIG_PATH

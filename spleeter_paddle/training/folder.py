@@ -38,8 +38,7 @@ _held: Dict[str, Tuple[int, ...]] = {}  # run folders this process holds: their 
 @dataclass
 class RunPlan:
     """What a training command does with its run folder: resume its ``checkpoint`` or start a
-    new run, with the ``settings`` recorded in ``run.json`` (``recorded.random_seed``: the seed
-    to train with)."""
+    new run, with the ``settings`` recorded in ``run.json``."""
 
     run_dir: Path
     resume: bool
@@ -163,15 +162,13 @@ def held_lock_descriptors(run_dir: Path) -> Tuple[int, ...]:
 
 def run_directory(params: Dict[str, Any], override: Optional[Union[str, Path]] = None) -> Path:
     """``override`` (``-o``, from the working directory), else the folder of
-    ``params['model_dir']`` by the rule every command reads it with (absolute, or relative to
-    the model home: :func:`~..pretrained.store.model_directory`)."""
+    ``params['model_dir']`` (:func:`~..pretrained.store.model_directory`)."""
     return Path(override) if override is not None else model_directory(str(params["model_dir"]))
 
 
 def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
-    """Same weight layout: model type, instruments (names and order) and channel count; and a
-    configuration that passes validation (a run recorded with a NaN or negative learning rate,
-    say, is never picked)."""
+    """Same weight layout (model type, instruments in order, channels) and a configuration that
+    passes validation (a run recorded with a NaN learning rate is never picked)."""
     from ..configuration import load_configuration
 
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
@@ -218,9 +215,8 @@ def resolve_initial_weights(
 def resolve_load_model(
     params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
 ) -> Tuple[LoadModel, Optional[Path]]:
-    """``(what was loaded, its directory)`` for ``-lm``: the choice itself, except when the
-    official weights are out of reach and the newest own model stands in: then its directory,
-    so that the run records the weights it really started from."""
+    """``(what was loaded, its directory)`` for ``-lm``: the choice itself, or the newest own
+    model's directory when it stands in for the official weights out of reach."""
     label = initial_weights_label(load_model)
     if label == "scratch":
         return load_model, None

@@ -96,9 +96,8 @@ def plan_run(
 ) -> RunPlan:
     """Decide whether this command resumes ``run_dir`` or starts a new run there: ``resume``
     True (``--resume``, ignoring ``-lm``), False (``--new-run``), None (continue when the
-    settings match). A ConfigurationError on a conflict. The seed to train with is
-    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's.
-    """
+    settings match); a ConfigurationError on a conflict. The seed to train with is
+    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's."""
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
     pickled = checkpoints.pickled()
@@ -170,9 +169,8 @@ def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, An
 def check_run(
     params: Dict[str, Any], options: TrainingOptions, launch: Optional[LaunchOptions] = None
 ) -> RunPlan:
-    """What :func:`train_model` would do with its run folder, without locking it: raises
-    :class:`ConfigurationError` on a conflict (or a ModelError for an ``-lm`` folder that holds
-    no model), so a caller can refuse before any other work."""
+    """What :func:`train_model` would do with its run folder, without locking it: a
+    ConfigurationError (or ModelError for a bad ``-lm`` folder) before any other work."""
     if options.run_dir is not None and not str(options.run_dir).strip():
         raise ConfigurationError("-o/--run-dir is empty; give the run folder's path")
     log_dir = launch.log_dir if launch is not None and launch.launched else None
@@ -259,10 +257,9 @@ def launch_training(
     keep_fds: Sequence[int] = (),
     plan: Optional[Dict[str, Any]] = None,
 ) -> int:
-    """Run ``launch.n_procs`` training processes per node (``DataParallel``; rank 0 alone logs
-    and saves), each by ``options`` (:class:`TrainingOptions` fields) and ``plan`` (the
-    :class:`RunPlan` as JSON); returns the launcher's exit status. ``keep_fds`` (the run lock)
-    stay open in the launcher (``launch.run_launched``)."""
+    """Run ``launch.n_procs`` training processes per node by ``options`` (TrainingOptions fields)
+    and ``plan`` (a RunPlan's fields); returns the launcher's exit status. ``keep_fds`` (the run
+    lock) stay open in the launcher."""
     run_dir = Path(options["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     launch = dataclasses.replace(launch, log_dir=str(worker_log_dir(run_dir, launch)))
