@@ -1,6 +1,6 @@
-"""Option values parsed and checked once (a leaf module): each check takes a flag's text or a
-library value and returns it converted, or raises ValueError("must be ..., got ..."); the caller
-adds the subject (argparse the flag, the library the parameter name)."""
+"""Option values parsed and checked once (only errors and vocab below): each check takes a flag's
+text or a library value and returns it converted, or raises ValueError("must be ..., got ...");
+the caller adds the subject (argparse the flag, the library the parameter name)."""
 
 from __future__ import annotations
 
