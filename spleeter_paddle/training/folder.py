@@ -45,9 +45,14 @@ class RunPlan:
     checkpoint: Optional[Path]
     settings: Dict[str, Any]
 
+    def to_json(self) -> Dict[str, Any]:
+        """For a launched worker's job file (:meth:`from_json` reads it back)."""
+        checkpoint = str(self.checkpoint) if self.checkpoint is not None else None
+        return {"run_dir": str(self.run_dir), "resume": self.resume, "checkpoint": checkpoint,
+                "settings": self.settings}  # fmt: skip
+
     @classmethod
     def from_json(cls, document: Dict[str, Any]) -> RunPlan:
-        """The plan of a launched worker's job file (``dataclasses.asdict`` of it)."""
         checkpoint = document["checkpoint"]
         return cls(Path(document["run_dir"]), bool(document["resume"]),
                    Path(checkpoint) if checkpoint else None, document["settings"])  # fmt: skip

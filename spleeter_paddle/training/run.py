@@ -258,7 +258,7 @@ def launch_training(
     plan: Optional[Dict[str, Any]] = None,
 ) -> int:
     """Run ``launch.n_procs`` training processes per node by ``options`` (TrainingOptions fields)
-    and ``plan`` (a RunPlan's fields); returns the launcher's exit status. ``keep_fds`` (the run
+    and ``plan`` (``RunPlan.to_json()``); returns the launcher's exit status. ``keep_fds`` (the run
     lock) stay open in the launcher."""
     run_dir = Path(options["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +283,7 @@ def _start(
         dataclasses.asdict(options),
         launch,
         keep_fds=held_lock_descriptors(plan.run_dir),
-        plan=dataclasses.asdict(plan),  # its paths written as text (launch.run_launched)
+        plan=plan.to_json(),
     )
     _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
     start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
