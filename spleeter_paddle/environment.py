@@ -39,9 +39,8 @@ _user_omp_num_threads: object = _UNSET
 
 
 def cache_home() -> Path:
-    """The per-user folder of this tool's caches: ``$SPLEETER_PADDLE_CACHE``, else
-    ``$XDG_CACHE_HOME/spleeter-paddle`` (when absolute, as XDG says), else
-    ``~/.cache/spleeter-paddle``."""
+    """The per-user folder of this tool's caches: ``$SPLEETER_PADDLE_CACHE``, else an absolute
+    ``$XDG_CACHE_HOME/spleeter-paddle`` (as XDG says), else ``~/.cache/spleeter-paddle``."""
     own = os.environ.get(CACHE_ENV, "").strip()
     if own:
         return Path(own).expanduser()

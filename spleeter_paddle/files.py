@@ -91,9 +91,8 @@ _OS_ERROR_CODE = re.compile(r"os error (\d+)")  # how Rust libraries (safetensor
 
 
 def write_problem(error: BaseException, folder: Optional[PathLike] = None) -> Optional[str]:
-    """What stopped a write, in words ("no space left on the device"), from an OSError, a message
-    holding "os error <errno>", or (Paddle and libsndfile say nothing useful) the free space
-    left under ``folder``; else None."""
+    """What stopped a write, in words, from an OSError, a message holding "os error <errno>", or
+    (Paddle and libsndfile say nothing useful) the free space left under ``folder``; else None."""
     code = error.errno if isinstance(error, OSError) else None
     match = _OS_ERROR_CODE.search(str(error)) if code is None else None
     code = int(match.group(1)) if match else code

@@ -302,8 +302,8 @@ class JobFolder:
 def launched_shares(
     job: Dict[str, Any],
 ) -> Iterator[Tuple[List[Dict[str, Any]], Callable[[Dict[str, Any]], None]]]:
-    """In a launched worker: ``(this rank's share of job["songs"], record)``; ``record(outcome)``
-    writes an outcome for the parent, as a SpleeterError is. Several nodes follow rank 0's job
+    """In a launched worker: ``(this rank's share of job["songs"], record)``, ``record(outcome)``
+    writing an outcome (or a SpleeterError) for the parent. Several nodes follow rank 0's job
     (``job`` is updated in place) and gather every outcome, so each node's parent has them all."""
     folder = Path(job["folder"])
     rank, world_size = world_info()

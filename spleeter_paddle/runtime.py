@@ -121,8 +121,7 @@ def check_paddle2onnx() -> None:
 
 def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
     """``paddle2onnx.export`` of ``program`` + ``params`` to a serialized ONNX model, opset
-    ``opset``, with the options of the paddle2onnx that goes with this Paddle (which
-    ``backends.require`` checked)."""
+    ``opset``, with the options of the paddle2onnx that goes with this Paddle."""
     import paddle2onnx
 
     # 2.x's default optimiser (polygraphy) may pip-install packages; 1.3 has no such option.

@@ -131,9 +131,8 @@ def _held_home(home: Path) -> Iterator[None]:
 def _install_checkpoint(
     prefix: Path, params: Params, target: Path, work: Path, source: str, config: Any
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` (CRC-checked) in ``work`` and install it as the model
-    ``target`` (:func:`~.store.install_model`); ``model.json`` records ``config`` (what the
-    checkpoint was trained with), the source and the sha256 of the TF files converted."""
+    """Convert the TF bundle at ``prefix`` in ``work`` and install it as the model ``target``,
+    recording ``config`` (what it was trained with), the source and the TF files' sha256."""
     checkpoint = TFCheckpoint(prefix)
     metadata = {
         "config": config,

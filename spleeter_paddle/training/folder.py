@@ -83,9 +83,8 @@ def refuse_non_folder(folder: Path, flag: str = "-o") -> None:
 
 
 def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
-    """A new run starts only in an absent or empty folder, or one holding this tool's run of
-    no checkpoint yet (``holds_run``: a readable ``run.json``; with it its export, besides the
-    lock and temporaries): never over an installed model or files the tool did not write."""
+    """A new run starts only in an absent or empty folder, or one holding this tool's run of no
+    checkpoint yet (``holds_run``): never over an installed model or files it did not write."""
     if not run_dir.is_dir():
         return
     names = sorted(path.name for path in run_dir.iterdir())
