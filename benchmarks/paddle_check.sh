@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The package on another Paddle build: a virtual environment with that Paddle and the rest of
-# requirements.txt, then the tests that depend on Paddle's version, one file at a time.
+# The package on another Paddle build: a virtual environment with that Paddle and the
+# package with its dev extra, then the tests that depend on Paddle's version, one file at a time.
 #
 #   bash benchmarks/paddle_check.sh                          # Paddle 2.6.2, CPU (PyPI's release)
 #   bash benchmarks/paddle_check.sh --paddle 'paddlepaddle>=3'   # any other pip spec
@@ -10,7 +10,7 @@
 # Options:
 #   --paddle SPEC     pip requirement for Paddle (default paddlepaddle==2.6.2)
 #   --venv DIR        the environment (default $XDG_CACHE_HOME/spleeter-paddle/venv-<spec>);
-#                     reused while it holds SPEC and this requirements.txt
+#                     reused while it holds SPEC and this requirements.txt and pyproject.toml
 #   --python PY       use this interpreter as it is (installs nothing)
 #   --tests SET       exactness | all (default all: + separation, training steps, export)
 #   --device D        cpu | gpu (the tests' --device option, tests/conftest.py)
@@ -66,20 +66,17 @@ if [ -z "$PY" ]; then
     VENV=${VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/spleeter-paddle/venv-$(printf %s "$PADDLE_SPEC" | tr -c 'A-Za-z0-9.=-' _)}
     VENV=$(realpath -m "$VENV")
     stamp="$VENV/.spleeter-paddle-check"
-    want="$PADDLE_SPEC $(sha256sum "$REPO/requirements.txt" | cut -c1-16)"
+    want="$PADDLE_SPEC $(cat "$REPO/requirements.txt" "$REPO/pyproject.toml" | sha256sum | cut -c1-16)"
     if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "== environment $VENV: $PADDLE_SPEC + requirements.txt (without Paddle)"
-        others=$(mktemp); trap 'rm -f "$others"' EXIT
-        grep -v -E '^(paddlepaddle|paddle2onnx|-e )' "$REPO/requirements.txt" >"$others"
+        echo "== environment $VENV: $PADDLE_SPEC + the package's dev extra"
         rm -f "$stamp"
-        "$base" -m venv "$VENV" && "$VENV/bin/python" -m pip install -q "$PADDLE_SPEC" -r "$others" \
+        "$base" -m venv "$VENV" && "$VENV/bin/python" -m pip install -q "$PADDLE_SPEC" -e "$REPO[dev]" \
             || { echo "paddle_check: installing $PADDLE_SPEC failed" >&2; exit 1; }
         # The ONNX converter goes with Paddle's release: 2.x reads Paddle 3 programs only.
-        converter=$(grep -E '^paddle2onnx' "$REPO/requirements.txt")
-        "$VENV/bin/python" -c 'import paddle, sys; sys.exit(paddle.__version__.startswith("2."))' \
-            || converter="paddle2onnx>=1.3.1,<2"
-        "$VENV/bin/python" -m pip install -q "$converter" \
-            || { echo "paddle_check: installing $converter failed" >&2; exit 1; }
+        if ! "$VENV/bin/python" -c 'import paddle, sys; sys.exit(paddle.__version__.startswith("2."))'; then
+            "$VENV/bin/python" -m pip install -q "paddle2onnx>=1.3.1,<2" \
+                || { echo "paddle_check: installing paddle2onnx 1.3 failed" >&2; exit 1; }
+        fi
         echo "$want" >"$stamp"
     fi
     PY="$VENV/bin/python"

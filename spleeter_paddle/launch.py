@@ -98,9 +98,10 @@ def launch_environment(
         environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
     if device in ("auto", "sdaa") and sdaa_plugin_installed():
         prepare_sdaa_environment(environ)
-    if environ.get("CUDA_VISIBLE_DEVICES") == "" and n_procs > 1:
+    if environ.get("CUDA_VISIBLE_DEVICES") == "":
         # Paddle's launcher reads an empty list as one card named "" (an IndexError from the
-        # second process on); it starts CPU processes only when it finds no card at all.
+        # second process on, no gloo group across nodes); it starts CPU processes only when it
+        # finds no card at all.
         from .runtime import paddle
 
         if paddle.device.is_compiled_with_cuda():

@@ -19,14 +19,15 @@ import os
 import re
 import shutil
 import tempfile
-import time
+import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from .. import options
 from ..environment import cache_home
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256
+from ..files import file_sha256, hold_folder
+from ..ownership import staged_folder
 from ..pretrained.weights import PretrainedWeights
 from ..vocab import BACKENDS
 from . import convert
@@ -124,6 +125,9 @@ def _usable(directory: Path, key: Dict[str, Any], files: Sequence[str]) -> bool:
     return intact
 
 
+_building = threading.Lock()  # the threads of one process build one entry at a time
+
+
 def cached_entry(
     cache_dir: Path,
     stem: str,
@@ -133,53 +137,50 @@ def cached_entry(
 ) -> Path:
     """The cache directory ``build`` fills with ``files`` for ``key``, built once per key.
 
-    With no key (it cannot be told) the entry is built in a fresh directory each time and
-    removed at exit. ``build`` writes into an empty staging directory that is renamed into place
-    only when it returns.
+    With no key (it cannot be told) the entry is built in a fresh folder of the system's
+    temporary directory each time and removed at exit. Otherwise ``build`` writes into an empty
+    staging folder renamed into place only when it returns, under the cache folder's lock
+    (``files.hold_folder``, waiting for another process's build): the staging folders of a
+    killed build are in the folder's journal and removed by the next build, never by name.
     """
     _created(cache_dir)
     if key is None:
-        staging = Path(tempfile.mkdtemp(prefix=".export-uncached-", dir=cache_dir))
+        staging = Path(tempfile.mkdtemp(prefix="spleeter-paddle-graph-"))
         atexit.register(shutil.rmtree, staging, True)
         build(staging)
         return staging
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     directory = cache_dir / f"{stem}-{digest[:32]}"
-    if _usable(directory, key, files):
-        with contextlib.suppress(OSError):  # most recently used: kept longest
-            os.utime(directory / _KEY_FILE)
-        return directory
-    _prune(cache_dir, keep=MAX_CACHE_ENTRIES - 1)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
-    try:
-        build(staging)
-        (staging / _FILES_FILE).write_text(json.dumps(_built_files(staging), indent=1))
-        (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
-        if directory.exists():  # incomplete or foreign: set it aside, then replace it
-            stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
-            os.replace(directory, stale / "entry")
-            shutil.rmtree(stale, ignore_errors=True)
-        os.replace(staging, directory)
-    except OSError:  # another process installed the same graph first
-        if not _usable(directory, key, files):
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if not _usable(directory, key, files):
+        with _building, hold_folder(cache_dir, wait=True):
+            if not _usable(directory, key, files):  # else built by another run meanwhile
+                _build_entry(cache_dir, directory, key, build)
+    with contextlib.suppress(OSError):  # most recently used: kept longest
+        os.utime(directory / _KEY_FILE)
     return directory
 
 
-def _prune(cache_dir: Path, keep: int, stale_s: float = 86_400.0) -> None:
-    """Keep the ``keep`` most recently used entries (a 2stems graph is ~80 MB) and remove
-    staging folders a killed process left more than ``stale_s`` ago."""
-    entries, now = [], time.time()
+def _build_entry(cache_dir: Path, directory: Path, key: Dict[str, Any], build) -> None:
+    """Build ``directory`` for ``key`` in a staging folder and rename it into place (the cache
+    folder is held)."""
+    _prune(cache_dir, keep=MAX_CACHE_ENTRIES - 1)
+    with staged_folder(directory, ".building") as staging:
+        build(staging)
+        (staging / _FILES_FILE).write_text(json.dumps(_built_files(staging), indent=1))
+        (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
+        if directory.exists():  # incomplete or damaged: set it aside, then replace it
+            with staged_folder(directory, ".stale") as stale:
+                os.replace(directory, stale / "entry")
+        os.replace(staging, directory)
+
+
+def _prune(cache_dir: Path, keep: int) -> None:
+    """Keep the ``keep`` most recently used entries (a 2stems graph is ~80 MB)."""
+    entries = []
     for path in cache_dir.iterdir():
         with contextlib.suppress(OSError):
             if _ENTRY_NAME.match(path.name):
                 entries.append(((path / _KEY_FILE).stat().st_mtime, path))
-            elif path.name.startswith((".export-", ".stale-")) and (
-                now - path.stat().st_mtime > stale_s
-            ):
-                shutil.rmtree(path, ignore_errors=True)
     for _, path in sorted(entries, reverse=True)[keep:]:
         logger.info("removing the least recently used cached graph %s", path)
         shutil.rmtree(path, ignore_errors=True)

@@ -207,3 +207,40 @@ def test_an_unusable_graph_cache_is_one_clear_error_or_the_eager_fallback(tmp_pa
         make_runner(model, 2, F, "cpu", "predictor", cache_dir=blocker / "inference")
     runner = make_runner(model, 2, F, "cpu", "auto", cache_dir=blocker / "inference")
     assert runner.name == "eager" and "using eager mode" in caplog.text
+
+
+KILLED_BUILD = """
+import os, sys
+from pathlib import Path
+from spleeter_paddle.files import hold_folder, new_temporary
+cache = Path(sys.argv[1])
+with hold_folder(cache):
+    staging = new_temporary(cache / "SpleeterUNet-0123", ".building", directory=True)
+    (staging / "model.pdiparams").write_bytes(b"half a graph")
+    print(staging, flush=True)
+    os._exit(9)  # killed mid-build: no cleanup runs
+"""
+
+
+def test_a_killed_build_is_reclaimed_by_the_next_and_look_alikes_are_kept(tmp_path):
+    """The cache folder is held while a graph is built: what a killed build staged is in the
+    folder's journal and removed by the next build; a folder merely named like a staging one
+    (not in the journal) is never touched, however old."""
+    import os
+    import subprocess
+    import sys
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BUILD, str(tmp_path)], capture_output=True, text=True
+    )
+    assert killed.returncode == 9, killed.stderr
+    staged = tmp_path / os.path.basename(killed.stdout.strip())
+    assert staged.is_dir()
+    look_alike = tmp_path / ".SpleeterUNet-0123.0badc0de.building"
+    look_alike.mkdir()
+    (look_alike / "a user's file").write_text("kept")
+    os.utime(look_alike, (1000, 1000))  # "old": age is no proof of whose it is
+    make_runner(_model(_params()), 2, F, "cpu", "predictor", tmp_path)
+    assert not staged.exists()
+    assert (look_alike / "a user's file").read_text() == "kept"
+    assert len(_entries(tmp_path)) == 1
