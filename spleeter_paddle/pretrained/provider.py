@@ -80,10 +80,9 @@ def get_model_directory(
     model_home: Optional[PathLike] = None,
     github: Optional[Mapping[str, str]] = None,
 ) -> Path:
-    """The directory with converted weights for ``params["model_dir"]`` (by
-    :func:`~.store.model_directory`). A bare name (every preset's) is installed there when
-    missing from the first source that works (``github``: the release, default from the
-    environment), else a ModelError listing every attempt; a path must hold a model already."""
+    """The directory with converted weights for ``params["model_dir"]``. A bare name (every
+    preset's) is installed there when missing from the first source that works (``github``: the
+    release), else a ModelError listing every attempt; a path must hold a model already."""
     text = str(params["model_dir"])
     target = model_directory(text, model_home)
     bare = Path(text).name == text and "\\" not in text

@@ -28,9 +28,8 @@ Params = Mapping[str, Any]
 
 
 class PretrainedWeights:
-    """A configuration's checked weights on disk, named by their sha256 (an exported graph cached
-    for these bytes runs without building the model); :meth:`model` builds it on first use from
-    a fresh read that must have the same digest."""
+    """A configuration's checked weights on disk, named by their sha256 (a graph cached for these
+    bytes runs without the model); :meth:`model` builds it from a read of the same digest."""
 
     def __init__(self, params: Params, directory: PathLike):
         self.params = params
@@ -109,9 +108,8 @@ def load_pretrained_model(
 
 
 def _model_identity(params: Params) -> Dict[str, Any]:
-    """What must agree between the configuration weights were made with and the one running
-    them: same names and shapes are not enough (activations, spectrogram, channels differ
-    silently). ``F`` may differ: the U-Net is convolutional (the 16 kHz presets use that)."""
+    """What must agree between the configuration weights were made with and the one running them
+    (names and shapes are not enough); ``F`` may differ: the U-Net is convolutional."""
     from ..model.unet import conv_activation, deconv_activation
 
     model = params.get("model") or {}
