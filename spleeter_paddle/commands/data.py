@@ -59,8 +59,8 @@ DOWNLOAD_FLAGS = (
          help="2: mixture/vocals/accompaniment (default); 4: MUSDB's stems; all: both"),
     OVERWRITE.but(help="replace files at the output paths that download-musdb did not write from that song"),
     flag("--download-root", default=None, help="where previews are downloaded"),
-    flag("--subsets", nargs="+", default=list(MUSDB_SUBSETS),
-         help=f"MUSDB subsets: {', '.join(MUSDB_SUBSETS)} (default: both)"),
+    flag("--subsets", nargs="+", choices=MUSDB_SUBSETS, default=list(MUSDB_SUBSETS),
+         help="MUSDB subsets (default: both)"),
     QUIET,
 )
 # fmt: on

@@ -1,10 +1,6 @@
-"""``process_data``: manifest songs -> chunked magnitude spectrograms in memory-mappable files.
-
-Spleeter's chunking (``n_chunks_per_song`` chunks of ``chunk_duration`` s, 0.5 s margins; chunks
-that start at the same second are stored once) and training STFT (no padding, first F bins),
-stored per song as raw ``uint8`` dB (Spleeter's 100 dB quantisation, min/max per chunk and
-instrument) or ``float16``, in the format of ``cache_files.py``.
-"""
+"""``process_data``: manifest songs -> Spleeter's chunked training magnitudes (its chunking; STFT
+without padding, first F bins), stored per song as ``uint8`` dB or ``float16`` in the format of
+``cache_files.py``."""
 
 from __future__ import annotations
 
@@ -13,14 +9,14 @@ import json
 import logging
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import is_within, write_atomic, write_problem
@@ -34,6 +30,7 @@ from .cache_files import (
     read_entry,
     write_json,
 )
+from .loader import forked_pool
 from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
@@ -79,12 +76,8 @@ def _song_id(name: str, paths: List[str]) -> str:
 
 
 def _chunk_magnitudes(paths: List[str], start_s: float, settings: Dict[str, Any]) -> np.ndarray:
-    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first).
-
-    A stem shorter than one STFT frame (but not empty) is zero-padded to one frame.
-    """
-    from ..audio.io import load, to_channels
-
+    """``(I, C, n_frames, F)`` float32 magnitudes of one chunk of every instrument (mix first);
+    a stem shorter than one STFT frame (but not empty) is zero-padded to one frame."""
     magnitudes = []
     for path in paths:
         waveform, _ = load(
@@ -108,9 +101,8 @@ def _encode(magnitudes: np.ndarray, dtype: str) -> Tuple[np.ndarray, Dict[str, A
     """A chunk's stored block and its decoding fields (uint8: per-instrument dB min/max)."""
     if dtype != "uint8":
         return magnitudes.astype(np.float16), {}
-    coded = [quantise(m) for m in magnitudes]
-    fields = {"db_min": [c[1] for c in coded], "db_max": [c[2] for c in coded]}
-    return np.stack([c[0] for c in coded]), fields
+    blocks, db_min, db_max = zip(*map(quantise, magnitudes))
+    return np.stack(blocks), {"db_min": list(db_min), "db_max": list(db_max)}
 
 
 def _write_chunks(job: Dict[str, Any], stream: Any) -> Tuple[List[Dict], List[Dict]]:
@@ -206,12 +198,6 @@ def _reusable(
     return previous
 
 
-def _executor(workers: int) -> ProcessPoolExecutor:
-    # fork (as paddle.io.DataLoader does) avoids re-importing everything in each worker.
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
-
-
 def build_cache(
     params: Dict[str, Any],
     manifest_csv: PathLike,
@@ -226,11 +212,10 @@ def build_cache(
 
     Training: ``n_chunks_per_song`` chunks of ``chunk_duration`` s; validation: the central
     12 s. Songs already cached with the same settings, an intact file (size and sha256) and the
-    same source files (``data.sources``) are reused, damaged or stale ones computed again; an ``index.json`` not written by this
-    module is never replaced (:func:`check_cache_folder`); a bad
-    song (missing or unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
-    (``report.skipped``); short chunks are kept (the datasets zero-pad them to T). Returns a
-    :class:`CacheReport`.
+    same source files (``data.sources``) are reused, damaged or stale ones computed again; an
+    ``index.json`` not written by this module is never replaced; a bad song (missing or
+    unreadable source) gets one ``ERROR <song>: <problem>`` line and is skipped
+    (``report.skipped``); short chunks are kept (the datasets zero-pad them to T).
     """
     from tqdm import tqdm
 
@@ -274,20 +259,14 @@ def build_cache(
                 continue
             jobs.append(job)
         workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
-        progress = tqdm(
-            total=len(jobs), desc=f"caching {cache_dir}", unit="song", disable=not show_progress
-        )
-        results: List[Dict[str, Any]] = []
+        bar = {"total": len(jobs), "desc": f"caching {cache_dir}", "unit": "song"}
+        bar["disable"] = not show_progress
         if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(_cache_song(job))
-                progress.update()
+            results = list(tqdm(map(_cache_song, jobs), **bar))
         else:
-            with _executor(workers) as pool:
-                for future in as_completed([pool.submit(_cache_song, job) for job in jobs]):
-                    results.append(future.result())
-                    progress.update()
-        progress.close()
+            with forked_pool(workers) as pool:
+                futures = as_completed([pool.submit(_cache_song, job) for job in jobs])
+                results = [future.result() for future in tqdm(futures, **bar)]
         for result in results:
             if "error" in result:
                 report.skipped.append((result["song"], result["error"]))

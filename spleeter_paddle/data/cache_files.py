@@ -106,11 +106,8 @@ def held_cache(cache_dir: Path) -> Iterator[Path]:
     killed run's temporaries are reclaimed, another run building there is a DataError); yields
     the songs folder."""
     songs_dir = Path(cache_dir) / "songs"
-
-    def busy(folder: Path) -> str:
-        return f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
-
-    with held_folders((cache_dir, songs_dir), DataError, busy):
+    busy = f"{cache_dir}: another spleeter-paddle run is building this cache; wait for it"
+    with held_folders((cache_dir, songs_dir), DataError, lambda folder: busy):
         yield songs_dir
 
 
@@ -272,12 +269,9 @@ class SpectrogramCache:
         n_bins: int,
         instruments: Optional[Sequence[int]] = None,
     ) -> np.ndarray:
-        """Magnitudes of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames past
-        the chunk's end are zeros (short chunks are padded, not dropped).
-
-        Returns ``(len(instruments), C, n_frames, n_bins)`` float32 (all instruments by default,
-        mix first).
-        """
+        """``(len(instruments), C, n_frames, n_bins)`` float32 magnitudes (all instruments by
+        default, mix first) of frames ``[start, start + n_frames)``, bins ``[0, n_bins)``; frames
+        past the chunk's end are zeros (short chunks are padded, not dropped)."""
         chunk = self.chunks[chunk_index]
         shape = (
             len(self.instruments),

@@ -24,15 +24,6 @@ GAIN_RANGE = (0.25, 1.25)  # Open-Unmix's random gain range
 logger = logging.getLogger(__name__)
 
 
-def _check_augmentation(augmentation: Sequence[str]) -> Tuple[str, ...]:
-    unknown = [name for name in augmentation if name not in AUGMENTATIONS]
-    if unknown:
-        raise DataError(
-            f"unknown augmentation {', '.join(unknown)}; use {', '.join(AUGMENTATIONS)}"
-        )
-    return tuple(augmentation)
-
-
 class CacheDataset(paddle.io.Dataset):
     """T-frame items of the chunks of ``cache`` checked against ``params``: the mix, then the
     instruments of ``params`` (a chunk shorter than T is zero-padded at its end)."""
@@ -74,7 +65,12 @@ class TrainingDataset(CacheDataset):
     ):
         super().__init__(cache, params)
         self.seed, self.epoch = seed, 0
-        self.augmentation = _check_augmentation(augmentation)
+        unknown = [name for name in augmentation if name not in AUGMENTATIONS]
+        if unknown:
+            raise DataError(
+                f"unknown augmentation {', '.join(unknown)}; use {', '.join(AUGMENTATIONS)}"
+            )
+        self.augmentation = tuple(augmentation)
         if not self.items:
             raise DataError(f"{cache.directory}: the cache holds no chunk")
 

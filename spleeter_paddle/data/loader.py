@@ -19,7 +19,15 @@ import numpy as np
 
 from ..errors import DataError, SpleeterError
 
+PREFETCH = 2  # batches in flight per worker
 _dataset: Any = None  # the dataset a worker process serves (inherited when forked)
+
+
+def forked_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
+    """Worker processes forked where the system can (as ``paddle.io.DataLoader`` does: nothing
+    is imported again in each worker), spawned elsewhere."""
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, get_context(method), *initializer)
 
 
 def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
@@ -89,7 +97,7 @@ class BatchLoader:
     """Iterate ``batch_sampler`` over ``dataset``, yielding tuples of Paddle tensors.
 
     ``num_workers`` 0 loads in this process; N > 0 forks N worker processes once (each batch
-    carries the dataset's current ``epoch``), with ``prefetch`` batches in flight per worker.
+    carries the dataset's current ``epoch``), with two batches in flight per worker.
     Call :meth:`close` (or let the loader be collected) to stop them.
     """
 
@@ -98,11 +106,10 @@ class BatchLoader:
         dataset: Any,
         batch_sampler: Iterable,
         num_workers: int = 0,
-        prefetch: int = 2,
         timeout_s: float = 600.0,
     ):
         self.dataset, self.batch_sampler = dataset, batch_sampler
-        self.num_workers, self.prefetch = max(0, int(num_workers)), max(1, prefetch)
+        self.num_workers = max(0, int(num_workers))
         self.timeout_s = timeout_s  # longest wait for one batch from a worker
         self._pool: Optional[ProcessPoolExecutor] = None
 
@@ -123,35 +130,28 @@ class BatchLoader:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            method = "fork" if "fork" in get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(
-                self.num_workers, get_context(method), _start_worker, (self.dataset,)
-            )
-        return self._pool
-
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
         from ..runtime import paddle
 
-        batches = self._parallel() if self.num_workers else self._serial()
+        if self.num_workers:
+            batches = self._parallel()
+        else:
+            batches = (fetch_batch(self.dataset, indices) for indices in self.batch_sampler)
         for arrays in batches:
             yield tuple(paddle.to_tensor(array) for array in arrays)
 
-    def _serial(self) -> Iterator[Tuple[np.ndarray, ...]]:
-        for indices in self.batch_sampler:
-            yield fetch_batch(self.dataset, indices)
-
     def _parallel(self) -> Iterator[Tuple[np.ndarray, ...]]:
-        pool, pending = self._workers(), deque()  # type: ignore[var-annotated]
+        if self._pool is None:  # started once, kept across epochs
+            self._pool = forked_pool(self.num_workers, _start_worker, (self.dataset,))
+        pool, pending = self._pool, deque()  # type: ignore[var-annotated]
         epoch = getattr(self.dataset, "epoch", None) if hasattr(self.dataset, "set_epoch") else None
         sampler = iter(self.batch_sampler)
         try:
             while True:
-                while len(pending) < self.num_workers * self.prefetch:
+                while len(pending) < self.num_workers * PREFETCH:
                     indices = next(sampler, None)
                     if indices is None:
                         break

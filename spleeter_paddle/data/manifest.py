@@ -1,10 +1,6 @@
-"""Dataset folders -> Spleeter manifest CSVs (``mix_path``, ``<instrument>_path``, ``duration``).
-
-Scans ``dataset/<split>/<song>/`` (or the seed's flat ``dataset/<song>/``), checks every song
-with the rule of ``data.stems`` (one file per stem, readable, the mixture's sample rate and
-length, at least one STFT frame; evaluate applies the same), reports bad ones, splits
-train/validation and writes the CSVs the configuration names.
-"""
+"""Dataset folders -> Spleeter manifest CSVs: the songs of ``dataset/<split>/<song>/`` (or the
+seed's ``dataset/<song>/``), each checked by the rule of ``data.stems``, split train/validation
+and written where the configuration says."""
 
 from __future__ import annotations
 
@@ -113,16 +109,12 @@ def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:
     if not root.is_dir():
         raise DataError(f"{root}: dataset directory not found (run downloadMusdb.py first)")
     songs: List[Song] = []
-    split_layout = False
     for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         split = SPLIT_NAMES.get(split_dir.name.lower())
-        if split is None or _has_audio(split_dir):
-            continue
-        song_dirs = [p for p in sorted(split_dir.iterdir()) if p.is_dir() and _has_audio(p)]
-        if song_dirs:
-            split_layout = True
-            songs.extend(Song(p.name, split, p) for p in song_dirs)
-    if not split_layout:
+        if split is not None and not _has_audio(split_dir):
+            song_dirs = [p for p in sorted(split_dir.iterdir()) if p.is_dir() and _has_audio(p)]
+            songs += [Song(p.name, split, p) for p in song_dirs]
+    if not songs:  # no split folders
         songs = [
             Song(p.name, "train", p) for p in sorted(root.iterdir()) if p.is_dir() and _has_audio(p)
         ]
@@ -158,12 +150,10 @@ def check_song(
             names = "/".join(name + ".wav" for name in stem_names(stem))
             return None, f"missing stem '{stem}' (no {names} in {song.directory})"
         paths[stem] = path
-    probes = {}
-    for path in paths.values():
-        try:
-            probes[path] = probe_audio(path)
-        except AudioError as error:
-            return None, str(error)
+    try:
+        probes = {path: probe_audio(path) for path in paths.values()}
+    except AudioError as error:
+        return None, str(error)
     # Songs shorter than T frames are kept: their chunks are zero-padded to T when loaded (the
     # loss is zero on the padding); a song without one full STFT frame has nothing to learn.
     problem = song_problem(probes, params["frame_length"], params["sample_rate"])
@@ -179,10 +169,8 @@ def split_validation(
 ) -> Tuple[List[SongInfo], List[SongInfo]]:
     """Train songs -> (train, validation): MUSDB's 14 validation tracks if any name matches,
     else a seeded random ``validation_fraction`` (at least one song when there are two or more)."""
-    by_name = [song for song in songs if song.name in MUSDB_VALIDATION_TRACKS]
-    if by_name:
-        chosen = {song.name for song in by_name}
-    else:
+    chosen = {song.name for song in songs if song.name in MUSDB_VALIDATION_TRACKS}
+    if not chosen:
         count = int(round(validation_fraction * len(songs)))
         count = max(count, 1 if len(songs) >= 2 and validation_fraction > 0 else 0)
         order = np.random.default_rng(seed).permutation(len(songs))

@@ -27,22 +27,12 @@ def write_manifest(
 ) -> Path:
     """Write a Spleeter CSV atomically: ``<mix_name>_path``, ``<instrument>_path``..., ``duration``
     (seconds, 6 decimals), plus ``sample_rate`` and ``n_samples`` (ignored by Spleeter)."""
-    rows = []
-    for song in songs:
-        row = {f"{mix_name}_path": song.paths["mixture"]}
-        row.update({f"{name}_path": song.paths[name] for name in instruments})
-        row.update(
-            duration=round(song.duration_s, 6),
-            sample_rate=song.sample_rate,
-            n_samples=song.n_samples,
-        )
-        rows.append(row)
-    columns = [
-        f"{mix_name}_path",
-        *(f"{n}_path" for n in instruments),
-        "duration",
-        "sample_rate",
-        "n_samples",
+    columns = [f"{name}_path" for name in (mix_name, *instruments)]
+    columns += ["duration", "sample_rate", "n_samples"]
+    rows = [
+        [song.paths[name] for name in ("mixture", *instruments)]
+        + [round(song.duration_s, 6), song.sample_rate, song.n_samples]
+        for song in songs
     ]
     table = pd.DataFrame(rows, columns=columns)
     return write_file(
@@ -137,13 +127,9 @@ def _check_row(
     for name in ("sample_rate", "n_samples"):
         if name in record:
             whole[name] = _positive(record[name], name, True, fail)
-    if len(whole) == 2 and abs(whole["n_samples"] / whole["sample_rate"] - duration) > (
-        DURATION_TOLERANCE_S
-    ):
-        fail(
-            f"duration {duration} s disagrees with n_samples / sample_rate "
-            f"({whole['n_samples']} / {whole['sample_rate']})"
-        )
+    rate, count = whole.get("sample_rate"), whole.get("n_samples")
+    if rate and count and abs(count / rate - duration) > DURATION_TOLERANCE_S:
+        fail(f"duration {duration} s disagrees with n_samples / sample_rate ({count} / {rate})")
     return ManifestRow(song, line, paths, duration)
 
 

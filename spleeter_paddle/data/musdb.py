@@ -1,13 +1,6 @@
-"""MUSDB18 -> the dataset layout ``dataset/<split>/<song>/{mixture,vocals,accompaniment}.wav``.
-
-Reads MUSDB18 (``.stem.mp4``, decoded by ffmpeg through musdb/stempeg) or MUSDB18-HQ (WAV
-folders), or downloads musdb's 7-second previews first. Writes 2 stems (vocals +
-accompaniment), the 4 MUSDB stems, or both; each file atomically. A song is skipped only when
-every output is the one recorded from the source's current content (``data.musdb_record``),
-else it is converted whole. Every file written carries a stem tag (``ownership``) naming its stem
-and source: a file already at an output path is replaced only when it is this tool's own from
-the same source (or with ``overwrite``); an output that is an input refuses the whole run.
-"""
+"""MUSDB18 (``.stem.mp4``), MUSDB18-HQ or musdb's 7-second previews -> the dataset layout
+``dataset/<split>/<song>/<stem>.wav``; a song is converted whole unless its record
+(``data.musdb_record``) shows every output made from the source's current content."""
 
 from __future__ import annotations
 
@@ -15,6 +8,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -28,13 +22,7 @@ from ..files import change_while_read, file_identity, is_within
 from ..options import checked, choice
 from ..sigsep import import_musdb
 from ..vocab import MUSDB_SUBSETS
-from .musdb_record import (
-    current_source,
-    outputs_change,
-    read_record,
-    remove_record,
-    write_record,
-)
+from .musdb_record import current_source, outputs_change, read_record, remove_record, write_record
 from .stems import song_problem, stem_file
 
 logger = logging.getLogger(__name__)
@@ -96,18 +84,11 @@ def download_previews(root: Union[str, Path, None] = None) -> Path:
     return root
 
 
-def detect_is_wav(musdb_root: Path) -> bool:
+def detect_is_wav(musdb_root: Path, subsets: Sequence[str] = SUBSETS) -> bool:
     """True for MUSDB18-HQ (song folders with WAV files), False for ``.stem.mp4`` files."""
-    for subset in SUBSETS:
-        folder = musdb_root / subset
-        if folder.is_dir() and any(folder.glob("*.stem.mp4")):
-            return False
-    return True
-
-
-def _wav_songs(musdb_root: Path, subset: str) -> List[Tuple[str, Path]]:
-    folder = musdb_root / subset
-    return [(p.name, p) for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
+    return not any(
+        (musdb_root / s).is_dir() and any((musdb_root / s).glob("*.stem.mp4")) for s in subsets
+    )
 
 
 def _wav_song_files(directory: Path) -> Dict[str, Path]:
@@ -121,15 +102,14 @@ def _wav_song_files(directory: Path) -> Dict[str, Path]:
     return files
 
 
-def _wav_song_plan(name: str, directory: Path) -> SongPlan:
-    files = [p for p in directory.iterdir() if p.is_file()]
-    return SongPlan(
-        name,
-        directory,
-        files,
-        lambda: _wav_song_files(directory),
-        lambda: _read_wav_song(directory),
-    )
+def _wav_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
+    """The song folders of a MUSDB18-HQ subset."""
+    plans = []
+    for folder in sorted(p for p in (musdb_root / subset).iterdir() if p.is_dir()):
+        files = [p for p in folder.iterdir() if p.is_file()]
+        listed, read = partial(_wav_song_files, folder), partial(_read_wav_song, folder)
+        plans.append(SongPlan(folder.name, folder, files, listed, read))
+    return plans
 
 
 def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
@@ -147,37 +127,35 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     return sources, next(iter(probes.values()))[1]
 
 
-def _stem_song_reader(musdb_root: Path, subset: str):
-    """``(name, read)`` pairs for ``.stem.mp4`` files; ``read()`` decodes all sources with ffmpeg."""
+def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
+    """The ``.stem.mp4`` files of a MUSDB18 subset; ``read()`` decodes all sources with ffmpeg."""
     musdb = import_musdb()
 
     database = musdb.DB(root=str(musdb_root), is_wav=False, subsets=[subset])
-
-    def reader(track):
-        def read() -> Tuple[Dict[str, np.ndarray], int]:
-            try:
-                before = file_identity(track.path)
-                stems = np.asarray(track.stems, dtype=np.float32)
-            except Exception as error:  # stempeg/ffmpeg failures
-                raise DataError(f"{track.path}: cannot decode stems ({error})") from None
-            change = change_while_read(track.path, before)
-            if change is not None:
-                raise DataError(f"{track.path}: {change}; nothing was made from it")
-            n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
-            if n_streams < len(STEM_IDS):
-                raise DataError(
-                    f"{track.path}: holds {n_streams} audio streams; a MUSDB stem file holds "
-                    f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
-                )
-            return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
-
-        return read
-
-    def plan(track) -> SongPlan:
+    plans = []
+    for track in database.tracks:
         path = Path(track.path)
-        return SongPlan(track.name, path, [path], lambda: {path.name: path}, reader(track))
+        listed, read = partial(dict, {path.name: path}), partial(_read_stem_track, track)
+        plans.append(SongPlan(track.name, path, [path], listed, read))
+    return plans
 
-    return [plan(track) for track in database.tracks]
+
+def _read_stem_track(track) -> Tuple[Dict[str, np.ndarray], int]:
+    try:
+        before = file_identity(track.path)
+        stems = np.asarray(track.stems, dtype=np.float32)
+    except Exception as error:  # stempeg/ffmpeg failures
+        raise DataError(f"{track.path}: cannot decode stems ({error})") from None
+    change = change_while_read(track.path, before)
+    if change is not None:
+        raise DataError(f"{track.path}: {change}; nothing was made from it")
+    n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
+    if n_streams < len(STEM_IDS):
+        raise DataError(
+            f"{track.path}: holds {n_streams} audio streams; a MUSDB stem file holds "
+            f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
+        )
+    return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
 
 
 def owner_tag(stem: str, source: Path) -> str:
@@ -208,9 +186,7 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
 
     songs = [(subset, song) for subset, listed in planned.items() for song in listed]
     paths = {
-        f"{subset}/{song.name}": [
-            output_dir / subset / song.name / f"{stem}.wav" for stem in outputs
-        ]
+        f"{subset}/{song.name}": [output_dir / subset / song.name / f"{s}.wav" for s in outputs]
         for subset, song in songs
     }
     ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files], refuse)
@@ -233,26 +209,6 @@ def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: b
     return paths
 
 
-def _why_convert(record, source: Path, version: str, paths: Dict[str, Path]) -> Optional[str]:
-    """Why the song's outputs are not all made from the source's current ``version``, else
-    None: an output missing, or not the bytes recorded."""
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    return f"{missing[0]} is missing" if missing else outputs_change(record, source, version, paths)
-
-
-def _derive_outputs(
-    sources: Dict[str, np.ndarray], outputs: Sequence[str]
-) -> Dict[str, np.ndarray]:
-    """Output stems from MUSDB sources; accompaniment = drums + bass + other (MUSDB's target)."""
-    derived = {}
-    for name in outputs:
-        if name == "accompaniment":
-            derived[name] = sources["drums"] + sources["bass"] + sources["other"]
-        else:
-            derived[name] = sources[name]
-    return derived
-
-
 def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrite: bool) -> bool:
     """Convert one song whole unless every output is already the one made from the source's
     current content; False when it was complete (skipped)."""
@@ -264,7 +220,10 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
         version, fingerprints, change = current_source(record, song.source, song.source_files())
     except OSError as error:
         raise DataError(f"{song.source}: cannot read ({error.strerror or error})") from None
-    reason = change or _why_convert(record, song.source, version, paths)
+    # Not made from the source's current version: an output missing, or not the bytes recorded.
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    absent = f"{missing[0]} is missing" if missing else None
+    reason = change or absent or outputs_change(record, song.source, version, paths)
     if reason is None:
         if json.dumps(record) != recorded:  # same bytes with a new stat: record it
             write_record(target, song.source, version, fingerprints, paths)
@@ -274,8 +233,12 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
     remove_record(target)
     sources, sample_rate = song.read()
     try:
-        for stem, waveform in _derive_outputs(sources, list(paths)).items():
-            _write_wav(paths[stem], waveform, sample_rate, owner_tag(stem, song.source))
+        for stem, path in paths.items():
+            if stem == "accompaniment":  # MUSDB's accompaniment target
+                waveform = sources["drums"] + sources["bass"] + sources["other"]
+            else:
+                waveform = sources[stem]
+            _write_wav(path, waveform, sample_rate, owner_tag(stem, song.source))
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None
@@ -315,17 +278,8 @@ def convert_musdb(
         )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
-    planned: Dict[str, List[SongPlan]] = {}
-    for subset in subsets:
-        if not (musdb_root / subset).is_dir():
-            continue
-        if is_wav:
-            planned[subset] = [
-                _wav_song_plan(name, directory)
-                for name, directory in _wav_songs(musdb_root, subset)
-            ]
-        else:
-            planned[subset] = _stem_song_reader(musdb_root, subset)
+    plans = _wav_song_plans if is_wav else _stem_song_plans
+    planned = {s: plans(musdb_root, s) for s in subsets if (musdb_root / s).is_dir()}
     _check_not_inputs(output_dir, planned, outputs)
     report = ConversionReport()
     for subset, songs in planned.items():

@@ -32,26 +32,15 @@ def source_problem(path: str) -> Optional[str]:
 
 def stat_identity(path: str) -> Dict[str, int]:
     """``{"size", "mtime_ns", "ctime_ns", "dev", "ino"}`` of a file (OSError as is)."""
-    identity = file_identity(path)
-    return {
-        "size": identity.size,
-        "mtime_ns": identity.mtime_ns,
-        "ctime_ns": identity.ctime_ns,
-        "dev": identity.device,
-        "ino": identity.inode,
-    }
+    found = file_identity(path)
+    values = (found.size, found.mtime_ns, found.ctime_ns, found.device, found.inode)
+    return dict(zip(IDENTITY_FIELDS, values))
 
 
 def fingerprint_sources(paths: Sequence[str]) -> List[Dict[str, Any]]:
-    """``[{"path", "size", "mtime_ns", "ctime_ns", "dev", "ino", "sha256"}]`` of a song's
-    source files.
-
-    The stat identity is taken before hashing: a file changed meanwhile fails the next check."""
-    sources = []
-    for path in paths:
-        identity = stat_identity(path)
-        sources.append({"path": path, **identity, "sha256": file_sha256(path)})
-    return sources
+    """``[{"path", <IDENTITY_FIELDS>, "sha256"}]`` of a song's source files; the stat identity
+    is taken before hashing, so that a file changed meanwhile fails the next check."""
+    return [{"path": path, **stat_identity(path), "sha256": file_sha256(path)} for path in paths]
 
 
 def changed_source(recorded: Any, paths: Sequence[str]) -> Optional[str]:

@@ -1,8 +1,6 @@
-"""Song folders: which file holds which stem, and when stems make a usable song.
-
-One rule for every tool that reads song folders (``preprocess``, ``download-musdb`` and
-``evaluate``), so that training and scoring never read different references from one folder.
-"""
+"""Song folders: which file holds which stem, and when stems make a usable song. One rule for
+``preprocess``, ``download-musdb`` and ``evaluate``, so that training and scoring never read
+different references from one folder."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Generated MUSDB18-HQ-style songs for tests and demos: nothing recorded, fully deterministic.
-
-Each song has a voice-like stem (harmonic series with vibrato and a moving formant), a harmonic
-pad (``other``), a plucked ``bass`` and percussive ``drums``, written as 16-bit PCM stereo WAV in
-the MUSDB18-HQ layout ``root/{train,test}/<song>/{mixture,vocals,drums,bass,other}.wav``.
-``codec_round_trip`` makes a stem what MUSDB18 (AAC stems) hands over: encoded and decoded.
-"""
+"""Generated MUSDB18-HQ-style songs for tests and demos, nothing recorded and fully deterministic:
+a voice-like stem (harmonics with vibrato and a moving formant), a harmonic pad (``other``), a
+plucked ``bass`` and percussive ``drums``."""
 
 from __future__ import annotations
 
@@ -91,10 +87,8 @@ _GENERATORS = {"vocals": _voice, "drums": _drums, "bass": _bass, "other": _pad}
 def generate_song(
     duration_s: float, seed: int, sample_rate: int = SAMPLE_RATE
 ) -> Dict[str, np.ndarray]:
-    """One song: ``{"mixture", "vocals", "drums", "bass", "other"}`` -> ``(n, 2)`` float32.
-
-    Stems are on the 16-bit grid and the mixture is their exact sum, peaking below 0.9.
-    """
+    """One song: ``{"mixture", "vocals", "drums", "bass", "other"}`` -> ``(n, 2)`` float32, the
+    stems on the 16-bit grid, the mixture their exact sum, peaking below 0.9."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sample_rate))
     stems = {name: _GENERATORS[name](rng, n, sample_rate) for name in STEMS}
@@ -116,10 +110,8 @@ def generate_musdb_tree(
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
 ) -> List[Path]:
-    """Write ``n_songs`` songs into each of ``root/train`` and ``root/test`` (MUSDB18-HQ layout).
-
-    Returns the song directories. Files are 16-bit PCM stereo WAV at ``sample_rate``.
-    """
+    """Write ``n_songs`` songs into each of ``root/train`` and ``root/test`` (MUSDB18-HQ layout,
+    16-bit PCM stereo WAV at ``sample_rate``); returns the song directories."""
     root = Path(root)
     directories = []
     for split_index, split in enumerate(("train", "test")):

@@ -1,8 +1,5 @@
-"""From per-song museval JSON to per-song scores and per-target summaries.
-
-The numbers are museval's ``EvalStore`` ones: median over frames (NaN frames left out) per
-song, target and metric; then median (and mean) over songs.
-"""
+"""Per-song museval JSON -> per-song scores and per-target summaries, as museval's ``EvalStore``:
+median over frames (NaN frames left out), then median (and mean) over songs."""
 
 from __future__ import annotations
 
@@ -30,10 +27,8 @@ SONG_COLUMNS = [
 
 
 def frame_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Long table of frame values from ``{"subset/name": museval JSON dict}``.
-
-    Columns: subset, track, target, metric, time, score (float, NaN kept).
-    """
+    """Long table (subset, track, target, metric, time, score; NaN kept) of the frame values of
+    ``{"subset/name": museval JSON dict}``."""
     rows = []
     for key, song in scores.items():
         subset, _, name = key.partition("/")
@@ -59,21 +54,16 @@ def song_scores(scores: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(columns=SONG_COLUMNS)
     grouped = frames.groupby(["subset", "track", "target", "metric"], sort=False)["score"]
     table = grouped.agg(score="median", frames="count").reset_index()
-    infinite, unstable, rescored, moved = [], [], [], []
+    columns: Dict[str, List[Any]] = {name: [] for name in SONG_COLUMNS[6:]}
     for row in table.itertuples(index=False):
         extra = read_extra(scores[f"{row.subset}/{row.track}"])
-        infinite.append(
-            int(extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0))
-        )
+        infinite = extra.get("infinite_frames", {}).get(row.target, {}).get(row.metric, 0)
         check = extra.get("stability", {}).get(row.target, {}).get(row.metric, {})
-        unstable.append(bool(check.get("unstable", False)))
-        rescored.append(int(check.get("windows_rescored", 0)))
-        moved.append(int(check.get("windows_moved", 0)))
-    table["infinite_frames"] = infinite
-    table["unstable"] = unstable
-    table["windows_rescored"] = rescored
-    table["windows_moved"] = moved
-    return _sorted(table)[SONG_COLUMNS]
+        columns["infinite_frames"].append(int(infinite))
+        columns["unstable"].append(bool(check.get("unstable", False)))
+        for name in ("windows_rescored", "windows_moved"):
+            columns[name].append(int(check.get(name, 0)))
+    return _sorted(table.assign(**columns))[SONG_COLUMNS]
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
@@ -169,8 +159,7 @@ def per_song(songs: pd.DataFrame) -> Dict[str, Dict[str, Dict[str, Dict[str, Any
     """``{"subset/song": {target: {metric: {score, unstable}}}}`` from :func:`song_scores`."""
     table: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]] = {}
     for row in songs.itertuples(index=False):
+        targets = table.setdefault(f"{row.subset}/{row.track}", {})
         entry = {"score": float(row.score), "unstable": bool(row.unstable)}
-        table.setdefault(f"{row.subset}/{row.track}", {}).setdefault(row.target, {})[row.metric] = (
-            entry
-        )
+        targets.setdefault(row.target, {})[row.metric] = entry
     return table

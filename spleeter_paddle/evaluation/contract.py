@@ -1,6 +1,5 @@
 """What ``evaluate`` accepts: its arguments (checked before any work) and a separator's output
-(checked per song, so that a separator's fault fails that song, named as the separator's).
-"""
+(checked per song: a separator's fault fails that song, named as the separator's)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
 
+from ..audio.io import resample
 from ..errors import DataError, SpleeterError
 from ..options import checked, choice, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
@@ -42,17 +42,10 @@ def check_separator(separator: Any) -> Sequence[str]:
     return names
 
 
-def check_arguments(
-    tracks: Any,
-    output_dir: Any,
-    n_workers: Any,
-    switches: Mapping[str, Any],
-    windows: Mapping[str, Any],
-    metrics: Any,
-    labels: Mapping[str, Any],
-    records: Mapping[str, Any],
-) -> None:
-    """ValueError naming the first bad argument of ``evaluate`` (before anything is read)."""
+def check_arguments(tracks: Any, output_dir: Any, n_workers: Any, **options: Any) -> None:
+    """ValueError naming the first bad argument of ``evaluate`` (before anything is read);
+    ``options`` in order, by name: ``win_s``/``hop_s`` seconds > 0, ``metrics`` an
+    implementation, ``model`` a str, ``setting``/``sample`` a dict or None, the others bools."""
     if isinstance(tracks, (str, bytes, os.PathLike)) or not isinstance(tracks, Sequence):
         raise ValueError(
             f"tracks must be a list of songs (folder_tracks(...), musdb_tracks(...)), got {tracks!r}"
@@ -71,20 +64,22 @@ def check_arguments(
     checked("n_workers", whole_number, n_workers, 0)
     if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)):
         raise ValueError(f"n_workers must be a whole number >= 0, got {n_workers!r}")
-    for name, value in switches.items():
-        checked(name, strict_bool, value)
-    for name, value in windows.items():
-        try:
-            number(value, 0.0, exclusive_minimum=True)
-        except ValueError as error:
-            raise ValueError(f"{name} {error} (seconds)") from None
-    checked("metrics", choice, metrics, METRICS_IMPLEMENTATIONS)
-    for name, value in labels.items():
-        if not isinstance(value, str):
-            raise ValueError(f"{name} must be a str, got {value!r}")
-    for name, value in records.items():
-        if value is not None and not isinstance(value, Mapping):
-            raise ValueError(f"{name} must be a dict or None, got {value!r}")
+    for name, value in options.items():
+        if name in ("win_s", "hop_s"):
+            try:
+                number(value, 0.0, exclusive_minimum=True)
+            except ValueError as error:
+                raise ValueError(f"{name} {error} (seconds)") from None
+        elif name == "metrics":
+            checked(name, choice, value, METRICS_IMPLEMENTATIONS)
+        elif name == "model":
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a str, got {value!r}")
+        elif name in ("setting", "sample"):
+            if value is not None and not isinstance(value, Mapping):
+                raise ValueError(f"{name} must be a dict or None, got {value!r}")
+        else:
+            checked(name, strict_bool, value)
 
 
 def separate_track(
@@ -92,8 +87,6 @@ def separate_track(
 ) -> Dict[str, np.ndarray]:
     """Estimates ``{instrument: (n_samples, 2)}`` at ``track.rate``, the mixture's length;
     DataError naming the separator when it fails or returns something else."""
-    from ..audio.io import resample
-
     mixture = track.load_mixture()
     rate = int(separator.sample_rate)
     given = resample(mixture, track.rate, rate)

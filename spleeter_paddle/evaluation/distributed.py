@@ -1,11 +1,7 @@
-"""``evaluate -npn N`` / ``eval.py -npn N``: the songs shared between processes, one per card,
-each loading the model once on its own card and scoring its songs with its metrics workers.
-
-The parent decides the run as one process would (stored scores resumed under the same key, a
-conflict refused before anything runs), without loading the model: the key's weights digest is
-read from the weights file. Workers write each song's JSON as one process does and record its
-outcome; the parent reports them as they come and writes the one summary, CSV and plot.
-"""
+"""``evaluate -npn N`` / ``eval.py -npn N``: the songs shared between processes, one per card, each
+loading the model once and scoring its songs with its metrics workers. The parent plans the run as
+one process would (the weights digest read from the file, no model loaded), reports the workers'
+outcomes and writes the one summary, CSV and plot."""
 
 from __future__ import annotations
 
@@ -15,11 +11,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from ..audio.io import audio_info
 from ..configuration import load_configuration
 from ..errors import AudioError, DataError
 from ..launch import JobFolder, LaunchOptions, launched_shares
 from .evaluator import Evaluation, EvaluationRun, finish_run, prepare_run, score_songs
 from .models import load_separator, resolve_model
+from .musdb_source import folder_tracks, musdb_tracks
 from .setting import metric_setting, normalized, separator_setting
 from .tracks import Track
 
@@ -37,8 +35,6 @@ class SongSource:
     is_wav: Optional[bool] = None
 
     def tracks(self) -> List[Track]:
-        from . import folder_tracks, musdb_tracks
-
         if self.mus_dir:
             return musdb_tracks(self.mus_dir, self.subsets or ["test"], is_wav=self.is_wav)
         return folder_tracks(self.data, self.subsets)
@@ -78,12 +74,8 @@ def evaluate_launched(
     params = load_configuration(descriptor)
     weights = pretrained_weights(params, model_dir=directory)  # provisioned once, here
     frames = SEPARATION_FRAMES if choice.segment_frames is None else choice.segment_frames
-    described = spleeter_setting(
-        params,
-        weights.state_digest(),
-        choice.mwf,
-        check_segment_frames(params, frames),
-    )
+    frames = check_segment_frames(params, frames)
+    described = spleeter_setting(params, weights.state_digest(), choice.mwf, frames)
     windows = (1.0, 1.0, check_stability, metrics)
     run = prepare_run(
         params["instrument_list"], tracks, output_dir, described, overwrite,
@@ -120,8 +112,6 @@ def evaluate_launched(
 
 def _song(track: Track, run: EvaluationRun) -> Dict[str, Any]:
     """A song of the job: its key, the targets to score and its seconds (its share's weight)."""
-    from ..audio.io import audio_info
-
     files = track.files()
     mixture = files.get("mixture") or next(iter(files.values()), None)
     try:
@@ -166,7 +156,7 @@ def run_job(job: Dict[str, Any]) -> int:
             {song["name"]: song["targets"] for song in share}, todo, todo, [], {},
         )  # fmt: skip
         score_songs(
-            separator, run, todo, options["n_workers"], options["label"],
+            separator, run, options["n_workers"], options["label"],
             tuple(options["windows"]), options["audio"], options["overwrite"],
             {"disable": True},
             lambda key, outcome, reason: record(

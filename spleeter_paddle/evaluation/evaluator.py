@@ -1,11 +1,5 @@
-"""Evaluate a separator on songs: separate in this process, score in workers, write the reports.
-
-The separator is anything with ``instruments``, ``sample_rate`` and ``separate(waveform)``
-(``Separator``, ``OracleSeparator``). A song whose JSON exists is resumed only when it was made
-with the same setting (weights, config, options, metrics, data files); otherwise the run is
-refused before separating anything. A broken song, or one the separator fails on, is reported
-as failed; the others run.
-"""
+"""Evaluate a separator on songs: separate in this process, score in workers, write the reports
+(:func:`evaluate`)."""
 
 from __future__ import annotations
 
@@ -25,21 +19,8 @@ from .contract import check_arguments, check_separator, separate_track
 from .layout import json_path, write_estimates
 from .metrics import MetricsPool, TrackResult
 from .planning import EvaluationRun, fail_song, prepare_run, read_scores
-from .report import (
-    RESULTS_CSV,
-    SDR_PLOT,
-    SUMMARY_JSON,
-    other_json_files,
-    plot_sdr,
-    write_results_csv,
-    write_summary_json,
-    write_text,
-)
-from .setting import (
-    metric_setting,
-    separator_setting,
-    track_source,
-)
+from .report import other_json_files, write_reports, write_text
+from .setting import metric_setting, separator_setting, track_source
 from .tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -60,25 +41,27 @@ class Evaluation:
     other_json_files: List[str] = field(default_factory=list)
 
 
-def _score_songs(
-    separator,
-    instruments: Sequence[str],
-    todo: Sequence[Track],
-    plan: Dict[str, List[str]],
-    output_dir: Path,
+def score_songs(
+    separator: Any,
+    run: EvaluationRun,
     n_workers: int,
+    model: str,
+    metrics: Tuple[float, float, bool, str],
+    audio: bool,
+    overwrite: bool,
     progress: Dict[str, Any],
-    extra: Dict[str, Any],
-    windows: Dict[str, float],
-    keep_audio: Optional[Callable[[Track, Dict[str, Any]], Any]] = None,
     record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate ``todo`` one by one here while workers score them; write each song's JSON
-    (and its separated stems through ``keep_audio``); ``record(song key, "scored" | "skipped" |
-    "failed", reason)`` is told each song's outcome.
+    """Separate the songs ``run`` has to do one by one here while workers score them; write
+    each song's JSON (and, with ``audio``, its separated stems). ``metrics``: ``(win_s, hop_s,
+    check_stability, implementation)``; ``record(song key, "scored" | "skipped" | "failed",
+    reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
+    windows = dict(zip(("win_s", "hop_s", "check_stability", "implementation"), metrics))
+    extra = {"model": model, "setting": run.key}
+    todo = run.todo
     by_key = {track.key: track for track in todo}
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
@@ -96,7 +79,7 @@ def _score_songs(
             skipped[result.key] = result.skipped
             record(track.key, "skipped", result.skipped)
         else:
-            write_text(json_path(output_dir, track), result.json_text)
+            write_text(json_path(run.output_dir, track), result.json_text)
             record(track.key, "scored", None)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
@@ -106,18 +89,17 @@ def _score_songs(
                 # Recorded as read now: the files may have changed since the plan was made.
                 source = track_source(track)
                 began, started_at = time.perf_counter(), time.time()
-                estimates = separate_track(separator, instruments, track)
-                if keep_audio is not None:
-                    keep_audio(track, estimates)
+                estimates = separate_track(separator, run.instruments, track)
+                if audio:
+                    write_estimates(run.output_dir, track, estimates, overwrite)
             except (SpleeterError, OSError, ValueError) as error:
                 bar.update()
                 fail_song(failed, track, str(error))
                 record(track.key, "failed", str(error))
                 continue
             separation_s = time.perf_counter() - began
-            scored = {name: estimates[name] for name in plan[track.key]}
-            song_extra = dict(extra, source=source)
-            song_extra["separation_started_at"] = round(started_at, 3)
+            scored = {name: estimates[name] for name in run.plan[track.key]}
+            song_extra = dict(extra, source=source, separation_started_at=round(started_at, 3))
             finished = pool.submit(
                 track, scored, separation_s=separation_s, extra=song_extra, **windows
             )
@@ -166,27 +148,26 @@ def evaluate(
         audio: also keep each song's separated stems, as Spleeter does (see ``layout``).
 
     Raises ValueError naming the argument when one is of the wrong kind, and DataError before
-    separating anything when stored scores in ``output_dir`` were made
-    with another setting, or when its report files were not written by this tool (unless
-    ``overwrite``); ConfigurationError when ``output_dir`` is not a folder. With
-    ``n_workers > 0`` the workers are spawned processes: call this from a script under
-    ``if __name__ == "__main__":``.
+    separating anything when stored scores in ``output_dir`` were made with another setting, or
+    when its report files were not written by this tool (unless ``overwrite``);
+    ConfigurationError when ``output_dir`` is not a folder. With ``n_workers > 0`` the workers
+    are spawned processes: call this from a script under ``if __name__ == "__main__":``.
     """
     instruments = check_separator(separator)
     check_arguments(
         tracks,
         output_dir,
         n_workers,
-        {
-            "overwrite": overwrite,
-            "progress": progress,
-            "check_stability": check_stability,
-            "audio": audio,
-        },
-        {"win_s": win_s, "hop_s": hop_s},
-        metrics,
-        {"model": model},
-        {"setting": setting, "sample": sample},
+        overwrite=overwrite,
+        progress=progress,
+        check_stability=check_stability,
+        audio=audio,
+        win_s=win_s,
+        hop_s=hop_s,
+        metrics=metrics,
+        model=model,
+        setting=setting,
+        sample=sample,
     )
     described = setting if setting is not None else separator_setting(separator)
     run = prepare_run(
@@ -195,40 +176,11 @@ def evaluate(
     )  # fmt: skip
     start = time.perf_counter()
     skipped, broken = score_songs(
-        separator, run, run.todo, n_workers, model, (win_s, hop_s, check_stability, metrics),
+        separator, run, n_workers, model, (win_s, hop_s, check_stability, metrics),
         audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
                            "disable": not progress},
     )  # fmt: skip
     return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
-
-
-def score_songs(
-    separator: Any,
-    run: EvaluationRun,
-    todo: Sequence[Track],
-    n_workers: int,
-    model: str,
-    metrics: Tuple[float, float, bool, str],
-    audio: bool,
-    overwrite: bool,
-    progress: Dict[str, Any],
-    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
-) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Separate and score ``todo`` (songs of ``run``); ``metrics``: ``(win_s, hop_s,
-    check_stability, implementation)``. Returns ``({key: reason} skipped, {key: problem}
-    failed)``; see :func:`_score_songs`."""
-    win_s, hop_s, check_stability, implementation = metrics
-    output_dir = run.output_dir
-    return _score_songs(
-        separator, run.instruments, todo, run.plan, output_dir, n_workers, progress,
-        {"model": model, "setting": run.key},
-        {"win_s": win_s, "hop_s": hop_s, "check_stability": check_stability,
-         "implementation": implementation},
-        (lambda track, estimates: write_estimates(output_dir, track, estimates, overwrite))
-        if audio
-        else None,
-        record,
-    )  # fmt: skip
 
 
 def finish_run(
@@ -274,9 +226,7 @@ def finish_run(
     }
     summary = summarize(scores, run.instruments, summary_run)
     songs = song_scores(scores)
-    write_results_csv(output_dir / RESULTS_CSV, songs)
-    write_summary_json(output_dir / SUMMARY_JSON, summary)
-    plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
+    write_reports(output_dir, songs, summary, model)
     evaluated = [t.key for t in todo if t.key in scores]
     return Evaluation(
         output_dir, songs, summary, evaluated, run.resumed, skipped, summary_run["failed"], others

@@ -1,14 +1,12 @@
-"""Where an evaluation writes, as Spleeter's ``evaluate`` does: museval's JSON per song in
-``<output>/metrics/<subset>/<song>.json`` and the separated stems in
-``<output>/audio/<subset>/<song>/<instrument>.wav`` (the folder museval's ``eval_mus_dir``
-reads); the report files (``results.csv``, ``summary.json``, ``sdr.png``) in ``<output>/``.
-"""
+"""Where an evaluation writes, as Spleeter's ``evaluate`` does: the per-song JSON in
+``<output>/metrics/<subset>/``, the stems in ``<output>/audio/<subset>/<song>/`` and the report
+files in ``<output>/``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Union
 
 import numpy as np
 
@@ -40,14 +38,6 @@ def json_path(output_dir: Union[str, Path], track: Track) -> Path:
     return Path(output_dir) / METRICS_DIRECTORY / track.subset / f"{track.name}.json"
 
 
-def audio_paths(
-    output_dir: Union[str, Path], track: Track, instruments: Sequence[str]
-) -> Dict[str, Path]:
-    """``{instrument: <output_dir>/audio/<subset>/<song>/<instrument>.wav}``."""
-    folder = Path(output_dir) / AUDIO_DIRECTORY / track.subset / track.name
-    return {name: folder / f"{name}.wav" for name in instruments}
-
-
 def write_estimates(
     output_dir: Union[str, Path], track: Track, estimates: Dict[str, np.ndarray], overwrite: bool
 ) -> Dict[str, Path]:
@@ -58,12 +48,10 @@ def write_estimates(
     says)."""
     from ..separation import outputs  # the separation layer: only when stems are written
 
-    paths = audio_paths(output_dir, track, list(estimates))
     root = Path(output_dir) / AUDIO_DIRECTORY
+    paths = {name: root / track.subset / track.name / f"{name}.wav" for name in estimates}
     for path in paths.values():
         outputs.check_inside(Path(track.location), root, path)
-    # Never a file the song is read from (an -o whose audio/ is the dataset itself), whatever
-    # --overwrite says.
     outputs.check_not_inputs({track.location: paths}, track.files().values())
     outputs.StemFiles(paths, track.location, outputs.OutputFormat(), None, overwrite)(
         track.rate, estimates

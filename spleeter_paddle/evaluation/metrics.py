@@ -1,10 +1,6 @@
-"""museval BSSEval v4 for one song, and the worker pool that runs it beside separation.
-
-``score_track`` is what a worker runs: it reads the song's references itself, calls
-``museval.evaluate`` with museval's own grouping of targets (as ``museval.eval_mus_track``) and
-returns the per-song JSON text in museval's format. ``MetricsPool`` runs it in ``n_workers``
-spawned processes with a bounded queue, so separation of the next songs overlaps the metrics.
-"""
+"""museval BSSEval v4 for one song (``score_track``: the worker reads the references itself and
+returns museval's JSON text), and ``MetricsPool``, spawned workers with a bounded queue, so that
+separating the next songs overlaps the metrics."""
 
 from __future__ import annotations
 
@@ -208,17 +204,13 @@ def _worker_environment(n_threads: int) -> Iterator[None]:
 
 
 class MetricsPool:
-    """``score_track`` in ``n_workers`` processes, at most ``max_pending`` songs queued or running.
+    """``score_track`` in ``n_workers`` processes (0: in this one, for debugging), at most
+    ``n_workers + 1`` songs queued or running. Workers are spawned, never forked (the parent may
+    hold a Paddle runtime), each with ``cpu_count // n_workers`` BLAS threads."""
 
-    ``n_workers == 0`` scores in the calling process (no pipelining; for debugging). Workers
-    are spawned, never forked (the parent may hold a Paddle runtime), and share the machine's
-    cores: each gets ``cpu_count // n_workers`` BLAS threads.
-    """
-
-    def __init__(self, n_workers: int, max_pending: Optional[int] = None):
+    def __init__(self, n_workers: int):
         checked("workers", whole_number, n_workers, 0, error=DataError)
-        self.n_workers = n_workers
-        self.max_pending = max_pending or n_workers + 1
+        self.n_workers, self.max_pending = n_workers, n_workers + 1
         self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         self._executor: Optional[ProcessPoolExecutor] = None
         self._pending: Dict[Future, Track] = {}

@@ -1,8 +1,4 @@
-"""Which model to evaluate: ``latest`` trained model, a model directory, a preset or a config.
-
-Trained models are directories ``<model home>/<run>/`` with ``model.safetensors`` and a
-``model.json`` whose ``source`` is ``training`` and whose ``config`` is the training params.
-"""
+"""Which model to evaluate: ``latest`` trained model, a model directory, a preset or a config."""
 
 from __future__ import annotations
 
@@ -12,10 +8,9 @@ from typing import Any, Optional, Tuple, Union
 
 from ..errors import ModelError
 from ..options import checked, path_value
+from ..vocab import LOAD_MODEL_LATEST
 
 logger = logging.getLogger(__name__)
-
-LATEST = "latest"
 
 
 def resolve_model(
@@ -25,15 +20,11 @@ def resolve_model(
     (ValueError naming ``descriptor`` or ``home`` when it is not a path or name)."""
     from ..pretrained.store import WEIGHTS_FILE, find_latest_model, read_metadata
 
-    descriptor = checked(
-        "descriptor",
-        path_value,
-        descriptor,
-        "'latest', spleeter:<preset>, a model directory or a config JSON",
-    )
+    what = "'latest', spleeter:<preset>, a model directory or a config JSON"
+    descriptor = checked("descriptor", path_value, descriptor, what)
     if home is not None:
         home = checked("home", path_value, home, "the model home folder")
-    if descriptor == LATEST:
+    if descriptor == LOAD_MODEL_LATEST:
         directory: Optional[Path] = find_latest_model(home)
     elif Path(descriptor).is_dir():
         directory = Path(descriptor)
@@ -42,9 +33,7 @@ def resolve_model(
     else:
         return descriptor, None, descriptor
     config = read_metadata(directory).get("config")
-    if isinstance(config, str):  # pretrained: the preset name
-        return config, directory, str(directory)
-    if not isinstance(config, dict):
+    if not isinstance(config, (str, dict)):  # str: a pretrained model's preset name
         raise ModelError(
             f"{directory}/model.json: no 'config' (the params the model was trained with)"
         )
@@ -52,7 +41,7 @@ def resolve_model(
 
 
 def model_settings(
-    descriptor: str = LATEST,
+    descriptor: str = LOAD_MODEL_LATEST,
     mwf: Optional[bool] = None,
     device: str = "auto",
     home: Union[str, Path, None] = None,
@@ -74,7 +63,7 @@ def model_settings(
 
 
 def load_separator(
-    descriptor: str = LATEST,
+    descriptor: str = LOAD_MODEL_LATEST,
     mwf: Optional[bool] = None,
     device: str = "auto",
     home: Union[str, Path, None] = None,

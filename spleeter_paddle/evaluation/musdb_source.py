@@ -1,8 +1,5 @@
-"""MUSDB18 songs through ``musdb``: ``.stem.mp4`` files (each opened on its own, so a broken one
-fails alone) or MUSDB18-HQ wav folders (every source of musdb's setup required); and
-:func:`folder_tracks`, the songs of a dataset root in any layout (``tracks.py``'s folders, or
-MUSDB18 stems).
-"""
+"""MUSDB18 songs through ``musdb`` (a broken ``.stem.mp4`` or wav folder fails alone), and
+:func:`folder_tracks`, the songs of a dataset root in any layout."""
 
 from __future__ import annotations
 
@@ -12,6 +9,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..audio.io import audio_info
+from ..data.musdb import detect_is_wav
 from ..errors import DataError, SpleeterError
 from ..sigsep import import_musdb
 from .tracks import (
@@ -48,14 +47,11 @@ class MusdbTrack(Track):
         if musdb_track.is_wav and not Path(musdb_track.path).is_file():
             missing.insert(0, Path(musdb_track.path).name)
         if missing:
-            folder = Path(self._track.path).parent
-            self.problem = f"{folder}: missing {', '.join(missing)}"
+            self.problem = f"{Path(musdb_track.path).parent}: missing {', '.join(missing)}"
 
     def check(self) -> None:
         super().check()
         if self.n_streams:
-            from ..audio.io import audio_info
-
             found = audio_info(self.location).n_streams
             if found != self.n_streams:
                 raise DataError(
@@ -63,10 +59,9 @@ class MusdbTrack(Track):
                 )
 
     def files(self) -> Dict[str, Path]:
-        if not self._track.is_wav:
-            return {MIXTURE_NAME: Path(self._track.path)}
         found = {MIXTURE_NAME: Path(self._track.path)}
-        found.update({name: Path(s.path) for name, s in self._track.sources.items()})
+        if self._track.is_wav:
+            found.update({name: Path(s.path) for name, s in self._track.sources.items()})
         return found
 
     @property
@@ -124,10 +119,7 @@ def musdb_tracks(
     root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
 ) -> List[Track]:
     """MUSDB18 tracks through ``musdb.DB``: ``root/<subset>/*.stem.mp4`` (needs ffmpeg) or, with
-    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav``.
-
-    ``is_wav=None`` picks stems when ``.stem.mp4`` files are there, wav folders otherwise.
-    """
+    ``is_wav``, MUSDB18-HQ ``root/<subset>/<song>/{mixture,vocals,...}.wav`` (None: detected)."""
     musdb = import_musdb()
 
     root = Path(root)
@@ -137,88 +129,65 @@ def musdb_tracks(
         where = root if not root.is_dir() else root / missing[0]
         raise DataError(f"{where}: MUSDB18 directory not found (expected <mus_dir>/<subset>/...)")
     if is_wav is None:
-        has_stems = any(any((root / s).glob("*.stem.mp4")) for s in subsets)
-        is_wav = not has_stems
+        is_wav = detect_is_wav(root, subsets)
         logger.info("%s: reading MUSDB18 %s", root, "wav folders" if is_wav else "stems")
     try:
         # Songs are opened one by one below, so that a broken one fails alone.
         database = musdb.DB(root=str(root), subsets=[], is_wav=is_wav)
     except Exception as error:
         raise DataError(f"{root}: cannot read MUSDB18 ({error})") from error
-    if is_wav:
-        tracks = [
-            _wav_track(musdb, database, folder, subset)
-            for subset in subsets
-            for folder in sub_folders(root / subset)
-        ]
-    else:
-        tracks = [
-            _stem_track(musdb, database, path, subset)
-            for subset in subsets
-            for path in sorted((root / subset).glob("*.stem.mp4"))
-        ]
+    tracks = [
+        _musdb_track(musdb, database, path, subset, is_wav)
+        for subset in subsets
+        for path in (
+            sub_folders(root / subset) if is_wav else sorted((root / subset).glob("*.stem.mp4"))
+        )
+    ]
     if not tracks:
         kind = "<song>/mixture.wav folders" if is_wav else "*.stem.mp4 files (or pass --is-wav)"
         raise DataError(f"{root}: no MUSDB18 tracks in {', '.join(subsets)} (expected {kind})")
     return sorted(tracks, key=lambda t: (t.subset, t.name))
 
 
-def _wav_track(musdb, database, folder: Path, subset: str) -> Track:
-    """One MUSDB18-HQ song folder as ``musdb.DB`` builds it (only its direct sub-folders are
-    songs), or a BrokenTrack saying why it cannot be read."""
-    setup = database.setup
+def _musdb_track(musdb, database, path: Path, subset: str, is_wav: bool) -> Track:
+    """One song as ``musdb.DB`` builds it (a MUSDB18-HQ folder, only its direct sub-folders
+    being songs, or a ``.stem.mp4``), or a BrokenTrack saying why it cannot be read."""
+    setup, stem_ids = database.setup, database.setup["stem_ids"]
+    name = path.name if is_wav else path.name[: -len(".stem.mp4")]
+    mixture = path / setup["mixture"] if is_wav else path
+    if is_wav:
+        files = {source: path / file for source, file in setup["sources"].items()}
+    else:
+        files = dict.fromkeys(setup["sources"], path)
     try:
         track = musdb.MultiTrack(
-            name=folder.name,
-            path=str(folder / setup["mixture"]),
-            subset=subset,
-            is_wav=True,
-            stem_id=setup["stem_ids"]["mixture"],
+            name=name, path=str(mixture), subset=subset, is_wav=is_wav, stem_id=stem_ids["mixture"]
         )
         track.sources = {
-            source: musdb.Source(
-                track, name=source, path=str(folder / name), stem_id=setup["stem_ids"][source]
-            )
-            for source, name in setup["sources"].items()
-            if (folder / name).is_file()
+            source: musdb.Source(track, name=source, path=str(file), stem_id=stem_ids[source])
+            for source, file in files.items()
+            if not is_wav or file.is_file()
         }
         track.targets = database.create_targets(track)
+        if not is_wav:
+            return MusdbTrack(track, n_streams=len(stem_ids))
         found = MusdbTrack(track, setup["sources"])
-        if found.problem and not (folder / setup["mixture"]).is_file():
-            found.problem += nested_hint(folder)
+        if found.problem and not mixture.is_file():
+            found.problem += nested_hint(path)
         return found
     except Exception as error:
-        return BrokenTrack(folder.name, subset, str(folder), _why(folder / setup["mixture"], error))
+        problem = _why(mixture, error) if is_wav else f"{path}: unreadable stem file ({error})"
+        return BrokenTrack(name, subset, str(path), problem)
 
 
 def _why(path: Path, error: Exception) -> str:
     """What is wrong with ``path`` that musdb failed on: our reader's one-line diagnosis when it
     has one (corrupt, truncated, empty...), else musdb's error."""
-    from ..audio.io import audio_info
-
     try:
         audio_info(str(path))
     except SpleeterError as diagnosis:
         return str(diagnosis)
     return f"{path}: cannot read ({type(error).__name__}: {error})"
-
-
-def _stem_track(musdb, database, path: Path, subset: str) -> Track:
-    """One ``.stem.mp4`` as ``musdb.DB`` builds it, or a BrokenTrack saying why it cannot be."""
-    name = path.name[: -len(".stem.mp4")]
-    stem_ids = database.setup["stem_ids"]
-    try:
-        track = musdb.MultiTrack(
-            name=name, path=str(path), subset=subset, stem_id=stem_ids["mixture"], is_wav=False
-        )
-        track.sources = {
-            source: musdb.Source(track, name=source, path=str(path), stem_id=stem_ids[source])
-            for source in database.setup["sources"]
-        }
-        track.targets = database.create_targets(track)
-        return MusdbTrack(track, n_streams=len(stem_ids))
-    except Exception as error:
-        return BrokenTrack(name, subset, str(path), f"{path}: unreadable stem file ({error})")
 
 
 def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = None) -> List[Track]:

@@ -1,8 +1,5 @@
-"""Oracle separators: known songs separated with their true stems (upper bounds, pipeline checks).
-
-They implement :class:`~spleeter_paddle.separation.protocol.Separating` (``instruments``,
-``sample_rate``, ``separate(waveform)``) and recognise the song from the mixture samples they get.
-"""
+"""Oracle separators (``Separating``): known songs separated with their true stems, recognised
+from the mixture samples they get (upper bounds, pipeline checks)."""
 
 from __future__ import annotations
 

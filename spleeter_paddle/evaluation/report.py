@@ -1,14 +1,12 @@
-"""Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` and the printed table.
-
-Every file is written under a temporary name in its directory and renamed into place, and one
-this tool did not write is never replaced unless asked (``check_output_folder``; ``ownership``).
-"""
+"""Evaluation outputs: ``results.csv``, ``summary.json``, ``sdr.png`` (each written atomically,
+replacing only this tool's own) and the printed table."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -48,14 +46,12 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def write_summary_json(path: Union[str, Path], summary: Dict[str, Any]) -> Path:
-    return write_text(path, json.dumps(_finite_or_none(summary), indent=2) + "\n")
-
-
-def write_results_csv(path: Union[str, Path], songs: pd.DataFrame) -> Path:
-    return write_file(
-        path, lambda temporary: songs.to_csv(temporary, index=False, float_format="%.5f")
-    )
+def write_reports(output_dir: Path, songs: pd.DataFrame, summary: Dict[str, Any], model: str):
+    """``results.csv`` (``songs``), ``summary.json`` (strict JSON) and ``sdr.png`` of ``model``."""
+    csv = partial(songs.to_csv, index=False, float_format="%.5f")
+    write_file(output_dir / RESULTS_CSV, csv)
+    write_text(output_dir / SUMMARY_JSON, json.dumps(_finite_or_none(summary), indent=2) + "\n")
+    plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
 
 
 def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Path:
@@ -84,24 +80,26 @@ def plot_sdr(path: Union[str, Path], songs: pd.DataFrame, title: str = "") -> Pa
     )
 
 
-def _not_ours(path: Path) -> Optional[str]:
-    """Why the report file ``path`` was not written by this tool (None if it was): its own
-    signature, as a report file lies in a folder of the user's (``ownership``)."""
+def _foreign(path: Path) -> Optional[str]:
+    """Why the report file ``path`` was not written by this tool (None if it was), by its own
+    signature: a report file lies in a folder of the user's (``ownership``)."""
     try:
         if path.name == RESULTS_CSV:
             with open(path, encoding="utf-8") as stream:
                 header = stream.readline(4096).rstrip("\r\n")
-            return None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
-        if path.name == SUMMARY_JSON:
+            problem = None if header == ",".join(SONG_COLUMNS) else "not our results.csv header"
+        elif path.name == SUMMARY_JSON:
             summary = json.loads(path.read_text(encoding="utf-8"))
-            return None if is_summary(summary) else "not an evaluation summary"
-        from PIL import Image
+            problem = None if is_summary(summary) else "not an evaluation summary"
+        else:
+            from PIL import Image
 
-        with Image.open(path) as image:
-            software = image.info.get("Software")
-        return None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
+            with Image.open(path) as image:
+                software = image.info.get("Software")
+            problem = None if software == PLOT_SOFTWARE else "not a plot made by an evaluation"
     except (OSError, ValueError, SyntaxError) as error:  # PIL's parsers raise SyntaxError too
-        return f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
+        problem = f"unreadable as ours: {error.strerror if isinstance(error, OSError) else error}"
+    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def check_output_folder(
@@ -109,19 +107,17 @@ def check_output_folder(
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
     (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
-    folders inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
+    inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
     tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
     blocker = ownership.non_folder(output_dir)
-    if blocker == output_dir:
-        raise ConfigurationError(
-            f"output folder {output_dir} exists and is not a directory; give another folder"
-        )
     if blocker is not None:
         raise ConfigurationError(
-            f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
+            f"output folder {output_dir} exists and is not a directory; give another folder"
+            if blocker == output_dir
+            else f"output folder {output_dir}: cannot create it ({blocker} is not a directory)"
         )
     if not output_dir.is_dir():
         return
@@ -138,11 +134,6 @@ def check_output_folder(
             output_dir / name, overwrite, _foreign, DataError, str(output_dir / name),
             "use --overwrite to replace it, or another -o folder",
         )  # fmt: skip
-
-
-def _foreign(path: Path) -> Optional[str]:
-    problem = _not_ours(path)
-    return problem and f"exists and was not written by spleeter-paddle evaluate ({problem})"
 
 
 def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
@@ -212,20 +203,6 @@ def _song_rows(per_song: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def _stability_notes(targets: Dict[str, Any]) -> List[str]:
-    """One line per target: windows re-scored with the references moved by one LSB, and how
-    many of them moved by more than the threshold, per metric."""
-    notes = []
-    for target, metrics in targets.items():
-        counts = [f"{m} {metrics[m].get('windows_moved', 0)}" for m in METRICS if m in metrics]
-        rescored = max(metrics[m].get("windows_rescored", 0) for m in METRICS if m in metrics)
-        notes.append(
-            f"stability check, {target}: {rescored} windows re-scored; moved by more than"
-            f" the threshold: {', '.join(counts)}"
-        )
-    return notes
-
-
 def _notes(summary: Dict[str, Any]) -> List[str]:
     notes = []
     for target, metrics in summary["targets"].items():
@@ -236,8 +213,14 @@ def _notes(summary: Dict[str, Any]) -> List[str]:
                     f"{target} {metric}: {entry['infinite_frames']} frame(s) infinite (estimate"
                     " equals reference); museval stores them as NaN and leaves them out"
                 )
-    if summary.get("stability"):
-        notes += _stability_notes(summary["targets"])
+    for target, metrics in summary["targets"].items() if summary.get("stability") else {}:
+        # windows re-scored with the references moved by one LSB, and those that moved
+        counts = [f"{m} {metrics[m].get('windows_moved', 0)}" for m in METRICS if m in metrics]
+        rescored = max(metrics[m].get("windows_rescored", 0) for m in METRICS if m in metrics)
+        notes.append(
+            f"stability check, {target}: {rescored} windows re-scored; moved by more than"
+            f" the threshold: {', '.join(counts)}"
+        )
     if any(m.get("unstable_songs") for t in summary["targets"].values() for m in t.values()):
         check = summary.get("stability") or {}
         notes.append(

@@ -18,10 +18,8 @@ def sample_count(n_tracks: int, fraction: float) -> int:
 
 
 def sample_tracks(tracks: Sequence[T], fraction: float = 1.0, seed: int = 0) -> List[T]:
-    """A reproducible subset of ``tracks``, in their original order.
-
-    The same ``(tracks, fraction, seed)`` always gives the same songs, whatever the machine.
-    """
+    """A reproducible subset of ``tracks``, in their original order: the same ``(tracks,
+    fraction, seed)`` always gives the same songs, whatever the machine."""
     count = sample_count(len(tracks), fraction)
     if count == len(tracks):
         return list(tracks)

@@ -1,8 +1,5 @@
-"""The key of stored scores: what made them (weights, config, options, metric, data files).
-
-Each per-song JSON stores the run's ``setting`` and the song's ``source``; a later run resumes a
-song only when both are equal to its own, so scores are never relabelled under another model.
-"""
+"""The key of stored scores: what made them (weights, config, options, metric, data files). A song
+is resumed only when the run's ``setting`` and the song's ``source`` equal those it stored."""
 
 from __future__ import annotations
 
@@ -44,11 +41,8 @@ def undescribed_setting(separator: Any) -> Dict[str, Any]:
     """The key of scores made by a separator that cannot say what defines its output: unique to
     this run, so that no later run ever resumes them as its own."""
     kind = type(separator)
-    return {
-        "kind": UNDESCRIBED,
-        "class": f"{kind.__module__}.{kind.__qualname__}",
-        "run": uuid.uuid4().hex,
-    }
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    return {"kind": UNDESCRIBED, "class": name, "run": uuid.uuid4().hex}
 
 
 def metric_setting(

@@ -1,8 +1,5 @@
-"""Songs to evaluate: discovery in MUSDB18 (stems or wav) and folder layouts, reference loading.
-
-A track knows where its mixture and references are and reads them on demand, so it is cheap to
-send to a metrics worker process, which reads the references itself.
-"""
+"""Songs to evaluate in folder layouts: a track knows where its mixture and references are and
+reads them on demand, so that it is cheap to send to a metrics worker."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..audio.io import to_stereo
+from ..audio.io import audio_info, load, to_stereo
 from ..data.stems import song_problem, stem_files
 from ..errors import DataError, SpleeterError
 from .layout import is_report_folder
@@ -110,7 +107,7 @@ class FolderTrack(Track):
         self.targets = tuple(sorted(self.reference_files, key=target_sort_key))
         self.rate = 0
         try:
-            self.rate = _file_rate(self.mixture_file)
+            self.rate = int(audio_info(str(self.mixture_file)).sample_rate)
         except SpleeterError as error:
             self.problem = str(error)
 
@@ -125,16 +122,12 @@ class FolderTrack(Track):
         return str(self.mixture_file.parent)
 
     def load_mixture(self) -> np.ndarray:
-        from ..audio.io import load
-
         waveform, rate = load(str(self.mixture_file))
         if rate != self.rate:
             raise DataError(f"{self.mixture_file}: {rate} Hz, expected {self.rate} Hz")
         return stereo64(waveform, str(self.mixture_file)).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
-        from ..audio.io import load
-
         references: Dict[str, np.ndarray] = {}
         first: Optional[Tuple[Path, int]] = None
         for target in targets:
@@ -156,18 +149,10 @@ class FolderTrack(Track):
         return references
 
 
-def _file_rate(path: Path) -> int:
-    from ..audio.io import audio_info
-
-    return int(audio_info(str(path)).sample_rate)
-
-
 def check_files(files: Mapping[str, Path], rate: int) -> None:
     """DataError unless every file exists, is readable audio at ``rate`` Hz, and together they
     make a usable song (``data.stems.song_problem``, the rule preprocess applies too: equal
     lengths, at least one STFT frame; lengths the header does not tell are checked at load)."""
-    from ..audio.io import audio_info
-
     probes: Dict[Path, Tuple[Optional[int], int]] = {}
     for path in files.values():
         if not path.is_file():
