@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     tracks = source.tracks()
     selected = sample_tracks(tracks, args.fraction, args.seed)
-    check_output_folder(args.output, {track.subset for track in selected}, args.overwrite)
+    songs = [track.location for track in tracks]
+    check_output_folder(args.output, {track.subset for track in selected}, args.overwrite, songs)
     settings, label = model_settings(
         args.model, mwf=args.mwf, device=args.device, segment_frames=args.segment_frames
     )

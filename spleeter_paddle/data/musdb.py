@@ -127,32 +127,41 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     return sources, next(iter(probes.values()))[1]
 
 
-def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
-    """The ``.stem.mp4`` files of a MUSDB18 subset; ``read()`` decodes all sources with ffmpeg."""
-    musdb = import_musdb()
+STEM_FILE = ".stem.mp4"
 
-    database = musdb.DB(root=str(musdb_root), is_wav=False, subsets=[subset])
+
+def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
+    """The ``.stem.mp4`` files of a MUSDB18 subset, in musdb's order; ``read()`` decodes all
+    sources with ffmpeg. Each file is opened by its own song's ``read()`` (musdb's ``DB`` probes
+    every file when it lists them: one malformed file would stop the whole run)."""
+    import_musdb()  # a clear error now when musdb is missing
+    folder = musdb_root / subset
+    names = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
     plans = []
-    for track in database.tracks:
-        path = Path(track.path)
-        listed, read = partial(dict, {path.name: path}), partial(_read_stem_track, track)
-        plans.append(SongPlan(track.name, path, [path], listed, read))
+    for name in (name for name in names if name.endswith(STEM_FILE)):
+        path = folder / name
+        listed, read = partial(dict, {name: path}), partial(_read_stem_track, path, subset)
+        plans.append(SongPlan(name[: -len(STEM_FILE)], path, [path], listed, read))
     return plans
 
 
-def _read_stem_track(track) -> Tuple[Dict[str, np.ndarray], int]:
+def _read_stem_track(path: Path, subset: str) -> Tuple[Dict[str, np.ndarray], int]:
+    musdb = import_musdb()
     try:
-        before = file_identity(track.path)
+        before = file_identity(path)
+        track = musdb.MultiTrack(
+            name=path.name[: -len(STEM_FILE)], path=str(path), subset=subset, stem_id=0
+        )
         stems = np.asarray(track.stems, dtype=np.float32)
-    except Exception as error:  # stempeg/ffmpeg failures
-        raise DataError(f"{track.path}: cannot decode stems ({error})") from None
-    change = change_while_read(track.path, before)
+    except Exception as error:  # stempeg/ffmpeg failures, of this file only
+        raise DataError(f"{path}: cannot decode stems ({error})") from None
+    change = change_while_read(path, before)
     if change is not None:
-        raise DataError(f"{track.path}: {change}; nothing was made from it")
+        raise DataError(f"{path}: {change}; nothing was made from it")
     n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
     if n_streams < len(STEM_IDS):
         raise DataError(
-            f"{track.path}: holds {n_streams} audio streams; a MUSDB stem file holds "
+            f"{path}: holds {n_streams} audio streams; a MUSDB stem file holds "
             f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
         )
     return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
@@ -275,6 +284,12 @@ def convert_musdb(
         raise ConfigurationError(
             f"output {output_dir} is inside the MUSDB18 root {musdb_root}: its songs would be "
             "read as MUSDB songs by the next run; choose an -o/--output outside it"
+        )
+    blocker = ownership.non_folder(output_dir)
+    if blocker is not None:
+        raise ConfigurationError(
+            f"output {output_dir}: cannot be a folder ({blocker} exists and is not a directory); "
+            "choose another -o/--output"
         )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]

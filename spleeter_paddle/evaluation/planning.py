@@ -170,7 +170,8 @@ def prepare_run(
     were not written by this tool (unless ``overwrite``). Broken songs go to ``failed``."""
     if not tracks:
         raise DataError(f"{output_dir}: no songs to evaluate")
-    check_output_folder(output_dir, {track.subset for track in tracks}, overwrite)
+    subsets, songs = {track.subset for track in tracks}, [track.location for track in tracks]
+    check_output_folder(output_dir, subsets, overwrite, songs)
     output_dir = Path(output_dir)
     key = {
         "separator": described if described is not None else undescribed_setting(separator),

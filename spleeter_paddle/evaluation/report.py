@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import ownership
 from ..errors import ConfigurationError, DataError
+from ..files import is_within
 from ..logs import one_line
 from ..ownership import write_file
 from .aggregate import SONG_COLUMNS
@@ -103,15 +104,25 @@ def _foreign(path: Path) -> Optional[str]:
 
 
 def check_output_folder(
-    output_dir: Union[str, Path], subsets: Iterable[str] = (), overwrite: bool = False
+    output_dir: Union[str, Path],
+    subsets: Iterable[str] = (),
+    overwrite: bool = False,
+    songs: Iterable[Union[str, Path]] = (),
 ) -> None:
     """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
-    (ConfigurationError otherwise), its ``metrics/<subset>`` and ``audio/<subset>`` folders
+    and lie in none of the ``songs``' folders (ConfigurationError otherwise: the report would be
+    written among a song's stems), its ``metrics/<subset>`` and ``audio/<subset>`` folders
     inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
     tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
+    for song in songs:
+        if Path(song).is_dir() and is_within(output_dir, song):
+            raise ConfigurationError(
+                f"output folder {output_dir} is inside (or is) the song folder {song}: the "
+                "report would be written among its stems; choose a folder outside the songs"
+            )
     blocker = ownership.non_folder(output_dir)
     if blocker is not None:
         raise ConfigurationError(

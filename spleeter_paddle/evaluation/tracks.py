@@ -212,7 +212,18 @@ def sub_folders(directory: Path) -> List[Path]:
         folders = sorted(path for path in directory.iterdir() if path.is_dir())
     except OSError as error:
         raise DataError(f"{directory}: cannot list ({error.strerror or error})") from None
-    return [folder for folder in folders if not is_report_folder(folder)]
+    return [folder for folder in folders if not _report_only(folder)]
+
+
+def _report_only(folder: Path) -> bool:
+    """An evaluation report's folder (``evaluate -o <data>/test/x``) holding no song: skipped
+    when songs are listed. One that also holds a mixture stays a song."""
+    if not is_report_folder(folder):
+        return False
+    try:
+        return MIXTURE_NAME not in stem_files(folder)
+    except DataError:  # unreadable: listed, and reported as the song it may be
+        return False
 
 
 def nested_hint(folder: Path) -> str:

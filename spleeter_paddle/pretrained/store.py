@@ -15,7 +15,7 @@ import numpy as np
 
 from ..environment import CACHE_ENV, cache_home
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256, write_atomic, write_text_atomic
+from ..files import file_sha256, write_atomic, write_errors, write_text_atomic
 from ..ownership import non_folder
 
 logger = logging.getLogger(__name__)
@@ -157,11 +157,14 @@ def save_weights(
         key: np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
         for key, value in state.items()
     }
-    write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
-    document = {"config": None, "source": None, **dict(metadata or {})}
-    document["sha256"] = {WEIGHTS_FILE: file_sha256(weights_path)}
-    document["format"] = WEIGHTS_FORMAT
-    write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=2) + "\n")
+    # A full disk or a failing device is one ModelError, whichever library wrote (safetensors
+    # raises its own error type, naming the OS error).
+    with write_errors(f"{weights_path}: cannot write", ModelError, directory.parent):
+        write_atomic(weights_path, lambda path: save_file(arrays, str(path)))  # makes the folder
+        document = {"config": None, "source": None, **dict(metadata or {})}
+        document["sha256"] = {WEIGHTS_FILE: file_sha256(weights_path)}
+        document["format"] = WEIGHTS_FORMAT
+        write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=2) + "\n")
     return weights_path
 
 

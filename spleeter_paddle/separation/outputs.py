@@ -123,6 +123,12 @@ def check_filename_format(
         raise ConfigurationError(
             f"filename format must be a non-empty str, got {filename_format!r}; {fields_hint}"
         )
+    control = next((ch for ch in filename_format if ord(ch) < 32 or ord(ch) == 127), None)
+    if control is not None:
+        raise ConfigurationError(
+            f"filename format {filename_format!r} holds the control character {control!r}: "
+            "file names with it break listings and scripts; remove it"
+        )
     try:
         parsed = list(string.Formatter().parse(filename_format))
     except ValueError as error:

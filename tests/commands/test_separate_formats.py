@@ -32,6 +32,8 @@ def _cli(args, cwd):
         (["-f", "{filename}/{instrument!r}.{codec}"], "{instrument!r} is not a plain field"),
         (["-f", "{filename:>20}/{instrument}.{codec}"], "{filename:>20} is not a plain field"),
         (["-f", "{filename}/{instrument}.{codec"], "is invalid"),
+        (["-f", "ü名\n{instrument}.{codec}"], "holds the control character '\\n'"),
+        (["-f", "{filename}\t/{instrument}.{codec}"], "holds the control character '\\t'"),
         (["-c", "mp3", "-b", "8k"], "mp3 can write at 44100 Hz (32k to 320k)"),
         (["-c", "mp3", "-b", "2000k"], "mp3 can write at 44100 Hz (32k to 320k)"),
         (["-c", "wma", "-b", "8k"], "wma can write at 44100 Hz (24k to 2000k)"),

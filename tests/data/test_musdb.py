@@ -118,3 +118,25 @@ def test_a_one_stream_stem_file_is_one_failed_song_and_the_rest_converts(tmp_pat
     assert len(report.failed) == 1
     assert "B - Lonely.stem.mp4: holds 1 audio streams" in str(report.failed[0])
     assert not (tmp_path / "dataset" / "train" / "B - Lonely").exists()
+
+
+@pytest.mark.parametrize("content", [b"not a video at all\n", b""], ids=["text", "empty"])
+def test_a_malformed_stem_file_is_one_failed_song_and_the_rest_converts(tmp_path, content):
+    """A ``.stem.mp4`` ffprobe cannot read (musdb's listing probes every file: one bad file
+    used to stop the whole run with a traceback) fails alone, by name."""
+    song = generate_song(1.5, seed=3)
+    folder = tmp_path / "musdb" / "train"
+    folder.mkdir(parents=True)
+    command = ["ffmpeg", "-v", "error", "-y"]
+    for stem in sorted(STEM_IDS, key=STEM_IDS.get):
+        sf.write(tmp_path / f"{stem}.wav", song[stem], 44100)
+        command += ["-i", str(tmp_path / f"{stem}.wav")]
+    for index in range(len(STEM_IDS)):
+        command += ["-map", str(index)]
+    command += ["-c:a", "aac", "-b:a", "128k", str(folder / "B - Good.stem.mp4")]
+    subprocess.run(command, check=True)
+    (folder / "A - Broken.stem.mp4").write_bytes(content)
+    report = convert_musdb(tmp_path / "musdb", tmp_path / "dataset", stems="2", show_progress=False)
+    assert report.written == ["train/B - Good"]
+    assert len(report.failed) == 1 and "A - Broken.stem.mp4: cannot decode" in str(report.failed[0])
+    assert not (tmp_path / "dataset" / "train" / "A - Broken").exists()

@@ -96,3 +96,12 @@ def test_a_misspelt_subset_beside_a_good_one_is_refused(musdb: Path, tmp_path: P
     assert stop.value.code == 2
     assert "'tset'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_a_usage_error_before_any_song(
+    musdb: Path, tmp_path: Path, capsys
+):
+    (tmp_path / "a.wav").write_bytes(b"mine")
+    assert _download(musdb, tmp_path / "a.wav") == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
+    assert (tmp_path / "a.wav").read_bytes() == b"mine"

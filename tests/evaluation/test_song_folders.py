@@ -97,6 +97,28 @@ def test_a_report_written_into_the_data_is_not_read_back_as_a_song(musdb_hq, tmp
     assert sorted(_problems(folder_tracks(root))) == ["test/good", "test/notes"]
 
 
+def test_a_report_is_never_written_into_a_song_and_a_song_holding_one_stays_a_song(
+    musdb_hq, tmp_path, capsys
+):
+    """``evaluate -o <data>/test/<song>`` is refused before anything runs (the report would be
+    written among the stems, and the song then left out of every later run); a song folder
+    that holds a report anyway (an older version wrote it) is still a song."""
+    root = tmp_path / "data"
+    song = root / "test" / "good"
+    shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], song)
+    before = sorted(path.name for path in song.iterdir())
+    for output in (song, song / "report"):
+        argv = ["--data", str(root), "-p", "spleeter:2stems", "-o", str(output), "--fraction", "1"]
+        assert main(argv) == 2
+        assert "inside (or is) the song folder" in capsys.readouterr().err
+        assert sorted(path.name for path in song.iterdir()) == before
+    tracks = folder_tracks(root)
+    evaluate(OracleSeparator(tracks, ratio_mask=True), tracks, root / "test" / "x", n_workers=0,
+             progress=False)  # fmt: skip
+    shutil.copy(root / "test" / "x" / "summary.json", song / "summary.json")
+    assert _problems(folder_tracks(root)) == {"test/good": None}
+
+
 def test_a_misspelt_subset_beside_a_good_one_is_named(musdb_hq, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], root / "test" / "good")

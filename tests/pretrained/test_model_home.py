@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -265,3 +267,33 @@ def test_a_spleeter_users_checkpoint_in_pretrained_models_is_converted_in_place(
     assert release_server.requests == []  # converted, not downloaded
     for name, content in spleeters_files.items():  # Spleeter still finds its own files
         assert (spleeter_folder / name).read_bytes() == content
+
+
+def _namespaces_work() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _namespaces_work(), reason="needs user namespaces (unshare)")
+def test_import_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_checkpoint, tmp_path):
+    """safetensors reports a full disk with its own error type: still one ``ERROR``-free line
+    naming the file and the problem, exit 4, and no file left in the model home."""
+    prefix, _, params = tiny_checkpoint
+    (tmp_path / "tiny.json").write_text(json.dumps(params))
+    (tmp_path / "small").mkdir()
+    command = [sys.executable, "-m", "spleeter_paddle", "models", "import", str(prefix.parent)]
+    command += ["-n", "mine", "-p", "tiny.json", "--model-home", "small/home"]
+    script = f"mount -t tmpfs -o size=12k tmpfs small && {' '.join(command)}; status=$?"
+    script += (
+        " ; echo LEFT: ; find small -type f ! -name .spleeter-paddle-temporaries ; exit $status"
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1 and "no space left on the device" in lines[0], result.stderr
+    assert result.stdout.split("LEFT:")[1].split() == []
