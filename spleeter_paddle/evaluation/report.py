@@ -109,11 +109,12 @@ def check_output_folder(
     overwrite: bool = False,
     songs: Iterable[Union[str, Path]] = (),
 ) -> None:
-    """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable
-    and lie in none of the ``songs``' folders (ConfigurationError otherwise: the report would be
-    written among a song's stems), its ``metrics/<subset>`` and ``audio/<subset>`` folders
-    inside it, and ``results.csv``, ``summary.json`` and ``sdr.png`` there files this
-    tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the user's is replaced)."""
+    """Before anything is loaded or separated: ``output_dir`` must be a folder or creatable,
+    and neither lie in one of the ``songs``' folders nor hold one (ConfigurationError
+    otherwise: the report would be written among the songs); its ``metrics/<subset>`` and
+    ``audio/<subset>`` folders inside it, and ``results.csv``, ``summary.json`` and ``sdr.png``
+    there files this tool wrote, unless ``overwrite`` (DataError otherwise: nothing of the
+    user's is replaced)."""
     if not str(output_dir):
         raise ConfigurationError("output folder is empty: give a folder name")
     output_dir = Path(output_dir)
@@ -122,6 +123,11 @@ def check_output_folder(
             raise ConfigurationError(
                 f"output folder {output_dir} is inside (or is) the song folder {song}: the "
                 "report would be written among its stems; choose a folder outside the songs"
+            )
+        if is_within(song, output_dir):  # a split or data folder: its report among the songs
+            raise ConfigurationError(
+                f"output folder {output_dir} holds the song {song}: the report would be written "
+                "among the songs; choose a folder outside them"
             )
     blocker = ownership.non_folder(output_dir)
     if blocker is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from ..audio.io import audio_info, load, to_stereo
 from ..data.stems import song_problem, stem_files
 from ..errors import DataError, SpleeterError
-from .layout import is_report_folder
+from .layout import AUDIO_DIRECTORY, METRICS_DIRECTORY, is_report_folder
 
 MIXTURE_NAME = "mixture"
 # MUSDB18's accompaniment (and musdb's ``accompaniment`` target): the sum of these sources.
@@ -217,12 +217,16 @@ def sub_folders(directory: Path) -> List[Path]:
 
 def _report_only(folder: Path) -> bool:
     """An evaluation report's folder (``evaluate -o <data>/test/x``) holding no song: skipped
-    when songs are listed. One that also holds a mixture stays a song."""
+    when songs are listed. One that also holds a mixture, or folders other than the report's
+    own (a split's songs), stays listed."""
     if not is_report_folder(folder):
         return False
     try:
-        return MIXTURE_NAME not in stem_files(folder)
-    except DataError:  # unreadable: listed, and reported as the song it may be
+        own = {METRICS_DIRECTORY, AUDIO_DIRECTORY}
+        return MIXTURE_NAME not in stem_files(folder) and all(
+            inner.name in own for inner in folder.iterdir() if inner.is_dir()
+        )
+    except (DataError, OSError):  # unreadable: listed, and reported as the song it may be
         return False
 
 

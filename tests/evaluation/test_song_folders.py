@@ -107,16 +107,24 @@ def test_a_report_is_never_written_into_a_song_and_a_song_holding_one_stays_a_so
     song = root / "test" / "good"
     shutil.copytree(sorted((musdb_hq / "test").iterdir())[0], song)
     before = sorted(path.name for path in song.iterdir())
-    for output in (song, song / "report"):
+    (tmp_path / "link").symlink_to(song, target_is_directory=True)
+    for output, says in (
+        (song, "inside (or is) the song folder"),
+        (song / "report", "inside (or is) the song folder"),
+        (tmp_path / "link", "inside (or is) the song folder"),
+        (root / "test", "holds the song"),  # a split: its songs would sit beside the report
+    ):
         argv = ["--data", str(root), "-p", "spleeter:2stems", "-o", str(output), "--fraction", "1"]
         assert main(argv) == 2
-        assert "inside (or is) the song folder" in capsys.readouterr().err
+        assert says in capsys.readouterr().err
         assert sorted(path.name for path in song.iterdir()) == before
+        assert sorted(path.name for path in (root / "test").iterdir()) == ["good"]
     tracks = folder_tracks(root)
     evaluate(OracleSeparator(tracks, ratio_mask=True), tracks, root / "test" / "x", n_workers=0,
              progress=False)  # fmt: skip
     shutil.copy(root / "test" / "x" / "summary.json", song / "summary.json")
-    assert _problems(folder_tracks(root)) == {"test/good": None}
+    shutil.copy(root / "test" / "x" / "summary.json", root / "test" / "summary.json")
+    assert _problems(folder_tracks(root)) == {"test/good": None}  # the split, and its song
 
 
 def test_a_misspelt_subset_beside_a_good_one_is_named(musdb_hq, tmp_path):
