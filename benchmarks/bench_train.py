@@ -96,7 +96,7 @@ def step_time(params: dict, batch_size: int, n_steps: int, device: str) -> dict:
     from spleeter_paddle.devices import select_device
     from spleeter_paddle.model import build_model
     from spleeter_paddle.runtime import paddle
-    from spleeter_paddle.training.reporting import l1_losses
+    from spleeter_paddle.training.steps import l1_losses
     from spleeter_paddle.training.trainer import build_optimizer
 
     select_device(device)

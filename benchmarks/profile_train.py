@@ -68,7 +68,7 @@ def profile(params: dict, args: argparse.Namespace) -> None:
     from spleeter_paddle.model import build_model
     from spleeter_paddle.runtime import paddle
     from spleeter_paddle.training import trainer
-    from spleeter_paddle.training.reporting import l1_losses
+    from spleeter_paddle.training.steps import l1_losses
 
     profiler = paddle.profiler
 

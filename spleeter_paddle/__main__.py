@@ -1,9 +1,6 @@
-"""``python -m spleeter_paddle`` and Spleeter's ``spleeter.__main__``.
-
-Importing runs nothing. Spleeter's names are here: ``spleeter`` (the Typer application, e.g. for
-``typer.testing.CliRunner``) and the commands as Python functions with Spleeter's parameters,
-``separate``, ``train`` and ``evaluate`` (which returns Spleeter's metrics dict). All of them run
-the one command line of :mod:`spleeter_paddle.cli`; a failure raises its :class:`SpleeterError`.
+"""``python -m spleeter_paddle`` and Spleeter's ``spleeter.__main__``: ``spleeter`` (the Typer
+application) and ``separate``, ``train`` and ``evaluate`` as functions with Spleeter's parameters,
+all over :mod:`spleeter_paddle.cli` (a failure raises its :class:`SpleeterError`).
 """
 
 from __future__ import annotations
@@ -116,22 +113,19 @@ def evaluate(
 
 @contextlib.contextmanager
 def _workers_without_your_script() -> Iterator[None]:
-    """The metric workers are spawned processes, which run the caller's main script again
-    unless it is guarded by ``if __name__ == "__main__"`` (Spleeter's evaluate needs no guard):
-    while they start, the main module does not say where its file is, so they import only
-    this package. The workers need nothing of the caller's script."""
+    """Spawned metric workers run the caller's main script again unless it is guarded
+    (Spleeter's evaluate needs no guard): while they start, the main module hides its file."""
     main = sys.modules.get("__main__")
-    hidden = {name: getattr(main, name) for name in ("__file__",) if hasattr(main, name)}
-    spec = getattr(main, "__spec__", None)
+    file, spec = getattr(main, "__file__", None), getattr(main, "__spec__", None)
     try:
-        for name in hidden:
-            delattr(main, name)
+        if file is not None:
+            del main.__file__
         if spec is not None:
             main.__spec__ = None
         yield
     finally:
-        for name, value in hidden.items():
-            setattr(main, name, value)
+        if file is not None:
+            main.__file__ = file
         if spec is not None:
             main.__spec__ = spec
 

@@ -1,8 +1,5 @@
-"""``spleeter-paddle`` / ``python -m spleeter_paddle``: a thin argparse layer over the library.
-
-Each sub-command module has ``add_arguments(parser)`` and ``run(args) -> exit status``; a
-:class:`SpleeterError` becomes one line on stderr and its exit code.
-"""
+"""``spleeter-paddle``: a thin argparse layer over the library, a table of sub-commands (each
+``add_arguments(parser)`` and ``run(args) -> exit status``)."""
 
 from __future__ import annotations
 
@@ -60,9 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def call(argv: List[str]) -> None:
-    """The command line ``argv`` as a Python call: its errors raise as they are (a usage error,
-    which the parser prints, as a ConfigurationError); a non-zero exit status (some files or
-    songs failed, each logged) raises a SpleeterError."""
+    """The command line ``argv`` as a Python call: its errors raise as they are (a usage error
+    as a ConfigurationError), a non-zero exit status as a SpleeterError."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

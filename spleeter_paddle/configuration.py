@@ -1,8 +1,5 @@
-"""Spleeter-compatible JSON configuration: ``spleeter:<name>`` presets, JSON files, validation.
-
-A configuration is a plain ``dict`` with Spleeter's keys (see ``resources/2stems.json``); the
-functions here load it and check the keys the model and the signal chain depend on.
-"""
+"""Spleeter-compatible JSON configuration: a plain ``dict`` with Spleeter's keys, loaded from a
+``spleeter:<name>`` preset or a JSON file, and validated."""
 
 from __future__ import annotations
 
@@ -19,29 +16,15 @@ from .vocab import PRESET_PREFIX, PRESETS  # noqa: F401 (PRESETS: read from here
 MODEL_TYPES = ("unet.unet", "unet.softmax_unet", "blstm.blstm")
 MASK_EXTENSIONS = ("zeros", "average")
 
-_REQUIRED_KEYS = (
-    "instrument_list",
-    "mix_name",
-    "model_dir",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "T",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
 LOSS_TYPES = ("L1_mask",)  # the loss the trainer implements (Spleeter's default)
 
 # Every key of Spleeter's configuration reference (plus ``chunk_duration`` and ``loss_type``):
-# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough).
-_VALUE_CHECKS = {
+# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough); the
+# first ones are required.
+_REQUIRED_CHECKS = {
     "instrument_list": ("list", None),
     "mix_name": ("text", None),
     "model_dir": ("text", None),
-    "model": ("object", None),
     "sample_rate": ("whole", options.sample_rate_hz),
     "frame_length": ("whole", options.frame_length),
     "frame_step": ("whole", options.whole_number),
@@ -50,10 +33,15 @@ _VALUE_CHECKS = {
     # 1 (mono: a song's first channel, as the spectrogram cache trains on) or 2; separation
     # takes and returns stereo either way, so more channels would have nothing to mean.
     "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2)),
-    "n_chunks_per_song": ("whole", options.chunks_per_song),
-    "chunk_duration": ("number", options.chunk_seconds),
     "separation_exponent": ("number", options.positive_number),
     "mask_extension": ("text", None),
+    "model": ("object", None),
+}
+_REQUIRED_KEYS = tuple(_REQUIRED_CHECKS)
+_VALUE_CHECKS = {
+    **_REQUIRED_CHECKS,
+    "n_chunks_per_song": ("whole", options.chunks_per_song),
+    "chunk_duration": ("number", options.chunk_seconds),
     "MWF": ("bool", None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
     "train_csv": ("text", None),
     "validation_csv": ("text", None),
@@ -68,13 +56,14 @@ _VALUE_CHECKS = {
     "save_summary_steps": ("whole", options.whole_number),
     "loss_type": ("text", None),
 }
-_KIND_NAMES = {
-    "whole": "a whole number",
-    "number": "a number",
-    "text": "a non-empty string",
-    "bool": "true or false",
-    "list": "a list",
-    "object": "an object",
+# Each JSON type: its name in messages, and whether a value has it.
+_KINDS = {
+    "whole": ("a whole number", lambda value: isinstance(value, int)),
+    "number": ("a number", lambda value: isinstance(value, (int, float))),
+    "text": ("a non-empty string", lambda value: isinstance(value, str) and value != ""),
+    "bool": ("true or false", lambda value: isinstance(value, bool)),
+    "list": ("a list", lambda value: isinstance(value, list)),
+    "object": ("an object", lambda value: isinstance(value, dict)),
 }
 
 # Keys Spleeter reads with a default when absent from the file.
@@ -93,19 +82,9 @@ _DEFAULTS = {
 Params = Dict[str, Any]
 
 
-# Config fields that change a Separator's output (training-only fields do not).
-OUTPUT_FIELDS = (
-    "instrument_list",
-    "mix_name",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
+# Config fields that change a Separator's output (training-only fields, model_dir and the
+# segment length T do not).
+OUTPUT_FIELDS = tuple(key for key in _REQUIRED_KEYS if key not in ("model_dir", "T"))
 
 
 def output_config(params: Params) -> Dict[str, Any]:
@@ -117,11 +96,8 @@ def output_config(params: Params) -> Dict[str, Any]:
 def load_configuration(
     descriptor: Union[str, Path, Params], source: Optional[str] = None
 ) -> Params:
-    """Load ``spleeter:<name>``, a JSON file path, or an already-loaded dict; validate it.
-
-    Returns a new dict with Spleeter's code defaults filled in for optional keys. ``source`` names the configuration
-    in error messages (default: the path or preset; "the configuration dict" for a dict).
-    """
+    """A new, validated dict from ``spleeter:<name>``, a JSON path or a dict, with Spleeter's
+    defaults filled in; ``source`` names it in error messages (default: the path or preset)."""
     if isinstance(descriptor, dict):
         params = json.loads(json.dumps(descriptor))
         source = source or "the configuration dict"
@@ -163,12 +139,8 @@ def _read_descriptor(descriptor: str) -> Params:
 
 
 def validate_configuration(params: Params, source: str = "<config>") -> None:
-    """Raise :class:`ConfigurationError` naming ``source`` and the first bad key of ``params``.
-
-    Every key of Spleeter's configuration reference (and ``chunk_duration``, ``loss_type``) is
-    checked for type, finiteness and range when present, with the checks the command-line flags
-    use (:mod:`spleeter_paddle.options`); the required ones must be present.
-    """
+    """Raise :class:`ConfigurationError` naming ``source`` and the first bad key of ``params``
+    (type, range, with the checks the flags use; required keys present)."""
     for key in _REQUIRED_KEYS:
         if key not in params:
             raise ConfigurationError(f"{source}: missing required key '{key}'")
@@ -202,18 +174,9 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
 def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> None:
     """Refuse ``value`` unless it has the JSON type ``kind`` and passes ``check`` (the value is
     kept as written: ``2`` stays ``2`` in every record made from the configuration)."""
-    allowed = {
-        "whole": lambda v: isinstance(v, int),
-        "number": lambda v: isinstance(v, (int, float)),
-        "text": lambda v: isinstance(v, str) and v != "",
-        "bool": lambda v: isinstance(v, bool),
-        "list": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }[kind]
+    name, allowed = _KINDS[kind]
     if (isinstance(value, bool) and kind != "bool") or not allowed(value):
-        raise ConfigurationError(
-            f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {json.dumps(value)}"
-        )
+        raise ConfigurationError(f"{source}: key '{key}' must be {name}, got {json.dumps(value)}")
     if check is None:
         return
     try:

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Optional
 
 from .options import checked, choice
 from .runtime import paddle
@@ -15,10 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def available_device_type(preference: str = "auto") -> str:
-    """The device type to use: ``preference`` if available, else the best of sdaa > gpu > cpu.
-
-    An unavailable explicit preference falls back (with a warning) instead of failing.
-    """
+    """``preference`` if available (else a warning), else the best of sdaa > gpu > cpu."""
     checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
@@ -38,20 +35,15 @@ def local_device_id() -> int:
     """The card index this process drives: the launcher's ``FLAGS_selected_*`` in a process of
     ``paddle.distributed.launch``, 0 otherwise (and on CPU)."""
     if int(os.environ.get("PADDLE_TRAINERS_NUM", 1)) > 1:
-        from paddle.distributed import ParallelEnv
-
-        try:
-            return int(ParallelEnv().device_id)
-        except AttributeError:  # CPU processes have no card
-            return 0
+        with contextlib.suppress(AttributeError):  # CPU processes have no card
+            return int(paddle.distributed.ParallelEnv().device_id)
     return 0
 
 
-def select_device(preference: str = "auto", rank: Optional[int] = None) -> str:
-    """Choose and activate a device (``paddle.set_device``); returns e.g. ``"sdaa:0"`` or
-    ``"cpu"``. ``rank``: the card index (default: this process's card, :func:`local_device_id`)."""
-    rank = local_device_id() if rank is None else rank
+def select_device(preference: str = "auto") -> str:
+    """Choose and activate a device for this process's card (``paddle.set_device``); returns
+    e.g. ``"sdaa:0"`` or ``"cpu"``."""
     device_type = available_device_type(preference)
-    device = "cpu" if device_type == "cpu" else f"{device_type}:{rank}"
+    device = "cpu" if device_type == "cpu" else f"{device_type}:{local_device_id()}"
     paddle.set_device(device)
     return device

@@ -1,12 +1,6 @@
-"""The environment: where this tool's per-user caches live (:func:`cache_home`), and what
-Paddle reads once, when it loads, decided here just before (``runtime``).
-
-Paddle pins ``OMP_NUM_THREADS=1`` at import when it is unset, and logs glog lines; the SDAA
-plugin reads its collective backend and op black list then too; the MKL that Paddle's CPU wheel
-ships (2019.0.5, the BLAS under every native convolution) picks its code path when it loads.
-SDAA needs two of them set *before* ``import paddle`` in every process: the collective backend
-and the black list of ops the plugin must not run (``conv2d`` with groups). Nothing here imports
-Paddle.
+"""The environment: where the per-user caches live (:func:`cache_home`), and what Paddle reads
+once when it loads (OpenMP threads, glog, MKL's code path, the SDAA plugin's collective backend
+and op black list), decided here just before (``runtime``). Nothing here imports Paddle.
 """
 
 from __future__ import annotations
@@ -26,10 +20,7 @@ def sdaa_plugin_installed() -> bool:
     """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
     from importlib import util
 
-    return (
-        util.find_spec("paddle_custom_device") is not None
-        or util.find_spec("paddle_sdaa") is not None
-    )
+    return any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa"))
 
 
 def prepare_sdaa_environment(
@@ -48,10 +39,8 @@ _user_omp_num_threads: object = _UNSET
 
 
 def cache_home() -> Path:
-    """The per-user folder of this tool's caches (the model home's default ``models/``, the
-    exported graphs' ``inference/``): ``$SPLEETER_PADDLE_CACHE``, else
-    ``$XDG_CACHE_HOME/spleeter-paddle``, else ``~/.cache/spleeter-paddle``. An empty or relative
-    ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification says."""
+    """The per-user folder of this tool's caches: ``$SPLEETER_PADDLE_CACHE``, else an absolute
+    ``$XDG_CACHE_HOME/spleeter-paddle`` (as XDG says), else ``~/.cache/spleeter-paddle``."""
     own = os.environ.get(CACHE_ENV, "").strip()
     if own:
         return Path(own).expanduser()

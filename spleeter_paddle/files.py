@@ -1,7 +1,5 @@
-"""Atomic file writing (a temporary name beside the target, renamed over it when complete; every
-exit path removes the temporary), the journal of temporaries in a held folder (a killed run's are
-reclaimed by the next, a file merely named like one never is), file identities and digests.
-"""
+"""Atomic file writing (a temporary sibling renamed over the target), the journal of temporaries
+in a held folder (a killed run's are reclaimed by the next), file identities and digests."""
 
 from __future__ import annotations
 
@@ -38,8 +36,8 @@ _journals_lock = threading.Lock()
 
 
 class FileIdentity(NamedTuple):
-    """Which file a path names, and which version of it: a rewrite in place moves the mtime and
-    the ctime (no user call sets a ctime back), a replacement the inode."""
+    """Which file a path names, and which version: a rewrite moves mtime and ctime, a
+    replacement the inode."""
 
     device: int
     inode: int
@@ -93,9 +91,8 @@ _OS_ERROR_CODE = re.compile(r"os error (\d+)")  # how Rust libraries (safetensor
 
 
 def write_problem(error: BaseException, folder: Optional[PathLike] = None) -> Optional[str]:
-    """What stopped a write, in words ("no space left on the device", "permission denied"), from
-    an OSError, a library's message holding "os error <errno>", or (when the library says nothing
-    useful, as Paddle and libsndfile do) the free space left under ``folder``; else None."""
+    """What stopped a write, in words, from an OSError, a message holding "os error <errno>", or
+    (Paddle and libsndfile say nothing useful) the free space left under ``folder``; else None."""
     code = error.errno if isinstance(error, OSError) else None
     match = _OS_ERROR_CODE.search(str(error)) if code is None else None
     code = int(match.group(1)) if match else code
@@ -146,9 +143,8 @@ def shareable_mode() -> int:
 
 
 def new_temporary(path: PathLike, suffix: str, directory: bool = False) -> Path:
-    """Create the empty file (or folder) ``.<name>.<8 random hex><suffix>`` beside ``path``
-    (never an existing one), and record it in the folder's journal when this process holds the
-    folder (:func:`hold_folder`). ``OSError`` as is."""
+    """Create the empty file (or folder) ``.<name>.<8 random hex><suffix>`` beside ``path``,
+    recorded in the folder's journal when this process holds it (:func:`hold_folder`)."""
     parent, name = os.path.split(os.path.abspath(path))
     while True:
         temporary = os.path.join(parent, f".{name}.{secrets.token_hex(4)}{suffix}")
@@ -181,11 +177,9 @@ class FolderBusy(Exception):
 
 @contextlib.contextmanager
 def hold_folder(folder: PathLike, wait: bool = False) -> Iterator[int]:
-    """Hold ``folder`` (an advisory lock on the folder itself) with its journal of temporaries;
-    yields the locked descriptor (a process it is passed to holds the lock too). When another
-    process holds it: FolderBusy, or with ``wait`` wait until it is released (a hold of this
-    very process is FolderBusy either way: waiting for itself would never end). ``OSError``
-    (cannot open it) as is."""
+    """Hold ``folder`` (an advisory lock on it) with its journal of temporaries; yields the
+    locked descriptor. Held by another process: FolderBusy, or with ``wait`` wait (a hold of
+    this very process is FolderBusy either way: waiting for itself would never end)."""
     key = os.path.realpath(folder)
     descriptor = os.open(folder, os.O_RDONLY)
     try:
@@ -209,12 +203,9 @@ def hold_folder(folder: PathLike, wait: bool = False) -> Iterator[int]:
 
 @contextlib.contextmanager
 def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
-    """While the caller holds ``folder`` (its lock), record there every temporary this process
-    (and the workers it forks) makes in it (``<folder>/.spleeter-paddle-temporaries``, one line
-    each: name, device, inode). On entry, the temporaries an interrupted run recorded are
-    removed; on exit, any of this run's still there. Only a file or folder that is still the
-    very one recorded (same device and inode) is removed: one merely named like a temporary is
-    never touched."""
+    """While the caller holds ``folder``, record there every temporary this process (and its
+    forked workers) makes in it (one line each: name, device, inode). On entry an interrupted
+    run's are removed, on exit this run's: only what is still the very file recorded."""
     key = os.path.realpath(folder)
     journal = Path(key) / JOURNAL_NAME
     if not _reclaim(journal, "left by an interrupted run"):
@@ -239,9 +230,8 @@ def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
 
 @contextlib.contextmanager
 def joined_journal(folder: PathLike) -> Iterator[None]:
-    """In a process another one started to work in ``folder`` while it holds it (a launched
-    training worker): record the temporaries made here in the holder's journal, which the
-    holder reclaims; nothing is removed here. Without such a journal, nothing is recorded."""
+    """In a process started by the holder of ``folder`` (a launched training worker): record the
+    temporaries made here in the holder's journal, which the holder reclaims."""
     key = os.path.realpath(folder)
     journal = Path(key) / JOURNAL_NAME
     try:
@@ -291,8 +281,8 @@ def _reclaim(journal: Path, why: str) -> bool:
 
 
 def _journal_text(journal: Path) -> str:
-    """The journal's text: a regular file (not a link, FIFO or device: opened without following
-    or blocking) of at most ``MAX_JOURNAL_BYTES``; OSError otherwise."""
+    """The journal's text: a regular file (opened without following links or blocking) of at
+    most ``MAX_JOURNAL_BYTES``; OSError otherwise."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     descriptor = os.open(journal, flags)
     try:
@@ -317,9 +307,8 @@ def _remove(path: PathLike) -> None:
 
 
 def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
-    """Call ``write(temporary)`` on ``.<name>.<random><suffix>`` beside ``path``
-    (:func:`new_temporary`), then rename it onto ``path`` with the umask's permissions. Raises
-    ``OSError`` as is."""
+    """Call ``write(temporary)`` on a :func:`new_temporary` beside ``path``, then rename it onto
+    ``path`` with the umask's permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = new_temporary(path, suffix)
@@ -333,8 +322,6 @@ def write_atomic(path: PathLike, write: Callable[[Path], None], suffix: str = ".
     return path
 
 
-def write_text_atomic(path: PathLike, text: str, suffix: str = ".tmp") -> Path:
+def write_text_atomic(path: PathLike, text: str) -> Path:
     """``text`` (UTF-8) into ``path`` through :func:`write_atomic`."""
-    return write_atomic(
-        path, lambda temporary: temporary.write_text(text, encoding="utf-8"), suffix
-    )
+    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))

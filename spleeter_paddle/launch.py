@@ -1,9 +1,6 @@
-"""Several processes (one per card, on one or several nodes) through ``python -m
-paddle.distributed.launch``: the options, the command line, the environment, the wait, the stop.
-
-Training, separation and evaluation all launch :mod:`spleeter_paddle.launched` with a job file;
-each launched process reads it and runs its task (see ``launched.TASKS``). Worker logs go to
-``<log_dir>/workerlog.<rank>``, never into the working directory.
+"""Several processes (one per card, on one or several nodes) through ``paddle.distributed.launch``:
+training, separation and evaluation launch :mod:`spleeter_paddle.launched` with a job file.
+Worker logs go to ``<log_dir>/workerlog.<rank>``, never into the working directory.
 """
 
 from __future__ import annotations
@@ -57,9 +54,8 @@ class LaunchOptions:
 
 def world_info() -> Tuple[int, int]:
     """``(rank, world_size)`` from the launcher's environment; ``(0, 1)`` outside it."""
-    return int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(
-        os.environ.get("PADDLE_TRAINERS_NUM", 1)
-    )
+    environ = os.environ
+    return int(environ.get("PADDLE_TRAINER_ID", 0)), int(environ.get("PADDLE_TRAINERS_NUM", 1))
 
 
 def init_distributed() -> Tuple[int, int]:
@@ -94,10 +90,8 @@ def launch_command(
 def launch_environment(
     device: str = "auto", base: Optional[Dict[str, str]] = None, n_procs: int = 1
 ) -> Dict[str, str]:
-    """Environment for the launched workers: SDAA variables when the plugin is installed (unless
-    the user set them), quiet glog, and the CPU cores shared between the ``n_procs`` workers
-    (unless the user set OMP_NUM_THREADS)."""
-
+    """Environment for the launched workers: SDAA variables, quiet glog, and the CPU cores shared
+    between the ``n_procs`` workers (unless the user set them)."""
     environ = dict(os.environ if base is None else base)
     environ.setdefault("GLOG_minloglevel", "2")
     if base is None and user_omp_num_threads() is None:
@@ -119,14 +113,6 @@ def launch_environment(
     return environ
 
 
-def write_job(folder: Path, job: Dict[str, Any]) -> Path:
-    """``job`` (JSON-able; ``task`` names what the workers run) in a new file of ``folder``."""
-    descriptor, path = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=folder)
-    with os.fdopen(descriptor, "w") as stream:
-        json.dump(job, stream, default=os.fspath)  # paths given as Path objects: their text
-    return Path(path)
-
-
 def run_launched(
     job: Dict[str, Any],
     folder: Path,
@@ -137,17 +123,15 @@ def run_launched(
     output: Optional[Path] = None,
     on_tick: Optional[Callable[[], None]] = None,
 ) -> int:
-    """Run ``launch.n_procs`` workers per node on ``job`` (written to a file in ``folder``, removed
-    at the end); returns the launcher's exit status.
-
-    ``keep_fds`` (a lock) stay open in the launcher, so that they outlive this process if it is
-    killed outright. ``output``: a file that takes the launcher's own output (else it goes to
-    this process's). ``on_tick()`` runs every second while the workers work, and once at the
-    end. Ctrl-C, SIGTERM or SIGHUP here (any exception) is passed on to the launcher, which
-    stops its workers; it returns once they are gone.
-    """
+    """Run ``launch.n_procs`` workers per node on ``job`` (a file in ``folder`` while they run);
+    returns the launcher's exit status. ``keep_fds`` (a lock) stay open in the launcher, so that
+    they outlive this process; ``output`` takes the launcher's output; ``on_tick()`` runs every
+    second and at the end. Any exception here (Ctrl-C, SIGTERM) stops the launcher and waits."""
     n_procs = max(1, launch.n_procs)
-    job_path = write_job(folder, job)
+    descriptor, name = tempfile.mkstemp(prefix=".launch-", suffix=".json", dir=folder)
+    job_path = Path(name)
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump(job, stream, default=os.fspath)  # paths given as Path objects: their text
     environ = launch_environment(device, n_procs=n_procs)
     environ.update(extra_env or {})
     command = launch_command(n_procs, job_path, launch)
@@ -187,17 +171,13 @@ def _wait(launcher: subprocess.Popen, on_tick: Optional[Callable[[], None]]) -> 
         return status
 
 
-def stop_launcher(
-    launcher: subprocess.Popen,
-    signal_number: Optional[int] = None,
-    grace_s: float = LAUNCHER_STOP_S,
-) -> None:
-    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM: the launcher stops
-    its workers on either) and wait for it; after ``grace_s`` (or a second Ctrl-C) kill it."""
+def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = None) -> None:
+    """Signal the launcher's process group (SIGINT for Ctrl-C, else SIGTERM) and wait for it;
+    after ``LAUNCHER_STOP_S`` (or a second Ctrl-C) kill it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(launcher.pid, signal_number or signal.SIGTERM)
     try:
-        launcher.wait(timeout=grace_s)
+        launcher.wait(timeout=LAUNCHER_STOP_S)
         return
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         logger.warning("the launcher did not stop in time: killing it (pid %d)", launcher.pid)
@@ -210,10 +190,8 @@ def stop_launcher(
 
 
 def share_by_duration(items: Sequence[Mapping[str, Any]], n_shares: int) -> List[List[int]]:
-    """Indices of ``items`` for each of ``n_shares`` processes, balanced by ``seconds``: the
-    longest first, each to the share with the least so far (the lowest index on a tie), so the
-    split is the same in every process. Items whose ``folders`` meet (one folder written by one
-    process at a time) go to one share together, in their order."""
+    """Indices of ``items`` for each of ``n_shares`` processes, balanced by ``seconds`` (the same
+    split in every process); items whose ``folders`` meet go to one share together."""
     owner: Dict[str, int] = {}
     units: Dict[int, List[int]] = {}
     for index, item in enumerate(items):
@@ -242,12 +220,8 @@ WORKER_ERROR = "error.{rank}.json"  # the error that stopped a worker, in a job 
 
 
 class JobFolder:
-    """A temporary folder for a launched job (job file, workers' outcomes, logs unless
-    ``--log-dir``): removed on exit, unless a worker failed (then its logs are kept and named).
-
-    ``run(job, ...)`` launches the workers and passes each outcome they record to ``report`` as
-    it arrives; ``problem(names, verb)`` says afterwards why some items were not finished.
-    """
+    """A temporary folder for a launched job (job file, outcomes, logs unless ``--log-dir``),
+    removed on exit unless a worker failed (then its logs are kept and named)."""
 
     def __init__(self, kind: str, launch: LaunchOptions):
         self.kind, self.launch = kind, launch
@@ -284,27 +258,22 @@ class JobFolder:
             self.log_dir,
         )
 
-        def read() -> None:
-            for outcome in self._new_outcomes():
-                if outcome["name"] not in self.outcomes:
-                    self.outcomes[outcome["name"]] = outcome
-                    report(outcome)
+        def read() -> None:  # the outcomes' whole lines written since the last read
+            for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
+                with open(path, "rb") as stream:
+                    stream.seek(self._offsets.get(path, 0))
+                    data = stream.read()
+                complete = data[: data.rfind(b"\n") + 1]
+                self._offsets[path] = self._offsets.get(path, 0) + len(complete)
+                for outcome in (json.loads(line) for line in complete.splitlines() if line.strip()):
+                    if outcome["name"] not in self.outcomes:
+                        self.outcomes[outcome["name"]] = outcome
+                        report(outcome)
 
         self.status = run_launched(
             job, self.path, launch, device, output=self.log_dir / "launcher.log", on_tick=read
         )
         return self.outcomes
-
-    def _new_outcomes(self) -> List[Dict[str, Any]]:
-        found = []
-        for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
-            with open(path, "rb") as stream:
-                stream.seek(self._offsets.get(path, 0))
-                data = stream.read()
-            complete = data[: data.rfind(b"\n") + 1]
-            self._offsets[path] = self._offsets.get(path, 0) + len(complete)
-            found += [json.loads(line) for line in complete.splitlines() if line.strip()]
-        return found
 
     def problem(self, names: Sequence[str], verb: str) -> Optional[SpleeterError]:
         """Why some of ``names`` have no outcome (a worker's own error, or a worker that died),
@@ -334,10 +303,9 @@ class JobFolder:
 def launched_shares(
     job: Dict[str, Any],
 ) -> Iterator[Tuple[List[Dict[str, Any]], Callable[[Dict[str, Any]], None]]]:
-    """In a launched worker: ``(this rank's share of job["songs"], record)``; ``record(outcome)``
-    writes an item's outcome (a dict with its ``name``) for the parent. Several nodes follow
-    rank 0's job (its songs and options: ``job`` is updated in place, but for its ``folder``)
-    and gather every outcome at the end, so that each node's parent reports them all. A SpleeterError is written for the parent too."""
+    """In a launched worker: ``(this rank's share of job["songs"], record)``, ``record(outcome)``
+    writing an outcome (or a SpleeterError) for the parent. Several nodes follow rank 0's job
+    (``job`` is updated in place) and gather every outcome, so each node's parent has them all."""
     folder = Path(job["folder"])
     rank, world_size = world_info()
     try:

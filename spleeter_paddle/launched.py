@@ -1,8 +1,5 @@
-"""Entry point of each process started by ``paddle.distributed.launch`` (see ``launch.py``).
-
-Run as a script: ``launched.py --job <file>``; the job file's ``task`` names what to run
-(:data:`TASKS`), the rest is that task's. SDAA variables are set before Paddle is imported.
-SIGTERM (the launcher stopping its workers) unwinds like Ctrl-C: temporaries are removed.
+"""Entry point of each process started by ``paddle.distributed.launch``: ``launched.py --job
+<file>``, whose ``task`` names what to run (:data:`TASKS`). SIGTERM unwinds like Ctrl-C.
 """
 
 import argparse

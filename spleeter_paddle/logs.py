@@ -1,7 +1,4 @@
-"""Log set-up shared by the CLI, the seed scripts and the launched training workers.
-
-A leaf module (imports nothing of the package), so that any layer may configure logging.
-"""
+"""Log set-up shared by the CLI, the seed scripts and the launched workers (a leaf module)."""
 
 from __future__ import annotations
 
@@ -30,10 +27,8 @@ class OneLineFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Paddle-style log lines on stderr: ours at ``level``, other libraries' warnings only.
-
-    Replaces the root handler Paddle installs at import (which would print every line twice).
-    """
+    """Paddle-style log lines on stderr: ours at ``level``, other libraries' warnings only (the
+    root handler Paddle installs at import is replaced: it would print every line twice)."""
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, force=True)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(OneLineFormatter(LOG_FORMAT))

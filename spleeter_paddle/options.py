@@ -1,9 +1,6 @@
-"""Option values parsed and checked once: counts, amounts, seconds, bitrates, booleans.
-
-A leaf module. Each check takes a flag's text or a library value, returns it converted, or raises
-ValueError("must be ..., got ..."); the caller adds the subject (argparse the flag, the library
-the parameter name).
-"""
+"""Option values parsed and checked once (only errors and vocab below): each check takes a flag's
+text or a library value and returns it converted, or raises ValueError("must be ..., got ...");
+the caller adds the subject (argparse the flag, the library the parameter name)."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import os
 import re
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
+from .errors import ConfigurationError
 from .vocab import FALSE_WORDS, LOAD_MODEL_LATEST, PRESET_PREFIX, PRESETS, TRUE_WORDS
 
 MAX_SECONDS = 1e9  # offsets and durations (31 years)
@@ -113,8 +111,7 @@ def duration_seconds(value: Any) -> float:
 
 
 def sample_rate_hz(value: Any) -> int:
-    """A sample rate of input audio or of a configuration: a whole number of Hz from 8 kHz to
-    384 kHz (``44100``, ``"44100"``, or a float holding a whole number, ``44100.0``)."""
+    """A sample rate: a whole number of Hz (``44100``, ``"44100"`` or ``44100.0``), 8 to 384 kHz."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return whole_number(value, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
@@ -123,8 +120,7 @@ def sample_rate_hz(value: Any) -> int:
 def seconds_span(
     offset: Any, duration: Any, error: type = ValueError
 ) -> Tuple[float, Optional[float]]:
-    """``-s``/``-d``: ``(offset, duration)`` in seconds (duration None: to the end); a bad one
-    is ``error`` naming it."""
+    """``-s``/``-d``: ``(offset, duration)`` in seconds (duration None: to the end)."""
     offset = checked("offset", offset_seconds, offset, error=error)
     if duration is not None:
         duration = checked("duration", duration_seconds, duration, error=error)
@@ -156,8 +152,7 @@ def batch_size(value: Any) -> int:
 
 
 def segment_frames(value: Any) -> int:
-    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s); whether the model
-    takes that length is the model's check."""
+    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s)."""
     return whole_number(value, 1, MAX_SEGMENT_FRAMES)
 
 
@@ -279,16 +274,16 @@ def host_list(value: Any) -> str:
 
 
 def strict_bool(value: Any) -> bool:
-    """A library switch (``overwrite``, ``mwf``): only ``True`` or ``False``; the text "False"
-    is truthy in Python, so words are for :func:`truth_value` on command-line text only."""
+    """A library switch (``overwrite``, ``mwf``): only ``True`` or ``False`` (the text "False" is
+    truthy in Python)."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":  # NumPy's bool too
         return bool(value)
     raise ValueError(f"must be True or False (a bool), got {value!r}")
 
 
 def path_value(value: Any, what: str = "a path") -> str:
-    """A file or folder path: ``str`` or ``os.PathLike``, not empty, no NUL byte (``what``
-    says in the message what the path names)."""
+    """A file or folder path (``what`` in the message): ``str`` or ``os.PathLike``, not empty,
+    no NUL byte."""
     try:
         text = os.fspath(value)
     except TypeError:
@@ -314,9 +309,8 @@ def thread_count(value: Any) -> int:
 
 
 def folder_name(value: Any) -> str:
-    """A name that becomes one folder (``models import -n``, ``evaluate --subset``): not a path
-    (no ``/``, ``\\``, ``.`` or ``..``), printable (a newline would forge lines in logs and
-    listings), without blanks around it, at most 255 bytes."""
+    """A name that becomes one folder (``models import -n``): not a path, printable (a newline
+    would forge log lines), without blanks around it, at most 255 bytes."""
     name = str(value)
     if name in ("", ".", "..") or os.path.basename(name) != name or "\\" in name:
         raise ValueError(f"must be a plain folder name (like 2stems), not a path, got {value!r}")
@@ -329,8 +323,7 @@ def folder_name(value: Any) -> str:
 
 
 def configuration_name(value: Any) -> str:
-    """``-p``: ``spleeter:<preset>`` naming one of the presets, or anything else (a JSON path,
-    a model directory: those are read where they are used)."""
+    """``-p``: ``spleeter:<preset>`` naming a preset, or anything else (read where used)."""
     text = str(value)
     if text.startswith(PRESET_PREFIX) and text[len(PRESET_PREFIX) :] not in PRESETS:
         choices = ", ".join(PRESET_PREFIX + preset for preset in PRESETS)
@@ -339,18 +332,20 @@ def configuration_name(value: Any) -> str:
 
 
 def environment_value(name: str, check: Callable[[Any], Any], default: Any) -> Any:
-    """The environment variable ``name`` through ``check`` (``default`` when unset or empty):
-    every environment value the package reads passes here, its bounds in ``check``; a bad
-    value is a ValueError naming the variable."""
+    """The environment variable ``name`` through ``check`` (``default`` when unset or empty); a
+    bad value is a ConfigurationError (a usage error) naming the variable."""
     text = os.environ.get(name, "").strip()
-    return default if not text else checked(name, check, text)
+    if not text:
+        return default
+    return checked(
+        name, check, text, error=lambda message: ConfigurationError(f"environment: {message}")
+    )
 
 
 def checked(
     name: str, check: Callable[..., Any], value: Any, *args: Any, error: type = ValueError
 ) -> Any:
-    """``check(value, *args)``; its ValueError, prefixed with the parameter ``name``, is raised
-    as ``error`` (a ValueError, or one of :mod:`.errors` with its exit code)."""
+    """``check(value, *args)``; its ValueError, prefixed with ``name``, is raised as ``error``."""
     try:
         return check(value, *args)
     except ValueError as problem:

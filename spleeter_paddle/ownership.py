@@ -1,14 +1,9 @@
-"""Ownership, staging and locks, for every command that writes: may a file be replaced
-(:func:`check_replaceable`: absent, ``--overwrite``, or this tool's own by the folder's record
-with sha256, :func:`recorded_problem`, or a report file's own signature), one folder lock
-(:func:`held_folders`), never over an input nor outside the output folder
-(:func:`check_not_inputs`, :func:`check_inside`), staged installs (:func:`write_file` /
-``files.write_atomic`` for a file, :func:`staged_folder` + :func:`install_folder` for a folder).
+"""Ownership, staging and locks for every command that writes: may a file be replaced
+(:func:`check_replaceable`), one folder lock (:func:`held_folders`), never over an input nor
+outside the output folder, staged installs (:func:`write_file`, :func:`staged_folder`).
 
-Stems keep their ``comment`` tag (:func:`stem_tag`), decided here once: they land among the
-user's own files, where a record file of ours would be one more file nobody asked for and would
-not follow the stems when moved; the tag does, and names the input, so that another input's
-stem is not replaced either.
+Stems keep their ``comment`` tag (:func:`stem_tag`): among the user's files a record file of ours
+would not follow the stems when moved; the tag does, and names the input.
 """
 
 from __future__ import annotations
@@ -46,9 +41,7 @@ def check_replaceable(
     remedy: str = "use --overwrite to replace it",
 ) -> None:
     """The one rule: nothing at ``path``, ``overwrite``, or this tool's own (``foreign(path)``
-    None) may be replaced; else ``error("<subject> is a directory")`` (or a FIFO, device or
-    socket: "is not a regular file"; whatever ``overwrite`` says), or ``error("<subject> <what
-    foreign says>; not replacing it (<remedy>)")``."""
+    None) may be replaced; a folder, FIFO, device or socket never is."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -80,10 +73,9 @@ def _ascii(text: str) -> str:
 
 
 def stem_tag(kind: str, instrument: str, source: PathLike, made: Optional[str] = None) -> str:
-    """The ``comment`` tag of a stem (see the module doc): ``spleeter-paddle <kind> <instrument>
-    of <input name> [<16 hex of sha256 of its real path>]``: the same input however its path
-    is spelled; another file of the same name differs. With ``made``, how the stem was made
-    follows (``... made <digest>``: a resumed run keeps stems made as it would make them)."""
+    """``spleeter-paddle <kind> <instrument> of <input name> [<16 hex of sha256 of its real
+    path>]`` (the same input however its path is spelled), then ``made <digest>`` with ``made``
+    (a resumed run keeps stems made as it would make them)."""
     real = os.path.realpath(source)
     digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
     tag = f"{TOOL} {kind} {_ascii(instrument)} of {_ascii(Path(real).name)} [{digest}]"
@@ -128,9 +120,8 @@ def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -
 
 
 def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):
-    """``error("<subject> leads outside the output folder <root> ...")`` unless ``folder``,
-    links resolved, is ``root`` or lies below it: a link inside ``-o`` never carries a write
-    elsewhere."""
+    """An ``error`` unless ``folder``, links resolved, is ``root`` or lies below it: a link
+    inside ``-o`` never carries a write elsewhere."""
     if not is_within(folder, root):
         raise error(
             f"{subject} leads outside the output folder {root} (a symbolic link); not writing there"
@@ -169,12 +160,9 @@ def held_folders(
     subject: str = "",
     keep_created: bool = True,
 ) -> Iterator[List[int]]:
-    """Make and hold ``folders`` (``files.hold_folder``: a killed run's temporaries there are
-    reclaimed, this run's on every exit path; yields the locked descriptors, which a child
-    process may inherit to hold them too); ``error(busy(folder))`` when another run holds
-    one, ``error("<subject>cannot write into <folder> (<problem>)")`` when one cannot be made
-    or opened. Without ``keep_created``, the folders this call made are removed again when
-    left empty."""
+    """Make and hold ``folders`` (``files.hold_folder``), yielding the locked descriptors;
+    ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the folders
+    this call made are removed again when left empty."""
     folders = [Path(folder) for folder in folders]
     created = [missing for folder in folders for missing in _missing_folders(folder)]
     with contextlib.ExitStack() as stack:
@@ -212,9 +200,8 @@ def _remove_if_empty(folders: Sequence[Path]) -> None:
 
 @contextlib.contextmanager
 def staged_folder(target: PathLike, suffix: str) -> Iterator[Path]:
-    """An empty folder ``.<target name>.<8 hex><suffix>`` beside ``target`` (same filesystem,
-    so the rename into place is atomic; journalled while the parent is held), removed with
-    what it holds on every exit path."""
+    """An empty folder ``.<target name>.<8 hex><suffix>`` beside ``target`` (same filesystem: the
+    rename into place is atomic), removed with what it holds on every exit path."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     staging = new_temporary(target, suffix, directory=True)
     try:
@@ -224,11 +211,9 @@ def staged_folder(target: PathLike, suffix: str) -> Iterator[Path]:
 
 
 def install_folder(staged: Path, target: Path, replaceable: Callable[[Path], None]) -> None:
-    """Rename ``staged`` to ``target``. ``rename`` onto a non-empty folder fails, so a folder
-    another run installed meanwhile is never replaced silently: ``replaceable(folder)`` (raising
-    when it may not be replaced) is asked then, and again of the folder set aside, which is put
-    back when it was swapped in between; it is removed only once the new one is in place
-    (FileExistsError when another run wrote ``target`` in between)."""
+    """Rename ``staged`` to ``target``; an existing ``target`` is first asked
+    ``replaceable(folder)`` (raising when it may not be replaced), set aside, asked again, and
+    removed once the new one is in place (FileExistsError when another run wrote it between)."""
     try:
         os.rename(staged, target)  # atomic; replaces at most an empty folder
         return

@@ -1,10 +1,6 @@
 """Paddle, loaded the project's way: modules take ``paddle`` (and ``nn``) from here, so the
-settings Paddle reads at import are decided first (``environment.prepare``). Importing the
-package itself loads no framework; the first module that needs Paddle does.
-
-This is also the one place that knows how the Paddle releases we support differ: 3.x, and 2.6.2
-(what ``pip install paddlepaddle-gpu`` gets from PyPI; docs/paddle-versions.md). The shims
-are at the end of this module.
+settings Paddle reads at import are decided first (``environment.prepare``); and the one place
+that knows how the supported releases (2.6.2 and 3.x) differ: the shims at the end.
 """
 
 from __future__ import annotations
@@ -36,9 +32,8 @@ class _StderrNow:
 
 def _release_captured_handlers(captured: io.StringIO, root_before: list) -> None:
     """Paddle's loggers made their handlers at import, on the stderr captured below: they write
-    to the real stderr instead, and the handler Paddle adds to the root logger (a library's
-    choice to make for its users: their ``logging.basicConfig()`` would then do nothing, and
-    every warning would vanish into the capture) is taken off again."""
+    to the real stderr instead, and the one Paddle adds to the root logger (which would turn a
+    user's ``logging.basicConfig()`` into nothing) is taken off again."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler not in root_before and getattr(handler, "stream", None) is captured:
@@ -126,8 +121,7 @@ def check_paddle2onnx() -> None:
 
 def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
     """``paddle2onnx.export`` of ``program`` + ``params`` to a serialized ONNX model, opset
-    ``opset``, with the options of the paddle2onnx that goes with this Paddle (which
-    ``backends.require`` checked)."""
+    ``opset``, with the options of the paddle2onnx that goes with this Paddle."""
     import paddle2onnx
 
     # 2.x's default optimiser (polygraphy) may pip-install packages; 1.3 has no such option.
@@ -142,13 +136,3 @@ def paddle2onnx_export(program: str, params: str, opset: int) -> bytes:
 # reads the kind this Paddle writes (2.6 cannot read a ``.json`` program).
 PROGRAM_SUFFIXES = (".json", ".pdmodel")
 PROGRAM_SUFFIX = ".json" if paddle.framework.use_pir_api() else ".pdmodel"
-
-__all__ = [
-    "paddle",
-    "nn",
-    "PROGRAM_SUFFIX",
-    "PROGRAM_SUFFIXES",
-    "check_paddle2onnx",
-    "paddle2onnx_export",
-    "pixel_shuffle",
-]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from .errors import SpleeterError
@@ -14,19 +15,17 @@ _HOW = (
 )
 
 
-def import_musdb() -> ModuleType:
-    """``import musdb``, or a one-line :class:`SpleeterError` saying how to install ffmpeg."""
+def _import(name: str) -> ModuleType:
+    """``import <name>``, or a one-line :class:`SpleeterError` saying how to install ffmpeg."""
     try:
-        import musdb
+        return importlib.import_module(name)
     except RuntimeError as error:
-        raise SpleeterError(f"musdb {_HOW} ({error})") from None
-    return musdb
+        raise SpleeterError(f"{name} {_HOW} ({error})") from None
+
+
+def import_musdb() -> ModuleType:
+    return _import("musdb")
 
 
 def import_museval() -> ModuleType:
-    """``import museval``, or a one-line :class:`SpleeterError` saying how to install ffmpeg."""
-    try:
-        import museval
-    except RuntimeError as error:
-        raise SpleeterError(f"museval {_HOW} ({error})") from None
-    return museval
+    return _import("museval")

@@ -129,8 +129,7 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
 
     A conflicting or busy run folder is refused before the caches are built (``training/run.py``):
     the run folder's lock is held from before the caches are built to the end of training."""
-    from spleeter_paddle.training.folder import run_lock
-    from spleeter_paddle.training.initial import run_directory
+    from spleeter_paddle.training.folder import run_directory, run_lock
     from spleeter_paddle.training.run import check_run, train_model
 
     check_default_adapter(args.adapter, "train")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..errors import ConfigurationError, DataError, SpleeterError
+from ..errors import DataError, SpleeterError
 from ..options import checked, environment_value, thread_count, whole_number
 from ..sigsep import import_museval
 from . import bsseval, stability
@@ -149,10 +149,7 @@ def score_track(
 def scoring_threads() -> int:
     """Threads for the fast scoring: this process's BLAS share, ``OMP_NUM_THREADS`` (set for
     pool workers), else every core; a bad value is a ConfigurationError (a usage error)."""
-    try:
-        return environment_value("OMP_NUM_THREADS", thread_count, 0) or os.cpu_count() or 1
-    except ValueError as error:
-        raise ConfigurationError(f"environment: {error}") from None
+    return environment_value("OMP_NUM_THREADS", thread_count, 0) or os.cpu_count() or 1
 
 
 def check_lengths(

@@ -1,8 +1,5 @@
-"""Pretrained weights: TF checkpoint reader, TF -> Paddle conversion, the model store, the provider.
-
-``load_pretrained_model(load_configuration("spleeter:2stems"))`` returns the ready model; the
-weights are fetched and converted on first use into ``<model home>/2stems`` (``resolve_model_home``).
-"""
+"""Pretrained weights: TF checkpoint reader, TF -> Paddle conversion, the model store, the provider
+(``load_pretrained_model(load_configuration("spleeter:2stems"))``: fetched on first use)."""
 
 from .checksums import crc32c, masked_crc32c
 from .convert import convert_checkpoint, tf_variable_map

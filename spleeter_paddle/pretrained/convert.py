@@ -1,7 +1,4 @@
-"""TF checkpoint -> Paddle state dict: the one place that knows TF variable names and layouts.
-
-The result is written and read as an installed model by :mod:`spleeter_paddle.pretrained.store`.
-"""
+"""TF checkpoint -> Paddle state dict: the one place that knows TF variable names and layouts."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import CheckpointError
-from .store import dtype_name, name_list, non_finite_problem
+from .store import Layout, model_layout, name_list, non_finite_problem
 from .tf_checkpoint import TFCheckpoint
 
 N_ENCODER_LAYERS = N_DECODER_LAYERS = 6
@@ -35,11 +32,9 @@ def _suffix(index: int) -> str:
 
 
 def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool]]:
-    """``(paddle_key, tf_name, is_kernel)`` for every U-Net weight, instruments in list order.
-
-    Instrument k owns ``conv2d{7k+l}`` (l = 6 is the mask head), ``conv2d_transpose{6k+l}`` and
-    ``batch_normalization{12k+l}`` (encoder BNs then decoder BNs); index 0 has no ``_0`` suffix.
-    """
+    """``(paddle_key, tf_name, is_kernel)`` for every U-Net weight, instruments in list order:
+    instrument k owns ``conv2d{7k+l}`` (l = 6 is the mask head), ``conv2d_transpose{6k+l}`` and
+    ``batch_normalization{12k+l}`` (encoder BNs then decoder BNs); index 0 has no ``_0`` suffix."""
     mapping: List[Tuple[str, str, bool]] = []
     for k, instrument in enumerate(instrument_list):
         unet = f"unets.{instrument}"
@@ -66,16 +61,12 @@ def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool
     return mapping
 
 
-def _expected_state(
-    params: Mapping[str, Any], model: Any
-) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def _expected_state(params: Mapping[str, Any], model: Any) -> Layout:
     if model is None:
         from ..model import build_model
 
         model = build_model(dict(params), initialise=False)  # only the shapes are read
-    return {
-        key: (tuple(value.shape), dtype_name(value)) for key, value in model.state_dict().items()
-    }
+    return model_layout(model)
 
 
 def expected_weight_bytes(params: Mapping[str, Any]) -> int:
@@ -90,15 +81,10 @@ def convert_checkpoint(
     checkpoint: Union[TFCheckpoint, PathLike],
     params: Mapping[str, Any],
     model: Any = None,
-    verify: bool = True,
 ) -> Dict[str, np.ndarray]:
-    """Paddle state dict of ``build_model(params)`` from a TF U-Net checkpoint (any stem count).
-
-    ``checkpoint`` is a :class:`TFCheckpoint` or a bundle prefix (``<dir>/model``). ``model``
-    (optional) is the built model whose state dict the result must fill; built from ``params``
-    otherwise. Every tensor is CRC-checked when ``verify``. Raises :class:`CheckpointError` naming
-    missing, mis-shaped or unused variables.
-    """
+    """Paddle state dict of ``build_model(params)`` (or of ``model``) from a TF U-Net checkpoint
+    (a :class:`TFCheckpoint` or a bundle prefix), CRC-checked; a CheckpointError names missing,
+    mis-shaped or unused variables."""
     if not isinstance(checkpoint, TFCheckpoint):
         checkpoint = TFCheckpoint(checkpoint)
     source = checkpoint.index_path
@@ -127,7 +113,7 @@ def convert_checkpoint(
         raise CheckpointError(f"{source}: no TF variable maps to Paddle {name_list(unmapped)}")
     state: Dict[str, np.ndarray] = {}
     for paddle_key, tf_name, is_kernel in mapping:
-        value = checkpoint.read(tf_name, verify=verify)
+        value = checkpoint.read(tf_name)
         problem = non_finite_problem(value)  # index in the TF layout, like the name
         if problem:
             raise CheckpointError(

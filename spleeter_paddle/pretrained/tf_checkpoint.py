@@ -1,9 +1,6 @@
-"""Read TensorFlow checkpoint bundles (``model.index`` + ``model.data-*``) without TensorFlow.
-
-The index is a LevelDB SSTable mapping tensor names to ``BundleEntryProto`` records; the data
-shards hold raw little-endian C-order tensors, each protected by a masked CRC32C (TensorFlow's
-``crc32c::Mask`` of the CRC32C of the tensor bytes) that is checked on every read.
-"""
+"""Read TensorFlow checkpoint bundles without TensorFlow: ``model.index`` is a LevelDB SSTable of
+``BundleEntryProto`` records, the ``model.data-*`` shards hold raw tensors, each with a masked
+CRC32C checked on every read."""
 
 from __future__ import annotations
 
@@ -87,28 +84,21 @@ class TensorEntry(NamedTuple):
 
 
 def parse_bundle_entry(message: bytes) -> TensorEntry:
-    dtype_code, shape, shard_id, offset, size, masked_crc, sliced = 0, (), 0, 0, 0, None, False
+    fields, shape, sliced = {}, (), False  # field number -> value, for the scalar fields
     for number, value in proto_fields(message):
-        if number == 1:
-            dtype_code = value
-        elif number == 2:
+        if number == 2:
             dims = []
             for dim_number, dim in proto_fields(value):
                 if dim_number == 2:
                     sizes = [_signed64(v) for n, v in proto_fields(dim) if n == 1]
                     dims.append(sizes[-1] if sizes else 0)
             shape = tuple(dims)
-        elif number == 3:
-            shard_id = value
-        elif number == 4:
-            offset = value
-        elif number == 5:
-            size = value
-        elif number == 6:
-            masked_crc = value
         elif number == 7:
             sliced = True
-    return TensorEntry(dtype_code, shape, shard_id, offset, size, masked_crc, sliced)
+        else:
+            fields[number] = value
+    dtype_code, shard_id, offset, size = (fields.get(number, 0) for number in (1, 3, 4, 5))
+    return TensorEntry(dtype_code, shape, shard_id, offset, size, fields.get(6), sliced)
 
 
 def snappy_decompress(compressed: bytes) -> bytes:
@@ -214,11 +204,8 @@ def shard_path(prefix: Path, shard_id: int, n_shards: int) -> Path:
 
 
 class TFCheckpoint:
-    """A TF checkpoint bundle opened by prefix (``TFCheckpoint("tf/2stems/model")``) or folder.
-
-    ``names()`` lists tensors in index (sorted) order; ``read(name)`` returns a numpy array of the
-    stored dtype and shape after checking its masked CRC32C.
-    """
+    """A TF checkpoint bundle opened by prefix (``TFCheckpoint("tf/2stems/model")``) or folder;
+    ``read(name)`` returns a tensor in its stored dtype and shape, CRC-checked."""
 
     def __init__(self, prefix: Union[str, Path]):
         self.prefix = Path(prefix)
@@ -256,9 +243,6 @@ class TFCheckpoint:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def entry(self, name: str) -> TensorEntry:
         if name not in self._entries:
@@ -329,11 +313,8 @@ class TFCheckpoint:
 
 
 def find_checkpoint_prefix(directory: Union[str, Path]) -> Optional[Path]:
-    """The bundle prefix in ``directory`` (``<dir>/model``), or None if it holds no checkpoint.
-
-    Follows the ``checkpoint`` state file like ``tf.train.latest_checkpoint`` when present, else
-    takes the only ``*.index`` file.
-    """
+    """The bundle prefix in ``directory`` (``<dir>/model``) by its ``checkpoint`` state file
+    (as ``tf.train.latest_checkpoint``), else its only ``*.index``; None otherwise."""
     directory = Path(directory)
     state = directory / "checkpoint"
     if state.is_file():
@@ -342,12 +323,10 @@ def find_checkpoint_prefix(directory: Union[str, Path]) -> Optional[Path]:
             if key.strip() == "model_checkpoint_path":
                 prefix = Path(value.strip().strip('"'))
                 prefix = prefix if prefix.is_absolute() else directory / prefix
-                if prefix.parent.joinpath(prefix.name + ".index").is_file():
-                    return prefix
-                # An absolute path from the training machine: look beside the state file.
-                local = directory / prefix.name
-                if local.parent.joinpath(local.name + ".index").is_file():
-                    return local
+                # An absolute path from the training machine: look beside the state file too.
+                for candidate in (prefix, directory / prefix.name):
+                    if candidate.parent.joinpath(candidate.name + ".index").is_file():
+                        return candidate
     indexes = sorted(p for p in directory.glob("*.index") if not p.name.startswith("._"))
     if len(indexes) == 1:
         return indexes[0].with_suffix("")

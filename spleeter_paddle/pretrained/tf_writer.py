@@ -1,9 +1,5 @@
-"""TensorFlow checkpoint bundles written without TensorFlow: the mirror of ``tf_checkpoint``.
-
-A trained model's Paddle weights become ``model.ckpt-<step>.index`` + ``.data-00000-of-00001``
-and the ``checkpoint`` state file, with Spleeter's variable names and layouts
-(``convert.tf_variable_map``), so that official Spleeter separates with a model trained here.
-"""
+"""TensorFlow checkpoint bundles written without TensorFlow (the mirror of ``tf_checkpoint``): a
+trained model as ``model.ckpt-<step>.*`` with Spleeter's variable names, for official Spleeter."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from ..files import file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
 from .convert import KERNEL_PERMUTATION, tf_variable_map
-from .tf_checkpoint import TABLE_MAGIC
+from .tf_checkpoint import TABLE_MAGIC, shard_path
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +135,8 @@ def write_bundle(
     block_size: int = 4096,
     restart_interval: int = 16,
 ) -> Dict[str, str]:
-    """Write ``<prefix>.index`` and ``<prefix>.data-0000K-of-0000N`` (tensors to shards in turn),
-    each to a temporary name renamed into place, the data before the index. Like TF, entries
-    are sorted by name and stored in that order, little-endian. Returns ``{file name: sha256}``.
-    """
+    """Write ``<prefix>.data-0000K-of-0000N`` (tensors sorted by name, to shards in turn,
+    little-endian) then ``<prefix>.index``, each atomically; returns ``{file name: sha256}``."""
     prefix = Path(prefix)
     header = field_varint(1, n_shards) + field_bytes(3, field_varint(1, 1))
     entries: List[Tuple[bytes, bytes]] = [(b"", header)]
@@ -160,7 +154,7 @@ def write_bundle(
         offsets[shard] += len(data)
     written = {}
     for shard, chunks in enumerate(shards):
-        path = prefix.parent / f"{prefix.name}.data-{shard:05d}-of-{n_shards:05d}"
+        path = shard_path(prefix, shard, n_shards)
         write_atomic(path, lambda temporary, chunks=chunks: _write_chunks(temporary, chunks))
         written[path.name] = file_sha256(path)
     index = prefix.parent / f"{prefix.name}.index"
@@ -214,34 +208,21 @@ def replace_tf_checkpoint(
     step: int,
     previous: Mapping[str, str],
 ) -> Dict[str, str]:
-    """:func:`write_tf_checkpoint` for ``step`` where ``previous`` (``{file name: sha256}``) is
-    what the last call wrote; those files are then removed, each only while it still holds what
-    was written (a file changed or put there since is left alone). A file at one of this step's
-    names (or a ``checkpoint`` state) that the last export did not write is never replaced: then
-    nothing is written (returns ``{}``, with a warning)."""
+    """:func:`write_tf_checkpoint` for ``step``, then ``previous`` (``{file name: sha256}``, the
+    last call's) removed where unchanged; never over a file it did not write (then ``{}``)."""
     directory = Path(directory)
     prefix = f"model.ckpt-{int(step)}"
     targets = (STATE_FILE, f"{prefix}.index", f"{prefix}.data-00000-of-00001")
     for name in targets:
         path = directory / name
-        if (path.exists() or path.is_symlink()) and _changed(directory, name, previous):
+        if (path.exists() or path.is_symlink()) and recorded_problem(directory, previous, [name]):
             logger.warning(
                 "%s: not written by this run, so no TensorFlow checkpoint is exported beside it",
                 path,
             )
             return {}
     written = write_tf_checkpoint(state, params, directory, step)
-    for name in previous:
-        path = directory / name
-        if (
-            name not in written
-            and Path(name).name == name
-            and not _changed(directory, name, previous)
-        ):
-            path.unlink()
+    for name in (name for name in previous if name not in written and Path(name).name == name):
+        if recorded_problem(directory, previous, [name]) is None:  # still what was written
+            (directory / name).unlink()
     return written
-
-
-def _changed(directory: Path, name: str, previous: Mapping[str, str]) -> bool:
-    """Whether ``name`` is not a plain file holding what the last export recorded for it."""
-    return recorded_problem(directory, previous, [name]) is not None

@@ -1,6 +1,5 @@
-"""Weights on disk for a configuration: checked (made for it, sha256, NaN/Inf, layout) and built
-into a Paddle model only when needed (``PretrainedWeights``); ``load_pretrained_model`` for
-callers that want the model at once. Fetching and installing are ``provider.py``'s.
+"""Weights on disk for a configuration: checked (made for it, sha256, NaN/Inf, layout), built
+into a Paddle model when needed (``PretrainedWeights``) or at once (``load_pretrained_model``).
 """
 
 from __future__ import annotations
@@ -29,13 +28,8 @@ Params = Mapping[str, Any]
 
 
 class PretrainedWeights:
-    """A configuration's checked weights on disk; the Paddle model is built on first use.
-
-    Construction checks that the weights were made for ``params`` and reads them once against
-    their recorded sha256, which then names them (an exported graph cached for these exact bytes
-    can run without building the model). :meth:`model` builds it from a fresh read that must
-    have the same digest.
-    """
+    """A configuration's checked weights on disk, named by their sha256 (a graph cached for these
+    bytes runs without the model); :meth:`model` builds it from a read of the same digest."""
 
     def __init__(self, params: Params, directory: PathLike):
         self.params = params
@@ -82,9 +76,8 @@ class PretrainedWeights:
         return self._model
 
     def state_digest(self) -> str:
-        """:func:`~.store.weights_digest` of the model's state: of the built model's when there
-        is one, else of the tensors on disk (the same digest: the model holds them exactly),
-        without building it."""
+        """:func:`~.store.weights_digest` of the built model, else of the tensors on disk (the
+        same digest), without building it."""
         if self._model is not None:
             return weights_digest(self._model.state_dict())
         return weights_digest(self._arrays())
@@ -97,10 +90,9 @@ def pretrained_weights(
 ) -> PretrainedWeights:
     """The checked weights for ``params``: from ``model_dir`` (e.g. a trained model) when given,
     else the config's provisioned pretrained weights."""
-    directory = (
-        Path(model_dir) if model_dir is not None else get_model_directory(params, model_home)
-    )
-    return PretrainedWeights(params, directory)
+    if model_dir is None:
+        model_dir = get_model_directory(params, model_home)
+    return PretrainedWeights(params, model_dir)
 
 
 def load_pretrained_model(
@@ -108,8 +100,7 @@ def load_pretrained_model(
     model_home: Optional[PathLike] = None,
     model_dir: Optional[PathLike] = None,
 ):
-    """``build_model(params)`` with its weights loaded, in eval mode: from ``model_dir`` (e.g. a
-    trained model) when given, else the config's provisioned pretrained weights."""
+    """The model of :func:`pretrained_weights`, built (eval mode)."""
     weights = pretrained_weights(params, model_home, model_dir)
     model = weights.model()
     logger.info("weights: %s", weights.directory.absolute())
@@ -117,32 +108,24 @@ def load_pretrained_model(
 
 
 def _model_identity(params: Params) -> Dict[str, Any]:
-    """What must agree between the configuration weights were made with and the one running
-    them: same names and shapes are not enough (activations, spectrogram, channels differ
-    silently). ``F`` may differ: the U-Net is convolutional (the 16 kHz presets use that)."""
+    """What must agree between the configuration weights were made with and the one running them
+    (names and shapes are not enough); ``F`` may differ: the U-Net is convolutional."""
     from ..model.unet import conv_activation, deconv_activation
 
     model = params.get("model") or {}
     model_params = dict(model.get("params") or {})
     if str(model.get("type", "")).startswith("unet."):
+        activations = {"conv_activation": conv_activation, "deconv_activation": deconv_activation}
         model_params = {
-            "conv_activation": type(conv_activation(model_params.get("conv_activation"))).__name__,
-            "deconv_activation": type(
-                deconv_activation(model_params.get("deconv_activation"))
-            ).__name__,
+            name: type(make(model_params.get(name))).__name__ for name, make in activations.items()
         }
-    identity = {key: params.get(key) for key in _SHARED_KEYS}
-    identity.update(
-        {
-            "model.type": model.get("type"),
-            "model.params": model_params,
-            "instrument_list": sorted(params.get("instrument_list") or []),
-        }
-    )
-    return identity
-
-
-_SHARED_KEYS = ("n_channels", "sample_rate", "frame_length", "frame_step")
+    shared = ("n_channels", "sample_rate", "frame_length", "frame_step")
+    return {
+        **{key: params.get(key) for key in shared},
+        "model.type": model.get("type"),
+        "model.params": model_params,
+        "instrument_list": sorted(params.get("instrument_list") or []),
+    }
 
 
 def check_made_for(params: Params, directory: PathLike) -> None:

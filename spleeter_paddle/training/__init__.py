@@ -1,7 +1,6 @@
-"""Training: a whole run (``run.train_model``), the loop (``trainer``), checkpoints and export
-(``checkpoint``), initial weights (``initial``), multi-card launch (``distributed``), training
-configurations and options (``config``). Attributes load lazily so that ``training.config``
-needs no Paddle.
+"""Training: a whole run and its launch (``run``), the loop (``trainer``), checkpoints and export
+(``checkpoint``), the run folder and its initial weights (``folder``), configurations and options
+(``config``). Attributes load lazily so that ``training.config`` needs no Paddle.
 """
 
 from importlib import import_module
@@ -10,9 +9,9 @@ _EXPORTS = {
     "LaunchOptions": "run",
     "TrainingOptions": "config",
     "TrainingResult": "config",
-    "resolve_initial_weights": "initial",
+    "resolve_initial_weights": "folder",
     "train_model": "run",
-    "launch_training": "distributed",
+    "launch_training": "run",
     "training_configuration": "config",
 }
 

@@ -1,15 +1,11 @@
-"""Training checkpoints as safetensors + JSON (never pickle), last K kept, and the model export.
-
-``checkpoints/step_<N>/`` holds ``model.safetensors`` (every state-dict tensor),
-``optimizer.safetensors`` (Adam moments and beta powers keyed by structured parameter names) and
-``state.json`` (step, epoch, seed, RNG seed, scaler, and the sha256 of both files), written in a
-temporary directory (``files.new_temporary``: recorded in the journal the run's lock keeps)
-renamed into place. The run directory itself is "a model":
-``model.safetensors`` + ``model.json`` + ``.complete``, re-exported at every checkpoint.
+"""Training checkpoints as safetensors + JSON (never pickle), last K kept, and the model export:
+``checkpoints/step_<N>/`` holds ``model.safetensors``, ``optimizer.safetensors`` and
+``state.json`` (with both files' sha256); the run folder itself is re-exported as a model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,10 +19,13 @@ from ..errors import ModelError
 from ..files import new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
+    Layout,
+    decode_tensors,
     dtype_name,
     file_sha256,
     intact_metadata,
-    load_tensors,
+    layout_problems,
+    model_layout,
     name_list,
     non_finite_problem,
     write_model,
@@ -54,18 +53,9 @@ def rng_seed(seed: int, step: int) -> int:
     return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
 
 
-def check_layout(
-    path: Path, arrays: Dict[str, np.ndarray], expected: Dict[str, Tuple[Tuple[int, ...], str]]
-) -> None:
+def check_layout(path: Path, arrays: Dict[str, np.ndarray], expected: Layout) -> None:
     """Refuse ``arrays`` unless names, count, shapes and dtypes equal ``expected`` exactly."""
-    missing = [key for key in expected if key not in arrays]
-    extra = [key for key in arrays if key not in expected]
-    wrong = [
-        f"'{key}' is {arrays[key].dtype}{list(arrays[key].shape)}, the model needs "
-        f"{dtype}{list(shape)}"
-        for key, (shape, dtype) in expected.items()
-        if key in arrays and (arrays[key].shape != shape or str(arrays[key].dtype) != dtype)
-    ]
+    missing, extra, wrong = layout_problems(arrays, expected)
     problems = []
     if missing:
         problems.append(f"{len(missing)} of {len(expected)} tensors missing ({name_list(missing)})")
@@ -76,11 +66,7 @@ def check_layout(
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def model_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-    return {key: (tuple(v.shape), dtype_name(v)) for key, v in model.state_dict().items()}
-
-
-def optimizer_layout(model: paddle.nn.Layer) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def optimizer_layout(model: paddle.nn.Layer) -> Layout:
     """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
     layout = {}
     for key, parameter in model.named_parameters():
@@ -140,13 +126,19 @@ def refuse_non_finite(arrays: Dict[str, np.ndarray], target: PathLike) -> None:
 def _read_tensors(path: Path, expected_sha256: Optional[str]) -> Dict[str, np.ndarray]:
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint file missing")
-    if expected_sha256 != file_sha256(path):
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelError(
+            f"{path}: unreadable checkpoint file ({error.strerror or error})"
+        ) from None
+    if expected_sha256 != hashlib.sha256(data).hexdigest():
         raise ModelError(f"{path}: checkpoint file corrupted (sha256 differs from state.json)")
     refusal = (
         "the run diverged before this checkpoint, refusing to resume from it (an earlier "
         "checkpoint or lower learning rate may help)"
     )
-    return load_tensors(path, "checkpoint", refusal)
+    return decode_tensors(data, path, "checkpoint", refusal)
 
 
 def _whole(value: Any) -> bool:
@@ -237,9 +229,7 @@ class CheckpointManager:
             document = {"format": CHECKPOINT_FORMAT, **state, "step": step}
             document["optimizer_tensors"] = len(moments)
             document["scaler"] = _json_scalars(scaler.state_dict()) if scaler else None
-            document["sha256"] = {
-                name: file_sha256(temporary / name) for name in (MODEL_STATE, OPTIMIZER_STATE)
-            }
+            document["sha256"] = {name: file_sha256(temporary / name) for name in TENSOR_FILES}
             (temporary / TRAINER_STATE).write_text(json.dumps(document, indent=2))
             if target.exists():
                 self._remove(target)
@@ -259,11 +249,8 @@ class CheckpointManager:
     def load(
         path: PathLike, model: paddle.nn.Layer, optimizer: Any, scaler: Any = None
     ) -> Dict[str, Any]:
-        """Restore model and optimizer state from ``path`` exactly; returns its ``state.json``.
-
-        Every tensor must match the model (names, count, shapes, dtypes); nothing is loaded
-        otherwise.
-        """
+        """Restore model and optimizer state from ``path`` exactly (every tensor must match the
+        model, else nothing is loaded); returns its ``state.json``."""
         path = Path(path)
         try:
             state = json.loads((path / TRAINER_STATE).read_text())
@@ -309,11 +296,8 @@ class CheckpointManager:
 def export_model(
     model: paddle.nn.Layer, params: Dict[str, Any], directory: PathLike, **metadata: Any
 ) -> Path:
-    """Write the run directory as an installed model (what the separator loads), as a unit: an
-    interrupted export is never taken for a complete one (the next training start re-exports it
-    from the newest checkpoint). U-Net runs also get the TensorFlow checkpoint official Spleeter
-    loads (``model.ckpt-<step>.*`` + ``checkpoint``, the previous one replaced), recorded with
-    its sha256 in ``model.json``."""
+    """Write the run directory as an installed model, as a unit; U-Net runs also get the TF
+    checkpoint official Spleeter loads, recorded with its sha256 in ``model.json``."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     refuse_non_finite(state, directory)
     step = metadata.get("step")

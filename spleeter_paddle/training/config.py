@@ -1,10 +1,6 @@
-"""What a training run is given: its configuration (the default 2-stem one,
-``configs/2stems_config.json``, and overrides), :class:`TrainingOptions` (checked as the flags
-are, when made); and what it returns (:class:`TrainingResult`).
-
-Paths in a configuration (manifests, caches) are relative to the working directory, like
-Spleeter's; ``model_dir`` is relative to the model home (``resolve_model_home``).
-The training options a library caller passes are checked here too, as the flags are.
+"""What a training run is given: its configuration (default ``configs/2stems_config.json``, and
+overrides; paths relative to the working directory, ``model_dir`` to the model home),
+:class:`TrainingOptions` (checked as the flags are); and what it returns (:class:`TrainingResult`).
 """
 
 from __future__ import annotations
@@ -58,8 +54,7 @@ def training_configuration(
     descriptor: Union[str, Path, Dict[str, Any], None] = None, **overrides: Optional[Any]
 ) -> Dict[str, Any]:
     """Load ``descriptor`` (default ``configs/2stems_config.json``, else the built-in 2-stem
-    training config) and apply the non-None ``overrides`` (``T``, ``F``, ``chunk_duration``,
-    ``n_chunks_per_song``, ``batch_size``, ``learning_rate``); validated."""
+    training config) and apply the non-None ``overrides`` (keys of ``OVERRIDE_FLAGS``)."""
     source = None
     if descriptor is None:
         descriptor = DEFAULT_CONFIG_PATH
@@ -80,10 +75,26 @@ def training_configuration(
     return load_configuration(params, source)
 
 
+# Each TrainingOptions field and the check its flag uses.
+_OPTION_CHECKS = {
+    "batch_size": checks.whole_number,
+    "learning_rate": checks.positive_number,
+    "max_steps": checks.whole_number,
+    "epochs": checks.whole_number,
+    "save_every": checks.whole_number,
+    "validate_every": lambda value: checks.whole_number(value, 0),
+    "keep_checkpoints": checks.whole_number,
+    "log_every": checks.whole_number,
+    "num_workers": lambda value: checks.whole_number(value, 0, checks.MAX_LOADER_WORKERS),
+    "seed": checks.random_seed,
+    "augmentation": lambda value: checks.name_list(",".join(value), AUGMENTATIONS),
+}
+
+
 @dataclass
 class TrainingOptions:
     """How to train; ``None`` fields fall back to the configuration (Spleeter's keys). Checked
-    when made (:func:`check_training_options`), before any data or weights are read."""
+    when made, before any data or weights are read."""
 
     run_dir: Optional[str] = None  # default <model home>/<params model_dir>
     batch_size: Optional[int] = None
@@ -107,7 +118,17 @@ class TrainingOptions:
     visualdl_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
-        check_training_options(self)
+        """Refuse a bad field (ConfigurationError naming it), as its flag would be."""
+        for name, check in _OPTION_CHECKS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                if isinstance(value, (bool, str)):  # a string augmentation would be read by letter
+                    raise ValueError(f"must not be {value!r}")
+                check(value)
+            except (ValueError, TypeError) as error:
+                raise ConfigurationError(f"TrainingOptions.{name} {error}") from None
 
 
 @dataclass
@@ -121,31 +142,3 @@ class TrainingResult:
     validation: Dict[int, float] = field(default_factory=dict)  # step -> validation loss
     initial_weights: Optional[Path] = None
     exit_status: int = 0  # the launcher's, for runs in several processes
-
-
-def check_training_options(options: TrainingOptions) -> None:
-    """Refuse a bad ``TrainingOptions`` field (ConfigurationError naming it) with the checks the
-    flags use."""
-    rules = {
-        "batch_size": checks.whole_number,
-        "learning_rate": checks.positive_number,
-        "max_steps": checks.whole_number,
-        "epochs": checks.whole_number,
-        "save_every": checks.whole_number,
-        "validate_every": lambda value: checks.whole_number(value, 0),
-        "keep_checkpoints": checks.whole_number,
-        "log_every": checks.whole_number,
-        "num_workers": lambda value: checks.whole_number(value, 0, checks.MAX_LOADER_WORKERS),
-        "seed": checks.random_seed,
-        "augmentation": lambda value: checks.name_list(",".join(value), AUGMENTATIONS),
-    }
-    for name, check in rules.items():
-        value = getattr(options, name)
-        if value is None:
-            continue
-        try:
-            if isinstance(value, (bool, str)):  # a string augmentation would be read by letter
-                raise ValueError(f"must not be {value!r}")
-            check(value)
-        except (ValueError, TypeError) as error:
-            raise ConfigurationError(f"TrainingOptions.{name} {error}") from None

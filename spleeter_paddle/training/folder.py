@@ -1,23 +1,32 @@
-"""The run folder on disk: which files a training run writes there (a new run starts only in an
-absent or empty folder, or one holding its own files), its lock (one training at a time,
-``ownership.held_folders``, with the journals of temporaries of the run folder and its
-``checkpoints/``), and the plan a command makes for it (:class:`RunPlan`, decided once in
-``run.py`` under the lock).
+"""The run folder on disk: where it is, which files a training run writes there (a new run
+starts only in an absent or empty folder, or its own), its lock (one training at a time), the plan
+a command makes for it (:class:`RunPlan`), and the weights a new run starts from (``-lm``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ModelError
 from ..files import JOURNAL_NAME
 from ..ownership import held_folders, non_folder
-from ..pretrained.store import COMPLETION_MARKER, MODEL_FILES
+from ..pretrained.store import (
+    COMPLETION_MARKER,
+    METADATA_FILE,
+    MODEL_FILES,
+    model_directory,
+    newest_model,
+)
+from ..vocab import LOAD_MODEL_LATEST, LOAD_MODEL_PRETRAINED, LOAD_MODEL_SCRATCH, PRETRAINED_PRESETS
 from .checkpoint import TEMPORARY_PREFIX
+from .config import LoadModel
+
+logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"  # an older version's lock file
@@ -29,8 +38,7 @@ _held: Dict[str, Tuple[int, ...]] = {}  # run folders this process holds: their 
 @dataclass
 class RunPlan:
     """What a training command does with its run folder: resume its ``checkpoint`` or start a
-    new run, with the ``settings`` recorded in ``run.json`` (``recorded.random_seed``: the seed
-    to train with)."""
+    new run, with the ``settings`` recorded in ``run.json``."""
 
     run_dir: Path
     resume: bool
@@ -75,9 +83,8 @@ def refuse_non_folder(folder: Path, flag: str = "-o") -> None:
 
 
 def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
-    """A new run starts only in an absent or empty folder, or one holding this tool's run of
-    no checkpoint yet (``holds_run``: a readable ``run.json``; with it its export, besides the
-    lock and temporaries): never over an installed model or files the tool did not write."""
+    """A new run starts only in an absent or empty folder, or one holding this tool's run of no
+    checkpoint yet (``holds_run``): never over an installed model or files it did not write."""
     if not run_dir.is_dir():
         return
     names = sorted(path.name for path in run_dir.iterdir())
@@ -134,9 +141,7 @@ def _is_run_file(path: Path, ours: bool) -> bool:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder and its ``checkpoints/`` (``ownership.held_folders``, re-entrant in
-    one process): one training per run folder. What a killed run recorded in their journals of
-    temporaries is removed when they are taken, this run's own when released; nothing is
-    removed by its name alone."""
+    one process): one training per run folder."""
     key = str(run_dir.resolve())
     if key in _held:
         yield
@@ -157,3 +162,99 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def held_lock_descriptors(run_dir: Path) -> Tuple[int, ...]:
     """The open descriptor of this process's lock on ``run_dir``, for a launcher to keep."""
     return _held.get(str(run_dir.resolve()), ())
+
+
+def run_directory(params: Dict[str, Any], override: Optional[Union[str, Path]] = None) -> Path:
+    """``override`` (``-o``, from the working directory), else the folder of
+    ``params['model_dir']`` (:func:`~..pretrained.store.model_directory`)."""
+    return Path(override) if override is not None else model_directory(str(params["model_dir"]))
+
+
+def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
+    """Same weight layout (model type, instruments in order, channels) and a configuration that
+    passes validation (a run recorded with a NaN learning rate is never picked)."""
+    from ..configuration import load_configuration
+
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        return False
+    try:
+        load_configuration(config)
+    except ConfigurationError:
+        return False
+    return (
+        all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
+        and config.get("model", {}).get("type") == params["model"]["type"]
+    )
+
+
+def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
+    """The most recently exported model under the model home whose weights fit ``params``."""
+    return newest_model(
+        lambda document: is_compatible(document.get("config"), params), None, exclude
+    )
+
+
+def pretrained_directory(params: Dict[str, Any]) -> Path:
+    """Official weights whose instruments match ``params`` (provisioned by the model provider)."""
+    from ..configuration import load_configuration
+    from ..pretrained.provider import get_model_directory
+
+    for name in PRETRAINED_PRESETS:
+        preset = load_configuration(f"spleeter:{name}")
+        if preset["instrument_list"] == params["instrument_list"]:
+            return Path(get_model_directory(preset))
+    raise ModelError(
+        f"no official pretrained model has the instruments {params['instrument_list']}"
+    )
+
+
+def resolve_initial_weights(
+    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
+) -> Optional[Path]:
+    """The weights directory ``-lm`` asks for: None (scratch), the official pretrained model
+    (``True``; falls back to the newest own compatible model), ``"latest"`` or a directory."""
+    return resolve_load_model(params, load_model, run_dir)[1]
+
+
+def resolve_load_model(
+    params: Dict[str, Any], load_model: LoadModel, run_dir: Optional[Path] = None
+) -> Tuple[LoadModel, Optional[Path]]:
+    """``(what was loaded, its directory)`` for ``-lm``: the choice itself, or the newest own
+    model's directory when it stands in for the official weights out of reach."""
+    label = initial_weights_label(load_model)
+    if label == "scratch":
+        return load_model, None
+    if label == "latest":
+        newest = newest_trained_model(params, exclude=run_dir)
+        if newest is None:
+            raise ModelError(
+                "-lm latest: no trained model under the model home fits this configuration"
+            )
+        return load_model, newest
+    if label == "pretrained":
+        try:
+            return load_model, pretrained_directory(params)
+        except ModelError as error:
+            newest = newest_trained_model(params, exclude=run_dir)
+            if newest is None:
+                raise ModelError(
+                    f"-lm: {error}; and no own trained model fits (use -lm False)"
+                ) from None
+            logger.warning("-lm: %s; using the newest own model %s", error, newest)
+            return str(newest.resolve()), newest
+    directory = Path(str(load_model))
+    if not (directory / METADATA_FILE).is_file():
+        raise ModelError(f"-lm {directory}: not a model directory (no {METADATA_FILE})")
+    return load_model, directory
+
+
+def initial_weights_label(load_model: LoadModel) -> str:
+    """``-lm`` as a run records it: ``scratch``, ``pretrained``, ``latest`` or an absolute path."""
+    if load_model in (None, False) or str(load_model).lower() in LOAD_MODEL_SCRATCH:
+        return "scratch"
+    choice = str(load_model).lower()
+    if choice in LOAD_MODEL_PRETRAINED:
+        return "pretrained"
+    if choice == LOAD_MODEL_LATEST:
+        return "latest"
+    return str(Path(str(load_model)).expanduser().resolve())

@@ -1,7 +1,5 @@
-"""A training run: :func:`train_model` (cache check, resume decision, initial weights, launch),
-planned once under the run folder's lock; the folder records its settings (``run.json``) and is
-resumed only when asked (``--resume``) or when the flags match; defining settings must match,
-recorded ones only warn.
+"""A training run (:func:`train_model`), planned once under the run folder's lock: the folder
+records its settings (``run.json``) and is resumed when asked or when the defining ones match.
 """
 
 from __future__ import annotations
@@ -10,25 +8,27 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
-from ..launch import LaunchOptions
+from ..launch import LaunchOptions, run_launched
 from .checkpoint import CheckpointManager
 from .config import LoadModel, TrainingOptions, TrainingResult
-from .distributed import launch_training, worker_log_dir
 from .folder import (
     RUN_FILE,
+    WORKER_LOGS,
     RunPlan,
     free_run_directory,
     held_lock_descriptors,
+    initial_weights_label,
     refuse_foreign_files,
     refuse_non_folder,
+    resolve_load_model,
+    run_directory,
     run_lock,
 )
-from .initial import initial_weights_label, resolve_load_model, run_directory
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -40,27 +40,6 @@ RECORDED_KEYS = ("batch_size", "learning_rate", "random_seed", "chunk_duration")
 RECORDED_KEYS += ("n_chunks_per_song", "training_cache")
 FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--batch-statistics"}
 FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
-
-
-def run_settings(
-    params: Dict[str, Any],
-    load_model: LoadModel,
-    batch_statistics: bool = False,
-    dropout: bool = False,
-    seed: Optional[int] = None,
-) -> Dict[str, Any]:
-    """``{"identity": ..., "recorded": ...}``: what defines the run and what is only noted;
-    ``seed`` (``--seed``) is recorded as ``random_seed`` in place of the configuration's."""
-    identity = {key: params.get(key) for key in IDENTITY_KEYS}
-    identity.update(
-        initial_weights=initial_weights_label(load_model),
-        batch_statistics=bool(batch_statistics),
-        dropout=bool(dropout),
-    )
-    recorded = {key: params.get(key) for key in RECORDED_KEYS}
-    if seed is not None:
-        recorded["random_seed"] = int(seed)
-    return {"identity": identity, "recorded": recorded}
 
 
 def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
@@ -106,14 +85,6 @@ def _refuse_conflict(run_dir: Path, stored: Dict[str, Any], current: Dict[str, A
     )
 
 
-def _warn_recorded(stored: Dict[str, Any], current: Dict[str, Any]) -> None:
-    for key, value in current.items():
-        if key in stored and stored[key] != value:
-            logger.warning(
-                "resuming with %s = %s (the run started with %s)", key, value, stored[key]
-            )
-
-
 def plan_run(
     run_dir: Path,
     params: Dict[str, Any],
@@ -123,15 +94,10 @@ def plan_run(
     dropout: bool = False,
     seed: Optional[int] = None,
 ) -> RunPlan:
-    """Decide whether this command resumes ``run_dir`` or starts a new run there.
-
-    ``resume``: True (``--resume``: continue, ignoring ``-lm``), False (``--new-run``: the
-    folder must hold no run), None (continue when the settings match, start when empty).
-    Raises :class:`ConfigurationError` (one line saying what to pass) on a conflict. The plan's
-    ``settings["recorded"]["random_seed"]`` is the seed to train with: ``seed`` (``--seed``),
-    else the resumed run's, else the configuration's; resuming with another ``seed`` warns (it
-    changes the order of the data from there on).
-    """
+    """Decide whether this command resumes ``run_dir`` or starts a new run there: ``resume``
+    True (``--resume``, ignoring ``-lm``), False (``--new-run``), None (continue when the
+    settings match); a ConfigurationError on a conflict. The seed to train with is
+    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's."""
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
     pickled = checkpoints.pickled()
@@ -141,7 +107,16 @@ def plan_run(
             "never loaded since it can run code); start a new run from its exported weights "
             f"with -lm {run_dir} -o {free_run_directory(run_dir)}"
         )
-    settings = run_settings(params, load_model, batch_statistics, dropout, seed)
+    identity = {key: params.get(key) for key in IDENTITY_KEYS}
+    identity.update(
+        initial_weights=initial_weights_label(load_model),
+        batch_statistics=bool(batch_statistics),
+        dropout=bool(dropout),
+    )
+    recorded = {key: params.get(key) for key in RECORDED_KEYS}
+    if seed is not None:
+        recorded["random_seed"] = int(seed)  # --seed, in place of the configuration's
+    settings = {"identity": identity, "recorded": recorded}
     latest = checkpoints.latest()
     if latest is None:
         if resume:
@@ -162,14 +137,19 @@ def plan_run(
             f"these flags, or -o {free_run_directory(run_dir)} for a new run"
         )
     if stored is not None:
-        identity = dict(settings["identity"])
         if resume:
             identity["initial_weights"] = stored["identity"].get("initial_weights")
-            settings["identity"] = identity
         _refuse_conflict(run_dir, stored["identity"], identity)
         if seed is None and "random_seed" in stored["recorded"]:
-            settings["recorded"]["random_seed"] = stored["recorded"]["random_seed"]
-        _warn_recorded(stored["recorded"], settings["recorded"])
+            recorded["random_seed"] = stored["recorded"]["random_seed"]
+        for key, value in recorded.items():
+            if key in stored["recorded"] and stored["recorded"][key] != value:
+                logger.warning(
+                    "resuming with %s = %s (the run started with %s)",
+                    key,
+                    value,
+                    stored["recorded"][key],
+                )
     return RunPlan(run_dir, True, latest, settings)
 
 
@@ -183,25 +163,18 @@ def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, An
         return None
 
 
-def open_run(plan: RunPlan, params: Dict[str, Any]) -> None:
-    """Record the settings of a new run (what a killed process left was reclaimed from the
-    journals when :func:`run_lock` was taken)."""
-    if not plan.resume or _stored_settings(plan.run_dir) is None:
-        write_run_settings(plan.run_dir, plan.settings, params)
-
-
 # --- a whole training command, as a library call ------------------------------------------------
 
 
 def check_run(
     params: Dict[str, Any], options: TrainingOptions, launch: Optional[LaunchOptions] = None
 ) -> RunPlan:
-    """What :func:`train_model` would do with its run folder, without locking it: raises
-    :class:`ConfigurationError` on a conflict (or a ModelError for an ``-lm`` folder that holds
-    no model), so a caller can refuse before any other work."""
+    """What :func:`train_model` would do with its run folder, without locking it: a
+    ConfigurationError (or ModelError for a bad ``-lm`` folder) before any other work."""
     if options.run_dir is not None and not str(options.run_dir).strip():
         raise ConfigurationError("-o/--run-dir is empty; give the run folder's path")
-    for flag, folder in (("--visualdl", options.visualdl_dir), ("--log-dir", _log_dir(launch))):
+    log_dir = launch.log_dir if launch is not None and launch.launched else None
+    for flag, folder in (("--visualdl", options.visualdl_dir), ("--log-dir", log_dir)):
         if folder:
             refuse_non_folder(Path(folder), flag)
     run_dir = run_directory(params, options.run_dir)
@@ -220,24 +193,15 @@ def check_run(
     return plan
 
 
-def _log_dir(launch: Optional[LaunchOptions]) -> Optional[str]:
-    return launch.log_dir if launch is not None and launch.launched else None
-
-
 def train_model(
     params: Dict[str, Any],
     options: Optional[TrainingOptions] = None,
     launch: Optional[LaunchOptions] = None,
 ) -> TrainingResult:
     """Train on the existing cache as ``spleeter-paddle train`` does, in this process or in
-    ``launch.n_procs`` launched ones.
-
-    In order: the run folder's resume decision (a conflict raises ConfigurationError before any
-    work), the training cache checked against ``params`` (DataError), the folder locked and the
-    run planned once under the lock (a new run's settings recorded, the ``-lm`` weights resolved
-    once: the official ones fetched by the model provider), then training with that plan here or
-    in every launched worker. Launched runs return the final checkpoint's step and the
-    launcher's ``exit_status`` (their losses are in ``<log_dir>/workerlog.<rank>``)::
+    ``launch.n_procs`` launched ones: conflicts and the cache are checked before any work, then
+    the run is planned once under its lock (``-lm`` weights fetched once). Launched runs return
+    the final step and the launcher's ``exit_status`` (losses in their worker logs)::
 
         from spleeter_paddle.training import LaunchOptions, TrainingOptions, train_model
         from spleeter_paddle.training.config import training_configuration
@@ -257,7 +221,8 @@ def train_model(
         options = dataclasses.replace(options, resume=plan.resume)
         # Provision the -lm weights once, here, not concurrently in every worker.
         options = settle_initial_weights(params, options, plan)
-        open_run(plan, params)
+        if not plan.resume or _stored_settings(plan.run_dir) is None:  # a new run's settings
+            write_run_settings(plan.run_dir, plan.settings, params)
         return _start(params, options, plan, launch)
 
 
@@ -265,8 +230,7 @@ def settle_initial_weights(
     params: Dict[str, Any], options: TrainingOptions, plan: RunPlan
 ) -> TrainingOptions:
     """For a new run: resolve ``-lm`` to a directory (``initial_weights``) and record in the
-    plan what is really loaded (``-lm True`` without the official weights loads the newest own
-    model: the run records that model's path, not "pretrained"), and where it was."""
+    plan what is really loaded (``-lm True`` may load the newest own model: its path)."""
     if plan.resume:
         return options
     if options.load_model and not options.initial_weights:
@@ -278,6 +242,30 @@ def settle_initial_weights(
     initial_path = Path(options.initial_weights).resolve() if options.initial_weights else None
     plan.settings["initial_weights_path"] = str(initial_path) if initial_path else None
     return options
+
+
+def worker_log_dir(run_dir: Path, launch: LaunchOptions) -> Path:
+    """Where the workers' logs go: ``--log-dir``, else ``<run folder>/log``."""
+    return Path(launch.log_dir) if launch.log_dir else Path(run_dir) / WORKER_LOGS
+
+
+def launch_training(
+    params: Dict[str, Any],
+    options: Dict[str, Any],
+    launch: LaunchOptions,
+    extra_env: Optional[Dict[str, str]] = None,
+    keep_fds: Sequence[int] = (),
+    plan: Optional[Dict[str, Any]] = None,
+) -> int:
+    """Run ``launch.n_procs`` training processes per node by ``options`` (TrainingOptions fields)
+    and ``plan`` (``RunPlan.to_json()``); returns the launcher's exit status. ``keep_fds`` (the run
+    lock) stay open in the launcher."""
+    run_dir = Path(options["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    launch = dataclasses.replace(launch, log_dir=str(worker_log_dir(run_dir, launch)))
+    job = {"task": "train", "params": params, "options": options, "plan": plan}
+    device = options.get("device", "auto")
+    return run_launched(job, run_dir, launch, device, extra_env, keep_fds)
 
 
 def _start(
@@ -298,7 +286,7 @@ def _start(
         plan=plan.to_json(),
     )
     _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
-    start_step = _checkpoint_step(plan.checkpoint) if plan.resume else 0
+    start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
     initial = Path(options.initial_weights) if options.initial_weights else None
     step = last[-1][0] if last else start_step
@@ -321,7 +309,3 @@ def _check_workers(status: int, run_dir: Path, log_dir: Path) -> None:
         f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
         f"{logs}; the checkpoints saved so far are kept (run the command again to resume)"
     )
-
-
-def _checkpoint_step(checkpoint: Optional[Path]) -> int:
-    return int(checkpoint.name.split("_")[-1]) if checkpoint is not None else 0

@@ -1,26 +1,32 @@
-"""One optimiser step: serial (``train_step``, every device, AMP) or, on CPU, the instruments'
-U-Nets side by side, one thread each (``side_by_side_step``).
+"""One optimiser step, and what training reports (validation loss, interval sums, VisualDL).
 
-With ``unet.unet`` (sigmoid masks) each instrument's estimate, L1 loss and backward involve only
-its own U-Net's parameters (the mix is an input), so backpropagating each loss on its own gives
-the gradients of their sum, with the same kernels. Paddle's native CPU convolutions run their
-im2col / col2im and elementwise parts on one core: a second U-Net fills the other. Eager ops
-release the GIL, and Paddle's grad mode and AMP state are per thread. GPU and SDAA devices, AMP,
-``softmax_unet``, dropout and several processes (``DataParallel``'s gradient hooks) keep the
-serial step. Losses and parameters are bit-identical to the serial step's (tested).
+A step is serial (``train_step``, every device, AMP) or, on CPU, the instruments' U-Nets side by
+side, one thread each (``side_by_side_step``): with sigmoid masks each U-Net's loss and backward
+involve only its own parameters, so the gradients are those of the sum, and Paddle's CPU
+convolutions run much on one core. Losses and parameters equal the serial step's (tested).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
 
 from ..model.unet import SpleeterUNet
 from ..runtime import nn, paddle
-from .reporting import l1_losses
+
+logger = logging.getLogger(__name__)
 
 # Ops kept in float32 under AMP: the masks (sigmoid / softmax) and their product with the mix.
 AMP_FLOAT32_OPS = {"sigmoid", "softmax", "elementwise_mul", "multiply", "abs", "mean"}
+
+
+def l1_losses(estimates: paddle.Tensor, targets: paddle.Tensor) -> paddle.Tensor:
+    """Per-instrument mean |estimate - target|: ``[B, N, C, T, F]`` x2 -> ``[N]`` float32."""
+    difference = estimates.astype("float32") - targets.astype("float32")
+    return paddle.abs(difference).mean(axis=[0, 2, 3, 4])
 
 
 def train_step(
@@ -50,8 +56,8 @@ def train_step(
 
 
 def runs_side_by_side(network: Any, device: str, scaler: Optional[Any]) -> bool:
-    """Whether :func:`side_by_side_step` applies: one process, CPU, float32, sigmoid masks,
-    several instruments, no dropout (its random draws would interleave between threads)."""
+    """Whether :func:`side_by_side_step` applies: CPU, float32, sigmoid masks, several
+    instruments, no dropout (its random draws would interleave between threads)."""
     return (
         device == "cpu"
         and scaler is None
@@ -60,11 +66,6 @@ def runs_side_by_side(network: Any, device: str, scaler: Optional[Any]) -> bool:
         and len(network.instrument_list) > 1
         and not any(isinstance(layer, nn.Dropout) for layer in network.sublayers())
     )
-
-
-def step_function(network: Any, device: str, scaler: Optional[Any], serial: Callable) -> Callable:
-    """:func:`side_by_side_step` where it applies (same results), else ``serial``."""
-    return side_by_side_step if runs_side_by_side(network, device, scaler) else serial
 
 
 def side_by_side_step(
@@ -102,3 +103,90 @@ def side_by_side_step(
     optimizer.step()
     optimizer.clear_grad()
     return paddle.concat(parts)
+
+
+class VisualDL:
+    """Optional VisualDL scalars (rank 0); a no-op when not asked for or not installed."""
+
+    def __init__(self, directory: Optional[str]):
+        self.writer = None
+        if directory:
+            try:
+                from visualdl import LogWriter
+            except ImportError:
+                logger.warning(
+                    "VisualDL is not installed (pip install visualdl): no scalars written"
+                )
+                return
+            self.writer = LogWriter(logdir=directory)
+
+    def add(self, tag: str, value: float, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar(tag=tag, value=value, step=step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def validation_loss(
+    model: paddle.nn.Layer, loader: Any, instruments: Sequence[str]
+) -> Dict[str, float]:
+    """Mean L1 per instrument and their sum (``loss``) over a validation loader."""
+    model.eval()
+    totals, count = np.zeros(len(instruments)), 0
+    with paddle.no_grad():
+        for mix, targets in loader:
+            totals += l1_losses(model(mix), targets).numpy() * mix.shape[0]
+            count += mix.shape[0]
+    model.train()
+    means = totals / max(count, 1)
+    return {"loss": float(means.sum()), **{name: float(v) for name, v in zip(instruments, means)}}
+
+
+def format_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Interval:
+    """Losses and timing sums between two log lines; the losses stay device tensors until
+    :meth:`settle` (one host sync per log line, not per step)."""
+
+    def __init__(self, n_instruments: int):
+        self.n_instruments = n_instruments
+        self._pending: List[paddle.Tensor] = []
+        self._sizes: List[int] = []
+        self.rows: List[np.ndarray] = []  # settled per-step losses, ``[N]`` each
+        self.reader_s = self.batch_s = 0.0
+
+    def add(self, parts: paddle.Tensor, reader_s: float, batch_size: int = 1) -> None:
+        """One step's per-instrument losses ``[N]``, the mean over its ``batch_size`` examples."""
+        self._pending.append(parts)
+        self._sizes.append(batch_size)
+        self.reader_s += reader_s
+
+    def settle(self, all_reduce: Optional[Callable[[paddle.Tensor], Any]] = None) -> List[float]:
+        """Read the pending steps' losses from the device; their totals, in step order. With
+        ``all_reduce`` (an in-place sum over the ranks) they become the global batch's, the
+        same on every rank."""
+        if not self._pending:
+            return []
+        rows = paddle.stack(self._pending).astype("float64")  # [steps, N]
+        if all_reduce is not None:
+            sizes = paddle.to_tensor(self._sizes, dtype="float64").unsqueeze(1)
+            summed = paddle.concat([rows * sizes, sizes], axis=1)
+            all_reduce(summed)
+            rows = summed[:, :-1] / summed[:, -1:]
+        settled = rows.numpy()
+        self._pending, self._sizes = [], []
+        self.rows.extend(settled)
+        return [float(row.sum()) for row in settled]
+
+    @property
+    def losses(self) -> List[float]:
+        return [float(row.sum()) for row in self.rows]
+
+    @property
+    def parts(self) -> np.ndarray:
+        return np.sum(self.rows, axis=0) if self.rows else np.zeros(self.n_instruments)

@@ -1,9 +1,6 @@
-"""The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam.
-
-Spleeter's recipe by default (BN on stored statistics, no dropout, Adam lr from the config,
-random T-frame crops); checkpoints every N steps, resuming as the run's plan says (made by
-``run.py`` under the run's lock); validation loss at step 0 and every M steps; Paddle-style log
-lines; one process or one of N ``DataParallel`` ranks.
+"""The training loop: cached spectrograms -> U-Nets, L1 summed over instruments, Adam, by
+Spleeter's recipe (BN on stored statistics, no dropout, random T-frame crops); checkpoints every
+N steps, validation loss every M; one process or one of N ``DataParallel`` ranks.
 """
 
 from __future__ import annotations
@@ -13,7 +10,7 @@ import random
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -25,7 +22,7 @@ from ..errors import ModelError
 from ..files import write_errors
 from ..launch import init_distributed
 from ..model import build_model
-from ..pretrained.store import load_weights
+from ..pretrained.store import load_weights, weights_digest
 from ..runtime import paddle
 from .checkpoint import (
     CheckpointManager,
@@ -34,18 +31,18 @@ from .checkpoint import (
     rng_seed,
 )
 from .config import TrainingOptions, TrainingResult
-from .distributed import gather_digests
 from .folder import CHECKPOINTS, RunPlan
-from .reporting import Interval, VisualDL, format_eta, validation_loss
-from .steps import step_function, train_step
+from .steps import (
+    Interval,
+    VisualDL,
+    format_eta,
+    runs_side_by_side,
+    side_by_side_step,
+    train_step,
+    validation_loss,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    paddle.seed(seed)
 
 
 def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.optimizer.Adam:
@@ -58,12 +55,8 @@ def build_optimizer(model: paddle.nn.Layer, learning_rate: float) -> paddle.opti
 
 
 class Trainer:
-    """One process's share of a training run, as ``plan`` says (``run.train_model`` makes it,
-    with the ``-lm`` weights of ``options`` resolved, and has recorded it in the run folder).
-
-    Rank 0 alone logs and saves; the run folder receives ``model.safetensors`` + ``model.json``
-    and ``checkpoints/step_<N>/`` every ``save_every`` steps and at the end.
-    """
+    """One process's share of a training run, as ``plan`` says (made by ``run.train_model``);
+    rank 0 alone logs, saves checkpoints and exports the model."""
 
     def __init__(self, params: Dict[str, Any], options: TrainingOptions, plan: RunPlan):
         # BN on stored statistics in train mode is intended (Spleeter); Paddle warns about it.
@@ -81,7 +74,9 @@ class Trainer:
         self.run_dir = plan.run_dir
         self.instruments = list(params["instrument_list"])
         self.seed = int(plan.settings["recorded"].get("random_seed") or 0)
-        _seed_everything(self.seed)
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        paddle.seed(self.seed)
         self._build_data()
         self.model = build_model(
             params, batch_statistics=options.batch_statistics, dropout=options.dropout
@@ -98,7 +93,8 @@ class Trainer:
         self.initial_weights: Optional[Path] = None
         self.step = self._restore()
         self.network = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
-        self.step_function = step_function(self.network, self.device, self.scaler, train_step)
+        side_by_side = runs_side_by_side(self.network, self.device, self.scaler)  # same results
+        self.step_function = side_by_side_step if side_by_side else train_step
         self.model.train()
         self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
 
@@ -198,12 +194,7 @@ class Trainer:
         anything is saved from these weights."""
         # every rank settles at the same steps: the losses become the global batch's (what is
         # logged and returned), the same on all ranks, so they all stop together
-        all_reduce = None
-        if self.world_size > 1:
-            import paddle.distributed as dist
-
-            all_reduce = dist.all_reduce
-        losses = interval.settle(all_reduce)
+        losses = interval.settle(paddle.distributed.all_reduce if self.world_size > 1 else None)
         result.losses.extend(losses)
         if not all(np.isfinite(losses)):
             last = self.checkpoints.latest()
@@ -291,7 +282,8 @@ class Trainer:
         return result
 
     def _check_replicas(self) -> None:
-        digests = gather_digests(self.model)
+        digests: List[str] = []  # every rank's (a collective call: all ranks make it)
+        paddle.distributed.all_gather_object(digests, weights_digest(self.model.state_dict()))
         if len(set(digests)) != 1:
             raise ModelError(f"ranks ended with different parameters: {digests}")
         logger.info(

@@ -22,7 +22,7 @@ from spleeter_paddle.pretrained.store import write_model
 from spleeter_paddle.training import TrainingOptions
 from spleeter_paddle.training.checkpoint import CheckpointManager, export_model
 from spleeter_paddle.training.config import default_training_params
-from spleeter_paddle.training.initial import resolve_initial_weights
+from spleeter_paddle.training.folder import resolve_initial_weights
 from spleeter_paddle.training.run import plan_run, train_model, write_run_settings
 from spleeter_paddle.training.trainer import build_optimizer
 

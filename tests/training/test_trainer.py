@@ -17,7 +17,7 @@ from spleeter_paddle.errors import ModelError
 from spleeter_paddle.model import build_model
 from spleeter_paddle.pretrained.store import load_weights, read_metadata, read_weights
 from spleeter_paddle.training import TrainingOptions, train_model
-from spleeter_paddle.training.initial import resolve_initial_weights
+from spleeter_paddle.training.folder import resolve_initial_weights
 
 
 def _options(run_dir: Path, **changes) -> TrainingOptions:
