@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -184,6 +185,32 @@ def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = Non
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(launcher.pid, signal.SIGKILL)
     launcher.wait()
+
+
+class LogRelay:
+    """Called every second (``run_launched``'s ``on_tick``): copies to this process's stderr the
+    new lines of a worker's log that are this library's log records (``logs.LOG_FORMAT``), so
+    that rank 0's progress shows while the launcher's own chatter and a dying collective's C++
+    dump stay in the log folder."""
+
+    RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[ *[A-Z]+\] - ")
+
+    def __init__(self, log: Path):
+        self.log, self.offset = Path(log), 0
+
+    def __call__(self) -> None:
+        try:
+            with open(self.log, "rb") as stream:
+                stream.seek(self.offset)
+                data = stream.read()
+        except OSError:  # not written yet
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            if self.RECORD.match(line):
+                sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 # --- a job whose items (songs) are shared between the processes --------------------------------

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..data.cache_files import SpectrogramCache
 from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
-from ..launch import LaunchOptions, run_launched
+from ..launch import LaunchOptions, LogRelay, run_launched
 from .checkpoint import CheckpointManager
 from .config import LoadModel, TrainingOptions, TrainingResult
 from .folder import (
@@ -259,13 +259,18 @@ def launch_training(
 ) -> int:
     """Run ``launch.n_procs`` training processes per node by ``options`` (TrainingOptions fields)
     and ``plan`` (``RunPlan.to_json()``); returns the launcher's exit status. ``keep_fds`` (the run
-    lock) stay open in the launcher."""
+    lock) stay open in the launcher. The launcher's output goes to ``launcher.log`` in the log
+    folder; rank 0's log records are relayed here as they come."""
     run_dir = Path(options["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    launch = dataclasses.replace(launch, log_dir=str(worker_log_dir(run_dir, launch)))
+    log_dir = worker_log_dir(run_dir, launch)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    launch = dataclasses.replace(launch, log_dir=str(log_dir))
     job = {"task": "train", "params": params, "options": options, "plan": plan}
     device = options.get("device", "auto")
-    return run_launched(job, run_dir, launch, device, extra_env, keep_fds)
+    return run_launched(
+        job, run_dir, launch, device, extra_env, keep_fds,
+        output=log_dir / "launcher.log", on_tick=LogRelay(log_dir / "workerlog.0"),
+    )  # fmt: skip
 
 
 def _start(
