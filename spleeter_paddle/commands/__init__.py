@@ -82,8 +82,11 @@ def run_guarded(
     Ctrl-C, SIGTERM and SIGHUP unwind the command (temporary files are removed on the way) and
     exit with 128 + the signal number.
     """
+    from ..pretrained.archives import check_network_settings
+
     try:
         with _signals_unwind():
+            check_network_settings()  # the environment's values, before any work
             return int(run(args) or 0)
     except SpleeterError as error:
         print(f"{prog}: error: {one_line(str(error))}", file=sys.stderr)

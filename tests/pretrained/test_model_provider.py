@@ -232,6 +232,9 @@ def test_a_bad_transfer_setting_is_a_usage_error(tmp_path, name, value):
     "command, name, value",
     [
         (["models", "download", "-p", "spleeter:4stems"], "SPLEETER_PADDLE_OFFLINE", "maybe"),
+        # a command that downloads nothing checks them too (the weights are already there)
+        (["separate", "-o", "out", "a.wav"], "SPLEETER_PADDLE_OFFLINE", "maybe"),
+        (["separate", "-o", "out", "a.wav"], "SPLEETER_PADDLE_TIMEOUT", "-1"),
         (["evaluate", "--data", "songs", "-o", "out"], "OMP_NUM_THREADS", "many"),
         (["evaluate", "--data", "songs", "-o", "out"], "OMP_NUM_THREADS", "0"),
     ],
