@@ -308,6 +308,12 @@ def thread_count(value: Any) -> int:
     return whole_number(value, 1, MAX_THREADS)
 
 
+def cpu_threads() -> int:
+    """Threads this process may use: ``OMP_NUM_THREADS`` (the user's, or a launched worker's
+    share of the cores), else every core; a bad value is a ConfigurationError (a usage error)."""
+    return environment_value("OMP_NUM_THREADS", thread_count, 0) or os.cpu_count() or 1
+
+
 def folder_name(value: Any) -> str:
     """A name that becomes one folder (``models import -n``): not a path, printable (a newline
     would forge log lines), without blanks around it, at most 255 bytes."""

@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from ..errors import ConfigurationError
 from ..logs import one_line
-from ..options import checked, folder_name, fraction, segment_frames, whole_number
+from ..options import checked, cpu_threads, folder_name, fraction, segment_frames, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
 from . import argument_type, run_script
 from .flags import (
@@ -126,9 +126,7 @@ def _check_options(args: argparse.Namespace) -> None:
         value = getattr(args, attribute)
         if value is not None:
             checked(f"{name} {value}:", check, value, error=ConfigurationError)
-    from ..evaluation.metrics import scoring_threads
-
-    scoring_threads()  # a bad OMP_NUM_THREADS, before any song is read
+    cpu_threads()  # a bad OMP_NUM_THREADS, before any song is read
 
 
 def _check_not_the_dataset(output: str, dataset: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from ..errors import DataError, SpleeterError
-from ..options import checked, environment_value, thread_count, whole_number
+from ..options import checked, cpu_threads, whole_number
 from ..sigsep import import_museval
 from . import bsseval, stability
 from .tracks import Track, target_sort_key
@@ -105,7 +105,7 @@ def score_track(
         group_estimates = np.stack([np.asarray(estimates[t], dtype=np.float64) for t in group])
         if implementation == "fast":
             sdr, isr, sir, sar = bsseval.evaluate(
-                group_references, group_estimates, win=win, hop=hop, workers=scoring_threads()
+                group_references, group_estimates, win=win, hop=hop, workers=cpu_threads()
             )
         else:
             # one BLAS thread: museval's LU then rounds the same way whatever the machine's
@@ -119,7 +119,7 @@ def score_track(
         if check_stability:
             frames = np.stack([sdr, isr, sir, sar])
             perturbed = stability.rescore(
-                group_references, group_estimates, win, hop, implementation, scoring_threads()
+                group_references, group_estimates, win, hop, implementation, cpu_threads()
             )
             checked = stability.compare(frames, perturbed)
         stability_s += time.perf_counter() - began
@@ -144,12 +144,6 @@ def score_track(
         **(extra or {}),
     }
     return TrackResult(track.key, store.json, separation_s, metrics_s)
-
-
-def scoring_threads() -> int:
-    """Threads for the fast scoring: this process's BLAS share, ``OMP_NUM_THREADS`` (set for
-    pool workers), else every core; a bad value is a ConfigurationError (a usage error)."""
-    return environment_value("OMP_NUM_THREADS", thread_count, 0) or os.cpu_count() or 1
 
 
 def check_lengths(

@@ -9,12 +9,13 @@ imported when a runner is made, so the names here load nothing.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
+
+from ..options import cpu_threads
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class PredictorRunner:
         elif device == "cpu":
             config.disable_gpu()
             config.enable_mkldnn()
-            config.set_cpu_math_library_num_threads(os.cpu_count() or 1)
+            config.set_cpu_math_library_num_threads(cpu_threads())
         else:
             raise RuntimeError(f"no inference predictor for device {device}")
         config.disable_glog_info()
@@ -105,7 +106,7 @@ class OnnxRuntimeRunner:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = cpu_threads()
         providers = ["CPUExecutionProvider"]
         if device.startswith("gpu") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": _gpu_index(device)}))
