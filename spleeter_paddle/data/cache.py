@@ -30,7 +30,7 @@ from .cache_files import (
     read_entry,
     write_json,
 )
-from .loader import forked_pool
+from .loader import worker_pool
 from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
@@ -264,7 +264,7 @@ def build_cache(
         if workers == 1 or len(jobs) <= 1:
             results = list(tqdm(map(_cache_song, jobs), **bar))
         else:
-            with forked_pool(workers) as pool:
+            with worker_pool(workers) as pool:
                 futures = as_completed([pool.submit(_cache_song, job) for job in jobs])
                 results = [future.result() for future in tqdm(futures, **bar)]
         for result in results:

@@ -20,14 +20,21 @@ import numpy as np
 from ..errors import DataError, SpleeterError
 
 PREFETCH = 2  # batches in flight per worker
-_dataset: Any = None  # the dataset a worker process serves (inherited when forked)
+_dataset: Any = None  # the dataset a worker process serves (set by _start_worker)
 
 
-def forked_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
-    """Worker processes forked where the system can (as ``paddle.io.DataLoader`` does: nothing
-    is imported again in each worker), spawned elsewhere."""
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(workers, get_context(method), *initializer)
+def worker_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
+    """Worker processes forked from a clean server process where the system has one
+    (``forkserver``), spawned elsewhere; never forked from this process, which may hold threads
+    (Paddle's, scipy's FFT pool: forking beside those can hang in the FFT pool's fork handler).
+    The server loads only this module; a worker imports what its task needs, and a script that
+    calls this without an ``if __name__ == "__main__":`` guard is not run again."""
+    if "forkserver" in get_all_start_methods():
+        context = get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+    else:
+        context = get_context("spawn")
+    return ProcessPoolExecutor(workers, context, *initializer)
 
 
 def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
@@ -96,7 +103,7 @@ def _from_shared(name: str, layout: List[Tuple]) -> Tuple[np.ndarray, ...]:
 class BatchLoader:
     """Iterate ``batch_sampler`` over ``dataset``, yielding tuples of Paddle tensors.
 
-    ``num_workers`` 0 loads in this process; N > 0 forks N worker processes once (each batch
+    ``num_workers`` 0 loads in this process; N > 0 starts N worker processes once (``worker_pool``) (each batch
     carries the dataset's current ``epoch``), with two batches in flight per worker.
     Call :meth:`close` (or let the loader be collected) to stop them.
     """
@@ -145,7 +152,7 @@ class BatchLoader:
 
     def _parallel(self) -> Iterator[Tuple[np.ndarray, ...]]:
         if self._pool is None:  # started once, kept across epochs
-            self._pool = forked_pool(self.num_workers, _start_worker, (self.dataset,))
+            self._pool = worker_pool(self.num_workers, _start_worker, (self.dataset,))
         pool, pending = self._pool, deque()  # type: ignore[var-annotated]
         epoch = getattr(self.dataset, "epoch", None) if hasattr(self.dataset, "set_epoch") else None
         sampler = iter(self.batch_sampler)
