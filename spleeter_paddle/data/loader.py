@@ -27,11 +27,12 @@ def worker_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
     """Worker processes forked from a clean server process where the system has one
     (``forkserver``), spawned elsewhere; never forked from this process, which may hold threads
     (Paddle's, scipy's FFT pool: forking beside those can hang in the FFT pool's fork handler).
-    The server loads only this module; a worker imports what its task needs, and a script that
-    calls this without an ``if __name__ == "__main__":`` guard is not run again."""
+    The server loads the cache builder (no Paddle, no threads of its own), so its workers start
+    at once; a script that calls this without an ``if __name__ == "__main__":`` guard is not run
+    again."""
     if "forkserver" in get_all_start_methods():
         context = get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([__name__, f"{__package__}.cache"])
     else:
         context = get_context("spawn")
     return ProcessPoolExecutor(workers, context, *initializer)
@@ -103,8 +104,9 @@ def _from_shared(name: str, layout: List[Tuple]) -> Tuple[np.ndarray, ...]:
 class BatchLoader:
     """Iterate ``batch_sampler`` over ``dataset``, yielding tuples of Paddle tensors.
 
-    ``num_workers`` 0 loads in this process; N > 0 starts N worker processes once (``worker_pool``) (each batch
-    carries the dataset's current ``epoch``), with two batches in flight per worker.
+    ``num_workers`` 0 loads in this process; N > 0 starts N worker processes once
+    (:func:`worker_pool`; each batch carries the dataset's current ``epoch``), with two batches in
+    flight per worker.
     Call :meth:`close` (or let the loader be collected) to stop them.
     """
 
