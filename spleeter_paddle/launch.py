@@ -187,6 +187,20 @@ def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = Non
     launcher.wait()
 
 
+def new_lines(path: Path, offsets: Dict[Path, int]) -> List[bytes]:
+    """The whole lines written to ``path`` since the last call (``offsets`` keeps how far each
+    file was read); none while it does not exist yet."""
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(offsets.get(path, 0))
+            data = stream.read()
+    except FileNotFoundError:
+        return []
+    complete = data[: data.rfind(b"\n") + 1]
+    offsets[path] = offsets.get(path, 0) + len(complete)
+    return complete.splitlines()
+
+
 class LogRelay:
     """Called every second (``run_launched``'s ``on_tick``): copies to this process's stderr the
     new lines of a worker's log that are this library's log records (``logs.LOG_FORMAT``), so
@@ -196,20 +210,17 @@ class LogRelay:
     RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[ *[A-Z]+\] - ")
 
     def __init__(self, log: Path):
-        self.log, self.offset = Path(log), 0
+        self.log, self.offsets = Path(log), {}
 
     def __call__(self) -> None:
         try:
-            with open(self.log, "rb") as stream:
-                stream.seek(self.offset)
-                data = stream.read()
-        except OSError:  # not written yet
+            lines = new_lines(self.log, self.offsets)
+        except OSError:  # unreadable for now: the logs stay in the log folder
             return
-        complete = data[: data.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.decode("utf-8", errors="replace").splitlines():
-            if self.RECORD.match(line):
-                sys.stderr.write(line + "\n")
+        for line in lines:
+            text = line.decode("utf-8", errors="replace")
+            if self.RECORD.match(text):
+                sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
 
@@ -287,12 +298,8 @@ class JobFolder:
 
         def read() -> None:  # the outcomes' whole lines written since the last read
             for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
-                with open(path, "rb") as stream:
-                    stream.seek(self._offsets.get(path, 0))
-                    data = stream.read()
-                complete = data[: data.rfind(b"\n") + 1]
-                self._offsets[path] = self._offsets.get(path, 0) + len(complete)
-                for outcome in (json.loads(line) for line in complete.splitlines() if line.strip()):
+                lines = new_lines(path, self._offsets)
+                for outcome in (json.loads(line) for line in lines if line.strip()):
                     if outcome["name"] not in self.outcomes:
                         self.outcomes[outcome["name"]] = outcome
                         report(outcome)

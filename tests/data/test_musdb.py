@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,19 +70,26 @@ def test_not_a_musdb_root(tmp_path: Path):
         convert_musdb(tmp_path, tmp_path / "dataset", show_progress=False)
 
 
+def _write_stem_file(path: Path, song, n_streams: int = len(STEM_IDS), bitrate: str = "128k"):
+    """``path``: an AAC ``.stem.mp4`` of ``song``'s first ``n_streams`` stems in MUSDB18's order
+    (mixture first), written by ffmpeg."""
+    command = ["ffmpeg", "-v", "error", "-y"]
+    with tempfile.TemporaryDirectory() as scratch:
+        for stem in sorted(STEM_IDS, key=STEM_IDS.get)[:n_streams]:
+            sf.write(Path(scratch) / f"{stem}.wav", song[stem], 44100)
+            command += ["-i", str(Path(scratch) / f"{stem}.wav")]
+        for index in range(n_streams):
+            command += ["-map", str(index)]
+        command += ["-c:a", "aac", "-b:a", bitrate, str(path)]
+        subprocess.run(command, check=True)
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="MUSDB18 stems need ffmpeg")
 def test_stem_mp4_to_all_stems(tmp_path: Path):
     """A 5-stream AAC .stem.mp4 (MUSDB18's format) is decoded through musdb/stempeg."""
     song = generate_song(1.5, seed=3)
     (tmp_path / "musdb" / "train").mkdir(parents=True)
-    command = ["ffmpeg", "-v", "error", "-y"]
-    for name in sorted(STEM_IDS, key=STEM_IDS.get):
-        sf.write(tmp_path / f"{name}.wav", song[name], 44100)
-        command += ["-i", str(tmp_path / f"{name}.wav")]
-    for index in range(len(STEM_IDS)):
-        command += ["-map", str(index)]
-    command += ["-c:a", "aac", "-b:a", "256k", str(tmp_path / "musdb/train/A - B.stem.mp4")]
-    subprocess.run(command, check=True)
+    _write_stem_file(tmp_path / "musdb/train/A - B.stem.mp4", song, bitrate="256k")
     assert not detect_is_wav(tmp_path / "musdb")
     report = convert_musdb(
         tmp_path / "musdb", tmp_path / "dataset", stems="all", show_progress=False
@@ -105,14 +113,7 @@ def test_a_one_stream_stem_file_is_one_failed_song_and_the_rest_converts(tmp_pat
     folder = tmp_path / "musdb" / "train"
     folder.mkdir(parents=True)
     for name, n_streams in (("A - Good", len(STEM_IDS)), ("B - Lonely", 1)):
-        command = ["ffmpeg", "-v", "error", "-y"]
-        for stem in sorted(STEM_IDS, key=STEM_IDS.get)[:n_streams]:
-            sf.write(tmp_path / f"{stem}.wav", song[stem], 44100)
-            command += ["-i", str(tmp_path / f"{stem}.wav")]
-        for index in range(n_streams):
-            command += ["-map", str(index)]
-        command += ["-c:a", "aac", "-b:a", "128k", str(folder / f"{name}.stem.mp4")]
-        subprocess.run(command, check=True)
+        _write_stem_file(folder / f"{name}.stem.mp4", song, n_streams)
     report = convert_musdb(tmp_path / "musdb", tmp_path / "dataset", stems="2", show_progress=False)
     assert report.written == ["train/A - Good"]
     assert len(report.failed) == 1
@@ -127,14 +128,7 @@ def test_a_malformed_stem_file_is_one_failed_song_and_the_rest_converts(tmp_path
     song = generate_song(1.5, seed=3)
     folder = tmp_path / "musdb" / "train"
     folder.mkdir(parents=True)
-    command = ["ffmpeg", "-v", "error", "-y"]
-    for stem in sorted(STEM_IDS, key=STEM_IDS.get):
-        sf.write(tmp_path / f"{stem}.wav", song[stem], 44100)
-        command += ["-i", str(tmp_path / f"{stem}.wav")]
-    for index in range(len(STEM_IDS)):
-        command += ["-map", str(index)]
-    command += ["-c:a", "aac", "-b:a", "128k", str(folder / "B - Good.stem.mp4")]
-    subprocess.run(command, check=True)
+    _write_stem_file(folder / "B - Good.stem.mp4", song)
     (folder / "A - Broken.stem.mp4").write_bytes(content)
     report = convert_musdb(tmp_path / "musdb", tmp_path / "dataset", stems="2", show_progress=False)
     assert report.written == ["train/B - Good"]
