@@ -12,6 +12,7 @@ from ..audio.adapter import is_default_adapter_name
 from ..errors import AudioError
 from ..files import same_file_key
 from . import outputs
+from .arguments import stems_setting
 
 if TYPE_CHECKING:
     from .batch import CheckedOptions
@@ -83,7 +84,6 @@ def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> Lis
     write (same input version, weights, config and options: ``outputs.stems_done``). A user's
     ``adapter`` writes untagged files: its songs are never done. Provisions the model's weights."""
     from ..pretrained.weights import pretrained_weights
-    from .separator import stems_setting
 
     if not is_default_adapter_name(adapter) or not any(item.paths for item in plan):
         return plan
