@@ -42,12 +42,6 @@ _HEADERS = {
 }
 
 
-def writable_codecs() -> list:
-    """The output codecs this machine can write (m4a/wma, and mp3/ogg with an old libsndfile,
-    need ffmpeg)."""
-    return [codec for codec in CODECS if can_write(codec)]
-
-
 def installed_presets() -> list:
     """The presets whose weights are in the model home already (the others are fetched when a
     job first needs them)."""
@@ -83,7 +77,7 @@ def create_app(
     store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)
     max_bytes = int(max_upload_mb * 1024 * 1024)
-    codecs = writable_codecs()
+    codecs = [codec for codec in CODECS if can_write(codec)]  # m4a/wma may need ffmpeg
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
