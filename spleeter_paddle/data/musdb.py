@@ -167,13 +167,6 @@ def _read_stem_track(path: Path, subset: str) -> Tuple[Dict[str, np.ndarray], in
     return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
 
 
-def owner_tag(stem: str, source: Path) -> str:
-    """The ``comment`` tag of every output of ``stem`` from ``source`` (``ownership.stem_tag``,
-    kind ``musdb``): such a file is this tool's own and may be replaced (what it was made from
-    is the song record's: an older version's tag added the source version after it)."""
-    return ownership.stem_tag(TAG_KIND, stem, source)
-
-
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
     """16-bit PCM WAV (float WAV if it would clip) with ``tag``, written atomically."""
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
@@ -247,7 +240,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
                 waveform = sources["drums"] + sources["bass"] + sources["other"]
             else:
                 waveform = sources[stem]
-            _write_wav(path, waveform, sample_rate, owner_tag(stem, song.source))
+            _write_wav(path, waveform, sample_rate, ownership.stem_tag(TAG_KIND, stem, song.source))
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None
