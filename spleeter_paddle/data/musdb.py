@@ -140,18 +140,20 @@ def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
     plans = []
     for name in (name for name in names if name.endswith(STEM_FILE)):
         path = folder / name
-        listed, read = partial(dict, {name: path}), partial(_read_stem_track, path, subset)
+        listed, read = partial(dict, {name: path}), partial(read_stem_file, path)
         plans.append(SongPlan(name[: -len(STEM_FILE)], path, [path], listed, read))
     return plans
 
 
-def _read_stem_track(path: Path, subset: str) -> Tuple[Dict[str, np.ndarray], int]:
+def read_stem_file(path: Path) -> Tuple[Dict[str, np.ndarray], int]:
+    """``({source: (n, channels) float32}, sample_rate)`` of a MUSDB18 ``.stem.mp4``, every
+    stream decoded by ffmpeg as musdb decodes it (16-bit): the one reader of ``download-musdb``
+    and ``evaluate``. DataError naming the file when it cannot be decoded, changed while read or
+    holds too few streams."""
     musdb = import_musdb()
     try:
         before = file_identity(path)
-        track = musdb.MultiTrack(
-            name=path.name[: -len(STEM_FILE)], path=str(path), subset=subset, stem_id=0
-        )
+        track = musdb.MultiTrack(name=path.name[: -len(STEM_FILE)], path=str(path), stem_id=0)
         stems = np.asarray(track.stems, dtype=np.float32)
     except Exception as error:  # stempeg/ffmpeg failures, of this file only
         raise DataError(f"{path}: cannot decode stems ({error})") from None
