@@ -35,6 +35,7 @@ OUTPUT_STEMS = {
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
 SUBSETS = MUSDB_SUBSETS
+STEM_FILE = ".stem.mp4"
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
 
@@ -125,9 +126,6 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     if problem is not None:
         raise DataError(problem)
     return sources, next(iter(probes.values()))[1]
-
-
-STEM_FILE = ".stem.mp4"
 
 
 def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..audio.io import audio_info
-from ..data.musdb import STEM_IDS, detect_is_wav, read_stem_file
+from ..data.musdb import STEM_FILE, STEM_IDS, detect_is_wav, read_stem_file
 from ..errors import DataError
 from ..sigsep import import_musdb
 from .tracks import (
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 MUSDB_SOURCES = ("vocals", "drums", "bass", "other")
 MUSDB_TARGETS = {source: (source,) for source in MUSDB_SOURCES}
 MUSDB_TARGETS["accompaniment"] = ("bass", "drums", "other")
-STEM_SUFFIX = ".stem.mp4"
 
 
 class MusdbTrack(FolderTrack):
@@ -43,9 +42,9 @@ class MusdbTrack(FolderTrack):
     whose streams ffmpeg decodes as musdb does (``data.musdb.read_stem_file``)."""
 
     def __init__(self, path: Path, subset: str):
-        self.is_stem_file = path.name.endswith(STEM_SUFFIX) and not path.is_dir()
+        self.is_stem_file = path.name.endswith(STEM_FILE) and not path.is_dir()
         if self.is_stem_file:
-            name, mixture, files = path.name[: -len(STEM_SUFFIX)], path, {}
+            name, mixture, files = path.name[: -len(STEM_FILE)], path, {}
         else:
             files = {source: path / f"{source}.wav" for source in MUSDB_SOURCES}
             name, mixture = path.name, path / f"{MIXTURE_NAME}.wav"
@@ -126,7 +125,7 @@ def musdb_tracks(
         MusdbTrack(path, subset)
         for subset in subsets
         for path in (
-            sub_folders(root / subset) if is_wav else sorted((root / subset).glob("*.stem.mp4"))
+            sub_folders(root / subset) if is_wav else sorted((root / subset).glob(f"*{STEM_FILE}"))
         )
     ]
     if not tracks:
