@@ -89,21 +89,6 @@ class MusdbTrack(FolderTrack):
         return {target: sum(stereo[s] for s in MUSDB_TARGETS[target]) for target in targets}
 
 
-class BrokenTrack(Track):
-    """A song that cannot even be opened: listed, so that it is reported as failed."""
-
-    def __init__(self, name: str, subset: str, location: str, problem: str):
-        self.name, self.subset, self._location = name, subset, location
-        self.targets, self.rate, self.problem = (), 0, problem
-
-    @property
-    def location(self) -> str:
-        return self._location
-
-    def files(self) -> Dict[str, Path]:
-        return {MIXTURE_NAME: Path(self._location)}
-
-
 def musdb_tracks(
     root: Union[str, Path], subsets: Sequence[str] = ("test",), is_wav: Optional[bool] = None
 ) -> List[Track]:
