@@ -142,17 +142,6 @@ def _check_not_the_dataset(output: str, dataset: str) -> None:
         )
 
 
-def _sample(tracks, selected, fraction: float, seed: int) -> dict:
-    """How the songs were drawn, for the summary."""
-    return {
-        "fraction": fraction,
-        "seed": seed,
-        "of": len(tracks),
-        "selected": len(selected),
-        "songs": [track.key for track in selected],
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate as ``args`` say and print the table; SpleeterError on bad input. Exit status 1
     when some songs failed (each named on an ``ERROR <song>: <problem>`` line)."""
@@ -182,9 +171,14 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    result = _evaluate(
-        args, source, selected, _sample(tracks, selected, args.fraction, args.seed), settings, label
-    )
+    sample = {  # how the songs were drawn, for the summary
+        "fraction": args.fraction,
+        "seed": args.seed,
+        "of": len(tracks),
+        "selected": len(selected),
+        "songs": [track.key for track in selected],
+    }
+    result = _evaluate(args, source, selected, sample, settings, label)
     print(format_table(result.summary))
     print(
         f"outputs: {one_line(str(result.output_dir))}/ (metrics/: per-song JSON; "
