@@ -31,6 +31,7 @@ from spleeter_paddle.options import (
     truth_value,
     whole_number,
 )
+from spleeter_paddle.vocab import AUGMENTATIONS
 
 if TYPE_CHECKING:
     from spleeter_paddle.training.trainer import TrainingOptions
@@ -39,13 +40,6 @@ MODES = ("process_data", "train", "fast_train")
 
 
 str2bool = argument_type(truth_value)  # ``True``/``False`` (any case, yes/no, 1/0) -> bool
-
-
-def augmentation_names(text: str) -> tuple:
-    """``--augment``: a comma list of the dataset's augmentations, checked when parsed."""
-    from spleeter_paddle.vocab import AUGMENTATIONS
-
-    return name_list(text, AUGMENTATIONS)
 
 
 def switch(*names: str, help: str) -> Flag:
@@ -75,7 +69,7 @@ TRAINING_FLAGS = (
     switch("--batch-statistics", help="BN on batch statistics (Spleeter trained on stored ones)"),
     switch("--dropout", help="enable dropout"),
     flag("--augment", dest="augmentation", metavar="AUGMENT",
-         type=argument_type(augmentation_names), default=(),
+         type=argument_type(name_list, AUGMENTATIONS), default=(),
          help="comma list of gain,swap,remix (default none)"),
     flag("--visualdl", dest="visualdl_dir", metavar="VISUALDL", default=None, help="VisualDL log directory"),
 )
