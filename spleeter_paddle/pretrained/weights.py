@@ -37,10 +37,6 @@ class PretrainedWeights:
         _, self.sha256 = verified_weights_bytes(self.directory)
         self._model = None
 
-    @property
-    def weights_path(self) -> Path:
-        return self.directory / WEIGHTS_FILE
-
     def graph_identity(self) -> Dict[str, Any]:
         """What defines the eval-mode network: its class, configuration and weight bytes."""
         from ..model import graph_config, model_class
@@ -59,7 +55,7 @@ class PretrainedWeights:
 
             arrays = read_weights(self.directory, self.sha256)
             model = build_model(dict(self.params), initialise=False)  # every weight is set next
-            assign_weights(model, arrays, self.weights_path)
+            assign_weights(model, arrays, self.directory / WEIGHTS_FILE)
             model.eval()
             self._model = model
         return self._model
