@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import DataError, SpleeterError
 from ..options import checked, cpu_threads, whole_number
 from ..sigsep import import_museval
-from . import bsseval, stability
+from . import stability
 from .tracks import Track, target_sort_key
 
 METRICS = ("SDR", "SIR", "SAR", "ISR")
@@ -103,23 +103,15 @@ def score_track(
         skip = "vocals" if index == 0 and len(groups) == 2 else None
         group_references = np.stack([references[t] for t in group])
         group_estimates = np.stack([np.asarray(estimates[t], dtype=np.float64) for t in group])
-        if implementation == "fast":
-            sdr, isr, sir, sar = bsseval.evaluate(
-                group_references, group_estimates, win=win, hop=hop, workers=cpu_threads()
-            )
-        else:
-            # one BLAS thread: museval's LU then rounds the same way whatever the machine's
-            # load or core count (its SAR moves by 0.1 dB with it on decoded AAC references)
-            with bsseval.one_blas_thread():
-                sdr, isr, sir, sar = museval.evaluate(
-                    group_references, group_estimates, win=win, hop=hop, mode="v4"
-                )
+        frames = stability.bss_v4(
+            group_references, group_estimates, win, hop, implementation, cpu_threads()
+        )
+        sdr, isr, sir, sar = frames
         values = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
         began, checked = time.perf_counter(), {}
         if check_stability:
-            frames = np.stack([sdr, isr, sir, sar])
-            perturbed = stability.rescore(
-                group_references, group_estimates, win, hop, implementation, cpu_threads()
+            perturbed = stability.bss_v4(
+                group_references, group_estimates, win, hop, implementation, cpu_threads(), True
             )
             checked = stability.compare(frames, perturbed)
         stability_s += time.perf_counter() - began
