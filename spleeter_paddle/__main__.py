@@ -8,11 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
-from statistics import median
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import typer
@@ -132,20 +130,20 @@ def _workers_without_your_script() -> Iterator[None]:
 
 def compile_metrics(output_path: Path, mus_dir: Path) -> Dict[str, Dict[str, List[float]]]:
     """Spleeter's metrics dict from this run's song JSON (museval's format): per instrument and
-    metric, each song's median over its frames, NaN frames left out."""
+    metric, each song's median over its frames, NaN frames left out (``results.csv``'s score)."""
+    from .evaluation.aggregate import song_scores
     from .evaluation.report import METRICS_DIRECTORY
 
     songs = sorted(path.name for path in (mus_dir / EVALUATION_SPLIT).iterdir() if path.is_dir())
+    folder = output_path / METRICS_DIRECTORY / EVALUATION_SPLIT
+    scores = {
+        f"{EVALUATION_SPLIT}/{song}": json.loads((folder / f"{song}.json").read_text())
+        for song in songs
+    }
     metrics: Dict[str, Dict[str, List[float]]] = {}
-    for song in songs:
-        path = output_path / METRICS_DIRECTORY / EVALUATION_SPLIT / f"{song}.json"
-        document = json.loads(path.read_text())
-        for target in document["targets"]:
-            values = metrics.setdefault(target["name"], {name: [] for name in EVALUATION_METRICS})
-            for name in EVALUATION_METRICS:
-                frames = [frame["metrics"][name] for frame in target["frames"]]
-                finite = [value for value in frames if value is not None and not math.isnan(value)]
-                values[name].append(median(finite) if finite else math.nan)
+    for row in song_scores(scores).itertuples(index=False):
+        values = metrics.setdefault(row.target, {name: [] for name in EVALUATION_METRICS})
+        values[row.metric].append(float(row.score))
     return metrics
 
 
