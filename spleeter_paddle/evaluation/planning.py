@@ -20,20 +20,6 @@ from .tracks import Track
 logger = logging.getLogger(__name__)
 
 
-def scored_targets(instruments: Sequence[str], track: Track) -> List[str]:
-    """The model's instruments that have a reference in ``track`` (DataError if museval can't
-    score them: it needs two)."""
-    targets = [name for name in instruments if name in track.targets]
-    try:
-        target_groups(targets)
-    except DataError:
-        raise DataError(
-            f"{track.location}: references for {', '.join(targets) or 'none'} of the model's"
-            f" {', '.join(instruments)}; museval needs at least two (e.g. vocals and accompaniment)"
-        ) from None
-    return targets
-
-
 def read_scores(path: Path) -> Dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,12 +54,19 @@ def _plan(
         if twice:
             fail_song(failed, track, twice)
             continue
+        targets = [name for name in instruments if name in track.targets]
         try:
-            plan[track.key] = scored_targets(instruments, track)
-            sources[track.key] = source
-        except DataError as error:
-            mismatch = mismatch or error
-            fail_song(failed, track, str(error))
+            target_groups(targets)  # museval needs two
+        except DataError:
+            problem = (
+                f"{track.location}: references for {', '.join(targets) or 'none'} of the model's"
+                f" {', '.join(instruments)}; museval needs at least two (e.g. vocals and"
+                " accompaniment)"
+            )
+            mismatch = mismatch or DataError(problem)
+            fail_song(failed, track, problem)
+            continue
+        plan[track.key], sources[track.key] = targets, source
     if not plan and mismatch is not None:
         raise mismatch
     return plan, sources
@@ -107,19 +100,35 @@ def _stored_conflict(
     return None
 
 
+def _more(items: Sequence[Any]) -> str:
+    return f" (and {len(items) - 1} more songs)" if len(items) > 1 else ""
+
+
 def _resume(
     tracks: Sequence[Track],
     plan: Dict[str, List[str]],
     sources: Dict[str, Dict[str, Any]],
     output_dir: Path,
     setting: Dict,
+    undescribed: Any = None,
 ) -> Tuple[List[Track], List[str]]:
     """``(songs to score, keys of songs resumed)``; DataError if any stored song was made with
-    another setting (never relabelled)."""
+    another setting (never relabelled), or if any song is stored at all when ``undescribed``
+    (the separator, when it cannot say what defines its output: it can never tell that stored
+    scores are its own)."""
+    stored = [json_path(output_dir, t) for t in tracks if json_path(output_dir, t).is_file()]
+    if stored and undescribed is not None:
+        raise DataError(
+            f"{stored[0]}{_more(stored)}: holds scores, and separator"
+            f" {type(undescribed).__name__} cannot tell what defines its output (no"
+            " evaluation_setting()), so they cannot be resumed: pass overwrite=True to score"
+            " again here, a new output_dir, or give the separator an evaluation_setting() method"
+            " (or pass setting=)"
+        )
     todo, resumed, conflicts = [], [], []
     for track in tracks:
         path = json_path(output_dir, track)
-        if not path.is_file():
+        if path not in stored:
             todo.append(track)
             continue
         scores = read_scores(path)
@@ -132,10 +141,9 @@ def _resume(
         else:
             resumed.append(track.key)
     if conflicts:
-        more = f" (and {len(conflicts) - 1} more songs)" if len(conflicts) > 1 else ""
         raise DataError(
-            f"{conflicts[0]}{more}; refusing to mix scores: pass --overwrite to score again"
-            " here, or -o a new folder"
+            f"{conflicts[0]}{_more(conflicts)}; refusing to mix scores: pass --overwrite to score"
+            " again here, or -o a new folder"
         )
     return todo, resumed
 
@@ -184,9 +192,10 @@ def prepare_run(
         path = json_path(output_dir, track)
         if path.exists() and not path.is_file():
             raise DataError(f"{path}: exists and is not a regular file; cannot write scores there")
-    if described is None and not overwrite:
-        _refuse_undescribed_resume(separator, usable, output_dir)
-    todo, resumed = (usable, []) if overwrite else _resume(usable, plan, sources, output_dir, key)
+    undescribed = separator if described is None else None
+    todo, resumed = (
+        (usable, []) if overwrite else _resume(usable, plan, sources, output_dir, key, undescribed)
+    )
     if resumed:
         logger.info(
             "%d of %d songs already scored in %s with this setting (resuming)",
@@ -197,17 +206,3 @@ def prepare_run(
     return EvaluationRun(
         output_dir, list(instruments), tracks, key, plan, usable, todo, resumed, failed
     )
-
-
-def _refuse_undescribed_resume(separator, tracks: Sequence[Track], output_dir: Path) -> None:
-    """DataError if a song of ``tracks`` already has scores in ``output_dir``: a separator that
-    cannot say what defines its output can never tell that stored scores are its own."""
-    stored = [json_path(output_dir, t) for t in tracks if json_path(output_dir, t).is_file()]
-    if stored:
-        more = f" (and {len(stored) - 1} more songs)" if len(stored) > 1 else ""
-        raise DataError(
-            f"{stored[0]}{more}: holds scores, and separator {type(separator).__name__} cannot"
-            " tell what defines its output (no evaluation_setting()), so they cannot be resumed:"
-            " pass overwrite=True to score again here, a new output_dir, or give the separator"
-            " an evaluation_setting() method (or pass setting=)"
-        )
