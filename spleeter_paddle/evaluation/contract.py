@@ -124,10 +124,9 @@ def check_estimates(
             f" {', '.join(map(str, estimates)) or 'nothing'}; its instruments are"
             f" {', '.join(instruments)})"
         )
-    checked = {}
-    for name in instruments:
-        checked[name] = _estimate(separator, name, estimates[name], n_samples, rate)
-    return checked
+    return {
+        name: _estimate(separator, name, estimates[name], n_samples, rate) for name in instruments
+    }
 
 
 def _estimate(separator: Any, name: str, value: Any, n_samples: int, rate: int) -> np.ndarray:
