@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..audio.io import audio_info
-from ..configuration import load_configuration
 from ..errors import AudioError, DataError
 from ..launch import JobFolder, LaunchOptions, launched_shares
 from .evaluator import Evaluation, EvaluationRun, finish_run, prepare_run, score_songs
-from .models import load_separator, resolve_model
+from .models import load_separator, model_settings
 from .musdb_source import folder_tracks, musdb_tracks
 from .setting import metric_setting, normalized, separator_setting
 from .tracks import Track
@@ -67,19 +66,19 @@ def evaluate_launched(
     processes per node, each with ``n_workers`` metrics processes; the same files and scores
     as one process. A worker that dies is one SpleeterError (run again: scored songs resume)."""
     from ..pretrained.weights import pretrained_weights
-    from ..separation.arguments import SEPARATION_FRAMES, check_segment_frames
-    from ..separation.separator import spleeter_setting
+    from ..separation.arguments import spleeter_setting
 
-    descriptor, directory, label = resolve_model(choice.model)
-    params = load_configuration(descriptor)
-    weights = pretrained_weights(params, model_dir=directory)  # provisioned once, here
-    frames = SEPARATION_FRAMES if choice.segment_frames is None else choice.segment_frames
-    frames = check_segment_frames(params, frames)
-    described = spleeter_setting(params, weights.state_digest(), choice.mwf, frames)
-    windows = (1.0, 1.0, check_stability, metrics)
+    settings, label = model_settings(
+        choice.model, choice.mwf, choice.device, segment_frames=choice.segment_frames
+    )
+    params = settings.params
+    weights = pretrained_weights(params, model_dir=settings.model_dir)  # provisioned once, here
+    described = spleeter_setting(
+        params, weights.state_digest(), choice.mwf, settings.segment_frames
+    )
     run = prepare_run(
         params["instrument_list"], tracks, output_dir, described, overwrite,
-        metric_setting(*windows),
+        metric_setting(1.0, 1.0, check_stability, metrics),
     )  # fmt: skip
     label += " (MWF)" if choice.mwf else ""
     start = time.perf_counter()
@@ -95,7 +94,6 @@ def evaluate_launched(
             "options": {
                 "n_workers": n_workers,
                 "label": label,
-                "windows": windows,
                 "audio": audio,
                 "overwrite": overwrite,
             },
@@ -112,10 +110,8 @@ def evaluate_launched(
 
 def _song(track: Track, run: EvaluationRun) -> Dict[str, Any]:
     """A song of the job: its key, the targets to score and its seconds (its share's weight)."""
-    files = track.files()
-    mixture = files.get("mixture") or next(iter(files.values()), None)
     try:
-        seconds = (audio_info(mixture).duration_s or 0.0) if mixture is not None else 0.0
+        seconds = audio_info(track.mixture_file).duration_s or 0.0
     except (AudioError, OSError):  # its worker reports the problem
         seconds = 0.0
     return {"name": track.key, "targets": run.plan[track.key], "seconds": seconds}
@@ -156,9 +152,8 @@ def run_job(job: Dict[str, Any]) -> int:
             {song["name"]: song["targets"] for song in share}, todo, todo, [], {},
         )  # fmt: skip
         score_songs(
-            separator, run, options["n_workers"], options["label"],
-            tuple(options["windows"]), options["audio"], options["overwrite"],
-            {"disable": True},
+            separator, run, options["n_workers"], options["label"], options["audio"],
+            options["overwrite"], {"disable": True},
             lambda key, outcome, reason: record(
                 {"name": key, "outcome": outcome, "reason": reason}
             ),

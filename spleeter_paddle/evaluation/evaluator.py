@@ -46,23 +46,22 @@ def score_songs(
     run: EvaluationRun,
     n_workers: int,
     model: str,
-    metrics: Tuple[float, float, bool, str],
     audio: bool,
     overwrite: bool,
     progress: Dict[str, Any],
     record: Optional[Callable[[str, str, Optional[str]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Separate the songs ``run`` has to do one by one here while workers score them; write
-    each song's JSON (and, with ``audio``, its separated stems). ``metrics``: ``(win_s, hop_s,
-    check_stability, implementation)``; ``record(song key, "scored" | "skipped" | "failed",
-    reason)`` is told each song's outcome.
+    each song's JSON (and, with ``audio``, its separated stems) with the metrics of ``run.key``;
+    ``record(song key, "scored" | "skipped" | "failed", reason)`` is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
-    windows = dict(zip(("win_s", "hop_s", "check_stability", "implementation"), metrics))
+    key = run.key["metrics"]
+    windows = {name: key[name] for name in ("win_s", "hop_s", "implementation")}
+    windows["check_stability"] = key["stability"] is not None
     extra = {"model": model, "setting": run.key}
-    todo = run.todo
-    by_key = {track.key: track for track in todo}
+    by_key = {track.key: track for track in run.todo}
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
     bar = tqdm(unit="song", desc="evaluate", **progress)
@@ -83,8 +82,8 @@ def score_songs(
             record(track.key, "scored", None)
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
-    with bar, MetricsPool(min(n_workers, len(todo))) as pool:
-        for track in todo:
+    with bar, MetricsPool(min(n_workers, len(run.todo))) as pool:
+        for track in run.todo:
             try:
                 # Recorded as read now: the files may have changed since the plan was made.
                 source = track_source(track)
@@ -93,17 +92,14 @@ def score_songs(
                 if audio:
                     write_estimates(run.output_dir, track, estimates, overwrite)
             except (SpleeterError, OSError, ValueError) as error:
-                bar.update()
-                fail_song(failed, track, str(error))
-                record(track.key, "failed", str(error))
+                save(TrackResult(track.key, None, 0.0, 0.0, failed=str(error)))
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in run.plan[track.key]}
             song_extra = dict(extra, source=source, separation_started_at=round(started_at, 3))
-            finished = pool.submit(
+            for result in pool.submit(
                 track, scored, separation_s=separation_s, extra=song_extra, **windows
-            )
-            for result in finished:
+            ):
                 save(result)
         for result in pool.drain():
             save(result)
@@ -176,8 +172,7 @@ def evaluate(
     )  # fmt: skip
     start = time.perf_counter()
     skipped, broken = score_songs(
-        separator, run, n_workers, model, (win_s, hop_s, check_stability, metrics),
-        audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
+        separator, run, n_workers, model, audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
                            "disable": not progress},
     )  # fmt: skip
     return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
