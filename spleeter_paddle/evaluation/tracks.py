@@ -37,61 +37,23 @@ def stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(to_stereo(waveform))
 
 
-class Track:
-    """A song with a mixture and references for some targets.
+class FolderTrack:
+    """A song: a folder ``<song>/mixture.wav`` with one file per reference (any codec
+    ``audio.io`` reads), read on demand.
+
+    ``reference_files`` maps a target to the files summed into its reference (MUSDB's
+    accompaniment is drums + bass + other when there is no accompaniment file).
 
     Attributes:
         name: song name (the JSON file stem).
         subset: ``train``/``test``/... (the JSON sub-directory).
         targets: target names that have a reference, in report order.
         rate: sample rate of the references in Hz.
+        problem: why the song cannot be scored, found at discovery (missing stem, unreadable
+            file), else None.
     """
 
-    name: str
-    subset: str
-    targets: Tuple[str, ...]
-    rate: int
-    # Why the song cannot be scored, found at discovery (missing stem, unreadable file).
     problem: Optional[str] = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.subset}/{self.name}"
-
-    @property
-    def location(self) -> str:
-        """Where the song is on disk, for messages."""
-        raise NotImplementedError
-
-    def load_mixture(self) -> np.ndarray:
-        """The mixture at :attr:`rate`, ``(n_samples, 2)`` float32."""
-        raise NotImplementedError
-
-    def files(self) -> Dict[str, Path]:
-        """``{role: path}`` of the files the song is read from (for the result key)."""
-        raise NotImplementedError
-
-    def check(self) -> None:
-        """Raise DataError naming the problem if the song cannot be scored as it is on disk
-        (a missing, unreadable or length-mismatched stem); reads file headers only."""
-        if self.problem:
-            raise DataError(self.problem)
-        probe_song(self.files().values())
-
-    def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
-        """``{target: (n_samples, 2) float64}`` at :attr:`rate`, all of one length."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.key!r})"
-
-
-class FolderTrack(Track):
-    """A folder ``<song>/mixture.wav`` with one file per reference (any codec ``audio.io`` reads).
-
-    ``reference_files`` maps a target to the files summed into its reference (MUSDB's
-    accompaniment is drums + bass + other when there is no accompaniment file).
-    """
 
     def __init__(
         self,
@@ -111,7 +73,22 @@ class FolderTrack(Track):
         except SpleeterError as error:
             self.problem = str(error)
 
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.name}"
+
+    def check(self) -> None:
+        """Raise DataError naming the problem if the song cannot be scored as it is on disk
+        (a missing, unreadable or length-mismatched stem); reads file headers only."""
+        if self.problem:
+            raise DataError(self.problem)
+        probe_song(self.files().values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
     def files(self) -> Dict[str, Path]:
+        """``{role: path}`` of the files the song is read from (for the result key)."""
         found = {MIXTURE_NAME: self.mixture_file}
         for paths in self.reference_files.values():
             found.update({path.stem.lower(): path for path in paths})
@@ -119,15 +96,18 @@ class FolderTrack(Track):
 
     @property
     def location(self) -> str:
+        """Where the song is on disk, for messages."""
         return str(self.mixture_file.parent)
 
     def load_mixture(self) -> np.ndarray:
+        """The mixture at :attr:`rate`, ``(n_samples, 2)`` float32."""
         waveform, rate = load(str(self.mixture_file))
         if rate != self.rate:
             raise DataError(f"{self.mixture_file}: {rate} Hz, expected {self.rate} Hz")
         return stereo64(waveform, str(self.mixture_file)).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
+        """``{target: (n_samples, 2) float64}`` at :attr:`rate`, all of one length."""
         references: Dict[str, np.ndarray] = {}
         first: Optional[Tuple[Path, int]] = None
         for target in targets:
@@ -147,6 +127,9 @@ class FolderTrack(Track):
                 total = waveform if total is None else total + waveform
             references[target] = total
         return references
+
+
+Track = FolderTrack  # what evaluation reads (MusdbTrack, a FolderTrack, reads a .stem.mp4 too)
 
 
 def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:
