@@ -36,22 +36,13 @@ def write_text(path: Union[str, Path], text: str) -> Path:
     return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
-def _finite_or_none(value: Any) -> Any:
-    """Strict JSON: NaN and infinity become null (``infinite_frames`` tells them apart)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    return value
-
-
 def write_reports(output_dir: Path, songs: pd.DataFrame, summary: Dict[str, Any], model: str):
     """``results.csv`` (``songs``), ``summary.json`` (strict JSON) and ``sdr.png`` of ``model``."""
     csv = partial(songs.to_csv, index=False, float_format="%.5f")
     write_file(output_dir / RESULTS_CSV, csv)
-    write_text(output_dir / SUMMARY_JSON, json.dumps(_finite_or_none(summary), indent=2) + "\n")
+    # Strict JSON: NaN and infinity become null (``infinite_frames`` tells them apart).
+    strict = json.loads(json.dumps(summary), parse_constant=lambda _: None)
+    write_text(output_dir / SUMMARY_JSON, json.dumps(strict, indent=2) + "\n")
     plot_sdr(output_dir / SDR_PLOT, songs, title=f"SDR per song: {model}" if model else "")
 
 
@@ -172,12 +163,11 @@ def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
 
 def _cell(entry: Dict[str, Any], statistic: str, unstable: bool = False) -> str:
     value = entry[statistic]
-    mark = "*" if unstable else " "
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" + mark
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a" + mark
-    return f"{value:.3f}" + mark
+    if value is None or value != value:  # NaN
+        text = "n/a"
+    else:
+        text = "inf" if math.isinf(value) else f"{value:.3f}"
+    return text + ("*" if unstable else " ")
 
 
 def _row(label: str, width: int, cells: List[str]) -> str:
