@@ -106,8 +106,6 @@ def score_track(
         frames = stability.bss_v4(
             group_references, group_estimates, win, hop, implementation, cpu_threads()
         )
-        sdr, isr, sir, sar = frames
-        values = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
         began, checked = time.perf_counter(), {}
         if check_stability:
             perturbed = stability.bss_v4(
@@ -118,7 +116,7 @@ def score_track(
         for position, target in enumerate(group):
             if target == skip:
                 continue
-            rows = {metric: values[metric][position] for metric in METRICS}
+            rows = {m: frames[stability.CRITERIA.index(m), position] for m in METRICS}
             store.add_target(target_name=target, values={m: r.tolist() for m, r in rows.items()})
             infinite[target] = {m: int(np.isinf(r).sum()) for m, r in rows.items()}
             if checked:
@@ -193,7 +191,7 @@ class MetricsPool:
 
     def __init__(self, n_workers: int):
         checked("workers", whole_number, n_workers, 0, error=DataError)
-        self.n_workers, self.max_pending = n_workers, n_workers + 1
+        self.max_pending = n_workers + 1
         self._threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         self._executor: Optional[ProcessPoolExecutor] = None
         self._pending: Dict[Future, Track] = {}
@@ -210,11 +208,8 @@ class MetricsPool:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.close(cancel=exc_info[0] is not None)
-
-    def close(self, cancel: bool = False) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=cancel)
+            self._executor.shutdown(wait=True, cancel_futures=exc_info[0] is not None)
             self._executor = None
 
     def submit(
@@ -233,12 +228,12 @@ class MetricsPool:
 
     def drain(self) -> Iterator[TrackResult]:
         """Yield the remaining results as they finish."""
-        yield from self._done
-        self._done = []
-        while self._pending:
+        while True:
+            finished, self._done = self._done, []
+            yield from finished
+            if not self._pending:
+                return
             self._collect()
-            yield from self._done
-            self._done = []
 
     def _collect(self) -> None:
         finished, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)

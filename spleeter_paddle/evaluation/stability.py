@@ -22,7 +22,7 @@ NOISE_LSB = 2.0**-15  # one step of 16-bit PCM, full scale 1.0
 THRESHOLD_DB = 0.1
 NOISE_SEED = 20180601
 # museval's order of criteria (bss_eval returns SDR, ISR, SIR, SAR).
-_CRITERIA = ("SDR", "ISR", "SIR", "SAR")
+CRITERIA = ("SDR", "ISR", "SIR", "SAR")
 
 
 def settings() -> Dict[str, Any]:
@@ -86,7 +86,7 @@ def compare(values: np.ndarray, perturbed: np.ndarray) -> Dict[int, Dict[str, Di
     report: Dict[int, Dict[str, Dict[str, Any]]] = {}
     for j in range(values.shape[1]):
         report[j] = {}
-        for m, metric in enumerate(_CRITERIA):
+        for m, metric in enumerate(CRITERIA):
             before, after = values[m, j], perturbed[m, j]
             both = np.isfinite(before) & np.isfinite(after)
             moved = np.abs(after[both] - before[both]) > THRESHOLD_DB
