@@ -4,7 +4,6 @@ files in ``<output>/``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Union
 
@@ -20,16 +19,6 @@ METRICS_DIRECTORY, AUDIO_DIRECTORY = "metrics", "audio"  # Spleeter's evaluation
 def is_summary(document: Any) -> bool:
     """``document`` (``summary.json`` read) is an evaluation summary this tool wrote."""
     return isinstance(document, dict) and {"museval", "targets", "run"} <= set(document)
-
-
-def is_report_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds an evaluation report (its ``summary.json``, written by this tool):
-    an output, never a song, wherever it was written (``evaluate -o <data>/test/x``)."""
-    path = Path(folder) / SUMMARY_JSON
-    try:
-        return path.is_file() and is_summary(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return False
 
 
 def json_path(output_dir: Union[str, Path], track: Track) -> Path:

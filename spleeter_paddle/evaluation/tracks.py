@@ -3,6 +3,7 @@ reads them on demand, so that it is cheap to send to a metrics worker."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -11,7 +12,7 @@ import numpy as np
 from ..audio.io import audio_info, load, to_stereo
 from ..data.stems import probe_song, stem_files
 from ..errors import DataError, SpleeterError
-from .layout import AUDIO_DIRECTORY, METRICS_DIRECTORY, is_report_folder
+from .layout import AUDIO_DIRECTORY, METRICS_DIRECTORY, SUMMARY_JSON, is_summary
 
 MIXTURE_NAME = "mixture"
 # MUSDB18's accompaniment (and musdb's ``accompaniment`` target): the sum of these sources.
@@ -179,17 +180,18 @@ def sub_folders(directory: Path) -> List[Path]:
 
 
 def _report_only(folder: Path) -> bool:
-    """An evaluation report's folder (``evaluate -o <data>/test/x``) holding no song: skipped
-    when songs are listed. One that also holds a mixture, or folders other than the report's
-    own (a split's songs), stays listed."""
-    if not is_report_folder(folder):
-        return False
+    """An evaluation report's folder (``evaluate -o <data>/test/x``: its ``summary.json``, written
+    by this tool) holding no song: skipped when songs are listed. One that also holds a mixture,
+    or folders other than the report's own (a split's songs), stays listed."""
     try:
+        summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
         own = {METRICS_DIRECTORY, AUDIO_DIRECTORY}
-        return MIXTURE_NAME not in stem_files(folder) and all(
-            inner.name in own for inner in folder.iterdir() if inner.is_dir()
+        return (
+            is_summary(summary)
+            and MIXTURE_NAME not in stem_files(folder)
+            and all(inner.name in own for inner in folder.iterdir() if inner.is_dir())
         )
-    except (DataError, OSError):  # unreadable: listed, and reported as the song it may be
+    except (DataError, OSError, ValueError):  # unreadable: listed, as the song it may be
         return False
 
 
