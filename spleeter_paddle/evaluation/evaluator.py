@@ -13,13 +13,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..errors import DataError, SpleeterError
+from ..ownership import write_text
 from ..separation.protocol import Separating
 from .aggregate import song_scores, summarize
 from .contract import check_arguments, check_separator, separate_track
 from .layout import json_path, write_estimates
 from .metrics import MetricsPool, TrackResult
 from .planning import EvaluationRun, fail_song, prepare_run, read_scores
-from .report import other_json_files, write_reports, write_text
+from .report import other_json_files, write_reports
 from .setting import metric_setting, separator_setting, track_source
 from .tracks import Track
 
