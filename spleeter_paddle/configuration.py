@@ -19,44 +19,42 @@ MASK_EXTENSIONS = ("zeros", "average")
 LOSS_TYPES = ("L1_mask",)  # the loss the trainer implements (Spleeter's default)
 
 # Every key of Spleeter's configuration reference (plus ``chunk_duration`` and ``loss_type``):
-# its JSON type and the check of :mod:`.options` its flag uses (None: the type is enough); the
-# first ones are required.
-_REQUIRED_CHECKS = {
-    "instrument_list": ("list", None),
-    "mix_name": ("text", None),
-    "model_dir": ("text", None),
-    "sample_rate": ("whole", options.sample_rate_hz),
-    "frame_length": ("whole", options.frame_length),
-    "frame_step": ("whole", options.whole_number),
-    "T": ("whole", options.segment_frames),
-    "F": ("whole", options.whole_number),
+# its JSON type, the check of :mod:`.options` its flag uses (None: the type is enough), and the
+# default Spleeter reads when the file lacks it (_REQUIRED: none, the key must be given).
+_REQUIRED = object()
+_KEYS = {
+    "instrument_list": ("list", None, _REQUIRED),
+    "mix_name": ("text", None, _REQUIRED),
+    "model_dir": ("text", None, _REQUIRED),
+    "sample_rate": ("whole", options.sample_rate_hz, _REQUIRED),
+    "frame_length": ("whole", options.frame_length, _REQUIRED),
+    "frame_step": ("whole", options.whole_number, _REQUIRED),
+    "T": ("whole", options.segment_frames, _REQUIRED),
+    "F": ("whole", options.whole_number, _REQUIRED),
     # 1 (mono: a song's first channel, as the spectrogram cache trains on) or 2; separation
     # takes and returns stereo either way, so more channels would have nothing to mean.
-    "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2)),
-    "separation_exponent": ("number", options.positive_number),
-    "mask_extension": ("text", None),
-    "model": ("object", None),
+    "n_channels": ("whole", lambda value: options.whole_number(value, 1, 2), _REQUIRED),
+    "separation_exponent": ("number", options.positive_number, _REQUIRED),
+    "mask_extension": ("text", None, _REQUIRED),
+    "model": ("object", None, _REQUIRED),
+    "n_chunks_per_song": ("whole", options.chunks_per_song, 2),
+    "chunk_duration": ("number", options.chunk_seconds, 20.0),
+    "random_seed": ("whole", options.random_seed, 0),
+    "batch_size": ("whole", options.training_batch, 8),
+    "learning_rate": ("number", options.positive_number, 1e-4),
+    "loss_type": ("text", None, "L1_mask"),
+    "save_checkpoints_steps": ("whole", options.whole_number, 150),
+    "save_summary_steps": ("whole", options.whole_number, 5),
+    "train_max_steps": ("whole", options.whole_number, 1_000_000),
+    "MWF": ("bool", None, None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
+    "train_csv": ("text", None, None),
+    "validation_csv": ("text", None, None),
+    "training_cache": ("text", None, None),
+    "validation_cache": ("text", None, None),
+    "throttle_secs": ("number", options.offset_seconds, None),
 }
-_REQUIRED_KEYS = tuple(_REQUIRED_CHECKS)
-_VALUE_CHECKS = {
-    **_REQUIRED_CHECKS,
-    "n_chunks_per_song": ("whole", options.chunks_per_song),
-    "chunk_duration": ("number", options.chunk_seconds),
-    "MWF": ("bool", None),  # the default of the Wiener filter (an explicit MWF/--mwf wins)
-    "train_csv": ("text", None),
-    "validation_csv": ("text", None),
-    "training_cache": ("text", None),
-    "validation_cache": ("text", None),
-    "learning_rate": ("number", options.positive_number),
-    "random_seed": ("whole", options.random_seed),
-    "batch_size": ("whole", options.training_batch),
-    "train_max_steps": ("whole", options.whole_number),
-    "throttle_secs": ("number", options.offset_seconds),
-    "save_checkpoints_steps": ("whole", options.whole_number),
-    "save_summary_steps": ("whole", options.whole_number),
-    "loss_type": ("text", None),
-}
-# Each JSON type: its name in messages, and whether a value has it.
+_REQUIRED_KEYS = tuple(key for key, (_, _, default) in _KEYS.items() if default is _REQUIRED)
+# Each JSON type: its name in messages, and whether a value has it (None: any value).
 _KINDS = {
     "whole": ("a whole number", lambda value: isinstance(value, int)),
     "number": ("a number", lambda value: isinstance(value, (int, float))),
@@ -64,19 +62,7 @@ _KINDS = {
     "bool": ("true or false", lambda value: isinstance(value, bool)),
     "list": ("a list", lambda value: isinstance(value, list)),
     "object": ("an object", lambda value: isinstance(value, dict)),
-}
-
-# Keys Spleeter reads with a default when absent from the file.
-_DEFAULTS = {
-    "n_chunks_per_song": 2,
-    "chunk_duration": 20.0,
-    "random_seed": 0,
-    "batch_size": 8,
-    "learning_rate": 1e-4,
-    "loss_type": "L1_mask",
-    "save_checkpoints_steps": 150,
-    "save_summary_steps": 5,
-    "train_max_steps": 1_000_000,
+    None: ("", lambda value: True),
 }
 
 Params = Dict[str, Any]
@@ -104,8 +90,9 @@ def load_configuration(
     else:
         params = _read_descriptor(str(descriptor))
         source = source or str(descriptor)
-    for key, value in _DEFAULTS.items():
-        params.setdefault(key, value)
+    for key, (_, _, default) in _KEYS.items():
+        if default is not _REQUIRED and default is not None:
+            params.setdefault(key, default)
     model = params.setdefault("model", {})
     if isinstance(model, dict):  # anything else is refused by the validation
         model.setdefault("type", "unet.unet")
@@ -144,7 +131,7 @@ def validate_configuration(params: Params, source: str = "<config>") -> None:
     for key in _REQUIRED_KEYS:
         if key not in params:
             raise ConfigurationError(f"{source}: missing required key '{key}'")
-    for key, (kind, check) in _VALUE_CHECKS.items():
+    for key, (kind, check, _) in _KEYS.items():
         if key in params:
             _check_value(source, key, params[key], kind, check)
     _check_instruments(params["instrument_list"], params["mix_name"], source)
@@ -175,7 +162,7 @@ def _check_value(source: str, key: str, value: Any, kind: str, check: Any) -> No
     """Refuse ``value`` unless it has the JSON type ``kind`` and passes ``check`` (the value is
     kept as written: ``2`` stays ``2`` in every record made from the configuration)."""
     name, allowed = _KINDS[kind]
-    if (isinstance(value, bool) and kind != "bool") or not allowed(value):
+    if (isinstance(value, bool) and kind not in ("bool", None)) or not allowed(value):
         raise ConfigurationError(f"{source}: key '{key}' must be {name}, got {json.dumps(value)}")
     if check is None:
         return
@@ -236,10 +223,7 @@ def _check_model(params: Params, source: str) -> None:
                 f"{source}: key 'model.params.{key}' is not a parameter of {model_type} (it "
                 f"would be ignored); use {', '.join(known)}"
             )
-        try:
-            known[key](value)
-        except (ValueError, TypeError) as error:
-            raise ConfigurationError(f"{source}: key 'model.params.{key}' {error}") from None
+        _check_value(source, f"model.params.{key}", value, *known[key])
 
 
 def _filters(value: Any) -> None:
@@ -250,20 +234,14 @@ def _filters(value: Any) -> None:
         raise ValueError(f"must be a list of 6 positive whole numbers, got {json.dumps(value)}")
 
 
-def _units(value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be a whole number, got {json.dumps(value)}")
-    options.whole_number(value)
-
-
-# The ``model.params`` each model type reads, and their checks: any other key would be ignored.
+# The ``model.params`` each model type reads, as (JSON type, check): any other key would be ignored.
 _UNET_PARAMS = {
-    "conv_n_filters": _filters,
-    "conv_activation": partial(options.choice, allowed=("LeakyReLU", "ReLU", "ELU")),
-    "deconv_activation": partial(options.choice, allowed=("ReLU", "LeakyReLU", "ELU")),
+    "conv_n_filters": (None, _filters),
+    "conv_activation": (None, partial(options.choice, allowed=("LeakyReLU", "ReLU", "ELU"))),
+    "deconv_activation": (None, partial(options.choice, allowed=("ReLU", "LeakyReLU", "ELU"))),
 }
 _MODEL_PARAMS = {
     "unet.unet": _UNET_PARAMS,
     "unet.softmax_unet": _UNET_PARAMS,
-    "blstm.blstm": {"lstm_units": _units},
+    "blstm.blstm": {"lstm_units": ("whole", options.whole_number)},
 }

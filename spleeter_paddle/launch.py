@@ -70,11 +70,8 @@ def init_distributed() -> Tuple[int, int]:
     return rank, world_size
 
 
-def launch_command(
-    n_procs: int, job_file: Path, launch: Optional[LaunchOptions] = None
-) -> List[str]:
+def launch_command(n_procs: int, job_file: Path, launch: LaunchOptions) -> List[str]:
     """The ``python -m paddle.distributed.launch ...`` command line for the worker."""
-    launch = launch or LaunchOptions(n_procs)
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(n_procs)]
     for flag, value in (
         ("--master", launch.master),
@@ -118,11 +115,10 @@ def run_launched(
     job: Dict[str, Any],
     folder: Path,
     launch: LaunchOptions,
-    device: str = "auto",
-    extra_env: Optional[Dict[str, str]] = None,
+    device: str,
+    output: Path,
+    on_tick: Callable[[], None],
     keep_fds: Sequence[int] = (),
-    output: Optional[Path] = None,
-    on_tick: Optional[Callable[[], None]] = None,
 ) -> int:
     """Run ``launch.n_procs`` workers per node on ``job`` (a file in ``folder`` while they run);
     returns the launcher's exit status. ``keep_fds`` (a lock) stay open in the launcher, so that
@@ -133,43 +129,34 @@ def run_launched(
     job_path = Path(name)
     with os.fdopen(descriptor, "w") as stream:
         json.dump(job, stream, default=os.fspath)  # paths given as Path objects: their text
-    environ = launch_environment(device, n_procs=n_procs)
-    environ.update(extra_env or {})
     command = launch_command(n_procs, job_path, launch)
     logger.info("launching: %s", " ".join(command))
     try:
-        with contextlib.ExitStack() as stack:
-            stream = stack.enter_context(open(output, "ab")) if output is not None else None
+        with open(output, "ab") as stream:
             # A session of its own: a stop reaches it once, from here, whoever was signalled.
             launcher = subprocess.Popen(
                 command,
-                env=environ,
+                env=launch_environment(device, n_procs=n_procs),
                 start_new_session=True,
                 pass_fds=tuple(keep_fds),
                 stdout=stream,
-                stderr=subprocess.STDOUT if stream is not None else None,
+                stderr=subprocess.STDOUT,
             )
             try:
-                return _wait(launcher, on_tick)
+                while True:
+                    try:
+                        status = launcher.wait(timeout=POLL_S)
+                    except subprocess.TimeoutExpired:
+                        status = None
+                    on_tick()
+                    if status is not None:
+                        return status
             except BaseException as stop:
                 interrupt = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else None
                 stop_launcher(launcher, interrupt)
                 raise
     finally:
         job_path.unlink(missing_ok=True)
-
-
-def _wait(launcher: subprocess.Popen, on_tick: Optional[Callable[[], None]]) -> int:
-    if on_tick is None:
-        return launcher.wait()
-    while True:
-        try:
-            status = launcher.wait(timeout=POLL_S)
-        except subprocess.TimeoutExpired:
-            on_tick()
-            continue
-        on_tick()
-        return status
 
 
 def stop_launcher(launcher: subprocess.Popen, signal_number: Optional[int] = None) -> None:
@@ -305,7 +292,7 @@ class JobFolder:
                         report(outcome)
 
         self.status = run_launched(
-            job, self.path, launch, device, output=self.log_dir / "launcher.log", on_tick=read
+            job, self.path, launch, device, self.log_dir / "launcher.log", read
         )
         return self.outcomes
 

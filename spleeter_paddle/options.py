@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from functools import partial
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigurationError
@@ -95,19 +96,25 @@ def _interval(minimum: float, maximum: float, open_low: bool, open_high: bool) -
     return f"in {'(' if open_low else '['}{minimum:g}, {maximum:g}{')' if open_high else ']'}"
 
 
-def positive_number(value: Any) -> float:
-    """``-lr``, ``-cd``, ``--max-upload-mb``: a finite number > 0."""
-    return number(value, 0.0, exclusive_minimum=True)
-
-
-def offset_seconds(value: Any) -> float:
-    """``-s``: seconds from 0 to 1e9."""
-    return number(value, 0.0, MAX_SECONDS)
-
-
-def duration_seconds(value: Any) -> float:
-    """``-d``: seconds from 0.01 (10 ms) to 1e9."""
-    return number(value, MIN_DURATION_SECONDS, MAX_SECONDS)
+# The bounded checks: each flag's (or configuration key's) range, as one of the two checks above.
+positive_number = partial(number, minimum=0.0, exclusive_minimum=True)  # -lr, -cd, --max-upload-mb
+offset_seconds = partial(number, minimum=0.0, maximum=MAX_SECONDS)  # -s
+duration_seconds = partial(number, minimum=MIN_DURATION_SECONDS, maximum=MAX_SECONDS)  # -d
+fraction = partial(number, minimum=0.0, maximum=1.0, exclusive_minimum=True)  # evaluate --fraction
+# preprocess --validation-fraction: 0 (no validation split) or a share below 1
+validation_fraction = partial(number, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+batch_size = partial(whole_number, minimum=1, maximum=MAX_BATCH_SIZE)  # separate --batch-size
+segment_frames = partial(whole_number, minimum=1, maximum=MAX_SEGMENT_FRAMES)  # --segment-frames
+frame_length = partial(whole_number, minimum=MIN_FRAME_LENGTH, maximum=MAX_FRAME_LENGTH)
+chunk_seconds = partial(number, minimum=0.0, maximum=MAX_CHUNK_SECONDS, exclusive_minimum=True)
+chunks_per_song = partial(whole_number, minimum=1, maximum=MAX_CHUNKS_PER_SONG)  # -ncps
+training_batch = partial(whole_number, minimum=1, maximum=MAX_TRAINING_BATCH)  # training's -bs
+port = partial(whole_number, minimum=1, maximum=MAX_PORT)  # serve --port, train --master
+random_seed = partial(whole_number, minimum=0, maximum=MAX_RANDOM_SEED)  # --seed, random_seed
+# SPLEETER_PADDLE_TIMEOUT and _DOWNLOAD_DEADLINE; _DOWNLOAD_MIN_RATE (bytes/s, 0: no minimum)
+network_seconds = partial(number, minimum=MIN_NETWORK_SECONDS, maximum=MAX_NETWORK_SECONDS)
+byte_rate = partial(number, minimum=0.0, maximum=MAX_BYTE_RATE)
+thread_count = partial(whole_number, minimum=1, maximum=MAX_THREADS)  # OMP_NUM_THREADS
 
 
 def sample_rate_hz(value: Any) -> int:
@@ -127,16 +134,6 @@ def seconds_span(
     return offset, duration
 
 
-def fraction(value: Any) -> float:
-    """``evaluate --fraction``: a share of the songs in (0, 1]."""
-    return number(value, 0.0, 1.0, exclusive_minimum=True)
-
-
-def validation_fraction(value: Any) -> float:
-    """``preprocess --validation-fraction``: 0 (no validation split) or a share below 1."""
-    return number(value, 0.0, 1.0, exclusive_maximum=True)
-
-
 def bitrate_text(value: Any) -> str:
     """``-b``: ``128k``, ``1.5M`` or bits per second, 8 kbit/s to 2 Mbit/s."""
     match = _BITRATE.match(str(value).strip())
@@ -144,41 +141,6 @@ def bitrate_text(value: Any) -> str:
     if match is None or not 8 <= float(match.group(1)) * scale <= 2000:
         raise ValueError(f"must look like 128k (8k to 2000k), got {value!r}")
     return str(value).strip()
-
-
-def batch_size(value: Any) -> int:
-    """``separate --batch-size``: segments per model call, 1 to 64."""
-    return whole_number(value, 1, MAX_BATCH_SIZE)
-
-
-def segment_frames(value: Any) -> int:
-    """``--segment-frames``: STFT frames per segment, 1 to 8192 (about 190 s)."""
-    return whole_number(value, 1, MAX_SEGMENT_FRAMES)
-
-
-def frame_length(value: Any) -> int:
-    """A configuration's ``frame_length`` (STFT window, samples): 64 to 65536."""
-    return whole_number(value, MIN_FRAME_LENGTH, MAX_FRAME_LENGTH)
-
-
-def chunk_seconds(value: Any) -> float:
-    """``-cd`` / ``chunk_duration``: seconds in (0, 600]."""
-    return number(value, 0.0, MAX_CHUNK_SECONDS, exclusive_minimum=True)
-
-
-def chunks_per_song(value: Any) -> int:
-    """``-ncps`` / ``n_chunks_per_song``: 1 to 1000."""
-    return whole_number(value, 1, MAX_CHUNKS_PER_SONG)
-
-
-def training_batch(value: Any) -> int:
-    """``-bs`` / ``batch_size`` of training: 1 to 4096."""
-    return whole_number(value, 1, MAX_TRAINING_BATCH)
-
-
-def port(value: Any) -> int:
-    """``serve --port``: 1 to 65535."""
-    return whole_number(value, 1, MAX_PORT)
 
 
 def choice(value: Any, allowed: Sequence[str]) -> str:
@@ -208,11 +170,6 @@ def load_model_choice(value: str) -> Union[bool, str]:
     if word in FALSE_WORDS:
         return False
     return LOAD_MODEL_LATEST if word == LOAD_MODEL_LATEST else value
-
-
-def random_seed(value: Any) -> int:
-    """``--seed``, config ``random_seed``: a whole number from 0 to 2**32 - 1."""
-    return whole_number(value, 0, MAX_RANDOM_SEED)
 
 
 def name_list(value: Any, names: Sequence[str]) -> Tuple[str, ...]:
@@ -291,21 +248,6 @@ def path_value(value: Any, what: str = "a path") -> str:
     if not isinstance(text, str) or not text or "\0" in text:
         raise ValueError(f"must be {what} (str or os.PathLike), got {value!r}")
     return text
-
-
-def network_seconds(value: Any) -> float:
-    """``SPLEETER_PADDLE_TIMEOUT`` / ``_DOWNLOAD_DEADLINE``: seconds in [0.1, 86400]."""
-    return number(value, MIN_NETWORK_SECONDS, MAX_NETWORK_SECONDS)
-
-
-def byte_rate(value: Any) -> float:
-    """``SPLEETER_PADDLE_DOWNLOAD_MIN_RATE``: bytes per second, 0 (no minimum) to 1e11."""
-    return number(value, 0.0, MAX_BYTE_RATE)
-
-
-def thread_count(value: Any) -> int:
-    """``OMP_NUM_THREADS`` as this package reads it: 1 to 4096 threads."""
-    return whole_number(value, 1, MAX_THREADS)
 
 
 def cpu_threads() -> int:

@@ -12,7 +12,7 @@ import argparse
 import logging
 import os
 from functools import partial
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import ConfigurationError
 from ..logs import one_line
@@ -28,6 +28,7 @@ from .flags import (
     MWF,
     OVERWRITE,
     SEGMENT_FRAMES,
+    Flag,
     add_flags,
     add_launch_flags,
     check_default_adapter,
@@ -82,41 +83,39 @@ LAUNCH_NOTES = ("a temporary folder, kept when a worker fails",  # --log-dir's d
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``spleeter-paddle evaluate`` (Spleeter's, plus workers, sampling, resume)."""
-    add_flags(
+    _add_command_flags(
         parser,
-        CONFIG.but("--model", dest="model",
-                   help="spleeter:<preset>, a config JSON, a model directory, or 'latest'"),
-        flag("-o", "--output_path", dest="output", default=DEFAULT_OUTPUT,
-             help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})"),
+        (CONFIG.but("--model", dest="model",
+                    help="spleeter:<preset>, a config JSON, a model directory, or 'latest'"),
+         flag("-o", "--output_path", dest="output", default=DEFAULT_OUTPUT,
+              help=f"where JSON, results.csv, summary.json, sdr.png go (default {DEFAULT_OUTPUT})")),
+        (MUS_DIR, flag("--data", help="folder of songs: <song>/mixture.wav + stems (seed layout)")),
+        flag("--fraction", type=float, default=1.0, help="share of songs to evaluate"),
+        required=True,
     )  # fmt: skip
-    source = parser.add_mutually_exclusive_group(required=True)
-    add_flags(
-        source,
-        MUS_DIR,
-        flag("--data", help="folder of songs: <song>/mixture.wav + stems (seed layout)"),
-    )
-    add_flags(
-        parser, flag("--fraction", type=float, default=1.0, help="share of songs to evaluate")
-    )
-    add_flags(parser, *COMMON_FLAGS)
-    add_launch_flags(parser, *LAUNCH_NOTES)
 
 
 def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the seed's ``eval.py`` (same names; defaults: a tenth of ``dataset/``, latest model)."""
-    add_flags(
+    _add_command_flags(
         parser,
-        flag("--fraction", type=float, default=0.1, help="share of songs (default 0.1)"),
-        flag("--model", "-p", dest="model", type=CONFIGURATION, default="latest",
-             help="latest (newest trained model under the model home), a model directory, spleeter:<preset> or a config JSON"),
+        (flag("--fraction", type=float, default=0.1, help="share of songs (default 0.1)"),
+         flag("--model", "-p", dest="model", type=CONFIGURATION, default="latest",
+              help="latest (newest trained model under the model home), a model directory, spleeter:<preset> or a config JSON")),
+        (flag("--data", help=f"folder of songs (default {DEFAULT_SEED_DATA}/)"), MUS_DIR),
+        flag("-o", "--output", dest="output", default=DEFAULT_OUTPUT,
+             help=f"output directory (default {DEFAULT_OUTPUT})"),
+        required=False,
     )  # fmt: skip
-    source = parser.add_mutually_exclusive_group()
-    add_flags(
-        source, flag("--data", help=f"folder of songs (default {DEFAULT_SEED_DATA}/)"), MUS_DIR
-    )
-    add_flags(parser, flag("-o", "--output", dest="output", default=DEFAULT_OUTPUT,
-                           help=f"output directory (default {DEFAULT_OUTPUT})"))  # fmt: skip
-    add_flags(parser, *COMMON_FLAGS)
+
+
+def _add_command_flags(
+    parser, first: Tuple[Flag, ...], sources: Tuple[Flag, ...], then: Flag, required: bool
+):
+    """``first``, one of ``sources`` (``required``: one must be given), ``then``, the rest."""
+    add_flags(parser, *first)
+    add_flags(parser.add_mutually_exclusive_group(required=required), *sources)
+    add_flags(parser, then, *COMMON_FLAGS)
     add_launch_flags(parser, *LAUNCH_NOTES)
 
 
@@ -140,17 +139,6 @@ def _check_not_the_dataset(output: str, dataset: str) -> None:
             f"-o/--output_path {output} is (or holds) the dataset {dataset}: its audio/ and "
             "metrics/ folders would be read as songs next time; choose another folder"
         )
-
-
-def _sample(tracks, selected, fraction: float, seed: int) -> dict:
-    """How the songs were drawn, for the summary."""
-    return {
-        "fraction": fraction,
-        "seed": seed,
-        "of": len(tracks),
-        "selected": len(selected),
-        "songs": [track.key for track in selected],
-    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,9 +170,14 @@ def run(args: argparse.Namespace) -> int:
         args.fraction,
         args.seed,
     )
-    result = _evaluate(
-        args, source, selected, _sample(tracks, selected, args.fraction, args.seed), settings, label
-    )
+    sample = {  # how the songs were drawn, for the summary
+        "fraction": args.fraction,
+        "seed": args.seed,
+        "of": len(tracks),
+        "selected": len(selected),
+        "songs": [track.key for track in selected],
+    }
+    result = _evaluate(args, source, selected, sample, settings, label)
     print(format_table(result.summary))
     print(
         f"outputs: {one_line(str(result.output_dir))}/ (metrics/: per-song JSON; "

@@ -85,13 +85,16 @@ def check_default_adapter(name: str, command: str) -> None:
         )
 
 
-def launch_flags(log_default: str, npn_note: str = "") -> Tuple[Flag, ...]:
-    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir``: one process
-    per card through ``paddle.distributed.launch`` (``launch.py``), on one or several nodes.
-    ``npn_note`` leads ``-npn``'s messages (what it counts, where it once meant another thing)."""
+def add_launch_flags(parser: argparse.ArgumentParser, log_default: str, npn_note: str = "") -> None:
+    """``-npn``, ``--nnodes``, ``--master``, ``--ips``, ``--devices``, ``--log-dir`` in their own
+    group of ``parser``'s help: one process per card through ``paddle.distributed.launch``
+    (``launch.py``), on one or several nodes. ``npn_note`` leads ``-npn``'s messages (what it
+    counts, where it once meant another thing)."""
     npn = argument_type(whole_number, 1, MAX_PROCESSES_PER_NODE, subject=npn_note)
+    group = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
     # fmt: off
-    return (
+    add_flags(
+        group,
         flag("-npn", "--nproc_per_node", type=npn, default=1,
              help="processes (cards) per node (default 1: this process)"),
         flag("--nnodes", type=argument_type(node_count), default=None, help="number of nodes"),
@@ -104,14 +107,8 @@ def launch_flags(log_default: str, npn_note: str = "") -> Tuple[Flag, ...]:
     # fmt: on
 
 
-def add_launch_flags(parser: argparse.ArgumentParser, log_default: str, npn_note: str = "") -> None:
-    """:func:`launch_flags` in their own group of ``parser``'s help."""
-    group = parser.add_argument_group("multi-card / multi-node (paddle.distributed.launch)")
-    add_flags(group, *launch_flags(log_default, npn_note))
-
-
 def launch_options(args: argparse.Namespace) -> Any:
-    """The flags of :func:`launch_flags` as a :class:`~spleeter_paddle.launch.LaunchOptions`."""
+    """The flags of :func:`add_launch_flags` as a :class:`~spleeter_paddle.launch.LaunchOptions`."""
     from ..launch import LaunchOptions
 
     return LaunchOptions(

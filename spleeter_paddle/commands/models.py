@@ -9,42 +9,30 @@ import argparse
 
 from ..options import folder_name
 from . import argument_type
-from .flags import CONFIGURATION
+from .flags import CONFIG, OVERWRITE, add_flags, flag
+
+# fmt: off
+MODEL_HOME = flag("--model-home", default=None,
+                  help="default: $MODEL_PATH, else ./model if it holds models, else ./pretrained_models "
+                  "if present, else ~/.cache/spleeter-paddle/models (see docs/environment.md)")
+IMPORT_FLAGS = (
+    flag("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory"),
+    flag("-n", "--name", type=argument_type(folder_name, subject="model name"), default=None,
+         help="model name, a folder of the model home (default: from the path)"),
+    CONFIG.but(default=None, help="the configuration the checkpoint was trained with, recorded with "
+               "the weights (default: the preset of its name); without -n, installs in its model_dir"),
+    OVERWRITE.but(help="replace a model, or an installed model's files, already under the name"),
+    MODEL_HOME,
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="models_action", required=True)
     fetch = actions.add_parser("download", help="install the official weights of a preset now")
-    fetch.add_argument("-p", "--params_filename", type=CONFIGURATION, default="spleeter:2stems")
+    add_flags(fetch, CONFIG, MODEL_HOME)
     imported = actions.add_parser("import", help="install weights from a local archive/directory")
-    imported.add_argument("path", help="<name>.tar.gz, a zip/wheel, or a checkpoint directory")
-    imported.add_argument(
-        "-n",
-        "--name",
-        type=argument_type(folder_name, subject="model name"),
-        default=None,
-        help="model name, a folder of the model home (default: from the path)",
-    )
-    imported.add_argument(
-        "-p",
-        "--params_filename",
-        type=CONFIGURATION,
-        default=None,
-        help="the configuration the checkpoint was trained with, recorded with the weights "
-        "(default: the preset of its name); without -n, installs in its model_dir",
-    )
-    imported.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a model, or an installed model's files, already under the name",
-    )
-    for action in (fetch, imported):
-        action.add_argument(
-            "--model-home",
-            default=None,
-            help="default: $MODEL_PATH, else ./model if it holds models, else ./pretrained_models "
-            "if present, else ~/.cache/spleeter-paddle/models (see docs/environment.md)",
-        )
+    add_flags(imported, *IMPORT_FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from typing import TYPE_CHECKING, List, Optional
 
 from spleeter_paddle.commands import argument_type, run_script
@@ -30,6 +31,7 @@ from spleeter_paddle.options import (
     truth_value,
     whole_number,
 )
+from spleeter_paddle.vocab import AUGMENTATIONS
 
 if TYPE_CHECKING:
     from spleeter_paddle.training.trainer import TrainingOptions
@@ -38,13 +40,6 @@ MODES = ("process_data", "train", "fast_train")
 
 
 str2bool = argument_type(truth_value)  # ``True``/``False`` (any case, yes/no, 1/0) -> bool
-
-
-def augmentation_names(text: str) -> tuple:
-    """``--augment``: a comma list of the dataset's augmentations, checked when parsed."""
-    from spleeter_paddle.vocab import AUGMENTATIONS
-
-    return name_list(text, AUGMENTATIONS)
 
 
 def switch(*names: str, help: str) -> Flag:
@@ -64,7 +59,8 @@ TRAINING_FLAGS = (
          help="run directory (default <model home>/<config model_dir>); a new run goes to a new one"),
     switch("-amp", "--amp", help="automatic mixed precision (masks and loss stay float32)"),
     flag("--save-every", type=COUNT, default=None, help="checkpoint every N steps"),
-    flag("--keep", type=COUNT, default=2, help="checkpoints kept (default 2)"),
+    flag("--keep", dest="keep_checkpoints", metavar="KEEP", type=COUNT, default=2,
+         help="checkpoints kept (default 2)"),
     flag("--validate-every", type=COUNT_FROM_ZERO, default=None, help="validation every M steps (0: never)"),
     flag("--log-every", type=COUNT, default=10, help="log line every N steps"),
     flag("--num-workers", type=argument_type(whole_number, 0, MAX_LOADER_WORKERS), default=2,
@@ -72,9 +68,10 @@ TRAINING_FLAGS = (
     flag("--seed", type=argument_type(random_seed), default=None, help="random seed (config random_seed)"),
     switch("--batch-statistics", help="BN on batch statistics (Spleeter trained on stored ones)"),
     switch("--dropout", help="enable dropout"),
-    flag("--augment", type=argument_type(augmentation_names), default=(),
+    flag("--augment", dest="augmentation", metavar="AUGMENT",
+         type=argument_type(name_list, AUGMENTATIONS), default=(),
          help="comma list of gain,swap,remix (default none)"),
-    flag("--visualdl", default=None, help="VisualDL log directory"),
+    flag("--visualdl", dest="visualdl_dir", metavar="VISUALDL", default=None, help="VisualDL log directory"),
 )
 RESUME_FLAGS = (  # one or the other
     flag("--resume", dest="resume", action="store_true", default=None,
@@ -99,28 +96,14 @@ def add_train_arguments(parser: argparse.ArgumentParser, load_model_default: boo
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
-    """The training flags as :class:`~spleeter_paddle.training.trainer.TrainingOptions`."""
+    """The training flags as :class:`~spleeter_paddle.training.trainer.TrainingOptions` (each
+    field's flag has its name; ``-bs``/``-lr`` go into the configuration instead)."""
     from spleeter_paddle.training.trainer import TrainingOptions
 
-    return TrainingOptions(
-        run_dir=args.run_dir,
-        max_steps=args.max_steps,
-        epochs=args.epochs,
-        save_every=args.save_every,
-        validate_every=args.validate_every,
-        keep_checkpoints=args.keep,
-        log_every=args.log_every,
-        num_workers=args.num_workers,
-        load_model=args.load_model,
-        resume=args.resume,
-        batch_statistics=args.batch_statistics,
-        dropout=args.dropout,
-        amp=args.amp,
-        seed=args.seed,
-        device=args.device,
-        augmentation=list(args.augment),
-        visualdl_dir=args.visualdl,
-    )
+    not_flags = ("batch_size", "learning_rate", "initial_weights")
+    names = [field.name for field in fields(TrainingOptions) if field.name not in not_flags]
+    values = {name: getattr(args, name) for name in names}
+    return TrainingOptions(**{**values, "augmentation": list(args.augmentation)})
 
 
 def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
@@ -140,11 +139,3 @@ class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
     def __iter__(self) -> Iterator[List[int]]:
         skip, self.skip_batches = self.skip_batches, 0
         return itertools.islice(super().__iter__(), skip, None)
-
-
-def batches_per_epoch(
-    n_items: int, batch_size: int, world_size: int = 1, drop_last: bool = True
-) -> int:
-    """Batches one rank sees per epoch with :class:`ResumableBatchSampler`."""
-    per_rank = math.ceil(n_items / world_size)
-    return per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)

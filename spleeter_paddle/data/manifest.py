@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import options
-from ..errors import AudioError, ConfigurationError, DataError
+from ..errors import ConfigurationError, DataError
 from .manifest_csv import check_own_manifest, split_manifest_path, write_manifest
-from .stems import audio_files, song_problem, stem_file, stem_names
+from .stems import audio_files, probe_song, stem_file, stem_names
 
 logger = logging.getLogger(__name__)
 
@@ -123,19 +123,6 @@ def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:
     return songs
 
 
-def probe_audio(path: Path) -> Tuple[int, int]:
-    """``(n_samples, sample_rate)`` of an audio file; raises :class:`AudioError` naming it."""
-    from ..audio.io import audio_info, load
-
-    info = audio_info(path)
-    if info.n_samples is None:  # ffmpeg-only formats: only decoding tells the exact length
-        waveform, _ = load(path)
-        return int(waveform.shape[0]), int(info.sample_rate)
-    if info.n_samples == 0:
-        raise AudioError(f"{path}: contains no audio samples")
-    return int(info.n_samples), int(info.sample_rate)
-
-
 def check_song(
     song: Song, dataset_dir: Path, stems: Sequence[str], params: Dict
 ) -> Tuple[Optional[SongInfo], Optional[str]]:
@@ -150,16 +137,14 @@ def check_song(
             names = "/".join(name + ".wav" for name in stem_names(stem))
             return None, f"missing stem '{stem}' (no {names} in {song.directory})"
         paths[stem] = path
-    try:
-        probes = {path: probe_audio(path) for path in paths.values()}
-    except AudioError as error:
-        return None, str(error)
     # Songs shorter than T frames are kept: their chunks are zero-padded to T when loaded (the
     # loss is zero on the padding); a song without one full STFT frame has nothing to learn.
-    problem = song_problem(probes, params["frame_length"], params["sample_rate"])
-    if problem is not None:
-        return None, problem
-    n_samples, sample_rate = probes[paths["mixture"]]
+    try:
+        n_samples, sample_rate = probe_song(
+            paths.values(), params["frame_length"], params["sample_rate"], decode=True
+        )
+    except DataError as error:
+        return None, str(error)
     relative = {stem: os.path.relpath(path, dataset_dir) for stem, path in paths.items()}
     return SongInfo(song.name, song.split, relative, n_samples, sample_rate), None
 

@@ -35,6 +35,7 @@ OUTPUT_STEMS = {
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
 SUBSETS = MUSDB_SUBSETS
+STEM_FILE = ".stem.mp4"
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
 
@@ -127,9 +128,6 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     return sources, next(iter(probes.values()))[1]
 
 
-STEM_FILE = ".stem.mp4"
-
-
 def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
     """The ``.stem.mp4`` files of a MUSDB18 subset, in musdb's order; ``read()`` decodes all
     sources with ffmpeg. Each file is opened by its own song's ``read()`` (musdb's ``DB`` probes
@@ -140,18 +138,20 @@ def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
     plans = []
     for name in (name for name in names if name.endswith(STEM_FILE)):
         path = folder / name
-        listed, read = partial(dict, {name: path}), partial(_read_stem_track, path, subset)
+        listed, read = partial(dict, {name: path}), partial(read_stem_file, path)
         plans.append(SongPlan(name[: -len(STEM_FILE)], path, [path], listed, read))
     return plans
 
 
-def _read_stem_track(path: Path, subset: str) -> Tuple[Dict[str, np.ndarray], int]:
+def read_stem_file(path: Path) -> Tuple[Dict[str, np.ndarray], int]:
+    """``({source: (n, channels) float32}, sample_rate)`` of a MUSDB18 ``.stem.mp4``, every
+    stream decoded by ffmpeg as musdb decodes it (16-bit): the one reader of ``download-musdb``
+    and ``evaluate``. DataError naming the file when it cannot be decoded, changed while read or
+    holds too few streams."""
     musdb = import_musdb()
     try:
         before = file_identity(path)
-        track = musdb.MultiTrack(
-            name=path.name[: -len(STEM_FILE)], path=str(path), subset=subset, stem_id=0
-        )
+        track = musdb.MultiTrack(name=path.name[: -len(STEM_FILE)], path=str(path), stem_id=0)
         stems = np.asarray(track.stems, dtype=np.float32)
     except Exception as error:  # stempeg/ffmpeg failures, of this file only
         raise DataError(f"{path}: cannot decode stems ({error})") from None
@@ -165,13 +165,6 @@ def _read_stem_track(path: Path, subset: str) -> Tuple[Dict[str, np.ndarray], in
             f"{len(STEM_IDS)} ({', '.join(STEM_IDS)})"
         )
     return {name: stems[index] for name, index in STEM_IDS.items()}, int(track.rate)
-
-
-def owner_tag(stem: str, source: Path) -> str:
-    """The ``comment`` tag of every output of ``stem`` from ``source`` (``ownership.stem_tag``,
-    kind ``musdb``): such a file is this tool's own and may be replaced (what it was made from
-    is the song record's: an older version's tag added the source version after it)."""
-    return ownership.stem_tag(TAG_KIND, stem, source)
 
 
 def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int, tag: str) -> None:
@@ -247,7 +240,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
                 waveform = sources["drums"] + sources["bass"] + sources["other"]
             else:
                 waveform = sources[stem]
-            _write_wav(path, waveform, sample_rate, owner_tag(stem, song.source))
+            _write_wav(path, waveform, sample_rate, ownership.stem_tag(TAG_KIND, stem, song.source))
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None

@@ -5,9 +5,9 @@ different references from one folder."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import DataError
+from ..errors import DataError, SpleeterError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 # File names (without extension, any case) accepted for each stem; the first is the canonical
@@ -91,3 +91,32 @@ def song_problem(
             f"({frame_length} samples at {frame_rate} Hz)"
         )
     return None
+
+
+def probe_song(
+    paths: Iterable[Path],
+    frame_length: int = FRAME_LENGTH,
+    frame_rate: int = FRAME_RATE,
+    decode: bool = False,
+) -> Tuple[Optional[int], int]:
+    """``(n_samples, sample_rate)`` of a song's stem files (mixture first) from their headers
+    (``decode``: a length the header does not tell is decoded): the one probe of ``preprocess``
+    and ``evaluate``. DataError naming a missing or unreadable file, or :func:`song_problem`'s."""
+    from ..audio.io import audio_info, load
+
+    probes: Dict[Path, Tuple[Optional[int], int]] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise DataError(f"{path}: missing")
+        try:
+            info = audio_info(path)
+            n_samples = info.n_samples
+            if n_samples is None and decode:  # ffmpeg-only formats: only decoding tells it
+                n_samples = len(load(path)[0])
+        except SpleeterError as error:
+            raise DataError(str(error)) from None  # names the file
+        probes[path] = (n_samples, int(info.sample_rate))
+    problem = song_problem(probes, frame_length, frame_rate)
+    if problem is not None:
+        raise DataError(problem)
+    return next(iter(probes.values()))

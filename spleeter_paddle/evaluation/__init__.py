@@ -10,7 +10,7 @@ from .aggregate import song_scores, summarize, target_summary
 from .evaluator import Evaluation, evaluate, json_path
 from .metrics import METRICS, MetricsPool, score_track, target_groups
 from .models import load_separator, model_settings, resolve_model
-from .musdb_source import BrokenTrack, MusdbTrack, folder_tracks, musdb_tracks
+from .musdb_source import MusdbTrack, folder_tracks, musdb_tracks
 from .oracle import OracleSeparator
 from .report import format_table
 from .sampling import sample_tracks
@@ -19,7 +19,6 @@ from .tracks import FolderTrack, Track
 __all__ = [
     "METRICS",
     "Evaluation",
-    "BrokenTrack",
     "FolderTrack",
     "MetricsPool",
     "MusdbTrack",

@@ -11,14 +11,15 @@ import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import ContextManager, Optional, Sequence, Tuple
+from functools import partial
+from typing import Callable, ContextManager, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.fft
 import scipy.linalg
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .museval_filters import exact_filters, gram, museval_solve
+from .museval_filters import gram, museval_correlations, museval_solve
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +147,10 @@ def distortion_filters(
     exact: Optional[bool] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Least-squares filters of the whole track, as museval's v4 computes them: by our
-    arithmetic, by museval's (``museval_filters``) if ``exact`` or (``exact`` None) where a Gram
-    matrix is ill-conditioned (see ``_solve``; there only museval's arithmetic gives museval's
-    numbers, and ``exact=False`` solves our correlations by museval's LU).
+    arithmetic, or with museval's Gram matrix and solve (``museval_filters``) if ``exact`` or
+    (``exact`` None) where a Gram matrix is ill-conditioned (see ``_solve``; there only
+    museval's arithmetic gives museval's numbers, and ``exact=False`` solves our correlations
+    by museval's LU).
 
     ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)`` with ``n_rows = n_sources * n_channels``.
     Returns ``filters (n_rows, n_rows, filters_len)``: ``[out, in]`` maps reference row ``in``
@@ -158,18 +160,23 @@ def distortion_filters(
     if not exact:
         # (n_rows, 2 n_rows, 2 L - 1): references with references, then with estimates
         lags = _correlations(ref_rows, (ref_rows, est_rows), filters_len, workers)
-        solved = _least_squares(lags, n_channels, exact)
+        solved = _least_squares(
+            lags, n_channels, lambda gram_lags, rhs: _solve(gram_lags, rhs, exact)
+        )
         if solved is not None:
             return solved
     logger.debug("ill-conditioned references: museval's arithmetic for the filters")
-    return exact_filters(ref_rows, est_rows, n_channels, filters_len, workers)
+    lags = museval_correlations(ref_rows, est_rows, filters_len, workers)
+    return _least_squares(lags, n_channels, partial(museval_solve, n_channels=n_channels))
 
 
 def _least_squares(
-    lags: np.ndarray, n_channels: int, exact: Optional[bool]
+    lags: np.ndarray,
+    n_channels: int,
+    solve: Callable[[np.ndarray, np.ndarray], Optional[np.ndarray]],
 ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """``distortion_filters`` from the correlations ``lags (n_rows, 2 n_rows, 2 L - 1)``;
-    None where a Gram matrix is ill-conditioned (unless ``exact`` is False)."""
+    """``distortion_filters`` from the correlations ``lags (n_rows, 2 n_rows, 2 L - 1)``,
+    each system ``G x = rhs`` solved by ``solve(lags of G, rhs)``; None where it gives None."""
     n_rows, length = lags.shape[0], (lags.shape[-1] + 1) // 2
     # <reference row p delayed by a, estimate row e>: (n_rows * L, n_rows)
     cross = lags[:, n_rows:, length - 1 :].transpose(0, 2, 1).reshape(n_rows * length, n_rows)
@@ -177,11 +184,11 @@ def _least_squares(
     for first in range(0, n_rows, n_channels):
         rows = slice(first, first + n_channels)
         block = slice(first * length, (first + n_channels) * length)
-        solved = _solve(lags[rows, rows], cross[block, rows], exact)
+        solved = solve(lags[rows, rows], cross[block, rows])
         if solved is None:
             return None
         own[rows] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
-    solved = _solve(lags[:, :n_rows], cross, exact)
+    solved = solve(lags[:, :n_rows], cross)
     if solved is None:
         return None
     filters = solved.reshape(n_rows, length, n_rows).transpose(2, 0, 1)
@@ -250,13 +257,13 @@ def _solve(lags: np.ndarray, rhs: np.ndarray, exact: Optional[bool]) -> Optional
             matrix.T, lower=True, overwrite_a=True, check_finite=False
         )
     except np.linalg.LinAlgError:
-        return museval_solve(lags, rhs) if exact is False else None
+        return museval_solve(lags, rhs, rhs.shape[1]) if exact is False else None
     rcond, info = scipy.linalg.lapack.dpocon(factor, norm, uplo="L" if lower else "U")
     logger.debug(
         "Gram matrix of size %d: condition number %.1e", len(factor), 1 / max(rcond, 1e-300)
     )
     if info != 0 or not rcond * MAX_CONDITION >= 1.0:
-        return museval_solve(lags, rhs) if exact is False else None
+        return museval_solve(lags, rhs, rhs.shape[1]) if exact is False else None
     return scipy.linalg.cho_solve((factor, lower), rhs, check_finite=False)
 
 

@@ -1,15 +1,17 @@
-"""museval's song-wide BSSEval v4 filters, bit for bit, for ill-conditioned songs.
+"""museval's song-wide BSSEval v4 filters, for ill-conditioned songs.
 
 When the references are band-limited (decoded AAC/MP3 stems: nothing above ~16 kHz), the Gram
 matrix of their delayed copies is nearly singular and museval's filters in its near-null
 directions are rounding noise: they do not change the song-wide projection, but they do change
 the window scores (a window is filtered with zeros around it, and its edges are broadband).
-museval's numbers there depend on every rounding of its arithmetic (one BLAS thread more moves
-a SAR by 0.08 dB), so they are only reproduced by doing the same operations: the same
-power-of-two FFT length, complex FFTs, products in the same order, the same ``solve(G + eps I)``.
-What is saved: the forward FFTs are done once per row (museval: once per row per source), the
-own-source cross-correlations are read from the all-sources ones (museval recomputes them), and
-independent transforms run on ``workers`` threads.
+museval's numbers there depend on the rounding of its Gram matrix and right-hand sides (our
+block-FFT correlations, 4e-16 off, move a SAR by 0.01 dB on decoded AAC and MP3) and of its LU
+(one BLAS thread more moves a SAR by 0.08 dB), so they are only reproduced by doing the same
+operations: the same power-of-two FFT length, complex FFTs, products in the same order, the
+same ``solve(G + eps I)``. What is saved: the forward FFTs are done once per row (museval: the
+references once per estimate), the own-source systems reuse the all-sources correlations
+(museval recomputes them), and independent
+transforms run on ``workers`` threads.
 """
 
 from __future__ import annotations
@@ -43,49 +45,34 @@ def gram(lags: np.ndarray) -> np.ndarray:
     return gram.reshape(n_rows * length, n_rows * length)
 
 
-def exact_filters(
-    ref_rows: np.ndarray, est_rows: np.ndarray, n_channels: int, filters_len: int, workers: int
-) -> Tuple[np.ndarray, np.ndarray]:
-    """``bsseval.distortion_filters``'s result with museval's arithmetic (same bits as
-    ``museval.metrics._compute_projection_filters`` on the same BLAS).
+def museval_correlations(
+    ref_rows: np.ndarray, est_rows: np.ndarray, filters_len: int, workers: int
+) -> np.ndarray:
+    """``bsseval._correlations(ref_rows, (ref_rows, est_rows), ...)`` with museval's rounding:
+    its Gram matrix (``_compute_reference_correlations``) and right-hand sides
+    (``_compute_projection_filters``) bit for bit.
 
-    ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)``, ``n_rows = n_sources * n_channels``
-    source-major. Returns ``filters (n_rows, n_rows, filters_len)`` ``[out, in]`` and
-    ``own (n_rows, n_channels, filters_len)``.
+    ``ref_rows``, ``est_rows``: ``(n_rows, n_samples)`` -> ``(n_rows, 2 n_rows, 2 L - 1)``;
+    of the reference-estimate part only the lags ``>= 0`` (all museval uses) are filled.
     """
     n_rows, n_samples = ref_rows.shape
     length = filters_len
     n_fft = int(2 ** np.ceil(np.log2(n_samples + filters_len - 1.0)))  # museval's
     # scipy.fft.fft on real rows is museval's scipy.fftpack.fft (one pocketfft routine)
     ref_spectra = scipy.fft.fft(ref_rows, n=n_fft, axis=-1, workers=workers)
-    lags = np.empty((n_rows, n_rows, 2 * length - 1))
+    lags = np.zeros((n_rows, 2 * n_rows, 2 * length - 1))
     # museval's pairs p <= q: ssf = ifft(sf[q] * conj(sf[p])), G[(p, a), (q, b)] = ssf[a - b]
     pairs = [(q, p) for p, q in itertools.combinations_with_replacement(range(n_rows), 2)]
     for (q, p), back in zip(pairs, _inverse(ref_spectra, ref_spectra, pairs, workers)):
         ahead, behind = back[:length], back[: n_fft - length : -1]
         lags[q, p] = np.concatenate([ahead[:0:-1], back[:1], behind])
         lags[p, q] = np.concatenate([behind[::-1], ahead])  # last, as museval's diagonal
-    cross = np.empty((n_rows * length, n_rows))
-    for first in range(0, n_rows, n_channels):
-        est_spectra = scipy.fft.fft(est_rows[first : first + n_channels], n=n_fft, workers=workers)
-        wanted = list(itertools.product(range(n_rows), range(n_channels)))
-        for (p, c), back in zip(wanted, _inverse(ref_spectra, est_spectra, wanted, workers)):
-            # museval: ssef = ifft(sf[p] * conj(sef[c])); D[(p, a), c] = ssef[-a mod n_fft]
-            cross[p * length : (p + 1) * length, first + c] = np.concatenate(
-                [back[:1], back[: n_fft - length : -1]]
-            )
-    own = np.empty((n_rows, n_channels, length))
-    for first in range(0, n_rows, n_channels):
-        rows = slice(first, first + n_channels)
-        block = slice(first * length, (first + n_channels) * length)
-        solved = museval_solve(lags[rows, rows], cross[block, rows])
-        own[rows] = solved.reshape(n_channels, length, n_channels).transpose(2, 0, 1)
-    # one solve per source, as museval: LAPACK's solve with other right-hand sides beside a
-    # column (e.g. one column, mono) does not always round that column the same way
-    columns = [slice(first, first + n_channels) for first in range(0, n_rows, n_channels)]
-    solved = np.concatenate([museval_solve(lags, cross[:, c]) for c in columns], axis=1)
-    filters = solved.reshape(n_rows, length, n_rows).transpose(2, 0, 1)
-    return filters, own
+    est_spectra = scipy.fft.fft(est_rows, n=n_fft, axis=-1, workers=workers)
+    # museval: ssef = ifft(sf[p] * conj(sef[e])); D[(p, a), e] = ssef[-a mod n_fft]
+    pairs = list(itertools.product(range(n_rows), range(n_rows)))
+    for (p, e), back in zip(pairs, _inverse(ref_spectra, est_spectra, pairs, workers)):
+        lags[p, n_rows + e, length - 1 :] = np.concatenate([back[:1], back[: n_fft - length : -1]])
+    return lags
 
 
 def _inverse(
@@ -113,14 +100,18 @@ def _inverse(
         yield from work.real
 
 
-def museval_solve(lags: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """museval's ``solve(G + eps I, D)``, least squares on ``G`` if singular.
+def museval_solve(lags: np.ndarray, rhs: np.ndarray, n_channels: int) -> np.ndarray:
+    """museval's ``solve(G + eps I, D)``, least squares on ``G`` if singular, once per
+    estimate (its ``n_channels`` columns of ``rhs``), as museval: LAPACK's solve with other
+    right-hand sides beside a column does not always round that column the same way (1e-6 dB
+    on four mono sources solved at once).
 
     ``lags (P, P, 2 L - 1)`` (``G = gram(lags)``), ``rhs (P * L, k)`` -> ``(P * L, k)``.
     """
     matrix = gram(lags)
     matrix[np.diag_indices_from(matrix)] += np.finfo(float).eps
+    estimates = [rhs[:, first : first + n_channels] for first in range(0, rhs.shape[1], n_channels)]
     try:
-        return np.linalg.solve(matrix, rhs)
+        return np.concatenate([np.linalg.solve(matrix, columns) for columns in estimates], axis=1)
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(gram(lags), rhs)[0]

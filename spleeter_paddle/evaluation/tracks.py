@@ -9,7 +9,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..audio.io import audio_info, load, to_stereo
-from ..data.stems import song_problem, stem_files
+from ..data.stems import probe_song, stem_files
 from ..errors import DataError, SpleeterError
 from .layout import AUDIO_DIRECTORY, METRICS_DIRECTORY, is_report_folder
 
@@ -76,7 +76,7 @@ class Track:
         (a missing, unreadable or length-mismatched stem); reads file headers only."""
         if self.problem:
             raise DataError(self.problem)
-        check_files(self.files(), self.rate)
+        probe_song(self.files().values())
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:
         """``{target: (n_samples, 2) float64}`` at :attr:`rate`, all of one length."""
@@ -147,26 +147,6 @@ class FolderTrack(Track):
                 total = waveform if total is None else total + waveform
             references[target] = total
         return references
-
-
-def check_files(files: Mapping[str, Path], rate: int) -> None:
-    """DataError unless every file exists, is readable audio at ``rate`` Hz, and together they
-    make a usable song (``data.stems.song_problem``, the rule preprocess applies too: equal
-    lengths, at least one STFT frame; lengths the header does not tell are checked at load)."""
-    probes: Dict[Path, Tuple[Optional[int], int]] = {}
-    for path in files.values():
-        if not path.is_file():
-            raise DataError(f"{path}: missing")
-        try:
-            info = audio_info(str(path))
-        except SpleeterError as error:
-            raise DataError(str(error)) from None  # names the file
-        if info.sample_rate != rate:
-            raise DataError(f"{path}: {info.sample_rate} Hz, but the mixture is {rate} Hz")
-        probes[Path(path)] = (info.n_samples, info.sample_rate)
-    problem = song_problem(probes)
-    if problem is not None:
-        raise DataError(problem)
 
 
 def _missing_references(references: Mapping[str, Sequence[Path]]) -> List[str]:

@@ -230,8 +230,10 @@ class ExtractionBudget:
                 "need; refusing it (damaged or not a model archive)"
             )
 
-    def copy(self, stream, output: Path, member_name: str, size: int) -> None:
-        """Copy at most ``size`` bytes of ``stream`` to a new file ``output``."""
+    def copy(self, stream, directory: Path, path: PurePosixPath, member_name: str, size: int):
+        """Copy at most ``size`` bytes of ``stream`` to a new file ``path`` under ``directory``."""
+        output = directory.joinpath(*path.parts)
+        output.parent.mkdir(parents=True, exist_ok=True)
         written = 0
         with output.open("wb") as out:
             while block := stream.read(1 << 20):
@@ -295,10 +297,8 @@ def checkpoint_in_archive(
                 path = _check_tar_member(member, label)
                 budget.admit(member.name, member.size if member.isfile() else 0)
                 if member.isfile() and _is_checkpoint_file(path.name):
-                    output = directory.joinpath(*path.parts)
-                    output.parent.mkdir(parents=True, exist_ok=True)
                     with tar.extractfile(member) as stream:
-                        budget.copy(stream, output, member.name, member.size)
+                        budget.copy(stream, directory, path, member.name, member.size)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         problem = " ".join(str(error).split()[:12])  # tarfile lists every method it tried
         raise ModelError(f"{label}: unreadable or truncated archive ({problem})") from None
@@ -329,10 +329,8 @@ def _unzip(
                     budget.admit(info.filename, 0)
                     continue
                 budget.admit(info.filename, info.file_size)
-                output = directory.joinpath(*path.parts)
-                output.parent.mkdir(parents=True, exist_ok=True)
                 with zipped.open(info) as stream:
-                    budget.copy(stream, output, info.filename, info.file_size)
+                    budget.copy(stream, directory, path, info.filename, info.file_size)
     except (zipfile.BadZipFile, OSError, KeyError, zlib.error) as error:
         raise ModelError(f"{budget.label}: unreadable {kind} ({error})") from None
 

@@ -1,7 +1,5 @@
-"""CRC-32C (Castagnoli), the checksum of TF checkpoint bundles and LevelDB blocks, with masking.
-
-Uses the ``google-crc32c`` or ``crc32c`` package when installed, else a vectorised numpy version.
-"""
+"""CRC-32C (Castagnoli), the checksum of TF checkpoint bundles and LevelDB blocks, with masking:
+vectorised with numpy (no compiled package needed)."""
 
 from __future__ import annotations
 
@@ -47,14 +45,6 @@ def _crc32c_loop(data: bytes, register: int) -> int:
     return register
 
 
-def _apply_shift(columns: List[int], register: int) -> int:
-    result = 0
-    for bit in range(32):
-        if register >> bit & 1:
-            result ^= columns[bit]
-    return result
-
-
 def _zero_shift(log2_bytes: int) -> List[int]:
     """Linear map (32 column images) that feeds 2**log2_bytes zero bytes through the register."""
     if log2_bytes not in _zero_shift_cache:
@@ -62,7 +52,7 @@ def _zero_shift(log2_bytes: int) -> List[int]:
             columns = [_crc32c_loop(b"\0", 1 << bit) for bit in range(32)]
         else:
             half = _zero_shift(log2_bytes - 1)
-            columns = [_apply_shift(half, column) for column in half]
+            columns = [int(c) for c in _apply_shift_array(half, np.array(half, dtype=np.uint32))]
         _zero_shift_cache[log2_bytes] = columns
     return _zero_shift_cache[log2_bytes]
 
@@ -98,8 +88,8 @@ def _row_registers(words: np.ndarray) -> np.ndarray:
     return registers
 
 
-def crc32c_numpy(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
-    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention), numpy only: 1 KiB
+def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
+    """CRC-32C of ``data`` continuing from ``crc`` (zlib.crc32 convention): 1 KiB
     rows run side by side (8 bytes a step), then fold with GF(2) zero-shift operators."""
     view = memoryview(data).cast("B")
     register = (crc ^ 0xFFFFFFFF) & 0xFFFFFFFF
@@ -119,32 +109,6 @@ def crc32c_numpy(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int
         registers = _apply_shift_array(_zero_shift(level), registers[0::2]) ^ registers[1::2]
         level += 1
     return int(registers[0]) ^ 0xFFFFFFFF
-
-
-def _native_crc32c():
-    try:
-        import google_crc32c  # type: ignore[import-not-found]
-
-        if google_crc32c.implementation == "c":
-            return lambda data, crc=0: google_crc32c.extend(crc, bytes(data))
-    except ImportError:
-        pass
-    try:
-        import crc32c as crc32c_module  # type: ignore[import-not-found]
-
-        return lambda data, crc=0: crc32c_module.crc32c(data, crc)
-    except ImportError:
-        return None
-
-
-_NATIVE_CRC32C = _native_crc32c()
-
-
-def crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray], crc: int = 0) -> int:
-    """CRC-32C of ``data``: the ``google-crc32c`` / ``crc32c`` package when installed, else numpy."""
-    if _NATIVE_CRC32C is not None:
-        return _NATIVE_CRC32C(data, crc)
-    return crc32c_numpy(data, crc)
 
 
 def masked_crc32c(data: Union[bytes, bytearray, memoryview, np.ndarray]) -> int:

@@ -260,11 +260,18 @@ def verified_weights_bytes(directory: PathLike) -> Tuple[bytes, str]:
     return data, actual
 
 
-def read_weights(directory: PathLike) -> Dict[str, np.ndarray]:
-    """Arrays of ``model.safetensors`` after checking its sha256 against ``model.json``; float
-    tensors holding NaN or Inf are refused (:class:`ModelError` naming tensor and file)."""
-    data, _ = verified_weights_bytes(directory)
-    return decode_tensors(data, Path(directory) / WEIGHTS_FILE, "weights", WEIGHTS_REFUSAL)
+def read_weights(directory: PathLike, opened_sha256: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """Arrays of ``model.safetensors`` after checking its sha256 against ``model.json`` (and
+    ``opened_sha256``, the digest it had when opened); float tensors holding NaN or Inf are
+    refused (:class:`ModelError` naming tensor and file)."""
+    data, sha256 = verified_weights_bytes(directory)
+    weights_path = Path(directory) / WEIGHTS_FILE
+    if opened_sha256 is not None and sha256 != opened_sha256:
+        raise ModelError(
+            f"{weights_path}: the weights were replaced while in use (sha256 "
+            f"{opened_sha256} when opened, {sha256} now); nothing was loaded"
+        )
+    return decode_tensors(data, weights_path, "weights", WEIGHTS_REFUSAL)
 
 
 def load_weights(model: Any, directory: PathLike) -> Any:

@@ -19,7 +19,7 @@ BLOCK_TRAILER_SIZE = 5
 _COMPRESSION_NONE, _COMPRESSION_SNAPPY = 0, 1
 
 # TensorFlow DataType enum -> numpy dtype (little-endian); bfloat16, strings, quantised: unsupported.
-_DTYPES = {
+TF_DTYPES = {
     1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 8: "<c8", 9: "<i8", 10: "?",
     17: "<u2", 18: "<c16", 19: "<f2", 22: "<u4", 23: "<u8",
 }  # fmt: skip
@@ -255,11 +255,11 @@ class TFCheckpoint:
 
     def dtype(self, name: str) -> np.dtype:
         code = self.entry(name).dtype_code
-        if code not in _DTYPES:
+        if code not in TF_DTYPES:
             raise CheckpointError(
                 f"{self.index_path}: tensor '{name}' has unsupported TF dtype code {code}"
             )
-        return np.dtype(_DTYPES[code]).newbyteorder(self.byte_order)
+        return np.dtype(TF_DTYPES[code]).newbyteorder(self.byte_order)
 
     def shard_path(self, shard_id: int) -> Path:
         return shard_path(self.prefix, shard_id, self.n_shards)

@@ -14,17 +14,13 @@ from ..files import file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
 from .convert import KERNEL_PERMUTATION, tf_variable_map
-from .tf_checkpoint import TABLE_MAGIC, shard_path
+from .tf_checkpoint import TABLE_MAGIC, TF_DTYPES, shard_path
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 STATE_FILE = "checkpoint"  # TF's CheckpointState text: which prefix is the latest
-DTYPE_CODES = {
-    "float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "complex64": 8,
-    "int64": 9, "bool": 10, "uint16": 17, "complex128": 18, "float16": 19, "uint32": 22,
-    "uint64": 23,
-}  # fmt: skip
+DTYPE_CODES = {np.dtype(name).name: code for code, name in TF_DTYPES.items()}  # float32: 1, ...
 # Paddle kernel [out, in, kh, kw] (deconv [in, out, kh, kw]) -> TF [kh, kw, in, out] ([kh, kw, out, in]).
 TF_KERNEL_PERMUTATION = tuple(int(axis) for axis in np.argsort(KERNEL_PERMUTATION))
 

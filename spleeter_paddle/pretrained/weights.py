@@ -13,10 +13,9 @@ from .provider import get_model_directory
 from .store import (
     METADATA_FILE,
     WEIGHTS_FILE,
-    WEIGHTS_REFUSAL,
     assign_weights,
-    decode_tensors,
     read_metadata,
+    read_weights,
     verified_weights_bytes,
     weights_digest,
 )
@@ -38,10 +37,6 @@ class PretrainedWeights:
         _, self.sha256 = verified_weights_bytes(self.directory)
         self._model = None
 
-    @property
-    def weights_path(self) -> Path:
-        return self.directory / WEIGHTS_FILE
-
     def graph_identity(self) -> Dict[str, Any]:
         """What defines the eval-mode network: its class, configuration and weight bytes."""
         from ..model import graph_config, model_class
@@ -53,24 +48,14 @@ class PretrainedWeights:
             "weights": f"safetensors sha256 {self.sha256}",
         }
 
-    def _arrays(self) -> Dict[str, Any]:
-        """The tensors, from a fresh read that must have the digest they were opened with."""
-        data, sha256 = verified_weights_bytes(self.directory)
-        if sha256 != self.sha256:
-            raise ModelError(
-                f"{self.weights_path}: the weights were replaced while in use (sha256 "
-                f"{self.sha256} when opened, {sha256} now); nothing was loaded"
-            )
-        return decode_tensors(data, self.weights_path, "weights", WEIGHTS_REFUSAL)
-
     def model(self):
         """``build_model(params)`` holding these weights, in eval mode (built once)."""
         if self._model is None:
             from ..model import build_model
 
-            arrays = self._arrays()
+            arrays = read_weights(self.directory, self.sha256)
             model = build_model(dict(self.params), initialise=False)  # every weight is set next
-            assign_weights(model, arrays, self.weights_path)
+            assign_weights(model, arrays, self.directory / WEIGHTS_FILE)
             model.eval()
             self._model = model
         return self._model
@@ -80,7 +65,7 @@ class PretrainedWeights:
         same digest), without building it."""
         if self._model is not None:
             return weights_digest(self._model.state_dict())
-        return weights_digest(self._arrays())
+        return weights_digest(read_weights(self.directory, self.sha256))
 
 
 def pretrained_weights(

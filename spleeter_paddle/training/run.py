@@ -253,7 +253,6 @@ def launch_training(
     params: Dict[str, Any],
     options: Dict[str, Any],
     launch: LaunchOptions,
-    extra_env: Optional[Dict[str, str]] = None,
     keep_fds: Sequence[int] = (),
     plan: Optional[Dict[str, Any]] = None,
 ) -> int:
@@ -266,11 +265,8 @@ def launch_training(
     log_dir.mkdir(parents=True, exist_ok=True)
     launch = dataclasses.replace(launch, log_dir=str(log_dir))
     job = {"task": "train", "params": params, "options": options, "plan": plan}
-    device = options.get("device", "auto")
-    return run_launched(
-        job, run_dir, launch, device, extra_env, keep_fds,
-        output=log_dir / "launcher.log", on_tick=LogRelay(log_dir / "workerlog.0"),
-    )  # fmt: skip
+    device, relay = options.get("device", "auto"), LogRelay(log_dir / "workerlog.0")
+    return run_launched(job, run_dir, launch, device, log_dir / "launcher.log", relay, keep_fds)
 
 
 def _start(

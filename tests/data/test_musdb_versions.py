@@ -14,9 +14,10 @@ import pytest
 import soundfile as sf
 
 from spleeter_paddle.cli import main
-from spleeter_paddle.data.musdb import convert_musdb, owner_tag
+from spleeter_paddle.data.musdb import TAG_KIND, convert_musdb
 from spleeter_paddle.data.musdb_record import RECORD_NAME
 from spleeter_paddle.data.synthetic import generate_musdb_tree
+from spleeter_paddle.ownership import stem_tag
 
 SONG = "Synthetic Artist 00 - Train Song 00"
 PCM16_STEP = 1.0 / 32768
@@ -140,7 +141,7 @@ def test_outputs_of_an_older_version_without_record_are_converted_again(converte
     (song / RECORD_NAME).unlink()
     for path in song.glob("*.wav"):
         data, rate = sf.read(path, dtype="float32")
-        old_tag = owner_tag(path.stem, root / "train" / SONG)
+        old_tag = stem_tag(TAG_KIND, path.stem, root / "train" / SONG)
         with sf.SoundFile(path, "w", rate, 2, "PCM_16") as old:
             old.comment = old_tag
             old.write(data * 0.5)  # what an older source held
