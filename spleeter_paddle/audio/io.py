@@ -247,23 +247,7 @@ def _native_frames(
         blocks = _soundfile_frames(source, start, n_frames, block_frames, dtype)
     else:
         blocks = _ffmpeg_frames(source, start, n_frames, block_frames)
-    return _unchanged(_finite(blocks, source, start), source)
-
-
-def _unchanged(blocks: Iterator[np.ndarray], source: AudioSource) -> Iterator[np.ndarray]:
-    """``blocks``, then an AudioError when the file is no longer the one probed: a file rewritten
-    while it was read would give audio spliced from two versions (checked before the last block
-    is handed on, so no caller completes an output from it)."""
-    previous = None
-    for block in blocks:
-        if previous is not None:
-            yield previous
-        previous = block
-    change = change_while_read(source.path, source.identity)
-    if change is not None:
-        raise AudioError(f"{source.path}: {change}; nothing was made from it")
-    if previous is not None:
-        yield previous
+    return _checked(blocks, source, start)
 
 
 def unusable_samples(block: np.ndarray) -> Optional[Tuple[int, str]]:
@@ -305,9 +289,12 @@ def checked_waveform(waveform: Any) -> np.ndarray:
     return waveform
 
 
-def _finite(blocks: Iterable[np.ndarray], source: AudioSource, start: int) -> Iterator[np.ndarray]:
-    """``blocks`` unchanged; NaN/Inf or absurd samples (float files) are an error naming the input."""
-    position = start
+def _checked(blocks: Iterable[np.ndarray], source: AudioSource, start: int) -> Iterator[np.ndarray]:
+    """``blocks`` unchanged; NaN/Inf or absurd samples (float files) are an error naming the
+    input, and so is a file that is no longer the one probed: rewritten while it was read, it
+    would give audio spliced from two versions (checked before the last block is handed on, so
+    no caller completes an output from it)."""
+    position, previous = start, None
     for block in blocks:
         found = unusable_samples(block)
         if found is not None:
@@ -315,7 +302,14 @@ def _finite(blocks: Iterable[np.ndarray], source: AudioSource, start: int) -> It
             seconds = _seconds((position + row) / source.info.sample_rate)
             raise AudioError(f"{source.path}: {problem} (first at {seconds} s)")
         position += len(block)
-        yield block
+        if previous is not None:
+            yield previous
+        previous = block
+    change = change_while_read(source.path, source.identity)
+    if change is not None:
+        raise AudioError(f"{source.path}: {change}; nothing was made from it")
+    if previous is not None:
+        yield previous
 
 
 def read_comment(path: PathLike) -> Optional[str]:

@@ -37,12 +37,8 @@ _SOUNDFILE_FORMATS = {
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def libsndfile_problem(error: Exception) -> str:
-    problem = _one_line(re.sub(r"^Error opening '.*?': ", "", str(error))).rstrip(".")
+    problem = " ".join(re.sub(r"^Error opening '.*?': ", "", str(error)).split()).rstrip(".")
     # libsndfile's words for "no format I know" (the file was checked to be a regular one)
     if problem.startswith("File does not exist or is not a regular file"):
         return "format not recognised"
@@ -53,12 +49,8 @@ def _unwritable(name: str, error: OSError) -> AudioError:
     if isinstance(error, (FileExistsError, NotADirectoryError)):
         return AudioError(f"{name}: cannot write here, a parent path is not a directory")
     if error.errno == errno.ENOSPC:
-        return _disk_full(name)
+        return AudioError(f"{name}: cannot write, no space left on the device")
     return AudioError(f"{name}: cannot write here ({error.strerror or error})")
-
-
-def _disk_full(name: str) -> AudioError:
-    return AudioError(f"{name}: cannot write, no space left on the device")
 
 
 def _write_failed(name: str, error: Exception) -> AudioError:
@@ -116,9 +108,7 @@ def check_bitrate(
 def _compression_level(codec: str, kbps: float, sample_rate: int) -> float:
     """libsndfile's 0..1 compression level giving about ``kbps`` (exact for CBR MP3)."""
     if codec == "mp3":  # libsndfile 1.2 (measured): CBR kbps = high - level * (high - low)
-        high, low = (
-            (320, 32) if sample_rate >= 32000 else (160, 8) if sample_rate >= 16000 else (64, 8)
-        )
+        low, high = bitrate_range(codec, sample_rate)
         return float(np.clip((high - kbps) / (high - low), 0.0, 0.99))
     quality = np.interp(kbps, _VORBIS_KBPS, np.linspace(0.0, 1.0, len(_VORBIS_KBPS)))
     return float(1.0 - quality)  # vorbis: level = 1 - quality

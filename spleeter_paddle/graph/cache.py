@@ -27,7 +27,7 @@ from .. import options
 from ..environment import cache_home
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256, hold_folder
-from ..ownership import staged_folder
+from ..ownership import install_folder, staged_folder
 from ..pretrained.weights import PretrainedWeights
 from ..vocab import BACKENDS
 from . import convert
@@ -168,10 +168,7 @@ def _build_entry(cache_dir: Path, directory: Path, key: Dict[str, Any], build) -
         build(staging)
         (staging / _FILES_FILE).write_text(json.dumps(_built_files(staging), indent=1))
         (staging / _KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
-        if directory.exists():  # incomplete or damaged: set it aside, then replace it
-            with staged_folder(directory, ".stale") as stale:
-                os.replace(directory, stale / "entry")
-        os.replace(staging, directory)
+        install_folder(staging, directory, lambda entry: None)  # a damaged one is replaced
 
 
 def _prune(cache_dir: Path, keep: int) -> None:
@@ -209,10 +206,6 @@ def cached_graph(model, n_channels: int, n_bins: int, fmt: Optional[str], cache_
 
     stem = f"{type(model).__name__}-{fmt}"
     return cached_entry(cache_dir, stem, key, build, model_files(fmt))
-
-
-def default_cache_dir() -> Path:
-    return _created(cache_home() / "inference")
 
 
 def _created(path: Path) -> Path:
@@ -262,13 +255,12 @@ def make_runner(
     verified against Paddle).
     """
     options.checked("backend", options.choice, backend, BACKENDS)
+    cache_dir = cache_dir or cache_home() / "inference"
     if backend in ("onnxruntime", "openvino"):
         fmt = "onnx" if backend == "onnxruntime" else "openvino"
         require(backend)
         with _cache_errors():
-            directory = cached_graph(
-                as_layer(model), n_channels, n_bins, fmt, cache_dir or default_cache_dir()
-            )
+            directory = cached_graph(as_layer(model), n_channels, n_bins, fmt, cache_dir)
             return open_graph(directory, fmt, device)
     if backend == "eager" or (
         backend == "auto" and not (device == "cpu" or device.startswith("gpu"))
@@ -276,9 +268,7 @@ def make_runner(
         return EagerRunner(as_layer(model))
     try:
         with _cache_errors():
-            directory = cached_graph(
-                model, n_channels, n_bins, None, cache_dir or default_cache_dir()
-            )
+            directory = cached_graph(model, n_channels, n_bins, None, cache_dir)
             return PredictorRunner(directory / "model", device)
     except Exception as error:  # the predictor is an optimisation: fall back, say why
         if backend == "predictor":

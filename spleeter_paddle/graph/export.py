@@ -39,12 +39,9 @@ PathLike = Union[str, Path]
 def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance: float) -> Path:
     """Everything that can be refused before a model loads (ConfigurationError, exit 2)."""
     checked("format", choice, fmt, EXPORT_FORMATS, error=ConfigurationError)
-    try:
-        checked("tolerance", _tolerance, tolerance)
-        output = Path(checked("output", path_value, output))
-        checked("overwrite", strict_bool, overwrite)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from None
+    checked("tolerance", _tolerance, tolerance, error=ConfigurationError)
+    output = Path(checked("output", path_value, output, error=ConfigurationError))
+    checked("overwrite", strict_bool, overwrite, error=ConfigurationError)
     require(fmt)
     _check_target(output, overwrite)
     return output
@@ -131,10 +128,7 @@ def export_model(
     """Load ``params``' weights (or ``model_dir``'s) and :func:`export_network` them to ``output``."""
     check_export_options(fmt, output, overwrite, tolerance)
     if model_dir is not None:
-        try:
-            model_dir = checked("model_dir", path_value, model_dir)
-        except ValueError as error:
-            raise ConfigurationError(str(error)) from None
+        model_dir = checked("model_dir", path_value, model_dir, error=ConfigurationError)
     params = load_configuration(params)
     model = load_pretrained_model(params, model_dir=model_dir)
     source = {"model_dir": str(Path(model_dir).resolve()) if model_dir else params["model_dir"]}

@@ -40,7 +40,21 @@ def build_model(
     training; both are off by default, which is how Spleeter trained. ``initialise=False``
     skips the random initial weights (all zero) for a caller that loads every weight next.
     """
-    model = _build(params, batch_statistics, dropout, initialise)
+    model_params, instruments = params["model"].get("params", {}), params["instrument_list"]
+    if model_class(params) is SpleeterUNet:
+        model = SpleeterUNet(
+            instruments,
+            params["n_channels"],
+            model_params,
+            softmax=params["model"]["type"] == "unet.softmax_unet",
+            batch_statistics=batch_statistics,
+            dropout=dropout,
+            initialise=initialise,
+        )
+    else:
+        model = SpleeterBLSTM(
+            instruments, params["n_channels"], params["F"], model_params, initialise
+        )
     model.graph_config = graph_config(params, batch_statistics, dropout)
     return model
 
@@ -69,25 +83,6 @@ def model_class(params: Dict[str, Any]) -> type:
     if model_type == "blstm.blstm":
         return SpleeterBLSTM
     raise ValueError(f"unknown model type {model_type!r}")
-
-
-def _build(
-    params: Dict[str, Any], batch_statistics: bool, dropout: bool, initialise: bool
-) -> nn.Layer:
-    model_params = params["model"].get("params", {})
-    instruments = params["instrument_list"]
-    cls = model_class(params)
-    if cls is SpleeterUNet:
-        return SpleeterUNet(
-            instruments,
-            params["n_channels"],
-            model_params,
-            softmax=params["model"]["type"] == "unet.softmax_unet",
-            batch_statistics=batch_statistics,
-            dropout=dropout,
-            initialise=initialise,
-        )
-    return SpleeterBLSTM(instruments, params["n_channels"], params["F"], model_params, initialise)
 
 
 __all__ = [

@@ -117,22 +117,17 @@ class LeakyReLU(nn.LeakyReLU):
         return nn.functional.leaky_relu(inputs, self._negative_slope)
 
 
+_ACTIVATIONS = {"ReLU": nn.ReLU, "ELU": nn.ELU, "LeakyReLU": lambda: LeakyReLU(0.2)}
+
+
 def conv_activation(name: Any) -> nn.Layer:
     """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
-    if name == "ReLU":
-        return nn.ReLU()
-    if name == "ELU":
-        return nn.ELU()
-    return LeakyReLU(0.2)
+    return _ACTIVATIONS.get(str(name), _ACTIVATIONS["LeakyReLU"])()
 
 
 def deconv_activation(name: Any) -> nn.Layer:
     """Decoder activation from ``model.params.deconv_activation`` (Spleeter: default ReLU)."""
-    if name == "LeakyReLU":
-        return LeakyReLU(0.2)
-    if name == "ELU":
-        return nn.ELU()
-    return nn.ReLU()
+    return _ACTIVATIONS.get(str(name), nn.ReLU)()
 
 
 def batch_norm(n_channels: int, batch_statistics: bool) -> nn.BatchNorm2D:

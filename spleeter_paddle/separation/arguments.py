@@ -12,7 +12,7 @@ import numpy as np
 from .. import options
 from ..audio import io as audio_io
 from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
-from ..configuration import Params, load_configuration
+from ..configuration import Params, load_configuration, output_config
 from ..errors import ConfigurationError
 from ..graph.cache import validate_backend
 from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
@@ -99,14 +99,11 @@ def separator_settings(
     )
 
 
-def check_progress(progress: Any) -> None:
-    """``progress``: None or a callable taking the number of samples written."""
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
-
-
-def checked_path(name: str, value: Any) -> str:
-    return options.checked(name, options.path_value, value)
+def check_progress(*callbacks: Any) -> None:
+    """Each progress callback: None or a callable taking the number of samples written."""
+    for progress in callbacks:
+        if progress is not None and not callable(progress):
+            raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
 
 
 def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
@@ -125,3 +122,34 @@ def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
 def stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
     return {name: audio_io.to_stereo(block) for name, block in stems.items()}
+
+
+def spleeter_setting(
+    params: Params, weights_sha256: str, mwf: bool, segment_frames: int
+) -> Dict[str, Any]:
+    """What defines the estimates of a ``Separator`` of ``params`` whose weights have
+    ``weights_sha256`` (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``:
+    the key of stored scores (``evaluation``). Device, backend and batch size give the same
+    numbers and are left out."""
+    return {
+        "kind": "spleeter",
+        "weights_sha256": weights_sha256,
+        "config": output_config(params),
+        "mwf": bool(mwf),
+        "segment_frames": int(segment_frames),
+    }
+
+
+def stems_setting(
+    params: Params,
+    weights_sha256: str,
+    mwf: bool,
+    segment_frames: int,
+    file_options: Dict[str, Any],
+) -> Dict[str, Any]:
+    """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
+    the weights file's digest, the output config, MWF, the segment length and the file options
+    (codec, bitrate, subtype, offset, duration): :func:`spleeter_setting` without its kind."""
+    setting = spleeter_setting(params, weights_sha256, mwf, segment_frames)
+    del setting["kind"]
+    return {**setting, "file": dict(file_options)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..audio.adapter import AudioAdapter, custom_adapter
 from ..configuration import instrument_names_problem
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from . import outputs
-from .arguments import check_progress, checked_path, checked_waveform
+from .arguments import check_progress, checked_waveform, stems_setting
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
 
 logger = logging.getLogger(__name__)
@@ -66,27 +66,13 @@ def adapter_waveform(
 
 class SpleeterFileMethods:
     """Separation to files for :class:`~spleeter_paddle.separation.separator.Separator` (which
-    provides ``instruments``, ``sample_rate``, ``separate``, ``separate_blocks``,
-    ``stems_setting`` and ``multiprocess``): streamed, or loaded and saved by a user's :class:`AudioAdapter`, written
-    now or on a background writer thread until :meth:`join`."""
+    provides ``instruments``, ``sample_rate``, ``separate``, ``separate_blocks``, ``params``,
+    ``weights``, ``mwf``, ``segment_frames`` and ``multiprocess``): streamed, or loaded and
+    saved by a user's :class:`AudioAdapter`, written now or on a background writer thread
+    until :meth:`join`."""
 
     _writer: Optional[ThreadPoolExecutor] = None
     _tasks: List[Future]
-
-    def output_paths(
-        self,
-        audio_path: Union[str, Path],
-        destination: Union[str, Path],
-        codec: str = "wav",
-        filename_format: str = DEFAULT_FILENAME_FORMAT,
-        instruments: Optional[Iterable[str]] = None,
-    ) -> Dict[str, Path]:
-        """Where each instrument of ``audio_path`` goes (see ``outputs.output_paths``)."""
-        names = self.instruments if instruments is None else list(instruments)
-        codec = getattr(codec, "value", codec)
-        outputs.check_filename_format(filename_format, names, codec)
-        fmt = OutputFormat(codec, filename_format=filename_format)
-        return outputs.output_paths(names, audio_path, destination, fmt)
 
     def separate_to_file(
         self,
@@ -129,8 +115,7 @@ class SpleeterFileMethods:
             codec, bitrate, subtype, filename_format, self.sample_rate, self.instruments
         )
         offset, duration = options.seconds_span(offset, duration, error=ConfigurationError)
-        check_progress(progress)
-        check_progress(analysis_progress)
+        check_progress(progress, analysis_progress)
         if source is not None and (
             not isinstance(source, audio_io.AudioSource) or source.path != audio_path
         ):
@@ -223,8 +208,8 @@ class SpleeterFileMethods:
         """``(audio_path, destination, adapter or None, overwrite, synchronous)``, checked
         before anything is read."""
         return (
-            checked_path("audio_descriptor", audio_descriptor),
-            checked_path("destination", destination),
+            options.checked("audio_descriptor", options.path_value, audio_descriptor),
+            options.checked("destination", options.path_value, destination),
             custom_adapter(adapter),
             options.checked("overwrite", options.strict_bool, overwrite),
             options.checked("synchronous", options.strict_bool, synchronous),
@@ -273,7 +258,10 @@ class SpleeterFileMethods:
         def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
             return self.separate_blocks(blocks, sink, progress, analysis_progress)
 
-        setting = self.stems_setting(**fmt.file_options(offset_s, duration_s))
+        setting = stems_setting(
+            self.params, self.weights.sha256, self.mwf, self.segment_frames,
+            fmt.file_options(offset_s, duration_s),
+        )  # fmt: skip
         made = outputs.made_digest(setting, source.path)
         outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate, made)
 

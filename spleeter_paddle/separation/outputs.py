@@ -57,11 +57,6 @@ def stems_done(paths: Mapping[str, Path], audio_path: PathLike, made: str) -> bo
     )
 
 
-def _folder_name(audio_path: Path) -> str:
-    """``{foldername}``: the input's folder, also for ``song.wav`` or ``../song.wav``."""
-    return Path(os.path.abspath(audio_path)).parent.name
-
-
 FILENAME_FIELDS = ("filename", "foldername", "instrument", "codec")
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 
@@ -139,15 +134,9 @@ def check_filename_format(
         if field is None:
             continue
         if field not in FILENAME_FIELDS or spec or conversion is not None:
-            shown = (
-                "{"
-                + field
-                + (f"!{conversion}" if conversion else "")
-                + (f":{spec}" if spec else "")
-                + "}"
-            )
+            shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
             raise ConfigurationError(
-                f"filename format {filename_format!r}: {shown} is not a plain field "
+                f"filename format {filename_format!r}: {{{shown}}} is not a plain field "
                 f"(no attributes, indices, conversions or format specs); {fields_hint}"
             )
     fields = {"filename": "song", "foldername": "folder", "codec": codec or "wav"}
@@ -190,7 +179,8 @@ def output_paths(
     ``{instrument}``, ``{codec}``); a path outside ``destination`` or two stems on one path is an
     error."""
     audio_path, codec, filename_format = Path(audio_path), fmt.codec, fmt.filename_format
-    fields = {"filename": audio_path.stem, "foldername": _folder_name(audio_path), "codec": codec}
+    folder = Path(os.path.abspath(audio_path)).parent.name  # also for song.wav or ../song.wav
+    fields = {"filename": audio_path.stem, "foldername": folder, "codec": codec}
     try:
         relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     except Exception as error:  # a field's value can still break a format spec

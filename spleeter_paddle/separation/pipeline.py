@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,15 +40,8 @@ class SignalChain:
 
     @classmethod
     def from_params(cls, params: dict) -> SignalChain:
-        return cls(
-            instruments=tuple(params["instrument_list"]),
-            frame_length=params["frame_length"],
-            frame_step=params["frame_step"],
-            T=params["T"],
-            F=params["F"],
-            separation_exponent=params["separation_exponent"],
-            mask_extension=params["mask_extension"],
-        )
+        numbers = {field.name: params[field.name] for field in fields(cls)[1:]}
+        return cls(instruments=tuple(params["instrument_list"]), **numbers)
 
     @property
     def n_bins(self) -> int:
@@ -122,17 +116,6 @@ def _stft_segments(chain: SignalChain, signal: PaddedSignal) -> Iterator[np.ndar
         index += 1
 
 
-def _batches(segments: Iterator[np.ndarray], batch_size: int) -> Iterator[List[np.ndarray]]:
-    batch: List[np.ndarray] = []
-    for segment in segments:
-        batch.append(segment)
-        if len(batch) == batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _model_estimates(
     chain: SignalChain, model: ModelFunction, batch: List[np.ndarray]
 ) -> np.ndarray:
@@ -149,7 +132,8 @@ def _estimated_batches(
     With ``overlap`` the model of batch k+1 runs on a worker thread while the caller consumes
     batch k (Paddle, FFTs and large numpy operations release the GIL).
     """
-    batches = _batches(_stft_segments(chain, signal), batch_size)
+    segments = _stft_segments(chain, signal)
+    batches = iter(lambda: list(islice(segments, batch_size)), [])
     if not overlap:
         for batch in batches:
             yield batch, _model_estimates(chain, model, batch)

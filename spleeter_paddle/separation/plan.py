@@ -12,6 +12,7 @@ from ..audio.adapter import is_default_adapter_name
 from ..errors import AudioError
 from ..files import same_file_key
 from . import outputs
+from .arguments import stems_setting
 
 if TYPE_CHECKING:
     from .batch import CheckedOptions
@@ -40,23 +41,24 @@ def plan_outputs(
     whose stems would land on an earlier file's stems, or on files that may not be replaced,
     gets a ``problem`` and is skipped.
     """
-    named: Dict[int, Dict[str, Path]] = {}
-    problems: Dict[int, str] = {}
+    plan: List[PlannedFile] = []
     seen: Dict[Tuple[int, int], str] = {}
-    for index, name in enumerate(files):
+    for name in files:
         try:
             audio_io.check_input_file(name)
             identity = same_file_key(name)
             if identity in seen:
                 raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
             seen[identity] = name
-            named[index] = outputs.output_paths(instruments, name, output_path, fmt)
+            paths = outputs.output_paths(instruments, name, output_path, fmt)
+            plan.append(PlannedFile(name, paths))
         except AudioError as error:
-            problems[index] = str(error)
-    outputs.check_not_inputs({files[index]: paths for index, paths in named.items()}, files)
+            plan.append(PlannedFile(name, None, str(error)))
+    outputs.check_not_inputs({item.name: item.paths for item in plan if item.paths}, files)
     owners: Dict[Path, str] = {}
-    for index, paths in named.items():
-        name = files[index]
+    for index, (name, paths, _, _) in enumerate(plan):
+        if paths is None:
+            continue
         try:
             clash = next((path for path in paths.values() if path in owners), None)
             if clash is not None:
@@ -67,15 +69,10 @@ def plan_outputs(
             for instrument, path in paths.items():
                 outputs.check_replaceable(path, instrument, name, overwrite)
         except AudioError as error:
-            problems[index] = str(error)
+            plan[index] = PlannedFile(name, None, str(error))
             continue
         owners.update({path: name for path in paths.values()})
-    return [
-        PlannedFile(name, None, problems[index])
-        if index in problems
-        else PlannedFile(name, named[index])
-        for index, name in enumerate(files)
-    ]
+    return plan
 
 
 def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> List[PlannedFile]:
@@ -83,7 +80,6 @@ def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> Lis
     write (same input version, weights, config and options: ``outputs.stems_done``). A user's
     ``adapter`` writes untagged files: its songs are never done. Provisions the model's weights."""
     from ..pretrained.weights import pretrained_weights
-    from .separator import stems_setting
 
     if not is_default_adapter_name(adapter) or not any(item.paths for item in plan):
         return plan

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..audio import io as audio_io
-from ..configuration import Params, output_config
+from ..configuration import Params
 from ..devices import select_device
 from ..graph.cache import make_runner
 from ..pretrained.weights import pretrained_weights
@@ -24,48 +24,13 @@ from .arguments import (
     check_progress,
     checked_waveform,
     separator_settings,
+    spleeter_setting,
     stereo_stems,
 )
 from .files import SpleeterFileMethods
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
 
 logger = logging.getLogger(__name__)
-
-
-def spleeter_setting(
-    params: Params, weights_sha256: str, mwf: bool, segment_frames: int
-) -> Dict[str, Any]:
-    """What defines the estimates of a ``Separator`` of ``params`` whose weights have
-    ``weights_sha256`` (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``:
-    the key of stored scores (``evaluation``). Device, backend and batch size give the same
-    numbers and are left out."""
-    return {
-        "kind": "spleeter",
-        "weights_sha256": weights_sha256,
-        "config": output_config(params),
-        "mwf": bool(mwf),
-        "segment_frames": int(segment_frames),
-    }
-
-
-def stems_setting(
-    params: Params,
-    weights_sha256: str,
-    mwf: bool,
-    segment_frames: int,
-    file_options: Dict[str, Any],
-) -> Dict[str, Any]:
-    """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
-    the weights file's digest, the output config, MWF, the segment length and the file options
-    (codec, bitrate, subtype, offset, duration). Device, backend and batch size give the same
-    numbers and are left out."""
-    return {
-        "weights_sha256": weights_sha256,
-        "config": output_config(params),
-        "mwf": bool(mwf),
-        "segment_frames": int(segment_frames),
-        "file": dict(file_options),
-    }
 
 
 class Separator(SpleeterFileMethods):
@@ -151,12 +116,6 @@ class Separator(SpleeterFileMethods):
     def model(self):
         """The eval-mode Paddle model (built on first use from the checked weights)."""
         return self.weights.model()
-
-    def stems_setting(self, **file_options: Any) -> Dict[str, Any]:
-        """:func:`stems_setting` of this separator with ``file_options``."""
-        return stems_setting(
-            self.params, self.weights.sha256, self.mwf, self.segment_frames, file_options
-        )
 
     @property
     def instruments(self) -> list:
@@ -263,8 +222,7 @@ class Separator(SpleeterFileMethods):
         ``analysis_progress``, with ``mwf``, with the input samples each segment of the Wiener
         filter's first pass covered (before any output: a whole pass over the song).
         """
-        check_progress(progress)
-        check_progress(analysis_progress)
+        check_progress(progress, analysis_progress)
         if not callable(blocks) or not callable(sink):
             raise ValueError("blocks and sink must be callables (see pipeline.separate_blocks)")
 

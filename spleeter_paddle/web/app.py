@@ -34,18 +34,13 @@ _MEDIA_TYPES = {
     "wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
     "m4a": "audio/mp4", "wma": "audio/x-ms-wma", "png": "image/png", "zip": "application/zip",
 }  # fmt: skip
+OCTET_STREAM = "application/octet-stream"
 _STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-
-
-def writable_codecs() -> list:
-    """The output codecs this machine can write (m4a/wma, and mp3/ogg with an old libsndfile,
-    need ffmpeg)."""
-    return [codec for codec in CODECS if can_write(codec)]
 
 
 def installed_presets() -> list:
@@ -83,7 +78,7 @@ def create_app(
     store.hold()  # before anything is served: one server per work folder
     worker = Worker(store, device=device, backend=backend)
     max_bytes = int(max_upload_mb * 1024 * 1024)
-    codecs = writable_codecs()
+    codecs = [codec for codec in CODECS if can_write(codec)]  # m4a/wma may need ffmpeg
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -171,9 +166,7 @@ def create_app(
         if download:
             song = safe_stem(store.get(job_id)["name"])
             name = f"{song}.zip" if kind == "zip" else f"{song}_{path.name}"
-        return FileResponse(
-            path, media_type=_MEDIA_TYPES.get(kind, "application/octet-stream"), filename=name
-        )
+        return FileResponse(path, media_type=_MEDIA_TYPES.get(kind, OCTET_STREAM), filename=name)
 
     @app.post("/api/jobs", status_code=201)
     async def upload(
@@ -188,11 +181,9 @@ def create_app(
             raise _http_error(
                 400, f"codec {codec!r} cannot be written here; use one of {', '.join(codecs)}"
             )
-        if (
-            request.headers.get("content-type", "").split(";")[0].strip()
-            != "application/octet-stream"
-        ):
-            # Also what keeps other web sites from posting files here (no CORS preflight passes).
+        # The content type also keeps other web sites from posting files here (no CORS
+        # preflight passes).
+        if request.headers.get("content-type", "").split(";")[0].strip() != OCTET_STREAM:
             raise _http_error(
                 415, "send the file as the body, Content-Type: application/octet-stream"
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 import zipfile
@@ -149,11 +150,7 @@ class Worker:
         removes it)."""
         logger.warning("%s: %s", job["id"], message)
         self._finish(job["id"], "failed", message=message)
-        folder = self.store.output_dir(job["id"])
-        if folder.is_dir():
-            for path in folder.iterdir():
-                path.unlink(missing_ok=True)
-            folder.rmdir()
+        shutil.rmtree(self.store.output_dir(job["id"]), ignore_errors=True)
 
     def _check_stop(self, job_id: str) -> None:
         if self._stop.is_set():
