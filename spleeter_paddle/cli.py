@@ -1,5 +1,5 @@
 """``spleeter-paddle``: a thin argparse layer over the library, a table of sub-commands (each
-``add_arguments(parser)`` and ``run(args) -> exit status``)."""
+its flags, or ``add_arguments(parser)``, and ``run(args) -> exit status``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import data, evaluate, models, separate, train
     from .commands import export as export_command
     from .commands import serve as serve_command
+    from .commands.flags import add_flags
 
     parser = argparse.ArgumentParser(
         prog="spleeter-paddle",
@@ -29,22 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     table = [
         ("separate", "separate audio files into stems", separate.add_arguments, separate.run),
         ("train", "train a model (spleeter train)", train.add_train_arguments, train.run_train),
-        ("process-data", "build the spectrogram cache", data.add_process_data_arguments, data.run_process_data),
-        ("preprocess", "scan a dataset into manifest CSVs", data.add_preprocess_arguments, data.run_preprocess),
-        ("download-musdb", "MUSDB18 previews or conversion -> dataset/", data.add_download_arguments, data.run_download),
+        ("process-data", "build the spectrogram cache", data.PROCESS_DATA_FLAGS, data.run_process_data),
+        ("preprocess", "scan a dataset into manifest CSVs", data.PREPROCESS_FLAGS, data.run_preprocess),
+        ("download-musdb", "MUSDB18 previews or conversion -> dataset/", data.DOWNLOAD_FLAGS, data.run_download),
         ("evaluate", "museval BSSEval v4 scores", evaluate.add_arguments, evaluate.run),
         ("models", "install pretrained weights", models.add_arguments, models.run),
-        ("export", "the network as ONNX / OpenVINO / Paddle, verified", export_command.add_arguments, export_command.run),
-        ("serve", "the local web page (needs the web extra)", serve_command.add_arguments, serve_command.run),
+        ("export", "the network as ONNX / OpenVINO / Paddle, verified", export_command.FLAGS, export_command.run),
+        ("serve", "the local web page (needs the web extra)", serve_command.FLAGS, serve_command.run),
     ]  # fmt: skip
     # Spleeter takes --verbose after the command too.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
     )
-    for name, help_text, add_arguments, run in table:
+    for name, help_text, arguments, run in table:
         command = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
-        add_arguments(command)
+        if callable(arguments):
+            arguments(command)
+        else:
+            add_flags(command, *arguments)
         command.set_defaults(run=run)
     return parser
 

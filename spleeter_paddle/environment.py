@@ -23,14 +23,10 @@ def sdaa_plugin_installed() -> bool:
     return any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa"))
 
 
-def prepare_sdaa_environment(
-    environ: Optional[MutableMapping[str, str]] = None,
-) -> MutableMapping[str, str]:
-    """Set the SDAA variables the user has not set (call before importing paddle); returns environ."""
-    environ = os.environ if environ is None else environ
+def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
+    """Set the SDAA variables the user has not set in ``environ`` (before Paddle loads)."""
     for key, value in SDAA_DEFAULTS.items():
         environ.setdefault(key, value)
-    return environ
 
 
 CACHE_ENV = "SPLEETER_PADDLE_CACHE"
@@ -60,7 +56,7 @@ def prepare() -> None:
     prefer_mkl_avx2(os.environ)
     warnings.filterwarnings("ignore", message=".*ccache.*")
     if sdaa_plugin_installed():
-        prepare_sdaa_environment()
+        prepare_sdaa_environment(os.environ)
 
 
 def user_omp_num_threads() -> Optional[str]:

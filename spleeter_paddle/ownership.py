@@ -119,6 +119,11 @@ def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -
         return write_atomic(path, write, suffix=Path(path).suffix)
 
 
+def write_text(path: PathLike, text: str, error=DataError) -> Path:
+    """``text`` (UTF-8) into ``path`` through :func:`write_file`."""
+    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"), error)
+
+
 def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):
     """An ``error`` unless ``folder``, links resolved, is ``root`` or lies below it: a link
     inside ``-o`` never carries a write elsewhere."""

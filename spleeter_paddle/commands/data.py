@@ -14,7 +14,7 @@ from typing import Any, Dict
 from ..options import random_seed, validation_fraction
 from ..vocab import MUSDB_SUBSETS
 from . import argument_type
-from .flags import AMOUNT, CONFIG, COUNT, IS_WAV, OVERWRITE, QUIET, add_flags, flag
+from .flags import AMOUNT, CONFIG, COUNT, IS_WAV, OVERWRITE, QUIET, flag
 
 # fmt: off
 CONFIG_FLAGS = (  # -p -d -T (preprocess too)
@@ -66,10 +66,6 @@ DOWNLOAD_FLAGS = (
 # fmt: on
 
 
-def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flags(parser, *DOWNLOAD_FLAGS)
-
-
 def run_download(args: argparse.Namespace) -> int:
     from spleeter_paddle.data.musdb import convert_musdb, download_previews
 
@@ -96,10 +92,6 @@ PREPROCESS_FLAGS = (
 # fmt: on
 
 
-def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flags(parser, *PREPROCESS_FLAGS)
-
-
 def run_preprocess(args: argparse.Namespace) -> int:
     from spleeter_paddle.data.manifest import build_manifests
 
@@ -123,10 +115,6 @@ PROCESS_DATA_FLAGS = (
     flag("--workers", type=COUNT, default=None, help="songs processed in parallel"),
 )
 # fmt: on
-
-
-def add_process_data_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flags(parser, *PROCESS_DATA_FLAGS)
 
 
 def run_process_data(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import logging
 from ..graph.convert import DEFAULT_TOLERANCE, EXPORT_FORMATS, MAX_TOLERANCE
 from ..options import number
 from . import argument_type
-from .flags import CONFIG, MODEL_DIR, OVERWRITE, add_flags, flag
+from .flags import CONFIG, MODEL_DIR, OVERWRITE, flag
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +27,6 @@ FLAGS = (
     OVERWRITE.but(help="replace a previous export at --output"),
 )
 # fmt: on
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flags(parser, *FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from ..errors import ConfigurationError
 from ..options import port
 from ..vocab import PADDLE_BACKENDS
 from . import argument_type
-from .flags import AMOUNT, BACKEND, DEVICE, add_flags, flag
+from .flags import AMOUNT, BACKEND, DEVICE, flag
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ FLAGS = (
     BACKEND.but(choices=PADDLE_BACKENDS, help="as for separate (default: auto)"),
 )
 # fmt: on
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flags(parser, *FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import is_within, write_atomic, write_problem
+from ..ownership import write_text
 from .cache_files import (
     cache_settings,
     check_cache_folder,
@@ -28,7 +29,6 @@ from .cache_files import (
     held_cache,
     quantise,
     read_entry,
-    write_json,
 )
 from .loader import worker_pool
 from .manifest_csv import manifest_rows
@@ -152,7 +152,7 @@ def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
     entry.update(file_fingerprint(data_path))
-    write_json(directory / f"{job['id']}.json", entry)
+    write_text(directory / f"{job['id']}.json", json.dumps(entry))
     return entry
 
 
@@ -194,7 +194,7 @@ def _reusable(
         report.rebuilt.append((job["song"], problem))
         return None
     if json.dumps(previous["sources"]) != recorded:  # same bytes, new stat: record it
-        write_json(songs_dir / f"{job['id']}.json", previous)
+        write_text(songs_dir / f"{job['id']}.json", json.dumps(previous))
     return previous
 
 
@@ -289,7 +289,7 @@ def build_cache(
             )
         report.n_chunks = sum(len(entry["chunks"]) for entry in ordered)
         index = {"settings": settings, "songs": ordered, "skipped": report.skipped}
-        write_json(cache_dir / "index.json", index)
+        write_text(cache_dir / "index.json", json.dumps(index))
         logger.debug(report.summary_line())
         return report
 

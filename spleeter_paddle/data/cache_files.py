@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import DataError
 from ..files import file_sha256
 from ..options import checked, choice
-from ..ownership import check_replaceable, held_folders, write_file
+from ..ownership import check_replaceable, held_folders
 from .sources import stale_source
 
 CACHE_FORMAT = 2  # 2: K chunk entries per song, file size + sha256
@@ -54,10 +54,6 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
     if checksum and file_fingerprint(path)["sha256"] != entry.get("sha256"):
         return f"{path.name} does not match its sha256"
     return None
-
-
-def write_json(path: Path, document: Any) -> None:
-    write_file(path, lambda temporary: temporary.write_text(json.dumps(document)))
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:

@@ -143,21 +143,23 @@ def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
     return plans
 
 
-def read_stem_file(path: Path) -> Tuple[Dict[str, np.ndarray], int]:
+def read_stem_file(path: Path, mixture_only: bool = False) -> Tuple[Dict[str, np.ndarray], int]:
     """``({source: (n, channels) float32}, sample_rate)`` of a MUSDB18 ``.stem.mp4``, every
-    stream decoded by ffmpeg as musdb decodes it (16-bit): the one reader of ``download-musdb``
-    and ``evaluate``. DataError naming the file when it cannot be decoded, changed while read or
-    holds too few streams."""
+    stream (only the mixture's with ``mixture_only``) decoded by ffmpeg as musdb decodes it
+    (16-bit): the one reader of ``download-musdb`` and ``evaluate``. DataError naming the file
+    when it cannot be decoded, changed while read or holds too few streams."""
     musdb = import_musdb()
     try:
         before = file_identity(path)
         track = musdb.MultiTrack(name=path.name[: -len(STEM_FILE)], path=str(path), stem_id=0)
-        stems = np.asarray(track.stems, dtype=np.float32)
+        stems = np.asarray(track.audio if mixture_only else track.stems, dtype=np.float32)
     except Exception as error:  # stempeg/ffmpeg failures, of this file only
         raise DataError(f"{path}: cannot decode stems ({error})") from None
     change = change_while_read(path, before)
     if change is not None:
         raise DataError(f"{path}: {change}; nothing was made from it")
+    if mixture_only:
+        return {"mixture": stems}, int(track.rate)
     n_streams = stems.shape[0] if stems.ndim == 3 else 1  # one stream: (n, channels)
     if n_streams < len(STEM_IDS):
         raise DataError(

@@ -53,7 +53,7 @@ def write_estimates(
     for path in paths.values():
         outputs.check_inside(Path(track.location), root, path)
     outputs.check_not_inputs({track.location: paths}, track.files().values())
-    outputs.StemFiles(paths, track.location, outputs.OutputFormat(), None, overwrite)(
-        track.rate, estimates
+    outputs.save_stems(
+        paths, track.location, outputs.OutputFormat(), None, overwrite, track.rate, estimates
     )
     return paths

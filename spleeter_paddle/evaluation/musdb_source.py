@@ -78,7 +78,7 @@ class MusdbTrack(FolderTrack):
     def load_mixture(self) -> np.ndarray:
         if not self.is_stem_file:
             return super().load_mixture()
-        sources, _ = read_stem_file(self.mixture_file)
+        sources, _ = read_stem_file(self.mixture_file, mixture_only=True)
         return stereo64(sources[MIXTURE_NAME], self.location).astype(np.float32)
 
     def load_references(self, targets: Sequence[str]) -> Dict[str, np.ndarray]:

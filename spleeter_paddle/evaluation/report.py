@@ -16,7 +16,7 @@ from .. import ownership
 from ..errors import ConfigurationError, DataError
 from ..files import is_within
 from ..logs import one_line
-from ..ownership import write_file
+from ..ownership import write_file, write_text
 from .aggregate import SONG_COLUMNS
 from .layout import (
     AUDIO_DIRECTORY,
@@ -30,10 +30,6 @@ from .metrics import METRICS
 
 # Written into sdr.png's PNG text chunks: how a later run knows the plot is its own.
 PLOT_SOFTWARE = "spleeter-paddle evaluate"
-
-
-def write_text(path: Union[str, Path], text: str) -> Path:
-    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -120,14 +120,14 @@ class LeakyReLU(nn.LeakyReLU):
 _ACTIVATIONS = {"ReLU": nn.ReLU, "ELU": nn.ELU, "LeakyReLU": lambda: LeakyReLU(0.2)}
 
 
-def conv_activation(name: Any) -> nn.Layer:
-    """Encoder activation from ``model.params.conv_activation`` (Spleeter: default LeakyReLU 0.2)."""
-    return _ACTIVATIONS.get(str(name), _ACTIVATIONS["LeakyReLU"])()
+# Spleeter's defaults: the encoder's LeakyReLU 0.2, the decoder's ReLU.
+ACTIVATION_DEFAULTS = {"conv_activation": "LeakyReLU", "deconv_activation": "ReLU"}
 
 
-def deconv_activation(name: Any) -> nn.Layer:
-    """Decoder activation from ``model.params.deconv_activation`` (Spleeter: default ReLU)."""
-    return _ACTIVATIONS.get(str(name), nn.ReLU)()
+def activation_name(params: Dict[str, Any], key: str) -> str:
+    """The activation ``model.params[key]`` gives the network (its default when unnamed)."""
+    name = str(params.get(key))
+    return name if name in _ACTIVATIONS else ACTIVATION_DEFAULTS[key]
 
 
 def batch_norm(n_channels: int, batch_statistics: bool) -> nn.BatchNorm2D:
@@ -147,14 +147,14 @@ class EncoderBlock(nn.Layer):
         self,
         in_channels: int,
         out_channels: int,
-        activation: Any,
+        activation: str,
         batch_statistics: bool,
         initialise: bool = True,
     ):
         super().__init__()
         self.conv = strided(Conv2D, in_channels, out_channels, initialise)
         self.bn = batch_norm(out_channels, batch_statistics)
-        self.activation = conv_activation(activation)
+        self.activation = _ACTIVATIONS[activation]()
 
     def forward(self, inputs: paddle.Tensor):
         raw = self.conv(inputs)
@@ -194,7 +194,7 @@ class DecoderBlock(nn.Layer):
         self,
         in_channels: int,
         out_channels: int,
-        activation: Any,
+        activation: str,
         batch_statistics: bool,
         dropout: bool,
         phase_inference: bool = False,
@@ -202,7 +202,7 @@ class DecoderBlock(nn.Layer):
     ):
         super().__init__()
         self.deconv = strided(Conv2DTranspose, in_channels, out_channels, initialise)
-        self.activation = deconv_activation(activation)
+        self.activation = _ACTIVATIONS[activation]()
         self.bn = batch_norm(out_channels, batch_statistics)
         self.dropout = nn.Dropout(0.5) if dropout else None
         self.phase_inference = phase_inference
@@ -242,8 +242,8 @@ class UNet(nn.Layer):
         super().__init__()
         params = params or {}
         filters: Sequence[int] = params.get("conv_n_filters", ENCODER_FILTERS)
-        conv_act = params.get("conv_activation")
-        deconv_act = params.get("deconv_activation")
+        conv_act = activation_name(params, "conv_activation")
+        deconv_act = activation_name(params, "deconv_activation")
         in_channels = [n_channels, *filters[:-1]]
         self.encoder = nn.LayerList(
             [

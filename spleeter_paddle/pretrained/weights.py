@@ -95,15 +95,12 @@ def load_pretrained_model(
 def _model_identity(params: Params) -> Dict[str, Any]:
     """What must agree between the configuration weights were made with and the one running them
     (names and shapes are not enough); ``F`` may differ: the U-Net is convolutional."""
-    from ..model.unet import conv_activation, deconv_activation
+    from ..model.unet import ACTIVATION_DEFAULTS, activation_name
 
     model = params.get("model") or {}
     model_params = dict(model.get("params") or {})
     if str(model.get("type", "")).startswith("unet."):
-        activations = {"conv_activation": conv_activation, "deconv_activation": deconv_activation}
-        model_params = {
-            name: type(make(model_params.get(name))).__name__ for name, make in activations.items()
-        }
+        model_params = {key: activation_name(model_params, key) for key in ACTIVATION_DEFAULTS}
     shared = ("n_channels", "sample_rate", "frame_length", "frame_step")
     return {
         **{key: params.get(key) for key in shared},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
@@ -161,7 +162,7 @@ class SpleeterFileMethods:
         stems = self.separate(waveform)
         if progress is not None:
             progress(len(waveform))
-        write = outputs.StemFiles(paths, audio_path, fmt, adapter, overwrite)
+        write = partial(outputs.save_stems, paths, audio_path, fmt, adapter, overwrite)
         self._submit(lambda: write(self.sample_rate, stems), synchronous)
 
     def save_to_file(
@@ -200,7 +201,7 @@ class SpleeterFileMethods:
         )
         paths = outputs.output_paths(list(stems), audio_path, destination, fmt)
         outputs.check_not_inputs({audio_path: paths}, [audio_path])
-        write = outputs.StemFiles(paths, audio_path, fmt, adapter, overwrite)
+        write = partial(outputs.save_stems, paths, audio_path, fmt, adapter, overwrite)
         self._submit(lambda: write(self.sample_rate, stems), synchronous)
         return paths
 

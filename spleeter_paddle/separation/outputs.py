@@ -278,57 +278,50 @@ def write_stem_files(
         raise
 
 
-class StemFiles:
-    """Writes separated stems (arrays) to their paths under the folder lock, with this library's
-    writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
+def save_stems(
+    paths, audio_path, fmt: OutputFormat, adapter, overwrite, sample_rate, stems
+) -> None:
+    """Write separated ``stems`` (arrays) to their ``paths`` under the folder lock, with this
+    library's writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
+    with output_lock(paths.values(), audio_path):
+        for name, path in paths.items():
+            check_replaceable(path, name, audio_path, overwrite)
+        if adapter is not None:
+            _save_with_adapter(adapter, paths, audio_path, fmt, sample_rate, stems)
+            return
 
-    def __init__(self, paths, audio_path, fmt: OutputFormat, adapter, overwrite):
-        self.paths, self.audio_path, self.adapter = paths, audio_path, adapter
-        self.fmt, self.overwrite = fmt, overwrite
+        def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+            sink({name: to_stereo(data) for name, data in stems.items()})
+            return len(next(iter(stems.values())))
 
-    def __call__(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
-        with output_lock(self.paths.values(), self.audio_path):
-            for name, path in self.paths.items():
-                check_replaceable(path, name, self.audio_path, self.overwrite)
-            if self.adapter is not None:
-                self._save_with_adapter(sample_rate, stems)
-                return
+        write_stem_files(paths, audio_path, sample_rate, fmt, produce)
 
-            def produce(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
-                sink({name: to_stereo(data) for name, data in stems.items()})
-                return len(next(iter(stems.values())))
 
-            write_stem_files(self.paths, self.audio_path, sample_rate, self.fmt, produce)
-
-    def _save_with_adapter(self, sample_rate: int, stems: Dict[str, np.ndarray]) -> None:
-        """The user's ``save`` writes each stem to a temporary name of this call's own (with the
-        stem's extension, which adapters read the codec from); all are renamed into place only
-        when every one was written, so a song's stems stay together, and every exit path
-        removes the temporaries this call named."""
-        name = type(self.adapter).__name__
-        temporaries = {}
-        try:
-            for stem, path in self.paths.items():  # journalled: a killed run's are reclaimed
-                temporaries[stem] = new_temporary(path, f".part{path.suffix}")
-            for stem, temporary in temporaries.items():
-                try:
-                    self.adapter.save(
-                        str(temporary), stems[stem], sample_rate, self.fmt.codec, self.fmt.bitrate
-                    )
-                except SpleeterError:
-                    raise
-                except Exception as error:  # the user's code: this song fails, the rest runs
-                    raise AudioError(
-                        f"{self.audio_path}: adapter {name} could not save {self.paths[stem]} "
-                        f"({type(error).__name__}: {error})"
-                    ) from None
-                if not temporary.is_file() or temporary.stat().st_size == 0:
-                    raise AudioError(
-                        f"{self.audio_path}: adapter {name} wrote no file for {self.paths[stem]}"
-                    )
-            for stem, temporary in temporaries.items():
-                os.replace(temporary, self.paths[stem])
-        finally:
-            for temporary in temporaries.values():
-                with contextlib.suppress(OSError):
-                    temporary.unlink()
+def _save_with_adapter(adapter, paths, audio_path, fmt, sample_rate, stems) -> None:
+    """The user's ``save`` writes each stem to a temporary name of this call's own (with the
+    stem's extension, which adapters read the codec from); all are renamed into place only
+    when every one was written, so a song's stems stay together, and every exit path
+    removes the temporaries this call named."""
+    name = type(adapter).__name__
+    temporaries = {}
+    try:
+        for stem, path in paths.items():  # journalled: a killed run's are reclaimed
+            temporaries[stem] = new_temporary(path, f".part{path.suffix}")
+        for stem, temporary in temporaries.items():
+            try:
+                adapter.save(str(temporary), stems[stem], sample_rate, fmt.codec, fmt.bitrate)
+            except SpleeterError:
+                raise
+            except Exception as error:  # the user's code: this song fails, the rest runs
+                raise AudioError(
+                    f"{audio_path}: adapter {name} could not save {paths[stem]} "
+                    f"({type(error).__name__}: {error})"
+                ) from None
+            if not temporary.is_file() or temporary.stat().st_size == 0:
+                raise AudioError(f"{audio_path}: adapter {name} wrote no file for {paths[stem]}")
+        for stem, temporary in temporaries.items():
+            os.replace(temporary, paths[stem])
+    finally:
+        for temporary in temporaries.values():
+            with contextlib.suppress(OSError):
+                temporary.unlink()

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Set
 from ..audio.writer import CODECS
 from ..errors import ConfigurationError
 from ..files import new_temporary
-from ..ownership import held_folders, write_file
+from ..ownership import held_folders, write_text
 from ..vocab import PRETRAINED_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class JobStore:
 
         folders = (self.work_dir, self.jobs_dir, self.uploads_dir)
         self._held.enter_context(held_folders(folders, ConfigurationError, busy))
-        write_file(self.work_dir / SERVER_FILE, lambda path: path.write_text(str(os.getpid())))
+        write_text(self.work_dir / SERVER_FILE, str(os.getpid()))
         self._held.callback((self.work_dir / SERVER_FILE).unlink, missing_ok=True)
 
     def release(self) -> None:
@@ -255,8 +255,7 @@ class JobStore:
             return None
 
     def _save(self, job: dict) -> None:
-        text = json.dumps(job, indent=1)
-        write_file(self.jobs_dir / f"{job['id']}.json", lambda path: path.write_text(text))
+        write_text(self.jobs_dir / f"{job['id']}.json", json.dumps(job, indent=1))
 
     # -- start-up ----------------------------------------------------------------------------
     def recover(self) -> List[str]:

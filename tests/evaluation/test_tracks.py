@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from spleeter_paddle.data.musdb import read_stem_file
 from spleeter_paddle.errors import DataError, SpleeterError
 from spleeter_paddle.evaluation import folder_tracks, musdb_tracks
 from spleeter_paddle.evaluation.musdb_source import MusdbTrack
@@ -98,6 +99,10 @@ def test_musdb_stems_are_found_and_decoded(musdb_hq, tmp_path):
         n = min(len(vocals), len(references["vocals"]))
         error = references["vocals"][:n] - vocals[:n]
         assert 10 * np.log10(np.sum(vocals[:n] ** 2) / np.sum(error**2)) > 15
+        # the mixture alone (one stream decoded) is the full read's mixture stream
+        mixture, (everything, _) = track.load_mixture(), read_stem_file(path)
+        np.testing.assert_array_equal(mixture, everything["mixture"])
+        assert mixture.shape == references["vocals"].shape
 
 
 def test_missing_dataset_directory_is_one_line_naming_it(tmp_path):
