@@ -27,12 +27,12 @@ def worker_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
     """Worker processes forked from a clean server process where the system has one
     (``forkserver``), spawned elsewhere; never forked from this process, which may hold threads
     (Paddle's, scipy's FFT pool: forking beside those can hang in the FFT pool's fork handler).
-    The server loads the cache builder (no Paddle, no threads of its own), so its workers start
-    at once; a script that calls this without an ``if __name__ == "__main__":`` guard is not run
-    again."""
+    The server loads the cache builder and the training dataset (Paddle imported, no op run: no
+    threads of its own), so its workers start at once instead of importing Paddle each; a script
+    that calls this without an ``if __name__ == "__main__":`` guard is not run again."""
     if "forkserver" in get_all_start_methods():
         context = get_context("forkserver")
-        context.set_forkserver_preload([__name__, f"{__package__}.cache"])
+        context.set_forkserver_preload([__name__, f"{__package__}.cache", f"{__package__}.dataset"])
     else:
         context = get_context("spawn")
     return ProcessPoolExecutor(workers, context, *initializer)

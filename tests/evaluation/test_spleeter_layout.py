@@ -70,6 +70,7 @@ def test_a_song_folder_leading_out_of_the_output_is_not_written(one_song, tmp_pa
     assert list(elsewhere.iterdir()) == []
 
 
+@pytest.mark.slow  # a script in a subprocess that loads the model and spawns metric workers
 def test_spleeters_evaluate_function_runs_from_an_unguarded_script(one_song, tmp_path):
     script = tmp_path / "my_evaluation.py"
     script.write_text(

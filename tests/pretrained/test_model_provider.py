@@ -215,17 +215,21 @@ def test_a_trickling_download_stalls_within_its_limits(
         ("SPLEETER_PADDLE_DOWNLOAD_MIN_RATE", "fast"),
     ],
 )
-def test_a_bad_transfer_setting_is_a_usage_error(tmp_path, name, value):
-    result = subprocess.run(
-        [sys.executable, "-m", "spleeter_paddle", "models", "download", "-p", "spleeter:4stems",
-         "--model-home", str(tmp_path / "home")],
-        env={**os.environ, name: value, "SPLEETER_PADDLE_OFFLINE": ""},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.count("\n") == 1, result.stderr  # one line, before any request
-    assert name in result.stderr and repr(value) in result.stderr
+def test_a_bad_transfer_setting_is_a_usage_error(tmp_path, name, value, monkeypatch, capsys):
+    """In this process (the command line's own process is run by the test below)."""
+    from spleeter_paddle.cli import main
+
+    monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SPLEETER_PADDLE_OFFLINE", "")
+    capsys.readouterr()
+    status = main(
+        ["models", "download", "-p", "spleeter:4stems", "--model-home", str(tmp_path / "home")]
+    )
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1, stderr  # one line, before any request
+    assert name in stderr and repr(value) in stderr
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,7 @@ def test_the_split_is_longest_first_by_duration_and_keeps_shared_folders_togethe
     assert share_by_duration(items[:1], 3) == [[0], [], []]
 
 
+@pytest.mark.slow  # a launched run of two processes, each loading Paddle and the model, twice
 def test_two_processes_write_the_same_files_as_one(songs, one_process, tmp_path: Path):
     cwd, out = tmp_path / "cwd", tmp_path / "out"
     error = _finished(_separate(cwd, songs, out, "-npn", "2"))

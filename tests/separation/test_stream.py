@@ -15,7 +15,7 @@ def _song(seconds, seed=0):
 
 
 def test_stream_equals_separate_and_yields_before_the_input_ends(official_separator):
-    waveform = _song(30)
+    waveform = _song(14)  # two 512-frame segments (11.9 s each): a boundary, a partial last one
     consumed = []
 
     def blocks():

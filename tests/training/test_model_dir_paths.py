@@ -37,7 +37,7 @@ def test_train_then_separate_evaluate_export_use_the_same_folder(workspace, tmp_
     ours = weights_digest(read_weights(run))
     assert ours != weights_digest(read_weights(tmp_path / "runs" / "r1"))
 
-    separator = Separator(str(config), device="cpu")
+    separator = Separator(str(config), device="cpu", backend="eager")  # the folder, not a graph
     assert separator.weights.directory == run
     evaluated, _ = load_separator(str(config), device="cpu")
     assert evaluated.weights.directory == run

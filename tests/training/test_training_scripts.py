@@ -64,6 +64,7 @@ def _runs_removed_after_each_test(prepared: Path):
         shutil.rmtree(run, ignore_errors=True)
 
 
+@pytest.mark.slow  # 43 training steps through the scripts in two subprocesses, then separation
 def test_fast_train_resume_and_separate(prepared: Path, monkeypatch):
     args = ["-m", "fast_train", *SMALL, "-bs", "2", "-lm", "False", "--log-every", "1"]
     args += ["--save-every", "20", "--num-workers", "1", "--device", "cpu"]
@@ -101,6 +102,7 @@ def test_fast_train_resume_and_separate(prepared: Path, monkeypatch):
     assert all(e.shape == mixture.shape and np.isfinite(e).all() for e in estimates.values())
 
 
+@pytest.mark.slow  # two launched gloo processes (like test_run_records' -npn 2 check)
 def test_two_processes_end_identical(prepared: Path):
     """-npn 2 on CPU: paddle.distributed.launch, DataParallel, DistributedBatchSampler (gloo)."""
     result = _run(
