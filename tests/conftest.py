@@ -16,6 +16,7 @@ so that ``device="auto"`` picks the CPU too and numbers do not depend on the mac
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,13 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    """Before anything imports Paddle: hide the cards (cpu), or check there is one (gpu)."""
+    """Before anything imports Paddle: hide the cards (cpu), or check there is one (gpu); Ctrl-C
+    as a terminal has it for the commands the tests start."""
+    # A suite started in the background of a non-interactive shell ignores SIGINT (POSIX:
+    # asynchronous lists inherit it ignored), and so would every command it starts, so that the
+    # Ctrl-C tests would see a command finish instead; a handler is reset to the default on exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.getoption("--device") == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
         return
