@@ -24,7 +24,8 @@ from data_helpers import small_params, two_stem_song, write_song  # noqa: E402
 def _injection_works() -> bool:
     if shutil.which("strace") is None:
         return False
-    probe = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=getpid:error=EIO", "true"]
+    probe = ["strace", "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=getpid"]
+    probe += ["-e", "inject=getpid:error=EIO", "true"]
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
@@ -33,9 +34,11 @@ pytestmark = pytest.mark.skipif(not _injection_works(), reason="needs strace (pt
 
 def _reads_fail(path: Path, from_read: int, command: list, cwd: Path, env=None):
     """``spleeter-paddle <command>`` in ``cwd`` with every read of ``path``, from its
-    ``from_read``-th on (in each process), failing with EIO."""
+    ``from_read``-th on (in each process), failing with EIO (only those calls stop the process:
+    seccomp-bpf, 3x faster than stopping it at every call)."""
     calls = "read,pread64,readv,preadv"
-    strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(path), "-e", f"trace={calls}"]
+    strace = ["strace", "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-P", str(path)]
+    strace += ["-e", f"trace={calls}"]
     strace += ["-e", f"inject={calls}:error=EIO:when={from_read}+"]
     return subprocess.run(
         [*strace, sys.executable, "-m", "spleeter_paddle", *map(str, command)],
