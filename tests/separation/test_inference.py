@@ -78,9 +78,9 @@ def base_cache(tmp_path_factory):
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_cached_graph_is_never_reused_for_another_config(tmp_path, base_cache, variant):
-    folder, base, magnitude, first = base_cache
+    _, base, magnitude, first = base_cache
     cache = tmp_path / "cache"
-    shutil.copytree(folder, cache, ignore=shutil.ignore_patterns(".*"))
+    _copy(base_cache, cache)
     assert len(_entries(cache)) == 1
     other = _shared_weights(base, _params(**VARIANTS[variant]))
     eager = EagerRunner(other)(magnitude)
@@ -99,10 +99,17 @@ def test_weights_channels_and_bins_change_the_key():
     assert key["paddle"] == paddle.__version__ and len(key["code"]) == 64
 
 
-def test_tampered_cache_entry_is_replaced(tmp_path):
-    model = _model(_params())
+def _copy(base_cache, tmp_path):
+    """A cache folder of the test's own holding the base model's graph, and that model."""
+    shutil.copytree(
+        base_cache[0], tmp_path, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True
+    )
+    return base_cache[1]
+
+
+def test_tampered_cache_entry_is_replaced(tmp_path, base_cache):
+    model = _copy(base_cache, tmp_path)
     magnitude = np.random.default_rng(1).random((1, 2, 64, F)).astype(np.float32)
-    make_runner(model, 2, F, "cpu", "predictor", tmp_path)
     (entry,) = [path for path in tmp_path.iterdir() if not path.name.startswith(".")]
     key_file = entry / "graph-key.json"
     stored = json.loads(key_file.read_text())
@@ -191,12 +198,11 @@ def test_weights_replaced_after_opening_are_not_built(tmp_path):
         weights.model()
 
 
-def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, caplog):
+def test_damaged_graph_files_are_rebuilt_not_run(tmp_path, base_cache, caplog):
     """A cached graph whose files changed after the build (same size: a disk error, an
     interrupted copy) would give wrong stems with exit 0: it is rebuilt instead."""
-    model = _model(_params())
+    model = _copy(base_cache, tmp_path)
     magnitude = np.random.default_rng(6).random((1, 2, 64, F)).astype(np.float32)
-    make_runner(model, 2, F, "cpu", "predictor", tmp_path)
     (entry,) = _entries(tmp_path)
     params_file = entry / "model.pdiparams"
     data = bytearray(params_file.read_bytes())
