@@ -74,13 +74,13 @@ def evaluate_launched(
     params = settings.params
     weights = pretrained_weights(params, model_dir=settings.model_dir)  # provisioned once, here
     described = spleeter_setting(
-        params, weights.state_digest(), choice.mwf, settings.segment_frames
+        params, weights.state_digest(), settings.mwf, settings.segment_frames
     )
     run = prepare_run(
         params["instrument_list"], tracks, output_dir, described, overwrite,
         metric_setting(1.0, 1.0, check_stability, metrics),
     )  # fmt: skip
-    label += " (MWF)" if choice.mwf else ""
+    label += " (MWF)" if settings.mwf else ""
     start = time.perf_counter()
     outcomes: Dict[str, Dict[str, Any]] = {}
     if run.todo:

@@ -172,10 +172,8 @@ def evaluate(
         metric_setting(win_s, hop_s, check_stability, metrics), separator,
     )  # fmt: skip
     start = time.perf_counter()
-    skipped, broken = score_songs(
-        separator, run, n_workers, model, audio, overwrite, {"total": len(run.usable), "initial": len(run.resumed),
-                           "disable": not progress},
-    )  # fmt: skip
+    bar = {"total": len(run.usable), "initial": len(run.resumed), "disable": not progress}
+    skipped, broken = score_songs(separator, run, n_workers, model, audio, overwrite, bar)
     return finish_run(run, skipped, broken, time.perf_counter() - start, model, n_workers, sample)
 
 

@@ -10,8 +10,7 @@ block-FFT correlations, 4e-16 off, move a SAR by 0.01 dB on decoded AAC and MP3)
 operations: the same power-of-two FFT length, complex FFTs, products in the same order, the
 same ``solve(G + eps I)``. What is saved: the forward FFTs are done once per row (museval: the
 references once per estimate), the own-source systems reuse the all-sources correlations
-(museval recomputes them), and independent
-transforms run on ``workers`` threads.
+(museval recomputes them), and independent transforms run on ``workers`` threads.
 """
 
 from __future__ import annotations
