@@ -176,8 +176,8 @@ def output_paths(
     instruments: Sequence[str], audio_path: PathLike, destination: PathLike, fmt: OutputFormat
 ) -> Dict[str, Path]:
     """``{instrument: path}`` for ``audio_path`` (fields ``{filename}``, ``{foldername}``,
-    ``{instrument}``, ``{codec}``); a path outside ``destination`` or two stems on one path is an
-    error."""
+    ``{instrument}``, ``{codec}``); a path outside ``destination`` is an error (``fmt`` is
+    checked to name each instrument apart: :func:`check_filename_format`)."""
     audio_path, codec, filename_format = Path(audio_path), fmt.codec, fmt.filename_format
     folder = Path(os.path.abspath(audio_path)).parent.name  # also for song.wav or ../song.wav
     fields = {"filename": audio_path.stem, "foldername": folder, "codec": codec}
@@ -187,7 +187,7 @@ def output_paths(
         raise AudioError(f"{audio_path}: filename format cannot name its stems ({error})") from None
     for name, text in relative.items():
         parts = Path(text).parts
-        if not text or Path(text).is_absolute() or ".." in parts or not parts:
+        if not parts or Path(text).is_absolute() or ".." in parts:
             raise AudioError(
                 f"{audio_path}: output name {text!r} (for {name}) is not a path inside the output "
                 "folder; check -f/--filename_format and the input's folder name"
@@ -196,11 +196,6 @@ def output_paths(
     for path in paths.values():
         _check_name_lengths(audio_path, path)
         check_inside(audio_path, Path(destination), path)
-    if len(set(paths.values())) < len(paths):
-        raise AudioError(
-            f"{audio_path}: filename format {filename_format!r} writes several instruments "
-            "to one file; include {instrument}"
-        )
     return paths
 
 
