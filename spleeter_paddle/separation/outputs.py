@@ -181,10 +181,7 @@ def output_paths(
     audio_path, codec, filename_format = Path(audio_path), fmt.codec, fmt.filename_format
     folder = Path(os.path.abspath(audio_path)).parent.name  # also for song.wav or ../song.wav
     fields = {"filename": audio_path.stem, "foldername": folder, "codec": codec}
-    try:
-        relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
-    except Exception as error:  # a field's value can still break a format spec
-        raise AudioError(f"{audio_path}: filename format cannot name its stems ({error})") from None
+    relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     for name, text in relative.items():
         parts = Path(text).parts
         if not parts or Path(text).is_absolute() or ".." in parts:
