@@ -21,6 +21,7 @@ from ..errors import AudioError
 from ..launch import JobFolder, LaunchOptions, launched_shares
 from .batch import (
     CheckedOptions,
+    PlannedFile,
     SeparationOptions,
     log_summary,
     make_separator,
@@ -28,7 +29,6 @@ from .batch import (
     planned_seconds,
     separate_planned,
 )
-from .plan import PlannedFile
 
 logger = logging.getLogger(__name__)
 
