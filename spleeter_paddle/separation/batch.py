@@ -197,13 +197,6 @@ def plan_run(
     return files, run, mark_done(plan, run, options.adapter)
 
 
-def make_separator(run: CheckedOptions):
-    """The :class:`~.separator.Separator` of the checked options (loads the model)."""
-    from .separator import Separator
-
-    return Separator.from_settings(run.separator)
-
-
 Outcome = Callable[[str, Optional[str], float], None]  # (file, problem or None, audio seconds)
 
 
@@ -295,8 +288,11 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     options = SeparationOptions() if options is None else options
     files, run, plan = plan_run(files, options)
     started = time.perf_counter()
-    todo = any(item.paths and not item.done for item in plan)
-    separator = make_separator(run) if todo else None
+    separator = None
+    if any(item.paths and not item.done for item in plan):
+        from .separator import Separator  # loads Paddle: only when there is work
+
+        separator = Separator.from_settings(run.separator)
     failures, audio_seconds = separate_planned(separator, plan, options, run)
     kept = sum(item.done for item in plan)
     log_summary(len(files), failures, time.perf_counter() - started, audio_seconds, kept)

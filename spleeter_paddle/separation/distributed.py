@@ -24,7 +24,6 @@ from .batch import (
     PlannedFile,
     SeparationOptions,
     log_summary,
-    make_separator,
     plan_run,
     planned_seconds,
     separate_planned,
@@ -93,12 +92,17 @@ def run_job(job: Dict[str, Any]) -> int:
     with launched_shares(job) as (share, record):
         if not share:
             return 0
+        from .separator import Separator
+
         options = SeparationOptions(**job["options"])
         run = options.check()
-        plan = [PlannedFile(song["name"], _paths(song)) for song in share]
         paths = {song["name"]: song["paths"] for song in share}
+        plan = [
+            PlannedFile(song["name"], {stem: Path(path) for stem, path in song["paths"].items()})
+            for song in share
+        ]
         separate_planned(
-            make_separator(run),
+            Separator.from_settings(run.separator),
             plan,
             options,
             run,
@@ -107,7 +111,3 @@ def run_job(job: Dict[str, Any]) -> int:
             ),
         )
     return 0
-
-
-def _paths(song: Dict[str, Any]) -> Dict[str, Path]:
-    return {name: Path(path) for name, path in song["paths"].items()}
