@@ -175,12 +175,11 @@ def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> Lis
 
 
 def plan_run(
-    files: Sequence[str], options: Optional[SeparationOptions] = None
+    files: Sequence[str], options: SeparationOptions
 ) -> Tuple[List[str], CheckedOptions, List[PlannedFile]]:
     """``(files, checked options, plan)`` of a ``separate`` run: options and files checked,
     every output path planned and the finished songs marked, before any model loads (see
     :func:`plan_outputs`, :func:`mark_done`)."""
-    options = SeparationOptions() if options is None else options
     if not isinstance(options, SeparationOptions):
         raise ConfigurationError(f"options must be a SeparationOptions, got {options!r}")
     if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Sequence):
