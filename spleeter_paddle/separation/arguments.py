@@ -7,10 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-import numpy as np
-
 from .. import options
-from ..audio import io as audio_io
 from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
 from ..configuration import Params, load_configuration, output_config
 from ..errors import ConfigurationError
@@ -117,11 +114,6 @@ def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
     if MWF and not mwf:
         raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
     return mwf or bool(MWF)
-
-
-def stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
-    return {name: audio_io.to_stereo(block) for name, block in stems.items()}
 
 
 def spleeter_setting(

@@ -25,7 +25,6 @@ from .arguments import (
     checked_waveform,
     separator_settings,
     spleeter_setting,
-    stereo_stems,
 )
 from .files import SpleeterFileMethods
 from .pipeline import SignalChain, array_blocks, separate_blocks, stream_blocks
@@ -201,7 +200,10 @@ class Separator(SpleeterFileMethods):
             self.chain, self.run_model, model_blocks(), self.params["n_channels"],
             self.batch_size, self.overlap,
         )  # fmt: skip
-        return (stereo_stems(outputs) for outputs in stems)
+        return (
+            {name: audio_io.to_stereo(block) for name, block in outputs.items()}
+            for outputs in stems
+        )
 
     def _model_channels(self, stereo: np.ndarray) -> np.ndarray:
         """``(m, 2)`` -> ``(m, n_channels)`` of the model, the way its training data was made."""
@@ -231,7 +233,7 @@ class Separator(SpleeterFileMethods):
                 yield self._model_channels(block)
 
         def stereo_sink(outputs: Dict[str, np.ndarray]) -> None:
-            outputs = stereo_stems(outputs)
+            outputs = {name: audio_io.to_stereo(block) for name, block in outputs.items()}
             sink(outputs)
             if progress is not None:
                 progress(next(iter(outputs.values())).shape[0])
