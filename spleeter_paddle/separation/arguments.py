@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from .. import options
-from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
 from ..configuration import Params, load_configuration, output_config
 from ..errors import ConfigurationError
 from ..graph.cache import validate_backend

@@ -31,7 +31,6 @@ from . import outputs
 from .arguments import (
     SeparatorSettings,
     check_progress,
-    checked_waveform,
     separator_settings,
     spleeter_setting,
     stems_setting,
@@ -156,7 +155,7 @@ class Separator:
         Returns ``{instrument: (n_samples, 2) float32}``. ``audio_descriptor`` is accepted and
         unused, as in Spleeter.
         """
-        waveform = checked_waveform(waveform)
+        waveform = audio_io.checked_waveform(waveform)
         stereo = np.ascontiguousarray(audio_io.to_stereo(waveform))
         stems = {name: np.empty_like(stereo) for name in self.instruments}
         position = [0]
@@ -196,7 +195,7 @@ class Separator:
             position = 0  # samples of the stream so far: a problem is placed in the stream
             for index, block in enumerate(blocks):
                 try:
-                    checked = checked_waveform(block)
+                    checked = audio_io.checked_waveform(block)
                 except ValueError as error:
                     found = audio_io.unusable_samples(np.asarray(block))
                     if found is None:
@@ -380,7 +379,7 @@ class Separator:
         if problem:
             raise ValueError(f"sources' keys (the instruments) {problem}")
         try:  # a copy: the caller may reuse its arrays while a background write runs
-            stems = {name: checked_waveform(data).copy() for name, data in sources.items()}
+            stems = {name: audio_io.checked_waveform(data).copy() for name, data in sources.items()}
         except ValueError as error:
             raise ValueError(f"sources {error}") from None
         fmt = OutputFormat.checked(
@@ -475,7 +474,7 @@ def adapter_waveform(
         ) from None
     try:
         waveform, rate = loaded
-        waveform = checked_waveform(waveform)
+        waveform = audio_io.checked_waveform(waveform)
     except (TypeError, ValueError) as error:
         raise AudioError(
             f"{audio_path}: adapter {name} did not return (waveform, sample_rate): {error}"
