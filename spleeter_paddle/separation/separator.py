@@ -336,10 +336,25 @@ class Separator:
         if adapter is None and (synchronous or not self.multiprocess):
             if source is None:
                 source = audio_io.probe(audio_path)  # fail early, before any output exists
+
+            def blocks() -> Iterator[np.ndarray]:
+                for block in audio_io.stream(
+                    source, READ_BLOCK_SAMPLES, self.sample_rate, offset, duration
+                ):
+                    yield audio_io.to_stereo(block)
+
+            def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
+                return self.separate_blocks(blocks, sink, progress, analysis_progress)
+
+            setting = stems_setting(
+                self.params, self.weights.sha256, self.mwf, self.segment_frames,
+                fmt.file_options(offset, duration),
+            )  # fmt: skip
             with outputs.output_lock(paths.values(), audio_path):
                 for name, path in paths.items():
                     outputs.check_replaceable(path, name, audio_path, overwrite)
-                self._write_stems(source, paths, fmt, offset, duration, progress, analysis_progress)
+                made = outputs.made_digest(setting, source.path)
+                outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate, made)
             return
         if adapter is None:
             waveform, _ = audio_io.load(audio_path, offset, duration, self.sample_rate)
@@ -348,8 +363,7 @@ class Separator:
         stems = self.separate(waveform)
         if progress is not None:
             progress(len(waveform))
-        write = partial(outputs.save_stems, paths, audio_path, fmt, adapter, overwrite)
-        self._submit(lambda: write(self.sample_rate, stems), synchronous)
+        self._save(paths, audio_path, fmt, adapter, overwrite, stems, synchronous)
 
     def save_to_file(
         self,
@@ -387,8 +401,7 @@ class Separator:
         )
         paths = outputs.output_paths(list(stems), audio_path, destination, fmt)
         outputs.check_not_inputs({audio_path: paths}, [audio_path])
-        write = partial(outputs.save_stems, paths, audio_path, fmt, adapter, overwrite)
-        self._submit(lambda: write(self.sample_rate, stems), synchronous)
+        self._save(paths, audio_path, fmt, adapter, overwrite, stems, synchronous)
         return paths
 
     def _file_arguments(self, audio_descriptor, destination, adapter, overwrite, synchronous):
@@ -408,13 +421,16 @@ class Separator:
         Spleeter's, which waits for each task to complete whatever its value."""
         tasks, self._tasks = self._tasks, []
         failures = [error for task in tasks if (error := task.exception()) is not None]
-        if failures:  # each was logged when it happened
+        if failures:
             raise failures[0]
 
-    def _submit(self, write: Callable[[], None], synchronous: bool) -> None:
-        """``write()`` now, or on the background writer (``multiprocess`` and not
-        ``synchronous``). The writer thread is not a daemon: the interpreter finishes pending
-        writes before it exits."""
+    def _save(self, paths, audio_path, fmt, adapter, overwrite, stems, synchronous) -> None:
+        """``outputs.save_stems`` of ``stems`` now, or on the background writer
+        (``multiprocess`` and not ``synchronous``). The writer thread is not a daemon: the
+        interpreter finishes pending writes before it exits."""
+        write = partial(
+            outputs.save_stems, paths, audio_path, fmt, adapter, overwrite, self.sample_rate, stems
+        )
         if synchronous or not self.multiprocess:
             write()
             return
@@ -423,34 +439,6 @@ class Separator:
         task = self._writer.submit(write)
         task.add_done_callback(_log_failure)
         self._tasks.append(task)
-
-    def _write_stems(
-        self,
-        source: audio_io.AudioSource,
-        paths: Dict[str, Path],
-        fmt: OutputFormat,
-        offset_s: float,
-        duration_s: Optional[float],
-        progress: Optional[Callable[[int], None]],
-        analysis_progress: Optional[Callable[[int], None]] = None,
-    ) -> None:
-        """Stream ``source`` through the model into temporary files renamed to ``paths``."""
-
-        def blocks():
-            for block in audio_io.stream(
-                source, READ_BLOCK_SAMPLES, self.sample_rate, offset_s, duration_s
-            ):
-                yield audio_io.to_stereo(block)
-
-        def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
-            return self.separate_blocks(blocks, sink, progress, analysis_progress)
-
-        setting = stems_setting(
-            self.params, self.weights.sha256, self.mwf, self.segment_frames,
-            fmt.file_options(offset_s, duration_s),
-        )  # fmt: skip
-        made = outputs.made_digest(setting, source.path)
-        outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate, made)
 
 
 def adapter_waveform(
