@@ -18,18 +18,6 @@ from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 SEPARATION_FRAMES = 512
 
 
-def check_segment_frames(params: Params, segment_frames: int) -> int:
-    """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
-    segment_frames = options.checked(
-        "segment_frames", options.segment_frames, segment_frames, error=ConfigurationError
-    )
-    if params["model"]["type"].startswith("unet.") and segment_frames % 64:
-        raise ConfigurationError(
-            f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
-        )
-    return segment_frames
-
-
 def config_descriptor(params: Any) -> Any:
     """A preset name, a config path or a config dict (ValueError "must be ..." otherwise)."""
     if not isinstance(params, (str, os.PathLike, dict)) or (isinstance(params, str) and not params):
@@ -86,9 +74,14 @@ def separator_settings(
     batch_size = options.checked("batch_size", options.batch_size, batch_size)  # a ValueError
     validate_backend(backend)
     params = load_configuration(params_descriptor)
-    segment_frames = check_segment_frames(
-        params, SEPARATION_FRAMES if segment_frames is None else segment_frames
-    )
+    segment_frames = options.checked(
+        "segment_frames", options.segment_frames,
+        SEPARATION_FRAMES if segment_frames is None else segment_frames, error=ConfigurationError,
+    )  # fmt: skip
+    if params["model"]["type"].startswith("unet.") and segment_frames % 64:
+        raise ConfigurationError(
+            f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
+        )
     wiener = bool(params.get("MWF", False)) if wiener is None else wiener
     return SeparatorSettings(
         params, wiener, multiprocess, device, backend, model_dir, batch_size, segment_frames
