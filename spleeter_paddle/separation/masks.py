@@ -95,9 +95,8 @@ class WienerFilter:
         return max(1.0, self.max_abs_mix / 10.0)
 
     def spatial_covariances(self) -> np.ndarray:
-        """Per-source spatial covariance ``R``, ``(bins, C, C, N)``, of the scaled estimates."""
-        if self._covariance_sum is None:
-            raise RuntimeError("WienerFilter.apply called before accumulate")
+        """Per-source spatial covariance ``R``, ``(bins, C, C, N)``, of the scaled estimates
+        (after :meth:`accumulate`)."""
         if self._covariances is None:
             scale2 = self.scale**2
             weight = self.eps + self._power_sum / scale2
