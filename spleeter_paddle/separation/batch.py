@@ -196,15 +196,12 @@ def plan_run(
     return files, run, mark_done(plan, run, options.adapter)
 
 
-Outcome = Callable[[str, Optional[str], float], None]  # (file, problem or None, audio seconds)
-
-
 def separate_planned(
     separator: Any,
     plan: Sequence[PlannedFile],
     options: SeparationOptions,
     run: CheckedOptions,
-    record: Optional[Outcome] = None,
+    record: Optional[Callable[[str, Optional[str], float], None]] = None,
 ) -> Tuple[List[str], float]:
     """Separate the planned files in order; returns ``(failed files, seconds of audio)``.
 
