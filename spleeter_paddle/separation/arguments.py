@@ -59,7 +59,12 @@ def separator_settings(
     configuration's ``MWF`` key (as a Spleeter config says it), else off."""
     try:
         options.checked("params", config_descriptor, params_descriptor)
-        wiener = wiener_switch(MWF, mwf)
+        wiener = None if MWF is None else options.checked("MWF", options.strict_bool, MWF)
+        if mwf is not None:  # our earlier name of the same switch
+            mwf = options.checked("mwf", options.strict_bool, mwf)
+            if wiener and not mwf:
+                raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
+            wiener = mwf or bool(wiener)
         multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
         if model_dir is not None:
             model_dir = options.checked("model_dir", options.path_value, model_dir)
@@ -93,19 +98,6 @@ def check_progress(*callbacks: Any) -> None:
     for progress in callbacks:
         if progress is not None and not callable(progress):
             raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
-
-
-def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
-    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name (None:
-    neither was given)."""
-    if MWF is not None:
-        MWF = options.checked("MWF", options.strict_bool, MWF)
-    if mwf is None:
-        return MWF
-    mwf = options.checked("mwf", options.strict_bool, mwf)
-    if MWF and not mwf:
-        raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
-    return mwf or bool(MWF)
 
 
 def spleeter_setting(
