@@ -100,32 +100,25 @@ def check_progress(*callbacks: Any) -> None:
             raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
 
 
-def spleeter_setting(
-    params: Params, weights_sha256: str, mwf: bool, segment_frames: int
-) -> Dict[str, Any]:
-    """What defines the estimates of a ``Separator`` of ``params`` whose weights have
-    ``weights_sha256`` (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``:
-    the key of stored scores (``evaluation``). Device, backend and batch size give the same
-    numbers and are left out."""
+def spleeter_setting(settings: SeparatorSettings, weights_sha256: str) -> Dict[str, Any]:
+    """What defines the estimates of a ``Separator`` of ``settings`` whose weights have
+    ``weights_sha256`` (``weights_digest`` of its state): the key of stored scores
+    (``evaluation``). Device, backend and batch size give the same numbers and are left out."""
     return {
         "kind": "spleeter",
         "weights_sha256": weights_sha256,
-        "config": output_config(params),
-        "mwf": bool(mwf),
-        "segment_frames": int(segment_frames),
+        "config": output_config(settings.params),
+        "mwf": bool(settings.mwf),
+        "segment_frames": int(settings.segment_frames),
     }
 
 
 def stems_setting(
-    params: Params,
-    weights_sha256: str,
-    mwf: bool,
-    segment_frames: int,
-    file_options: Dict[str, Any],
+    settings: SeparatorSettings, weights_sha256: str, file_options: Dict[str, Any]
 ) -> Dict[str, Any]:
     """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
     the weights file's digest, the output config, MWF, the segment length and the file options
     (codec, bitrate, subtype, offset, duration): :func:`spleeter_setting` without its kind."""
-    setting = spleeter_setting(params, weights_sha256, mwf, segment_frames)
+    setting = spleeter_setting(settings, weights_sha256)
     del setting["kind"]
     return {**setting, "file": dict(file_options)}

@@ -156,12 +156,9 @@ def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> Lis
 
     if not is_default_adapter_name(adapter) or not any(item.paths for item in plan):
         return plan
-    settings = run.separator
-    weights = pretrained_weights(settings.params, model_dir=settings.model_dir)
-    setting = stems_setting(
-        settings.params, weights.sha256, settings.mwf, settings.segment_frames,
-        run.output_format.file_options(run.offset, run.duration),
-    )  # fmt: skip
+    weights = pretrained_weights(run.separator.params, model_dir=run.separator.model_dir)
+    file_options = run.output_format.file_options(run.offset, run.duration)
+    setting = stems_setting(run.separator, weights.sha256, file_options)
     marked = []
     for item in plan:
         try:

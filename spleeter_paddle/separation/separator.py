@@ -98,6 +98,7 @@ class Separator:
         return separator
 
     def _load(self, settings: SeparatorSettings) -> None:
+        self.settings = settings
         self.params, self.mwf, self.batch_size = settings.params, settings.mwf, settings.batch_size
         self.multiprocess, self.segment_frames = settings.multiprocess, settings.segment_frames
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
@@ -141,7 +142,7 @@ class Separator:
 
     def evaluation_setting(self) -> Dict[str, Any]:
         """:func:`spleeter_setting` of this separator (builds no model)."""
-        return spleeter_setting(self.params, self.weights.state_digest(), self.mwf, self.chain.T)
+        return spleeter_setting(self.settings, self.weights.state_digest())
 
     def run_model(self, magnitude: np.ndarray) -> np.ndarray:
         """``[B, C, T, F]`` float32 mix magnitudes -> ``[B, N, C, T, F]`` instrument estimates."""
@@ -346,10 +347,8 @@ class Separator:
             def separate(sink: Callable[[Dict[str, np.ndarray]], None]) -> int:
                 return self.separate_blocks(blocks, sink, progress, analysis_progress)
 
-            setting = stems_setting(
-                self.params, self.weights.sha256, self.mwf, self.segment_frames,
-                fmt.file_options(offset, duration),
-            )  # fmt: skip
+            file_options = fmt.file_options(offset, duration)
+            setting = stems_setting(self.settings, self.weights.sha256, file_options)
             with outputs.output_lock(paths.values(), audio_path):
                 for name, path in paths.items():
                     outputs.check_replaceable(path, name, audio_path, overwrite)
