@@ -162,9 +162,7 @@ def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> Lis
     marked = []
     for item in plan:
         try:
-            done = bool(item.paths) and outputs.stems_done(
-                item.paths, item.name, outputs.made_digest(setting, item.name)
-            )
+            done = bool(item.paths) and outputs.stems_done(item.paths, item.name, setting)
         except OSError:  # the input went away: its own read reports it
             done = False
         marked.append(item._replace(done=done))

@@ -48,9 +48,10 @@ def made_digest(setting: Mapping[str, Any], audio_path: PathLike) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def stems_done(paths: Mapping[str, Path], audio_path: PathLike, made: str) -> bool:
-    """Whether every stem at ``paths`` is already this tool's, made as ``made`` says from the
-    current ``audio_path`` (a finished song: a resumed run skips it)."""
+def stems_done(paths: Mapping[str, Path], audio_path: PathLike, setting: Mapping[str, Any]) -> bool:
+    """Whether every stem at ``paths`` is already this tool's, made with ``setting`` from the
+    current ``audio_path`` (:func:`made_digest`; a finished song: a resumed run skips it)."""
+    made = made_digest(setting, audio_path)
     return all(
         ownership.read_stem_tag(path) == ownership.stem_tag(STEM_KIND, name, audio_path, made)
         for name, path in paths.items()
