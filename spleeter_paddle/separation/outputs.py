@@ -155,18 +155,6 @@ def check_filename_format(
         )
 
 
-def _check_name_lengths(audio_path: Path, path: Path) -> None:
-    for part in path.parts:
-        if len(os.fsencode(part)) > MAX_NAME_BYTES:
-            raise AudioError(f"{audio_path}: output name part {part[:40]!r}... is too long")
-    if len(os.fsencode(path.name)) + _TEMPORARY_EXTRA_BYTES > MAX_NAME_BYTES:
-        limit = MAX_NAME_BYTES - _TEMPORARY_EXTRA_BYTES
-        raise AudioError(
-            f"{audio_path}: output file name {path.name[:40]!r}... is longer than {limit} bytes; "
-            "use a shorter -f/--filename_format"
-        )
-
-
 def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
     subject = f"{audio_path}: output folder {path.parent}"
@@ -192,7 +180,15 @@ def output_paths(
             )
     paths = {name: Path(destination) / text for name, text in relative.items()}
     for path in paths.values():
-        _check_name_lengths(audio_path, path)
+        for part in path.parts:
+            if len(os.fsencode(part)) > MAX_NAME_BYTES:
+                raise AudioError(f"{audio_path}: output name part {part[:40]!r}... is too long")
+        if len(os.fsencode(path.name)) + _TEMPORARY_EXTRA_BYTES > MAX_NAME_BYTES:
+            limit = MAX_NAME_BYTES - _TEMPORARY_EXTRA_BYTES
+            raise AudioError(
+                f"{audio_path}: output file name {path.name[:40]!r}... is longer than {limit} "
+                "bytes; use a shorter -f/--filename_format"
+            )
         check_inside(audio_path, Path(destination), path)
     return paths
 
@@ -231,9 +227,6 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike):
 
     folders = sorted({path.parent.resolve() for path in paths})
     return ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False)
-
-
-# ----------------------------------------------------------------------------- writing
 
 
 def write_stem_files(
