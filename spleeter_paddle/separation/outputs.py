@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import string
 from dataclasses import dataclass
@@ -27,12 +26,8 @@ from ..audio.writer import CODECS, StreamWriter, can_write, check_format
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import new_temporary
 
-logger = logging.getLogger(__name__)
-
 PathLike = Union[str, "os.PathLike[str]"]
 STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vocals of ..."
-
-
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
