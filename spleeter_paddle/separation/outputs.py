@@ -28,6 +28,7 @@ from ..files import new_temporary
 
 PathLike = Union[str, "os.PathLike[str]"]
 STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vocals of ..."
+
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
 _TEMPORARY_EXTRA_BYTES = len(".") + len(".01234567.part")
