@@ -206,7 +206,7 @@ class Separator:
                         f"{position + found[0]} of the stream)"
                     ) from None
                 position += len(checked)
-                yield self._model_channels(audio_io.to_stereo(checked))
+                yield audio_io.to_channels(audio_io.to_stereo(checked), self.params["n_channels"])
 
         stems = stream_blocks(
             self.chain, self.run_model, model_blocks(), self.params["n_channels"],
@@ -216,10 +216,6 @@ class Separator:
             {name: audio_io.to_stereo(block) for name, block in estimates.items()}
             for estimates in stems
         )
-
-    def _model_channels(self, stereo: np.ndarray) -> np.ndarray:
-        """``(m, 2)`` -> ``(m, n_channels)`` of the model, the way its training data was made."""
-        return audio_io.to_channels(stereo, self.params["n_channels"])
 
     def separate_blocks(
         self,
@@ -240,9 +236,9 @@ class Separator:
         if not callable(blocks) or not callable(sink):
             raise ValueError("blocks and sink must be callables (see pipeline.separate_blocks)")
 
-        def model_blocks() -> Iterator[np.ndarray]:
+        def model_blocks() -> Iterator[np.ndarray]:  # the model's channels, as in its training
             for block in blocks():
-                yield self._model_channels(block)
+                yield audio_io.to_channels(block, self.params["n_channels"])
 
         def stereo_sink(estimates: Dict[str, np.ndarray]) -> None:
             stems = {name: audio_io.to_stereo(block) for name, block in estimates.items()}
