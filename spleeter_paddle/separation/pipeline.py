@@ -228,44 +228,12 @@ def separate_blocks(
         analysed: with ``mwf``, called with the input samples of each segment the first pass
             (statistics) has run the model on, before any output exists.
     """
-    if mwf:
-        return _separate_wiener(
-            chain, model, blocks, sink, n_channels, batch_size, overlap, analysed
-        )
-    n_samples = 0
-    for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
-        sink(outputs)
-        n_samples += next(iter(outputs.values())).shape[0]
-    return n_samples
-
-
-def stream_blocks(
-    chain: SignalChain,
-    model: ModelFunction,
-    blocks: Iterable[np.ndarray],
-    n_channels: int = 2,
-    batch_size: int = 1,
-    overlap: bool = False,
-) -> Iterator[Dict[str, np.ndarray]]:
-    """Generator form of :func:`separate_blocks` without the Wiener filter.
-
-    Consumes ``(m, C)`` float32 blocks and yields consecutive ``{instrument: (k, C) float32}``
-    blocks as soon as each segment is finished: the first after ``T * frame_step`` input
-    samples (plus one frame), then one per segment; concatenated they equal the whole-song output.
-    """
-    ready: List[Dict[str, np.ndarray]] = []
-    signal = PaddedSignal(blocks, n_channels, chain.frame_length)
-    overlap_add = _OverlapAdd(chain, signal, ready.append)
-    segments = _estimated_segments(chain, model, signal, batch_size, overlap)
-    for index, (stft, estimates) in enumerate(segments):
-        overlap_add.add(index, _masked_spectra(chain, estimates, stft))
-        yield from ready
-        ready.clear()
-
-
-def _separate_wiener(
-    chain, model, blocks, sink, n_channels, batch_size, overlap, analysed=None
-) -> int:
+    if not mwf:
+        n_samples = 0
+        for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
+            sink(outputs)
+            n_samples += next(iter(outputs.values())).shape[0]
+        return n_samples
     wiener = WienerFilter()
     # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
     with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
@@ -296,6 +264,30 @@ def _separate_wiener(
                 },
             )
         return signal.n_samples or 0
+
+
+def stream_blocks(
+    chain: SignalChain,
+    model: ModelFunction,
+    blocks: Iterable[np.ndarray],
+    n_channels: int = 2,
+    batch_size: int = 1,
+    overlap: bool = False,
+) -> Iterator[Dict[str, np.ndarray]]:
+    """Generator form of :func:`separate_blocks` without the Wiener filter.
+
+    Consumes ``(m, C)`` float32 blocks and yields consecutive ``{instrument: (k, C) float32}``
+    blocks as soon as each segment is finished: the first after ``T * frame_step`` input
+    samples (plus one frame), then one per segment; concatenated they equal the whole-song output.
+    """
+    ready: List[Dict[str, np.ndarray]] = []
+    signal = PaddedSignal(blocks, n_channels, chain.frame_length)
+    overlap_add = _OverlapAdd(chain, signal, ready.append)
+    segments = _estimated_segments(chain, model, signal, batch_size, overlap)
+    for index, (stft, estimates) in enumerate(segments):
+        overlap_add.add(index, _masked_spectra(chain, estimates, stft))
+        yield from ready
+        ready.clear()
 
 
 def array_blocks(
