@@ -242,11 +242,9 @@ def separate_planned(
                     )  # fmt: skip
                 except SpleeterError as error:
                     problem = str(error)
-                else:
-                    logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
-            if problem is not None:  # reported in input order, like every other failure
+            if problem is not None:
                 failures.append(name)
-                logger.error("%s", problem)
+            _report({"name": name, "problem": problem, "paths": paths})  # in input order
             record(name, problem, audio_seconds[0] - before)
     return failures, audio_seconds[0]
 
@@ -346,11 +344,13 @@ def _song(item: PlannedFile, run: CheckedOptions) -> Dict[str, Any]:
 
 
 def _report(outcome: Dict[str, Any]) -> None:
-    """A worker's outcome of one song, logged here as one process logs it."""
+    """A song's outcome on one line, the same from this process or a launched worker: its
+    problem, or where its stems went."""
     if outcome["problem"] is not None:
         logger.error("%s", outcome["problem"])
     else:
-        logger.info("%s -> %s", outcome["name"], ", ".join(outcome["paths"].values()))
+        paths = ", ".join(str(path) for path in outcome["paths"].values())
+        logger.info("%s -> %s", outcome["name"], paths)
 
 
 def run_job(job: Dict[str, Any]) -> int:
