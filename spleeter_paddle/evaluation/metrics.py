@@ -202,7 +202,7 @@ class MetricsPool:
             # imports overlap the first separation; their environment is read at start-up.
             with _worker_environment(self._threads):
                 for _ in range(n_workers):
-                    self._executor.submit(_warm_up)
+                    self._executor.submit(import_museval)
 
     def __enter__(self) -> MetricsPool:
         return self
@@ -240,10 +240,6 @@ class MetricsPool:
         for future in finished:
             track = self._pending.pop(future)
             self._done.append(_result(track, future.result))
-
-
-def _warm_up() -> None:
-    import_museval()
 
 
 def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
