@@ -91,9 +91,9 @@ def evaluate_launched(
             "output_dir": str(run.output_dir),
             "songs": [_song(track, run) for track in run.todo],
             "key": run.key,
-            "options": {
+            "options": {  # score_songs' own
                 "n_workers": n_workers,
-                "label": label,
+                "model": label,
                 "audio": audio,
                 "overwrite": overwrite,
             },
@@ -146,16 +146,9 @@ def run_job(job: Dict[str, Any]) -> int:
         for song in share:
             if song["name"] not in listed:
                 record({"name": song["name"], "outcome": "failed", "reason": "no longer listed"})
-        options = job["options"]
         run = EvaluationRun(
             Path(job["output_dir"]), list(separator.instruments), todo, job["key"],
             {song["name"]: song["targets"] for song in share}, todo, todo, [], {},
         )  # fmt: skip
-        score_songs(
-            separator, run, options["n_workers"], options["label"], options["audio"],
-            options["overwrite"], {"disable": True},
-            lambda key, outcome, reason: record(
-                {"name": key, "outcome": outcome, "reason": reason}
-            ),
-        )  # fmt: skip
+        score_songs(separator, run, progress={"disable": True}, record=record, **job["options"])
     return 0
