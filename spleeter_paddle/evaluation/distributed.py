@@ -41,9 +41,10 @@ class SongSource:
 
 @dataclasses.dataclass
 class ModelChoice:
-    """The separator each worker loads: ``model`` as ``evaluate -p`` takes it, and its options."""
+    """The separator each worker loads: ``descriptor`` as ``evaluate -p`` takes it, and its
+    options (:func:`~.models.model_settings`' own)."""
 
-    model: str = "latest"
+    descriptor: str = "latest"
     mwf: bool = False
     device: str = "auto"
     segment_frames: Optional[int] = None
@@ -68,9 +69,7 @@ def evaluate_launched(
     from ..pretrained.weights import pretrained_weights
     from ..separation.arguments import spleeter_setting
 
-    settings, label = model_settings(
-        choice.model, choice.mwf, choice.device, segment_frames=choice.segment_frames
-    )
+    settings, label = model_settings(**dataclasses.asdict(choice))
     params = settings.params
     weights = pretrained_weights(params, model_dir=settings.model_dir)  # provisioned once, here
     described = spleeter_setting(
@@ -132,13 +131,10 @@ def run_job(job: Dict[str, Any]) -> int:
     with launched_shares(job) as (share, record):
         if not share:
             return 0
-        choice = ModelChoice(**job["choice"])
-        separator, _ = load_separator(
-            choice.model, mwf=choice.mwf, device=choice.device, segment_frames=choice.segment_frames
-        )
+        separator, _ = load_separator(**job["choice"])
         if normalized(separator_setting(separator)) != job["key"]["separator"]:
             raise DataError(
-                f"{choice.model}: the model loaded here is not the one the run was planned with"
+                f"{job['choice']['descriptor']}: the model loaded here is not the one the run was planned with"
                 " (its weights changed meanwhile?); nothing was scored, run the command again"
             )
         listed = {track.key: track for track in SongSource(**job["source"]).tracks()}
