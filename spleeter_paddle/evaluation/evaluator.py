@@ -94,7 +94,7 @@ def score_songs(
                 if audio:
                     write_estimates(run.output_dir, track, estimates, overwrite)
             except (SpleeterError, OSError, ValueError) as error:
-                save(TrackResult(track.key, None, 0.0, 0.0, failed=str(error)))
+                save(TrackResult(track.key, None, failed=str(error)))
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in run.plan[track.key]}
