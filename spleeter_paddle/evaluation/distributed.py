@@ -79,7 +79,6 @@ def evaluate_launched(
         params["instrument_list"], tracks, output_dir, described, overwrite,
         metric_setting(1.0, 1.0, check_stability, metrics),
     )  # fmt: skip
-    label += " (MWF)" if settings.mwf else ""
     start = time.perf_counter()
     outcomes: Dict[str, Dict[str, Any]] = {}
     if run.todo:
