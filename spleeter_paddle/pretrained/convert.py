@@ -12,6 +12,7 @@ from ..errors import CheckpointError
 from .store import Layout, model_layout, name_list, non_finite_problem
 from .tf_checkpoint import TFCheckpoint
 
+UNET_TYPES = ("unet.unet", "unet.softmax_unet")  # the models whose weights have TF names
 N_ENCODER_LAYERS = N_DECODER_LAYERS = 6
 # TF layers auto-named per U-Net, in creation order: 6 encoder convs + head, 6 deconvs, 12 BNs.
 CONVS_PER_UNET, DECONVS_PER_UNET, BATCH_NORMS_PER_UNET = 7, 6, 12
@@ -89,7 +90,7 @@ def convert_checkpoint(
         checkpoint = TFCheckpoint(checkpoint)
     source = checkpoint.index_path
     model_type = params["model"]["type"]
-    if model_type not in ("unet.unet", "unet.softmax_unet"):
+    if model_type not in UNET_TYPES:
         raise CheckpointError(f"{source}: cannot convert TF weights for model type '{model_type}'")
     expected = _expected_state(params, model)
     mapping = tf_variable_map(params["instrument_list"])

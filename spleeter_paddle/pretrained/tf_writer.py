@@ -13,7 +13,7 @@ import numpy as np
 from ..files import file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
-from .convert import KERNEL_PERMUTATION, tf_variable_map
+from .convert import KERNEL_PERMUTATION, UNET_TYPES, tf_variable_map
 from .tf_checkpoint import TABLE_MAGIC, TF_DTYPES, shard_path
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,6 @@ def field_bytes(number: int, payload: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def field_fixed32(number: int, value: int) -> bytes:
-    return varint(number << 3 | 5) + struct.pack("<I", value)
-
-
 def bundle_entry(
     dtype_code: int, shape: Sequence[int], shard: int, offset: int, data: bytes
 ) -> bytes:
@@ -60,7 +56,7 @@ def bundle_entry(
         entry += field_varint(4, offset)
     if data:
         entry += field_varint(5, len(data))
-    return entry + field_fixed32(6, masked_crc32c(data))
+    return entry + varint(6 << 3 | 5) + struct.pack("<I", masked_crc32c(data))  # fixed32 field 6
 
 
 def snappy_literals(data: bytes) -> bytes:
@@ -180,7 +176,7 @@ def tf_variables(
 
 def can_write_tf(params: Mapping[str, Any]) -> bool:
     """Spleeter's TF graph names U-Net variables only (its BLSTM has other names)."""
-    return params["model"]["type"] in ("unet.unet", "unet.softmax_unet")
+    return params["model"]["type"] in UNET_TYPES
 
 
 def write_tf_checkpoint(
