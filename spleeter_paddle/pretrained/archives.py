@@ -148,9 +148,7 @@ def _check_pace(
         )
 
 
-def download(
-    url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
-) -> str:
+def download(url: str, destination: Path, max_bytes: Optional[int] = None) -> str:
     """Stream ``url`` to ``destination`` (via a temporary sibling: a failure leaves none) with
     :func:`fetch`; returns its sha256 hex."""
     from tqdm import tqdm
@@ -159,8 +157,7 @@ def download(
 
     def receive(partial: Path) -> None:
         with partial.open("wb") as output, tqdm(
-            unit="B", unit_scale=True, desc=description or destination.name, disable=None,
-            leave=False,
+            unit="B", unit_scale=True, desc=destination.name, disable=None, leave=False
         ) as progress:  # fmt: skip
 
             def write(block: bytes) -> None:
