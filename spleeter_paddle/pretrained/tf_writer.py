@@ -103,16 +103,13 @@ def sstable_bytes(
 ) -> bytes:
     """An SSTable (LevelDB format, as TF's bundle index) of ``entries`` sorted by key."""
     table, index_entries, pending, pending_size = bytearray(), [], [], 0
-    for key, value in entries:
+    for position, (key, value) in enumerate(entries, 1):
         pending.append((key, value))
         pending_size += len(key) + len(value)
-        if pending_size >= block_size:
+        if pending_size >= block_size or position == len(entries):  # a full block, or the last
             handle = _append_block(table, _block(pending, restart_interval), snappy)
-            index_entries.append((pending[-1][0], handle))
+            index_entries.append((key, handle))
             pending, pending_size = [], 0
-    if pending:
-        handle = _append_block(table, _block(pending, restart_interval), snappy)
-        index_entries.append((pending[-1][0], handle))
     metaindex = _append_block(table, _block([], 1), snappy)
     index = _append_block(table, _block(index_entries, 1), snappy)
     footer = (metaindex + index).ljust(40, b"\0") + struct.pack("<Q", TABLE_MAGIC)
