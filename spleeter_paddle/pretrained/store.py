@@ -109,9 +109,7 @@ def weights_digest(state: Mapping[str, Any]) -> str:
 def non_finite_problem(value: np.ndarray) -> Optional[str]:
     """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``: such
     a weight makes every output it reaches wrong without any error, so it is refused at load."""
-    if not (
-        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
-    ):
+    if not np.issubdtype(value.dtype, np.inexact):  # floating or complex
         return None
     finite = np.isfinite(value)
     if finite.all():
