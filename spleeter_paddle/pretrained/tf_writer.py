@@ -50,12 +50,9 @@ def bundle_entry(
     """A ``BundleEntryProto``: dtype, shape, shard, offset, size and the data's masked CRC32C."""
     shape_proto = b"".join(field_bytes(2, field_varint(1, dim)) for dim in shape)
     entry = field_varint(1, dtype_code) + field_bytes(2, shape_proto)
-    if shard:
-        entry += field_varint(3, shard)
-    if offset:
-        entry += field_varint(4, offset)
-    if data:
-        entry += field_varint(5, len(data))
+    for number, value in ((3, shard), (4, offset), (5, len(data))):
+        if value:  # proto3 leaves out a zero
+            entry += field_varint(number, value)
     return entry + varint(6 << 3 | 5) + struct.pack("<I", masked_crc32c(data))  # fixed32 field 6
 
 
