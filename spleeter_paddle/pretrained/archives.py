@@ -42,7 +42,6 @@ OFFICIAL_FILE_SHA256 = {
     }
 }
 OFFICIAL_WEIGHT_BYTES = {"2stems": 78_614_072}  # float32 weights of the 2-instrument U-Net
-_CHECKPOINT_FILES = ("checkpoint", ".index", ".data-")
 # Extraction limits. A TF checkpoint of a model with W bytes of weights holds at most the weights
 # and Adam's two slots (3 W, in a training checkpoint); the other files (model.index, 'checkpoint',
 # the graph's model.meta: 0.8 MB for 2stems) are small. Every member counts, extracted or skipped.
@@ -251,9 +250,8 @@ def _safe_member_path(member_name: str, archive: object) -> PurePosixPath:
 
 
 def _is_checkpoint_file(file_name: str) -> bool:
-    return "/" not in file_name and (
-        file_name == "checkpoint" or any(part in file_name for part in _CHECKPOINT_FILES[1:])
-    )
+    """The state file, an index or a data shard (``file_name``: a member's last path part)."""
+    return file_name == "checkpoint" or ".index" in file_name or ".data-" in file_name
 
 
 def single_prefix(root: Path, label: Optional[str] = None) -> Path:
