@@ -16,10 +16,10 @@ import zipfile
 import zlib
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import Callable, NamedTuple, Optional, Union
+from typing import Callable, NamedTuple, Optional
 
 from ..errors import CheckpointError, ModelError
-from ..files import file_sha256, write_atomic
+from ..files import PathLike, file_sha256, write_atomic
 from ..options import byte_rate, environment_value, network_seconds, truth_value
 from .tf_checkpoint import find_checkpoint_prefix
 
@@ -48,8 +48,6 @@ OFFICIAL_WEIGHT_BYTES = {"2stems": 78_614_072}  # float32 weights of the 2-instr
 CHECKPOINT_SIZE_MARGIN = 4
 SMALL_FILES_BYTES = 16 << 20
 MAX_ARCHIVE_MEMBERS = 1000
-
-PathLike = Union[str, Path]
 
 
 # --- downloading ----------------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..files import PathLike
 from .store import Layout, model_layout, name_list, non_finite_problem
 from .tf_checkpoint import TFCheckpoint
 
@@ -25,8 +25,6 @@ _MODEL_VARIABLE = re.compile(
     r"^(conv2d|conv2d_transpose|batch_normalization)(_\d+)?/"
     r"(kernel|bias|gamma|beta|moving_mean|moving_variance)$"
 )
-
-PathLike = Union[str, Path]
 
 
 def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool]]:

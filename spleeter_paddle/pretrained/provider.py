@@ -9,10 +9,10 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional, Union
+from typing import Any, Iterator, List, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
-from ..files import FolderBusy, hold_folder
+from ..files import FolderBusy, PathLike, hold_folder
 from ..options import checked, folder_name
 from ..ownership import staged_folder
 from .archives import (
@@ -52,7 +52,6 @@ from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 logger = logging.getLogger(__name__)
 
 
-PathLike = Union[str, Path]
 Params = Mapping[str, Any]
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import struct
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..files import file_sha256, write_atomic, write_text_atomic
+from ..files import PathLike, file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
 from .convert import KERNEL_PERMUTATION, UNET_TYPES, tf_variable_map
@@ -18,7 +18,6 @@ from .tf_checkpoint import TABLE_MAGIC, TF_DTYPES, shard_path
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, Path]
 STATE_FILE = "checkpoint"  # TF's CheckpointState text: which prefix is the latest
 DTYPE_CODES = {np.dtype(name).name: code for code, name in TF_DTYPES.items()}  # float32: 1, ...
 # Paddle kernel [out, in, kh, kw] (deconv [in, out, kh, kw]) -> TF [kh, kw, in, out] ([kh, kw, out, in]).

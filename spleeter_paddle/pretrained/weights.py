@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
+from ..files import PathLike
 from .provider import get_model_directory
 from .store import (
     METADATA_FILE,
@@ -22,7 +23,6 @@ from .store import (
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, Path]
 Params = Mapping[str, Any]
 
 
