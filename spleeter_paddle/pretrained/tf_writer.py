@@ -151,8 +151,7 @@ def write_bundle(
 
 def _write_chunks(path: Path, chunks: Sequence[bytes]) -> None:
     with path.open("wb") as stream:
-        for chunk in chunks:
-            stream.write(chunk)
+        stream.writelines(chunks)
 
 
 def tf_variables(
