@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
 from ..files import PathLike
-from .provider import get_model_directory
+from .provider import Params, get_model_directory
 from .store import (
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -22,8 +22,6 @@ from .store import (
 )
 
 logger = logging.getLogger(__name__)
-
-Params = Mapping[str, Any]
 
 
 class PretrainedWeights:
