@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict
 
 from ...configuration import load_configuration
 from ...errors import ModelError
+from ...ownership import PathLike
 from ...pretrained import store
 from ...pretrained.provider import get_model_directory
 from ...pretrained.release import (
@@ -25,8 +26,6 @@ from ...pretrained.release import (
     archive_sha256,
 )
 from ...vocab import PRESETS
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class _ModelHome:
