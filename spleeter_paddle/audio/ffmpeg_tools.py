@@ -27,14 +27,15 @@ ENCODERS = {  # codec -> (ffmpeg encoder, muxer); mp3/ogg only when libsndfile l
 READ_BLOCK = 1 << 18  # frames per pipe read when the caller does not choose
 
 
-class StreamInfo(NamedTuple):
-    """One audio stream as ffprobe reports it (the exact length is only known by decoding)."""
+class AudioInfo(NamedTuple):
+    """What a file holds. ``n_samples`` is exact, or None when only decoding would tell (ffmpeg)."""
 
     sample_rate: int
     n_channels: int
+    n_samples: Optional[int]
     duration_s: Optional[float]
-    codec: str  # ffprobe's codec name, e.g. 'aac'
-    n_streams: int  # audio streams in the file (> 1 for stem files)
+    format: str  # libsndfile's format ('wav', 'flac', 'ogg', 'mp3') or ffprobe's codec ('aac')
+    n_streams: int = 1  # audio streams in the file (> 1 for stem files)
 
 
 def last_line(stderr: bytes) -> str:
@@ -59,7 +60,7 @@ def can_encode() -> bool:
 # ----------------------------------------------------------------------------- reading
 
 
-def probe(name: str, stream_index: int, libsndfile_problem: str) -> StreamInfo:
+def probe(name: str, stream_index: int, libsndfile_problem: str) -> AudioInfo:
     """Audio stream ``stream_index`` of ``name``; ``libsndfile_problem`` goes into decode errors."""
     command = ["ffprobe", "-v", "error", "-select_streams", "a", "-of", "json", "-show_entries"]
     command += ["stream=codec_name,sample_rate,channels,duration:format=duration", "file:" + name]
@@ -82,9 +83,10 @@ def probe(name: str, stream_index: int, libsndfile_problem: str) -> StreamInfo:
     stream = streams[stream_index]
     duration = stream.get("duration") or probed.get("format", {}).get("duration")
     try:
-        return StreamInfo(
+        return AudioInfo(
             int(stream["sample_rate"]),
             int(stream["channels"]),
+            None,
             float(duration) if duration is not None else None,
             str(stream.get("codec_name", "unknown")),
             len(streams),

@@ -21,6 +21,7 @@ from ..errors import AudioError
 from ..files import FileIdentity, change_while_read, file_identity, write_problem
 from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
 from . import ffmpeg_tools as ffmpeg
+from .ffmpeg_tools import AudioInfo
 from .resampling import rebuffer, resample, resample_stream
 from .writer import PathLike, libsndfile_problem
 
@@ -28,17 +29,6 @@ from .writer import PathLike, libsndfile_problem
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
 MAX_SAMPLE = 1e6  # beyond this, float32 power spectra overflow
 _MP3_FRAME = 1152  # a missing tail shorter than two MP3 frames is the decoder's length estimate
-
-
-class AudioInfo(NamedTuple):
-    """What a file holds. ``n_samples`` is exact, or None when only decoding would tell (ffmpeg)."""
-
-    sample_rate: int
-    n_channels: int
-    n_samples: Optional[int]
-    duration_s: Optional[float]
-    format: str  # libsndfile's format ('wav', 'flac', 'ogg', 'mp3') or ffprobe's codec ('aac')
-    n_streams: int = 1  # audio streams in the file (> 1 for stem files)
 
 
 class AudioSource(NamedTuple):
@@ -135,15 +125,7 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
                 f"{name}: cannot decode, the file is corrupt, truncated or not audio ({problem})"
             )
         raise ffmpeg.missing_error(name, f"reading '{extension or name}' files")
-    stream = ffmpeg.probe(name, stream_index, problem)
-    audio = AudioInfo(
-        stream.sample_rate,
-        stream.n_channels,
-        None,
-        stream.duration_s,
-        stream.codec,
-        stream.n_streams,
-    )
+    audio = ffmpeg.probe(name, stream_index, problem)
     return _plausible(AudioSource(name, audio, "ffmpeg", stream_index, identity))
 
 
