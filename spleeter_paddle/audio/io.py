@@ -107,6 +107,17 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
         problem = libsndfile_problem(error)
+        extension = os.path.splitext(name)[1].lower()
+        if not ffmpeg.can_decode():
+            if extension in _NATIVE_EXTENSIONS and (
+                extension != ".mp3" or "MP3" in sf.available_formats()
+            ):
+                raise AudioError(
+                    f"{name}: cannot decode, the file is corrupt, truncated or not audio "
+                    f"({problem})"
+                ) from None
+            raise ffmpeg.missing_error(name, f"reading '{extension or name}' files") from None
+        audio, backend = ffmpeg.probe(name, stream_index, problem), "ffmpeg"
     else:
         if stream_index != 0:
             raise AudioError(f"{name}: has one audio stream, there is no stream {stream_index}")
@@ -115,32 +126,16 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         # MPEG audio in a WAV container decodes like an .mp3 (its length an estimate): say mp3
         codec = "mp3" if info.subtype.startswith("MPEG_LAYER") else info.format.lower()
         audio = AudioInfo(info.samplerate, info.channels, info.frames, duration_s, codec)
-        return _plausible(AudioSource(name, audio, "soundfile", 0, identity))
-    extension = os.path.splitext(name)[1].lower()
-    if not ffmpeg.can_decode():
-        if extension in _NATIVE_EXTENSIONS and (
-            extension != ".mp3" or "MP3" in sf.available_formats()
-        ):
-            raise AudioError(
-                f"{name}: cannot decode, the file is corrupt, truncated or not audio ({problem})"
-            )
-        raise ffmpeg.missing_error(name, f"reading '{extension or name}' files")
-    audio = ffmpeg.probe(name, stream_index, problem)
-    return _plausible(AudioSource(name, audio, "ffmpeg", stream_index, identity))
-
-
-def _plausible(source: AudioSource) -> AudioSource:
-    """``source``, unless its header claims a sample rate no audio has (a 200-frame WAV saying
-    1 Hz would become 200 s of stems): 8 to 384 kHz (``options.sample_rate_hz``)."""
-    try:
-        sample_rate_hz(source.info.sample_rate)
+        backend = "soundfile"
+    try:  # a header claiming a rate no audio has (a 200-frame WAV saying 1 Hz: 200 s of stems)
+        sample_rate_hz(audio.sample_rate)
     except ValueError:
         raise AudioError(
-            f"{source.path}: sample rate {source.info.sample_rate} Hz is not plausible for "
-            f"audio (expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong "
-            "or this is not a recording"
+            f"{name}: sample rate {audio.sample_rate} Hz is not plausible for audio (expected "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong or this is not a "
+            "recording"
         ) from None
-    return source
+    return AudioSource(name, audio, backend, stream_index, identity)
 
 
 def _check_wav_length(name: str, info) -> None:
