@@ -153,9 +153,9 @@ def _our_name(descriptor: str) -> str:
 
 
 def is_default_adapter_name(descriptor: Optional[str]) -> bool:
-    """True for the default adapter's names (also Spleeter's, and empty), without importing."""
-    return not descriptor or (
-        isinstance(descriptor, str) and _our_name(descriptor) == DEFAULT_ADAPTER
+    """True for the default adapter's names (also Spleeter's, None and empty), without importing."""
+    return descriptor is None or (
+        isinstance(descriptor, str) and _our_name(descriptor) in ("", DEFAULT_ADAPTER)
     )
 
 
@@ -176,7 +176,7 @@ def make_adapter(descriptor: Optional[str]) -> Optional[AudioAdapter]:
 def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
     """The class ``descriptor`` names (None for the default adapter), checked before anything
     loads: an unknown module or class is a ConfigurationError (a usage error)."""
-    if descriptor is None or descriptor == "":
+    if is_default_adapter_name(descriptor):
         return None
     if not isinstance(descriptor, str):
         raise ConfigurationError(
@@ -195,8 +195,6 @@ def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
         raise ConfigurationError(f"adapter {descriptor!r} cannot be imported ({error})") from None
     if not (isinstance(adapter_class, type) and issubclass(adapter_class, AudioAdapter)):
         raise ConfigurationError(f"{class_name} is not a valid AudioAdapter class")
-    if descriptor == DEFAULT_ADAPTER:
-        return None
     return adapter_class
 
 
