@@ -201,9 +201,7 @@ def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
 def custom_adapter(adapter: Any) -> Optional[AudioAdapter]:
     """``adapter`` when it reads and writes its own way, None for the default adapter (whose
     work this library's streaming reader and tagged writer do), ValueError for anything else."""
-    if adapter is None:
-        return None
-    if type(adapter) is FFMPEGProcessAudioAdapter:
+    if adapter is None or type(adapter) is FFMPEGProcessAudioAdapter:
         return None
     if not isinstance(adapter, AudioAdapter):
         raise ValueError(f"audio_adapter must be an AudioAdapter instance, got {adapter!r}")
