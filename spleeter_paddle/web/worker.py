@@ -7,7 +7,6 @@ block: its temporary stems are removed and it goes back to the queue for the nex
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
 import threading
@@ -206,4 +205,3 @@ def _zip(target: Path, paths: Dict[str, Path], folder: str) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         for path in paths.values():
             archive.write(path, f"{folder}/{path.name}")
-    os.chmod(target, 0o644)
