@@ -56,10 +56,6 @@ def installed_presets() -> list:
     ]
 
 
-def _http_error(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
-
-
 def create_app(
     work_dir: os.PathLike,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
@@ -110,7 +106,7 @@ def create_app(
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
         if name not in _STATIC_FILES:
-            raise _http_error(404, "not found")
+            raise HTTPException(404, "not found")
         return FileResponse(STATIC_DIR / name, media_type=_STATIC_FILES[name])
 
     @app.get("/api/options")
@@ -131,28 +127,28 @@ def create_app(
     def get_job(job_id: str):
         job = store.get(job_id)
         if job is None:
-            raise _http_error(404, "no such job")
+            raise HTTPException(404, "no such job")
         return dict(job, progress=store.progress.get(job_id))
 
     @app.delete("/api/jobs/{job_id}")
     def delete_job(job_id: str):
         problem = store.delete(job_id)
         if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+            raise HTTPException(404 if problem == "no such job" else 409, problem)
         return {"deleted": job_id}
 
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel_job(job_id: str):
         problem = store.cancel(job_id)
         if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+            raise HTTPException(404 if problem == "no such job" else 409, problem)
         return dict(store.get(job_id), progress=store.progress.get(job_id))
 
     @app.post("/api/jobs/{job_id}/retry")
     def retry_job(job_id: str):
         problem = store.retry(job_id)
         if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+            raise HTTPException(404 if problem == "no such job" else 409, problem)
         worker.enqueue(job_id)
         return dict(store.get(job_id), progress=None)
 
@@ -160,7 +156,7 @@ def create_app(
     def job_file(job_id: str, file_name: str, download: bool = False):
         path = store.served_path(job_id, file_name)
         if path is None:
-            raise _http_error(404, "not found")
+            raise HTTPException(404, "not found")
         kind = path.suffix.lstrip(".")
         name = None
         if download:
@@ -176,48 +172,48 @@ def create_app(
         streamed to disk and counted as it arrives, so an oversized upload stops at the limit."""
         shown = display_name(name)
         if preset not in PRESETS:
-            raise _http_error(400, f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+            raise HTTPException(400, f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
         if codec not in codecs:
-            raise _http_error(
+            raise HTTPException(
                 400, f"codec {codec!r} cannot be written here; use one of {', '.join(codecs)}"
             )
         # The content type also keeps other web sites from posting files here (no CORS
         # preflight passes).
         if request.headers.get("content-type", "").split(";")[0].strip() != OCTET_STREAM:
-            raise _http_error(
+            raise HTTPException(
                 415, "send the file as the body, Content-Type: application/octet-stream"
             )
         extension = upload_extension(shown)
         if extension is None:
-            raise _http_error(
+            raise HTTPException(
                 415, f"{shown}: not an audio file name (expected .{', .'.join(AUDIO_EXTENSIONS)})"
             )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise _http_error(413, _too_large(shown, max_upload_mb))
+            raise HTTPException(413, _too_large(shown, max_upload_mb))
         try:
             job_id, temporary, final = store.new_upload(extension)
         except OSError as error:
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         try:
             size = await _receive(request, temporary, max_bytes, shown, max_upload_mb)
             if size == 0:
-                raise _http_error(400, f"{shown}: file is empty (0 bytes)")
+                raise HTTPException(400, f"{shown}: file is empty (0 bytes)")
             os.replace(temporary, final)
         except OSError as error:  # a full disk, a failing device: one line, nothing kept
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         finally:
             temporary.unlink(missing_ok=True)
         try:  # fail early: a file that is not audio never reaches the queue
             await run_in_threadpool(audio_io.audio_info, final)
         except SpleeterError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(422, store.public(str(error), final, shown)) from None
+            raise HTTPException(422, store.public(str(error), final, shown)) from None
         try:
             job = store.create(job_id, shown, final, preset, mwf, codec)
         except OSError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         worker.enqueue(job_id)
         logger.info("%s: queued %s (%s, %s bytes)", job_id, shown, preset, size)
         return JSONResponse(dict(job, progress=None), status_code=201)
@@ -244,6 +240,6 @@ async def _receive(request: Request, path: Path, max_bytes: int, name: str, max_
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise _http_error(413, _too_large(name, max_mb))
+                raise HTTPException(413, _too_large(name, max_mb))
             handle.write(chunk)
     return size
