@@ -19,9 +19,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..audio import io as audio_io
 from ..audio.writer import CODECS, can_write
+from ..configuration import load_configuration
 from ..errors import ConfigurationError, SpleeterError
 from ..files import write_problem
 from ..options import checked, positive_number
+from ..pretrained.store import is_complete, model_directory
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
 
@@ -41,19 +43,6 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-
-
-def installed_presets() -> list:
-    """The presets whose weights are in the model home already (the others are fetched when a
-    job first needs them)."""
-    from ..configuration import load_configuration
-    from ..pretrained.store import is_complete, model_directory
-
-    return [
-        preset
-        for preset in PRESETS
-        if is_complete(model_directory(load_configuration(preset)["model_dir"]))
-    ]
 
 
 def create_app(
@@ -113,7 +102,11 @@ def create_app(
     def options():
         return {
             "presets": list(PRESETS),
-            "installed": installed_presets(),  # the others download on first use
+            "installed": [  # weights in the model home; the others download on first use
+                preset
+                for preset in PRESETS
+                if is_complete(model_directory(load_configuration(preset)["model_dir"]))
+            ],
             "codecs": codecs,
             "extensions": list(AUDIO_EXTENSIONS),
             "max_upload_mb": max_upload_mb,
