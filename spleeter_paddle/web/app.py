@@ -181,15 +181,19 @@ def create_app(
             raise HTTPException(
                 415, f"{shown}: not an audio file name (expected .{', .'.join(AUDIO_EXTENSIONS)})"
             )
+        too_large = (
+            f"{shown}: file is larger than the upload limit ({max_upload_mb:g} MB; see "
+            "--max-upload-mb)"
+        )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise HTTPException(413, _too_large(shown, max_upload_mb))
+            raise HTTPException(413, too_large)
         try:
             job_id, temporary, final = store.new_upload(extension)
         except OSError as error:
             raise HTTPException(507, _not_stored(shown, error, store)) from None
         try:
-            size = await _receive(request, temporary, max_bytes, shown, max_upload_mb)
+            size = await _receive(request, temporary, max_bytes, too_large)
             if size == 0:
                 raise HTTPException(400, f"{shown}: file is empty (0 bytes)")
             os.replace(temporary, final)
@@ -220,19 +224,14 @@ def _not_stored(name: str, error: OSError, store: JobStore) -> str:
     return f"{name}: cannot store the upload ({problem})"
 
 
-def _too_large(name: str, max_upload_mb: float) -> str:
-    return (
-        f"{name}: file is larger than the upload limit ({max_upload_mb:g} MB; see --max-upload-mb)"
-    )
-
-
-async def _receive(request: Request, path: Path, max_bytes: int, name: str, max_mb: float) -> int:
-    """Write the request body to ``path``; a 413 as soon as it passes ``max_bytes``."""
+async def _receive(request: Request, path: Path, max_bytes: int, too_large: str) -> int:
+    """Write the request body to ``path``; a 413 (``too_large``) as soon as it passes
+    ``max_bytes``."""
     size = 0
     with open(path, "wb") as handle:  # the empty temporary new_upload made
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise HTTPException(413, _too_large(name, max_mb))
+                raise HTTPException(413, too_large)
             handle.write(chunk)
     return size
