@@ -111,11 +111,7 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         rate = stream.sample_rate if sample_rate is None else sample_rate
         start = int(round(offset * rate))
         n_frames = None if duration is None else max(1, int(round(duration * rate)))
-        blocks = list(
-            ffmpeg_tools.decode(
-                name, 0, stream.n_channels, rate, start, n_frames, ffmpeg_tools.READ_BLOCK
-            )
-        )
+        blocks = list(ffmpeg_tools.decode(name, 0, stream.n_channels, rate, start, n_frames))
         if not blocks:
             raise AudioError(f"{name}: no audio samples from {offset:g} s (beyond the end?)")
         waveform = np.concatenate(blocks)

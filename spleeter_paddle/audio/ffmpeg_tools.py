@@ -120,7 +120,7 @@ def decode(
     sample_rate: int,
     start: int,
     n_frames: Optional[int],
-    block_frames: int,
+    block_frames: int = READ_BLOCK,
 ) -> Generator[np.ndarray, None, int]:
     """``(n, n_channels)`` float32 blocks of frames ``start .. start + n_frames`` (None: to the end).
 
