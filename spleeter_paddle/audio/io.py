@@ -46,9 +46,6 @@ def _seconds(value: float) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-# ----------------------------------------------------------------------------- reading
-
-
 _NOT_REGULAR = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
     (stat.S_ISCHR, "a character device"),
