@@ -121,7 +121,7 @@ class Worker:
         try:
             self._separate(job, upload)
         except JobCancelled:
-            self._failed(job, upload, f"{job['name']}: cancelled")
+            self._failed(job, f"{job['name']}: cancelled")
             return
         except Cancelled:
             self.store.update(job_id, state="queued")
@@ -130,13 +130,13 @@ class Worker:
             return
         except SpleeterError as error:
             # Messages name the stored upload: show the name the user knows instead.
-            self._failed(job, upload, self.store.public(str(error), upload, job["name"]))
+            self._failed(job, self.store.public(str(error), upload, job["name"]))
             return
         except Exception as error:  # a bug must not end the queue: report it on the job
             logger.exception("%s: unexpected error", job_id)
             text = " ".join(str(error).split()) or type(error).__name__
             text = self.store.public(text, upload, job["name"])
-            self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
+            self._failed(job, f"{job['name']}: internal error ({text}); see the server log")
             return
         finally:
             logging.getLogger("spleeter_paddle").removeHandler(warnings)
@@ -144,7 +144,7 @@ class Worker:
         logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
         upload.unlink(missing_ok=True)
 
-    def _failed(self, job: dict, upload: Path, message: str) -> None:
+    def _failed(self, job: dict, message: str) -> None:
         """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
         removes it)."""
         logger.warning("%s: %s", job["id"], message)
