@@ -101,13 +101,12 @@ class Worker:
             )
         return self._separators[key]
 
-    def _finish(self, job_id: str, state: str, **changes) -> None:
+    def _finish(self, job: dict, state: str, **changes) -> None:
         """The job's final state, with the warnings its run logged (clipping, ...)."""
-        job = self.store.get(job_id)
         upload, name = self.store.upload_path(job), job["name"]
         shown = [self.store.public(text, upload, name) for text in self._warnings.messages]
-        self.store.update(job_id, state=state, finished=time.time(), warnings=shown, **changes)
-        self.store.progress.pop(job_id, None)
+        self.store.update(job["id"], state=state, finished=time.time(), warnings=shown, **changes)
+        self.store.progress.pop(job["id"], None)
 
     def _process(self, job_id: str) -> None:
         if not self.store.update(job_id, expected_state="queued", state="running"):
@@ -148,7 +147,7 @@ class Worker:
         """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
         removes it)."""
         logger.warning("%s: %s", job["id"], message)
-        self._finish(job["id"], "failed", message=message)
+        self._finish(job, "failed", message=message)
         shutil.rmtree(self.store.output_dir(job["id"]), ignore_errors=True)
 
     def _check_stop(self, job_id: str) -> None:
@@ -196,7 +195,7 @@ class Worker:
             archive = self.store.output_dir(job_id) / ARCHIVE_NAME
             folder = safe_stem(job["name"])
             write_file(archive, lambda temporary: _zip(temporary, paths, folder))
-        self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
+        self._finish(job, "done", stems=stems, archive=ARCHIVE_NAME)
 
 
 def _zip(target: Path, paths: Dict[str, Path], folder: str) -> None:
