@@ -125,23 +125,17 @@ def create_app(
 
     @app.delete("/api/jobs/{job_id}")
     def delete_job(job_id: str):
-        problem = store.delete(job_id)
-        if problem:
-            raise HTTPException(404 if problem == "no such job" else 409, problem)
+        _refused(store.delete(job_id))
         return {"deleted": job_id}
 
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel_job(job_id: str):
-        problem = store.cancel(job_id)
-        if problem:
-            raise HTTPException(404 if problem == "no such job" else 409, problem)
+        _refused(store.cancel(job_id))
         return dict(store.get(job_id), progress=store.progress.get(job_id))
 
     @app.post("/api/jobs/{job_id}/retry")
     def retry_job(job_id: str):
-        problem = store.retry(job_id)
-        if problem:
-            raise HTTPException(404 if problem == "no such job" else 409, problem)
+        _refused(store.retry(job_id))
         worker.enqueue(job_id)
         return dict(store.get(job_id), progress=None)
 
@@ -216,6 +210,12 @@ def create_app(
         return JSONResponse(dict(job, progress=None), status_code=201)
 
     return app
+
+
+def _refused(problem: Optional[str]) -> None:
+    """A :class:`JobStore` refusal as HTTP: 404 when there is no such job, 409 for its state."""
+    if problem:
+        raise HTTPException(404 if problem == "no such job" else 409, problem)
 
 
 def _not_stored(name: str, error: OSError, store: JobStore) -> str:
