@@ -134,22 +134,17 @@ def decode(
     with tempfile.TemporaryFile() as stderr_file:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
         try:
-            n_decoded = 0
-            while n_decoded < start:
-                skipped = process.stdout.read(min(start - n_decoded, READ_BLOCK) * frame_bytes)
-                if not skipped:
-                    break
-                n_decoded += len(skipped) // frame_bytes
-            remaining = n_frames
-            at_end = n_decoded < start
-            while not at_end and (remaining is None or remaining > 0):
-                wanted = block_frames if remaining is None else min(block_frames, remaining)
+            n_decoded, at_end = 0, False
+            end = None if n_frames is None else start + n_frames
+            while not at_end and (end is None or n_decoded < end):
+                skipping = n_decoded < start  # frames before start are read and dropped
+                wanted = min(start - n_decoded, READ_BLOCK) if skipping else block_frames
+                wanted = wanted if end is None else min(wanted, end - n_decoded)
                 data = process.stdout.read(wanted * frame_bytes)
                 n_read = len(data) // frame_bytes
-                at_end = n_read < wanted
-                if n_read:
-                    n_decoded += n_read
-                    remaining = None if remaining is None else remaining - n_read
+                at_end = n_read < wanted  # a pipe reads short only at its end
+                n_decoded += n_read
+                if n_read and not skipping:
                     block = np.frombuffer(data, "<f4", n_read * n_channels)
                     yield block.reshape(n_read, n_channels).astype(np.float32)
             if at_end:
