@@ -121,27 +121,24 @@ class Worker:
             self._separate(job, upload)
         except JobCancelled:
             self._failed(job, f"{job['name']}: cancelled")
-            return
         except Cancelled:
             self.store.update(job_id, state="queued")
             self.store.progress.pop(job_id, None)
             logger.info("%s: stopped with the server; it runs again at the next start", job_id)
-            return
         except SpleeterError as error:
             # Messages name the stored upload: show the name the user knows instead.
             self._failed(job, self.store.public(str(error), upload, job["name"]))
-            return
         except Exception as error:  # a bug must not end the queue: report it on the job
             logger.exception("%s: unexpected error", job_id)
             text = " ".join(str(error).split()) or type(error).__name__
             text = self.store.public(text, upload, job["name"])
             self._failed(job, f"{job['name']}: internal error ({text}); see the server log")
-            return
+        else:
+            logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
+            upload.unlink(missing_ok=True)
         finally:
             logging.getLogger("spleeter_paddle").removeHandler(warnings)
             self.store.cancelled.discard(job_id)
-        logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
-        upload.unlink(missing_ok=True)
 
     def _failed(self, job: dict, message: str) -> None:
         """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
