@@ -1,7 +1,7 @@
-"""The project's audio I/O: probe, load, stream, save and stream-write files, resampling with soxr.
+"""The project's audio reading: probe, load and stream files, resampling with soxr.
 
 wav/flac/ogg/mp3 go through libsndfile (``soundfile``); m4a/wma/mp4 stems and anything libsndfile
-cannot read use ffmpeg (``audio/ffmpeg.py``). Waveforms are ``(n_samples, n_channels)`` float.
+cannot read use ffmpeg (``ffmpeg_tools.py``). Waveforms are ``(n_samples, n_channels)`` float.
 Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) is ``audio/writer.py``.
 """
 

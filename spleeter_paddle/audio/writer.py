@@ -1,5 +1,5 @@
-"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``); ``io``
-re-exports both. wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
+"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``).
+wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
 """
 
 from __future__ import annotations
