@@ -1,5 +1,5 @@
-"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``); ``io``
-re-exports both. wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
+"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``).
+wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
 """
 
 from __future__ import annotations
@@ -331,7 +331,6 @@ def save(
     Values outside [-1, 1] are clipped except in FLOAT wav, with a logged count.
     """
     waveform = np.asarray(waveform)
-    if waveform.ndim == 1:
-        waveform = waveform[:, None]
-    with StreamWriter(path, sample_rate, waveform.shape[1], codec, bitrate, subtype) as writer:
+    n_channels = 1 if waveform.ndim == 1 else waveform.shape[1]  # write() takes (n,) as mono
+    with StreamWriter(path, sample_rate, n_channels, codec, bitrate, subtype) as writer:
         writer.write(waveform)
