@@ -16,7 +16,7 @@ import soundfile as sf
 
 from .. import options
 from ..errors import AudioError
-from ..files import new_temporary, write_problem
+from ..files import PathLike, new_temporary, write_problem
 from ..vocab import BIT_DEPTHS as SUBTYPES
 from ..vocab import CODECS
 from . import ffmpeg_tools as ffmpeg
@@ -24,7 +24,6 @@ from . import ffmpeg_tools as ffmpeg
 # The clipping warning keeps the logger name it had in io.py, so existing log settings still apply.
 logger = logging.getLogger(f"{__package__}.io")
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 # codec -> (libsndfile format, subtype of the lossy ones; wav/flac take the caller's subtype)
 _SOUNDFILE_FORMATS = {

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256, write_errors
+from ..files import PathLike, file_sha256, write_errors
 from ..options import checked, choice, number, path_value, strict_bool
 from ..ownership import held_folders, install_folder, recorded_problem, staged_folder
 from ..pretrained.weights import load_pretrained_model
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST, CONFIG = "export.json", "config.json"
 MANIFEST_VERSION = 1
-PathLike = Union[str, Path]
 
 
 def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance: float) -> Path:
