@@ -44,12 +44,9 @@ def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
     for index in indices:
         try:
             items.append(dataset[int(index)])
-        except SpleeterError as error:
-            raise DataError(f"loading training item {index}: {error}") from None
         except Exception as error:  # any reader failure becomes one line
-            raise DataError(
-                f"loading training item {index}: {type(error).__name__}: {error}"
-            ) from None
+            kind = "" if isinstance(error, SpleeterError) else f"{type(error).__name__}: "
+            raise DataError(f"loading training item {index}: {kind}{error}") from None
     return tuple(np.stack(field) for field in zip(*items))
 
 
