@@ -236,13 +236,11 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
         logger.info("%s: %s; converting the whole song again", target, reason)
     remove_record(target)
     sources, sample_rate = song.read()
+    sources["accompaniment"] = sources["drums"] + sources["bass"] + sources["other"]
     try:
         for stem, path in paths.items():
-            if stem == "accompaniment":  # MUSDB's accompaniment target
-                waveform = sources["drums"] + sources["bass"] + sources["other"]
-            else:
-                waveform = sources[stem]
-            _write_wav(path, waveform, sample_rate, ownership.stem_tag(TAG_KIND, stem, song.source))
+            tag = ownership.stem_tag(TAG_KIND, stem, song.source)
+            _write_wav(path, sources[stem], sample_rate, tag)
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None
