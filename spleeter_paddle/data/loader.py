@@ -119,22 +119,16 @@ class BatchLoader:
         self.timeout_s = timeout_s  # longest wait for one batch from a worker
         self._pool: Optional[ProcessPoolExecutor] = None
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (``kill``: kill them, not waiting for a stuck one)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()) if kill else []:
+                process.kill()
+            pool.shutdown(wait=not kill, cancel_futures=True)
 
     def __del__(self) -> None:
         self.close()
-
-    def _abandon(self) -> None:
-        """Stop the workers without waiting for a stuck one (kill them)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]
@@ -173,7 +167,7 @@ class BatchLoader:
                         "try --num-workers 0"
                     ) from None
                 except FuturesTimeout:  # a stuck worker (a stalled disk, a lock): never hang
-                    self._abandon()
+                    self.close(kill=True)
                     raise DataError(
                         f"a data loader worker gave no batch in {self.timeout_s:g} s (stuck?); "
                         "try --num-workers 0"
