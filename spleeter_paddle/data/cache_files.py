@@ -289,8 +289,7 @@ class SpectrogramCache:
         out = np.zeros((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
         for position, instrument in enumerate(selected):
             coded = block[instrument, :, start_frame:stop, :n_bins]
-            if chunk.tables is None:
-                out[position, :, :available] = coded
-            else:
-                out[position, :, :available] = chunk.tables[instrument][coded]
+            out[position, :, :available] = (
+                coded if chunk.tables is None else chunk.tables[instrument][coded]
+            )
         return out
