@@ -57,9 +57,10 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
-    """A song's entry (``songs/<id>.json``), or None when missing, unreadable or not an object."""
+    """A JSON object file (a song's entry ``songs/<id>.json``, a song's conversion record), or
+    None when missing, not a regular file, unreadable or not an object."""
     try:
-        entry = json.loads(path.read_text())
+        entry = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) else None
