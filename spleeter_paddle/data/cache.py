@@ -235,10 +235,9 @@ def build_cache(
         _warn_repeated_chunks([row.duration_s for row in rows], settings)
         jobs, entries, order = [], {}, []
         for row in rows:
-            name = row.song
             job = {
-                "song": name,
-                "id": _song_id(name, row.paths),
+                "song": row.song,
+                "id": _song_id(row.song, row.paths),
                 "paths": [str(data_dir / path) for path in row.paths],
                 "duration": row.duration_s,
                 "settings": settings,
@@ -250,12 +249,12 @@ def build_cache(
             order.append(job["id"])
             missing = next(filter(None, map(source_problem, job["paths"])), None)
             if missing is not None:
-                report.skipped.append((name, missing))
+                report.skipped.append((row.song, missing))
                 continue
             previous = _reusable(job, songs_dir, report)
             if previous is not None:
                 entries[job["id"]] = previous
-                report.reused.append(name)
+                report.reused.append(row.song)
                 continue
             jobs.append(job)
         workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
