@@ -227,7 +227,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
     # Not made from the source's current version: an output missing, or not the bytes recorded.
     missing = [path for path in paths.values() if not os.path.isfile(path)]
     absent = f"{missing[0]} is missing" if missing else None
-    reason = change or absent or outputs_change(record, song.source, version, paths)
+    reason = change or absent or outputs_change(record, song.source, paths)
     if reason is None:
         if json.dumps(record) != recorded:  # same bytes with a new stat: record it
             write_record(target, song.source, version, fingerprints, paths)

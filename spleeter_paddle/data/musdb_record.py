@@ -72,15 +72,13 @@ def current_source(
 
 
 def outputs_change(
-    record: Optional[Dict[str, Any]], source: Path, version: str, outputs: Mapping[str, Path]
+    record: Optional[Dict[str, Any]], source: Path, outputs: Mapping[str, Path]
 ) -> Optional[str]:
-    """Why the ``outputs`` (``{stem: path}``) are not all the ones recorded from this source
-    version with the bytes they were written with (missing, rewritten, never recorded), else
-    None. Outputs whose stat changed but whose bytes did not are updated in the record."""
+    """Why the ``outputs`` (``{stem: path}``) of a current record (:func:`current_source`) are
+    not all the bytes written (missing, rewritten, never recorded), else None. Outputs whose
+    stat changed but whose bytes did not are updated in the record."""
     if not _of_source(record, source):
         return "it has no record of its source (converted by an older version, or never)"
-    if record.get("version") != version:
-        return f"{source} changed since it was converted"
     written = record.get("outputs")
     for stem, path in outputs.items():
         entry = written.get(stem) if isinstance(written, dict) else None
