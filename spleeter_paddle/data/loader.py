@@ -130,9 +130,6 @@ class BatchLoader:
     def __del__(self) -> None:
         self.close()
 
-    def __len__(self) -> int:
-        return len(self.batch_sampler)  # type: ignore[arg-type]
-
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
         from ..runtime import paddle
 
