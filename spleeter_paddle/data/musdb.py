@@ -34,7 +34,6 @@ OUTPUT_STEMS = {
     "4": ("mixture", "vocals", "drums", "bass", "other"),
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
-SUBSETS = MUSDB_SUBSETS
 STEM_FILE = ".stem.mp4"
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
@@ -85,7 +84,7 @@ def download_previews(root: Union[str, Path, None] = None) -> Path:
     return root
 
 
-def detect_is_wav(musdb_root: Path, subsets: Sequence[str] = SUBSETS) -> bool:
+def detect_is_wav(musdb_root: Path, subsets: Sequence[str] = MUSDB_SUBSETS) -> bool:
     """True for MUSDB18-HQ (song folders with WAV files), False for ``.stem.mp4`` files."""
     return not any(
         (musdb_root / s).is_dir() and any((musdb_root / s).glob("*.stem.mp4")) for s in subsets
@@ -252,7 +251,7 @@ def convert_musdb(
     output_dir: Union[str, Path] = "dataset",
     is_wav: Optional[bool] = None,
     stems: str = "2",
-    subsets: Sequence[str] = SUBSETS,
+    subsets: Sequence[str] = MUSDB_SUBSETS,
     show_progress: bool = True,
     overwrite: bool = False,
 ) -> ConversionReport:
@@ -268,7 +267,7 @@ def convert_musdb(
 
     checked("stems", choice, stems, OUTPUT_STEMS, error=DataError)
     musdb_root, output_dir = Path(musdb_root).expanduser(), Path(output_dir)
-    unknown = [subset for subset in subsets if subset not in SUBSETS]
+    unknown = [subset for subset in subsets if subset not in MUSDB_SUBSETS]
     if unknown:
         raise ConfigurationError(f"subsets: no MUSDB18 subset {unknown[0]!r}; use train, test")
     if not any((musdb_root / subset).is_dir() for subset in subsets):
