@@ -1,9 +1,6 @@
-"""``paddle.io`` datasets over a ``process_data`` cache: synchronised random T-frame crops.
-
-Every item is ``(mix [C, T, F], targets [N, C, T, F])`` float32 magnitudes, N instruments in
-``instrument_list`` order. Crops are drawn from ``(seed, epoch, index)``, so they do not depend
-on the worker that loads them. Augmentation is off by default, as in Spleeter.
-"""
+"""``paddle.io`` datasets over a ``process_data`` cache: items ``(mix [C, T, F], targets
+[N, C, T, F])`` float32 magnitudes (``instrument_list`` order), synchronised T-frame crops drawn
+from ``(seed, epoch, index)``, so that they do not depend on the worker that loads them."""
 
 from __future__ import annotations
 

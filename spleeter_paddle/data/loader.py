@@ -1,9 +1,6 @@
-"""Batches of a map-style dataset, loaded in this process or in worker processes.
-
-Unlike ``paddle.io.DataLoader`` (whose single-process reader thread hangs on an error, and whose
-workers print tracebacks), any failure while loading -- an exception in ``__getitem__`` or a
-worker that dies -- ends the iteration with one :class:`DataError` naming the item.
-"""
+"""Batches of a map-style dataset, loaded here or in worker processes. Unlike ``paddle.io``'s
+DataLoader (its reader thread hangs on an error, its workers print tracebacks), any failure while
+loading (``__getitem__`` raising, a worker dying) ends the iteration with one :class:`DataError`."""
 
 from __future__ import annotations
 
