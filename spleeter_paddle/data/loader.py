@@ -9,6 +9,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -145,10 +146,7 @@ class BatchLoader:
         sampler = iter(self.batch_sampler)
         try:
             while True:
-                while len(pending) < self.num_workers * PREFETCH:
-                    indices = next(sampler, None)
-                    if indices is None:
-                        break
+                for indices in islice(sampler, self.num_workers * PREFETCH - len(pending)):
                     pending.append(pool.submit(_worker_batch, epoch, list(indices)))
                 if not pending:
                     return
