@@ -57,10 +57,8 @@ def _warn_repeated_chunks(durations_s: List[float], settings: Dict[str, Any]) ->
     """One warning, before any work, when chunks mostly repeat audio: more than half a chunk of
     overlap with the previous chunk of the song (``n_chunks_per_song`` too high for the songs)."""
     n_chunks, chunk_s = settings["n_chunks_per_song"], settings["chunk_duration"]
-    n_repeated = 0
-    for duration_s in durations_s:
-        starts = chunk_starts(duration_s, chunk_s, n_chunks)
-        n_repeated += sum(1 for a, b in zip(starts, starts[1:]) if b - a < chunk_s / 2)
+    songs = [chunk_starts(duration_s, chunk_s, n_chunks) for duration_s in durations_s]
+    n_repeated = sum(b - a < chunk_s / 2 for starts in songs for a, b in zip(starts, starts[1:]))
     if n_repeated:
         logger.warning(
             "n_chunks_per_song = %d: %d of %d chunks overlap the previous chunk of their song by "
