@@ -76,19 +76,17 @@ class ManifestReport:
     def summary_lines(self) -> List[str]:
         """Human-readable statistics like the seed README (count, min/max/mean length)."""
         lines = []
-        for name, songs in self.manifests.items():
-            where = f" -> {self.paths[name]}" if name in self.paths else ""
-            if not songs:
-                lines.append(f"{name}: 0 songs{where}")
-                continue
-            samples = np.array([song.n_samples for song in songs], dtype=np.float64)
-            seconds = np.array([song.duration_s for song in songs])
-            lines.append(
-                f"{name}: {len(songs)} songs{where}; length in samples min {int(samples.min())}, "
-                f"max {int(samples.max())}, mean {samples.mean():.3f}; in seconds min "
-                f"{seconds.min():.2f}, max {seconds.max():.2f}, mean {seconds.mean():.2f}, "
-                f"total {seconds.sum() / 60:.1f} min"
-            )
+        for name, songs in self.manifests.items():  # build_manifests sets both for each name
+            lines.append(f"{name}: {len(songs)} songs -> {self.paths[name]}")
+            if songs:
+                samples = np.array([song.n_samples for song in songs], dtype=np.float64)
+                seconds = np.array([song.duration_s for song in songs])
+                lines[-1] += (
+                    f"; length in samples min {int(samples.min())}, max {int(samples.max())}, "
+                    f"mean {samples.mean():.3f}; in seconds min {seconds.min():.2f}, max "
+                    f"{seconds.max():.2f}, mean {seconds.mean():.2f}, total "
+                    f"{seconds.sum() / 60:.1f} min"
+                )
         lines.append(f"skipped: {len(self.skipped)} songs")
         lines.extend(f"  skipped {song}: {reason}" for song, reason in self.skipped)
         return lines
