@@ -12,14 +12,14 @@ import re
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import is_within, write_atomic, write_problem
+from ..files import PathLike, is_within, write_atomic, write_problem
 from ..ownership import write_text
 from .cache_files import (
     cache_settings,
@@ -37,8 +37,6 @@ from .sources import changed_source, fingerprint_sources, source_problem
 logger = logging.getLogger(__name__)
 
 CHUNK_MARGIN_S = 0.5
-
-PathLike = Union[str, Path]
 
 
 def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:

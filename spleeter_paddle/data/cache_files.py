@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
-from ..files import file_sha256
+from ..files import PathLike, file_sha256
 from ..options import checked, choice
 from ..ownership import check_replaceable, held_folders
 from .sources import stale_source
@@ -33,7 +33,6 @@ VALIDATION_CHUNK_DURATION_S = 12.0  # Spleeter's validation set: the central 12 
 DB_RANGE = 100.0
 UINT8_SCALE = 255.9999
 MAGNITUDE_FLOOR = 1e-9
-PathLike = Union[str, Path]
 # How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
 # a damaged index is still recognised as ours by it, and may be rewritten.
 INDEX_SIGNATURE = b'{"settings": {"format": '
