@@ -8,9 +8,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -41,15 +40,24 @@ TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb
 
 @dataclass
 class SongPlan:
-    """One MUSDB song: its name, its source (folder or ``.stem.mp4``), every file in it (the
-    output-is-input check), ``source_files()`` -> ``{label: file}`` the outputs are made from,
-    and ``read()`` -> ``({source: (n, 2) float32}, sample_rate)``."""
+    """One MUSDB song: its name and its source, a MUSDB18-HQ folder (``is_wav``) or a
+    ``.stem.mp4``."""
 
     name: str
     source: Path
-    files: List[Path]
-    source_files: Callable[[], Dict[str, Path]]
-    read: Callable[[], Tuple[Dict[str, np.ndarray], int]]
+    is_wav: bool
+
+    def files(self) -> List[Path]:
+        """Every file of the source (the output-is-input check)."""
+        return [p for p in self.source.iterdir() if p.is_file()] if self.is_wav else [self.source]
+
+    def source_files(self) -> Dict[str, Path]:
+        """``{label: file}`` the outputs are made from."""
+        return _wav_song_files(self.source) if self.is_wav else {self.source.name: self.source}
+
+    def read(self) -> Tuple[Dict[str, np.ndarray], int]:
+        """``({source: (n, 2) float32}, sample_rate)``."""
+        return _read_wav_song(self.source) if self.is_wav else read_stem_file(self.source)
 
 
 @dataclass
@@ -102,16 +110,6 @@ def _wav_song_files(directory: Path) -> Dict[str, Path]:
     return files
 
 
-def _wav_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
-    """The song folders of a MUSDB18-HQ subset."""
-    plans = []
-    for folder in sorted(p for p in (musdb_root / subset).iterdir() if p.is_dir()):
-        files = [p for p in folder.iterdir() if p.is_file()]
-        listed, read = partial(_wav_song_files, folder), partial(_read_wav_song, folder)
-        plans.append(SongPlan(folder.name, folder, files, listed, read))
-    return plans
-
-
 def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     """Sources of a MUSDB18-HQ song folder: ``{name: (n, 2) float32}`` and the sample rate."""
     sources, probes = {}, {}
@@ -127,19 +125,16 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     return sources, next(iter(probes.values()))[1]
 
 
-def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
-    """The ``.stem.mp4`` files of a MUSDB18 subset, in musdb's order; ``read()`` decodes all
-    sources with ffmpeg. Each file is opened by its own song's ``read()`` (musdb's ``DB`` probes
-    every file when it lists them: one malformed file would stop the whole run)."""
-    import_musdb()  # a clear error now when musdb is missing
+def _song_plans(musdb_root: Path, subset: str, is_wav: bool) -> List[SongPlan]:
+    """The songs of a subset: its MUSDB18-HQ song folders, or its ``.stem.mp4`` files in
+    musdb's order, each opened by its own song's ``read()`` (musdb's ``DB`` probes every file
+    when it lists them: one malformed file would stop the whole run)."""
     folder = musdb_root / subset
-    names = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
-    plans = []
-    for name in (name for name in names if name.endswith(STEM_FILE)):
-        path = folder / name
-        listed, read = partial(dict, {name: path}), partial(read_stem_file, path)
-        plans.append(SongPlan(name[: -len(STEM_FILE)], path, [path], listed, read))
-    return plans
+    if is_wav:
+        return [SongPlan(p.name, p, True) for p in sorted(folder.iterdir()) if p.is_dir()]
+    import_musdb()  # a clear error now when musdb is missing
+    names = sorted(name for name in os.listdir(folder) if name.endswith(STEM_FILE))
+    return [SongPlan(name[: -len(STEM_FILE)], folder / name, False) for name in names]
 
 
 def read_stem_file(path: Path, mixture_only: bool = False) -> Tuple[Dict[str, np.ndarray], int]:
@@ -192,7 +187,7 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
         f"{subset}/{song.name}": [output_dir / subset / song.name / f"{s}.wav" for s in outputs]
         for subset, song in songs
     }
-    ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files], refuse)
+    ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files()], refuse)
 
 
 def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
@@ -285,8 +280,7 @@ def convert_musdb(
         )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
-    plans = _wav_song_plans if is_wav else _stem_song_plans
-    planned = {s: plans(musdb_root, s) for s in subsets if (musdb_root / s).is_dir()}
+    planned = {s: _song_plans(musdb_root, s, is_wav) for s in subsets if (musdb_root / s).is_dir()}
     _check_not_inputs(output_dir, planned, outputs)
     report = ConversionReport()
     for subset, songs in planned.items():
