@@ -53,12 +53,9 @@ def _foreign_manifest(path: Path) -> Optional[str]:
             header = stream.readline().strip()
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
-    *paths, duration, rate, count = (
-        header.split(",") if header.count(",") >= 3 else ["", "", "", ""]
-    )
-    ours = [duration, rate, count] == ["duration", "sample_rate", "n_samples"] and all(
-        column.endswith("_path") for column in paths
-    )
+    columns = header.split(",")
+    ours = len(columns) > 3 and columns[-3:] == ["duration", "sample_rate", "n_samples"]
+    ours = ours and all(column.endswith("_path") for column in columns[:-3])
     return None if ours else "exists and was not written by preprocess"
 
 
