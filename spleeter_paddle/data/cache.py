@@ -101,50 +101,46 @@ def _encode(magnitudes: np.ndarray, dtype: str) -> Tuple[np.ndarray, Dict[str, A
     return np.stack(blocks), {"db_min": list(db_min), "db_max": list(db_max)}
 
 
-def _write_chunks(job: Dict[str, Any], stream: Any) -> Tuple[List[Dict], List[Dict]]:
-    """Write each distinct chunk start once; one entry per configured chunk (Spleeter's K)."""
+def _write_chunks(job: Dict[str, Any], path: Path, chunks: List[Dict], skipped: List[Dict]) -> None:
+    """Write each distinct chunk start of the song once into ``path``; each configured chunk
+    (Spleeter's K) is an entry of ``chunks``, or of ``skipped`` where it holds no audio."""
     settings = job["settings"]
     starts = chunk_starts(
         job["duration"], settings["chunk_duration"], settings["n_chunks_per_song"]
     )
     stored: Dict[float, Optional[Dict[str, Any]]] = {}
-    chunks, skipped, offset = [], [], 0
-    for start_s in starts:
-        if start_s not in stored:
-            magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
-            stored[start_s] = None
-            if magnitudes.shape[2]:
-                block, fields = _encode(magnitudes, settings["dtype"])
-                stream.write(np.ascontiguousarray(block).tobytes())
-                stored[start_s] = {"start_s": start_s, "offset": offset, **fields}
-                stored[start_s]["n_frames"] = int(magnitudes.shape[2])
-                offset += block.size
-        if stored[start_s] is None:
-            skipped.append({"start_s": start_s, "reason": "no audio at this offset"})
-        else:
-            chunks.append(dict(stored[start_s]))
-    return chunks, skipped
+    offset = 0
+    with open(path, "wb") as stream:
+        for start_s in starts:
+            if start_s not in stored:
+                magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
+                stored[start_s] = None
+                if magnitudes.shape[2]:
+                    block, fields = _encode(magnitudes, settings["dtype"])
+                    stream.write(np.ascontiguousarray(block).tobytes())
+                    stored[start_s] = {"start_s": start_s, "offset": offset, **fields}
+                    stored[start_s]["n_frames"] = int(magnitudes.shape[2])
+                    offset += block.size
+            if stored[start_s] is None:
+                skipped.append({"start_s": start_s, "reason": "no audio at this offset"})
+            else:
+                chunks.append(dict(stored[start_s]))
+    if not chunks:
+        raise DataError("no audio in any chunk")
 
 
 def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     """Worker: compute and write one song; returns its entry or ``{"error": reason}``."""
     directory = Path(job["directory"])
     data_path = directory / f"{job['id']}.bin"
-    written: List[Tuple[List[Dict], List[Dict]]] = []
-
-    def write(temporary: Path) -> None:
-        with open(temporary, "wb") as stream:
-            written.append(_write_chunks(job, stream))
-        if not written[0][0]:
-            raise DataError("no audio in any chunk")
-
+    chunks: List[Dict] = []
+    skipped: List[Dict] = []
     try:
         sources = fingerprint_sources(job["paths"])  # before reading: a change meanwhile shows
-        write_atomic(data_path, write, suffix=".bin")
+        write_atomic(data_path, lambda path: _write_chunks(job, path, chunks, skipped), ".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
         problem = write_problem(error) if isinstance(error, OSError) else None
         return {"song": job["song"], "error": f"{data_path}: {problem}" if problem else str(error)}
-    chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
     entry.update(file_fingerprint(data_path))
