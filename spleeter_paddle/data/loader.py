@@ -54,13 +54,11 @@ def _start_worker(dataset: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
 
 
-def _worker_batch(epoch: Any, indices: List[int]) -> Tuple[str, Any]:
-    try:
-        if epoch is not None:
-            _dataset.set_epoch(epoch)
-        return "ok", _to_shared(fetch_batch(_dataset, indices))
-    except DataError as error:
-        return "error", str(error)
+def _worker_batch(epoch: Any, indices: List[int]) -> Tuple[str, List[Tuple]]:
+    """A batch in shared memory (its DataError comes back through the future as it is)."""
+    if epoch is not None:
+        _dataset.set_epoch(epoch)
+    return _to_shared(fetch_batch(_dataset, indices))
 
 
 def _to_shared(arrays: Tuple[np.ndarray, ...]) -> Tuple[str, List[Tuple]]:
@@ -151,7 +149,7 @@ class BatchLoader:
                 if not pending:
                     return
                 try:
-                    status, value = pending.popleft().result(timeout=self.timeout_s)
+                    value = pending.popleft().result(timeout=self.timeout_s)
                 except BrokenProcessPool:
                     self._pool = None
                     raise DataError(
@@ -164,8 +162,6 @@ class BatchLoader:
                         f"a data loader worker gave no batch in {self.timeout_s:g} s (stuck?); "
                         "try --num-workers 0"
                     ) from None
-                if status == "error":
-                    raise DataError(value)
                 yield _from_shared(*value)
         finally:
             _discard(pending)
@@ -177,8 +173,7 @@ def _discard(pending: Any) -> None:
         if future.cancel():
             continue
         try:
-            status, value = future.result(timeout=60)
-        except Exception:  # a broken pool: nothing to free
+            value = future.result(timeout=60)
+        except Exception:  # a failed batch or a broken pool: nothing to free
             continue
-        if status == "ok":
-            _from_shared(*value)
+        _from_shared(*value)
