@@ -315,18 +315,16 @@ def process_data(
     """Build the training and validation caches the configuration names (``training_cache``,
     ``validation_cache``) from its manifests (``train_csv``, ``validation_csv``)."""
     options = dict(data_dir=data_dir, dtype=dtype, workers=workers, show_progress=show_progress)
-    rows = []
-    for manifest in (params["train_csv"], params["validation_csv"]):
-        if Path(manifest).is_file():
-            rows += manifest_rows(manifest, params)[0]
+    manifests = [Path(params["train_csv"]), validation_csv := Path(params["validation_csv"])]
+    found = [manifest_rows(path, params) if path.is_file() else ([], []) for path in manifests]
+    rows = [row for listed, _ in found for row in listed]
     for cache_dir in (params["training_cache"], params["validation_cache"]):
         check_cache_folder(cache_dir)  # before any song is computed
         refuse_cache_in_inputs(cache_dir, data_dir, rows)
     reports = {
         "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
     }
-    validation_csv = Path(params["validation_csv"])
-    if validation_csv.is_file() and any(manifest_rows(validation_csv, params)):
+    if any(found[1]):  # the validation manifest lists a song (or a bad line)
         reports["validation"] = build_cache(
             params, validation_csv, params["validation_cache"], validation=True, **options
         )
