@@ -109,8 +109,7 @@ def stage_table(song: Path, repeats: int) -> Dict[str, float]:
     from spleeter_paddle.audio import io as audio_io
     from spleeter_paddle.audio.writer import StreamWriter
     from spleeter_paddle.separation import pipeline
-    from spleeter_paddle.separation.files import READ_BLOCK_SAMPLES
-    from spleeter_paddle.separation.separator import Separator
+    from spleeter_paddle.separation.separator import READ_BLOCK_SAMPLES, Separator
 
     separator = Separator("spleeter:2stems", backend="predictor")
     chain = separator.chain

@@ -17,7 +17,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 # task -> "module:function(job) -> exit status"
 TASKS = {
     "train": "spleeter_paddle.training.trainer:run_job",
-    "separate": "spleeter_paddle.separation.distributed:run_job",
+    "separate": "spleeter_paddle.separation.batch:run_job",
     "evaluate": "spleeter_paddle.evaluation.distributed:run_job",
 }
 

@@ -1,5 +1,5 @@
 """``spleeter-paddle separate``: parse the flags, call ``separation.batch.separate_files`` (or,
-with ``-npn N`` / ``--nnodes``, ``separation.distributed.separate_files_launched``).
+with ``-npn N`` / ``--nnodes``, ``separation.batch.separate_files_launched``).
 
 Options and defaults follow Spleeter's CLI, except that ``-d`` defaults to the whole file.
 """
@@ -11,7 +11,7 @@ from dataclasses import fields
 
 from ..errors import ConfigurationError
 from ..options import batch_size, bitrate_text, duration_seconds, offset_seconds
-from ..separation.batch import SeparationOptions, separate_files
+from ..separation.batch import SeparationOptions, separate_files, separate_files_launched
 from ..vocab import BIT_DEPTHS, CODECS
 from . import argument_type
 from .flags import (
@@ -65,7 +65,5 @@ def run(args: argparse.Namespace) -> int:
     )
     launch = launch_options(args)
     if launch.launched:
-        from ..separation.distributed import separate_files_launched
-
         return 1 if separate_files_launched(files, options, launch) else 0
     return 1 if separate_files(files, options) else 0

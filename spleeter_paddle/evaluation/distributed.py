@@ -72,9 +72,7 @@ def evaluate_launched(
     settings, label = model_settings(**dataclasses.asdict(choice))
     params = settings.params
     weights = pretrained_weights(params, model_dir=settings.model_dir)  # provisioned once, here
-    described = spleeter_setting(
-        params, weights.state_digest(), settings.mwf, settings.segment_frames
-    )
+    described = spleeter_setting(settings, weights.state_digest())
     run = prepare_run(
         params["instrument_list"], tracks, output_dir, described, overwrite,
         metric_setting(1.0, 1.0, check_stability, metrics),

@@ -7,11 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-import numpy as np
-
 from .. import options
-from ..audio import io as audio_io
-from ..audio.io import checked_waveform  # noqa: F401 (the separator's check, re-exported)
 from ..configuration import Params, load_configuration, output_config
 from ..errors import ConfigurationError
 from ..graph.cache import validate_backend
@@ -20,18 +16,6 @@ from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 # Frames per model call when separating: Spleeter's predictor uses the presets' T = 512 whatever
 # crop a model was trained with, and the segment length alone changes the output.
 SEPARATION_FRAMES = 512
-
-
-def check_segment_frames(params: Params, segment_frames: int) -> int:
-    """``segment_frames`` if the configuration's model can take it, else a ConfigurationError."""
-    segment_frames = options.checked(
-        "segment_frames", options.segment_frames, segment_frames, error=ConfigurationError
-    )
-    if params["model"]["type"].startswith("unet.") and segment_frames % 64:
-        raise ConfigurationError(
-            f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
-        )
-    return segment_frames
 
 
 def config_descriptor(params: Any) -> Any:
@@ -75,7 +59,12 @@ def separator_settings(
     configuration's ``MWF`` key (as a Spleeter config says it), else off."""
     try:
         options.checked("params", config_descriptor, params_descriptor)
-        wiener = wiener_switch(MWF, mwf)
+        wiener = None if MWF is None else options.checked("MWF", options.strict_bool, MWF)
+        if mwf is not None:  # our earlier name of the same switch
+            mwf = options.checked("mwf", options.strict_bool, mwf)
+            if wiener and not mwf:
+                raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
+            wiener = mwf or bool(wiener)
         multiprocess = options.checked("multiprocess", options.strict_bool, multiprocess)
         if model_dir is not None:
             model_dir = options.checked("model_dir", options.path_value, model_dir)
@@ -90,9 +79,14 @@ def separator_settings(
     batch_size = options.checked("batch_size", options.batch_size, batch_size)  # a ValueError
     validate_backend(backend)
     params = load_configuration(params_descriptor)
-    segment_frames = check_segment_frames(
-        params, SEPARATION_FRAMES if segment_frames is None else segment_frames
-    )
+    segment_frames = options.checked(
+        "segment_frames", options.segment_frames,
+        SEPARATION_FRAMES if segment_frames is None else segment_frames, error=ConfigurationError,
+    )  # fmt: skip
+    if params["model"]["type"].startswith("unet.") and segment_frames % 64:
+        raise ConfigurationError(
+            f"segment_frames must be a multiple of 64 for the U-Net, got {segment_frames}"
+        )
     wiener = bool(params.get("MWF", False)) if wiener is None else wiener
     return SeparatorSettings(
         params, wiener, multiprocess, device, backend, model_dir, batch_size, segment_frames
@@ -106,50 +100,25 @@ def check_progress(*callbacks: Any) -> None:
             raise ValueError(f"progress must be a callable (n_samples) or None, got {progress!r}")
 
 
-def wiener_switch(MWF: Any, mwf: Any) -> Optional[bool]:
-    """The one Wiener-filter switch from Spleeter's ``MWF`` and our earlier ``mwf`` name (None:
-    neither was given)."""
-    if MWF is not None:
-        MWF = options.checked("MWF", options.strict_bool, MWF)
-    if mwf is None:
-        return MWF
-    mwf = options.checked("mwf", options.strict_bool, mwf)
-    if MWF and not mwf:
-        raise ValueError("MWF=True and mwf=False contradict each other; give one of them")
-    return mwf or bool(MWF)
-
-
-def stereo_stems(stems: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """A mono model's ``(k, 1)`` estimates -> ``(k, 2)``; stereo ones are returned as they are."""
-    return {name: audio_io.to_stereo(block) for name, block in stems.items()}
-
-
-def spleeter_setting(
-    params: Params, weights_sha256: str, mwf: bool, segment_frames: int
-) -> Dict[str, Any]:
-    """What defines the estimates of a ``Separator`` of ``params`` whose weights have
-    ``weights_sha256`` (``weights_digest`` of its state), with ``mwf`` and ``segment_frames``:
-    the key of stored scores (``evaluation``). Device, backend and batch size give the same
-    numbers and are left out."""
+def spleeter_setting(settings: SeparatorSettings, weights_sha256: str) -> Dict[str, Any]:
+    """What defines the estimates of a ``Separator`` of ``settings`` whose weights have
+    ``weights_sha256`` (``weights_digest`` of its state): the key of stored scores
+    (``evaluation``). Device, backend and batch size give the same numbers and are left out."""
     return {
         "kind": "spleeter",
         "weights_sha256": weights_sha256,
-        "config": output_config(params),
-        "mwf": bool(mwf),
-        "segment_frames": int(segment_frames),
+        "config": output_config(settings.params),
+        "mwf": bool(settings.mwf),
+        "segment_frames": int(settings.segment_frames),
     }
 
 
 def stems_setting(
-    params: Params,
-    weights_sha256: str,
-    mwf: bool,
-    segment_frames: int,
-    file_options: Dict[str, Any],
+    settings: SeparatorSettings, weights_sha256: str, file_options: Dict[str, Any]
 ) -> Dict[str, Any]:
     """What defines the stems a separator writes (the key in their tags, ``outputs.made_digest``):
     the weights file's digest, the output config, MWF, the segment length and the file options
     (codec, bitrate, subtype, offset, duration): :func:`spleeter_setting` without its kind."""
-    setting = spleeter_setting(params, weights_sha256, mwf, segment_frames)
+    setting = spleeter_setting(settings, weights_sha256)
     del setting["kind"]
     return {**setting, "file": dict(file_options)}

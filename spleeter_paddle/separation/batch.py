@@ -1,5 +1,13 @@
 """Separate a batch of files with one model: options checked and every output path planned
-before the model loads, one line per failed file, a summary at the end (the ``separate`` command).
+before the model loads (songs whose stems are already there, made as this run would make them,
+are kept), one line per failed file, a summary at the end (the ``separate`` command).
+
+With ``-npn N`` (and ``--nnodes``) the songs are shared between processes, one per card, each
+loading the model once on its own card (``launch.py``): the parent plans the run as one process
+would, splits the songs to do by duration (:func:`launch.share_by_duration`) and launches the
+workers; each separates its share and records every song's outcome in the job folder, which the
+parent reports as they come: the same lines, summary and exit status as one process, the same
+files.
 """
 
 from __future__ import annotations
@@ -7,16 +15,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..audio import io as audio_io
-from ..audio.adapter import adapter_class_named, make_adapter
-from ..errors import ConfigurationError, SpleeterError
+from ..audio.adapter import adapter_class_named, is_default_adapter_name, make_adapter
+from ..errors import AudioError, ConfigurationError, SpleeterError
+from ..files import same_file_key
+from ..launch import JobFolder, LaunchOptions, launched_shares
 from ..options import checked, seconds_span, strict_bool
-from .arguments import SeparatorSettings, config_descriptor, separator_settings
+from . import outputs
+from .arguments import SeparatorSettings, config_descriptor, separator_settings, stems_setting
 from .outputs import DEFAULT_FILENAME_FORMAT, OutputFormat
-from .plan import PlannedFile, mark_done, plan_outputs
 
 logger = logging.getLogger(__name__)
 _SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
@@ -88,13 +99,90 @@ class CheckedOptions(NamedTuple):
     duration: Optional[float]
 
 
+class PlannedFile(NamedTuple):
+    """One input of a run: its stem paths, or the problem that keeps it from running; ``done``:
+    its stems are already there, made as this run would make them (skipped)."""
+
+    name: str
+    paths: Optional[Dict[str, Path]]
+    problem: Optional[str] = None
+    done: bool = False
+
+
+def plan_outputs(
+    files: Sequence[str],
+    instruments: Sequence[str],
+    output_path: str,
+    fmt: outputs.OutputFormat,
+    overwrite: bool,
+) -> List[PlannedFile]:
+    """Where every file's stems go, checked before any work, in input order.
+
+    A stem path that is an input of the run refuses the whole run (ConfigurationError); a file
+    whose stems would land on an earlier file's stems, or on files that may not be replaced,
+    gets a ``problem`` and is skipped.
+    """
+    plan: List[PlannedFile] = []
+    seen: Dict[Tuple[int, int], str] = {}
+    for name in files:
+        try:
+            audio_io.check_input_file(name)
+            identity = same_file_key(name)
+            if identity in seen:
+                raise AudioError(f"{name}: is the same file as {seen[identity]}, given twice")
+            seen[identity] = name
+            paths = outputs.output_paths(instruments, name, output_path, fmt)
+            plan.append(PlannedFile(name, paths))
+        except AudioError as error:
+            plan.append(PlannedFile(name, None, str(error)))
+    outputs.check_not_inputs({item.name: item.paths for item in plan if item.paths}, files)
+    owners: Dict[Path, str] = {}
+    for index, (name, paths, _, _) in enumerate(plan):
+        if paths is None:
+            continue
+        try:
+            clash = next((path for path in paths.values() if path in owners), None)
+            if clash is not None:
+                raise AudioError(
+                    f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
+                    "use a -f/--filename_format with {foldername} to keep both"
+                )
+            for instrument, path in paths.items():
+                outputs.check_replaceable(path, instrument, name, overwrite)
+        except AudioError as error:
+            plan[index] = PlannedFile(name, None, str(error))
+            continue
+        owners.update({path: name for path in paths.values()})
+    return plan
+
+
+def mark_done(plan: List[PlannedFile], run: CheckedOptions, adapter: str) -> List[PlannedFile]:
+    """``plan`` with ``done`` set for the songs whose stems all carry the tag this run would
+    write (same input version, weights, config and options: ``outputs.stems_done``). A user's
+    ``adapter`` writes untagged files: its songs are never done. Provisions the model's weights."""
+    from ..pretrained.weights import pretrained_weights
+
+    if not is_default_adapter_name(adapter) or not any(item.paths for item in plan):
+        return plan
+    weights = pretrained_weights(run.separator.params, model_dir=run.separator.model_dir)
+    file_options = run.output_format.file_options(run.offset, run.duration)
+    setting = stems_setting(run.separator, weights.sha256, file_options)
+    marked = []
+    for item in plan:
+        try:
+            done = bool(item.paths) and outputs.stems_done(item.paths, item.name, setting)
+        except OSError:  # the input went away: its own read reports it
+            done = False
+        marked.append(item._replace(done=done))
+    return marked
+
+
 def plan_run(
-    files: Sequence[str], options: Optional[SeparationOptions] = None
+    files: Sequence[str], options: SeparationOptions
 ) -> Tuple[List[str], CheckedOptions, List[PlannedFile]]:
     """``(files, checked options, plan)`` of a ``separate`` run: options and files checked,
     every output path planned and the finished songs marked, before any model loads (see
-    :func:`~.plan.plan_outputs`, :func:`~.plan.mark_done`)."""
-    options = SeparationOptions() if options is None else options
+    :func:`plan_outputs`, :func:`mark_done`)."""
     if not isinstance(options, SeparationOptions):
         raise ConfigurationError(f"options must be a SeparationOptions, got {options!r}")
     if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Sequence):
@@ -111,22 +199,12 @@ def plan_run(
     return files, run, mark_done(plan, run, options.adapter)
 
 
-def make_separator(run: CheckedOptions):
-    """The :class:`~.separator.Separator` of the checked options (loads the model)."""
-    from .separator import Separator
-
-    return Separator.from_settings(run.separator)
-
-
-Outcome = Callable[[str, Optional[str], float], None]  # (file, problem or None, audio seconds)
-
-
 def separate_planned(
     separator: Any,
     plan: Sequence[PlannedFile],
     options: SeparationOptions,
     run: CheckedOptions,
-    record: Optional[Outcome] = None,
+    record: Optional[Callable[[str, Optional[str], float], None]] = None,
 ) -> Tuple[List[str], float]:
     """Separate the planned files in order; returns ``(failed files, seconds of audio)``.
 
@@ -164,11 +242,9 @@ def separate_planned(
                     )  # fmt: skip
                 except SpleeterError as error:
                     problem = str(error)
-                else:
-                    logger.info("%s -> %s", name, ", ".join(str(path) for path in paths.values()))
-            if problem is not None:  # reported in input order, like every other failure
+            if problem is not None:
                 failures.append(name)
-                logger.error("%s", problem)
+            _report({"name": name, "problem": problem, "paths": paths})  # in input order
             record(name, problem, audio_seconds[0] - before)
     return failures, audio_seconds[0]
 
@@ -209,9 +285,95 @@ def separate_files(files: Sequence[str], options: Optional[SeparationOptions] = 
     options = SeparationOptions() if options is None else options
     files, run, plan = plan_run(files, options)
     started = time.perf_counter()
-    todo = any(item.paths and not item.done for item in plan)
-    separator = make_separator(run) if todo else None
+    separator = None
+    if any(item.paths and not item.done for item in plan):
+        from .separator import Separator  # loads Paddle: only when there is work
+
+        separator = Separator.from_settings(run.separator)
     failures, audio_seconds = separate_planned(separator, plan, options, run)
     kept = sum(item.done for item in plan)
     log_summary(len(files), failures, time.perf_counter() - started, audio_seconds, kept)
     return len(failures)
+
+
+def separate_files_launched(
+    files: Sequence[str], options: SeparationOptions, launch: LaunchOptions
+) -> int:
+    """:func:`separate_files` in ``launch.n_procs`` processes per node; returns the
+    number of files that failed. A worker that dies is one SpleeterError (the songs it had not
+    finished are named by count; run again to finish them: finished songs are kept)."""
+    started = time.perf_counter()
+    files, run, plan = plan_run(files, options)
+    failures = []
+    for item in plan:
+        if item.problem is not None:
+            failures.append(item.name)
+            logger.error("%s", item.problem)
+    kept = sum(item.done for item in plan)
+    todo = [item for item in plan if item.paths and not item.done]
+    if kept:
+        logger.info("%d of %d files already separated with this model and options", kept, len(plan))
+    audio_s, problem = 0.0, None
+    if todo:
+        songs = [_song(item, run) for item in todo]
+        job = {"task": "separate", "options": asdict(options), "songs": songs}
+        with JobFolder("separate", launch) as folder:
+            outcomes = folder.run(job, options.device, _report)
+            problem = folder.problem([item.name for item in todo], "separated")
+        for item in todo:
+            outcome = outcomes.get(item.name)
+            if outcome is not None:
+                audio_s += outcome["seconds"]
+                if outcome["problem"] is not None:
+                    failures.append(item.name)
+    log_summary(len(files), failures, time.perf_counter() - started, audio_s, kept)
+    if problem is not None:
+        raise problem
+    return len(failures)
+
+
+def _song(item: PlannedFile, run: CheckedOptions) -> Dict[str, Any]:
+    """A song of the job: its name, stem paths and seconds of audio (the weight of its share)."""
+    try:
+        seconds = planned_seconds(audio_io.probe(item.name).info, run)
+    except AudioError:  # its worker reports the problem
+        seconds = 0.0
+    paths = {name: os.fspath(path) for name, path in item.paths.items()}
+    folders = sorted({os.path.dirname(os.path.abspath(path)) for path in paths.values()})
+    return {"name": item.name, "paths": paths, "seconds": seconds, "folders": folders}
+
+
+def _report(outcome: Dict[str, Any]) -> None:
+    """A song's outcome on one line, the same from this process or a launched worker: its
+    problem, or where its stems went."""
+    if outcome["problem"] is not None:
+        logger.error("%s", outcome["problem"])
+    else:
+        paths = ", ".join(str(path) for path in outcome["paths"].values())
+        logger.info("%s -> %s", outcome["name"], paths)
+
+
+def run_job(job: Dict[str, Any]) -> int:
+    """One launched process (``launched.TASKS``): separate this rank's share of ``job``."""
+    with launched_shares(job) as (share, record):
+        if not share:
+            return 0
+        from .separator import Separator
+
+        options = SeparationOptions(**job["options"])
+        run = options.check()
+        paths = {song["name"]: song["paths"] for song in share}
+        plan = [
+            PlannedFile(song["name"], {stem: Path(path) for stem, path in song["paths"].items()})
+            for song in share
+        ]
+        separate_planned(
+            Separator.from_settings(run.separator),
+            plan,
+            options,
+            run,
+            lambda name, problem, seconds: record(
+                {"name": name, "problem": problem, "seconds": seconds, "paths": paths[name]}
+            ),
+        )
+    return 0

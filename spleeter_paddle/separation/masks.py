@@ -95,9 +95,8 @@ class WienerFilter:
         return max(1.0, self.max_abs_mix / 10.0)
 
     def spatial_covariances(self) -> np.ndarray:
-        """Per-source spatial covariance ``R``, ``(bins, C, C, N)``, of the scaled estimates."""
-        if self._covariance_sum is None:
-            raise RuntimeError("WienerFilter.apply called before accumulate")
+        """Per-source spatial covariance ``R``, ``(bins, C, C, N)``, of the scaled estimates
+        (after :meth:`accumulate`)."""
         if self._covariances is None:
             scale2 = self.scale**2
             weight = self.eps + self._power_sum / scale2
@@ -106,25 +105,20 @@ class WienerFilter:
 
     def apply(self, magnitudes: np.ndarray, mix_stft: np.ndarray) -> np.ndarray:
         """Filtered source STFTs ``(frames, bins, C, N)`` complex64 for one segment."""
-        filtered = np.empty(magnitudes.shape, dtype=np.complex64)
-        for frames in _frame_chunks(mix_stft.shape[0]):
-            filtered[frames] = self._apply(magnitudes[frames], mix_stft[frames])
-        return filtered
-
-    def _apply(self, magnitudes: np.ndarray, mix_stft: np.ndarray) -> np.ndarray:
         covariances = self.spatial_covariances()
         scale = self.scale
-        estimates = _soft_estimates(magnitudes, mix_stft, self.eps) / scale
-        mix = mix_stft.astype(np.complex128) / scale
-        power = np.mean(np.abs(estimates) ** 2, axis=2)  # (t, f, n)
-        n_channels = mix.shape[-1]
-        mix_covariance = np.einsum("tfn,fcdn->tfcd", power, covariances)
-        mix_covariance += np.sqrt(self.eps) * np.eye(n_channels)
-        inverse = _invert(mix_covariance)
-        # W_j = v_j R_j Cxx^-1 ; y_j = W_j x
-        gains = np.einsum("fcdn,tfde->tfcen", covariances, inverse) * power[:, :, None, None, :]
-        filtered = np.einsum("tfcen,tfe->tfcn", gains, mix)
-        return (filtered * scale).astype(np.complex64)
+        filtered = np.empty(magnitudes.shape, dtype=np.complex64)
+        for frames in _frame_chunks(mix_stft.shape[0]):
+            estimates = _soft_estimates(magnitudes[frames], mix_stft[frames], self.eps) / scale
+            mix = mix_stft[frames].astype(np.complex128) / scale
+            power = np.mean(np.abs(estimates) ** 2, axis=2)  # (t, f, n)
+            mix_covariance = np.einsum("tfn,fcdn->tfcd", power, covariances)
+            mix_covariance += np.sqrt(self.eps) * np.eye(mix.shape[-1])
+            inverse = _invert(mix_covariance)
+            # W_j = v_j R_j Cxx^-1 ; y_j = W_j x
+            gains = np.einsum("fcdn,tfde->tfcen", covariances, inverse) * power[..., None, None, :]
+            filtered[frames] = np.einsum("tfcen,tfe->tfcn", gains, mix) * scale
+        return filtered
 
 
 def _frame_chunks(n_frames: int, chunk_frames: int = 64):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import string
 from dataclasses import dataclass
@@ -27,11 +26,8 @@ from ..audio.writer import CODECS, StreamWriter, can_write, check_format
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import new_temporary
 
-logger = logging.getLogger(__name__)
-
 PathLike = Union[str, "os.PathLike[str]"]
 STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vocals of ..."
-
 
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
 # A stem is written to ".<name>.<8 hex>.part" first: its name must leave room for that.
@@ -48,9 +44,10 @@ def made_digest(setting: Mapping[str, Any], audio_path: PathLike) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def stems_done(paths: Mapping[str, Path], audio_path: PathLike, made: str) -> bool:
-    """Whether every stem at ``paths`` is already this tool's, made as ``made`` says from the
-    current ``audio_path`` (a finished song: a resumed run skips it)."""
+def stems_done(paths: Mapping[str, Path], audio_path: PathLike, setting: Mapping[str, Any]) -> bool:
+    """Whether every stem at ``paths`` is already this tool's, made with ``setting`` from the
+    current ``audio_path`` (:func:`made_digest`; a finished song: a resumed run skips it)."""
+    made = made_digest(setting, audio_path)
     return all(
         ownership.read_stem_tag(path) == ownership.stem_tag(STEM_KIND, name, audio_path, made)
         for name, path in paths.items()
@@ -154,18 +151,6 @@ def check_filename_format(
         )
 
 
-def _check_name_lengths(audio_path: Path, path: Path) -> None:
-    for part in path.parts:
-        if len(os.fsencode(part)) > MAX_NAME_BYTES:
-            raise AudioError(f"{audio_path}: output name part {part[:40]!r}... is too long")
-    if len(os.fsencode(path.name)) + _TEMPORARY_EXTRA_BYTES > MAX_NAME_BYTES:
-        limit = MAX_NAME_BYTES - _TEMPORARY_EXTRA_BYTES
-        raise AudioError(
-            f"{audio_path}: output file name {path.name[:40]!r}... is longer than {limit} bytes; "
-            "use a shorter -f/--filename_format"
-        )
-
-
 def check_inside(audio_path: Path, destination: Path, path: Path) -> None:
     """Folders inside ``-o`` that are links leading out of it would carry stems elsewhere."""
     subject = f"{audio_path}: output folder {path.parent}"
@@ -176,31 +161,31 @@ def output_paths(
     instruments: Sequence[str], audio_path: PathLike, destination: PathLike, fmt: OutputFormat
 ) -> Dict[str, Path]:
     """``{instrument: path}`` for ``audio_path`` (fields ``{filename}``, ``{foldername}``,
-    ``{instrument}``, ``{codec}``); a path outside ``destination`` or two stems on one path is an
-    error."""
+    ``{instrument}``, ``{codec}``); a path outside ``destination`` is an error (``fmt`` is
+    checked to name each instrument apart: :func:`check_filename_format`)."""
     audio_path, codec, filename_format = Path(audio_path), fmt.codec, fmt.filename_format
     folder = Path(os.path.abspath(audio_path)).parent.name  # also for song.wav or ../song.wav
     fields = {"filename": audio_path.stem, "foldername": folder, "codec": codec}
-    try:
-        relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
-    except Exception as error:  # a field's value can still break a format spec
-        raise AudioError(f"{audio_path}: filename format cannot name its stems ({error})") from None
+    relative = {name: filename_format.format(instrument=name, **fields) for name in instruments}
     for name, text in relative.items():
         parts = Path(text).parts
-        if not text or Path(text).is_absolute() or ".." in parts or not parts:
+        if not parts or Path(text).is_absolute() or ".." in parts:
             raise AudioError(
                 f"{audio_path}: output name {text!r} (for {name}) is not a path inside the output "
                 "folder; check -f/--filename_format and the input's folder name"
             )
     paths = {name: Path(destination) / text for name, text in relative.items()}
     for path in paths.values():
-        _check_name_lengths(audio_path, path)
+        for part in path.parts:
+            if len(os.fsencode(part)) > MAX_NAME_BYTES:
+                raise AudioError(f"{audio_path}: output name part {part[:40]!r}... is too long")
+        if len(os.fsencode(path.name)) + _TEMPORARY_EXTRA_BYTES > MAX_NAME_BYTES:
+            limit = MAX_NAME_BYTES - _TEMPORARY_EXTRA_BYTES
+            raise AudioError(
+                f"{audio_path}: output file name {path.name[:40]!r}... is longer than {limit} "
+                "bytes; use a shorter -f/--filename_format"
+            )
         check_inside(audio_path, Path(destination), path)
-    if len(set(paths.values())) < len(paths):
-        raise AudioError(
-            f"{audio_path}: filename format {filename_format!r} writes several instruments "
-            "to one file; include {instrument}"
-        )
     return paths
 
 
@@ -238,9 +223,6 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike):
 
     folders = sorted({path.parent.resolve() for path in paths})
     return ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False)
-
-
-# ----------------------------------------------------------------------------- writing
 
 
 def write_stem_files(

@@ -124,10 +124,11 @@ def _model_estimates(
     return np.asarray(model(magnitude), dtype=np.float32)
 
 
-def _estimated_batches(
+def _estimated_segments(
     chain: SignalChain, model: ModelFunction, signal: PaddedSignal, batch_size: int, overlap: bool
-) -> Iterator[Tuple[List[np.ndarray], np.ndarray]]:
-    """Yields ``(segment STFTs, estimates [B, N, C, T, F])`` per batch, in order.
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Yields ``(segment STFT, estimates [N, C, T, F])`` per segment, in order; the model runs
+    on ``batch_size`` segments at a time.
 
     With ``overlap`` the model of batch k+1 runs on a worker thread while the caller consumes
     batch k (Paddle, FFTs and large numpy operations release the GIL).
@@ -136,17 +137,17 @@ def _estimated_batches(
     batches = iter(lambda: list(islice(segments, batch_size)), [])
     if not overlap:
         for batch in batches:
-            yield batch, _model_estimates(chain, model, batch)
+            yield from zip(batch, _model_estimates(chain, model, batch))
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spleeter-model") as pool:
         pending: Optional[Tuple[List[np.ndarray], Future]] = None
         for batch in batches:
             future = pool.submit(_model_estimates, chain, model, batch)
             if pending is not None:
-                yield pending[0], pending[1].result()
+                yield from zip(pending[0], pending[1].result())
             pending = (batch, future)
         if pending is not None:
-            yield pending[0], pending[1].result()
+            yield from zip(pending[0], pending[1].result())
 
 
 class _OverlapAdd:
@@ -170,12 +171,9 @@ class _OverlapAdd:
             finished[name] = samples[:, : chain.segment_samples].T
         # Padded index p is waveform sample p - frame_length.
         start = index * chain.segment_samples - chain.frame_length
-        self._emit(start, finished)
-
-    def _emit(self, start: int, finished: Dict[str, np.ndarray]) -> None:
-        length = next(iter(finished.values())).shape[0]
-        n_samples = self.signal.n_samples
-        end = start + length if n_samples is None else min(start + length, n_samples)
+        end = start + chain.segment_samples
+        if self.signal.n_samples is not None:
+            end = min(end, self.signal.n_samples)
         begin = max(start, self.emitted)
         if end <= begin:
             return
@@ -230,58 +228,23 @@ def separate_blocks(
         analysed: with ``mwf``, called with the input samples of each segment the first pass
             (statistics) has run the model on, before any output exists.
     """
-    if mwf:
-        return _separate_wiener(
-            chain, model, blocks, sink, n_channels, batch_size, overlap, analysed
-        )
-    n_samples = 0
-    for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
-        sink(outputs)
-        n_samples += next(iter(outputs.values())).shape[0]
-    return n_samples
-
-
-def stream_blocks(
-    chain: SignalChain,
-    model: ModelFunction,
-    blocks: Iterable[np.ndarray],
-    n_channels: int = 2,
-    batch_size: int = 1,
-    overlap: bool = False,
-) -> Iterator[Dict[str, np.ndarray]]:
-    """Generator form of :func:`separate_blocks` without the Wiener filter.
-
-    Consumes ``(m, C)`` float32 blocks and yields consecutive ``{instrument: (k, C) float32}``
-    blocks as soon as each segment is finished: the first after ``T * frame_step`` input
-    samples (plus one frame), then one per segment; concatenated they equal the whole-song output.
-    """
-    ready: List[Dict[str, np.ndarray]] = []
-    signal = PaddedSignal(blocks, n_channels, chain.frame_length)
-    overlap_add = _OverlapAdd(chain, signal, ready.append)
-    index = 0
-    for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
-        for stft, segment_estimates in zip(batch, estimates):
-            overlap_add.add(index, _masked_spectra(chain, segment_estimates, stft))
-            index += 1
-            yield from ready
-            ready.clear()
-
-
-def _separate_wiener(
-    chain, model, blocks, sink, n_channels, batch_size, overlap, analysed=None
-) -> int:
+    if not mwf:
+        n_samples = 0
+        for outputs in stream_blocks(chain, model, blocks(), n_channels, batch_size, overlap):
+            sink(outputs)
+            n_samples += next(iter(outputs.values())).shape[0]
+        return n_samples
     wiener = WienerFilter()
     # Pass 1: model outputs go to a temporary file (bounded memory), statistics accumulate.
     with tempfile.TemporaryFile(prefix="spleeter-paddle-mwf-") as store:
         signal = PaddedSignal(blocks(), n_channels, chain.frame_length)
         n_segments = 0
-        for batch, estimates in _estimated_batches(chain, model, signal, batch_size, overlap):
-            for stft, segment_estimates in zip(batch, estimates):
-                wiener.accumulate(_wiener_inputs(chain, segment_estimates), stft.transpose(1, 2, 0))
-                store.write(np.ascontiguousarray(segment_estimates).tobytes())
-                n_segments += 1
-                if analysed is not None:
-                    analysed(chain.segment_samples)
+        for stft, estimates in _estimated_segments(chain, model, signal, batch_size, overlap):
+            wiener.accumulate(_wiener_inputs(chain, estimates), stft.transpose(1, 2, 0))
+            store.write(np.ascontiguousarray(estimates).tobytes())
+            n_segments += 1
+            if analysed is not None:
+                analysed(chain.segment_samples)
         shape = (len(chain.instruments), n_channels, chain.T, chain.F)
         store.seek(0)
         # Pass 2: filter each segment with the song-wide statistics.
@@ -301,6 +264,30 @@ def _separate_wiener(
                 },
             )
         return signal.n_samples or 0
+
+
+def stream_blocks(
+    chain: SignalChain,
+    model: ModelFunction,
+    blocks: Iterable[np.ndarray],
+    n_channels: int = 2,
+    batch_size: int = 1,
+    overlap: bool = False,
+) -> Iterator[Dict[str, np.ndarray]]:
+    """Generator form of :func:`separate_blocks` without the Wiener filter.
+
+    Consumes ``(m, C)`` float32 blocks and yields consecutive ``{instrument: (k, C) float32}``
+    blocks as soon as each segment is finished: the first after ``T * frame_step`` input
+    samples (plus one frame), then one per segment; concatenated they equal the whole-song output.
+    """
+    ready: List[Dict[str, np.ndarray]] = []
+    signal = PaddedSignal(blocks, n_channels, chain.frame_length)
+    overlap_add = _OverlapAdd(chain, signal, ready.append)
+    segments = _estimated_segments(chain, model, signal, batch_size, overlap)
+    for index, (stft, estimates) in enumerate(segments):
+        overlap_add.add(index, _masked_spectra(chain, estimates, stft))
+        yield from ready
+        ready.clear()
 
 
 def array_blocks(
