@@ -15,7 +15,7 @@ import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -24,9 +24,8 @@ from ..audio import ffmpeg_tools as ffmpeg
 from ..audio.io import to_stereo
 from ..audio.writer import CODECS, StreamWriter, can_write, check_format
 from ..errors import AudioError, ConfigurationError, SpleeterError
-from ..files import new_temporary
+from ..files import PathLike, new_temporary
 
-PathLike = Union[str, "os.PathLike[str]"]
 STEM_KIND = "stem"  # stems are tagged (``ownership``): "spleeter-paddle stem vocals of ..."
 
 MAX_NAME_BYTES = 255  # one path component, on every common filesystem
