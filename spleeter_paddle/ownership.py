@@ -41,7 +41,8 @@ def check_replaceable(
     remedy: str = "use --overwrite to replace it",
 ) -> None:
     """The one rule: nothing at ``path``, ``overwrite``, or this tool's own (``foreign(path)``
-    None) may be replaced; a folder, FIFO, device or socket never is."""
+    None; its OSError: "cannot be read") may be replaced; a folder, FIFO, device or socket
+    never is."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -49,7 +50,13 @@ def check_replaceable(
         raise error(f"{subject} is a directory")
     if path.exists() and not path.is_file() and not path.is_dir():
         raise error(f"{subject} is not a regular file")
-    if not overwrite and (what := foreign(path)) is not None:
+    if overwrite:
+        return
+    try:
+        what = foreign(path)
+    except OSError as problem:
+        what = f"cannot be read ({problem.strerror or problem})"
+    if what is not None:
         raise error(f"{subject} {what}; not replacing it ({remedy})")
 
 
