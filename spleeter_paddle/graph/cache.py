@@ -233,13 +233,6 @@ def _cache_errors():
         ) from None
 
 
-def validate_backend(backend: str) -> str:
-    """Fail early (before any model loads) when an exported backend's packages are missing."""
-    if backend in ("onnxruntime", "openvino"):
-        require(backend)
-    return backend
-
-
 def make_runner(
     model,
     n_channels: int,
