@@ -201,18 +201,22 @@ def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathL
     ownership.check_not_inputs(planned_paths, inputs, refuse)
 
 
-def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwrite: bool) -> None:
-    """An AudioError when ``path`` exists and may not be replaced by this stem (see module doc)."""
-    foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
+def check_replaceable(paths: Dict[str, Path], audio_path: PathLike, overwrite: bool) -> None:
+    """An AudioError when a stem's path of ``paths`` (``{instrument: path}``) exists and may not
+    be replaced by it (see module doc)."""
     remedy = "use --overwrite to replace it, or another -o/--output_path"
-    subject = f"{audio_path}: output {path}"
-    ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
+    for instrument, path in paths.items():
+        foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
+        subject = f"{audio_path}: output {path}"
+        ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
 
 
-def output_lock(paths: Iterable[Path], audio_path: PathLike):
+@contextlib.contextmanager
+def output_lock(paths: Dict[str, Path], audio_path: PathLike, overwrite: Optional[bool] = None):
     """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
     writing there: AudioError), with their journals of temporaries (``files``): those a killed
-    run made there are removed, and those of this run on every exit path."""
+    run made there are removed, and those of this run on every exit path. With ``overwrite``
+    given, then :func:`check_replaceable`."""
 
     def busy(folder: Path) -> str:
         return (
@@ -220,8 +224,11 @@ def output_lock(paths: Iterable[Path], audio_path: PathLike):
             "for it to finish or choose another -o/--output_path"
         )
 
-    folders = sorted({path.parent.resolve() for path in paths})
-    return ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False)
+    folders = sorted({path.parent.resolve() for path in paths.values()})
+    with ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False):
+        if overwrite is not None:
+            check_replaceable(paths, audio_path, overwrite)
+        yield
 
 
 def write_stem_files(
@@ -264,9 +271,7 @@ def save_stems(
 ) -> None:
     """Write separated ``stems`` (arrays) to their ``paths`` under the folder lock, with this
     library's writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
-    with output_lock(paths.values(), audio_path):
-        for name, path in paths.items():
-            check_replaceable(path, name, audio_path, overwrite)
+    with output_lock(paths, audio_path, overwrite):
         if adapter is not None:
             _save_with_adapter(adapter, paths, audio_path, fmt, sample_rate, stems)
             return
