@@ -171,10 +171,12 @@ def held_folders(
     busy: Callable[[Path], str],
     subject: str = "",
     keep_created: bool = True,
+    wait: bool = False,
 ) -> Iterator[List[int]]:
-    """Make and hold ``folders`` (``files.hold_folder``), yielding the locked descriptors;
-    ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the folders
-    this call made are removed again when left empty."""
+    """Make and hold ``folders`` (``files.hold_folder``, with ``wait`` waiting for another
+    run), yielding the locked descriptors; ``error(busy(folder))`` when another run (with
+    ``wait``, this one) holds one. ``keep_created`` False: the folders this call made are
+    removed again when left empty."""
     folders = [Path(folder) for folder in folders]
     created = [missing for folder in folders for missing in _missing_folders(folder)]
     with contextlib.ExitStack() as stack:
@@ -184,7 +186,7 @@ def held_folders(
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                descriptors.append(stack.enter_context(hold_folder(folder)))
+                descriptors.append(stack.enter_context(hold_folder(folder, wait)))
             except FolderBusy:
                 raise error(busy(folder)) from None
             except OSError as failure:
