@@ -75,10 +75,9 @@ def side_by_side_step(
     targets: paddle.Tensor,
     scaler: None = None,
 ) -> paddle.Tensor:
-    """One optimiser step as ``train_step`` (no AMP: ``scaler`` is None), each U-Net's
-    forward and backward in its own thread; returns the per-instrument losses ``[N]``."""
-    if scaler is not None:
-        raise ValueError("the side-by-side step is float32 only")
+    """One optimiser step as ``train_step`` (no AMP: ``scaler`` is None, as
+    :func:`runs_side_by_side` requires), each U-Net's forward and backward in its own thread;
+    returns the per-instrument losses ``[N]``."""
     names = network.instrument_list
     parts: List[Optional[paddle.Tensor]] = [None] * len(names)
     errors: List[BaseException] = []
