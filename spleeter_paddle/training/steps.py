@@ -152,8 +152,7 @@ class Interval:
     """Losses and timing sums between two log lines; the losses stay device tensors until
     :meth:`settle` (one host sync per log line, not per step)."""
 
-    def __init__(self, n_instruments: int):
-        self.n_instruments = n_instruments
+    def __init__(self) -> None:
         self._pending: List[paddle.Tensor] = []
         self._sizes: List[int] = []
         self.rows: List[np.ndarray] = []  # settled per-step losses, ``[N]`` each
@@ -181,11 +180,3 @@ class Interval:
         self._pending, self._sizes = [], []
         self.rows.extend(settled)
         return [float(row.sum()) for row in settled]
-
-    @property
-    def losses(self) -> List[float]:
-        return [float(row.sum()) for row in self.rows]
-
-    @property
-    def parts(self) -> np.ndarray:
-        return np.sum(self.rows, axis=0) if self.rows else np.zeros(self.n_instruments)

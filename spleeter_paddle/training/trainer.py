@@ -161,11 +161,10 @@ class Trainer:
         return 0
 
     def _log(self, epoch: int, interval: Interval) -> None:
-        n = len(interval.losses)
-        batch_cost, loss = interval.batch_s / n, float(np.mean(interval.losses))
-        parts = ", ".join(
-            f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, interval.parts)
-        )
+        rows = np.array(interval.rows)  # settled just before: [steps, N]
+        n, loss = len(rows), float(np.mean(rows.sum(axis=1)))
+        batch_cost = interval.batch_s / n
+        parts = ", ".join(f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, rows.sum(0)))
         logger.info(
             "[Train] epoch: %d, step: %d/%d, loss: %.6f, %s, lr: %.6g, reader_cost: %.5f s, "
             "batch_cost: %.5f s, ips: %.3f samples/s, eta: %s",
@@ -235,7 +234,7 @@ class Trainer:
         if self.validation_loader is not None and self.step == 0:
             self._validate(result)  # the starting point, before any update
         self.sampler.skip_batches = self.step % self.steps_per_epoch
-        interval, started = Interval(len(self.instruments)), time.perf_counter()
+        interval, started = Interval(), time.perf_counter()
         while self.step < self.max_steps:
             self.dataset.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
@@ -252,7 +251,7 @@ class Trainer:
                 if log_now:
                     if self.is_main:
                         self._log(epoch, interval)
-                    interval = Interval(len(self.instruments))
+                    interval = Interval()
                 if self.validation_loader is not None and self.step % self.validate_every == 0:
                     self._validate(result)
                 if self.step % self.save_every == 0:
