@@ -104,28 +104,16 @@ def side_by_side_step(
     return paddle.concat(parts)
 
 
-class VisualDL:
-    """Optional VisualDL scalars (rank 0); a no-op when not asked for or not installed."""
-
-    def __init__(self, directory: Optional[str]):
-        self.writer = None
-        if directory:
-            try:
-                from visualdl import LogWriter
-            except ImportError:
-                logger.warning(
-                    "VisualDL is not installed (pip install visualdl): no scalars written"
-                )
-                return
-            self.writer = LogWriter(logdir=directory)
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        if self.writer is not None:
-            self.writer.add_scalar(tag=tag, value=value, step=step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+def visualdl_writer(directory: Optional[str]) -> Any:
+    """VisualDL's ``LogWriter`` for rank 0's scalars; None when not asked for or not installed."""
+    if not directory:
+        return None
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        logger.warning("VisualDL is not installed (pip install visualdl): no scalars written")
+        return None
+    return LogWriter(logdir=directory)
 
 
 def validation_loss(

@@ -34,12 +34,12 @@ from .config import TrainingOptions, TrainingResult
 from .folder import CHECKPOINTS, RunPlan
 from .steps import (
     Interval,
-    VisualDL,
     format_eta,
     runs_side_by_side,
     side_by_side_step,
     train_step,
     validation_loss,
+    visualdl_writer,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Trainer:
         side_by_side = runs_side_by_side(self.network, self.device, self.scaler)  # same results
         self.step_function = side_by_side_step if side_by_side else train_step
         self.model.train()
-        self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
+        self.visualdl = visualdl_writer(options.visualdl_dir if self.is_main else None)
 
     def _build_data(self) -> None:
         params, options = self.params, self.options
@@ -179,14 +179,18 @@ class Trainer:
             self.batch_size * self.world_size / batch_cost,
             format_eta((self.max_steps - self.step) * batch_cost),
         )
-        self.visualdl.add("train/loss", loss, self.step)
+        self._scalar("train/loss", loss)
+
+    def _scalar(self, tag: str, value: float) -> None:
+        if self.visualdl is not None:
+            self.visualdl.add_scalar(tag=tag, value=value, step=self.step)
 
     def _validate(self, result: TrainingResult) -> None:
         scores = validation_loss(self.model, self.validation_loader, self.instruments)
         result.validation[self.step] = scores["loss"]
         listing = ", ".join(f"{key}: {value:.6f}" for key, value in scores.items())
         logger.info("[Eval] step: %d, %s", self.step, listing)
-        self.visualdl.add("validation/loss", scores["loss"], self.step)
+        self._scalar("validation/loss", scores["loss"])
 
     def _settle(self, interval: Interval, result: TrainingResult) -> None:
         """Read the pending losses; a NaN or infinite one (on any rank) stops the run before
@@ -266,7 +270,8 @@ class Trainer:
         self._settle(interval, result)
         if self.step != last_saved or self.checkpoints.latest() is None:
             self._save(epoch)
-        self.visualdl.close()
+        if self.visualdl is not None:
+            self.visualdl.close()
         self.loader.close()
         result.step = self.step
         elapsed = time.perf_counter() - started
