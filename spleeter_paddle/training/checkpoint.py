@@ -302,19 +302,12 @@ def export_model(
     refuse_non_finite(state, directory)
     step = metadata.get("step")
     if can_write_tf(params) and step is not None:
-        metadata["tf_checkpoint"] = replace_tf_checkpoint(
-            state, params, directory, step, _recorded_tf_files(directory)
-        )
+        # ``{file name: sha256}`` of the TF checkpoint the last export recorded in model.json
+        recorded = (intact_metadata(directory) or {}).get("tf_checkpoint")
+        recorded = recorded if isinstance(recorded, dict) else {}
+        files = {str(k): str(v) for k, v in recorded.items() if isinstance(v, str)}
+        metadata["tf_checkpoint"] = replace_tf_checkpoint(state, params, directory, step, files)
     return write_model(state, directory, {"config": params, "source": "training", **metadata})
-
-
-def _recorded_tf_files(directory: PathLike) -> Dict[str, str]:
-    """``{file name: sha256}`` of the TF checkpoint the last export recorded in ``model.json``."""
-    document = intact_metadata(directory) or {}
-    recorded = document.get("tf_checkpoint")
-    if not isinstance(recorded, dict):
-        return {}
-    return {str(k): str(v) for k, v in recorded.items() if isinstance(v, str)}
 
 
 def export_is_current(directory: PathLike, step: int) -> bool:
