@@ -188,10 +188,8 @@ class CheckpointManager:
 
     def list(self) -> List[Tuple[int, Path]]:
         """Complete checkpoints (those with ``state.json``, written last), oldest first."""
-        if not self.directory.is_dir():
-            return []
         found = []
-        for path in self.directory.iterdir():
+        for path in self.directory.glob("step_*"):  # none where the folder is not
             match = CHECKPOINT_PATTERN.match(path.name)
             if match and (path / TRAINER_STATE).is_file():
                 found.append((int(match.group(1)), path))
@@ -203,8 +201,6 @@ class CheckpointManager:
 
     def pickled(self) -> List[Path]:
         """Checkpoints of older versions (pickle files), which are never loaded."""
-        if not self.directory.is_dir():
-            return []
         return sorted(p for p in self.directory.glob("step_*/*") if p.name in PICKLE_FILES)
 
     def save(
