@@ -15,7 +15,7 @@ from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from ..launch import LaunchOptions, LogRelay, run_launched
 from .checkpoint import CheckpointManager
-from .config import LoadModel, TrainingOptions, TrainingResult
+from .config import TrainingOptions, TrainingResult
 from .folder import (
     RUN_FILE,
     WORKER_LOGS,
@@ -85,19 +85,13 @@ def _refuse_conflict(run_dir: Path, stored: Dict[str, Any], current: Dict[str, A
     )
 
 
-def plan_run(
-    run_dir: Path,
-    params: Dict[str, Any],
-    load_model: LoadModel,
-    resume: Optional[bool] = None,
-    batch_statistics: bool = False,
-    dropout: bool = False,
-    seed: Optional[int] = None,
-) -> RunPlan:
-    """Decide whether this command resumes ``run_dir`` or starts a new run there: ``resume``
-    True (``--resume``, ignoring ``-lm``), False (``--new-run``), None (continue when the
-    settings match); a ConfigurationError on a conflict. The seed to train with is
-    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's."""
+def plan_run(run_dir: Path, params: Dict[str, Any], options: TrainingOptions) -> RunPlan:
+    """Decide whether this command resumes ``run_dir`` or starts a new run there:
+    ``options.resume`` True (``--resume``, ignoring ``-lm``), False (``--new-run``), None
+    (continue when the settings match); a ConfigurationError on a conflict. The seed to train
+    with is ``settings["recorded"]["random_seed"]``: ``options.seed``, else the resumed run's,
+    else the config's."""
+    resume, seed = options.resume, options.seed
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
     pickled = checkpoints.pickled()
@@ -109,9 +103,9 @@ def plan_run(
         )
     identity = {key: params.get(key) for key in IDENTITY_KEYS}
     identity.update(
-        initial_weights=initial_weights_label(load_model),
-        batch_statistics=bool(batch_statistics),
-        dropout=bool(dropout),
+        initial_weights=initial_weights_label(options.load_model),
+        batch_statistics=bool(options.batch_statistics),
+        dropout=bool(options.dropout),
     )
     recorded = {key: params.get(key) for key in RECORDED_KEYS}
     if seed is not None:
@@ -178,15 +172,7 @@ def check_run(
         if folder:
             refuse_non_folder(Path(folder), flag)
     run_dir = run_directory(params, options.run_dir)
-    plan = plan_run(
-        run_dir,
-        params,
-        options.load_model,
-        options.resume,
-        options.batch_statistics,
-        options.dropout,
-        options.seed,
-    )
+    plan = plan_run(run_dir, params, options)
     label = plan.settings["identity"]["initial_weights"]
     if not plan.resume and label not in ("scratch", "pretrained", "latest"):
         resolve_load_model(params, options.load_model, run_dir)  # a model directory, checked
