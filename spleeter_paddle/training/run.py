@@ -272,27 +272,16 @@ def _start(
         keep_fds=held_lock_descriptors(plan.run_dir),
         plan=plan.to_json(),
     )
-    _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
+    if status not in range(6):  # not 0, nor an error a worker reported itself (``errors``' 1-5)
+        logs = f"{worker_log_dir(plan.run_dir, launch)}/workerlog.<rank>"
+        raise ModelError(  # a worker died without a word (killed, a C++ abort in a collective)
+            f"{plan.run_dir}: training stopped: a worker process died (launcher exit {status}); "
+            f"see {logs}; the checkpoints saved so far are kept (run the command again to resume)"
+        )
     start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
     last = CheckpointManager(plan.run_dir / "checkpoints").list()
     initial = Path(options.initial_weights) if options.initial_weights else None
     step = last[-1][0] if last else start_step
     return TrainingResult(
         plan.run_dir, step, start_step, initial_weights=initial, exit_status=status
-    )
-
-
-# Exit codes a worker gives for an error it reported itself (``errors``; 1: any other failure).
-_REPORTED_EXIT_CODES = range(1, 6)
-
-
-def _check_workers(status: int, run_dir: Path, log_dir: Path) -> None:
-    """One ModelError line when the launcher ended because a worker died without a word (killed,
-    a C++ abort in a collective): which run, and where the workers' logs are."""
-    if status == 0 or status in _REPORTED_EXIT_CODES:
-        return
-    logs = f"{log_dir}/workerlog.<rank>"
-    raise ModelError(
-        f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
-        f"{logs}; the checkpoints saved so far are kept (run the command again to resume)"
     )
