@@ -16,17 +16,14 @@ SDAA_DEFAULTS = {
 }
 
 
-def sdaa_plugin_installed() -> bool:
-    """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
+def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
+    """Set the SDAA variables the user has not set in ``environ`` (before Paddle loads) when the
+    ``paddle-custom-sdaa`` plugin is importable (checked without importing Paddle)."""
     from importlib import util
 
-    return any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa"))
-
-
-def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
-    """Set the SDAA variables the user has not set in ``environ`` (before Paddle loads)."""
-    for key, value in SDAA_DEFAULTS.items():
-        environ.setdefault(key, value)
+    if any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa")):
+        for key, value in SDAA_DEFAULTS.items():
+            environ.setdefault(key, value)
 
 
 CACHE_ENV = "SPLEETER_PADDLE_CACHE"
@@ -55,8 +52,7 @@ def prepare() -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     prefer_mkl_avx2(os.environ)
     warnings.filterwarnings("ignore", message=".*ccache.*")
-    if sdaa_plugin_installed():
-        prepare_sdaa_environment(os.environ)
+    prepare_sdaa_environment(os.environ)
 
 
 def user_omp_num_threads() -> Optional[str]:

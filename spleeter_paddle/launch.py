@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .environment import prepare_sdaa_environment, sdaa_plugin_installed, user_omp_num_threads
+from .environment import prepare_sdaa_environment, user_omp_num_threads
 from .errors import ConfigurationError, SpleeterError
 from .files import write_text_atomic
 
@@ -94,7 +94,7 @@ def launch_environment(
     environ.setdefault("GLOG_minloglevel", "2")
     if base is None and user_omp_num_threads() is None:
         environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
-    if device in ("auto", "sdaa") and sdaa_plugin_installed():
+    if device in ("auto", "sdaa"):
         prepare_sdaa_environment(environ)
     if environ.get("CUDA_VISIBLE_DEVICES") == "":
         # Paddle's launcher reads an empty list as one card named "" (an IndexError from the
