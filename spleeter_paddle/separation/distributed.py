@@ -18,7 +18,7 @@ from typing import Any, Dict, Sequence
 
 from ..audio import io as audio_io
 from ..errors import AudioError
-from ..launch import JobFolder, LaunchOptions, launched_shares
+from ..launch import LaunchOptions, launched_shares, run_shared_job
 from .batch import (
     CheckedOptions,
     SeparationOptions,
@@ -54,9 +54,9 @@ def separate_files_launched(
     if todo:
         songs = [_song(item, run) for item in todo]
         job = {"task": "separate", "options": dataclasses.asdict(options), "songs": songs}
-        with JobFolder("separate", launch) as folder:
-            outcomes = folder.run(job, options.device, _report)
-            problem = folder.problem([item.name for item in todo], "separated")
+        outcomes, problem = run_shared_job(
+            job, launch, options.device, _report, [item.name for item in todo], "separated"
+        )
         for item in todo:
             outcome = outcomes.get(item.name)
             if outcome is not None:
