@@ -87,16 +87,14 @@ def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
     checkpoint yet (``holds_run``): never over an installed model or files it did not write."""
     if not run_dir.is_dir():
         return
-    names = sorted(path.name for path in run_dir.iterdir())
-    ours = holds_run
     marker = _marker_source(run_dir)
-    if marker not in (None, "training") or (marker is not None and not ours):
+    if marker not in (None, "training") or (marker is not None and not holds_run):
         raise ConfigurationError(
             f"{run_dir} holds an installed model (source {marker!r}); a training run never "
             f"writes over it: use -o {free_run_directory(run_dir)} (or another model_dir) for "
             "the new run"
         )
-    foreign = [name for name in names if not _is_run_file(run_dir / name, ours)]
+    foreign = sorted(path.name for path in run_dir.iterdir() if not _is_run_file(path, holds_run))
     if foreign:
         raise ConfigurationError(
             f"{run_dir} is not empty and holds no run of this tool ({', '.join(foreign[:3])}"
