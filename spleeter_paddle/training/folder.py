@@ -168,28 +168,26 @@ def run_directory(params: Dict[str, Any], override: Optional[Union[str, Path]] =
     return Path(override) if override is not None else model_directory(str(params["model_dir"]))
 
 
-def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
-    """Same weight layout (model type, instruments in order, channels) and a configuration that
-    passes validation (a run recorded with a NaN learning rate is never picked)."""
+def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
+    """The most recently exported model under the model home whose weights fit ``params``: same
+    weight layout (model type, instruments in order, channels) and a configuration that passes
+    validation (a run recorded with a NaN learning rate is never picked)."""
     from ..configuration import load_configuration
 
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        return False
-    try:
-        load_configuration(config)
-    except ConfigurationError:
-        return False
-    return (
-        all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
-        and config.get("model", {}).get("type") == params["model"]["type"]
-    )
+    def fits(document: Dict[str, Any]) -> bool:
+        config = document.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+            return False
+        try:
+            load_configuration(config)
+        except ConfigurationError:
+            return False
+        return (
+            all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
+            and config["model"].get("type") == params["model"]["type"]
+        )
 
-
-def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
-    """The most recently exported model under the model home whose weights fit ``params``."""
-    return newest_model(
-        lambda document: is_compatible(document.get("config"), params), None, exclude
-    )
+    return newest_model(fits, None, exclude)
 
 
 def pretrained_directory(params: Dict[str, Any]) -> Path:
