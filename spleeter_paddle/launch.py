@@ -144,13 +144,11 @@ def run_launched(
             )
             try:
                 while True:
-                    try:
-                        status = launcher.wait(timeout=POLL_S)
-                    except subprocess.TimeoutExpired:
-                        status = None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        launcher.wait(timeout=POLL_S)  # sets returncode once it has ended
                     on_tick()
-                    if status is not None:
-                        return status
+                    if launcher.returncode is not None:
+                        return launcher.returncode
             except BaseException as stop:
                 interrupt = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else None
                 stop_launcher(launcher, interrupt)
