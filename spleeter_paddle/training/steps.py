@@ -131,11 +131,6 @@ def validation_loss(
     return {"loss": float(means.sum()), **{name: float(v) for name, v in zip(instruments, means)}}
 
 
-def format_eta(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 class Interval:
     """Losses and timing sums between two log lines; the losses stay device tensors until
     :meth:`settle` (one host sync per log line, not per step)."""

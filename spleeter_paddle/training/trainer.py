@@ -34,7 +34,6 @@ from .config import TrainingOptions, TrainingResult
 from .folder import CHECKPOINTS, RunPlan
 from .steps import (
     Interval,
-    format_eta,
     runs_side_by_side,
     side_by_side_step,
     train_step,
@@ -164,6 +163,7 @@ class Trainer:
         rows = np.array(interval.rows)  # settled just before: [steps, N]
         n, loss = len(rows), float(np.mean(rows.sum(axis=1)))
         batch_cost = interval.batch_s / n
+        eta = int(max((self.max_steps - self.step) * batch_cost, 0))  # seconds
         parts = ", ".join(f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, rows.sum(0)))
         logger.info(
             "[Train] epoch: %d, step: %d/%d, loss: %.6f, %s, lr: %.6g, reader_cost: %.5f s, "
@@ -177,7 +177,7 @@ class Trainer:
             interval.reader_s / n,
             batch_cost,
             self.batch_size * self.world_size / batch_cost,
-            format_eta((self.max_steps - self.step) * batch_cost),
+            f"{eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}",
         )
         self._scalar("train/loss", loss)
 
