@@ -209,7 +209,30 @@ def train_model(
         options = settle_initial_weights(params, options, plan)
         if not plan.resume or _stored_settings(plan.run_dir) is None:  # a new run's settings
             write_run_settings(plan.run_dir, plan.settings, params)
-        return _start(params, options, plan, launch)
+        if launch is None or not launch.launched:
+            return Trainer(params, options, plan).run()
+        # What a worker stopped mid-save left is in the journals: removed when the lock is
+        # released (launch_training returns once the workers are gone).
+        status = launch_training(
+            params,
+            dataclasses.asdict(options),
+            launch,
+            keep_fds=held_lock_descriptors(run_dir),
+            plan=plan.to_json(),
+        )
+        if status not in range(6):  # not 0, nor an error a worker reported itself (errors: 1-5)
+            raise ModelError(  # a worker died without a word (killed, a C++ abort in a collective)
+                f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
+                f"{worker_log_dir(run_dir, launch)}/workerlog.<rank>; the checkpoints saved so far"
+                " are kept (run the command again to resume)"
+            )
+        start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
+        last = CheckpointManager(run_dir / "checkpoints").list()
+        initial = Path(options.initial_weights) if options.initial_weights else None
+        step = last[-1][0] if last else start_step
+        return TrainingResult(
+            run_dir, step, start_step, initial_weights=initial, exit_status=status
+        )
 
 
 def settle_initial_weights(
@@ -253,35 +276,3 @@ def launch_training(
     job = {"task": "train", "params": params, "options": options, "plan": plan}
     device, relay = options.get("device", "auto"), LogRelay(log_dir / "workerlog.0")
     return run_launched(job, run_dir, launch, device, log_dir / "launcher.log", relay, keep_fds)
-
-
-def _start(
-    params: Dict[str, Any],
-    options: TrainingOptions,
-    plan: RunPlan,
-    launch: Optional[LaunchOptions],
-) -> TrainingResult:
-    if launch is None or not launch.launched:
-        return Trainer(params, options, plan).run()
-    # What a worker stopped mid-save left is in the journals: removed when the lock is released
-    # (launch_training returns once the workers are gone).
-    status = launch_training(
-        params,
-        dataclasses.asdict(options),
-        launch,
-        keep_fds=held_lock_descriptors(plan.run_dir),
-        plan=plan.to_json(),
-    )
-    if status not in range(6):  # not 0, nor an error a worker reported itself (``errors``' 1-5)
-        logs = f"{worker_log_dir(plan.run_dir, launch)}/workerlog.<rank>"
-        raise ModelError(  # a worker died without a word (killed, a C++ abort in a collective)
-            f"{plan.run_dir}: training stopped: a worker process died (launcher exit {status}); "
-            f"see {logs}; the checkpoints saved so far are kept (run the command again to resume)"
-        )
-    start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
-    last = CheckpointManager(plan.run_dir / "checkpoints").list()
-    initial = Path(options.initial_weights) if options.initial_weights else None
-    step = last[-1][0] if last else start_step
-    return TrainingResult(
-        plan.run_dir, step, start_step, initial_weights=initial, exit_status=status
-    )
