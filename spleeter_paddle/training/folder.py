@@ -145,11 +145,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
 
-    def busy(folder: Path) -> str:
-        return f"{run_dir}: another training process is using this run folder"
-
+    busy = f"{run_dir}: another training process is using this run folder"
     folders = [run_dir, run_dir / CHECKPOINTS]  # each with its journal of temporaries
-    with held_folders(folders, ConfigurationError, busy) as descriptors:
+    with held_folders(folders, ConfigurationError, lambda _: busy) as descriptors:
         _held[key] = tuple(descriptors)
         try:
             yield
