@@ -11,12 +11,12 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import ModelError
-from ..files import new_temporary
+from ..files import PathLike, new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
     Layout,
@@ -35,16 +35,13 @@ from ..runtime import paddle
 
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
-MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = (
-    "model.safetensors",
-    "optimizer.safetensors",
-    "state.json",
-)
+MODEL_STATE = "model.safetensors"
+OPTIMIZER_STATE = "optimizer.safetensors"
+TRAINER_STATE = "state.json"
 TENSOR_FILES = (MODEL_STATE, OPTIMIZER_STATE)
 PICKLE_FILES = ("model.pdparams", "model.pdopt")
 ADAM_ACCUMULATORS = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
 TEMPORARY_PREFIX = ".step_"
-PathLike = Union[str, Path]
 
 
 def rng_seed(seed: int, step: int) -> int:
