@@ -42,8 +42,10 @@ FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--
 FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
 
 
-def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
-    """The settings a run folder records; None when it has none; unreadable ones are an error."""
+def read_run_settings(run_dir: Path, unreadable: str = "raise") -> Optional[Dict[str, Any]]:
+    """The settings a run folder records; None when it has none. Unreadable ones are a
+    ConfigurationError (``unreadable="raise"``), else None (``"warn"``: said in a warning;
+    ``"ignore"``)."""
     path = run_dir / RUN_FILE
     if not path.is_file():
         return None
@@ -57,10 +59,15 @@ def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
             raise ValueError("'identity.initial_weights' is not a string")
         return settings
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConfigurationError(
+        problem = (
             f"{path}: unreadable run settings ({error}); pass --resume to continue the run "
             "with the current flags (they are recorded again)"
-        ) from None
+        )
+    if unreadable == "raise":
+        raise ConfigurationError(problem)
+    if unreadable == "warn":
+        logger.warning("%s", problem)
+    return None
 
 
 def write_run_settings(run_dir: Path, settings: Dict[str, Any], params: Dict[str, Any]) -> None:
@@ -117,14 +124,14 @@ def plan_run(run_dir: Path, params: Dict[str, Any], options: TrainingOptions) ->
             raise ConfigurationError(
                 f"--resume: {run_dir} holds no checkpoint; leave out --resume to start a run there"
             )
-        refuse_foreign_files(run_dir, _stored_settings(run_dir) is not None)
+        refuse_foreign_files(run_dir, read_run_settings(run_dir, "ignore") is not None)
         return RunPlan(run_dir, False, None, settings)
     if resume is False:
         raise ConfigurationError(
             f"--new-run: {run_dir} already holds a run ({latest.name}); use --resume to continue "
             f"it, or -o {free_run_directory(run_dir)} for a new run"
         )
-    stored = read_run_settings(run_dir) if not resume else _stored_settings(run_dir, warn=True)
+    stored = read_run_settings(run_dir, "warn" if resume else "raise")
     if stored is None and not resume:
         raise ConfigurationError(
             f"{run_dir} holds checkpoints but no {RUN_FILE}; pass --resume to continue it with "
@@ -145,16 +152,6 @@ def plan_run(run_dir: Path, params: Dict[str, Any], options: TrainingOptions) ->
                     stored["recorded"][key],
                 )
     return RunPlan(run_dir, True, latest, settings)
-
-
-def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, Any]]:
-    """:func:`read_run_settings`, None when unreadable (said in a warning with ``warn``)."""
-    try:
-        return read_run_settings(run_dir)
-    except ConfigurationError as error:
-        if warn:
-            logger.warning("%s", error)
-        return None
 
 
 # --- a whole training command, as a library call ------------------------------------------------
@@ -207,7 +204,7 @@ def train_model(
         options = dataclasses.replace(options, resume=plan.resume)
         # Provision the -lm weights once, here, not concurrently in every worker.
         options = settle_initial_weights(params, options, plan)
-        if not plan.resume or _stored_settings(plan.run_dir) is None:  # a new run's settings
+        if not plan.resume or read_run_settings(run_dir, "ignore") is None:  # a new run's settings
             write_run_settings(plan.run_dir, plan.settings, params)
         if launch is None or not launch.launched:
             return Trainer(params, options, plan).run()
