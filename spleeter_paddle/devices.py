@@ -19,16 +19,12 @@ def available_device_type(preference: str = "auto") -> str:
     checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-    available = {"cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}
-    if preference == "auto":
-        if custom:
-            return "sdaa" if "sdaa" in custom else custom[0]
-        return "gpu" if has_gpu else "cpu"
-    if not available.get(preference, False):
-        fallback = available_device_type("auto")
-        logger.warning("device %s is not available here; using %s", preference, fallback)
-        return fallback
-    return preference
+    if {"auto": False, "cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}[preference]:
+        return preference  # asked for, and here
+    best = ("sdaa" if "sdaa" in custom else custom[0]) if custom else "gpu" if has_gpu else "cpu"
+    if preference != "auto":
+        logger.warning("device %s is not available here; using %s", preference, best)
+    return best
 
 
 def select_device(preference: str = "auto") -> str:
