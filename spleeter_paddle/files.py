@@ -177,55 +177,49 @@ class FolderBusy(Exception):
 
 @contextlib.contextmanager
 def hold_folder(folder: PathLike, wait: bool = False) -> Iterator[int]:
-    """Hold ``folder`` (an advisory lock on it) with its journal of temporaries; yields the
-    locked descriptor. Held by another process: FolderBusy, or with ``wait`` wait (a hold of
-    this very process is FolderBusy either way: waiting for itself would never end)."""
+    """Hold ``folder`` (an advisory lock on it), yielding the locked descriptor. Held by another
+    process: FolderBusy, or with ``wait`` wait (a hold of this very process is FolderBusy either
+    way: waiting for itself would never end).
+
+    While held, every temporary this process (and its forked workers) makes in ``folder`` is
+    recorded in its journal (one line each: name, device, inode). On entry an interrupted run's
+    are removed, on exit this run's: only what is still the very file recorded."""
     key = os.path.realpath(folder)
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                with _journals_lock:
-                    held_here = key in _journals
-                if not wait or held_here:
-                    raise FolderBusy(os.fspath(folder)) from None
-                logger.info("%s: waiting for another spleeter-paddle run to release it", key)
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-            with journal_of_temporaries(folder):
-                yield descriptor
-        else:  # no lock (Windows): no journal either, it would not be the run's own
+        if fcntl is None:  # no lock (Windows): no journal either, it would not be the run's own
             yield descriptor
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with _journals_lock:
+                held_here = key in _journals
+            if not wait or held_here:
+                raise FolderBusy(os.fspath(folder)) from None
+            logger.info("%s: waiting for another spleeter-paddle run to release it", key)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        journal: Optional[Path] = Path(key) / JOURNAL_NAME
+        if not _reclaim(journal, "left by an interrupted run"):
+            journal = None
+        else:
+            try:
+                with open(journal, "x", encoding="utf-8") as stream:
+                    stream.write(_JOURNAL_HEADER)
+            except OSError as error:
+                logger.warning("%s: cannot keep a journal of temporaries (%s)", key, error)
+                journal = None
+        with _journals_lock:
+            _journals[key] = journal
+        try:
+            yield descriptor
+        finally:
+            with _journals_lock:
+                _journals.pop(key, None)
+            if journal is not None:
+                _reclaim(journal, "left by this run")
     finally:
         os.close(descriptor)
-
-
-@contextlib.contextmanager
-def journal_of_temporaries(folder: PathLike) -> Iterator[None]:
-    """While the caller holds ``folder``, record there every temporary this process (and its
-    forked workers) makes in it (one line each: name, device, inode). On entry an interrupted
-    run's are removed, on exit this run's: only what is still the very file recorded."""
-    key = os.path.realpath(folder)
-    journal = Path(key) / JOURNAL_NAME
-    if not _reclaim(journal, "left by an interrupted run"):
-        journal = None
-    else:
-        try:
-            with open(journal, "x", encoding="utf-8") as stream:
-                stream.write(_JOURNAL_HEADER)
-        except OSError as error:
-            logger.warning("%s: cannot keep a journal of temporaries (%s)", key, error)
-            journal = None
-    with _journals_lock:
-        _journals[key] = journal
-    try:
-        yield
-    finally:
-        with _journals_lock:
-            _journals.pop(key, None)
-        if journal is not None:
-            _reclaim(journal, "left by this run")
 
 
 @contextlib.contextmanager

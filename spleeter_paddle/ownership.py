@@ -112,16 +112,16 @@ def foreign_stem(kind: str, instrument: str, source: PathLike, tool: str = TOOL)
     return foreign
 
 
-def write_file(path: PathLike, write: Callable[[Path], None], error=DataError) -> Path:
+def write_file(path: PathLike, write: Callable[[Path], None]) -> Path:
     """``files.write_atomic`` (a temporary sibling with the path's suffix, renamed into place);
-    a failed write is one ``error``, ``"<path>: cannot write: <problem>"``."""
-    with write_errors(f"{path}: cannot write", error, Path(path).parent):
+    a failed write is one DataError, ``"<path>: cannot write: <problem>"``."""
+    with write_errors(f"{path}: cannot write", DataError, Path(path).parent):
         return write_atomic(path, write, suffix=Path(path).suffix)
 
 
-def write_text(path: PathLike, text: str, error=DataError) -> Path:
+def write_text(path: PathLike, text: str) -> Path:
     """``text`` (UTF-8) into ``path`` through :func:`write_file`."""
-    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"), error)
+    return write_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def check_inside(folder: PathLike, root: PathLike, error: Callable[[str], Exception], subject: str):

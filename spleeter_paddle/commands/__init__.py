@@ -38,11 +38,8 @@ def argument_type(
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every cleanup path runs."""
-
-    def __init__(self, signal_number: int):
-        super().__init__(signal_number)
-        self.signal_number = signal_number
+    """SIGTERM or SIGHUP arrived (its number the one argument): unwinds like Ctrl-C, so every
+    cleanup path runs."""
 
 
 def _terminate(signal_number: int, frame) -> None:
@@ -100,8 +97,9 @@ def run_guarded(
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130
     except Terminated as stop:
-        print(f"{prog}: {interrupted} ({signal.Signals(stop.signal_number).name})", file=sys.stderr)
-        return 128 + stop.signal_number
+        (number,) = stop.args
+        print(f"{prog}: {interrupted} ({signal.Signals(number).name})", file=sys.stderr)
+        return 128 + number
 
 
 def run_script(

@@ -45,9 +45,6 @@ def training_params(args: argparse.Namespace) -> Dict[str, Any]:
     return training_configuration(args.config, **overrides)
 
 
-# --- download-musdb (downloadMusdb.py) ----------------------------------------------------------
-
-
 # fmt: off
 DOWNLOAD_FLAGS = (
     flag("--musdb-root", "--musdb_root", dest="musdb_root", default=None,
@@ -78,9 +75,6 @@ def run_download(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-# --- preprocess (preprocess.py) -----------------------------------------------------------------
-
-
 # fmt: off
 PREPROCESS_FLAGS = (
     *CONFIG_FLAGS,
@@ -100,9 +94,6 @@ def run_preprocess(args: argparse.Namespace) -> int:
     )
     print("\n".join(report.summary_lines()))
     return 1 if report.skipped else 0
-
-
-# --- process-data (run_spleeter.py -m process_data) ---------------------------------------------
 
 
 # fmt: off

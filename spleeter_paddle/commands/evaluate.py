@@ -15,6 +15,7 @@ from functools import partial
 from typing import List, Optional, Tuple
 
 from ..errors import ConfigurationError
+from ..files import is_within
 from ..logs import one_line
 from ..options import checked, cpu_threads, folder_name, fraction, segment_frames, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
@@ -120,23 +121,20 @@ def _add_command_flags(
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """The numeric options, before reading anything (ConfigurationError, exit 2)."""
+    """The options, before reading anything (ConfigurationError, exit 2): the numbers, a bad
+    OMP_NUM_THREADS, the adapter, and an ``-o`` that is (or holds) the dataset's folder, whose
+    ``audio/`` and ``metrics/`` would be read back as subsets of songs (an ``-o`` inside the
+    dataset is skipped when songs are read)."""
     for name, attribute, check in CHECKS:
         value = getattr(args, attribute)
         if value is not None:
             checked(f"{name} {value}:", check, value, error=ConfigurationError)
-    cpu_threads()  # a bad OMP_NUM_THREADS, before any song is read
-
-
-def _check_not_the_dataset(output: str, dataset: str) -> None:
-    """``-o`` may not be the dataset's folder or hold it: its ``audio/`` and ``metrics/``
-    folders would be read back as subsets of songs (ConfigurationError, before anything runs).
-    An ``-o`` inside it is skipped when songs are read."""
-    from ..files import is_within
-
-    if is_within(dataset, output):
+    cpu_threads()
+    check_default_adapter(args.adapter, "evaluate")
+    dataset = args.mus_dir or args.data or DEFAULT_SEED_DATA
+    if is_within(dataset, args.output):
         raise ConfigurationError(
-            f"-o/--output_path {output} is (or holds) the dataset {dataset}: its audio/ and "
+            f"-o/--output_path {args.output} is (or holds) the dataset {dataset}: its audio/ and "
             "metrics/ folders would be read as songs next time; choose another folder"
         )
 
@@ -149,8 +147,6 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import check_output_folder
 
     _check_options(args)
-    check_default_adapter(args.adapter, "evaluate")
-    _check_not_the_dataset(args.output, args.mus_dir or args.data or DEFAULT_SEED_DATA)
     check_output_folder(args.output, overwrite=args.overwrite)
     source = SongSource(
         args.mus_dir, None if args.mus_dir else args.data or DEFAULT_SEED_DATA, args.subsets,

@@ -127,9 +127,6 @@ def run_train(args: argparse.Namespace, build_cache: bool = True) -> int:
         return train_model(params, options, launch).exit_status or cache_status
 
 
-# --- run_spleeter.py (the seed's launcher) ------------------------------------------------------
-
-
 def add_run_spleeter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-m", "--mode", choices=MODES, default="fast_train",
