@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -63,11 +63,12 @@ def check_layout(path: Path, arrays: Dict[str, np.ndarray], expected: Layout) ->
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def optimizer_layout(model: paddle.nn.Layer) -> Layout:
-    """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
+def optimizer_layout(model: paddle.nn.Layer, stepped: Set[str]) -> Layout:
+    """Adam's state for the trainable parameters whose keys are in ``stepped``:
+    ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
     layout = {}
     for key, parameter in model.named_parameters():
-        if parameter.stop_gradient:
+        if parameter.stop_gradient or key not in stepped:
             continue
         for name in ADAM_ACCUMULATORS:
             shape = tuple(parameter.shape) if name.startswith("moment") else (1,)
@@ -259,11 +260,7 @@ class CheckpointManager:
         # Adam has state only for parameters that received a gradient: all four accumulators
         # of each, as many tensors as state.json recorded.
         stepped = {name.rsplit(".", 1)[0] for name in moments}
-        layout = optimizer_layout(model)
-        expected = {
-            name: spec for name, spec in layout.items() if name.rsplit(".", 1)[0] in stepped
-        }
-        check_layout(path / OPTIMIZER_STATE, moments, expected)
+        check_layout(path / OPTIMIZER_STATE, moments, optimizer_layout(model, stepped))
         if len(moments) != state["optimizer_tensors"]:
             raise ModelError(
                 f"{path / OPTIMIZER_STATE}: holds {len(moments)} tensors, state.json recorded "
