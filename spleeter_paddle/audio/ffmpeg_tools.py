@@ -27,14 +27,15 @@ ENCODERS = {  # codec -> (ffmpeg encoder, muxer); mp3/ogg only when libsndfile l
 READ_BLOCK = 1 << 18  # frames per pipe read when the caller does not choose
 
 
-class StreamInfo(NamedTuple):
-    """One audio stream as ffprobe reports it (the exact length is only known by decoding)."""
+class AudioInfo(NamedTuple):
+    """What a file holds. ``n_samples`` is exact, or None when only decoding would tell (ffmpeg)."""
 
     sample_rate: int
     n_channels: int
+    n_samples: Optional[int]
     duration_s: Optional[float]
-    codec: str  # ffprobe's codec name, e.g. 'aac'
-    n_streams: int  # audio streams in the file (> 1 for stem files)
+    format: str  # libsndfile's format ('wav', 'flac', 'ogg', 'mp3') or ffprobe's codec ('aac')
+    n_streams: int = 1  # audio streams in the file (> 1 for stem files)
 
 
 def last_line(stderr: bytes) -> str:
@@ -59,7 +60,7 @@ def can_encode() -> bool:
 # ----------------------------------------------------------------------------- reading
 
 
-def probe(name: str, stream_index: int, libsndfile_problem: str) -> StreamInfo:
+def probe(name: str, stream_index: int, libsndfile_problem: str) -> AudioInfo:
     """Audio stream ``stream_index`` of ``name``; ``libsndfile_problem`` goes into decode errors."""
     command = ["ffprobe", "-v", "error", "-select_streams", "a", "-of", "json", "-show_entries"]
     command += ["stream=codec_name,sample_rate,channels,duration:format=duration", "file:" + name]
@@ -82,9 +83,10 @@ def probe(name: str, stream_index: int, libsndfile_problem: str) -> StreamInfo:
     stream = streams[stream_index]
     duration = stream.get("duration") or probed.get("format", {}).get("duration")
     try:
-        return StreamInfo(
+        return AudioInfo(
             int(stream["sample_rate"]),
             int(stream["channels"]),
+            None,
             float(duration) if duration is not None else None,
             str(stream.get("codec_name", "unknown")),
             len(streams),
@@ -118,7 +120,7 @@ def decode(
     sample_rate: int,
     start: int,
     n_frames: Optional[int],
-    block_frames: int,
+    block_frames: int = READ_BLOCK,
 ) -> Generator[np.ndarray, None, int]:
     """``(n, n_channels)`` float32 blocks of frames ``start .. start + n_frames`` (None: to the end).
 
@@ -132,22 +134,17 @@ def decode(
     with tempfile.TemporaryFile() as stderr_file:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
         try:
-            n_decoded = 0
-            while n_decoded < start:
-                skipped = process.stdout.read(min(start - n_decoded, READ_BLOCK) * frame_bytes)
-                if not skipped:
-                    break
-                n_decoded += len(skipped) // frame_bytes
-            remaining = n_frames
-            at_end = n_decoded < start
-            while not at_end and (remaining is None or remaining > 0):
-                wanted = block_frames if remaining is None else min(block_frames, remaining)
+            n_decoded, at_end = 0, False
+            end = None if n_frames is None else start + n_frames
+            while not at_end and (end is None or n_decoded < end):
+                skipping = n_decoded < start  # frames before start are read and dropped
+                wanted = min(start - n_decoded, READ_BLOCK) if skipping else block_frames
+                wanted = wanted if end is None else min(wanted, end - n_decoded)
                 data = process.stdout.read(wanted * frame_bytes)
                 n_read = len(data) // frame_bytes
-                at_end = n_read < wanted
-                if n_read:
-                    n_decoded += n_read
-                    remaining = None if remaining is None else remaining - n_read
+                at_end = n_read < wanted  # a pipe reads short only at its end
+                n_decoded += n_read
+                if n_read and not skipping:
                     block = np.frombuffer(data, "<f4", n_read * n_channels)
                     yield block.reshape(n_read, n_channels).astype(np.float32)
             if at_end:

@@ -1,7 +1,7 @@
-"""The project's audio I/O: probe, load, stream, save and stream-write files, resampling with soxr.
+"""The project's audio reading: probe, load and stream files, resampling with soxr.
 
 wav/flac/ogg/mp3 go through libsndfile (``soundfile``); m4a/wma/mp4 stems and anything libsndfile
-cannot read use ffmpeg (``audio/ffmpeg.py``). Waveforms are ``(n_samples, n_channels)`` float.
+cannot read use ffmpeg (``ffmpeg_tools.py``). Waveforms are ``(n_samples, n_channels)`` float.
 Writing (``StreamWriter``, ``save``, ``CODECS``, ``SUBTYPES``) is ``audio/writer.py``.
 """
 
@@ -21,6 +21,7 @@ from ..errors import AudioError
 from ..files import FileIdentity, change_while_read, file_identity, write_problem
 from ..options import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, sample_rate_hz
 from . import ffmpeg_tools as ffmpeg
+from .ffmpeg_tools import AudioInfo
 from .resampling import rebuffer, resample, resample_stream
 from .writer import PathLike, libsndfile_problem
 
@@ -28,17 +29,6 @@ from .writer import PathLike, libsndfile_problem
 _NATIVE_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64"}
 MAX_SAMPLE = 1e6  # beyond this, float32 power spectra overflow
 _MP3_FRAME = 1152  # a missing tail shorter than two MP3 frames is the decoder's length estimate
-
-
-class AudioInfo(NamedTuple):
-    """What a file holds. ``n_samples`` is exact, or None when only decoding would tell (ffmpeg)."""
-
-    sample_rate: int
-    n_channels: int
-    n_samples: Optional[int]
-    duration_s: Optional[float]
-    format: str  # libsndfile's format ('wav', 'flac', 'ogg', 'mp3') or ffprobe's codec ('aac')
-    n_streams: int = 1  # audio streams in the file (> 1 for stem files)
 
 
 class AudioSource(NamedTuple):
@@ -54,9 +44,6 @@ class AudioSource(NamedTuple):
 def _seconds(value: float) -> str:
     text = f"{value:.3f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
-
-
-# ----------------------------------------------------------------------------- reading
 
 
 _NOT_REGULAR = (
@@ -117,6 +104,17 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         info = sf.info(name)
     except RuntimeError as error:  # soundfile.LibsndfileError
         problem = libsndfile_problem(error)
+        extension = os.path.splitext(name)[1].lower()
+        if not ffmpeg.can_decode():
+            if extension in _NATIVE_EXTENSIONS and (
+                extension != ".mp3" or "MP3" in sf.available_formats()
+            ):
+                raise AudioError(
+                    f"{name}: cannot decode, the file is corrupt, truncated or not audio "
+                    f"({problem})"
+                ) from None
+            raise ffmpeg.missing_error(name, f"reading '{extension or name}' files") from None
+        audio, backend = ffmpeg.probe(name, stream_index, problem), "ffmpeg"
     else:
         if stream_index != 0:
             raise AudioError(f"{name}: has one audio stream, there is no stream {stream_index}")
@@ -125,40 +123,16 @@ def probe(path: PathLike, stream_index: int = 0) -> AudioSource:
         # MPEG audio in a WAV container decodes like an .mp3 (its length an estimate): say mp3
         codec = "mp3" if info.subtype.startswith("MPEG_LAYER") else info.format.lower()
         audio = AudioInfo(info.samplerate, info.channels, info.frames, duration_s, codec)
-        return _plausible(AudioSource(name, audio, "soundfile", 0, identity))
-    extension = os.path.splitext(name)[1].lower()
-    if not ffmpeg.can_decode():
-        if extension in _NATIVE_EXTENSIONS and (
-            extension != ".mp3" or "MP3" in sf.available_formats()
-        ):
-            raise AudioError(
-                f"{name}: cannot decode, the file is corrupt, truncated or not audio ({problem})"
-            )
-        raise ffmpeg.missing_error(name, f"reading '{extension or name}' files")
-    stream = ffmpeg.probe(name, stream_index, problem)
-    audio = AudioInfo(
-        stream.sample_rate,
-        stream.n_channels,
-        None,
-        stream.duration_s,
-        stream.codec,
-        stream.n_streams,
-    )
-    return _plausible(AudioSource(name, audio, "ffmpeg", stream_index, identity))
-
-
-def _plausible(source: AudioSource) -> AudioSource:
-    """``source``, unless its header claims a sample rate no audio has (a 200-frame WAV saying
-    1 Hz would become 200 s of stems): 8 to 384 kHz (``options.sample_rate_hz``)."""
-    try:
-        sample_rate_hz(source.info.sample_rate)
+        backend = "soundfile"
+    try:  # a header claiming a rate no audio has (a 200-frame WAV saying 1 Hz: 200 s of stems)
+        sample_rate_hz(audio.sample_rate)
     except ValueError:
         raise AudioError(
-            f"{source.path}: sample rate {source.info.sample_rate} Hz is not plausible for "
-            f"audio (expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong "
-            "or this is not a recording"
+            f"{name}: sample rate {audio.sample_rate} Hz is not plausible for audio (expected "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz); the header is wrong or this is not a "
+            "recording"
         ) from None
-    return source
+    return AudioSource(name, audio, backend, stream_index, identity)
 
 
 def _check_wav_length(name: str, info) -> None:

@@ -22,9 +22,7 @@ def resample(waveform: np.ndarray, sample_rate: int, target_rate: int) -> np.nda
         return waveform
     n_target = int(np.ceil(len(waveform) * (float(target_rate) / sample_rate)))
     resampled = soxr.resample(waveform, sample_rate, target_rate, quality=_RESAMPLE_QUALITY)
-    if len(resampled) < n_target:
-        padding = np.zeros((n_target - len(resampled), waveform.shape[1]), resampled.dtype)
-        resampled = np.concatenate([resampled, padding])
+    resampled = np.pad(resampled, ((0, max(0, n_target - len(resampled))), (0, 0)))
     return np.ascontiguousarray(resampled[:n_target], dtype=waveform.dtype)
 
 
@@ -61,9 +59,6 @@ def resample_stream(
     tail = resampler.resample_chunk(np.zeros((0, n_channels), np.float32), last=True)
     n_target = int(np.ceil(n_in * (float(target_rate) / sample_rate)))
     tail = tail[: max(0, n_target - n_out)]
-    if n_out + len(tail) < n_target:
-        tail = np.concatenate(
-            [tail, np.zeros((n_target - n_out - len(tail), n_channels), np.float32)]
-        )
+    tail = np.pad(tail, ((0, max(0, n_target - n_out - len(tail))), (0, 0)))
     if len(tail):
         yield tail

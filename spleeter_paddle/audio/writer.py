@@ -1,5 +1,5 @@
-"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``); ``io``
-re-exports both. wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
+"""Write audio files atomically, whole (``save``) or block by block (``StreamWriter``).
+wav/flac/ogg/mp3 go through libsndfile, m4a/wma through an ffmpeg pipe.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import soundfile as sf
 
 from .. import options
 from ..errors import AudioError
-from ..files import new_temporary, write_problem
+from ..files import PathLike, new_temporary, write_problem
 from ..vocab import BIT_DEPTHS as SUBTYPES
 from ..vocab import CODECS
 from . import ffmpeg_tools as ffmpeg
@@ -24,7 +24,6 @@ from . import ffmpeg_tools as ffmpeg
 # The clipping warning keeps the logger name it had in io.py, so existing log settings still apply.
 logger = logging.getLogger(f"{__package__}.io")
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 # codec -> (libsndfile format, subtype of the lossy ones; wav/flac take the caller's subtype)
 _SOUNDFILE_FORMATS = {
@@ -331,7 +330,6 @@ def save(
     Values outside [-1, 1] are clipped except in FLOAT wav, with a logged count.
     """
     waveform = np.asarray(waveform)
-    if waveform.ndim == 1:
-        waveform = waveform[:, None]
-    with StreamWriter(path, sample_rate, waveform.shape[1], codec, bitrate, subtype) as writer:
+    n_channels = 1 if waveform.ndim == 1 else waveform.shape[1]  # write() takes (n,) as mono
+    with StreamWriter(path, sample_rate, n_channels, codec, bitrate, subtype) as writer:
         writer.write(waveform)

@@ -210,7 +210,6 @@ def _evaluate(args: argparse.Namespace, source, selected, sample: dict, settings
     if launch.launched:
         choice = ModelChoice(args.model, settings.mwf, args.device, settings.segment_frames)
         return evaluate_launched(choice, source, selected, args.output, launch, **keywords)
-    label += " (MWF)" if settings.mwf else ""
     logger.info("model: %s", label)
     return evaluate(
         Separator.from_settings(settings), selected, args.output, model=label,

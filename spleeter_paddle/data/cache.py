@@ -12,14 +12,14 @@ import re
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
 from ..errors import AudioError, ConfigurationError, DataError
-from ..files import is_within, write_atomic, write_problem
+from ..files import PathLike, is_within, write_atomic, write_problem
 from ..ownership import write_text
 from .cache_files import (
     cache_settings,
@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_MARGIN_S = 0.5
 
-PathLike = Union[str, Path]
-
 
 def chunk_starts(duration_s: float, chunk_duration_s: float, n_chunks: int) -> List[float]:
     """Spleeter's ``n_chunks`` chunk starts (seconds), in order: evenly spaced with 0.5 s
@@ -57,10 +55,8 @@ def _warn_repeated_chunks(durations_s: List[float], settings: Dict[str, Any]) ->
     """One warning, before any work, when chunks mostly repeat audio: more than half a chunk of
     overlap with the previous chunk of the song (``n_chunks_per_song`` too high for the songs)."""
     n_chunks, chunk_s = settings["n_chunks_per_song"], settings["chunk_duration"]
-    n_repeated = 0
-    for duration_s in durations_s:
-        starts = chunk_starts(duration_s, chunk_s, n_chunks)
-        n_repeated += sum(1 for a, b in zip(starts, starts[1:]) if b - a < chunk_s / 2)
+    songs = [chunk_starts(duration_s, chunk_s, n_chunks) for duration_s in durations_s]
+    n_repeated = sum(b - a < chunk_s / 2 for starts in songs for a, b in zip(starts, starts[1:]))
     if n_repeated:
         logger.warning(
             "n_chunks_per_song = %d: %d of %d chunks overlap the previous chunk of their song by "
@@ -105,50 +101,46 @@ def _encode(magnitudes: np.ndarray, dtype: str) -> Tuple[np.ndarray, Dict[str, A
     return np.stack(blocks), {"db_min": list(db_min), "db_max": list(db_max)}
 
 
-def _write_chunks(job: Dict[str, Any], stream: Any) -> Tuple[List[Dict], List[Dict]]:
-    """Write each distinct chunk start once; one entry per configured chunk (Spleeter's K)."""
+def _write_chunks(job: Dict[str, Any], path: Path, chunks: List[Dict], skipped: List[Dict]) -> None:
+    """Write each distinct chunk start of the song once into ``path``; each configured chunk
+    (Spleeter's K) is an entry of ``chunks``, or of ``skipped`` where it holds no audio."""
     settings = job["settings"]
     starts = chunk_starts(
         job["duration"], settings["chunk_duration"], settings["n_chunks_per_song"]
     )
     stored: Dict[float, Optional[Dict[str, Any]]] = {}
-    chunks, skipped, offset = [], [], 0
-    for start_s in starts:
-        if start_s not in stored:
-            magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
-            stored[start_s] = None
-            if magnitudes.shape[2]:
-                block, fields = _encode(magnitudes, settings["dtype"])
-                stream.write(np.ascontiguousarray(block).tobytes())
-                stored[start_s] = {"start_s": start_s, "offset": offset, **fields}
-                stored[start_s]["n_frames"] = int(magnitudes.shape[2])
-                offset += block.size
-        if stored[start_s] is None:
-            skipped.append({"start_s": start_s, "reason": "no audio at this offset"})
-        else:
-            chunks.append(dict(stored[start_s]))
-    return chunks, skipped
+    offset = 0
+    with open(path, "wb") as stream:
+        for start_s in starts:
+            if start_s not in stored:
+                magnitudes = _chunk_magnitudes(job["paths"], start_s, settings)
+                stored[start_s] = None
+                if magnitudes.shape[2]:
+                    block, fields = _encode(magnitudes, settings["dtype"])
+                    stream.write(np.ascontiguousarray(block).tobytes())
+                    stored[start_s] = {"start_s": start_s, "offset": offset, **fields}
+                    stored[start_s]["n_frames"] = int(magnitudes.shape[2])
+                    offset += block.size
+            if stored[start_s] is None:
+                skipped.append({"start_s": start_s, "reason": "no audio at this offset"})
+            else:
+                chunks.append(dict(stored[start_s]))
+    if not chunks:
+        raise DataError("no audio in any chunk")
 
 
 def _cache_song(job: Dict[str, Any]) -> Dict[str, Any]:
     """Worker: compute and write one song; returns its entry or ``{"error": reason}``."""
     directory = Path(job["directory"])
     data_path = directory / f"{job['id']}.bin"
-    written: List[Tuple[List[Dict], List[Dict]]] = []
-
-    def write(temporary: Path) -> None:
-        with open(temporary, "wb") as stream:
-            written.append(_write_chunks(job, stream))
-        if not written[0][0]:
-            raise DataError("no audio in any chunk")
-
+    chunks: List[Dict] = []
+    skipped: List[Dict] = []
     try:
         sources = fingerprint_sources(job["paths"])  # before reading: a change meanwhile shows
-        write_atomic(data_path, write, suffix=".bin")
+        write_atomic(data_path, lambda path: _write_chunks(job, path, chunks, skipped), ".bin")
     except (AudioError, DataError, ValueError, OSError) as error:
         problem = write_problem(error) if isinstance(error, OSError) else None
         return {"song": job["song"], "error": f"{data_path}: {problem}" if problem else str(error)}
-    chunks, skipped = written[0]
     entry = {"id": job["id"], "song": job["song"], "file": data_path.name, "key": job["key"]}
     entry.update(chunks=chunks, skipped_chunks=skipped, sources=sources)
     entry.update(file_fingerprint(data_path))
@@ -235,10 +227,9 @@ def build_cache(
         _warn_repeated_chunks([row.duration_s for row in rows], settings)
         jobs, entries, order = [], {}, []
         for row in rows:
-            name = row.song
             job = {
-                "song": name,
-                "id": _song_id(name, row.paths),
+                "song": row.song,
+                "id": _song_id(row.song, row.paths),
                 "paths": [str(data_dir / path) for path in row.paths],
                 "duration": row.duration_s,
                 "settings": settings,
@@ -250,12 +241,12 @@ def build_cache(
             order.append(job["id"])
             missing = next(filter(None, map(source_problem, job["paths"])), None)
             if missing is not None:
-                report.skipped.append((name, missing))
+                report.skipped.append((row.song, missing))
                 continue
             previous = _reusable(job, songs_dir, report)
             if previous is not None:
                 entries[job["id"]] = previous
-                report.reused.append(name)
+                report.reused.append(row.song)
                 continue
             jobs.append(job)
         workers = min(4, os.cpu_count() or 1) if workers is None else max(1, workers)
@@ -324,18 +315,16 @@ def process_data(
     """Build the training and validation caches the configuration names (``training_cache``,
     ``validation_cache``) from its manifests (``train_csv``, ``validation_csv``)."""
     options = dict(data_dir=data_dir, dtype=dtype, workers=workers, show_progress=show_progress)
-    rows = []
-    for manifest in (params["train_csv"], params["validation_csv"]):
-        if Path(manifest).is_file():
-            rows += manifest_rows(manifest, params)[0]
+    manifests = [Path(params["train_csv"]), validation_csv := Path(params["validation_csv"])]
+    found = [manifest_rows(path, params) if path.is_file() else ([], []) for path in manifests]
+    rows = [row for listed, _ in found for row in listed]
     for cache_dir in (params["training_cache"], params["validation_cache"]):
         check_cache_folder(cache_dir)  # before any song is computed
         refuse_cache_in_inputs(cache_dir, data_dir, rows)
     reports = {
         "training": build_cache(params, params["train_csv"], params["training_cache"], **options)
     }
-    validation_csv = Path(params["validation_csv"])
-    if validation_csv.is_file() and any(manifest_rows(validation_csv, params)):
+    if any(found[1]):  # the validation manifest lists a song (or a bad line)
         reports["validation"] = build_cache(
             params, validation_csv, params["validation_cache"], validation=True, **options
         )

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
-from ..files import file_sha256
+from ..files import PathLike, file_sha256
 from ..options import checked, choice
 from ..ownership import check_replaceable, held_folders
 from .sources import stale_source
@@ -33,7 +33,6 @@ VALIDATION_CHUNK_DURATION_S = 12.0  # Spleeter's validation set: the central 12 
 DB_RANGE = 100.0
 UINT8_SCALE = 255.9999
 MAGNITUDE_FLOOR = 1e-9
-PathLike = Union[str, Path]
 # How every index.json this module writes begins (json.dumps of {"settings": {"format": ...}}):
 # a damaged index is still recognised as ours by it, and may be rewritten.
 INDEX_SIGNATURE = b'{"settings": {"format": '
@@ -57,9 +56,10 @@ def entry_problem(entry: Dict[str, Any], songs_dir: Path, checksum: bool = True)
 
 
 def read_entry(path: Path) -> Optional[Dict[str, Any]]:
-    """A song's entry (``songs/<id>.json``), or None when missing, unreadable or not an object."""
+    """A JSON object file (a song's entry ``songs/<id>.json``, a song's conversion record), or
+    None when missing, not a regular file, unreadable or not an object."""
     try:
-        entry = json.loads(path.read_text())
+        entry = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) else None
@@ -289,8 +289,7 @@ class SpectrogramCache:
         out = np.zeros((len(selected), shape[1], n_frames, n_bins), dtype=np.float32)
         for position, instrument in enumerate(selected):
             coded = block[instrument, :, start_frame:stop, :n_bins]
-            if chunk.tables is None:
-                out[position, :, :available] = coded
-            else:
-                out[position, :, :available] = chunk.tables[instrument][coded]
+            out[position, :, :available] = (
+                coded if chunk.tables is None else chunk.tables[instrument][coded]
+            )
         return out

@@ -1,9 +1,6 @@
-"""``paddle.io`` datasets over a ``process_data`` cache: synchronised random T-frame crops.
-
-Every item is ``(mix [C, T, F], targets [N, C, T, F])`` float32 magnitudes, N instruments in
-``instrument_list`` order. Crops are drawn from ``(seed, epoch, index)``, so they do not depend
-on the worker that loads them. Augmentation is off by default, as in Spleeter.
-"""
+"""``paddle.io`` datasets over a ``process_data`` cache: items ``(mix [C, T, F], targets
+[N, C, T, F])`` float32 magnitudes (``instrument_list`` order), synchronised T-frame crops drawn
+from ``(seed, epoch, index)``, so that they do not depend on the worker that loads them."""
 
 from __future__ import annotations
 
@@ -33,7 +30,6 @@ class CacheDataset(paddle.io.Dataset):
         self.cache, self.T, self.F = cache, params["T"], params["F"]
         names = [params["mix_name"], *params["instrument_list"]]
         self.columns = [cache.instruments.index(name) for name in names]
-        self.items = list(range(len(cache.chunks)))
         short = sum(chunk.n_frames < self.T for chunk in cache.chunks)
         if short:
             logger.info(
@@ -42,7 +38,7 @@ class CacheDataset(paddle.io.Dataset):
             )  # fmt: skip
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.cache.chunks)
 
 
 class TrainingDataset(CacheDataset):
@@ -70,15 +66,14 @@ class TrainingDataset(CacheDataset):
                 f"unknown augmentation {', '.join(unknown)}; use {', '.join(AUGMENTATIONS)}"
             )
         self.augmentation = tuple(augmentation)
-        if not self.items:
+        if not cache.chunks:
             raise DataError(f"{cache.directory}: the cache holds no chunk")
 
     def set_epoch(self, epoch: int) -> None:
         """Crops depend on the epoch: call before iterating a new epoch."""
         self.epoch = epoch
 
-    def _crop(self, rng: np.random.Generator, item: int, columns: Sequence[int]) -> np.ndarray:
-        chunk = self.items[item]
+    def _crop(self, rng: np.random.Generator, chunk: int, columns: Sequence[int]) -> np.ndarray:
         start = int(rng.integers(0, max(self.cache.chunks[chunk].n_frames - self.T, 0) + 1))
         return self.cache.read(chunk, start, self.T, self.F, columns)
 
@@ -87,7 +82,7 @@ class TrainingDataset(CacheDataset):
         if "remix" in self.augmentation:
             sources = [self._crop(rng, index, self.columns[1:2])[0]]
             for column in self.columns[2:]:
-                other = int(rng.integers(0, len(self.items)))
+                other = int(rng.integers(0, len(self)))
                 sources.append(self._crop(rng, other, [column])[0])
             targets = np.stack(sources)
             if "gain" in self.augmentation:
@@ -107,8 +102,7 @@ class ValidationDataset(CacheDataset):
     """The central T frames of each cached validation chunk (Spleeter's validation set; shorter
     chunks are zero-padded)."""
 
-    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
-        chunk = self.items[index]
+    def __getitem__(self, chunk: int) -> Tuple[np.ndarray, np.ndarray]:
         start = int(max(self.cache.chunks[chunk].n_frames / 2 - self.T / 2, 0))
         spectra = self.cache.read(chunk, start, self.T, self.F, self.columns)
         return spectra[0], spectra[1:]

@@ -1,9 +1,6 @@
-"""Batches of a map-style dataset, loaded in this process or in worker processes.
-
-Unlike ``paddle.io.DataLoader`` (whose single-process reader thread hangs on an error, and whose
-workers print tracebacks), any failure while loading -- an exception in ``__getitem__`` or a
-worker that dies -- ends the iteration with one :class:`DataError` naming the item.
-"""
+"""Batches of a map-style dataset, loaded here or in worker processes. Unlike ``paddle.io``'s
+DataLoader (its reader thread hangs on an error, its workers print tracebacks), any failure while
+loading (``__getitem__`` raising, a worker dying) ends the iteration with one :class:`DataError`."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -44,12 +42,9 @@ def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
     for index in indices:
         try:
             items.append(dataset[int(index)])
-        except SpleeterError as error:
-            raise DataError(f"loading training item {index}: {error}") from None
         except Exception as error:  # any reader failure becomes one line
-            raise DataError(
-                f"loading training item {index}: {type(error).__name__}: {error}"
-            ) from None
+            kind = "" if isinstance(error, SpleeterError) else f"{type(error).__name__}: "
+            raise DataError(f"loading training item {index}: {kind}{error}") from None
     return tuple(np.stack(field) for field in zip(*items))
 
 
@@ -59,13 +54,11 @@ def _start_worker(dataset: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
 
 
-def _worker_batch(epoch: Any, indices: List[int]) -> Tuple[str, Any]:
-    try:
-        if epoch is not None:
-            _dataset.set_epoch(epoch)
-        return "ok", _to_shared(fetch_batch(_dataset, indices))
-    except DataError as error:
-        return "error", str(error)
+def _worker_batch(epoch: Any, indices: List[int]) -> Tuple[str, List[Tuple]]:
+    """A batch in shared memory (its DataError comes back through the future as it is)."""
+    if epoch is not None:
+        _dataset.set_epoch(epoch)
+    return _to_shared(fetch_batch(_dataset, indices))
 
 
 def _to_shared(arrays: Tuple[np.ndarray, ...]) -> Tuple[str, List[Tuple]]:
@@ -122,25 +115,16 @@ class BatchLoader:
         self.timeout_s = timeout_s  # longest wait for one batch from a worker
         self._pool: Optional[ProcessPoolExecutor] = None
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (``kill``: kill them, not waiting for a stuck one)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()) if kill else []:
+                process.kill()
+            pool.shutdown(wait=not kill, cancel_futures=True)
 
     def __del__(self) -> None:
         self.close()
-
-    def _abandon(self) -> None:
-        """Stop the workers without waiting for a stuck one (kill them)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Tuple[Any, ...]]:
         from ..runtime import paddle
@@ -160,15 +144,12 @@ class BatchLoader:
         sampler = iter(self.batch_sampler)
         try:
             while True:
-                while len(pending) < self.num_workers * PREFETCH:
-                    indices = next(sampler, None)
-                    if indices is None:
-                        break
+                for indices in islice(sampler, self.num_workers * PREFETCH - len(pending)):
                     pending.append(pool.submit(_worker_batch, epoch, list(indices)))
                 if not pending:
                     return
                 try:
-                    status, value = pending.popleft().result(timeout=self.timeout_s)
+                    value = pending.popleft().result(timeout=self.timeout_s)
                 except BrokenProcessPool:
                     self._pool = None
                     raise DataError(
@@ -176,13 +157,11 @@ class BatchLoader:
                         "try --num-workers 0"
                     ) from None
                 except FuturesTimeout:  # a stuck worker (a stalled disk, a lock): never hang
-                    self._abandon()
+                    self.close(kill=True)
                     raise DataError(
                         f"a data loader worker gave no batch in {self.timeout_s:g} s (stuck?); "
                         "try --num-workers 0"
                     ) from None
-                if status == "error":
-                    raise DataError(value)
                 yield _from_shared(*value)
         finally:
             _discard(pending)
@@ -194,8 +173,7 @@ def _discard(pending: Any) -> None:
         if future.cancel():
             continue
         try:
-            status, value = future.result(timeout=60)
-        except Exception:  # a broken pool: nothing to free
+            value = future.result(timeout=60)
+        except Exception:  # a failed batch or a broken pool: nothing to free
             continue
-        if status == "ok":
-            _from_shared(*value)
+        _from_shared(*value)

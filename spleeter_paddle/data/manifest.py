@@ -76,19 +76,17 @@ class ManifestReport:
     def summary_lines(self) -> List[str]:
         """Human-readable statistics like the seed README (count, min/max/mean length)."""
         lines = []
-        for name, songs in self.manifests.items():
-            where = f" -> {self.paths[name]}" if name in self.paths else ""
-            if not songs:
-                lines.append(f"{name}: 0 songs{where}")
-                continue
-            samples = np.array([song.n_samples for song in songs], dtype=np.float64)
-            seconds = np.array([song.duration_s for song in songs])
-            lines.append(
-                f"{name}: {len(songs)} songs{where}; length in samples min {int(samples.min())}, "
-                f"max {int(samples.max())}, mean {samples.mean():.3f}; in seconds min "
-                f"{seconds.min():.2f}, max {seconds.max():.2f}, mean {seconds.mean():.2f}, "
-                f"total {seconds.sum() / 60:.1f} min"
-            )
+        for name, songs in self.manifests.items():  # build_manifests sets both for each name
+            lines.append(f"{name}: {len(songs)} songs -> {self.paths[name]}")
+            if songs:
+                samples = np.array([song.n_samples for song in songs], dtype=np.float64)
+                seconds = np.array([song.duration_s for song in songs])
+                lines[-1] += (
+                    f"; length in samples min {int(samples.min())}, max {int(samples.max())}, "
+                    f"mean {samples.mean():.3f}; in seconds min {seconds.min():.2f}, max "
+                    f"{seconds.max():.2f}, mean {seconds.mean():.2f}, total "
+                    f"{seconds.sum() / 60:.1f} min"
+                )
         lines.append(f"skipped: {len(self.skipped)} songs")
         lines.extend(f"  skipped {song}: {reason}" for song, reason in self.skipped)
         return lines
@@ -123,30 +121,21 @@ def discover_songs(dataset_dir: Union[str, Path]) -> List[Song]:
     return songs
 
 
-def check_song(
-    song: Song, dataset_dir: Path, stems: Sequence[str], params: Dict
-) -> Tuple[Optional[SongInfo], Optional[str]]:
-    """Check one song against the configuration; returns ``(info, None)`` or ``(None, reason)``."""
-    paths: Dict[str, Path] = {}
+def check_song(song: Song, dataset_dir: Path, stems: Sequence[str], params: Dict) -> SongInfo:
+    """One song checked against the configuration; DataError saying why it is not usable."""
+    paths: Dict[str, Optional[Path]] = {}
     for stem in ["mixture", *stems]:
-        try:
-            path = stem_file(song.directory, stem)
-        except DataError as error:
-            return None, str(error)
-        if path is None:
+        paths[stem] = stem_file(song.directory, stem)
+        if paths[stem] is None:
             names = "/".join(name + ".wav" for name in stem_names(stem))
-            return None, f"missing stem '{stem}' (no {names} in {song.directory})"
-        paths[stem] = path
+            raise DataError(f"missing stem '{stem}' (no {names} in {song.directory})")
     # Songs shorter than T frames are kept: their chunks are zero-padded to T when loaded (the
     # loss is zero on the padding); a song without one full STFT frame has nothing to learn.
-    try:
-        n_samples, sample_rate = probe_song(
-            paths.values(), params["frame_length"], params["sample_rate"], decode=True
-        )
-    except DataError as error:
-        return None, str(error)
+    n_samples, sample_rate = probe_song(
+        paths.values(), params["frame_length"], params["sample_rate"], decode=True
+    )
     relative = {stem: os.path.relpath(path, dataset_dir) for stem, path in paths.items()}
-    return SongInfo(song.name, song.split, relative, n_samples, sample_rate), None
+    return SongInfo(song.name, song.split, relative, n_samples, sample_rate)
 
 
 def split_validation(
@@ -194,13 +183,12 @@ def build_manifests(
     checked: Dict[str, List[SongInfo]] = {"train": [], "validation": [], "test": []}
     songs = discover_songs(dataset_dir)
     for song in tqdm(songs, desc="checking songs", unit="song", disable=not show_progress):
-        info, reason = check_song(song, dataset_dir, instruments, params)
-        if info is None:
+        try:
+            checked[song.split].append(check_song(song, dataset_dir, instruments, params))
+        except DataError as error:
             label = f"{song.split}/{song.name}"
-            logger.error("ERROR %s: %s", label, reason)
-            report.skipped.append((label, reason))
-        else:
-            checked[song.split].append(info)
+            logger.error("ERROR %s: %s", label, error)
+            report.skipped.append((label, str(error)))
     if not checked["validation"]:
         checked["train"], checked["validation"] = split_validation(
             checked["train"], validation_fraction, seed

@@ -53,12 +53,9 @@ def _foreign_manifest(path: Path) -> Optional[str]:
             header = stream.readline().strip()
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
-    *paths, duration, rate, count = (
-        header.split(",") if header.count(",") >= 3 else ["", "", "", ""]
-    )
-    ours = [duration, rate, count] == ["duration", "sample_rate", "n_samples"] and all(
-        column.endswith("_path") for column in paths
-    )
+    columns = header.split(",")
+    ours = len(columns) > 3 and columns[-3:] == ["duration", "sample_rate", "n_samples"]
+    ours = ours and all(column.endswith("_path") for column in columns[:-3])
     return None if ours else "exists and was not written by preprocess"
 
 
@@ -85,52 +82,39 @@ class ManifestRow:
 DURATION_TOLERANCE_S = 1e-3
 
 
-class _RowError(ValueError):
-    def __init__(self, song: str, problem: str):
-        super().__init__(problem)
-        self.song = song
-
-
-def _positive(text: Optional[str], name: str, whole: bool, fail) -> float:
+def _positive(text: Optional[str], name: str, whole: bool) -> float:
     try:
         value = float(text) if not whole else int(text)
     except (TypeError, ValueError):
         kind = "a whole number" if whole else "a number"
-        fail(f"{name} {text!r} is not {kind}")
+        raise ValueError(f"{name} {text!r} is not {kind}") from None
     if not math.isfinite(value) or value <= 0:
-        fail(f"{name} {text!r} must be finite and > 0")
+        raise ValueError(f"{name} {text!r} must be finite and > 0")
     return value
 
 
 def _check_row(
-    record: Mapping[Optional[str], Optional[str]], columns: Sequence[str], path: Path, line: int
+    record: Mapping[Optional[str], Optional[str]], columns: Sequence[str], song: str, line: int
 ) -> ManifestRow:
-    """One CSV record -> :class:`ManifestRow`; :class:`_RowError` naming the bad field."""
-    mix = record.get(columns[0]) or ""
-    song = Path(mix).parent.name or mix or f"line {line}"
-
-    def fail(problem: str):
-        raise _RowError(song, f"manifest {path} line {line}: {problem}")
-
+    """One CSV record of ``song`` -> :class:`ManifestRow`; ValueError naming the bad field."""
     if record.get(None):
-        fail("more fields than the header names")
-    paths = []
+        raise ValueError("more fields than the header names")
     for column in columns:
         value = record.get(column)
         if not value or not value.strip():
-            fail(f"{column} is empty")
+            raise ValueError(f"{column} is empty")
         if "\0" in value:
-            fail(f"{column} holds a NUL character")
-        paths.append(value)
-    duration = _positive(record.get("duration"), "duration", False, fail)
-    whole = {}
-    for name in ("sample_rate", "n_samples"):
-        if name in record:
-            whole[name] = _positive(record[name], name, True, fail)
-    rate, count = whole.get("sample_rate"), whole.get("n_samples")
+            raise ValueError(f"{column} holds a NUL character")
+    duration = _positive(record.get("duration"), "duration", False)
+    rate, count = (
+        _positive(record[name], name, True) if name in record else None
+        for name in ("sample_rate", "n_samples")
+    )
     if rate and count and abs(count / rate - duration) > DURATION_TOLERANCE_S:
-        fail(f"duration {duration} s disagrees with n_samples / sample_rate ({count} / {rate})")
-    return ManifestRow(song, line, paths, duration)
+        raise ValueError(
+            f"duration {duration} s disagrees with n_samples / sample_rate ({count} / {rate})"
+        )
+    return ManifestRow(song, line, [record[column] for column in columns], duration)
 
 
 def manifest_rows(
@@ -161,16 +145,15 @@ def manifest_rows(
     problems: List[Tuple[str, str]] = []
     seen: Dict[Tuple[str, ...], int] = {}
     for line, record in records:
+        mix = record.get(columns[0]) or ""
+        song = Path(mix).parent.name or mix or f"line {line}"
         try:
-            row = _check_row(record, columns, path, line)
-        except _RowError as error:
-            problems.append((error.song, str(error)))
-            continue
-        first = seen.setdefault(tuple(row.paths), line)
-        if first != line:
-            problems.append(
-                (row.song, f"manifest {path} line {line}: the same song as line {first}")
-            )
+            row = _check_row(record, columns, song, line)
+            first = seen.setdefault(tuple(row.paths), line)
+            if first != line:
+                raise ValueError(f"the same song as line {first}")
+        except ValueError as error:
+            problems.append((song, f"manifest {path} line {line}: {error}"))
             continue
         rows.append(row)
     return rows, problems

@@ -8,9 +8,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -34,7 +33,6 @@ OUTPUT_STEMS = {
     "4": ("mixture", "vocals", "drums", "bass", "other"),
     "all": ("mixture", "vocals", "accompaniment", "drums", "bass", "other"),
 }
-SUBSETS = MUSDB_SUBSETS
 STEM_FILE = ".stem.mp4"
 PREVIEW_ROOT = Path("~/MUSDB18/MUSDB18-7").expanduser()
 TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb vocals of ..."
@@ -42,15 +40,24 @@ TAG_KIND = "musdb"  # outputs are tagged (``ownership``): "spleeter-paddle musdb
 
 @dataclass
 class SongPlan:
-    """One MUSDB song: its name, its source (folder or ``.stem.mp4``), every file in it (the
-    output-is-input check), ``source_files()`` -> ``{label: file}`` the outputs are made from,
-    and ``read()`` -> ``({source: (n, 2) float32}, sample_rate)``."""
+    """One MUSDB song: its name and its source, a MUSDB18-HQ folder (``is_wav``) or a
+    ``.stem.mp4``."""
 
     name: str
     source: Path
-    files: List[Path]
-    source_files: Callable[[], Dict[str, Path]]
-    read: Callable[[], Tuple[Dict[str, np.ndarray], int]]
+    is_wav: bool
+
+    def files(self) -> List[Path]:
+        """Every file of the source (the output-is-input check)."""
+        return [p for p in self.source.iterdir() if p.is_file()] if self.is_wav else [self.source]
+
+    def source_files(self) -> Dict[str, Path]:
+        """``{label: file}`` the outputs are made from."""
+        return _wav_song_files(self.source) if self.is_wav else {self.source.name: self.source}
+
+    def read(self) -> Tuple[Dict[str, np.ndarray], int]:
+        """``({source: (n, 2) float32}, sample_rate)``."""
+        return _read_wav_song(self.source) if self.is_wav else read_stem_file(self.source)
 
 
 @dataclass
@@ -85,7 +92,7 @@ def download_previews(root: Union[str, Path, None] = None) -> Path:
     return root
 
 
-def detect_is_wav(musdb_root: Path, subsets: Sequence[str] = SUBSETS) -> bool:
+def detect_is_wav(musdb_root: Path, subsets: Sequence[str] = MUSDB_SUBSETS) -> bool:
     """True for MUSDB18-HQ (song folders with WAV files), False for ``.stem.mp4`` files."""
     return not any(
         (musdb_root / s).is_dir() and any((musdb_root / s).glob("*.stem.mp4")) for s in subsets
@@ -103,16 +110,6 @@ def _wav_song_files(directory: Path) -> Dict[str, Path]:
     return files
 
 
-def _wav_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
-    """The song folders of a MUSDB18-HQ subset."""
-    plans = []
-    for folder in sorted(p for p in (musdb_root / subset).iterdir() if p.is_dir()):
-        files = [p for p in folder.iterdir() if p.is_file()]
-        listed, read = partial(_wav_song_files, folder), partial(_read_wav_song, folder)
-        plans.append(SongPlan(folder.name, folder, files, listed, read))
-    return plans
-
-
 def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     """Sources of a MUSDB18-HQ song folder: ``{name: (n, 2) float32}`` and the sample rate."""
     sources, probes = {}, {}
@@ -128,19 +125,16 @@ def _read_wav_song(directory: Path) -> Tuple[Dict[str, np.ndarray], int]:
     return sources, next(iter(probes.values()))[1]
 
 
-def _stem_song_plans(musdb_root: Path, subset: str) -> List[SongPlan]:
-    """The ``.stem.mp4`` files of a MUSDB18 subset, in musdb's order; ``read()`` decodes all
-    sources with ffmpeg. Each file is opened by its own song's ``read()`` (musdb's ``DB`` probes
-    every file when it lists them: one malformed file would stop the whole run)."""
-    import_musdb()  # a clear error now when musdb is missing
+def _song_plans(musdb_root: Path, subset: str, is_wav: bool) -> List[SongPlan]:
+    """The songs of a subset: its MUSDB18-HQ song folders, or its ``.stem.mp4`` files in
+    musdb's order, each opened by its own song's ``read()`` (musdb's ``DB`` probes every file
+    when it lists them: one malformed file would stop the whole run)."""
     folder = musdb_root / subset
-    names = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
-    plans = []
-    for name in (name for name in names if name.endswith(STEM_FILE)):
-        path = folder / name
-        listed, read = partial(dict, {name: path}), partial(read_stem_file, path)
-        plans.append(SongPlan(name[: -len(STEM_FILE)], path, [path], listed, read))
-    return plans
+    if is_wav:
+        return [SongPlan(p.name, p, True) for p in sorted(folder.iterdir()) if p.is_dir()]
+    import_musdb()  # a clear error now when musdb is missing
+    names = sorted(name for name in os.listdir(folder) if name.endswith(STEM_FILE))
+    return [SongPlan(name[: -len(STEM_FILE)], folder / name, False) for name in names]
 
 
 def read_stem_file(path: Path, mixture_only: bool = False) -> Tuple[Dict[str, np.ndarray], int]:
@@ -193,7 +187,7 @@ def _check_not_inputs(output_dir: Path, planned: Dict[str, List[SongPlan]], outp
         f"{subset}/{song.name}": [output_dir / subset / song.name / f"{s}.wav" for s in outputs]
         for subset, song in songs
     }
-    ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files], refuse)
+    ownership.check_not_inputs(paths, [path for _, song in songs for path in song.files()], refuse)
 
 
 def _song_stems(target: Path, outputs: Sequence[str], source: Path, overwrite: bool):
@@ -227,7 +221,7 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
     # Not made from the source's current version: an output missing, or not the bytes recorded.
     missing = [path for path in paths.values() if not os.path.isfile(path)]
     absent = f"{missing[0]} is missing" if missing else None
-    reason = change or absent or outputs_change(record, song.source, version, paths)
+    reason = change or absent or outputs_change(record, song.source, paths)
     if reason is None:
         if json.dumps(record) != recorded:  # same bytes with a new stat: record it
             write_record(target, song.source, version, fingerprints, paths)
@@ -236,13 +230,11 @@ def _convert_song(song: SongPlan, target: Path, outputs: Sequence[str], overwrit
         logger.info("%s: %s; converting the whole song again", target, reason)
     remove_record(target)
     sources, sample_rate = song.read()
+    sources["accompaniment"] = sources["drums"] + sources["bass"] + sources["other"]
     try:
         for stem, path in paths.items():
-            if stem == "accompaniment":  # MUSDB's accompaniment target
-                waveform = sources["drums"] + sources["bass"] + sources["other"]
-            else:
-                waveform = sources[stem]
-            _write_wav(path, waveform, sample_rate, ownership.stem_tag(TAG_KIND, stem, song.source))
+            tag = ownership.stem_tag(TAG_KIND, stem, song.source)
+            _write_wav(path, sources[stem], sample_rate, tag)
         write_record(target, song.source, version, fingerprints, paths)
     except (AudioError, OSError) as error:
         raise DataError(str(error)) from None
@@ -254,7 +246,7 @@ def convert_musdb(
     output_dir: Union[str, Path] = "dataset",
     is_wav: Optional[bool] = None,
     stems: str = "2",
-    subsets: Sequence[str] = SUBSETS,
+    subsets: Sequence[str] = MUSDB_SUBSETS,
     show_progress: bool = True,
     overwrite: bool = False,
 ) -> ConversionReport:
@@ -270,7 +262,7 @@ def convert_musdb(
 
     checked("stems", choice, stems, OUTPUT_STEMS, error=DataError)
     musdb_root, output_dir = Path(musdb_root).expanduser(), Path(output_dir)
-    unknown = [subset for subset in subsets if subset not in SUBSETS]
+    unknown = [subset for subset in subsets if subset not in MUSDB_SUBSETS]
     if unknown:
         raise ConfigurationError(f"subsets: no MUSDB18 subset {unknown[0]!r}; use train, test")
     if not any((musdb_root / subset).is_dir() for subset in subsets):
@@ -288,8 +280,7 @@ def convert_musdb(
         )
     is_wav = detect_is_wav(musdb_root) if is_wav is None else is_wav
     outputs = OUTPUT_STEMS[stems]
-    plans = _wav_song_plans if is_wav else _stem_song_plans
-    planned = {s: plans(musdb_root, s) for s in subsets if (musdb_root / s).is_dir()}
+    planned = {s: _song_plans(musdb_root, s, is_wav) for s in subsets if (musdb_root / s).is_dir()}
     _check_not_inputs(output_dir, planned, outputs)
     report = ConversionReport()
     for subset, songs in planned.items():

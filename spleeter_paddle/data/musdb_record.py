@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ..errors import DataError
 from ..files import write_text_atomic
 from ..ownership import check_replaceable
+from .cache_files import read_entry
 from .sources import changed_source, fingerprint_sources
 
 RECORD_NAME = ".spleeter-paddle-musdb.json"
@@ -33,11 +34,8 @@ def read_record(target: Path, overwrite: bool) -> Optional[Dict[str, Any]]:
     """The song folder's record, None when absent. DataError for a file there that is not a
     record of this tool (kept unless ``overwrite``, where it is ignored and replaced)."""
     path = target / RECORD_NAME
-    try:
-        record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, ValueError):
-        record = None
-    if isinstance(record, dict) and record.get("tool") == RECORD_TOOL:
+    record = read_entry(path)
+    if record is not None and record.get("tool") == RECORD_TOOL:
         return record
     what = "exists and is not a record written by download-musdb"
     remedy = "use --overwrite to replace it, or another -o/--output"
@@ -74,15 +72,13 @@ def current_source(
 
 
 def outputs_change(
-    record: Optional[Dict[str, Any]], source: Path, version: str, outputs: Mapping[str, Path]
+    record: Optional[Dict[str, Any]], source: Path, outputs: Mapping[str, Path]
 ) -> Optional[str]:
-    """Why the ``outputs`` (``{stem: path}``) are not all the ones recorded from this source
-    version with the bytes they were written with (missing, rewritten, never recorded), else
-    None. Outputs whose stat changed but whose bytes did not are updated in the record."""
+    """Why the ``outputs`` (``{stem: path}``) of a current record (:func:`current_source`) are
+    not all the bytes written (missing, rewritten, never recorded), else None. Outputs whose
+    stat changed but whose bytes did not are updated in the record."""
     if not _of_source(record, source):
         return "it has no record of its source (converted by an older version, or never)"
-    if record.get("version") != version:
-        return f"{source} changed since it was converted"
     written = record.get("outputs")
     for stem, path in outputs.items():
         entry = written.get(stem) if isinstance(written, dict) else None

@@ -51,45 +51,39 @@ def changed_source(recorded: Any, paths: Sequence[str]) -> Optional[str]:
         source.get("path") if isinstance(source, dict) else None for source in recorded
     ] != list(paths):
         return "the cache does not record its source files (made by an older version)"
-    for source in recorded:
-        path = source["path"]
-        try:
-            identity = stat_identity(path)
-        except OSError:
-            return f"{path} is missing"
-        change = _content_change(source, identity, path)
-        if change is not None:
-            return change
-        source.update(identity)
-    return None
+    return _first_change(recorded, missing=True)
 
 
 def stale_source(recorded: Any) -> Optional[str]:
     """Why a cached song no longer matches a source file that is still there (other bytes),
     else None. Sources that are gone are not checked: the cache holds what they were."""
-    for source in recorded if isinstance(recorded, list) else []:
-        path = source.get("path") if isinstance(source, dict) else None
-        if not isinstance(path, str) or not os.path.isfile(path):
-            continue
+    listed = recorded if isinstance(recorded, list) else []
+    present = [s for s in listed if isinstance(s, dict) and isinstance(s.get("path"), str)]
+    present = [source for source in present if os.path.isfile(source["path"])]
+    return _first_change(present, missing=False)
+
+
+def _first_change(sources: List[Dict[str, Any]], missing: bool) -> Optional[str]:
+    """Why the first of ``sources`` may not hold the bytes recorded in it, else None: a file
+    with the same stat identity (every field of :data:`IDENTITY_FIELDS`; a record without one is
+    hashed) or the same size and sha256 matches, and its record takes its new stat. A file gone
+    is a change with ``missing``, else skipped. The one rule of :func:`changed_source` and
+    :func:`stale_source`."""
+    for source in sources:
+        path = source["path"]
         try:
             identity = stat_identity(path)
-        except OSError:  # removed meanwhile: gone sources are not checked
+        except OSError:
+            if missing:
+                return f"{path} is missing"
             continue
-        change = _content_change(source, identity, path)
-        if change is not None:
-            return change
+        if any(source.get(name) != identity[name] for name in IDENTITY_FIELDS):
+            try:
+                size, digest = source.get("size"), source.get("sha256")
+                same = identity["size"] == size and file_sha256(path) == digest
+            except OSError as error:
+                return f"{path} cannot be read ({error.strerror or error})"
+            if not same:
+                return f"{path} changed since it was cached"
+        source.update(identity)
     return None
-
-
-def _content_change(source: Dict[str, Any], identity: Dict[str, int], path: str) -> Optional[str]:
-    """Why ``path`` (now ``identity``) may not hold the bytes recorded in ``source``, else None:
-    the same stat identity (every field of :data:`IDENTITY_FIELDS`; a record without one is
-    hashed) or the same size and sha256 match. The one rule of :func:`changed_source` and
-    :func:`stale_source`."""
-    if all(source.get(name) == identity[name] for name in IDENTITY_FIELDS):
-        return None
-    try:
-        same = identity["size"] == source.get("size") and file_sha256(path) == source.get("sha256")
-    except OSError as error:
-        return f"{path} cannot be read ({error.strerror or error})"
-    return None if same else f"{path} changed since it was cached"

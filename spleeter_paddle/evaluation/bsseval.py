@@ -69,65 +69,53 @@ def evaluate(
     references are ill-conditioned), or by ours unless ill-conditioned (None, the default).
     """
     with one_blas_thread():
-        return _evaluate(
-            references, estimates, win, hop, padding, filters_len, workers, windows, exact
+        references = np.asarray(references, dtype=np.float64)
+        estimates = np.asarray(estimates, dtype=np.float64)
+        if padding and estimates.shape[1] != references.shape[1]:
+            estimates = _pad_or_truncate(estimates, references.shape[1])
+        _check_shapes(references, estimates)
+        workers = workers or os.cpu_count() or 1
+        n_sources, n_samples, n_channels = references.shape
+        starts, length = frames(n_samples, win, hop)
+        if windows is not None:
+            starts = starts[np.asarray(windows, dtype=np.int64)]
+        # (n_sources * n_channels, n_samples): one row per source channel, source-major
+        ref_rows = references.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
+        est_rows = estimates.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
+        # museval's silence: a source's channel sum is 0 (refused over the track, NaN per window)
+        silent = np.zeros(len(starts), dtype=bool)
+        for name, rows in (("reference", ref_rows), ("estimated", est_rows)):
+            nonzero = rows.reshape(n_sources, n_channels, n_samples).sum(axis=1) != 0
+            _refuse_silent(nonzero, name)
+            silent |= _silent_windows(nonzero, starts, length)
+        filters, own_filters = distortion_filters(
+            ref_rows, est_rows, n_channels, filters_len, workers, exact
         )
 
+        # outputs (source, channel) through all references, then through their own source's only
+        n_rows = n_sources * n_channels
+        both = np.zeros((2 * n_rows, n_rows, filters_len))
+        both[:n_rows] = filters
+        for out in range(n_rows):
+            first = out - out % n_channels
+            both[n_rows + out, first : first + n_channels] = own_filters[out]
+        n_fft = scipy.fft.next_fast_len(length + filters_len - 1, real=True)
+        spectra = scipy.fft.rfft(both, n=n_fft, axis=-1, workers=workers).transpose(2, 0, 1)
+        spectra = np.ascontiguousarray(spectra)  # (n_bins, 2 n_rows, n_rows)
+        tasks = [
+            starts[i : i + _WINDOWS_PER_TASK] for i in range(0, len(starts), _WINDOWS_PER_TASK)
+        ]
 
-def _evaluate(
-    references: np.ndarray,
-    estimates: np.ndarray,
-    win: int,
-    hop: int,
-    padding: bool,
-    filters_len: int,
-    workers: Optional[int],
-    windows: Optional[Sequence[int]],
-    exact: Optional[bool],
-) -> Metrics:
-    references = np.asarray(references, dtype=np.float64)
-    estimates = np.asarray(estimates, dtype=np.float64)
-    if padding and estimates.shape[1] != references.shape[1]:
-        estimates = _pad_or_truncate(estimates, references.shape[1])
-    _check_shapes(references, estimates)
-    workers = workers or os.cpu_count() or 1
-    n_sources, n_samples, n_channels = references.shape
-    starts, length = frames(n_samples, win, hop)
-    if windows is not None:
-        starts = starts[np.asarray(windows, dtype=np.int64)]
-    # (n_sources * n_channels, n_samples): one row per source channel, source-major
-    ref_rows = references.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
-    est_rows = estimates.transpose(0, 2, 1).reshape(n_sources * n_channels, n_samples)
-    # museval's silence: a source whose channels sum to 0 (refused over the track, NaN per window)
-    silent = np.zeros(len(starts), dtype=bool)
-    for name, rows in (("reference", ref_rows), ("estimated", est_rows)):
-        nonzero = rows.reshape(n_sources, n_channels, n_samples).sum(axis=1) != 0
-        _refuse_silent(nonzero, name)
-        silent |= _silent_windows(nonzero, starts, length)
-    filters, own_filters = distortion_filters(
-        ref_rows, est_rows, n_channels, filters_len, workers, exact
-    )
+        def score(task_starts: np.ndarray) -> np.ndarray:
+            return _score_windows(
+                ref_rows, est_rows, task_starts, length, n_channels, n_fft, spectra
+            )
 
-    # outputs (source, channel) through all references, then through their own source's only
-    n_rows = n_sources * n_channels
-    both = np.zeros((2 * n_rows, n_rows, filters_len))
-    both[:n_rows] = filters
-    for out in range(n_rows):
-        first = out - out % n_channels
-        both[n_rows + out, first : first + n_channels] = own_filters[out]
-    n_fft = scipy.fft.next_fast_len(length + filters_len - 1, real=True)
-    spectra = scipy.fft.rfft(both, n=n_fft, axis=-1, workers=workers).transpose(2, 0, 1)
-    spectra = np.ascontiguousarray(spectra)  # (n_bins, 2 n_rows, n_rows)
-    tasks = [starts[i : i + _WINDOWS_PER_TASK] for i in range(0, len(starts), _WINDOWS_PER_TASK)]
-
-    def score(task_starts: np.ndarray) -> np.ndarray:
-        return _score_windows(ref_rows, est_rows, task_starts, length, n_channels, n_fft, spectra)
-
-    with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(score, tasks))
-    values = np.concatenate(parts, axis=-1)  # (4, n_sources, n_windows)
-    values[:, :, silent] = np.nan
-    return values[0], values[1], values[2], values[3]
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(score, tasks))
+        values = np.concatenate(parts, axis=-1)  # (4, n_sources, n_windows)
+        values[:, :, silent] = np.nan
+        return values[0], values[1], values[2], values[3]
 
 
 def frames(n_samples: int, win: int, hop: int) -> Tuple[np.ndarray, int]:

@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
 
-from ..audio.io import resample
+from ..audio.io import resample, to_stereo
 from ..errors import DataError, SpleeterError
 from ..options import checked, choice, number, strict_bool, whole_number
 from ..vocab import METRICS_IMPLEMENTATIONS
@@ -156,6 +156,4 @@ def _estimate(separator: Any, name: str, value: Any, n_samples: int, rate: int) 
             f"{_name(separator)} returned NaN or infinite values for {name} (first at"
             f" {first / rate:.3f} s); not scoring them as numbers"
         )
-    if estimate.ndim == 1:
-        estimate = estimate[:, None]
-    return np.repeat(estimate, 2, axis=1) if estimate.shape[1] == 1 else estimate
+    return to_stereo(estimate)

@@ -41,9 +41,10 @@ class SongSource:
 
 @dataclasses.dataclass
 class ModelChoice:
-    """The separator each worker loads: ``model`` as ``evaluate -p`` takes it, and its options."""
+    """The separator each worker loads: ``descriptor`` as ``evaluate -p`` takes it, and its
+    options (:func:`~.models.model_settings`' own)."""
 
-    model: str = "latest"
+    descriptor: str = "latest"
     mwf: bool = False
     device: str = "auto"
     segment_frames: Optional[int] = None
@@ -68,9 +69,7 @@ def evaluate_launched(
     from ..pretrained.weights import pretrained_weights
     from ..separation.arguments import spleeter_setting
 
-    settings, label = model_settings(
-        choice.model, choice.mwf, choice.device, segment_frames=choice.segment_frames
-    )
+    settings, label = model_settings(**dataclasses.asdict(choice))
     params = settings.params
     weights = pretrained_weights(params, model_dir=settings.model_dir)  # provisioned once, here
     described = spleeter_setting(
@@ -80,7 +79,6 @@ def evaluate_launched(
         params["instrument_list"], tracks, output_dir, described, overwrite,
         metric_setting(1.0, 1.0, check_stability, metrics),
     )  # fmt: skip
-    label += " (MWF)" if settings.mwf else ""
     start = time.perf_counter()
     outcomes: Dict[str, Dict[str, Any]] = {}
     if run.todo:
@@ -91,9 +89,9 @@ def evaluate_launched(
             "output_dir": str(run.output_dir),
             "songs": [_song(track, run) for track in run.todo],
             "key": run.key,
-            "options": {
+            "options": {  # score_songs' own
                 "n_workers": n_workers,
-                "label": label,
+                "model": label,
                 "audio": audio,
                 "overwrite": overwrite,
             },
@@ -132,13 +130,10 @@ def run_job(job: Dict[str, Any]) -> int:
     with launched_shares(job) as (share, record):
         if not share:
             return 0
-        choice = ModelChoice(**job["choice"])
-        separator, _ = load_separator(
-            choice.model, mwf=choice.mwf, device=choice.device, segment_frames=choice.segment_frames
-        )
+        separator, _ = load_separator(**job["choice"])
         if normalized(separator_setting(separator)) != job["key"]["separator"]:
             raise DataError(
-                f"{choice.model}: the model loaded here is not the one the run was planned with"
+                f"{job['choice']['descriptor']}: the model loaded here is not the one the run was planned with"
                 " (its weights changed meanwhile?); nothing was scored, run the command again"
             )
         listed = {track.key: track for track in SongSource(**job["source"]).tracks()}
@@ -146,16 +141,9 @@ def run_job(job: Dict[str, Any]) -> int:
         for song in share:
             if song["name"] not in listed:
                 record({"name": song["name"], "outcome": "failed", "reason": "no longer listed"})
-        options = job["options"]
         run = EvaluationRun(
             Path(job["output_dir"]), list(separator.instruments), todo, job["key"],
             {song["name"]: song["targets"] for song in share}, todo, todo, [], {},
         )  # fmt: skip
-        score_songs(
-            separator, run, options["n_workers"], options["label"], options["audio"],
-            options["overwrite"], {"disable": True},
-            lambda key, outcome, reason: record(
-                {"name": key, "outcome": outcome, "reason": reason}
-            ),
-        )  # fmt: skip
+        score_songs(separator, run, progress={"disable": True}, record=record, **job["options"])
     return 0

@@ -50,11 +50,12 @@ def score_songs(
     audio: bool,
     overwrite: bool,
     progress: Dict[str, Any],
-    record: Optional[Callable[[str, str, Optional[str]], None]] = None,
+    record: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Separate the songs ``run`` has to do one by one here while workers score them; write
     each song's JSON (and, with ``audio``, its separated stems) with the metrics of ``run.key``;
-    ``record(song key, "scored" | "skipped" | "failed", reason)`` is told each song's outcome.
+    ``record({"name": song key, "outcome": "scored" | "skipped" | "failed", "reason": ...})``
+    is told each song's outcome.
 
     Returns ``({song key: reason} museval could not score, {song key: problem} failed)``.
     """
@@ -66,21 +67,21 @@ def score_songs(
     skipped: Dict[str, str] = {}
     failed: Dict[str, str] = {}
     bar = tqdm(unit="song", desc="evaluate", **progress)
-    record = record or (lambda key, outcome, reason: None)
+    record = record or (lambda outcome: None)
 
     def save(result: TrackResult) -> None:
         bar.update()
         track = by_key[result.key]
         if result.failed:
             fail_song(failed, track, result.failed)
-            record(track.key, "failed", result.failed)
         elif result.json_text is None:
             logger.warning("%s: not scored: %s", track.location, result.skipped)
             skipped[result.key] = result.skipped
-            record(track.key, "skipped", result.skipped)
         else:
             write_text(json_path(run.output_dir, track), result.json_text)
-            record(track.key, "scored", None)
+        outcome = "failed" if result.failed else "scored" if result.json_text else "skipped"
+        reason = result.failed or result.skipped or None
+        record({"name": track.key, "outcome": outcome, "reason": reason})
 
     # No more workers than songs: on a resumed run with nothing left, none are started.
     with bar, MetricsPool(min(n_workers, len(run.todo))) as pool:
@@ -93,7 +94,7 @@ def score_songs(
                 if audio:
                     write_estimates(run.output_dir, track, estimates, overwrite)
             except (SpleeterError, OSError, ValueError) as error:
-                save(TrackResult(track.key, None, 0.0, 0.0, failed=str(error)))
+                save(TrackResult(track.key, None, failed=str(error)))
                 continue
             separation_s = time.perf_counter() - began
             scored = {name: estimates[name] for name in run.plan[track.key]}

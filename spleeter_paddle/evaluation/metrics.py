@@ -52,14 +52,12 @@ def target_groups(targets: Sequence[str]) -> List[List[str]]:
 
 @dataclass
 class TrackResult:
-    """What a worker returns for one song: museval's JSON text and our timings (seconds), or
-    why museval cannot score it (``skipped``) or why the song is broken (``failed``; then
+    """What a worker returns for one song: museval's JSON text (with our timings in it), or why
+    museval cannot score it (``skipped``) or why the song is broken (``failed``; then
     ``json_text`` is None)."""
 
     key: str
     json_text: Optional[str]
-    separation_s: float
-    metrics_s: float
     skipped: str = ""
     failed: str = ""
 
@@ -92,7 +90,7 @@ def score_track(
     silent = [target for target, reference in references.items() if not np.any(reference)]
     if silent:
         reason = f"silent {', '.join(silent)} reference (museval needs non-silent references)"
-        return TrackResult(track.key, None, separation_s, time.perf_counter() - start, reason)
+        return TrackResult(track.key, None, reason)
     store = museval.TrackStore(track_name=track.name, win=win_s, hop=hop_s)
     infinite: Dict[str, Dict[str, int]] = {}
     stable: Dict[str, Dict[str, Dict[str, Any]]] = {}
@@ -133,7 +131,7 @@ def score_track(
         "metrics_finished_at": round(time.time(), 3),
         **(extra or {}),
     }
-    return TrackResult(track.key, store.json, separation_s, metrics_s)
+    return TrackResult(track.key, store.json)
 
 
 def check_lengths(
@@ -202,7 +200,7 @@ class MetricsPool:
             # imports overlap the first separation; their environment is read at start-up.
             with _worker_environment(self._threads):
                 for _ in range(n_workers):
-                    self._executor.submit(_warm_up)
+                    self._executor.submit(import_museval)
 
     def __enter__(self) -> MetricsPool:
         return self
@@ -242,10 +240,6 @@ class MetricsPool:
             self._done.append(_result(track, future.result))
 
 
-def _warm_up() -> None:
-    import_museval()
-
-
 def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
     """``get()``; a song's own failure becomes a failed result naming it (the run goes on), a
     dead worker process ends the run with one line."""
@@ -257,7 +251,7 @@ def _result(track: Track, get: Callable[[], TrackResult]) -> TrackResult:
             " from a script, call evaluate() under if __name__ == '__main__')"
         ) from error
     except SpleeterError as error:
-        return TrackResult(track.key, None, 0.0, 0.0, failed=str(error))
+        return TrackResult(track.key, None, failed=str(error))
     except Exception as error:
         problem = f"{track.location}: museval failed ({type(error).__name__}: {error})"
-        return TrackResult(track.key, None, 0.0, 0.0, failed=problem)
+        return TrackResult(track.key, None, failed=problem)

@@ -48,7 +48,7 @@ def model_settings(
     segment_frames: Optional[int] = None,
 ):
     """``(settings, label)``: the checked ``SeparatorSettings`` of ``descriptor`` (nothing is
-    loaded; ConfigurationError for a bad option) and a label for reports.
+    loaded; ConfigurationError for a bad option) and a label for reports (`` (MWF)`` if MWF).
 
     ``segment_frames``: separation segment length (default 512 as Spleeter's, never the
     training crop ``T`` of the model's config); ``mwf`` None: the configuration's ``MWF``.
@@ -59,7 +59,7 @@ def model_settings(
     settings = separator_settings(
         params, mwf=mwf, device=device, model_dir=directory, segment_frames=segment_frames
     )
-    return settings, label
+    return settings, label + (" (MWF)" if settings.mwf else "")
 
 
 def load_separator(
@@ -74,5 +74,5 @@ def load_separator(
     from ..separation.separator import Separator
 
     settings, label = model_settings(descriptor, mwf, device, home, segment_frames)
-    logger.info("model: %s%s", label, " (MWF)" if settings.mwf else "")
+    logger.info("model: %s", label)
     return Separator.from_settings(settings), label

@@ -133,10 +133,8 @@ def folder_tracks(root: Union[str, Path], subsets: Optional[Sequence[str]] = Non
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset directory not found")
-    tracks: List[Track] = []
     single = folder_track(root, DEFAULT_SUBSET)
-    if single is not None:
-        tracks.append(single)
+    tracks = [single] if single is not None else []
     tracks += songs_below(root, strict=single is None)
     if not tracks and any(root.glob("*/*.stem.mp4")):
         stem_subsets = sorted({p.parent.name for p in root.glob("*/*.stem.mp4")})

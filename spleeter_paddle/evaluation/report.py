@@ -8,7 +8,7 @@ import math
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import pandas as pd
 
@@ -145,65 +145,57 @@ def other_json_files(output_dir: Path, ours: Iterable[Path]) -> List[str]:
     songs), as paths relative to it: an earlier run's songs, which museval's
     ``EvalStore.add_eval_dir`` would count. They are the user's to keep or move, so they are
     only listed."""
-    keep = {os.path.normpath(path) for path in ours}
-    found: List[str] = []
     metrics_dir = output_dir / METRICS_DIRECTORY
     if not metrics_dir.is_dir() or metrics_dir.is_symlink():
-        return found
-    for folder in sorted(p for p in metrics_dir.iterdir() if p.is_dir() and not p.is_symlink()):
-        for path in sorted(folder.rglob("*.json")):
-            if os.path.normpath(path) not in keep:
-                found.append(path.relative_to(output_dir).as_posix())
-    return found
+        return []
+    keep = {os.path.normpath(path) for path in ours}
+    folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    return [
+        path.relative_to(output_dir).as_posix()
+        for folder in folders
+        for path in sorted(folder.rglob("*.json"))
+        if os.path.normpath(path) not in keep
+    ]
 
 
-def _cell(entry: Dict[str, Any], statistic: str, unstable: bool = False) -> str:
+def _cell(metrics: Dict[str, Any], metric: str, statistic: str) -> str:
+    """``metric``'s ``statistic``, ``*`` when unstable (the song's flag, or some song's)."""
+    if metric not in metrics:
+        return "n/a "
+    entry = metrics[metric]
     value = entry[statistic]
     if value is None or value != value:  # NaN
         text = "n/a"
     else:
         text = "inf" if math.isinf(value) else f"{value:.3f}"
+    unstable = entry.get("unstable", False) or entry.get("unstable_songs", 0) > 0
     return text + ("*" if unstable else " ")
 
 
-def _row(label: str, width: int, cells: List[str]) -> str:
-    return label.ljust(width) + "".join(cell.rjust(10) for cell in cells)
-
-
-def _target_rows(targets: Dict[str, Any], width: int) -> List[str]:
-    lines = []
-    for statistic, label in (("median", "median over songs"), ("mean", "mean over songs")):
-        lines += ["", label, _row("target", width, [f"{m} " for m in METRICS])]
-        for target, metrics in targets.items():
-            cells = [
-                _cell(metrics[m], statistic, metrics[m].get("unstable_songs", 0) > 0)
-                for m in METRICS
-            ]
-            lines.append(_row(target, width, cells))
-    return lines
+def _section(
+    title: str, header: str, width: int, rows: List[Tuple[str, Dict[str, Any]]], statistic: str
+) -> List[str]:
+    """A block of the table: ``title``, ``header`` over the metrics, then a line of each
+    ``(label, {metric: entry})``'s ``statistic``."""
+    lines = [(header, [f"{m} " for m in METRICS])]
+    lines += [(label, [_cell(metrics, m, statistic) for m in METRICS]) for label, metrics in rows]
+    return ["", title] + [
+        label.ljust(width) + "".join(c.rjust(10) for c in cells) for label, cells in lines
+    ]
 
 
 def _song_rows(per_song: Dict[str, Any]) -> List[str]:
     """Per song and target: the median over frames of each metric (names escaped, so that a
     song name cannot break the table or forge a line)."""
-    if not per_song:
-        return []
-    labels = {(song, target): one_line(f"{song}  {target}") for song in per_song
-              for target in per_song[song]}  # fmt: skip
-    width = max(len(label) for label in labels.values()) + 2
-    lines = [
-        "",
-        "per song (median over frames)",
-        _row("song  target", width, [f"{m} " for m in METRICS]),
+    rows = [
+        (one_line(f"{song}  {target}"), metrics)
+        for song, targets in per_song.items()
+        for target, metrics in targets.items()
     ]
-    for song, targets in per_song.items():
-        for target, metrics in targets.items():
-            cells = [
-                _cell(metrics[m], "score", metrics[m]["unstable"]) if m in metrics else "n/a "
-                for m in METRICS
-            ]
-            lines.append(_row(labels[song, target], width, cells))
-    return lines
+    if not rows:
+        return []
+    width = max(len(label) for label, _ in rows) + 2
+    return _section("per song (median over frames)", "song  target", width, rows, "score")
 
 
 def _notes(summary: Dict[str, Any]) -> List[str]:
@@ -301,7 +293,9 @@ def format_table(summary: Dict[str, Any]) -> str:
         f" median over frames, then over {n_songs} song" + ("s" if n_songs != 1 else "")
     ]
     lines += _sample_line(summary.get("sample", {}))
-    lines += _target_rows(targets, width)
+    for statistic in ("median", "mean"):
+        rows = list(targets.items())
+        lines += _section(f"{statistic} over songs", "target", width, rows, statistic)
     lines += _song_rows(summary.get("per_song", {}))
     timing = _timing_lines(summary)
     lines += [""] + timing if timing else []

@@ -31,9 +31,7 @@ def target_sort_key(name: str) -> Tuple[int, str]:
 def stereo64(waveform: np.ndarray, source: str) -> np.ndarray:
     """``(n,)`` or ``(n, C)`` -> ``(n, 2)`` float64 (mono duplicated)."""
     waveform = np.asarray(waveform, dtype=np.float64)
-    if waveform.ndim == 1:
-        waveform = waveform[:, None]
-    if waveform.ndim != 2 or waveform.shape[1] == 0 or waveform.shape[0] == 0:
+    if waveform.ndim not in (1, 2) or waveform.size == 0:
         raise DataError(f"{source}: empty or malformed audio (shape {waveform.shape})")
     return np.ascontiguousarray(to_stereo(waveform))
 

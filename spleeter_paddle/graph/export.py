@@ -14,9 +14,10 @@ import numpy as np
 
 from ..configuration import Params, load_configuration
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256, write_errors
+from ..files import PathLike, file_sha256, write_errors
 from ..options import checked, choice, number, path_value, strict_bool
 from ..ownership import held_folders, install_folder, recorded_problem, staged_folder
+from ..pretrained.store import name_list
 from ..pretrained.weights import load_pretrained_model
 from .cache import graph_key
 from .convert import (
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST, CONFIG = "export.json", "config.json"
 MANIFEST_VERSION = 1
-PathLike = Union[str, Path]
 
 
 def check_export_options(fmt: str, output: PathLike, overwrite: bool, tolerance: float) -> Path:
@@ -94,8 +94,7 @@ def _foreign_entries(output: Path, entries: Sequence[str]) -> Optional[str]:
     listed = manifest["sha256"]
     others = [name for name in entries if name != MANIFEST and name not in listed]
     if others:
-        shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
-        return f"it also holds {shown}"
+        return f"it also holds {name_list(others)}"
     return recorded_problem(
         output, listed, [name for name in entries if name != MANIFEST], MANIFEST
     )

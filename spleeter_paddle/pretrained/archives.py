@@ -16,10 +16,10 @@ import zipfile
 import zlib
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import Callable, NamedTuple, Optional, Union
+from typing import Callable, NamedTuple, Optional
 
 from ..errors import CheckpointError, ModelError
-from ..files import file_sha256, write_atomic
+from ..files import PathLike, file_sha256, write_atomic
 from ..options import byte_rate, environment_value, network_seconds, truth_value
 from .tf_checkpoint import find_checkpoint_prefix
 
@@ -42,15 +42,12 @@ OFFICIAL_FILE_SHA256 = {
     }
 }
 OFFICIAL_WEIGHT_BYTES = {"2stems": 78_614_072}  # float32 weights of the 2-instrument U-Net
-_CHECKPOINT_FILES = ("checkpoint", ".index", ".data-")
 # Extraction limits. A TF checkpoint of a model with W bytes of weights holds at most the weights
 # and Adam's two slots (3 W, in a training checkpoint); the other files (model.index, 'checkpoint',
 # the graph's model.meta: 0.8 MB for 2stems) are small. Every member counts, extracted or skipped.
 CHECKPOINT_SIZE_MARGIN = 4
 SMALL_FILES_BYTES = 16 << 20
 MAX_ARCHIVE_MEMBERS = 1000
-
-PathLike = Union[str, Path]
 
 
 # --- downloading ----------------------------------------------------------------------------------
@@ -148,9 +145,7 @@ def _check_pace(
         )
 
 
-def download(
-    url: str, destination: Path, description: str = "", max_bytes: Optional[int] = None
-) -> str:
+def download(url: str, destination: Path, max_bytes: Optional[int] = None) -> str:
     """Stream ``url`` to ``destination`` (via a temporary sibling: a failure leaves none) with
     :func:`fetch`; returns its sha256 hex."""
     from tqdm import tqdm
@@ -159,8 +154,7 @@ def download(
 
     def receive(partial: Path) -> None:
         with partial.open("wb") as output, tqdm(
-            unit="B", unit_scale=True, desc=description or destination.name, disable=None,
-            leave=False,
+            unit="B", unit_scale=True, desc=destination.name, disable=None, leave=False
         ) as progress:  # fmt: skip
 
             def write(block: bytes) -> None:
@@ -254,9 +248,8 @@ def _safe_member_path(member_name: str, archive: object) -> PurePosixPath:
 
 
 def _is_checkpoint_file(file_name: str) -> bool:
-    return "/" not in file_name and (
-        file_name == "checkpoint" or any(part in file_name for part in _CHECKPOINT_FILES[1:])
-    )
+    """The state file, an index or a data shard (``file_name``: a member's last path part)."""
+    return file_name == "checkpoint" or ".index" in file_name or ".data-" in file_name
 
 
 def single_prefix(root: Path, label: Optional[str] = None) -> Path:
@@ -286,10 +279,13 @@ def _check_tar_member(member: tarfile.TarInfo, label: str) -> PurePosixPath:
 def checkpoint_in_archive(
     archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
 ) -> Path:
-    """Extract a tar archive's checkpoint files into ``directory``; the checkpoint prefix. Each
-    member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
+    """Extract a tar or zip archive's checkpoint files into ``directory``; the checkpoint prefix.
+    Each member is checked (path, type, count, bytes against ``max_bytes``) before its data is read."""
     label = label or str(archive)
     budget = ExtractionBudget(label, max_bytes)
+    if zipfile.is_zipfile(archive):
+        _unzip(archive, directory, budget, "zip archive")
+        return single_prefix(directory, label)
     try:
         with tarfile.open(archive) as tar:
             directory.mkdir(parents=True, exist_ok=True)
@@ -303,15 +299,6 @@ def checkpoint_in_archive(
         problem = " ".join(str(error).split()[:12])  # tarfile lists every method it tried
         raise ModelError(f"{label}: unreadable or truncated archive ({problem})") from None
     return single_prefix(directory, label)
-
-
-def checkpoint_in_zip(
-    archive: Path, directory: Path, max_bytes: int, label: Optional[str] = None
-) -> Path:
-    """:func:`checkpoint_in_archive` for a zip archive."""
-    budget = ExtractionBudget(label or str(archive), max_bytes)
-    _unzip(archive, directory, budget, "zip archive")
-    return single_prefix(directory, budget.label)
 
 
 def _unzip(

@@ -3,8 +3,9 @@ vectorised with numpy (no compiled package needed)."""
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import Dict, List, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,7 +37,6 @@ _PAIR_TABLES = [
 _ROW_BYTES = 1024  # bytes per independently processed row (a multiple of 8)
 _ROWS_PER_PASS = 4096  # rows transposed at a time: keeps the working set in cache
 _VECTOR_MIN_BYTES = 4096  # below this, the plain table loop is faster
-_zero_shift_cache: Dict[int, List[int]] = {}
 
 
 def _crc32c_loop(data: bytes, register: int) -> int:
@@ -45,19 +45,16 @@ def _crc32c_loop(data: bytes, register: int) -> int:
     return register
 
 
-def _zero_shift(log2_bytes: int) -> List[int]:
+@functools.cache
+def _zero_shift(log2_bytes: int) -> Tuple[int, ...]:
     """Linear map (32 column images) that feeds 2**log2_bytes zero bytes through the register."""
-    if log2_bytes not in _zero_shift_cache:
-        if log2_bytes == 0:
-            columns = [_crc32c_loop(b"\0", 1 << bit) for bit in range(32)]
-        else:
-            half = _zero_shift(log2_bytes - 1)
-            columns = [int(c) for c in _apply_shift_array(half, np.array(half, dtype=np.uint32))]
-        _zero_shift_cache[log2_bytes] = columns
-    return _zero_shift_cache[log2_bytes]
+    if log2_bytes == 0:
+        return tuple(_crc32c_loop(b"\0", 1 << bit) for bit in range(32))
+    half = _zero_shift(log2_bytes - 1)
+    return tuple(int(c) for c in _apply_shift_array(half, np.array(half, dtype=np.uint32)))
 
 
-def _apply_shift_array(columns: List[int], registers: np.ndarray) -> np.ndarray:
+def _apply_shift_array(columns: Sequence[int], registers: np.ndarray) -> np.ndarray:
     tables = np.zeros((4, 256), dtype=np.uint32)
     for bit in range(32):
         table, low = divmod(bit, 8)

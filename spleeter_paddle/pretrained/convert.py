@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..files import PathLike
 from .store import Layout, model_layout, name_list, non_finite_problem
 from .tf_checkpoint import TFCheckpoint
 
+UNET_TYPES = ("unet.unet", "unet.softmax_unet")  # the models whose weights have TF names
 N_ENCODER_LAYERS = N_DECODER_LAYERS = 6
 # TF layers auto-named per U-Net, in creation order: 6 encoder convs + head, 6 deconvs, 12 BNs.
 CONVS_PER_UNET, DECONVS_PER_UNET, BATCH_NORMS_PER_UNET = 7, 6, 12
 # Conv kernel TF [kh, kw, in, out] -> Paddle [out, in, kh, kw]; deconv TF [kh, kw, out, in] ->
 # Paddle [in, out, kh, kw]: the same permutation, no spatial flip.
 KERNEL_PERMUTATION = (3, 2, 0, 1)
+_CONV_VARIABLES = (("weight", "kernel"), ("bias", "bias"))
 _BN_VARIABLES = (("weight", "gamma"), ("bias", "beta"), ("_mean", "moving_mean"), ("_variance", "moving_variance"))  # fmt: skip
 _MODEL_VARIABLE = re.compile(
     r"^(conv2d|conv2d_transpose|batch_normalization)(_\d+)?/"
     r"(kernel|bias|gamma|beta|moving_mean|moving_variance)$"
 )
-
-PathLike = Union[str, Path]
-
-
-def _suffix(index: int) -> str:
-    return "" if index == 0 else f"_{index}"
 
 
 def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool]]:
@@ -37,27 +33,21 @@ def tf_variable_map(instrument_list: Sequence[str]) -> List[Tuple[str, str, bool
     ``batch_normalization{12k+l}`` (encoder BNs then decoder BNs); index 0 has no ``_0`` suffix."""
     mapping: List[Tuple[str, str, bool]] = []
     for k, instrument in enumerate(instrument_list):
-        unet = f"unets.{instrument}"
-
-        def batch_norm(paddle_layer: str, bn_index: int) -> None:
-            tf_layer = f"batch_normalization{_suffix(bn_index)}"
-            for paddle_name, tf_name in _BN_VARIABLES:
-                mapping.append((f"{paddle_layer}.{paddle_name}", f"{tf_layer}/{tf_name}", False))
-
-        for layer in range(N_ENCODER_LAYERS):
-            conv = f"conv2d{_suffix(CONVS_PER_UNET * k + layer)}"
-            mapping.append((f"{unet}.encoder.{layer}.conv.weight", f"{conv}/kernel", True))
-            mapping.append((f"{unet}.encoder.{layer}.conv.bias", f"{conv}/bias", False))
-            batch_norm(f"{unet}.encoder.{layer}.bn", BATCH_NORMS_PER_UNET * k + layer)
-        for layer in range(N_DECODER_LAYERS):
-            deconv = f"conv2d_transpose{_suffix(DECONVS_PER_UNET * k + layer)}"
-            mapping.append((f"{unet}.decoder.{layer}.deconv.weight", f"{deconv}/kernel", True))
-            mapping.append((f"{unet}.decoder.{layer}.deconv.bias", f"{deconv}/bias", False))
-            bn_index = BATCH_NORMS_PER_UNET * k + N_ENCODER_LAYERS + layer
-            batch_norm(f"{unet}.decoder.{layer}.bn", bn_index)
-        head = f"conv2d{_suffix(CONVS_PER_UNET * k + N_ENCODER_LAYERS)}"
-        mapping.append((f"{unet}.head.weight", f"{head}/kernel", True))
-        mapping.append((f"{unet}.head.bias", f"{head}/bias", False))
+        layers = []  # (Paddle layer, TF layer, its index among the TF layers of that kind)
+        for i in range(N_ENCODER_LAYERS):
+            layers.append((f"encoder.{i}.conv", "conv2d", CONVS_PER_UNET * k + i))
+            layers.append((f"encoder.{i}.bn", "batch_normalization", BATCH_NORMS_PER_UNET * k + i))
+        for i in range(N_DECODER_LAYERS):
+            bn_index = BATCH_NORMS_PER_UNET * k + N_ENCODER_LAYERS + i
+            layers.append((f"decoder.{i}.deconv", "conv2d_transpose", DECONVS_PER_UNET * k + i))
+            layers.append((f"decoder.{i}.bn", "batch_normalization", bn_index))
+        layers.append(("head", "conv2d", CONVS_PER_UNET * k + N_ENCODER_LAYERS))
+        for paddle_layer, tf_layer, index in layers:
+            tf_layer += f"_{index}" if index else ""
+            variables = _BN_VARIABLES if tf_layer.startswith("batch") else _CONV_VARIABLES
+            for paddle_name, tf_name in variables:
+                paddle_key = f"unets.{instrument}.{paddle_layer}.{paddle_name}"
+                mapping.append((paddle_key, f"{tf_layer}/{tf_name}", tf_name == "kernel"))
     return mapping
 
 
@@ -89,7 +79,7 @@ def convert_checkpoint(
         checkpoint = TFCheckpoint(checkpoint)
     source = checkpoint.index_path
     model_type = params["model"]["type"]
-    if model_type not in ("unet.unet", "unet.softmax_unet"):
+    if model_type not in UNET_TYPES:
         raise CheckpointError(f"{source}: cannot convert TF weights for model type '{model_type}'")
     expected = _expected_state(params, model)
     mapping = tf_variable_map(params["instrument_list"])

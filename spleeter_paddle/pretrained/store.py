@@ -9,13 +9,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..environment import CACHE_ENV, cache_home
 from ..errors import ConfigurationError, ModelError
-from ..files import file_sha256, write_atomic, write_errors, write_text_atomic
+from ..files import PathLike, file_sha256, write_atomic, write_errors, write_text_atomic
 from ..ownership import non_folder
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ SPLEETER_MODEL_HOME = "pretrained_models"  # official Spleeter's (its MODEL_PATH
 _HELD_WEIGHTS = tuple(
     f"{folders}/{name}" for folders in ("*", "*/*") for name in (WEIGHTS_FILE, "model.index")
 )
-
-PathLike = Union[str, Path]
 
 
 def resolve_model_home(home: Optional[PathLike] = None) -> Path:
@@ -109,9 +107,7 @@ def weights_digest(state: Mapping[str, Any]) -> str:
 def non_finite_problem(value: np.ndarray) -> Optional[str]:
     """``"3 NaN values (first at [0, 2])"`` when a float tensor holds NaN/Inf, else ``None``: such
     a weight makes every output it reaches wrong without any error, so it is refused at load."""
-    if not (
-        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating)
-    ):
+    if not np.issubdtype(value.dtype, np.inexact):  # floating or complex
         return None
     finite = np.isfinite(value)
     if finite.all():

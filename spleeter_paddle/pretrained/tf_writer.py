@@ -6,19 +6,18 @@ from __future__ import annotations
 import logging
 import struct
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..files import file_sha256, write_atomic, write_text_atomic
+from ..files import PathLike, file_sha256, write_atomic, write_text_atomic
 from ..ownership import recorded_problem
 from .checksums import masked_crc32c
-from .convert import KERNEL_PERMUTATION, tf_variable_map
+from .convert import KERNEL_PERMUTATION, UNET_TYPES, tf_variable_map
 from .tf_checkpoint import TABLE_MAGIC, TF_DTYPES, shard_path
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, Path]
 STATE_FILE = "checkpoint"  # TF's CheckpointState text: which prefix is the latest
 DTYPE_CODES = {np.dtype(name).name: code for code, name in TF_DTYPES.items()}  # float32: 1, ...
 # Paddle kernel [out, in, kh, kw] (deconv [in, out, kh, kw]) -> TF [kh, kw, in, out] ([kh, kw, out, in]).
@@ -44,23 +43,16 @@ def field_bytes(number: int, payload: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def field_fixed32(number: int, value: int) -> bytes:
-    return varint(number << 3 | 5) + struct.pack("<I", value)
-
-
 def bundle_entry(
     dtype_code: int, shape: Sequence[int], shard: int, offset: int, data: bytes
 ) -> bytes:
     """A ``BundleEntryProto``: dtype, shape, shard, offset, size and the data's masked CRC32C."""
     shape_proto = b"".join(field_bytes(2, field_varint(1, dim)) for dim in shape)
     entry = field_varint(1, dtype_code) + field_bytes(2, shape_proto)
-    if shard:
-        entry += field_varint(3, shard)
-    if offset:
-        entry += field_varint(4, offset)
-    if data:
-        entry += field_varint(5, len(data))
-    return entry + field_fixed32(6, masked_crc32c(data))
+    for number, value in ((3, shard), (4, offset), (5, len(data))):
+        if value:  # proto3 leaves out a zero
+            entry += field_varint(number, value)
+    return entry + varint(6 << 3 | 5) + struct.pack("<I", masked_crc32c(data))  # fixed32 field 6
 
 
 def snappy_literals(data: bytes) -> bytes:
@@ -107,16 +99,13 @@ def sstable_bytes(
 ) -> bytes:
     """An SSTable (LevelDB format, as TF's bundle index) of ``entries`` sorted by key."""
     table, index_entries, pending, pending_size = bytearray(), [], [], 0
-    for key, value in entries:
+    for position, (key, value) in enumerate(entries, 1):
         pending.append((key, value))
         pending_size += len(key) + len(value)
-        if pending_size >= block_size:
+        if pending_size >= block_size or position == len(entries):  # a full block, or the last
             handle = _append_block(table, _block(pending, restart_interval), snappy)
-            index_entries.append((pending[-1][0], handle))
+            index_entries.append((key, handle))
             pending, pending_size = [], 0
-    if pending:
-        handle = _append_block(table, _block(pending, restart_interval), snappy)
-        index_entries.append((pending[-1][0], handle))
     metaindex = _append_block(table, _block([], 1), snappy)
     index = _append_block(table, _block(index_entries, 1), snappy)
     footer = (metaindex + index).ljust(40, b"\0") + struct.pack("<Q", TABLE_MAGIC)
@@ -162,8 +151,7 @@ def write_bundle(
 
 def _write_chunks(path: Path, chunks: Sequence[bytes]) -> None:
     with path.open("wb") as stream:
-        for chunk in chunks:
-            stream.write(chunk)
+        stream.writelines(chunks)
 
 
 def tf_variables(
@@ -180,7 +168,7 @@ def tf_variables(
 
 def can_write_tf(params: Mapping[str, Any]) -> bool:
     """Spleeter's TF graph names U-Net variables only (its BLSTM has other names)."""
-    return params["model"]["type"] in ("unet.unet", "unet.softmax_unet")
+    return params["model"]["type"] in UNET_TYPES
 
 
 def write_tf_checkpoint(

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
-from .provider import get_model_directory
+from ..files import PathLike
+from .provider import Params, get_model_directory
 from .store import (
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -21,9 +22,6 @@ from .store import (
 )
 
 logger = logging.getLogger(__name__)
-
-PathLike = Union[str, Path]
-Params = Mapping[str, Any]
 
 
 class PretrainedWeights:

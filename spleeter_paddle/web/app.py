@@ -19,9 +19,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..audio import io as audio_io
 from ..audio.writer import CODECS, can_write
+from ..configuration import load_configuration
 from ..errors import ConfigurationError, SpleeterError
 from ..files import write_problem
 from ..options import checked, positive_number
+from ..pretrained.store import is_complete, model_directory
 from .jobs import AUDIO_EXTENSIONS, PRESETS, JobStore, display_name, safe_stem, upload_extension
 from .worker import Worker
 
@@ -41,23 +43,6 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-
-
-def installed_presets() -> list:
-    """The presets whose weights are in the model home already (the others are fetched when a
-    job first needs them)."""
-    from ..configuration import load_configuration
-    from ..pretrained.store import is_complete, model_directory
-
-    return [
-        preset
-        for preset in PRESETS
-        if is_complete(model_directory(load_configuration(preset)["model_dir"]))
-    ]
-
-
-def _http_error(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
 
 
 def create_app(
@@ -110,14 +95,18 @@ def create_app(
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
         if name not in _STATIC_FILES:
-            raise _http_error(404, "not found")
+            raise HTTPException(404, "not found")
         return FileResponse(STATIC_DIR / name, media_type=_STATIC_FILES[name])
 
     @app.get("/api/options")
     def options():
         return {
             "presets": list(PRESETS),
-            "installed": installed_presets(),  # the others download on first use
+            "installed": [  # weights in the model home; the others download on first use
+                preset
+                for preset in PRESETS
+                if is_complete(model_directory(load_configuration(preset)["model_dir"]))
+            ],
             "codecs": codecs,
             "extensions": list(AUDIO_EXTENSIONS),
             "max_upload_mb": max_upload_mb,
@@ -131,28 +120,22 @@ def create_app(
     def get_job(job_id: str):
         job = store.get(job_id)
         if job is None:
-            raise _http_error(404, "no such job")
+            raise HTTPException(404, "no such job")
         return dict(job, progress=store.progress.get(job_id))
 
     @app.delete("/api/jobs/{job_id}")
     def delete_job(job_id: str):
-        problem = store.delete(job_id)
-        if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+        _refused(store.delete(job_id))
         return {"deleted": job_id}
 
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel_job(job_id: str):
-        problem = store.cancel(job_id)
-        if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+        _refused(store.cancel(job_id))
         return dict(store.get(job_id), progress=store.progress.get(job_id))
 
     @app.post("/api/jobs/{job_id}/retry")
     def retry_job(job_id: str):
-        problem = store.retry(job_id)
-        if problem:
-            raise _http_error(404 if problem == "no such job" else 409, problem)
+        _refused(store.retry(job_id))
         worker.enqueue(job_id)
         return dict(store.get(job_id), progress=None)
 
@@ -160,7 +143,7 @@ def create_app(
     def job_file(job_id: str, file_name: str, download: bool = False):
         path = store.served_path(job_id, file_name)
         if path is None:
-            raise _http_error(404, "not found")
+            raise HTTPException(404, "not found")
         kind = path.suffix.lstrip(".")
         name = None
         if download:
@@ -176,53 +159,63 @@ def create_app(
         streamed to disk and counted as it arrives, so an oversized upload stops at the limit."""
         shown = display_name(name)
         if preset not in PRESETS:
-            raise _http_error(400, f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+            raise HTTPException(400, f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
         if codec not in codecs:
-            raise _http_error(
+            raise HTTPException(
                 400, f"codec {codec!r} cannot be written here; use one of {', '.join(codecs)}"
             )
         # The content type also keeps other web sites from posting files here (no CORS
         # preflight passes).
         if request.headers.get("content-type", "").split(";")[0].strip() != OCTET_STREAM:
-            raise _http_error(
+            raise HTTPException(
                 415, "send the file as the body, Content-Type: application/octet-stream"
             )
         extension = upload_extension(shown)
         if extension is None:
-            raise _http_error(
+            raise HTTPException(
                 415, f"{shown}: not an audio file name (expected .{', .'.join(AUDIO_EXTENSIONS)})"
             )
+        too_large = (
+            f"{shown}: file is larger than the upload limit ({max_upload_mb:g} MB; see "
+            "--max-upload-mb)"
+        )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise _http_error(413, _too_large(shown, max_upload_mb))
+            raise HTTPException(413, too_large)
         try:
             job_id, temporary, final = store.new_upload(extension)
         except OSError as error:
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         try:
-            size = await _receive(request, temporary, max_bytes, shown, max_upload_mb)
+            size = await _receive(request, temporary, max_bytes, too_large)
             if size == 0:
-                raise _http_error(400, f"{shown}: file is empty (0 bytes)")
+                raise HTTPException(400, f"{shown}: file is empty (0 bytes)")
             os.replace(temporary, final)
         except OSError as error:  # a full disk, a failing device: one line, nothing kept
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         finally:
             temporary.unlink(missing_ok=True)
         try:  # fail early: a file that is not audio never reaches the queue
             await run_in_threadpool(audio_io.audio_info, final)
         except SpleeterError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(422, store.public(str(error), final, shown)) from None
+            raise HTTPException(422, store.public(str(error), final, shown)) from None
         try:
             job = store.create(job_id, shown, final, preset, mwf, codec)
         except OSError as error:
             final.unlink(missing_ok=True)
-            raise _http_error(507, _not_stored(shown, error, store)) from None
+            raise HTTPException(507, _not_stored(shown, error, store)) from None
         worker.enqueue(job_id)
         logger.info("%s: queued %s (%s, %s bytes)", job_id, shown, preset, size)
         return JSONResponse(dict(job, progress=None), status_code=201)
 
     return app
+
+
+def _refused(problem: Optional[str]) -> None:
+    """A :class:`JobStore` refusal as HTTP: 404 when there is no such job, 409 for its state."""
+    if problem:
+        raise HTTPException(404 if problem == "no such job" else 409, problem)
 
 
 def _not_stored(name: str, error: OSError, store: JobStore) -> str:
@@ -231,19 +224,14 @@ def _not_stored(name: str, error: OSError, store: JobStore) -> str:
     return f"{name}: cannot store the upload ({problem})"
 
 
-def _too_large(name: str, max_upload_mb: float) -> str:
-    return (
-        f"{name}: file is larger than the upload limit ({max_upload_mb:g} MB; see --max-upload-mb)"
-    )
-
-
-async def _receive(request: Request, path: Path, max_bytes: int, name: str, max_mb: float) -> int:
-    """Write the request body to ``path``; a 413 as soon as it passes ``max_bytes``."""
+async def _receive(request: Request, path: Path, max_bytes: int, too_large: str) -> int:
+    """Write the request body to ``path``; a 413 (``too_large``) as soon as it passes
+    ``max_bytes``."""
     size = 0
     with open(path, "wb") as handle:  # the empty temporary new_upload made
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise _http_error(413, _too_large(name, max_mb))
+                raise HTTPException(413, too_large)
             handle.write(chunk)
     return size

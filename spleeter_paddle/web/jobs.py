@@ -43,13 +43,6 @@ SERVER_FILE = "server.pid"  # the process id of the server holding the work fold
 _MAX_NAME_CHARS = 200
 
 
-def _holder(path: Path) -> str:
-    try:
-        return f"process {int(path.read_text().strip())}"
-    except (OSError, ValueError):
-        return "a process that has not said which"
-
-
 def is_job_id(text: str) -> bool:
     return bool(_JOB_ID.fullmatch(text))
 
@@ -110,7 +103,10 @@ class JobStore:
         ConfigurationError naming its process."""
 
         def busy(folder: Path) -> str:
-            holder = _holder(self.work_dir / SERVER_FILE)
+            try:
+                holder = f"process {int((self.work_dir / SERVER_FILE).read_text().strip())}"
+            except (OSError, ValueError):
+                holder = "a process that has not said which"
             return (
                 f"{self.work_dir}: another spleeter-paddle serve ({holder}) uses this work "
                 "folder; stop it, or give this one another --work-dir"

@@ -18,13 +18,6 @@ FLOOR_DB = -90.0  # dB relative to a full-scale sine; the colour scale is fixed,
 READ_BLOCK_SAMPLES = 1 << 18
 
 
-def _mono(path: os.PathLike, sample_rate: int) -> np.ndarray:
-    """The stem at ``path`` as ``(n_samples,)`` float32, the mean of its channels."""
-    blocks = audio_io.stream(path, READ_BLOCK_SAMPLES, sample_rate)
-    parts = [np.asarray(block, dtype=np.float32).mean(axis=1) for block in blocks]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
 def spectrogram_db(signal: np.ndarray) -> np.ndarray:
     """``(n_samples,)`` -> ``(N_FFT // 2 + 1, n_columns)`` magnitude in dB (full-scale sine = 0),
     at most :data:`MAX_COLUMNS` Hann-windowed frames spread over the signal."""
@@ -45,10 +38,12 @@ def render_stem_picture(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    signal = _mono(audio_path, sample_rate)
+    # stream gives float32 blocks, at least one (a file without samples is an AudioError)
+    blocks = audio_io.stream(audio_path, READ_BLOCK_SAMPLES, sample_rate)
+    signal = np.concatenate([block.mean(axis=1) for block in blocks])  # the channels' mean
     image = spectrogram_db(signal)
     duration_s = signal.size / sample_rate
-    peak = float(np.max(np.abs(signal))) if signal.size else 0.0
+    peak = float(np.max(np.abs(signal)))
     peak_text = f"{20 * np.log10(peak):.1f} dBFS" if peak > 0 else "silent"
 
     figure = Figure(figsize=(8, 2.2), dpi=100)

@@ -7,7 +7,6 @@ block: its temporary stems are removed and it goes back to the queue for the nex
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
 import threading
@@ -102,13 +101,12 @@ class Worker:
             )
         return self._separators[key]
 
-    def _finish(self, job_id: str, state: str, **changes) -> None:
+    def _finish(self, job: dict, state: str, **changes) -> None:
         """The job's final state, with the warnings its run logged (clipping, ...)."""
-        job = self.store.get(job_id)
         upload, name = self.store.upload_path(job), job["name"]
         shown = [self.store.public(text, upload, name) for text in self._warnings.messages]
-        self.store.update(job_id, state=state, finished=time.time(), warnings=shown, **changes)
-        self.store.progress.pop(job_id, None)
+        self.store.update(job["id"], state=state, finished=time.time(), warnings=shown, **changes)
+        self.store.progress.pop(job["id"], None)
 
     def _process(self, job_id: str) -> None:
         if not self.store.update(job_id, expected_state="queued", state="running"):
@@ -122,34 +120,31 @@ class Worker:
         try:
             self._separate(job, upload)
         except JobCancelled:
-            self._failed(job, upload, f"{job['name']}: cancelled")
-            return
+            self._failed(job, f"{job['name']}: cancelled")
         except Cancelled:
             self.store.update(job_id, state="queued")
             self.store.progress.pop(job_id, None)
             logger.info("%s: stopped with the server; it runs again at the next start", job_id)
-            return
         except SpleeterError as error:
             # Messages name the stored upload: show the name the user knows instead.
-            self._failed(job, upload, self.store.public(str(error), upload, job["name"]))
-            return
+            self._failed(job, self.store.public(str(error), upload, job["name"]))
         except Exception as error:  # a bug must not end the queue: report it on the job
             logger.exception("%s: unexpected error", job_id)
             text = " ".join(str(error).split()) or type(error).__name__
             text = self.store.public(text, upload, job["name"])
-            self._failed(job, upload, f"{job['name']}: internal error ({text}); see the server log")
-            return
+            self._failed(job, f"{job['name']}: internal error ({text}); see the server log")
+        else:
+            logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
+            upload.unlink(missing_ok=True)
         finally:
             logging.getLogger("spleeter_paddle").removeHandler(warnings)
             self.store.cancelled.discard(job_id)
-        logger.info("%s: done in %.1f s", job_id, time.monotonic() - started)
-        upload.unlink(missing_ok=True)
 
-    def _failed(self, job: dict, upload: Path, message: str) -> None:
+    def _failed(self, job: dict, message: str) -> None:
         """Fail the job, its outputs removed; its upload is kept for a retry (removing the job
         removes it)."""
         logger.warning("%s: %s", job["id"], message)
-        self._finish(job["id"], "failed", message=message)
+        self._finish(job, "failed", message=message)
         shutil.rmtree(self.store.output_dir(job["id"]), ignore_errors=True)
 
     def _check_stop(self, job_id: str) -> None:
@@ -197,7 +192,7 @@ class Worker:
             archive = self.store.output_dir(job_id) / ARCHIVE_NAME
             folder = safe_stem(job["name"])
             write_file(archive, lambda temporary: _zip(temporary, paths, folder))
-        self._finish(job_id, "done", stems=stems, archive=ARCHIVE_NAME)
+        self._finish(job, "done", stems=stems, archive=ARCHIVE_NAME)
 
 
 def _zip(target: Path, paths: Dict[str, Path], folder: str) -> None:
@@ -206,4 +201,3 @@ def _zip(target: Path, paths: Dict[str, Path], folder: str) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         for path in paths.values():
             archive.write(path, f"{folder}/{path.name}")
-    os.chmod(target, 0o644)

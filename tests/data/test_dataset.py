@@ -46,8 +46,7 @@ def test_crops_are_synchronised_across_instruments(cached):
         mix, targets = dataset[index]
         assert mix.shape == (2, 64, 128) and targets.shape == (2, 2, 64, 128)
         assert mix.dtype == targets.dtype == np.float32
-        chunk = dataset.items[index]
-        full = dataset.cache.read(chunk, 0, dataset.cache.chunks[chunk].n_frames, 128)
+        full = dataset.cache.read(index, 0, dataset.cache.chunks[index].n_frames, 128)
         offset = _locate(mix, full[0])
         offsets.add(offset)
         for instrument in range(2):

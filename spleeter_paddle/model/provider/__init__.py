@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict
 
 from ...configuration import load_configuration
 from ...errors import ModelError
+from ...ownership import PathLike
+from ...pretrained import store
 from ...pretrained.provider import get_model_directory
 from ...pretrained.release import (
     DEFAULT_GITHUB_HOST,
@@ -23,17 +25,14 @@ from ...pretrained.release import (
     RELEASE_ARCHIVE_SHA256,
     archive_sha256,
 )
-from ...pretrained.store import WEIGHTS_FILE, is_complete, model_directory, resolve_model_home
 from ...vocab import PRESETS
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class _ModelHome:
     """``ModelProvider.DEFAULT_MODEL_PATH``: the model home as ``$MODEL_PATH`` says now."""
 
     def __get__(self, instance, owner) -> str:
-        return str(resolve_model_home())
+        return str(store.resolve_model_home())
 
 
 class ModelProvider(ABC):
@@ -55,8 +54,11 @@ class ModelProvider(ABC):
     def get(self, model_directory: PathLike) -> str:
         """The folder of ``model_directory`` (relative: under the model home), installed with
         :meth:`download` when it holds no model yet. ModelError when that fails."""
-        target = _folder(model_directory)
-        if not (is_complete(target) or (target / WEIGHTS_FILE).is_file()):
+        try:
+            target = store.model_directory(os.fspath(model_directory))
+        except TypeError:
+            raise ModelError(f"model directory must be a path, got {model_directory!r}") from None
+        if not (target / store.WEIGHTS_FILE).is_file():  # an installed or a trained model
             self.download(target.name, target)
         return str(target)
 
@@ -65,13 +67,6 @@ class ModelProvider(ABC):
         """The provider of the official release (host, repository and release from
         ``GITHUB_HOST``, ``GITHUB_REPOSITORY``, ``GITHUB_RELEASE``, like Spleeter's)."""
         return GithubModelProvider.from_environ()
-
-
-def _folder(model_dir: PathLike) -> Path:
-    try:
-        return model_directory(os.fspath(model_dir))
-    except TypeError:
-        raise ModelError(f"model directory must be a path, got {model_dir!r}") from None
 
 
 class GithubModelProvider(ModelProvider):
