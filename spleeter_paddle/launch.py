@@ -250,11 +250,11 @@ def run_shared_job(
     names: Sequence[str],
     verb: str,
 ) -> Tuple[Dict[str, Dict[str, Any]], Optional[SpleeterError]]:
-    """Launch the workers on ``job`` (of ``job["task"]``) in a temporary job folder (job file, outcomes, their logs
-    unless ``--log-dir``), ``report(outcome)`` as each item ends: ``({item name: outcome},
-    problem)``, ``problem`` saying why some of ``names`` have no outcome (a worker's own error, or
-    a worker that died), else None. The folder is removed unless a worker failed (then its logs
-    are kept and named)."""
+    """Launch the workers on ``job`` (of ``job["task"]``) in a temporary job folder (job file,
+    outcomes, their logs unless ``--log-dir``), ``report(outcome)`` as each item ends: ``({item
+    name: outcome}, problem)``, ``problem`` saying why some of ``names`` have no outcome (a
+    worker's own error, or a worker that died), else None. The folder is removed unless a worker
+    failed (then its logs are kept and named)."""
     kind = job["task"]
     folder = Path(tempfile.mkdtemp(prefix=f"spleeter-paddle-{kind}-"))
     log_dir = Path(launch.log_dir) if launch.log_dir else folder / "log"
