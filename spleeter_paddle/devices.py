@@ -19,31 +19,24 @@ def available_device_type(preference: str = "auto") -> str:
     checked("device", choice, preference, DEVICE_CHOICES)
     custom = list(paddle.device.get_all_custom_device_type() or [])
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-    available = {"cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}
-    if preference == "auto":
-        if custom:
-            return "sdaa" if "sdaa" in custom else custom[0]
-        return "gpu" if has_gpu else "cpu"
-    if not available.get(preference, False):
-        fallback = available_device_type("auto")
-        logger.warning("device %s is not available here; using %s", preference, fallback)
-        return fallback
-    return preference
-
-
-def local_device_id() -> int:
-    """The card index this process drives: the launcher's ``FLAGS_selected_*`` in a process of
-    ``paddle.distributed.launch``, 0 otherwise (and on CPU)."""
-    if int(os.environ.get("PADDLE_TRAINERS_NUM", 1)) > 1:
-        with contextlib.suppress(AttributeError):  # CPU processes have no card
-            return int(paddle.distributed.ParallelEnv().device_id)
-    return 0
+    if {"auto": False, "cpu": True, "gpu": has_gpu, "sdaa": "sdaa" in custom}[preference]:
+        return preference  # asked for, and here
+    best = ("sdaa" if "sdaa" in custom else custom[0]) if custom else "gpu" if has_gpu else "cpu"
+    if preference != "auto":
+        logger.warning("device %s is not available here; using %s", preference, best)
+    return best
 
 
 def select_device(preference: str = "auto") -> str:
-    """Choose and activate a device for this process's card (``paddle.set_device``); returns
-    e.g. ``"sdaa:0"`` or ``"cpu"``."""
-    device_type = available_device_type(preference)
-    device = "cpu" if device_type == "cpu" else f"{device_type}:{local_device_id()}"
+    """Choose and activate a device for this process's card (``paddle.set_device``): the
+    launcher's ``FLAGS_selected_*`` in a process of ``paddle.distributed.launch``, else 0;
+    returns e.g. ``"sdaa:0"`` or ``"cpu"``."""
+    device = available_device_type(preference)
+    if device != "cpu":
+        card = 0
+        if int(os.environ.get("PADDLE_TRAINERS_NUM", 1)) > 1:
+            with contextlib.suppress(AttributeError):  # CPU processes have no card
+                card = int(paddle.distributed.ParallelEnv().device_id)
+        device = f"{device}:{card}"
     paddle.set_device(device)
     return device

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import MutableMapping, Optional
+from typing import Dict, MutableMapping, Optional
 
 SDAA_DEFAULTS = {
     "PADDLE_XCCL_BACKEND": "sdaa",
@@ -16,22 +16,18 @@ SDAA_DEFAULTS = {
 }
 
 
-def sdaa_plugin_installed() -> bool:
-    """True when the ``paddle-custom-sdaa`` plugin is importable (checked without importing paddle)."""
+def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
+    """Set the SDAA variables the user has not set in ``environ`` (before Paddle loads) when the
+    ``paddle-custom-sdaa`` plugin is importable (checked without importing Paddle)."""
     from importlib import util
 
-    return any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa"))
-
-
-def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
-    """Set the SDAA variables the user has not set in ``environ`` (before Paddle loads)."""
-    for key, value in SDAA_DEFAULTS.items():
-        environ.setdefault(key, value)
+    if any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa")):
+        for key, value in SDAA_DEFAULTS.items():
+            environ.setdefault(key, value)
 
 
 CACHE_ENV = "SPLEETER_PADDLE_CACHE"
-_UNSET = object()
-_user_omp_num_threads: object = _UNSET
+_BEFORE_PREPARE: Dict[str, Optional[str]] = {}  # what prepare() found, the first time
 
 
 def cache_home() -> Path:
@@ -48,22 +44,17 @@ def cache_home() -> Path:
 def prepare() -> None:
     """Set Paddle's variables that the user has not set (idempotent): all cores for OpenMP,
     quiet glog, and the SDAA variables when the plugin is installed."""
-    global _user_omp_num_threads
-    if _user_omp_num_threads is _UNSET:
-        _user_omp_num_threads = os.environ.get("OMP_NUM_THREADS")
+    _BEFORE_PREPARE.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     os.environ.setdefault("GLOG_minloglevel", "2")
     prefer_mkl_avx2(os.environ)
     warnings.filterwarnings("ignore", message=".*ccache.*")
-    if sdaa_plugin_installed():
-        prepare_sdaa_environment(os.environ)
+    prepare_sdaa_environment(os.environ)
 
 
 def user_omp_num_threads() -> Optional[str]:
     """``OMP_NUM_THREADS`` as the user set it (None when unset), before :func:`prepare`."""
-    if _user_omp_num_threads is _UNSET:
-        return os.environ.get("OMP_NUM_THREADS")
-    return _user_omp_num_threads  # type: ignore[return-value]
+    return _BEFORE_PREPARE.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
 
 
 def prefer_mkl_avx2(environ: MutableMapping[str, str], cpuinfo: str = "/proc/cpuinfo") -> bool:

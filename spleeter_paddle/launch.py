@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .environment import prepare_sdaa_environment, sdaa_plugin_installed, user_omp_num_threads
+from .environment import prepare_sdaa_environment, user_omp_num_threads
 from .errors import ConfigurationError, SpleeterError
 from .files import write_text_atomic
 
@@ -94,7 +94,7 @@ def launch_environment(
     environ.setdefault("GLOG_minloglevel", "2")
     if base is None and user_omp_num_threads() is None:
         environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, n_procs)))
-    if device in ("auto", "sdaa") and sdaa_plugin_installed():
+    if device in ("auto", "sdaa"):
         prepare_sdaa_environment(environ)
     if environ.get("CUDA_VISIBLE_DEVICES") == "":
         # Paddle's launcher reads an empty list as one card named "" (an IndexError from the
@@ -144,13 +144,11 @@ def run_launched(
             )
             try:
                 while True:
-                    try:
-                        status = launcher.wait(timeout=POLL_S)
-                    except subprocess.TimeoutExpired:
-                        status = None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        launcher.wait(timeout=POLL_S)  # sets returncode once it has ended
                     on_tick()
-                    if status is not None:
-                        return status
+                    if launcher.returncode is not None:
+                        return launcher.returncode
             except BaseException as stop:
                 interrupt = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else None
                 stop_launcher(launcher, interrupt)
@@ -244,80 +242,63 @@ OUTCOMES = "outcome.{rank}.jsonl"  # one JSON line per finished item, in a job f
 WORKER_ERROR = "error.{rank}.json"  # the error that stopped a worker, in a job folder
 
 
-class JobFolder:
-    """A temporary folder for a launched job (job file, outcomes, logs unless ``--log-dir``),
-    removed on exit unless a worker failed (then its logs are kept and named)."""
+def run_shared_job(
+    job: Dict[str, Any],
+    launch: LaunchOptions,
+    device: str,
+    report: Callable[[Dict[str, Any]], None],
+    names: Sequence[str],
+    verb: str,
+) -> Tuple[Dict[str, Dict[str, Any]], Optional[SpleeterError]]:
+    """Launch the workers on ``job`` (of ``job["task"]``) in a temporary job folder (job file,
+    outcomes, their logs unless ``--log-dir``), ``report(outcome)`` as each item ends: ``({item
+    name: outcome}, problem)``, ``problem`` saying why some of ``names`` have no outcome (a
+    worker's own error, or a worker that died), else None. The folder is removed unless a worker
+    failed (then its logs are kept and named)."""
+    kind = job["task"]
+    folder = Path(tempfile.mkdtemp(prefix=f"spleeter-paddle-{kind}-"))
+    log_dir = Path(launch.log_dir) if launch.log_dir else folder / "log"
+    outcomes: Dict[str, Dict[str, Any]] = {}
+    offsets: Dict[Path, int] = {}
+    keep = False
 
-    def __init__(self, kind: str, launch: LaunchOptions):
-        self.kind, self.launch = kind, launch
-        self.status = 0
-        self.keep = False
-        self.outcomes: Dict[str, Dict[str, Any]] = {}
-        self._offsets: Dict[Path, int] = {}
+    def read() -> None:  # the outcomes' whole lines written since the last read
+        for path in sorted(folder.glob(OUTCOMES.format(rank="*"))):
+            for outcome in (json.loads(line) for line in new_lines(path, offsets) if line.strip()):
+                if outcome["name"] not in outcomes:
+                    outcomes[outcome["name"]] = outcome
+                    report(outcome)
 
-    def __enter__(self) -> JobFolder:
-        self.path = Path(tempfile.mkdtemp(prefix=f"spleeter-paddle-{self.kind}-"))
-        self.log_dir = Path(self.launch.log_dir) if self.launch.log_dir else self.path / "log"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.keep:
-            logger.info("the workers' logs are kept in %s", self.log_dir)
-            return
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    def run(
-        self,
-        job: Dict[str, Any],
-        device: str,
-        report: Callable[[Dict[str, Any]], None],
-    ) -> Dict[str, Dict[str, Any]]:
-        """Launch the workers on ``job``; returns ``{item name: outcome}``."""
-        job = dict(job, folder=str(self.path), multi_node=self.launch.multi_node)
-        launch = dataclasses.replace(self.launch, log_dir=str(self.log_dir))
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        job = dict(job, folder=str(folder), multi_node=launch.multi_node)
+        n_procs, launch = max(1, launch.n_procs), dataclasses.replace(launch, log_dir=str(log_dir))
         logger.info(
-            "%s: %d processes per node; their logs: %s/workerlog.<rank>",
-            self.kind,
-            max(1, launch.n_procs),
-            self.log_dir,
+            "%s: %d processes per node; their logs: %s/workerlog.<rank>", kind, n_procs, log_dir
         )
-
-        def read() -> None:  # the outcomes' whole lines written since the last read
-            for path in sorted(self.path.glob(OUTCOMES.format(rank="*"))):
-                lines = new_lines(path, self._offsets)
-                for outcome in (json.loads(line) for line in lines if line.strip()):
-                    if outcome["name"] not in self.outcomes:
-                        self.outcomes[outcome["name"]] = outcome
-                        report(outcome)
-
-        self.status = run_launched(
-            job, self.path, launch, device, self.log_dir / "launcher.log", read
-        )
-        return self.outcomes
-
-    def problem(self, names: Sequence[str], verb: str) -> Optional[SpleeterError]:
-        """Why some of ``names`` have no outcome (a worker's own error, or a worker that died),
-        else None; the logs are then kept."""
-        errors = sorted(self.path.glob(WORKER_ERROR.format(rank="*")))
-        missing = [name for name in names if name not in self.outcomes]
-        if not errors and not missing and self.status == 0:
-            return None
-        self.keep = True
+        status = run_launched(job, folder, launch, device, log_dir / "launcher.log", read)
+        errors = sorted(folder.glob(WORKER_ERROR.format(rank="*")))
+        missing = [name for name in names if name not in outcomes]
+        keep, problem = bool(errors or missing or status), None
         if errors:
             found = json.loads(errors[0].read_text(encoding="utf-8"))
-            error = SpleeterError(found["message"])
-            error.exit_code = int(found["exit_code"])
-            return error
-        if not missing:
-            logger.warning("the launcher ended with status %d after every item", self.status)
-            return None
-        return SpleeterError(
-            f"{len(missing)} of {len(names)} songs not {verb} ({', '.join(missing[:3])}"
-            f"{', ...' if len(missing) > 3 else ''}): a worker process died (launcher exit "
-            f"{self.status}); see {self.log_dir}/workerlog.<rank>; the finished songs are kept: "
-            "run the command again to finish"
-        )
+            problem = SpleeterError(found["message"])
+            problem.exit_code = int(found["exit_code"])
+        elif missing:
+            problem = SpleeterError(
+                f"{len(missing)} of {len(names)} songs not {verb} ({', '.join(missing[:3])}"
+                f"{', ...' if len(missing) > 3 else ''}): a worker process died (launcher exit "
+                f"{status}); see {log_dir}/workerlog.<rank>; the finished songs are kept: "
+                "run the command again to finish"
+            )
+        elif status:
+            logger.warning("the launcher ended with status %d after every item", status)
+        return outcomes, problem
+    finally:
+        if keep:
+            logger.info("the workers' logs are kept in %s", log_dir)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

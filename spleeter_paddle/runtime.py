@@ -30,23 +30,9 @@ class _StderrNow:
         sys.stderr.flush()
 
 
-def _release_captured_handlers(captured: io.StringIO, root_before: list) -> None:
-    """Paddle's loggers made their handlers at import, on the stderr captured below: they write
-    to the real stderr instead, and the one Paddle adds to the root logger (which would turn a
-    user's ``logging.basicConfig()`` into nothing) is taken off again."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler not in root_before and getattr(handler, "stream", None) is captured:
-            root.removeHandler(handler)
-    for logger in list(logging.root.manager.loggerDict.values()):
-        for handler in getattr(logger, "handlers", ()):
-            if getattr(handler, "stream", None) is captured:
-                handler.setStream(_StderrNow())
-
-
 environment.prepare()
 _captured = io.StringIO()
-_root_handlers = list(logging.getLogger().handlers)
+_root_handlers = list(logging.root.handlers)
 try:
     with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: on purpose
         import paddle
@@ -57,7 +43,16 @@ except ModuleNotFoundError as _error:
         "PaddlePaddle is not installed: pip install paddlepaddle (CPU) or paddlepaddle-gpu "
         "(NVIDIA GPUs), 2.6.2 or later (docs/paddle-versions.md)"
     ) from None
-_release_captured_handlers(_captured, _root_handlers)
+# Paddle's loggers made their handlers at import, on the stderr captured above: they write to the
+# real stderr instead, and the one Paddle adds to the root logger (which would turn a user's
+# ``logging.basicConfig()`` into nothing) is taken off again.
+for _handler in list(logging.root.handlers):
+    if _handler not in _root_handlers and getattr(_handler, "stream", None) is _captured:
+        logging.root.removeHandler(_handler)
+for _logger in list(logging.root.manager.loggerDict.values()):
+    for _handler in getattr(_logger, "handlers", ()):
+        if getattr(_handler, "stream", None) is _captured:
+            _handler.setStream(_StderrNow())
 for _line in _captured.getvalue().splitlines():
     if "OMP_NUM_THREADS" not in _line:
         print(_line, file=sys.stderr)

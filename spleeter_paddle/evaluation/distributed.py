@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..audio.io import audio_info
 from ..errors import AudioError, DataError
-from ..launch import JobFolder, LaunchOptions, launched_shares
+from ..launch import LaunchOptions, launched_shares, run_shared_job
 from .evaluator import Evaluation, EvaluationRun, finish_run, prepare_run, score_songs
 from .models import load_separator, model_settings
 from .musdb_source import folder_tracks, musdb_tracks
@@ -94,9 +94,9 @@ def evaluate_launched(
                 "overwrite": overwrite,
             },
         }
-        with JobFolder("evaluate", launch) as folder:
-            outcomes = folder.run(job, choice.device, _report)
-            problem = folder.problem([track.key for track in run.todo], "scored")
+        outcomes, problem = run_shared_job(
+            job, launch, choice.device, _report, [track.key for track in run.todo], "scored"
+        )
         if problem is not None:
             raise problem
     skipped = {key: o["reason"] for key, o in outcomes.items() if o["outcome"] == "skipped"}

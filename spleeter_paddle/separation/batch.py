@@ -23,7 +23,7 @@ from ..audio import io as audio_io
 from ..audio.adapter import adapter_class_named, is_default_adapter_name, make_adapter
 from ..errors import AudioError, ConfigurationError, SpleeterError
 from ..files import same_file_key
-from ..launch import JobFolder, LaunchOptions, launched_shares
+from ..launch import LaunchOptions, launched_shares, run_shared_job
 from ..options import checked, seconds_span, strict_bool
 from . import outputs
 from .arguments import SeparatorSettings, config_descriptor, separator_settings, stems_setting
@@ -316,9 +316,9 @@ def separate_files_launched(
     if todo:
         songs = [_song(item, run) for item in todo]
         job = {"task": "separate", "options": asdict(options), "songs": songs}
-        with JobFolder("separate", launch) as folder:
-            outcomes = folder.run(job, options.device, _report)
-            problem = folder.problem([item.name for item in todo], "separated")
+        outcomes, problem = run_shared_job(
+            job, launch, options.device, _report, [item.name for item in todo], "separated"
+        )
         for item in todo:
             outcome = outcomes.get(item.name)
             if outcome is not None:

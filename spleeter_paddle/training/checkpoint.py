@@ -11,12 +11,12 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
 from ..errors import ModelError
-from ..files import new_temporary
+from ..files import PathLike, new_temporary
 from ..ownership import staged_folder
 from ..pretrained.store import (
     Layout,
@@ -35,16 +35,13 @@ from ..runtime import paddle
 
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
-MODEL_STATE, OPTIMIZER_STATE, TRAINER_STATE = (
-    "model.safetensors",
-    "optimizer.safetensors",
-    "state.json",
-)
+MODEL_STATE = "model.safetensors"
+OPTIMIZER_STATE = "optimizer.safetensors"
+TRAINER_STATE = "state.json"
 TENSOR_FILES = (MODEL_STATE, OPTIMIZER_STATE)
 PICKLE_FILES = ("model.pdparams", "model.pdopt")
 ADAM_ACCUMULATORS = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
 TEMPORARY_PREFIX = ".step_"
-PathLike = Union[str, Path]
 
 
 def rng_seed(seed: int, step: int) -> int:
@@ -66,11 +63,12 @@ def check_layout(path: Path, arrays: Dict[str, np.ndarray], expected: Layout) ->
         raise ModelError(f"{path}: checkpoint does not fit the model: {'; '.join(problems)}")
 
 
-def optimizer_layout(model: paddle.nn.Layer) -> Layout:
-    """Adam's state for every trainable parameter: ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
+def optimizer_layout(model: paddle.nn.Layer, stepped: Set[str]) -> Layout:
+    """Adam's state for the trainable parameters whose keys are in ``stepped``:
+    ``<key>.moment1`` ... ``<key>.beta2_pow_acc``."""
     layout = {}
     for key, parameter in model.named_parameters():
-        if parameter.stop_gradient:
+        if parameter.stop_gradient or key not in stepped:
             continue
         for name in ADAM_ACCUMULATORS:
             shape = tuple(parameter.shape) if name.startswith("moment") else (1,)
@@ -188,10 +186,8 @@ class CheckpointManager:
 
     def list(self) -> List[Tuple[int, Path]]:
         """Complete checkpoints (those with ``state.json``, written last), oldest first."""
-        if not self.directory.is_dir():
-            return []
         found = []
-        for path in self.directory.iterdir():
+        for path in self.directory.glob("step_*"):  # none where the folder is not
             match = CHECKPOINT_PATTERN.match(path.name)
             if match and (path / TRAINER_STATE).is_file():
                 found.append((int(match.group(1)), path))
@@ -203,8 +199,6 @@ class CheckpointManager:
 
     def pickled(self) -> List[Path]:
         """Checkpoints of older versions (pickle files), which are never loaded."""
-        if not self.directory.is_dir():
-            return []
         return sorted(p for p in self.directory.glob("step_*/*") if p.name in PICKLE_FILES)
 
     def save(
@@ -266,11 +260,7 @@ class CheckpointManager:
         # Adam has state only for parameters that received a gradient: all four accumulators
         # of each, as many tensors as state.json recorded.
         stepped = {name.rsplit(".", 1)[0] for name in moments}
-        layout = optimizer_layout(model)
-        expected = {
-            name: spec for name, spec in layout.items() if name.rsplit(".", 1)[0] in stepped
-        }
-        check_layout(path / OPTIMIZER_STATE, moments, expected)
+        check_layout(path / OPTIMIZER_STATE, moments, optimizer_layout(model, stepped))
         if len(moments) != state["optimizer_tensors"]:
             raise ModelError(
                 f"{path / OPTIMIZER_STATE}: holds {len(moments)} tensors, state.json recorded "
@@ -302,19 +292,12 @@ def export_model(
     refuse_non_finite(state, directory)
     step = metadata.get("step")
     if can_write_tf(params) and step is not None:
-        metadata["tf_checkpoint"] = replace_tf_checkpoint(
-            state, params, directory, step, _recorded_tf_files(directory)
-        )
+        # ``{file name: sha256}`` of the TF checkpoint the last export recorded in model.json
+        recorded = (intact_metadata(directory) or {}).get("tf_checkpoint")
+        recorded = recorded if isinstance(recorded, dict) else {}
+        files = {str(k): str(v) for k, v in recorded.items() if isinstance(v, str)}
+        metadata["tf_checkpoint"] = replace_tf_checkpoint(state, params, directory, step, files)
     return write_model(state, directory, {"config": params, "source": "training", **metadata})
-
-
-def _recorded_tf_files(directory: PathLike) -> Dict[str, str]:
-    """``{file name: sha256}`` of the TF checkpoint the last export recorded in ``model.json``."""
-    document = intact_metadata(directory) or {}
-    recorded = document.get("tf_checkpoint")
-    if not isinstance(recorded, dict):
-        return {}
-    return {str(k): str(v) for k, v in recorded.items() if isinstance(v, str)}
 
 
 def export_is_current(directory: PathLike, step: int) -> bool:

@@ -87,16 +87,14 @@ def refuse_foreign_files(run_dir: Path, holds_run: bool) -> None:
     checkpoint yet (``holds_run``): never over an installed model or files it did not write."""
     if not run_dir.is_dir():
         return
-    names = sorted(path.name for path in run_dir.iterdir())
-    ours = holds_run
     marker = _marker_source(run_dir)
-    if marker not in (None, "training") or (marker is not None and not ours):
+    if marker not in (None, "training") or (marker is not None and not holds_run):
         raise ConfigurationError(
             f"{run_dir} holds an installed model (source {marker!r}); a training run never "
             f"writes over it: use -o {free_run_directory(run_dir)} (or another model_dir) for "
             "the new run"
         )
-    foreign = [name for name in names if not _is_run_file(run_dir / name, ours)]
+    foreign = sorted(path.name for path in run_dir.iterdir() if not _is_run_file(path, holds_run))
     if foreign:
         raise ConfigurationError(
             f"{run_dir} is not empty and holds no run of this tool ({', '.join(foreign[:3])}"
@@ -147,11 +145,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
 
-    def busy(folder: Path) -> str:
-        return f"{run_dir}: another training process is using this run folder"
-
+    busy = f"{run_dir}: another training process is using this run folder"
     folders = [run_dir, run_dir / CHECKPOINTS]  # each with its journal of temporaries
-    with held_folders(folders, ConfigurationError, busy) as descriptors:
+    with held_folders(folders, ConfigurationError, lambda _: busy) as descriptors:
         _held[key] = tuple(descriptors)
         try:
             yield
@@ -170,28 +166,26 @@ def run_directory(params: Dict[str, Any], override: Optional[Union[str, Path]] =
     return Path(override) if override is not None else model_directory(str(params["model_dir"]))
 
 
-def is_compatible(config: Optional[Dict[str, Any]], params: Dict[str, Any]) -> bool:
-    """Same weight layout (model type, instruments in order, channels) and a configuration that
-    passes validation (a run recorded with a NaN learning rate is never picked)."""
+def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
+    """The most recently exported model under the model home whose weights fit ``params``: same
+    weight layout (model type, instruments in order, channels) and a configuration that passes
+    validation (a run recorded with a NaN learning rate is never picked)."""
     from ..configuration import load_configuration
 
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        return False
-    try:
-        load_configuration(config)
-    except ConfigurationError:
-        return False
-    return (
-        all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
-        and config.get("model", {}).get("type") == params["model"]["type"]
-    )
+    def fits(document: Dict[str, Any]) -> bool:
+        config = document.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+            return False
+        try:
+            load_configuration(config)
+        except ConfigurationError:
+            return False
+        return (
+            all(config.get(key) == params.get(key) for key in ("instrument_list", "n_channels"))
+            and config["model"].get("type") == params["model"]["type"]
+        )
 
-
-def newest_trained_model(params: Dict[str, Any], exclude: Optional[Path] = None) -> Optional[Path]:
-    """The most recently exported model under the model home whose weights fit ``params``."""
-    return newest_model(
-        lambda document: is_compatible(document.get("config"), params), None, exclude
-    )
+    return newest_model(fits, None, exclude)
 
 
 def pretrained_directory(params: Dict[str, Any]) -> Path:

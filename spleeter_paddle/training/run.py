@@ -15,7 +15,7 @@ from ..errors import ConfigurationError, ModelError
 from ..files import write_text_atomic
 from ..launch import LaunchOptions, LogRelay, run_launched
 from .checkpoint import CheckpointManager
-from .config import LoadModel, TrainingOptions, TrainingResult
+from .config import TrainingOptions, TrainingResult
 from .folder import (
     RUN_FILE,
     WORKER_LOGS,
@@ -42,8 +42,10 @@ FLAGS = {"T": "-T", "F": "-F", "initial_weights": "-lm", "batch_statistics": "--
 FLAGS.update(dropout="--dropout", instrument_list="-p", model="-p")
 
 
-def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
-    """The settings a run folder records; None when it has none; unreadable ones are an error."""
+def read_run_settings(run_dir: Path, unreadable: str = "raise") -> Optional[Dict[str, Any]]:
+    """The settings a run folder records; None when it has none. Unreadable ones are a
+    ConfigurationError (``unreadable="raise"``), else None (``"warn"``: said in a warning;
+    ``"ignore"``)."""
     path = run_dir / RUN_FILE
     if not path.is_file():
         return None
@@ -57,10 +59,15 @@ def read_run_settings(run_dir: Path) -> Optional[Dict[str, Any]]:
             raise ValueError("'identity.initial_weights' is not a string")
         return settings
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConfigurationError(
+        problem = (
             f"{path}: unreadable run settings ({error}); pass --resume to continue the run "
             "with the current flags (they are recorded again)"
-        ) from None
+        )
+    if unreadable == "raise":
+        raise ConfigurationError(problem)
+    if unreadable == "warn":
+        logger.warning("%s", problem)
+    return None
 
 
 def write_run_settings(run_dir: Path, settings: Dict[str, Any], params: Dict[str, Any]) -> None:
@@ -85,19 +92,13 @@ def _refuse_conflict(run_dir: Path, stored: Dict[str, Any], current: Dict[str, A
     )
 
 
-def plan_run(
-    run_dir: Path,
-    params: Dict[str, Any],
-    load_model: LoadModel,
-    resume: Optional[bool] = None,
-    batch_statistics: bool = False,
-    dropout: bool = False,
-    seed: Optional[int] = None,
-) -> RunPlan:
-    """Decide whether this command resumes ``run_dir`` or starts a new run there: ``resume``
-    True (``--resume``, ignoring ``-lm``), False (``--new-run``), None (continue when the
-    settings match); a ConfigurationError on a conflict. The seed to train with is
-    ``settings["recorded"]["random_seed"]``: ``seed``, else the resumed run's, else the config's."""
+def plan_run(run_dir: Path, params: Dict[str, Any], options: TrainingOptions) -> RunPlan:
+    """Decide whether this command resumes ``run_dir`` or starts a new run there:
+    ``options.resume`` True (``--resume``, ignoring ``-lm``), False (``--new-run``), None
+    (continue when the settings match); a ConfigurationError on a conflict. The seed to train
+    with is ``settings["recorded"]["random_seed"]``: ``options.seed``, else the resumed run's,
+    else the config's."""
+    resume, seed = options.resume, options.seed
     refuse_non_folder(run_dir)
     checkpoints = CheckpointManager(run_dir / "checkpoints")
     pickled = checkpoints.pickled()
@@ -109,9 +110,9 @@ def plan_run(
         )
     identity = {key: params.get(key) for key in IDENTITY_KEYS}
     identity.update(
-        initial_weights=initial_weights_label(load_model),
-        batch_statistics=bool(batch_statistics),
-        dropout=bool(dropout),
+        initial_weights=initial_weights_label(options.load_model),
+        batch_statistics=bool(options.batch_statistics),
+        dropout=bool(options.dropout),
     )
     recorded = {key: params.get(key) for key in RECORDED_KEYS}
     if seed is not None:
@@ -123,14 +124,14 @@ def plan_run(
             raise ConfigurationError(
                 f"--resume: {run_dir} holds no checkpoint; leave out --resume to start a run there"
             )
-        refuse_foreign_files(run_dir, _stored_settings(run_dir) is not None)
+        refuse_foreign_files(run_dir, read_run_settings(run_dir, "ignore") is not None)
         return RunPlan(run_dir, False, None, settings)
     if resume is False:
         raise ConfigurationError(
             f"--new-run: {run_dir} already holds a run ({latest.name}); use --resume to continue "
             f"it, or -o {free_run_directory(run_dir)} for a new run"
         )
-    stored = read_run_settings(run_dir) if not resume else _stored_settings(run_dir, warn=True)
+    stored = read_run_settings(run_dir, "warn" if resume else "raise")
     if stored is None and not resume:
         raise ConfigurationError(
             f"{run_dir} holds checkpoints but no {RUN_FILE}; pass --resume to continue it with "
@@ -153,16 +154,6 @@ def plan_run(
     return RunPlan(run_dir, True, latest, settings)
 
 
-def _stored_settings(run_dir: Path, warn: bool = False) -> Optional[Dict[str, Any]]:
-    """:func:`read_run_settings`, None when unreadable (said in a warning with ``warn``)."""
-    try:
-        return read_run_settings(run_dir)
-    except ConfigurationError as error:
-        if warn:
-            logger.warning("%s", error)
-        return None
-
-
 # --- a whole training command, as a library call ------------------------------------------------
 
 
@@ -178,15 +169,7 @@ def check_run(
         if folder:
             refuse_non_folder(Path(folder), flag)
     run_dir = run_directory(params, options.run_dir)
-    plan = plan_run(
-        run_dir,
-        params,
-        options.load_model,
-        options.resume,
-        options.batch_statistics,
-        options.dropout,
-        options.seed,
-    )
+    plan = plan_run(run_dir, params, options)
     label = plan.settings["identity"]["initial_weights"]
     if not plan.resume and label not in ("scratch", "pretrained", "latest"):
         resolve_load_model(params, options.load_model, run_dir)  # a model directory, checked
@@ -221,9 +204,32 @@ def train_model(
         options = dataclasses.replace(options, resume=plan.resume)
         # Provision the -lm weights once, here, not concurrently in every worker.
         options = settle_initial_weights(params, options, plan)
-        if not plan.resume or _stored_settings(plan.run_dir) is None:  # a new run's settings
+        if not plan.resume or read_run_settings(run_dir, "ignore") is None:  # a new run's settings
             write_run_settings(plan.run_dir, plan.settings, params)
-        return _start(params, options, plan, launch)
+        if launch is None or not launch.launched:
+            return Trainer(params, options, plan).run()
+        # What a worker stopped mid-save left is in the journals: removed when the lock is
+        # released (launch_training returns once the workers are gone).
+        status = launch_training(
+            params,
+            dataclasses.asdict(options),
+            launch,
+            keep_fds=held_lock_descriptors(run_dir),
+            plan=plan.to_json(),
+        )
+        if status not in range(6):  # not 0, nor an error a worker reported itself (errors: 1-5)
+            raise ModelError(  # a worker died without a word (killed, a C++ abort in a collective)
+                f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
+                f"{worker_log_dir(run_dir, launch)}/workerlog.<rank>; the checkpoints saved so far"
+                " are kept (run the command again to resume)"
+            )
+        start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
+        last = CheckpointManager(run_dir / "checkpoints").list()
+        initial = Path(options.initial_weights) if options.initial_weights else None
+        step = last[-1][0] if last else start_step
+        return TrainingResult(
+            run_dir, step, start_step, initial_weights=initial, exit_status=status
+        )
 
 
 def settle_initial_weights(
@@ -267,46 +273,3 @@ def launch_training(
     job = {"task": "train", "params": params, "options": options, "plan": plan}
     device, relay = options.get("device", "auto"), LogRelay(log_dir / "workerlog.0")
     return run_launched(job, run_dir, launch, device, log_dir / "launcher.log", relay, keep_fds)
-
-
-def _start(
-    params: Dict[str, Any],
-    options: TrainingOptions,
-    plan: RunPlan,
-    launch: Optional[LaunchOptions],
-) -> TrainingResult:
-    if launch is None or not launch.launched:
-        return Trainer(params, options, plan).run()
-    # What a worker stopped mid-save left is in the journals: removed when the lock is released
-    # (launch_training returns once the workers are gone).
-    status = launch_training(
-        params,
-        dataclasses.asdict(options),
-        launch,
-        keep_fds=held_lock_descriptors(plan.run_dir),
-        plan=plan.to_json(),
-    )
-    _check_workers(status, plan.run_dir, worker_log_dir(plan.run_dir, launch))
-    start_step = int(plan.checkpoint.name.split("_")[-1]) if plan.resume else 0
-    last = CheckpointManager(plan.run_dir / "checkpoints").list()
-    initial = Path(options.initial_weights) if options.initial_weights else None
-    step = last[-1][0] if last else start_step
-    return TrainingResult(
-        plan.run_dir, step, start_step, initial_weights=initial, exit_status=status
-    )
-
-
-# Exit codes a worker gives for an error it reported itself (``errors``; 1: any other failure).
-_REPORTED_EXIT_CODES = range(1, 6)
-
-
-def _check_workers(status: int, run_dir: Path, log_dir: Path) -> None:
-    """One ModelError line when the launcher ended because a worker died without a word (killed,
-    a C++ abort in a collective): which run, and where the workers' logs are."""
-    if status == 0 or status in _REPORTED_EXIT_CODES:
-        return
-    logs = f"{log_dir}/workerlog.<rank>"
-    raise ModelError(
-        f"{run_dir}: training stopped: a worker process died (launcher exit {status}); see "
-        f"{logs}; the checkpoints saved so far are kept (run the command again to resume)"
-    )

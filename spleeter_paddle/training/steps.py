@@ -75,10 +75,9 @@ def side_by_side_step(
     targets: paddle.Tensor,
     scaler: None = None,
 ) -> paddle.Tensor:
-    """One optimiser step as ``train_step`` (no AMP: ``scaler`` is None), each U-Net's
-    forward and backward in its own thread; returns the per-instrument losses ``[N]``."""
-    if scaler is not None:
-        raise ValueError("the side-by-side step is float32 only")
+    """One optimiser step as ``train_step`` (no AMP: ``scaler`` is None, as
+    :func:`runs_side_by_side` requires), each U-Net's forward and backward in its own thread;
+    returns the per-instrument losses ``[N]``."""
     names = network.instrument_list
     parts: List[Optional[paddle.Tensor]] = [None] * len(names)
     errors: List[BaseException] = []
@@ -105,28 +104,16 @@ def side_by_side_step(
     return paddle.concat(parts)
 
 
-class VisualDL:
-    """Optional VisualDL scalars (rank 0); a no-op when not asked for or not installed."""
-
-    def __init__(self, directory: Optional[str]):
-        self.writer = None
-        if directory:
-            try:
-                from visualdl import LogWriter
-            except ImportError:
-                logger.warning(
-                    "VisualDL is not installed (pip install visualdl): no scalars written"
-                )
-                return
-            self.writer = LogWriter(logdir=directory)
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        if self.writer is not None:
-            self.writer.add_scalar(tag=tag, value=value, step=step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+def visualdl_writer(directory: Optional[str]) -> Any:
+    """VisualDL's ``LogWriter`` for rank 0's scalars; None when not asked for or not installed."""
+    if not directory:
+        return None
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        logger.warning("VisualDL is not installed (pip install visualdl): no scalars written")
+        return None
+    return LogWriter(logdir=directory)
 
 
 def validation_loss(
@@ -144,17 +131,11 @@ def validation_loss(
     return {"loss": float(means.sum()), **{name: float(v) for name, v in zip(instruments, means)}}
 
 
-def format_eta(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 class Interval:
     """Losses and timing sums between two log lines; the losses stay device tensors until
     :meth:`settle` (one host sync per log line, not per step)."""
 
-    def __init__(self, n_instruments: int):
-        self.n_instruments = n_instruments
+    def __init__(self) -> None:
         self._pending: List[paddle.Tensor] = []
         self._sizes: List[int] = []
         self.rows: List[np.ndarray] = []  # settled per-step losses, ``[N]`` each
@@ -182,11 +163,3 @@ class Interval:
         self._pending, self._sizes = [], []
         self.rows.extend(settled)
         return [float(row.sum()) for row in settled]
-
-    @property
-    def losses(self) -> List[float]:
-        return [float(row.sum()) for row in self.rows]
-
-    @property
-    def parts(self) -> np.ndarray:
-        return np.sum(self.rows, axis=0) if self.rows else np.zeros(self.n_instruments)

@@ -34,12 +34,11 @@ from .config import TrainingOptions, TrainingResult
 from .folder import CHECKPOINTS, RunPlan
 from .steps import (
     Interval,
-    VisualDL,
-    format_eta,
     runs_side_by_side,
     side_by_side_step,
     train_step,
     validation_loss,
+    visualdl_writer,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ class Trainer:
         side_by_side = runs_side_by_side(self.network, self.device, self.scaler)  # same results
         self.step_function = side_by_side_step if side_by_side else train_step
         self.model.train()
-        self.visualdl = VisualDL(options.visualdl_dir if self.is_main else None)
+        self.visualdl = visualdl_writer(options.visualdl_dir if self.is_main else None)
 
     def _build_data(self) -> None:
         params, options = self.params, self.options
@@ -161,11 +160,11 @@ class Trainer:
         return 0
 
     def _log(self, epoch: int, interval: Interval) -> None:
-        n = len(interval.losses)
-        batch_cost, loss = interval.batch_s / n, float(np.mean(interval.losses))
-        parts = ", ".join(
-            f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, interval.parts)
-        )
+        rows = np.array(interval.rows)  # settled just before: [steps, N]
+        n, loss = len(rows), float(np.mean(rows.sum(axis=1)))
+        batch_cost = interval.batch_s / n
+        eta = int(max((self.max_steps - self.step) * batch_cost, 0))  # seconds
+        parts = ", ".join(f"{name}: {v / n:.6f}" for name, v in zip(self.instruments, rows.sum(0)))
         logger.info(
             "[Train] epoch: %d, step: %d/%d, loss: %.6f, %s, lr: %.6g, reader_cost: %.5f s, "
             "batch_cost: %.5f s, ips: %.3f samples/s, eta: %s",
@@ -178,16 +177,20 @@ class Trainer:
             interval.reader_s / n,
             batch_cost,
             self.batch_size * self.world_size / batch_cost,
-            format_eta((self.max_steps - self.step) * batch_cost),
+            f"{eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}",
         )
-        self.visualdl.add("train/loss", loss, self.step)
+        self._scalar("train/loss", loss)
+
+    def _scalar(self, tag: str, value: float) -> None:
+        if self.visualdl is not None:
+            self.visualdl.add_scalar(tag=tag, value=value, step=self.step)
 
     def _validate(self, result: TrainingResult) -> None:
         scores = validation_loss(self.model, self.validation_loader, self.instruments)
         result.validation[self.step] = scores["loss"]
         listing = ", ".join(f"{key}: {value:.6f}" for key, value in scores.items())
         logger.info("[Eval] step: %d, %s", self.step, listing)
-        self.visualdl.add("validation/loss", scores["loss"], self.step)
+        self._scalar("validation/loss", scores["loss"])
 
     def _settle(self, interval: Interval, result: TrainingResult) -> None:
         """Read the pending losses; a NaN or infinite one (on any rank) stops the run before
@@ -235,7 +238,7 @@ class Trainer:
         if self.validation_loader is not None and self.step == 0:
             self._validate(result)  # the starting point, before any update
         self.sampler.skip_batches = self.step % self.steps_per_epoch
-        interval, started = Interval(len(self.instruments)), time.perf_counter()
+        interval, started = Interval(), time.perf_counter()
         while self.step < self.max_steps:
             self.dataset.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
@@ -252,7 +255,7 @@ class Trainer:
                 if log_now:
                     if self.is_main:
                         self._log(epoch, interval)
-                    interval = Interval(len(self.instruments))
+                    interval = Interval()
                 if self.validation_loader is not None and self.step % self.validate_every == 0:
                     self._validate(result)
                 if self.step % self.save_every == 0:
@@ -267,7 +270,8 @@ class Trainer:
         self._settle(interval, result)
         if self.step != last_saved or self.checkpoints.latest() is None:
             self._save(epoch)
-        self.visualdl.close()
+        if self.visualdl is not None:
+            self.visualdl.close()
         self.loader.close()
         result.step = self.step
         elapsed = time.perf_counter() - started

@@ -175,12 +175,13 @@ def test_a_new_run_never_writes_over_an_installed_model_or_other_files(
 def test_a_new_run_may_use_an_empty_folder_or_its_own(tmp_path):
     params = small_params(tmp_path)
     (tmp_path / "empty").mkdir()
-    assert not plan_run(tmp_path / "empty", params, False).resume
-    started = plan_run(tmp_path / "started", params, False)  # stopped before a checkpoint
+    assert not plan_run(tmp_path / "empty", params, TrainingOptions()).resume
+    # stopped before a checkpoint
+    started = plan_run(tmp_path / "started", params, TrainingOptions())
     (tmp_path / "started").mkdir()
     (tmp_path / "started" / ".lock").touch()
     write_run_settings(tmp_path / "started", started.settings, params)
-    assert not plan_run(tmp_path / "started", params, False).resume
+    assert not plan_run(tmp_path / "started", params, TrainingOptions()).resume
 
 
 @pytest.fixture
