@@ -41,8 +41,7 @@ def check_replaceable(
     remedy: str = "use --overwrite to replace it",
 ) -> None:
     """The one rule: nothing at ``path``, ``overwrite``, or this tool's own (``foreign(path)``
-    None; its OSError: "cannot be read") may be replaced; a folder, FIFO, device or socket
-    never is."""
+    None; OSError: cannot be read) may be replaced; a folder, FIFO, device or socket never is."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -50,10 +49,8 @@ def check_replaceable(
         raise error(f"{subject} is a directory")
     if path.exists() and not path.is_file() and not path.is_dir():
         raise error(f"{subject} is not a regular file")
-    if overwrite:
-        return
     try:
-        what = foreign(path)
+        what = None if overwrite else foreign(path)
     except OSError as problem:
         what = f"cannot be read ({problem.strerror or problem})"
     if what is not None:
@@ -173,10 +170,9 @@ def held_folders(
     keep_created: bool = True,
     wait: bool = False,
 ) -> Iterator[List[int]]:
-    """Make and hold ``folders`` (``files.hold_folder``, with ``wait`` waiting for another
-    run), yielding the locked descriptors; ``error(busy(folder))`` when another run (with
-    ``wait``, this one) holds one. ``keep_created`` False: the folders this call made are
-    removed again when left empty."""
+    """Make and hold ``folders`` (``files.hold_folder``, ``wait`` as there), yielding the locked
+    descriptors; ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the
+    folders this call made are removed again when left empty."""
     folders = [Path(folder) for folder in folders]
     created = [missing for folder in folders for missing in _missing_folders(folder)]
     with contextlib.ExitStack() as stack:

@@ -114,14 +114,11 @@ _installing = threading.RLock()
 def _held_home(home: Path) -> Iterator[None]:
     """Hold the model home ``home`` (``ownership.held_folders``, waiting while another run
     installs there; what a killed install recorded in its journal is removed)."""
-
-    def busy(folder: Path) -> str:
-        return (
-            f"{home}: this run already holds the model home (as an output folder?); choose "
-            "another output folder or --model-home"
-        )
-
-    with _installing, held_folders([home], ModelError, busy, wait=True):  # threads here wait too
+    busy = (
+        f"{home}: this run already holds the model home (as an output folder?); choose "
+        "another output folder or --model-home"
+    )
+    with _installing, held_folders([home], ModelError, lambda _: busy, wait=True):  # threads too
         yield
 
 

@@ -202,8 +202,7 @@ def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathL
 
 
 def check_replaceable(paths: Dict[str, Path], audio_path: PathLike, overwrite: bool) -> None:
-    """An AudioError when a stem's path of ``paths`` (``{instrument: path}``) exists and may not
-    be replaced by it (see module doc)."""
+    """An AudioError when a stem of ``paths`` (``{instrument: path}``) may not be replaced."""
     remedy = "use --overwrite to replace it, or another -o/--output_path"
     for instrument, path in paths.items():
         foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
@@ -211,12 +210,10 @@ def check_replaceable(paths: Dict[str, Path], audio_path: PathLike, overwrite: b
         ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
 
 
-@contextlib.contextmanager
-def output_lock(paths: Dict[str, Path], audio_path: PathLike, overwrite: Optional[bool] = None):
+def output_lock(paths: Iterable[Path], audio_path: PathLike):
     """Hold the folders of ``paths`` while ``audio_path``'s stems are written (another run
     writing there: AudioError), with their journals of temporaries (``files``): those a killed
-    run made there are removed, and those of this run on every exit path. With ``overwrite``
-    given, then :func:`check_replaceable`."""
+    run made there are removed, and those of this run on every exit path."""
 
     def busy(folder: Path) -> str:
         return (
@@ -224,11 +221,8 @@ def output_lock(paths: Dict[str, Path], audio_path: PathLike, overwrite: Optiona
             "for it to finish or choose another -o/--output_path"
         )
 
-    folders = sorted({path.parent.resolve() for path in paths.values()})
-    with ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False):
-        if overwrite is not None:
-            check_replaceable(paths, audio_path, overwrite)
-        yield
+    folders = sorted({path.parent.resolve() for path in paths})
+    return ownership.held_folders(folders, AudioError, busy, f"{audio_path}: ", keep_created=False)
 
 
 def write_stem_files(
@@ -271,7 +265,8 @@ def save_stems(
 ) -> None:
     """Write separated ``stems`` (arrays) to their ``paths`` under the folder lock, with this
     library's writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
-    with output_lock(paths, audio_path, overwrite):
+    with output_lock(paths.values(), audio_path):
+        check_replaceable(paths, audio_path, overwrite)
         if adapter is not None:
             _save_with_adapter(adapter, paths, audio_path, fmt, sample_rate, stems)
             return

@@ -181,7 +181,7 @@ class Worker:
         stems = []
         # Held like the stems were: a kill here leaves journalled temporaries, reclaimed when the
         # job runs again.
-        with output_lock(paths, upload):
+        with output_lock(paths.values(), upload):
             for instrument, path in paths.items():
                 self._check_stop(job_id)
                 picture = path.with_name(f"{instrument}.png")
