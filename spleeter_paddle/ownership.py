@@ -41,7 +41,7 @@ def check_replaceable(
     remedy: str = "use --overwrite to replace it",
 ) -> None:
     """The one rule: nothing at ``path``, ``overwrite``, or this tool's own (``foreign(path)``
-    None) may be replaced; a folder, FIFO, device or socket never is."""
+    None; OSError: cannot be read) may be replaced; a folder, FIFO, device or socket never is."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -49,7 +49,11 @@ def check_replaceable(
         raise error(f"{subject} is a directory")
     if path.exists() and not path.is_file() and not path.is_dir():
         raise error(f"{subject} is not a regular file")
-    if not overwrite and (what := foreign(path)) is not None:
+    try:
+        what = None if overwrite else foreign(path)
+    except OSError as problem:
+        what = f"cannot be read ({problem.strerror or problem})"
+    if what is not None:
         raise error(f"{subject} {what}; not replacing it ({remedy})")
 
 
@@ -164,10 +168,11 @@ def held_folders(
     busy: Callable[[Path], str],
     subject: str = "",
     keep_created: bool = True,
+    wait: bool = False,
 ) -> Iterator[List[int]]:
-    """Make and hold ``folders`` (``files.hold_folder``), yielding the locked descriptors;
-    ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the folders
-    this call made are removed again when left empty."""
+    """Make and hold ``folders`` (``files.hold_folder``, ``wait`` as there), yielding the locked
+    descriptors; ``error(busy(folder))`` when another run holds one. ``keep_created`` False: the
+    folders this call made are removed again when left empty."""
     folders = [Path(folder) for folder in folders]
     created = [missing for folder in folders for missing in _missing_folders(folder)]
     with contextlib.ExitStack() as stack:
@@ -177,7 +182,7 @@ def held_folders(
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                descriptors.append(stack.enter_context(hold_folder(folder)))
+                descriptors.append(stack.enter_context(hold_folder(folder, wait)))
             except FolderBusy:
                 raise error(busy(folder)) from None
             except OSError as failure:

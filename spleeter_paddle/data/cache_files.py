@@ -79,10 +79,7 @@ def check_cache_folder(cache_dir: PathLike) -> None:
 
 
 def _foreign_index(index: Path) -> Optional[str]:
-    try:
-        text = index.read_bytes()
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
+    text = index.read_bytes()
     try:
         document = json.loads(text)
         ours = (

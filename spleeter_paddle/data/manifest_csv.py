@@ -48,11 +48,8 @@ def check_own_manifest(path: Union[str, Path]) -> None:
 
 
 def _foreign_manifest(path: Path) -> Optional[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            header = stream.readline().strip()
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        header = stream.readline().strip()
     columns = header.split(",")
     ours = len(columns) > 3 and columns[-3:] == ["duration", "sample_rate", "n_samples"]
     ours = ours and all(column.endswith("_path") for column in columns[:-3])

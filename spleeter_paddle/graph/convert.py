@@ -39,8 +39,9 @@ REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
 
 
 def require(name: str) -> None:
-    """ConfigurationError naming the extra to install when ``name``'s packages are missing."""
-    packages, extra = REQUIREMENTS[name]
+    """ConfigurationError naming the extra to install when ``name``'s packages are missing (a
+    Paddle backend needs none)."""
+    packages, extra = REQUIREMENTS.get(name, ((), ""))
     missing = [package for package in packages if not _installed(package)]
     if missing:
         raise ConfigurationError(

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional
 
 from ..errors import ConfigurationError, ModelError
-from ..files import FolderBusy, PathLike, hold_folder
+from ..files import PathLike
 from ..options import checked, folder_name
-from ..ownership import staged_folder
+from ..ownership import held_folders, staged_folder
 from .archives import (
     OFFLINE_ENV,
     WHEEL_MODELS,
@@ -112,17 +112,14 @@ _installing = threading.RLock()
 
 @contextmanager
 def _held_home(home: Path) -> Iterator[None]:
-    """Hold the model home ``home`` (``files.hold_folder``, waiting while another run installs
-    there; what a killed install recorded in its journal is removed)."""
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        with _installing, hold_folder(home, wait=True):  # threads of this process wait too
-            yield
-    except FolderBusy:
-        raise ModelError(
-            f"{home}: this run already holds the model home (as an output folder?); choose "
-            "another output folder or --model-home"
-        ) from None
+    """Hold the model home ``home`` (``ownership.held_folders``, waiting while another run
+    installs there; what a killed install recorded in its journal is removed)."""
+    busy = (
+        f"{home}: this run already holds the model home (as an output folder?); choose "
+        "another output folder or --model-home"
+    )
+    with _installing, held_folders([home], ModelError, lambda _: busy, wait=True):  # threads too
+        yield
 
 
 def _install_checkpoint(

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from .. import options
 from ..configuration import Params, load_configuration, output_config
 from ..errors import ConfigurationError
-from ..graph.cache import validate_backend
+from ..graph.convert import require
 from ..vocab import BACKENDS, DEVICES, STFT_BACKENDS
 
 # Frames per model call when separating: Spleeter's predictor uses the presets' T = 512 whatever
@@ -77,7 +77,7 @@ def separator_settings(
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     batch_size = options.checked("batch_size", options.batch_size, batch_size)  # a ValueError
-    validate_backend(backend)
+    require(backend)  # before any model loads
     params = load_configuration(params_descriptor)
     segment_frames = options.checked(
         "segment_frames", options.segment_frames,

@@ -147,8 +147,7 @@ def plan_outputs(
                     f"{name}: output {clash} is also the output of {owners[clash]} in this run; "
                     "use a -f/--filename_format with {foldername} to keep both"
                 )
-            for instrument, path in paths.items():
-                outputs.check_replaceable(path, instrument, name, overwrite)
+            outputs.check_replaceable(paths, name, overwrite)
         except AudioError as error:
             plan[index] = PlannedFile(name, None, str(error))
             continue

@@ -201,12 +201,13 @@ def check_not_inputs(planned: Dict[str, Dict[str, Path]], inputs: Iterable[PathL
     ownership.check_not_inputs(planned_paths, inputs, refuse)
 
 
-def check_replaceable(path: Path, instrument: str, audio_path: PathLike, overwrite: bool) -> None:
-    """An AudioError when ``path`` exists and may not be replaced by this stem (see module doc)."""
-    foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
+def check_replaceable(paths: Dict[str, Path], audio_path: PathLike, overwrite: bool) -> None:
+    """An AudioError when a stem of ``paths`` (``{instrument: path}``) may not be replaced."""
     remedy = "use --overwrite to replace it, or another -o/--output_path"
-    subject = f"{audio_path}: output {path}"
-    ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
+    for instrument, path in paths.items():
+        foreign = ownership.foreign_stem(STEM_KIND, instrument, audio_path)
+        subject = f"{audio_path}: output {path}"
+        ownership.check_replaceable(path, overwrite, foreign, AudioError, subject, remedy)
 
 
 def output_lock(paths: Iterable[Path], audio_path: PathLike):
@@ -265,8 +266,7 @@ def save_stems(
     """Write separated ``stems`` (arrays) to their ``paths`` under the folder lock, with this
     library's writer (tagged, atomic) or a user's :class:`AudioAdapter` (its ``save``)."""
     with output_lock(paths.values(), audio_path):
-        for name, path in paths.items():
-            check_replaceable(path, name, audio_path, overwrite)
+        check_replaceable(paths, audio_path, overwrite)
         if adapter is not None:
             _save_with_adapter(adapter, paths, audio_path, fmt, sample_rate, stems)
             return

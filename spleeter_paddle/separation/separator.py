@@ -346,8 +346,7 @@ class Separator:
             file_options = fmt.file_options(offset, duration)
             setting = stems_setting(self.settings, self.weights.sha256, file_options)
             with outputs.output_lock(paths.values(), audio_path):
-                for name, path in paths.items():
-                    outputs.check_replaceable(path, name, audio_path, overwrite)
+                outputs.check_replaceable(paths, audio_path, overwrite)
                 made = outputs.made_digest(setting, source.path)
                 outputs.write_stem_files(paths, source.path, self.sample_rate, fmt, separate, made)
             return
