@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,40 @@ def test_chunks_that_repeat_the_same_audio_are_named_before_the_work(
             params, params["train_csv"], params["training_cache"], tmp_path / "dataset", workers=1
         )
     assert not [r for r in caplog.records if "n_chunks_per_song" in r.getMessage()]
+
+
+def test_an_interrupted_parallel_build_does_not_compute_the_songs_not_yet_started(
+    tmp_path: Path, song_writer
+):
+    """Ctrl-C (or SIGTERM) once the workers cache songs: the songs not yet started are dropped,
+    so the command ends soon (not after the whole dataset); no temporary is left behind."""
+    first = song_writer("train", "Song 00", 6.0, 0)
+    for index in range(1, 40):  # the same audio under 40 names: each a song to cache
+        folder = first.parent / f"Song {index:02d}"
+        folder.mkdir()
+        for stem in first.iterdir():
+            os.link(stem, folder / stem.name)
+    params = small_params(tmp_path)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    songs = Path(params["training_cache"]) / "songs"
+
+    def interrupt_once_a_song_is_cached(signal_number, frame):
+        if any(songs.glob("*.bin")):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt_once_a_song_is_cached)
+    signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_cache(
+                params, params["train_csv"], params["training_cache"], tmp_path / "dataset",
+                workers=2, show_progress=False,
+            )  # fmt: skip
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    computed = list(songs.glob("*.bin"))
+    # the songs done, those running (2) and those already handed to the workers (3) at most
+    assert 1 <= len(computed) <= 20, f"{len(computed)} of 40 songs computed after Ctrl-C"
+    assert not [p.name for p in songs.parent.rglob(".*")], "temporaries or journals left"
