@@ -254,7 +254,7 @@ def run_shared_job(
     outcomes, their logs unless ``--log-dir``), ``report(outcome)`` as each item ends: ``({item
     name: outcome}, problem)``, ``problem`` saying why some of ``names`` have no outcome (a
     worker's own error, or a worker that died), else None. The folder is removed unless a worker
-    failed (then its logs are kept and named)."""
+    failed and its logs are in it (then they are kept and named)."""
     kind = job["task"]
     folder = Path(tempfile.mkdtemp(prefix=f"spleeter-paddle-{kind}-"))
     log_dir = Path(launch.log_dir) if launch.log_dir else folder / "log"
@@ -297,7 +297,7 @@ def run_shared_job(
     finally:
         if keep:
             logger.info("the workers' logs are kept in %s", log_dir)
-        else:
+        if not (keep and log_dir == folder / "log"):  # --log-dir: the logs are not in it
             shutil.rmtree(folder, ignore_errors=True)
 
 

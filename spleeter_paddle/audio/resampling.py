@@ -13,7 +13,8 @@ _RESAMPLE_QUALITY = "HQ"  # = librosa's res_type='soxr_hq'
 
 
 def resample(waveform: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """soxr HQ resampling of ``(n_samples, n_channels)`` to ``(ceil(n * target / rate), n_channels)``.
+    """soxr HQ resampling of ``(n_samples, n_channels)`` to ``(ceil(n * target / rate), n_channels)``
+    (a mono ``(n_samples,)`` to ``(ceil(...),)``, as librosa's).
 
     Numerically identical to ``librosa.resample(waveform.T, res_type='soxr_hq').T`` (same soxr
     call, same zero-padding to the ceil length) without librosa's slow first import.
@@ -22,7 +23,8 @@ def resample(waveform: np.ndarray, sample_rate: int, target_rate: int) -> np.nda
         return waveform
     n_target = int(np.ceil(len(waveform) * (float(target_rate) / sample_rate)))
     resampled = soxr.resample(waveform, sample_rate, target_rate, quality=_RESAMPLE_QUALITY)
-    resampled = np.pad(resampled, ((0, max(0, n_target - len(resampled))), (0, 0)))
+    padding = [(0, max(0, n_target - len(resampled)))] + [(0, 0)] * (resampled.ndim - 1)
+    resampled = np.pad(resampled, padding)
     return np.ascontiguousarray(resampled[:n_target], dtype=waveform.dtype)
 
 

@@ -23,11 +23,13 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from .. import options
 from ..environment import cache_home
 from ..errors import ConfigurationError, ModelError
 from ..files import file_sha256, hold_folder
 from ..ownership import install_folder, staged_folder
 from ..pretrained.weights import PretrainedWeights
+from ..vocab import BACKENDS
 from . import convert
 from .convert import DEFAULT_TOLERANCE, build_graph, converter_versions, require, save_graph
 from .runners import EagerRunner, PredictorRunner, model_files, open_graph
@@ -239,13 +241,14 @@ def make_runner(
     backend: str = "auto",
     cache_dir: Optional[Path] = None,
 ):
-    """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for
-    (checked, its packages too, by ``separation.arguments``: the Separator is the only caller).
+    """The fastest working runner for ``device`` (``backend='auto'``), or the one asked for (a
+    name not in ``vocab.BACKENDS`` is a ValueError: never a silent other runner).
 
     ``model``: a Paddle model, or :class:`PretrainedWeights` (the model is then built only when
     no cached graph serves). ``onnxruntime``/``openvino`` convert the model once (cached,
     verified against Paddle).
     """
+    options.checked("backend", options.choice, backend, BACKENDS)
     cache_dir = cache_dir or cache_home() / "inference"
     if backend in ("onnxruntime", "openvino"):
         fmt = "onnx" if backend == "onnxruntime" else "openvino"

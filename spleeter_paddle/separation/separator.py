@@ -98,7 +98,7 @@ class Separator:
         return separator
 
     def _load(self, settings: SeparatorSettings) -> None:
-        self.settings = settings
+        self._settings = settings
         self.params, self.mwf, self.batch_size = settings.params, settings.mwf, settings.batch_size
         self.multiprocess, self.segment_frames = settings.multiprocess, settings.segment_frames
         self.chain = replace(SignalChain.from_params(self.params), T=self.segment_frames)
@@ -139,6 +139,12 @@ class Separator:
     @property
     def backend(self) -> str:
         return self._runner.name
+
+    @property
+    def settings(self) -> SeparatorSettings:
+        """The settings this separator now separates with: ``mwf`` may be switched after
+        loading, and the stems' tags and stored scores must say what made the estimates."""
+        return replace(self._settings, mwf=self.mwf, segment_frames=self.chain.T)
 
     def evaluation_setting(self) -> Dict[str, Any]:
         """:func:`spleeter_setting` of this separator (builds no model)."""

@@ -243,6 +243,24 @@ def test_resampling_to_44k_keeps_length_and_frequency(tmp_path, input_rate):
     np.testing.assert_array_equal(loaded, reference)
 
 
+@pytest.mark.parametrize("rates", [(44100, 22050), (22050, 44100), (44100, 48000), (8000, 44100)])
+def test_resample_takes_a_mono_vector_as_librosa_does(rates):
+    """``spleeter_paddle.audio.resample`` of ``(n,)`` gives ``(m,)``: the samples of the ``(n, 1)``
+    column, and of librosa's ``soxr_hq`` (padded to the same length)."""
+    import librosa
+
+    from spleeter_paddle.audio import resample
+
+    rate, target = rates
+    for n_samples in (7, 1000, 1001, 44100):
+        mono = np.random.default_rng(n_samples).uniform(-0.5, 0.5, n_samples).astype(np.float32)
+        resampled = resample(mono, rate, target)
+        assert resampled.ndim == 1 and resampled.dtype == np.float32
+        np.testing.assert_array_equal(resampled, resample(mono[:, None], rate, target)[:, 0])
+        reference = librosa.resample(mono, orig_sr=rate, target_sr=target, res_type="soxr_hq")
+        np.testing.assert_array_equal(resampled, reference)
+
+
 def test_six_channels_and_to_stereo(tmp_path):
     waveform = noise(4000, 6, seed=7)
     loaded, _ = io.load(write_float_wav(tmp_path / "six.wav", waveform))

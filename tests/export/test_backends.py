@@ -83,3 +83,11 @@ def test_a_runner_called_from_several_threads_gives_each_its_own_answer(tmp_path
     for result, reference in zip(results, expected):
         assert result.shape == reference.shape
         assert np.abs(result - reference).max() <= 1e-4 * reference.max()
+
+
+@pytest.mark.parametrize("backend", ["onnx", "ONNXRUNTIME", "paddle"])
+def test_a_backend_name_not_known_is_refused_not_run_as_another(tmp_path, backend):
+    # A library caller's misspelt backend must not fall through to the predictor or eager Paddle.
+    with pytest.raises(ValueError, match=f"backend must be one of .*got '{backend}'"):
+        make_runner(small_model(backend_params()), 2, F, "cpu", backend, cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -145,11 +145,15 @@ def _rank(pid: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
-def test_a_killed_worker_is_one_error_line_and_the_next_run_finishes(tmp_path: Path, songs):
+def test_a_killed_worker_is_one_error_line_and_the_next_run_finishes(
+    tmp_path: Path, songs, monkeypatch
+):
     files = _songs(tmp_path / "songs", [4.0] * 6)
     reference = tmp_path / "reference"
     _finished(_separate(tmp_path / "cwd", files, reference))
     out = tmp_path / "out"
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the job folder goes
+    (tmp_path / "tmp").mkdir()
     run = _separate(tmp_path / "cwd", files, out, "-npn", "2", "--log-dir", str(tmp_path / "log"))
     deadline = time.monotonic() + 300
     while not list(out.glob("*/vocals.wav")) and time.monotonic() < deadline:
@@ -164,6 +168,8 @@ def test_a_killed_worker_is_one_error_line_and_the_next_run_finishes(tmp_path: P
     lines = [line for line in error.splitlines() if "error:" in line or "ERROR" in line]
     assert len(lines) == 1 and "a worker process died" in lines[0], error[-3000:]
     assert str(tmp_path / "log") in lines[0] and "Traceback" not in error
+    # The logs are kept in --log-dir; the job folder holding the rest goes as always.
+    assert not list((tmp_path / "tmp").glob("spleeter-paddle-*"))
     kept = {path: path.stat().st_mtime_ns for path in out.rglob("*.wav")}
     assert 0 < len(kept) < 2 * len(files)
     again = _finished(_separate(tmp_path / "cwd", files, out, "-npn", "2"))

@@ -312,3 +312,27 @@ def test_the_wiener_filters_first_pass_reports_progress(official_model_path, tmp
     assert analysed == [512 * 1024, 512 * 1024]  # one call per segment of the first pass
     assert calls[: len(analysed)] == [("analysed", n) for n in analysed]  # before any output
     assert sum(n for kind, n in calls if kind == "written") == 13 * RATE
+
+
+def test_a_switched_mwf_keys_the_stems_tag_and_the_scores(official_model_path, tmp_path, caplog):
+    """``separator.mwf`` switched after loading (a script, or ``stream``'s own test, does it):
+    the stems' tag and the key of stored scores say what made the estimates, so a later run
+    without the Wiener filter separates again instead of keeping the filtered stems."""
+    from spleeter_paddle.separation.batch import SeparationOptions, separate_files
+
+    song = _song(tmp_path / "song.wav")
+    separator = Separator("spleeter:2stems", multiprocess=False)
+    plain = separator.evaluation_setting()
+    separator.mwf = True
+    assert separator.evaluation_setting() == dict(plain, mwf=True)
+    filtered = separator.separate_to_file(str(song), str(tmp_path / "out"))["vocals"]
+    made_with_mwf = sf.read(filtered, dtype="float32")[0]
+    caplog.set_level("INFO", logger="spleeter_paddle")
+    options = SeparationOptions(output_path=str(tmp_path / "out"), mwf=False)
+    assert separate_files([str(song)], options) == 0
+    assert "already separated" not in caplog.text
+    made_without = sf.read(filtered, dtype="float32")[0]
+    separator.mwf = False
+    expected = separator.separate(sf.read(song, dtype="float32")[0])["vocals"]
+    assert np.abs(made_without - np.clip(expected, -1, 1)).max() <= 1 / 32768 + 1e-6
+    assert np.abs(made_without - made_with_mwf).max() > 1e-3
