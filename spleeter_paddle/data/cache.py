@@ -30,7 +30,7 @@ from .cache_files import (
     quantise,
     read_entry,
 )
-from .loader import worker_pool
+from .loader import worker_pool, workers_starting
 from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 
@@ -255,9 +255,13 @@ def build_cache(
         if workers == 1 or len(jobs) <= 1:
             results = list(tqdm(map(_cache_song, jobs), **bar))
         else:
-            with worker_pool(workers) as pool:
-                futures = as_completed([pool.submit(_cache_song, job) for job in jobs])
+            pool = worker_pool(workers)
+            try:
+                with workers_starting():
+                    futures = as_completed([pool.submit(_cache_song, job) for job in jobs])
                 results = [future.result() for future in tqdm(futures, **bar)]
+            finally:  # interrupted (Ctrl-C, SIGTERM): the songs not yet started are dropped
+                pool.shutdown(cancel_futures=True)
         for result in results:
             if "error" in result:
                 report.skipped.append((result["song"], result["error"]))

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from ..data.loader import workers_starting
 from ..errors import DataError, SpleeterError
 from ..options import checked, cpu_threads, whole_number
 from ..sigsep import import_museval
@@ -198,7 +199,7 @@ class MetricsPool:
             self._executor = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
             # Start all workers now (each submit to a busy pool starts one), so that their
             # imports overlap the first separation; their environment is read at start-up.
-            with _worker_environment(self._threads):
+            with _worker_environment(self._threads), workers_starting():
                 for _ in range(n_workers):
                     self._executor.submit(import_museval)
 

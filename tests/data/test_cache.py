@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import List
 
 import numpy as np
 import pandas as pd
@@ -230,3 +236,89 @@ def test_chunks_that_repeat_the_same_audio_are_named_before_the_work(
             params, params["train_csv"], params["training_cache"], tmp_path / "dataset", workers=1
         )
     assert not [r for r in caplog.records if "n_chunks_per_song" in r.getMessage()]
+
+
+def test_an_interrupted_parallel_build_does_not_compute_the_songs_not_yet_started(
+    tmp_path: Path, song_writer
+):
+    """Ctrl-C (or SIGTERM) once the workers cache songs: the songs not yet started are dropped,
+    so the command ends soon (not after the whole dataset); no temporary is left behind."""
+    first = song_writer("train", "Song 00", 6.0, 0)
+    for index in range(1, 40):  # the same audio under 40 names: each a song to cache
+        folder = first.parent / f"Song {index:02d}"
+        folder.mkdir()
+        for stem in first.iterdir():
+            os.link(stem, folder / stem.name)
+    params = small_params(tmp_path)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    songs = Path(params["training_cache"]) / "songs"
+
+    def interrupt_once_a_song_is_cached(signal_number, frame):
+        if any(songs.glob("*.bin")):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt_once_a_song_is_cached)
+    signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_cache(
+                params, params["train_csv"], params["training_cache"], tmp_path / "dataset",
+                workers=2, show_progress=False,
+            )  # fmt: skip
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    computed = list(songs.glob("*.bin"))
+    # the songs done, those running (2) and those already handed to the workers (3) at most
+    assert 1 <= len(computed) <= 20, f"{len(computed)} of 40 songs computed after Ctrl-C"
+    assert not [p.name for p in songs.parent.rglob(".*")], "temporaries or journals left"
+
+
+def _children(pid: int) -> List[str]:
+    """The command lines of ``pid``'s child processes (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")")[1].split()[1]) == pid
+            ):
+                found.append((entry / "cmdline").read_text().replace("\0", " "))
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_sigterm_while_the_workers_start_is_one_line_not_a_workers_traceback(
+    tmp_path: Path, song_writer
+):
+    """SIGTERM while process-data waits for its first worker process (the worker server still
+    loading): the command says `interrupted`, and no worker, started for a process that is gone,
+    prints a traceback (it found its parent's semaphores removed)."""
+    first = song_writer("train", "Song 00", 6.0, 0)
+    for index in range(1, 8):
+        folder = first.parent / f"Song {index:02d}"
+        folder.mkdir()
+        for stem in first.iterdir():
+            os.link(stem, folder / stem.name)
+    params = small_params(tmp_path)
+    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    (tmp_path / "config.json").write_text(json.dumps(params))
+    command = [sys.executable, "-m", "spleeter_paddle", "process-data", "-p", "config.json"]
+    command += ["-d", "dataset", "--quiet", "--workers", "2"]
+    with open(tmp_path / "stderr.txt", "w+b") as stderr:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=stderr, stderr=stderr)
+        started = time.monotonic()
+        while not any("forkserver" in line for line in _children(process.pid)):
+            assert process.poll() is None and time.monotonic() - started < 120, "no worker server"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+        time.sleep(5)  # the worker server finishes loading: a worker it forks would fail now
+        stderr.seek(0)
+        text = stderr.read().decode(errors="replace")
+    assert "Traceback" not in text, text
+    assert text.strip().splitlines()[-1] == "spleeter-paddle: interrupted (SIGTERM)", text
