@@ -9,7 +9,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .configuration import load_configuration
+from .environment import signals_deferred
 from .errors import SpleeterError
+
+with signals_deferred():  # numpy's BLAS threads never take Ctrl-C/SIGTERM (runtime: Paddle's load)
+    import numpy  # noqa: F401
 
 
 def __getattr__(name: str):

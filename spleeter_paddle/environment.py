@@ -5,10 +5,13 @@ and op black list), decided here just before (``runtime``). Nothing here imports
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import warnings
 from pathlib import Path
-from typing import Dict, MutableMapping, Optional
+from typing import Dict, Iterator, MutableMapping, Optional
 
 SDAA_DEFAULTS = {
     "PADDLE_XCCL_BACKEND": "sdaa",
@@ -24,6 +27,31 @@ def prepare_sdaa_environment(environ: MutableMapping[str, str]) -> None:
     if any(util.find_spec(name) for name in ("paddle_custom_device", "paddle_sdaa")):
         for key, value in SDAA_DEFAULTS.items():
             environ.setdefault(key, value)
+
+
+# The signals a command unwinds on (Ctrl-C, SIGTERM, SIGHUP), where the platform has them.
+INTERRUPTS = tuple(
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
+)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Inside, :data:`INTERRUPTS` wait (blocked in the main thread) and are delivered when the
+    block ends, to the handlers in place then; threads started inside never take them. Around
+    the loads that start threads (numpy's BLAS pool) and install C handlers (Paddle's stack dump
+    on SIGTERM): a signal mid-load would end in an ImportError or Paddle's "FatalError"."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 CACHE_ENV = "SPLEETER_PADDLE_CACHE"

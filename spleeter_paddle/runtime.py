@@ -15,10 +15,6 @@ import threading
 from . import environment
 from .errors import ConfigurationError
 
-_SIGNALS = [
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-]
-
 
 class _StderrNow:
     """``sys.stderr`` as it is when a line is written (tests and tools swap it)."""
@@ -30,40 +26,47 @@ class _StderrNow:
         sys.stderr.flush()
 
 
-environment.prepare()
-_captured = io.StringIO()
-_root_handlers = list(logging.root.handlers)
-try:
-    with contextlib.redirect_stderr(_captured):  # Paddle's lecture on OMP_NUM_THREADS: on purpose
-        import paddle
-except ModuleNotFoundError as _error:
-    if _error.name != "paddle":
-        raise
-    raise ConfigurationError(
-        "PaddlePaddle is not installed: pip install paddlepaddle (CPU) or paddlepaddle-gpu "
-        "(NVIDIA GPUs), 2.6.2 or later (docs/paddle-versions.md)"
-    ) from None
-# Paddle's loggers made their handlers at import, on the stderr captured above: they write to the
-# real stderr instead, and the one Paddle adds to the root logger (which would turn a user's
-# ``logging.basicConfig()`` into nothing) is taken off again.
-for _handler in list(logging.root.handlers):
-    if _handler not in _root_handlers and getattr(_handler, "stream", None) is _captured:
-        logging.root.removeHandler(_handler)
-for _logger in list(logging.root.manager.loggerDict.values()):
-    for _handler in getattr(_logger, "handlers", ()):
-        if getattr(_handler, "stream", None) is _captured:
-            _handler.setStream(_StderrNow())
-for _line in _captured.getvalue().splitlines():
-    if "OMP_NUM_THREADS" not in _line:
-        print(_line, file=sys.stderr)
-# Paddle installs C signal handlers at import (a stack dump, then death): they would bypass the
-# command's clean exit (temporaries removed). Put back the Python handlers that were in place.
-if threading.current_thread() is threading.main_thread():
-    for _number in _SIGNALS:
-        _handler = signal.getsignal(_number)
-        if _handler is not None:
-            signal.signal(_number, _handler)
+def _load_paddle():
+    """``import paddle`` with the settings it reads decided first, its import-time noise and
+    handlers undone, and Ctrl-C/SIGTERM/SIGHUP waiting until then (``signals_deferred``): Paddle
+    installs C signal handlers at import (a stack dump, then death) that would bypass the
+    command's clean exit, and a signal mid-import would end in an ImportError."""
+    environment.prepare()
+    captured = io.StringIO()
+    root_handlers = list(logging.root.handlers)
+    with environment.signals_deferred():
+        try:
+            with contextlib.redirect_stderr(captured):  # Paddle's lecture on OMP_NUM_THREADS
+                import paddle
+        except ModuleNotFoundError as error:
+            if error.name != "paddle":
+                raise
+            raise ConfigurationError(
+                "PaddlePaddle is not installed: pip install paddlepaddle (CPU) or paddlepaddle-gpu "
+                "(NVIDIA GPUs), 2.6.2 or later (docs/paddle-versions.md)"
+            ) from None
+        if threading.current_thread() is threading.main_thread():
+            for number in environment.INTERRUPTS:  # the Python handlers that were in place
+                handler = signal.getsignal(number)
+                if handler is not None:
+                    signal.signal(number, handler)
+    # Paddle's loggers made their handlers at import, on the stderr captured above: they write to
+    # the real stderr instead, and the one Paddle adds to the root logger (which would turn a
+    # user's ``logging.basicConfig()`` into nothing) is taken off again.
+    for handler in list(logging.root.handlers):
+        if handler not in root_handlers and getattr(handler, "stream", None) is captured:
+            logging.root.removeHandler(handler)
+    for logger in list(logging.root.manager.loggerDict.values()):
+        for handler in getattr(logger, "handlers", ()):
+            if getattr(handler, "stream", None) is captured:
+                handler.setStream(_StderrNow())
+    for line in captured.getvalue().splitlines():
+        if "OMP_NUM_THREADS" not in line:
+            print(line, file=sys.stderr)
+    return paddle
 
+
+paddle = _load_paddle()
 nn = paddle.nn
 
 # --- Paddle 2.6 / 3.x -------------------------------------------------------------------------

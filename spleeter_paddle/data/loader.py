@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..environment import INTERRUPTS
 from ..errors import DataError, SpleeterError
 
 PREFETCH = 2  # batches in flight per worker
@@ -49,7 +50,7 @@ def workers_starting() -> Iterator[None]:
         yield
         return
     caught: List[int] = []
-    held = [n for n in _INTERRUPTS if signal.getsignal(n) is not None]  # None: set from C
+    held = [n for n in INTERRUPTS if signal.getsignal(n) is not None]  # None: set from C
     previous = {n: signal.signal(n, lambda number, frame: caught.append(number)) for n in held}
     try:
         yield
@@ -58,9 +59,6 @@ def workers_starting() -> Iterator[None]:
             signal.signal(number, handler)
         for number in dict.fromkeys(caught):
             signal.raise_signal(number)  # now: its handler runs as it would have
-
-
-_INTERRUPTS = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
 
 def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:
