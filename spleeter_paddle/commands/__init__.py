@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from ..environment import INTERRUPTS
 from ..errors import SpleeterError
 from ..files import write_problem
 from ..logs import configure_logging, one_line
@@ -49,9 +50,7 @@ def _terminate(signal_number: int, frame) -> None:
     raise Terminated(signal_number)
 
 
-_CLEAN_EXIT_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+_CLEAN_EXIT_SIGNALS = tuple(number for number in INTERRUPTS if number != signal.SIGINT)
 
 
 @contextlib.contextmanager
