@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import pandas as pd
@@ -238,19 +238,26 @@ def test_chunks_that_repeat_the_same_audio_are_named_before_the_work(
     assert not [r for r in caplog.records if "n_chunks_per_song" in r.getMessage()]
 
 
-def test_an_interrupted_parallel_build_does_not_compute_the_songs_not_yet_started(
-    tmp_path: Path, song_writer
-):
-    """Ctrl-C (or SIGTERM) once the workers cache songs: the songs not yet started are dropped,
-    so the command ends soon (not after the whole dataset); no temporary is left behind."""
+def _one_song_under_many_names(tmp_path: Path, song_writer, n_songs: int) -> Dict:
+    """The parameters of a training split of ``n_songs`` songs, all one 6 s song's audio (its
+    files hard-linked under each name), its manifests built: each a song to cache."""
     first = song_writer("train", "Song 00", 6.0, 0)
-    for index in range(1, 40):  # the same audio under 40 names: each a song to cache
+    for index in range(1, n_songs):
         folder = first.parent / f"Song {index:02d}"
         folder.mkdir()
         for stem in first.iterdir():
             os.link(stem, folder / stem.name)
     params = small_params(tmp_path)
     build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    return params
+
+
+def test_an_interrupted_parallel_build_does_not_compute_the_songs_not_yet_started(
+    tmp_path: Path, song_writer
+):
+    """Ctrl-C (or SIGTERM) once the workers cache songs: the songs not yet started are dropped,
+    so the command ends soon (not after the whole dataset); no temporary is left behind."""
+    params = _one_song_under_many_names(tmp_path, song_writer, 40)
     songs = Path(params["training_cache"]) / "songs"
 
     def interrupt_once_a_song_is_cached(signal_number, frame):
@@ -297,14 +304,7 @@ def test_sigterm_while_the_workers_start_is_one_line_not_a_workers_traceback(
     """SIGTERM while process-data waits for its first worker process (the worker server still
     loading): the command says `interrupted`, and no worker, started for a process that is gone,
     prints a traceback (it found its parent's semaphores removed)."""
-    first = song_writer("train", "Song 00", 6.0, 0)
-    for index in range(1, 8):
-        folder = first.parent / f"Song {index:02d}"
-        folder.mkdir()
-        for stem in first.iterdir():
-            os.link(stem, folder / stem.name)
-    params = small_params(tmp_path)
-    build_manifests(params, tmp_path / "dataset", validation_fraction=0.0, show_progress=False)
+    params = _one_song_under_many_names(tmp_path, song_writer, 8)
     (tmp_path / "config.json").write_text(json.dumps(params))
     command = [sys.executable, "-m", "spleeter_paddle", "process-data", "-p", "config.json"]
     command += ["-d", "dataset", "--quiet", "--workers", "2"]
