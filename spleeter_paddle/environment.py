@@ -1,6 +1,7 @@
 """The environment: where the per-user caches live (:func:`cache_home`), and what Paddle reads
 once when it loads (OpenMP threads, glog, MKL's code path, the SDAA plugin's collective backend
-and op black list), decided here just before (``runtime``). Nothing here imports Paddle.
+and op black list), decided here just before (``runtime``); and the Ctrl-C/SIGTERM/SIGHUP held
+while Paddle loads or worker processes start. Nothing here imports Paddle.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import signal
 import threading
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, MutableMapping, Optional
+from typing import Dict, Iterator, List, MutableMapping, Optional
 
 SDAA_DEFAULTS = {
     "PADDLE_XCCL_BACKEND": "sdaa",
@@ -40,7 +41,8 @@ def signals_deferred() -> Iterator[None]:
     """Inside, :data:`INTERRUPTS` wait (blocked in the main thread) and are delivered when the
     block ends, to the handlers in place then; threads started inside never take them. Around
     the loads that start threads (numpy's BLAS pool) and install C handlers (Paddle's stack dump
-    on SIGTERM): a signal mid-load would end in an ImportError or Paddle's "FatalError"."""
+    on SIGTERM): a signal mid-load would end in an ImportError or Paddle's "FatalError". Not
+    around starting processes (they inherit the mask): :func:`workers_starting`."""
     if (
         not hasattr(signal, "pthread_sigmask")
         or threading.current_thread() is not threading.main_thread()
@@ -52,6 +54,29 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def workers_starting() -> Iterator[None]:
+    """Around submits to a process pool (``data.loader.worker_pool``'s, the metrics workers'),
+    which start its processes: Ctrl-C, SIGTERM and SIGHUP take effect at the end of the block (in
+    the main thread), once every process started is the pool's own, to be waited for. Cut off
+    half-way (the worker server may still be loading for seconds), a worker would start for a
+    process that is gone and print a traceback. Held by Python handlers, not by
+    :func:`signals_deferred`'s mask: the processes started would inherit a mask."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: List[int] = []
+    held = [n for n in INTERRUPTS if signal.getsignal(n) is not None]  # None: set from C
+    previous = {n: signal.signal(n, lambda number, frame: caught.append(number)) for n in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)  # now: its handler runs as it would have
 
 
 CACHE_ENV = "SPLEETER_PADDLE_CACHE"

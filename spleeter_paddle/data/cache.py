@@ -18,6 +18,7 @@ import numpy as np
 
 from ..audio.io import load, to_channels
 from ..audio.spectrogram import stft
+from ..environment import workers_starting
 from ..errors import AudioError, ConfigurationError, DataError
 from ..files import PathLike, is_within, write_atomic, write_problem
 from ..ownership import write_text
@@ -30,7 +31,7 @@ from .cache_files import (
     quantise,
     read_entry,
 )
-from .loader import worker_pool, workers_starting
+from .loader import worker_pool
 from .manifest_csv import manifest_rows
 from .sources import changed_source, fingerprint_sources, source_problem
 

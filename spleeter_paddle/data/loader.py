@@ -4,9 +4,7 @@ loading (``__getitem__`` raising, a worker dying) ends the iteration with one :c
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -17,7 +15,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..environment import INTERRUPTS
+from ..environment import workers_starting
 from ..errors import DataError, SpleeterError
 
 PREFETCH = 2  # batches in flight per worker
@@ -37,28 +35,6 @@ def worker_pool(workers: int, *initializer: Any) -> ProcessPoolExecutor:
     else:
         context = get_context("spawn")
     return ProcessPoolExecutor(workers, context, *initializer)
-
-
-@contextlib.contextmanager
-def workers_starting() -> Iterator[None]:
-    """Around submits to a process pool (:func:`worker_pool`'s, the metrics workers'), which
-    start its processes: Ctrl-C, SIGTERM and SIGHUP take effect at the end of the block (in the
-    main thread), once every process started is the pool's own, to be waited for. Cut off
-    half-way (the worker server may still be loading for seconds), a worker would start for a
-    process that is gone and print a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: List[int] = []
-    held = [n for n in INTERRUPTS if signal.getsignal(n) is not None]  # None: set from C
-    previous = {n: signal.signal(n, lambda number, frame: caught.append(number)) for n in held}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in dict.fromkeys(caught):
-            signal.raise_signal(number)  # now: its handler runs as it would have
 
 
 def fetch_batch(dataset: Any, indices: Sequence[int]) -> Tuple[np.ndarray, ...]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..data.loader import workers_starting
+from ..environment import workers_starting
 from ..errors import DataError, SpleeterError
 from ..options import checked, cpu_threads, whole_number
 from ..sigsep import import_museval
